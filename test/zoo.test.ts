@@ -3,15 +3,20 @@
  * clipstream: scripts/zoo_reference.py (PyAV decode) and ffprobe. A zoo entry whose stated truth
  * is wrong would make every job's zoo test wrong, so this must hold before anything else.
  */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ffmpegPath, ffprobePath } from '../src/media/ffmpeg-path.js';
 import { recipes } from './zoo/recipes.js';
-import { type ZooEntry, zooEntries } from './zoo/zoo.js';
+import { type ZooEntry, zooDir, zooEntries } from './zoo/zoo.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('../scripts/zoo_reference.py', import.meta.url));
+const ZOO = fileURLToPath(new URL('./zoo/zoo.ts', import.meta.url));
 const hasPyAV = spawnSync(PYTHON, ['-c', 'import av, numpy'], { stdio: 'ignore' }).status === 0;
 if (!hasPyAV) console.warn('zoo.test: skipped, /usr/bin/python3 cannot import av and numpy (apt-get install python3-av python3-numpy)');
 
@@ -58,6 +63,41 @@ describe.skipIf(!hasPyAV)('media zoo: truth against PyAV and ffprobe', () => {
     // A second call is the same cached set, not a regeneration.
     expect((await zooEntries()).map((e) => e.path)).toEqual(list.map((e) => e.path));
   });
+
+  it('is built once when several processes ask at once, and a dead builder does not block it', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'zoo-race-'));
+    try {
+      const dir = (await zooDir()).replace(tmpdir(), root);
+      // A lock and a scratch folder left by a killed builder (a pid that cannot be alive).
+      await mkdir(`${dir}.lock`);
+      await writeFile(join(`${dir}.lock`, 'pid'), '999999999');
+      await mkdir(`${dir}.tmp-999999999`);
+      const script = `import('${pathToFileURL(ZOO).href}').then(async (z) => { const e = await z.zooEntries(); console.log(JSON.stringify(e.map((x) => x.path))); })`;
+      const runs = await Promise.all(
+        [0, 1, 2].map(
+          () =>
+            new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+              const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, TMPDIR: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+              let out = '';
+              let err = '';
+              child.stdout.on('data', (d) => (out += d));
+              child.stderr.on('data', (d) => (err += d));
+              child.on('close', (code) => resolve({ code, out, err }));
+            }),
+        ),
+      );
+      for (const r of runs) expect(r.code, r.err).toBe(0);
+      const lists = runs.map((r) => JSON.parse(r.out.trim().split('\n').pop()!) as string[]);
+      expect(lists[1]).toEqual(lists[0]);
+      expect(lists[2]).toEqual(lists[0]);
+      expect(lists[0]!.every((p) => p.startsWith(`${dir}/`))).toBe(true);
+      // Only the finished zoo remains: no lock, no scratch folder.
+      expect((await readdir(root)).filter((n) => n.startsWith('clipstream-zoo-'))).toEqual([basename(dir)]);
+      for (const p of lists[0]!) expect(existsSync(p)).toBe(true);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it.each(names)('%s: truth matches the PyAV reference', (name) => {
     const { truth } = entries.get(name)!;

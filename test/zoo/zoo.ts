@@ -5,9 +5,9 @@
  * into place (a reader never sees half a zoo), with a lock so concurrent workers build it once.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recipes } from './recipes.js';
 
@@ -140,7 +140,12 @@ function alive(pid: number): boolean {
 
 async function generate(dir: string): Promise<void> {
   const scratch = `${dir}.tmp-${process.pid}`;
-  await rm(scratch, { recursive: true, force: true });
+  // Scratch folders of builders that died (killed test runs) would stay in the temp folder forever.
+  const base = basename(dir);
+  for (const name of await readdir(dirname(dir))) {
+    const pid = name.startsWith(`${base}.tmp-`) ? Number(name.slice(base.length + 5)) : NaN;
+    if (pid === process.pid || (pid > 0 && !alive(pid))) await rm(join(dirname(dir), name), { recursive: true, force: true });
+  }
   const work = join(scratch, '.work');
   await mkdir(work, { recursive: true });
   const list = recipes();
