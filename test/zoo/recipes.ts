@@ -304,6 +304,30 @@ export function recipes(): Recipe[] {
       { keyframes: [0] },
     ),
   );
+  list.push(
+    // Same stem, different files (and first colours): per-source keys must not collide.
+    plain('same.mp4', ['mp4', 'h264', 'aac', 'stereo', 'same-stem'], { video: video(), audio: stereo() }),
+    plain('same.mkv', ['mkv', 'h264', 'flac', 'stereo', 'same-stem'], { video: video() , audio: stereo() }, { audio: ['-c:a', 'flac'] }),
+    // An mp4 with no video at all (what m4a is, under the name people give it).
+    plain('audio-only.mp4', ['mp4', 'audio-only', 'aac', 'stereo', '44k'], { audio: stereo() }),
+    plain('mjpeg.avi', ['avi', 'mjpeg', 'pcm', 'mono', 'full-range'], { video: video(), audio: stereo({ layout: 'mono' }) }, { video: ['-c:v', 'mjpeg', '-q:v', '3', '-pix_fmt', 'yuvj422p'], audio: ['-c:a', 'pcm_s16le'] }),
+    plain('fps1.mp4', ['mp4', 'h264', 'aac', 'stereo', 'low-fps'], { video: video({ rate: [1, 1], frames: 5, flashes: [2] }), audio: stereo() }),
+    plain('portrait-120x160.mp4', ['mp4', 'h264', 'aac', 'stereo', 'portrait'], { video: video({ width: 120, height: 160 }), audio: stereo() }),
+  );
+  {
+    // Two audio streams: the first (stereo, with the beeps) is the one to use; the second is silent mono 8 kHz.
+    const s: Source = { video: video(), audio: stereo() };
+    list.push({
+      name: 'two-audio.mkv',
+      tags: ['mkv', 'h264', 'flac', 'stereo', 'two-audio'],
+      truth: truthOf(s),
+      async make(out, work) {
+        const av = join(work, 'two-audio.av.mkv');
+        await encodeSource(av, s, { audio: ['-c:a', 'flac'] });
+        await ffmpeg(['-i', av, '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-map', '0:v', '-map', '0:a', '-map', '1:a', '-t', '3', '-c:v', 'copy', '-c:a', 'flac', out]);
+      },
+    });
+  }
   {
     // Header durations ×10 (mvhd, tkhd, mdhd, elst); the sample tables stay true. duration × fps says 750 frames.
     const s: Source = { video: video(), audio: stereo() };
