@@ -60,6 +60,10 @@ describe.skipIf(!hasPyAV)('media zoo: truth against PyAV and ffprobe', () => {
     const list = await zooEntries();
     expect(list.map((e) => e.name).sort()).toEqual([...names].sort());
     for (const e of list) expect(e.path.endsWith(`/${e.name}`)).toBe(true);
+    // Each video entry's first frame names it (the -ss cuts start on a mid-stream frame instead).
+    const cut = (e: ZooEntry) => e.tags.includes('editlist') && e.tags.includes('header-lies');
+    const colours = list.filter((e) => e.truth.firstFrameColor && !cut(e)).map((e) => e.truth.firstFrameColor!.join(','));
+    expect(new Set(colours).size).toBe(colours.length);
     // A second call is the same cached set, not a regeneration.
     expect((await zooEntries()).map((e) => e.path)).toEqual(list.map((e) => e.path));
   });

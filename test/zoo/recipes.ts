@@ -30,9 +30,10 @@ async function probePackets(file: string, stream: string): Promise<Array<{ pos: 
   return (JSON.parse(r.stdout.toString()) as { packets: Array<{ pos: string; flags: string }> }).packets.map((p) => ({ pos: Number(p.pos), flags: p.flags }));
 }
 
-// Distinct first-frame colours, one per entry, so a job's first frame names its source.
+// Distinct first-frame colours, one per entry (56 levels apart: far beyond coding error), so a
+// job's first frame names its source.
 const FIRSTS: Rgb[] = [];
-for (const r of [208, 96]) for (const g of [48, 160, 224]) for (const b of [40, 112, 200]) FIRSTS.push([r, g, b]);
+for (const r of [208, 96, 152, 40]) for (const g of [48, 160, 216, 104]) for (const b of [40, 200, 96, 152]) FIRSTS.push([r, g, b]);
 let nextFirst = 0;
 const firstColour = (): Rgb => FIRSTS[nextFirst++ % FIRSTS.length]!;
 
