@@ -389,6 +389,23 @@ export function recipes(): Recipe[] {
   list.push(
     { name: 'empty.mp4', tags: ['bad'], truth: { bad: 'an empty file (0 bytes)' }, make: (out) => writeFile(out, Buffer.alloc(0)) },
     { name: 'random.mp4', tags: ['bad'], truth: { bad: 'random bytes, no container' }, make: (out) => writeFile(out, pseudoRandom(64 * 1024)) },
+    // What a failed download leaves under the video's name.
+    {
+      name: 'error-page.mp4',
+      tags: ['bad'],
+      truth: { bad: 'an HTML error page, not media' },
+      make: (out) => writeFile(out, '<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head><body><h1>Forbidden</h1></body></html>\n'),
+    },
+    {
+      name: 'subtitles-only.mp4',
+      tags: ['bad', 'subtitles'],
+      truth: { bad: 'a valid mp4 with a subtitle stream only: no audio or video' },
+      async make(out, work) {
+        const srt = join(work, 'only.srt');
+        await writeFile(srt, '1\n00:00:00,000 --> 00:00:01,000\nnothing to see\n');
+        await ffmpeg(['-i', srt, '-c:s', 'mov_text', out]);
+      },
+    },
     {
       name: 'no-moov.mp4',
       tags: ['bad', 'truncated'],
