@@ -3,7 +3,9 @@
 what is really in it, so the zoo's stated truth can be checked against something that shares
 no code with clipstream or with the generator.
 
-Usage: /usr/bin/python3 scripts/zoo_reference.py FILE... > report.json
+Usage: /usr/bin/python3 scripts/zoo_reference.py [--ignore-editlist] FILE... > report.json
+
+--ignore-editlist reads mp4/mov as a reader without edit-list support would.
 
 Per file: video frame count, every frame's time, coded and displayed size, the display
 rotation (parsed from the mp4/mov tkhd matrix here, not taken from any library), the first
@@ -22,6 +24,7 @@ import numpy as np
 BEEP_HZ = 1000.0
 BEEP_LEVEL = 0.25  # half the generator's 0.5 amplitude
 WHITE = 235.0
+OPTIONS = {}
 
 
 def mp4_rotation(path):
@@ -69,7 +72,7 @@ def mp4_rotation(path):
 
 def read_video(path):
     out = {}
-    with av.open(path) as c:
+    with av.open(path, options=OPTIONS) as c:
         if not c.streams.video:
             return None
         s = c.streams.video[0]
@@ -138,7 +141,7 @@ def beep_onsets(x, rate):
 
 
 def read_audio(path):
-    with av.open(path) as c:
+    with av.open(path, options=OPTIONS) as c:
         if not c.streams.audio:
             return None
         s = c.streams.audio[0]
@@ -167,7 +170,7 @@ def read_audio(path):
 def reference(path):
     r = {'path': path}
     try:
-        with av.open(path) as c:
+        with av.open(path, options=OPTIONS) as c:
             r['format'] = c.format.name
         r['video'] = read_video(path)
         r['audio'] = read_audio(path)
@@ -190,7 +193,11 @@ def reference(path):
 
 
 def main():
-    print(json.dumps([reference(p) for p in sys.argv[1:]]))
+    paths = sys.argv[1:]
+    if paths and paths[0] == '--ignore-editlist':
+        OPTIONS['ignore_editlist'] = '1'
+        paths = paths[1:]
+    print(json.dumps([reference(p) for p in paths]))
 
 
 if __name__ == '__main__':

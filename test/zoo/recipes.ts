@@ -7,6 +7,7 @@ import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ffmpegPath, ffprobePath } from '../../src/media/ffmpeg-path.js';
 import { runTool } from '../../src/media/process.js';
+import { delayMp4Track, inflateMp4Durations, largeMdatHeader, setMp4Rotation, skipMp4Media } from './mp4-edit.js';
 import { audioSource, BEEP_S, frameColor, LAYOUT_CHANNELS, type AudioPattern, type Rgb, type VideoPattern, videoGraph } from './pattern.js';
 import type { ZooTruth } from './zoo.js';
 
@@ -29,9 +30,10 @@ async function probePackets(file: string, stream: string): Promise<Array<{ pos: 
   return (JSON.parse(r.stdout.toString()) as { packets: Array<{ pos: string; flags: string }> }).packets.map((p) => ({ pos: Number(p.pos), flags: p.flags }));
 }
 
-// Distinct first-frame colours, one per entry, so a job's first frame names its source.
+// Distinct first-frame colours, one per entry (56 levels apart: far beyond coding error), so a
+// job's first frame names its source.
 const FIRSTS: Rgb[] = [];
-for (const r of [208, 96]) for (const g of [48, 160, 224]) for (const b of [40, 112, 200]) FIRSTS.push([r, g, b]);
+for (const r of [208, 96, 152, 40]) for (const g of [48, 160, 216, 104]) for (const b of [40, 200, 96, 152]) FIRSTS.push([r, g, b]);
 let nextFirst = 0;
 const firstColour = (): Rgb => FIRSTS[nextFirst++ % FIRSTS.length]!;
 
@@ -149,92 +151,6 @@ const video = (over: Partial<NonNullable<Source['video']>> = {}): NonNullable<So
   ...over,
 });
 const stereo = (over: Partial<NonNullable<Source['audio']>> = {}): NonNullable<Source['audio']> => ({ rate: 44100, layout: 'stereo', ...over });
-
-/**
- * Sets the display matrix of the video track (tkhd) in place, as phones do: `rotation` is
- * the clockwise turn a player applies (the old `rotate` tag; ffprobe says -rotation).
- */
-export async function setMp4Rotation(file: string, rotation: 90 | 180 | 270, coded: { width: number; height: number }): Promise<void> {
-  const buf = await readFile(file);
-  const one = 0x10000;
-  const [a, b, c, d, x, y] =
-    rotation === 90 ? [0, one, -one, 0, coded.height * one, 0] : rotation === 180 ? [-one, 0, 0, -one, coded.width * one, coded.height * one] : [0, -one, one, 0, 0, coded.width * one];
-  const matrix = [a, b, 0, c, d, 0, x, y, 0x40000000];
-  let patched = 0;
-  for (const trak of boxes(buf, 0, buf.length, ['moov', 'trak'])) {
-    const hdlr = boxes(buf, trak.start, trak.end, ['mdia', 'hdlr'])[0];
-    if (!hdlr || buf.toString('latin1', hdlr.start + 8, hdlr.start + 12) !== 'vide') continue;
-    const tkhd = boxes(buf, trak.start, trak.end, ['tkhd'])[0]!;
-    const at = tkhd.start + (buf[tkhd.start] === 1 ? 52 : 40);
-    matrix.forEach((m, i) => buf.writeInt32BE(m, at + 4 * i));
-    patched++;
-  }
-  if (patched !== 1) throw new Error(`zoo: ${file} has ${patched} video tracks to rotate`);
-  await writeFile(file, buf);
-}
-
-/**
- * Delays one track of an mp4 by `seconds` with an empty edit prepended to its edit list (elst),
- * as editors and phones write it; ffmpeg's -itsoffset cannot be trusted for this (it lands the
- * video 20 ms late). moov must come after mdat (ffmpeg's default), so no chunk offset moves.
- */
-export async function delayMp4Track(file: string, handler: 'vide' | 'soun', seconds: number): Promise<void> {
-  const buf = await readFile(file);
-  const top = boxes(buf, 0, buf.length, ['moov'])[0];
-  if (!top) throw new Error(`zoo: ${file} has no moov`);
-  const moov = { start: top.start - 8, end: top.end };
-  if (boxes(buf, moov.end, buf.length, ['mdat']).length) throw new Error(`zoo: ${file} has moov before mdat`);
-  const mvhd = boxes(buf, top.start, top.end, ['mvhd'])[0]!;
-  const timescale = buf.readUInt32BE(mvhd.start + (buf[mvhd.start] === 1 ? 20 : 12));
-  const trak = boxes(buf, top.start, top.end, ['trak']).find((t) => {
-    const h = boxes(buf, t.start, t.end, ['mdia', 'hdlr'])[0];
-    return h && buf.toString('latin1', h.start + 8, h.start + 12) === handler;
-  });
-  if (!trak) throw new Error(`zoo: ${file} has no ${handler} track`);
-  const entries: Array<[number, number, number]> = [[Math.round(seconds * timescale), -1, 0x10000]];
-  const edts = boxes(buf, trak.start, trak.end, ['edts'])[0];
-  let cut = { start: boxes(buf, trak.start, trak.end, ['tkhd'])[0]!.end, end: 0 };
-  cut.end = cut.start;
-  if (edts) {
-    cut = { start: edts.start - 8, end: edts.end };
-    const elst = boxes(buf, edts.start, edts.end, ['elst'])[0]!;
-    const v1 = buf[elst.start] === 1;
-    for (let i = 0, n = buf.readUInt32BE(elst.start + 4), p = elst.start + 8; i < n; i++, p += v1 ? 20 : 12) {
-      entries.push(v1 ? [Number(buf.readBigUInt64BE(p)), Number(buf.readBigInt64BE(p + 8)), buf.readInt32BE(p + 16)] : [buf.readUInt32BE(p), buf.readInt32BE(p + 4), buf.readInt32BE(p + 8)]);
-    }
-  }
-  const elst = Buffer.alloc(16 + 12 * entries.length);
-  elst.writeUInt32BE(elst.length, 0);
-  elst.write('elst', 4, 'latin1');
-  elst.writeUInt32BE(entries.length, 12);
-  entries.forEach(([d, m, r], i) => {
-    elst.writeUInt32BE(d, 16 + 12 * i);
-    elst.writeInt32BE(m, 20 + 12 * i);
-    elst.writeInt32BE(r, 24 + 12 * i);
-  });
-  const box = Buffer.concat([Buffer.from([0, 0, 0, 0]), Buffer.from('edts', 'latin1'), elst]);
-  box.writeUInt32BE(box.length, 0);
-  const delta = box.length - (cut.end - cut.start);
-  const out = Buffer.concat([buf.subarray(0, cut.start), box, buf.subarray(cut.end)]);
-  out.writeUInt32BE(buf.readUInt32BE(trak.start - 8) + delta, trak.start - 8);
-  out.writeUInt32BE(buf.readUInt32BE(moov.start) + delta, moov.start);
-  await writeFile(file, out);
-}
-
-/** The payload ranges of the boxes at `path` below [start, end) (32-bit sizes suffice here). */
-function boxes(buf: Buffer, start: number, end: number, path: string[]): Array<{ start: number; end: number }> {
-  const found: Array<{ start: number; end: number }> = [];
-  for (let p = start; p + 8 <= end; ) {
-    const size = buf.readUInt32BE(p);
-    if (size < 8) break;
-    if (buf.toString('latin1', p + 4, p + 8) === path[0]) {
-      if (path.length === 1) found.push({ start: p + 8, end: p + size });
-      else found.push(...boxes(buf, p + 8, p + size, path.slice(1)));
-    }
-    p += size;
-  }
-  return found;
-}
 
 /**
  * Cuts `src` with `-ss at -c copy`: the mp4 muxer keeps the GOP before `at` and hides it with an
@@ -367,9 +283,129 @@ export function recipes(): Recipe[] {
       },
     });
   }
+  // Awkward classes beyond issue 9's list.
+  list.push(
+    plain('vfr.mkv', ['mkv', 'h264', 'flac', 'stereo', 'vfr'], {
+      video: video({
+        frames: 70,
+        flashes: [10, 50, 65],
+        // A 25 fps part then a 12.5 fps part, as a concatenation of two recordings.
+        vfr: { expr: 'if(lt(N,40),N*40,1600+(N-40)*80)', time: (n) => (n < 40 ? n * 40 : 1600 + (n - 40) * 80) / 1000 },
+      }),
+      audio: stereo(),
+    }, { audio: ['-c:a', 'flac'] }),
+    plain('hevc.mp4', ['mp4', 'hevc', 'aac', 'stereo'], { video: video(), audio: stereo() }, { video: ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=error', '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1'] }),
+    // Full-range (JPEG) levels, flagged as such, as many phones record: a reader that assumes TV range gets the colours wrong.
+    plain('full-range.mp4', ['mp4', 'h264', 'aac', 'stereo', 'full-range'], { video: video(), audio: stereo() }, { video: [...H264.slice(0, -2), '-pix_fmt', 'yuvj420p'] }),
+    plain('audio-only.wav', ['audio-only', 'wav', 'pcm', 'mono', '16k'], { audio: { rate: 16000, layout: 'mono' } }, { audio: ['-c:a', 'pcm_s16le'] }),
+    withTruth(
+      plain('sparse-keyframes.mp4', ['mp4', 'h264', 'aac', 'stereo', 'bframes', 'sparse-keyframes'], { video: video({ frames: 200, flashes: [15, 45, 65, 120, 190] }), audio: stereo() }, {
+        video: [...H264, '-g', '1000', '-keyint_min', '1000', '-sc_threshold', '0'],
+      }),
+      { keyframes: [0] },
+    ),
+  );
+  list.push(
+    // Same stem, different files (and first colours): per-source keys must not collide.
+    plain('same.mp4', ['mp4', 'h264', 'aac', 'stereo', 'same-stem'], { video: video(), audio: stereo() }),
+    plain('same.mkv', ['mkv', 'h264', 'flac', 'stereo', 'same-stem'], { video: video() , audio: stereo() }, { audio: ['-c:a', 'flac'] }),
+    // An mp4 with no video at all (what m4a is, under the name people give it).
+    plain('audio-only.mp4', ['mp4', 'audio-only', 'aac', 'stereo', '44k'], { audio: stereo() }),
+    plain('mjpeg.avi', ['avi', 'mjpeg', 'pcm', 'mono', 'full-range'], { video: video(), audio: stereo({ layout: 'mono' }) }, { video: ['-c:v', 'mjpeg', '-q:v', '3', '-pix_fmt', 'yuvj422p'], audio: ['-c:a', 'pcm_s16le'] }),
+    plain('fps1.mp4', ['mp4', 'h264', 'aac', 'stereo', 'low-fps'], { video: video({ rate: [1, 1], frames: 5, flashes: [2] }), audio: stereo() }),
+    plain('portrait-120x160.mp4', ['mp4', 'h264', 'aac', 'stereo', 'portrait'], { video: video({ width: 120, height: 160 }), audio: stereo() }),
+  );
+  {
+    // Two audio streams: the first (stereo, with the beeps) is the one to use; the second is silent mono 8 kHz.
+    const s: Source = { video: video(), audio: stereo() };
+    list.push({
+      name: 'two-audio.mkv',
+      tags: ['mkv', 'h264', 'flac', 'stereo', 'two-audio'],
+      truth: truthOf(s),
+      async make(out, work) {
+        const av = join(work, 'two-audio.av.mkv');
+        await encodeSource(av, s, { audio: ['-c:a', 'flac'] });
+        await ffmpeg(['-i', av, '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-map', '0:v', '-map', '0:a', '-map', '1:a', '-t', '3', '-c:v', 'copy', '-c:a', 'flac', out]);
+      },
+    });
+  }
+  {
+    // Header durations ×10 (mvhd, tkhd, mdhd, elst); the sample tables stay true. duration × fps says 750 frames.
+    const s: Source = { video: video(), audio: stereo() };
+    list.push({
+      name: 'lying-duration.mp4',
+      tags: ['mp4', 'h264', 'aac', 'stereo', 'header-lies', 'lying-duration'],
+      truth: truthOf(s),
+      async make(out) {
+        await encodeSource(out, s);
+        await inflateMp4Durations(out, 10);
+      },
+    });
+  }
+  {
+    // A 64-bit mdat header (what muxers write past 4 GiB), moov at the end.
+    const s: Source = { video: video(), audio: stereo() };
+    list.push({
+      name: 'mdat64.mp4',
+      tags: ['mp4', 'h264', 'aac', 'stereo', 'mdat64'],
+      truth: truthOf(s),
+      async make(out) {
+        await encodeSource(out, s);
+        await largeMdatHeader(out);
+      },
+    });
+  }
+  {
+    // The audio media starts 0.3 s before the video's; its edit list skips those 0.3 s. Read
+    // without the edit list, the audio is 0.3 s late.
+    const v = video();
+    const shown: Source = { video: v, audio: stereo() };
+    list.push({
+      name: 'audio-editlist-skip.mp4',
+      tags: ['mp4', 'h264', 'aac', 'stereo', 'editlist', 'audio-skip'],
+      truth: truthOf(shown),
+      async make(out) {
+        await encodeSource(out, { video: { ...v, offset: 0.3 }, audio: stereo() });
+        await skipMp4Media(out, 'soun', 0.3);
+      },
+    });
+  }
+  {
+    // A subtitle stream next to video and audio (a job must pick streams by type, not index).
+    const s: Source = { video: video(), audio: stereo() };
+    list.push({
+      name: 'subtitles.mkv',
+      tags: ['mkv', 'h264', 'flac', 'stereo', 'subtitles'],
+      truth: truthOf(s),
+      async make(out, work) {
+        const av = join(work, 'subtitles.av.mkv');
+        const srt = join(work, 'subtitles.srt');
+        await encodeSource(av, s, { audio: ['-c:a', 'flac'] });
+        await writeFile(srt, '1\n00:00:00,500 --> 00:00:01,500\nfirst\n\n2\n00:00:02,000 --> 00:00:02,800\nsecond\n');
+        await ffmpeg(['-i', srt, '-i', av, '-map', '1:v', '-map', '1:a', '-map', '0:s', '-c', 'copy', '-c:s', 'srt', out]);
+      },
+    });
+  }
   list.push(
     { name: 'empty.mp4', tags: ['bad'], truth: { bad: 'an empty file (0 bytes)' }, make: (out) => writeFile(out, Buffer.alloc(0)) },
     { name: 'random.mp4', tags: ['bad'], truth: { bad: 'random bytes, no container' }, make: (out) => writeFile(out, pseudoRandom(64 * 1024)) },
+    // What a failed download leaves under the video's name.
+    {
+      name: 'error-page.mp4',
+      tags: ['bad'],
+      truth: { bad: 'an HTML error page, not media' },
+      make: (out) => writeFile(out, '<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head><body><h1>Forbidden</h1></body></html>\n'),
+    },
+    {
+      name: 'subtitles-only.mp4',
+      tags: ['bad', 'subtitles'],
+      truth: { bad: 'a valid mp4 with a subtitle stream only: no audio or video' },
+      async make(out, work) {
+        const srt = join(work, 'only.srt');
+        await writeFile(srt, '1\n00:00:00,000 --> 00:00:01,000\nnothing to see\n');
+        await ffmpeg(['-i', srt, '-c:s', 'mov_text', out]);
+      },
+    },
     {
       name: 'no-moov.mp4',
       tags: ['bad', 'truncated'],

@@ -39,6 +39,8 @@ export interface ZooTruth {
   duration?: number;
   /** Mean RGB of the first decoded frame (±3 after lossy coding). */
   firstFrameColor?: [number, number, number];
+  /** Display indices of the keyframes, where the recipe fixes them. */
+  keyframes?: number[];
   /** Why a tool must refuse it. */
   bad?: string;
 }
@@ -52,7 +54,7 @@ export interface ZooEntry {
 
 /** Bump to force a regeneration even where the source hash would not change. */
 const GENERATOR_VERSION = 1;
-const SOURCES = ['zoo.ts', 'recipes.ts', 'pattern.ts'];
+const SOURCES = ['zoo.ts', 'recipes.ts', 'pattern.ts', 'mp4-edit.ts'];
 const LOCK_STALE_MS = 5 * 60_000;
 
 let ready: Promise<ZooEntry[]> | undefined;
