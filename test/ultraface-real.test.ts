@@ -7,9 +7,8 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iou, type Detection } from '../src/faces/boxes.js';
 import { loadFaceDetector, type FaceDetector } from '../src/faces/detector.js';
-import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { REPO } from './helpers/run-cli.js';
-import { HAS_PHOTOS, HAS_ULTRAFACE, PHOTOS_DIR, SHARED_MISSING, ULTRAFACE_DIR } from './helpers/shared.js';
+import { decodeImage, HAS_PHOTOS, HAS_ULTRAFACE, PHOTOS, PHOTOS_DIR, SHARED_MISSING, ULTRAFACE_DIR } from './helpers/shared.js';
 
 /**
  * The published UltraFace RFB-640 (real learned weights, ../shared/models/ultraface) on the
@@ -19,23 +18,10 @@ import { HAS_PHOTOS, HAS_ULTRAFACE, PHOTOS_DIR, SHARED_MISSING, ULTRAFACE_DIR } 
  */
 const PY = '/usr/bin/python3';
 const HAS_NUMPY = existsSync(PY) && spawnSync(PY, ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
-export const PHOTOS: Array<[string, number]> = [['ultraface-imgs-2.jpg', 4], ['ultraface-imgs-13.jpg', 2], ['ultraface-imgs-19.jpg', 5]];
 const RFB640 = join(ULTRAFACE_DIR, 'version-RFB-640.onnx');
 // The published demo's thresholds (run_video_face_detect_onnx.py: threshold 0.7, hard_nms iou 0.3).
 const SCORE = 0.7;
 const NMS = 0.3;
-
-/** Image size and RGB pixels resized to width×height (ffmpeg, area scaling, as the faces job decodes). */
-export function decodeImage(path: string, size?: { width: number; height: number }): { width: number; height: number; rgb: Uint8Array } {
-  const probe = spawnSync(ffmpegPath(), ['-hide_banner', '-i', path], { encoding: 'utf8' });
-  const m = /, (\d+)x(\d+)[,\s]/.exec(probe.stderr);
-  if (!m) throw new Error(`cannot read the size of ${path}: ${probe.stderr}`);
-  const width = size?.width ?? Number(m[1]);
-  const height = size?.height ?? Number(m[2]);
-  const r = spawnSync(ffmpegPath(), ['-v', 'error', '-i', path, '-vf', `scale=${width}:${height}:flags=area,format=rgb24`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 28 });
-  expect(r.status, String(r.stderr)).toBe(0);
-  return { width, height, rgb: new Uint8Array(r.stdout) };
-}
 
 describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('UltraFace RFB-640 on real photos', () => {
   let detector: FaceDetector;

@@ -1,7 +1,7 @@
 import { faces } from '../jobs/faces.js';
 import { parseScorerSpec } from '../faces/scorers.js';
 import type { CommandSpec } from './args.js';
-import { resolveDetectorArg, SYNTHETIC_NO_FACE_HINT } from './model-args.js';
+import { resolveDetectorArg, SYNTHETIC_FACES_NOTE, SYNTHETIC_NO_FACE_HINT } from './model-args.js';
 
 export const facesSpec: CommandSpec = {
   name: 'faces',
@@ -91,5 +91,6 @@ export async function runFaces(args: Record<string, unknown>, signal: AbortSigna
   );
   for (const f of failed) process.stderr.write(`  ${f.file}: ${f.error}\n`);
   if (det.synthetic && done > 0 && report.rows.length === 0) process.stderr.write(`clipstream faces: ${SYNTHETIC_NO_FACE_HINT}\n`);
+  else if (det.synthetic && det.byDefault && done > 0) process.stderr.write(`clipstream faces: ${SYNTHETIC_FACES_NOTE}\n`);
   return 0;
 }
