@@ -154,6 +154,13 @@ describe('checkpoint reader: refuses what it does not understand', () => {
     expect(() => unpickle(bytes, 0, { globals: new Map(), where: 'x.pkl' })).toThrow(message);
   });
 
+  it('tells safetensors from pickles even when its header length begins with 0x80', async () => {
+    const st = await readFile(join(REF, 'vggish_tiny.weights.safetensors'));
+    expect(st[0]).toBe(0x80); // this fixture's header is 0x...80 bytes long
+    expect((await readWeightsFile(join(REF, 'vggish_tiny.weights.safetensors'))).format).toBe('safetensors');
+    expect(() => parseCheckpoint(Buffer.from('not weights at all'), 'x.bin')).toThrow('x.bin: not a PyTorch checkpoint (zip), a pickle or a safetensors file');
+  });
+
   it('a truncated .pth names the file and the problem', async () => {
     const bytes = await readFile(join(CK, 'vggish_tiny.pth'));
     expect(() => parseCheckpoint(bytes.subarray(0, bytes.length - 200), 'cut.pth')).toThrow('cut.pth: not a readable zip archive');

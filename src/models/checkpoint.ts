@@ -252,7 +252,8 @@ export function parseCheckpoint(bytes: Uint8Array, path: string): SafetensorsFil
   const storages = new Map<string, Storage>();
   let root: unknown;
   let format: WeightsFormat;
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b) {
+  const kind = sniffWeights(bytes);
+  if (kind === 'zip') {
     format = 'torch-zip';
     const members = readZip(bytes, path);
     const pkl = [...members.keys()].find((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));
@@ -273,7 +274,7 @@ export function parseCheckpoint(bytes: Uint8Array, path: string): SafetensorsFil
         return s;
       },
     }).value;
-  } else if (bytes[0] === 0x80) {
+  } else if (kind === 'pickle') {
     const first = unpickle(bytes, 0, { globals, where: path });
     if (first.value === 0x1950a86a20f9469cfc6cn) {
       format = 'torch-legacy';
@@ -378,8 +379,22 @@ export async function readWeightsFile(path: string): Promise<SafetensorsFile & {
   } catch (err) {
     throw new ClipstreamError('ERR_IO', `${path}: cannot read weights file (${(err as Error).message})`, { where: { file: path }, cause: err });
   }
-  if ((bytes[0] === 0x50 && bytes[1] === 0x4b) || bytes[0] === 0x80) return parseCheckpoint(bytes, path);
-  return { ...parseSafetensors(bytes, path), format: 'safetensors' };
+  return sniffWeights(bytes) === 'safetensors' ? { ...parseSafetensors(bytes, path), format: 'safetensors' } : parseCheckpoint(bytes, path);
+}
+
+/**
+ * Tells safetensors (8-byte little-endian header length, then a JSON object) from a torch zip
+ * (`PK\x03\x04`) or a pickle (PROTO 2..5). Safetensors is tried first: its length bytes may
+ * begin with 0x80 too.
+ */
+export function sniffWeights(bytes: Uint8Array): 'safetensors' | 'zip' | 'pickle' | 'unknown' {
+  if (bytes.length >= 9 && bytes[8] === 0x7b) {
+    const len = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
+    if (len <= BigInt(bytes.length - 8)) return 'safetensors';
+  }
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return 'zip';
+  if (bytes[0] === 0x80 && bytes[1]! >= 2 && bytes[1]! <= 5) return 'pickle';
+  return 'unknown';
 }
 
 /**
