@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Detection } from '../src/faces/boxes.js';
 import { loadFaceDetector, type FaceDetector } from '../src/faces/detector.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
-import { BIN, REPO } from './helpers/run-cli.js';
+import { REPO, runCliAsync } from './helpers/run-cli.js';
 import { decodeImage, HAS_PHOTOS, HAS_ULTRAFACE, PHOTOS, PHOTOS_DIR, SHARED_MISSING, ULTRAFACE_DIR } from './helpers/shared.js';
 
 /**
@@ -24,16 +24,6 @@ const FPS = 25;
 const FRAMES = 60; // 2.4 s
 const PAN = 0.04; // the crop window slides over 4 % of the photo's width
 
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const even = (n: number) => 2 * Math.floor(n / 2);
 
@@ -70,10 +60,10 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('clipstream faces with a real det
       expect(r.status, String(r.stderr)).toBe(0);
     }
     // The registry name resolves from the cache; fill it offline from ../shared (checked like a download).
-    const f = await runCli(['models', 'fetch', 'ultraface-rfb-640', `--from=${ULTRAFACE_DIR}`], { CLIPSTREAM_HOME: home });
+    const f = await runCliAsync(['models', 'fetch', 'ultraface-rfb-640', `--from=${ULTRAFACE_DIR}`], { env: { CLIPSTREAM_HOME: home } });
     expect(f.code, f.stderr).toBe(0);
-    const r = await runCli(['faces', `--input_dir=${join(work, 'videos')}`, `--output_dir=${join(work, 'out')}`, '--detector=ultraface-rfb-640',
-      '--make_lmdb', '--size=128', '--audio=none', '--score_threshold=0.7', '--nms_threshold=0.3', '--quiet'], { CLIPSTREAM_HOME: home });
+    const r = await runCliAsync(['faces', `--input_dir=${join(work, 'videos')}`, `--output_dir=${join(work, 'out')}`, '--detector=ultraface-rfb-640',
+      '--make_lmdb', '--size=128', '--audio=none', '--score_threshold=0.7', '--nms_threshold=0.3', '--quiet'], { env: { CLIPSTREAM_HOME: home } });
     stderr = r.stderr;
     expect(r.code, r.stderr).toBe(0);
     rows = new Unpackr({ mapsAsObjects: true, useRecords: false }).unpack(await readFile(join(work, 'out', 'metadata.msgpack'))) as typeof rows;
@@ -135,14 +125,14 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('clipstream faces with a real det
     const one = join(work, 'one');
     await mkdir(one);
     spawnSync('cp', [join(work, 'videos', 'ultraface-imgs-13.mp4'), one]);
-    const r = await runCli(['faces', `--input_dir=${one}`, `--output_dir=${join(work, 'out-default')}`, '--size=64', '--audio=none', '--quiet'], { CLIPSTREAM_HOME: home });
+    const r = await runCliAsync(['faces', `--input_dir=${one}`, `--output_dir=${join(work, 'out-default')}`, '--size=64', '--audio=none', '--quiet'], { env: { CLIPSTREAM_HOME: home } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`face detector ultraface-rfb-640 from the model cache (${join(home, 'ultraface-rfb-640', 'version-RFB-640.onnx')})`);
     expect(r.stderr).toMatch(/[1-9]\d* face clip\(s\) in total/);
     expect(r.stderr).not.toContain('synthetic detector');
     // Without it, the synthetic default says that its matches on real footage are not faces ...
     const empty = join(work, 'empty-cache');
-    const s = await runCli(['faces', `--input_dir=${one}`, `--output_dir=${join(work, 'out-synthetic')}`, '--size=64', '--audio=none', '--quiet'], { CLIPSTREAM_HOME: empty });
+    const s = await runCliAsync(['faces', `--input_dir=${one}`, `--output_dir=${join(work, 'out-synthetic')}`, '--size=64', '--audio=none', '--quiet'], { env: { CLIPSTREAM_HOME: empty } });
     expect(s.code, s.stderr).toBe(0);
     expect(s.stderr).toContain('note: these faces come from the shipped synthetic detector');
     expect(s.stderr).toContain('clipstream models fetch ultraface-rfb-640');
@@ -151,7 +141,7 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('clipstream faces with a real det
     await mkdir(plain);
     const g = spawnSync(ffmpegPath(), ['-v', 'error', '-f', 'lavfi', '-i', 'color=c=0x807060:s=320x240:d=2:r=25', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', join(plain, 'wall.mp4')]);
     expect(g.status, String(g.stderr)).toBe(0);
-    const n = await runCli(['faces', `--input_dir=${plain}`, `--output_dir=${join(work, 'out-plain')}`, '--size=64', '--audio=none', '--quiet'], { CLIPSTREAM_HOME: empty });
+    const n = await runCliAsync(['faces', `--input_dir=${plain}`, `--output_dir=${join(work, 'out-plain')}`, '--size=64', '--audio=none', '--quiet'], { env: { CLIPSTREAM_HOME: empty } });
     expect(n.code, n.stderr).toBe(0);
     expect(n.stderr).toContain('0 face clip(s) in total');
     expect(n.stderr).toContain('no face found: the shipped synthetic detector finds only the synthetic fixture face, not real ones. For real footage: clipstream models fetch ultraface-rfb-640');

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -13,7 +12,7 @@ import { findModel, REGISTRY, resolveModel, type RegistryModel } from '../src/mo
 import { selectStateDict } from '../src/models/safetensors.js';
 import { buildVggish, describeVggish, VGGISH_FULL, VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, type VggishConfig } from '../src/models/vggish.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
-import { BIN, REPO, runCli } from './helpers/run-cli.js';
+import { REPO, runCli, runCliAsync } from './helpers/run-cli.js';
 import { HAS_ULTRAFACE, SHARED_MISSING, ULTRAFACE_DIR } from './helpers/shared.js';
 
 /**
@@ -74,17 +73,6 @@ async function serve(dirs: string[]): Promise<Server> {
   };
 }
 
-/** The CLI run without blocking the event loop (the HTTP server is in this process). */
-function runCliAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function listAll(dir: string): Promise<string[]> {
   return existsSync(dir) ? (await readdir(dir)).sort() : [];
@@ -238,7 +226,7 @@ describe.skipIf(!HAS_ULTRAFACE)('models fetch over HTTP (127.0.0.1)', () => {
 
   it('CLI: models fetch, models list, and jobs taking registry names', async () => {
     const e = { CLIPSTREAM_HOME: home, CLIPSTREAM_MODELS_BASE_URL: server.url };
-    const f = await runCliAsync(['models', 'fetch', 'ultraface-rfb-640'], e);
+    const f = await runCliAsync(['models', 'fetch', 'ultraface-rfb-640'], { env: e });
     expect(f.code, f.stderr).toBe(0);
     expect(f.stdout.trim()).toBe(join(home, 'ultraface-rfb-640', 'version-RFB-640.onnx'));
     expect(f.stderr).toContain('(matches the published one)');

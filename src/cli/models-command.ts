@@ -13,7 +13,7 @@ import type { CommandSpec } from './args.js';
 
 export const modelsBuildSpec: CommandSpec = {
   name: 'models',
-  summary: 'models build: an ONNX model from published weights (safetensors) or from seeded weights.',
+  summary: "models build (an ONNX model from published weights: .pth, Caffe2 .pkl, safetensors; or seeded), models list, models fetch NAME (published models into the cache; see 'clipstream models fetch --help').",
   usage: 'clipstream models build --arch=vggish|slowfast_r50 [--weights=FILE] --out=model.onnx [options] | models list | models fetch NAME [--from=DIR]',
   options: [
     { name: 'arch', type: 'string', description: 'vggish or slowfast_r50', required: true },
