@@ -44,6 +44,7 @@ export async function runModelsList(args: Record<string, unknown>): Promise<numb
       lines.push(`    ${f.url}`);
     }
     if (m.build) lines.push(`  built on fetch into ${m.onnx} (clipstream models build --arch=${m.build.arch})`);
+    lines.push('');
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
