@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ClipstreamError } from '../errors.js';
-import { PickleBytes, unpickle, type Buildable, type PickleGlobal } from './pickle.js';
+import { PickleBytes, unpickle, weightsFileError as fail, type Buildable, type PickleGlobal } from './pickle.js';
 import { decodeTensorData, ITEM_SIZE, parseSafetensors, type SafetensorsEntry, type SafetensorsFile } from './safetensors.js';
 import { readZip } from './zip.js';
 
@@ -72,10 +72,6 @@ function npDtype(d: NpDtype, where: string): string {
   const code = NP_DTYPES[d.kind.replace(/^[<>|=]/, '')];
   if (!code) throw fail(where, `numpy dtype '${d.kind}' is not supported (float, int and bool arrays are)`);
   return code;
-}
-
-function fail(where: string, message: string): ClipstreamError {
-  return new ClipstreamError('ERR_MODEL', `${where}: ${message}`, { where: { file: where } });
 }
 
 function latin1Bytes(text: string, where: string): Uint8Array {

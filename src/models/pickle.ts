@@ -38,9 +38,12 @@ export class PickleBytes {
   constructor(readonly data: Uint8Array) {}
 }
 
-function fail(where: string, message: string): ClipstreamError {
+/** An ERR_MODEL about a weights file: `{file}: {message}`. */
+export function weightsFileError(where: string, message: string): ClipstreamError {
   return new ClipstreamError('ERR_MODEL', `${where}: ${message}`, { where: { file: where } });
 }
+
+const fail = weightsFileError;
 
 /**
  * Unpickles one pickle starting at `offset`; returns the value and the offset after its STOP

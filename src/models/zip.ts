@@ -1,15 +1,11 @@
 import { inflateRawSync } from 'node:zlib';
-import { ClipstreamError } from '../errors.js';
+import { weightsFileError as fail } from './pickle.js';
 
 /** One member of a zip archive, read on demand. */
 export interface ZipMember {
   name: string;
   size: number;
   read(): Uint8Array;
-}
-
-function fail(where: string, message: string): ClipstreamError {
-  return new ClipstreamError('ERR_MODEL', `${where}: ${message}`, { where: { file: where } });
 }
 
 /**
