@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -29,6 +29,8 @@ interface Server {
   dropAfter: Map<string, number>;
   /** Files served with one byte changed. */
   corrupt: Set<string>;
+  /** Files served cut to this many bytes (a complete response of the wrong file). */
+  cut: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ async function serve(dirs: string[]): Promise<Server> {
   const requests: Server['requests'] = [];
   const dropAfter = new Map<string, number>();
   const corrupt = new Set<string>();
+  const cut = new Map<string, number>();
   const server = http.createServer(async (req, res) => {
     const name = decodeURIComponent((req.url ?? '/').split('/').pop() ?? '');
     requests.push({ path: req.url ?? '', range: req.headers.range });
@@ -49,6 +52,7 @@ async function serve(dirs: string[]): Promise<Server> {
       body = Buffer.from(body);
       body[body.length >> 1] ^= 0xff;
     }
+    if (cut.has(name)) body = body.subarray(0, cut.get(name));
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const start = m ? Number(m[1]) : 0;
     const headers: http.OutgoingHttpHeaders = { 'content-length': body.length - start, 'accept-ranges': 'bytes' };
@@ -69,6 +73,7 @@ async function serve(dirs: string[]): Promise<Server> {
     requests,
     dropAfter,
     corrupt,
+    cut,
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }
@@ -158,6 +163,29 @@ describe.skipIf(!HAS_ULTRAFACE)('models fetch over HTTP (127.0.0.1)', () => {
       expect(await listAll(join(home, 'ultraface-rfb-320'))).toEqual([]);
     } finally {
       server.corrupt.delete('version-RFB-320.onnx');
+    }
+  });
+
+  it('a run killed mid-download resumes from its .part file with a Range request', async () => {
+    const want = await readFile(join(ULTRAFACE_DIR, 'version-RFB-320.onnx'));
+    await mkdir(join(home, 'ultraface-rfb-320'), { recursive: true });
+    await writeFile(join(home, 'ultraface-rfb-320', '.version-RFB-320.onnx.download.part'), want.subarray(0, 500_000));
+    const r = await fetchModel('ultraface-rfb-320', { env: env(), baseUrl: server.url });
+    expect(server.requests.map((q) => q.range)).toEqual(['bytes=500000-']);
+    expect(r.files[0]).toMatchObject({ how: 'downloaded', resumed: 1, verified: true });
+    expect(sha(await readFile(r.onnx))).toBe(sha(want));
+    expect(await listAll(join(home, 'ultraface-rfb-320'))).toEqual(['version-RFB-320.onnx']);
+  });
+
+  it('a file of the wrong size is an error naming file, size found and expected; nothing is kept', async () => {
+    server.cut.set('version-RFB-640.onnx', 1_000_000);
+    try {
+      await expect(fetchModel('ultraface-rfb-640', { env: env(), baseUrl: server.url })).rejects.toThrow(
+        'ultraface-rfb-640: version-RFB-640.onnx has 1000000 bytes, expected 1588012',
+      );
+      expect(await listAll(join(home, 'ultraface-rfb-640'))).toEqual([]);
+    } finally {
+      server.cut.delete('version-RFB-640.onnx');
     }
   });
 
