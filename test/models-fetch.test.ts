@@ -11,6 +11,7 @@ import { fetchModel } from '../src/models/fetch.js';
 import { findModel, REGISTRY, resolveModel, type RegistryModel } from '../src/models/registry.js';
 import { selectStateDict } from '../src/models/safetensors.js';
 import { buildVggish, describeVggish, VGGISH_FULL, VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, type VggishConfig } from '../src/models/vggish.js';
+import { readFeatureShard } from '../src/sinks/feature-shard.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { REPO, runCli, runCliAsync } from './helpers/run-cli.js';
 import { HAS_ULTRAFACE, SHARED_MISSING, ULTRAFACE_DIR } from './helpers/shared.js';
@@ -271,6 +272,15 @@ describe.skipIf(!HAS_ULTRAFACE)('models fetch over HTTP (127.0.0.1)', () => {
     const kind = runCli(['extract', '--tar_path=fixtures/shards/shard-000000.tar', `--out_path=${join(home, 'feats')}`, '--visual_model=ultraface-rfb-640'], { env: e });
     expect(kind.code).toBe(2);
     expect(kind.stderr).toContain('--visual_model=ultraface-rfb-640: ultraface-rfb-640 is a face detector, not a visual model');
+    // extract takes a registry name from the cache (here the shipped small VGGish, placed where `models fetch vggish` puts its build).
+    await mkdir(join(home, 'vggish'), { recursive: true });
+    await writeFile(join(home, 'vggish', 'vggish.onnx'), await readFile(join(REPO, 'models', 'vggish_small.onnx')));
+    const x = await runCliAsync(['extract', '--tar_path=fixtures/shards/shard-000000.tar', `--out_path=${join(home, 'feats')}`, '--visual_model=none', '--audio_model=vggish', '--quiet'], { env: e });
+    expect(x.code, x.stderr).toBe(0);
+    const records = await readFeatureShard(join(home, 'feats', 'shard-000000.msgpack'));
+    expect(records.length).toBeGreaterThan(0);
+    expect(records.some((rec) => rec.audio_features.length === 1 && rec.audio_features[0]!.extractor_name === 'VGGish-small')).toBe(true);
+    expect(records.every((rec) => rec.visual_features.length === 0)).toBe(true);
     const unknown = runCli(['models', 'fetch', 'nope'], { env: e });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("unknown model 'nope'");
