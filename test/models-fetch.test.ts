@@ -247,6 +247,11 @@ describe.skipIf(!HAS_ULTRAFACE)('models fetch over HTTP (127.0.0.1)', () => {
     pca[100] ^= 1;
     await writeFile(join(r.dir, 'vggish_tiny_pca.pth'), pca);
     await expect(fetchModel('vggish-tiny', { env: env(), registry: [entry], build })).rejects.toThrow('vggish-tiny: vggish_tiny_pca.pth: sha256 mismatch: expected');
+    // A checkpoint that does not build says so, and where the fetched files are.
+    const broken = { ...entry, name: 'vggish-broken', files: [entry.files[0]!], build: { ...entry.build!, pca: undefined } };
+    await expect(fetchModel('vggish-broken', { env: env(), baseUrl: server.url, registry: [broken], build: (args) => readBuildWeights(args.weights as string, join(r.dir, 'vggish_tiny.pth')) })).rejects.toThrow(
+      `vggish-broken: cannot build vggish.onnx: ${join(r.dir, 'vggish_tiny.pth')}: not a VGGish PCA file: no pca_eigen_vectors (or pproc.pca_matrix) tensor (the fetched files stay in ${join(home, 'vggish-broken')}; delete that folder to download them again)`,
+    );
     // A wrong prefix (the name says which sha256 the file has) is refused.
     const bad = { ...entry, name: 'vggish-bad', files: [{ ...entry.files[0]!, sha256Prefix: '00000000' }] };
     await expect(fetchModel('vggish-bad', { env: env(), baseUrl: server.url, registry: [bad], build })).rejects.toThrow("vggish-bad: vggish_tiny.pth: sha256 mismatch: expected one starting 00000000 (its name says so)");

@@ -165,6 +165,9 @@ export async function fetchModel(name: string, options: FetchOptions = {}): Prom
       seed: 0,
       fp16: false,
       out: onnx,
+    }).catch((err: unknown) => {
+      const e = err as ClipstreamError;
+      throw new ClipstreamError(e.code ?? 'ERR_MODEL', `${model.name}: cannot build ${model.onnx}: ${e.message} (the fetched files stay in ${dir}; delete that folder to download them again)`, { cause: err, where: { file: join(dir, model.build!.weights) } });
     });
     built = true;
   }
