@@ -269,7 +269,8 @@ describe.skipIf(!HAS_ULTRAFACE)('models fetch over HTTP (127.0.0.1)', () => {
     expect(l.code).toBe(0);
     expect(l.stdout).toMatch(/ultraface-rfb-640\s+face-detector\s+in cache/);
     expect(l.stdout).toMatch(/ultraface-rfb-320\s+face-detector\s+not fetched/);
-    expect(l.stdout).toContain('SLOWFAST_8x8_R50.pkl  size unknown  sha256 unknown (recorded on fetch)');
+    expect(l.stdout).toContain('det_2.5g.onnx  size unknown  sha256 unknown (recorded on fetch)');
+    expect(l.stdout).toContain('vggish-10086976.pth  288.6 MB  sha256 unknown (prefix 10086976)');
     const missing = runCli(['faces', '--input_dir=fixtures/faces', `--output_dir=${join(home, 'out')}`, '--detector=ultraface-rfb-320'], { env: e });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--detector=ultraface-rfb-320: model ultraface-rfb-320 is not in the cache');

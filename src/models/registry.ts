@@ -91,7 +91,7 @@ export const REGISTRY: readonly RegistryModel[] = [
     name: 'rvm-resnet50', kind: 'matting', licence: 'GPL-3.0',
     purpose: 'video matting for `segments` (Robust Video Matting, ResNet50, float32: slower, finer edges)',
     source: 'https://github.com/PeterL1n/RobustVideoMatting',
-    files: [{ file: 'rvm_resnet50_fp32.onnx', url: `${RVM}/rvm_resnet50_fp32.onnx`, bytes: null, sha256: '25db300fcb6ee27f941a1b52c97856e8d1f13c7f35817f81a612f89af0e8a85c' }],
+    files: [{ file: 'rvm_resnet50_fp32.onnx', url: `${RVM}/rvm_resnet50_fp32.onnx`, bytes: 107479165, sha256: '25db300fcb6ee27f941a1b52c97856e8d1f13c7f35817f81a612f89af0e8a85c' }],
     onnx: 'rvm_resnet50_fp32.onnx',
   },
   {
@@ -109,7 +109,8 @@ export const REGISTRY: readonly RegistryModel[] = [
     name: 'slowfast_8x8_r50', kind: 'visual', licence: 'Apache-2.0',
     purpose: 'visual features for `extract` (SlowFast 8x8 R50, Kinetics-400, Caffe2 checkpoint of the PySlowFast model zoo, built to ONNX on fetch)',
     source: 'https://github.com/facebookresearch/SlowFast/blob/main/MODEL_ZOO.md',
-    files: [{ file: 'SLOWFAST_8x8_R50.pkl', url: 'https://dl.fbaipublicfiles.com/pyslowfast/model_zoo/kinetics400/SLOWFAST_8x8_R50.pkl', bytes: null, sha256: null }],
+    // sha256 not published by PySlowFast; pinned by an independent project that downloaded the file (size unknown).
+    files: [{ file: 'SLOWFAST_8x8_R50.pkl', url: 'https://dl.fbaipublicfiles.com/pyslowfast/model_zoo/kinetics400/SLOWFAST_8x8_R50.pkl', bytes: null, sha256: '8988deb84b65226669eba1a5da6d14fd170dba374891b21439079c90dd80c026' }],
     onnx: 'slowfast_8x8_r50.onnx',
     build: { arch: 'slowfast_r50', weights: 'SLOWFAST_8x8_R50.pkl', dataset: 'kinetics-400' },
   },
