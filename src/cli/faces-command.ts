@@ -1,6 +1,7 @@
 import { faces } from '../jobs/faces.js';
 import { parseScorerSpec } from '../faces/scorers.js';
 import type { CommandSpec } from './args.js';
+import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 
 export const facesSpec: CommandSpec = {
   name: 'faces',
@@ -37,6 +38,7 @@ export const facesSpec: CommandSpec = {
     { name: 'threads', type: 'integer', description: 'ONNX Runtime threads per model (default: all cores)' },
     { name: 'overwrite', type: 'boolean', description: 'Redo videos finished in an earlier run', default: false },
     { name: 'quiet', type: 'boolean', description: 'No progress lines', default: false },
+    ...partitionOptions,
   ],
   examples: [
     'clipstream faces --input_dir=fixtures/faces --output_dir=out/faces --make_lmdb',
@@ -48,6 +50,7 @@ export const facesSpec: CommandSpec = {
 export async function runFaces(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
   const quiet = args.quiet as boolean;
   const report = await faces({
+    partition: partitionFromArgs(args),
     inputDir: args.input_dir as string,
     outputDir: args.output_dir as string,
     detector: args.detector as string | undefined,
