@@ -5,6 +5,7 @@ import { ClipstreamError } from '../errors.js';
 import { extract } from '../jobs/extract.js';
 import { addUnits, DEFAULT_QUEUE, QUEUE_JOBS, queueStatus, redisConnection, type QueueJobName, type UnitJobData } from '../scale/queue.js';
 import { PermanentUnitError, startWorker } from '../scale/worker.js';
+import { ModelCache } from '../scale/model-cache.js';
 import { expandShardUrls, isRemoteShard } from '../shards/shard-source.js';
 import { formatHelp, parseArgs, type CommandSpec, type OptionSpec } from './args.js';
 import { extractSpec } from './commands.js';
@@ -118,7 +119,7 @@ function validateAtLeast(v: number, min: number, flag: string): number {
 const PERMANENT = new Set(['ERR_INVALID_OPTION', 'ERR_BAD_ARGUMENT', 'ERR_MODEL']);
 
 /** Runs one `extract` unit (a shard) with the same code as `clipstream extract`. */
-async function runExtractUnit(data: UnitJobData, signal: AbortSignal, say: (line: string) => void): Promise<Record<string, unknown>> {
+async function runExtractUnit(data: UnitJobData, signal: AbortSignal, say: (line: string) => void, models: ModelCache): Promise<Record<string, unknown>> {
   const warnings: string[] = [];
   let report;
   try {
@@ -126,6 +127,7 @@ async function runExtractUnit(data: UnitJobData, signal: AbortSignal, say: (line
       ...extractOptionsFromArgs({ ...data.args, tar_path: [data.unit] }),
       // A second delivery of a unit still in hand elsewhere waits for it instead of skipping it.
       onLocked: 'wait',
+      models,
       signal,
       onWarning: (w) => {
         warnings.push(w.message);
@@ -161,8 +163,9 @@ export async function runWorker(args: Record<string, unknown>, signal: AbortSign
   const say = (line: string) => {
     if (!args.quiet || /^(failed|error)/.test(line)) process.stderr.write(`${tag}: ${line}\n`);
   };
+  const models = new ModelCache();
   const handle = await startWorker({ redis: args.redis as string, queue: args.queue as string, concurrency, lockSeconds, signal, onEvent: say }, (data, s) => {
-    if (data.job === 'extract') return runExtractUnit(data, s, say);
+    if (data.job === 'extract') return runExtractUnit(data, s, say, models);
     throw new PermanentUnitError(`this worker does not know the job '${String(data.job)}'`);
   });
   say(`waiting for units on queue '${args.queue}' at ${args.redis} (concurrency ${concurrency})`);
@@ -176,6 +179,7 @@ export async function runWorker(args: Record<string, unknown>, signal: AbortSign
     process.once('SIGINT', hard);
   }, { once: true });
   const r = await handle.done;
+  await models.closeAll();
   process.off('SIGTERM', hard);
   process.off('SIGINT', hard);
   say(`stopped: ${r.completed} unit(s) done, ${r.failed} failed`);

@@ -10,6 +10,7 @@ import { liveChildProcesses } from '../media/process.js';
 import { expandShardUrls, shardFileName } from '../shards/shard-source.js';
 import { shareOf, WHOLE, type Partition } from '../scale/partition.js';
 import { UnitLocks, type LockedPolicy } from '../scale/unit-locks.js';
+import type { ModelCache } from '../scale/model-cache.js';
 import { readShards } from '../shards/tar-reader.js';
 import { completedKeys, shardJournalPath, shardOutputPath, writeFeatureShards, type ShardSummary } from '../sinks/feature-shard.js';
 import type { ShardInfo, StreamItem, WarningHandler } from '../types.js';
@@ -44,6 +45,8 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'> {
   partition?: Partition;
   /** A shard whose lock another live run holds: skip it (default) or wait for it. */
   onLocked?: LockedPolicy;
+  /** Open models here and leave them open (a queue worker runs many units with the same models). */
+  models?: ModelCache;
   onWarning?: WarningHandler;
   onProgress?: (progress: ExtractProgress) => void;
   /** Called with the size of every batch each model ran, for statistics. */
@@ -116,8 +119,9 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   // Temp files of a run killed mid-write (a shard, the log) are junk now.
   await removeDeadTemps(outPath);
   const sessionOptions = { device: options.device ?? 'auto', intraOpThreads: options.intraOpThreads, onWarning };
-  const visual = visualPath ? await Extractor.load(visualPath, sessionOptions) : null;
-  const audio = audioPath ? await Extractor.load(audioPath, sessionOptions) : null;
+  const load = (p: string) => (options.models ? options.models.load(p, sessionOptions) : Extractor.load(p, sessionOptions));
+  const visual = visualPath ? await load(visualPath) : null;
+  const audio = audioPath ? await load(audioPath) : null;
   if (visual && visual.kind !== 'visual') throw new ClipstreamError('ERR_MODEL', `${visualPath}: expected a visual model but its metadata says '${visual.kind}'`, { where: { file: visualPath! } });
   if (audio && audio.kind !== 'audio') throw new ClipstreamError('ERR_MODEL', `${audioPath}: expected an audio model but its metadata says '${audio.kind}'`, { where: { file: audioPath! } });
 
@@ -236,8 +240,10 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
     await (pipeline as (...s: unknown[]) => Promise<void>)(...stages, options.signal ? { signal: options.signal } : {});
   } finally {
     await locks.releaseAll();
-    await visual?.close();
-    await audio?.close();
+    if (!options.models) {
+      await visual?.close();
+      await audio?.close();
+    }
     if (liveChildProcesses() > 0) onWarning(new ClipstreamError('ERR_PIPELINE', `${liveChildProcesses()} ffmpeg processes still running after the pipeline ended`));
   }
   await writeLog(true);

@@ -29,7 +29,7 @@ export interface UnitLock {
 export interface LockOptions {
   /** Written into the lock for whoever finds it held. */
   owner?: string;
-  /** A lock of another host whose mtime is older than this is taken as abandoned. Default 10 min. */
+  /** A lock of another host whose mtime is older than this is taken as abandoned. Default 2 min (NFS attribute caches lag by up to a minute). */
   staleMs?: number;
   /** How often a holder refreshes its mtime. Default a tenth of staleMs. */
   heartbeatMs?: number;
@@ -37,7 +37,7 @@ export interface LockOptions {
 
 export type LockAttempt = { lock: UnitLock; tookOver?: LockInfo } | { heldBy: LockInfo };
 
-const DEFAULT_STALE_MS = 10 * 60_000;
+const DEFAULT_STALE_MS = 2 * 60_000;
 // A lock-breaking marker older than this belongs to a process that died while breaking.
 const BREAK_STALE_MS = 30_000;
 
