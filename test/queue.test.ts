@@ -30,6 +30,15 @@ function startWorker(redis: string, queue: string): Running {
   return { child, stderr: () => err, exited: new Promise((r) => child.on('close', (code) => r(code))) };
 }
 
+/** The pid in a lock file; -1 while it is gone, or empty between its creation and its first write. */
+async function lockPid(path: string): Promise<number> {
+  try {
+    return (JSON.parse(await readFile(path, 'utf8')) as { pid: number }).pid;
+  } catch {
+    return -1;
+  }
+}
+
 async function until(what: string, ok: () => Promise<boolean>, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await ok())) {
@@ -77,7 +86,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     await until('a worker in the middle of a unit', async () => {
       for (const f of (await readdir(out).catch(() => [] as string[])).filter((n) => n.endsWith('.msgpack.lock'))) {
         const shard = f.replace('.msgpack.lock', '');
-        const holder = await readFile(join(out, f), 'utf8').then((t) => JSON.parse(t).pid as number, () => -1);
+        const holder = await lockPid(join(out, f));
         const worker = pool.find((w) => w.child.pid === holder);
         const journalled = (await completedKeys(out, shard)).size;
         if (worker && journalled === 1) {
