@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from '../src/jobs/extract.js';
 import { expandShardUrls, openShard, shardFileName } from '../src/shards/shard-source.js';
 import { featureShards, makeSmallShards } from './helpers/scale-shards.js';
+import { memberOffsets } from './helpers/tar.js';
+import { completedKeys } from '../src/sinks/feature-shard.js';
+import { existsSync } from 'node:fs';
 
 let dir: string;
 let shards: string[];
@@ -151,9 +154,32 @@ describe('extract over remote shards', () => {
     expect(byShard.get('shard-000009')?.status).toBe('missing');
     expect(warnings.some((w) => w.includes(`${base}/files/shard-000009.tar`) && w.includes('does not exist'))).toBe(true);
     const failed = byShard.get('shard-000007')!;
-    expect(failed.output).toBeNull();
+    expect(failed.status).toBe('failed (source)');
     expect(failed.tarError).toContain(`shard pipe:false ${join(local, 'shard-000007.tar')}: the command exited with code 1`);
     const log = JSON.parse(await readFile(report.logPath, 'utf8'));
     expect(log.shard_results.find((s: { shard: string }) => s.shard === 'shard-000007').tarError).toContain('the command exited with code 1');
+  }, 90_000);
+});
+
+describe('a shard whose source fails part-way', () => {
+  it('is not written as final: the journal keeps the clips read, and the next run resumes them to the bytes of an uninterrupted run', async () => {
+    const work = join(dir, 'partial');
+    const [tar] = await makeSmallShards(work, 2, 2);
+    const name = basename(tar!, '.tar');
+    const ref = join(work, 'ref');
+    await mkdir(join(work, 'nojson'));
+    await copyFile(tar!, join(work, 'nojson', basename(tar!)));
+    await extract({ tarPath: join(work, 'nojson', basename(tar!)), outPath: ref, device: 'cpu', windowSeconds: 4, onWarning: () => {} });
+    // The command delivers the first member and a little of the second, then fails.
+    const cut = memberOffsets(await readFile(tar!))[1]!.header + 1024;
+    const out = join(work, 'out');
+    const first = await extract({ tarPath: `pipe:head -c ${cut} ${tar} && exit 7`, outPath: out, device: 'cpu', windowSeconds: 4, onWarning: () => {} });
+    expect(first.shards[0]).toMatchObject({ shard: name, status: 'failed (source)' });
+    expect(first.shards[0]!.tarError).toContain('the command exited with code 7');
+    expect(existsSync(join(out, `${name}.msgpack`))).toBe(false);
+    expect((await completedKeys(out, name)).size).toBe(1);
+    const again = await extract({ tarPath: `pipe:cat ${tar}`, outPath: out, device: 'cpu', windowSeconds: 4, onWarning: () => {} });
+    expect(again.shards[0]).toMatchObject({ status: 'written', resumed: 1, written: 2 });
+    expect((await readFile(join(out, `${name}.msgpack`))).equals(await readFile(join(ref, `${name}.msgpack`)))).toBe(true);
   }, 90_000);
 });

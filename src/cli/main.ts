@@ -62,8 +62,9 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
   const existing = report.shards.filter((s) => s.status === 'skipped (output exists)').length;
   const missing = report.shards.filter((s) => s.status === 'missing').length;
   const locked = report.shards.filter((s) => s.status === 'skipped (locked)').length;
+  const unread = report.shards.filter((s) => s.status === 'failed (source)').length;
   process.stderr.write(
-    `clipstream extract${partition.world > 1 ? ` (${describePartition(partition)})` : ''}: ${written} shard(s) written, ${existing} skipped (output exists), ${locked ? `${locked} skipped (locked by another run), ` : ''}${missing} missing; ` +
+    `clipstream extract${partition.world > 1 ? ` (${describePartition(partition)})` : ''}: ${written} shard(s) written, ${existing} skipped (output exists), ${locked ? `${locked} skipped (locked by another run), ` : ''}${unread ? `${unread} could not be read (run again to resume), ` : ''}${missing} missing; ` +
       `${report.clipsWritten} clips written, ${report.clipsSkipped} skipped, ${report.clipsFailed} failed in ${report.seconds.toFixed(1)} s ` +
       `(${report.clipsPerSecond.toFixed(2)} clips/s). Log: ${report.logPath}\n`,
   );
@@ -72,7 +73,8 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
     if (s.tarError) process.stderr.write(`  ${s.shard}: ${s.tarError}\n`);
     if (s.lockedBy) process.stderr.write(`  ${s.shard}: ${s.lockedBy}\n`);
   }
-  return 0;
+  // A shard left unread (its journal kept) is worth a retry: exit 1 lets a scheduler rerun the task.
+  return unread > 0 ? 1 : 0;
 }
 
 async function runBundle(args: Record<string, unknown>): Promise<number> {

@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { ClipstreamError } from '../errors.js';
@@ -143,11 +142,8 @@ async function runExtractUnit(data: UnitJobData, signal: AbortSignal, say: (line
   if (!s || s.status === 'missing') {
     throw new PermanentUnitError(warnings.find((w) => w.includes(data.unit)) ?? `shard ${data.unit} is missing`);
   }
-  // A remote read that failed is worth another try; the partial file must not look finished.
-  if (s.tarError && (s.output === null || isRemoteShard(data.unit))) {
-    if (s.output) await rm(s.output, { force: true });
-    throw new Error(s.tarError);
-  }
+  // The shard's bytes stopped coming (URL down, pipe: failed): its journal is kept, and a retry resumes it.
+  if (s.status === 'failed (source)') throw new Error(s.tarError ?? `shard ${data.unit} could not be read`);
   const summary = `${s.status}, ${s.written} records, ${s.skipped.length} skipped, ${s.failed.length} failed${s.tarError ? `; ${s.tarError}` : ''}`;
   return { status: s.status, output: s.output, written: s.written, skipped: s.skipped.length, failed: s.failed.length, tarError: s.tarError ?? null, summary };
 }

@@ -7,7 +7,7 @@ import { ClipstreamError } from '../errors.js';
 import { Extractor, extractFeatures } from '../infer/extractor.js';
 import { decodeClips, type DecodeOptions } from '../media/decode.js';
 import { liveChildProcesses } from '../media/process.js';
-import { expandShardUrls, shardFileName } from '../shards/shard-source.js';
+import { expandShardUrls, shardFileName, ShardSourceError } from '../shards/shard-source.js';
 import { shareOf, WHOLE, type Partition } from '../scale/partition.js';
 import { UnitLocks, type LockedPolicy } from '../scale/unit-locks.js';
 import type { ModelCache } from '../scale/model-cache.js';
@@ -66,7 +66,7 @@ export interface ExtractProgress {
 }
 
 export interface ShardLog extends ShardSummary {
-  status: 'written' | 'skipped (output exists)' | 'skipped (locked)' | 'missing';
+  status: 'written' | 'skipped (output exists)' | 'skipped (locked)' | 'missing' | 'failed (source)';
   /** For 'skipped (locked)': who holds the shard. */
   lockedBy?: string;
 }
@@ -189,6 +189,22 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
     return false;
   };
 
+  // A shard whose bytes stopped coming (URL down, pipe: command failed) is not final: its ShardEnd
+  // is held back, so the writer keeps the journal and a later run resumes the shard.
+  const holdFailedSources = new Transform({
+    objectMode: true,
+    transform(item: StreamItem, _enc, cb) {
+      if (item.kind === 'shard-end' && item.error?.cause instanceof ShardSourceError) {
+        shardLogs.set(item.shard.url, { ...emptyLog(item.shard, '', 'failed (source)'), tarError: item.error.message });
+        progress.shardsDone++;
+        report();
+        cb();
+        return;
+      }
+      cb(null, item);
+    },
+  });
+
   const tally = new Transform({
     objectMode: true,
     transform(item: StreamItem, _enc, cb) {
@@ -230,6 +246,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
       skipShard,
       skipKeys: async (shard) => (overwrite ? new Set<string>() : completedKeys(outPath, shard.name)),
     }),
+    holdFailedSources,
     decodeClips({ ...options, concurrency: numWorkers, video: visual !== null, audio: audio !== null }),
     ...(visual ? [extractFeatures(visual, { batchSize, onBatch: (n) => options.onBatch?.('visual', n) })] : []),
     ...(audio ? [extractFeatures(audio, { batchSize, onBatch: (n) => options.onBatch?.('audio', n) })] : []),

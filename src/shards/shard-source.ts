@@ -78,10 +78,22 @@ export function openShard(url: string, options: ShardSourceOptions = {}): Readab
   return createReadStream(url);
 }
 
+/**
+ * The shard's bytes could not be fetched (a URL that failed after its retries, a `pipe:` command
+ * that exited non-zero): unlike damage inside a tar, another try may well succeed, so a job keeps
+ * what it read (the journal) instead of writing the shard as final.
+ */
+export class ShardSourceError extends ClipstreamError {
+  constructor(url: string, message: string, cause?: unknown) {
+    super('ERR_IO', message, { cause, where: { shard: url, file: url } });
+    this.name = 'ShardSourceError';
+  }
+}
+
 function shardError(url: string, message: string, cause?: unknown, code?: string): Error {
   // tar-reader takes `code === 'ENOENT'` on the source's error to mean "this shard does not exist".
   if (code === 'ENOENT') return Object.assign(new Error(message, { cause }), { code });
-  return new ClipstreamError('ERR_IO', message, { cause, where: { shard: url, file: url } });
+  return new ShardSourceError(url, message, cause);
 }
 
 function openPipe(url: string): Readable {
