@@ -41,8 +41,20 @@ function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return n;
 }
 
+/**
+ * The tasks of an `srun` job step. Only srun sets SLURM_STEP_ID: a batch script itself also has
+ * SLURM_PROCID=0 and SLURM_NTASKS=N (with --ntasks=N), and must not be taken for rank 0 of N.
+ */
+function slurmStep(env: NodeJS.ProcessEnv): { procId: number; tasks: number } | null {
+  if (env.SLURM_STEP_ID === undefined || env.SLURM_STEP_ID === '' || env.SLURM_STEP_ID === 'batch') return null;
+  const procId = envInt(env, 'SLURM_PROCID');
+  const tasks = envInt(env, 'SLURM_STEP_NUM_TASKS') ?? envInt(env, 'SLURM_NTASKS');
+  return procId === undefined || tasks === undefined ? null : { procId, tasks };
+}
+
 /** Rank and world the scheduler set, or null. Slurm first, then Kubernetes, then torchrun. */
 function fromEnvironment(env: NodeJS.ProcessEnv): { rank?: number; world?: number; from: string } | null {
+  const srun = slurmStep(env);
   const arrayId = envInt(env, 'SLURM_ARRAY_TASK_ID');
   if (arrayId !== undefined) {
     // `--array=1-10` numbers tasks from 1; `--array=0-20:2` steps by 2.
@@ -55,14 +67,11 @@ function fromEnvironment(env: NodeJS.ProcessEnv): { rank?: number; world?: numbe
     }
     const rank = (arrayId - min) / step;
     if (!Number.isInteger(rank)) throw bad(`SLURM_ARRAY_TASK_ID=${arrayId} is not on the array's grid (min ${min}, step ${step})`, 'SLURM_ARRAY_TASK_ID');
-    // An array of multi-task jobs: every task of every array element gets its own share.
-    const tasks = envInt(env, 'SLURM_NTASKS') ?? 1;
-    const procId = envInt(env, 'SLURM_PROCID') ?? 0;
-    if (tasks > 1) return { rank: rank * tasks + procId, world: count === undefined ? undefined : count * tasks, from: 'SLURM_ARRAY_TASK_ID+SLURM_PROCID' };
+    // An array of multi-task jobs (srun inside each element): every task gets its own share.
+    if (srun && srun.tasks > 1) return { rank: rank * srun.tasks + srun.procId, world: count === undefined ? undefined : count * srun.tasks, from: 'SLURM_ARRAY_TASK_ID+SLURM_PROCID' };
     return { rank, world: count, from: 'SLURM_ARRAY_TASK_ID' };
   }
-  const procId = envInt(env, 'SLURM_PROCID');
-  if (procId !== undefined) return { rank: procId, world: envInt(env, 'SLURM_NTASKS'), from: 'SLURM_PROCID' };
+  if (srun) return { rank: srun.procId, world: srun.tasks, from: 'SLURM_PROCID' };
   const index = envInt(env, 'JOB_COMPLETION_INDEX');
   if (index !== undefined) return { rank: index, world: undefined, from: 'JOB_COMPLETION_INDEX' };
   const rank = envInt(env, 'RANK');
@@ -72,7 +81,7 @@ function fromEnvironment(env: NodeJS.ProcessEnv): { rank?: number; world?: numbe
 
 /**
  * Decides this process's rank and world: explicit values win; what is missing comes from
- * Slurm (`SLURM_ARRAY_TASK_ID`/`SLURM_ARRAY_TASK_COUNT`, or `SLURM_PROCID`/`SLURM_NTASKS`),
+ * Slurm (`SLURM_ARRAY_TASK_ID`/`SLURM_ARRAY_TASK_COUNT`, or in an `srun` step `SLURM_PROCID`/`SLURM_STEP_NUM_TASKS`),
  * a Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`; the world is the `world` option, since
  * Kubernetes does not export `completions`), or torchrun (`RANK`/`WORLD_SIZE`).
  * Neither given nor set: rank 0 of 1 (the whole list).
