@@ -22,8 +22,8 @@ interface Running {
   exited: Promise<number | null>;
 }
 
-function startWorker(redis: string, queue: string): Running {
-  const child = startCli(['worker', `--redis=${redis}`, `--queue=${queue}`, '--lock_seconds=2']);
+function startWorker(redis: string, queue: string, ...extra: string[]): Running {
+  const child = startCli(['worker', `--redis=${redis}`, `--queue=${queue}`, '--lock_seconds=2', ...extra]);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.resume();
@@ -159,20 +159,16 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     expect((await readFile(join(out, 'shard-000002.msgpack'))).equals(ref.get('shard-000002.msgpack')!)).toBe(true);
   }, 60_000);
 
-  it('units that fail are retried with backoff, then listed as failed with their reasons', async () => {
+  it('units that fail are retried with backoff, then listed as failed with their reasons; --exit_when_drained waits out the retries', async () => {
     const out = join(dir, 'fail');
     const missing = join(dir, 'shards', 'shard-000099.tar');
     const badPipe = `pipe:false ${join(dir, 'shards', 'shard-000098.tar')}`;
     const r = runCli(['queue', 'add', 'extract', `--tar_path=${missing}::${badPipe}::${shards[1]}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=fail', '--attempts=2', '--backoff_seconds=0.1']);
     expect(r.code, r.stderr).toBe(0);
-    const w = startWorker(redis.url, 'fail');
+    const w = startWorker(redis.url, 'fail', '--exit_when_drained');
     workers.push(w);
-    await until('all units settled', async () => {
-      const s = await queueStatus(redis.url, 'fail');
-      return s.done + s.failed === 3;
-    });
-    w.child.kill('SIGTERM');
-    expect(await w.exited).toBe(0);
+    expect(await w.exited, w.stderr()).toBe(0);
+    expect(w.stderr()).toContain('queue drained: stopping once the units in hand are done');
     const text = runCli(['queue', 'status', `--redis=${redis.url}`, '--queue=fail']).stdout;
     expect(text.split('\n')[0]).toBe(`queue 'fail' at ${redis.url}: waiting 0, active 0, retrying 0, done 1, failed 2`);
     // A missing shard cannot get better: one try. A failing command is tried --attempts times.

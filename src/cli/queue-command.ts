@@ -39,9 +39,10 @@ export const workerSpec: CommandSpec = {
     queueOption,
     { name: 'concurrency', type: 'integer', description: 'Units this worker runs at once', default: 1 },
     { name: 'lock_seconds', type: 'number', description: 'A worker silent this long is taken for dead and its unit handed to another', default: 30 },
+    { name: 'exit_when_drained', type: 'boolean', description: 'Exit once nothing waits in the queue (a batch job of workers); default: wait for more', default: false },
     { name: 'quiet', type: 'boolean', description: 'Log failures only', default: false },
   ],
-  examples: ['clipstream worker --redis=redis://10.0.0.5:6379 --concurrency=2'],
+  examples: ['clipstream worker --redis=redis://10.0.0.5:6379 --concurrency=2', 'clipstream worker --redis=redis://10.0.0.5:6379 --exit_when_drained'],
 };
 
 /** Options of `queue add <job>`: the job's own options, minus what makes no sense per unit. */
@@ -160,7 +161,7 @@ export async function runWorker(args: Record<string, unknown>, signal: AbortSign
     if (!args.quiet || /^(failed|error)/.test(line)) process.stderr.write(`${tag}: ${line}\n`);
   };
   const models = new ModelCache();
-  const handle = await startWorker({ redis: args.redis as string, queue: args.queue as string, concurrency, lockSeconds, signal, onEvent: say }, (data, s) => {
+  const handle = await startWorker({ redis: args.redis as string, queue: args.queue as string, concurrency, lockSeconds, signal, onEvent: say, exitWhenDrained: args.exit_when_drained as boolean }, (data, s) => {
     if (data.job === 'extract') return runExtractUnit(data, s, say, models);
     throw new PermanentUnitError(`this worker does not know the job '${String(data.job)}'`);
   });

@@ -4,7 +4,7 @@
  * killed mid-unit stops renewing its job lock, and after `lockSeconds` the job goes back to the
  * queue for another worker (which resumes the unit from its journal).
  */
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ClipstreamError } from '../errors.js';
 import { checkRedis, DEFAULT_QUEUE, redisConnection, type UnitJobData } from './queue.js';
 
@@ -24,6 +24,8 @@ export interface WorkerOptions {
   signal?: AbortSignal;
   /** Called on every unit event, for the worker's log. */
   onEvent?: (line: string) => void;
+  /** Stop (gracefully) once nothing waits in the queue: for batch jobs of workers that should end. */
+  exitWhenDrained?: boolean;
 }
 
 export interface WorkerHandle {
@@ -89,6 +91,17 @@ export async function startWorker(options: WorkerOptions, run: UnitRunner): Prom
 
   let closing: Promise<void> | null = null;
   const close = (force: boolean) => (closing ??= worker.close(force));
+  if (options.exitWhenDrained) {
+    const queue = new Queue(options.queue ?? DEFAULT_QUEUE, { connection: redisConnection(options.redis) });
+    // Retries waiting out their backoff are still work: only an empty wait list and no delayed unit end it.
+    worker.on('drained', () => {
+      void queue.getJobCounts('waiting', 'prioritized', 'delayed').then((c) => {
+        if ((c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0) > 0) return;
+        log('queue drained: stopping once the units in hand are done');
+        void close(false).finally(() => queue.close());
+      }, () => {});
+    });
+  }
   options.signal?.addEventListener('abort', () => void close(false), { once: true });
   const running = worker.run();
   const done = (async () => {
