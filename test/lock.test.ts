@@ -158,7 +158,8 @@ describe('two extract runs on one out_path', () => {
     for (const l of logs) {
       for (const s of l.shard_results) {
         expect(['written', 'skipped (output exists)', 'skipped (locked)']).toContain(s.status);
-        if (s.status === 'skipped (locked)') expect(s.lockedBy).toMatch(/^locked by another run: host .+, pid \d+, since .+ \(extract\) holds .+\.msgpack\.lock$/);
+        if (s.status === 'skipped (locked)')
+          expect(s.lockedBy).toMatch(/^locked by another run: host .+, pid \d+, since .+ \(extract\) holds .+\.msgpack\.lock$/);
       }
     }
     expect((await readdir(out)).filter((f) => f.endsWith('.lock') || f.endsWith('.journal') || f.includes('.tmp-'))).toEqual([]);
@@ -184,4 +185,3 @@ describe('two extract runs on one out_path', () => {
     }
   }, 120_000);
 });
-

@@ -14,16 +14,46 @@ describe('resolvePartition', () => {
     ['explicit options', { rank: 2, world: 3 }, {}, { rank: 2, world: 3, from: 'options' }],
     ['nothing: the whole list', {}, {}, { rank: 0, world: 1, from: 'default' }],
     ['a Slurm array', {}, { SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_COUNT: '5' }, { rank: 4, world: 5, from: 'SLURM_ARRAY_TASK_ID' }],
-    ['a Slurm array numbered from 1', {}, { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '4' }, { rank: 2, world: 4, from: 'SLURM_ARRAY_TASK_ID' }],
-    ['a stepped Slurm array without COUNT', {}, { SLURM_ARRAY_TASK_ID: '20', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_MAX: '20', SLURM_ARRAY_TASK_STEP: '10' }, { rank: 2, world: 3, from: 'SLURM_ARRAY_TASK_ID' }],
-    ['a Slurm array of 2-task srun steps', {}, { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '3', SLURM_STEP_ID: '0', SLURM_STEP_NUM_TASKS: '2', SLURM_NTASKS: '2', SLURM_PROCID: '1' }, { rank: 3, world: 6, from: 'SLURM_ARRAY_TASK_ID+SLURM_PROCID' }],
+    [
+      'a Slurm array numbered from 1',
+      {},
+      { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '4' },
+      { rank: 2, world: 4, from: 'SLURM_ARRAY_TASK_ID' },
+    ],
+    [
+      'a stepped Slurm array without COUNT',
+      {},
+      { SLURM_ARRAY_TASK_ID: '20', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_MAX: '20', SLURM_ARRAY_TASK_STEP: '10' },
+      { rank: 2, world: 3, from: 'SLURM_ARRAY_TASK_ID' },
+    ],
+    [
+      'a Slurm array of 2-task srun steps',
+      {},
+      { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '3', SLURM_STEP_ID: '0', SLURM_STEP_NUM_TASKS: '2', SLURM_NTASKS: '2', SLURM_PROCID: '1' },
+      { rank: 3, world: 6, from: 'SLURM_ARRAY_TASK_ID+SLURM_PROCID' },
+    ],
     ['srun tasks', {}, { SLURM_STEP_ID: '0', SLURM_PROCID: '7', SLURM_STEP_NUM_TASKS: '8', SLURM_NTASKS: '16' }, { rank: 7, world: 8, from: 'SLURM_PROCID' }],
-    ['a batch script with --ntasks=4, no srun: the whole list', {}, { SLURM_PROCID: '0', SLURM_NTASKS: '4', SLURM_JOB_ID: '42' }, { rank: 0, world: 1, from: 'default' }],
-    ['an array element run without srun, despite --ntasks', {}, { SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_COUNT: '4', SLURM_PROCID: '0', SLURM_NTASKS: '4' }, { rank: 2, world: 4, from: 'SLURM_ARRAY_TASK_ID' }],
+    [
+      'a batch script with --ntasks=4, no srun: the whole list',
+      {},
+      { SLURM_PROCID: '0', SLURM_NTASKS: '4', SLURM_JOB_ID: '42' },
+      { rank: 0, world: 1, from: 'default' },
+    ],
+    [
+      'an array element run without srun, despite --ntasks',
+      {},
+      { SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_COUNT: '4', SLURM_PROCID: '0', SLURM_NTASKS: '4' },
+      { rank: 2, world: 4, from: 'SLURM_ARRAY_TASK_ID' },
+    ],
     ['a Kubernetes Indexed Job with --world', { world: 4 }, { JOB_COMPLETION_INDEX: '3' }, { rank: 3, world: 4, from: 'options+JOB_COMPLETION_INDEX' }],
     ['torchrun', {}, { RANK: '1', WORLD_SIZE: '2' }, { rank: 1, world: 2, from: 'RANK' }],
     ['options win over the environment', { rank: 0, world: 2 }, { RANK: '1', WORLD_SIZE: '4' }, { rank: 0, world: 2, from: 'options' }],
-    ['Slurm wins over torchrun', {}, { SLURM_STEP_ID: '3', SLURM_PROCID: '1', SLURM_NTASKS: '2', RANK: '0', WORLD_SIZE: '9' }, { rank: 1, world: 2, from: 'SLURM_PROCID' }],
+    [
+      'Slurm wins over torchrun',
+      {},
+      { SLURM_STEP_ID: '3', SLURM_PROCID: '1', SLURM_NTASKS: '2', RANK: '0', WORLD_SIZE: '9' },
+      { rank: 1, world: 2, from: 'SLURM_PROCID' },
+    ],
   ])('%s', (_name, given, env, expected) => {
     expect(resolvePartition(given, env as NodeJS.ProcessEnv, CLI)).toEqual(expected);
   });
@@ -34,9 +64,24 @@ describe('resolvePartition', () => {
     ['negative rank', { rank: -1, world: 2 }, {}, '--rank expects a non-negative integer but received -1'],
     ['rank without world', { rank: 1 }, {}, '--world is needed: rank 1 comes from --rank, but nothing says how many ranks there are'],
     ['world without rank', { world: 2 }, {}, '--rank is needed with --world=2 (or run under Slurm, a Kubernetes Indexed Job or torchrun, which set it)'],
-    ['JOB_COMPLETION_INDEX without --world', {}, { JOB_COMPLETION_INDEX: '1' }, '--world is needed: rank 1 comes from JOB_COMPLETION_INDEX, but nothing says how many ranks there are'],
-    ['a bad environment value', {}, { SLURM_STEP_ID: '0', SLURM_PROCID: 'x', SLURM_NTASKS: '2' }, "environment variable SLURM_PROCID='x' is not a non-negative integer"],
-    ['an index past the world', { world: 2 }, { JOB_COMPLETION_INDEX: '2' }, '--rank must be below --world: rank 2 (from options+JOB_COMPLETION_INDEX) is not among ranks 0..1'],
+    [
+      'JOB_COMPLETION_INDEX without --world',
+      {},
+      { JOB_COMPLETION_INDEX: '1' },
+      '--world is needed: rank 1 comes from JOB_COMPLETION_INDEX, but nothing says how many ranks there are',
+    ],
+    [
+      'a bad environment value',
+      {},
+      { SLURM_STEP_ID: '0', SLURM_PROCID: 'x', SLURM_NTASKS: '2' },
+      "environment variable SLURM_PROCID='x' is not a non-negative integer",
+    ],
+    [
+      'an index past the world',
+      { world: 2 },
+      { JOB_COMPLETION_INDEX: '2' },
+      '--rank must be below --world: rank 2 (from options+JOB_COMPLETION_INDEX) is not among ranks 0..1',
+    ],
   ])('rejects %s', (_name, given, env, message) => {
     expect(() => resolvePartition(given, env as NodeJS.ProcessEnv, CLI)).toThrow(message);
   });
@@ -86,7 +131,11 @@ describe('extract with --rank/--world', () => {
     expect([...got.keys()]).toEqual([...ref.keys()]);
     for (const [name, bytes] of ref) expect(got.get(name)!.equals(bytes), name).toBe(true);
     const logs = await runLogs(out);
-    expect(logs.map((l) => [l.partition.rank, l.partition.world, l.partition.from]).sort()).toEqual([[0, 3, 'options'], [1, 3, 'SLURM_ARRAY_TASK_ID'], [2, 3, 'RANK']]);
+    expect(logs.map((l) => [l.partition.rank, l.partition.world, l.partition.from]).sort()).toEqual([
+      [0, 3, 'options'],
+      [1, 3, 'SLURM_ARRAY_TASK_ID'],
+      [2, 3, 'RANK'],
+    ]);
     const written = logs.flatMap((l) => l.shard_results.filter((s: { status: string }) => s.status === 'written').map((s: { shard: string }) => s.shard));
     expect(written.sort()).toEqual(shards.map((_, i) => `shard-${String(i).padStart(6, '0')}`));
     // Round robin: rank r took shards r, r+3, ...

@@ -121,7 +121,9 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
 
   it('SIGTERM lets a worker finish the unit in hand, then it exits 0', async () => {
     const out = join(dir, 'term');
-    expect(runCli(['queue', 'add', 'extract', `--tar_path=${shards[0]}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=term']).code).toBe(0);
+    expect(runCli(['queue', 'add', 'extract', `--tar_path=${shards[0]}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=term']).code).toBe(
+      0,
+    );
     const w = startWorker(redis.url, 'term');
     workers.push(w);
     await until('the unit in hand', async () => existsSync(join(out, 'shard-000000.msgpack.lock')));
@@ -135,7 +137,9 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
 
   it('a second SIGTERM hands the unit in hand back to the queue (not a failed try); another worker resumes it', async () => {
     const out = join(dir, 'back');
-    expect(runCli(['queue', 'add', 'extract', `--tar_path=${shards[2]}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=back']).code).toBe(0);
+    expect(runCli(['queue', 'add', 'extract', `--tar_path=${shards[2]}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=back']).code).toBe(
+      0,
+    );
     const w = startWorker(redis.url, 'back');
     workers.push(w);
     await until('a clip journalled', async () => (await completedKeys(out, 'shard-000002')).size >= 1);
@@ -163,7 +167,18 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     const out = join(dir, 'fail');
     const missing = join(dir, 'shards', 'shard-000099.tar');
     const badPipe = `pipe:false ${join(dir, 'shards', 'shard-000098.tar')}`;
-    const r = runCli(['queue', 'add', 'extract', `--tar_path=${missing}::${badPipe}::${shards[1]}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=fail', '--attempts=2', '--backoff_seconds=0.1']);
+    const r = runCli([
+      'queue',
+      'add',
+      'extract',
+      `--tar_path=${missing}::${badPipe}::${shards[1]}`,
+      `--out_path=${out}`,
+      ...EXTRACT,
+      `--redis=${redis.url}`,
+      '--queue=fail',
+      '--attempts=2',
+      '--backoff_seconds=0.1',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const w = startWorker(redis.url, 'fail', '--exit_when_drained');
     workers.push(w);
@@ -180,10 +195,19 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
 
   it('bad queue options are one-line errors naming the flag (exit 2)', () => {
     const cases: Array<[string[], string]> = [
-      [['queue', 'add', 'extract', '--tar_path=x.tar', '--out_path=o', '--redis=http://h:1'], "clipstream queue: error: --redis expects a redis:// or rediss:// URL but received 'http://h:1'"],
-      [['queue', 'add', 'segments', '--redis=redis://h'], "clipstream queue: error: queue add: the queue runs extract, not 'segments' (clips and faces scale with --rank/--world; see README \"Many machines\")"],
+      [
+        ['queue', 'add', 'extract', '--tar_path=x.tar', '--out_path=o', '--redis=http://h:1'],
+        "clipstream queue: error: --redis expects a redis:// or rediss:// URL but received 'http://h:1'",
+      ],
+      [
+        ['queue', 'add', 'segments', '--redis=redis://h'],
+        'clipstream queue: error: queue add: the queue runs extract, not \'segments\' (clips and faces scale with --rank/--world; see README "Many machines")',
+      ],
       [['queue', 'list'], "clipstream queue: error: queue: expected the subcommand 'add' or 'status' but received 'list'"],
-      [['worker', `--redis=${redis.url}`, '--concurrency=0'], 'clipstream worker: error: worker: --concurrency must be an integer between 1 and 256 but received 0'],
+      [
+        ['worker', `--redis=${redis.url}`, '--concurrency=0'],
+        'clipstream worker: error: worker: --concurrency must be an integer between 1 and 256 but received 0',
+      ],
     ];
     for (const [args, line] of cases) {
       const r = runCli(args);

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { ClipstreamError } from '../errors.js';
-import { extract } from '../jobs/extract.js';
+import { extract, type ExtractReport } from '../jobs/extract.js';
 import { addUnits, DEFAULT_QUEUE, QUEUE_JOBS, queueStatus, redisConnection, type QueueJobName, type UnitJobData } from '../scale/queue.js';
 import { PermanentUnitError, startWorker } from '../scale/worker.js';
 import { ModelCache } from '../scale/model-cache.js';
@@ -16,7 +16,8 @@ const queueOption: OptionSpec = { name: 'queue', type: 'string', description: 'Q
 export const queueSpec: CommandSpec = {
   name: 'queue',
   summary: 'put the units of a job on a Redis (BullMQ) queue for `clipstream worker`s, or show its state.',
-  usage: 'clipstream queue add extract --tar_path=<shards> --out_path=<shared dir> --redis=redis://host:6379 [extract options]\n       clipstream queue status --redis=redis://host:6379 [--queue=clipstream] [--json]',
+  usage:
+    'clipstream queue add extract --tar_path=<shards> --out_path=<shared dir> --redis=redis://host:6379 [extract options]\n       clipstream queue status --redis=redis://host:6379 [--queue=clipstream] [--json]',
   options: [
     redisOption,
     queueOption,
@@ -39,7 +40,12 @@ export const workerSpec: CommandSpec = {
     queueOption,
     { name: 'concurrency', type: 'integer', description: 'Units this worker runs at once', default: 1 },
     { name: 'lock_seconds', type: 'number', description: 'A worker silent this long is taken for dead and its unit handed to another', default: 30 },
-    { name: 'exit_when_drained', type: 'boolean', description: 'Exit once nothing waits in the queue (a batch job of workers); default: wait for more', default: false },
+    {
+      name: 'exit_when_drained',
+      type: 'boolean',
+      description: 'Exit once nothing waits in the queue (a batch job of workers); default: wait for more',
+      default: false,
+    },
     { name: 'quiet', type: 'boolean', description: 'Log failures only', default: false },
   ],
   examples: ['clipstream worker --redis=redis://10.0.0.5:6379 --concurrency=2', 'clipstream worker --redis=redis://10.0.0.5:6379 --exit_when_drained'],
@@ -48,7 +54,12 @@ export const workerSpec: CommandSpec = {
 /** Options of `queue add <job>`: the job's own options, minus what makes no sense per unit. */
 function addSpec(job: QueueJobName): CommandSpec {
   const own = extractSpec.options.filter((o) => !['quiet', 'rank', 'world'].includes(o.name));
-  return { ...queueSpec, name: `queue add ${job}`, usage: queueSpec.usage.split('\n')[0]!, options: [...own, ...queueSpec.options.filter((o) => o.name !== 'json')] };
+  return {
+    ...queueSpec,
+    name: `queue add ${job}`,
+    usage: queueSpec.usage.split('\n')[0]!,
+    options: [...own, ...queueSpec.options.filter((o) => o.name !== 'json')],
+  };
 }
 
 function bad(message: string): ClipstreamError {
@@ -102,7 +113,9 @@ export async function runQueue(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
       return 0;
     }
-    process.stdout.write(`queue '${args.queue}' at ${args.redis}: waiting ${s.waiting}, active ${s.active}, retrying ${s.delayed}, done ${s.done}, failed ${s.failed}\n`);
+    process.stdout.write(
+      `queue '${args.queue}' at ${args.redis}: waiting ${s.waiting}, active ${s.active}, retrying ${s.delayed}, done ${s.done}, failed ${s.failed}\n`,
+    );
     for (const f of s.failures) process.stdout.write(`  failed ${f.unit} (${f.attempts} tries): ${f.reason}\n`);
     for (const f of s.retrying) process.stdout.write(`  retrying ${f.unit} (${f.attempts} tries so far): ${f.reason}\n`);
     return 0;
@@ -121,7 +134,7 @@ const PERMANENT = new Set(['ERR_INVALID_OPTION', 'ERR_BAD_ARGUMENT', 'ERR_MODEL'
 /** Runs one `extract` unit (a shard) with the same code as `clipstream extract`. */
 async function runExtractUnit(data: UnitJobData, signal: AbortSignal, say: (line: string) => void, models: ModelCache): Promise<Record<string, unknown>> {
   const warnings: string[] = [];
-  let report;
+  let report: ExtractReport;
   try {
     report = await extract({
       ...extractOptionsFromArgs({ ...data.args, tar_path: [data.unit] }),
@@ -153,7 +166,8 @@ async function runExtractUnit(data: UnitJobData, signal: AbortSignal, say: (line
 export async function runWorker(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
   redisConnection(args.redis as string);
   const concurrency = args.concurrency as number;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw bad(`worker: --concurrency must be an integer between 1 and 256 but received ${concurrency}`);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+    throw bad(`worker: --concurrency must be an integer between 1 and 256 but received ${concurrency}`);
   const lockSeconds = args.lock_seconds as number;
   if (!(lockSeconds >= 1)) throw bad(`worker: --lock_seconds must be at least 1 but received ${lockSeconds}`);
   const tag = `clipstream worker ${hostname()}:${process.pid}`;
@@ -161,20 +175,35 @@ export async function runWorker(args: Record<string, unknown>, signal: AbortSign
     if (!args.quiet || /^(failed|error)/.test(line)) process.stderr.write(`${tag}: ${line}\n`);
   };
   const models = new ModelCache();
-  const handle = await startWorker({ redis: args.redis as string, queue: args.queue as string, concurrency, lockSeconds, signal, onEvent: say, exitWhenDrained: args.exit_when_drained as boolean }, (data, s) => {
-    if (data.job === 'extract') return runExtractUnit(data, s, say, models);
-    throw new PermanentUnitError(`this worker does not know the job '${String(data.job)}'`);
-  });
+  const handle = await startWorker(
+    {
+      redis: args.redis as string,
+      queue: args.queue as string,
+      concurrency,
+      lockSeconds,
+      signal,
+      onEvent: say,
+      exitWhenDrained: args.exit_when_drained as boolean,
+    },
+    (data, s) => {
+      if (data.job === 'extract') return runExtractUnit(data, s, say, models);
+      throw new PermanentUnitError(`this worker does not know the job '${String(data.job)}'`);
+    },
+  );
   say(`waiting for units on queue '${args.queue}' at ${args.redis} (concurrency ${concurrency})`);
   const hard = () => {
     say('second signal: handing the units in hand back to the queue');
     handle.stop();
   };
-  signal.addEventListener('abort', () => {
-    say('stopping: finishing the units in hand (signal again to hand them back instead)');
-    process.once('SIGTERM', hard);
-    process.once('SIGINT', hard);
-  }, { once: true });
+  signal.addEventListener(
+    'abort',
+    () => {
+      say('stopping: finishing the units in hand (signal again to hand them back instead)');
+      process.once('SIGTERM', hard);
+      process.once('SIGINT', hard);
+    },
+    { once: true },
+  );
   const r = await handle.done;
   await models.closeAll();
   process.off('SIGTERM', hard);

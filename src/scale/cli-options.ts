@@ -3,8 +3,16 @@ import type { OptionSpec } from '../cli/args.js';
 import { resolvePartition, type Partition } from './partition.js';
 
 export const partitionOptions: OptionSpec[] = [
-  { name: 'rank', type: 'integer', description: 'This run\'s rank among --world runs (default: from SLURM_ARRAY_TASK_ID, SLURM_PROCID, JOB_COMPLETION_INDEX or RANK)' },
-  { name: 'world', type: 'integer', description: 'How many runs share the unit list (default: from SLURM_ARRAY_TASK_COUNT, SLURM_NTASKS or WORLD_SIZE; needed with JOB_COMPLETION_INDEX)' },
+  {
+    name: 'rank',
+    type: 'integer',
+    description: "This run's rank among --world runs (default: from SLURM_ARRAY_TASK_ID, SLURM_PROCID, JOB_COMPLETION_INDEX or RANK)",
+  },
+  {
+    name: 'world',
+    type: 'integer',
+    description: 'How many runs share the unit list (default: from SLURM_ARRAY_TASK_COUNT, SLURM_NTASKS or WORLD_SIZE; needed with JOB_COMPLETION_INDEX)',
+  },
 ];
 
 /** Rank and world from the parsed CLI arguments and the environment; errors name `--rank`/`--world`. */

@@ -68,7 +68,8 @@ function fromEnvironment(env: NodeJS.ProcessEnv): { rank?: number; world?: numbe
     const rank = (arrayId - min) / step;
     if (!Number.isInteger(rank)) throw bad(`SLURM_ARRAY_TASK_ID=${arrayId} is not on the array's grid (min ${min}, step ${step})`, 'SLURM_ARRAY_TASK_ID');
     // An array of multi-task jobs (srun inside each element): every task gets its own share.
-    if (srun && srun.tasks > 1) return { rank: rank * srun.tasks + srun.procId, world: count === undefined ? undefined : count * srun.tasks, from: 'SLURM_ARRAY_TASK_ID+SLURM_PROCID' };
+    if (srun && srun.tasks > 1)
+      return { rank: rank * srun.tasks + srun.procId, world: count === undefined ? undefined : count * srun.tasks, from: 'SLURM_ARRAY_TASK_ID+SLURM_PROCID' };
     return { rank, world: count, from: 'SLURM_ARRAY_TASK_ID' };
   }
   if (srun) return { rank: srun.procId, world: srun.tasks, from: 'SLURM_PROCID' };
@@ -91,7 +92,10 @@ function fromEnvironment(env: NodeJS.ProcessEnv): { rank?: number; world?: numbe
  * resolvePartition({ rank: 1, world: 3 }, {}, { rank: '--rank', world: '--world' })
  */
 export function resolvePartition(given: PartitionInput = {}, env: NodeJS.ProcessEnv = process.env, names: PartitionNames = API_NAMES): Partition {
-  for (const [key, name] of [['rank', names.rank], ['world', names.world]] as const) {
+  for (const [key, name] of [
+    ['rank', names.rank],
+    ['world', names.world],
+  ] as const) {
     const v = given[key];
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < (key === 'world' ? 1 : 0))) {
       throw bad(`${name} expects ${key === 'world' ? 'an integer of at least 1' : 'a non-negative integer'} but received ${String(v)}`, name);
@@ -104,7 +108,10 @@ export function resolvePartition(given: PartitionInput = {}, env: NodeJS.Process
   const from = !found ? 'options' : mixed ? `options+${found.from}` : found.from;
   if (rank === undefined && world === undefined) return WHOLE;
   if (world === undefined) {
-    throw bad(`${names.world} is needed: rank ${rank} comes from ${given.rank !== undefined ? names.rank : from}, but nothing says how many ranks there are`, names.world);
+    throw bad(
+      `${names.world} is needed: rank ${rank} comes from ${given.rank !== undefined ? names.rank : from}, but nothing says how many ranks there are`,
+      names.world,
+    );
   }
   if (rank === undefined) {
     throw bad(`${names.rank} is needed with ${names.world}=${world} (or run under Slurm, a Kubernetes Indexed Job or torchrun, which set it)`, names.rank);

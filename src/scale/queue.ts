@@ -37,7 +37,8 @@ export function redisConnection(url: string, option = '--redis'): ConnectionOpti
     throw new ClipstreamError('ERR_BAD_ARGUMENT', `${option} expects a redis:// or rediss:// URL but received '${url}'`, { where: { option } });
   }
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
-  if (!Number.isInteger(db) || db < 0) throw new ClipstreamError('ERR_BAD_ARGUMENT', `${option}: '${u.pathname.slice(1)}' in '${url}' is not a database number`, { where: { option } });
+  if (!Number.isInteger(db) || db < 0)
+    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${option}: '${u.pathname.slice(1)}' in '${url}' is not a database number`, { where: { option } });
   return {
     host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
     port: u.port ? Number(u.port) : 6379,
@@ -71,7 +72,9 @@ export async function checkRedis(url: string, timeoutMs = 5000): Promise<void> {
  */
 export function unitJobId(data: UnitJobData): string {
   const out = String(data.args.out_path ?? data.args.out_dir ?? '');
-  return `${data.job}-${createHash('sha1').update(JSON.stringify([out, String(data.args.format ?? ''), data.unit])).digest('hex')}`;
+  return `${data.job}-${createHash('sha1')
+    .update(JSON.stringify([out, String(data.args.format ?? ''), data.unit]))
+    .digest('hex')}`;
 }
 
 export interface AddOptions {
@@ -83,7 +86,13 @@ export interface AddOptions {
 }
 
 /** Puts one job per unit on the queue. Returns how many were new and how many were there already. */
-export async function addUnits(redis: string, job: QueueJobName, units: string[], args: Record<string, unknown>, options: AddOptions = {}): Promise<{ added: number; existing: number }> {
+export async function addUnits(
+  redis: string,
+  job: QueueJobName,
+  units: string[],
+  args: Record<string, unknown>,
+  options: AddOptions = {},
+): Promise<{ added: number; existing: number }> {
   await checkRedis(redis);
   const queue = new Queue<UnitJobData>(options.queue ?? DEFAULT_QUEUE, { connection: redisConnection(redis) });
   try {
@@ -135,7 +144,11 @@ export async function queueStatus(redis: string, name = DEFAULT_QUEUE, limit = 5
     const c = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
     const failed = await queue.getFailed(0, limit - 1);
     const delayed = await queue.getDelayed(0, limit - 1);
-    const row = (j: { data: UnitJobData; failedReason?: string; attemptsMade: number }) => ({ unit: j.data?.unit ?? '?', reason: j.failedReason ?? '', attempts: j.attemptsMade });
+    const row = (j: { data: UnitJobData; failedReason?: string; attemptsMade: number }) => ({
+      unit: j.data?.unit ?? '?',
+      reason: j.failedReason ?? '',
+      attempts: j.attemptsMade,
+    });
     return {
       waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
       active: c.active ?? 0,

@@ -36,7 +36,11 @@ export class UnitLocks {
     const got = await tryLock(path, { owner: this.#o.owner, staleMs: this.#o.staleMs });
     if ('lock' in got) {
       if (got.tookOver) {
-        this.#o.onWarning(new ClipstreamError('ERR_IO', `${unit}: took over the lock ${path} left by a run that is gone (${describeHolder(got.tookOver)})`, { where: { shard: unit, file: path } }));
+        this.#o.onWarning(
+          new ClipstreamError('ERR_IO', `${unit}: took over the lock ${path} left by a run that is gone (${describeHolder(got.tookOver)})`, {
+            where: { shard: unit, file: path },
+          }),
+        );
       }
       this.#held.set(unit, got.lock);
       return null;

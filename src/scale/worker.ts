@@ -95,11 +95,14 @@ export async function startWorker(options: WorkerOptions, run: UnitRunner): Prom
     const queue = new Queue(options.queue ?? DEFAULT_QUEUE, { connection: redisConnection(options.redis) });
     // Retries waiting out their backoff are still work: only an empty wait list and no delayed unit end it.
     worker.on('drained', () => {
-      void queue.getJobCounts('waiting', 'prioritized', 'delayed').then((c) => {
-        if ((c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0) > 0) return;
-        log('queue drained: stopping once the units in hand are done');
-        void close(false).finally(() => queue.close());
-      }, () => {});
+      void queue.getJobCounts('waiting', 'prioritized', 'delayed').then(
+        (c) => {
+          if ((c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0) > 0) return;
+          log('queue drained: stopping once the units in hand are done');
+          void close(false).finally(() => queue.close());
+        },
+        () => {},
+      );
     });
   }
   options.signal?.addEventListener('abort', () => void close(false), { once: true });

@@ -128,7 +128,10 @@ function openPipe(url: string): Readable {
 }
 
 class Permanent extends Error {
-  constructor(message: string, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
     super(message);
   }
 }

@@ -103,7 +103,10 @@ async function createExclusive(path: string, text: string): Promise<boolean> {
 async function breakStale(path: string, judged: string): Promise<void> {
   const marker = `${path}.break`;
   if (!(await createExclusive(marker, String(process.pid)))) {
-    const age = await stat(marker).then((s) => Date.now() - s.mtimeMs, () => 0);
+    const age = await stat(marker).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
     if (age > BREAK_STALE_MS) await rm(marker, { force: true });
     return;
   }
@@ -131,7 +134,8 @@ export async function tryLock(path: string, options: LockOptions = {}): Promise<
   const text = JSON.stringify(info);
   let tookOver: LockInfo | undefined;
   for (let round = 0; round < 5; round++) {
-    if (await createExclusive(path, text)) return { lock: holdLock(path, info, text, options.heartbeatMs ?? Math.max(1000, staleMs / 10)), ...(tookOver ? { tookOver } : {}) };
+    if (await createExclusive(path, text))
+      return { lock: holdLock(path, info, text, options.heartbeatMs ?? Math.max(1000, staleMs / 10)), ...(tookOver ? { tookOver } : {}) };
     const found = await readInfo(path);
     if (!found) continue; // released between our create and our read
     if (!isStale(found, staleMs)) return { heldBy: found.info };
@@ -146,7 +150,10 @@ export async function tryLock(path: string, options: LockOptions = {}): Promise<
  * Takes the lock, waiting while a live process holds it. Resolves null when `giveUp()` says
  * waiting is pointless (e.g. the unit's output appeared meanwhile); rejects when aborted.
  */
-export async function waitForLock(path: string, options: LockOptions & { pollMs?: number; signal?: AbortSignal; giveUp?: () => Promise<boolean> } = {}): Promise<UnitLock | null> {
+export async function waitForLock(
+  path: string,
+  options: LockOptions & { pollMs?: number; signal?: AbortSignal; giveUp?: () => Promise<boolean> } = {},
+): Promise<UnitLock | null> {
   for (;;) {
     const got = await tryLock(path, options);
     if ('lock' in got) return got.lock;

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 /** Why the queue tests are skipped here, or null when a real redis-server can be started. */
-export const NO_REDIS = existsSync(REDIS_SERVER) ? null : `redis-server not found at ${REDIS_SERVER} (apt-get install redis-server; .ci/run does): queue tests skipped`;
+export const NO_REDIS = existsSync(REDIS_SERVER)
+  ? null
+  : `redis-server not found at ${REDIS_SERVER} (apt-get install redis-server; .ci/run does): queue tests skipped`;
 
 export interface RedisServer {
   url: string;
@@ -32,7 +34,11 @@ export function freePort(): Promise<number> {
 export async function startRedis(): Promise<RedisServer> {
   const dir = await mkdtemp(join(tmpdir(), 'clipstream-redis-'));
   const port = await freePort();
-  const child: ChildProcess = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'yes'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(
+    REDIS_SERVER,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'yes'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`redis-server did not start on port ${port}: ${out}`)), 10_000);
