@@ -71,7 +71,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('three workers, one killed -9 mid-unit: every unit done exactly once, outputs byte-identical to one local run', async () => {
+  it('three workers (one with --concurrency=2), one killed -9 mid-unit: every unit done exactly once, outputs byte-identical to one local run', async () => {
     const out = join(dir, 'out');
     const add = ['queue', 'add', 'extract', `--tar_path=${pattern}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=kill'];
     const first = runCli(add);
@@ -79,7 +79,8 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     expect(first.stderr).toContain(`added ${shards.length} extract unit(s) to queue 'kill' at ${redis.url}; 0 were queued already`);
     expect(runCli(add).stderr).toContain(`added 0 extract unit(s) to queue 'kill' at ${redis.url}; ${shards.length} were queued already`);
 
-    const pool = [0, 1, 2].map(() => startWorker(redis.url, 'kill'));
+    // One of them runs two units at once, sharing its models between them.
+    const pool = [startWorker(redis.url, 'kill', '--concurrency=2'), startWorker(redis.url, 'kill'), startWorker(redis.url, 'kill')];
     workers.push(...pool);
     // Kill the worker holding a shard with one of its two clips journalled.
     let victim: { worker: Running; shard: string; journalled: number } | null = null;
