@@ -31,26 +31,38 @@ async function runAtomic(finalPath: string, args: (tmp: string) => string[], o: 
   }
 }
 
+const RATE = 48_000;
+
 /**
  * Sekai's step 2: the first audio stream of a video, once, as FLAC 48 kHz stereo 16-bit.
  * Every clip's audio is then cut from this small lossless file instead of the big video.
  *
- * @example await splitAudio('videos/abc.mp4', 'work/abc.flac', 'abc');
+ * Sample 0 of the FLAC is the presentation time `startS` on ffmpeg's timeline of the file
+ * (the first video frame, from probeFrames), whatever the streams' own start times and
+ * edit lists say: audio that starts later is preceded by silence, audio that starts earlier
+ * is trimmed, by the decoded timestamps. So a clip's audio at `[startS, endS)` seconds
+ * from the first frame is at the same offsets in the FLAC, and stays in sync.
+ *
+ * @example await splitAudio('videos/abc.mp4', 'work/abc.flac', 'abc', { startS: 0.5 });
  */
-export function splitAudio(videoPath: string, flacPath: string, videoId: string, options: AudioOptions = {}): Promise<void> {
-  return runAtomic(flacPath, (tmp) => ['-i', videoPath, '-map', '0:a:0', '-vn', '-ac', '2', '-ar', '48000', '-sample_fmt', 's16', '-c:a', 'flac', '-f', 'flac', tmp],
+export function splitAudio(videoPath: string, flacPath: string, videoId: string, options: AudioOptions & { startS?: number } = {}): Promise<void> {
+  // min_hard_comp: pad or trim any gap over 5 ms (the default 100 ms would ignore a 40 ms offset).
+  const align = `aresample=${RATE}:async=1:min_hard_comp=0.005:first_pts=${Math.round((options.startS ?? 0) * RATE)}`;
+  return runAtomic(flacPath, (tmp) => ['-i', videoPath, '-map', '0:a:0', '-vn', '-af', align, '-ac', '2', '-ar', String(RATE), '-sample_fmt', 's16', '-c:a', 'flac', '-f', 'flac', tmp],
     options, `video ${videoId} (${videoPath}): splitting the audio to FLAC`, { key: videoId, file: videoPath });
 }
 
 /**
  * Sekai's step 4: muxes a clip's video (copied, not re-encoded) with its audio span
  * `[startS, endS)` from the FLAC, encoded to AAC at 192 kbit/s, into a fast-start mp4.
+ * The audio is exactly the clip's length: silence fills where the source has none.
  *
  * @example await remixClip('work/abc_0_50.video.mp4', 'work/abc.flac', clip, 'clips/abc_0_50.mp4');
  */
 export function remixClip(videoOnly: string, flacPath: string, clip: PlannedClip, outPath: string, options: AudioOptions = {}): Promise<void> {
   const rate = options.audioBitRate ?? 192_000;
-  return runAtomic(outPath, (tmp) => ['-i', videoOnly, '-ss', clip.startS.toFixed(6), '-t', (clip.endS - clip.startS).toFixed(6), '-i', flacPath,
-    '-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy', '-c:a', 'aac', '-b:a', String(rate), '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp],
+  const samples = Math.round((clip.endS - clip.startS) * RATE);
+  return runAtomic(outPath, (tmp) => ['-i', videoOnly, '-ss', clip.startS.toFixed(6), '-i', flacPath,
+    '-map', '0:v:0', '-map', '1:a:0', '-af', `apad,atrim=end_sample=${samples}`, '-c:v', 'copy', '-c:a', 'aac', '-b:a', String(rate), '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp],
   options, `clip ${clip.clipId}: remixing audio`, { key: clip.clipId, file: outPath });
 }

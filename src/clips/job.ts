@@ -4,11 +4,11 @@ import { ClipstreamError, toClipstreamError } from '../errors.js';
 import { splitAudio, remixClip } from './audio.js';
 import { downloadFile, downloadYouTube, type DownloadOptions } from './download.js';
 import type { EncoderChoice } from './encoders.js';
-import { fixedParts, fixedStride, planSpans, type FixedStrideOptions, type PlannedClip, type PlanResult, type SpanIssue, type SpanSpec } from './plan.js';
-import { probeVideo, type VideoInfo } from '../media/probe.js';
+import { fixedParts, fixedStride, planSpans, type FixedStrideOptions, type PlannedClip, type PlanResult, type SpanIssue, type SpanSpec, type VideoTiming } from './plan.js';
+import { probeFrames, probeVideo, type FrameTimes, type VideoInfo } from '../media/probe.js';
 import type { ClipRecord } from './package.js';
 import type { SourceRow } from './sources.js';
-import { transcodeClips, type TranscodeOptions } from './transcode.js';
+import { transcodeClips, verifyClip, type ClipJob, type TranscodeOptions } from './transcode.js';
 
 /** How clips are chosen for each video; exactly one of the three. */
 export type ClipPlanSpec =
@@ -78,10 +78,21 @@ export async function obtainSource(src: SourceRow, ctx: VideoContext): Promise<s
   return dest;
 }
 
-export function planFor(videoId: string, info: VideoInfo, plan: ClipPlanSpec): PlanResult {
-  if (plan.kind === 'spans') return planSpans(plan.spans.get(videoId) ?? [], info, plan.pastEnd);
-  if (plan.kind === 'parts') return fixedParts(videoId, info, plan.minutes);
-  return fixedStride(videoId, info, plan.stride);
+export function planFor(videoId: string, timing: VideoTiming, plan: ClipPlanSpec): PlanResult {
+  if (plan.kind === 'spans') return planSpans(plan.spans.get(videoId) ?? [], timing, plan.pastEnd);
+  if (plan.kind === 'parts') return fixedParts(videoId, timing, plan.minutes);
+  return fixedStride(videoId, timing, plan.stride);
+}
+
+/** The real frames as plan timing: times from the first frame, the end appended. */
+export function timingOf(info: VideoInfo, frames: FrameTimes): VideoTiming {
+  const n = frames.times.length;
+  const t0 = frames.times[0]!;
+  const times = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) times[i] = frames.times[i]! - t0;
+  times[n] = frames.endS - t0;
+  // The header's rate is exact for constant-rate video; for VFR it is only a summary.
+  return { fps: info.fps > 0 ? info.fps : n / times[n]!, numFrames: n, times };
 }
 
 function recordOf(clip: PlannedClip, info: VideoInfo, clipInfo: VideoInfo, size: number, filename: string): ClipRecord {
@@ -106,57 +117,102 @@ function recordOf(clip: PlannedClip, info: VideoInfo, clipInfo: VideoInfo, size:
 }
 
 /**
- * Everything for one source video: obtain, probe, plan, cut the clips that are not there
- * yet (all of a chunk in one ffmpeg), add audio, and describe the results. Never throws
- * for a bad video: the failure is recorded in the row, so the other videos go on. Only
- * an abort propagates.
+ * Everything for one source video: obtain, probe (header and real frames), plan, check the
+ * clips already there, cut the rest (all of a chunk in one ffmpeg), add audio right after
+ * each chunk, and describe the results. Never throws for a bad video: the failure is
+ * recorded in the row, so the other videos go on; a bad clip costs that clip only (it is
+ * listed in `issues` and the row's error). Only an abort propagates.
  *
  * @example const { row, records } = await processVideo(source, ctx);
  */
 export async function processVideo(src: SourceRow, ctx: VideoContext): Promise<VideoResult> {
   const row: VideoRow = { video_id: src.videoId, downloaded: false, failed: false, error: '', path: '', duration: '', num_clips: 0 };
   const records: ClipRecord[] = [];
-  let issues: SpanIssue[] = [];
+  const issues: SpanIssue[] = [];
+  const clipErrors: string[] = [];
   let made = 0;
   try {
     const path = await obtainSource(src, ctx);
     row.downloaded = true;
     row.path = path;
-    const info = await probeVideo(path, { signal: ctx.signal });
-    row.duration = Math.round(info.durationS * 1000) / 1000;
-    const planned = planFor(src.videoId, info, ctx.plan);
-    issues = planned.issues;
+    const ffmpeg = ctx.transcode.ffmpegPath;
+    const info = await probeVideo(path, { signal: ctx.signal, ffmpeg });
+    // Headers can be wrong about the frames: plan on the ones that decode.
+    const frames = await probeFrames(path, { ffmpegPath: ffmpeg, signal: ctx.signal, fps: info.fps });
+    const timing = timingOf(info, frames);
+    row.duration = Math.round(timing.times![timing.numFrames]! * 1000) / 1000;
+    const planned = planFor(src.videoId, timing, ctx.plan);
+    issues.push(...planned.issues);
+    const withAudio = !ctx.ignoreAudio && info.audioCodec !== null;
     const finalOf = (c: PlannedClip) => join(ctx.clipsDir, `${c.stem}.mp4`);
+    const done = new Map<string, VideoInfo>();
     const todo: PlannedClip[] = [];
-    for (const c of planned.clips) if (!(await exists(finalOf(c)))) todo.push(c);
+    for (const c of planned.clips) {
+      const file = finalOf(c);
+      if (!(await exists(file))) {
+        todo.push(c);
+        continue;
+      }
+      // A file under a final name from an older run is checked, never trusted blindly.
+      try {
+        done.set(c.clipId, await verifyClip(file, c.endFrame - c.startFrame, { audio: withAudio, signal: ctx.signal }));
+      } catch (err) {
+        if (ctx.signal?.aborted) throw err;
+        await rm(file, { force: true });
+        todo.push(c);
+      }
+    }
     if (todo.length > 0) {
-      const withAudio = !ctx.ignoreAudio && info.audioCodec !== null;
       const flac = join(ctx.workDir, `${safe(src.videoId)}.flac`);
-      if (withAudio && !(await exists(flac))) await splitAudio(path, flac, src.videoId, { ffmpegPath: ctx.transcode.ffmpegPath, signal: ctx.signal });
+      if (withAudio && !(await exists(flac))) {
+        await splitAudio(path, flac, src.videoId, { ffmpegPath: ffmpeg, signal: ctx.signal, startS: frames.times[0] });
+      }
       const videoOut = (c: PlannedClip) => (withAudio ? join(ctx.workDir, `${c.stem}.video.mp4`) : finalOf(c));
       await mkdir(ctx.clipsDir, { recursive: true });
+      const clipDone = async ({ clip, out }: ClipJob) => {
+        const file = finalOf(clip);
+        if (withAudio) {
+          try {
+            await remixClip(out, flac, clip, file, { ffmpegPath: ffmpeg, signal: ctx.signal });
+          } finally {
+            await rm(out, { force: true });
+          }
+        }
+        try {
+          done.set(clip.clipId, await verifyClip(file, clip.endFrame - clip.startFrame, { audio: withAudio, signal: ctx.signal }));
+        } catch (err) {
+          await rm(file, { force: true });
+          throw err;
+        }
+        made++;
+      };
+      const clipFailed = (job: ClipJob, err: Error) => {
+        clipErrors.push(`clip ${job.clip.clipId}: ${err.message}`);
+        issues.push({ videoId: src.videoId, span: `frames ${job.clip.startFrame}-${job.clip.endFrame}`, action: 'failed', reason: err.message });
+      };
       await transcodeClips(info, src.videoId, todo.map((clip) => ({ clip, out: videoOut(clip) })), {
         ...ctx.transcode,
         encoder: ctx.encoder.encoder,
         hwaccel: ctx.encoder.hwaccel,
         bitRate: ctx.useInputBitRate && info.bitRate > 0 ? info.bitRate : undefined,
+        frameTimes: frames,
+        onClipDone: clipDone,
+        onClipFailed: clipFailed,
         signal: ctx.signal,
       });
-      if (withAudio) {
-        for (const c of todo) {
-          await remixClip(videoOut(c), flac, c, finalOf(c), { ffmpegPath: ctx.transcode.ffmpegPath, signal: ctx.signal });
-          await rm(videoOut(c), { force: true });
-        }
-        await rm(flac, { force: true });
-      }
-      made = todo.length;
+      await rm(flac, { force: true });
     }
     for (const c of planned.clips) {
-      const file = finalOf(c);
-      const [clipInfo, st] = await Promise.all([probeVideo(file, { signal: ctx.signal }), stat(file)]);
+      const clipInfo = done.get(c.clipId);
+      if (!clipInfo) continue;
+      const st = await stat(finalOf(c));
       records.push(recordOf(c, info, clipInfo, st.size, `${c.stem}.mp4`));
     }
     row.num_clips = records.length;
+    if (clipErrors.length > 0) {
+      row.error = `video ${src.videoId}: ${clipErrors.length} of ${planned.clips.length} clips failed: ${clipErrors.join('; ')}`;
+      row.failed = records.length === 0;
+    }
   } catch (err) {
     if (ctx.signal?.aborted) throw err;
     const e = toClipstreamError(err, 'ERR_DECODE', { key: src.videoId });

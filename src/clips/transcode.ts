@@ -7,7 +7,7 @@ import { tempPathFor } from '../util/atomic.js';
 import { validateInteger } from '../util/validate.js';
 import { encoderArgs, type EncodeSettings } from './encoders.js';
 import type { PlannedClip } from './plan.js';
-import type { VideoInfo } from '../media/probe.js';
+import { probeVideo, type FrameTimes, type VideoInfo } from '../media/probe.js';
 
 /** One clip to write: the plan and the mp4 path it must end up at. */
 export interface ClipJob {
@@ -27,6 +27,18 @@ export interface TranscodeOptions extends EncodeSettings {
   ffmpegPath?: string;
   /** Kill an ffmpeg that reports no progress for this long. Default 120 s. */
   stallTimeoutMs?: number;
+  /** The source's real frame times (probeFrames): per-clip mode seeks between frames s − 1 and s by them. */
+  frameTimes?: FrameTimes;
+  /**
+   * Called once a clip's file is complete and verified, before the next chunk starts; a
+   * job finishes the clip here (audio), so a kill never loses more than the running chunk.
+   */
+  onClipDone?: (job: ClipJob) => Promise<void>;
+  /**
+   * With this handler a failed chunk is retried one clip at a time, and a clip that still
+   * fails is handed here instead of failing the whole call: one bad clip costs that clip.
+   */
+  onClipFailed?: (job: ClipJob, error: ClipstreamError) => Promise<void> | void;
   signal?: AbortSignal;
 }
 
@@ -40,6 +52,13 @@ function common(o: TranscodeOptions): string[] {
 }
 
 /**
+ * 4:2:0 needs even sizes: an odd width or height (333×187) loses its last column or row.
+ * Cropping, not padding, so no clip gets a border that is not in the source, and kept
+ * pixels stay exactly the source's. A no-op for even sizes.
+ */
+export const EVEN_420 = 'crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,format=yuv420p';
+
+/**
  * One ffmpeg, one decode, one encoder per clip. `split` copies every decoded frame to each
  * branch and `trim` keeps frames [s, e) by their index, so clips are exact to the frame
  * whatever the keyframe layout. Passthrough vsync keeps ffmpeg from duplicating or dropping
@@ -49,7 +68,7 @@ export function onePassArgs(info: VideoInfo, jobs: readonly { clip: PlannedClip;
   const k = jobs.length;
   const branches = jobs.map((_, i) => `[s${i}]`).join('');
   const graph = [`[0:v:0]split=${k}${branches}`,
-    ...jobs.map(({ clip }, i) => `[s${i}]trim=start_frame=${clip.startFrame}:end_frame=${clip.endFrame},setpts=PTS-STARTPTS,format=yuv420p[o${i}]`)].join(';');
+    ...jobs.map(({ clip }, i) => `[s${i}]trim=start_frame=${clip.startFrame}:end_frame=${clip.endFrame},setpts=PTS-STARTPTS,${EVEN_420}[o${i}]`)].join(';');
   const args = [...common(o), '-vsync', '0', '-i', info.path, '-filter_complex', graph];
   for (const [i, { tmp }] of jobs.entries()) {
     args.push('-map', `[o${i}]`, ...encoderArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp);
@@ -58,13 +77,38 @@ export function onePassArgs(info: VideoInfo, jobs: readonly { clip: PlannedClip;
 }
 
 /**
- * The usual way, for comparison: seek, then take `e − s` frames. The seek target sits half
- * a frame before frame s, so float rounding of timestamps cannot drop or add a frame.
+ * The usual way, for comparison: seek, then take `e − s` frames. The seek target is the
+ * midpoint between frames s − 1 and s by their real timestamps on ffmpeg's own timeline
+ * (`frameTimes`), so it lands on frame s whatever the frame rate or reordering (a B-frame
+ * AVI starts at 2 frames, not 0; a VFR video is not at n / fps). Without them, half a
+ * frame before s / fps.
  */
 export function perClipArgs(info: VideoInfo, clip: PlannedClip, tmp: string, o: TranscodeOptions): string[] {
-  const seek = clip.startFrame === 0 ? 0 : (clip.startFrame - 0.5) / info.fps;
-  return [...common(o), '-vsync', '0', '-ss', seek.toFixed(6), '-i', info.path, '-map', '0:v:0', '-frames:v', String(clip.endFrame - clip.startFrame),
-    '-vf', 'format=yuv420p', ...encoderArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp];
+  const t = o.frameTimes?.times;
+  const s = clip.startFrame;
+  const seek = s === 0 ? 0 : t ? (t[s - 1]! + t[s]!) / 2 : (s - 0.5) / info.fps;
+  return [...common(o), '-vsync', '0', '-ss', seek.toFixed(6), '-i', info.path, '-map', '0:v:0', '-frames:v', String(clip.endFrame - s),
+    '-vf', EVEN_420, ...encoderArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp];
+}
+
+/**
+ * Checks a clip file before it is trusted (made now, or found by a re-run): it must have a
+ * video stream with exactly `frames` frames (and an audio stream when `audio`). Returns its
+ * probe; throws naming the file and what is wrong.
+ *
+ * @example const info = await verifyClip('clips/abc_0_50.mp4', 50, { audio: true });
+ */
+export async function verifyClip(file: string, frames: number, o: { audio?: boolean; signal?: AbortSignal } = {}): Promise<VideoInfo> {
+  let info: VideoInfo;
+  try {
+    info = await probeVideo(file, { signal: o.signal });
+  } catch (err) {
+    if (o.signal?.aborted) throw err;
+    throw new ClipstreamError('ERR_DECODE', `${file} is not a valid clip: ${(err as Error).message}`, { cause: err, where: { file } });
+  }
+  if (info.numFrames !== frames) throw new ClipstreamError('ERR_DECODE', `${file} has ${info.numFrames} frames where the clip needs ${frames}`, { where: { file } });
+  if (o.audio && info.audioCodec === null) throw new ClipstreamError('ERR_DECODE', `${file} has no audio stream`, { where: { file } });
+  return info;
 }
 
 async function runChunk(info: VideoInfo, videoId: string, jobs: readonly ClipJob[], o: TranscodeOptions, perClip: boolean): Promise<void> {
@@ -81,6 +125,15 @@ async function runChunk(info: VideoInfo, videoId: string, jobs: readonly ClipJob
       const why = res.killedBy ? `ffmpeg was killed (${res.killedBy === 'stall' ? 'no progress' : 'timeout'})` : `ffmpeg exited with ${res.code ?? res.signal}`;
       const names = jobs.map((j) => j.clip.clipId).join(', ');
       throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): cutting clips ${names} failed: ${why}: ${lastLine(res.stderr)}`, { where: { key: videoId, file: info.path } });
+    }
+    // ffmpeg can exit 0 having written an mp4 without frames: nothing unverified gets a final name.
+    for (const j of withTmp) {
+      try {
+        await verifyClip(j.tmp, j.clip.endFrame - j.clip.startFrame, { signal: o.signal });
+      } catch (err) {
+        if (o.signal?.aborted) throw err;
+        throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): clip ${j.clip.clipId} came out wrong: ${(err as Error).message}`, { cause: err, where: { key: videoId, file: info.path } });
+      }
     }
     for (const j of withTmp) await rename(j.tmp, j.out);
   } finally {
@@ -107,11 +160,41 @@ export async function transcodeClips(info: VideoInfo, videoId: string, jobs: rea
   for (let i = 0; i < jobs.length; i += size) chunks.push(jobs.slice(i, i + size));
   let next = 0;
   let firstError: unknown = null;
+  const asError = (j: ClipJob, e: unknown) =>
+    e instanceof ClipstreamError ? e : new ClipstreamError('ERR_DECODE', String((e as Error)?.message ?? e), { cause: e, where: { key: j.clip.clipId } });
+  // A clip whose finishing step fails (its audio) costs that clip, not its chunk.
+  const finish = async (chunk: readonly ClipJob[]) => {
+    for (const j of chunk) {
+      try {
+        await options.onClipDone?.(j);
+      } catch (err) {
+        if (options.signal?.aborted || !options.onClipFailed) throw err;
+        await options.onClipFailed(j, asError(j, err));
+      }
+    }
+  };
   const worker = async () => {
     while (next < chunks.length && firstError === null) {
       const chunk = chunks[next++]!;
       try {
-        await runChunk(info, videoId, chunk, options, perClip);
+        try {
+          await runChunk(info, videoId, chunk, options, perClip);
+        } catch (err) {
+          if (options.signal?.aborted || !options.onClipFailed) throw err;
+          // Which clip broke the chunk? Each alone: the good ones are kept, the bad one is named.
+          for (const j of chunk) {
+            try {
+              if (chunk.length === 1) throw err;
+              await runChunk(info, videoId, [j], options, perClip);
+              await finish([j]);
+            } catch (one) {
+              if (options.signal?.aborted) throw one;
+              await options.onClipFailed(j, asError(j, one));
+            }
+          }
+          continue;
+        }
+        await finish(chunk);
       } catch (err) {
         firstError ??= err;
       }

@@ -8,10 +8,11 @@
  *   outDir/downloads/  downloaded sources (kept: a re-run does not fetch them again)
  *   outDir/.work/      FLAC audio and video-only clips in flight
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { removeDeadTemps } from '../util/atomic.js';
 import { orderedMap } from '../util/stage.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import { ENCODERS, resolveEncoder, type EncoderChoice } from '../clips/encoders.js';
@@ -81,7 +82,7 @@ function planOf(o: ClipsOptions, spans: Map<string, import('../clips/plan.js').S
   if (given !== 1) {
     throw new ClipstreamError('ERR_INVALID_OPTION', `Expected exactly one of options.spans, options.clipLenS or options.partMinutes but received ${given}`, { where: { option: 'options.spans' } });
   }
-  if (spans) return { kind: 'spans', spans, pastEnd: o.pastEnd === undefined ? 'clip' : validateOneOf(o.pastEnd, 'options.pastEnd', ['clip', 'drop'] as const) };
+  if (spans) return { kind: 'spans', spans, pastEnd: o.pastEnd === undefined ? 'clip' : o.pastEnd };
   if (o.partMinutes !== undefined) return { kind: 'parts', minutes: validateNumber(o.partMinutes, 'options.partMinutes', Number.MIN_VALUE) };
   const len = validateNumber(o.clipLenS, 'options.clipLenS', Number.MIN_VALUE);
   return {
@@ -115,6 +116,12 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const useInputBitRate = validateBoolean(options.useInputBitRate ?? false, 'options.useInputBitRate');
   const mode = validateOneOf(options.mode ?? 'one-pass', 'options.mode', ['one-pass', 'per-clip'] as const);
   validateOneOf(options.encoder ?? 'libx264', 'options.encoder', ENCODERS);
+  // Checked whatever the plan: a typo is an error even where the option does not apply.
+  if (options.pastEnd !== undefined) validateOneOf(options.pastEnd, 'options.pastEnd', ['clip', 'drop'] as const);
+  const outStat = await stat(outDir).catch(() => null);
+  if (outStat && !outStat.isDirectory()) {
+    throw new ClipstreamError('ERR_INVALID_OPTION', `options.outDir '${outDir}' exists and is not a folder`, { where: { option: 'options.outDir', file: outDir } });
+  }
   let spans: Map<string, import('../clips/plan.js').SpanSpec[]> | null = null;
   if (options.spans !== undefined) {
     const file = validateString(options.spans, 'options.spans');
@@ -131,6 +138,18 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   let sources = await readSources(sourcesPath, (id) =>
     warn(new ClipstreamError('ERR_FORMAT', `${sourcesPath}: video ${id} is listed more than once; only the first row is used`, { where: { file: sourcesPath, key: id } })));
   if (options.numVideos !== undefined) sources = sources.slice(0, validateInteger(options.numVideos, 'options.numVideos', 0));
+  const issues: SpanIssue[] = [];
+  if (spans) {
+    // A span for a video that is not in the list would be lost without a word.
+    const ids = new Set(sources.map((s) => s.videoId));
+    for (const [id, list] of spans) {
+      if (ids.has(id)) continue;
+      for (const sp of list) {
+        issues.push({ videoId: id, span: sp.unit === 'frame' ? `frames ${sp.start}-${sp.end}` : `${sp.start}-${sp.end} s`, action: 'dropped',
+          reason: `video_id ${id} is not among the sources${options.numVideos !== undefined ? ' (or beyond options.numVideos)' : ''}` });
+      }
+    }
+  }
 
   const encoder = await resolveEncoder(options.encoder ?? 'libx264', { ffmpegPath: options.ffmpegPath, onWarning: warn });
   const ctx: VideoContext = {
@@ -159,13 +178,16 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
     signal: options.signal,
   };
 
+  // What a killed run left half-written goes first; its finished clips stay and are checked.
+  for (const d of [outDir, ctx.clipsDir, ctx.workDir, join(outDir, 'shards')]) await removeDeadTemps(d);
+
   const videosCsv = join(outDir, 'videos.csv');
   const clipsCsv = join(outDir, 'clips.csv');
   // Pending rows are in the table from the start, so a crashed run still shows what was planned.
   const rows: VideoRow[] = sources.map((s) => ({ video_id: s.videoId, downloaded: false, failed: false, error: '', path: '', duration: '', num_clips: 0 }));
   let tableWrite = writeCsvAtomic(videosCsv, VIDEO_COLUMNS, rows);
   const records: ClipRecord[][] = sources.map(() => []);
-  const issues: SpanIssue[] = [];
+  for (const issue of issues) warn(new ClipstreamError('ERR_BAD_ARGUMENT', `video ${issue.videoId}: span ${issue.span} ${issue.action}: ${issue.reason}`, { where: { key: issue.videoId } }));
   let made = 0;
   let done = 0;
 
@@ -188,9 +210,8 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   await tableWrite;
   const allRecords = records.flat();
   await writeCsvAtomic(clipsCsv, CLIP_COLUMNS, allRecords);
-  if (issues.length > 0) {
-    await writeCsvAtomic(join(outDir, 'span_issues.csv'), ['video_id', 'span', 'action', 'reason'], issues.map((x) => ({ video_id: x.videoId, span: x.span, action: x.action, reason: x.reason })));
-  }
+  // Always written, so an empty table says "nothing was lost" rather than "not checked".
+  await writeCsvAtomic(join(outDir, 'span_issues.csv'), ['video_id', 'span', 'action', 'reason'], issues.map((x) => ({ video_id: x.videoId, span: x.span, action: x.action, reason: x.reason })));
   const shards = shardSize > 0 ? await writeClipShards(allRecords, ctx.clipsDir, join(outDir, 'shards'), shardSize) : [];
   return { videos: rows, clips: allRecords, issues, shards, encoder, clipsMade: made, videosCsv, clipsCsv, seconds: (Date.now() - started) / 1000 };
 }
