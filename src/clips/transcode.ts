@@ -80,15 +80,21 @@ export function onePassArgs(info: VideoInfo, jobs: readonly { clip: PlannedClip;
  * The usual way, for comparison: seek, then take `e − s` frames. The seek target is the
  * midpoint between frames s − 1 and s by their real timestamps on ffmpeg's own timeline
  * (`frameTimes`), so it lands on frame s whatever the frame rate or reordering (a B-frame
- * AVI starts at 2 frames, not 0; a VFR video is not at n / fps). Without them, half a
- * frame before s / fps.
+ * AVI starts at 2 frames, not 0; a VFR video is not at n / fps), and frames are kept only
+ * up to the midpoint of e − 1 and e: a demuxer that lands after the target (AVI in its
+ * first GOP) then gives too few frames, which the check after encoding catches (and
+ * `runChunk` cuts that clip from frame 0 instead). Without times, half a frame before s / fps.
  */
 export function perClipArgs(info: VideoInfo, clip: PlannedClip, tmp: string, o: TranscodeOptions): string[] {
   const t = o.frameTimes?.times;
   const s = clip.startFrame;
-  const seek = s === 0 ? 0 : t ? (t[s - 1]! + t[s]!) / 2 : (s - 0.5) / info.fps;
-  return [...common(o), '-vsync', '0', '-ss', seek.toFixed(6), '-i', info.path, '-map', '0:v:0', '-frames:v', String(clip.endFrame - s),
-    '-vf', EVEN_420, ...encoderArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp];
+  const e = clip.endFrame;
+  // Frame 0 needs no seek, and some demuxers seek wrongly to 0 (a B-frame AVI lands seconds later).
+  const seek = s === 0 ? null : t ? (t[s - 1]! + t[s]!) / 2 : (s - 0.5) / info.fps;
+  const until = t && e < t.length ? (t[e - 1]! + t[e]!) / 2 - (seek ?? 0) : null;
+  const vf = until === null ? EVEN_420 : `trim=end=${until.toFixed(6)},${EVEN_420}`;
+  return [...common(o), '-vsync', '0', ...(seek === null ? [] : ['-ss', seek.toFixed(6)]), '-i', info.path, '-map', '0:v:0', '-frames:v', String(e - s),
+    '-vf', vf, ...encoderArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp];
 }
 
 /**
@@ -112,6 +118,16 @@ export async function verifyClip(file: string, frames: number, o: { audio?: bool
 }
 
 async function runChunk(info: VideoInfo, videoId: string, jobs: readonly ClipJob[], o: TranscodeOptions, perClip: boolean): Promise<void> {
+  try {
+    await runOnce(info, videoId, jobs, o, perClip);
+  } catch (err) {
+    // A seek that landed wrong is no reason to lose the clip: decode it from frame 0.
+    if (!perClip || o.signal?.aborted) throw err;
+    await runOnce(info, videoId, jobs, o, false);
+  }
+}
+
+async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[], o: TranscodeOptions, perClip: boolean): Promise<void> {
   const withTmp = jobs.map((j) => ({ ...j, tmp: tempPathFor(j.out) }));
   const args = perClip ? perClipArgs(info, jobs[0]!.clip, withTmp[0]!.tmp, o) : onePassArgs(info, withTmp, o);
   try {
@@ -121,8 +137,8 @@ async function runChunk(info: VideoInfo, videoId: string, jobs: readonly ClipJob
       stallTimeoutMs: o.stallTimeoutMs ?? 120_000,
       where: { key: videoId, file: info.path },
     });
-    if (res.code !== 0 || res.killedBy) {
-      const why = res.killedBy ? `ffmpeg was killed (${res.killedBy === 'stall' ? 'no progress' : 'timeout'})` : `ffmpeg exited with ${res.code ?? res.signal}`;
+    if (res.code !== 0 || res.killedBy || res.signal) {
+      const why = res.killedBy ? `ffmpeg was killed (${res.killedBy === 'stall' ? 'no progress' : 'timeout'})` : res.signal ? `ffmpeg was killed by ${res.signal}` : `ffmpeg exited with ${res.code}`;
       const names = jobs.map((j) => j.clip.clipId).join(', ');
       throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): cutting clips ${names} failed: ${why}: ${lastLine(res.stderr)}`, { where: { key: videoId, file: info.path } });
     }
