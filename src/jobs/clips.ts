@@ -146,7 +146,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       if (ids.has(id)) continue;
       for (const sp of list) {
         issues.push({ videoId: id, span: sp.unit === 'frame' ? `frames ${sp.start}-${sp.end}` : `${sp.start}-${sp.end} s`, action: 'dropped',
-          reason: `video_id ${id} is not among the sources${options.numVideos !== undefined ? ' (or beyond options.numVideos)' : ''}` });
+          reason: `video_id ${id} is not among the sources${options.numVideos !== undefined ? ` (the list was cut to its first ${sources.length})` : ''}` });
       }
     }
   }
