@@ -73,7 +73,7 @@ describe('frame counts come from the frames, not the header', () => {
     expect((await probeVideo(join(dir, 'cut.mp4'))).numFrames).toBe(200); // the header, as ffprobe reads it
     await writeFile(join(dir, 'cut.csv'), 'video_id,path\ncut,cut.mp4\n');
     await writeFile(join(dir, 'cut-spans.csv'), 'video_id,start_frame,end_frame\ncut,0,40\ncut,140,190\n');
-    await job('out-cut', 'cut.csv', { spans: join(dir, 'cut-spans.csv') });
+    await job('out-cut', 'cut.csv', { spans: join(dir, 'cut-spans.csv'), numClipsPerChunk: 1 });
     const { rows, src } = await expectRowsMatchFiles('out-cut', 'cut.mp4');
     expect(rows.map((r) => [r.clip_id, r.num_frames])).toEqual([['cut_0_40', '40'], [`cut_140_${src.frames}`, String(src.frames - 140)]]);
     expect((await table('out-cut', 'span_issues.csv')).map((i) => i.action)).toEqual(['clipped']);
@@ -83,12 +83,17 @@ describe('frame counts come from the frames, not the header', () => {
 });
 
 describe('exact cuts in both modes', () => {
-  it.each(['per-clip', 'one-pass'] as const)('AVI with B-frames, %s: frame 0 of each clip is source frame s', async (mode) => {
+  it.each([
+    ['per-clip', { mode: 'per-clip' }],
+    ['one-pass', { mode: 'one-pass' }],
+    ['one-pass, a chunk per clip (each seeks)', { mode: 'one-pass', numClipsPerChunk: 1 }],
+  ] as const)('AVI with B-frames, %s: frame 0 of each clip is source frame s', async (name, opts) => {
     await writeFile(join(dir, 'avi.csv'), 'video_id,path\navi,bframes.avi\n');
-    await writeFile(join(dir, 'avi-spans.csv'), 'video_id,start_frame,end_frame\navi,0,20\navi,27,60\navi,101,150\n');
-    await job(`out-avi-${mode}`, 'avi.csv', { spans: join(dir, 'avi-spans.csv'), mode });
-    const { rows } = await expectRowsMatchFiles(`out-avi-${mode}`, 'bframes.avi');
-    expect(rows).toHaveLength(3);
+    await writeFile(join(dir, 'avi-spans.csv'), 'video_id,start_frame,end_frame\navi,0,20\navi,3,9\navi,27,60\navi,101,150\n');
+    const out = `out-avi-${name.replace(/\W+/g, '-')}`;
+    await job(out, 'avi.csv', { spans: join(dir, 'avi-spans.csv'), ...opts });
+    const { rows } = await expectRowsMatchFiles(out, 'bframes.avi');
+    expect(rows).toHaveLength(4);
   }, 60_000);
 
   it('odd-size 4:4:4 source (333x187) gives 4:2:0 clips cropped to 332x186', async () => {
@@ -132,27 +137,39 @@ describe('nothing unverified is trusted', () => {
   }, 60_000);
 });
 
+/**
+ * Spawned directly: through the spawn helper a child that dies by a signal at once (the
+ * bundled ffprobe on .ts) sometimes never settles runTool, which is src/media/spawner.ts's
+ * part of issue 9 item 10, not clips'. Drop this once that fix is merged.
+ */
+async function withDirectSpawn<T>(fn: () => Promise<T>): Promise<T> {
+  const before = process.env.CLIPSTREAM_SPAWN;
+  process.env.CLIPSTREAM_SPAWN = 'direct';
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.CLIPSTREAM_SPAWN;
+    else process.env.CLIPSTREAM_SPAWN = before;
+  }
+}
+
 describe('probing MPEG-TS and crashing probes', () => {
-  it('a .ts source is probed and cut (the bundled ffprobe may segfault on it), audio in sync', async () => {
+  it('a .ts source is probed and cut (the bundled ffprobe may segfault on it), audio in sync', () => withDirectSpawn(async () => {
     const crash = spawnSync(ffprobePath(), ['-v', 'error', '-show_entries', 'stream=codec_type', join(dir, 'stream.ts')]);
     // Recorded, not required: the point is that clips works whatever ffprobe does here.
     console.log(`bundled ffprobe on .ts: status ${crash.status}, signal ${crash.signal}`);
     const info = await probeVideo(join(dir, 'stream.ts'));
     expect(info).toMatchObject({ videoCodec: 'h264', audioCodec: 'aac', width: 160, height: 120, fps: 25 });
     await writeFile(join(dir, 'ts.csv'), 'video_id,path\nts,stream.ts\n');
-    const report = await job('out-ts', 'ts.csv', { clipLenS: 1.6 });
+    const report = await job('out-ts', 'ts.csv', { clipLenS: 1.6, numClipsPerChunk: 1 });
     expect(report.videos[0]!.error).toBe('');
     const { rows } = await expectRowsMatchFiles('out-ts', 'stream.ts');
     expect(rows.map((r) => r.clip_id)).toEqual(['ts_0_40', 'ts_40_80', 'ts_80_100']);
     const [clip] = await mediaTruth(join(dir, 'out-ts', 'clips', rows[1]!.filename!));
     for (const off of beepOffsets(clip!)) expect(Math.abs(off)).toBeLessThan(0.03);
-  }, 60_000);
+  }), 60_000);
 
-  it('an ffprobe killed by a signal fails that one video, named with the signal; the others finish', async () => {
-    // Spawned directly: through the spawn helper a signal-killed child is lost before
-    // runTool sees it, which is src/media/spawner.ts's part of issue 9 item 10 (not clips').
-    const spawnMode = process.env.CLIPSTREAM_SPAWN;
-    process.env.CLIPSTREAM_SPAWN = 'direct';
+  it('an ffprobe killed by a signal fails that one video, named with the signal; the others finish', () => withDirectSpawn(async () => {
     const fake = join(dir, 'crashing-ffprobe.sh');
     await writeFile(fake, '#!/bin/sh\nkill -SEGV $$\n');
     await chmod(fake, 0o755);
@@ -171,8 +188,6 @@ describe('probing MPEG-TS and crashing probes', () => {
     } finally {
       if (prev === undefined) delete process.env.FFPROBE_PATH;
       else process.env.FFPROBE_PATH = prev;
-      if (spawnMode === undefined) delete process.env.CLIPSTREAM_SPAWN;
-      else process.env.CLIPSTREAM_SPAWN = spawnMode;
     }
-  }, 60_000);
+  }), 60_000);
 });

@@ -18,7 +18,7 @@ export interface ClipJob {
 export interface TranscodeOptions extends EncodeSettings {
   /** `one-pass`: decode once, encode every clip of a chunk in the same ffmpeg; `per-clip`: one ffmpeg per clip. */
   mode?: 'one-pass' | 'per-clip';
-  /** Clips per ffmpeg process in one-pass mode (NeMo's `num_clips_per_chunk`). Default 32. */
+  /** Clips per ffmpeg process in one-pass mode (NeMo's `num_clips_per_chunk`). Default from the size: `clipsPerChunk`. */
   numClipsPerChunk?: number;
   /** ffmpeg processes of one video running at once (chunks, or clips in per-clip mode). Default 1. */
   encodeBatchSize?: number;
@@ -63,17 +63,43 @@ export const EVEN_420 = 'crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,format=yuv420p';
  * branch and `trim` keeps frames [s, e) by their index, so clips are exact to the frame
  * whatever the keyframe layout. Passthrough vsync keeps ffmpeg from duplicating or dropping
  * frames to match a nominal rate.
+ *
+ * With `seek` (and the source's real frame times), the decode starts at the keyframe before
+ * the chunk's first frame instead of frame 0 (`-ss` to the midpoint of its frames s − 1 and
+ * s), and each branch keeps its frames by those times: many chunks of a long video then cost
+ * about one decode in all, not one each. A seek that lands wrong gives a short clip, which
+ * the check after encoding catches; `runChunk` then cuts the chunk from frame 0.
  */
-export function onePassArgs(info: VideoInfo, jobs: readonly { clip: PlannedClip; tmp: string }[], o: TranscodeOptions): string[] {
+export function onePassArgs(info: VideoInfo, jobs: readonly { clip: PlannedClip; tmp: string }[], o: TranscodeOptions, seek = false): string[] {
   const k = jobs.length;
+  const t = o.frameTimes?.times;
+  const first = Math.min(...jobs.map((j) => j.clip.startFrame));
+  const mid = (n: number) => (t![n - 1]! + t![n]!) / 2;
+  const from = seek && t && first > 0 ? mid(first) : null;
+  const keep = ({ startFrame: s, endFrame: e }: PlannedClip) => {
+    if (from === null) return `trim=start_frame=${s}:end_frame=${e}`;
+    const parts = [...(s > first ? [`start=${(mid(s) - from).toFixed(6)}`] : []), ...(e < t!.length ? [`end=${(mid(e) - from).toFixed(6)}`] : [])];
+    return parts.length > 0 ? `trim=${parts.join(':')}` : 'null';
+  };
   const branches = jobs.map((_, i) => `[s${i}]`).join('');
   const graph = [`[0:v:0]split=${k}${branches}`,
-    ...jobs.map(({ clip }, i) => `[s${i}]trim=start_frame=${clip.startFrame}:end_frame=${clip.endFrame},setpts=PTS-STARTPTS,${EVEN_420}[o${i}]`)].join(';');
-  const args = [...common(o), '-vsync', '0', '-i', info.path, '-filter_complex', graph];
+    ...jobs.map(({ clip }, i) => `[s${i}]${keep(clip)},setpts=PTS-STARTPTS,${EVEN_420}[o${i}]`)].join(';');
+  const args = [...common(o), '-vsync', '0', ...(from === null ? [] : ['-ss', from.toFixed(6)]), '-i', info.path, '-filter_complex', graph];
   for (const [i, { tmp }] of jobs.entries()) {
     args.push('-map', `[o${i}]`, ...encoderArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp);
   }
   return args;
+}
+
+/**
+ * Clips per ffmpeg when not given: each branch holds an encoder with its lookahead, so a
+ * pass of 32 1080p clips takes gigabytes. The budget is 32 clips at 640×360, at least one.
+ *
+ * @example clipsPerChunk(1920, 1080) // 3
+ */
+export function clipsPerChunk(width: number, height: number): number {
+  const pixels = width > 0 && height > 0 ? width * height : 640 * 360;
+  return Math.max(1, Math.min(32, Math.floor((32 * 640 * 360) / pixels)));
 }
 
 /**
@@ -117,19 +143,22 @@ export async function verifyClip(file: string, frames: number, o: { audio?: bool
   return info;
 }
 
+type Route = 'per-clip' | 'seek' | 'from-0';
+
 async function runChunk(info: VideoInfo, videoId: string, jobs: readonly ClipJob[], o: TranscodeOptions, perClip: boolean): Promise<void> {
+  const seeks = o.frameTimes !== undefined && Math.min(...jobs.map((j) => j.clip.startFrame)) > 0;
   try {
-    await runOnce(info, videoId, jobs, o, perClip);
+    await runOnce(info, videoId, jobs, o, perClip ? 'per-clip' : seeks ? 'seek' : 'from-0');
   } catch (err) {
-    // A seek that landed wrong is no reason to lose the clip: decode it from frame 0.
-    if (!perClip || o.signal?.aborted) throw err;
-    await runOnce(info, videoId, jobs, o, false);
+    // A seek that landed wrong is no reason to lose the clips: decode from frame 0.
+    if (!(perClip || seeks) || o.signal?.aborted) throw err;
+    await runOnce(info, videoId, jobs, o, 'from-0');
   }
 }
 
-async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[], o: TranscodeOptions, perClip: boolean): Promise<void> {
+async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[], o: TranscodeOptions, route: Route): Promise<void> {
   const withTmp = jobs.map((j) => ({ ...j, tmp: tempPathFor(j.out) }));
-  const args = perClip ? perClipArgs(info, jobs[0]!.clip, withTmp[0]!.tmp, o) : onePassArgs(info, withTmp, o);
+  const args = route === 'per-clip' ? perClipArgs(info, jobs[0]!.clip, withTmp[0]!.tmp, o) : onePassArgs(info, withTmp, o, route === 'seek');
   try {
     for (const j of withTmp) await mkdir(dirname(j.out), { recursive: true });
     const res = await runTool(o.ffmpegPath ?? ffmpegPath(), args, {
@@ -167,7 +196,7 @@ async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[
  * await transcodeClips(info, 'abc', [{ clip, out: 'out/abc_0_50.mp4' }], { encoder: 'libx264', threads: 1, crf: 23 });
  */
 export async function transcodeClips(info: VideoInfo, videoId: string, jobs: readonly ClipJob[], options: TranscodeOptions): Promise<void> {
-  const perChunk = validateInteger(options.numClipsPerChunk ?? 32, 'options.numClipsPerChunk', 1);
+  const perChunk = validateInteger(options.numClipsPerChunk ?? clipsPerChunk(info.width, info.height), 'options.numClipsPerChunk', 1);
   const parallel = validateInteger(options.encodeBatchSize ?? 1, 'options.encodeBatchSize', 1);
   validateInteger(options.threads, 'options.encoderThreads', 1);
   const perClip = options.mode === 'per-clip';

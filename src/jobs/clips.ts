@@ -163,7 +163,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       crf: validateNumber(options.crf ?? 23, 'options.crf', 0, 51),
       preset: options.preset,
       mode,
-      numClipsPerChunk: validateInteger(options.numClipsPerChunk ?? 32, 'options.numClipsPerChunk', 1, 1024),
+      numClipsPerChunk: options.numClipsPerChunk === undefined ? undefined : validateInteger(options.numClipsPerChunk, 'options.numClipsPerChunk', 1, 1024),
       encodeBatchSize: validateInteger(options.encodeBatchSize ?? 1, 'options.encodeBatchSize', 1, 256),
       ffmpegPath: options.ffmpegPath,
     },
