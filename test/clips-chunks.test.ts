@@ -17,14 +17,14 @@ describe('one-pass chunks seek to their first clip', () => {
   const clips = fixedStride('long', { fps: 25, numFrames: 15_000 }, { clipLenS: 4, clipStrideS: 60 }).clips;
   const jobs = (list: typeof clips) => list.map((clip, i) => ({ clip, tmp: `/o/${i}.mp4` }));
 
-  it('a chunk starting at frame 3000 (2 min) seeks to the midpoint of frames 2999 and 3000 and keeps frames by time from there', () => {
+  it('a chunk starting at frame 3000 (2 min) seeks to the keyframe before it and keeps frames by their raw times', () => {
     const args = onePassArgs(info, jobs(clips.slice(2, 4)), o, true);
-    expect(args.slice(args.indexOf('-ss'), args.indexOf('-ss') + 2)).toEqual(['-ss', '120.480000']);
-    expect(args.indexOf('-ss')).toBeLessThan(args.indexOf('-i'));
+    // -ss counts from the file's start, at or before the first frame (0.5 s): 120.48 - 0.5.
+    expect(args.slice(args.indexOf('-copyts'), args.indexOf('-i'))).toEqual(['-copyts', '-noaccurate_seek', '-ss', '119.980000']);
     const graph = args[args.indexOf('-filter_complex') + 1]!;
-    // Clip 3000-3100 from the seek point: end at the midpoint of 3099 and 3100; clip 4500-4600: 60 s later.
-    expect(graph).toContain('[s0]trim=end=4.000000,');
-    expect(graph).toContain('[s1]trim=start=60.000000:end=64.000000,');
+    // Clip 3000-3100: from the midpoint of frames 2999 and 3000 to that of 3099 and 3100; clip 4500-4600 likewise.
+    expect(graph).toContain('[s0]trim=start=120.480000:end=124.480000,setpts=PTS-STARTPTS,');
+    expect(graph).toContain('[s1]trim=start=180.480000:end=184.480000,setpts=PTS-STARTPTS,');
   });
 
   it('the first chunk and the fallback route decode from frame 0 and keep frames by index', () => {

@@ -37,8 +37,8 @@ const RATE = 48_000;
  * Sekai's step 2: the first audio stream of a video, once, as FLAC 48 kHz stereo 16-bit.
  * Every clip's audio is then cut from this small lossless file instead of the big video.
  *
- * Sample 0 of the FLAC is the presentation time `startS` on ffmpeg's timeline of the file
- * (the first video frame, from probeFrames), whatever the streams' own start times and
+ * Sample 0 of the FLAC is the presentation time `startS` as stored in the file (`-copyts`:
+ * the first video frame's, from probeFrames), whatever the streams' own start times and
  * edit lists say: audio that starts later is preceded by silence, audio that starts earlier
  * is trimmed, by the decoded timestamps. So a clip's audio at `[startS, endS)` seconds
  * from the first frame is at the same offsets in the FLAC, and stays in sync.
@@ -46,9 +46,10 @@ const RATE = 48_000;
  * @example await splitAudio('videos/abc.mp4', 'work/abc.flac', 'abc', { startS: 0.5 });
  */
 export function splitAudio(videoPath: string, flacPath: string, videoId: string, options: AudioOptions & { startS?: number } = {}): Promise<void> {
-  // min_hard_comp: pad or trim any gap over 5 ms (the default 100 ms would ignore a 40 ms offset).
-  const align = `aresample=${RATE}:async=1:min_hard_comp=0.005:first_pts=${Math.round((options.startS ?? 0) * RATE)}`;
-  return runAtomic(flacPath, (tmp) => ['-i', videoPath, '-map', '0:a:0', '-vn', '-af', align, '-ac', '2', '-ar', String(RATE), '-sample_fmt', 's16', '-c:a', 'flac', '-f', 'flac', tmp],
+  // Resample first, then align: one aresample doing both trims ~44 ms too much (its resampler
+  // delay). min_hard_comp: pad or trim any gap over 5 ms (the default 100 ms would ignore a 40 ms offset).
+  const align = `aresample=${RATE},aresample=async=1:min_hard_comp=0.005:first_pts=${Math.round((options.startS ?? 0) * RATE)}`;
+  return runAtomic(flacPath, (tmp) => ['-copyts', '-i', videoPath, '-map', '0:a:0', '-vn', '-af', align, '-ac', '2', '-ar', String(RATE), '-sample_fmt', 's16', '-c:a', 'flac', '-f', 'flac', tmp],
     options, `video ${videoId} (${videoPath}): splitting the audio to FLAC`, { key: videoId, file: videoPath });
 }
 

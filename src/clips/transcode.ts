@@ -65,30 +65,41 @@ export const EVEN_420 = 'crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,format=yuv420p';
  * frames to match a nominal rate.
  *
  * With `seek` (and the source's real frame times), the decode starts at the keyframe before
- * the chunk's first frame instead of frame 0 (`-ss` to the midpoint of its frames s − 1 and
- * s), and each branch keeps its frames by those times: many chunks of a long video then cost
- * about one decode in all, not one each. A seek that lands wrong gives a short clip, which
+ * the chunk's first frame instead of frame 0, and each branch keeps its frames by their raw
+ * timestamps: many chunks of a long video then cost about one decode in all, not one each. A seek that lands wrong gives a short clip, which
  * the check after encoding catches; `runChunk` then cuts the chunk from frame 0.
  */
 export function onePassArgs(info: VideoInfo, jobs: readonly { clip: PlannedClip; tmp: string }[], o: TranscodeOptions, seek = false): string[] {
   const k = jobs.length;
   const t = o.frameTimes?.times;
   const first = Math.min(...jobs.map((j) => j.clip.startFrame));
-  const mid = (n: number) => (t![n - 1]! + t![n]!) / 2;
-  const from = seek && t && first > 0 ? mid(first) : null;
-  const keep = ({ startFrame: s, endFrame: e }: PlannedClip) => {
-    if (from === null) return `trim=start_frame=${s}:end_frame=${e}`;
-    const parts = [...(s > first ? [`start=${(mid(s) - from).toFixed(6)}`] : []), ...(e < t!.length ? [`end=${(mid(e) - from).toFixed(6)}`] : [])];
-    return parts.length > 0 ? `trim=${parts.join(':')}` : 'null';
-  };
+  const byTime = seek && t !== undefined && first > 0;
   const branches = jobs.map((_, i) => `[s${i}]`).join('');
   const graph = [`[0:v:0]split=${k}${branches}`,
-    ...jobs.map(({ clip }, i) => `[s${i}]${keep(clip)},setpts=PTS-STARTPTS,${EVEN_420}[o${i}]`)].join(';');
-  const args = [...common(o), '-vsync', '0', ...(from === null ? [] : ['-ss', from.toFixed(6)]), '-i', info.path, '-filter_complex', graph];
+    ...jobs.map(({ clip }, i) => `[s${i}]${byTime ? trimByTime(t, clip) : `trim=start_frame=${clip.startFrame}:end_frame=${clip.endFrame}`},setpts=PTS-STARTPTS,${EVEN_420}[o${i}]`)].join(';');
+  const args = [...common(o), '-vsync', '0', ...(byTime ? seekTo(t, first) : []), '-i', info.path, '-filter_complex', graph];
   for (const [i, { tmp }] of jobs.entries()) {
     args.push('-map', `[o${i}]`, ...encoderArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp);
   }
   return args;
+}
+
+const midpoint = (t: ArrayLike<number>, n: number) => (t[n - 1]! + t[n]!) / 2;
+
+/**
+ * Input options that start decoding at the keyframe before frame `s`, on raw timestamps
+ * (`-copyts`: the probe's timeline whatever streams are mapped). `-ss` counts from the
+ * file's start, which is at or before the first frame: taking it from the first frame
+ * can only seek a little earlier. The exact start is the `trim` that follows.
+ */
+function seekTo(t: ArrayLike<number>, s: number): string[] {
+  return ['-copyts', '-noaccurate_seek', '-ss', Math.max(0, midpoint(t, s) - t[0]!).toFixed(6)];
+}
+
+/** Frames [s, e) by their raw timestamps: from the midpoint of s − 1 and s to that of e − 1 and e. */
+function trimByTime(t: ArrayLike<number>, { startFrame: s, endFrame: e }: PlannedClip): string {
+  const parts = [...(s > 0 ? [`start=${midpoint(t, s).toFixed(6)}`] : []), ...(e < t.length ? [`end=${midpoint(t, e).toFixed(6)}`] : [])];
+  return parts.length > 0 ? `trim=${parts.join(':')}` : 'null';
 }
 
 /**
@@ -103,23 +114,27 @@ export function clipsPerChunk(width: number, height: number): number {
 }
 
 /**
- * The usual way, for comparison: seek, then take `e − s` frames. The seek target is the
- * midpoint between frames s − 1 and s by their real timestamps on ffmpeg's own timeline
- * (`frameTimes`), so it lands on frame s whatever the frame rate or reordering (a B-frame
- * AVI starts at 2 frames, not 0; a VFR video is not at n / fps), and frames are kept only
- * up to the midpoint of e − 1 and e: a demuxer that lands after the target (AVI in its
- * first GOP) then gives too few frames, which the check after encoding catches (and
- * `runChunk` cuts that clip from frame 0 instead). Without times, half a frame before s / fps.
+ * The usual way, for comparison: seek, then take frames [s, e). With the source's real
+ * frame times (`frameTimes`) the decode starts at the keyframe before s and the frames are
+ * kept by their raw timestamps, from the midpoint of s − 1 and s to that of e − 1 and e, so
+ * the cut is right whatever the frame rate or reordering (a B-frame AVI starts at 2 frames,
+ * not 0; a VFR video is not at n / fps). A demuxer that lands after the target (AVI in its
+ * first GOP) gives too few frames, which the check after encoding catches (and `runChunk`
+ * cuts that clip from frame 0 instead). Without times: seek half a frame before s / fps.
  */
 export function perClipArgs(info: VideoInfo, clip: PlannedClip, tmp: string, o: TranscodeOptions): string[] {
   const t = o.frameTimes?.times;
   const s = clip.startFrame;
-  const e = clip.endFrame;
-  // Frame 0 needs no seek, and some demuxers seek wrongly to 0 (a B-frame AVI lands seconds later).
-  const seek = s === 0 ? null : t ? (t[s - 1]! + t[s]!) / 2 : (s - 0.5) / info.fps;
-  const until = t && e < t.length ? (t[e - 1]! + t[e]!) / 2 - (seek ?? 0) : null;
-  const vf = until === null ? EVEN_420 : `trim=end=${until.toFixed(6)},${EVEN_420}`;
-  return [...common(o), '-vsync', '0', ...(seek === null ? [] : ['-ss', seek.toFixed(6)]), '-i', info.path, '-map', '0:v:0', '-frames:v', String(e - s),
+  let input: string[];
+  let vf = EVEN_420;
+  if (t) {
+    // Frame 0 needs no seek, and some demuxers seek wrongly to 0 (a B-frame AVI lands seconds later).
+    input = s === 0 ? ['-copyts'] : seekTo(t, s);
+    vf = `${trimByTime(t, clip)},setpts=PTS-STARTPTS,${EVEN_420}`;
+  } else {
+    input = s === 0 ? [] : ['-ss', ((s - 0.5) / info.fps).toFixed(6)];
+  }
+  return [...common(o), '-vsync', '0', ...input, '-i', info.path, '-map', '0:v:0', '-frames:v', String(clip.endFrame - s),
     '-vf', vf, ...encoderArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp];
 }
 

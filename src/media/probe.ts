@@ -144,7 +144,7 @@ async function probeWithFfmpeg(path: string, options: ProbeOptions): Promise<Vid
 
 /** The real frames of a video's first video stream, as ffmpeg decodes them. */
 export interface FrameTimes {
-  /** Presentation time of each decoded frame in seconds, on ffmpeg's timeline of the file (0 = the file's start). */
+  /** Presentation time of each decoded frame in seconds, as stored in the file (ffmpeg's `-copyts` timeline). */
   times: Float64Array;
   /** Where the last frame ends: its time plus the last frame interval. */
   endS: number;
@@ -155,13 +155,15 @@ export interface FrameTimes {
  * the truth that clip planning needs: headers lie (a webm whose audio outlasts its video,
  * an mp4 cut with `-c copy` that still counts its pre-roll), and VFR frames are not at
  * `n / fps`. It runs through the ffmpeg that cuts the clips, so frame `n` here is frame `n`
- * of `trim=start_frame=n` there, and a time here is a time for its `-ss`. Frames are
- * passed through to a null-cost encoder (`wrapped_avframe`) at a 1 µs time base.
+ * of `trim=start_frame=n` there, and a time here is a time for its `trim` under `-copyts`.
+ * Frames are passed through to a null-cost encoder (`wrapped_avframe`) at a 1 µs time base.
  *
  * @example const { times, endS } = await probeFrames('videos/abc.mp4'); // times.length: the real frame count
  */
 export async function probeFrames(path: string, options: { ffmpegPath?: string; signal?: AbortSignal; fps?: number } = {}): Promise<FrameTimes> {
-  const res = await runTool(options.ffmpegPath ?? ffmpegPath(), ['-hide_banner', '-nostdin', '-v', 'error', '-i', path, '-map', '0:v:0',
+  // -copyts: raw timestamps. Without it ffmpeg re-bases the timeline by the streams it maps
+  // (an MPEG-TS read for its video alone starts at the video; for its audio, at the audio).
+  const res = await runTool(options.ffmpegPath ?? ffmpegPath(), ['-hide_banner', '-nostdin', '-v', 'error', '-copyts', '-i', path, '-map', '0:v:0',
     '-an', '-sn', '-dn', '-vsync', '0', '-r', '1000000', '-c:v', 'wrapped_avframe', '-f', 'framecrc', 'pipe:1'],
   { signal: options.signal, stallTimeoutMs: 120_000, where: { file: path } });
   const why = runFailure('ffmpeg', res);
