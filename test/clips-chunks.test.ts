@@ -8,7 +8,18 @@ import { fixedStride } from '../src/clips/plan.js';
 import { clipsPerChunk, onePassArgs } from '../src/clips/transcode.js';
 import type { VideoInfo } from '../src/media/probe.js';
 
-const info: VideoInfo = { path: '/v/long.mp4', durationS: 600, fps: 25, numFrames: 15_000, width: 640, height: 360, videoCodec: 'h264', pixFmt: 'yuv420p', bitRate: 0, audioCodec: null };
+const info: VideoInfo = {
+  path: '/v/long.mp4',
+  durationS: 600,
+  fps: 25,
+  numFrames: 15_000,
+  width: 640,
+  height: 360,
+  videoCodec: 'h264',
+  pixFmt: 'yuv420p',
+  bitRate: 0,
+  audioCodec: null,
+};
 // Real times are what the route uses; a 0.5 s start (video starting after audio) shows it is not n / fps.
 const times = Float64Array.from({ length: 15_000 }, (_, i) => 0.5 + i / 25);
 const o = { encoder: 'libx264' as const, threads: 1, crf: 23, frameTimes: { times, endS: 0.5 + 600 } };
@@ -36,7 +47,12 @@ describe('one-pass chunks seek to their first clip', () => {
 });
 
 it.each([
-  [640, 360, 32], [320, 240, 32], [1280, 720, 8], [1920, 1080, 3], [3840, 2160, 1], [0, 0, 32],
+  [640, 360, 32],
+  [320, 240, 32],
+  [1280, 720, 8],
+  [1920, 1080, 3],
+  [3840, 2160, 1],
+  [0, 0, 32],
 ])('clipsPerChunk(%i, %i) = %i: encoders of one pass hold about as many pixels as 32 at 640x360', (w, h, n) => {
   expect(clipsPerChunk(w, h)).toBe(n);
 });

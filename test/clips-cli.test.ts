@@ -60,14 +60,23 @@ describe('spans for videos that are not among the sources', () => {
   it('are listed in span_issues.csv and counted in the summary; the others are cut', async () => {
     await writeFile(join(dir, 'spans.csv'), 'video_id,start_frame,end_frame\na,0,10\nghost,0,10\nghost,5,20\n');
     const out = join(dir, 'o3');
-    const r = runCli(['clips', `--sources=${join(dir, 'sources.csv')}`, `--out_dir=${out}`, `--spans=${join(dir, 'spans.csv')}`, '--preset=ultrafast', '--quiet']);
+    const r = runCli([
+      'clips',
+      `--sources=${join(dir, 'sources.csv')}`,
+      `--out_dir=${out}`,
+      `--spans=${join(dir, 'spans.csv')}`,
+      '--preset=ultrafast',
+      '--quiet',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const issues = parseDelimited(await readFile(join(out, 'span_issues.csv'), 'utf8'));
     expect(issues).toEqual([
       { video_id: 'ghost', span: 'frames 0-10', action: 'dropped', reason: 'video_id ghost is not among the sources' },
       { video_id: 'ghost', span: 'frames 5-20', action: 'dropped', reason: 'video_id ghost is not among the sources' },
     ]);
-    expect(r.stderr).toMatch(/1 clips \(1 made now, 0 already there\) .* 0 span\(s\) clipped, 2 dropped \(2 for video_ids not among --sources\), 0 clip\(s\) failed/);
+    expect(r.stderr).toMatch(
+      /1 clips \(1 made now, 0 already there\) .* 0 span\(s\) clipped, 2 dropped \(2 for video_ids not among --sources\), 0 clip\(s\) failed/,
+    );
     expect(parseDelimited(await readFile(join(out, 'clips.csv'), 'utf8')).map((c) => c.clip_id)).toEqual(['a_0_10']);
   }, 60_000);
 

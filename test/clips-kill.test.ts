@@ -22,8 +22,15 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-const args = (out: string) => ['clips', `--sources=${join(dir, 'sources.csv')}`, `--out_dir=${join(dir, out)}`, '--clip_len_s=1',
-  '--num_clips_per_chunk=1', '--preset=slower', '--quiet'];
+const args = (out: string) => [
+  'clips',
+  `--sources=${join(dir, 'sources.csv')}`,
+  `--out_dir=${join(dir, out)}`,
+  '--clip_len_s=1',
+  '--num_clips_per_chunk=1',
+  '--preset=slower',
+  '--quiet',
+];
 
 async function listAll(root: string): Promise<string[]> {
   const out: string[] = [];
@@ -38,7 +45,10 @@ async function listAll(root: string): Promise<string[]> {
 }
 
 const finished = async (out: string) => (await readdir(join(dir, out, 'clips')).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
-const md5 = async (f: string) => createHash('md5').update(await readFile(f)).digest('hex');
+const md5 = async (f: string) =>
+  createHash('md5')
+    .update(await readFile(f))
+    .digest('hex');
 
 it('a rerun after SIGKILL encodes only the unfinished clips, leaves no temp files, and equals an uninterrupted run', async () => {
   const child = startCli(args('killed'));

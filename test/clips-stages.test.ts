@@ -30,17 +30,26 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 it('obtain -> probe -> plan, then cut -> describe, as separate pipelines', async () => {
   const ctx: VideoContext = {
-    clipsDir: join(dir, 'out', 'clips'), downloadsDir: join(dir, 'out', 'downloads'), workDir: join(dir, 'out', '.work'),
+    clipsDir: join(dir, 'out', 'clips'),
+    downloadsDir: join(dir, 'out', 'downloads'),
+    workDir: join(dir, 'out', '.work'),
     plan: { kind: 'stride', stride: { clipLenS: 1.5, clipStrideS: 1.5 } },
     encoder: await resolveEncoder('libx264'),
     transcode: { threads: 1, crf: 0, preset: 'ultrafast' },
-    useInputBitRate: false, ignoreAudio: false, download: {},
+    useInputBitRate: false,
+    ignoreAudio: false,
+    download: {},
   };
   const planned: VideoItem[] = [];
-  await pipeline(Readable.from((await readSources(join(dir, 'sources.csv'))).map(videoItem)), obtainStage(ctx), probeStage(ctx), planStage(ctx),
-    async function* (items: AsyncIterable<VideoItem>) {
+  await pipeline(
+    Readable.from((await readSources(join(dir, 'sources.csv'))).map(videoItem)),
+    obtainStage(ctx),
+    probeStage(ctx),
+    planStage(ctx),
+    async (items: AsyncIterable<VideoItem>) => {
       for await (const item of items) planned.push(item);
-    });
+    },
+  );
   expect(planned.map((i) => [i.source.videoId, i.row.failed, i.clips?.map((c) => c.clipId)])).toEqual([
     ['a', false, ['a_0_15', 'a_15_30', 'a_30_40']],
     ['bad', true, undefined],
@@ -51,7 +60,7 @@ it('obtain -> probe -> plan, then cut -> describe, as separate pipelines', async
   // Keep the middle clip only, then cut and describe.
   planned[0]!.clips = planned[0]!.clips!.slice(1, 2);
   const done: VideoItem[] = [];
-  await pipeline(Readable.from(planned), cutStage(ctx), describeStage(ctx), async function* (items: AsyncIterable<VideoItem>) {
+  await pipeline(Readable.from(planned), cutStage(ctx), describeStage(ctx), async (items: AsyncIterable<VideoItem>) => {
     for await (const item of items) done.push(item);
   });
   expect(done[0]!.records.map((r) => [r.clip_id, r.num_frames, r.audio_codec])).toEqual([['a_15_30', 15, 'aac']]);

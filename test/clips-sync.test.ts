@@ -65,14 +65,18 @@ describe('audio in sync when the streams do not start together', () => {
   it.each([
     ['alate', 'audio starts 0.4 s after the video'],
     ['vlate', 'video starts 0.5 s after the audio'],
-  ])('%s (%s): a beep at each flash in every clip', async (name) => {
-    await writeFile(join(dir, 'sources.csv'), `video_id,path\n${name},${name}.mp4\n`);
-    // A chunk per clip: each seeks to its first frame, audio included.
-    const report = await run(`out-${name}`, { clipLenS: 1.6, numClipsPerChunk: 1 });
-    expect(report.videos[0]!.failed).toBe(false);
-    const rows = await expectClipsMatch(`out-${name}`, truth.get(join(dir, `${name}.mp4`))!);
-    expect(rows.map((r) => r.clip_id)).toEqual([`${name}_0_40`, `${name}_40_80`, `${name}_80_120`, `${name}_120_150`]);
-  }, 60_000);
+  ])(
+    '%s (%s): a beep at each flash in every clip',
+    async (name) => {
+      await writeFile(join(dir, 'sources.csv'), `video_id,path\n${name},${name}.mp4\n`);
+      // A chunk per clip: each seeks to its first frame, audio included.
+      const report = await run(`out-${name}`, { clipLenS: 1.6, numClipsPerChunk: 1 });
+      expect(report.videos[0]!.failed).toBe(false);
+      const rows = await expectClipsMatch(`out-${name}`, truth.get(join(dir, `${name}.mp4`))!);
+      expect(rows.map((r) => r.clip_id)).toEqual([`${name}_0_40`, `${name}_40_80`, `${name}_80_120`, `${name}_120_150`]);
+    },
+    60_000,
+  );
 });
 
 describe('variable frame rate: times from the frames, never frame / fps', () => {
@@ -80,18 +84,22 @@ describe('variable frame rate: times from the frames, never frame / fps', () => 
     ['one-pass', { mode: 'one-pass' }],
     ['one-pass, a chunk per clip (each seeks)', { mode: 'one-pass', numClipsPerChunk: 1 }],
     ['per-clip', { mode: 'per-clip' }],
-  ] as const)('%s: tables, shard segments, pixels and audio agree with the frames', async (name, opts) => {
-    const src = truth.get(join(dir, 'vfr.mp4'))!;
-    expect(src.frames).toBe(125); // 25 + 50 + 50 frames at 25, 50 and 12.5 frames/s
-    await writeFile(join(dir, 'sources.csv'), 'video_id,path\nvfr,vfr.mp4\n');
-    await writeFile(join(dir, 'spans.csv'), 'video_id,start_frame,end_frame\nvfr,20,80\nvfr,0,30\nvfr,90,125\n');
-    const out = `out-vfr-${name.replace(/\W+/g, '-')}`;
-    const report = await run(out, { spans: join(dir, 'spans.csv'), ...opts, shardSize: 10 });
-    const rows = await expectClipsMatch(out, src);
-    expect(rows.map((r) => r.clip_id)).toEqual(['vfr_0_30', 'vfr_20_80', 'vfr_90_125']);
-    const json = JSON.parse(await readFile(report.shards[0]!.json, 'utf8')) as { segment: [number, number] }[];
-    expect(json.map((j) => j.segment)).toEqual(rows.map((r) => [Number(r.start_s), Number(r.end_s)]));
-  }, 60_000);
+  ] as const)(
+    '%s: tables, shard segments, pixels and audio agree with the frames',
+    async (name, opts) => {
+      const src = truth.get(join(dir, 'vfr.mp4'))!;
+      expect(src.frames).toBe(125); // 25 + 50 + 50 frames at 25, 50 and 12.5 frames/s
+      await writeFile(join(dir, 'sources.csv'), 'video_id,path\nvfr,vfr.mp4\n');
+      await writeFile(join(dir, 'spans.csv'), 'video_id,start_frame,end_frame\nvfr,20,80\nvfr,0,30\nvfr,90,125\n');
+      const out = `out-vfr-${name.replace(/\W+/g, '-')}`;
+      const report = await run(out, { spans: join(dir, 'spans.csv'), ...opts, shardSize: 10 });
+      const rows = await expectClipsMatch(out, src);
+      expect(rows.map((r) => r.clip_id)).toEqual(['vfr_0_30', 'vfr_20_80', 'vfr_90_125']);
+      const json = JSON.parse(await readFile(report.shards[0]!.json, 'utf8')) as { segment: [number, number] }[];
+      expect(json.map((j) => j.segment)).toEqual(rows.map((r) => [Number(r.start_s), Number(r.end_s)]));
+    },
+    60_000,
+  );
 
   it('spans in seconds pick the frames nearest to those times', async () => {
     const src = truth.get(join(dir, 'vfr.mp4'))!;

@@ -72,7 +72,11 @@ async function expectClipsTrue(out: string) {
     expect(Number(r.num_frames), what).toBe(end - s);
     // The flashes the truth puts inside [s, e), and nowhere else: the clip is cut at the right frames.
     expect(ref.video!.flashes, what).toEqual(t.flashes!.filter((f) => f >= s && f < end).map((f) => f - s));
-    if (s === 0) ref.video!.firstFrameColor.forEach((c, i) => expect(Math.abs(c - t.firstFrameColor![i]!), `${what} first frame`).toBeLessThanOrEqual(COLOUR));
+    if (s === 0) {
+      ref.video!.firstFrameColor.forEach((c, i) => {
+        expect(Math.abs(c - t.firstFrameColor![i]!), `${what} first frame`).toBeLessThanOrEqual(COLOUR);
+      });
+    }
     // Displayed size (rotation applied), cropped to even for 4:2:0.
     expect([ref.video!.width, ref.video!.height], what).toEqual([t.width! - (t.width! % 2), t.height! - (t.height! % 2)]);
     // Times: from the truth's frame times for VFR, frame / fps otherwise.
@@ -91,7 +95,9 @@ async function expectClipsTrue(out: string) {
     const running = rel.some((b) => b < 0 && b > -0.045);
     const got = ref.beeps!.filter((b) => !(running && b < 0.003) && b <= len - 0.01);
     expect(got.length, `${what} beeps ${JSON.stringify(ref.beeps)} want ${JSON.stringify(want)}`).toBe(want.length);
-    want.forEach((b, i) => expect(Math.abs(got[i]! - b), `${what} beep ${i}`).toBeLessThan(SYNC_S));
+    want.forEach((b, i) => {
+      expect(Math.abs(got[i]! - b), `${what} beep ${i}`).toBeLessThan(SYNC_S);
+    });
     beeps += want.length;
   });
   return { rows, beeps };
@@ -103,7 +109,10 @@ function expectRefusedNamed(report: ClipsReport, list: ZooEntry[]) {
     if (refused(e)) {
       expect(row.failed, `${e.name} must be refused`).toBe(true);
       expect(row.error, e.name).toContain(e.path);
-      expect(warnings.some((w) => w.includes(e.path)), `${e.name} named in the log`).toBe(true);
+      expect(
+        warnings.some((w) => w.includes(e.path)),
+        `${e.name} named in the log`,
+      ).toBe(true);
     } else {
       expect(row, e.name).toMatchObject({ failed: false, error: '' });
     }
@@ -131,7 +140,15 @@ afterAll(async () => {
 });
 
 const job = (out: string, extra: Record<string, unknown>) =>
-  clips({ sources: join(dir, 'all.csv'), outDir: join(dir, out), crf: 0, preset: 'ultrafast', numProcesses: 2, onWarning: (w) => warnings.push(w.message), ...extra });
+  clips({
+    sources: join(dir, 'all.csv'),
+    outDir: join(dir, out),
+    crf: 0,
+    preset: 'ultrafast',
+    numProcesses: 2,
+    onWarning: (w) => warnings.push(w.message),
+    ...extra,
+  });
 
 describe.skipIf(!hasPyAV)('clips over the media zoo', () => {
   it('fixed stride: every entry with video tiles its real frames exactly; beeps on flashes; bad files named, the rest finish', async () => {
@@ -144,7 +161,10 @@ describe.skipIf(!hasPyAV)('clips over the media zoo', () => {
       expect(mine.length, e.name).toBeGreaterThan(0);
       expect(mine[0]!.start_frame, e.name).toBe('0');
       expect(mine.at(-1)!.end_frame, e.name).toBe(String(e.truth.frames));
-      expect(mine.reduce((n, r) => n + Number(r.num_frames), 0), e.name).toBe(e.truth.frames);
+      expect(
+        mine.reduce((n, r) => n + Number(r.num_frames), 0),
+        e.name,
+      ).toBe(e.truth.frames);
     }
     expect(beeps).toBeGreaterThan(40);
     expect(report.issues).toEqual([]);
@@ -156,10 +176,24 @@ describe.skipIf(!hasPyAV)('clips over the media zoo', () => {
     await writeFile(join(dir, 'tricky.csv'), ['video_id,path', ...tricky.map((e) => `${idOf(e.name)},${e.path}`)].join('\n') + '\n');
     const spans = tricky.flatMap((e) => {
       const n = e.truth.frames!;
-      return n < 4 ? [[idOf(e.name), 0, n + 5]] : [[idOf(e.name), 1, Math.min(n, 31)], [idOf(e.name), Math.floor(n / 2), n + 7]];
+      return n < 4
+        ? [[idOf(e.name), 0, n + 5]]
+        : [
+            [idOf(e.name), 1, Math.min(n, 31)],
+            [idOf(e.name), Math.floor(n / 2), n + 7],
+          ];
     });
     await writeFile(join(dir, 'spans.csv'), ['video_id,start_frame,end_frame', ...spans.map((s) => s.join(','))].join('\n') + '\n');
-    const report = await clips({ sources: join(dir, 'tricky.csv'), spans: join(dir, 'spans.csv'), mode: 'per-clip', outDir: join(dir, 'spans'), crf: 0, preset: 'ultrafast', numProcesses: 2, onWarning: (w) => warnings.push(w.message) });
+    const report = await clips({
+      sources: join(dir, 'tricky.csv'),
+      spans: join(dir, 'spans.csv'),
+      mode: 'per-clip',
+      outDir: join(dir, 'spans'),
+      crf: 0,
+      preset: 'ultrafast',
+      numProcesses: 2,
+      onWarning: (w) => warnings.push(w.message),
+    });
     expectRefusedNamed(report, tricky);
     const { rows } = await expectClipsTrue('spans');
     expect(rows).toHaveLength(spans.length);

@@ -70,16 +70,21 @@ export function cutStage(ctx: VideoContext): VideoStage {
         errors.push(`clip ${job.clip.clipId}: ${err.message}`);
         item.issues.push({ videoId: item.source.videoId, span: `frames ${job.clip.startFrame}-${job.clip.endFrame}`, action: 'failed', reason: err.message });
       };
-      await transcodeClips(info, item.source.videoId, todo.map((clip) => ({ clip, out: videoOut(clip) })), {
-        ...ctx.transcode,
-        encoder: ctx.encoder.encoder,
-        hwaccel: ctx.encoder.hwaccel,
-        bitRate: ctx.useInputBitRate && info.bitRate > 0 ? info.bitRate : undefined,
-        frameTimes: item.frames,
-        onClipDone: clipDone,
-        onClipFailed: clipFailed,
-        signal: ctx.signal,
-      });
+      await transcodeClips(
+        info,
+        item.source.videoId,
+        todo.map((clip) => ({ clip, out: videoOut(clip) })),
+        {
+          ...ctx.transcode,
+          encoder: ctx.encoder.encoder,
+          hwaccel: ctx.encoder.hwaccel,
+          bitRate: ctx.useInputBitRate && info.bitRate > 0 ? info.bitRate : undefined,
+          frameTimes: item.frames,
+          onClipDone: clipDone,
+          onClipFailed: clipFailed,
+          signal: ctx.signal,
+        },
+      );
       await rm(flac, { force: true });
     }
     if (errors.length > 0) {

@@ -19,7 +19,10 @@ export async function nonEmpty(p: string): Promise<boolean> {
 /** Makes the source available locally: in place, downloaded over HTTP, or via yt-dlp. */
 export async function obtainSource(src: SourceRow, ctx: VideoContext): Promise<string> {
   if (src.kind === 'path') {
-    if (!(await nonEmpty(src.location))) throw new ClipstreamError('ERR_IO', `video ${src.videoId}: ${src.location} does not exist or is empty`, { where: { key: src.videoId, file: src.location } });
+    if (!(await nonEmpty(src.location)))
+      throw new ClipstreamError('ERR_IO', `video ${src.videoId}: ${src.location} does not exist or is empty`, {
+        where: { key: src.videoId, file: src.location },
+      });
     return src.location;
   }
   if (src.kind === 'url') {

@@ -76,7 +76,10 @@ export interface MediaTruth {
 /** PyAV's view of each file (scripts/media_truth.py). */
 export async function mediaTruth(...files: string[]): Promise<MediaTruth[]> {
   const { stdout } = await run('/usr/bin/python3', [TRUTH, ...files], { maxBuffer: 256 * 1024 * 1024 });
-  return stdout.trim().split('\n').map((l) => JSON.parse(l) as MediaTruth);
+  return stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as MediaTruth);
 }
 
 /**
