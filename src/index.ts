@@ -35,6 +35,10 @@ export { readSafetensors, parseSafetensors, selectStateDict, loadImportedWeights
 export type { SafetensorsFile, SafetensorsEntry, TensorToWrite, FloatDtype } from './models/safetensors.js';
 export { toFloat16Model } from './models/fp16.js';
 export { VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, type VggishBuildOptions } from './models/vggish.js';
+export { readWeightsFile, parseCheckpoint, caffe2ToPytorchName, type WeightsFormat } from './models/checkpoint.js';
+export { unpickle, type PickleGlobal, type UnpickleOptions } from './models/pickle.js';
+export { REGISTRY, findModel, resolveModel, modelCacheDir, cachedModelPath, cachedFaceDetector, type RegistryModel, type RegistryFile, type ModelKind, type ResolvedModel } from './models/registry.js';
+export { fetchModel, type FetchOptions, type FetchResult, type FetchedFile } from './models/fetch.js';
 
 // sinks
 export { writeFeatureShards, readFeatureShard, completedKeys, shardOutputPath, shardJournalPath, FeatureShardWriter } from './sinks/feature-shard.js';
@@ -77,3 +81,12 @@ export { openFrameStore, frameKey, metaKey } from './faces/lmdb-store.js';
 export { writeLmdbV1 } from './faces/lmdb-v1.js';
 export { loadScorer, parseScorerSpec } from './faces/scorers.js';
 export { imageStats } from './faces/scores.js';
+
+// many machines
+export { resolvePartition, shareOf, rankDir, describePartition, WHOLE, type Partition, type PartitionInput } from './scale/partition.js';
+export { tryLock, waitForLock, describeHolder, lockPathFor, type LockInfo, type UnitLock, type LockOptions } from './util/lock.js';
+export { UnitLocks, type LockedPolicy } from './scale/unit-locks.js';
+export { openShard, expandShardUrls, shardFileName, isRemoteShard, type ShardSourceOptions } from './shards/shard-source.js';
+export { addUnits, queueStatus, redisConnection, DEFAULT_QUEUE, type UnitJobData, type QueueStatus } from './scale/queue.js';
+export { startWorker, PermanentUnitError, type WorkerOptions, type WorkerHandle, type UnitRunner } from './scale/worker.js';
+export { ModelCache } from './scale/model-cache.js';

@@ -1,12 +1,17 @@
 import { ClipstreamError } from '../errors.js';
-import { extract } from '../jobs/extract.js';
+import { extract, type ExtractOptions } from '../jobs/extract.js';
 import { bundleClips } from '../shards/bundle.js';
 import { formatHelp, parseArgs, type CommandSpec } from './args.js';
 import { bundleSpec, commands, extractSpec } from './commands.js';
 import { modelsBuildSpec, runModelsBuild } from './models-command.js';
+import { modelsFetchSpec, modelsListSpec, runModelsFetch, runModelsList } from './models-fetch-command.js';
 import { clipsSpec, runClips } from './clips-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
+import { resolveModelArg } from './model-args.js';
 import { ProgressDisplay } from './progress.js';
+import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
+import { partitionFromArgs } from '../scale/cli-options.js';
+import { describePartition } from '../scale/partition.js';
 
 function topHelp(): string {
   return [
@@ -24,15 +29,15 @@ function topHelp(): string {
 
 const noneToNull = (v: unknown) => (v === 'none' || v === '' ? null : (v as string | undefined));
 
-async function runExtract(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
-  const display = args.quiet ? null : new ProgressDisplay(process.stderr);
-  const report = await extract({
+/** The extract command's arguments as extract() options; the queue worker runs units with it too. */
+export function extractOptionsFromArgs(args: Record<string, unknown>): ExtractOptions {
+  return {
     tarPath: args.tar_path as string[],
     outPath: args.out_path as string,
     format: args.format as 'msgpack' | 'json',
     modelDir: args.model_dir as string | undefined,
-    visualModel: noneToNull(args.visual_model),
-    audioModel: noneToNull(args.audio_model),
+    visualModel: resolveModelArg(noneToNull(args.visual_model), 'visual', '--visual_model'),
+    audioModel: resolveModelArg(noneToNull(args.audio_model), 'audio', '--audio_model'),
     device: args.device as string,
     batchSize: args.batch_size as number,
     numWorkers: args.num_workers as number,
@@ -42,6 +47,15 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
     minDurationSeconds: args.min_duration as number | undefined,
     stallTimeoutMs: Math.round((args.decode_timeout as number) * 1000),
     overwrite: args.overwrite as boolean,
+  };
+}
+
+async function runExtract(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
+  const partition = partitionFromArgs(args);
+  const display = args.quiet ? null : new ProgressDisplay(process.stderr);
+  const report = await extract({
+    ...extractOptionsFromArgs(args),
+    partition,
     onProgress: display ? (p) => display.update(p) : undefined,
     signal,
   });
@@ -49,16 +63,20 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
   const written = report.shards.filter((s) => s.status === 'written').length;
   const existing = report.shards.filter((s) => s.status === 'skipped (output exists)').length;
   const missing = report.shards.filter((s) => s.status === 'missing').length;
+  const locked = report.shards.filter((s) => s.status === 'skipped (locked)').length;
+  const unread = report.shards.filter((s) => s.status === 'failed (source)').length;
   process.stderr.write(
-    `clipstream extract: ${written} shard(s) written, ${existing} skipped (output exists), ${missing} missing; ` +
+    `clipstream extract${partition.world > 1 ? ` (${describePartition(partition)})` : ''}: ${written} shard(s) written, ${existing} skipped (output exists), ${locked ? `${locked} skipped (locked by another run), ` : ''}${unread ? `${unread} could not be read (run again to resume), ` : ''}${missing} missing; ` +
       `${report.clipsWritten} clips written, ${report.clipsSkipped} skipped, ${report.clipsFailed} failed in ${report.seconds.toFixed(1)} s ` +
       `(${report.clipsPerSecond.toFixed(2)} clips/s). Log: ${report.logPath}\n`,
   );
   for (const s of report.shards) {
     for (const f of [...s.failed, ...s.skipped]) process.stderr.write(`  ${s.shard}: ${f.reason}\n`);
     if (s.tarError) process.stderr.write(`  ${s.shard}: ${s.tarError}\n`);
+    if (s.lockedBy) process.stderr.write(`  ${s.shard}: ${s.lockedBy}\n`);
   }
-  return 0;
+  // A shard left unread (its journal kept) is worth a retry: exit 1 lets a scheduler rerun the task.
+  return unread > 0 ? 1 : 0;
 }
 
 async function runBundle(args: Record<string, unknown>): Promise<number> {
@@ -87,16 +105,24 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`clipstream: unknown command '${name}'\n\n${topHelp()}`);
     return 2;
   }
-  // `models` has one subcommand so far: `models build`.
+  // `models` has subcommands: build, list, fetch NAME.
+  let sub: CommandSpec = spec;
+  let modelName: string | undefined;
   if (spec === modelsBuildSpec) {
-    if (rest[0] === 'build') rest.shift();
-    else if (!(rest.includes('--help') || rest.includes('-h'))) {
-      process.stderr.write(`clipstream models: expected the subcommand 'build'\n\n${formatHelp(spec)}`);
+    const word = rest[0];
+    if (word === 'build' || word === 'list' || word === 'fetch') rest.shift();
+    if (word === 'list') sub = modelsListSpec;
+    if (word === 'fetch') {
+      sub = modelsFetchSpec;
+      if (rest[0] && !rest[0].startsWith('-')) modelName = rest.shift();
+    }
+    if (word !== 'build' && word !== 'list' && word !== 'fetch' && !(rest.includes('--help') || rest.includes('-h'))) {
+      process.stderr.write(`clipstream models: expected a subcommand: build, list or fetch NAME\n\n${formatHelp(spec)}`);
       return 2;
     }
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(formatHelp(spec));
+  if ((rest.includes('--help') || rest.includes('-h')) && !(spec === queueSpec && rest[0] === 'add')) {
+    process.stdout.write(formatHelp(sub));
     return 0;
   }
   const controller = new AbortController();
@@ -107,12 +133,17 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const args = parseArgs(rest, spec);
+    // `queue` has subcommands (`add <job>`, `status`) with options of their own.
+    if (spec === queueSpec) return await runQueue(rest);
+    const args = parseArgs(rest, sub);
+    if (sub === modelsListSpec) return await runModelsList(args);
+    if (sub === modelsFetchSpec) return await runModelsFetch(modelName, args, controller.signal);
     if (spec === extractSpec) return await runExtract(args, controller.signal);
     if (spec === bundleSpec) return await runBundle(args);
     if (spec === modelsBuildSpec) return await runModelsBuild(args);
     if (spec === clipsSpec) return await runClips(args, controller.signal);
     if (spec === facesSpec) return await runFaces(args, controller.signal);
+    if (spec === workerSpec) return await runWorker(args, controller.signal);
     return 2;
   } catch (err) {
     const e = err as ClipstreamError;

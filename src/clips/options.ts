@@ -11,6 +11,7 @@ import { ENCODERS, resolveEncoder } from './encoders.js';
 import type { ClipPlanSpec, VideoContext, VideoRow } from './item.js';
 import { parseSpanTable, type SpanIssue, type SpanSpec } from './plan.js';
 import type { SourceRow } from './sources.js';
+import { rankDir, WHOLE, type Partition } from '../scale/partition.js';
 
 export interface ClipsOptions {
   /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */
@@ -29,6 +30,8 @@ export interface ClipsOptions {
   pastEnd?: 'clip' | 'drop';
   /** Only the first N sources. */
   numVideos?: number;
+  /** This run's share of the sources (`--rank/--world`); with world > 1 outputs go to `outDir/rank-R-of-W/`. */
+  partition?: Partition;
   /** Videos worked on at once. Default 1. */
   numProcesses?: number;
   encoder?: string;
@@ -89,7 +92,7 @@ export interface ResolvedClips {
 /** Checks every option (reading the span table, resolving the encoder) and builds the stages' context. */
 export async function resolveClipsOptions(options: ClipsOptions): Promise<ResolvedClips> {
   const sourcesPath = validateString(options?.sources, 'options.sources');
-  const outDir = validateString(options.outDir, 'options.outDir');
+  const given = validateString(options.outDir, 'options.outDir');
   const warn = options.onWarning ?? defaultWarningHandler;
   const numProcesses = validateInteger(options.numProcesses ?? 1, 'options.numProcesses', 1, 256);
   const shardSize = validateInteger(options.shardSize ?? 0, 'options.shardSize', 0);
@@ -100,12 +103,13 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
   // Checked whatever the plan: a typo is an error even where the option does not apply.
   if (options.pastEnd !== undefined) validateOneOf(options.pastEnd, 'options.pastEnd', ['clip', 'drop'] as const);
   if (options.numVideos !== undefined) validateInteger(options.numVideos, 'options.numVideos', 0);
-  const outStat = await stat(outDir).catch(() => null);
+  const outStat = await stat(given).catch(() => null);
   if (outStat && !outStat.isDirectory()) {
-    throw new ClipstreamError('ERR_INVALID_OPTION', `options.outDir '${outDir}' exists and is not a folder`, {
-      where: { option: 'options.outDir', file: outDir },
+    throw new ClipstreamError('ERR_INVALID_OPTION', `options.outDir '${given}' exists and is not a folder`, {
+      where: { option: 'options.outDir', file: given },
     });
   }
+  const outDir = rankDir(given, options.partition ?? WHOLE);
   let spans: Map<string, SpanSpec[]> | null = null;
   if (options.spans !== undefined) {
     const file = validateString(options.spans, 'options.spans');

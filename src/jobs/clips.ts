@@ -19,6 +19,7 @@ import { CLIP_COLUMNS, writeClipShards, type ClipRecord, type ShardOutput } from
 import type { SpanIssue } from '../clips/plan.js';
 import { readSources } from '../clips/sources.js';
 import { writeCsvAtomic } from '../clips/table.js';
+import { shareOf, WHOLE } from '../scale/partition.js';
 
 export type { ClipsOptions } from '../clips/options.js';
 
@@ -50,7 +51,9 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   let sources = await readSources(sourcesPath, (id) =>
     warn(new ClipstreamError('ERR_FORMAT', `${sourcesPath}: video ${id} is listed more than once; only the first row is used`, { where: { file: sourcesPath, key: id } })));
   if (options.numVideos !== undefined) sources = sources.slice(0, options.numVideos);
+  // Against the whole list: a span of a video in another rank's share is not lost.
   const issues: SpanIssue[] = spans ? unlistedSpans(spans, sources, options.numVideos !== undefined) : [];
+  sources = shareOf(sources, options.partition ?? WHOLE);
 
   // What a killed run left half-written goes first; its finished clips stay and are checked.
   for (const d of [outDir, ctx.clipsDir, ctx.workDir, join(outDir, 'shards')]) await removeDeadTemps(d);
