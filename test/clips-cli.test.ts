@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliMessage } from '../src/cli/clips-command.js';
 import { parseDelimited } from '../src/clips/table.js';
+import { clips } from '../src/jobs/clips.js';
 import { makeSource } from './helpers/clip-sources.js';
 import { runCli } from './helpers/run-cli.js';
 
@@ -78,6 +79,16 @@ describe('spans for videos that are not among the sources', () => {
       /1 clips \(1 made now, 0 already there\) .* 0 span\(s\) clipped, 2 dropped \(2 for video_ids not among --sources\), 0 clip\(s\) failed/,
     );
     expect(parseDelimited(await readFile(join(out, 'clips.csv'), 'utf8')).map((c) => c.clip_id)).toEqual(['a_0_10']);
+  }, 60_000);
+
+  it("with --rank/--world, a span of a video in another rank's share is not reported as lost", async () => {
+    await makeSource(join(dir, 'b.mp4'), { seconds: 2, fps: 10 });
+    await writeFile(join(dir, 'ab.csv'), 'video_id,path\na,a.mp4\nb,b.mp4\n');
+    await writeFile(join(dir, 'ab-spans.csv'), 'video_id,start_frame,end_frame\na,0,10\nb,0,10\nghost,0,10\n');
+    const base = { sources: join(dir, 'ab.csv'), spans: join(dir, 'ab-spans.csv'), outDir: join(dir, 'o5'), preset: 'ultrafast', onWarning: () => {} };
+    const ranks = await Promise.all([0, 1].map((rank) => clips({ ...base, partition: { rank, world: 2, from: 'options' } })));
+    expect(ranks.map((r) => r.clips.length)).toEqual([1, 1]);
+    for (const r of ranks) expect(r.issues.map((i) => i.videoId)).toEqual(['ghost']);
   }, 60_000);
 
   it('span_issues.csv is written (empty) when nothing was lost', async () => {
