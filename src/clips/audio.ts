@@ -1,9 +1,7 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
 import { runTool } from '../media/process.js';
-import { tempPathFor } from '../util/atomic.js';
+import { withAtomicFile } from '../util/atomic.js';
 import type { PlannedClip } from './plan.js';
 
 export interface AudioOptions {
@@ -13,22 +11,19 @@ export interface AudioOptions {
   audioBitRate?: number;
 }
 
-async function runAtomic(finalPath: string, args: (tmp: string) => string[], o: AudioOptions, what: string, where: { key?: string; file?: string }): Promise<void> {
-  await mkdir(dirname(finalPath), { recursive: true });
-  const tmp = tempPathFor(finalPath);
-  try {
+/** One ffmpeg writing `finalPath` through withAtomicFile: whole (and fsynced) or not at all. */
+function runAtomic(finalPath: string, args: (tmp: string) => string[], o: AudioOptions, what: string, where: { key?: string; file?: string }): Promise<void> {
+  return withAtomicFile(finalPath, async (tmp) => {
     const res = await runTool(o.ffmpegPath ?? ffmpegPath(), ['-hide_banner', '-nostdin', '-v', 'error', '-progress', 'pipe:1', ...args(tmp)], {
       signal: o.signal,
       stallTimeoutMs: 120_000,
       where,
     });
-    if (res.code !== 0 || res.killedBy) {
-      throw new ClipstreamError('ERR_DECODE', `${what} failed: ${res.killedBy ? `killed (${res.killedBy})` : `ffmpeg exited with ${res.code}`}: ${res.stderr.trim().split('\n').slice(-3).join(' | ')}`, { where });
+    if (res.code !== 0 || res.killedBy || res.signal) {
+      const why = res.killedBy ? `killed (${res.killedBy})` : res.signal ? `ffmpeg was killed by ${res.signal}` : `ffmpeg exited with ${res.code}`;
+      throw new ClipstreamError('ERR_DECODE', `${what} failed: ${why}: ${res.stderr.trim().split('\n').slice(-3).join(' | ')}`, { where });
     }
-    await rename(tmp, finalPath);
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  });
 }
 
 const RATE = 48_000;

@@ -1,9 +1,7 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
 import { runTool } from '../media/process.js';
-import { tempPathFor } from '../util/atomic.js';
+import { withAtomicFile } from '../util/atomic.js';
 import { validateInteger } from '../util/validate.js';
 import { encoderArgs, type EncodeSettings } from './encoders.js';
 import type { PlannedClip } from './plan.js';
@@ -171,11 +169,16 @@ async function runChunk(info: VideoInfo, videoId: string, jobs: readonly ClipJob
   }
 }
 
+/** Every path in `outs` through withAtomicFile at once: `produce` gets their temp paths; each is fsynced and renamed after it. */
+function atomicAll(outs: readonly string[], produce: (tmps: string[]) => Promise<void>, tmps: string[] = []): Promise<void> {
+  if (outs.length === 0) return produce(tmps);
+  return withAtomicFile(outs[0]!, (tmp) => atomicAll(outs.slice(1), produce, [...tmps, tmp]));
+}
+
 async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[], o: TranscodeOptions, route: Route): Promise<void> {
-  const withTmp = jobs.map((j) => ({ ...j, tmp: tempPathFor(j.out) }));
-  const args = route === 'per-clip' ? perClipArgs(info, jobs[0]!.clip, withTmp[0]!.tmp, o) : onePassArgs(info, withTmp, o, route === 'seek');
-  try {
-    for (const j of withTmp) await mkdir(dirname(j.out), { recursive: true });
+  await atomicAll(jobs.map((j) => j.out), async (tmps) => {
+    const withTmp = jobs.map((j, i) => ({ ...j, tmp: tmps[i]! }));
+    const args = route === 'per-clip' ? perClipArgs(info, jobs[0]!.clip, withTmp[0]!.tmp, o) : onePassArgs(info, withTmp, o, route === 'seek');
     const res = await runTool(o.ffmpegPath ?? ffmpegPath(), args, {
       signal: o.signal,
       stallTimeoutMs: o.stallTimeoutMs ?? 120_000,
@@ -195,11 +198,7 @@ async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[
         throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): clip ${j.clip.clipId} came out wrong: ${(err as Error).message}`, { cause: err, where: { key: videoId, file: info.path } });
       }
     }
-    for (const j of withTmp) await rename(j.tmp, j.out);
-  } finally {
-    // After a rename these are gone already; after a failure nothing half-written may stay.
-    await Promise.all(withTmp.map((j) => rm(j.tmp, { force: true })));
-  }
+  });
 }
 
 /**
