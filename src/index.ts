@@ -59,7 +59,14 @@ export { resolveEncoder, encoderArgs, ENCODERS } from './clips/encoders.js';
 export { transcodeClips } from './clips/transcode.js';
 export { splitAudio, remixClip } from './clips/audio.js';
 export { writeClipShards, type ClipRecord } from './clips/package.js';
-export { processVideo, type VideoRow } from './clips/job.js';
+export { processVideo, videoStages, type VideoRow } from './clips/job.js';
+export { videoItem, videoStage, composeStages, type VideoItem, type VideoContext, type VideoStage } from './clips/item.js';
+export { obtainStage } from './clips/obtain.js';
+export { probeStage } from './clips/probe-stage.js';
+export { planStage } from './clips/plan-stage.js';
+export { cutStage } from './clips/cut.js';
+export { describeStage } from './clips/describe.js';
+export { probeFrames, type FrameTimes } from './media/probe.js';
 
 // faces (detect, track, crop, score, store)
 export { faces, type FacesOptions, type FacesReport } from './jobs/faces.js';
