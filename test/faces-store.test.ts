@@ -123,6 +123,35 @@ print(json.dumps({'n': n, 'sha': h.hexdigest(), 'probe': len(probe), 'stat': env
   });
 });
 
+describe('LMDB map size', () => {
+  const hasLmdbUtils = spawnSync('mdb_dump', ['-V'], { encoding: 'utf8' }).status === 0;
+  it.skipIf(!hasLmdbUtils || !hasPyLmdb)('records a map size that mdb_dump | mdb_load can load into, and py-lmdb still opens both', async () => {
+    // ~12 MB of incompressible JPEG-sized values: mdb_load rebuilds the tree by inserts, which
+    // needs more pages than the bulk-written file, so a map size fitted to the file is full.
+    const entries: Array<[Buffer, Buffer]> = [];
+    for (let i = 0; i < 400; i++) {
+      const v = Buffer.alloc(30_000 + (i % 7) * 1000);
+      for (let j = 0; j < v.length; j++) v[j] = (i * 131 + j * 17 + (j >> 5)) & 0xff;
+      entries.push([Buffer.from(`clip_${String(i >> 6).padStart(3, '0')}/${String(i & 63).padStart(6, '0')}`), v]);
+    }
+    const src = join(dir, 'dump-src.lmdb');
+    const MiB = 1 << 20;
+    const first = await writeLmdbV1(src, entries);
+    // One more value fills the file to two pages short of a MiB boundary: the old rounding left no room at all.
+    entries.push([Buffer.from('zz_pad'), Buffer.alloc(Math.max(0, ((MiB - (first.bytes % MiB)) % MiB) - 2 * 4096 - 16), 7)]);
+    const summary = await writeLmdbV1(src, entries);
+    expect(summary.bytes).toBeGreaterThan(10 * MiB);
+    const dst = join(dir, 'dump-dst.lmdb');
+    const dump = spawnSync('mdb_dump', [src], { maxBuffer: 1 << 28 });
+    expect(dump.status).toBe(0);
+    const load = spawnSync('mdb_load', [dst], { input: dump.stdout, encoding: 'utf8' });
+    expect(load.stderr).not.toContain('MDB_MAP_FULL');
+    expect(load.status).toBe(0);
+    const script = 'import lmdb, sys, json\nprint(json.dumps([lmdb.open(p, readonly=True, lock=False).stat()["entries"] for p in sys.argv[1:]]))';
+    expect(JSON.parse(execFileSync(PY, ['-c', script, src, dst], { encoding: 'utf8' }))).toEqual([401, 401]);
+  });
+});
+
 describe('metadata files', () => {
   it('writes CSV with the base columns first and msgpack as plain maps', async () => {
     const rows = [{ file_original: 'a, "b".mp4', clip_key: 'a_000', num_frames: 10, sharpness: 12.3456789, clip_score: 0.5 }];

@@ -78,6 +78,11 @@ function branchNode(key: Buffer, pgno: number): Buffer {
   return node;
 }
 
+/** The map size recorded for a store of `bytes`: 4× its size rounded up to a MiB, at least 1 GiB. */
+export function mapSizeFor(bytes: number): number {
+  return Math.max(1 << 30, Math.ceil((4 * bytes) / (1 << 20)) * (1 << 20));
+}
+
 export interface LmdbV1Summary {
   entries: number;
   depth: number;
@@ -181,7 +186,10 @@ export async function writeLmdbV1(dir: string, entries: Iterable<[Buffer, Buffer
     }
 
     const lastPg = nextPg - 1;
-    const mapsize = Math.max(1 << 20, Math.ceil((nextPg * PSIZE) / (1 << 20)) * (1 << 20));
+    // Generous: tools that rebuild the store by inserts (mdb_dump | mdb_load, a writer opening it
+    // with py-lmdb) need room for half-full pages and copy-on-write, and read the map size from
+    // here. It is address space, not disk: the file stays its own size.
+    const mapsize = mapSizeFor(nextPg * PSIZE);
     for (const pgno of [0, 1]) {
       const meta = Buffer.alloc(PSIZE);
       meta.writeBigUInt64LE(BigInt(pgno), 0);
