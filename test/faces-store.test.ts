@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Unpackr } from 'msgpackr';
@@ -142,11 +142,11 @@ describe('LMDB map size', () => {
     const summary = await writeLmdbV1(src, entries);
     expect(summary.bytes).toBeGreaterThan(10 * MiB);
     const dst = join(dir, 'dump-dst.lmdb');
+    await mkdir(dst, { recursive: true });
     const dump = spawnSync('mdb_dump', [src], { maxBuffer: 1 << 28 });
     expect(dump.status).toBe(0);
     const load = spawnSync('mdb_load', [dst], { input: dump.stdout, encoding: 'utf8' });
-    expect(load.stderr).not.toContain('MDB_MAP_FULL');
-    expect(load.status).toBe(0);
+    expect({ status: load.status, stderr: load.stderr.replace(/.*unrecognized keyword ignored: db_pagesize\n/, '') }).toEqual({ status: 0, stderr: '' });
     const script = 'import lmdb, sys, json\nprint(json.dumps([lmdb.open(p, readonly=True, lock=False).stat()["entries"] for p in sys.argv[1:]]))';
     expect(JSON.parse(execFileSync(PY, ['-c', script, src, dst], { encoding: 'utf8' }))).toEqual([401, 401]);
   });

@@ -40,6 +40,8 @@ export interface RunOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   where?: Where;
+  /** Sees every stderr line as it arrives; lines it returns true for are not kept in `stderr` (e.g. per-frame showinfo lines). */
+  onStderrLine?: (line: string) => boolean;
 }
 
 export interface RunResult {
@@ -125,6 +127,7 @@ function startRun(binary: string, args: string[], options: RunOptions, streamStd
           reject(abortError(options.signal, options.where));
           return;
         }
+        if (partial && !onLine?.(partial)) stderr = (stderr + partial).slice(-16_384);
         resolve({ code: status[0], signal: status[1], stdout: Buffer.concat(out), extra: extra.map((e) => Buffer.concat(e)), stderr, killedBy });
       };
       const whenClosed = (s: Readable) => {
@@ -148,9 +151,17 @@ function startRun(binary: string, args: string[], options: RunOptions, streamStd
       } else {
         collect(child.stdio[1] as Readable, (d) => out.push(d));
       }
+      let partial = '';
+      const onLine = options.onStderrLine;
       collect(child.stdio[2] as Readable, (d) => {
+        let text = d.toString('utf8');
+        if (onLine) {
+          const lines = (partial + text).split('\n');
+          partial = lines.pop()!;
+          text = lines.filter((l) => !onLine(l)).map((l) => `${l}\n`).join('');
+        }
         // Keep the tail only: a chatty ffmpeg must not grow memory without bound.
-        stderr = (stderr + d.toString('utf8')).slice(-16_384);
+        stderr = (stderr + text).slice(-16_384);
       });
       for (let i = 0; i < extraCount; i++) collect(child.stdio[3 + i] as Readable, (d) => extra[i]!.push(d));
 
