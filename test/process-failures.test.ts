@@ -75,3 +75,13 @@ describe.each(['helper', 'direct'])('a child killed by a signal or exiting at on
     expect(liveChildProcesses()).toBe(0);
   });
 });
+
+describe('a run that never settles', () => {
+  it('exits 1 with a message instead of 0 when nothing is left to wait for', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const script = "import { guardUnsettled } from './src/cli/faces-command.ts'; guardUnsettled(new Promise(() => {}), 'faces');";
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).toContain('clipstream faces: internal error: the run stopped before it finished');
+    expect(r.status).toBe(1);
+  });
+});

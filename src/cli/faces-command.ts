@@ -44,10 +44,26 @@ export const facesSpec: CommandSpec = {
   ],
 };
 
+/**
+ * Resolves like `run`, but if the process runs out of work while `run` is still pending (a
+ * promise nobody will settle: the bug behind a run that "finished" with exit 0 and nothing
+ * recorded), says so and sets exit code 1 instead of letting Node exit 0.
+ */
+export function guardUnsettled<T>(run: Promise<T>, what: string): Promise<T> {
+  const onBeforeExit = () => {
+    process.stderr.write(`clipstream ${what}: internal error: the run stopped before it finished (nothing was left to wait for); its output may be incomplete\n`);
+    process.exitCode = 1;
+  };
+  process.once('beforeExit', onBeforeExit);
+  const off = () => process.off('beforeExit', onBeforeExit);
+  run.then(off, off);
+  return run;
+}
+
 /** Runs `clipstream faces` with parsed arguments; returns the exit code (0 even when some videos failed). */
 export async function runFaces(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
   const quiet = args.quiet as boolean;
-  const report = await faces({
+  const report = await guardUnsettled(faces({
     inputDir: args.input_dir as string,
     outputDir: args.output_dir as string,
     detector: args.detector as string | undefined,
@@ -79,7 +95,7 @@ export async function runFaces(args: Record<string, unknown>, signal: AbortSigna
     overwrite: args.overwrite as boolean,
     onProgress: quiet ? undefined : (p) => process.stderr.write(`clipstream faces: ${p.videosDone}/${p.videosTotal} videos, ${p.clips} clips, ${p.videosFailed} failed, ${p.elapsedSeconds.toFixed(1)} s\n`),
     signal,
-  });
+  }), 'faces');
   const done = report.videos.filter((v) => v.status === 'done').length;
   const before = report.videos.filter((v) => v.status === 'skipped (done before)').length;
   const failed = report.videos.filter((v) => v.status === 'failed');
