@@ -188,6 +188,10 @@ describe('--make_lmdb on a rerun over output made without it (issue 9 item 24)',
     await writeSyntheticVideo(gap, join(input, 'talk.mp4'));
     const out = join(dir, 'lmdb-out');
     await faces({ ...base, inputDir: input, outputDir: out });
+    // And what a run killed mid-write left behind (issue 9 item 12): removed by the next run.
+    const dead = spawnSync('/bin/true').pid!;
+    const junk = join(out, 'clips', `.talk_000.mp4.tmp-${dead}-0badc0de`);
+    await writeFile(junk, 'half a clip');
     const warnings: string[] = [];
     const report = await faces({ ...base, inputDir: input, outputDir: out, makeLmdb: true, onWarning: (w) => warnings.push(w.message) });
     expect(warnings).toEqual(['faces.lmdb: 1 video(s) done before have clips missing from the store (made without --make_lmdb?); processing them again: talk.mp4']);
@@ -195,6 +199,7 @@ describe('--make_lmdb on a rerun over output made without it (issue 9 item 24)',
     expect(report.rows.map((r) => [r.clip_key, r.lmdb_file])).toEqual([['talk_000', 'faces.lmdb'], ['talk_001', 'faces.lmdb']]);
     const keys = execFileSync(PY, ['-c', 'import lmdb,sys\nenv=lmdb.open(sys.argv[1],readonly=True,lock=False)\nprint(sum(1 for k,_ in env.begin().cursor() if k.endswith(b"/meta")))', join(out, 'faces.lmdb')], { encoding: 'utf8' });
     expect(Number(keys)).toBe(2);
+    await expect(stat(junk)).rejects.toThrow('ENOENT');
     // A third run has everything: nothing is redone.
     const third = await faces({ ...base, inputDir: input, outputDir: out, makeLmdb: true, onWarning: (w) => warnings.push(w.message) });
     expect(third.videos.map((v) => v.status)).toEqual(['skipped (done before)']);

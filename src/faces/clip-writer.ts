@@ -1,8 +1,6 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { ClipstreamError, type Where } from '../errors.js';
-import { runTool, stderrTail as tail, succeeded, toolOutput } from '../media/process.js';
-import { tempPathFor } from '../util/atomic.js';
+import { runTool, succeeded, ToolFailure, toolOutput } from '../media/process.js';
+import { withAtomicFile } from '../util/atomic.js';
 import { squareAndResize, type CropBox } from './crops.js';
 
 /**
@@ -68,14 +66,12 @@ export async function encodeFaceClip(
   options: EncodeOptions = {},
   signal?: AbortSignal,
 ): Promise<void> {
-  await mkdir(dirname(outPath), { recursive: true });
-  const tmp = tempPathFor(outPath);
   const duration = count / fps;
   const args = ['-hide_banner', '-nostats', '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${size}x${size}`, '-r', String(fps), '-i', 'pipe:0'];
   if (audio.withAudio) args.push('-ss', audio.startTime.toFixed(6), '-t', duration.toFixed(6), '-i', audio.source, '-map', '0:v:0', '-map', '1:a:0?', '-c:a', 'aac', '-b:a', options.audioBitrate ?? '128k');
   args.push(
     '-c:v', 'libx264', '-preset', options.preset ?? 'veryfast', '-crf', String(options.crf ?? 18), '-pix_fmt', 'yuv420p',
-    '-t', duration.toFixed(6), '-movflags', '+faststart', '-f', 'mp4', tmp,
+    '-t', duration.toFixed(6), '-movflags', '+faststart', '-f', 'mp4',
   );
   let inputError: { error: unknown } | null = null;
   async function* input(): AsyncGenerator<Uint8Array> {
@@ -86,13 +82,11 @@ export async function encodeFaceClip(
       throw error;
     }
   }
-  const r = await runTool(ffmpeg, args, { input: input(), signal, where: { file: outPath }, stallTimeoutMs: 120_000 });
-  if (inputError || !succeeded(r)) {
-    await rm(tmp, { force: true });
+  await withAtomicFile(outPath, async (tmp) => {
+    const r = await runTool(ffmpeg, [...args, tmp], { input: input(), signal, where: { file: outPath }, stallTimeoutMs: 120_000 });
     if (inputError) throw (inputError as { error: unknown }).error;
-    throw new ClipstreamError('ERR_IO', `cannot encode face clip ${outPath} from ${audio.source} (exit ${r.code ?? r.signal}): ${tail(r.stderr)}`, { where: { file: outPath } });
-  }
-  await rename(tmp, outPath);
+    if (!succeeded(r)) throw new ToolFailure(ffmpeg, `cannot encode face clip ${outPath} from ${audio.source}`, r, { where: { file: outPath } });
+  });
 }
 
 /**
@@ -103,16 +97,15 @@ export async function encodeFaceClip(
  * await extractAudioSpan(ffmpeg, 'a.mp4', 2, 4, 'out/audio/a_000.wav')
  */
 export async function extractAudioSpan(ffmpeg: string, source: string, startTime: number, duration: number, outPath: string, signal?: AbortSignal): Promise<boolean> {
-  await mkdir(dirname(outPath), { recursive: true });
-  const tmp = tempPathFor(outPath);
-  const r = await runTool(ffmpeg, ['-hide_banner', '-nostats', '-v', 'error', '-y', '-ss', startTime.toFixed(6), '-t', duration.toFixed(6), '-i', source, '-map', '0:a:0', '-c:a', 'pcm_s16le', '-f', 'wav', tmp], {
-    signal, where: { file: outPath }, stallTimeoutMs: 60_000,
-  });
-  if (!succeeded(r)) {
-    await rm(tmp, { force: true });
-    if (/matches no streams/.test(r.stderr)) return false;
-    throw new ClipstreamError('ERR_IO', `cannot write audio ${outPath} from ${source} (exit ${r.code ?? r.signal}): ${tail(r.stderr)}`, { where: { file: outPath } });
+  const args = ['-hide_banner', '-nostats', '-v', 'error', '-y', '-ss', startTime.toFixed(6), '-t', duration.toFixed(6), '-i', source, '-map', '0:a:0', '-c:a', 'pcm_s16le', '-f', 'wav'];
+  try {
+    await withAtomicFile(outPath, async (tmp) => {
+      const r = await runTool(ffmpeg, [...args, tmp], { signal, where: { file: outPath }, stallTimeoutMs: 60_000 });
+      if (!succeeded(r)) throw Object.assign(new ToolFailure(ffmpeg, `cannot write audio ${outPath} from ${source}`, r, { where: { file: outPath } }), { noAudio: /matches no streams/.test(r.stderr) });
+    });
+    return true;
+  } catch (err) {
+    if ((err as { noAudio?: boolean }).noAudio) return false;
+    throw err;
   }
-  await rename(tmp, outPath);
-  return true;
 }

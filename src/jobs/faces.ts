@@ -20,6 +20,7 @@ import { trackStage } from '../faces/track.js';
 import { resolveTrackOptions, type TrackOptions } from '../faces/tracker.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { removeDeadTemps } from '../util/atomic.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import { shippedModelsDir } from './models-dir.js';
 
@@ -116,6 +117,8 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
     throw new ClipstreamError('ERR_INVALID_OPTION', `input folder ${inputDir} cannot be read: ${(err as Error).message}`, { cause: err, where: { option: 'inputDir', file: inputDir } });
   }
 
+  // Temporary files of a run killed mid-write (kill -9): removed, their clips are redone.
+  for (const sub of ['clips', 'audio', LMDB_DIR, '']) await removeDeadTemps(join(outputDir, sub));
   const state: RecordState = { videos: overwrite ? {} : await readState(outputDir), rows: [], logs: [] };
   if (!overwrite) state.rows = await readRows(outputDir);
   const sources = await listSources(inputDir, Object.fromEntries(Object.entries(state.videos).map(([rel, log]) => [rel, log.key ?? videoStem(rel)])), onWarning);
