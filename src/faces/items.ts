@@ -84,6 +84,8 @@ export interface ClipFailed {
 export interface SourceEnd {
   kind: 'source-end';
   source: FaceSource;
+  /** Frames sampled for detection. */
+  samples?: number;
   error?: ClipstreamError;
 }
 

@@ -16,6 +16,11 @@ export interface VideoLog {
   /** Stem of the video's clip keys (kept across reruns, see sources.ts). */
   key?: string;
   clips: string[];
+  /** The video as displayed (after its rotation), and how many frames were sampled for detection. */
+  width?: number;
+  height?: number;
+  rotation?: number;
+  sampledFrames?: number;
   error?: string;
 }
 
@@ -64,10 +69,12 @@ export function recordSink(state: RecordState, o: RecordOptions) {
     const p = of(source);
     pending.delete(source);
     const error = item.error ?? p.error;
+    const info = source.info;
+    const seen = info ? { width: info.displayWidth, height: info.displayHeight, rotation: info.rotation, sampledFrames: item.samples ?? 0 } : {};
     let log: VideoLog;
     if (error) {
       const e = toClipstreamError(error, 'ERR_DECODE', { file: source.path });
-      log = { file: source.rel, status: 'failed', key: source.key, clips: [], error: e.message };
+      log = { file: source.rel, status: 'failed', key: source.key, clips: [], ...seen, error: e.message };
       o.onWarning(new ClipstreamError(e.code, `${e.message.includes(source.path) ? e.message : `${source.path}: ${e.message}`} (video skipped)`, { cause: e, where: { file: source.path } }));
       for (const r of p.rows) {
         for (const f of [r.file_relative, r.audio_file]) if (f) await rm(join(o.outputDir, String(f)), { force: true });
@@ -75,7 +82,7 @@ export function recordSink(state: RecordState, o: RecordOptions) {
     } else {
       p.rows.sort((a, b) => Number(a.track) - Number(b.track));
       state.rows.push(...p.rows);
-      log = { file: source.rel, status: 'done', key: source.key, clips: p.rows.map((r) => String(r.clip_key)) };
+      log = { file: source.rel, status: 'done', key: source.key, clips: p.rows.map((r) => String(r.clip_key)), ...seen };
     }
     state.logs.push({ ...log, index: source.index });
     state.videos[source.rel] = log;

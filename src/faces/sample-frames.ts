@@ -29,6 +29,7 @@ export function sampleFramesStage(options: SampleFramesOptions) {
 
 async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSignal: AbortSignal): AsyncGenerator<FrameItem | SourceEnd> {
   const signal = o.signal ? AbortSignal.any([o.signal, stageSignal]) : stageSignal;
+  let samples = 0;
   try {
     const info = await probeSource(source.path, o.ffmpeg, signal);
     source.info = info;
@@ -39,11 +40,12 @@ async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSi
         kind: 'frame', source, frame, sample: f.sample, time: Number.isFinite(f.time) ? f.time : frame / info.fps,
         rgb: f.rgb, width: fit.width, height: fit.height, scale: fit.scale,
       };
+      samples++;
     }
-    yield { kind: 'source-end', source };
+    yield { kind: 'source-end', source, samples };
   } catch (err) {
     if (signal.aborted) throw err;
-    yield { kind: 'source-end', source, error: toClipstreamError(err, 'ERR_DECODE', { file: source.path }) };
+    yield { kind: 'source-end', source, samples, error: toClipstreamError(err, 'ERR_DECODE', { file: source.path }) };
   }
 }
 
