@@ -32,7 +32,12 @@ export interface FacesBenchRow {
   met: boolean | null;
 }
 
-interface ChildRun { seconds: number; peakRssMB: number; frames: number; clips: number }
+interface ChildRun {
+  seconds: number;
+  peakRssMB: number;
+  frames: number;
+  clips: number;
+}
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
@@ -41,22 +46,59 @@ const talkingHead = (t: number) => (t % 10 >= 8 ? null : { cx: 150 + 6 * Math.si
 
 /** Writes the video frame by frame through a pipe (never all frames in memory). */
 async function makeVideo(path: string, seconds: number): Promise<void> {
-  if (await stat(path).then(() => true, () => false)) return;
+  if (
+    await stat(path).then(
+      () => true,
+      () => false,
+    )
+  )
+    return;
   await mkdir(dirname(path), { recursive: true });
   const fps = 25;
   function* frames() {
     for (let k = 0; k < seconds * fps; k++) yield renderFace(320, 240, talkingHead(k / fps));
   }
   const tmp = `${path}.tmp.mp4`;
-  const r = await runTool(ffmpegPath(), ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', '320x240', '-r', String(fps), '-i', 'pipe:0',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '18', '-g', '250', '-pix_fmt', 'yuv420p', tmp], { input: frames() });
+  const r = await runTool(
+    ffmpegPath(),
+    [
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      '-s',
+      '320x240',
+      '-r',
+      String(fps),
+      '-i',
+      'pipe:0',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-crf',
+      '18',
+      '-g',
+      '250',
+      '-pix_fmt',
+      'yuv420p',
+      tmp,
+    ],
+    { input: frames() },
+  );
   if (r.code !== 0) throw new Error(`cannot make ${path}: ${r.stderr.slice(-300)}`);
   await runTool('/bin/mv', [tmp, path]);
 }
 
 function runChild(job: { input: string; out: string; thread: 'worker' | 'main' }): Promise<ChildRun> {
   return new Promise((res, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(job)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(job)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -73,7 +115,16 @@ async function child(job: { input: string; out: string; thread: 'worker' | 'main
   await rm(job.out, { recursive: true, force: true });
   let frames = 0;
   const t0 = performance.now();
-  const report = await faces({ inputDir: job.input, outputDir: job.out, device: 'cpu', modelThread: job.thread, size: 128, audio: 'none', onBatch: (n) => (frames += n), onWarning: () => {} });
+  const report = await faces({
+    inputDir: job.input,
+    outputDir: job.out,
+    device: 'cpu',
+    modelThread: job.thread,
+    size: 128,
+    audio: 'none',
+    onBatch: (n) => (frames += n),
+    onWarning: () => {},
+  });
   const seconds = (performance.now() - t0) / 1000;
   // maxRSS: this process's peak (KiB); ffmpeg children are separate processes.
   process.stdout.write(`FACES_RESULT ${JSON.stringify({ seconds, peakRssMB: process.resourceUsage().maxRSS / 1024, frames, clips: report.rows.length })}\n`);
@@ -92,7 +143,9 @@ export async function benchFaces(o: { quick: boolean; log: (s: string) => void }
     const input = join(WORK, `in-${s}`);
     await makeVideo(join(input, `talk_${s}s.mp4`), s);
     runs[s] = await runChild({ input, out: join(WORK, `out-${s}`), thread: 'worker' });
-    o.log(`   faces on ${s} s: ${r2(runs[s]!.seconds)} s, ${runs[s]!.clips} clips, ${r2(runs[s]!.frames / runs[s]!.seconds)} frames/s, peak RSS ${r2(runs[s]!.peakRssMB)} MB`);
+    o.log(
+      `   faces on ${s} s: ${r2(runs[s]!.seconds)} s, ${runs[s]!.clips} clips, ${r2(runs[s]!.frames / runs[s]!.seconds)} frames/s, peak RSS ${r2(runs[s]!.peakRssMB)} MB`,
+    );
   }
   const [a, b, c] = lengths.map((s) => runs[s]!);
   const ratio = c!.peakRssMB / a!.peakRssMB;
@@ -101,13 +154,31 @@ export async function benchFaces(o: { quick: boolean; log: (s: string) => void }
   const worker = a!.frames / a!.seconds;
   const onMain = main.frames / main.seconds;
   return [
-    { item: 'faces memory', metric: `peak RSS on ${lengths.map((s) => `${s / 60} min`).join(' / ')} (MB)`, ours: [a, b, c].map((r) => r2(r!.peakRssMB)).join(' / '), reference: `${lengths[2]! / 60} min / ${lengths[0]! / 60} min`, ratio: r2(ratio), target: '≤ 1.2', met: ratio <= 1.2 },
-    { item: 'faces speed', metric: `sampled frames/s, detector on the worker vs the main thread (${lengths[0]} s video)`, ours: String(r2(worker)), reference: `${r2(onMain)} (main thread)`, ratio: r2(worker / onMain), target: '(info)', met: null },
+    {
+      item: 'faces memory',
+      metric: `peak RSS on ${lengths.map((s) => `${s / 60} min`).join(' / ')} (MB)`,
+      ours: [a, b, c].map((r) => r2(r!.peakRssMB)).join(' / '),
+      reference: `${lengths[2]! / 60} min / ${lengths[0]! / 60} min`,
+      ratio: r2(ratio),
+      target: '≤ 1.2',
+      met: ratio <= 1.2,
+    },
+    {
+      item: 'faces speed',
+      metric: `sampled frames/s, detector on the worker vs the main thread (${lengths[0]} s video)`,
+      ours: String(r2(worker)),
+      reference: `${r2(onMain)} (main thread)`,
+      ratio: r2(worker / onMain),
+      target: '(info)',
+      met: null,
+    },
   ];
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf('--child');
   if (i > 0) await child(JSON.parse(process.argv[i + 1]!) as { input: string; out: string; thread: 'worker' | 'main' });
-  else for (const row of await benchFaces({ quick: process.argv.includes('--quick'), log: (s) => process.stderr.write(`${s}\n`) })) process.stdout.write(`${JSON.stringify(row)}\n`);
+  else
+    for (const row of await benchFaces({ quick: process.argv.includes('--quick'), log: (s) => process.stderr.write(`${s}\n`) }))
+      process.stdout.write(`${JSON.stringify(row)}\n`);
 }

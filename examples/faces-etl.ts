@@ -5,8 +5,18 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import {
-  cropStage, detectStage, encodeStage, ffmpegPath, listSources, loadFaceDetector, recordSink,
-  sampleFramesStage, shippedModelsDir, trackStage, type FaceItem, type RecordState,
+  cropStage,
+  detectStage,
+  encodeStage,
+  ffmpegPath,
+  listSources,
+  loadFaceDetector,
+  recordSink,
+  sampleFramesStage,
+  shippedModelsDir,
+  trackStage,
+  type FaceItem,
+  type RecordState,
 } from 'clipstream';
 
 const inputDir = process.argv[2] ?? 'videos';

@@ -19,7 +19,11 @@ afterAll(async () => {
 
 describe('the faces stages composed by hand (examples/faces-etl.ts, shown in the README)', () => {
   it('runs and writes the clips and metadata the job writes', async () => {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/faces-etl.ts', join(dir, 'in'), join(dir, 'out')], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/faces-etl.ts', join(dir, 'in'), join(dir, 'out')], {
+      cwd: REPO,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     expect(out.trim()).toBe('talk.mp4: done, 2 clip(s)');
     const csv = (await readFile(join(dir, 'out', 'metadata.csv'), 'utf8')).trim().split('\n');
     expect(csv.slice(1).map((l) => l.split(',')[4])).toEqual(['talk_000', 'talk_001']);

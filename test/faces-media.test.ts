@@ -29,8 +29,36 @@ async function writeRotated(out: string, width: number, height: number, vf: stri
   const n = 100;
   const raw = new Uint8Array(n * width * height * 3);
   for (let k = 0; k < n; k++) renderFace(width, height, gapTrajectory(k / fps), raw.subarray(k * width * height * 3, (k + 1) * width * height * 3));
-  const r = await runTool(ffmpegPath(), ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(fps), '-i', 'pipe:0',
-    '-vf', vf, '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '16', '-pix_fmt', 'yuv420p', `${out}.coded.mp4`], { input: raw });
+  const r = await runTool(
+    ffmpegPath(),
+    [
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      '-s',
+      `${width}x${height}`,
+      '-r',
+      String(fps),
+      '-i',
+      'pipe:0',
+      '-vf',
+      vf,
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '16',
+      '-pix_fmt',
+      'yuv420p',
+      `${out}.coded.mp4`,
+    ],
+    { input: raw },
+  );
   expect(r.code).toBe(0);
   // The bundled ffmpeg drops the tag when encoding; a remux keeps it (as a display matrix).
   const m = await runTool(ffmpegPath(), ['-v', 'error', '-y', '-i', `${out}.coded.mp4`, '-c', 'copy', '-metadata:s:v:0', `rotate=${rotate}`, out]);
@@ -42,7 +70,9 @@ async function writeRotated(out: string, width: number, height: number, vf: stri
 }
 
 function ffprobeJson(path: string, entries: string): Record<string, unknown> {
-  return JSON.parse(execFileSync(ffprobePath(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', entries, '-of', 'json', path], { encoding: 'utf8' })) as Record<string, unknown>;
+  return JSON.parse(
+    execFileSync(ffprobePath(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', entries, '-of', 'json', path], { encoding: 'utf8' }),
+  ) as Record<string, unknown>;
 }
 
 beforeAll(async () => {
@@ -63,13 +93,21 @@ describe('rotated sources (issue 9 item 7)', () => {
     const coded = ffprobeJson(join(input, 'r090.mp4'), 'stream=width,height') as { streams: Array<{ width: number; height: number }> };
     expect(coded.streams[0]).toMatchObject({ width: 320, height: 240 });
     const report = await faces({ ...base, inputDir: input, outputDir: join(dir, 'rot-out') });
-    expect(report.videos.map((v) => [v.file, v.status])).toEqual([['r090.mp4', 'done'], ['r180.mp4', 'done'], ['r270.mp4', 'done']]);
+    expect(report.videos.map((v) => [v.file, v.status])).toEqual([
+      ['r090.mp4', 'done'],
+      ['r180.mp4', 'done'],
+      ['r270.mp4', 'done'],
+    ]);
     for (const name of ['r090', 'r180', 'r270']) {
       const rows = report.rows.filter((r) => r.clip_key!.toString().startsWith(name));
       // face_gap: the face is there 0–1.6 s and 2.4–4 s → two clips.
       expect(rows.map((r) => r.clip_key)).toEqual([`${name}_000`, `${name}_001`]);
       const portrait = name !== 'r180';
-      expect(rows[0]).toMatchObject({ original_width: portrait ? 240 : 320, original_height: portrait ? 320 : 240, original_resolution: portrait ? '240x320' : '320x240' });
+      expect(rows[0]).toMatchObject({
+        original_width: portrait ? 240 : 320,
+        original_height: portrait ? 320 : 240,
+        original_resolution: portrait ? '240x320' : '320x240',
+      });
       for (const r of rows) {
         // The crop is centred on the face where it is displayed (gapTrajectory: x 144–156, y 111–119).
         const cx = Number(r.crop_x) + Number(r.crop_size) / 2;
@@ -77,7 +115,9 @@ describe('rotated sources (issue 9 item 7)', () => {
         expect(Math.abs(cx - 150)).toBeLessThan(8);
         expect(Math.abs(cy - 115)).toBeLessThan(8);
         // And it holds the face, upright: face colour in the middle, dark eyes above dark mouth.
-        const { data } = await sharp(await firstFrame(join(dir, 'rot-out', String(r.file_relative)))).raw().toBuffer({ resolveWithObject: true });
+        const { data } = await sharp(await firstFrame(join(dir, 'rot-out', String(r.file_relative))))
+          .raw()
+          .toBuffer({ resolveWithObject: true });
         const px = (x: number, y: number) => [...data.subarray((y * 64 + x) * 3, (y * 64 + x) * 3 + 3)];
         expect(px(40, 34)[0]).toBeGreaterThan(px(40, 34)[2]! + 40); // cheek: skin colour
         expect(px(32, 3)[2]).toBeGreaterThan(px(32, 3)[0]! + 40); // top edge: blue background
@@ -102,8 +142,10 @@ describe('same-name sources (issue 9 item 8)', () => {
     const out = join(dir, 'same-out');
     const report = await faces({ ...base, inputDir: input, outputDir: out, makeLmdb: true });
     expect(report.rows.map((r) => [r.clip_key, r.file_original])).toEqual([
-      ['same_000', join(input, 'same.mkv')], ['same_001', join(input, 'same.mkv')],
-      ['same.mp4_000', join(input, 'same.mp4')], ['same.mp4_001', join(input, 'same.mp4')],
+      ['same_000', join(input, 'same.mkv')],
+      ['same_001', join(input, 'same.mkv')],
+      ['same.mp4_000', join(input, 'same.mp4')],
+      ['same.mp4_001', join(input, 'same.mp4')],
     ]);
     // The mkv's first clip ends earlier (its face hides at 1.4 s): two different files.
     expect(Number(report.rows[0]!.num_frames)).toBeLessThan(Number(report.rows[2]!.num_frames));
@@ -118,7 +160,11 @@ describe('same-name sources (issue 9 item 8)', () => {
     // A rerun after a third same-named file appears: the finished ones keep their keys.
     await copyFile(join(input, 'same.mp4'), join(input, 'same.avi'));
     const again = await faces({ ...base, inputDir: input, outputDir: out, makeLmdb: true });
-    expect(again.videos.map((v) => [v.file, v.status])).toEqual([['same.mkv', 'skipped (done before)'], ['same.mp4', 'skipped (done before)'], ['same.avi', 'done']]);
+    expect(again.videos.map((v) => [v.file, v.status])).toEqual([
+      ['same.mkv', 'skipped (done before)'],
+      ['same.mp4', 'skipped (done before)'],
+      ['same.avi', 'done'],
+    ]);
     expect(again.rows.map((r) => r.clip_key)).toEqual(['same.avi_000', 'same.avi_001', 'same_000', 'same_001', 'same.mp4_000', 'same.mp4_001']);
   });
 
@@ -169,7 +215,9 @@ describe('bad entries and crashing tools (issue 9 items 10, 19)', () => {
     await chmod(fake, 0o755);
     await rm(join(input, 'pipe.mp4'));
     const out = join(dir, 'segv-out');
-    const r = runCli(['faces', `--input_dir=${input}`, `--output_dir=${out}`, '--device=cpu', '--threads=1', '--size=64', '--quiet'], { env: { FFPROBE_PATH: fake } });
+    const r = runCli(['faces', `--input_dir=${input}`, `--output_dir=${out}`, '--device=cpu', '--threads=1', '--size=64', '--quiet'], {
+      env: { FFPROBE_PATH: fake },
+    });
     expect(r.stderr).toContain(join(input, 'stream.ts'));
     expect(r.stderr).toContain('1 video(s) processed, 0 done before, 1 failed; 2 face clip(s)');
     expect(r.code).toBe(0);
@@ -194,10 +242,23 @@ describe('--make_lmdb on a rerun over output made without it (issue 9 item 24)',
     await writeFile(junk, 'half a clip');
     const warnings: string[] = [];
     const report = await faces({ ...base, inputDir: input, outputDir: out, makeLmdb: true, onWarning: (w) => warnings.push(w.message) });
-    expect(warnings).toEqual(['faces.lmdb: 1 video(s) done before have clips missing from the store (made without --make_lmdb?); processing them again: talk.mp4']);
+    expect(warnings).toEqual([
+      'faces.lmdb: 1 video(s) done before have clips missing from the store (made without --make_lmdb?); processing them again: talk.mp4',
+    ]);
     expect(report.videos.map((v) => v.status)).toEqual(['done']);
-    expect(report.rows.map((r) => [r.clip_key, r.lmdb_file])).toEqual([['talk_000', 'faces.lmdb'], ['talk_001', 'faces.lmdb']]);
-    const keys = execFileSync(PY, ['-c', 'import lmdb,sys\nenv=lmdb.open(sys.argv[1],readonly=True,lock=False)\nprint(sum(1 for k,_ in env.begin().cursor() if k.endswith(b"/meta")))', join(out, 'faces.lmdb')], { encoding: 'utf8' });
+    expect(report.rows.map((r) => [r.clip_key, r.lmdb_file])).toEqual([
+      ['talk_000', 'faces.lmdb'],
+      ['talk_001', 'faces.lmdb'],
+    ]);
+    const keys = execFileSync(
+      PY,
+      [
+        '-c',
+        'import lmdb,sys\nenv=lmdb.open(sys.argv[1],readonly=True,lock=False)\nprint(sum(1 for k,_ in env.begin().cursor() if k.endswith(b"/meta")))',
+        join(out, 'faces.lmdb'),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(Number(keys)).toBe(2);
     await expect(stat(junk)).rejects.toThrow('ENOENT');
     // A third run has everything: nothing is redone.
@@ -213,8 +274,36 @@ describe('cutting a face clip by seeking (issue 10 item 9)', () => {
     const n = 250;
     const raw = new Uint8Array(n * 320 * 240 * 3);
     for (let k = 0; k < n; k++) renderFace(320, 240, { cx: 60 + k * 0.8, cy: 120 }, raw.subarray(k * 320 * 240 * 3, (k + 1) * 320 * 240 * 3));
-    const enc = await runTool(ffmpegPath(), ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', '320x240', '-r', '25', '-i', 'pipe:0',
-      '-c:v', 'libx264', '-bf', '3', '-g', '120', '-crf', '20', '-pix_fmt', 'yuv420p', src], { input: raw });
+    const enc = await runTool(
+      ffmpegPath(),
+      [
+        '-v',
+        'error',
+        '-y',
+        '-f',
+        'rawvideo',
+        '-pix_fmt',
+        'rgb24',
+        '-s',
+        '320x240',
+        '-r',
+        '25',
+        '-i',
+        'pipe:0',
+        '-c:v',
+        'libx264',
+        '-bf',
+        '3',
+        '-g',
+        '120',
+        '-crf',
+        '20',
+        '-pix_fmt',
+        'yuv420p',
+        src,
+      ],
+      { input: raw },
+    );
     expect(enc.code).toBe(0);
     const crop = trackCrop([{ x1: 150, y1: 90, x2: 200, y2: 150 }], 320, 240, { enlarge: 1.4 });
     const first = 173;
@@ -223,13 +312,30 @@ describe('cutting a face clip by seeking (issue 10 item 9)', () => {
     for await (const f of croppedFrames(ffmpegPath(), src, { startTime: first / 25, count, fps: 25, crop, size: 64 })) got.push(Buffer.from(f));
     // Reference: decode from frame 0 and pick the frames by number.
     const { x, y, width, height } = crop.inner;
-    const ref = await runTool(ffmpegPath(), ['-v', 'error', '-i', src, '-vf', `select='between(n\\,${first}\\,${first + count - 1})',format=rgb24,crop=${width}:${height}:${x}:${y}`, '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1']);
+    const ref = await runTool(ffmpegPath(), [
+      '-v',
+      'error',
+      '-i',
+      src,
+      '-vf',
+      `select='between(n\\,${first}\\,${first + count - 1})',format=rgb24,crop=${width}:${height}:${x}:${y}`,
+      '-vsync',
+      '0',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      'pipe:1',
+    ]);
     const bytes = width * height * 3;
     expect(ref.stdout.length).toBe(count * bytes);
     expect(got.length).toBe(count);
     for (let i = 0; i < count; i++) {
       const inner = ref.stdout.subarray(i * bytes, (i + 1) * bytes);
-      const square = await sharp(inner, { raw: { width, height, channels: 3 } }).resize(64, 64, { kernel: 'lanczos3', fit: 'fill' }).raw().toBuffer();
+      const square = await sharp(inner, { raw: { width, height, channels: 3 } })
+        .resize(64, 64, { kernel: 'lanczos3', fit: 'fill' })
+        .raw()
+        .toBuffer();
       expect(Buffer.compare(got[i]!, square)).toBe(0);
     }
     // Past the end of the video: an error naming the file, not a short clip.

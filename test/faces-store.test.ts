@@ -13,7 +13,10 @@ import { toCsv, writeMetadata } from '../src/faces/metadata.js';
 const PY = '/usr/bin/python3';
 const pyLmdb = spawnSync(PY, ['-c', 'import lmdb'], { encoding: 'utf8' });
 const hasPyLmdb = pyLmdb.status === 0;
-if (!hasPyLmdb) console.log(`skipping the py-lmdb checks: ${PY} cannot import lmdb (${(pyLmdb.stderr || String(pyLmdb.error)).trim().split('\n').pop()}); install python3-lmdb`);
+if (!hasPyLmdb)
+  console.log(
+    `skipping the py-lmdb checks: ${PY} cannot import lmdb (${(pyLmdb.stderr || String(pyLmdb.error)).trim().split('\n').pop()}); install python3-lmdb`,
+  );
 const hasPil = hasPyLmdb && spawnSync(PY, ['-c', 'import PIL'], { encoding: 'utf8' }).status === 0;
 
 let dir: string;
@@ -50,7 +53,9 @@ describe.each(['jpeg', 'png'] as ImageFormat[])('LMDB frame store (%s)', (format
     expect(data[2]).toBeLessThan(60);
     expect(store.get('vid_b_001/000002')).toBeUndefined();
     expect(JSON.parse(store.get(metaKey('vid_b_001'))!.toString('utf8'))).toMatchObject({ num_frames: 2, format });
-    await expect(store.putClip('a/b', encoded, { clip_key: 'a/b', num_frames: 3, width: 16, height: 16, fps: 25, format })).rejects.toThrow("clip key 'a/b' must not contain '/'");
+    await expect(store.putClip('a/b', encoded, { clip_key: 'a/b', num_frames: 3, width: 16, height: 16, fps: 25, format })).rejects.toThrow(
+      "clip key 'a/b' must not contain '/'",
+    );
     const summary = await store.exportTo(join(dir, `${format}.lmdb`));
     expect(summary).toMatchObject({ entries: 7, depth: 1, leafPages: 1 });
     await store.close();
@@ -73,8 +78,21 @@ with env.begin() as txn:
         out['right'] = img[8, 13].tolist()
 print(json.dumps(out))
 `;
-    const result = JSON.parse(execFileSync(PY, ['-c', script, path], { encoding: 'utf8' })) as { keys: string[]; meta: { num_frames: number }; left?: number[]; right?: number[] };
-    expect(result.keys).toEqual(['vid_a_000/000000', 'vid_a_000/000001', 'vid_a_000/000002', 'vid_a_000/meta', 'vid_b_001/000000', 'vid_b_001/000001', 'vid_b_001/meta']);
+    const result = JSON.parse(execFileSync(PY, ['-c', script, path], { encoding: 'utf8' })) as {
+      keys: string[];
+      meta: { num_frames: number };
+      left?: number[];
+      right?: number[];
+    };
+    expect(result.keys).toEqual([
+      'vid_a_000/000000',
+      'vid_a_000/000001',
+      'vid_a_000/000002',
+      'vid_a_000/meta',
+      'vid_b_001/000000',
+      'vid_b_001/000001',
+      'vid_b_001/meta',
+    ]);
     expect(result.meta.num_frames).toBe(3);
     if (hasPil) {
       expect(result.left![0]).toBeGreaterThan(180);
@@ -88,7 +106,12 @@ print(json.dumps(out))
 
 describe('writeLmdbV1', () => {
   it('rejects keys out of order', async () => {
-    await expect(writeLmdbV1(join(dir, 'bad'), [[Buffer.from('b'), Buffer.alloc(1)], [Buffer.from('a'), Buffer.alloc(1)]])).rejects.toThrow("LMDB keys must be written in increasing order: 'a' came after 'b'");
+    await expect(
+      writeLmdbV1(join(dir, 'bad'), [
+        [Buffer.from('b'), Buffer.alloc(1)],
+        [Buffer.from('a'), Buffer.alloc(1)],
+      ]),
+    ).rejects.toThrow("LMDB keys must be written in increasing order: 'a' came after 'b'");
   });
 
   it.skipIf(!hasPyLmdb)('writes a multi-level tree with overflow values that py-lmdb reads entry for entry', async () => {
@@ -165,7 +188,11 @@ describe('metadata files', () => {
     const back = new Unpackr({ mapsAsObjects: true }).unpack(await readFile(join(dir, 'metadata.msgpack')));
     expect(back).toEqual(rows);
     if (hasPyLmdb) {
-      const py = spawnSync(PY, ['-c', 'import msgpack,sys,json; print(json.dumps(msgpack.unpackb(open(sys.argv[1],"rb").read())))', join(dir, 'metadata.msgpack')], { encoding: 'utf8' });
+      const py = spawnSync(
+        PY,
+        ['-c', 'import msgpack,sys,json; print(json.dumps(msgpack.unpackb(open(sys.argv[1],"rb").read())))', join(dir, 'metadata.msgpack')],
+        { encoding: 'utf8' },
+      );
       if (py.status === 0) expect(JSON.parse(py.stdout)).toEqual(rows);
       else console.log(`python msgpack not importable; msgpack read-back from Python skipped`);
     }

@@ -43,13 +43,24 @@ describe.each(['helper', 'direct'])('a child killed by a signal or exiting at on
     const err = await runToolOrThrow(segv, ['x.ts'], { what: 'cannot probe', where: { file: '/videos/x.ts' } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ToolFailure);
     const f = err as ToolFailure;
-    expect(f).toMatchObject({ exitCode: null, signal: 'SIGSEGV', killedBy: undefined, file: '/videos/x.ts', stderrTail: 'about to crash on x.ts', code: 'ERR_DECODE' });
+    expect(f).toMatchObject({
+      exitCode: null,
+      signal: 'SIGSEGV',
+      killedBy: undefined,
+      file: '/videos/x.ts',
+      stderrTail: 'about to crash on x.ts',
+      code: 'ERR_DECODE',
+    });
     expect(f.message).toBe('/videos/x.ts: cannot probe: segv.sh was killed by SIGSEGV: about to crash on x.ts');
   });
 
   it('runToolOrThrow names a non-zero exit and a stall', async () => {
-    await expect(runToolOrThrow('/bin/sh', ['-c', 'echo bad input >&2; exit 4'], { what: 'cannot decode' })).rejects.toThrow('cannot decode: sh exited with 4: bad input');
-    const stall = await runToolOrThrow('/bin/sh', ['-c', 'exec sleep 5'], { what: 'cannot decode', stallTimeoutMs: 300 }).catch((e: unknown) => e as ToolFailure);
+    await expect(runToolOrThrow('/bin/sh', ['-c', 'echo bad input >&2; exit 4'], { what: 'cannot decode' })).rejects.toThrow(
+      'cannot decode: sh exited with 4: bad input',
+    );
+    const stall = await runToolOrThrow('/bin/sh', ['-c', 'exec sleep 5'], { what: 'cannot decode', stallTimeoutMs: 300 }).catch(
+      (e: unknown) => e as ToolFailure,
+    );
     expect(stall).toMatchObject({ killedBy: 'stall', code: 'ERR_DECODE_TIMEOUT' });
     expect(liveChildProcesses()).toBe(0);
   });
@@ -57,7 +68,8 @@ describe.each(['helper', 'direct'])('a child killed by a signal or exiting at on
   it('toolOutput yields fixed-size chunks as read, then throws the failure', async () => {
     const chunks: number[] = [];
     const run = async () => {
-      for await (const c of toolOutput('/bin/sh', ['-c', 'printf abcdefgh; kill -SEGV $$'], { chunkBytes: 3, what: 'cannot decode frames' })) chunks.push(c.length);
+      for await (const c of toolOutput('/bin/sh', ['-c', 'printf abcdefgh; kill -SEGV $$'], { chunkBytes: 3, what: 'cannot decode frames' }))
+        chunks.push(c.length);
     };
     await expect(run()).rejects.toMatchObject({ signal: 'SIGSEGV' });
     expect(chunks).toEqual([3, 3]);

@@ -19,7 +19,16 @@ beforeAll(async () => {
   entries = (await zooEntries()).filter((e) => (VIDEO_EXTENSIONS as readonly string[]).some((x) => e.name.toLowerCase().endsWith(x)));
   await mkdir(join(dir, 'in'));
   for (const e of entries) await symlink(e.path, join(dir, 'in', basename(e.name)));
-  report = await faces({ inputDir: join(dir, 'in'), outputDir: join(dir, 'out'), device: 'cpu', intraOpThreads: 1, size: 64, audio: 'none', detectorInputSize: 160, onWarning: (w) => warnings.push(w.message) });
+  report = await faces({
+    inputDir: join(dir, 'in'),
+    outputDir: join(dir, 'out'),
+    device: 'cpu',
+    intraOpThreads: 1,
+    size: 64,
+    audio: 'none',
+    detectorInputSize: 160,
+    onWarning: (w) => warnings.push(w.message),
+  });
 }, 240_000);
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -48,9 +57,27 @@ describe('faces on the media zoo', () => {
   });
 
   it.each([
-    'rotate90.mp4', 'rotate180.mp4', 'rotate270.mp4', 'odd-333x187.mp4', 'portrait-120x160.mp4', 'vfr.mp4', 'vfr.mkv', 'truncated.mp4',
-    'cut-ss1.3.mp4', 'webm-audio-longer.webm', 'matroska.mkv', 'vp9-opus.webm', 'mpeg4-bframes.avi', 'prores.mov', 'one-frame.mp4', 'fps1.mp4',
-    'same.mp4', 'same.mkv', 'hevc.mp4', '10bit.mp4', 'mpegts.ts',
+    'rotate90.mp4',
+    'rotate180.mp4',
+    'rotate270.mp4',
+    'odd-333x187.mp4',
+    'portrait-120x160.mp4',
+    'vfr.mp4',
+    'vfr.mkv',
+    'truncated.mp4',
+    'cut-ss1.3.mp4',
+    'webm-audio-longer.webm',
+    'matroska.mkv',
+    'vp9-opus.webm',
+    'mpeg4-bframes.avi',
+    'prores.mov',
+    'one-frame.mp4',
+    'fps1.mp4',
+    'same.mp4',
+    'same.mkv',
+    'hevc.mp4',
+    '10bit.mp4',
+    'mpegts.ts',
   ])('%s: displayed size, rotation and decoded frame count as the zoo says', (name) => {
     const e = entries.find((x) => x.name === name)!;
     const log = logOf(e);
@@ -60,7 +87,10 @@ describe('faces on the media zoo', () => {
       return;
     }
     expect(log).toMatchObject({
-      status: 'done', width: e.truth.width, height: e.truth.height, rotation: e.truth.rotation,
+      status: 'done',
+      width: e.truth.width,
+      height: e.truth.height,
+      rotation: e.truth.rotation,
       // Every SAMPLE_EVERY-th decoded frame: the real count, whatever the header claims.
       sampledFrames: Math.ceil(e.truth.frames! / SAMPLE_EVERY),
     });
@@ -68,7 +98,10 @@ describe('faces on the media zoo', () => {
 
   it('every other video entry is done with the frames the zoo says it has', () => {
     for (const e of entries.filter((x) => !noVideo(x) && !x.tags.includes('ts'))) {
-      expect([e.name, logOf(e)]).toMatchObject([e.name, { status: 'done', width: e.truth.width, height: e.truth.height, sampledFrames: Math.ceil(e.truth.frames! / SAMPLE_EVERY) }]);
+      expect([e.name, logOf(e)]).toMatchObject([
+        e.name,
+        { status: 'done', width: e.truth.width, height: e.truth.height, sampledFrames: Math.ceil(e.truth.frames! / SAMPLE_EVERY) },
+      ]);
     }
   });
 

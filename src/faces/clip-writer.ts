@@ -28,12 +28,20 @@ export async function* croppedFrames(
   if (seek > 0) args.push('-ss', seek.toFixed(6));
   args.push('-i', path, '-map', '0:v:0', '-vf', vf, '-frames:v', String(o.count), '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   let n = 0;
-  for await (const inner of toolOutput(ffmpeg, args, { chunkBytes: width * height * 3, what: `cannot decode the frames of a face clip from ${o.startTime.toFixed(3)} s`, signal: o.signal, where, stallTimeoutMs: 60_000 })) {
+  for await (const inner of toolOutput(ffmpeg, args, {
+    chunkBytes: width * height * 3,
+    what: `cannot decode the frames of a face clip from ${o.startTime.toFixed(3)} s`,
+    signal: o.signal,
+    where,
+    stallTimeoutMs: 60_000,
+  })) {
     yield await squareAndResize(inner, o.crop, o.size);
     n++;
   }
   if (n < o.count) {
-    throw new ClipstreamError('ERR_DECODE', `${path}: a face clip from ${o.startTime.toFixed(3)} s should have ${o.count} frames but ffmpeg decoded ${n}`, { where });
+    throw new ClipstreamError('ERR_DECODE', `${path}: a face clip from ${o.startTime.toFixed(3)} s should have ${o.count} frames but ffmpeg decoded ${n}`, {
+      where,
+    });
   }
 }
 
@@ -67,11 +75,55 @@ export async function encodeFaceClip(
   signal?: AbortSignal,
 ): Promise<void> {
   const duration = count / fps;
-  const args = ['-hide_banner', '-nostats', '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${size}x${size}`, '-r', String(fps), '-i', 'pipe:0'];
-  if (audio.withAudio) args.push('-ss', audio.startTime.toFixed(6), '-t', duration.toFixed(6), '-i', audio.source, '-map', '0:v:0', '-map', '1:a:0?', '-c:a', 'aac', '-b:a', options.audioBitrate ?? '128k');
+  const args = [
+    '-hide_banner',
+    '-nostats',
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-s',
+    `${size}x${size}`,
+    '-r',
+    String(fps),
+    '-i',
+    'pipe:0',
+  ];
+  if (audio.withAudio)
+    args.push(
+      '-ss',
+      audio.startTime.toFixed(6),
+      '-t',
+      duration.toFixed(6),
+      '-i',
+      audio.source,
+      '-map',
+      '0:v:0',
+      '-map',
+      '1:a:0?',
+      '-c:a',
+      'aac',
+      '-b:a',
+      options.audioBitrate ?? '128k',
+    );
   args.push(
-    '-c:v', 'libx264', '-preset', options.preset ?? 'veryfast', '-crf', String(options.crf ?? 18), '-pix_fmt', 'yuv420p',
-    '-t', duration.toFixed(6), '-movflags', '+faststart', '-f', 'mp4',
+    '-c:v',
+    'libx264',
+    '-preset',
+    options.preset ?? 'veryfast',
+    '-crf',
+    String(options.crf ?? 18),
+    '-pix_fmt',
+    'yuv420p',
+    '-t',
+    duration.toFixed(6),
+    '-movflags',
+    '+faststart',
+    '-f',
+    'mp4',
   );
   let inputError: { error: unknown } | null = null;
   async function* input(): AsyncGenerator<Uint8Array> {
@@ -96,12 +148,40 @@ export async function encodeFaceClip(
  * @example
  * await extractAudioSpan(ffmpeg, 'a.mp4', 2, 4, 'out/audio/a_000.wav')
  */
-export async function extractAudioSpan(ffmpeg: string, source: string, startTime: number, duration: number, outPath: string, signal?: AbortSignal): Promise<boolean> {
-  const args = ['-hide_banner', '-nostats', '-v', 'error', '-y', '-ss', startTime.toFixed(6), '-t', duration.toFixed(6), '-i', source, '-map', '0:a:0', '-c:a', 'pcm_s16le', '-f', 'wav'];
+export async function extractAudioSpan(
+  ffmpeg: string,
+  source: string,
+  startTime: number,
+  duration: number,
+  outPath: string,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const args = [
+    '-hide_banner',
+    '-nostats',
+    '-v',
+    'error',
+    '-y',
+    '-ss',
+    startTime.toFixed(6),
+    '-t',
+    duration.toFixed(6),
+    '-i',
+    source,
+    '-map',
+    '0:a:0',
+    '-c:a',
+    'pcm_s16le',
+    '-f',
+    'wav',
+  ];
   try {
     await withAtomicFile(outPath, async (tmp) => {
       const r = await runTool(ffmpeg, [...args, tmp], { signal, where: { file: outPath }, stallTimeoutMs: 60_000 });
-      if (!succeeded(r)) throw Object.assign(new ToolFailure(ffmpeg, `cannot write audio ${outPath} from ${source}`, r, { where: { file: outPath } }), { noAudio: /matches no streams/.test(r.stderr) });
+      if (!succeeded(r))
+        throw Object.assign(new ToolFailure(ffmpeg, `cannot write audio ${outPath} from ${source}`, r, { where: { file: outPath } }), {
+          noAudio: /matches no streams/.test(r.stderr),
+        });
     });
     return true;
   } catch (err) {

@@ -36,8 +36,15 @@ export function cropStage(o: CropStageOptions) {
       const crop = trackCrop(detections, info.displayWidth, info.displayHeight, { enlarge: o.enlarge, mode: o.cropMode });
       const numFrames = detections[detections.length - 1]!.frame - detections[0]!.frame + 1;
       const clip: ClipItem = {
-        kind: 'clip', source, track: item.track, clipKey: clipKeyOf(source.key, item.track), detections,
-        startTime: item.startTime, crop, size: o.size, numFrames,
+        kind: 'clip',
+        source,
+        track: item.track,
+        clipKey: clipKeyOf(source.key, item.track),
+        detections,
+        startTime: item.startTime,
+        crop,
+        size: o.size,
+        numFrames,
         // Not this stage's signal: the frames are read by the next stage, after this one may have ended.
         // Stopping that reader early (an error, a teardown) kills the ffmpeg.
         frames: croppedFrames(o.ffmpeg, source.path, { startTime: item.startTime, count: numFrames, fps: info.fps, crop, size: o.size, signal: o.signal }),

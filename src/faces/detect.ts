@@ -18,10 +18,16 @@ export function detectStage(detector: FaceDetector, options: { batchSize: number
     accept: isFrame,
     onBatch: options.onBatch,
     run: async (frames) => {
-      const found = await detector.detect(frames.map((f) => ({
-        rgb: f.rgb!, width: f.width, height: f.height, scale: f.scale,
-        sourceWidth: f.source.info!.displayWidth, sourceHeight: f.source.info!.displayHeight,
-      })));
+      const found = await detector.detect(
+        frames.map((f) => ({
+          rgb: f.rgb!,
+          width: f.width,
+          height: f.height,
+          scale: f.scale,
+          sourceWidth: f.source.info!.displayWidth,
+          sourceHeight: f.source.info!.displayHeight,
+        })),
+      );
       frames.forEach((f, i) => {
         f.detections = found[i]!;
         f.rgb = null;

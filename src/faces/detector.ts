@@ -37,7 +37,10 @@ export interface FaceDetectorOptions extends SessionOptions {
  * @example
  * guessDetectorFormat([{ name: 'scores', dims: [1, 4420, 2] }, { name: 'boxes', dims: [1, 4420, 4] }]) // 'ultraface'
  */
-export function guessDetectorFormat(outputs: Array<{ name: string; dims: Array<number | string> }>, metadata: Record<string, string> = {}): DetectorFormat | null {
+export function guessDetectorFormat(
+  outputs: Array<{ name: string; dims: Array<number | string> }>,
+  metadata: Record<string, string> = {},
+): DetectorFormat | null {
   const declared = metadata['face_detector.format'];
   if (declared && (DETECTOR_FORMATS as readonly string[]).includes(declared)) return declared as DetectorFormat;
   const last = outputs.map((o) => o.dims[o.dims.length - 1]);
@@ -138,7 +141,10 @@ export class FaceDetector {
     });
     for (const indices of groups.values()) {
       const size = this.inputSizeFor(frames[indices[0]!]!);
-      const outputs = await this.run(indices.map((i) => frames[i]!), size);
+      const outputs = await this.run(
+        indices.map((i) => frames[i]!),
+        size,
+      );
       indices.forEach((frameIndex, b) => {
         results[frameIndex] = this.postprocess(outputs, b, size, frames[frameIndex]!);
       });
@@ -152,7 +158,10 @@ export class FaceDetector {
     const data = new Float32Array(frames.length * 3 * plane); // zeros = the mean: neutral padding
     frames.forEach((f, b) => {
       if (f.width > size.width || f.height > size.height) {
-        throw new ClipstreamError('ERR_INFERENCE', `frame ${f.width}×${f.height} is larger than the detector input ${size.width}×${size.height}; resize it with detector.fit()`);
+        throw new ClipstreamError(
+          'ERR_INFERENCE',
+          `frame ${f.width}×${f.height} is larger than the detector input ${size.width}×${size.height}; resize it with detector.fit()`,
+        );
       }
       const base = b * 3 * plane;
       for (let y = 0; y < f.height; y++) {
@@ -168,7 +177,10 @@ export class FaceDetector {
     try {
       result = await this.runner.run(this.iface.inputName, data, [frames.length, 3, size.height, size.width], names);
     } catch (err) {
-      throw new ClipstreamError('ERR_INFERENCE', `face detector ${this.path} failed on a batch of ${frames.length}: ${(err as Error).message}`, { cause: err, where: { file: this.path } });
+      throw new ClipstreamError('ERR_INFERENCE', `face detector ${this.path} failed on a batch of ${frames.length}: ${(err as Error).message}`, {
+        cause: err,
+        where: { file: this.path },
+      });
     }
     return this.iface.outputs.map(({ name }) => {
       const t = result[name]!;
@@ -179,9 +191,15 @@ export class FaceDetector {
   private postprocess(outputs: RawOutput[], b: number, size: { width: number; height: number }, frame: DetectorFrame): Detection[] {
     let raw: Detection[];
     switch (this.format) {
-      case 'scrfd': raw = decodeScrfd(outputs, b, size.width, size.height, this.scoreThreshold); break;
-      case 'yunet': raw = decodeYunet(orderYunetOutputs(outputs), b, size.width, size.height, this.scoreThreshold); break;
-      case 'ultraface': raw = decodeUltraface(orderUltrafaceOutputs(outputs), b, size.width, size.height, this.scoreThreshold); break;
+      case 'scrfd':
+        raw = decodeScrfd(outputs, b, size.width, size.height, this.scoreThreshold);
+        break;
+      case 'yunet':
+        raw = decodeYunet(orderYunetOutputs(outputs), b, size.width, size.height, this.scoreThreshold);
+        break;
+      case 'ultraface':
+        raw = decodeUltraface(orderUltrafaceOutputs(outputs), b, size.width, size.height, this.scoreThreshold);
+        break;
     }
     return nms(raw, this.nmsThreshold)
       .map((d) => clip(unscale(d, frame.scale), frame.sourceWidth, frame.sourceHeight))

@@ -53,7 +53,12 @@ export function encodeStage(o: EncodeStageOptions) {
       } catch (err) {
         if (signal.aborted || o.signal?.aborted) throw err;
         failed.add(item.source);
-        yield { kind: 'clip-failed', source: item.source, clipKey: item.clipKey, error: toClipstreamError(err, 'ERR_IO', { file: item.source.path, key: item.clipKey }) };
+        yield {
+          kind: 'clip-failed',
+          source: item.source,
+          clipKey: item.clipKey,
+          error: toClipstreamError(err, 'ERR_IO', { file: item.source.path, key: item.clipKey }),
+        };
       }
     }
   });
@@ -91,7 +96,17 @@ async function writeClip(clip: ClipItem, o: EncodeStageOptions, stageSignal: Abo
   if (store) await store.beginClip(clipKey);
   const hasAudio = info.audioCodec !== null;
   const fileRelative = join('clips', `${clipKey}.mp4`);
-  await encodeFaceClip(o.ffmpeg, frames(), numFrames, size, info.fps, { source: source.path, startTime: clip.startTime, withAudio: o.audio === 'embed' && hasAudio }, join(o.outputDir, fileRelative), o.encode, signal);
+  await encodeFaceClip(
+    o.ffmpeg,
+    frames(),
+    numFrames,
+    size,
+    info.fps,
+    { source: source.path, startTime: clip.startTime, withAudio: o.audio === 'embed' && hasAudio },
+    join(o.outputDir, fileRelative),
+    o.encode,
+    signal,
+  );
   let audioFile = '';
   if (o.audio === 'separate' && hasAudio) {
     const rel = join('audio', `${clipKey}.wav`);
@@ -100,8 +115,15 @@ async function writeClip(clip: ClipItem, o: EncodeStageOptions, stageSignal: Abo
   const endFrame = startFrame + numFrames - 1;
   if (store) {
     await store.endClip(clipKey, {
-      clip_key: clipKey, num_frames: numFrames, width: size, height: size, fps: info.fps, format: o.imageFormat,
-      file_original: source.path, start_frame: startFrame, end_frame: endFrame,
+      clip_key: clipKey,
+      num_frames: numFrames,
+      width: size,
+      height: size,
+      fps: info.fps,
+      format: o.imageFormat,
+      file_original: source.path,
+      start_frame: startFrame,
+      end_frame: endFrame,
     });
   }
   // Frame arithmetic where the frame's time is frame / fps (constant rate), else the frame's own time.

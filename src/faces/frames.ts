@@ -31,22 +31,45 @@ export async function* sampledFrames(
   const times: number[] = [];
   let wake: (() => void) | null = null;
   const vf = `select='not(mod(n\\,${o.sampleEvery}))',scale=${o.width}:${o.height}:flags=area,format=rgb24,showinfo`;
-  const frames = toolOutput(ffmpeg, ['-hide_banner', '-nostats', '-nostdin', '-v', 'info', '-i', path, '-map', '0:v:0', '-vf', vf, '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
-    chunkBytes: o.width * o.height * 3,
-    what: 'cannot decode frames for detection',
-    signal: o.signal,
-    where,
-    stallTimeoutMs: o.stallTimeoutMs ?? 30_000,
-    onStderrLine: (line) => {
-      if (!SHOWINFO.test(line)) return false;
-      const m = /\bpts_time:(\S+)/.exec(line);
-      if (m) {
-        times.push(Number(m[1]));
-        wake?.();
-      }
-      return true;
+  const frames = toolOutput(
+    ffmpeg,
+    [
+      '-hide_banner',
+      '-nostats',
+      '-nostdin',
+      '-v',
+      'info',
+      '-i',
+      path,
+      '-map',
+      '0:v:0',
+      '-vf',
+      vf,
+      '-vsync',
+      '0',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      'pipe:1',
+    ],
+    {
+      chunkBytes: o.width * o.height * 3,
+      what: 'cannot decode frames for detection',
+      signal: o.signal,
+      where,
+      stallTimeoutMs: o.stallTimeoutMs ?? 30_000,
+      onStderrLine: (line) => {
+        if (!SHOWINFO.test(line)) return false;
+        const m = /\bpts_time:(\S+)/.exec(line);
+        if (m) {
+          times.push(Number(m[1]));
+          wake?.();
+        }
+        return true;
+      },
     },
-  });
+  );
   let sample = 0;
   let timesMissing = false;
   for await (const rgb of frames) {

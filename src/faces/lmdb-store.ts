@@ -66,11 +66,15 @@ export async function openFrameStore(path: string): Promise<FrameStore> {
 const key = (k: string) => Buffer.from(k, 'utf8');
 
 export class FrameStore {
-  constructor(readonly path: string, private readonly db: RootDatabase) {}
+  constructor(
+    readonly path: string,
+    private readonly db: RootDatabase,
+  ) {}
 
   /** Writes (or replaces) a clip's frames and metadata in one transaction; resolves once on disk. */
   async putClip(clipKey: string, frames: Buffer[], meta: ClipMeta): Promise<void> {
-    if (clipKey.includes('/')) throw new ClipstreamError('ERR_IO', `clip key '${clipKey}' must not contain '/' (it separates the clip key from the frame number)`);
+    if (clipKey.includes('/'))
+      throw new ClipstreamError('ERR_IO', `clip key '${clipKey}' must not contain '/' (it separates the clip key from the frame number)`);
     const key = (k: string) => Buffer.from(k, 'utf8');
     try {
       await this.db.transaction(() => {
@@ -78,11 +82,16 @@ export class FrameStore {
         const old = this.db.get(key(metaKey(clipKey))) as Buffer | undefined;
         const oldCount = old ? Number((JSON.parse(old.toString('utf8')) as ClipMeta).num_frames) || 0 : 0;
         for (let i = frames.length; i < oldCount; i++) this.db.remove(key(frameKey(clipKey, i)));
-        frames.forEach((f, i) => this.db.put(key(frameKey(clipKey, i)), f));
+        frames.forEach((f, i) => {
+          this.db.put(key(frameKey(clipKey, i)), f);
+        });
         this.db.put(key(metaKey(clipKey)), Buffer.from(JSON.stringify(meta), 'utf8'));
       });
     } catch (err) {
-      throw new ClipstreamError('ERR_IO', `cannot write clip ${clipKey} to LMDB store ${this.path}: ${(err as Error).message}`, { cause: err, where: { file: this.path, key: clipKey } });
+      throw new ClipstreamError('ERR_IO', `cannot write clip ${clipKey} to LMDB store ${this.path}: ${(err as Error).message}`, {
+        cause: err,
+        where: { file: this.path, key: clipKey },
+      });
     }
   }
 
@@ -103,7 +112,11 @@ export class FrameStore {
 
   /** Writes frames `first`, `first + 1`, ... of a clip begun with beginClip. */
   async putFrames(clipKey: string, first: number, frames: Buffer[]): Promise<void> {
-    await this.write(clipKey, () => frames.forEach((f, i) => this.db.put(key(frameKey(clipKey, first + i)), f)));
+    await this.write(clipKey, () => {
+      frames.forEach((f, i) => {
+        this.db.put(key(frameKey(clipKey, first + i)), f);
+      });
+    });
   }
 
   /** Writes the clip's meta entry: from now on the clip is complete and exported. */
@@ -117,14 +130,18 @@ export class FrameStore {
   }
 
   private checkKey(clipKey: string): void {
-    if (clipKey.includes('/')) throw new ClipstreamError('ERR_IO', `clip key '${clipKey}' must not contain '/' (it separates the clip key from the frame number)`);
+    if (clipKey.includes('/'))
+      throw new ClipstreamError('ERR_IO', `clip key '${clipKey}' must not contain '/' (it separates the clip key from the frame number)`);
   }
 
   private async write(clipKey: string, fn: () => void): Promise<void> {
     try {
       await this.db.transaction(fn);
     } catch (err) {
-      throw new ClipstreamError('ERR_IO', `cannot write clip ${clipKey} to LMDB store ${this.path}: ${(err as Error).message}`, { cause: err, where: { file: this.path, key: clipKey } });
+      throw new ClipstreamError('ERR_IO', `cannot write clip ${clipKey} to LMDB store ${this.path}: ${(err as Error).message}`, {
+        cause: err,
+        where: { file: this.path, key: clipKey },
+      });
     }
   }
 

@@ -122,10 +122,16 @@ export async function writeLmdbV1(dir: string, entries: Iterable<[Buffer, Buffer
     };
     for await (const [key, value] of entries) {
       if (key.length === 0 || key.length > LMDB_MAX_KEY) {
-        throw new ClipstreamError('ERR_IO', `LMDB key '${key.toString('utf8').slice(0, 80)}' is ${key.length} bytes; keys must be 1 to ${LMDB_MAX_KEY} bytes`, { where: { file: finalPath } });
+        throw new ClipstreamError('ERR_IO', `LMDB key '${key.toString('utf8').slice(0, 80)}' is ${key.length} bytes; keys must be 1 to ${LMDB_MAX_KEY} bytes`, {
+          where: { file: finalPath },
+        });
       }
       if (previous && Buffer.compare(previous, key) >= 0) {
-        throw new ClipstreamError('ERR_IO', `LMDB keys must be written in increasing order: '${key.toString('utf8')}' came after '${previous.toString('utf8')}'`, { where: { file: finalPath } });
+        throw new ClipstreamError(
+          'ERR_IO',
+          `LMDB keys must be written in increasing order: '${key.toString('utf8')}' came after '${previous.toString('utf8')}'`,
+          { where: { file: finalPath } },
+        );
       }
       previous = key;
       const big = NODESIZE + key.length + value.length > NODEMAX;

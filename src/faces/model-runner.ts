@@ -29,7 +29,9 @@ export async function readGraphInterface(path: string, what = 'model'): Promise<
     (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue != null ? num(d.dimValue) : '?'));
   const inputs = (model.graph?.input ?? []).filter((v) => !initializers.has(v.name));
   if (inputs.length !== 1 || !model.graph?.output?.length) {
-    throw new ClipstreamError('ERR_MODEL', `Cannot use ${what} ${path}: expected one image input and some outputs, found ${inputs.length} input(s)`, { where: { file: path } });
+    throw new ClipstreamError('ERR_MODEL', `Cannot use ${what} ${path}: expected one image input and some outputs, found ${inputs.length} input(s)`, {
+      where: { file: path },
+    });
   }
   const metadata: Record<string, string> = {};
   for (const p of model.metadataProps ?? []) if (p.key) metadata[p.key] = p.value ?? '';
@@ -72,7 +74,8 @@ export async function openModelRunner(path: string, options: ModelRunnerOptions 
   if ((options.thread ?? 'worker') === 'main') {
     const { session, provider } = await loadSession(path, options);
     return {
-      path, provider,
+      path,
+      provider,
       run: async (input, data, dims, outputs) => {
         const result = await session.run({ [input]: new ort.Tensor('float32', data, dims) }, outputs);
         const out: ModelOutputs = {};
@@ -84,7 +87,8 @@ export async function openModelRunner(path: string, options: ModelRunnerOptions 
   }
   const { value: worker, provider } = await openOnDevice(path, options, (o) => WorkerSession.open(path, o));
   return {
-    path, provider,
+    path,
+    provider,
     run: async (input, data, dims, outputs) => {
       const r = await worker.run(input, data, dims, outputs);
       if (r.error !== undefined || !r.outputs) throw new Error(r.error ?? 'no outputs');

@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { Unpackr } from 'msgpackr';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { ClipstreamError, toClipstreamError } from '../errors.js';
@@ -58,7 +59,10 @@ export function recordSink(state: RecordState, o: RecordOptions) {
   const pending = new Map<FaceSource, { rows: FaceRow[]; error?: ClipstreamError }>();
   const of = (s: FaceSource) => {
     let p = pending.get(s);
-    if (!p) pending.set(s, (p = { rows: [] }));
+    if (!p) {
+      p = { rows: [] };
+      pending.set(s, p);
+    }
     return p;
   };
   const take = async (item: FaceItem): Promise<void> => {
@@ -75,7 +79,12 @@ export function recordSink(state: RecordState, o: RecordOptions) {
     if (error) {
       const e = toClipstreamError(error, 'ERR_DECODE', { file: source.path });
       log = { file: source.rel, status: 'failed', key: source.key, clips: [], ...seen, error: e.message };
-      o.onWarning(new ClipstreamError(e.code, `${e.message.includes(source.path) ? e.message : `${source.path}: ${e.message}`} (video skipped)`, { cause: e, where: { file: source.path } }));
+      o.onWarning(
+        new ClipstreamError(e.code, `${e.message.includes(source.path) ? e.message : `${source.path}: ${e.message}`} (video skipped)`, {
+          cause: e,
+          where: { file: source.path },
+        }),
+      );
       for (const r of p.rows) {
         for (const f of [r.file_relative, r.audio_file]) if (f) await rm(join(o.outputDir, String(f)), { force: true });
       }
@@ -101,8 +110,29 @@ export function recordSink(state: RecordState, o: RecordOptions) {
 /** Writes metadata.csv/msgpack and the resume state, rows and entries in source order. */
 export async function save(state: RecordState, outputDir: string, position: Map<string, number>, order: (rel: string) => number): Promise<void> {
   const rank = (r: FaceRow) => position.get(String(r.file_original)) ?? -1;
-  state.rows = state.rows.map((r, i) => ({ r, i })).sort((a, b) => rank(a.r) - rank(b.r) || a.i - b.i).map(({ r }) => r);
+  state.rows = state.rows
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => rank(a.r) - rank(b.r) || a.i - b.i)
+    .map(({ r }) => r);
   await writeMetadata(outputDir, state.rows);
   const videos = Object.fromEntries(Object.entries(state.videos).sort(([a], [b]) => order(a) - order(b)));
   await writeFileAtomic(join(outputDir, STATE_FILE), `${JSON.stringify({ videos }, null, 2)}\n`);
+}
+
+/** The resume state of an earlier run in `outputDir` (empty when there is none). */
+export async function readState(outputDir: string): Promise<Record<string, VideoLog>> {
+  try {
+    return (JSON.parse(await readFile(join(outputDir, STATE_FILE), 'utf8')) as { videos?: Record<string, VideoLog> }).videos ?? {};
+  } catch {
+    return {};
+  }
+}
+
+/** The metadata rows of an earlier run in `outputDir` (none when there are none). */
+export async function readRows(outputDir: string): Promise<FaceRow[]> {
+  try {
+    return new Unpackr({ mapsAsObjects: true, useRecords: false }).unpack(await readFile(join(outputDir, 'metadata.msgpack'))) as FaceRow[];
+  } catch {
+    return [];
+  }
 }

@@ -37,8 +37,15 @@ async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSi
     for await (const f of sampledFrames(o.ffmpeg, source.path, { sampleEvery: o.sampleEvery, ...fit, signal })) {
       const frame = f.sample * o.sampleEvery;
       yield {
-        kind: 'frame', source, frame, sample: f.sample, time: Number.isFinite(f.time) ? f.time : frame / info.fps,
-        rgb: f.rgb, width: fit.width, height: fit.height, scale: fit.scale,
+        kind: 'frame',
+        source,
+        frame,
+        sample: f.sample,
+        time: Number.isFinite(f.time) ? f.time : frame / info.fps,
+        rgb: f.rgb,
+        width: fit.width,
+        height: fit.height,
+        scale: fit.scale,
       };
       samples++;
     }
@@ -54,7 +61,11 @@ async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSi
  * inner iterator is asked for its next item only once its previous one was taken, so at most
  * `concurrency` items wait here.
  */
-export async function* mergeBounded<I, O>(source: AsyncIterable<I>, fn: (item: I) => AsyncIterator<O>, concurrency: number): AsyncGenerator<O, void, undefined> {
+export async function* mergeBounded<I, O>(
+  source: AsyncIterable<I>,
+  fn: (item: I) => AsyncIterator<O>,
+  concurrency: number,
+): AsyncGenerator<O, void, undefined> {
   const input = source[Symbol.asyncIterator]();
   let inputDone = false;
   type Slot = { it: AsyncIterator<O>; next: Promise<{ slot: Slot; r: IteratorResult<O> }> };

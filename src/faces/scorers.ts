@@ -28,7 +28,9 @@ export interface ScorerSpec {
 export function parseScorerSpec(text: string): ScorerSpec {
   const m = /^([A-Za-z0-9_+.-]+)=(.+?)(?::(imagenet|clip|unit|raw))?$/.exec(text);
   if (!m) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `scorer '${text}' is not name=path.onnx[:imagenet|clip|unit|raw] (e.g. hyperiqa=models/hyperiqa.onnx)`, { where: { option: 'scorer' } });
+    throw new ClipstreamError('ERR_BAD_ARGUMENT', `scorer '${text}' is not name=path.onnx[:imagenet|clip|unit|raw] (e.g. hyperiqa=models/hyperiqa.onnx)`, {
+      where: { option: 'scorer' },
+    });
   }
   return { name: m[1]!, path: m[2]!, norm: (m[3] as ScorerNorm | undefined) ?? 'imagenet' };
 }
@@ -51,7 +53,11 @@ export class Scorer {
 
   private readonly outputName: string;
 
-  constructor(readonly spec: ScorerSpec, private readonly runner: ModelRunner, iface: GraphInterface) {
+  constructor(
+    readonly spec: ScorerSpec,
+    private readonly runner: ModelRunner,
+    iface: GraphInterface,
+  ) {
     this.column = `${spec.name}_score`;
     this.inputName = iface.inputName;
     this.outputName = iface.outputs[0]!.name;
@@ -86,7 +92,10 @@ export class Scorer {
     const norm = NORMS[this.spec.norm];
     const data = new Float32Array(frames.length * 3 * plane);
     for (const [b, f] of frames.entries()) {
-      const px = await sharp(f, { raw: { width: size, height: size, channels: 3 } }).resize(width, height, { fit: 'cover' }).raw().toBuffer();
+      const px = await sharp(f, { raw: { width: size, height: size, channels: 3 } })
+        .resize(width, height, { fit: 'cover' })
+        .raw()
+        .toBuffer();
       for (let i = 0; i < plane; i++) {
         for (let c = 0; c < 3; c++) data[b * 3 * plane + c * plane + i] = (px[i * 3 + c]! * norm.scale - norm.mean[c]!) / norm.std[c]!;
       }
@@ -95,7 +104,10 @@ export class Scorer {
     try {
       out = (await this.runner.run(this.inputName, data, [frames.length, 3, height, width], [this.outputName]))[this.outputName]!.data;
     } catch (err) {
-      throw new ClipstreamError('ERR_INFERENCE', `scorer ${this.spec.name} (${this.spec.path}) failed: ${(err as Error).message}`, { cause: err, where: { file: this.spec.path } });
+      throw new ClipstreamError('ERR_INFERENCE', `scorer ${this.spec.name} (${this.spec.path}) failed: ${(err as Error).message}`, {
+        cause: err,
+        where: { file: this.spec.path },
+      });
     }
     const per = out.length / frames.length;
     return frames.map((_, b) => out.slice(b * per, (b + 1) * per));

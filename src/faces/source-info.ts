@@ -24,7 +24,8 @@ export async function probeRotation(path: string, ffmpeg: string, signal?: Abort
   const r = await runTool(ffprobePath(), args, { signal, timeoutMs: 60_000, where: { file: path } });
   if (succeeded(r)) {
     try {
-      const s = (JSON.parse(r.stdout.toString('utf8')) as { streams?: Array<{ tags?: { rotate?: string }; side_data_list?: Array<{ rotation?: number }> }> }).streams?.[0];
+      const s = (JSON.parse(r.stdout.toString('utf8')) as { streams?: Array<{ tags?: { rotate?: string }; side_data_list?: Array<{ rotation?: number }> }> })
+        .streams?.[0];
       const side = s?.side_data_list?.find((d) => typeof d.rotation === 'number')?.rotation;
       if (side !== undefined) return normalise(-side);
       if (s?.tags?.rotate !== undefined) return normalise(Number(s.tags.rotate) || 0);

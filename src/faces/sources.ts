@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import { ClipstreamError } from '../errors.js';
@@ -11,7 +12,12 @@ const isVideoName = (name: string) => (VIDEO_EXTENSIONS as readonly string[]).in
 
 /** `sub/dir/video.mp4` → `sub__dir__video`: clip keys hold no `/`, which separates frame numbers in the LMDB keys. */
 export function videoStem(rel: string): string {
-  return rel.slice(0, rel.length - extname(rel).length).split(sep).join('__').split('/').join('__');
+  return rel
+    .slice(0, rel.length - extname(rel).length)
+    .split(sep)
+    .join('__')
+    .split('/')
+    .join('__');
 }
 
 /**
@@ -52,7 +58,7 @@ export function assignKeys(rels: string[], previous: Record<string, string> = {}
 export async function listSources(inputDir: string, previousKeys: Record<string, string>, onWarning: WarningHandler): Promise<FaceSource[]> {
   const paths: string[] = [];
   const walk = async (d: string) => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await readdir(d, { withFileTypes: true });
     } catch (err) {
@@ -67,7 +73,11 @@ export async function listSources(inputDir: string, previousKeys: Record<string,
       }
       if (!isVideoName(e.name)) continue;
       let regular = e.isFile();
-      if (e.isSymbolicLink()) regular = await stat(p).then((s) => s.isFile(), () => false);
+      if (e.isSymbolicLink())
+        regular = await stat(p).then(
+          (s) => s.isFile(),
+          () => false,
+        );
       if (regular) paths.push(p);
       else onWarning(new ClipstreamError('ERR_IO', `${p}: not a regular file (${kindOf(e)}); skipped`, { where: { file: p } }));
     }

@@ -16,7 +16,10 @@ export function trackStage(options: TrackOptions) {
     const open = new Map<FaceSource, { linker: TrackLinker; next: number }>();
     const state = (source: FaceSource) => {
       let s = open.get(source);
-      if (!s) open.set(source, (s = { linker: new TrackLinker(options), next: 0 }));
+      if (!s) {
+        s = { linker: new TrackLinker(options), next: 0 };
+        open.set(source, s);
+      }
       return s;
     };
     function* blocks(source: FaceSource, tracks: Track[]): Generator<BlockItem> {
@@ -24,13 +27,22 @@ export function trackStage(options: TrackOptions) {
       const { displayWidth, displayHeight } = source.info!;
       for (const t of tracks) {
         for (const b of stableBlocks(t, displayWidth, displayHeight, options)) {
-          yield { kind: 'block', source, track: s.next++, detections: b.detections, startTime: b.detections[0]!.time ?? b.detections[0]!.frame / source.info!.fps };
+          yield {
+            kind: 'block',
+            source,
+            track: s.next++,
+            detections: b.detections,
+            startTime: b.detections[0]!.time ?? b.detections[0]!.frame / source.info!.fps,
+          };
         }
       }
     }
     for await (const item of items) {
       if (item.kind === 'frame') {
-        yield* blocks(item.source, state(item.source).linker.push({ frame: item.frame, sample: item.sample, time: item.time, detections: item.detections ?? [] }));
+        yield* blocks(
+          item.source,
+          state(item.source).linker.push({ frame: item.frame, sample: item.sample, time: item.time, detections: item.detections ?? [] }),
+        );
       } else if (item.kind === 'source-end') {
         const s = open.get(item.source);
         open.delete(item.source);

@@ -158,23 +158,29 @@ function startRun(binary: string, args: string[], options: RunOptions, streamStd
         if (onLine) {
           const lines = (partial + text).split('\n');
           partial = lines.pop()!;
-          text = lines.filter((l) => !onLine(l)).map((l) => `${l}\n`).join('');
+          text = lines
+            .filter((l) => !onLine(l))
+            .map((l) => `${l}\n`)
+            .join('');
         }
         // Keep the tail only: a chatty ffmpeg must not grow memory without bound.
         stderr = (stderr + text).slice(-16_384);
       });
       for (let i = 0; i < extraCount; i++) collect(child.stdio[3 + i] as Readable, (d) => extra[i]!.push(d));
 
-      const watchdog = setInterval(() => {
-        const now = Date.now();
-        if (!waitingForOutput) lastActivity = now;
-        if (options.stallTimeoutMs && now - lastActivity > options.stallTimeoutMs) killedBy = 'stall';
-        else if (options.timeoutMs && now - started > options.timeoutMs) killedBy = 'timeout';
-        if (killedBy) {
-          clearInterval(watchdog);
-          child.kill();
-        }
-      }, Math.max(50, Math.min(1000, (options.stallTimeoutMs ?? 1000) / 4)));
+      const watchdog = setInterval(
+        () => {
+          const now = Date.now();
+          if (!waitingForOutput) lastActivity = now;
+          if (options.stallTimeoutMs && now - lastActivity > options.stallTimeoutMs) killedBy = 'stall';
+          else if (options.timeoutMs && now - started > options.timeoutMs) killedBy = 'timeout';
+          if (killedBy) {
+            clearInterval(watchdog);
+            child.kill();
+          }
+        },
+        Math.max(50, Math.min(1000, (options.stallTimeoutMs ?? 1000) / 4)),
+      );
       watchdog.unref();
 
       const onAbort = () => child.kill();
@@ -300,7 +306,11 @@ export async function runToolOrThrow(binary: string, args: string[], options: Ru
  * @example
  * for await (const frame of toolOutput(ffmpeg, args, { chunkBytes: w * h * 3, what: 'cannot decode', where: { file } })) use(frame);
  */
-export async function* toolOutput(binary: string, args: string[], options: RunOptions & { chunkBytes: number; what: string }): AsyncGenerator<Buffer, RunResult, undefined> {
+export async function* toolOutput(
+  binary: string,
+  args: string[],
+  options: RunOptions & { chunkBytes: number; what: string },
+): AsyncGenerator<Buffer, RunResult, undefined> {
   const run = startRun(binary, args, options, true);
   run.done.catch(() => {});
   let finished = false;
