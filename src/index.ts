@@ -84,3 +84,12 @@ export { openFrameStore, frameKey, metaKey } from './faces/lmdb-store.js';
 export { writeLmdbV1 } from './faces/lmdb-v1.js';
 export { loadScorer, parseScorerSpec } from './faces/scorers.js';
 export { imageStats } from './faces/scores.js';
+
+// many machines
+export { resolvePartition, shareOf, rankDir, describePartition, WHOLE, type Partition, type PartitionInput } from './scale/partition.js';
+export { tryLock, waitForLock, describeHolder, lockPathFor, type LockInfo, type UnitLock, type LockOptions } from './util/lock.js';
+export { UnitLocks, type LockedPolicy } from './scale/unit-locks.js';
+export { openShard, expandShardUrls, shardFileName, isRemoteShard, type ShardSourceOptions } from './shards/shard-source.js';
+export { addUnits, queueStatus, redisConnection, DEFAULT_QUEUE, type UnitJobData, type QueueStatus } from './scale/queue.js';
+export { startWorker, PermanentUnitError, type WorkerOptions, type WorkerHandle, type UnitRunner } from './scale/worker.js';
+export { ModelCache } from './scale/model-cache.js';

@@ -1,5 +1,6 @@
 import { clips } from '../jobs/clips.js';
 import type { CommandSpec } from './args.js';
+import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 
 export const clipsSpec: CommandSpec = {
   name: 'clips',
@@ -32,6 +33,7 @@ export const clipsSpec: CommandSpec = {
     { name: 'download_retries', type: 'integer', description: 'Retries of a failed HTTP download (resuming the partial file)', default: 3 },
     { name: 'max_download_mb', type: 'number', description: 'Refuse downloads bigger than this many MiB' },
     { name: 'quiet', type: 'boolean', description: 'No per-video lines', default: false },
+    ...partitionOptions,
   ],
   examples: [
     'clipstream clips --sources=fixtures/sources/sources.csv --out_dir=out/clips --clip_len_s=4 --shard_size=4',
@@ -44,6 +46,7 @@ export const clipsSpec: CommandSpec = {
 export async function runClips(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
   const quiet = args.quiet === true;
   const report = await clips({
+    partition: partitionFromArgs(args),
     sources: args.sources as string,
     outDir: args.out_dir as string,
     spans: args.spans as string | undefined,

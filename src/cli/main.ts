@@ -1,5 +1,5 @@
 import { ClipstreamError } from '../errors.js';
-import { extract } from '../jobs/extract.js';
+import { extract, type ExtractOptions } from '../jobs/extract.js';
 import { bundleClips } from '../shards/bundle.js';
 import { formatHelp, parseArgs, type CommandSpec } from './args.js';
 import { bundleSpec, commands, extractSpec } from './commands.js';
@@ -9,6 +9,9 @@ import { clipsSpec, runClips } from './clips-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
 import { resolveModelArg } from './model-args.js';
 import { ProgressDisplay } from './progress.js';
+import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
+import { partitionFromArgs } from '../scale/cli-options.js';
+import { describePartition } from '../scale/partition.js';
 
 function topHelp(): string {
   return [
@@ -26,9 +29,9 @@ function topHelp(): string {
 
 const noneToNull = (v: unknown) => (v === 'none' || v === '' ? null : (v as string | undefined));
 
-async function runExtract(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
-  const display = args.quiet ? null : new ProgressDisplay(process.stderr);
-  const report = await extract({
+/** The extract command's arguments as extract() options; the queue worker runs units with it too. */
+export function extractOptionsFromArgs(args: Record<string, unknown>): ExtractOptions {
+  return {
     tarPath: args.tar_path as string[],
     outPath: args.out_path as string,
     format: args.format as 'msgpack' | 'json',
@@ -44,6 +47,15 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
     minDurationSeconds: args.min_duration as number | undefined,
     stallTimeoutMs: Math.round((args.decode_timeout as number) * 1000),
     overwrite: args.overwrite as boolean,
+  };
+}
+
+async function runExtract(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
+  const partition = partitionFromArgs(args);
+  const display = args.quiet ? null : new ProgressDisplay(process.stderr);
+  const report = await extract({
+    ...extractOptionsFromArgs(args),
+    partition,
     onProgress: display ? (p) => display.update(p) : undefined,
     signal,
   });
@@ -51,16 +63,20 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
   const written = report.shards.filter((s) => s.status === 'written').length;
   const existing = report.shards.filter((s) => s.status === 'skipped (output exists)').length;
   const missing = report.shards.filter((s) => s.status === 'missing').length;
+  const locked = report.shards.filter((s) => s.status === 'skipped (locked)').length;
+  const unread = report.shards.filter((s) => s.status === 'failed (source)').length;
   process.stderr.write(
-    `clipstream extract: ${written} shard(s) written, ${existing} skipped (output exists), ${missing} missing; ` +
+    `clipstream extract${partition.world > 1 ? ` (${describePartition(partition)})` : ''}: ${written} shard(s) written, ${existing} skipped (output exists), ${locked ? `${locked} skipped (locked by another run), ` : ''}${unread ? `${unread} could not be read (run again to resume), ` : ''}${missing} missing; ` +
       `${report.clipsWritten} clips written, ${report.clipsSkipped} skipped, ${report.clipsFailed} failed in ${report.seconds.toFixed(1)} s ` +
       `(${report.clipsPerSecond.toFixed(2)} clips/s). Log: ${report.logPath}\n`,
   );
   for (const s of report.shards) {
     for (const f of [...s.failed, ...s.skipped]) process.stderr.write(`  ${s.shard}: ${f.reason}\n`);
     if (s.tarError) process.stderr.write(`  ${s.shard}: ${s.tarError}\n`);
+    if (s.lockedBy) process.stderr.write(`  ${s.shard}: ${s.lockedBy}\n`);
   }
-  return 0;
+  // A shard left unread (its journal kept) is worth a retry: exit 1 lets a scheduler rerun the task.
+  return unread > 0 ? 1 : 0;
 }
 
 async function runBundle(args: Record<string, unknown>): Promise<number> {
@@ -105,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if ((rest.includes('--help') || rest.includes('-h')) && !(spec === queueSpec && rest[0] === 'add')) {
     process.stdout.write(formatHelp(sub));
     return 0;
   }
@@ -117,6 +133,8 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    // `queue` has subcommands (`add <job>`, `status`) with options of their own.
+    if (spec === queueSpec) return await runQueue(rest);
     const args = parseArgs(rest, sub);
     if (sub === modelsListSpec) return await runModelsList(args);
     if (sub === modelsFetchSpec) return await runModelsFetch(modelName, args, controller.signal);
@@ -125,6 +143,7 @@ export async function main(argv: string[]): Promise<number> {
     if (spec === modelsBuildSpec) return await runModelsBuild(args);
     if (spec === clipsSpec) return await runClips(args, controller.signal);
     if (spec === facesSpec) return await runFaces(args, controller.signal);
+    if (spec === workerSpec) return await runWorker(args, controller.signal);
     return 2;
   } catch (err) {
     const e = err as ClipstreamError;

@@ -1,4 +1,5 @@
 import { ffmpegPath } from '../media/ffmpeg-path.js';
+import { rankDir, WHOLE, type Partition } from '../scale/partition.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import type { EncodeOptions } from './clip-writer.js';
@@ -45,6 +46,8 @@ export interface FacesOptions extends TrackOptions, EncodeOptions {
   scoreFrames?: number;
   /** Redo videos already done (default: resume). */
   overwrite?: boolean;
+  /** This run's share of the videos (`--rank/--world`); with world > 1 outputs go to `outputDir/rank-R-of-W/`. */
+  partition?: Partition;
   ffmpeg?: string;
   onWarning?: WarningHandler;
   onProgress?: (p: FacesProgress) => void;
@@ -72,7 +75,8 @@ export interface FacesReport {
 export function resolveFacesOptions(options: FacesOptions) {
   const v = (name: string) => `options.${name}`;
   const inputDir = validateString(options.inputDir, v('inputDir'));
-  const outputDir = validateString(options.outputDir, v('outputDir'));
+  const partition = options.partition ?? WHOLE;
+  const outputDir = rankDir(validateString(options.outputDir, v('outputDir')), partition);
   const sampleEvery = validateInteger(options.sampleEvery ?? 2, v('sampleEvery'), 1, 10_000);
   const batchSize = validateInteger(options.batchSize ?? 8, v('batchSize'), 1, 1024);
   const numWorkers = validateInteger(options.numWorkers ?? 2, v('numWorkers'), 1, 64);
@@ -123,5 +127,6 @@ export function resolveFacesOptions(options: FacesOptions) {
     ffmpeg,
     onWarning,
     signal,
+    partition,
   };
 }

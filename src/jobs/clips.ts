@@ -20,6 +20,7 @@ import { CLIP_COLUMNS, writeClipShards, type ClipRecord, type ShardOutput } from
 import { parseSpanTable, type SpanIssue } from '../clips/plan.js';
 import { readSources } from '../clips/sources.js';
 import { writeCsvAtomic } from '../clips/table.js';
+import { rankDir, shareOf, WHOLE, type Partition } from '../scale/partition.js';
 
 export interface ClipsOptions {
   /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */
@@ -38,6 +39,8 @@ export interface ClipsOptions {
   pastEnd?: 'clip' | 'drop';
   /** Only the first N sources. */
   numVideos?: number;
+  /** This run's share of the sources (`--rank/--world`); with world > 1 outputs go to `outDir/rank-R-of-W/`. */
+  partition?: Partition;
   /** Videos worked on at once. Default 1. */
   numProcesses?: number;
   encoder?: string;
@@ -107,7 +110,7 @@ function planOf(o: ClipsOptions, spans: Map<string, import('../clips/plan.js').S
 export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const started = Date.now();
   const sourcesPath = validateString(options?.sources, 'options.sources');
-  const outDir = validateString(options.outDir, 'options.outDir');
+  const outDir = rankDir(validateString(options.outDir, 'options.outDir'), options.partition ?? WHOLE);
   const warn = options.onWarning ?? defaultWarningHandler;
   const numProcesses = validateInteger(options.numProcesses ?? 1, 'options.numProcesses', 1, 256);
   const shardSize = validateInteger(options.shardSize ?? 0, 'options.shardSize', 0);
@@ -131,6 +134,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   let sources = await readSources(sourcesPath, (id) =>
     warn(new ClipstreamError('ERR_FORMAT', `${sourcesPath}: video ${id} is listed more than once; only the first row is used`, { where: { file: sourcesPath, key: id } })));
   if (options.numVideos !== undefined) sources = sources.slice(0, validateInteger(options.numVideos, 'options.numVideos', 0));
+  sources = shareOf(sources, options.partition ?? WHOLE);
 
   const encoder = await resolveEncoder(options.encoder ?? 'libx264', { ffmpegPath: options.ffmpegPath, onWarning: warn });
   const ctx: VideoContext = {

@@ -7,7 +7,10 @@ import { ClipstreamError } from '../errors.js';
 import { Extractor, extractFeatures } from '../infer/extractor.js';
 import { decodeClips, type DecodeOptions } from '../media/decode.js';
 import { liveChildProcesses } from '../media/process.js';
-import { expandShardPatterns } from '../shards/brace.js';
+import { expandShardUrls, shardFileName, ShardSourceError } from '../shards/shard-source.js';
+import { shareOf, WHOLE, type Partition } from '../scale/partition.js';
+import { UnitLocks, type LockedPolicy } from '../scale/unit-locks.js';
+import type { ModelCache } from '../scale/model-cache.js';
 import { readShards } from '../shards/tar-reader.js';
 import { completedKeys, shardJournalPath, shardOutputPath, writeFeatureShards, type ShardSummary } from '../sinks/feature-shard.js';
 import type { ShardInfo, StreamItem, WarningHandler } from '../types.js';
@@ -38,6 +41,12 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'> {
   intraOpThreads?: number;
   /** Recompute shards whose output exists (default: skip them). */
   overwrite?: boolean;
+  /** This run's share of the shard list (`--rank/--world`; see src/scale/partition.ts). Default: all. */
+  partition?: Partition;
+  /** A shard whose lock another live run holds: skip it (default) or wait for it. */
+  onLocked?: LockedPolicy;
+  /** Open models here and leave them open (a queue worker runs many units with the same models). */
+  models?: ModelCache;
   onWarning?: WarningHandler;
   onProgress?: (progress: ExtractProgress) => void;
   /** Called with the size of every batch each model ran, for statistics. */
@@ -57,7 +66,9 @@ export interface ExtractProgress {
 }
 
 export interface ShardLog extends ShardSummary {
-  status: 'written' | 'skipped (output exists)' | 'missing';
+  status: 'written' | 'skipped (output exists)' | 'skipped (locked)' | 'missing' | 'failed (source)';
+  /** For 'skipped (locked)': who holds the shard. */
+  lockedBy?: string;
 }
 
 export interface ExtractReport {
@@ -95,8 +106,10 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   const batchSize = validateInteger(options.batchSize ?? 8, 'options.batchSize', 1, 1024);
   const numWorkers = validateInteger(options.numWorkers ?? 2, 'options.numWorkers', 1, 256);
   const overwrite = validateBoolean(options.overwrite ?? false, 'options.overwrite');
-  const urls = expandShardPatterns(options.tarPath);
-  if (urls.length === 0) throw new ClipstreamError('ERR_BAD_ARGUMENT', `options.tarPath names no shard: ${JSON.stringify(options.tarPath)}`);
+  const partition = options.partition ?? WHOLE;
+  const all = expandShardUrls(options.tarPath);
+  const urls = shareOf(all, partition);
+  if (all.length === 0) throw new ClipstreamError('ERR_BAD_ARGUMENT', `options.tarPath names no shard: ${JSON.stringify(options.tarPath)}`);
   const modelDir = options.modelDir ?? shippedModelsDir();
   const visualPath = resolveModel(modelDir, options.visualModel, DEFAULT_VISUAL_MODEL);
   const audioPath = resolveModel(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
@@ -106,8 +119,9 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   // Temp files of a run killed mid-write (a shard, the log) are junk now.
   await removeDeadTemps(outPath);
   const sessionOptions = { device: options.device ?? 'auto', intraOpThreads: options.intraOpThreads, onWarning };
-  const visual = visualPath ? await Extractor.load(visualPath, sessionOptions) : null;
-  const audio = audioPath ? await Extractor.load(audioPath, sessionOptions) : null;
+  const load = (p: string) => (options.models ? options.models.load(p, sessionOptions) : Extractor.load(p, sessionOptions));
+  const visual = visualPath ? await load(visualPath) : null;
+  const audio = audioPath ? await load(audioPath) : null;
   if (visual && visual.kind !== 'visual') throw new ClipstreamError('ERR_MODEL', `${visualPath}: expected a visual model but its metadata says '${visual.kind}'`, { where: { file: visualPath! } });
   if (audio && audio.kind !== 'audio') throw new ClipstreamError('ERR_MODEL', `${audioPath}: expected an audio model but its metadata says '${audio.kind}'`, { where: { file: audioPath! } });
 
@@ -140,6 +154,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
           shards: urls,
           models: { visual: describe(visual), audio: describe(audio) },
           options: { format, batchSize, numWorkers, device: sessionOptions.device, overwrite },
+          partition: { rank: partition.rank, world: partition.world, from: partition.from, shards_in_list: all.length },
           shard_results: urls.map((u) => shardLogs.get(u) ?? { url: u, status: 'pending' }),
         },
         null,
@@ -147,8 +162,17 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
       ) + '\n',
     );
 
+  // One writer per shard, across runs and machines sharing outPath (issue 9 item 15).
+  const locks = new UnitLocks({ owner: 'extract', onLocked: options.onLocked, onWarning, signal: options.signal });
   const skipShard = async (shard: ShardInfo) => {
     const out = shardOutputPath(outPath, shard.name, format);
+    const lockedBy = await locks.take(shard.url, out, async () => !overwrite && (await exists(out)));
+    if (lockedBy) {
+      shardLogs.set(shard.url, { ...emptyLog(shard, out, 'skipped (locked)'), lockedBy });
+      progress.shardsDone++;
+      report();
+      return true;
+    }
     if (overwrite) {
       await rm(shardJournalPath(outPath, shard.name), { force: true });
       return false;
@@ -156,6 +180,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
     if (await exists(out)) {
       // A run killed between the final rename and the journal's removal leaves a stale journal.
       await rm(shardJournalPath(outPath, shard.name), { force: true });
+      await locks.release(shard.url);
       shardLogs.set(shard.url, emptyLog(shard, out, 'skipped (output exists)'));
       progress.shardsDone++;
       report();
@@ -163,6 +188,22 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
     }
     return false;
   };
+
+  // A shard whose bytes stopped coming (URL down, pipe: command failed) is not final: its ShardEnd
+  // is held back, so the writer keeps the journal and a later run resumes the shard.
+  const holdFailedSources = new Transform({
+    objectMode: true,
+    transform(item: StreamItem, _enc, cb) {
+      if (item.kind === 'shard-end' && item.error?.cause instanceof ShardSourceError) {
+        shardLogs.set(item.shard.url, { ...emptyLog(item.shard, '', 'failed (source)'), tarError: item.error.message });
+        progress.shardsDone++;
+        report();
+        cb();
+        return;
+      }
+      cb(null, item);
+    },
+  });
 
   const tally = new Transform({
     objectMode: true,
@@ -183,6 +224,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
     onWarning,
     onShardDone: (summary) => {
       shardLogs.set(summary.url, { ...summary, status: 'written' });
+      void locks.release(summary.url);
       progress.shardsDone++;
       report();
       void writeLog(false).catch(() => {});
@@ -195,7 +237,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
         const url = w.where.shard;
         const missing = w.code === 'ERR_TAR' && (w.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
         if (missing && url !== undefined && urls.includes(url) && !shardLogs.has(url)) {
-          shardLogs.set(url, emptyLog({ url, name: basename(url, '.tar'), index: urls.indexOf(url) }, '', 'missing'));
+          shardLogs.set(url, emptyLog({ url, name: basename(shardFileName(url), '.tar'), index: urls.indexOf(url) }, '', 'missing'));
           progress.shardsDone++;
           report();
         }
@@ -204,6 +246,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
       skipShard,
       skipKeys: async (shard) => (overwrite ? new Set<string>() : completedKeys(outPath, shard.name)),
     }),
+    holdFailedSources,
     decodeClips({ ...options, concurrency: numWorkers, video: visual !== null, audio: audio !== null }),
     ...(visual ? [extractFeatures(visual, { batchSize, onBatch: (n) => options.onBatch?.('visual', n) })] : []),
     ...(audio ? [extractFeatures(audio, { batchSize, onBatch: (n) => options.onBatch?.('audio', n) })] : []),
@@ -213,13 +256,16 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   try {
     await (pipeline as (...s: unknown[]) => Promise<void>)(...stages, options.signal ? { signal: options.signal } : {});
   } finally {
-    await visual?.close();
-    await audio?.close();
+    await locks.releaseAll();
+    if (!options.models) {
+      await visual?.close();
+      await audio?.close();
+    }
     if (liveChildProcesses() > 0) onWarning(new ClipstreamError('ERR_PIPELINE', `${liveChildProcesses()} ffmpeg processes still running after the pipeline ended`));
   }
   await writeLog(true);
 
-  const shards = urls.map((u) => shardLogs.get(u) ?? emptyLog({ url: u, name: basename(u, '.tar'), index: urls.indexOf(u) }, '', 'missing'));
+  const shards = urls.map((u) => shardLogs.get(u) ?? emptyLog({ url: u, name: basename(shardFileName(u), '.tar'), index: urls.indexOf(u) }, '', 'missing'));
   const seconds = (Date.now() - started) / 1000;
   const clipsWritten = shards.reduce((n, s) => n + (s.status === 'written' ? s.written - s.resumed : 0), 0);
   return {

@@ -15,6 +15,7 @@ import { loadScorer, type Scorer } from '../faces/scorers.js';
 import { listSources, videoStem } from '../faces/sources.js';
 import { SYNTHETIC_DETECTOR_FILE } from '../faces/synthetic-detector.js';
 import { trackStage } from '../faces/track.js';
+import { shareOf } from '../scale/partition.js';
 import { removeDeadTemps } from '../util/atomic.js';
 import { shippedModelsDir } from './models-dir.js';
 
@@ -56,6 +57,7 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
     ffmpeg,
     onWarning,
     signal,
+    partition,
   } = resolveFacesOptions(options);
   try {
     if (!(await stat(inputDir)).isDirectory()) throw new Error('not a folder');
@@ -70,11 +72,9 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
   for (const sub of ['clips', 'audio', LMDB_DIR, '']) await removeDeadTemps(join(outputDir, sub));
   const state: RecordState = { videos: overwrite ? {} : await readState(outputDir), rows: [], logs: [] };
   if (!overwrite) state.rows = await readRows(outputDir);
-  const sources = await listSources(
-    inputDir,
-    Object.fromEntries(Object.entries(state.videos).map(([rel, log]) => [rel, log.key ?? videoStem(rel)])),
-    onWarning,
-  );
+  // Keys are given over the whole folder, then this run takes its share (--rank/--world): every rank agrees on them.
+  const previousKeys = Object.fromEntries(Object.entries(state.videos).map(([rel, log]) => [rel, log.key ?? videoStem(rel)]));
+  const sources = shareOf(await listSources(inputDir, previousKeys, onWarning), partition);
   let detector: FaceDetector | null = null;
   const scorers: Scorer[] = [];
   let store: FrameStore | null = null;

@@ -1,6 +1,5 @@
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
@@ -15,6 +14,7 @@ import {
   type WarningHandler,
 } from '../types.js';
 import { validateInteger } from '../util/validate.js';
+import { openShard, shardFileName } from './shard-source.js';
 import { ACAV_CLIP_SECONDS, VIDEO_EXTENSIONS, parseClipStem } from './clip-name.js';
 
 export interface ReadShardsOptions {
@@ -30,7 +30,7 @@ export interface ReadShardsOptions {
   maxMemberBytes?: number;
   /** Samples read ahead of the consumer. Default 1: a sample can be hundreds of MB. */
   highWaterMark?: number;
-  /** Opens a shard's bytes; default `fs.createReadStream`. For tests and other storage. */
+  /** Opens a shard's bytes; default `openShard` (a file, `http(s)://` or `pipe:`). For tests and other storage. */
   openStream?: (url: string) => Readable;
 }
 
@@ -40,7 +40,7 @@ const TAR_HINT = 'Maybe the tar is corrupted or it needs to be gunzipped?';
 
 /** `shard-000000.tar` -> `shard-000000`; gzipped shards (`.tar.gz`, `.tgz`) are gunzipped on the fly. */
 function shardBaseName(url: string): { name: string; gzip: boolean } {
-  const base = basename(url);
+  const base = shardFileName(url);
   for (const [ext, gzip] of [['.tar.gz', true], ['.tgz', true], ['.tar', false]] as const) {
     if (base.toLowerCase().endsWith(ext)) return { name: base.slice(0, -ext.length), gzip };
   }
@@ -432,7 +432,7 @@ export function readShards(urls: string[], options: ReadShardsOptions = {}): Rea
     skipShard: options.skipShard,
     skipKeys: options.skipKeys,
     maxMemberBytes,
-    openStream: options.openStream ?? ((url) => createReadStream(url)),
+    openStream: options.openStream ?? ((url) => openShard(url)),
     open,
   };
   return new ShardReader(readAll([...urls], ctx), open, highWaterMark);
