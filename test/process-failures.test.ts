@@ -75,6 +75,19 @@ describe.each(['helper', 'direct'])('a child killed by a signal or exiting at on
     expect(chunks).toEqual([3, 3]);
   });
 
+  it('toolOutput reports a child that exits at once without output', async () => {
+    for (let i = 0; i < 5; i++) {
+      const run = async () => {
+        for await (const _ of toolOutput('/bin/sh', ['-c', 'echo no such file >&2; exit 3'], {
+          chunkBytes: 10,
+          what: 'cannot decode',
+          where: { file: 'x.mp4' },
+        }));
+      };
+      await expect(run()).rejects.toThrow('x.mp4: cannot decode: sh exited with 3: no such file');
+    }
+  });
+
   it('toolOutput does not count a slow consumer as a stall, and stopping early kills the child', async () => {
     let n = 0;
     for await (const c of toolOutput('/bin/sh', ['-c', 'head -c 400000 /dev/zero'], { chunkBytes: 100_000, what: 'x', stallTimeoutMs: 200 })) {

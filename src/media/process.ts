@@ -316,7 +316,8 @@ export async function* toolOutput(
   let finished = false;
   try {
     const stdout = await run.stdout;
-    if (stdout) {
+    // Destroyed already: it ended, empty, before we got it (see whenClosed); nothing to read.
+    if (stdout && !stdout.destroyed) {
       let pending: Buffer[] = [];
       let have = 0;
       const size = options.chunkBytes;
