@@ -1,3 +1,4 @@
+import { ClipstreamError } from '../errors.js';
 import { batchStage } from '../infer/batcher.js';
 import type { FaceDetector } from './detector.js';
 import type { FaceItem, FrameItem } from './items.js';
@@ -18,16 +19,15 @@ export function detectStage(detector: FaceDetector, options: { batchSize: number
     accept: isFrame,
     onBatch: options.onBatch,
     run: async (frames) => {
-      const found = await detector.detect(
-        frames.map((f) => ({
-          rgb: f.rgb!,
-          width: f.width,
-          height: f.height,
-          scale: f.scale,
-          sourceWidth: f.source.info!.displayWidth,
-          sourceHeight: f.source.info!.displayHeight,
-        })),
-      );
+      const found = await detector.detect(frames.map(toDetectorFrame)).catch((err: unknown) => {
+        // Keep the model, the cause, and say which frames: the first frame's clip-key stem and number.
+        const first = frames[0]!;
+        const where = `${frames.length} frame(s) from ${[...new Set(frames.map((f) => f.source.path))].join(', ')}, first ${first.source.key}/${first.frame}`;
+        throw new ClipstreamError('ERR_INFERENCE', `${(err as Error).message} (${where})`, {
+          cause: err,
+          where: { file: detector.path, key: `${first.source.key}/${first.frame}` },
+        });
+      });
       frames.forEach((f, i) => {
         f.detections = found[i]!;
         f.rgb = null;
@@ -35,3 +35,12 @@ export function detectStage(detector: FaceDetector, options: { batchSize: number
     },
   });
 }
+
+const toDetectorFrame = (f: FrameItem) => ({
+  rgb: f.rgb!,
+  width: f.width,
+  height: f.height,
+  scale: f.scale,
+  sourceWidth: f.source.info!.displayWidth,
+  sourceHeight: f.source.info!.displayHeight,
+});
