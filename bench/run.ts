@@ -10,7 +10,7 @@
  *
  * Sizes can be overridden: --pipeline-clips N, --naive-clips N, --decode-clips N,
  * --scaling 50,200,800, --memory 100,1000, --distinct N, --batch-size N, --threads N,
- * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue.
+ * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces.
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, type as osType, release, availableParallelism, loadavg } from 'node:os';
@@ -25,6 +25,7 @@ import {
   audioExamplesFor, bareInference, decodeBaseline, decodeOurs, fakeSample, histogram, makeAudios, makeVideos, mean, modelStage,
   readAlone, writeAlone, type BareResult, type StageRun,
 } from './measure.js';
+import { benchFaces } from './faces.js';
 import { naiveExtract } from './naive.js';
 import { benchQueue } from './queue.js';
 import { FULL_WORKLOAD, QUICK_WORKLOAD, SMOKE_WORKLOAD, makeClipSet, makeClips, type WorkloadSpec } from './workload.js';
@@ -457,6 +458,11 @@ async function main(): Promise<void> {
       figures.queue = q.runs;
       rows.push(...q.rows);
     }
+  }
+
+  if (cfg.mode === 'smoke' ? cfg.only?.has('faces') : want('faces')) {
+    log('faces: peak RSS on 1/2/5-minute videos (quick: 15/30/75 s), detector on the worker vs the main thread');
+    rows.push(...(await benchFaces({ quick: cfg.mode !== 'full', log })));
   }
 
   figures.totalSeconds = r2((Date.now() - started) / 1000);

@@ -70,6 +70,16 @@ export { probeFrames, type FrameTimes } from './media/probe.js';
 
 // faces (detect, track, crop, score, store)
 export { faces, type FacesOptions, type FacesReport } from './jobs/faces.js';
+export { listSources, assignKeys, videoStem, VIDEO_EXTENSIONS } from './faces/sources.js';
+export { sampleFramesStage } from './faces/sample-frames.js';
+export { detectStage } from './faces/detect.js';
+export { trackStage } from './faces/track.js';
+export { cropStage, clipKeyOf } from './faces/crop.js';
+export { encodeStage } from './faces/encode.js';
+export { recordSink, STATE_FILE, type RecordState, type VideoLog } from './faces/record.js';
+export type { FaceItem, FaceSource, FrameItem, BlockItem, ClipItem, RowItem, SourceEnd } from './faces/items.js';
+export { probeSource, type SourceInfo } from './faces/source-info.js';
+export { TrackLinker } from './faces/tracker.js';
 export { loadFaceDetector, FaceDetector, guessDetectorFormat, type DetectorFormat } from './faces/detector.js';
 export { decodeScrfd } from './faces/scrfd.js';
 export { decodeYunet } from './faces/yunet.js';

@@ -11,8 +11,36 @@ import { GraphBuilder, int, ints } from '../src/models/onnx-graph.js';
 
 /** Known faces in a 64×64 model input (centre, size, 5 landmarks). */
 const FACES: Array<Detection & { stride: number }> = [
-  { x1: 10, y1: 6, x2: 30, y2: 30, score: 0, stride: 8, landmarks: [[15, 14], [25, 14], [20, 19], [16, 25], [24, 25]] },
-  { x1: 30, y1: 20, x2: 62, y2: 60, score: 0, stride: 16, landmarks: [[40, 33], [52, 33], [46, 41], [41, 50], [51, 50]] },
+  {
+    x1: 10,
+    y1: 6,
+    x2: 30,
+    y2: 30,
+    score: 0,
+    stride: 8,
+    landmarks: [
+      [15, 14],
+      [25, 14],
+      [20, 19],
+      [16, 25],
+      [24, 25],
+    ],
+  },
+  {
+    x1: 30,
+    y1: 20,
+    x2: 62,
+    y2: 60,
+    score: 0,
+    stride: 16,
+    landmarks: [
+      [40, 33],
+      [52, 33],
+      [46, 41],
+      [41, 50],
+      [51, 50],
+    ],
+  },
 ];
 
 /** The inverse of YuNet's decoding: what a model would output for FACES, at cls 0.9 and obj 0.8. */
@@ -20,7 +48,12 @@ function encodeYunet(width: number, height: number): RawOutput[] {
   const outs = new Map<string, RawOutput>();
   for (const s of YUNET_STRIDES) {
     const cells = Math.ceil(width / s) * Math.ceil(height / s);
-    for (const [k, c] of [['cls', 1], ['obj', 1], ['bbox', 4], ['kps', 10]] as const) {
+    for (const [k, c] of [
+      ['cls', 1],
+      ['obj', 1],
+      ['bbox', 4],
+      ['kps', 10],
+    ] as const) {
       outs.set(`${k}_${s}`, { name: `${k}_${s}`, dims: [1, cells, c], data: new Float32Array(cells * c) });
     }
   }
@@ -35,7 +68,10 @@ function encodeYunet(width: number, height: number): RawOutput[] {
     outs.get(`cls_${s}`)!.data[idx] = 0.9;
     outs.get(`obj_${s}`)!.data[idx] = 0.8;
     outs.get(`bbox_${s}`)!.data.set([cx - c, cy - r, Math.log((f.x2 - f.x1) / s), Math.log((f.y2 - f.y1) / s)], idx * 4);
-    outs.get(`kps_${s}`)!.data.set(f.landmarks!.flatMap(([x, y]) => [x / s - c, y / s - r]), idx * 10);
+    outs.get(`kps_${s}`)!.data.set(
+      f.landmarks!.flatMap(([x, y]) => [x / s - c, y / s - r]),
+      idx * 10,
+    );
   }
   return [...outs.values()];
 }
@@ -47,10 +83,11 @@ function expectSameFaces(found: Detection[], score: number) {
     const f = FACES[i]!;
     for (const k of ['x1', 'y1', 'x2', 'y2'] as const) expect(d[k]).toBeCloseTo(f[k], 3);
     expect(d.score).toBeCloseTo(score, 5);
-    if (d.landmarks) d.landmarks.forEach(([x, y], j) => {
-      expect(x).toBeCloseTo(f.landmarks![j]![0], 3);
-      expect(y).toBeCloseTo(f.landmarks![j]![1], 3);
-    });
+    if (d.landmarks)
+      d.landmarks.forEach(([x, y], j) => {
+        expect(x).toBeCloseTo(f.landmarks![j]![0], 3);
+        expect(y).toBeCloseTo(f.landmarks![j]![1], 3);
+      });
   });
 }
 
@@ -74,7 +111,9 @@ describe('YuNet decoding (OpenCV FaceDetectorYN formulas)', () => {
   });
 
   it('rejects a model with the wrong number of outputs', () => {
-    expect(() => orderYunetOutputs(encodeYunet(64, 64).slice(0, 9))).toThrow('YuNet models have 12 outputs (cls, obj, bbox, kps per stride 8/16/32) but this one has 9');
+    expect(() => orderYunetOutputs(encodeYunet(64, 64).slice(0, 9))).toThrow(
+      'YuNet models have 12 outputs (cls, obj, bbox, kps per stride 8/16/32) but this one has 9',
+    );
   });
 });
 
@@ -89,9 +128,15 @@ describe('UltraFace decoding (corner-form boxes normalised to the input)', () =>
       scores.set([0.1, 0.9], i * 2);
       boxes.set([f.x1 / 64, f.y1 / 48, f.x2 / 64, f.y2 / 48], i * 4);
     });
-    const outs: RawOutput[] = [{ name: 'boxes', dims: [1, n, 4], data: boxes }, { name: 'scores', dims: [1, n, 2], data: scores }];
+    const outs: RawOutput[] = [
+      { name: 'boxes', dims: [1, n, 4], data: boxes },
+      { name: 'scores', dims: [1, n, 2], data: scores },
+    ];
     const found = decodeUltraface(orderUltrafaceOutputs(outs), 0, 64, 48, 0.7);
-    expectSameFaces(found.map((d) => ({ ...d })), 0.9);
+    expectSameFaces(
+      found.map((d) => ({ ...d })),
+      0.9,
+    );
   });
 });
 
@@ -141,7 +186,9 @@ describe('FaceDetector on a model file', () => {
     expect(red![0]).toMatchObject({ x1: 160, y1: 120, x2: 320, y2: 360 });
     expect(blue).toEqual([]);
     await det.close();
-    await expect(loadFaceDetector(path, { format: 'scrfd', device: 'cpu' }).then((d) => d.detect([solid([250, 0, 0])]))).rejects.toThrow('SCRFD models have 6, 9, 10 or 15 outputs but this one has 2 (scores, boxes)');
+    await expect(loadFaceDetector(path, { format: 'scrfd', device: 'cpu' }).then((d) => d.detect([solid([250, 0, 0])]))).rejects.toThrow(
+      'SCRFD models have 6, 9, 10 or 15 outputs but this one has 2 (scores, boxes)',
+    );
   });
 
   it('names the model and suggests --detector_format when the outputs fit no format', async () => {

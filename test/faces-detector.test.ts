@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSyntheticVideo } from '../scripts/make-face-fixtures.js';
 import { iou, nms } from '../src/faces/boxes.js';
-import { FaceDetector, guessDetectorFormat, loadFaceDetector } from '../src/faces/detector.js';
+import { type FaceDetector, guessDetectorFormat, loadFaceDetector } from '../src/faces/detector.js';
 import { decodeSampledFrames } from '../src/faces/frames.js';
 import { probeVideo } from '../src/media/probe.js';
 import { decodeScrfd } from '../src/faces/scrfd.js';
@@ -34,8 +34,12 @@ async function detectVideo(name: string) {
   const { frames, count } = await decodeSampledFrames(ffmpegPath(), path, { sampleEvery: SAMPLE_EVERY, ...fit });
   const bytes = fit.width * fit.height * 3;
   const inputs = Array.from({ length: count }, (_, i) => ({
-    rgb: frames.subarray(i * bytes, (i + 1) * bytes), width: fit.width, height: fit.height, scale: fit.scale,
-    sourceWidth: probe.width, sourceHeight: probe.height,
+    rgb: frames.subarray(i * bytes, (i + 1) * bytes),
+    width: fit.width,
+    height: fit.height,
+    scale: fit.scale,
+    sourceWidth: probe.width,
+    sourceHeight: probe.height,
   }));
   const results = [];
   for (let i = 0; i < inputs.length; i += 8) results.push(...(await detector.detect(inputs.slice(i, i + 8))));
@@ -65,7 +69,9 @@ describe('synthetic SCRFD-format detector', () => {
     });
     const good = ious.filter((v) => v >= 0.5).length / ious.length;
     const mean = ious.reduce((a, b) => a + b, 0) / ious.length;
-    console.log(`face_move: ${ious.length} sampled frames, IoU>=0.5 on ${(good * 100).toFixed(1)}%, mean IoU ${mean.toFixed(3)}, min ${Math.min(...ious).toFixed(3)}`);
+    console.log(
+      `face_move: ${ious.length} sampled frames, IoU>=0.5 on ${(good * 100).toFixed(1)}%, mean IoU ${mean.toFixed(3)}, min ${Math.min(...ious).toFixed(3)}`,
+    );
     expect(good).toBeGreaterThanOrEqual(0.95);
     // One face per frame: NMS removed the second anchor and neighbours.
     expect(results.filter((d) => d.length === 1).length / results.length).toBeGreaterThanOrEqual(0.95);
@@ -105,10 +111,13 @@ describe('decodeScrfd', () => {
   it('decodes distance boxes and landmarks from anchor centres, 2 anchors per cell, batched and unbatched', () => {
     // 32×32 input: stride 8 → 4×4 grid ×2 anchors = 32 rows; stride 16 → 8; stride 32 → 2.
     const mk = (name: string, rows: number, cols: number, batched: boolean) => ({
-      name, dims: batched ? [1, rows, cols] : [rows, cols], data: new Float32Array(rows * cols),
+      name,
+      dims: batched ? [1, rows, cols] : [rows, cols],
+      data: new Float32Array(rows * cols),
     });
     for (const batched of [true, false]) {
-      const outs = [8, 16, 32].flatMap((s) => [mk(`score_${s}`, (32 / s) ** 2 * 2, 1, batched)])
+      const outs = [8, 16, 32]
+        .flatMap((s) => [mk(`score_${s}`, (32 / s) ** 2 * 2, 1, batched)])
         .concat([8, 16, 32].map((s) => mk(`bbox_${s}`, (32 / s) ** 2 * 2, 4, batched)))
         .concat([8, 16, 32].map((s) => mk(`kps_${s}`, (32 / s) ** 2 * 2, 10, batched)));
       // Cell (x=2, y=1) of stride 8 → location 1*4+2 = 6, anchor 1 → row 13; centre (16, 8).
@@ -129,13 +138,21 @@ describe('decodeScrfd', () => {
   });
 
   it.each([
-    [[['scores', [1, 4420, 2]], ['boxes', [1, 4420, 4]]], 'ultraface'],
+    [
+      [
+        ['scores', [1, 4420, 2]],
+        ['boxes', [1, 4420, 4]],
+      ],
+      'ultraface',
+    ],
     [['cls', 'obj', 'bbox', 'kps'].flatMap((k) => [8, 16, 32].map((s) => [`${k}_${s}`, [1, 100, 1]])), 'yunet'],
     [Array.from({ length: 6 }, (_, i) => [String(400 + i), [12800, 1]]), 'scrfd'],
     [Array.from({ length: 15 }, (_, i) => [String(400 + i), [1, 12800, 1]]), 'scrfd'],
     [[['logits', [1, 1000]]], null],
   ] as const)('guesses the format from the outputs (%#)', (outs, expected) => {
-    expect(guessDetectorFormat((outs as ReadonlyArray<readonly [string, readonly number[]]>).map(([name, dims]) => ({ name, dims: [...dims] })))).toBe(expected);
+    expect(guessDetectorFormat((outs as ReadonlyArray<readonly [string, readonly number[]]>).map(([name, dims]) => ({ name, dims: [...dims] })))).toBe(
+      expected,
+    );
   });
 });
 

@@ -16,7 +16,10 @@ import { GraphBuilder, ints } from '../src/models/onnx-graph.js';
 const PY = '/usr/bin/python3';
 const py = spawnSync(PY, ['-c', 'import lmdb, PIL, numpy'], { encoding: 'utf8' });
 const hasPy = py.status === 0;
-if (!hasPy) console.log(`skipping py-lmdb checks: ${PY} cannot import lmdb, PIL and numpy (${(py.stderr || String(py.error)).trim().split('\n').pop()}); install python3-lmdb python3-pil python3-numpy`);
+if (!hasPy)
+  console.log(
+    `skipping py-lmdb checks: ${PY} cannot import lmdb, PIL and numpy (${(py.stderr || String(py.error)).trim().split('\n').pop()}); install python3-lmdb python3-pil python3-numpy`,
+  );
 
 let dir: string;
 let input: string;
@@ -55,7 +58,16 @@ describe('clipstream faces (CLI, defaults + --make_lmdb)', () => {
     // face_move: moves far more than 0.06 of the frame, so seed 002's stability rule keeps nothing.
     expect(rows.map((r) => r.clip_key)).toEqual(['face_gap_000', 'face_gap_001', 'sub__silent_000', 'sub__silent_001']);
     const first = rows[0]!;
-    expect(first).toMatchObject({ file_relative: 'clips/face_gap_000.mp4', lmdb_file: 'faces.lmdb', audio_file: '', start_frame: '0', width: '512', height: '512', original_fps: '25', original_resolution: '320x240' });
+    expect(first).toMatchObject({
+      file_relative: 'clips/face_gap_000.mp4',
+      lmdb_file: 'faces.lmdb',
+      audio_file: '',
+      start_frame: '0',
+      width: '512',
+      height: '512',
+      original_fps: '25',
+      original_resolution: '320x240',
+    });
     // Hidden from 1.6 s (frame 40): last sampled detection is frame 38, the next clip starts at frame 60.
     expect(Number(first.end_frame)).toBe(38);
     expect(Number(rows[1]!.start_frame)).toBe(60);
@@ -87,7 +99,14 @@ with env.begin() as txn:
     img = np.asarray(Image.open(io.BytesIO(txn.get(b'face_gap_001/000010'))).convert('RGB')).astype(int)
 print(json.dumps({'keys': len(keys), 'first': keys[0], 'meta': meta, 'centre': img[200:312, 200:312].mean(axis=(0, 1)).tolist(), 'corner': img[0:40, 0:40].mean(axis=(0, 1)).tolist(), 'shape': list(img.shape)}))
 `;
-    const r = JSON.parse(execFileSync(PY, ['-c', script, join(out(), 'faces.lmdb')], { encoding: 'utf8' })) as { keys: number; first: string; meta: Record<string, unknown>; centre: number[]; corner: number[]; shape: number[] };
+    const r = JSON.parse(execFileSync(PY, ['-c', script, join(out(), 'faces.lmdb')], { encoding: 'utf8' })) as {
+      keys: number;
+      first: string;
+      meta: Record<string, unknown>;
+      centre: number[];
+      corner: number[];
+      shape: number[];
+    };
     expect(r.keys).toBe(4 * 39 + 4);
     expect(r.first).toBe('face_gap_000/000000');
     expect(r.meta).toMatchObject({ clip_key: 'face_gap_001', num_frames: 39, width: 512, height: 512, fps: 25, format: 'jpeg', start_frame: 60 });
@@ -132,10 +151,21 @@ describe('faces job options', () => {
     const out = join(dir, 'out-move');
     const batches: number[] = [];
     const report = await faces({
-      onBatch: (n) => batches.push(n), batchSize: 8,
-      inputDir: only, outputDir: out, makeLmdb: true, imageFormat: 'png', audio: 'separate', size: 128,
-      maxBoxVariation: 1, device: 'cpu', intraOpThreads: 1,
-      scorers: [{ name: 'meanq', path: join(dir, 'mean.onnx'), norm: 'unit' }, { name: 'clip', path: join(dir, 'embed.onnx'), norm: 'unit' }],
+      onBatch: (n) => batches.push(n),
+      batchSize: 8,
+      inputDir: only,
+      outputDir: out,
+      makeLmdb: true,
+      imageFormat: 'png',
+      audio: 'separate',
+      size: 128,
+      maxBoxVariation: 1,
+      device: 'cpu',
+      intraOpThreads: 1,
+      scorers: [
+        { name: 'meanq', path: join(dir, 'mean.onnx'), norm: 'unit' },
+        { name: 'clip', path: join(dir, 'embed.onnx'), norm: 'unit' },
+      ],
     });
     expect(report.rows.length).toBe(1);
     // 50 sampled frames through the backpressure batcher: batches fill up to batchSize.
@@ -159,7 +189,12 @@ describe('faces job options', () => {
   it('stops on abort without leaving ffmpeg behind', async () => {
     const controller = new AbortController();
     const run = faces({
-      inputDir: input, outputDir: join(dir, 'aborted'), device: 'cpu', intraOpThreads: 1, signal: controller.signal, onWarning: () => {},
+      inputDir: input,
+      outputDir: join(dir, 'aborted'),
+      device: 'cpu',
+      intraOpThreads: 1,
+      signal: controller.signal,
+      onWarning: () => {},
       onProgress: (p) => {
         if (p.videosDone === 1) controller.abort(new Error('user stop'));
       },

@@ -36,7 +36,12 @@ describe('image statistics', () => {
   it('summarises detector confidence and face size', () => {
     const d = (score: number, side: number) => ({ x1: 0, y1: 0, x2: side, y2: side, score });
     expect(detectionStats([d(0.5, 10), d(0.9, 30)], 320, 240)).toEqual({
-      det_score_mean: 0.7, det_score_min: 0.5, det_score_max: 0.9, num_detections: 2, face_size: 20, face_size_ratio: 20 / 240,
+      det_score_mean: 0.7,
+      det_score_min: 0.5,
+      det_score_max: 0.9,
+      num_detections: 2,
+      face_size: 20,
+      face_size_ratio: 20 / 240,
     });
   });
 });
@@ -89,6 +94,8 @@ describe('ONNX scorers', () => {
   });
 
   it('rejects a scorer without a name', () => {
-    expect(() => parseScorerSpec('models/x.onnx')).toThrow("scorer 'models/x.onnx' is not name=path.onnx[:imagenet|clip|unit|raw] (e.g. hyperiqa=models/hyperiqa.onnx)");
+    expect(() => parseScorerSpec('models/x.onnx')).toThrow(
+      "scorer 'models/x.onnx' is not name=path.onnx[:imagenet|clip|unit|raw] (e.g. hyperiqa=models/hyperiqa.onnx)",
+    );
   });
 });

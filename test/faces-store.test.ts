@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Unpackr } from 'msgpackr';
@@ -13,7 +13,10 @@ import { toCsv, writeMetadata } from '../src/faces/metadata.js';
 const PY = '/usr/bin/python3';
 const pyLmdb = spawnSync(PY, ['-c', 'import lmdb'], { encoding: 'utf8' });
 const hasPyLmdb = pyLmdb.status === 0;
-if (!hasPyLmdb) console.log(`skipping the py-lmdb checks: ${PY} cannot import lmdb (${(pyLmdb.stderr || String(pyLmdb.error)).trim().split('\n').pop()}); install python3-lmdb`);
+if (!hasPyLmdb)
+  console.log(
+    `skipping the py-lmdb checks: ${PY} cannot import lmdb (${(pyLmdb.stderr || String(pyLmdb.error)).trim().split('\n').pop()}); install python3-lmdb`,
+  );
 const hasPil = hasPyLmdb && spawnSync(PY, ['-c', 'import PIL'], { encoding: 'utf8' }).status === 0;
 
 let dir: string;
@@ -50,7 +53,9 @@ describe.each(['jpeg', 'png'] as ImageFormat[])('LMDB frame store (%s)', (format
     expect(data[2]).toBeLessThan(60);
     expect(store.get('vid_b_001/000002')).toBeUndefined();
     expect(JSON.parse(store.get(metaKey('vid_b_001'))!.toString('utf8'))).toMatchObject({ num_frames: 2, format });
-    await expect(store.putClip('a/b', encoded, { clip_key: 'a/b', num_frames: 3, width: 16, height: 16, fps: 25, format })).rejects.toThrow("clip key 'a/b' must not contain '/'");
+    await expect(store.putClip('a/b', encoded, { clip_key: 'a/b', num_frames: 3, width: 16, height: 16, fps: 25, format })).rejects.toThrow(
+      "clip key 'a/b' must not contain '/'",
+    );
     const summary = await store.exportTo(join(dir, `${format}.lmdb`));
     expect(summary).toMatchObject({ entries: 7, depth: 1, leafPages: 1 });
     await store.close();
@@ -73,8 +78,21 @@ with env.begin() as txn:
         out['right'] = img[8, 13].tolist()
 print(json.dumps(out))
 `;
-    const result = JSON.parse(execFileSync(PY, ['-c', script, path], { encoding: 'utf8' })) as { keys: string[]; meta: { num_frames: number }; left?: number[]; right?: number[] };
-    expect(result.keys).toEqual(['vid_a_000/000000', 'vid_a_000/000001', 'vid_a_000/000002', 'vid_a_000/meta', 'vid_b_001/000000', 'vid_b_001/000001', 'vid_b_001/meta']);
+    const result = JSON.parse(execFileSync(PY, ['-c', script, path], { encoding: 'utf8' })) as {
+      keys: string[];
+      meta: { num_frames: number };
+      left?: number[];
+      right?: number[];
+    };
+    expect(result.keys).toEqual([
+      'vid_a_000/000000',
+      'vid_a_000/000001',
+      'vid_a_000/000002',
+      'vid_a_000/meta',
+      'vid_b_001/000000',
+      'vid_b_001/000001',
+      'vid_b_001/meta',
+    ]);
     expect(result.meta.num_frames).toBe(3);
     if (hasPil) {
       expect(result.left![0]).toBeGreaterThan(180);
@@ -88,7 +106,12 @@ print(json.dumps(out))
 
 describe('writeLmdbV1', () => {
   it('rejects keys out of order', async () => {
-    await expect(writeLmdbV1(join(dir, 'bad'), [[Buffer.from('b'), Buffer.alloc(1)], [Buffer.from('a'), Buffer.alloc(1)]])).rejects.toThrow("LMDB keys must be written in increasing order: 'a' came after 'b'");
+    await expect(
+      writeLmdbV1(join(dir, 'bad'), [
+        [Buffer.from('b'), Buffer.alloc(1)],
+        [Buffer.from('a'), Buffer.alloc(1)],
+      ]),
+    ).rejects.toThrow("LMDB keys must be written in increasing order: 'a' came after 'b'");
   });
 
   it.skipIf(!hasPyLmdb)('writes a multi-level tree with overflow values that py-lmdb reads entry for entry', async () => {
@@ -123,6 +146,35 @@ print(json.dumps({'n': n, 'sha': h.hexdigest(), 'probe': len(probe), 'stat': env
   });
 });
 
+describe('LMDB map size', () => {
+  const hasLmdbUtils = spawnSync('mdb_dump', ['-V'], { encoding: 'utf8' }).status === 0;
+  it.skipIf(!hasLmdbUtils || !hasPyLmdb)('records a map size that mdb_dump | mdb_load can load into, and py-lmdb still opens both', async () => {
+    // ~12 MB of incompressible JPEG-sized values: mdb_load rebuilds the tree by inserts, which
+    // needs more pages than the bulk-written file, so a map size fitted to the file is full.
+    const entries: Array<[Buffer, Buffer]> = [];
+    for (let i = 0; i < 400; i++) {
+      const v = Buffer.alloc(30_000 + (i % 7) * 1000);
+      for (let j = 0; j < v.length; j++) v[j] = (i * 131 + j * 17 + (j >> 5)) & 0xff;
+      entries.push([Buffer.from(`clip_${String(i >> 6).padStart(3, '0')}/${String(i & 63).padStart(6, '0')}`), v]);
+    }
+    const src = join(dir, 'dump-src.lmdb');
+    const MiB = 1 << 20;
+    const first = await writeLmdbV1(src, entries);
+    // One more value fills the file to two pages short of a MiB boundary: the old rounding left no room at all.
+    entries.push([Buffer.from('zz_pad'), Buffer.alloc(Math.max(0, ((MiB - (first.bytes % MiB)) % MiB) - 2 * 4096 - 16), 7)]);
+    const summary = await writeLmdbV1(src, entries);
+    expect(summary.bytes).toBeGreaterThan(10 * MiB);
+    const dst = join(dir, 'dump-dst.lmdb');
+    await mkdir(dst, { recursive: true });
+    const dump = spawnSync('mdb_dump', [src], { maxBuffer: 1 << 28 });
+    expect(dump.status).toBe(0);
+    const load = spawnSync('mdb_load', [dst], { input: dump.stdout, encoding: 'utf8' });
+    expect({ status: load.status, stderr: load.stderr.replace(/.*unrecognized keyword ignored: db_pagesize\n/, '') }).toEqual({ status: 0, stderr: '' });
+    const script = 'import lmdb, sys, json\nprint(json.dumps([lmdb.open(p, readonly=True, lock=False).stat()["entries"] for p in sys.argv[1:]]))';
+    expect(JSON.parse(execFileSync(PY, ['-c', script, src, dst], { encoding: 'utf8' }))).toEqual([401, 401]);
+  });
+});
+
 describe('metadata files', () => {
   it('writes CSV with the base columns first and msgpack as plain maps', async () => {
     const rows = [{ file_original: 'a, "b".mp4', clip_key: 'a_000', num_frames: 10, sharpness: 12.3456789, clip_score: 0.5 }];
@@ -136,7 +188,11 @@ describe('metadata files', () => {
     const back = new Unpackr({ mapsAsObjects: true }).unpack(await readFile(join(dir, 'metadata.msgpack')));
     expect(back).toEqual(rows);
     if (hasPyLmdb) {
-      const py = spawnSync(PY, ['-c', 'import msgpack,sys,json; print(json.dumps(msgpack.unpackb(open(sys.argv[1],"rb").read())))', join(dir, 'metadata.msgpack')], { encoding: 'utf8' });
+      const py = spawnSync(
+        PY,
+        ['-c', 'import msgpack,sys,json; print(json.dumps(msgpack.unpackb(open(sys.argv[1],"rb").read())))', join(dir, 'metadata.msgpack')],
+        { encoding: 'utf8' },
+      );
       if (py.status === 0) expect(JSON.parse(py.stdout)).toEqual(rows);
       else console.log(`python msgpack not importable; msgpack read-back from Python skipped`);
     }

@@ -19,7 +19,10 @@ describe('linkTracks', () => {
     ['a face moving 4 px per sample stays one track', samples(30, (i) => [face(40 + 4 * i, 100)]), [30]],
     ['two faces side by side make two tracks', samples(20, () => [face(60, 100), face(200, 100, 20, 0.8)]), [20, 20]],
   ] as const)('%s', (_name, input, lengths) => {
-    const tracks = linkTracks(input.map((s) => ({ ...s, detections: [...s.detections] })), { maxGap: 2, iouThreshold: 0.3 });
+    const tracks = linkTracks(
+      input.map((s) => ({ ...s, detections: [...s.detections] })),
+      { maxGap: 2, iouThreshold: 0.3 },
+    );
     expect(tracks.map((t) => t.detections.length)).toEqual(lengths);
     for (const t of tracks) expect(t.detections.map((d) => d.frame)).toEqual([...t.detections.map((d) => d.frame)].sort((a, b) => a - b));
   });

@@ -11,16 +11,30 @@ export const facesSpec: CommandSpec = {
   options: [
     { name: 'input_dir', type: 'string', description: 'Folder searched recursively for videos (.mp4 .mkv .webm .mov .avi .m4v .mpg .ts)', required: true },
     { name: 'output_dir', type: 'string', description: 'Folder for clips/, audio/, faces.lmdb/, metadata.csv, metadata.msgpack', required: true },
-    { name: 'detector', type: 'string', description: "Face detector: a registry name (ultraface-rfb-640, scrfd-10g, yunet, ...; see 'clipstream models list') or an ONNX file (SCRFD, YuNet or UltraFace); 'synthetic' for the shipped one, which only finds the fixture face. Default: a registry detector in the model cache, else the synthetic one" },
+    {
+      name: 'detector',
+      type: 'string',
+      description:
+        "Face detector: a registry name (ultraface-rfb-640, scrfd-10g, yunet, ...; see 'clipstream models list') or an ONNX file (SCRFD, YuNet or UltraFace); 'synthetic' for the shipped one, which only finds the fixture face. Default: a registry detector in the model cache, else the synthetic one",
+    },
     { name: 'detector_format', type: 'string', description: 'auto, scrfd, yunet or ultraface', default: 'auto' },
-    { name: 'detector_input_size', type: 'integer', description: 'Longest model-input side for detectors with a dynamic input (default: model metadata, else 640)' },
+    {
+      name: 'detector_input_size',
+      type: 'integer',
+      description: 'Longest model-input side for detectors with a dynamic input (default: model metadata, else 640)',
+    },
     { name: 'score_threshold', type: 'number', description: 'Minimum detector confidence', default: 0.5 },
     { name: 'nms_threshold', type: 'number', description: 'IoU above which the weaker of two boxes is dropped', default: 0.4 },
     { name: 'min_face_size', type: 'number', description: 'Ignore faces whose shorter side is below this many source pixels', default: 0 },
     { name: 'sample_every', type: 'integer', description: 'Run the detector on every k-th frame', default: 2 },
     { name: 'iou_threshold', type: 'number', description: 'IoU that links a detection to a track', default: 0.3 },
     { name: 'max_gap', type: 'integer', description: 'Sampled frames a face may be missing before its track ends', default: 2 },
-    { name: 'max_box_variation', type: 'number', description: 'Largest change of a box coordinate within a kept block, as a fraction of the frame (seed 002: 0.06)', default: 0.06 },
+    {
+      name: 'max_box_variation',
+      type: 'number',
+      description: 'Largest change of a box coordinate within a kept block, as a fraction of the frame (seed 002: 0.06)',
+      default: 0.06,
+    },
     { name: 'min_detections', type: 'integer', description: 'Keep blocks with more than this many detections (seed 002: 16)', default: 16 },
     { name: 'enlarge', type: 'number', description: 'Crop enlargement around the face box (seed 002: 1.4)', default: 1.4 },
     { name: 'crop_mode', type: 'string', description: "Crop box per block: 'union' or 'mean' of its boxes", default: 'union' },
@@ -47,44 +61,70 @@ export const facesSpec: CommandSpec = {
   ],
 };
 
+/**
+ * Resolves like `run`, but if the process runs out of work while `run` is still pending (a
+ * promise nobody will settle: the bug behind a run that "finished" with exit 0 and nothing
+ * recorded), says so and sets exit code 1 instead of letting Node exit 0.
+ */
+export function guardUnsettled<T>(run: Promise<T>, what: string): Promise<T> {
+  const onBeforeExit = () => {
+    process.stderr.write(
+      `clipstream ${what}: internal error: the run stopped before it finished (nothing was left to wait for); its output may be incomplete\n`,
+    );
+    process.exitCode = 1;
+  };
+  process.once('beforeExit', onBeforeExit);
+  const off = () => process.off('beforeExit', onBeforeExit);
+  run.then(off, off);
+  return run;
+}
+
 /** Runs `clipstream faces` with parsed arguments; returns the exit code (0 even when some videos failed). */
 export async function runFaces(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
   const quiet = args.quiet as boolean;
   const det = resolveDetectorArg(args.detector as string | undefined, (line) => process.stderr.write(`clipstream faces: ${line}\n`));
-  const report = await faces({
-    partition: partitionFromArgs(args),
-    inputDir: args.input_dir as string,
-    outputDir: args.output_dir as string,
-    detector: det.path,
-    detectorFormat: (args.detector_format === 'auto' && det.format ? det.format : args.detector_format) as 'auto',
-    detectorInputSize: args.detector_input_size as number | undefined,
-    scoreThreshold: args.score_threshold as number,
-    nmsThreshold: args.nms_threshold as number,
-    minFaceSize: args.min_face_size as number,
-    sampleEvery: args.sample_every as number,
-    iouThreshold: args.iou_threshold as number,
-    maxGap: args.max_gap as number,
-    maxBoxVariation: args.max_box_variation as number,
-    minDetections: args.min_detections as number,
-    enlarge: args.enlarge as number,
-    cropMode: args.crop_mode as 'union',
-    size: args.size as number,
-    makeLmdb: args.make_lmdb as boolean,
-    imageFormat: args.image_format as 'jpeg',
-    jpegQuality: args.jpeg_quality as number,
-    audio: args.audio as 'embed',
-    crf: args.crf as number,
-    preset: args.preset as string,
-    scorers: ((args.scorer as string[] | undefined) ?? []).map(parseScorerSpec),
-    scoreFrames: args.score_frames as number,
-    device: args.device as string,
-    batchSize: args.batch_size as number,
-    numWorkers: args.num_workers as number,
-    intraOpThreads: args.threads as number | undefined,
-    overwrite: args.overwrite as boolean,
-    onProgress: quiet ? undefined : (p) => process.stderr.write(`clipstream faces: ${p.videosDone}/${p.videosTotal} videos, ${p.clips} clips, ${p.videosFailed} failed, ${p.elapsedSeconds.toFixed(1)} s\n`),
-    signal,
-  });
+  const report = await guardUnsettled(
+    faces({
+      partition: partitionFromArgs(args),
+      inputDir: args.input_dir as string,
+      outputDir: args.output_dir as string,
+      detector: det.path,
+      detectorFormat: (args.detector_format === 'auto' && det.format ? det.format : args.detector_format) as 'auto',
+      detectorInputSize: args.detector_input_size as number | undefined,
+      scoreThreshold: args.score_threshold as number,
+      nmsThreshold: args.nms_threshold as number,
+      minFaceSize: args.min_face_size as number,
+      sampleEvery: args.sample_every as number,
+      iouThreshold: args.iou_threshold as number,
+      maxGap: args.max_gap as number,
+      maxBoxVariation: args.max_box_variation as number,
+      minDetections: args.min_detections as number,
+      enlarge: args.enlarge as number,
+      cropMode: args.crop_mode as 'union',
+      size: args.size as number,
+      makeLmdb: args.make_lmdb as boolean,
+      imageFormat: args.image_format as 'jpeg',
+      jpegQuality: args.jpeg_quality as number,
+      audio: args.audio as 'embed',
+      crf: args.crf as number,
+      preset: args.preset as string,
+      scorers: ((args.scorer as string[] | undefined) ?? []).map(parseScorerSpec),
+      scoreFrames: args.score_frames as number,
+      device: args.device as string,
+      batchSize: args.batch_size as number,
+      numWorkers: args.num_workers as number,
+      intraOpThreads: args.threads as number | undefined,
+      overwrite: args.overwrite as boolean,
+      onProgress: quiet
+        ? undefined
+        : (p) =>
+            process.stderr.write(
+              `clipstream faces: ${p.videosDone}/${p.videosTotal} videos, ${p.clips} clips, ${p.videosFailed} failed, ${p.elapsedSeconds.toFixed(1)} s\n`,
+            ),
+      signal,
+    }),
+    'faces',
+  );
   const done = report.videos.filter((v) => v.status === 'done').length;
   const before = report.videos.filter((v) => v.status === 'skipped (done before)').length;
   const failed = report.videos.filter((v) => v.status === 'failed');

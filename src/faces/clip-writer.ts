@@ -1,36 +1,48 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { ClipstreamError, type Where } from '../errors.js';
-import { runTool } from '../media/process.js';
-import { tempPathFor } from '../util/atomic.js';
-import type { CropBox } from './crops.js';
-
-function tail(stderr: string): string {
-  return stderr.trim().split('\n').slice(-2).join(' | ');
-}
+import { runTool, succeeded, ToolFailure, toolOutput } from '../media/process.js';
+import { withAtomicFile } from '../util/atomic.js';
+import { squareAndResize, type CropBox } from './crops.js';
 
 /**
- * Decodes source frames `startFrame..endFrame` (inclusive, frame-accurate) cropped to
- * `crop.inner` at source resolution, RGB. ffmpeg crops before anything reaches Node, so memory
- * is the crop size times the frame count, not the source size.
+ * Streams `count` source frames from `startTime` (the presentation time of the first one),
+ * cropped to `crop.inner` at the displayed resolution, padded to the square and resized to
+ * `size`×`size` RGB, one frame at a time. ffmpeg seeks to the clip (input `-ss`, exact: it
+ * decodes from the keyframe before and drops the frames ahead), so a clip late in a long video
+ * costs its own length, not the video's; half a frame of margin absorbs timestamp rounding.
+ * Fewer frames than `count` is an error naming the file.
  *
  * @example
- * const frames = await decodeCropSpan(ffmpeg, 'a.mp4', 50, 149, crop);
+ * for await (const face of croppedFrames(ffmpeg, 'a.mp4', { startTime: 2, count: 100, fps: 25, crop, size: 512 })) encode(face);
  */
-export async function decodeCropSpan(ffmpeg: string, path: string, startFrame: number, endFrame: number, crop: CropBox, signal?: AbortSignal): Promise<Uint8Array[]> {
+export async function* croppedFrames(
+  ffmpeg: string,
+  path: string,
+  o: { startTime: number; count: number; fps: number; crop: CropBox; size: number; signal?: AbortSignal },
+): AsyncGenerator<Uint8Array, void, undefined> {
   const where: Where = { file: path };
-  const { x, y, width, height } = crop.inner;
+  const { x, y, width, height } = o.crop.inner;
+  const seek = o.startTime - 0.5 / o.fps;
   // rgb24 before the crop: cropping yuv420p would round odd offsets to even ones.
-  const vf = `select='between(n\\,${startFrame}\\,${endFrame})',format=rgb24,crop=${width}:${height}:${x}:${y}`;
-  const r = await runTool(ffmpeg, ['-hide_banner', '-nostats', '-v', 'error', '-i', path, '-map', '0:v:0', '-vf', vf, '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
-    signal, where, stallTimeoutMs: 60_000,
-  });
-  const bytes = width * height * 3;
-  const count = Math.floor(r.stdout.length / bytes);
-  if (r.code !== 0 || count === 0) {
-    throw new ClipstreamError('ERR_DECODE', `${path}: cannot decode frames ${startFrame}-${endFrame} for a face clip (exit ${r.code ?? r.signal}, ${count} frames): ${tail(r.stderr)}`, { where });
+  const vf = `format=rgb24,crop=${width}:${height}:${x}:${y}`;
+  const args = ['-hide_banner', '-nostats', '-nostdin', '-v', 'error'];
+  if (seek > 0) args.push('-ss', seek.toFixed(6));
+  args.push('-i', path, '-map', '0:v:0', '-vf', vf, '-frames:v', String(o.count), '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
+  let n = 0;
+  for await (const inner of toolOutput(ffmpeg, args, {
+    chunkBytes: width * height * 3,
+    what: `cannot decode the frames of a face clip from ${o.startTime.toFixed(3)} s`,
+    signal: o.signal,
+    where,
+    stallTimeoutMs: 60_000,
+  })) {
+    yield await squareAndResize(inner, o.crop, o.size);
+    n++;
   }
-  return Array.from({ length: count }, (_, i) => new Uint8Array(r.stdout.buffer, r.stdout.byteOffset + i * bytes, bytes));
+  if (n < o.count) {
+    throw new ClipstreamError('ERR_DECODE', `${path}: a face clip from ${o.startTime.toFixed(3)} s should have ${o.count} frames but ffmpeg decoded ${n}`, {
+      where,
+    });
+  }
 }
 
 export interface EncodeOptions {
@@ -43,16 +55,18 @@ export interface EncodeOptions {
 }
 
 /**
- * Encodes square RGB frames as an H.264 mp4 at `fps`, with the source's audio from
- * `startTime` for the clip's duration when `withAudio` (a source without audio gives a silent
- * clip, not an error). Written to a temporary name and renamed, so the file appears whole.
+ * Encodes `count` square RGB frames (an array or a stream of them) as an H.264 mp4 at `fps`,
+ * with the source's audio from `startTime` for the clip's duration when `withAudio` (a source
+ * without audio gives a silent clip, not an error). Written to a temporary name and renamed, so
+ * the file appears whole; an error from the frame stream fails the clip with that error.
  *
  * @example
- * await encodeFaceClip(ffmpeg, frames, 512, 25, { source: 'a.mp4', startTime: 2, withAudio: true }, 'out/clips/a_000.mp4');
+ * await encodeFaceClip(ffmpeg, frames, frames.length, 512, 25, { source: 'a.mp4', startTime: 2, withAudio: true }, 'out/clips/a_000.mp4');
  */
 export async function encodeFaceClip(
   ffmpeg: string,
-  frames: Uint8Array[],
+  frames: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  count: number,
   size: number,
   fps: number,
   audio: { source: string; startTime: number; withAudio: boolean },
@@ -60,23 +74,71 @@ export async function encodeFaceClip(
   options: EncodeOptions = {},
   signal?: AbortSignal,
 ): Promise<void> {
-  await mkdir(dirname(outPath), { recursive: true });
-  const tmp = tempPathFor(outPath);
-  const duration = frames.length / fps;
-  const args = ['-hide_banner', '-nostats', '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${size}x${size}`, '-r', String(fps), '-i', 'pipe:0'];
-  if (audio.withAudio) args.push('-ss', audio.startTime.toFixed(6), '-t', duration.toFixed(6), '-i', audio.source, '-map', '0:v:0', '-map', '1:a:0?', '-c:a', 'aac', '-b:a', options.audioBitrate ?? '128k');
+  const duration = count / fps;
+  const args = [
+    '-hide_banner',
+    '-nostats',
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-s',
+    `${size}x${size}`,
+    '-r',
+    String(fps),
+    '-i',
+    'pipe:0',
+  ];
+  if (audio.withAudio)
+    args.push(
+      '-ss',
+      audio.startTime.toFixed(6),
+      '-t',
+      duration.toFixed(6),
+      '-i',
+      audio.source,
+      '-map',
+      '0:v:0',
+      '-map',
+      '1:a:0?',
+      '-c:a',
+      'aac',
+      '-b:a',
+      options.audioBitrate ?? '128k',
+    );
   args.push(
-    '-c:v', 'libx264', '-preset', options.preset ?? 'veryfast', '-crf', String(options.crf ?? 18), '-pix_fmt', 'yuv420p',
-    '-t', duration.toFixed(6), '-movflags', '+faststart', '-f', 'mp4', tmp,
+    '-c:v',
+    'libx264',
+    '-preset',
+    options.preset ?? 'veryfast',
+    '-crf',
+    String(options.crf ?? 18),
+    '-pix_fmt',
+    'yuv420p',
+    '-t',
+    duration.toFixed(6),
+    '-movflags',
+    '+faststart',
+    '-f',
+    'mp4',
   );
-  const input = new Uint8Array(frames.length * size * size * 3);
-  frames.forEach((f, i) => input.set(f, i * size * size * 3));
-  const r = await runTool(ffmpeg, args, { input, signal, where: { file: outPath }, stallTimeoutMs: 120_000 });
-  if (r.code !== 0) {
-    await rm(tmp, { force: true });
-    throw new ClipstreamError('ERR_IO', `cannot encode face clip ${outPath} from ${audio.source} (exit ${r.code ?? r.signal}): ${tail(r.stderr)}`, { where: { file: outPath } });
+  let inputError: { error: unknown } | null = null;
+  async function* input(): AsyncGenerator<Uint8Array> {
+    try {
+      for await (const f of frames) yield f;
+    } catch (error) {
+      inputError = { error };
+      throw error;
+    }
   }
-  await rename(tmp, outPath);
+  await withAtomicFile(outPath, async (tmp) => {
+    const r = await runTool(ffmpeg, [...args, tmp], { input: input(), signal, where: { file: outPath }, stallTimeoutMs: 120_000 });
+    if (inputError) throw (inputError as { error: unknown }).error;
+    if (!succeeded(r)) throw new ToolFailure(ffmpeg, `cannot encode face clip ${outPath} from ${audio.source}`, r, { where: { file: outPath } });
+  });
 }
 
 /**
@@ -86,17 +148,44 @@ export async function encodeFaceClip(
  * @example
  * await extractAudioSpan(ffmpeg, 'a.mp4', 2, 4, 'out/audio/a_000.wav')
  */
-export async function extractAudioSpan(ffmpeg: string, source: string, startTime: number, duration: number, outPath: string, signal?: AbortSignal): Promise<boolean> {
-  await mkdir(dirname(outPath), { recursive: true });
-  const tmp = tempPathFor(outPath);
-  const r = await runTool(ffmpeg, ['-hide_banner', '-nostats', '-v', 'error', '-y', '-ss', startTime.toFixed(6), '-t', duration.toFixed(6), '-i', source, '-map', '0:a:0', '-c:a', 'pcm_s16le', '-f', 'wav', tmp], {
-    signal, where: { file: outPath }, stallTimeoutMs: 60_000,
-  });
-  if (r.code !== 0) {
-    await rm(tmp, { force: true });
-    if (/matches no streams/.test(r.stderr)) return false;
-    throw new ClipstreamError('ERR_IO', `cannot write audio ${outPath} from ${source} (exit ${r.code ?? r.signal}): ${tail(r.stderr)}`, { where: { file: outPath } });
+export async function extractAudioSpan(
+  ffmpeg: string,
+  source: string,
+  startTime: number,
+  duration: number,
+  outPath: string,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const args = [
+    '-hide_banner',
+    '-nostats',
+    '-v',
+    'error',
+    '-y',
+    '-ss',
+    startTime.toFixed(6),
+    '-t',
+    duration.toFixed(6),
+    '-i',
+    source,
+    '-map',
+    '0:a:0',
+    '-c:a',
+    'pcm_s16le',
+    '-f',
+    'wav',
+  ];
+  try {
+    await withAtomicFile(outPath, async (tmp) => {
+      const r = await runTool(ffmpeg, [...args, tmp], { signal, where: { file: outPath }, stallTimeoutMs: 60_000 });
+      if (!succeeded(r))
+        throw Object.assign(new ToolFailure(ffmpeg, `cannot write audio ${outPath} from ${source}`, r, { where: { file: outPath } }), {
+          noAudio: /matches no streams/.test(r.stderr),
+        });
+    });
+    return true;
+  } catch (err) {
+    if ((err as { noAudio?: boolean }).noAudio) return false;
+    throw err;
   }
-  await rename(tmp, outPath);
-  return true;
 }

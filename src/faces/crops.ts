@@ -26,7 +26,12 @@ export function trackCrop(boxes: Box[], frameWidth: number, frameHeight: number,
   const enlarge = validateNumber(options.enlarge ?? 1.4, 'options.enlarge', 0.1, 10);
   let b: Box;
   if ((options.mode ?? 'union') === 'union') {
-    b = { x1: Math.min(...boxes.map((d) => d.x1)), y1: Math.min(...boxes.map((d) => d.y1)), x2: Math.max(...boxes.map((d) => d.x2)), y2: Math.max(...boxes.map((d) => d.y2)) };
+    b = {
+      x1: Math.min(...boxes.map((d) => d.x1)),
+      y1: Math.min(...boxes.map((d) => d.y1)),
+      x2: Math.max(...boxes.map((d) => d.x2)),
+      y2: Math.max(...boxes.map((d) => d.y2)),
+    };
   } else {
     const mean = (f: (d: Box) => number) => boxes.reduce((a, d) => a + f(d), 0) / boxes.length;
     b = { x1: mean((d) => d.x1), y1: mean((d) => d.y1), x2: mean((d) => d.x2), y2: mean((d) => d.y2) };
@@ -41,7 +46,9 @@ export function trackCrop(boxes: Box[], frameWidth: number, frameHeight: number,
   const ix2 = Math.max(ix + 1, Math.min(frameWidth, x + size));
   const iy2 = Math.max(iy + 1, Math.min(frameHeight, y + size));
   return {
-    x, y, size,
+    x,
+    y,
+    size,
     inner: { x: ix, y: iy, width: ix2 - ix, height: iy2 - iy },
     pad: { left: ix - x, top: iy - y, right: x + size - ix2, bottom: y + size - iy2 },
   };

@@ -1,10 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import ort from 'onnxruntime-node';
-import onnxProto from 'onnx-proto';
 import { ClipstreamError } from '../errors.js';
-import { loadSession, type LoadedSession, type SessionOptions } from '../infer/session.js';
+import type { SessionOptions } from '../infer/session.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
 import { nms, unscale, type Detection } from './boxes.js';
+import { openModelRunner, readGraphInterface, type GraphInterface, type ModelRunner, type ModelOutputs } from './model-runner.js';
 import { decodeScrfd, scrfdLayout } from './scrfd.js';
 import type { RawOutput } from './tensors.js';
 import { decodeUltraface, orderUltrafaceOutputs } from './ultraface.js';
@@ -14,6 +12,8 @@ export type DetectorFormat = 'scrfd' | 'yunet' | 'ultraface';
 export const DETECTOR_FORMATS: readonly DetectorFormat[] = ['scrfd', 'yunet', 'ultraface'];
 
 export interface FaceDetectorOptions extends SessionOptions {
+  /** Where the model computes: a worker thread (default, keeps the event loop free) or this thread. */
+  thread?: 'worker' | 'main';
   /** Output format; `auto` (default) tells it from the model's outputs. */
   format?: DetectorFormat | 'auto';
   /** Detections below this confidence are dropped (default 0.5). */
@@ -29,40 +29,6 @@ export interface FaceDetectorOptions extends SessionOptions {
   inputSize?: number;
 }
 
-interface GraphInterface {
-  inputName: string;
-  inputDims: Array<number | string>;
-  outputs: Array<{ name: string; dims: Array<number | string> }>;
-  metadata: Record<string, string>;
-}
-
-type Long = { toNumber(): number };
-const num = (v: number | Long | null | undefined): number => (v == null ? 0 : typeof v === 'number' ? v : v.toNumber());
-
-async function readGraphInterface(path: string): Promise<GraphInterface> {
-  let model: onnxProto.onnx.ModelProto;
-  try {
-    model = onnxProto.onnx.ModelProto.decode(await readFile(path));
-  } catch (err) {
-    throw new ClipstreamError('ERR_MODEL', `Cannot use face detector ${path}: ${(err as Error).message}`, { cause: err, where: { file: path } });
-  }
-  const initializers = new Set((model.graph?.initializer ?? []).map((t) => t.name));
-  const dims = (v: onnxProto.onnx.IValueInfoProto) =>
-    (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue != null ? num(d.dimValue) : '?'));
-  const inputs = (model.graph?.input ?? []).filter((v) => !initializers.has(v.name));
-  if (inputs.length !== 1 || !model.graph?.output?.length) {
-    throw new ClipstreamError('ERR_MODEL', `Cannot use face detector ${path}: expected one image input and some outputs, found ${inputs.length} input(s)`, { where: { file: path } });
-  }
-  const metadata: Record<string, string> = {};
-  for (const p of model.metadataProps ?? []) if (p.key) metadata[p.key] = p.value ?? '';
-  return {
-    inputName: inputs[0]!.name ?? 'input',
-    inputDims: dims(inputs[0]!),
-    outputs: model.graph.output.map((o) => ({ name: o.name ?? '', dims: dims(o) })),
-    metadata,
-  };
-}
-
 /**
  * Tells the detector family from its outputs: 2 outputs ending in 2 and 4 values = UltraFace;
  * 12 outputs or names `cls_*`/`obj_*` = YuNet; 6, 9, 10 or 15 outputs = SCRFD. Returns null when
@@ -71,7 +37,10 @@ async function readGraphInterface(path: string): Promise<GraphInterface> {
  * @example
  * guessDetectorFormat([{ name: 'scores', dims: [1, 4420, 2] }, { name: 'boxes', dims: [1, 4420, 4] }]) // 'ultraface'
  */
-export function guessDetectorFormat(outputs: Array<{ name: string; dims: Array<number | string> }>, metadata: Record<string, string> = {}): DetectorFormat | null {
+export function guessDetectorFormat(
+  outputs: Array<{ name: string; dims: Array<number | string> }>,
+  metadata: Record<string, string> = {},
+): DetectorFormat | null {
   const declared = metadata['face_detector.format'];
   if (declared && (DETECTOR_FORMATS as readonly string[]).includes(declared)) return declared as DetectorFormat;
   const last = outputs.map((o) => o.dims[o.dims.length - 1]);
@@ -115,7 +84,7 @@ export class FaceDetector {
   readonly path: string;
   readonly format: DetectorFormat;
   readonly provider: 'cpu' | 'cuda';
-  private readonly session: ort.InferenceSession;
+  private readonly runner: ModelRunner;
   private readonly iface: GraphInterface;
   private readonly fixedSize: { width: number; height: number } | null;
   private readonly maxSide: number;
@@ -125,10 +94,10 @@ export class FaceDetector {
   readonly nmsThreshold: number;
   readonly minFaceSize: number;
 
-  constructor(loaded: LoadedSession, iface: GraphInterface, format: DetectorFormat, options: FaceDetectorOptions) {
-    this.path = loaded.path;
-    this.session = loaded.session;
-    this.provider = loaded.provider;
+  constructor(runner: ModelRunner, iface: GraphInterface, format: DetectorFormat, options: FaceDetectorOptions) {
+    this.path = runner.path;
+    this.runner = runner;
+    this.provider = runner.provider;
     this.iface = iface;
     this.format = format;
     this.scoreThreshold = validateNumber(options.scoreThreshold ?? 0.5, 'options.scoreThreshold', 0, 1);
@@ -172,7 +141,10 @@ export class FaceDetector {
     });
     for (const indices of groups.values()) {
       const size = this.inputSizeFor(frames[indices[0]!]!);
-      const outputs = await this.run(indices.map((i) => frames[i]!), size);
+      const outputs = await this.run(
+        indices.map((i) => frames[i]!),
+        size,
+      );
       indices.forEach((frameIndex, b) => {
         results[frameIndex] = this.postprocess(outputs, b, size, frames[frameIndex]!);
       });
@@ -186,7 +158,10 @@ export class FaceDetector {
     const data = new Float32Array(frames.length * 3 * plane); // zeros = the mean: neutral padding
     frames.forEach((f, b) => {
       if (f.width > size.width || f.height > size.height) {
-        throw new ClipstreamError('ERR_INFERENCE', `frame ${f.width}×${f.height} is larger than the detector input ${size.width}×${size.height}; resize it with detector.fit()`);
+        throw new ClipstreamError(
+          'ERR_INFERENCE',
+          `frame ${f.width}×${f.height} is larger than the detector input ${size.width}×${size.height}; resize it with detector.fit()`,
+        );
       }
       const base = b * 3 * plane;
       for (let y = 0; y < f.height; y++) {
@@ -197,24 +172,34 @@ export class FaceDetector {
         }
       }
     });
-    let result: ort.InferenceSession.OnnxValueMapType;
+    let result: ModelOutputs;
+    const names = this.iface.outputs.map((o) => o.name);
     try {
-      result = await this.session.run({ [this.iface.inputName]: new ort.Tensor('float32', data, [frames.length, 3, size.height, size.width]) });
+      result = await this.runner.run(this.iface.inputName, data, [frames.length, 3, size.height, size.width], names);
     } catch (err) {
-      throw new ClipstreamError('ERR_INFERENCE', `face detector ${this.path} failed on a batch of ${frames.length}: ${(err as Error).message}`, { cause: err, where: { file: this.path } });
+      throw new ClipstreamError('ERR_INFERENCE', `face detector ${this.path} failed on a batch of ${frames.length}: ${(err as Error).message}`, {
+        cause: err,
+        where: { file: this.path },
+      });
     }
     return this.iface.outputs.map(({ name }) => {
       const t = result[name]!;
-      return { name, dims: t.dims.map(Number), data: t.data as Float32Array };
+      return { name, dims: t.dims, data: t.data };
     });
   }
 
   private postprocess(outputs: RawOutput[], b: number, size: { width: number; height: number }, frame: DetectorFrame): Detection[] {
     let raw: Detection[];
     switch (this.format) {
-      case 'scrfd': raw = decodeScrfd(outputs, b, size.width, size.height, this.scoreThreshold); break;
-      case 'yunet': raw = decodeYunet(orderYunetOutputs(outputs), b, size.width, size.height, this.scoreThreshold); break;
-      case 'ultraface': raw = decodeUltraface(orderUltrafaceOutputs(outputs), b, size.width, size.height, this.scoreThreshold); break;
+      case 'scrfd':
+        raw = decodeScrfd(outputs, b, size.width, size.height, this.scoreThreshold);
+        break;
+      case 'yunet':
+        raw = decodeYunet(orderYunetOutputs(outputs), b, size.width, size.height, this.scoreThreshold);
+        break;
+      case 'ultraface':
+        raw = decodeUltraface(orderUltrafaceOutputs(outputs), b, size.width, size.height, this.scoreThreshold);
+        break;
     }
     return nms(raw, this.nmsThreshold)
       .map((d) => clip(unscale(d, frame.scale), frame.sourceWidth, frame.sourceHeight))
@@ -222,7 +207,7 @@ export class FaceDetector {
   }
 
   async close(): Promise<void> {
-    await this.session.release();
+    await this.runner.close();
   }
 }
 
@@ -238,7 +223,7 @@ function clip(d: Detection, w: number, h: number): Detection {
  */
 export async function loadFaceDetector(path: string, options: FaceDetectorOptions = {}): Promise<FaceDetector> {
   const requested = validateOneOf(options.format ?? 'auto', 'options.format', ['auto', ...DETECTOR_FORMATS] as const);
-  const iface = await readGraphInterface(path);
+  const iface = await readGraphInterface(path, 'face detector');
   const guessed = guessDetectorFormat(iface.outputs, iface.metadata);
   const format = requested === 'auto' ? guessed : requested;
   if (!format) {
@@ -249,6 +234,6 @@ export async function loadFaceDetector(path: string, options: FaceDetectorOption
       { where: { file: path } },
     );
   }
-  const loaded = await loadSession(path, options);
-  return new FaceDetector(loaded, iface, format, options);
+  const runner = await openModelRunner(path, options);
+  return new FaceDetector(runner, iface, format, options);
 }

@@ -63,12 +63,18 @@ export async function openFrameStore(path: string): Promise<FrameStore> {
   }
 }
 
+const key = (k: string) => Buffer.from(k, 'utf8');
+
 export class FrameStore {
-  constructor(readonly path: string, private readonly db: RootDatabase) {}
+  constructor(
+    readonly path: string,
+    private readonly db: RootDatabase,
+  ) {}
 
   /** Writes (or replaces) a clip's frames and metadata in one transaction; resolves once on disk. */
   async putClip(clipKey: string, frames: Buffer[], meta: ClipMeta): Promise<void> {
-    if (clipKey.includes('/')) throw new ClipstreamError('ERR_IO', `clip key '${clipKey}' must not contain '/' (it separates the clip key from the frame number)`);
+    if (clipKey.includes('/'))
+      throw new ClipstreamError('ERR_IO', `clip key '${clipKey}' must not contain '/' (it separates the clip key from the frame number)`);
     const key = (k: string) => Buffer.from(k, 'utf8');
     try {
       await this.db.transaction(() => {
@@ -76,19 +82,89 @@ export class FrameStore {
         const old = this.db.get(key(metaKey(clipKey))) as Buffer | undefined;
         const oldCount = old ? Number((JSON.parse(old.toString('utf8')) as ClipMeta).num_frames) || 0 : 0;
         for (let i = frames.length; i < oldCount; i++) this.db.remove(key(frameKey(clipKey, i)));
-        frames.forEach((f, i) => this.db.put(key(frameKey(clipKey, i)), f));
+        frames.forEach((f, i) => {
+          this.db.put(key(frameKey(clipKey, i)), f);
+        });
         this.db.put(key(metaKey(clipKey)), Buffer.from(JSON.stringify(meta), 'utf8'));
       });
     } catch (err) {
-      throw new ClipstreamError('ERR_IO', `cannot write clip ${clipKey} to LMDB store ${this.path}: ${(err as Error).message}`, { cause: err, where: { file: this.path, key: clipKey } });
+      throw new ClipstreamError('ERR_IO', `cannot write clip ${clipKey} to LMDB store ${this.path}: ${(err as Error).message}`, {
+        cause: err,
+        where: { file: this.path, key: clipKey },
+      });
     }
   }
 
-  /** Writes every entry, in key order, as a py-lmdb-readable environment `dir/data.mdb`. */
+  /**
+   * Starts (or restarts) a clip written in parts: removes its meta entry and old frames, so
+   * until `endClip` the clip is absent from exports. With putFrames/endClip, a long clip never
+   * has all its encoded frames in memory at once.
+   */
+  async beginClip(clipKey: string): Promise<void> {
+    this.checkKey(clipKey);
+    await this.write(clipKey, () => {
+      const old = this.db.get(key(metaKey(clipKey))) as Buffer | undefined;
+      const oldCount = old ? Number((JSON.parse(old.toString('utf8')) as ClipMeta).num_frames) || 0 : 0;
+      this.db.remove(key(metaKey(clipKey)));
+      for (let i = 0; i < oldCount; i++) this.db.remove(key(frameKey(clipKey, i)));
+    });
+  }
+
+  /** Writes frames `first`, `first + 1`, ... of a clip begun with beginClip. */
+  async putFrames(clipKey: string, first: number, frames: Buffer[]): Promise<void> {
+    await this.write(clipKey, () => {
+      frames.forEach((f, i) => {
+        this.db.put(key(frameKey(clipKey, first + i)), f);
+      });
+    });
+  }
+
+  /** Writes the clip's meta entry: from now on the clip is complete and exported. */
+  async endClip(clipKey: string, meta: ClipMeta): Promise<void> {
+    await this.write(clipKey, () => this.db.put(key(metaKey(clipKey)), Buffer.from(JSON.stringify(meta), 'utf8')));
+  }
+
+  /** True when the clip's meta entry is there (the clip was completed). */
+  hasClip(clipKey: string): boolean {
+    return this.db.get(key(metaKey(clipKey))) !== undefined;
+  }
+
+  private checkKey(clipKey: string): void {
+    if (clipKey.includes('/'))
+      throw new ClipstreamError('ERR_IO', `clip key '${clipKey}' must not contain '/' (it separates the clip key from the frame number)`);
+  }
+
+  private async write(clipKey: string, fn: () => void): Promise<void> {
+    try {
+      await this.db.transaction(fn);
+    } catch (err) {
+      throw new ClipstreamError('ERR_IO', `cannot write clip ${clipKey} to LMDB store ${this.path}: ${(err as Error).message}`, {
+        cause: err,
+        where: { file: this.path, key: clipKey },
+      });
+    }
+  }
+
+  /**
+   * Writes every entry, in key order, as a py-lmdb-readable environment `dir/data.mdb`. Frames
+   * of a clip without its meta entry (begun, never ended: an interrupted run) are left out.
+   */
   async exportTo(dir: string): Promise<LmdbV1Summary> {
     const db = this.db;
     function* entries(): Generator<[Buffer, Buffer]> {
-      for (const { key, value } of db.getRange({})) yield [Buffer.from(key as Uint8Array), Buffer.from(value as Uint8Array)];
+      let clip = '';
+      let complete = false;
+      for (const { key: k, value } of db.getRange({})) {
+        const name = Buffer.from(k as Uint8Array);
+        const text = name.toString('utf8');
+        const slash = text.lastIndexOf('/');
+        const prefix = slash < 0 ? text : text.slice(0, slash);
+        if (prefix !== clip) {
+          clip = prefix;
+          complete = slash < 0 || db.get(key(metaKey(prefix))) !== undefined;
+        }
+        if (complete) yield [name, Buffer.from(value as Uint8Array)];
+      }
     }
     try {
       return await writeLmdbV1(dir, entries());

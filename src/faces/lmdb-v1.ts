@@ -78,6 +78,11 @@ function branchNode(key: Buffer, pgno: number): Buffer {
   return node;
 }
 
+/** The map size recorded for a store of `bytes`: 4× its size rounded up to a MiB, at least 1 GiB. */
+export function mapSizeFor(bytes: number): number {
+  return Math.max(1 << 30, Math.ceil((4 * bytes) / (1 << 20)) * (1 << 20));
+}
+
 export interface LmdbV1Summary {
   entries: number;
   depth: number;
@@ -117,10 +122,16 @@ export async function writeLmdbV1(dir: string, entries: Iterable<[Buffer, Buffer
     };
     for await (const [key, value] of entries) {
       if (key.length === 0 || key.length > LMDB_MAX_KEY) {
-        throw new ClipstreamError('ERR_IO', `LMDB key '${key.toString('utf8').slice(0, 80)}' is ${key.length} bytes; keys must be 1 to ${LMDB_MAX_KEY} bytes`, { where: { file: finalPath } });
+        throw new ClipstreamError('ERR_IO', `LMDB key '${key.toString('utf8').slice(0, 80)}' is ${key.length} bytes; keys must be 1 to ${LMDB_MAX_KEY} bytes`, {
+          where: { file: finalPath },
+        });
       }
       if (previous && Buffer.compare(previous, key) >= 0) {
-        throw new ClipstreamError('ERR_IO', `LMDB keys must be written in increasing order: '${key.toString('utf8')}' came after '${previous.toString('utf8')}'`, { where: { file: finalPath } });
+        throw new ClipstreamError(
+          'ERR_IO',
+          `LMDB keys must be written in increasing order: '${key.toString('utf8')}' came after '${previous.toString('utf8')}'`,
+          { where: { file: finalPath } },
+        );
       }
       previous = key;
       const big = NODESIZE + key.length + value.length > NODEMAX;
@@ -181,7 +192,10 @@ export async function writeLmdbV1(dir: string, entries: Iterable<[Buffer, Buffer
     }
 
     const lastPg = nextPg - 1;
-    const mapsize = Math.max(1 << 20, Math.ceil((nextPg * PSIZE) / (1 << 20)) * (1 << 20));
+    // Generous: tools that rebuild the store by inserts (mdb_dump | mdb_load, a writer opening it
+    // with py-lmdb) need room for half-full pages and copy-on-write, and read the map size from
+    // here. It is address space, not disk: the file stays its own size.
+    const mapsize = mapSizeFor(nextPg * PSIZE);
     for (const pgno of [0, 1]) {
       const meta = Buffer.alloc(PSIZE);
       meta.writeBigUInt64LE(BigInt(pgno), 0);

@@ -7,12 +7,36 @@ export type FaceRow = Record<string, string | number | null>;
 
 /** Column order of metadata.csv; scorer columns (`{name}_score`) follow in the order given. */
 export const BASE_COLUMNS = [
-  'file_original', 'file_relative', 'lmdb_file', 'audio_file', 'clip_key', 'track',
-  'start_frame', 'end_frame', 'start_time', 'end_time', 'num_frames', 'width', 'height',
-  'original_fps', 'original_duration', 'original_width', 'original_height', 'original_resolution',
-  'crop_x', 'crop_y', 'crop_size',
-  'det_score_mean', 'det_score_min', 'det_score_max', 'num_detections',
-  'face_size', 'face_size_ratio', 'sharpness', 'brightness', 'contrast',
+  'file_original',
+  'file_relative',
+  'lmdb_file',
+  'audio_file',
+  'clip_key',
+  'track',
+  'start_frame',
+  'end_frame',
+  'start_time',
+  'end_time',
+  'num_frames',
+  'width',
+  'height',
+  'original_fps',
+  'original_duration',
+  'original_width',
+  'original_height',
+  'original_resolution',
+  'crop_x',
+  'crop_y',
+  'crop_size',
+  'det_score_mean',
+  'det_score_min',
+  'det_score_max',
+  'num_detections',
+  'face_size',
+  'face_size_ratio',
+  'sharpness',
+  'brightness',
+  'contrast',
 ] as const;
 
 // Plain maps (no record extension, no ext types): what Python's msgpack reads.
@@ -28,7 +52,7 @@ function csvCell(v: string | number | null | undefined): string {
 export function toCsv(rows: FaceRow[]): string {
   const columns: string[] = [...BASE_COLUMNS];
   for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
-  return [columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
+  return `${[columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n')}\n`;
 }
 
 /**

@@ -1,7 +1,6 @@
-import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { ClipstreamError } from '../errors.js';
-import { loadSession, type SessionOptions } from '../infer/session.js';
+import { openModelRunner, readGraphInterface, type GraphInterface, type ModelRunner, type ModelRunnerOptions } from './model-runner.js';
 import { spreadIndices } from './scores.js';
 
 /** Input normalisation of a scorer: ImageNet or CLIP mean/std on [0, 1], plain [0, 1], or raw 0–255. */
@@ -29,7 +28,9 @@ export interface ScorerSpec {
 export function parseScorerSpec(text: string): ScorerSpec {
   const m = /^([A-Za-z0-9_+.-]+)=(.+?)(?::(imagenet|clip|unit|raw))?$/.exec(text);
   if (!m) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `scorer '${text}' is not name=path.onnx[:imagenet|clip|unit|raw] (e.g. hyperiqa=models/hyperiqa.onnx)`, { where: { option: 'scorer' } });
+    throw new ClipstreamError('ERR_BAD_ARGUMENT', `scorer '${text}' is not name=path.onnx[:imagenet|clip|unit|raw] (e.g. hyperiqa=models/hyperiqa.onnx)`, {
+      where: { option: 'scorer' },
+    });
   }
   return { name: m[1]!, path: m[2]!, norm: (m[3] as ScorerNorm | undefined) ?? 'imagenet' };
 }
@@ -50,11 +51,17 @@ export class Scorer {
   private readonly size: { width: number; height: number };
   private readonly batched: boolean;
 
-  constructor(readonly spec: ScorerSpec, private readonly session: ort.InferenceSession) {
+  private readonly outputName: string;
+
+  constructor(
+    readonly spec: ScorerSpec,
+    private readonly runner: ModelRunner,
+    iface: GraphInterface,
+  ) {
     this.column = `${spec.name}_score`;
-    this.inputName = session.inputNames[0]!;
-    const meta = session.inputMetadata[0] as { shape?: Array<number | string> } | undefined;
-    const shape = meta?.shape ?? [];
+    this.inputName = iface.inputName;
+    this.outputName = iface.outputs[0]!.name;
+    const shape = iface.inputDims;
     const h = shape[2];
     const w = shape[3];
     this.size = typeof h === 'number' && typeof w === 'number' && h > 0 && w > 0 ? { width: w, height: h } : { width: 224, height: 224 };
@@ -85,29 +92,34 @@ export class Scorer {
     const norm = NORMS[this.spec.norm];
     const data = new Float32Array(frames.length * 3 * plane);
     for (const [b, f] of frames.entries()) {
-      const px = await sharp(f, { raw: { width: size, height: size, channels: 3 } }).resize(width, height, { fit: 'cover' }).raw().toBuffer();
+      const px = await sharp(f, { raw: { width: size, height: size, channels: 3 } })
+        .resize(width, height, { fit: 'cover' })
+        .raw()
+        .toBuffer();
       for (let i = 0; i < plane; i++) {
         for (let c = 0; c < 3; c++) data[b * 3 * plane + c * plane + i] = (px[i * 3 + c]! * norm.scale - norm.mean[c]!) / norm.std[c]!;
       }
     }
-    let result: ort.InferenceSession.OnnxValueMapType;
+    let out: Float32Array;
     try {
-      result = await this.session.run({ [this.inputName]: new ort.Tensor('float32', data, [frames.length, 3, height, width]) });
+      out = (await this.runner.run(this.inputName, data, [frames.length, 3, height, width], [this.outputName]))[this.outputName]!.data;
     } catch (err) {
-      throw new ClipstreamError('ERR_INFERENCE', `scorer ${this.spec.name} (${this.spec.path}) failed: ${(err as Error).message}`, { cause: err, where: { file: this.spec.path } });
+      throw new ClipstreamError('ERR_INFERENCE', `scorer ${this.spec.name} (${this.spec.path}) failed: ${(err as Error).message}`, {
+        cause: err,
+        where: { file: this.spec.path },
+      });
     }
-    const out = result[this.session.outputNames[0]!]!.data as Float32Array;
     const per = out.length / frames.length;
     return frames.map((_, b) => out.slice(b * per, (b + 1) * per));
   }
 
   async close(): Promise<void> {
-    await this.session.release();
+    await this.runner.close();
   }
 }
 
-/** Opens a scorer's model (CUDA when asked and available, else CPU). */
-export async function loadScorer(spec: ScorerSpec, options: SessionOptions = {}): Promise<Scorer> {
-  const { session } = await loadSession(spec.path, options);
-  return new Scorer(spec, session);
+/** Opens a scorer's model (CUDA when asked and available, else CPU), on a worker thread unless `thread: 'main'`. */
+export async function loadScorer(spec: ScorerSpec, options: ModelRunnerOptions = {}): Promise<Scorer> {
+  const iface = await readGraphInterface(spec.path, `scorer ${spec.name}`);
+  return new Scorer(spec, await openModelRunner(spec.path, options), iface);
 }

@@ -5,11 +5,16 @@ import { imageRows, type RawOutput } from './tensors.js';
 /** SCRFD variants by output count: strides and whether landmarks are present (insightface's `fmc`, `use_kps`). */
 export function scrfdLayout(outputCount: number): { strides: number[]; kps: boolean } | null {
   switch (outputCount) {
-    case 6: return { strides: [8, 16, 32], kps: false };
-    case 9: return { strides: [8, 16, 32], kps: true };
-    case 10: return { strides: [8, 16, 32, 64, 128], kps: false };
-    case 15: return { strides: [8, 16, 32, 64, 128], kps: true };
-    default: return null;
+    case 6:
+      return { strides: [8, 16, 32], kps: false };
+    case 9:
+      return { strides: [8, 16, 32], kps: true };
+    case 10:
+      return { strides: [8, 16, 32, 64, 128], kps: false };
+    case 15:
+      return { strides: [8, 16, 32, 64, 128], kps: true };
+    default:
+      return null;
   }
 }
 
@@ -26,7 +31,10 @@ export function scrfdLayout(outputCount: number): { strides: number[]; kps: bool
 export function decodeScrfd(outputs: RawOutput[], b: number, inputWidth: number, inputHeight: number, scoreThreshold: number): Detection[] {
   const layout = scrfdLayout(outputs.length);
   if (!layout) {
-    throw new ClipstreamError('ERR_MODEL', `SCRFD models have 6, 9, 10 or 15 outputs but this one has ${outputs.length} (${outputs.map((o) => o.name).join(', ')})`);
+    throw new ClipstreamError(
+      'ERR_MODEL',
+      `SCRFD models have 6, 9, 10 or 15 outputs but this one has ${outputs.length} (${outputs.map((o) => o.name).join(', ')})`,
+    );
   }
   const n = layout.strides.length;
   const found: Detection[] = [];

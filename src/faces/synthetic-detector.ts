@@ -95,7 +95,7 @@ export function buildSyntheticDetector(): Buffer {
       const w = new Float32Array(ANCHORS * 3 * KH * KW);
       for (let a = 0; a < ANCHORS; a++) {
         for (let c = 0; c < 3; c++) {
-          for (let i = 0; i < KH * KW; i++) w[((a * 3 + c) * KH * KW) + i] = (STEEPNESS * template[i]!) / 3;
+          for (let i = 0; i < KH * KW; i++) w[(a * 3 + c) * KH * KW + i] = (STEEPNESS * template[i]!) / 3;
         }
       }
       // The second anchor agrees with the first but is less sure, so NMS keeps one box.

@@ -7,6 +7,8 @@ export interface FrameDetection extends Detection {
   frame: number;
   /** Position among the sampled frames (frame / sampleEvery). */
   sample: number;
+  /** Presentation time of the frame (seconds), when known. */
+  time?: number;
 }
 
 /** Detections of one face over consecutive samples, in time order. */
@@ -36,23 +38,47 @@ export function resolveTrackOptions(o: TrackOptions = {}, prefix = 'options'): R
   };
 }
 
+/** What the linker takes per sampled frame; `time` (seconds), when given, is kept on each detection. */
+export interface SampleDetections {
+  frame: number;
+  sample: number;
+  time?: number;
+  detections: Detection[];
+}
+
 /**
- * Links per-sample detections into tracks. Each sample's detections are matched greedily,
- * best IoU first, to the tracks seen within the last `maxGap + 1` samples; a detection that
- * overlaps no track by `iouThreshold` (the face jumped, or a new face) starts a new track, and
- * a track not continued for more than `maxGap` samples ends.
+ * Links per-sample detections into tracks, one sample at a time. Each sample's detections are
+ * matched greedily, best IoU first, to the tracks seen within the last `maxGap + 1` samples; a
+ * detection that overlaps no track by `iouThreshold` (the face jumped, or a new face) starts a
+ * new track, and a track not continued for more than `maxGap` samples ends. Ended tracks are
+ * released in order of their first frame (ties: the one that ended first) as soon as no
+ * running track started before them, so memory holds the running tracks, not the video.
  *
  * @example
- * linkTracks([{ frame: 0, sample: 0, detections: [box] }, ...], { maxGap: 2 })
+ * const linker = new TrackLinker({ maxGap: 2 });
+ * for (const s of samples) for (const t of linker.push(s)) use(t);
+ * for (const t of linker.finish()) use(t);
  */
-export function linkTracks(samples: Array<{ frame: number; sample: number; detections: Detection[] }>, options: TrackOptions = {}): Track[] {
-  const o = resolveTrackOptions(options);
-  const finished: Track[] = [];
-  let active: Track[] = [];
-  for (const s of samples) {
+export class TrackLinker {
+  private readonly o: ResolvedTrackOptions;
+  private active: Track[] = [];
+  /** Ended, not yet released; sorted by first frame, stable. */
+  private readonly ended: Track[] = [];
+
+  constructor(options: TrackOptions = {}) {
+    this.o = resolveTrackOptions(options);
+  }
+
+  /** Adds one sample (in sample order); returns the tracks that can be released now. */
+  push(s: SampleDetections): Track[] {
+    const o = this.o;
     const stillActive: Track[] = [];
-    for (const t of active) (s.sample - t.detections[t.detections.length - 1]!.sample > o.maxGap + 1 ? finished : stillActive).push(t);
-    active = stillActive;
+    for (const t of this.active) {
+      if (s.sample - t.detections[t.detections.length - 1]!.sample > o.maxGap + 1) this.end(t);
+      else stillActive.push(t);
+    }
+    const active = stillActive;
+    this.active = active;
     const pairs: Array<{ t: number; d: number; v: number }> = [];
     active.forEach((t, ti) => {
       const last = t.detections[t.detections.length - 1]!;
@@ -64,18 +90,51 @@ export function linkTracks(samples: Array<{ frame: number; sample: number; detec
     pairs.sort((a, b) => b.v - a.v);
     const usedT = new Set<number>();
     const usedD = new Set<number>();
+    const at = (d: Detection): FrameDetection => ({ ...d, frame: s.frame, sample: s.sample, ...(s.time !== undefined ? { time: s.time } : {}) });
     for (const p of pairs) {
       if (usedT.has(p.t) || usedD.has(p.d)) continue;
       usedT.add(p.t);
       usedD.add(p.d);
-      active[p.t]!.detections.push({ ...s.detections[p.d]!, frame: s.frame, sample: s.sample });
+      active[p.t]!.detections.push(at(s.detections[p.d]!));
     }
     s.detections.forEach((d, di) => {
-      if (!usedD.has(di)) active.push({ detections: [{ ...d, frame: s.frame, sample: s.sample }] });
+      if (!usedD.has(di)) active.push({ detections: [at(d)] });
     });
+    return this.release();
   }
-  finished.push(...active);
-  return finished.sort((a, b) => a.detections[0]!.frame - b.detections[0]!.frame);
+
+  /** Ends every running track; returns all tracks not released yet, in order. */
+  finish(): Track[] {
+    for (const t of this.active) this.end(t);
+    this.active = [];
+    return this.ended.splice(0);
+  }
+
+  private end(t: Track): void {
+    const start = t.detections[0]!.frame;
+    let i = this.ended.length;
+    while (i > 0 && this.ended[i - 1]!.detections[0]!.frame > start) i--;
+    this.ended.splice(i, 0, t);
+  }
+
+  private release(): Track[] {
+    const first = Math.min(...this.active.map((t) => t.detections[0]!.frame));
+    let n = 0;
+    while (n < this.ended.length && this.ended[n]!.detections[0]!.frame <= first) n++;
+    return this.ended.splice(0, n);
+  }
+}
+
+/**
+ * Links all samples of a video into tracks (see TrackLinker), in order of their first frame.
+ *
+ * @example
+ * linkTracks([{ frame: 0, sample: 0, detections: [box] }, ...], { maxGap: 2 })
+ */
+export function linkTracks(samples: SampleDetections[], options: TrackOptions = {}): Track[] {
+  const linker = new TrackLinker(options);
+  const out = samples.flatMap((s) => linker.push(s));
+  return [...out, ...linker.finish()];
 }
 
 /**

@@ -7,7 +7,10 @@ export function orderUltrafaceOutputs(outputs: RawOutput[]): [RawOutput, RawOutp
   const scores = outputs.find((o) => o.name === 'scores') ?? outputs.find((o) => o.dims[o.dims.length - 1] === 2);
   const boxes = outputs.find((o) => o.name === 'boxes') ?? outputs.find((o) => o.dims[o.dims.length - 1] === 4);
   if (outputs.length !== 2 || !scores || !boxes || scores === boxes) {
-    throw new ClipstreamError('ERR_MODEL', `UltraFace models have two outputs, scores [N, 2] and boxes [N, 4], but this one has ${outputs.map((o) => `${o.name} [${o.dims.join(', ')}]`).join(', ')}`);
+    throw new ClipstreamError(
+      'ERR_MODEL',
+      `UltraFace models have two outputs, scores [N, 2] and boxes [N, 4], but this one has ${outputs.map((o) => `${o.name} [${o.dims.join(', ')}]`).join(', ')}`,
+    );
   }
   return [scores, boxes];
 }

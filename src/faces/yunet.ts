@@ -37,7 +37,16 @@ export function decodeYunet(outputs: RawOutput[], b: number, inputWidth: number,
     const cols = Math.ceil(inputWidth / stride);
     const rows = Math.ceil(inputHeight / stride);
     const cells = rows * cols;
-    if (cls.rows !== cells || obj.rows !== cells || bbox.rows !== cells || kps.rows !== cells || cls.cols !== 1 || obj.cols !== 1 || bbox.cols !== 4 || kps.cols !== 10) {
+    if (
+      cls.rows !== cells ||
+      obj.rows !== cells ||
+      bbox.rows !== cells ||
+      kps.rows !== cells ||
+      cls.cols !== 1 ||
+      obj.cols !== 1 ||
+      bbox.cols !== 4 ||
+      kps.cols !== 10
+    ) {
       throw new ClipstreamError(
         'ERR_MODEL',
         `YuNet output for stride ${stride} does not fit input ${inputWidth}×${inputHeight} (${cols}×${rows} cells): ` +

@@ -2,15 +2,16 @@ import type { Sample, StreamItem } from '../types.js';
 import { generatorStage } from '../util/stage.js';
 import { validateInteger } from '../util/validate.js';
 
-export interface BatchStageOptions {
+/** `T`: the items flowing through; `S`: the ones batched (default: ACAV samples). */
+export interface BatchStageOptions<T = StreamItem, S extends T = T> {
   /** Most samples handed to `run` at once. */
   batchSize: number;
   /** Samples queued while a batch runs (default: `batchSize`); this bounds memory. */
   queueSize?: number;
   /** Which items this stage works on; everything else passes through in order. */
-  accept: (item: StreamItem) => item is Sample;
+  accept: (item: T) => item is S;
   /** Processes a batch in place (sets features or `failure` on each sample). */
-  run: (batch: Sample[], signal: AbortSignal) => Promise<void>;
+  run: (batch: S[], signal: AbortSignal) => Promise<void>;
   /** Called with the size of every batch, for statistics. */
   onBatch?: (size: number) => void;
 }
@@ -24,31 +25,31 @@ export interface BatchStageOptions {
  * @example
  * batchStage({ batchSize: 8, accept: isLive, run: async (batch) => { ... } })
  */
-export function batchStage(options: BatchStageOptions) {
+export function batchStage<T = StreamItem, S extends T = Sample & T>(options: BatchStageOptions<T, S>) {
   const batchSize = validateInteger(options.batchSize, 'options.batchSize', 1, 4096);
   const queueSize = validateInteger(options.queueSize ?? batchSize, 'options.queueSize', 1, 65536);
-  return generatorStage<StreamItem, StreamItem>(
-    (source, signal) => batches(source, signal, batchSize, queueSize, options),
+  return generatorStage<T, T>(
+    (source, signal) => batches<T, S>(source, signal, batchSize, queueSize, options),
     // The stage's own queue does the buffering; Node's buffers stay minimal.
     { writableHighWaterMark: 1, readableHighWaterMark: 1 },
   );
 }
 
-interface Running {
+interface Running<T> {
   /** The items taken from the queue (pass-through ones included), in order. */
-  group: StreamItem[];
+  group: T[];
   /** The run of their accepted samples; null when there were none. */
   done: Promise<void> | null;
 }
 
-async function* batches(
-  source: AsyncIterable<StreamItem>,
+async function* batches<T, S extends T>(
+  source: AsyncIterable<T>,
   signal: AbortSignal,
   batchSize: number,
   queueSize: number,
-  options: BatchStageOptions,
-): AsyncGenerator<StreamItem, void, undefined> {
-  const queue: StreamItem[] = [];
+  options: BatchStageOptions<T, S>,
+): AsyncGenerator<T, void, undefined> {
+  const queue: T[] = [];
   let done = false;
   /** Set when the consumer side stops early, so that a producer waiting for room gives up. */
   let stopped = false;
@@ -92,9 +93,9 @@ async function* batches(
   }, { once: true });
 
   // Takes what is queued now, up to batchSize accepted samples, keeping order, and starts it.
-  const start = (): Running => {
-    const group: StreamItem[] = [];
-    const batch: Sample[] = [];
+  const start = (): Running<T> => {
+    const group: T[] = [];
+    const batch: S[] = [];
     while (queue.length > 0 && batch.length < batchSize) {
       const item = queue.shift()!;
       group.push(item);
@@ -109,7 +110,7 @@ async function* batches(
     return { group, done };
   };
 
-  let running: Running | null = null;
+  let running: Running<T> | null = null;
   try {
     for (;;) {
       if (failure) throw (failure as { error: unknown }).error;
@@ -124,7 +125,7 @@ async function* batches(
         if (signal.aborted) return;
         running = start();
       }
-      const finished: Running = running;
+      const finished: Running<T> = running;
       running = null;
       if (finished.done) await finished.done;
       // The model is free: the next batch (what is queued now) starts before this one's items

@@ -30,8 +30,8 @@ function installExitHook(): void {
 }
 
 export interface RunOptions {
-  /** Bytes written to the child's stdin (then closed). */
-  input?: Uint8Array;
+  /** Bytes written to the child's stdin (then closed); an iterable is written chunk by chunk, with backpressure. */
+  input?: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** Extra output pipes: fd 3, 4, ... are collected into `extra`. */
   extraOutputs?: number;
   /** Kill the child when no output arrived for this long (a hung decoder). */
@@ -40,6 +40,8 @@ export interface RunOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   where?: Where;
+  /** Sees every stderr line as it arrives; lines it returns true for are not kept in `stderr` (e.g. per-frame showinfo lines). */
+  onStderrLine?: (line: string) => boolean;
 }
 
 export interface RunResult {
@@ -59,32 +61,57 @@ export interface RunResult {
  * on the watchdog, and at process exit.
  */
 export function runTool(binary: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return startRun(binary, args, options, false).done;
+}
+
+/** A running tool whose stdout the caller reads (see `toolOutput`); `done` settles like runTool's promise. */
+interface Run {
+  stdout: Promise<Readable | null>;
+  done: Promise<RunResult>;
+  kill(): void;
+  /** Tells the stall watchdog whether the caller is waiting for output (time spent not reading is not a stall). */
+  waiting(on: boolean): void;
+}
+
+function startRun(binary: string, args: string[], options: RunOptions, streamStdout: boolean): Run {
   installExitHook();
   const extraCount = options.extraOutputs ?? 0;
   const stdio: Array<'pipe' | 'ignore'> = [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'];
   for (let i = 0; i < extraCount; i++) stdio.push('pipe');
   // Kept so the rejection points at the caller, not at a child-process callback.
   const callerStack = new Error('runTool caller');
+  let giveStdout: (s: Readable | null) => void = () => {};
+  const stdoutReady = new Promise<Readable | null>((resolve) => {
+    giveStdout = resolve;
+  });
+  let killChild = () => {};
+  let killed = false;
+  let waitingForOutput = true;
+  let touch = () => {};
 
-  return new Promise<RunResult>((resolve, reject) => {
+  const done = new Promise<RunResult>((resolve, reject) => {
     if (options.signal?.aborted) {
+      giveStdout(null);
       reject(abortError(options.signal, options.where));
       return;
     }
     const cannot = (err: Error) => {
       const e = new ClipstreamError('ERR_DECODE', `cannot run ${binary}: ${err.message}`, { cause: err, where: options.where });
       e.stack = `${e.stack}\n--- caller ---\n${callerStack.stack}`;
+      giveStdout(null);
       reject(e);
     };
     startTool(binary, args, stdio).then((child) => {
       live.add(child);
+      killChild = () => child.kill();
+      if (killed) child.kill();
       const out: Buffer[] = [];
       const extra: Buffer[][] = Array.from({ length: extraCount }, () => []);
       let stderr = '';
       let killedBy: RunResult['killedBy'];
       let lastActivity = Date.now();
       const started = lastActivity;
-      const touch = () => {
+      touch = () => {
         lastActivity = Date.now();
       };
 
@@ -100,33 +127,60 @@ export function runTool(binary: string, args: string[], options: RunOptions = {}
           reject(abortError(options.signal, options.where));
           return;
         }
+        if (partial && !onLine?.(partial)) stderr = (stderr + partial).slice(-16_384);
         resolve({ code: status[0], signal: status[1], stdout: Buffer.concat(out), extra: extra.map((e) => Buffer.concat(e)), stderr, killedBy });
       };
-      const collect = (s: Readable, onData: (d: Buffer) => void) => {
+      const whenClosed = (s: Readable) => {
         open++;
+        s.on('error', () => {});
+        // A pipe handed over by the spawn helper can reach its end (a child that exits at once
+        // without output) before we get it: its 'close' has been emitted already.
+        if (s.closed || s.destroyed) queueMicrotask(closeOne);
+        else s.on('close', closeOne);
+      };
+      const collect = (s: Readable, onData: (d: Buffer) => void) => {
         s.on('data', (d: Buffer) => {
           onData(d);
           touch();
         });
-        s.on('error', () => {});
-        s.on('close', closeOne);
+        whenClosed(s);
       };
-      collect(child.stdio[1] as Readable, (d) => out.push(d));
+      if (streamStdout) {
+        whenClosed(child.stdio[1] as Readable);
+        giveStdout(child.stdio[1] as Readable);
+      } else {
+        collect(child.stdio[1] as Readable, (d) => out.push(d));
+      }
+      let partial = '';
+      const onLine = options.onStderrLine;
       collect(child.stdio[2] as Readable, (d) => {
+        let text = d.toString('utf8');
+        if (onLine) {
+          const lines = (partial + text).split('\n');
+          partial = lines.pop()!;
+          text = lines
+            .filter((l) => !onLine(l))
+            .map((l) => `${l}\n`)
+            .join('');
+        }
         // Keep the tail only: a chatty ffmpeg must not grow memory without bound.
-        stderr = (stderr + d.toString('utf8')).slice(-16_384);
+        stderr = (stderr + text).slice(-16_384);
       });
       for (let i = 0; i < extraCount; i++) collect(child.stdio[3 + i] as Readable, (d) => extra[i]!.push(d));
 
-      const watchdog = setInterval(() => {
-        const now = Date.now();
-        if (options.stallTimeoutMs && now - lastActivity > options.stallTimeoutMs) killedBy = 'stall';
-        else if (options.timeoutMs && now - started > options.timeoutMs) killedBy = 'timeout';
-        if (killedBy) {
-          clearInterval(watchdog);
-          child.kill();
-        }
-      }, Math.max(50, Math.min(1000, (options.stallTimeoutMs ?? 1000) / 4)));
+      const watchdog = setInterval(
+        () => {
+          const now = Date.now();
+          if (!waitingForOutput) lastActivity = now;
+          if (options.stallTimeoutMs && now - lastActivity > options.stallTimeoutMs) killedBy = 'stall';
+          else if (options.timeoutMs && now - started > options.timeoutMs) killedBy = 'timeout';
+          if (killedBy) {
+            clearInterval(watchdog);
+            child.kill();
+          }
+        },
+        Math.max(50, Math.min(1000, (options.stallTimeoutMs ?? 1000) / 4)),
+      );
       watchdog.unref();
 
       const onAbort = () => child.kill();
@@ -142,10 +196,157 @@ export function runTool(binary: string, args: string[], options: RunOptions = {}
       if (options.input && stdin) {
         // ffmpeg stops reading once it has what it needs (-t); the broken pipe that follows is expected.
         stdin.on('error', () => {});
-        stdin.end(options.input);
+        if (options.input instanceof Uint8Array) stdin.end(options.input);
+        else void feed(stdin, options.input).catch(() => child.kill());
       }
     }, cannot);
   });
+  return {
+    stdout: stdoutReady,
+    done,
+    kill: () => {
+      killed = true;
+      killChild();
+    },
+    waiting: (on) => {
+      if (on && !waitingForOutput) touch();
+      waitingForOutput = on;
+    },
+  };
+}
+
+/** Writes chunks to a child's stdin, waiting for 'drain' when its pipe is full. */
+async function feed(stdin: Writable, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+  for await (const chunk of chunks) {
+    if (stdin.destroyed || stdin.writableEnded) return;
+    if (!stdin.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stdin.off('drain', done);
+          stdin.off('close', done);
+          resolve();
+        };
+        stdin.on('drain', done);
+        stdin.on('close', done);
+      });
+    }
+  }
+  stdin.end();
+}
+
+/** What went wrong with a child, in a few words: `exit 1`, `killed by SIGSEGV`, `stalled (no output for 30 s)`. */
+export function describeExit(r: Pick<RunResult, 'code' | 'signal' | 'killedBy'>, options: Pick<RunOptions, 'stallTimeoutMs' | 'timeoutMs'> = {}): string {
+  if (r.killedBy === 'stall') return `stalled (no output for ${((options.stallTimeoutMs ?? 0) / 1000).toFixed(0)} s) and was killed`;
+  if (r.killedBy === 'timeout') return `ran past its ${((options.timeoutMs ?? 0) / 1000).toFixed(0)} s limit and was killed`;
+  if (r.signal) return `was killed by ${r.signal}`;
+  return `exited with ${r.code}`;
+}
+
+/** The last lines of a tool's stderr, joined on one line for a message. */
+export function stderrTail(stderr: string, lines = 2): string {
+  return stderr.trim().split('\n').slice(-lines).join(' | ');
+}
+
+/**
+ * A media tool that failed: exited non-zero, was killed by a signal (a segfaulting ffprobe),
+ * or was killed by the watchdog. `code` is the library's error code; the child's own status is
+ * `exitCode` / `signal` / `killedBy`.
+ */
+export class ToolFailure extends ClipstreamError {
+  readonly binary: string;
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly killedBy: 'stall' | 'timeout' | undefined;
+  readonly stderrTail: string;
+  readonly file: string | undefined;
+
+  constructor(binary: string, what: string, r: Pick<RunResult, 'code' | 'signal' | 'killedBy' | 'stderr'>, options: RunOptions = {}) {
+    const tail = stderrTail(r.stderr);
+    const file = options.where?.file;
+    const tool = binary.split('/').pop() ?? binary;
+    super(
+      r.killedBy ? 'ERR_DECODE_TIMEOUT' : 'ERR_DECODE',
+      `${file ? `${file}: ` : ''}${what}: ${tool} ${describeExit(r, options)}${tail ? `: ${tail}` : ''}`,
+      { where: options.where },
+    );
+    this.name = 'ToolFailure';
+    this.binary = binary;
+    this.exitCode = r.code;
+    this.signal = r.signal;
+    this.killedBy = r.killedBy;
+    this.stderrTail = tail;
+    this.file = file;
+  }
+}
+
+/** True when the run ended well: exit 0, no signal, not killed by the watchdog. */
+export function succeeded(r: Pick<RunResult, 'code' | 'signal' | 'killedBy'>): boolean {
+  return r.code === 0 && r.signal === null && !r.killedBy;
+}
+
+/**
+ * runTool that throws a ToolFailure (exit code, signal, stall or timeout, stderr tail, the file
+ * from `where`) unless the child exited 0. `what` says what the run was for, in the message.
+ *
+ * @example
+ * const { stdout } = await runToolOrThrow(ffprobePath(), args, { what: 'cannot probe', where: { file } });
+ */
+export async function runToolOrThrow(binary: string, args: string[], options: RunOptions & { what: string }): Promise<RunResult> {
+  const r = await runTool(binary, args, options);
+  if (!succeeded(r)) throw new ToolFailure(binary, options.what, r, options);
+  return r;
+}
+
+/**
+ * Runs a tool and yields its stdout in chunks of exactly `chunkBytes` (raw video frames), as
+ * the consumer asks for them: a slow consumer pauses the child through the pipe, and the stall
+ * watchdog only counts time spent waiting for output. A trailing partial chunk is dropped.
+ * Throws a ToolFailure after the last chunk when the child failed; stopping early kills it.
+ *
+ * @example
+ * for await (const frame of toolOutput(ffmpeg, args, { chunkBytes: w * h * 3, what: 'cannot decode', where: { file } })) use(frame);
+ */
+export async function* toolOutput(
+  binary: string,
+  args: string[],
+  options: RunOptions & { chunkBytes: number; what: string },
+): AsyncGenerator<Buffer, RunResult, undefined> {
+  const run = startRun(binary, args, options, true);
+  run.done.catch(() => {});
+  let finished = false;
+  try {
+    const stdout = await run.stdout;
+    // Destroyed already: it ended, empty, before we got it (see whenClosed); nothing to read.
+    if (stdout && !stdout.destroyed) {
+      let pending: Buffer[] = [];
+      let have = 0;
+      const size = options.chunkBytes;
+      run.waiting(true);
+      for await (const data of stdout as AsyncIterable<Buffer>) {
+        pending.push(data);
+        have += data.length;
+        while (have >= size) {
+          const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+          // A copy, so that a yielded chunk does not keep the whole read buffer alive.
+          const chunk = Buffer.from(all.subarray(0, size));
+          pending = have > size ? [all.subarray(size)] : [];
+          have -= size;
+          run.waiting(false);
+          yield chunk;
+          run.waiting(true);
+        }
+      }
+    }
+    const r = await run.done;
+    finished = true;
+    if (!succeeded(r)) throw new ToolFailure(binary, options.what, r, options);
+    return r;
+  } finally {
+    if (!finished) {
+      run.kill();
+      await run.done.catch(() => {});
+    }
+  }
 }
 
 /** Starts the tool from the spawn helper (see spawner.ts), or from this process. */

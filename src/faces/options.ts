@@ -1,0 +1,132 @@
+import { ffmpegPath } from '../media/ffmpeg-path.js';
+import { rankDir, WHOLE, type Partition } from '../scale/partition.js';
+import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
+import type { EncodeOptions } from './clip-writer.js';
+import type { DetectorFormat } from './detector.js';
+import type { ImageFormat } from './lmdb-store.js';
+import type { FaceRow } from './metadata.js';
+import type { VideoLog } from './record.js';
+import type { ScorerSpec } from './scorers.js';
+import { resolveTrackOptions, type TrackOptions } from './tracker.js';
+
+export interface FacesOptions extends TrackOptions, EncodeOptions {
+  inputDir: string;
+  outputDir: string;
+  /** Face detector ONNX model (default: the shipped synthetic one, which only finds the fixture face). */
+  detector?: string;
+  detectorFormat?: DetectorFormat | 'auto';
+  scoreThreshold?: number;
+  nmsThreshold?: number;
+  /** Faces smaller than this (shorter side, source pixels) are ignored. */
+  minFaceSize?: number;
+  /** Longest model-input side for detectors with a dynamic input size. */
+  detectorInputSize?: number;
+  /** Run the detector on every k-th frame (default 2). */
+  sampleEvery?: number;
+  batchSize?: number;
+  /** Videos decoded for detection at once (default 2). */
+  numWorkers?: number;
+  device?: string;
+  intraOpThreads?: number;
+  /** Where the detector and scorers compute: a worker thread (default) or the main thread. */
+  modelThread?: 'worker' | 'main';
+  /** Crop enlargement around the track's box (default 1.4, seed 002). */
+  enlarge?: number;
+  cropMode?: 'union' | 'mean';
+  /** Side of the square face clips (default 512). */
+  size?: number;
+  makeLmdb?: boolean;
+  imageFormat?: ImageFormat;
+  jpegQuality?: number;
+  /** `embed` (default): audio in the mp4; `separate`: silent mp4 + WAV in audio/; `none`. */
+  audio?: 'embed' | 'separate' | 'none';
+  scorers?: ScorerSpec[];
+  /** Frames per clip used for image statistics and scorers (default 8). */
+  scoreFrames?: number;
+  /** Redo videos already done (default: resume). */
+  overwrite?: boolean;
+  /** This run's share of the videos (`--rank/--world`); with world > 1 outputs go to `outputDir/rank-R-of-W/`. */
+  partition?: Partition;
+  ffmpeg?: string;
+  onWarning?: WarningHandler;
+  onProgress?: (p: FacesProgress) => void;
+  /** Called with the size of every detector batch, for statistics. */
+  onBatch?: (size: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface FacesProgress {
+  videosTotal: number;
+  videosDone: number;
+  videosFailed: number;
+  clips: number;
+  elapsedSeconds: number;
+}
+
+export interface FacesReport {
+  videos: VideoLog[];
+  rows: FaceRow[];
+  seconds: number;
+  lmdbPath: string | null;
+}
+
+/** Every option of `faces` checked (the message names the option) and with its default. */
+export function resolveFacesOptions(options: FacesOptions) {
+  const v = (name: string) => `options.${name}`;
+  const inputDir = validateString(options.inputDir, v('inputDir'));
+  const partition = options.partition ?? WHOLE;
+  const outputDir = rankDir(validateString(options.outputDir, v('outputDir')), partition);
+  const sampleEvery = validateInteger(options.sampleEvery ?? 2, v('sampleEvery'), 1, 10_000);
+  const batchSize = validateInteger(options.batchSize ?? 8, v('batchSize'), 1, 1024);
+  const numWorkers = validateInteger(options.numWorkers ?? 2, v('numWorkers'), 1, 64);
+  const size = validateInteger(options.size ?? 512, v('size'), 16, 4096);
+  const enlarge = validateNumber(options.enlarge ?? 1.4, v('enlarge'), 0.1, 10);
+  const cropMode = validateOneOf(options.cropMode ?? 'union', v('cropMode'), ['union', 'mean'] as const);
+  const makeLmdb = validateBoolean(options.makeLmdb ?? false, v('makeLmdb'));
+  const imageFormat = validateOneOf(options.imageFormat ?? 'jpeg', v('imageFormat'), ['jpeg', 'png'] as const);
+  const jpegQuality = validateInteger(options.jpegQuality ?? 95, v('jpegQuality'), 1, 100);
+  const audio = validateOneOf(options.audio ?? 'embed', v('audio'), ['embed', 'separate', 'none'] as const);
+  const scoreFrames = validateInteger(options.scoreFrames ?? 8, v('scoreFrames'), 1, 1000);
+  const overwrite = validateBoolean(options.overwrite ?? false, v('overwrite'));
+  const modelThread = validateOneOf(options.modelThread ?? 'worker', v('modelThread'), ['worker', 'main'] as const);
+  validateInteger(options.crf ?? 18, v('crf'), 0, 51);
+  validateOneOf(options.preset ?? 'veryfast', v('preset'), [
+    'ultrafast',
+    'superfast',
+    'veryfast',
+    'faster',
+    'fast',
+    'medium',
+    'slow',
+    'slower',
+    'veryslow',
+    'placebo',
+  ] as const);
+  const track = resolveTrackOptions(options);
+  const ffmpeg = options.ffmpeg ?? ffmpegPath();
+  const onWarning = options.onWarning ?? defaultWarningHandler;
+  const signal = options.signal;
+  return {
+    inputDir,
+    outputDir,
+    sampleEvery,
+    batchSize,
+    numWorkers,
+    size,
+    enlarge,
+    cropMode,
+    makeLmdb,
+    imageFormat,
+    jpegQuality,
+    audio,
+    scoreFrames,
+    overwrite,
+    modelThread,
+    track,
+    ffmpeg,
+    onWarning,
+    signal,
+    partition,
+  };
+}

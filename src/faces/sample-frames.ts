@@ -1,0 +1,104 @@
+import { toClipstreamError } from '../errors.js';
+import { generatorStage } from '../util/stage.js';
+import { sampledFrames } from './frames.js';
+import type { FaceItem, FaceSource, FrameItem, SourceEnd } from './items.js';
+import { probeSource } from './source-info.js';
+
+export interface SampleFramesOptions {
+  ffmpeg: string;
+  /** Run the detector on every k-th frame. */
+  sampleEvery: number;
+  /** Sources decoded at once; their frames interleave, each source's in order. */
+  numWorkers: number;
+  /** Detector input size for a displayed frame size (FaceDetector.fit). */
+  fit: (width: number, height: number) => { width: number; height: number; scale: number };
+  signal?: AbortSignal;
+}
+
+/**
+ * Stage: sources in, sampled frames out (pixels resized for the detector, displayed
+ * orientation), then a `source-end` per source. A source that cannot be probed or decoded
+ * ends with the error on its `source-end`; the others go on.
+ *
+ * @example
+ * await pipeline(Readable.from(sources), sampleFramesStage({ ffmpeg, sampleEvery: 2, numWorkers: 2, fit: det.fit.bind(det) }), sink);
+ */
+export function sampleFramesStage(options: SampleFramesOptions) {
+  return generatorStage<FaceSource, FaceItem>((sources, signal) => mergeBounded(sources, (s) => sourceFrames(s, options, signal), options.numWorkers));
+}
+
+async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSignal: AbortSignal): AsyncGenerator<FrameItem | SourceEnd> {
+  const signal = o.signal ? AbortSignal.any([o.signal, stageSignal]) : stageSignal;
+  let samples = 0;
+  try {
+    const info = await probeSource(source.path, o.ffmpeg, signal);
+    source.info = info;
+    const fit = o.fit(info.displayWidth, info.displayHeight);
+    for await (const f of sampledFrames(o.ffmpeg, source.path, { sampleEvery: o.sampleEvery, ...fit, signal })) {
+      const frame = f.sample * o.sampleEvery;
+      yield {
+        kind: 'frame',
+        source,
+        frame,
+        sample: f.sample,
+        time: Number.isFinite(f.time) ? f.time : frame / info.fps,
+        rgb: f.rgb,
+        width: fit.width,
+        height: fit.height,
+        scale: fit.scale,
+      };
+      samples++;
+    }
+    yield { kind: 'source-end', source, samples };
+  } catch (err) {
+    if (signal.aborted) throw err;
+    yield { kind: 'source-end', source, samples, error: toClipstreamError(err, 'ERR_DECODE', { file: source.path }) };
+  }
+}
+
+/**
+ * Runs `fn` over up to `concurrency` inputs at once and yields their items as they come; each
+ * inner iterator is asked for its next item only once its previous one was taken, so at most
+ * `concurrency` items wait here.
+ */
+export async function* mergeBounded<I, O>(
+  source: AsyncIterable<I>,
+  fn: (item: I) => AsyncIterator<O>,
+  concurrency: number,
+): AsyncGenerator<O, void, undefined> {
+  const input = source[Symbol.asyncIterator]();
+  let inputDone = false;
+  type Slot = { it: AsyncIterator<O>; next: Promise<{ slot: Slot; r: IteratorResult<O> }> };
+  const slots = new Set<Slot>();
+  const pull = (slot: Slot) => {
+    slot.next = slot.it.next().then((r) => ({ slot, r }));
+  };
+  try {
+    for (;;) {
+      while (!inputDone && slots.size < concurrency) {
+        const r = await input.next();
+        if (r.done) {
+          inputDone = true;
+          break;
+        }
+        const slot = { it: fn(r.value) } as Slot;
+        pull(slot);
+        slots.add(slot);
+      }
+      if (slots.size === 0) return;
+      const { slot, r } = await Promise.race([...slots].map((s) => s.next));
+      if (r.done) {
+        slots.delete(slot);
+        continue;
+      }
+      yield r.value;
+      pull(slot);
+    }
+  } finally {
+    for (const s of slots) {
+      s.next.catch(() => {});
+      await s.it.return?.(undefined);
+    }
+    if (!inputDone) await input.return?.();
+  }
+}
