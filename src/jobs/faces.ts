@@ -110,7 +110,7 @@ interface FaceFrameSample extends Sample {
   face: { frame: number; sample: number; scale: number; sourceWidth: number; sourceHeight: number; detections?: Detection[] };
 }
 
-async function listVideos(dir: string): Promise<string[]> {
+export async function listVideos(dir: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (d: string) => {
     let entries;
