@@ -2,6 +2,7 @@ import type { CommandSpec } from './args.js';
 import { modelsBuildSpec } from './models-command.js';
 import { clipsSpec } from './clips-command.js';
 import { facesSpec } from './faces-command.js';
+import { segmentsSpec } from './segments-command.js';
 
 export const extractSpec: CommandSpec = {
   name: 'extract',
@@ -45,4 +46,4 @@ export const bundleSpec: CommandSpec = {
   examples: ['clipstream bundle --input_dir=my_clips --out_dir=shards --shard_size=100'],
 };
 
-export const commands: CommandSpec[] = [extractSpec, bundleSpec, clipsSpec, facesSpec, modelsBuildSpec];
+export const commands: CommandSpec[] = [extractSpec, bundleSpec, clipsSpec, facesSpec, segmentsSpec, modelsBuildSpec];

@@ -6,6 +6,7 @@ import { bundleSpec, commands, extractSpec } from './commands.js';
 import { modelsBuildSpec, runModelsBuild } from './models-command.js';
 import { clipsSpec, runClips } from './clips-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
+import { SEGMENT_STEPS, runSegments, segmentsSpec } from './segments-command.js';
 import { ProgressDisplay } from './progress.js';
 
 function topHelp(): string {
@@ -95,6 +96,8 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  // `segments split|infer|join|remux ...` is `segments --step=<step> ...`.
+  if (spec === segmentsSpec && (SEGMENT_STEPS as readonly string[]).includes(rest[0] ?? '')) rest.unshift(`--step=${rest.shift()}`);
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(formatHelp(spec));
     return 0;
@@ -113,6 +116,7 @@ export async function main(argv: string[]): Promise<number> {
     if (spec === modelsBuildSpec) return await runModelsBuild(args);
     if (spec === clipsSpec) return await runClips(args, controller.signal);
     if (spec === facesSpec) return await runFaces(args, controller.signal);
+    if (spec === segmentsSpec) return await runSegments(args, controller.signal);
     return 2;
   } catch (err) {
     const e = err as ClipstreamError;
