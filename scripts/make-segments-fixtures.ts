@@ -4,8 +4,8 @@
  * Tests call `writeMatteVideo` into a temporary folder for the awkward variants (other
  * containers, sizes, rotation, VFR, late audio) instead of committing them.
  */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { runTool } from '../src/media/process.js';
@@ -35,21 +35,27 @@ export async function writeMatteVideo(spec: MatteVideoSpec, outPath: string, o: 
   const duration = spec.frames / spec.fps;
   const args = ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${spec.width}x${spec.height}`, '-r', String(spec.fps), '-i', 'pipe:0'];
   const audio = o.audioDelay === undefined ? 0 : o.audioDelay;
-  if (audio !== null) args.push('-f', 'lavfi', '-i', `aevalsrc=${beepExpression(spec)}:s=48000:d=${duration}`);
+  // A late audio stream starts `audioDelay` s after the video in the container (not padded with silence).
+  if (audio !== null) args.push(...(audio > 0 ? ['-itsoffset', String(audio)] : []), '-f', 'lavfi', '-i', `aevalsrc=${beepExpression(spec)}:s=48000:d=${duration}`);
   const filters: string[] = [];
   if (o.timestamps) filters.push(`setpts='(${o.timestamps.map((t, k) => `eq(N\\,${k})*${t.toFixed(6)}`).join('+')})/TB'`);
   args.push('-map', '0:v');
   if (filters.length) args.push('-vf', filters.join(','), '-vsync', '0');
   if (audio !== null) {
     args.push('-map', '1:a', '-c:a', 'aac', '-b:a', '64k');
-    if (audio > 0) args.push('-af', `adelay=${Math.round(audio * 1000)}|${Math.round(audio * 1000)}`);
   }
   const gop = String(o.gop ?? 30);
-  args.push('-c:v', 'libx264', '-preset', 'veryfast', '-crf', '10', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0', '-pix_fmt', 'yuv420p', '-threads', '1', '-fflags', '+bitexact', '-map_metadata', '-1');
-  if (o.rotate) args.push('-metadata:s:v:0', `rotate=${o.rotate}`);
-  args.push(outPath);
+  args.push('-c:v', 'libx264', '-preset', 'veryfast', '-crf', '10', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0', '-pix_fmt', spec.width % 2 || spec.height % 2 ? 'yuv444p' : 'yuv420p', '-threads', '1', '-fflags', '+bitexact', '-map_metadata', '-1');
+  const encoded = o.rotate ? `${outPath}.norot${extname(outPath)}` : outPath;
+  args.push(encoded);
   const r = await runTool(ffmpegPath(), args, { input: raw, timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`ffmpeg could not write ${outPath}: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+  if (o.rotate) {
+    // The display matrix survives only a stream copy (the encode above drops stream metadata).
+    const c = await runTool(ffmpegPath(), ['-v', 'error', '-y', '-i', encoded, '-map', '0', '-c', 'copy', '-metadata:s:v:0', `rotate=${o.rotate}`, outPath], { timeoutMs: 60_000 });
+    await rm(encoded, { force: true });
+    if (c.code !== 0) throw new Error(`ffmpeg could not rotate ${outPath}: ${c.stderr.trim()}`);
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

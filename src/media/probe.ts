@@ -34,7 +34,7 @@ export async function probeVideo(path: string, options: { signal?: AbortSignal; 
     '-of', 'json', path];
   const res = await runTool(options.ffprobe ?? ffprobePath(), args, { signal: options.signal, timeoutMs: 60_000, where: { file: path } });
   const fail = (why: string) => new ClipstreamError('ERR_DECODE', `cannot probe ${path}: ${why}`, { where: { file: path } });
-  if (res.code !== 0) throw fail(res.stderr.trim().split('\n').pop() || `ffprobe exited with ${res.code}`);
+  if (res.code !== 0) throw fail(res.stderr.trim().split('\n').pop() || `ffprobe exited with ${res.code ?? res.signal}`);
   let json: { streams?: Record<string, unknown>[]; format?: Record<string, unknown> };
   try {
     json = JSON.parse(res.stdout.toString('utf8'));

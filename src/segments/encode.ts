@@ -35,6 +35,8 @@ export async function mp4Sink(out: string, width: number, height: number, rate: 
   await mkdir(dirname(out), { recursive: true });
   const tmp = tempPathFor(out);
   const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', rate, '-i', 'pipe:0',
+    // 4:2:0 needs even sizes: an odd row/column is added by repeating the edge (PNG output keeps the exact size).
+    ...(width % 2 || height % 2 ? ['-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2,fillborders=mode=smear:right=1:bottom=1'.replace(/right=1:bottom=1/, `right=${width % 2}:bottom=${height % 2}`)] : []),
     ...encoderArgs(settings), '-an', '-map_metadata', '-1', '-fflags', '+bitexact', '-flags:v', '+bitexact', '-f', 'mp4', tmp];
   const tool: StreamingTool = await spawnTool(ffmpegPath(), args, { stdin: true, signal, stallTimeoutMs: 300_000, where: { file: out } });
   tool.stdout.resume();
