@@ -95,7 +95,9 @@ export function pngSink(dir: string, first: number, width: number, height: numbe
     async write(frame) {
       const path = pngPath(dir, first + written.length);
       // Fixed zlib settings, no metadata: the same frame always gives the same bytes.
-      const png = await sharp(frame, { raw: { width, height, channels } }).png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
+      const img = sharp(frame, { raw: { width, height, channels } });
+      // A one-channel frame stays a gray PNG (sharp would otherwise write RGB).
+      const png = await (channels === 1 ? img.toColourspace('b-w') : img).png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
       await writeFileAtomic(path, png);
       written.push(path);
     },
