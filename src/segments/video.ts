@@ -135,6 +135,7 @@ export async function processVideo(input: string, output: string, model: FrameMo
     for (const seg of segs) done[seg.index] = await store.verified(await store.read(seg.index));
   }
   await processed();
+  if (o.step === 'split') return report;
   const missing = segs.filter((s) => !done[s.index]).map((s) => s.index);
   if (missing.length > 0) {
     report.status = 'incomplete';
