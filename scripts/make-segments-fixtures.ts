@@ -33,7 +33,8 @@ export async function writeMatteVideo(spec: MatteVideoSpec, outPath: string, o: 
   const raw = new Uint8Array(spec.frames * frameBytes);
   for (let k = 0; k < spec.frames; k++) renderMatteFrame(spec, k, raw.subarray(k * frameBytes, (k + 1) * frameBytes));
   const duration = spec.frames / spec.fps;
-  const args = ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${spec.width}x${spec.height}`, '-r', String(spec.fps), '-i', 'pipe:0'];
+  // With explicit timestamps the input rate only sets a fine time base (ms) for setpts and the encoder.
+  const args = ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${spec.width}x${spec.height}`, '-r', o.timestamps ? '1000' : String(spec.fps), '-i', 'pipe:0'];
   const audio = o.audioDelay === undefined ? 0 : o.audioDelay;
   // A late audio stream starts `audioDelay` s after the video in the container (not padded with silence).
   if (audio !== null) args.push(...(audio > 0 ? ['-itsoffset', String(audio)] : []), '-f', 'lavfi', '-i', `aevalsrc=${beepExpression(spec)}:s=48000:d=${duration}`);
