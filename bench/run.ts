@@ -10,7 +10,7 @@
  *
  * Sizes can be overridden: --pipeline-clips N, --naive-clips N, --decode-clips N,
  * --scaling 50,200,800, --memory 100,1000, --distinct N, --batch-size N, --threads N,
- * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory.
+ * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,segments.
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, type as osType, release, availableParallelism, loadavg } from 'node:os';
@@ -28,6 +28,7 @@ import {
 import { naiveExtract } from './naive.js';
 import { FULL_WORKLOAD, QUICK_WORKLOAD, SMOKE_WORKLOAD, makeClipSet, makeClips, type WorkloadSpec } from './workload.js';
 import { readModelInfo } from '../src/models/info.js';
+import { benchSegments } from './segments.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -444,6 +445,14 @@ async function main(): Promise<void> {
     rows.push({ item: '5 memory', metric: `peak RSS ${small} vs ${large} clips (MB)`, ours: `${r2(a.peakRssMB)} / ${r2(b.peakRssMB)}`, reference: 'ratio', ratio: r2(ratio), target: '≤ 1.2', met: ratio <= 1.2 });
     rows.push({ item: '5 memory', metric: `RSS trend over ${large} clips after warm-up`, ours: `${r2(mbPer1000)} MB/1000 clips`, reference: `quarters ${q(1).join(' / ')} MB`, ratio: null, target: 'no upward trend (< 5% of peak)', met: leakFree });
     rows.push({ item: '5 memory', metric: `JS heap / external trend over ${large} clips after warm-up`, ours: `${r2(heapPer1000)} / ${r2(extPer1000)} MB/1000 clips`, reference: `heapUsed quarters ${q(3).join(' / ')} MB`, ratio: null, target: '(info)', met: null });
+  }
+
+  // 8. segments: the job vs a bare decode → session.run → encode loop and vs the seed's method; RSS short vs long source
+  if (want('segments')) {
+    log('8. segments...');
+    const s = await benchSegments(cfg.mode, log, join(WORK, 'segments'));
+    rows.push(...s.rows);
+    figures.segments = s.figures;
   }
 
   figures.totalSeconds = r2((Date.now() - started) / 1000);

@@ -89,7 +89,6 @@ describe('segments job on the fixture', () => {
       if (MATTE_FIXTURE.flashFrames.includes(k)) continue;
       const png = await readPng(Buffer.from(runs.carry![k]!));
       const iou = matteIoU(png.data, trueMask(MATTE_FIXTURE, k / FPS));
-      if (iou < 0.9) process.stdout.write(`frame ${k}: IoU ${iou}\n`);
       worst = Math.min(worst, iou);
     }
     expect(worst).toBeGreaterThanOrEqual(0.9);
@@ -154,6 +153,19 @@ describe('segments job: mp4, audio, failures', () => {
       expect(second.videos[0]).toMatchObject({ status: 'done', segmentsRun: 1, segmentsReused: 2 });
       expect(Number((await probeCounted(out)).video.nb_read_frames)).toBe(N);
       expect(JSON.parse(await readFile(join(v.workDir, 'records', 'seg_000001.json'), 'utf8'))).toMatchObject({ status: 'done', attempts: 2 });
+
+      // Carry: the segment after the failed one ran from zeros; the rerun redoes both and equals a clean run.
+      await writeFile(marker, '');
+      const carryOut = join(dir, 'fail', 'carry.mp4');
+      const carry = { ...opts, outputs: [carryOut], state: 'carry' };
+      const c1 = await segments(carry);
+      expect(c1.videos[0]).toMatchObject({ status: 'incomplete', segmentsRun: 2 });
+      await rm(marker);
+      const c2 = await segments(carry);
+      expect(c2.videos[0]).toMatchObject({ status: 'done', segmentsRun: 2, segmentsReused: 1 });
+      const clean = join(dir, 'fail', 'clean.mp4');
+      await segments({ ...carry, outputs: [clean] });
+      expect(Buffer.compare(await readFile(carryOut), await readFile(clean))).toBe(0);
     } finally {
       if (saved === undefined) delete process.env.FFMPEG_PATH;
       else process.env.FFMPEG_PATH = saved;

@@ -6,6 +6,7 @@
  * the source audio back. This file only composes the stages in src/segments/.
  */
 import { join, relative, resolve, sep } from 'node:path';
+import { resolveEncoder } from '../clips/encoders.js';
 import { ClipstreamError } from '../errors.js';
 import { FrameModel } from '../segments/model.js';
 import { resolveSegmentsOptions, type SegmentsOptions } from '../segments/options.js';
@@ -48,6 +49,8 @@ export async function folderUnits(inputDir: string, outputDir: string, format: '
 export async function segments(options: SegmentsOptions): Promise<SegmentsReport> {
   const o = resolveSegmentsOptions(options, join(shippedModelsDir(), MATTING_MODEL_FILE));
   const started = Date.now();
+  // NVENC without a GPU (or an ffmpeg without it) falls back to the CPU encoder of the same codec, with one warning.
+  o.encoder = (await resolveEncoder(o.encoder, { onWarning: o.onWarning })).encoder;
   const model = await FrameModel.open(o.model, { kind: o.modelKind, device: o.device, intraOpThreads: o.intraOpThreads, batchSize: o.batchSize, onWarning: o.onWarning });
   const videos: VideoReport[] = [];
   try {
