@@ -23,6 +23,7 @@ import { runTool } from '../src/media/process.js';
 import { composeFrame, RVM_GREEN, toModelInput } from '../src/segments/compose.js';
 import { MATTING_MODEL_FILE } from '../src/segments/matting-model.js';
 import { MATTE_FIXTURE } from '../src/segments/synthetic.js';
+import { cpuSeconds } from './measure.js';
 
 export interface SegmentsBenchRow {
   item: string;
@@ -30,6 +31,8 @@ export interface SegmentsBenchRow {
   ours: string;
   reference: string;
   ratio: number | null;
+  /** The same ratio on CPU seconds (this process and its ffmpeg children): less affected by other load. */
+  cpuRatio?: number | null;
   target: string;
   met: boolean | null;
 }
@@ -131,25 +134,39 @@ export async function benchSegments(mode: 'full' | 'quick' | 'smoke', log: (s: s
   const long = await makeSource(workDir, w, h, base, mode === 'smoke' ? 4 : 12);
   const model = join(shippedModelsDir(), MATTING_MODEL_FILE);
 
-  log('segments: job...');
-  const out = join(workDir, 'job', 'matted.mp4');
-  await rm(join(workDir, 'job'), { recursive: true, force: true });
-  let t = Date.now();
-  const job = await segments({ inputs: [short], outputs: [out], model, segmentSeconds: 5, device: 'cpu', onWarning: () => {} });
-  const jobSeconds = (Date.now() - t) / 1000;
-  const frames = job.videos[0]!.frames;
-  if (job.videos[0]!.status !== 'done') throw new Error(`segments job: ${job.videos[0]!.error}`);
-
-  log('segments: bare loop...');
-  t = Date.now();
+  // Job and bare loop alternate `repeat` times; the fastest run of each counts (other load only slows runs down).
+  const repeat = mode === 'smoke' ? 1 : 2;
   const session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
-  const bareFrames = await bareLoop(session, short, join(workDir, 'bare.mp4'), w, h);
-  const bareSeconds = (Date.now() - t) / 1000;
+  const timed = async <T>(fn: () => Promise<T>) => {
+    const c = cpuSeconds();
+    const t = Date.now();
+    const value = await fn();
+    const cpu = cpuSeconds();
+    return { value, seconds: (Date.now() - t) / 1000, cpu: c === null || cpu === null ? null : cpu - c };
+  };
+  const best = <T>(runs: { value: T; seconds: number; cpu: number | null }[]) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  const jobRuns = [];
+  const bareRuns = [];
+  for (let i = 0; i < repeat; i++) {
+    log(`segments: job (${i + 1}/${repeat})...`);
+    await rm(join(workDir, 'job'), { recursive: true, force: true });
+    jobRuns.push(await timed(() => segments({ inputs: [short], outputs: [join(workDir, 'job', 'matted.mp4')], model, segmentSeconds: 5, device: 'cpu', onWarning: () => {} })));
+    log(`segments: bare loop (${i + 1}/${repeat})...`);
+    bareRuns.push(await timed(() => bareLoop(session, short, join(workDir, 'bare.mp4'), w, h)));
+  }
+  const jobRun = best(jobRuns);
+  const bareRun = best(bareRuns);
+  const job = jobRun.value;
+  if (job.videos[0]!.status !== 'done') throw new Error(`segments job: ${job.videos[0]!.error}`);
+  const frames = job.videos[0]!.frames;
+  const jobSeconds = jobRun.seconds;
+  const bareFrames = bareRun.value;
+  const bareSeconds = bareRun.seconds;
 
   log('segments: seed method...');
-  t = Date.now();
-  const seedFrames = await seedMethod(session, short, workDir, 5, w, h);
-  const seedSeconds = (Date.now() - t) / 1000;
+  const seedRun = await timed(() => seedMethod(session, short, workDir, 5, w, h));
+  const seedFrames = seedRun.value;
+  const seedSeconds = seedRun.seconds;
   await session.release();
 
   log('segments: peak RSS, short and long source...');
@@ -163,10 +180,13 @@ export async function benchSegments(mode: 'full' | 'quick' | 'smoke', log: (s: s
   const figures = {
     size: `${w}x${h}`, frames, jobSeconds: r2(jobSeconds), jobFps: r2(fps), bareFrames, bareSeconds: r2(bareSeconds), bareFps: r2(bareFps), seedFrames, seedSeconds: r2(seedSeconds), seedFps: r2(seedFps),
     peakRssMB: { short: r2(rssShort.peakMB), long: r2(rssLong.peakMB) }, rssRatio: r2(rssRatio), meanBatch: r2(job.meanBatch), provider: job.provider,
+    cpuSeconds: { job: jobRun.cpu === null ? null : r2(jobRun.cpu), bare: bareRun.cpu === null ? null : r2(bareRun.cpu), seed: seedRun.cpu === null ? null : r2(seedRun.cpu) },
+    allRunSeconds: { job: jobRuns.map((r) => r2(r.seconds)), bare: bareRuns.map((r) => r2(r.seconds)) },
   };
+  const cpuRatio = (a: number | null, b: number | null) => (a && b ? r2(b / a) : null);
   const rows: SegmentsBenchRow[] = [
-    { item: '8 segments', metric: `job frames/s (${w}x${h}, ${frames} frames, 5 s segments, carry)`, ours: String(r2(fps)), reference: `${r2(bareFps)} (bare decode → session.run → encode)`, ratio: r2(fps / bareFps), target: '≥ 0.9', met: fps / bareFps >= 0.9 },
-    { item: '8 segments', metric: 'job vs the seed (split with re-encode, per-segment inference, concat)', ours: String(r2(fps)), reference: `${r2(seedFps)} (seed method)`, ratio: r2(fps / seedFps), target: '(info)', met: null },
+    { item: '8 segments', metric: `job frames/s (${w}x${h}, ${frames} frames, 5 s segments, carry)`, ours: String(r2(fps)), reference: `${r2(bareFps)} (bare decode → session.run → encode)`, ratio: r2(fps / bareFps), cpuRatio: cpuRatio(jobRun.cpu, bareRun.cpu), target: '≥ 0.9', met: fps / bareFps >= 0.9 },
+    { item: '8 segments', metric: 'job vs the seed (split with re-encode, per-segment inference, concat)', ours: String(r2(fps)), reference: `${r2(seedFps)} (seed method)`, ratio: r2(fps / seedFps), cpuRatio: cpuRatio(jobRun.cpu, seedRun.cpu), target: '(info)', met: null },
     { item: '8 segments', metric: `peak RSS ${base * (mode === 'smoke' ? 4 : 12)} s vs ${base * 2} s source (MB)`, ours: `${r2(rssLong.peakMB)} / ${r2(rssShort.peakMB)}`, reference: 'ratio', ratio: r2(rssRatio), target: '≤ 1.2', met: rssRatio <= 1.2 },
   ];
   return { rows, figures };
@@ -175,6 +195,6 @@ export async function benchSegments(mode: 'full' | 'quick' | 'smoke', log: (s: s
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const mode = process.argv.includes('--smoke') ? 'smoke' : process.argv.includes('--quick') ? 'quick' : 'full';
   const { rows, figures } = await benchSegments(mode, (s) => process.stderr.write(`${s}\n`));
-  for (const r of rows) process.stdout.write(`${r.item} | ${r.metric} | ${r.ours} | ${r.reference} | ${r.ratio} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'NO'}\n`);
+  for (const r of rows) process.stdout.write(`${r.item} | ${r.metric} | ${r.ours} | ${r.reference} | ${r.ratio} | cpu ${r.cpuRatio ?? ''} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'NO'}\n`);
   process.stdout.write(`${JSON.stringify(figures)}\n`);
 }
