@@ -70,3 +70,19 @@ export { openFrameStore, frameKey, metaKey } from './faces/lmdb-store.js';
 export { writeLmdbV1 } from './faces/lmdb-v1.js';
 export { loadScorer, parseScorerSpec } from './faces/scorers.js';
 export { imageStats } from './faces/scores.js';
+
+// segments (long videos through a per-frame model, segment by segment)
+export { segments, folderUnits, type SegmentsReport } from './jobs/segments.js';
+export type { SegmentsOptions, SegmentsProgress } from './segments/options.js';
+export { probeFrames, type FrameTimeline } from './segments/frames.js';
+export { planSegments, keyframeBefore, type Segment } from './segments/plan.js';
+export { decodeRange, prefetch } from './segments/decode-range.js';
+export { FrameModel, detectKind, type ModelKind, type RecurrentState } from './segments/model.js';
+export { composeFrame, toModelInput, parseColour, RVM_GREEN, type OutputType } from './segments/compose.js';
+export { mp4Sink, pngSink, type FrameSink } from './segments/encode.js';
+export { inferSegment, warmState } from './segments/infer.js';
+export { joinSegments, remuxAudio } from './segments/join.js';
+export { RecordStore, type SegmentRecord } from './segments/records.js';
+export { processVideo as processSegmentsVideo, workDirFor, type VideoReport } from './segments/video.js';
+export { buildMattingModel, MATTING_MODEL_FILE } from './segments/matting-model.js';
+export { spawnTool, type StreamingTool } from './media/process.js';

@@ -136,7 +136,7 @@ describe('a stateless image-to-image model', () => {
     const path = join(dir, 'mask.onnx');
     await writeFile(path, g.toBuffer());
     const out = join(dir, 'alpha');
-    const r = await segments({ inputs: ['fixtures/segments/matte_move.mp4'], outputs: [out], model: path, segmentSeconds: 2, outputType: 'alpha', format: 'png', batchSize: 4, onWarning: () => {} });
+    const r = await segments({ inputs: ['fixtures/segments/matte_move.mp4'], outputs: [out], model: path, segmentSeconds: 2, outputType: 'alpha', format: 'png', batchSize: 4, device: 'cpu', onWarning: () => {} });
     expect(r.modelKind).toBe('image');
     expect(r.videos[0]!.status).toBe('done');
     expect(r.meanBatch).toBeGreaterThan(1);

@@ -36,7 +36,8 @@ parentPort.on('message', async (m) => {
     else feeds[m.input] = new ort.Tensor(m.data instanceof Uint8Array ? 'uint8' : 'float32', m.data, m.dims);
     const out = await session.run(feeds, m.outputs);
     const outputs = {};
-    for (const name of m.outputs) outputs[name] = { data: Float32Array.from(out[name].data), dims: Array.from(out[name].dims) };
+    // new Float32Array(typed array) copies in bulk; Float32Array.from would walk an iterator element by element.
+    for (const name of m.outputs) outputs[name] = { data: new Float32Array(out[name].data), dims: Array.from(out[name].dims) };
     for (const name of m.outputs) back.push(outputs[name].data.buffer);
     parentPort.postMessage({ type: 'result', id: m.id, input: m.data, feeds: m.feeds, outputs }, back);
   } catch (e) {

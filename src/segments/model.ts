@@ -214,12 +214,15 @@ export class FrameModel {
 }
 
 function slice(t: Tensor32, i: number, B: number): Float32Array {
+  // A batch of one is already this frame's own array (it came back from the worker): no copy.
+  if (B === 1) return t.data;
   const n = t.data.length / B;
   return t.data.slice(i * n, (i + 1) * n);
 }
 
 function sliceTensor(t: Tensor32, i: number, B: number): Tensor32 {
   // A state the model did not expand to the batch (still [1, ...]) is shared by every stream.
+  if (B === 1) return t;
   if (t.dims[0] !== B) return { data: t.data.slice(), dims: [...t.dims] };
   return { data: slice(t, i, B), dims: [1, ...t.dims.slice(1)] };
 }
@@ -228,7 +231,8 @@ function sliceTensor(t: Tensor32, i: number, B: number): Tensor32 {
 export function stackStates(states: (Tensor32 | null)[]): Tensor32 {
   const shaped = states.find((s) => s !== null && s.data.length > 1) ?? states.find((s) => s !== null) ?? null;
   if (!shaped) return { data: new Float32Array(1), dims: [1, 1, 1, 1] };
-  if (states.length === 1) return { data: shaped.data.slice(), dims: [...shaped.dims] };
+  // One stream: its own state goes as it is (the worker hands the buffer back in the next result).
+  if (states.length === 1) return shaped;
   const per = shaped.data.length;
   const out = new Float32Array(per * states.length);
   states.forEach((s, i) => {
