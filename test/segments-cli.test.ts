@@ -55,7 +55,7 @@ describe('clipstream segments (CLI)', () => {
 
   // Kill points: while segment 0 is being encoded, after 3 records, and after the last record (join/remux).
   it.each([
-    ['while the first segment is encoded', (work: string) => existsSync(work) && readdirSafe(work).some((n) => n.includes('.tmp-'))],
+    ['while the first segment is encoded', (work: string) => readdirSafe(work).some((n) => n.startsWith('.seg_000000.mp4.tmp-'))],
     ['after three records', (work: string) => existsSync(join(work, 'records', 'seg_000002.json'))],
     ['after the last record', (work: string) => existsSync(join(work, 'records', 'seg_000005.json'))],
   ])('kill -9 %s, then rerun: the output equals an uninterrupted run', async (_name, when) => {
@@ -73,6 +73,7 @@ describe('clipstream segments (CLI)', () => {
       await new Promise((r) => setTimeout(r, 2));
     }
     await exited;
+    expect(killed, 'the run ended before the kill point').toBe(true);
     const r = runCli(base(out));
     expect(r.code, r.stderr).toBe(0);
     expect(Buffer.compare(await readFile(out), reference)).toBe(0);
