@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { segments } from '../src/jobs/segments.js';
+import { folderUnits, segments } from '../src/jobs/segments.js';
 import { GraphBuilder, ints } from '../src/models/onnx-graph.js';
 import { parseColour, toModelInput } from '../src/segments/compose.js';
 import { buildMattingModel } from '../src/segments/matting-model.js';
@@ -143,6 +143,24 @@ describe('a stateless image-to-image model', () => {
     for (const k of [3, 77, 149]) {
       const png = await readPng(join(out, `${String(k).padStart(6, '0')}.png`));
       expect(matteIoU(png.data, trueMask(MATTE_FIXTURE, k / 25))).toBeGreaterThan(0.9);
+    }
+  });
+});
+
+describe('folderUnits', () => {
+  it('maps every video under a folder to an output of the same relative name, never taking outputs as inputs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'clipstream-segments-units-'));
+    try {
+      for (const f of ['a.mp4', 'sub/b.mkv', 'notes.txt', 'out/old.mp4']) {
+        await mkdir(join(dir, f, '..'), { recursive: true });
+        await writeFile(join(dir, f), '');
+      }
+      const u = await folderUnits(dir, join(dir, 'out'), 'mp4');
+      expect(u.inputs).toEqual([join(dir, 'a.mp4'), join(dir, 'sub', 'b.mkv')]);
+      expect(u.outputs).toEqual([join(dir, 'out', 'a.mp4'), join(dir, 'out', 'sub', 'b.mp4')]);
+      expect((await folderUnits(dir, join(dir, 'out'), 'png')).outputs[1]).toBe(join(dir, 'out', 'sub', 'b'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
