@@ -279,3 +279,8 @@ export async function spawnTool(binary: string, args: string[], options: { stdin
     // A caller that stops reading early kills the child; draining lets the pipe close so `done` settles.
   return { stdin, stdout, done, kill: () => { child.kill(); stdout.resume(); } };
 }
+
+/** The last `lines` lines of a tool's stderr on one line, for error messages. */
+export function stderrTail(stderr: string, lines = 2): string {
+  return stderr.trim().split('\n').slice(-lines).join(' | ') || 'no message';
+}

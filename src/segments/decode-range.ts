@@ -6,7 +6,7 @@
  */
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { spawnTool } from '../media/process.js';
+import { spawnTool, stderrTail } from '../media/process.js';
 import type { FrameTimeline } from './frames.js';
 
 export interface FrameRange {
@@ -14,9 +14,6 @@ export interface FrameRange {
   endFrame: number;
 }
 
-function tail(stderr: string): string {
-  return stderr.trim().split('\n').slice(-2).join(' | ') || 'no message';
-}
 
 /** ffmpeg arguments for a range decode (exported for the bench and the split step). */
 export function rangeDecodeArgs(path: string, t: FrameTimeline, r: FrameRange, keyframe: number): string[] {
@@ -73,7 +70,7 @@ export async function* decodeRange(path: string, t: FrameTimeline, r: FrameRange
     finished = true;
     if (res.killedBy) throw new ClipstreamError('ERR_DECODE_TIMEOUT', `${path}: ffmpeg stalled decoding frames ${r.startFrame}-${r.endFrame - 1} and was killed`, { where });
     if (res.code !== 0 || got !== want) {
-      throw new ClipstreamError('ERR_DECODE', `${path}: decoding frames ${r.startFrame}-${r.endFrame - 1} gave ${got} of ${want} frames (ffmpeg exit ${res.code ?? res.signal}): ${tail(res.stderr)}`, { where });
+      throw new ClipstreamError('ERR_DECODE', `${path}: decoding frames ${r.startFrame}-${r.endFrame - 1} gave ${got} of ${want} frames (ffmpeg exit ${res.code ?? res.signal}): ${stderrTail(res.stderr)}`, { where });
     }
   } finally {
     if (!finished) {

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { encoderArgs, type EncodeSettings } from '../clips/encoders.js';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { spawnTool, type StreamingTool } from '../media/process.js';
+import { spawnTool, stderrTail, type StreamingTool } from '../media/process.js';
 import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
 
 export interface FrameSink {
@@ -20,9 +20,6 @@ export interface FrameSink {
   abort(): Promise<void>;
 }
 
-function tail(stderr: string): string {
-  return stderr.trim().split('\n').slice(-2).join(' | ') || 'no message';
-}
 
 /**
  * Encodes RGB24 frames at the constant `rate` (the source's average frame rate) into `out`.
@@ -44,7 +41,7 @@ export async function mp4Sink(out: string, width: number, height: number, rate: 
   let failed: ClipstreamError | null = null;
   const check = async () => {
     const r = await tool.done;
-    if (r.code !== 0) failed ??= new ClipstreamError('ERR_IO', `cannot encode ${out} (ffmpeg exit ${r.code ?? r.signal}): ${tail(r.stderr)}`, { where: { file: out } });
+    if (r.code !== 0) failed ??= new ClipstreamError('ERR_IO', `cannot encode ${out} (ffmpeg exit ${r.code ?? r.signal}): ${stderrTail(r.stderr)}`, { where: { file: out } });
   };
   return {
     async write(frame) {

@@ -7,20 +7,17 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { runTool } from '../media/process.js';
+import { runTool, stderrTail } from '../media/process.js';
 import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
 import type { FrameTimeline } from './frames.js';
 
-function tail(stderr: string): string {
-  return stderr.trim().split('\n').slice(-2).join(' | ') || 'no message';
-}
 
 async function ffmpegTo(out: string, args: (tmp: string) => string[], what: string, signal?: AbortSignal): Promise<void> {
   await mkdir(dirname(out), { recursive: true });
   const tmp = tempPathFor(out);
   try {
     const r = await runTool(ffmpegPath(), args(tmp), { signal, stallTimeoutMs: 600_000, where: { file: out } });
-    if (r.code !== 0) throw new ClipstreamError('ERR_IO', `${what} ${out} failed (ffmpeg exit ${r.code ?? r.signal}): ${tail(r.stderr)}`, { where: { file: out } });
+    if (r.code !== 0) throw new ClipstreamError('ERR_IO', `${what} ${out} failed (ffmpeg exit ${r.code ?? r.signal}): ${stderrTail(r.stderr)}`, { where: { file: out } });
     await rename(tmp, out);
   } finally {
     await rm(tmp, { force: true });
