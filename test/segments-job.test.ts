@@ -15,10 +15,13 @@ const { width: W, height: H, fps: FPS, frames: N } = MATTE_FIXTURE;
 let dir: string;
 const quiet = { onWarning: () => {} };
 
-async function alphaRun(name: string, segmentSeconds: number, state: string): Promise<Uint8Array[]> {
+const meanBatch: Record<string, number> = {};
+
+async function alphaRun(name: string, segmentSeconds: number, state: string, parallelSegments = 2): Promise<Uint8Array[]> {
   const out = join(dir, name);
-  const r = await segments({ inputs: [FIXTURE], outputs: [out], segmentSeconds, state, outputType: 'alpha', format: 'png', ...quiet });
+  const r = await segments({ inputs: [FIXTURE], outputs: [out], segmentSeconds, state, outputType: 'alpha', format: 'png', parallelSegments, ...quiet });
   expect(r.videos[0]!.status).toBe('done');
+  meanBatch[name] = r.meanBatch;
   const files = (await readdir(out)).filter((f) => f.endsWith('.png')).sort();
   expect(files).toHaveLength(N);
   return Promise.all(files.map(async (f) => new Uint8Array(await readFile(join(out, f)))));
@@ -40,6 +43,8 @@ beforeAll(async () => {
   runs.carry = await alphaRun('carry', 2, 'carry');
   runs.reset = await alphaRun('reset', 2, 'reset');
   runs.warmup = await alphaRun('warmup', 2, 'warmup:5');
+  runs.reset1 = await alphaRun('reset1', 1, 'reset', 1);
+  runs.reset3 = await alphaRun('reset3', 1, 'reset', 3);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -69,6 +74,13 @@ describe('segments job on the fixture', () => {
     expect(Buffer.compare(runs.reset![50]!, runs.whole![50]!)).not.toBe(0);
     // Before the first boundary every mode is the same pass.
     expect(Buffer.compare(runs.reset![49]!, runs.whole![49]!)).toBe(0);
+  });
+
+  it('segments batched together give the same frames as one at a time', () => {
+    expect(meanBatch.reset1).toBe(1);
+    // How full batches get depends on timing; that some frames shared a batch is enough here.
+    expect(meanBatch.reset3).toBeGreaterThan(1);
+    expect(runs.reset3!.every((f, i) => Buffer.compare(f, runs.reset1![i]!) === 0)).toBe(true);
   });
 
   it('measures the boundary jump of each state mode', async () => {

@@ -170,6 +170,11 @@ export class FrameModel {
       } catch (err) {
         for (const b of batch) b.reject(err as Error);
       }
+      // Other streams are waiting: give the streams just answered one event-loop turn to submit
+      // their next frame, so recurrent streams (one frame in flight each) keep sharing batches
+      // instead of drifting into alternate batches of one. Not a timer: the session is busy again
+      // within the same turn.
+      if (this.queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     this.running = false;
   }
