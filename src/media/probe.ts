@@ -28,11 +28,11 @@ function rate(v: unknown): number {
  *
  * @example const info = await probeVideo('videos/abc.mp4'); // { fps: 25, numFrames: 750, ... }
  */
-export async function probeVideo(path: string, options: { signal?: AbortSignal; ffprobe?: string } = {}): Promise<VideoInfo> {
+export async function probeVideo(path: string, options: { signal?: AbortSignal; ffprobe?: string; direct?: boolean } = {}): Promise<VideoInfo> {
   const args = ['-v', 'error', '-show_entries',
     'stream=codec_type,codec_name,width,height,pix_fmt,r_frame_rate,avg_frame_rate,nb_frames,bit_rate,duration:format=duration,bit_rate',
     '-of', 'json', path];
-  const res = await runTool(options.ffprobe ?? ffprobePath(), args, { signal: options.signal, timeoutMs: 60_000, where: { file: path } });
+  const res = await runTool(options.ffprobe ?? ffprobePath(), args, { signal: options.signal, timeoutMs: 60_000, where: { file: path }, direct: options.direct });
   const fail = (why: string) => new ClipstreamError('ERR_DECODE', `cannot probe ${path}: ${why}`, { where: { file: path } });
   if (res.code !== 0) throw fail(res.stderr.trim().split('\n').pop() || `ffprobe exited with ${res.code ?? res.signal}`);
   let json: { streams?: Record<string, unknown>[]; format?: Record<string, unknown> };

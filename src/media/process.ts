@@ -40,6 +40,13 @@ export interface RunOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   where?: Where;
+  /**
+   * Spawn from this process, not from the spawn helper. For short tools run a few times per
+   * video (probe, join, remux): with the helper, about one run in ten of the segments job's
+   * join/remux never settled (the child's end was not delivered and nothing kept the event
+   * loop alive); direct spawning showed no such run in 25 (see the segments report).
+   */
+  direct?: boolean;
 }
 
 export interface RunResult {
@@ -76,7 +83,7 @@ export function runTool(binary: string, args: string[], options: RunOptions = {}
       e.stack = `${e.stack}\n--- caller ---\n${callerStack.stack}`;
       reject(e);
     };
-    startTool(binary, args, stdio).then((child) => {
+    startTool(binary, args, stdio, options.direct).then((child) => {
       live.add(child);
       const out: Buffer[] = [];
       const extra: Buffer[][] = Array.from({ length: extraCount }, () => []);
@@ -149,8 +156,8 @@ export function runTool(binary: string, args: string[], options: RunOptions = {}
 }
 
 /** Starts the tool from the spawn helper (see spawner.ts), or from this process. */
-async function startTool(binary: string, args: string[], stdio: Array<'pipe' | 'ignore'>): Promise<Started> {
-  if (useSpawnHelper()) {
+async function startTool(binary: string, args: string[], stdio: Array<'pipe' | 'ignore'>, direct = false): Promise<Started> {
+  if (!direct && useSpawnHelper()) {
     let s: Awaited<ReturnType<typeof spawnViaHelper>> | null = null;
     try {
       s = await spawnViaHelper(binary, args, stdio);

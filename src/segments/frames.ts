@@ -40,10 +40,10 @@ function fail(path: string, why: string): ClipstreamError {
  * @example const t = await probeFrames('talk.mp4'); t.pts.length // number of frames
  */
 export async function probeFrames(path: string, options: { signal?: AbortSignal } = {}): Promise<FrameTimeline> {
-  const info = await probeVideo(path, options);
+  const info = await probeVideo(path, { ...options, direct: true });
   const where = { file: path };
   const meta = await runTool(ffprobePath(), ['-v', 'error', '-show_entries', 'stream=codec_type,start_time,duration,avg_frame_rate,r_frame_rate:stream_tags=rotate:stream_side_data=rotation:format=start_time', '-of', 'json', path], {
-    signal: options.signal, timeoutMs: 60_000, where,
+    signal: options.signal, timeoutMs: 60_000, where, direct: true,
   });
   if (meta.code !== 0) throw fail(path, meta.stderr.trim().split('\n').pop() ?? `ffprobe exited with ${meta.code}`);
   const json = JSON.parse(meta.stdout.toString('utf8')) as { streams: Record<string, unknown>[]; format?: { start_time?: string } };
@@ -55,7 +55,7 @@ export async function probeFrames(path: string, options: { signal?: AbortSignal 
 
   // Packets in file order; -read_intervals is not used so that nothing is skipped.
   const res = await runTool(ffprobePath(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,dts_time,flags', '-of', 'csv=p=0', path], {
-    signal: options.signal, timeoutMs: 600_000, where,
+    signal: options.signal, timeoutMs: 600_000, where, direct: true,
   });
   if (res.code !== 0) throw fail(path, res.stderr.trim().split('\n').pop() ?? `ffprobe exited with ${res.code}`);
   const rows: { t: number; key: boolean }[] = [];

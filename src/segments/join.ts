@@ -16,7 +16,7 @@ async function ffmpegTo(out: string, args: (tmp: string) => string[], what: stri
   await mkdir(dirname(out), { recursive: true });
   const tmp = tempPathFor(out);
   try {
-    const r = await runTool(ffmpegPath(), args(tmp), { signal, stallTimeoutMs: 600_000, where: { file: out } });
+    const r = await runTool(ffmpegPath(), args(tmp), { signal, stallTimeoutMs: 600_000, where: { file: out }, direct: true });
     if (r.code !== 0) throw new ClipstreamError('ERR_IO', `${what} ${out} failed (ffmpeg exit ${r.code ?? r.signal}): ${stderrTail(r.stderr)}`, { where: { file: out } });
     await rename(tmp, out);
   } finally {
