@@ -10,7 +10,7 @@
  *
  * Sizes can be overridden: --pipeline-clips N, --naive-clips N, --decode-clips N,
  * --scaling 50,200,800, --memory 100,1000, --distinct N, --batch-size N, --threads N,
- * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces.
+ * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,segments.
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, type as osType, release, availableParallelism, loadavg } from 'node:os';
@@ -30,6 +30,7 @@ import { naiveExtract } from './naive.js';
 import { benchQueue } from './queue.js';
 import { FULL_WORKLOAD, QUICK_WORKLOAD, SMOKE_WORKLOAD, makeClipSet, makeClips, type WorkloadSpec } from './workload.js';
 import { readModelInfo } from '../src/models/info.js';
+import { benchSegments } from './segments.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -463,6 +464,14 @@ async function main(): Promise<void> {
   if (cfg.mode === 'smoke' ? cfg.only?.has('faces') : want('faces')) {
     log('faces: peak RSS on 1/2/5-minute videos (quick: 15/30/75 s), detector on the worker vs the main thread');
     rows.push(...(await benchFaces({ quick: cfg.mode !== 'full', log })));
+  }
+
+  // 9. segments: the job vs a bare decode → session.run → encode loop and vs the seed's method; RSS short vs long source
+  if (want('segments')) {
+    log('9. segments...');
+    const s = await benchSegments(cfg.mode, log, join(WORK, 'segments'));
+    rows.push(...s.rows);
+    figures.segments = s.figures;
   }
 
   figures.totalSeconds = r2((Date.now() - started) / 1000);

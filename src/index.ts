@@ -100,3 +100,18 @@ export { openShard, expandShardUrls, shardFileName, isRemoteShard, type ShardSou
 export { addUnits, queueStatus, redisConnection, DEFAULT_QUEUE, type UnitJobData, type QueueStatus } from './scale/queue.js';
 export { startWorker, PermanentUnitError, type WorkerOptions, type WorkerHandle, type UnitRunner } from './scale/worker.js';
 export { ModelCache } from './scale/model-cache.js';
+// segments (long videos through a per-frame model, segment by segment)
+export { segments, folderUnits, type SegmentsReport } from './jobs/segments.js';
+export type { SegmentsOptions, SegmentsProgress } from './segments/options.js';
+export { probeFrames as probeFrameTimeline, type FrameTimeline } from './segments/frames.js';
+export { planSegments, keyframeBefore, type Segment } from './segments/plan.js';
+export { decodeRange, prefetch } from './segments/decode-range.js';
+export { FrameModel, detectKind, type ModelKind as FrameModelKind, type RecurrentState } from './segments/model.js';
+export { composeFrame, toModelInput, parseColour, RVM_GREEN, type OutputType } from './segments/compose.js';
+export { mp4Sink, pngSink, type FrameSink } from './segments/encode.js';
+export { inferSegment, warmState } from './segments/infer.js';
+export { joinSegments, remuxAudio } from './segments/join.js';
+export { RecordStore, type SegmentRecord } from './segments/records.js';
+export { processVideo as processSegmentsVideo, workDirFor, type VideoReport } from './segments/video.js';
+export { buildMattingModel, MATTING_MODEL_FILE } from './segments/matting-model.js';
+export { spawnTool, type StreamingTool } from './media/process.js';

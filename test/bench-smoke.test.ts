@@ -20,11 +20,11 @@ describe('bench --smoke', () => {
     const line = stdout.trim().split('\n').pop()!;
     const figures = JSON.parse(line) as Record<string, unknown>;
     expect(figures.mode).toBe('smoke');
-    for (const key of ['decode', 'inference', 'batching', 'pipeline', 'naive', 'scaling', 'memory']) {
+    for (const key of ['decode', 'inference', 'batching', 'pipeline', 'naive', 'scaling', 'memory', 'segments']) {
       expect(figures, key).toHaveProperty(key);
     }
     const rows = figures.rows as Array<{ item: string }>;
-    for (const item of ['1 decode', '2 inference', '3 pipeline', '4 vs script', '5 memory', '6 batching', '7 scaling']) {
+    for (const item of ['1 decode', '2 inference', '3 pipeline', '4 vs script', '5 memory', '6 batching', '7 scaling', '8 segments']) {
       expect(rows.some((r) => r.item === item), item).toBe(true);
     }
   }, 180_000);

@@ -4,6 +4,7 @@ import { clipsSpec } from './clips-command.js';
 import { facesSpec } from './faces-command.js';
 import { partitionOptions } from '../scale/cli-options.js';
 import { queueSpec, workerSpec } from './queue-command.js';
+import { segmentsSpec } from './segments-command.js';
 
 export const extractSpec: CommandSpec = {
   name: 'extract',
@@ -48,4 +49,4 @@ export const bundleSpec: CommandSpec = {
   examples: ['clipstream bundle --input_dir=my_clips --out_dir=shards --shard_size=100'],
 };
 
-export const commands: CommandSpec[] = [extractSpec, bundleSpec, clipsSpec, facesSpec, modelsBuildSpec, queueSpec, workerSpec];
+export const commands: CommandSpec[] = [extractSpec, bundleSpec, clipsSpec, facesSpec, segmentsSpec, modelsBuildSpec, queueSpec, workerSpec];

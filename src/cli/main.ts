@@ -8,6 +8,7 @@ import { modelsFetchSpec, modelsListSpec, runModelsFetch, runModelsList } from '
 import { clipsSpec, runClips } from './clips-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
 import { resolveModelArg } from './model-args.js';
+import { SEGMENT_STEPS, runSegments, segmentsSpec } from './segments-command.js';
 import { ProgressDisplay } from './progress.js';
 import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
 import { partitionFromArgs } from '../scale/cli-options.js';
@@ -121,6 +122,8 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  // `segments split|infer|join|remux ...` is `segments --step=<step> ...`.
+  if (spec === segmentsSpec && (SEGMENT_STEPS as readonly string[]).includes(rest[0] ?? '')) rest.unshift(`--step=${rest.shift()}`);
   if ((rest.includes('--help') || rest.includes('-h')) && !(spec === queueSpec && rest[0] === 'add')) {
     process.stdout.write(formatHelp(sub));
     return 0;
@@ -144,6 +147,7 @@ export async function main(argv: string[]): Promise<number> {
     if (spec === clipsSpec) return await runClips(args, controller.signal);
     if (spec === facesSpec) return await runFaces(args, controller.signal);
     if (spec === workerSpec) return await runWorker(args, controller.signal);
+    if (spec === segmentsSpec) return await runSegments(args, controller.signal);
     return 2;
   } catch (err) {
     const e = err as ClipstreamError;

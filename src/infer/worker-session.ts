@@ -28,15 +28,20 @@ parentPort.on('message', async (m) => {
     try { if (session) await session.release(); } finally { parentPort.postMessage({ type: 'closed' }); }
     return;
   }
-  const back = [m.data.buffer];
+  // Several named inputs (recurrent models: frame, states, ratio) or the one input of a feature model.
+  const back = m.feeds ? [...new Set(Object.values(m.feeds).map((f) => f.data.buffer))] : [m.data.buffer];
   try {
-    const out = await session.run({ [m.input]: new ort.Tensor(m.data instanceof Uint8Array ? 'uint8' : 'float32', m.data, m.dims) }, m.outputs);
+    const feeds = {};
+    if (m.feeds) for (const [k, f] of Object.entries(m.feeds)) feeds[k] = new ort.Tensor(f.data instanceof Uint8Array ? 'uint8' : 'float32', f.data, f.dims);
+    else feeds[m.input] = new ort.Tensor(m.data instanceof Uint8Array ? 'uint8' : 'float32', m.data, m.dims);
+    const out = await session.run(feeds, m.outputs);
     const outputs = {};
-    for (const name of m.outputs) outputs[name] = { data: Float32Array.from(out[name].data), dims: Array.from(out[name].dims) };
+    // new Float32Array(typed array) copies in bulk; Float32Array.from would walk an iterator element by element.
+    for (const name of m.outputs) outputs[name] = { data: new Float32Array(out[name].data), dims: Array.from(out[name].dims) };
     for (const name of m.outputs) back.push(outputs[name].data.buffer);
-    parentPort.postMessage({ type: 'result', id: m.id, input: m.data, outputs }, back);
+    parentPort.postMessage({ type: 'result', id: m.id, input: m.data, feeds: m.feeds, outputs }, back);
   } catch (e) {
-    parentPort.postMessage({ type: 'result', id: m.id, input: m.data, error: String(e && e.message || e) }, back);
+    parentPort.postMessage({ type: 'result', id: m.id, input: m.data, feeds: m.feeds, error: String(e && e.message || e) }, back);
   }
 });
 `;
@@ -114,6 +119,24 @@ export class WorkerSession {
       // Keep the process alive while a result is due; idle, the worker does not hold it open.
       this.worker.ref();
       this.worker.postMessage({ type: 'run', id, input: inputName, data, dims, outputs }, [data.buffer as ArrayBuffer]);
+    });
+  }
+
+  /**
+   * Runs the model on several named inputs (e.g. RVM's `src`, `r1i`..`r4i`, `downsample_ratio`).
+   * Every input buffer is transferred and comes back in `feeds`; never rejects.
+   *
+   * @example
+   * const r = await ws.runFeeds({ src: { data, dims: [1, 3, h, w] } }, ['pha']);
+   */
+  runFeeds(feeds: Record<string, { data: Float32Array; dims: number[] }>, outputs: string[]): Promise<WorkerRunResult & { feeds?: Record<string, { data: Float32Array; dims: number[] }> }> {
+    if (this.failure) return Promise.resolve({ input: new Float32Array(0), feeds, error: this.failure.message });
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      this.worker.ref();
+      const buffers = [...new Set(Object.values(feeds).map((f) => f.data.buffer as ArrayBuffer))];
+      this.worker.postMessage({ type: 'run', id, feeds, outputs }, buffers);
     });
   }
 

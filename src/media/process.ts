@@ -398,3 +398,85 @@ async function startTool(binary: string, args: string[], stdio: Array<'pipe' | '
 function abortError(signal: AbortSignal, where?: Where): ClipstreamError {
   return new ClipstreamError('ERR_PIPELINE', 'aborted', { cause: signal.reason, where });
 }
+
+/** A tool started with streaming pipes (see spawnTool). */
+export interface StreamingTool {
+  /** The child's stdin, when `stdin` was asked for. */
+  stdin: Writable | null;
+  stdout: Readable;
+  /** Exit status and stderr tail, once the child exited and its pipes closed; never rejects. */
+  done: Promise<RunResult>;
+  kill(): void;
+}
+
+/**
+ * Starts a media tool whose stdin/stdout are streamed by the caller (frames in, frames out)
+ * instead of buffered as runTool does, so memory stays at one pipe's worth whatever the video
+ * length. The same guarantees as runTool: killed on abort, on the stall watchdog (no stdout
+ * and no stdin progress), and at process exit.
+ *
+ * @example
+ * const t = await spawnTool(ffmpegPath(), ['-i', 'a.mp4', '-f', 'rawvideo', 'pipe:1']);
+ * for await (const chunk of t.stdout) { ... }
+ * const { code } = await t.done;
+ */
+export async function spawnTool(binary: string, args: string[], options: { stdin?: boolean; stallTimeoutMs?: number; signal?: AbortSignal; where?: Where } = {}): Promise<StreamingTool> {
+  installExitHook();
+  if (options.signal?.aborted) throw abortError(options.signal, options.where);
+  let child: Started;
+  try {
+    child = await startTool(binary, args, [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']);
+  } catch (err) {
+    throw new ClipstreamError('ERR_DECODE', `cannot run ${binary}: ${(err as Error).message}`, { cause: err, where: options.where });
+  }
+  live.add(child);
+  const stdout = child.stdio[1] as Readable;
+  const stdin = (child.stdio[0] as Writable | null) ?? null;
+  stdin?.on('error', () => {});
+  let stderr = '';
+  let killedBy: RunResult['killedBy'];
+  let last = Date.now();
+  const touch = () => {
+    last = Date.now();
+  };
+  stdout.on('data', touch);
+  const stderrStream = child.stdio[2] as Readable;
+  stderrStream.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString('utf8')).slice(-16_384);
+  });
+  stderrStream.on('error', () => {});
+  if (stdin) {
+    const write = stdin.write.bind(stdin);
+    stdin.write = ((chunk: unknown, ...rest: unknown[]) => {
+      touch();
+      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof stdin.write;
+  }
+  const watchdog = options.stallTimeoutMs
+    ? setInterval(() => {
+      if (Date.now() - last > options.stallTimeoutMs!) {
+        killedBy = 'stall';
+        child.kill();
+      }
+    }, Math.max(50, Math.min(1000, options.stallTimeoutMs / 4)))
+    : null;
+  watchdog?.unref();
+  const onAbort = () => child.kill();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const closed = (s: Readable) => new Promise<void>((resolve) => {
+    if (s.destroyed || s.readableEnded) resolve();
+    else s.once('close', () => resolve());
+  });
+  const done = new Promise<RunResult>((resolve) => {
+    child.onExit((code, signal) => {
+      void Promise.all([closed(stdout), closed(stderrStream)]).then(() => {
+        if (watchdog) clearInterval(watchdog);
+        live.delete(child);
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve({ code, signal, stdout: Buffer.alloc(0), extra: [], stderr, killedBy });
+      });
+    });
+  });
+    // A caller that stops reading early kills the child; draining lets the pipe close so `done` settles.
+  return { stdin, stdout, done, kill: () => { child.kill(); stdout.resume(); } };
+}
