@@ -191,27 +191,10 @@ describe('nothing unverified is trusted', () => {
   }, 60_000);
 });
 
-/**
- * Spawned directly: through the spawn helper a child that dies by a signal at once (the
- * bundled ffprobe on .ts) sometimes never settles runTool, which is src/media/spawner.ts's
- * part of issue 9 item 10, not clips'. Drop this once that fix is merged.
- */
-async function withDirectSpawn<T>(fn: () => Promise<T>): Promise<T> {
-  const before = process.env.CLIPSTREAM_SPAWN;
-  process.env.CLIPSTREAM_SPAWN = 'direct';
-  try {
-    return await fn();
-  } finally {
-    if (before === undefined) delete process.env.CLIPSTREAM_SPAWN;
-    else process.env.CLIPSTREAM_SPAWN = before;
-  }
-}
-
 describe('probing MPEG-TS and crashing probes', () => {
   it(
     'a .ts source is probed and cut (the bundled ffprobe may segfault on it), audio in sync',
-    () =>
-      withDirectSpawn(async () => {
+    async () => {
         const crash = spawnSync(ffprobePath(), ['-v', 'error', '-show_entries', 'stream=codec_type', join(dir, 'stream.ts')]);
         // Recorded, not required: the point is that clips works whatever ffprobe does here.
         console.log(`bundled ffprobe on .ts: status ${crash.status}, signal ${crash.signal}`);
@@ -224,14 +207,13 @@ describe('probing MPEG-TS and crashing probes', () => {
         expect(rows.map((r) => r.clip_id)).toEqual(['ts_0_40', 'ts_40_80', 'ts_80_100']);
         const [clip] = await mediaTruth(join(dir, 'out-ts', 'clips', rows[1]!.filename!));
         for (const off of beepOffsets(clip!)) expect(Math.abs(off)).toBeLessThan(0.03);
-      }),
+    },
     60_000,
   );
 
   it(
     'an ffprobe killed by a signal fails that one video, named with the signal; the others finish',
-    () =>
-      withDirectSpawn(async () => {
+    async () => {
         const fake = join(dir, 'crashing-ffprobe.sh');
         await writeFile(fake, '#!/bin/sh\nkill -SEGV $$\n');
         await chmod(fake, 0o755);
@@ -254,7 +236,7 @@ describe('probing MPEG-TS and crashing probes', () => {
           if (prev === undefined) delete process.env.FFPROBE_PATH;
           else process.env.FFPROBE_PATH = prev;
         }
-      }),
+    },
     60_000,
   );
 });

@@ -209,15 +209,19 @@ describe('bad entries and crashing tools (issue 9 items 10, 19)', () => {
   }, 30_000);
 
   it('fails only the item whose ffprobe is killed by a signal; the CLI records both videos', async () => {
-    const fake = join(dir, 'ffprobe-segv.sh');
-    // Crashes like the bundled ffprobe on TS, for every file named *.ts; the real one otherwise.
-    await writeFile(fake, `#!/bin/sh\nfor a in "$@"; do case "$a" in *.ts) kill -SEGV $$;; esac; done\nexec '${ffprobePath()}' "$@"\n`);
-    await chmod(fake, 0o755);
+    // Crash like the bundled ffprobe on TS, for every file named *.ts; the real tools otherwise. Both
+    // ffprobe and ffmpeg crash, so the probe's fallback through ffmpeg cannot rescue the item either.
+    const crashing = async (name: string, real: string) => {
+      const path = join(dir, name);
+      await writeFile(path, `#!/bin/sh\nfor a in "$@"; do case "$a" in *.ts) kill -SEGV $$;; esac; done\nexec '${real}' "$@"\n`);
+      await chmod(path, 0o755);
+      return path;
+    };
+    const env = { FFPROBE_PATH: await crashing('ffprobe-segv.sh', ffprobePath()), FFMPEG_PATH: await crashing('ffmpeg-segv.sh', ffmpegPath()) };
     await rm(join(input, 'pipe.mp4'));
     const out = join(dir, 'segv-out');
-    const r = runCli(['faces', `--input_dir=${input}`, `--output_dir=${out}`, '--device=cpu', '--threads=1', '--size=64', '--quiet'], {
-      env: { FFPROBE_PATH: fake },
-    });
+    const r = runCli(['faces', `--input_dir=${input}`, `--output_dir=${out}`, '--device=cpu', '--threads=1', '--size=64', '--quiet'], { env });
+    expect(r.stderr).toContain('SIGSEGV');
     expect(r.stderr).toContain(join(input, 'stream.ts'));
     expect(r.stderr).toContain('1 video(s) processed, 0 done before, 1 failed; 2 face clip(s)');
     expect(r.code).toBe(0);

@@ -119,23 +119,13 @@ function expectRefusedNamed(report: ClipsReport, list: ZooEntry[]) {
   }
 }
 
-/**
- * Spawned directly: through the spawn helper a child that dies by a signal at once (the
- * bundled ffprobe on mpegts.ts) can leave runTool unsettled for ever, which is
- * src/media/spawner.ts's part of issue 9 item 10. Drop this once that fix is merged.
- */
-const spawnMode = process.env.CLIPSTREAM_SPAWN;
-
 beforeAll(async () => {
   if (!hasPyAV) return;
-  process.env.CLIPSTREAM_SPAWN = 'direct';
   dir = await mkdtemp(join(tmpdir(), 'zoo-clips-'));
   entries = await zooEntries();
   await writeFile(join(dir, 'all.csv'), ['video_id,path', ...entries.map((e) => `${idOf(e.name)},${e.path}`)].join('\n') + '\n');
 }, 300_000);
 afterAll(async () => {
-  if (spawnMode === undefined) delete process.env.CLIPSTREAM_SPAWN;
-  else process.env.CLIPSTREAM_SPAWN = spawnMode;
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
