@@ -19,6 +19,7 @@ export const extractSpec: CommandSpec = {
     { name: 'num_workers', type: 'integer', description: 'ffmpeg decoders running at once', default: 2 },
     { name: 'threads', type: 'integer', description: 'ONNX Runtime threads per model (default: all cores)' },
     { name: 'crop', type: 'string', description: "Spatial crop: 'top-left' (ACAV100M spatial index 0) or 'center'", default: 'top-left' },
+    { name: 'resize', type: 'string', description: "exact (RGB first, torch bilinear: the reference recipe) or fast (ffmpeg's scaler on YUV, cheaper, not equal)", default: 'exact' },
     { name: 'window_seconds', type: 'number', description: 'Seconds decoded from the start of each clip', default: 10 },
     { name: 'min_duration', type: 'number', description: 'Clips shorter than this are skipped (default: a quarter of the window)' },
     { name: 'decode_timeout', type: 'number', description: 'Seconds without output before a hung ffmpeg is killed', default: 30 },

@@ -38,6 +38,7 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
     numWorkers: args.num_workers as number,
     intraOpThreads: args.threads as number | undefined,
     crop: args.crop as 'top-left' | 'center',
+    resize: args.resize as 'exact' | 'fast',
     windowSeconds: args.window_seconds as number,
     minDurationSeconds: args.min_duration as number | undefined,
     stallTimeoutMs: Math.round((args.decode_timeout as number) * 1000),
