@@ -92,8 +92,8 @@ describe('the clipstream binary', () => {
 
   it.each([
     [['extract', '--out_path=o'], 'missing required option --tar_path'],
-    [['extract', '--tar_path=a.tar', '--out_path=o', '--batch_size=0'], 'Expected integer between 1 and 1024 for options.batchSize but received 0 of type number'],
-    [['extract', '--tar_path=a.tar', '--out_path=o', '--device=tpu'], "Expected 'auto', 'cpu', 'cuda' or 'cuda:N' for options.device but received 'tpu'"],
+    [['extract', '--tar_path=a.tar', '--out_path=o', '--batch_size=0'], '--batch_size: expected integer between 1 and 1024 but received 0 of type number'],
+    [['extract', '--tar_path=a.tar', '--out_path=o', '--device=tpu'], "--device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' but received 'tpu'"],
     [['frobnicate'], "unknown command 'frobnicate'"],
   ])('exits 2 on bad arguments: %j', (args, message) => {
     const r = runCli(args);

@@ -1,7 +1,8 @@
 import { ClipstreamError } from '../errors.js';
 import { extract } from '../jobs/extract.js';
 import { bundleClips } from '../shards/bundle.js';
-import { formatHelp, parseArgs, type CommandSpec } from './args.js';
+import { cliMessage, formatHelp, parseArgs, type CommandSpec } from './args.js';
+import { validateNumber } from '../util/validate.js';
 import { bundleSpec, commands, extractSpec } from './commands.js';
 import { modelsBuildSpec, runModelsBuild } from './models-command.js';
 import { clipsSpec, runClips } from './clips-command.js';
@@ -24,7 +25,14 @@ function topHelp(): string {
 
 const noneToNull = (v: unknown) => (v === 'none' || v === '' ? null : (v as string | undefined));
 
+/**
+ * Exit codes of `extract`: 0 every shard written (skipped or failed clips are in the log), 3 the
+ * run finished but some shard is missing, produced no output or is incomplete (a damaged tar:
+ * see its `.incomplete.json`), 2 bad arguments, 1 the run itself failed.
+ */
 async function runExtract(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
+  // Seconds here, milliseconds in the library: checked as the flag the user wrote.
+  validateNumber(args.decode_timeout, '--decode_timeout', 0.001, 86_400);
   const display = args.quiet ? null : new ProgressDisplay(process.stderr);
   const report = await extract({
     tarPath: args.tar_path as string[],
@@ -43,23 +51,32 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
     minDurationSeconds: args.min_duration as number | undefined,
     stallTimeoutMs: Math.round((args.decode_timeout as number) * 1000),
     overwrite: args.overwrite as boolean,
+    verbose: args.verbose as boolean,
     onProgress: display ? (p) => display.update(p) : undefined,
     signal,
   });
   display?.finish();
-  const written = report.shards.filter((s) => s.status === 'written').length;
-  const existing = report.shards.filter((s) => s.status === 'skipped (output exists)').length;
-  const missing = report.shards.filter((s) => s.status === 'missing').length;
+  const count = (...statuses: string[]) => report.shards.filter((s) => statuses.includes(s.status)).length;
+  const written = count('written', 'written (incomplete)');
+  const existing = count('skipped (output exists)', 'skipped (output exists, incomplete)');
+  const missing = count('missing');
+  const noOutput = count('no output');
+  const incomplete = count('written (incomplete)', 'skipped (output exists, incomplete)');
   process.stderr.write(
-    `clipstream extract: ${written} shard(s) written, ${existing} skipped (output exists), ${missing} missing; ` +
+    `clipstream extract: ${written} shard(s) written, ${existing} skipped (output exists), ${missing} missing` +
+      (noOutput ? `, ${noOutput} with no output (nothing could be read)` : '') +
+      (incomplete ? `, ${incomplete} incomplete (damaged tar, see the log)` : '') +
+      '; ' +
       `${report.clipsWritten} clips written, ${report.clipsSkipped} skipped, ${report.clipsFailed} failed in ${report.seconds.toFixed(1)} s ` +
       `(${report.clipsPerSecond.toFixed(2)} clips/s). Log: ${report.logPath}\n`,
   );
   for (const s of report.shards) {
     for (const f of [...s.failed, ...s.skipped]) process.stderr.write(`  ${s.shard}: ${f.reason}\n`);
     if (s.tarError) process.stderr.write(`  ${s.shard}: ${s.tarError}\n`);
+    if (s.incomplete) process.stderr.write(`  ${s.shard}: incomplete: ${s.incomplete.reason}\n`);
+    if (s.status === 'no output') process.stderr.write(`  ${s.shard}: no output written: nothing could be read from ${s.url}\n`);
   }
-  return 0;
+  return missing + noOutput + incomplete > 0 ? 3 : 0;
 }
 
 async function runBundle(args: Record<string, unknown>): Promise<number> {
@@ -118,7 +135,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as ClipstreamError;
     if (controller.signal.aborted) return 130;
-    process.stderr.write(`clipstream ${name}: error: ${e.message}\n`);
+    process.stderr.write(`clipstream ${name}: error: ${cliMessage(e, spec)}\n`);
     if (e.code === 'ERR_BAD_ARGUMENT' || e.code === 'ERR_INVALID_OPTION') {
       process.stderr.write(`Run 'clipstream ${name} --help' for usage.\n`);
       return 2;

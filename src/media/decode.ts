@@ -1,12 +1,16 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ClipstreamError, toClipstreamError, type Where } from '../errors.js';
 import type { DecodedAudio, DecodedVideo, Sample, StreamItem } from '../types.js';
 import { isLive } from '../types.js';
 import { generatorStage, orderedMap, type StageOptions } from '../util/stage.js';
 import { validateInteger, validateNumber, validateOneOf, validateBoolean } from '../util/validate.js';
 import { ffmpegPath } from './ffmpeg-path.js';
-import { predictFrameCount, toFastStart } from './mp4.js';
+import { pipeLayout, predictFrameCount } from './mp4.js';
 import { runTool, type RunResult } from './process.js';
 import { FrameResizer } from './resize.js';
+import { findVideoField } from '../shards/clip-name.js';
 import { linspaceIndices } from './sampling.js';
 
 export interface DecodeOptions {
@@ -124,14 +128,14 @@ export function monoFromWav(bytes: Buffer, name: string, where: Where): Float32A
       if (channels === 0) break;
       const data = bytes.subarray(pos + 8);
       const n = Math.floor(data.length / (4 * channels));
+      // One copy into an aligned array (the data chunk may start at any offset of the pipe's buffer).
+      const all = new Float32Array(n * channels);
+      new Uint8Array(all.buffer).set(data.subarray(0, n * channels * 4));
+      if (channels === 1) return all;
       const out = new Float32Array(n);
-      if (channels === 1) {
-        new Uint8Array(out.buffer).set(data.subarray(0, n * 4));
-        return out;
-      }
       for (let i = 0, at = 0; i < n; i++) {
         let sum = 0;
-        for (let c = 0; c < channels; c++, at += 4) sum += data.readFloatLE(at);
+        for (let c = 0; c < channels; c++) sum += all[at++]!;
         out[i] = sum / channels;
       }
       return out;
@@ -207,8 +211,8 @@ export function decodeArgs(options: ResolvedDecodeOptions, withAudio: boolean, i
 }
 
 /** Arguments of a pass that only counts the frames of the window (when no index predicts them). */
-function countArgs(options: ResolvedDecodeOptions): string[] {
-  return ['-hide_banner', '-nostats', '-loglevel', 'verbose', '-threads', String(options.threads), '-t', String(options.windowSeconds), '-i', 'pipe:0',
+function countArgs(options: ResolvedDecodeOptions, input: string): string[] {
+  return ['-hide_banner', '-nostats', '-loglevel', 'verbose', '-threads', String(options.threads), '-t', String(options.windowSeconds), '-i', input,
     '-filter_complex', `[0:v:0]trim=end=${options.windowSeconds}[n]`, '-vsync', '0', '-map', '[n]', '-f', 'null', '-'];
 }
 
@@ -231,10 +235,26 @@ function countedFrames(stderr: string, index = 1): number | null {
  * clip.video?.frames.length // 32 * 256 * 256 * 3
  */
 export async function decodeClip(data: Buffer, options: ResolvedDecodeOptions, where: Where = {}, signal?: AbortSignal): Promise<DecodedClip> {
-  const input = toFastStart(data);
+  const layout = pipeLayout(data);
+  if (layout.kind === 'fast-start') return decodeFrom(layout.data, 'pipe:0', options, where, signal);
+  // The moov cannot be moved in memory: ffmpeg reads a temp file it can seek in, removed after.
+  const dir = await mkdtemp(join(tmpdir(), 'clipstream-clip-'));
+  try {
+    const file = join(dir, 'clip.mp4');
+    await writeFile(file, data);
+    return await decodeFrom(data, file, options, where, signal);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** decodeClip on bytes fed through stdin (`input` 'pipe:0') or on a file ffmpeg opens itself. */
+async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOptions, where: Where, signal?: AbortSignal): Promise<DecodedClip> {
+  const io: DecodeIo = { input, video: 'pipe:1', audio: 'pipe:3' };
+  const stdin = input === 'pipe:0' ? data : undefined;
   const tool = (args: string[], extraOutputs: number) =>
-    runTool(options.ffmpeg, args, { input, extraOutputs, stallTimeoutMs: options.stallTimeoutMs, timeoutMs: options.timeoutMs, signal, where });
-  const run = (withAudio: boolean, picks: number[] | null = null) => tool(decodeArgs(options, withAudio, undefined, picks), withAudio ? 1 : 0);
+    runTool(options.ffmpeg, args, { input: stdin, extraOutputs, stallTimeoutMs: options.stallTimeoutMs, timeoutMs: options.timeoutMs, signal, where });
+  const run = (withAudio: boolean, picks: number[] | null = null) => tool(decodeArgs(options, withAudio, io, picks), withAudio ? 1 : 0);
 
   const name = where.key ?? where.file ?? 'clip';
   const exact = options.video && options.resize === 'exact';
@@ -250,9 +270,9 @@ export async function decodeClip(data: Buffer, options: ResolvedDecodeOptions, w
   };
   let withAudio = options.audio;
   // Frame selection inside ffmpeg when the container says how many frames the window holds.
-  let total = options.video ? predictFrameCount(input, options.windowSeconds) : null;
+  let total = options.video ? predictFrameCount(data, options.windowSeconds) : null;
   if (exact && total === null) {
-    const counting = await tool(countArgs(options), 0);
+    const counting = await tool(countArgs(options, input), 0);
     if (counting.code !== 0 || counting.killedBy) fail(counting);
     total = countedFrames(counting.stderr, 0);
     if (!total) throw new ClipstreamError('ERR_DECODE', `${name}: no video frame could be decoded`, { where });
@@ -366,7 +386,7 @@ export function decodeClips(options: DecodeStageOptions = {}) {
 /** Decodes one sample in place; failures are recorded on the sample, aborts are thrown. */
 export async function decodeSample(sample: Sample, options: ResolvedDecodeOptions, signal?: AbortSignal): Promise<void> {
   const where: Where = { shard: sample.__url__, key: sample.__key__ };
-  const field = VIDEO_FIELDS.find((f) => sample.files[f] !== undefined);
+  const field = findVideoField(Object.keys(sample.files), VIDEO_FIELDS);
   if (!field) {
     sample.failure = {
       stage: 'decode',
