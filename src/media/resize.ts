@@ -37,10 +37,14 @@ function cropOffsets(width: number, height: number, size: number, crop: CropMode
   return { x, y };
 }
 
-/** A reusable resizer for frames of one source size. */
+/** A reusable resizer for frames of one source size (taps computed once, rows blended in two passes). */
 export class FrameResizer {
   private readonly x: ReturnType<typeof taps>;
   private readonly y: ReturnType<typeof taps>;
+  /** Source rows the crop reads, and where each one's horizontal pass lands in `rows`. */
+  private readonly needed: number[];
+  private readonly slot: Int32Array;
+  private readonly rows: Float64Array;
 
   constructor(
     readonly srcWidth: number,
@@ -53,6 +57,10 @@ export class FrameResizer {
     // SlowFast leaves a frame whose short side already is `size` alone; scale 1 is the identity here too.
     this.x = taps(srcWidth, scaled.width, at.x, size);
     this.y = taps(srcHeight, scaled.height, at.y, size);
+    this.needed = [...new Set([...this.y.i0, ...this.y.i1])].sort((a, b) => a - b);
+    this.slot = new Int32Array(srcHeight).fill(-1);
+    this.needed.forEach((row, i) => (this.slot[row] = i * size * 3));
+    this.rows = new Float64Array(this.needed.length * size * 3);
   }
 
   /** Bytes of one source frame. */
@@ -60,28 +68,39 @@ export class FrameResizer {
     return this.srcWidth * this.srcHeight * 3;
   }
 
-  /** Resizes the RGB frame at `src[srcOffset..]` into `dst[dstOffset..]` (size×size×3), rounding to the nearest level. */
+  /**
+   * Resizes the RGB frame at `src[srcOffset..]` into `dst[dstOffset..]` (size×size×3), rounding
+   * to the nearest level: out = wy0·(wx0·p00 + wx1·p01) + wy1·(wx0·p10 + wx1·p11), in doubles.
+   */
   resize(src: Uint8Array, srcOffset: number, dst: Uint8Array, dstOffset: number): void {
     const { i0: x0, i1: x1, w1: wx } = this.x;
     const { i0: y0, i1: y1, w1: wy } = this.y;
     const rowBytes = this.srcWidth * 3;
     const size = this.size;
-    let o = dstOffset;
-    for (let r = 0; r < size; r++) {
-      const top = srcOffset + y0[r]! * rowBytes;
-      const bottom = srcOffset + y1[r]! * rowBytes;
-      const b = wy[r]!;
-      const a = 1 - b;
+    const rows = this.rows;
+    // Horizontal pass, once per source row the crop needs.
+    let o = 0;
+    for (const row of this.needed) {
+      const base = srcOffset + row * rowBytes;
       for (let c = 0; c < size; c++) {
-        const l = x0[c]! * 3;
-        const rr = x1[c]! * 3;
+        const l = base + x0[c]! * 3;
+        const r = base + x1[c]! * 3;
         const q = wx[c]!;
         const p = 1 - q;
-        for (let ch = 0; ch < 3; ch++) {
-          const v = a * (p * src[top + l + ch]! + q * src[top + rr + ch]!) + b * (p * src[bottom + l + ch]! + q * src[bottom + rr + ch]!);
-          dst[o++] = v + 0.5; // Uint8Array assignment truncates: this rounds; v is within 0..255
-        }
+        rows[o++] = p * src[l]! + q * src[r]!;
+        rows[o++] = p * src[l + 1]! + q * src[r + 1]!;
+        rows[o++] = p * src[l + 2]! + q * src[r + 2]!;
       }
+    }
+    // Vertical pass.
+    const width = size * 3;
+    o = dstOffset;
+    for (let r = 0; r < size; r++) {
+      const top = this.slot[y0[r]!]!;
+      const bottom = this.slot[y1[r]!]!;
+      const b = wy[r]!;
+      const a = 1 - b;
+      for (let k = 0; k < width; k++) dst[o++] = a * rows[top + k]! + b * rows[bottom + k]! + 0.5; // truncation after +0.5 rounds; values are within 0..255
     }
   }
 }
