@@ -76,6 +76,14 @@ describe('bad options: exit 2, one line naming the flag, before anything is open
     expect(r.stderr).toContain(`--out_path: ${file} exists and is not a folder`);
   });
 
+  it('a model of the wrong kind: the models are closed and the run exits (1) instead of hanging', () => {
+    const t0 = Date.now();
+    const r = runCli(['extract', `--tar_path=${join(dir, 'none.tar')}`, `--out_path=${join(dir, 'o-kind')}`, '--visual_model=vggish_small.onnx', '--quiet']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/expected a visual model but its metadata says 'audio'/);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+  });
+
   it('--device=auto without CUDA is quiet; --device=cuda and --verbose say it once', async () => {
     const folder = await mkdtemp(join(dir, 'dev-'));
     const tar = await shard(folder, 'shard-000000', [member(good[0]!.file, await clip(0)), END_OF_ARCHIVE]);
