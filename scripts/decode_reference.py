@@ -12,7 +12,11 @@ The recipe of SlowFast / ACAV100M, built from PyAV + torch, not from clipstream'
          kept), then the plain mean of all channels (VGGish's np.mean(axis=1)).
 
 Usage: decode_reference.py INPUT OUT_PREFIX [--window 10] [--frames 32] [--size 256]
-       [--crop top-left|center] [--rate 16000]
+       [--crop top-left|center] [--rate 16000] [--rotate 0|90|180|270]
+       decode_reference.py --batch SPEC.json   (a list of {input, out, crop?, window?, rotate?}:
+       one Python start for many files; prints one JSON line per entry)
+--rotate turns the decoded frames clockwise as a player displays them (PyAV does not apply
+the container's rotation; ffmpeg does).
 Writes OUT_PREFIX.video.f32 (frames x size x size x 3, values 0..255 as floats, before
 any rounding: what the model sees x 255) and OUT_PREFIX.audio.f32 (mono float32), and
 prints a JSON summary on stdout.
@@ -44,6 +48,12 @@ def pick_frames(path, window, count):
         idx = torch.linspace(0, n - 1, count).long().tolist()
         rgb = np.stack([frames[i].to_ndarray(format='rgb24') for i in idx])
         return rgb, n, idx
+
+
+def rotate(rgb, degrees):
+    """Clockwise turn of N x H x W x 3 frames."""
+    k = (degrees // 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k=-k, axes=(1, 2))) if k else rgb
 
 
 def spatial(rgb, size, crop):
@@ -88,29 +98,49 @@ def mono(path, window, rate):
         return pcm.mean(axis=0).astype(np.float32), channels
 
 
+def run(input, out, window=10.0, frames=32, size=256, crop='top-left', rate=16000, rotation=0):
+    summary = {'input': input}
+    try:
+        rgb, decoded, idx = pick_frames(input, window, frames)
+    except av.error.FFmpegError as e:
+        summary['error'] = str(e)
+        return summary
+    summary['decoded_frames'] = decoded
+    summary['picks'] = idx
+    if rgb is not None:
+        rgb = rotate(rgb, rotation)
+        summary['source_height'], summary['source_width'] = int(rgb.shape[1]), int(rgb.shape[2])
+        spatial(rgb, size, crop).astype(np.float32).tofile(out + '.video.f32')
+    try:
+        pcm, channels = mono(input, window, rate)
+    except av.error.FFmpegError as e:
+        summary['audio_error'] = str(e)
+        return summary
+    summary['channels'] = channels
+    if pcm is not None:
+        summary['audio_samples'] = int(pcm.shape[0])
+        pcm.tofile(out + '.audio.f32')
+    return summary
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('input')
-    p.add_argument('out')
+    p.add_argument('input', nargs='?')
+    p.add_argument('out', nargs='?')
+    p.add_argument('--batch')
     p.add_argument('--window', type=float, default=10)
     p.add_argument('--frames', type=int, default=32)
     p.add_argument('--size', type=int, default=256)
     p.add_argument('--crop', default='top-left', choices=['top-left', 'center'])
     p.add_argument('--rate', type=int, default=16000)
+    p.add_argument('--rotate', type=int, default=0)
     a = p.parse_args()
-    out = {}
-    rgb, decoded, idx = pick_frames(a.input, a.window, a.frames)
-    out['decoded_frames'] = decoded
-    out['picks'] = idx
-    if rgb is not None:
-        out['source_height'], out['source_width'] = int(rgb.shape[1]), int(rgb.shape[2])
-        spatial(rgb, a.size, a.crop).astype(np.float32).tofile(a.out + '.video.f32')
-    pcm, channels = mono(a.input, a.window, a.rate)
-    out['channels'] = channels
-    if pcm is not None:
-        out['audio_samples'] = int(pcm.shape[0])
-        pcm.tofile(a.out + '.audio.f32')
-    print(json.dumps(out))
+    if a.batch:
+        with open(a.batch) as f:
+            for e in json.load(f):
+                print(json.dumps(run(e['input'], e['out'], e.get('window', a.window), a.frames, a.size, e.get('crop', a.crop), a.rate, e.get('rotate', 0))), flush=True)
+        return
+    print(json.dumps(run(a.input, a.out, a.window, a.frames, a.size, a.crop, a.rate, a.rotate)))
 
 
 if __name__ == '__main__':
