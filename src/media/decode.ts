@@ -355,6 +355,8 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
 
 /** Tar fields that hold a video, in the order they are looked for. */
 export const VIDEO_FIELDS = ['mp4', 'webm', 'mkv', 'mov', 'm4v', 'avi', 'mpg', 'ts'] as const;
+/** Fields that hold a clip when only the audio is decoded (no visual model). */
+export const AUDIO_FIELDS = ['wav', 'flac', 'm4a', 'mp3', 'ogg', 'opus', 'aac'] as const;
 
 export interface DecodeStageOptions extends DecodeOptions, StageOptions {
   /** ffmpeg processes running at once. */
@@ -386,7 +388,7 @@ export function decodeClips(options: DecodeStageOptions = {}) {
 /** Decodes one sample in place; failures are recorded on the sample, aborts are thrown. */
 export async function decodeSample(sample: Sample, options: ResolvedDecodeOptions, signal?: AbortSignal): Promise<void> {
   const where: Where = { shard: sample.__url__, key: sample.__key__ };
-  const field = findVideoField(Object.keys(sample.files), VIDEO_FIELDS);
+  const field = findVideoField(Object.keys(sample.files), options.video ? VIDEO_FIELDS : [...VIDEO_FIELDS, ...AUDIO_FIELDS]);
   if (!field) {
     sample.failure = {
       stage: 'decode',
