@@ -35,6 +35,10 @@ export { readSafetensors, parseSafetensors, selectStateDict, loadImportedWeights
 export type { SafetensorsFile, SafetensorsEntry, TensorToWrite, FloatDtype } from './models/safetensors.js';
 export { toFloat16Model } from './models/fp16.js';
 export { VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, type VggishBuildOptions } from './models/vggish.js';
+export { readWeightsFile, parseCheckpoint, caffe2ToPytorchName, type WeightsFormat } from './models/checkpoint.js';
+export { unpickle, type PickleGlobal, type UnpickleOptions } from './models/pickle.js';
+export { REGISTRY, findModel, resolveModel, modelCacheDir, cachedModelPath, cachedFaceDetector, type RegistryModel, type RegistryFile, type ModelKind, type ResolvedModel } from './models/registry.js';
+export { fetchModel, type FetchOptions, type FetchResult, type FetchedFile } from './models/fetch.js';
 
 // sinks
 export { writeFeatureShards, readFeatureShard, completedKeys, completedIndices, shardIncompletePath, readIncompleteMarker, shardOutputPath, shardJournalPath, FeatureShardWriter } from './sinks/feature-shard.js';

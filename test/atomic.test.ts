@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeDeadTemps, tempPathFor, writeFileAtomic } from '../src/util/atomic.js';
+import { removeDeadTemps, tempPathFor, withAtomicFile, writeFileAtomic } from '../src/util/atomic.js';
 
 describe('atomic writes', () => {
   it('writes the whole file under its final name and leaves no temp file', async () => {
@@ -38,5 +38,29 @@ describe('atomic writes', () => {
   it('names temp files in the same folder, hidden, with the pid', () => {
     const t = tempPathFor('/x/y/shard-000000.msgpack');
     expect(t).toMatch(new RegExp(`^/x/y/\\.shard-000000\\.msgpack\\.tmp-${process.pid}-[0-9a-f]{8}$`));
+  });
+});
+
+describe('withAtomicFile', () => {
+  it('renames what the producer wrote, and leaves nothing when it fails', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'atomic-with-'));
+    const final = join(dir, 'out.bin');
+    const seen = await withAtomicFile(final, async (tmp) => {
+      expect(tmp).not.toBe(final);
+      await writeFile(tmp, 'whole');
+      expect(await readdir(dir)).not.toContain('out.bin');
+      return tmp;
+    });
+    expect(await readFile(final, 'utf8')).toBe('whole');
+    expect(await readdir(dir)).toEqual(['out.bin']);
+    expect(seen).toMatch(/\.out\.bin\.tmp-\d+-[0-9a-f]{8}$/);
+    const failing = join(dir, 'fail.bin');
+    await expect(
+      withAtomicFile(failing, async (tmp) => {
+        await writeFile(tmp, 'half');
+        throw new Error('encoder died');
+      }),
+    ).rejects.toThrow('encoder died');
+    expect(await readdir(dir)).toEqual(['out.bin']);
   });
 });

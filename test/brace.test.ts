@@ -1,8 +1,65 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { expandShardPatterns } from '../src/shards/brace.js';
+import { braceExpand, expandShardPatterns } from '../src/shards/brace.js';
 import { ClipstreamError } from '../src/errors.js';
+import { BRACEEXPAND_CASES } from './helpers/braceexpand-cases.js';
+
+// Python braceexpand 0.1.7's own suite (86 cases) plus 19 corners of its grammar; every
+// expected result was checked by running the real braceexpand module.
+describe.each(BRACEEXPAND_CASES)('braceExpand equals Python braceexpand: %s', (_group, cases) => {
+  it.each(cases.map((c) => [JSON.stringify(c.pattern) + (c.escape === false ? ' (escape=False)' : ''), c] as const))('%s', (_name, c) => {
+    if (c.expected === null) {
+      expect(() => braceExpand(c.pattern, { escape: c.escape })).toThrow(`Unbalanced braces in shard pattern '${c.pattern}'`);
+      return;
+    }
+    const got = braceExpand(c.pattern, { escape: c.escape });
+    const shown = c.check === 'first2' ? got.slice(0, 2) : c.check === 'last2' ? got.slice(-2) : c.check === 'first1' ? got.slice(0, 1) : got;
+    expect(shown).toEqual(c.expected);
+  });
+});
 
 // Expected values follow Python's braceexpand (what ACAV100M and webdataset use), not bash.
+// The real module, where one is importable (PyPI's braceexpand, or BRACEEXPAND_PATH naming a
+// folder that holds its source): random patterns must expand alike.
+const pythonPath = [process.env.BRACEEXPAND_PATH, process.env.PYTHONPATH].filter(Boolean).join(':');
+const hasBraceexpand = spawnSync('/usr/bin/python3', ['-c', 'import braceexpand'], { env: { ...process.env, PYTHONPATH: pythonPath }, stdio: 'ignore' }).status === 0;
+if (!hasBraceexpand) console.warn('brace.test: Python braceexpand not importable (set BRACEEXPAND_PATH to its source folder): random differential check skipped');
+
+describe.skipIf(!hasBraceexpand)('braceExpand against the real Python braceexpand', () => {
+  it('expands 3000 random patterns alike, errors included', () => {
+    const atoms = ['{', '}', ',', '.', '..', '\\', 'a', 'Z', 'z', 'A', '1', '0', '-', '9', '\n', '$', '{1..3}', '{a,b}', '..2', 'b'];
+    let x = 0x9e3779b9;
+    const rand = (n: number) => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+    const cases = Array.from({ length: 3000 }, () => ({ pattern: Array.from({ length: 1 + rand(10) }, () => atoms[rand(atoms.length)]).join(''), escape: rand(5) > 0 }));
+    const script = [
+      'import json, sys',
+      'from braceexpand import braceexpand, UnbalancedBracesError',
+      'def one(c):',
+      '    try: return list(braceexpand(c["pattern"], escape=c["escape"]))',
+      '    except UnbalancedBracesError: return None',
+      'print(json.dumps([one(c) for c in json.load(sys.stdin)]))',
+    ].join('\n');
+    const r = spawnSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify(cases), encoding: 'utf8', env: { ...process.env, PYTHONPATH: pythonPath }, maxBuffer: 256 << 20 });
+    expect(r.status, r.stderr).toBe(0);
+    const expected = JSON.parse(r.stdout) as Array<string[] | null>;
+    const differ = cases.filter((c, i) => {
+      let got: string[] | null;
+      try {
+        got = braceExpand(c.pattern, { escape: c.escape });
+      } catch {
+        got = null;
+      }
+      return JSON.stringify(got) !== JSON.stringify(expected[i]);
+    });
+    expect(differ).toEqual([]);
+  });
+});
+
 describe('expandShardPatterns', () => {
   it.each<[string, string | string[], string[]]>([
     ['no braces: returned as is', 'data/shard-000007.tar', ['data/shard-000007.tar']],

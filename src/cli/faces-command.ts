@@ -1,6 +1,7 @@
 import { faces } from '../jobs/faces.js';
 import { parseScorerSpec } from '../faces/scorers.js';
 import type { CommandSpec } from './args.js';
+import { resolveDetectorArg, SYNTHETIC_FACES_NOTE, SYNTHETIC_NO_FACE_HINT } from './model-args.js';
 
 export const facesSpec: CommandSpec = {
   name: 'faces',
@@ -9,7 +10,7 @@ export const facesSpec: CommandSpec = {
   options: [
     { name: 'input_dir', type: 'string', description: 'Folder searched recursively for videos (.mp4 .mkv .webm .mov .avi .m4v .mpg .ts)', required: true },
     { name: 'output_dir', type: 'string', description: 'Folder for clips/, audio/, faces.lmdb/, metadata.csv, metadata.msgpack', required: true },
-    { name: 'detector', type: 'string', description: 'Face detector ONNX model (SCRFD, YuNet or UltraFace); default: the shipped synthetic detector, which only finds the fixture face' },
+    { name: 'detector', type: 'string', description: "Face detector: a registry name (ultraface-rfb-640, scrfd-10g, yunet, ...; see 'clipstream models list') or an ONNX file (SCRFD, YuNet or UltraFace); 'synthetic' for the shipped one, which only finds the fixture face. Default: a registry detector in the model cache, else the synthetic one" },
     { name: 'detector_format', type: 'string', description: 'auto, scrfd, yunet or ultraface', default: 'auto' },
     { name: 'detector_input_size', type: 'integer', description: 'Longest model-input side for detectors with a dynamic input (default: model metadata, else 640)' },
     { name: 'score_threshold', type: 'number', description: 'Minimum detector confidence', default: 0.5 },
@@ -47,11 +48,12 @@ export const facesSpec: CommandSpec = {
 /** Runs `clipstream faces` with parsed arguments; returns the exit code (0 even when some videos failed). */
 export async function runFaces(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
   const quiet = args.quiet as boolean;
+  const det = resolveDetectorArg(args.detector as string | undefined, (line) => process.stderr.write(`clipstream faces: ${line}\n`));
   const report = await faces({
     inputDir: args.input_dir as string,
     outputDir: args.output_dir as string,
-    detector: args.detector as string | undefined,
-    detectorFormat: args.detector_format as 'auto',
+    detector: det.path,
+    detectorFormat: (args.detector_format === 'auto' && det.format ? det.format : args.detector_format) as 'auto',
     detectorInputSize: args.detector_input_size as number | undefined,
     scoreThreshold: args.score_threshold as number,
     nmsThreshold: args.nms_threshold as number,
@@ -88,5 +90,7 @@ export async function runFaces(args: Record<string, unknown>, signal: AbortSigna
       `${report.lmdbPath ? `; LMDB: ${report.lmdbPath}` : ''}\n`,
   );
   for (const f of failed) process.stderr.write(`  ${f.file}: ${f.error}\n`);
+  if (det.synthetic && done > 0 && report.rows.length === 0) process.stderr.write(`clipstream faces: ${SYNTHETIC_NO_FACE_HINT}\n`);
+  else if (det.synthetic && det.byDefault && done > 0) process.stderr.write(`clipstream faces: ${SYNTHETIC_FACES_NOTE}\n`);
   return 0;
 }

@@ -5,8 +5,10 @@ import { cliMessage, formatHelp, parseArgs, type CommandSpec } from './args.js';
 import { validateNumber } from '../util/validate.js';
 import { bundleSpec, commands, extractSpec } from './commands.js';
 import { modelsBuildSpec, runModelsBuild } from './models-command.js';
+import { modelsFetchSpec, modelsListSpec, runModelsFetch, runModelsList } from './models-fetch-command.js';
 import { clipsSpec, runClips } from './clips-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
+import { resolveModelArg } from './model-args.js';
 import { ProgressDisplay } from './progress.js';
 
 function topHelp(): string {
@@ -39,8 +41,8 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
     outPath: args.out_path as string,
     format: args.format as 'msgpack' | 'json',
     modelDir: args.model_dir as string | undefined,
-    visualModel: noneToNull(args.visual_model),
-    audioModel: noneToNull(args.audio_model),
+    visualModel: resolveModelArg(noneToNull(args.visual_model), 'visual', '--visual_model'),
+    audioModel: resolveModelArg(noneToNull(args.audio_model), 'audio', '--audio_model'),
     device: args.device as string,
     batchSize: args.batch_size as number,
     numWorkers: args.num_workers as number,
@@ -105,16 +107,24 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`clipstream: unknown command '${name}'\n\n${topHelp()}`);
     return 2;
   }
-  // `models` has one subcommand so far: `models build`.
+  // `models` has subcommands: build, list, fetch NAME.
+  let sub: CommandSpec = spec;
+  let modelName: string | undefined;
   if (spec === modelsBuildSpec) {
-    if (rest[0] === 'build') rest.shift();
-    else if (!(rest.includes('--help') || rest.includes('-h'))) {
-      process.stderr.write(`clipstream models: expected the subcommand 'build'\n\n${formatHelp(spec)}`);
+    const word = rest[0];
+    if (word === 'build' || word === 'list' || word === 'fetch') rest.shift();
+    if (word === 'list') sub = modelsListSpec;
+    if (word === 'fetch') {
+      sub = modelsFetchSpec;
+      if (rest[0] && !rest[0].startsWith('-')) modelName = rest.shift();
+    }
+    if (word !== 'build' && word !== 'list' && word !== 'fetch' && !(rest.includes('--help') || rest.includes('-h'))) {
+      process.stderr.write(`clipstream models: expected a subcommand: build, list or fetch NAME\n\n${formatHelp(spec)}`);
       return 2;
     }
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(formatHelp(spec));
+    process.stdout.write(formatHelp(sub));
     return 0;
   }
   const controller = new AbortController();
@@ -125,7 +135,9 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const args = parseArgs(rest, spec);
+    const args = parseArgs(rest, sub);
+    if (sub === modelsListSpec) return await runModelsList(args);
+    if (sub === modelsFetchSpec) return await runModelsFetch(modelName, args, controller.signal);
     if (spec === extractSpec) return await runExtract(args, controller.signal);
     if (spec === bundleSpec) return await runBundle(args);
     if (spec === modelsBuildSpec) return await runModelsBuild(args);

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { ClipstreamError } from '../errors.js';
 import type { BuiltModel } from '../models/built.js';
 import { toFloat16Model } from '../models/fp16.js';
-import { readSafetensors, selectStateDict, type SafetensorsFile } from '../models/safetensors.js';
+import { conformShapes, readWeightsFile, type WeightsFormat } from '../models/checkpoint.js';
+import { selectStateDict, type SafetensorsFile } from '../models/safetensors.js';
 import { buildSlowFast, describeSlowFast, SLOWFAST_FULL, SLOWFAST_SMALL, type SlowFastConfig } from '../models/slowfast.js';
 import {
   buildVggish, describeVggish, VGGISH_FULL, VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, VGGISH_SMALL, type VggishConfig,
@@ -12,12 +13,13 @@ import type { CommandSpec } from './args.js';
 
 export const modelsBuildSpec: CommandSpec = {
   name: 'models',
-  summary: 'models build: an ONNX model from published weights (safetensors) or from seeded weights.',
-  usage: 'clipstream models build --arch=vggish|slowfast_r50 [--weights=FILE.safetensors] --out=model.onnx [options]',
+  summary: "models build (an ONNX model from published weights: .pth, Caffe2 .pkl, safetensors; or seeded), models list, models fetch NAME (published models into the cache; see 'clipstream models fetch --help').",
+  usage: 'clipstream models build --arch=vggish|slowfast_r50 [--weights=FILE] --out=model.onnx [options] | models list | models fetch NAME [--from=DIR]',
   options: [
     { name: 'arch', type: 'string', description: 'vggish or slowfast_r50', required: true },
     { name: 'out', type: 'string', description: 'Where to write the ONNX model', required: true },
-    { name: 'weights', type: 'string', description: 'safetensors state dict with the PyTorch parameter names (scripts/export-weights.py writes one); without it the weights are seeded' },
+    { name: 'weights', type: 'string', description: 'Published weights: PyTorch .pth/.pyth, SlowFast Caffe2 .pkl (read without Python, no code from the file runs) or a safetensors state dict; without it the weights are seeded' },
+    { name: 'pca', type: 'string', description: "vggish: torchvggish's PCA file (vggish_pca_params-970ea276.pth) for the 'postprocessed' output" },
     { name: 'width', type: 'string', description: "full (the published architecture) or small (the narrow shipped configuration)", default: 'full' },
     { name: 'seed', type: 'integer', description: 'Seed of the weights when no --weights are given', default: 0 },
     { name: 'dataset', type: 'string', description: "dataset metadata of imported weights (default: the file's __metadata__ 'dataset', else kinetics-400 / YouTube-8M)" },
@@ -26,8 +28,8 @@ export const modelsBuildSpec: CommandSpec = {
     { name: 'fp16', type: 'boolean', description: 'Store weights and compute in float16 (inputs and outputs stay float32) for GPU use', default: false },
   ],
   examples: [
-    'clipstream models build --arch=slowfast_r50 --weights=SLOWFAST_8x8_R50.safetensors --out=models/slowfast_r50.onnx',
-    'clipstream models build --arch=vggish --weights=vggish.safetensors --out=models/vggish.onnx',
+    'clipstream models build --arch=slowfast_r50 --weights=SLOWFAST_8x8_R50.pkl --out=models/slowfast_r50.onnx',
+    'clipstream models build --arch=vggish --weights=vggish-10086976.pth --pca=vggish_pca_params-970ea276.pth --out=models/vggish.onnx',
     'clipstream models build --arch=vggish --width=small --seed=7 --out=/tmp/vggish_seeded.onnx',
   ],
 };
@@ -36,6 +38,35 @@ const DEFAULT_DATASET: Record<string, string> = { vggish: 'YouTube-8M', slowfast
 
 function badArg(message: string): ClipstreamError {
   return new ClipstreamError('ERR_BAD_ARGUMENT', `models build: ${message}`);
+}
+
+/**
+ * Adds torchvggish's PCA file (`pca_eigen_vectors` [128, 128], `pca_means` [128]) to `file` under
+ * the names the VGGish builder takes (`pproc.pca_matrix`, `pproc.pca_means`).
+ */
+async function addPca(file: SafetensorsFile, path: string): Promise<void> {
+  const pca = await readWeightsFile(path);
+  for (const [from, to] of [['pca_eigen_vectors', VGGISH_PCA_MATRIX], ['pca_means', VGGISH_PCA_MEANS]] as const) {
+    const e = pca.entries.get(from) ?? pca.entries.get(to);
+    if (!e) throw new ClipstreamError('ERR_MODEL', `${path}: not a VGGish PCA file: no ${from} (or ${to}) tensor`, { where: { file: path } });
+    const t = pca.tensor(e.name);
+    file.entries.set(to, { name: to, dtype: 'F32', shape: t.shape, begin: 0, end: t.data.length * 4 });
+    const tensor = file.tensor.bind(file);
+    file.tensor = (name) => (name === to ? { shape: [...t.shape], data: t.data } : tensor(name));
+  }
+}
+
+/**
+ * The weights file of `models build --weights` (safetensors, .pth/.pyth or Caffe2 .pkl), with
+ * torchvggish's PCA file merged in when given.
+ *
+ * @example
+ * const file = await readBuildWeights('vggish-10086976.pth', 'vggish_pca_params-970ea276.pth');
+ */
+export async function readBuildWeights(weights: string, pca?: string): Promise<SafetensorsFile & { format: WeightsFormat }> {
+  const file = await readWeightsFile(weights);
+  if (pca !== undefined) await addPca(file, pca);
+  return file;
 }
 
 /** What `models build` produced. */
@@ -63,7 +94,9 @@ export async function buildModelFromArgs(args: Record<string, unknown>): Promise
   if (arch !== 'vggish' && arch !== 'slowfast_r50') throw badArg(`--arch must be vggish or slowfast_r50, not '${arch}'`);
   if (width !== 'full' && width !== 'small') throw badArg(`--width must be full or small, not '${width}'`);
   const seed = (args.seed as number | undefined) ?? 0;
-  const file: SafetensorsFile | null = args.weights ? await readSafetensors(args.weights as string) : null;
+  if (args.pca !== undefined && arch !== 'vggish') throw badArg('--pca applies to vggish only');
+  if (args.pca !== undefined && !args.weights) throw badArg('--pca needs --weights (the PCA parameters go with published weights)');
+  const file = args.weights ? await readBuildWeights(args.weights as string, args.pca as string | undefined) : null;
   const dataset = (args.dataset as string | undefined) ?? file?.metadata.dataset ?? DEFAULT_DATASET[arch];
   let model: BuiltModel;
   if (arch === 'vggish') {
@@ -100,7 +133,9 @@ export async function buildModelFromArgs(args: Record<string, unknown>): Promise
     }
     const build = { inputFormat: input === 'uint8' ? ('uint8-thwc' as const) : ('float-cthw' as const) };
     if (file) {
-      const params = selectStateDict(file, describeSlowFast(config).stateDictShapes);
+      const expected = describeSlowFast(config).stateDictShapes;
+      if (file.format === 'caffe2-pickle') conformShapes(file, expected);
+      const params = selectStateDict(file, expected);
       model = buildSlowFast(config, { params, sha256: file.sha256, dataset }, build);
     } else {
       model = buildSlowFast(config, undefined, build);

@@ -10,7 +10,7 @@ export const FLOAT_DTYPES = ['F32', 'F16', 'BF16', 'F64'] as const;
 export type FloatDtype = (typeof FLOAT_DTYPES)[number];
 
 /** Bytes per element of every safetensors dtype (spec of huggingface/safetensors). */
-const ITEM_SIZE: Record<string, number> = {
+export const ITEM_SIZE: Record<string, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
   F8_E4M3: 1, F8_E5M2: 1,
 };
@@ -57,7 +57,8 @@ function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-function convert(entry: SafetensorsEntry, data: Uint8Array, path: string): Float32Array {
+/** Converts one tensor's little-endian bytes (`data[entry.begin..entry.end]`) to float32; other dtypes are an ERR_MODEL naming it. */
+export function decodeTensorData(entry: SafetensorsEntry, data: Uint8Array, path: string): Float32Array {
   const n = entry.shape.reduce((a, b) => a * b, 1);
   const bytes = data.subarray(entry.begin, entry.end);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -151,7 +152,7 @@ export function parseSafetensors(bytes: Uint8Array, path = '<buffer>'): Safetens
     tensor(name) {
       const entry = entries.get(name);
       if (!entry) throw fail(path, `no tensor ${name}`);
-      return { shape: [...entry.shape], data: convert(entry, data, path) };
+      return { shape: [...entry.shape], data: decodeTensorData(entry, data, path) };
     },
   };
 }

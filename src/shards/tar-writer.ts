@@ -1,10 +1,10 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { ClipstreamError, toClipstreamError } from '../errors.js';
-import { tempPathFor } from '../util/atomic.js';
+import { withAtomicFile } from '../util/atomic.js';
 
 /** Fixed tar header fields, so the same files always give byte-identical shards. */
 export const FIXED_TAR_HEADER = { mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: new Date(0) } as const;
@@ -25,9 +25,19 @@ export interface TarMember {
  * @example await writeTarAtomic('shards/shard-000000.tar', [{ name: 'a_0.mp4', path: 'clips/a_0.mp4' }]);
  */
 export async function writeTarAtomic(finalPath: string, members: TarMember[]): Promise<void> {
-  const tmp = tempPathFor(finalPath);
+  try {
+    await withAtomicFile(finalPath, (tmp) => packInto(tmp, members));
+  } catch (err) {
+    throw new ClipstreamError('ERR_IO', `Cannot write shard ${finalPath}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+      where: { file: finalPath },
+    });
+  }
+}
+
+async function packInto(path: string, members: TarMember[]): Promise<void> {
   const pack = tar.pack();
-  const out = createWriteStream(tmp);
+  const out = createWriteStream(path);
   const written = pipeline(pack, out);
   try {
     for (const m of members) {
@@ -42,21 +52,11 @@ export async function writeTarAtomic(finalPath: string, members: TarMember[]): P
     }
     pack.finalize();
     await written;
-    const fh = await open(tmp, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, finalPath);
   } catch (err) {
     pack.destroy();
     out.destroy();
+    // The file must be closed before withAtomicFile removes it.
     await once(out, 'close').catch(() => {});
-    await rm(tmp, { force: true });
-    throw new ClipstreamError('ERR_IO', `Cannot write shard ${finalPath}: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-      where: { file: finalPath },
-    });
+    throw err;
   }
 }

@@ -1,4 +1,4 @@
-import { open, readdir, rename, rm, mkdir } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -12,24 +12,7 @@ export function tempPathFor(finalPath: string): string {
  * name in the same folder, is fsynced, then renamed over `finalPath`.
  */
 export async function writeFileAtomic(finalPath: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(finalPath), { recursive: true });
-  const tmp = tempPathFor(finalPath);
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, finalPath);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await withAtomicFile(finalPath, (tmp) => writeFile(tmp, data));
 }
 
 const TEMP_NAME = /^\.(.+)\.tmp-(\d+)-[0-9a-f]{8}$/;
@@ -67,4 +50,31 @@ export async function removeDeadTemps(dir: string, finalName?: string): Promise<
     removed++;
   }
   return removed;
+}
+
+/**
+ * Produces a file so that it appears whole or not at all, however it is made: `produce` writes
+ * (or has ffmpeg write) the temporary path it is given; the result is fsynced and renamed over
+ * `finalPath`. On any error, including an abort, the temporary file is removed and the error
+ * rethrown, so nothing half-made is ever left under the final name.
+ *
+ * @example await withAtomicFile('clips/a.mp4', (tmp) => runFfmpeg([...args, tmp]))
+ */
+export async function withAtomicFile<T>(finalPath: string, produce: (tmpPath: string) => Promise<T>): Promise<T> {
+  await mkdir(dirname(finalPath), { recursive: true });
+  const tmp = tempPathFor(finalPath);
+  try {
+    const result = await produce(tmp);
+    const fh = await open(tmp, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, finalPath);
+    return result;
+  } catch (err) {
+    await rm(tmp, { force: true, recursive: true });
+    throw err;
+  }
 }
