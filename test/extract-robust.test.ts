@@ -87,7 +87,10 @@ describe('bad options: exit 2, one line naming the flag, before anything is open
   it('--device=auto without CUDA is quiet; --device=cuda and --verbose say it once', async () => {
     const folder = await mkdtemp(join(dir, 'dev-'));
     const tar = await shard(folder, 'shard-000000', [member(good[0]!.file, await clip(0)), END_OF_ARCHIVE]);
-    const cuda = (extra: string[]) => runCli(['extract', `--tar_path=${tar}`, `--out_path=${join(folder, `o${extra.join('')}`)}`, ...FAST, ...extra]).stderr.split('CUDA execution provider could not be loaded').length - 1;
+    const cuda = (extra: string[]) =>
+      runCli(['extract', `--tar_path=${tar}`, `--out_path=${join(folder, `o${extra.join('')}`)}`, ...FAST, ...extra]).stderr.split(
+        'CUDA execution provider could not be loaded',
+      ).length - 1;
     expect(cuda(['--device=auto'])).toBe(0);
     expect(cuda(['--device=cuda'])).toBe(1);
     expect(cuda(['--device=auto', '--verbose'])).toBe(1);
@@ -111,13 +114,18 @@ describe('shards that produce no output or are damaged (items 9, 11, 17)', () =>
   it('a directory member carrying data costs only itself: every clip written, no journal, exit 0', async () => {
     const folder = await mkdtemp(join(dir, 'dirdata-'));
     const names = [good[0]!.file, good[1]!.file, good[2]!.file];
-    const tar = await shard(folder, 'shard-000000', [
-      member(names[0]!, await clip(0)),
-      member('clips/', await clip(3), '5'),
-      member(names[1]!, await clip(1)),
-      member(names[2]!, await clip(2)),
-      END_OF_ARCHIVE,
-    ], names);
+    const tar = await shard(
+      folder,
+      'shard-000000',
+      [
+        member(names[0]!, await clip(0)),
+        member('clips/', await clip(3), '5'),
+        member(names[1]!, await clip(1)),
+        member(names[2]!, await clip(2)),
+        END_OF_ARCHIVE,
+      ],
+      names,
+    );
     const out = join(folder, 'out');
     const r = runCli(['extract', `--tar_path=${tar}`, `--out_path=${out}`, ...FAST]);
     expect(r.code).toBe(0);
@@ -175,7 +183,13 @@ describe('resume by position; keys in records (items 18, 21)', () => {
     const a = good[0]!.file;
     const b = good[1]!.file;
     const c = good[2]!.file;
-    const tar = await shard(folder, 'shard-000000', [member(a, await clip(0)), member(b, await clip(1)), member(a, await clip(3)), member(c, await clip(2)), END_OF_ARCHIVE]);
+    const tar = await shard(folder, 'shard-000000', [
+      member(a, await clip(0)),
+      member(b, await clip(1)),
+      member(a, await clip(3)),
+      member(c, await clip(2)),
+      END_OF_ARCHIVE,
+    ]);
     const common = { tarPath: tar, visualModel: null, onWarning: quiet, numWorkers: 1, batchSize: 1 };
     await extract({ ...common, outPath: join(folder, 'ref') });
     const ref = await readFile(join(folder, 'ref', 'shard-000000.msgpack'));
@@ -204,11 +218,19 @@ describe('resume by position; keys in records (items 18, 21)', () => {
     expect(report.clipsFailed).toBe(0);
     const recs = await readFeatureShard(join(out, 'shard-000000.msgpack'));
     expect(recs.map((r) => r.__key__)).toEqual(['cam1/plain_0', 'cam2/plain_0', 'multi_0']);
-    const py = execFileSync('/usr/bin/python3', ['-c', [
-      'import sys, msgpack, msgpack_numpy',
-      "recs = msgpack.unpackb(open(sys.argv[1], 'rb').read(), object_hook=msgpack_numpy.decode)",
-      "print(','.join(r['__key__'] + ':' + r['filename'] for r in recs))",
-    ].join('\n'), join(out, 'shard-000000.msgpack')], { encoding: 'utf8' });
+    const py = execFileSync(
+      '/usr/bin/python3',
+      [
+        '-c',
+        [
+          'import sys, msgpack, msgpack_numpy',
+          "recs = msgpack.unpackb(open(sys.argv[1], 'rb').read(), object_hook=msgpack_numpy.decode)",
+          "print(','.join(r['__key__'] + ':' + r['filename'] for r in recs))",
+        ].join('\n'),
+        join(out, 'shard-000000.msgpack'),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(py.trim()).toBe('cam1/plain_0:plain_0.mp4,cam2/plain_0:plain_0.mp4,multi_0:multi_0.video.mp4');
   });
 });

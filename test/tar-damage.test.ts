@@ -32,14 +32,26 @@ async function collect(urls: string[], options: ReadShardsOptions = {}) {
   return { items, samples, ends, warnings };
 }
 
-
 describe('members the reader skips are skipped by their size (item 11)', () => {
   it('a directory entry carrying data costs that entry only; the clips after it are read', async () => {
     const tar = join(dir, 'dirdata.tar');
     // 1500 bytes of data behind a directory header: three blocks that look like nothing.
-    await writeFile(tar, Buffer.concat([member('a_0.mp4', Buffer.from('A')), member('clips/', Buffer.alloc(1500, 0x41), '5'), member('b_0.mp4', Buffer.from('B')), member('c_0.mp4', Buffer.from('C')), END]));
+    await writeFile(
+      tar,
+      Buffer.concat([
+        member('a_0.mp4', Buffer.from('A')),
+        member('clips/', Buffer.alloc(1500, 0x41), '5'),
+        member('b_0.mp4', Buffer.from('B')),
+        member('c_0.mp4', Buffer.from('C')),
+        END,
+      ]),
+    );
     const { samples, ends, warnings } = await collect([tar]);
-    expect(samples.map((s) => [s.__key__, s.files.mp4!.toString()])).toEqual([['a_0', 'A'], ['b_0', 'B'], ['c_0', 'C']]);
+    expect(samples.map((s) => [s.__key__, s.files.mp4!.toString()])).toEqual([
+      ['a_0', 'A'],
+      ['b_0', 'B'],
+      ['c_0', 'C'],
+    ]);
     expect(ends[0]!.error).toBeUndefined();
     expect(ends[0]!.incomplete).toBeUndefined();
     expect(warnings.map((w) => w.message)).toEqual([`Skipped member 'clips/' of shard ${tar}: it is a directory, not a regular file`]);
@@ -47,7 +59,10 @@ describe('members the reader skips are skipped by their size (item 11)', () => {
 
   it('an unknown type flag with data is skipped the same way', async () => {
     const tar = join(dir, 'unknown.tar');
-    await writeFile(tar, Buffer.concat([member('a_0.mp4', Buffer.from('A')), member('odd_1.mp4', Buffer.alloc(700, 1), 'Z'), member('b_0.mp4', Buffer.from('B')), END]));
+    await writeFile(
+      tar,
+      Buffer.concat([member('a_0.mp4', Buffer.from('A')), member('odd_1.mp4', Buffer.alloc(700, 1), 'Z'), member('b_0.mp4', Buffer.from('B')), END]),
+    );
     const { samples, warnings } = await collect([tar]);
     expect(samples.map((s) => s.__key__)).toEqual(['a_0', 'b_0']);
     expect(warnings[0]!.message).toContain("Skipped member 'odd_1.mp4'");
@@ -145,21 +160,34 @@ describe('positions and keys (items 18, 21)', () => {
     const tar = join(dir, 'twice.tar');
     await writeFile(tar, Buffer.concat([member('a_0.mp4', Buffer.from('A1')), member('b_0.mp4', Buffer.from('B')), member('a_0.mp4', Buffer.from('A2')), END]));
     const all = await collect([tar]);
-    expect(all.samples.map((s) => [s.index, s.__key__])).toEqual([[0, 'a_0'], [1, 'b_0'], [2, 'a_0']]);
+    expect(all.samples.map((s) => [s.index, s.__key__])).toEqual([
+      [0, 'a_0'],
+      [1, 'b_0'],
+      [2, 'a_0'],
+    ]);
     const resumed = await collect([tar], { skipIndices: () => new Set([0]) });
-    expect(resumed.samples.map((s) => [s.index, s.files.mp4!.toString()])).toEqual([[1, 'B'], [2, 'A2']]);
+    expect(resumed.samples.map((s) => [s.index, s.files.mp4!.toString()])).toEqual([
+      [1, 'B'],
+      [2, 'A2'],
+    ]);
     expect(resumed.ends[0]!.samples).toBe(3);
   });
 
   it('the json join uses the full key: same basenames in two folders get their own entries', async () => {
     const tar = join(dir, 'cams.tar');
     await writeFile(tar, Buffer.concat([member('cam1/plain_0.mp4', Buffer.from('1')), member('cam2/plain_0.mp4', Buffer.from('2')), END]));
-    await writeFile(join(dir, 'cams.json'), JSON.stringify([
-      { filename: 'cam2/plain_0.mp4', id: 'second', segment: [5, 15] },
-      { filename: 'cam1/plain_0.mp4', id: 'first', segment: [0, 10] },
-    ]));
+    await writeFile(
+      join(dir, 'cams.json'),
+      JSON.stringify([
+        { filename: 'cam2/plain_0.mp4', id: 'second', segment: [5, 15] },
+        { filename: 'cam1/plain_0.mp4', id: 'first', segment: [0, 10] },
+      ]),
+    );
     const { samples, ends, warnings } = await collect([tar]);
-    expect(samples.map((s) => [s.__key__, s.entry.id, s.entry.segment])).toEqual([['cam1/plain_0', 'first', [0, 10]], ['cam2/plain_0', 'second', [5, 15]]]);
+    expect(samples.map((s) => [s.__key__, s.entry.id, s.entry.segment])).toEqual([
+      ['cam1/plain_0', 'first', [0, 10]],
+      ['cam2/plain_0', 'second', [5, 15]],
+    ]);
     expect(ends[0]!.incomplete).toBeUndefined();
     expect(warnings).toEqual([]);
   });

@@ -49,7 +49,10 @@ beforeAll(async () => {
   // The reference, one Python process for all entries.
   const spec = entries.map((e, i) => ({ input: e.path, out: join(dir, `ref${i}`), rotate: e.truth.rotation ?? 0 }));
   await writeFile(join(dir, 'spec.json'), JSON.stringify(spec));
-  const out = execFileSync('/usr/bin/python3', [join(REPO, 'scripts/decode_reference.py'), '--batch', join(dir, 'spec.json')], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const out = execFileSync('/usr/bin/python3', [join(REPO, 'scripts/decode_reference.py'), '--batch', join(dir, 'spec.json')], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
   for (const line of out.trim().split('\n')) {
     const r = JSON.parse(line) as Ref;
     refs.set(r.input, r);

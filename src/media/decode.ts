@@ -321,7 +321,9 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
       const resizer = new FrameResizer(s.width, s.height, options.size, options.crop);
       const distinct = [...new Set(picks!)];
       const frames = new Uint8Array(options.numFrames * frameBytes);
-      picks!.forEach((p, i) => resizer.resize(result.stdout, distinct.indexOf(p) * resizer.frameBytes, frames, i * frameBytes));
+      picks!.forEach((p, i) => {
+        resizer.resize(result.stdout, distinct.indexOf(p) * resizer.frameBytes, frames, i * frameBytes);
+      });
       video = { frames, numFrames: options.numFrames, height: options.size, width: options.size, decodedFrames };
     } else if (decodedFrames !== null) {
       // ffmpeg already picked, scaled and cropped the frames: stdout is the clip, used without a copy.

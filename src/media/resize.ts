@@ -59,7 +59,9 @@ export class FrameResizer {
     this.y = taps(srcHeight, scaled.height, at.y, size);
     this.needed = [...new Set([...this.y.i0, ...this.y.i1])].sort((a, b) => a - b);
     this.slot = new Int32Array(srcHeight).fill(-1);
-    this.needed.forEach((row, i) => (this.slot[row] = i * size * 3));
+    this.needed.forEach((row, i) => {
+      this.slot[row] = i * size * 3;
+    });
     this.rows = new Float64Array(this.needed.length * size * 3);
   }
 

@@ -76,7 +76,14 @@ export async function decompressed(source: Readable, url: string): Promise<Decom
     const gunzip = createGunzip();
     raw.on('error', (err) => gunzip.destroy(err));
     raw.pipe(gunzip);
-    return { stream: gunzip, compression, destroy: () => { destroyRaw(); gunzip.destroy(); } };
+    return {
+      stream: gunzip,
+      compression,
+      destroy: () => {
+        destroyRaw();
+        gunzip.destroy();
+      },
+    };
   }
   const tool = TOOLS[compression];
   const child = spawn(tool.bin, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -86,11 +93,15 @@ export async function decompressed(source: Readable, url: string): Promise<Decom
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   child.on('error', (err: NodeJS.ErrnoException) => {
     const why = err.code === 'ENOENT' ? `'${tool.bin}' is not installed` : `'${tool.bin}' cannot be run (${err.message})`;
-    out.destroy(new Error(`shard ${url} is ${compression}-compressed but ${why}; install ${tool.pkg} (e.g. apt-get install ${tool.pkg}) or decompress the shard first`));
+    out.destroy(
+      new Error(`shard ${url} is ${compression}-compressed but ${why}; install ${tool.pkg} (e.g. apt-get install ${tool.pkg}) or decompress the shard first`),
+    );
   });
   child.on('exit', (code, signal) => {
     if (stopped || code === 0) return;
-    out.destroy(new Error(`${tool.bin} -dc failed on ${url} (${code !== null ? `exit ${code}` : `signal ${signal}`}): ${stderr.trim().split('\n').pop() ?? ''}`));
+    out.destroy(
+      new Error(`${tool.bin} -dc failed on ${url} (${code !== null ? `exit ${code}` : `signal ${signal}`}): ${stderr.trim().split('\n').pop() ?? ''}`),
+    );
   });
   child.stdin.on('error', () => {}); // the tool stops reading when the consumer stops: expected
   raw.on('error', () => child.kill('SIGKILL'));

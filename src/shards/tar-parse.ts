@@ -13,8 +13,19 @@ const MAX_META = 1 << 20;
 const MAX_NAME = 65_536;
 
 export type TarType =
-  | 'file' | 'link' | 'symlink' | 'character-device' | 'block-device' | 'directory' | 'fifo' | 'contiguous-file'
-  | 'pax-header' | 'pax-global-header' | 'gnu-long-path' | 'gnu-long-link-path' | `unknown type '${string}'`;
+  | 'file'
+  | 'link'
+  | 'symlink'
+  | 'character-device'
+  | 'block-device'
+  | 'directory'
+  | 'fifo'
+  | 'contiguous-file'
+  | 'pax-header'
+  | 'pax-global-header'
+  | 'gnu-long-path'
+  | 'gnu-long-link-path'
+  | `unknown type '${string}'`;
 
 export interface TarHeader {
   name: string;
@@ -29,8 +40,19 @@ export interface TarHeader {
 export class TarFormatError extends Error {}
 
 const TYPES: Record<string, TarType> = {
-  '0': 'file', '\0': 'file', '1': 'link', '2': 'symlink', '3': 'character-device', '4': 'block-device', '5': 'directory', '6': 'fifo',
-  '7': 'contiguous-file', x: 'pax-header', g: 'pax-global-header', L: 'gnu-long-path', K: 'gnu-long-link-path',
+  '0': 'file',
+  '\0': 'file',
+  '1': 'link',
+  '2': 'symlink',
+  '3': 'character-device',
+  '4': 'block-device',
+  '5': 'directory',
+  '6': 'fifo',
+  '7': 'contiguous-file',
+  x: 'pax-header',
+  g: 'pax-global-header',
+  L: 'gnu-long-path',
+  K: 'gnu-long-link-path',
 };
 
 /** Reads exact byte counts from a stream, pulling chunk by chunk (backpressure kept). */
@@ -116,7 +138,10 @@ function octal(h: Buffer, at: number, len: number): number {
     for (let i = 1; i < len; i++) v = v * 256 + h[at + i]!;
     return v;
   }
-  const s = h.toString('latin1', at, at + len).replace(/[\0 ]+$/, '').replace(/^[\0 ]+/, '');
+  const s = h
+    .toString('latin1', at, at + len)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^[\0 ]+/, '');
   return s === '' ? 0 : /^[0-7]+$/.test(s) ? parseInt(s, 8) : NaN;
 }
 
@@ -157,8 +182,8 @@ function longName(buf: Buffer): string | null {
   if (body.length === 0 || body.length > MAX_NAME || (end >= 0 && buf.subarray(end).some((b) => b !== 0))) return null;
   try {
     const s = fatalUtf8.decode(body);
-    // eslint-disable-next-line no-control-regex
-    return /[\u0000-\u001f\u007f]/.test(s) ? null : s;
+    // Control characters: binary data, not a path.
+    return body.some((b) => b < 0x20 || b === 0x7f) ? null : s;
   } catch {
     return null;
   }
@@ -241,7 +266,7 @@ export function parseTar(source: Readable, onProblem: (message: string) => void 
           const value = buf && longName(buf);
           if (value === null || value === undefined) {
             onProblem(`the GNU long-name record at byte ${offset} (${size} bytes) is not a file name (a member retyped as a long-name header?); skipped it`);
-            if (!buf) await parser_skip(header);
+            if (!buf) await skipMember(header);
             continue;
           }
           if (type === 'gnu-long-path') name = value;
@@ -252,7 +277,7 @@ export function parseTar(source: Readable, onProblem: (message: string) => void 
           const buf = await readMeta(header);
           if (!buf) {
             onProblem(`the pax header at byte ${offset} is ${size} bytes, too large to be one; skipped it`);
-            await parser_skip(header);
+            await skipMember(header);
             continue;
           }
           if (type === 'pax-global-header') global = { ...global, ...parsePax(buf) };
@@ -271,7 +296,7 @@ export function parseTar(source: Readable, onProblem: (message: string) => void 
     },
     async body() {
       if (!pending) throw new Error('tar parser: body() without a member');
-      const { header, left, padding } = pending;
+      const { left, padding } = pending;
       pending = null;
       const out = Buffer.allocUnsafe(left);
       const got = await bytes.read(left, out);
@@ -282,7 +307,7 @@ export function parseTar(source: Readable, onProblem: (message: string) => void 
     close: () => bytes.close(),
   };
 
-  async function parser_skip(h: TarHeader): Promise<void> {
+  async function skipMember(h: TarHeader): Promise<void> {
     const total = h.size + ((BLOCK - (h.size % BLOCK)) % BLOCK);
     if ((await bytes.skip(total)) < h.size) throw new TarFormatError('Unexpected end of data');
   }

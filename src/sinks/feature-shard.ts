@@ -263,7 +263,7 @@ export class FeatureShardWriter extends Writable {
     // The marker goes down before the output appears and goes away only after a complete one
     // replaced it: an output is never seen without the marker it needs.
     const marker = shardIncompletePath(this.outDir, name);
-    if (end.incomplete) await writeFileAtomic(marker, JSON.stringify(await incompleteMarker(end), null, 2) + '\n');
+    if (end.incomplete) await writeFileAtomic(marker, `${JSON.stringify(await incompleteMarker(end), null, 2)}\n`);
     await this.writeFinal(s, ok, output);
     if (!end.incomplete) await rm(marker, { force: true });
     await s.journal.close();

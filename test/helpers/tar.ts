@@ -58,7 +58,7 @@ export function ustarHeader(name: string, size: number, typeflag: string): Buffe
   h.write('0000644\0', 100, 'ascii');
   h.write('0000000\0', 108, 'ascii');
   h.write('0000000\0', 116, 'ascii');
-  h.write(size.toString(8).padStart(11, '0') + '\0', 124, 'ascii');
+  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'ascii');
   h.write('00000000000\0', 136, 'ascii');
   h.write(typeflag, 156, 'ascii');
   h.write('ustar\x0000', 257, 'latin1');
@@ -70,7 +70,7 @@ export function setChecksum(h: Buffer, at = 0): void {
   h.fill(0x20, at + 148, at + 156);
   let sum = 0;
   for (let i = at; i < at + 512; i++) sum += h[i]!;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', at + 148, 'ascii');
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, at + 148, 'ascii');
 }
 
 export function member(name: string, data: Buffer, typeflag = '0'): Buffer {
