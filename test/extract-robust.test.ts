@@ -11,7 +11,8 @@ import { FIXTURE_CLIPS, fixtureClipPath } from '../fixtures/index.js';
 import { extract } from '../src/jobs/extract.js';
 import { completedIndices, readFeatureShard } from '../src/sinks/feature-shard.js';
 import { END_OF_ARCHIVE, member } from './helpers/tar.js';
-import { runCli } from './helpers/run-cli.js';
+import { runCli, startCli } from './helpers/run-cli.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const good = FIXTURE_CLIPS.filter((c) => !c.corrupt && !c.tooShort);
 const quiet = () => {};
@@ -203,6 +204,18 @@ describe('resume by position; keys in records (items 18, 21)', () => {
     expect(journalled.has(2)).toBe(false);
     await extract({ ...common, outPath: join(folder, 'out') });
     expect((await readFile(join(folder, 'out', 'shard-000000.msgpack'))).equals(ref)).toBe(true);
+
+    // The same with kill -9 of the CLI once the first clip is journalled.
+    const killed = join(folder, 'killed');
+    const child = startCli(['extract', `--tar_path=${tar}`, `--out_path=${killed}`, '--visual_model=none', '--quiet', '--num_workers=1', '--batch_size=1']);
+    const exited = new Promise((r) => child.on('close', r));
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && (await completedIndices(killed, 'shard-000000').catch(() => new Set<number>())).size < 1) await sleep(10);
+    child.kill('SIGKILL');
+    await exited;
+    const r = runCli(['extract', `--tar_path=${tar}`, `--out_path=${killed}`, '--visual_model=none', '--quiet', '--num_workers=1', '--batch_size=1']);
+    expect(r.code).toBe(0);
+    expect((await readFile(join(killed, 'shard-000000.msgpack'))).equals(ref)).toBe(true);
   });
 
   it('records carry __key__ (cam1/plain_0 vs cam2/plain_0), Python reads it, and key.video.mp4 is found', async () => {
