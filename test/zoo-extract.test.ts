@@ -5,7 +5,8 @@
  * PyAV + torch reference (scripts/decode_reference.py): the frame count, every pixel of the
  * 32 picked frames within ±1 level, the audio as the mean of all channels.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,8 @@ import type { FeatureRecord, Sample } from '../src/types.js';
 import { END_OF_ARCHIVE, member } from './helpers/tar.js';
 import { REPO } from './helpers/run-cli.js';
 import { zooEntries, type ZooEntry } from './zoo/zoo.js';
+
+const run = promisify(execFile);
 
 interface Ref {
   input: string;
@@ -43,17 +46,17 @@ beforeAll(async () => {
   for (const [i, e] of entries.entries()) members.push(member(`e${String(i).padStart(2, '0')}/${e.name}`, await readFile(e.path)));
   tar = join(dir, 'shard-000000.tar');
   await writeFile(tar, Buffer.concat([...members, END_OF_ARCHIVE]));
-  // Every clip of the zoo is short: no minimum duration, so that short ones are decoded too.
-  report = await extract({ tarPath: tar, outPath: join(dir, 'out'), minDurationSeconds: 0, onWarning: () => {} });
-  records = await readFeatureShard(join(dir, 'out', 'shard-000000.msgpack'));
-  // The reference, one Python process for all entries.
+  // The reference (one Python process for all entries) runs while extract does.
   const spec = entries.map((e, i) => ({ input: e.path, out: join(dir, `ref${i}`), rotate: e.truth.rotation ?? 0 }));
   await writeFile(join(dir, 'spec.json'), JSON.stringify(spec));
-  const out = execFileSync('/usr/bin/python3', [join(REPO, 'scripts/decode_reference.py'), '--batch', join(dir, 'spec.json')], {
+  const python = run('/usr/bin/python3', [join(REPO, 'scripts/decode_reference.py'), '--batch', join(dir, 'spec.json')], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
   });
-  for (const line of out.trim().split('\n')) {
+  // Every clip of the zoo is short: no minimum duration, so that short ones are decoded too.
+  report = await extract({ tarPath: tar, outPath: join(dir, 'out'), minDurationSeconds: 0, onWarning: () => {} });
+  records = await readFeatureShard(join(dir, 'out', 'shard-000000.msgpack'));
+  for (const line of (await python).stdout.trim().split('\n')) {
     const r = JSON.parse(line) as Ref;
     refs.set(r.input, r);
   }
