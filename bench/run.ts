@@ -10,7 +10,7 @@
  *
  * Sizes can be overridden: --pipeline-clips N, --naive-clips N, --decode-clips N,
  * --scaling 50,200,800, --memory 100,1000, --distinct N, --batch-size N, --threads N,
- * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory.
+ * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue.
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, type as osType, release, availableParallelism, loadavg } from 'node:os';
@@ -26,6 +26,7 @@ import {
   readAlone, writeAlone, type BareResult, type StageRun,
 } from './measure.js';
 import { naiveExtract } from './naive.js';
+import { benchQueue } from './queue.js';
 import { FULL_WORKLOAD, QUICK_WORKLOAD, SMOKE_WORKLOAD, makeClipSet, makeClips, type WorkloadSpec } from './workload.js';
 import { readModelInfo } from '../src/models/info.js';
 
@@ -449,6 +450,18 @@ async function main(): Promise<void> {
     rows.push({ item: '5 memory', metric: `peak RSS ${small} vs ${large} clips (MB)`, ours: `${r2(a.peakRssMB)} / ${r2(b.peakRssMB)}`, reference: 'ratio', ratio: r2(ratio), target: '≤ 1.2', met: ratio <= 1.2 });
     rows.push({ item: '5 memory', metric: `RSS trend over ${large} clips after warm-up`, ours: `${r2(mbPer1000)} MB/1000 clips`, reference: `quarters ${q(1).join(' / ')} MB`, ratio: null, target: 'no upward trend (< 5% of peak)', met: leakFree });
     rows.push({ item: '5 memory', metric: `JS heap / external trend over ${large} clips after warm-up`, ours: `${r2(heapPer1000)} / ${r2(extPer1000)} MB/1000 clips`, reference: `heapUsed quarters ${q(3).join(' / ')} MB`, ratio: null, target: '(info)', met: null });
+  }
+
+  // 8. Queue overhead: 1, 2, 4 queue workers against as many --rank/--world runs (bench/queue.ts).
+  // Smoke runs it only when asked (--only queue): it starts redis-server and several CLI processes.
+  if (cfg.mode === 'smoke' ? cfg.only?.has('queue') : want('queue')) {
+    log('8. queue workers...');
+    const qs = await makeClipSet(WORK, cfg.workload, cfg.mode === 'full' ? 96 : cfg.mode === 'quick' ? 32 : 4, cfg.mode === 'smoke' ? 2 : 4);
+    const q = await benchQueue(qs.shards, { workers: cfg.mode === 'smoke' ? [1] : [1, 2, 4], log });
+    if (q) {
+      figures.queue = q.runs;
+      rows.push(...q.rows);
+    }
   }
 
   figures.totalSeconds = r2((Date.now() - started) / 1000);

@@ -59,7 +59,14 @@ export { resolveEncoder, encoderArgs, ENCODERS } from './clips/encoders.js';
 export { transcodeClips } from './clips/transcode.js';
 export { splitAudio, remixClip } from './clips/audio.js';
 export { writeClipShards, type ClipRecord } from './clips/package.js';
-export { processVideo, type VideoRow } from './clips/job.js';
+export { processVideo, videoStages, type VideoRow } from './clips/job.js';
+export { videoItem, videoStage, composeStages, type VideoItem, type VideoContext, type VideoStage } from './clips/item.js';
+export { obtainStage } from './clips/obtain.js';
+export { probeStage } from './clips/probe-stage.js';
+export { planStage } from './clips/plan-stage.js';
+export { cutStage } from './clips/cut.js';
+export { describeStage } from './clips/describe.js';
+export { probeFrames, type FrameTimes } from './media/probe.js';
 
 // faces (detect, track, crop, score, store)
 export { faces, type FacesOptions, type FacesReport } from './jobs/faces.js';
@@ -74,3 +81,12 @@ export { openFrameStore, frameKey, metaKey } from './faces/lmdb-store.js';
 export { writeLmdbV1 } from './faces/lmdb-v1.js';
 export { loadScorer, parseScorerSpec } from './faces/scorers.js';
 export { imageStats } from './faces/scores.js';
+
+// many machines
+export { resolvePartition, shareOf, rankDir, describePartition, WHOLE, type Partition, type PartitionInput } from './scale/partition.js';
+export { tryLock, waitForLock, describeHolder, lockPathFor, type LockInfo, type UnitLock, type LockOptions } from './util/lock.js';
+export { UnitLocks, type LockedPolicy } from './scale/unit-locks.js';
+export { openShard, expandShardUrls, shardFileName, isRemoteShard, type ShardSourceOptions } from './shards/shard-source.js';
+export { addUnits, queueStatus, redisConnection, DEFAULT_QUEUE, type UnitJobData, type QueueStatus } from './scale/queue.js';
+export { startWorker, PermanentUnitError, type WorkerOptions, type WorkerHandle, type UnitRunner } from './scale/worker.js';
+export { ModelCache } from './scale/model-cache.js';

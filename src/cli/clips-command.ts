@@ -1,5 +1,7 @@
-import { clips } from '../jobs/clips.js';
+import { ClipstreamError } from '../errors.js';
+import { clips, type ClipsOptions } from '../jobs/clips.js';
 import type { CommandSpec } from './args.js';
+import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 
 export const clipsSpec: CommandSpec = {
   name: 'clips',
@@ -20,7 +22,7 @@ export const clipsSpec: CommandSpec = {
     { name: 'encoder', type: 'string', description: 'libx264, libx265, h264_nvenc or hevc_nvenc (NVENC falls back to CPU with a warning)', default: 'libx264' },
     { name: 'encoder_threads', type: 'integer', description: 'Threads per encoder', default: 1 },
     { name: 'encode_batch_size', type: 'integer', description: 'ffmpeg processes per video at once (chunks; clips in per-clip mode)', default: 1 },
-    { name: 'num_clips_per_chunk', type: 'integer', description: 'Clips encoded by one ffmpeg that decodes the video once', default: 32 },
+    { name: 'num_clips_per_chunk', type: 'integer', description: 'Clips encoded by one ffmpeg that decodes the video once (default: 32 at 640x360, fewer for larger sources: 3 at 1080p)' },
     { name: 'use_input_bit_rate', type: 'boolean', description: "Encode at the source's bit rate instead of constant quality", default: false },
     { name: 'crf', type: 'number', description: 'Constant quality (x264/x265 CRF, NVENC CQ); 0 is lossless with libx264', default: 23 },
     { name: 'preset', type: 'string', description: 'Encoder preset (default: the encoder\'s own)' },
@@ -32,6 +34,7 @@ export const clipsSpec: CommandSpec = {
     { name: 'download_retries', type: 'integer', description: 'Retries of a failed HTTP download (resuming the partial file)', default: 3 },
     { name: 'max_download_mb', type: 'number', description: 'Refuse downloads bigger than this many MiB' },
     { name: 'quiet', type: 'boolean', description: 'No per-video lines', default: false },
+    ...partitionOptions,
   ],
   examples: [
     'clipstream clips --sources=fixtures/sources/sources.csv --out_dir=out/clips --clip_len_s=4 --shard_size=4',
@@ -40,43 +43,79 @@ export const clipsSpec: CommandSpec = {
   ],
 };
 
+/** The CLI flag of each library option, so that messages name what the user typed. */
+const FLAGS: Partial<Record<keyof ClipsOptions, string>> = {
+  sources: 'sources', outDir: 'out_dir', spans: 'spans', clipLenS: 'clip_len_s', clipStrideS: 'clip_stride_s', minClipLengthS: 'min_clip_length_s',
+  limitClips: 'limit_clips', partMinutes: 'clip_duration', pastEnd: 'past_end', numVideos: 'num_videos', numProcesses: 'num_processes',
+  encoder: 'encoder', encoderThreads: 'encoder_threads', encodeBatchSize: 'encode_batch_size', numClipsPerChunk: 'num_clips_per_chunk',
+  useInputBitRate: 'use_input_bit_rate', crf: 'crf', preset: 'preset', mode: 'mode', ignoreAudio: 'ignore_audio', shardSize: 'shard_size',
+  ffmpegPath: 'ffmpeg_path', ytDlpPath: 'yt_dlp_path', downloadRetries: 'download_retries', maxDownloadBytes: 'max_download_mb',
+};
+
+/**
+ * `options.clipLenS` becomes `--clip_len_s`, and "of at least 5e-324" (the smallest
+ * positive number) "greater than 0".
+ *
+ * @example cliMessage('Expected number of at least 5e-324 for options.clipLenS but received 0 of type number')
+ * // 'Expected number greater than 0 for --clip_len_s but received 0'
+ */
+export function cliMessage(message: string): string {
+  return message
+    .replace(/options\.(\w+)/g, (m, name: string) => (FLAGS[name as keyof ClipsOptions] ? `--${FLAGS[name as keyof ClipsOptions]}` : m))
+    .replace(/ of at least 5e-324/g, ' greater than 0')
+    .replace(/ between 5e-324 and /g, ' greater than 0 and at most ')
+    .replace(/ of type (number|string|boolean)\b/g, '');
+}
+
 /** Runs `clipstream clips` with parsed arguments; returns the exit code (0 even when some videos failed: they are in videos.csv). */
 export async function runClips(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
   const quiet = args.quiet === true;
-  const report = await clips({
-    sources: args.sources as string,
-    outDir: args.out_dir as string,
-    spans: args.spans as string | undefined,
-    clipLenS: args.clip_len_s as number | undefined,
-    clipStrideS: args.clip_stride_s as number | undefined,
-    minClipLengthS: args.min_clip_length_s as number,
-    limitClips: args.limit_clips as number,
-    partMinutes: args.clip_duration as number | undefined,
-    pastEnd: args.past_end as 'clip' | 'drop',
-    numVideos: args.num_videos as number | undefined,
-    numProcesses: args.num_processes as number,
-    encoder: args.encoder as string,
-    encoderThreads: args.encoder_threads as number,
-    encodeBatchSize: args.encode_batch_size as number,
-    numClipsPerChunk: args.num_clips_per_chunk as number,
-    useInputBitRate: args.use_input_bit_rate as boolean,
-    crf: args.crf as number,
-    preset: args.preset as string | undefined,
-    mode: args.mode as 'one-pass' | 'per-clip',
-    ignoreAudio: args.ignore_audio as boolean,
-    shardSize: args.shard_size as number,
-    ffmpegPath: args.ffmpeg_path as string | undefined,
-    ytDlpPath: args.yt_dlp_path as string | undefined,
-    downloadRetries: args.download_retries as number,
-    maxDownloadBytes: args.max_download_mb === undefined ? undefined : Math.round((args.max_download_mb as number) * 1024 * 1024),
-    onVideo: quiet ? undefined : (row, done, total) =>
-      process.stderr.write(`clipstream clips: [${done}/${total}] ${row.video_id}: ${row.failed ? 'failed' : `${row.num_clips} clips`}\n`),
-    signal,
-  });
+  let report: Awaited<ReturnType<typeof clips>>;
+  try {
+    report = await clips({
+      partition: partitionFromArgs(args),
+      sources: args.sources as string,
+      outDir: args.out_dir as string,
+      spans: args.spans as string | undefined,
+      clipLenS: args.clip_len_s as number | undefined,
+      clipStrideS: args.clip_stride_s as number | undefined,
+      minClipLengthS: args.min_clip_length_s as number,
+      limitClips: args.limit_clips as number,
+      partMinutes: args.clip_duration as number | undefined,
+      pastEnd: args.past_end as 'clip' | 'drop',
+      numVideos: args.num_videos as number | undefined,
+      numProcesses: args.num_processes as number,
+      encoder: args.encoder as string,
+      encoderThreads: args.encoder_threads as number,
+      encodeBatchSize: args.encode_batch_size as number,
+      numClipsPerChunk: args.num_clips_per_chunk as number | undefined,
+      useInputBitRate: args.use_input_bit_rate as boolean,
+      crf: args.crf as number,
+      preset: args.preset as string | undefined,
+      mode: args.mode as 'one-pass' | 'per-clip',
+      ignoreAudio: args.ignore_audio as boolean,
+      shardSize: args.shard_size as number,
+      ffmpegPath: args.ffmpeg_path as string | undefined,
+      ytDlpPath: args.yt_dlp_path as string | undefined,
+      downloadRetries: args.download_retries as number,
+      maxDownloadBytes: args.max_download_mb === undefined ? undefined : Math.round((args.max_download_mb as number) * 1024 * 1024),
+      onVideo: quiet ? undefined : (row, done, total) =>
+        process.stderr.write(`clipstream clips: [${done}/${total}] ${row.video_id}: ${row.failed ? 'failed' : `${row.num_clips} clips`}${row.error ? ` (${row.error})` : ''}\n`),
+      signal,
+    });
+  } catch (err) {
+    if (err instanceof ClipstreamError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_BAD_ARGUMENT')) {
+      throw new ClipstreamError(err.code, cliMessage(err.message), { cause: err, where: err.where });
+    }
+    throw err;
+  }
   const failed = report.videos.filter((v) => v.failed).length;
+  const count = (action: string) => report.issues.filter((i) => i.action === action).length;
+  const unlisted = report.issues.filter((i) => i.reason.includes('is not among the sources')).length;
   process.stderr.write(
     `clipstream clips: ${report.videos.length - failed} video(s) done, ${failed} failed; ${report.clips.length} clips (${report.clipsMade} made now, ` +
-      `${report.clips.length - report.clipsMade} already there) with ${report.encoder.encoder}; ${report.issues.length} span(s) clipped or dropped; ` +
+      `${report.clips.length - report.clipsMade} already there) with ${report.encoder.encoder}; ${count('clipped')} span(s) clipped, ${count('dropped')} dropped` +
+      `${unlisted > 0 ? ` (${unlisted} for video_ids not among --sources)` : ''}, ${count('failed')} clip(s) failed (span_issues.csv); ` +
       `${report.shards.length} shard(s) in ${report.seconds.toFixed(1)} s. Tables: ${report.videosCsv}, ${report.clipsCsv}\n`,
   );
   for (const s of report.shards) process.stdout.write(`${s.tar}\n`);

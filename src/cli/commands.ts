@@ -2,6 +2,8 @@ import type { CommandSpec } from './args.js';
 import { modelsBuildSpec } from './models-command.js';
 import { clipsSpec } from './clips-command.js';
 import { facesSpec } from './faces-command.js';
+import { partitionOptions } from '../scale/cli-options.js';
+import { queueSpec, workerSpec } from './queue-command.js';
 
 export const extractSpec: CommandSpec = {
   name: 'extract',
@@ -26,6 +28,7 @@ export const extractSpec: CommandSpec = {
     { name: 'overwrite', type: 'boolean', description: 'Recompute shards whose output exists', default: false },
     { name: 'quiet', type: 'boolean', description: 'No progress display', default: false },
     { name: 'verbose', type: 'boolean', description: 'Also say when --device=auto finds no CUDA and uses the CPU', default: false },
+    ...partitionOptions,
   ],
   examples: [
     'clipstream extract --tar_path="fixtures/shards/shard-{000000..000001}.tar" --out_path=out',
@@ -47,4 +50,4 @@ export const bundleSpec: CommandSpec = {
   examples: ['clipstream bundle --input_dir=my_clips --out_dir=shards --shard_size=100'],
 };
 
-export const commands: CommandSpec[] = [extractSpec, bundleSpec, clipsSpec, facesSpec, modelsBuildSpec];
+export const commands: CommandSpec[] = [extractSpec, bundleSpec, clipsSpec, facesSpec, modelsBuildSpec, queueSpec, workerSpec];

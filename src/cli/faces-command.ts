@@ -2,6 +2,7 @@ import { faces } from '../jobs/faces.js';
 import { parseScorerSpec } from '../faces/scorers.js';
 import type { CommandSpec } from './args.js';
 import { resolveDetectorArg, SYNTHETIC_FACES_NOTE, SYNTHETIC_NO_FACE_HINT } from './model-args.js';
+import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 
 export const facesSpec: CommandSpec = {
   name: 'faces',
@@ -38,6 +39,7 @@ export const facesSpec: CommandSpec = {
     { name: 'threads', type: 'integer', description: 'ONNX Runtime threads per model (default: all cores)' },
     { name: 'overwrite', type: 'boolean', description: 'Redo videos finished in an earlier run', default: false },
     { name: 'quiet', type: 'boolean', description: 'No progress lines', default: false },
+    ...partitionOptions,
   ],
   examples: [
     'clipstream faces --input_dir=fixtures/faces --output_dir=out/faces --make_lmdb',
@@ -50,6 +52,7 @@ export async function runFaces(args: Record<string, unknown>, signal: AbortSigna
   const quiet = args.quiet as boolean;
   const det = resolveDetectorArg(args.detector as string | undefined, (line) => process.stderr.write(`clipstream faces: ${line}\n`));
   const report = await faces({
+    partition: partitionFromArgs(args),
     inputDir: args.input_dir as string,
     outputDir: args.output_dir as string,
     detector: det.path,

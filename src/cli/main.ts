@@ -1,5 +1,5 @@
 import { ClipstreamError } from '../errors.js';
-import { extract } from '../jobs/extract.js';
+import { extract, type ExtractOptions } from '../jobs/extract.js';
 import { bundleClips } from '../shards/bundle.js';
 import { cliMessage, formatHelp, parseArgs, type CommandSpec } from './args.js';
 import { validateNumber } from '../util/validate.js';
@@ -10,6 +10,9 @@ import { clipsSpec, runClips } from './clips-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
 import { resolveModelArg } from './model-args.js';
 import { ProgressDisplay } from './progress.js';
+import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
+import { partitionFromArgs } from '../scale/cli-options.js';
+import { describePartition } from '../scale/partition.js';
 
 function topHelp(): string {
   return [
@@ -27,16 +30,11 @@ function topHelp(): string {
 
 const noneToNull = (v: unknown) => (v === 'none' || v === '' ? null : (v as string | undefined));
 
-/**
- * Exit codes of `extract`: 0 every shard written (skipped or failed clips are in the log), 3 the
- * run finished but some shard is missing, produced no output or is incomplete (a damaged tar:
- * see its `.incomplete.json`), 2 bad arguments, 1 the run itself failed.
- */
-async function runExtract(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
+/** The extract command's arguments as extract() options; the queue worker runs units with it too. */
+export function extractOptionsFromArgs(args: Record<string, unknown>): ExtractOptions {
   // Seconds here, milliseconds in the library: checked as the flag the user wrote.
   validateNumber(args.decode_timeout, '--decode_timeout', 0.001, 86_400);
-  const display = args.quiet ? null : new ProgressDisplay(process.stderr);
-  const report = await extract({
+  return {
     tarPath: args.tar_path as string[],
     outPath: args.out_path as string,
     format: args.format as 'msgpack' | 'json',
@@ -54,6 +52,22 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
     stallTimeoutMs: Math.round((args.decode_timeout as number) * 1000),
     overwrite: args.overwrite as boolean,
     verbose: args.verbose as boolean,
+  };
+}
+
+/**
+ * Exit codes of `extract`: 0 every shard written (skipped or failed clips are in the log);
+ * 3 the run finished but some shard is missing, produced no output or is incomplete (a damaged
+ * tar: see its `.incomplete.json`); 1 a shard could not be read (its journal kept: run again to
+ * resume) or the run itself failed; 2 bad arguments.
+ */
+async function runExtract(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
+  const options = extractOptionsFromArgs(args);
+  const partition = partitionFromArgs(args);
+  const display = args.quiet ? null : new ProgressDisplay(process.stderr);
+  const report = await extract({
+    ...options,
+    partition,
     onProgress: display ? (p) => display.update(p) : undefined,
     signal,
   });
@@ -64,8 +78,11 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
   const missing = count('missing');
   const noOutput = count('no output');
   const incomplete = count('written (incomplete)', 'skipped (output exists, incomplete)');
+  const locked = count('skipped (locked)');
+  const unread = count('failed (source)');
   process.stderr.write(
-    `clipstream extract: ${written} shard(s) written, ${existing} skipped (output exists), ${missing} missing` +
+    `clipstream extract${partition.world > 1 ? ` (${describePartition(partition)})` : ''}: ${written} shard(s) written, ${existing} skipped (output exists), ` +
+      `${locked ? `${locked} skipped (locked by another run), ` : ''}${unread ? `${unread} could not be read (run again to resume), ` : ''}${missing} missing` +
       (noOutput ? `, ${noOutput} with no output (nothing could be read)` : '') +
       (incomplete ? `, ${incomplete} incomplete (damaged tar, see the log)` : '') +
       '; ' +
@@ -75,9 +92,12 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
   for (const s of report.shards) {
     for (const f of [...s.failed, ...s.skipped]) process.stderr.write(`  ${s.shard}: ${f.reason}\n`);
     if (s.tarError) process.stderr.write(`  ${s.shard}: ${s.tarError}\n`);
+    if (s.lockedBy) process.stderr.write(`  ${s.shard}: ${s.lockedBy}\n`);
     if (s.incomplete) process.stderr.write(`  ${s.shard}: incomplete: ${s.incomplete.reason}\n`);
     if (s.status === 'no output') process.stderr.write(`  ${s.shard}: no output written: nothing could be read from ${s.url}\n`);
   }
+  // A shard left unread (its journal kept) is worth a retry: exit 1 lets a scheduler rerun the task.
+  if (unread > 0) return 1;
   return missing + noOutput + incomplete > 0 ? 3 : 0;
 }
 
@@ -123,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if ((rest.includes('--help') || rest.includes('-h')) && !(spec === queueSpec && rest[0] === 'add')) {
     process.stdout.write(formatHelp(sub));
     return 0;
   }
@@ -135,6 +155,8 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    // `queue` has subcommands (`add <job>`, `status`) with options of their own.
+    if (spec === queueSpec) return await runQueue(rest);
     const args = parseArgs(rest, sub);
     if (sub === modelsListSpec) return await runModelsList(args);
     if (sub === modelsFetchSpec) return await runModelsFetch(modelName, args, controller.signal);
@@ -143,6 +165,7 @@ export async function main(argv: string[]): Promise<number> {
     if (spec === modelsBuildSpec) return await runModelsBuild(args);
     if (spec === clipsSpec) return await runClips(args, controller.signal);
     if (spec === facesSpec) return await runFaces(args, controller.signal);
+    if (spec === workerSpec) return await runWorker(args, controller.signal);
     return 2;
   } catch (err) {
     const e = err as ClipstreamError;

@@ -36,7 +36,8 @@ async function sizeOf(p: string): Promise<number> {
   }
 }
 
-function get(url: string, headers: Record<string, string>, o: DownloadOptions): Promise<http.IncomingMessage> {
+/** One GET with an idle timeout; shared with the remote shard reader (src/shards/shard-source.ts). */
+export function get(url: string, headers: Record<string, string>, o: DownloadOptions): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const mod = url.startsWith('https:') ? https : http;
     const req = mod.get(url, { headers, signal: o.signal }, resolve);

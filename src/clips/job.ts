@@ -1,47 +1,21 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
-import { ClipstreamError, toClipstreamError } from '../errors.js';
-import { splitAudio, remixClip } from './audio.js';
-import { downloadFile, downloadYouTube, type DownloadOptions } from './download.js';
-import type { EncoderChoice } from './encoders.js';
-import { fixedParts, fixedStride, planSpans, type FixedStrideOptions, type PlannedClip, type PlanResult, type SpanIssue, type SpanSpec } from './plan.js';
-import { probeVideo, type VideoInfo } from '../media/probe.js';
+/**
+ * One source video through the clips stages: obtain → probe → plan → cut (with audio) →
+ * describe, each a stage file usable alone with `stream/promises.pipeline` (see item.ts).
+ */
+import { cutStage } from './cut.js';
+import { describeStage } from './describe.js';
+import { composeStages, videoItem, type VideoContext, type VideoRow, type VideoStage } from './item.js';
+import { obtainStage } from './obtain.js';
 import type { ClipRecord } from './package.js';
+import { planStage } from './plan-stage.js';
+import type { SpanIssue } from './plan.js';
+import { probeStage } from './probe-stage.js';
 import type { SourceRow } from './sources.js';
-import { transcodeClips, type TranscodeOptions } from './transcode.js';
 
-/** How clips are chosen for each video; exactly one of the three. */
-export type ClipPlanSpec =
-  | { kind: 'spans'; spans: Map<string, SpanSpec[]>; pastEnd?: 'clip' | 'drop' }
-  | { kind: 'stride'; stride: FixedStrideOptions }
-  | { kind: 'parts'; minutes: number };
-
-/** One row of `videos.csv` (seed 002's metadata, plus the error and duration). */
-export interface VideoRow {
-  video_id: string;
-  downloaded: boolean;
-  failed: boolean;
-  error: string;
-  path: string;
-  duration: number | '';
-  num_clips: number;
-}
-
-export const VIDEO_COLUMNS: readonly (keyof VideoRow)[] = ['video_id', 'downloaded', 'failed', 'error', 'path', 'duration', 'num_clips'];
-
-export interface VideoContext {
-  clipsDir: string;
-  downloadsDir: string;
-  workDir: string;
-  plan: ClipPlanSpec;
-  encoder: EncoderChoice;
-  transcode: Omit<TranscodeOptions, 'encoder' | 'hwaccel' | 'bitRate' | 'signal'>;
-  useInputBitRate: boolean;
-  ignoreAudio: boolean;
-  download: DownloadOptions;
-  ytDlpPath?: string;
-  signal?: AbortSignal;
-}
+export { VIDEO_COLUMNS, type ClipPlanSpec, type VideoContext, type VideoRow } from './item.js';
+export { obtainSource } from './obtain.js';
+export { planFor } from './plan-stage.js';
+export { timingOf } from './probe-stage.js';
 
 export interface VideoResult {
   row: VideoRow;
@@ -51,119 +25,25 @@ export interface VideoResult {
   made: number;
 }
 
-const safe = (id: string) => id.replace(/[^A-Za-z0-9_-]/g, '-');
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).size > 0;
-  } catch {
-    return false;
-  }
-}
-
-/** Makes the source available locally: in place, downloaded over HTTP, or via yt-dlp. */
-export async function obtainSource(src: SourceRow, ctx: VideoContext): Promise<string> {
-  if (src.kind === 'path') {
-    if (!(await exists(src.location))) throw new ClipstreamError('ERR_IO', `video ${src.videoId}: ${src.location} does not exist or is empty`, { where: { key: src.videoId, file: src.location } });
-    return src.location;
-  }
-  if (src.kind === 'url') {
-    const ext = extname(new URL(src.location).pathname).toLowerCase() || '.mp4';
-    const dest = join(ctx.downloadsDir, `${safe(src.videoId)}${ext}`);
-    await downloadFile(src.location, dest, { ...ctx.download, signal: ctx.signal });
-    return dest;
-  }
-  const dest = join(ctx.downloadsDir, `${safe(src.videoId)}.mp4`);
-  await downloadYouTube(src.location, dest, { ytDlpPath: ctx.ytDlpPath, signal: ctx.signal });
-  return dest;
-}
-
-export function planFor(videoId: string, info: VideoInfo, plan: ClipPlanSpec): PlanResult {
-  if (plan.kind === 'spans') return planSpans(plan.spans.get(videoId) ?? [], info, plan.pastEnd);
-  if (plan.kind === 'parts') return fixedParts(videoId, info, plan.minutes);
-  return fixedStride(videoId, info, plan.stride);
-}
-
-function recordOf(clip: PlannedClip, info: VideoInfo, clipInfo: VideoInfo, size: number, filename: string): ClipRecord {
-  return {
-    clip_id: clip.clipId,
-    filename,
-    video_id: clip.videoId,
-    source: info.path,
-    start_frame: clip.startFrame,
-    end_frame: clip.endFrame,
-    num_frames: clip.endFrame - clip.startFrame,
-    start_s: clip.startS,
-    end_s: clip.endS,
-    fps: Math.round(info.fps * 1e6) / 1e6,
-    width: clipInfo.width,
-    height: clipInfo.height,
-    size_bytes: size,
-    video_codec: clipInfo.videoCodec,
-    audio_codec: clipInfo.audioCodec ?? '',
-    bit_rate: clipInfo.bitRate,
-  };
+/** The stages of one video, in order. */
+export function videoStages(ctx: VideoContext): VideoStage[] {
+  return [obtainStage(ctx), probeStage(ctx), planStage(ctx), cutStage(ctx), describeStage(ctx)];
 }
 
 /**
- * Everything for one source video: obtain, probe, plan, cut the clips that are not there
- * yet (all of a chunk in one ffmpeg), add audio, and describe the results. Never throws
- * for a bad video: the failure is recorded in the row, so the other videos go on. Only
- * an abort propagates.
+ * Everything for one source video: obtain, probe (header and real frames), plan, check the
+ * clips already there, cut the rest (all of a chunk in one ffmpeg), add audio right after
+ * each chunk, and describe the results. Never throws for a bad video: the failure is
+ * recorded in the row, so the other videos go on; a bad clip costs that clip only (it is
+ * listed in `issues` and the row's error). Only an abort propagates.
  *
  * @example const { row, records } = await processVideo(source, ctx);
  */
 export async function processVideo(src: SourceRow, ctx: VideoContext): Promise<VideoResult> {
-  const row: VideoRow = { video_id: src.videoId, downloaded: false, failed: false, error: '', path: '', duration: '', num_clips: 0 };
-  const records: ClipRecord[] = [];
-  let issues: SpanIssue[] = [];
-  let made = 0;
-  try {
-    const path = await obtainSource(src, ctx);
-    row.downloaded = true;
-    row.path = path;
-    const info = await probeVideo(path, { signal: ctx.signal });
-    row.duration = Math.round(info.durationS * 1000) / 1000;
-    const planned = planFor(src.videoId, info, ctx.plan);
-    issues = planned.issues;
-    const finalOf = (c: PlannedClip) => join(ctx.clipsDir, `${c.stem}.mp4`);
-    const todo: PlannedClip[] = [];
-    for (const c of planned.clips) if (!(await exists(finalOf(c)))) todo.push(c);
-    if (todo.length > 0) {
-      const withAudio = !ctx.ignoreAudio && info.audioCodec !== null;
-      const flac = join(ctx.workDir, `${safe(src.videoId)}.flac`);
-      if (withAudio && !(await exists(flac))) await splitAudio(path, flac, src.videoId, { ffmpegPath: ctx.transcode.ffmpegPath, signal: ctx.signal });
-      const videoOut = (c: PlannedClip) => (withAudio ? join(ctx.workDir, `${c.stem}.video.mp4`) : finalOf(c));
-      await mkdir(ctx.clipsDir, { recursive: true });
-      await transcodeClips(info, src.videoId, todo.map((clip) => ({ clip, out: videoOut(clip) })), {
-        ...ctx.transcode,
-        encoder: ctx.encoder.encoder,
-        hwaccel: ctx.encoder.hwaccel,
-        bitRate: ctx.useInputBitRate && info.bitRate > 0 ? info.bitRate : undefined,
-        signal: ctx.signal,
-      });
-      if (withAudio) {
-        for (const c of todo) {
-          await remixClip(videoOut(c), flac, c, finalOf(c), { ffmpegPath: ctx.transcode.ffmpegPath, signal: ctx.signal });
-          await rm(videoOut(c), { force: true });
-        }
-        await rm(flac, { force: true });
-      }
-      made = todo.length;
-    }
-    for (const c of planned.clips) {
-      const file = finalOf(c);
-      const [clipInfo, st] = await Promise.all([probeVideo(file, { signal: ctx.signal }), stat(file)]);
-      records.push(recordOf(c, info, clipInfo, st.size, `${c.stem}.mp4`));
-    }
-    row.num_clips = records.length;
-  } catch (err) {
-    if (ctx.signal?.aborted) throw err;
-    const e = toClipstreamError(err, 'ERR_DECODE', { key: src.videoId });
-    row.failed = true;
-    row.error = e.message.startsWith(`video ${src.videoId}`) ? e.message : `video ${src.videoId}: ${e.message}`;
-    row.num_clips = 0;
-    records.length = 0;
+  const run = composeStages(videoStages(ctx));
+  async function* one() {
+    yield videoItem(src);
   }
-  return { row, records, issues, made };
+  for await (const item of run(one())) return { row: item.row, records: item.records, issues: item.issues, made: item.made };
+  throw new Error('unreachable: the stages dropped the video');
 }

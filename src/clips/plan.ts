@@ -1,7 +1,8 @@
 /**
  * Clip planning: which frame spans of a video become clips. Everything is computed in
  * frames (end exclusive) so that a plan is exact and re-runs give the same clip ids;
- * seconds are derived from frames and the video's frame rate.
+ * seconds come from the frames' own timestamps when they are known (`times`), so a
+ * variable-frame-rate video is planned where its frames really are; else from the rate.
  */
 import { ClipstreamError } from '../errors.js';
 import { validateInteger, validateNumber } from '../util/validate.js';
@@ -19,6 +20,36 @@ export interface SpanSpec {
 export interface VideoTiming {
   fps: number;
   numFrames: number;
+  /**
+   * Presentation time of every frame in seconds from the first frame (so `times[0]` is 0),
+   * plus one more entry: where the last frame ends. `numFrames + 1` entries. When absent,
+   * frame `n` is taken to be at `n / fps`.
+   */
+  times?: ArrayLike<number>;
+}
+
+/** The time of frame `n` (n may be numFrames: the end), to the microsecond. */
+function timeOf(t: VideoTiming, n: number): number {
+  const s = t.times ? t.times[n]! : n / t.fps;
+  // Microsecond precision keeps tables stable without float noise like 2.9999999999.
+  return Math.round(s * 1e6) / 1e6;
+}
+
+/**
+ * The frame nearest to `seconds`: the number of frames whose midpoint with the next lies
+ * at or before it. With times at n / fps this is exactly `Math.round(seconds * fps)`.
+ */
+export function frameAt(t: VideoTiming, seconds: number): number {
+  if (!t.times) return Math.round(seconds * t.fps);
+  const x = seconds + 1e-9;
+  let lo = 0;
+  let hi = t.numFrames;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((t.times[mid]! + t.times[mid + 1]!) / 2 <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** One clip to cut: frames `[startFrame, endFrame)` of `videoId`. */
@@ -34,11 +65,12 @@ export interface PlannedClip {
   endS: number;
 }
 
-/** A span that did not survive planning as written, and why. */
+/** A span that did not survive planning (or cutting) as written, and why. */
 export interface SpanIssue {
   videoId: string;
   span: string;
-  action: 'clipped' | 'dropped';
+  /** `failed`: planned, but the clip could not be made (the reason says why). */
+  action: 'clipped' | 'dropped' | 'failed';
   reason: string;
 }
 
@@ -56,16 +88,15 @@ export function clipStem(videoId: string, startFrame: number, endFrame: number):
   return `${videoId.replace(/[^A-Za-z0-9_-]/g, '-')}_${startFrame}_${endFrame}`;
 }
 
-function makeClip(videoId: string, startFrame: number, endFrame: number, fps: number): PlannedClip {
+function makeClip(videoId: string, startFrame: number, endFrame: number, timing: VideoTiming): PlannedClip {
   return {
     videoId,
     clipId: `${videoId}_${startFrame}_${endFrame}`,
     stem: clipStem(videoId, startFrame, endFrame),
     startFrame,
     endFrame,
-    // Microsecond precision keeps tables stable without float noise like 2.9999999999.
-    startS: Math.round((startFrame / fps) * 1e6) / 1e6,
-    endS: Math.round((endFrame / fps) * 1e6) / 1e6,
+    startS: timeOf(timing, startFrame),
+    endS: timeOf(timing, endFrame),
   };
 }
 
@@ -143,7 +174,7 @@ export function parseSpanTable(text: string, file: string): Map<string, SpanSpec
 }
 
 function validTiming(t: VideoTiming, videoId: string): void {
-  if (!(t.fps > 0) || !Number.isInteger(t.numFrames) || t.numFrames < 0) {
+  if (!(t.fps > 0) || !Number.isInteger(t.numFrames) || t.numFrames < 0 || (t.times !== undefined && t.times.length !== t.numFrames + 1)) {
     throw new ClipstreamError('ERR_DECODE', `video ${videoId}: cannot plan clips without a frame rate and frame count (fps ${t.fps}, frames ${t.numFrames})`, { where: { key: videoId } });
   }
 }
@@ -162,7 +193,7 @@ export function planSpans(specs: readonly SpanSpec[], timing: VideoTiming, pastE
   const seen = new Set<string>();
   for (const spec of specs) {
     validTiming(timing, spec.videoId);
-    const toFrame = (v: number) => (spec.unit === 'frame' ? v : Math.round(v * timing.fps));
+    const toFrame = (v: number) => (spec.unit === 'frame' ? v : frameAt(timing, v));
     const s = Math.max(0, toFrame(spec.start));
     let e = toFrame(spec.end);
     const span = spec.unit === 'frame' ? `frames ${spec.start}-${spec.end}` : `${spec.start}-${spec.end} s`;
@@ -183,7 +214,7 @@ export function planSpans(specs: readonly SpanSpec[], timing: VideoTiming, pastE
       issue('clipped', `ends at frame ${e}, past the end of the video; cut to ${timing.numFrames}`);
       e = timing.numFrames;
     }
-    const clip = makeClip(spec.videoId, s, e, timing.fps);
+    const clip = makeClip(spec.videoId, s, e, timing);
     if (seen.has(clip.clipId)) continue;
     seen.add(clip.clipId);
     clips.push(clip);
@@ -219,10 +250,11 @@ export function fixedStride(videoId: string, timing: VideoTiming, options: Fixed
   const limit = validateInteger(options.limitClips ?? 0, 'options.limitClips', 0);
   const clips: PlannedClip[] = [];
   for (let k = 0; ; k++) {
-    const s = Math.round(k * stride * timing.fps);
+    const s = frameAt(timing, k * stride);
     if (s >= timing.numFrames) break;
-    const e = Math.min(timing.numFrames, Math.round((k * stride + len) * timing.fps));
-    if (e > s && (e - s) / timing.fps + 1e-9 >= minLen) clips.push(makeClip(videoId, s, e, timing.fps));
+    const e = Math.min(timing.numFrames, frameAt(timing, k * stride + len));
+    const seconds = timing.times ? timing.times[e]! - timing.times[s]! : (e - s) / timing.fps;
+    if (e > s && seconds + 1e-9 >= minLen) clips.push(makeClip(videoId, s, e, timing));
     if (limit > 0 && clips.length >= limit) break;
   }
   return { clips, issues: [] };

@@ -7,7 +7,10 @@ import { ClipstreamError } from '../errors.js';
 import { Extractor, extractFeatures } from '../infer/extractor.js';
 import { decodeClips, resolveDecodeOptions, type DecodeOptions } from '../media/decode.js';
 import { liveChildProcesses } from '../media/process.js';
-import { expandShardPatterns } from '../shards/brace.js';
+import { expandShardUrls, ShardSourceError } from '../shards/shard-source.js';
+import { shareOf, WHOLE, type Partition } from '../scale/partition.js';
+import { UnitLocks, type LockedPolicy } from '../scale/unit-locks.js';
+import type { ModelCache } from '../scale/model-cache.js';
 import { readShards, shardBaseName } from '../shards/tar-reader.js';
 import { completedIndices, readIncompleteMarker, shardIncompletePath, shardJournalPath, shardOutputPath, writeFeatureShards, type ShardSummary } from '../sinks/feature-shard.js';
 import type { ShardInfo, StreamItem, WarningHandler } from '../types.js';
@@ -41,6 +44,12 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'> {
   overwrite?: boolean;
   /** Also warn when `device: 'auto'` finds no CUDA and uses the CPU (default: quiet). */
   verbose?: boolean;
+  /** This run's share of the shard list (`--rank/--world`; see src/scale/partition.ts). Default: all. */
+  partition?: Partition;
+  /** A shard whose lock another live run holds: skip it (default) or wait for it. */
+  onLocked?: LockedPolicy;
+  /** Open models here and leave them open (a queue worker runs many units with the same models). */
+  models?: ModelCache;
   onWarning?: WarningHandler;
   onProgress?: (progress: ExtractProgress) => void;
   /** Called with the size of every batch each model ran, for statistics. */
@@ -66,7 +75,17 @@ export interface ExtractProgress {
  * is unchanged (saying so) and redoes it once the tar was replaced.
  */
 export interface ShardLog extends ShardSummary {
-  status: 'written' | 'written (incomplete)' | 'no output' | 'skipped (output exists)' | 'skipped (output exists, incomplete)' | 'missing';
+  status:
+    | 'written'
+    | 'written (incomplete)'
+    | 'no output'
+    | 'skipped (output exists)'
+    | 'skipped (output exists, incomplete)'
+    | 'skipped (locked)'
+    | 'missing'
+    | 'failed (source)';
+  /** For 'skipped (locked)': who holds the shard. */
+  lockedBy?: string;
 }
 
 export interface ExtractReport {
@@ -110,8 +129,10 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   parseDevice(options.device ?? 'auto', 'options.device');
   const { video: _v, audio: _a, ...decodeOptions } = options as ExtractOptions & { video?: unknown; audio?: unknown };
   resolveDecodeOptions(decodeOptions);
-  const urls = expandShardPatterns(options.tarPath);
-  if (urls.length === 0) throw new ClipstreamError('ERR_INVALID_OPTION', `options.tarPath names no shard: ${JSON.stringify(options.tarPath)}`, { where: { option: 'options.tarPath' } });
+  const partition = options.partition ?? WHOLE;
+  const all = expandShardUrls(options.tarPath);
+  const urls = shareOf(all, partition);
+  if (all.length === 0) throw new ClipstreamError('ERR_INVALID_OPTION', `options.tarPath names no shard: ${JSON.stringify(options.tarPath)}`, { where: { option: 'options.tarPath' } });
   const modelDir = options.modelDir ?? shippedModelsDir();
   const visualPath = resolveModel(modelDir, options.visualModel, DEFAULT_VISUAL_MODEL);
   const audioPath = resolveModel(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
@@ -123,16 +144,20 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   const sessionOptions = { device: options.device ?? 'auto', intraOpThreads: options.intraOpThreads, onWarning, verbose };
   let visual: Extractor | null = null;
   let audio: Extractor | null = null;
+  const load = (p: string) => (options.models ? options.models.load(p, sessionOptions) : Extractor.load(p, sessionOptions));
   try {
-    visual = visualPath ? await Extractor.load(visualPath, sessionOptions) : null;
-    audio = audioPath ? await Extractor.load(audioPath, sessionOptions) : null;
+    visual = visualPath ? await load(visualPath) : null;
+    audio = audioPath ? await load(audioPath) : null;
     if (visual && visual.kind !== 'visual') throw new ClipstreamError('ERR_MODEL', `${visualPath}: expected a visual model but its metadata says '${visual.kind}'`, { where: { file: visualPath! } });
     if (audio && audio.kind !== 'audio') throw new ClipstreamError('ERR_MODEL', `${audioPath}: expected an audio model but its metadata says '${audio.kind}'`, { where: { file: audioPath! } });
-    return await run({ options: { ...options, ...decodeOptions }, started, onWarning, outPath, format, batchSize, numWorkers, overwrite, urls, visual, audio, device: sessionOptions.device });
+    return await run({ options: { ...options, ...decodeOptions }, started, onWarning, outPath, format, batchSize, numWorkers, overwrite, urls, all, partition, visual, audio, device: sessionOptions.device });
   } finally {
-    // Every path out, errors included: an open session would keep the process alive.
-    await visual?.close();
-    await audio?.close();
+    // Every path out, errors included: an open session would keep the process alive (a model
+    // cache owns its models and closes them itself).
+    if (!options.models) {
+      await visual?.close();
+      await audio?.close();
+    }
   }
 }
 
@@ -146,13 +171,15 @@ interface RunContext {
   numWorkers: number;
   overwrite: boolean;
   urls: string[];
+  all: string[];
+  partition: Partition;
   visual: Extractor | null;
   audio: Extractor | null;
   device: string;
 }
 
 async function run(c: RunContext): Promise<ExtractReport> {
-  const { options, started, onWarning, outPath, format, batchSize, numWorkers, overwrite, urls, visual, audio } = c;
+  const { options, started, onWarning, outPath, format, batchSize, numWorkers, overwrite, urls, all, partition, visual, audio } = c;
   const sessionOptions = { device: c.device };
   const timestamp = new Date(started);
   const logPath = join(outPath, `log_${hostname()}_${process.pid}_${timestamp.getTime()}.json`);
@@ -186,6 +213,7 @@ async function run(c: RunContext): Promise<ExtractReport> {
           shards: urls,
           models: { visual: describe(visual), audio: describe(audio) },
           options: { format, batchSize, numWorkers, device: sessionOptions.device, overwrite },
+          partition: { rank: partition.rank, world: partition.world, from: partition.from, shards_in_list: all.length },
           shard_results: urls.map((u) => shardLogs.get(u) ?? { url: u, status: 'pending' }),
         },
         null,
@@ -193,8 +221,17 @@ async function run(c: RunContext): Promise<ExtractReport> {
       ) + '\n',
     );
 
+  // One writer per shard, across runs and machines sharing outPath (issue 9 item 15).
+  const locks = new UnitLocks({ owner: 'extract', onLocked: options.onLocked, onWarning, signal: options.signal });
   const skipShard = async (shard: ShardInfo) => {
     const out = shardOutputPath(outPath, shard.name, format);
+    const lockedBy = await locks.take(shard.url, out, async () => !overwrite && (await exists(out)));
+    if (lockedBy) {
+      shardLogs.set(shard.url, { ...emptyLog(shard, out, 'skipped (locked)'), lockedBy });
+      progress.shardsDone++;
+      report();
+      return true;
+    }
     if (overwrite) {
       await rm(shardJournalPath(outPath, shard.name), { force: true });
       return false;
@@ -213,6 +250,7 @@ async function run(c: RunContext): Promise<ExtractReport> {
       }
       // A run killed between the final rename and the journal's removal leaves a stale journal.
       await rm(shardJournalPath(outPath, shard.name), { force: true });
+      await locks.release(shard.url);
       const log = emptyLog(shard, out, marker ? 'skipped (output exists, incomplete)' : 'skipped (output exists)');
       if (marker) log.incomplete = { reason: marker.reason, missing: marker.missing };
       shardLogs.set(shard.url, log);
@@ -222,6 +260,22 @@ async function run(c: RunContext): Promise<ExtractReport> {
     }
     return false;
   };
+
+  // A shard whose bytes stopped coming (URL down, pipe: command failed) is not final: its ShardEnd
+  // is held back, so the writer keeps the journal and a later run resumes the shard.
+  const holdFailedSources = new Transform({
+    objectMode: true,
+    transform(item: StreamItem, _enc, cb) {
+      if (item.kind === 'shard-end' && item.error?.cause instanceof ShardSourceError) {
+        shardLogs.set(item.shard.url, { ...emptyLog(item.shard, '', 'failed (source)'), tarError: item.error.message });
+        progress.shardsDone++;
+        report();
+        cb();
+        return;
+      }
+      cb(null, item);
+    },
+  });
 
   const tally = new Transform({
     objectMode: true,
@@ -243,6 +297,7 @@ async function run(c: RunContext): Promise<ExtractReport> {
     onShardDone: (summary) => {
       const status = summary.output === null ? 'no output' : summary.incomplete ? 'written (incomplete)' : 'written';
       shardLogs.set(summary.url, { ...summary, status });
+      void locks.release(summary.url);
       progress.shardsDone++;
       report();
       void writeLog(false).catch(() => {});
@@ -265,6 +320,7 @@ async function run(c: RunContext): Promise<ExtractReport> {
       // By position in the tar: a key that appears twice is two samples.
       skipIndices: async (shard) => (overwrite ? new Set<number>() : completedIndices(outPath, shard.name)),
     }),
+    holdFailedSources,
     decodeClips({ ...options, concurrency: numWorkers, video: visual !== null, audio: audio !== null }),
     ...(visual ? [extractFeatures(visual, { batchSize, onBatch: (n) => options.onBatch?.('visual', n) })] : []),
     ...(audio ? [extractFeatures(audio, { batchSize, onBatch: (n) => options.onBatch?.('audio', n) })] : []),
@@ -274,6 +330,7 @@ async function run(c: RunContext): Promise<ExtractReport> {
   try {
     await (pipeline as (...s: unknown[]) => Promise<void>)(...stages, options.signal ? { signal: options.signal } : {});
   } finally {
+    await locks.releaseAll();
     if (liveChildProcesses() > 0) onWarning(new ClipstreamError('ERR_PIPELINE', `${liveChildProcesses()} ffmpeg processes still running after the pipeline ended`));
   }
   await writeLog(true);

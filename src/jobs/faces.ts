@@ -24,6 +24,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { orderedMap } from '../util/stage.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import { shippedModelsDir } from './models-dir.js';
+import { rankDir, shareOf, WHOLE, type Partition } from '../scale/partition.js';
 
 /** Video file extensions looked for under `inputDir`. */
 export const VIDEO_EXTENSIONS = ['.mp4', '.mkv', '.webm', '.mov', '.avi', '.m4v', '.mpg', '.ts'] as const;
@@ -67,6 +68,8 @@ export interface FacesOptions extends TrackOptions, EncodeOptions {
   scoreFrames?: number;
   /** Redo videos already done (default: resume). */
   overwrite?: boolean;
+  /** This run's share of the videos (`--rank/--world`); with world > 1 outputs go to `outputDir/rank-R-of-W/`. */
+  partition?: Partition;
   ffmpeg?: string;
   onWarning?: WarningHandler;
   onProgress?: (p: FacesProgress) => void;
@@ -148,7 +151,7 @@ export function videoStem(rel: string): string {
 export async function faces(options: FacesOptions): Promise<FacesReport> {
   const started = Date.now();
   const inputDir = validateString(options.inputDir, 'options.inputDir');
-  const outputDir = validateString(options.outputDir, 'options.outputDir');
+  const outputDir = rankDir(validateString(options.outputDir, 'options.outputDir'), options.partition ?? WHOLE);
   const sampleEvery = validateInteger(options.sampleEvery ?? 2, 'options.sampleEvery', 1, 10_000);
   const batchSize = validateInteger(options.batchSize ?? 8, 'options.batchSize', 1, 1024);
   const numWorkers = validateInteger(options.numWorkers ?? 2, 'options.numWorkers', 1, 64);
@@ -179,7 +182,7 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
   } catch (err) {
     throw new ClipstreamError('ERR_INVALID_OPTION', `input folder ${inputDir} cannot be read: ${(err as Error).message}`, { cause: err, where: { option: 'inputDir', file: inputDir } });
   }
-  const videos = await listVideos(inputDir);
+  const videos = shareOf(await listVideos(inputDir), options.partition ?? WHOLE);
 
   // Resume: rows and states of videos finished before.
   let state: Record<string, VideoLog> = {};

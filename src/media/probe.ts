@@ -1,6 +1,6 @@
 import { ClipstreamError } from '../errors.js';
-import { ffprobePath } from './ffmpeg-path.js';
-import { runTool } from './process.js';
+import { ffmpegPath, ffprobePath } from './ffmpeg-path.js';
+import { runTool, type RunResult } from './process.js';
 
 /** What clip planning and transcoding need to know about a source video. */
 export interface VideoInfo {
@@ -17,24 +17,60 @@ export interface VideoInfo {
   audioCodec: string | null;
 }
 
+export interface ProbeOptions {
+  signal?: AbortSignal;
+  ffprobe?: string;
+  /** ffmpeg for the fallback probe (and the frame pass); default FFMPEG_PATH or the bundled one. */
+  ffmpeg?: string;
+}
+
 function rate(v: unknown): number {
   const [n, d] = String(v ?? '0/0').split('/').map(Number);
   return n && d ? n / d : 0;
 }
 
+/** Why a tool run did not give a usable answer, or null when it exited 0. */
+function runFailure(tool: string, res: RunResult): string | null {
+  if (res.killedBy) return `${tool} was killed (${res.killedBy === 'stall' ? 'no progress' : 'timeout'})`;
+  if (res.signal) return `${tool} was killed by ${res.signal}`;
+  if (res.code !== 0) return res.stderr.trim().split('\n').pop() || `${tool} exited with ${res.code}`;
+  return null;
+}
+
+/** A crash (a signal, or no exit code) says nothing about the file: worth another route. */
+const crashed = (res: RunResult) => res.signal !== null || (res.code === null && !res.killedBy);
+
 /**
  * Probes a video with ffprobe. The frame count comes from the stream header when the
- * container has one (mp4), else from duration × fps.
+ * container has one (mp4), else from duration × fps: an estimate, which `probeFrames`
+ * replaces with the real count where it matters. When ffprobe itself crashes (the bundled
+ * build segfaults on MPEG-TS) the same facts are read from `ffmpeg -i`.
  *
  * @example const info = await probeVideo('videos/abc.mp4'); // { fps: 25, numFrames: 750, ... }
  */
-export async function probeVideo(path: string, options: { signal?: AbortSignal; ffprobe?: string } = {}): Promise<VideoInfo> {
+export async function probeVideo(path: string, options: ProbeOptions = {}): Promise<VideoInfo> {
   const args = ['-v', 'error', '-show_entries',
     'stream=codec_type,codec_name,width,height,pix_fmt,r_frame_rate,avg_frame_rate,nb_frames,bit_rate,duration:format=duration,bit_rate',
     '-of', 'json', path];
-  const res = await runTool(options.ffprobe ?? ffprobePath(), args, { signal: options.signal, timeoutMs: 60_000, where: { file: path } });
   const fail = (why: string) => new ClipstreamError('ERR_DECODE', `cannot probe ${path}: ${why}`, { where: { file: path } });
-  if (res.code !== 0) throw fail(res.stderr.trim().split('\n').pop() || `ffprobe exited with ${res.code}`);
+  let res: RunResult | null = null;
+  let why: string;
+  try {
+    res = await runTool(options.ffprobe ?? ffprobePath(), args, { signal: options.signal, timeoutMs: 60_000, where: { file: path } });
+    why = runFailure('ffprobe', res) ?? '';
+  } catch (err) {
+    if (options.signal?.aborted) throw err;
+    why = (err as Error).message;
+  }
+  if (res === null || crashed(res)) {
+    try {
+      return await probeWithFfmpeg(path, options);
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      throw fail(`${why}; the fallback through ffmpeg failed too: ${(err as Error).message}`);
+    }
+  }
+  if (why) throw fail(why);
   let json: { streams?: Record<string, unknown>[]; format?: Record<string, unknown> };
   try {
     json = JSON.parse(res.stdout.toString('utf8'));
@@ -63,4 +99,88 @@ export async function probeVideo(path: string, options: { signal?: AbortSignal; 
     bitRate: Number(v.bit_rate) || Number(json.format?.bit_rate) || 0,
     audioCodec: a ? String(a.codec_name) : null,
   };
+}
+
+/**
+ * The facts of `probeVideo` from ffmpeg's own description of its input (`ffmpeg -i`,
+ * which exits 1 for want of an output but prints every stream first).
+ *
+ * @example parseFfmpegInfo('  Duration: 00:00:02.02, start: 1.400000, bitrate: 235 kb/s\n    Stream #0:0: Video: h264 ..., yuv420p, 160x120, 25 fps', 'a.ts')
+ */
+export function parseFfmpegInfo(stderr: string, path: string): VideoInfo {
+  const fail = (why: string) => new ClipstreamError('ERR_DECODE', `cannot probe ${path} with ffmpeg: ${why}`, { where: { file: path } });
+  const dur = /Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/.exec(stderr);
+  const video = /Stream #\d+:\d+[^:]*: Video: (\w+)[^\n]*/.exec(stderr);
+  const audio = /Stream #\d+:\d+[^:]*: Audio: (\w+)/.exec(stderr);
+  if (!video) throw fail(`no video stream (${stderr.trim().split('\n').pop() ?? 'no output'})`);
+  const line = video[0];
+  // Fields are comma-separated, but parentheses may hold commas too: drop them first.
+  const fields = line.replace(/\([^()]*\)/g, '').split(',').map((f) => f.trim());
+  const size = /(\d+)x(\d+)/.exec(fields.find((f) => /^\d+x\d+/.test(f)) ?? '');
+  const fps = Number(/([\d.]+) fps/.exec(line)?.[1] ?? /([\d.]+k?) tbr/.exec(line)?.[1]);
+  const durationS = dur ? Number(dur[1]) * 3600 + Number(dur[2]) * 60 + Number(dur[3]) : NaN;
+  if (!(fps > 0)) throw fail('no frame rate');
+  if (!(durationS > 0)) throw fail('no duration');
+  const kbps = (s: string | undefined) => (s ? Number(s) * 1000 : 0);
+  return {
+    path,
+    durationS,
+    fps,
+    numFrames: Math.round(durationS * fps),
+    width: Number(size?.[1] ?? 0),
+    height: Number(size?.[2] ?? 0),
+    videoCodec: video[1]!,
+    pixFmt: (fields[1] ?? '').split(' ')[0] ?? '',
+    bitRate: kbps(/(\d+) kb\/s/.exec(line)?.[1]) || kbps(/bitrate: (\d+) kb\/s/.exec(stderr)?.[1]),
+    audioCodec: audio ? audio[1]! : null,
+  };
+}
+
+async function probeWithFfmpeg(path: string, options: ProbeOptions): Promise<VideoInfo> {
+  const res = await runTool(options.ffmpeg ?? ffmpegPath(), ['-hide_banner', '-nostdin', '-i', path], { signal: options.signal, timeoutMs: 60_000, where: { file: path } });
+  if (res.signal || res.killedBy) throw new Error(runFailure('ffmpeg', res)!);
+  return parseFfmpegInfo(res.stderr, path);
+}
+
+/** The real frames of a video's first video stream, as ffmpeg decodes them. */
+export interface FrameTimes {
+  /** Presentation time of each decoded frame in seconds, as stored in the file (ffmpeg's `-copyts` timeline). */
+  times: Float64Array;
+  /** Where the last frame ends: its time plus the last frame interval. */
+  endS: number;
+}
+
+/**
+ * Decodes the first video stream once and lists every frame's presentation time. This is
+ * the truth that clip planning needs: headers lie (a webm whose audio outlasts its video,
+ * an mp4 cut with `-c copy` that still counts its pre-roll), and VFR frames are not at
+ * `n / fps`. It runs through the ffmpeg that cuts the clips, so frame `n` here is frame `n`
+ * of `trim=start_frame=n` there, and a time here is a time for its `trim` under `-copyts`.
+ * Frames are passed through to a null-cost encoder (`wrapped_avframe`) at a 1 µs time base.
+ *
+ * @example const { times, endS } = await probeFrames('videos/abc.mp4'); // times.length: the real frame count
+ */
+export async function probeFrames(path: string, options: { ffmpegPath?: string; signal?: AbortSignal; fps?: number } = {}): Promise<FrameTimes> {
+  // -copyts: raw timestamps. Without it ffmpeg re-bases the timeline by the streams it maps
+  // (an MPEG-TS read for its video alone starts at the video; for its audio, at the audio).
+  const res = await runTool(options.ffmpegPath ?? ffmpegPath(), ['-hide_banner', '-nostdin', '-v', 'error', '-copyts', '-i', path, '-map', '0:v:0',
+    '-an', '-sn', '-dn', '-vsync', '0', '-r', '1000000', '-c:v', 'wrapped_avframe', '-f', 'framecrc', 'pipe:1'],
+  { signal: options.signal, stallTimeoutMs: 120_000, where: { file: path } });
+  const why = runFailure('ffmpeg', res);
+  if (why) throw new ClipstreamError('ERR_DECODE', `cannot count the frames of ${path}: ${why}`, { where: { file: path } });
+  const text = res.stdout.toString('latin1');
+  const times: number[] = [];
+  let tb = 1e-6;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#tb 0:')) {
+      const [n, d] = line.slice(6).trim().split('/').map(Number);
+      if (n && d) tb = n / d;
+    } else if (line.startsWith('0,')) {
+      times.push(Number(line.split(',')[2]) * tb);
+    }
+  }
+  if (times.length === 0) throw new ClipstreamError('ERR_DECODE', `cannot count the frames of ${path}: ffmpeg decoded no video frame`, { where: { file: path } });
+  const n = times.length;
+  const last = n > 1 ? times[n - 1]! - times[n - 2]! : 1 / (options.fps && options.fps > 0 ? options.fps : 25);
+  return { times: Float64Array.from(times), endS: times[n - 1]! + last };
 }

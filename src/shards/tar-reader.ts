@@ -1,6 +1,5 @@
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClipstreamError } from '../errors.js';
 import {
@@ -15,6 +14,7 @@ import {
 import { validateInteger } from '../util/validate.js';
 import { ACAV_CLIP_SECONDS, findVideoField, parseClipStem } from './clip-name.js';
 import { decompressed, type Decompressed } from './decompress.js';
+import { openShard, shardFileName } from './shard-source.js';
 import { parseTar, type TarHeader, type TarParser } from './tar-parse.js';
 
 export interface ReadShardsOptions {
@@ -33,7 +33,7 @@ export interface ReadShardsOptions {
   maxMemberBytes?: number;
   /** Samples read ahead of the consumer. Default 1: a sample can be hundreds of MB. */
   highWaterMark?: number;
-  /** Opens a shard's bytes; default `fs.createReadStream`. For tests and other storage. */
+  /** Opens a shard's bytes; default `openShard` (a file, `http(s)://` or `pipe:`). For tests and other storage. */
   openStream?: (url: string) => Readable;
 }
 
@@ -42,11 +42,12 @@ export const DEFAULT_MAX_MEMBER_BYTES = 2 * 1024 ** 3;
 const TAR_HINT = 'Maybe the tar is corrupted or it needs to be gunzipped?';
 
 /**
- * `shard-000000.tar` -> `shard-000000` (also `.tar.gz`, `.tgz`, `.tar.bz2`, `.tar.xz`, `.tar.zst`).
- * The name says nothing about compression: that is told by the bytes (./decompress.ts).
+ * `shard-000000.tar` -> `shard-000000` (also `.tar.gz`, `.tgz`, `.tar.bz2`, `.tar.xz`, `.tar.zst`;
+ * http and pipe: sources by their file name). The name says nothing about compression: that is
+ * told by the bytes (./decompress.ts).
  */
 export function shardBaseName(url: string): string {
-  const base = basename(url);
+  const base = shardFileName(url);
   const m = /(\.tar(\.(gz|bz2|xz|zst))?|\.tgz)$/i.exec(base);
   return m && m.index > 0 ? base.slice(0, m.index) : base;
 }
@@ -412,7 +413,7 @@ export function readShards(urls: string[], options: ReadShardsOptions = {}): Rea
     skipKeys: options.skipKeys,
     skipIndices: options.skipIndices,
     maxMemberBytes,
-    openStream: options.openStream ?? ((url) => createReadStream(url)),
+    openStream: options.openStream ?? ((url) => openShard(url)),
     open,
   };
   return new ShardReader(readAll([...urls], ctx), open, highWaterMark);

@@ -1,6 +1,7 @@
 import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { lockHeldElsewhere, lockPathFor } from './lock.js';
 
 /** A temporary name in the same folder as `finalPath`, so the final rename is atomic. */
 export function tempPathFor(finalPath: string): string {
@@ -28,8 +29,9 @@ function pidAlive(pid: number): boolean {
 
 /**
  * Removes the temporary files (tempPathFor's naming) that processes killed mid-write left in
- * `dir`, optionally only those of `finalName`. Files of live processes are left alone, so two
- * runs sharing a folder do not delete each other's work. Returns how many were removed.
+ * `dir`, optionally only those of `finalName`. Files of live processes, and of units whose lock
+ * (./lock.ts) another live process holds, are left alone, so two runs sharing a folder (or
+ * machines sharing it over NFS) do not delete each other's work. Returns how many were removed.
  *
  * @example await removeDeadTemps('out') // after a `kill -9` during a write
  */
@@ -46,6 +48,8 @@ export async function removeDeadTemps(dir: string, finalName?: string): Promise<
     if (!m || (finalName !== undefined && m[1] !== finalName)) continue;
     const pid = Number(m[2]);
     if (pid === process.pid || pidAlive(pid)) continue;
+    // Another machine's run writing this unit: its pid is not ours to judge.
+    if (await lockHeldElsewhere(lockPathFor(join(dir, m[1]!)))) continue;
     await rm(join(dir, name), { force: true });
     removed++;
   }

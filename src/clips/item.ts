@@ -1,0 +1,115 @@
+/**
+ * What flows through the clips stages: one source video, with the fields each stage adds
+ * (its local path, its probe, its plan, its finished clips) and its row in `videos.csv`.
+ * A video that failed keeps its error in the row and passes the later stages untouched.
+ */
+import { toClipstreamError } from '../errors.js';
+import type { DownloadOptions } from './download.js';
+import type { EncoderChoice } from './encoders.js';
+import type { ClipRecord } from './package.js';
+import type { FixedStrideOptions, PlannedClip, SpanIssue, SpanSpec, VideoTiming } from './plan.js';
+import type { FrameTimes, VideoInfo } from '../media/probe.js';
+import type { SourceRow } from './sources.js';
+import type { TranscodeOptions } from './transcode.js';
+
+/** How clips are chosen for each video; exactly one of the three. */
+export type ClipPlanSpec =
+  | { kind: 'spans'; spans: Map<string, SpanSpec[]>; pastEnd?: 'clip' | 'drop' }
+  | { kind: 'stride'; stride: FixedStrideOptions }
+  | { kind: 'parts'; minutes: number };
+
+/** One row of `videos.csv` (seed 002's metadata, plus the error and duration). */
+export interface VideoRow {
+  video_id: string;
+  downloaded: boolean;
+  failed: boolean;
+  error: string;
+  path: string;
+  duration: number | '';
+  num_clips: number;
+}
+
+export const VIDEO_COLUMNS: readonly (keyof VideoRow)[] = ['video_id', 'downloaded', 'failed', 'error', 'path', 'duration', 'num_clips'];
+
+/** What every stage of a clips run shares: folders, the plan, encoder and download settings. */
+export interface VideoContext {
+  clipsDir: string;
+  downloadsDir: string;
+  workDir: string;
+  plan: ClipPlanSpec;
+  encoder: EncoderChoice;
+  transcode: Omit<TranscodeOptions, 'encoder' | 'hwaccel' | 'bitRate' | 'signal'>;
+  useInputBitRate: boolean;
+  ignoreAudio: boolean;
+  download: DownloadOptions;
+  ytDlpPath?: string;
+  signal?: AbortSignal;
+}
+
+export interface VideoItem {
+  source: SourceRow;
+  row: VideoRow;
+  /** obtain: the local file. */
+  path?: string;
+  /** probe: the header facts and the real frames. */
+  info?: VideoInfo;
+  frames?: FrameTimes;
+  timing?: VideoTiming;
+  /** plan: the clips this video should have. */
+  clips?: PlannedClip[];
+  /** cut: the probe of every planned clip that is finished and verified, by clip id. */
+  done: Map<string, VideoInfo>;
+  /** Spans clipped or dropped by the plan, and clips that could not be made. */
+  issues: SpanIssue[];
+  /** Clips cut in this run (the others existed). */
+  made: number;
+  /** describe: the rows of `clips.csv`. */
+  records: ClipRecord[];
+}
+
+/** A fresh item for a source, before any stage. */
+export function videoItem(source: SourceRow): VideoItem {
+  return {
+    source,
+    row: { video_id: source.videoId, downloaded: false, failed: false, error: '', path: '', duration: '', num_clips: 0 },
+    done: new Map(),
+    issues: [],
+    made: 0,
+    records: [],
+  };
+}
+
+export type VideoStage = (items: AsyncIterable<VideoItem>) => AsyncIterable<VideoItem>;
+
+/**
+ * A stage from a per-video step: failed items pass untouched, and a step that throws fails
+ * its video only (the error goes to the row, named after the video); an abort propagates.
+ * Usable with `stream/promises.pipeline` as a transform.
+ *
+ * @example await pipeline(Readable.from(rows.map(videoItem)), obtainStage(ctx), probeStage(ctx), async function* (s) { for await (const it of s) console.log(it.info) });
+ */
+export function videoStage(step: (item: VideoItem) => Promise<void>, signal?: AbortSignal): VideoStage {
+  return async function* (items) {
+    for await (const item of items) {
+      if (!item.row.failed) {
+        try {
+          await step(item);
+        } catch (err) {
+          if (signal?.aborted) throw err;
+          const e = toClipstreamError(err, 'ERR_DECODE', { key: item.source.videoId });
+          const id = item.source.videoId;
+          item.row.failed = true;
+          item.row.error = e.message.startsWith(`video ${id}`) ? e.message : `video ${id}: ${e.message}`;
+          item.row.num_clips = 0;
+          item.records = [];
+        }
+      }
+      yield item;
+    }
+  };
+}
+
+/** Runs `stages` in order over `items`, as `pipeline` would. */
+export function composeStages(stages: readonly VideoStage[]): VideoStage {
+  return (items) => stages.reduce((s, stage) => stage(s), items);
+}

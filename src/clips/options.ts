@@ -1,0 +1,177 @@
+/**
+ * The options of the `clips` job, checked and turned into what the stages share
+ * (`VideoContext`) before any video is touched: a bad option is an error at once.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ClipstreamError } from '../errors.js';
+import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
+import { ENCODERS, resolveEncoder } from './encoders.js';
+import type { ClipPlanSpec, VideoContext, VideoRow } from './item.js';
+import { parseSpanTable, type SpanIssue, type SpanSpec } from './plan.js';
+import type { SourceRow } from './sources.js';
+import { rankDir, WHOLE, type Partition } from '../scale/partition.js';
+
+export interface ClipsOptions {
+  /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */
+  sources: string;
+  outDir: string;
+  /** Span table (Sekai names or explicit columns). Else fixed stride or fixed parts. */
+  spans?: string;
+  /** Fixed stride (NeMo): clip length, stride (default: the length), minimum tail, limit per video. */
+  clipLenS?: number;
+  clipStrideS?: number;
+  minClipLengthS?: number;
+  limitClips?: number;
+  /** Seed 002's `--clip-duration`: consecutive parts of this many minutes. */
+  partMinutes?: number;
+  /** Spans past the end of a video: cut at the end (default) or dropped. */
+  pastEnd?: 'clip' | 'drop';
+  /** Only the first N sources. */
+  numVideos?: number;
+  /** This run's share of the sources (`--rank/--world`); with world > 1 outputs go to `outDir/rank-R-of-W/`. */
+  partition?: Partition;
+  /** Videos worked on at once. Default 1. */
+  numProcesses?: number;
+  encoder?: string;
+  encoderThreads?: number;
+  encodeBatchSize?: number;
+  numClipsPerChunk?: number;
+  useInputBitRate?: boolean;
+  crf?: number;
+  preset?: string;
+  mode?: 'one-pass' | 'per-clip';
+  ignoreAudio?: boolean;
+  /** Clips per tar shard; 0 or absent: clips folder only. */
+  shardSize?: number;
+  /** ffmpeg to use (e.g. a system build with NVENC); default FFMPEG_PATH or the bundled one. */
+  ffmpegPath?: string;
+  ytDlpPath?: string;
+  downloadRetries?: number;
+  downloadRetryDelayMs?: number;
+  maxDownloadBytes?: number;
+  onWarning?: WarningHandler;
+  /** Called after each video with its row. */
+  onVideo?: (row: VideoRow, done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+function planOf(o: ClipsOptions, spans: Map<string, SpanSpec[]> | null): ClipPlanSpec {
+  const given = [spans !== null, o.clipLenS !== undefined, o.partMinutes !== undefined].filter(Boolean).length;
+  if (given !== 1) {
+    throw new ClipstreamError('ERR_INVALID_OPTION', `Expected exactly one of options.spans, options.clipLenS or options.partMinutes but received ${given}`, {
+      where: { option: 'options.spans' },
+    });
+  }
+  if (spans) return { kind: 'spans', spans, pastEnd: o.pastEnd === undefined ? 'clip' : o.pastEnd };
+  if (o.partMinutes !== undefined) return { kind: 'parts', minutes: validateNumber(o.partMinutes, 'options.partMinutes', Number.MIN_VALUE) };
+  const len = validateNumber(o.clipLenS, 'options.clipLenS', Number.MIN_VALUE);
+  return {
+    kind: 'stride',
+    stride: {
+      clipLenS: len,
+      clipStrideS: o.clipStrideS === undefined ? len : validateNumber(o.clipStrideS, 'options.clipStrideS', Number.MIN_VALUE),
+      minClipLengthS: validateNumber(o.minClipLengthS ?? 0, 'options.minClipLengthS', 0),
+      limitClips: validateInteger(o.limitClips ?? 0, 'options.limitClips', 0),
+    },
+  };
+}
+
+export interface ResolvedClips {
+  sourcesPath: string;
+  outDir: string;
+  warn: WarningHandler;
+  numProcesses: number;
+  shardSize: number;
+  /** The span table, when the plan is spans. */
+  spans: Map<string, SpanSpec[]> | null;
+  ctx: VideoContext;
+}
+
+/** Checks every option (reading the span table, resolving the encoder) and builds the stages' context. */
+export async function resolveClipsOptions(options: ClipsOptions): Promise<ResolvedClips> {
+  const sourcesPath = validateString(options?.sources, 'options.sources');
+  const given = validateString(options.outDir, 'options.outDir');
+  const warn = options.onWarning ?? defaultWarningHandler;
+  const numProcesses = validateInteger(options.numProcesses ?? 1, 'options.numProcesses', 1, 256);
+  const shardSize = validateInteger(options.shardSize ?? 0, 'options.shardSize', 0);
+  const ignoreAudio = validateBoolean(options.ignoreAudio ?? false, 'options.ignoreAudio');
+  const useInputBitRate = validateBoolean(options.useInputBitRate ?? false, 'options.useInputBitRate');
+  const mode = validateOneOf(options.mode ?? 'one-pass', 'options.mode', ['one-pass', 'per-clip'] as const);
+  validateOneOf(options.encoder ?? 'libx264', 'options.encoder', ENCODERS);
+  // Checked whatever the plan: a typo is an error even where the option does not apply.
+  if (options.pastEnd !== undefined) validateOneOf(options.pastEnd, 'options.pastEnd', ['clip', 'drop'] as const);
+  if (options.numVideos !== undefined) validateInteger(options.numVideos, 'options.numVideos', 0);
+  const outStat = await stat(given).catch(() => null);
+  if (outStat && !outStat.isDirectory()) {
+    throw new ClipstreamError('ERR_INVALID_OPTION', `options.outDir '${given}' exists and is not a folder`, {
+      where: { option: 'options.outDir', file: given },
+    });
+  }
+  const outDir = rankDir(given, options.partition ?? WHOLE);
+  let spans: Map<string, SpanSpec[]> | null = null;
+  if (options.spans !== undefined) {
+    const file = validateString(options.spans, 'options.spans');
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new ClipstreamError('ERR_IO', `Cannot read span table ${file}: ${(err as Error).message}`, { cause: err, where: { file } });
+    }
+    spans = parseSpanTable(text, file);
+  }
+  const plan = planOf(options, spans);
+  const transcode = {
+    threads: validateInteger(options.encoderThreads ?? 1, 'options.encoderThreads', 1, 64),
+    crf: validateNumber(options.crf ?? 23, 'options.crf', 0, 51),
+    preset: options.preset,
+    mode,
+    numClipsPerChunk: options.numClipsPerChunk === undefined ? undefined : validateInteger(options.numClipsPerChunk, 'options.numClipsPerChunk', 1, 1024),
+    encodeBatchSize: validateInteger(options.encodeBatchSize ?? 1, 'options.encodeBatchSize', 1, 256),
+    ffmpegPath: options.ffmpegPath,
+  };
+  const download = {
+    retries: validateInteger(options.downloadRetries ?? 3, 'options.downloadRetries', 0),
+    retryDelayMs: validateNumber(options.downloadRetryDelayMs ?? 1000, 'options.downloadRetryDelayMs', 0),
+    maxBytes: options.maxDownloadBytes === undefined ? undefined : validateInteger(options.maxDownloadBytes, 'options.maxDownloadBytes', 1),
+  };
+  const encoder = await resolveEncoder(options.encoder ?? 'libx264', { ffmpegPath: options.ffmpegPath, onWarning: warn });
+  const ctx: VideoContext = {
+    clipsDir: join(outDir, 'clips'),
+    downloadsDir: join(outDir, 'downloads'),
+    workDir: join(outDir, '.work'),
+    plan,
+    encoder,
+    transcode,
+    useInputBitRate,
+    ignoreAudio,
+    download,
+    ytDlpPath: options.ytDlpPath,
+    signal: options.signal,
+  };
+  return { sourcesPath, outDir, warn, numProcesses, shardSize, spans, ctx };
+}
+
+/**
+ * Spans whose `video_id` is not among the sources would be lost without a word: one
+ * `dropped` issue each. `cut` says the list was shortened (`numVideos`).
+ *
+ * @example unlistedSpans(spans, sources, false) // [{ videoId: 'ghost', span: 'frames 0-10', action: 'dropped', reason: 'video_id ghost is not among the sources' }]
+ */
+export function unlistedSpans(spans: Map<string, SpanSpec[]>, sources: readonly SourceRow[], cut: boolean): SpanIssue[] {
+  const ids = new Set(sources.map((s) => s.videoId));
+  const issues: SpanIssue[] = [];
+  for (const [id, list] of spans) {
+    if (ids.has(id)) continue;
+    for (const sp of list) {
+      issues.push({
+        videoId: id,
+        span: sp.unit === 'frame' ? `frames ${sp.start}-${sp.end}` : `${sp.start}-${sp.end} s`,
+        action: 'dropped',
+        reason: `video_id ${id} is not among the sources${cut ? ` (the list was cut to its first ${sources.length})` : ''}`,
+      });
+    }
+  }
+  return issues;
+}

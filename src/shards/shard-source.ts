@@ -1,0 +1,232 @@
+/**
+ * Where a shard's bytes come from: a local file, an `http(s)://` URL (streamed, retried,
+ * resumed with `Range`) or webdataset's `pipe:COMMAND` (the command's stdout). Also the shard
+ * list forms webdataset accepts: brace ranges in any of these, and `a.tar::b.tar` lists.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { basename } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { get } from '../clips/download.js';
+import { ClipstreamError } from '../errors.js';
+import { expandShardPatterns } from './brace.js';
+
+export interface ShardSourceOptions {
+  /** HTTP: attempts after the first; default 5. 4xx other than 408/429 is not retried. */
+  retries?: number;
+  /** HTTP: wait before the first retry, doubled each time; default 500 ms. */
+  retryDelayMs?: number;
+  /** HTTP: give up on a connection that sends nothing this long; default 30 s. */
+  idleTimeoutMs?: number;
+}
+
+const PIPE = 'pipe:';
+// An IPv6 literal (`http://[::1]:80/a.tar`) holds `::` too; only a `::` outside brackets separates.
+const LIST_SEPARATOR = /::(?![^[]*\])/;
+
+/** True for shards that are not local files. */
+export function isRemoteShard(url: string): boolean {
+  return url.startsWith(PIPE) || /^https?:\/\//i.test(url);
+}
+
+/**
+ * Expands shard patterns the way webdataset does: each pattern may be a `::`-separated list,
+ * each part brace-expanded (`expandShardPatterns`); duplicates dropped, order kept.
+ *
+ * @example
+ * expandShardUrls('http://h/s-{0..1}.tar::pipe:cat x.tar')
+ * // ['http://h/s-0.tar', 'http://h/s-1.tar', 'pipe:cat x.tar']
+ */
+export function expandShardUrls(patterns: string | string[]): string[] {
+  const list = typeof patterns === 'string' ? [patterns] : patterns;
+  if (!Array.isArray(list)) return expandShardPatterns(list);
+  const parts = list.flatMap((p) => (typeof p === 'string' ? p.split(LIST_SEPARATOR).filter((x) => x.length > 0) : [p]));
+  return expandShardPatterns(parts);
+}
+
+/**
+ * The file name a shard's outputs are named after: the basename of a path or of a URL's path,
+ * and for `pipe:` the last word of the command that names a tar (`pipe:aws s3 cp s3://b/x.tar -` → `x.tar`).
+ */
+export function shardFileName(url: string): string {
+  if (url.startsWith(PIPE)) {
+    const words = url.slice(PIPE.length).trim().split(/\s+/);
+    const tar = [...words].reverse().find((w) => /\.(tar|tar\.gz|tgz)$/i.test(w.replace(/["']/g, '')));
+    return basename((tar ?? words[words.length - 1] ?? 'shard').replace(/["']/g, ''));
+  }
+  if (/^https?:\/\//i.test(url)) {
+    try {
+      return basename(decodeURIComponent(new URL(url).pathname)) || 'shard';
+    } catch {
+      return basename(url);
+    }
+  }
+  return basename(url);
+}
+
+/**
+ * Opens a shard's bytes as a stream. Failures arrive as a stream error naming the shard:
+ * HTTP 404/410 carries `code: 'ENOENT'` (the shard does not exist), a `pipe:` command that
+ * exits non-zero is an error with its exit code and the end of its stderr.
+ *
+ * @example readShards(urls, { openStream: (u) => openShard(u) })
+ */
+export function openShard(url: string, options: ShardSourceOptions = {}): Readable {
+  if (url.startsWith(PIPE)) return openPipe(url);
+  if (/^https?:\/\//i.test(url)) return openHttp(url, options);
+  return createReadStream(url);
+}
+
+/**
+ * The shard's bytes could not be fetched (a URL that failed after its retries, a `pipe:` command
+ * that exited non-zero): unlike damage inside a tar, another try may well succeed, so a job keeps
+ * what it read (the journal) instead of writing the shard as final.
+ */
+export class ShardSourceError extends ClipstreamError {
+  constructor(url: string, message: string, cause?: unknown) {
+    super('ERR_IO', message, { cause, where: { shard: url, file: url } });
+    this.name = 'ShardSourceError';
+  }
+}
+
+function shardError(url: string, message: string, cause?: unknown, code?: string): Error {
+  // tar-reader takes `code === 'ENOENT'` on the source's error to mean "this shard does not exist".
+  if (code === 'ENOENT') return Object.assign(new Error(message, { cause }), { code });
+  return new ShardSourceError(url, message, cause);
+}
+
+function openPipe(url: string): Readable {
+  const command = url.slice(PIPE.length);
+  const out = new PassThrough();
+  const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (s: string) => {
+    stderr = (stderr + s).slice(-2000);
+  });
+  // Ended only once the command has exited 0: a tar that looks whole but came from a failed
+  // command (e.g. a download that died after the end blocks' worth) is still a failure.
+  child.stdout.pipe(out, { end: false });
+  child.on('error', (err) => out.destroy(shardError(url, `shard ${url}: cannot run the command: ${err.message}`, err)));
+  child.on('close', (code, signal) => {
+    if (code === 0) {
+      out.end();
+      return;
+    }
+    if (out.destroyed) return;
+    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    const tail = stderr.trim().split('\n').slice(-3).join(' | ');
+    out.destroy(shardError(url, `shard ${url}: the command ${how}${tail ? ` (stderr: ${tail})` : ''}`));
+  });
+  const destroy = out._destroy.bind(out);
+  out._destroy = (err, cb) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    destroy(err, cb);
+  };
+  return out;
+}
+
+class Permanent extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+function openHttp(url: string, options: ShardSourceOptions): Readable {
+  const out = new PassThrough();
+  const controller = new AbortController();
+  const retries = options.retries ?? 5;
+  let delay = options.retryDelayMs ?? 500;
+  let delivered = 0;
+  let total: number | null = null;
+
+  /** One request from byte `delivered`; resolves when the body ended complete. */
+  const attempt = async (target: string, redirects: number): Promise<void> => {
+    const res = await get(target, delivered > 0 ? { range: `bytes=${delivered}-` } : {}, { signal: controller.signal, idleTimeoutMs: options.idleTimeoutMs });
+    const status = res.statusCode ?? 0;
+    if (status >= 300 && status < 400 && res.headers.location) {
+      res.resume();
+      if (redirects >= 5) throw new Permanent('too many redirects');
+      return attempt(new URL(res.headers.location, target).toString(), redirects + 1);
+    }
+    if (status !== 200 && status !== 206) {
+      res.resume();
+      const msg = `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
+      if (status === 404 || status === 410) throw new Permanent(msg, 'ENOENT');
+      if (status >= 400 && status < 500 && status !== 408 && status !== 429) throw new Permanent(msg);
+      throw new Error(msg);
+    }
+    // A server that ignores Range sends the whole file again: drop what was delivered already.
+    let skip = 0;
+    if (status === 206) {
+      const m = /bytes (\d+)-\d+\/(\d+|\*)/.exec(res.headers['content-range'] ?? '');
+      if (!m || Number(m[1]) !== delivered) {
+        res.resume();
+        throw new Permanent(`server answered a range request for byte ${delivered} with ${res.headers['content-range'] ?? 'no Content-Range'}`);
+      }
+      if (m[2] !== '*') total = Number(m[2]);
+    } else {
+      skip = delivered;
+      if (res.headers['content-length'] !== undefined) total = Number(res.headers['content-length']);
+    }
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (err: Error) => {
+        if (failed) return;
+        failed = true;
+        res.destroy();
+        reject(err);
+      };
+      res.on('data', (chunk: Buffer) => {
+        if (skip > 0) {
+          const drop = Math.min(skip, chunk.length);
+          skip -= drop;
+          chunk = chunk.subarray(drop);
+          if (chunk.length === 0) return;
+        }
+        delivered += chunk.length;
+        if (!out.write(chunk)) {
+          res.pause();
+          out.once('drain', () => res.resume());
+        }
+      });
+      res.on('aborted', () => fail(new Error(`connection dropped after ${delivered} bytes`)));
+      res.on('error', (err) => fail(new Error(`connection failed after ${delivered} bytes: ${err.message}`)));
+      res.on('end', () => {
+        if (failed) return;
+        if (total !== null && delivered !== total) fail(new Error(`connection closed after ${delivered} of ${total} bytes`));
+        else resolve();
+      });
+    });
+  };
+
+  void (async () => {
+    for (let n = 0; ; n++) {
+      try {
+        await attempt(url, 0);
+        out.end();
+        return;
+      } catch (err) {
+        if (out.destroyed || controller.signal.aborted) return;
+        const msg = err instanceof Error ? err.message : String(err);
+        if (err instanceof Permanent || n >= retries) {
+          const tries = n > 0 ? ` after ${n + 1} attempts` : '';
+          out.destroy(shardError(url, `shard ${url}: ${msg}${tries}`, err, err instanceof Permanent ? err.code : undefined));
+          return;
+        }
+        await sleep(delay);
+        delay *= 2;
+      }
+    }
+  })();
+  const destroy = out._destroy.bind(out);
+  out._destroy = (err, cb) => {
+    controller.abort();
+    destroy(err, cb);
+  };
+  return out;
+}

@@ -1,0 +1,200 @@
+/**
+ * A lock per output unit (`out/shard-000000.msgpack.lock`), so two runs, two queue workers or
+ * two machines sharing an NFS folder never write the same unit. The lock file is created with
+ * O_EXCL and says who holds it (host, pid, start time); a holder refreshes its mtime while it
+ * works, so a lock left by a dead process is recognised: by its pid on this host, by a stale
+ * mtime on another one.
+ */
+import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ClipstreamError } from '../errors.js';
+
+export interface LockInfo {
+  host: string;
+  pid: number;
+  /** ISO time the lock was taken. */
+  started: string;
+  /** What the holder is (e.g. `extract`, `worker`), for the message a second run prints. */
+  owner?: string;
+}
+
+export interface UnitLock {
+  readonly path: string;
+  readonly info: LockInfo;
+  /** Removes the lock if it is still ours. Safe to call twice. */
+  release(): Promise<void>;
+}
+
+export interface LockOptions {
+  /** Written into the lock for whoever finds it held. */
+  owner?: string;
+  /** A lock of another host whose mtime is older than this is taken as abandoned. Default 2 min (NFS attribute caches lag by up to a minute). */
+  staleMs?: number;
+  /** How often a holder refreshes its mtime. Default a tenth of staleMs. */
+  heartbeatMs?: number;
+}
+
+export type LockAttempt = { lock: UnitLock; tookOver?: LockInfo } | { heldBy: LockInfo };
+
+const DEFAULT_STALE_MS = 2 * 60_000;
+// A lock-breaking marker older than this belongs to a process that died while breaking.
+const BREAK_STALE_MS = 30_000;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** `host vm-3, pid 4242, since 2026-12-01T08:00:00.000Z (extract)`. */
+export function describeHolder(info: LockInfo): string {
+  return `host ${info.host}, pid ${info.pid}, since ${info.started}${info.owner ? ` (${info.owner})` : ''}`;
+}
+
+async function readInfo(path: string): Promise<{ info: LockInfo; text: string; mtimeMs: number } | null> {
+  let text: string;
+  let mtimeMs: number;
+  try {
+    text = await readFile(path, 'utf8');
+    mtimeMs = (await stat(path)).mtimeMs;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const v = JSON.parse(text) as LockInfo;
+    if (typeof v.host === 'string' && typeof v.pid === 'number') return { info: v, text, mtimeMs };
+  } catch {
+    // Half-written by a holder killed between create and write: judged by its age below.
+  }
+  return { info: { host: '?', pid: -1, started: new Date(mtimeMs).toISOString() }, text, mtimeMs };
+}
+
+function isStale(found: { info: LockInfo; mtimeMs: number }, staleMs: number): boolean {
+  if (found.info.host === hostname() && found.info.pid > 0) return !pidAlive(found.info.pid);
+  return Date.now() - found.mtimeMs > staleMs;
+}
+
+async function createExclusive(path: string, text: string): Promise<boolean> {
+  try {
+    const fh = await open(path, 'wx');
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new ClipstreamError('ERR_IO', `cannot create lock ${path}: ${(err as Error).message}`, { cause: err, where: { file: path } });
+  }
+}
+
+/**
+ * Removes a stale lock, unless another process is already doing so or the lock changed
+ * since it was judged stale: a second marker file (`.break`, also O_EXCL) makes the
+ * check-and-remove one step, so two processes cannot both break and both take the lock.
+ */
+async function breakStale(path: string, judged: string): Promise<void> {
+  const marker = `${path}.break`;
+  if (!(await createExclusive(marker, String(process.pid)))) {
+    const age = await stat(marker).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
+    if (age > BREAK_STALE_MS) await rm(marker, { force: true });
+    return;
+  }
+  try {
+    const now = await readInfo(path);
+    if (now && now.text === judged) await rm(path, { force: true });
+  } finally {
+    await rm(marker, { force: true });
+  }
+}
+
+/**
+ * Tries once to take the lock at `path`. Returns the lock, or who holds it. A stale lock (dead
+ * pid on this host, or no heartbeat from another host for `staleMs`) is taken over and its
+ * former holder reported as `tookOver`.
+ *
+ * @example
+ * const got = await tryLock('out/shard-000000.msgpack.lock', { owner: 'extract' });
+ * if ('heldBy' in got) console.log(`busy: ${describeHolder(got.heldBy)}`);
+ * else try { ... } finally { await got.lock.release(); }
+ */
+export async function tryLock(path: string, options: LockOptions = {}): Promise<LockAttempt> {
+  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+  const info: LockInfo = { host: hostname(), pid: process.pid, started: new Date().toISOString(), ...(options.owner ? { owner: options.owner } : {}) };
+  const text = JSON.stringify(info);
+  let tookOver: LockInfo | undefined;
+  for (let round = 0; round < 5; round++) {
+    if (await createExclusive(path, text))
+      return { lock: holdLock(path, info, text, options.heartbeatMs ?? Math.max(1000, staleMs / 10)), ...(tookOver ? { tookOver } : {}) };
+    const found = await readInfo(path);
+    if (!found) continue; // released between our create and our read
+    if (!isStale(found, staleMs)) return { heldBy: found.info };
+    tookOver = found.info;
+    await breakStale(path, found.text);
+  }
+  const found = await readInfo(path);
+  return { heldBy: found?.info ?? { host: '?', pid: -1, started: new Date().toISOString() } };
+}
+
+/**
+ * Takes the lock, waiting while a live process holds it. Resolves null when `giveUp()` says
+ * waiting is pointless (e.g. the unit's output appeared meanwhile); rejects when aborted.
+ */
+export async function waitForLock(
+  path: string,
+  options: LockOptions & { pollMs?: number; signal?: AbortSignal; giveUp?: () => Promise<boolean> } = {},
+): Promise<UnitLock | null> {
+  for (;;) {
+    const got = await tryLock(path, options);
+    if ('lock' in got) return got.lock;
+    if (options.giveUp && (await options.giveUp())) return null;
+    await sleep(options.pollMs ?? 500, undefined, { signal: options.signal });
+  }
+}
+
+function holdLock(path: string, info: LockInfo, text: string, heartbeatMs: number): UnitLock {
+  let released = false;
+  const timer = setInterval(() => {
+    const now = new Date();
+    void utimes(path, now, now).catch(() => {});
+  }, heartbeatMs);
+  timer.unref();
+  return {
+    path,
+    info,
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(timer);
+      // Never remove a lock that is no longer ours (broken as stale and taken by another).
+      const found = await readInfo(path).catch(() => null);
+      if (found && found.text === text) await rm(path, { force: true });
+    },
+  };
+}
+
+/**
+ * True when another live process (here or on another host) holds the lock at `path`. Temp-file
+ * cleanup asks this first: a pid in a temp name means nothing on a folder shared by machines.
+ */
+export async function lockHeldElsewhere(path: string, staleMs = DEFAULT_STALE_MS): Promise<boolean> {
+  const found = await readInfo(path).catch(() => null);
+  if (!found) return false;
+  if (found.info.host === hostname() && found.info.pid === process.pid) return false;
+  return !isStale(found, staleMs);
+}
+
+/** Where the lock of an output unit lives: beside the unit's final file. */
+export function lockPathFor(finalPath: string): string {
+  return `${finalPath}.lock`;
+}

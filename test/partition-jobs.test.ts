@@ -1,0 +1,60 @@
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURE_CLIPS_DIR, FIXTURES_DIR } from '../fixtures/index.js';
+import { clips } from '../src/jobs/clips.js';
+import { faces } from '../src/jobs/faces.js';
+import { rankDir } from '../src/scale/partition.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'clipstream-partition-jobs-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const csvRows = async (path: string) => (await readFile(path, 'utf8')).trim().split('\n').slice(1);
+
+describe('rankDir', () => {
+  it.each([
+    [{ rank: 0, world: 1 }, 'out'],
+    [{ rank: 1, world: 3 }, 'out/rank-1-of-3'],
+    [{ rank: 7, world: 16 }, 'out/rank-07-of-16'],
+  ])('%o -> %s', (p, expected) => {
+    expect(rankDir('out', p)).toBe(expected);
+  });
+});
+
+describe('clips and faces with --rank/--world', () => {
+  it('clips: W=2 ranks each take their own videos into out/rank-R-of-2; together the clips and rows of one run', async () => {
+    const sources = join(dir, 'sources');
+    await mkdir(sources);
+    for (const f of ['x_Y-z_5.mp4', 'Q-r_s_33.mp4', 'mid_F-g_200.mp4']) await copyFile(join(FIXTURE_CLIPS_DIR, f), join(sources, f));
+    const common = { sources, clipLenS: 3, limitClips: 1, preset: 'ultrafast', onWarning: () => {} };
+    await clips({ ...common, outDir: join(dir, 'one') });
+    for (const rank of [0, 1]) await clips({ ...common, outDir: join(dir, 'two'), partition: { rank, world: 2, from: 'options' } });
+
+    const one = (await readdir(join(dir, 'one', 'clips'))).sort();
+    const parts = await Promise.all([0, 1].map(async (rank) => (await readdir(join(dir, 'two', `rank-${rank}-of-2`, 'clips'))).sort()));
+    expect(one.length).toBe(3);
+    expect(parts[0]!.length).toBe(2);
+    expect([...parts[0]!, ...parts[1]!].sort()).toEqual(one);
+    const rows = [...(await csvRows(join(dir, 'two', 'rank-0-of-2', 'clips.csv'))), ...(await csvRows(join(dir, 'two', 'rank-1-of-2', 'clips.csv')))];
+    expect(rows.sort()).toEqual((await csvRows(join(dir, 'one', 'clips.csv'))).sort());
+  }, 120_000);
+
+  it('faces: W=2 ranks split the videos, each into its own out/rank-R-of-2', async () => {
+    const input = join(FIXTURES_DIR, 'faces');
+    const common = { inputDir: input, device: 'cpu', intraOpThreads: 1, onWarning: () => {} };
+    const a = await faces({ ...common, outputDir: join(dir, 'f2'), partition: { rank: 0, world: 2, from: 'options' } });
+    const b = await faces({ ...common, outputDir: join(dir, 'f2'), partition: { rank: 1, world: 2, from: 'options' } });
+    expect(a.videos.map((v) => v.file)).toEqual(['face_gap.mp4']);
+    expect(b.videos.map((v) => v.file)).toEqual(['face_move.mp4']);
+    expect(a.rows.length).toBeGreaterThan(0);
+    expect(b.videos[0]!.status).toBe('done');
+    expect((await readdir(join(dir, 'f2'))).sort()).toEqual(['rank-0-of-2', 'rank-1-of-2']);
+    expect(await readdir(join(dir, 'f2', 'rank-1-of-2'))).toContain('metadata.csv');
+  }, 120_000);
+});
