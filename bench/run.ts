@@ -184,18 +184,23 @@ async function main(): Promise<void> {
     log('1. decode overhead...');
     const ds = await set(cfg.decodeClips);
     const files = ds.sources.map((i) => made.paths[i]!);
+    // The exact resize (default: RGB at the source size, torch's bilinear in JS) and the fast one
+    // (ffmpeg's scaler on YUV) are both measured; the other rows use the default.
     const variants = [
-      { name: 'video', video: true, audio: false },
-      { name: 'audio', video: false, audio: true },
-      { name: 'video+audio', video: true, audio: true },
+      { name: 'video', video: true, audio: false, resize: 'exact' as const },
+      { name: 'video, --resize=fast', video: true, audio: false, resize: 'fast' as const },
+      { name: 'audio', video: false, audio: true, resize: 'exact' as const },
+      { name: 'video+audio', video: true, audio: true, resize: 'exact' as const },
+      { name: 'video+audio, --resize=fast', video: true, audio: true, resize: 'fast' as const },
     ];
     const out: Record<string, unknown> = {};
     let frames = 0;
     let audioSeconds = 0;
     for (const v of variants) {
-      const ours = await decodeOurs(ds.shards, { ...decodeOpts, video: v.video, audio: v.audio });
-      const base = await decodeBaseline(files, { ...decodeOpts, video: v.video, audio: v.audio });
-      const baseStdin = await decodeBaseline(files, { ...decodeOpts, video: v.video, audio: v.audio }, true);
+      const opts = { ...decodeOpts, video: v.video, audio: v.audio, resize: v.resize };
+      const ours = await decodeOurs(ds.shards, opts);
+      const base = await decodeBaseline(files, opts);
+      const baseStdin = await decodeBaseline(files, opts, true);
       if (ours.failed > 0) throw new Error(`${ours.failed} clips failed to decode`);
       if (v.video) frames = ours.frames;
       if (v.audio) audioSeconds = ours.audioSeconds;
@@ -213,8 +218,8 @@ async function main(): Promise<void> {
         reference: `${r2(amount / base.seconds)} (ffmpeg → /dev/null)`,
         ratio: r2(ratio),
         cpuRatio: cpuRatio === null ? null : r2(cpuRatio),
-        target: v.name === 'video+audio' ? '(info)' : '≥ 0.9',
-        met: v.name === 'video+audio' ? null : ratio >= 0.9,
+        target: v.name.startsWith('video+audio') ? '(info)' : '≥ 0.9',
+        met: v.name.startsWith('video+audio') ? null : ratio >= 0.9,
       });
       rows.push({
         item: '1 decode',

@@ -13,7 +13,7 @@ export { ACAV_CLIP_SECONDS, parseClipStem } from './shards/clip-name.js';
 
 // media
 export { decodeClip, decodeClips, decodeArgs, resolveDecodeOptions, type DecodeOptions, type DecodeStageOptions, type DecodedClip, type DecodeIo } from './media/decode.js';
-export { toFastStart, predictFrameCount } from './media/mp4.js';
+export { toFastStart, pipeLayout, predictFrameCount, type PipeLayout } from './media/mp4.js';
 export { linspaceIndices, shortSideScale } from './media/sampling.js';
 export { liveChildProcesses } from './media/process.js';
 
@@ -41,7 +41,7 @@ export { REGISTRY, findModel, resolveModel, modelCacheDir, cachedModelPath, cach
 export { fetchModel, type FetchOptions, type FetchResult, type FetchedFile } from './models/fetch.js';
 
 // sinks
-export { writeFeatureShards, readFeatureShard, completedKeys, shardOutputPath, shardJournalPath, FeatureShardWriter } from './sinks/feature-shard.js';
+export { writeFeatureShards, readFeatureShard, completedKeys, completedIndices, shardIncompletePath, readIncompleteMarker, shardOutputPath, shardJournalPath, FeatureShardWriter } from './sinks/feature-shard.js';
 export type { ShardSummary, ShardProblem, FeatureShardFormat, FeatureShardWriterOptions } from './sinks/feature-shard.js';
 export { encodeFeatureRecord, decodeFeatureRecord, packMsgpackNumpy, unpackMsgpackNumpy } from './sinks/msgpack-numpy.js';
 

@@ -53,6 +53,12 @@ export interface FeatureRecord {
   segment: [number, number];
   visual_features: FeatureSet[];
   audio_features: FeatureSet[];
+  /**
+   * The webdataset key of the sample (member path up to the first dot of its basename), which
+   * tells `cam1/plain_0` from `cam2/plain_0`. Written after the seed-004 fields; absent in
+   * shards from before it was added.
+   */
+  __key__?: string;
 }
 
 /** Why a sample produced no record. */
@@ -96,6 +102,16 @@ export interface ShardEnd {
   samples: number;
   /** Set when the tar was missing, truncated or corrupt: samples before the damage were still emitted. */
   error?: ClipstreamError;
+  /**
+   * Set when the tar may not hold every clip: clips its json lists were not found (`missing`,
+   * json filenames), or it has no end-of-archive blocks (cut at a member boundary, 0 bytes).
+   */
+  incomplete?: ShardIncomplete;
+}
+
+export interface ShardIncomplete {
+  reason: string;
+  missing: string[];
 }
 
 export type StreamItem = Sample | ShardEnd;

@@ -45,6 +45,24 @@ describe('parseArgs (python-fire style)', () => {
   });
 });
 
+describe('CLI errors name the flag, for every command (cliMessage)', () => {
+  it('maps library option paths back to the flags that feed them', async () => {
+    const { cliMessage } = await import('../src/cli/args.js');
+    const { InvalidOptionError } = await import('../src/errors.js');
+    const { clipsSpec } = await import('../src/cli/clips-command.js');
+    const { extractSpec } = await import('../src/cli/commands.js');
+    expect(cliMessage(new InvalidOptionError('Expected number between 0 and 3600 for options.clipLenS but received -1 of type number', 'options.clipLenS'), clipsSpec)).toBe(
+      '--clip_len_s: expected number between 0 and 3600 but received -1 of type number',
+    );
+    // A flag whose library option has another name (`--min_duration` feeds minDurationSeconds).
+    expect(cliMessage(new InvalidOptionError('Expected number between 0 and 3600 for options.minDurationSeconds but received -1 of type number', 'options.minDurationSeconds'), extractSpec)).toBe(
+      '--min_duration: expected number between 0 and 3600 but received -1 of type number',
+    );
+    // Only the first line, and messages without an option are left alone.
+    expect(cliMessage(new Error('first\n    at stack'), extractSpec)).toBe('first');
+  });
+});
+
 describe('progress display', () => {
   const p = { shardsTotal: 4, shardsDone: 1, clipsDone: 30, clipsFailed: 1, clipsSkipped: 1, clipsExpected: 128, elapsedSeconds: 16 };
   it('shows shards, clips/s and an ETA from the expected clip count', () => {
@@ -92,8 +110,8 @@ describe('the clipstream binary', () => {
 
   it.each([
     [['extract', '--out_path=o'], 'missing required option --tar_path'],
-    [['extract', '--tar_path=a.tar', '--out_path=o', '--batch_size=0'], 'Expected integer between 1 and 1024 for options.batchSize but received 0 of type number'],
-    [['extract', '--tar_path=a.tar', '--out_path=o', '--device=tpu'], "Expected 'auto', 'cpu', 'cuda' or 'cuda:N' for options.device but received 'tpu'"],
+    [['extract', '--tar_path=a.tar', '--out_path=o', '--batch_size=0'], '--batch_size: expected integer between 1 and 1024 but received 0 of type number'],
+    [['extract', '--tar_path=a.tar', '--out_path=o', '--device=tpu'], "--device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' but received 'tpu'"],
     [['frobnicate'], "unknown command 'frobnicate'"],
   ])('exits 2 on bad arguments: %j', (args, message) => {
     const r = runCli(args);

@@ -8,13 +8,14 @@ import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { predictFrameCount, toFastStart } from '../src/media/mp4.js';
 import { runTool } from '../src/media/process.js';
 import { linspaceIndices } from '../src/media/sampling.js';
+import { frameHashes } from './helpers/clip-sources.js';
 
 const FRAME = 256 * 256 * 3;
 const good = FIXTURE_CLIPS.filter((c) => !c.corrupt && !c.tooShort);
 
 /** The decode without frame selection: every frame of the window, then the linspace pick in JS. */
 async function allFramesPick(data: Buffer, crop: 'top-left' | 'center' = 'top-left'): Promise<{ frames: Buffer; decoded: number }> {
-  const o = resolveDecodeOptions({ crop, audio: false });
+  const o = resolveDecodeOptions({ crop, audio: false, resize: 'fast' });
   const r = await runTool(o.ffmpeg, decodeArgs(o, false), { input: toFastStart(data) });
   const decoded = Math.floor(r.stdout.length / FRAME);
   const frames = Buffer.alloc(32 * FRAME);
@@ -39,10 +40,10 @@ describe('frame selection inside ffmpeg', () => {
     expect(predictFrameCount(toFastStart(data), 10)).toBe(decoded);
   });
 
-  it.each(good.flatMap((c) => (['top-left', 'center'] as const).map((crop) => [c.file, crop, c] as const)))('%s (%s): one ffmpeg run, same bytes as decoding every frame', async (_n, crop, clip) => {
+  it.each(good.flatMap((c) => (['top-left', 'center'] as const).map((crop) => [c.file, crop, c] as const)))('%s (%s, fast): one ffmpeg run, same bytes as decoding every frame', async (_n, crop, clip) => {
     const data = await readFile(fixtureClipPath(clip.file));
     const ff = await countingFfmpeg();
-    const out = await decodeClip(data, resolveDecodeOptions({ crop, ffmpeg: ff.bin }));
+    const out = await decodeClip(data, resolveDecodeOptions({ crop, ffmpeg: ff.bin, resize: 'fast' }));
     const ref = await allFramesPick(data, crop);
     expect(out.video!.decodedFrames).toBe(ref.decoded);
     expect(Buffer.from(out.video!.frames.buffer, out.video!.frames.byteOffset, out.video!.frames.byteLength).equals(ref.frames)).toBe(true);
@@ -70,10 +71,18 @@ describe('frame selection inside ffmpeg', () => {
     expect(ref.decoded).toBeGreaterThanOrEqual(32);
     expect(ref.decoded).toBeLessThan(predicted);
     const ff = await countingFfmpeg();
-    const out = await decodeClip(data, resolveDecodeOptions({ ffmpeg: ff.bin, minDurationSeconds: 0 }));
+    const out = await decodeClip(data, resolveDecodeOptions({ ffmpeg: ff.bin, minDurationSeconds: 0, resize: 'fast' }));
     expect(out.video!.decodedFrames).toBe(ref.decoded);
     expect(Buffer.from(out.video!.frames.buffer, out.video!.frames.byteOffset, out.video!.frames.byteLength).equals(ref.frames)).toBe(true);
     expect(await ff.runs()).toBe(2);
+    // The exact resize re-picks from the frames the first run counted: also two runs, and the
+    // count of frames really decoded (ffmpeg -vsync 0; the rawvideo path above repeats the last one).
+    const ff2 = await countingFfmpeg();
+    const exact = await decodeClip(data, resolveDecodeOptions({ ffmpeg: ff2.bin, minDurationSeconds: 0 }));
+    const file = join(await mkdtemp(join(tmpdir(), 'clipstream-select-')), 'cut.mp4');
+    await writeFile(file, data);
+    expect(exact.video!.decodedFrames).toBe((await frameHashes(file)).length);
+    expect(await ff2.runs()).toBe(2);
   });
 
   it('predicts nothing for data that is not mp4', () => {

@@ -78,13 +78,13 @@ describe('ACAV100M spatial preprocessing', () => {
     ['portrait center', portrait, 'center' as const],
     ['landscape top-left', landscape, 'top-left' as const],
     ['landscape center', landscape, 'center' as const],
-  ])('%s: first frame equals an explicit scale+crop computed from SlowFast rules', async (_n, clip, crop) => {
+  ])('%s: (--resize=fast) first frame equals ffmpeg scale+crop placed by SlowFast rules', async (_n, clip, crop) => {
     const file = fixtureClipPath(clip.file);
     const { width, height } = shortSideScale(clip.width, clip.height, 256);
     const x = crop === 'center' ? Math.ceil((width - 256) / 2) : 0;
     const y = crop === 'center' ? Math.ceil((height - 256) / 2) : 0;
     const expected = ffmpegRaw(file, `scale=${width}:${height}:flags=bilinear,crop=256:256:${x}:${y}`, 1);
-    const out = await decodeClip(await readFile(file), resolveDecodeOptions({ crop }));
+    const out = await decodeClip(await readFile(file), resolveDecodeOptions({ crop, resize: 'fast' }));
     expect(Buffer.from(out.video!.frames.subarray(0, 256 * 256 * 3)).equals(expected)).toBe(true);
   });
 
@@ -122,10 +122,10 @@ describe('temporal sampling (linspace over decoded frames)', () => {
     expect(linspaceIndices(32, 32)).toEqual(Array.from({ length: 32 }, (_, i) => i));
   });
 
-  it('the sampled frames are the decoded frames at those indices', async () => {
+  it('the sampled frames are the decoded frames at those indices (fast mode: byte-equal to ffmpeg)', async () => {
     const clip = FIXTURE_CLIPS.find((c) => !c.corrupt && !c.tooShort && c.fps === 15)!;
     const file = fixtureClipPath(clip.file);
-    const out = await decodeClip(await readFile(file), options);
+    const out = await decodeClip(await readFile(file), resolveDecodeOptions({ resize: 'fast' }));
     const all = ffmpegRaw(file, videoFilter(256, 'top-left'), 10_000);
     const frameBytes = 256 * 256 * 3;
     const idx = linspaceIndices(out.video!.decodedFrames, 32);

@@ -98,7 +98,7 @@ describe('writeFeatureShards / readFeatureShard', () => {
     expect(rows).toHaveLength(2);
     expect(rows[0]).toHaveLength(3);
     expect(rows.flat().map(Math.fround)).toEqual(Array.from(t.data));
-    expect(Object.keys(parsed[0])).toEqual(['filename', 'id', 'segment', 'visual_features', 'audio_features']);
+    expect(Object.keys(parsed[0])).toEqual(['filename', 'id', 'segment', 'visual_features', 'audio_features', '__key__']);
   });
 
   it('formats float32 values with the shortest decimal that maps back', () => {

@@ -99,7 +99,7 @@ print(json.dumps([{'keys': list(r.keys()), 'filename': r['filename'], 'id': r['i
     expect(got).toHaveLength(3);
     records.forEach((r, i) => {
       const g = got[i];
-      expect(g.keys).toEqual(['filename', 'id', 'segment', 'visual_features', 'audio_features']);
+      expect(g.keys).toEqual(['filename', 'id', 'segment', 'visual_features', 'audio_features', '__key__']);
       expect([g.filename, g.id, g.segment]).toEqual([r.filename, r.id, r.segment]);
       for (const field of ['visual_features', 'audio_features'] as const) {
         r[field].forEach((s, j) => {

@@ -6,6 +6,11 @@ export interface OptionSpec {
   description: string;
   default?: string | number | boolean;
   required?: boolean;
+  /**
+   * The library option this flag feeds, when it is not the flag's camelCase (`min_duration` ->
+   * `minDurationSeconds`): errors the library raises about that option then name the flag.
+   */
+  library?: string;
 }
 
 export interface CommandSpec {
@@ -103,4 +108,33 @@ export function formatHelp(spec: CommandSpec): string {
   lines.push(`  ${'--help'.padEnd(width + 2)}  Show this help`);
   if (spec.examples.length) lines.push('', 'Examples:', ...spec.examples.map((e) => `  ${e}`));
   return lines.join('\n') + '\n';
+}
+
+const camel = (name: string) => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * The CLI flag that feeds a library option path (`options.windowSeconds` -> `--window_seconds`),
+ * or null when no flag of `spec` does. Paths that already are flags are returned as they are.
+ */
+export function flagFor(spec: CommandSpec, optionPath: string): string | null {
+  if (optionPath.startsWith('--')) return optionPath;
+  const last = optionPath.slice(optionPath.lastIndexOf('.') + 1);
+  const o = spec.options.find((x) => x.library === last) ?? spec.options.find((x) => x.library === undefined && camel(x.name) === last);
+  return o ? `--${o.name}` : null;
+}
+
+/**
+ * An error as a CLI user reads it: one line, naming the flag instead of the library option
+ * (`Expected integer ... for options.batchSize ...` -> `--batch_size: expected integer ...`).
+ * The one mechanism every command's errors go through (cli/main.ts).
+ */
+export function cliMessage(err: unknown, spec: CommandSpec | undefined): string {
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();
+  const path = (err as { where?: { option?: string } } | null)?.where?.option;
+  const flag = spec && path ? flagFor(spec, path) : null;
+  if (!path || !flag) return message;
+  const without = message.replace(` for ${path}`, '');
+  if (without !== message) return `${flag}: ${without.charAt(0).toLowerCase()}${without.slice(1)}`;
+  const replaced = message.split(path).join(flag);
+  return replaced.startsWith(flag) ? replaced : `${flag}: ${replaced}`;
 }

@@ -1,7 +1,8 @@
 import { ClipstreamError } from '../errors.js';
 import { extract, type ExtractOptions } from '../jobs/extract.js';
 import { bundleClips } from '../shards/bundle.js';
-import { formatHelp, parseArgs, type CommandSpec } from './args.js';
+import { cliMessage, formatHelp, parseArgs, type CommandSpec } from './args.js';
+import { validateNumber } from '../util/validate.js';
 import { bundleSpec, commands, extractSpec } from './commands.js';
 import { modelsBuildSpec, runModelsBuild } from './models-command.js';
 import { modelsFetchSpec, modelsListSpec, runModelsFetch, runModelsList } from './models-fetch-command.js';
@@ -32,6 +33,8 @@ const noneToNull = (v: unknown) => (v === 'none' || v === '' ? null : (v as stri
 
 /** The extract command's arguments as extract() options; the queue worker runs units with it too. */
 export function extractOptionsFromArgs(args: Record<string, unknown>): ExtractOptions {
+  // Seconds here, milliseconds in the library: checked as the flag the user wrote.
+  validateNumber(args.decode_timeout, '--decode_timeout', 0.001, 86_400);
   return {
     tarPath: args.tar_path as string[],
     outPath: args.out_path as string,
@@ -44,30 +47,46 @@ export function extractOptionsFromArgs(args: Record<string, unknown>): ExtractOp
     numWorkers: args.num_workers as number,
     intraOpThreads: args.threads as number | undefined,
     crop: args.crop as 'top-left' | 'center',
+    resize: args.resize as 'exact' | 'fast',
     windowSeconds: args.window_seconds as number,
     minDurationSeconds: args.min_duration as number | undefined,
     stallTimeoutMs: Math.round((args.decode_timeout as number) * 1000),
     overwrite: args.overwrite as boolean,
+    verbose: args.verbose as boolean,
   };
 }
 
+/**
+ * Exit codes of `extract`: 0 every shard written (skipped or failed clips are in the log);
+ * 3 the run finished but some shard is missing, produced no output or is incomplete (a damaged
+ * tar: see its `.incomplete.json`); 1 a shard could not be read (its journal kept: run again to
+ * resume) or the run itself failed; 2 bad arguments.
+ */
 async function runExtract(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
+  const options = extractOptionsFromArgs(args);
   const partition = partitionFromArgs(args);
   const display = args.quiet ? null : new ProgressDisplay(process.stderr);
   const report = await extract({
-    ...extractOptionsFromArgs(args),
+    ...options,
     partition,
     onProgress: display ? (p) => display.update(p) : undefined,
     signal,
   });
   display?.finish();
-  const written = report.shards.filter((s) => s.status === 'written').length;
-  const existing = report.shards.filter((s) => s.status === 'skipped (output exists)').length;
-  const missing = report.shards.filter((s) => s.status === 'missing').length;
-  const locked = report.shards.filter((s) => s.status === 'skipped (locked)').length;
-  const unread = report.shards.filter((s) => s.status === 'failed (source)').length;
+  const count = (...statuses: string[]) => report.shards.filter((s) => statuses.includes(s.status)).length;
+  const written = count('written', 'written (incomplete)');
+  const existing = count('skipped (output exists)', 'skipped (output exists, incomplete)');
+  const missing = count('missing');
+  const noOutput = count('no output');
+  const incomplete = count('written (incomplete)', 'skipped (output exists, incomplete)');
+  const locked = count('skipped (locked)');
+  const unread = count('failed (source)');
   process.stderr.write(
-    `clipstream extract${partition.world > 1 ? ` (${describePartition(partition)})` : ''}: ${written} shard(s) written, ${existing} skipped (output exists), ${locked ? `${locked} skipped (locked by another run), ` : ''}${unread ? `${unread} could not be read (run again to resume), ` : ''}${missing} missing; ` +
+    `clipstream extract${partition.world > 1 ? ` (${describePartition(partition)})` : ''}: ${written} shard(s) written, ${existing} skipped (output exists), ` +
+      `${locked ? `${locked} skipped (locked by another run), ` : ''}${unread ? `${unread} could not be read (run again to resume), ` : ''}${missing} missing` +
+      (noOutput ? `, ${noOutput} with no output (nothing could be read)` : '') +
+      (incomplete ? `, ${incomplete} incomplete (damaged tar, see the log)` : '') +
+      '; ' +
       `${report.clipsWritten} clips written, ${report.clipsSkipped} skipped, ${report.clipsFailed} failed in ${report.seconds.toFixed(1)} s ` +
       `(${report.clipsPerSecond.toFixed(2)} clips/s). Log: ${report.logPath}\n`,
   );
@@ -75,9 +94,12 @@ async function runExtract(args: Record<string, unknown>, signal: AbortSignal): P
     for (const f of [...s.failed, ...s.skipped]) process.stderr.write(`  ${s.shard}: ${f.reason}\n`);
     if (s.tarError) process.stderr.write(`  ${s.shard}: ${s.tarError}\n`);
     if (s.lockedBy) process.stderr.write(`  ${s.shard}: ${s.lockedBy}\n`);
+    if (s.incomplete) process.stderr.write(`  ${s.shard}: incomplete: ${s.incomplete.reason}\n`);
+    if (s.status === 'no output') process.stderr.write(`  ${s.shard}: no output written: nothing could be read from ${s.url}\n`);
   }
   // A shard left unread (its journal kept) is worth a retry: exit 1 lets a scheduler rerun the task.
-  return unread > 0 ? 1 : 0;
+  if (unread > 0) return 1;
+  return missing + noOutput + incomplete > 0 ? 3 : 0;
 }
 
 async function runBundle(args: Record<string, unknown>): Promise<number> {
@@ -152,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as ClipstreamError;
     if (controller.signal.aborted) return 130;
-    process.stderr.write(`clipstream ${name}: error: ${e.message}\n`);
+    process.stderr.write(`clipstream ${name}: error: ${cliMessage(e, sub)}\n`);
     if (e.code === 'ERR_BAD_ARGUMENT' || e.code === 'ERR_INVALID_OPTION') {
       process.stderr.write(`Run 'clipstream ${name} --help' for usage.\n`);
       return 2;

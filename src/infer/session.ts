@@ -26,6 +26,11 @@ export interface SessionOptions {
   intraOpThreads?: number;
   /** Let idle ONNX Runtime threads spin (ORT's default). Off by default: the cores are shared with ffmpeg. */
   spin?: boolean;
+  /**
+   * Warn also when `device: 'auto'` falls back to the CPU. Off by default: `auto` means "CUDA if
+   * there is one", so a machine without it is no surprise; asking for `cuda` always warns.
+   */
+  verbose?: boolean;
   onWarning?: WarningHandler;
 }
 
@@ -38,8 +43,9 @@ export interface LoadedSession {
   options: ort.InferenceSession.SessionOptions;
 }
 
-// One warning per process: a run with two models must not print it twice, nor try twice.
-let cudaFailure: string | null = null;
+// One attempt and at most one warning per process: a run with two models must not print it twice, nor try twice.
+let cudaFailure: { reason: string; cause: unknown } | null = null;
+let cudaWarned = false;
 
 /**
  * Opens something that holds an ONNX Runtime session (a session here, or one in a worker
@@ -77,21 +83,22 @@ export async function openOnDevice<T>(
       };
       return { value: await open(cudaOptions), provider: 'cuda', options: cudaOptions };
     } catch (err) {
-      const reason = (err as Error).message.split('\n')[0]!;
-      if (cudaFailure === null) {
-        cudaFailure = reason;
-        onWarning(
-          new ClipstreamError(
-            'ERR_MODEL',
-            `CUDA execution provider could not be loaded (${reason}); running on CPU. ` +
-              `For GPU inference install onnxruntime-node with its CUDA provider (see README, "GPU").`,
-            { cause: err, where: { file: path } },
-          ),
-        );
-      }
+      cudaFailure ??= { reason: (err as Error).message.split('\n')[0]!, cause: err };
     } finally {
       ort.env.logLevel = level ?? 'warning';
     }
+  }
+  // `auto` on a machine without CUDA is the expected case: quiet unless asked (verbose).
+  if (device.kind !== 'cpu' && cudaFailure && !cudaWarned && (device.kind === 'cuda' || options.verbose)) {
+    cudaWarned = true;
+    onWarning(
+      new ClipstreamError(
+        'ERR_MODEL',
+        `CUDA execution provider could not be loaded (${cudaFailure.reason}); running on CPU. ` +
+          `For GPU inference install onnxruntime-node with its CUDA provider (see README, "GPU").`,
+        { cause: cudaFailure.cause, where: { file: path } },
+      ),
+    );
   }
   const cpuOptions: ort.InferenceSession.SessionOptions = { ...base, executionProviders: ['cpu'] };
   try {

@@ -1,22 +1,23 @@
-import { mkdir, rm, readFile } from 'node:fs/promises';
+import { rm, readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, isAbsolute, resolve, dirname, basename } from 'node:path';
+import { join, isAbsolute, resolve, dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ClipstreamError } from '../errors.js';
 import { Extractor, extractFeatures } from '../infer/extractor.js';
-import { decodeClips, type DecodeOptions } from '../media/decode.js';
+import { decodeClips, resolveDecodeOptions, type DecodeOptions } from '../media/decode.js';
 import { liveChildProcesses } from '../media/process.js';
-import { expandShardUrls, shardFileName, ShardSourceError } from '../shards/shard-source.js';
+import { expandShardUrls, ShardSourceError } from '../shards/shard-source.js';
 import { shareOf, WHOLE, type Partition } from '../scale/partition.js';
 import { UnitLocks, type LockedPolicy } from '../scale/unit-locks.js';
 import type { ModelCache } from '../scale/model-cache.js';
-import { readShards } from '../shards/tar-reader.js';
-import { completedKeys, shardJournalPath, shardOutputPath, writeFeatureShards, type ShardSummary } from '../sinks/feature-shard.js';
+import { readShards, shardBaseName } from '../shards/tar-reader.js';
+import { completedIndices, readIncompleteMarker, shardIncompletePath, shardJournalPath, shardOutputPath, writeFeatureShards, type ShardSummary } from '../sinks/feature-shard.js';
 import type { ShardInfo, StreamItem, WarningHandler } from '../types.js';
 import { defaultWarningHandler } from '../types.js';
 import { removeDeadTemps, writeFileAtomic } from '../util/atomic.js';
-import { validateInteger, validateOneOf, validateString, validateBoolean } from '../util/validate.js';
+import { ensureOutputDir, validateInteger, validateOneOf, validateString, validateBoolean } from '../util/validate.js';
+import { parseDevice } from '../infer/session.js';
 import { DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL, shippedModelsDir } from './models-dir.js';
 import { exists } from '../util/fs.js';
 
@@ -41,6 +42,8 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'> {
   intraOpThreads?: number;
   /** Recompute shards whose output exists (default: skip them). */
   overwrite?: boolean;
+  /** Also warn when `device: 'auto'` finds no CUDA and uses the CPU (default: quiet). */
+  verbose?: boolean;
   /** This run's share of the shard list (`--rank/--world`; see src/scale/partition.ts). Default: all. */
   partition?: Partition;
   /** A shard whose lock another live run holds: skip it (default) or wait for it. */
@@ -65,8 +68,22 @@ export interface ExtractProgress {
   elapsedSeconds: number;
 }
 
+/**
+ * What became of a shard. `no output`: nothing could be read (unreadable, empty or not a tar)
+ * and no file was written. `incomplete`: written, but the tar lacks clips its json lists or
+ * its end-of-archive blocks (see ShardSummary.incomplete); a later run skips it while the tar
+ * is unchanged (saying so) and redoes it once the tar was replaced.
+ */
 export interface ShardLog extends ShardSummary {
-  status: 'written' | 'skipped (output exists)' | 'skipped (locked)' | 'missing' | 'failed (source)';
+  status:
+    | 'written'
+    | 'written (incomplete)'
+    | 'no output'
+    | 'skipped (output exists)'
+    | 'skipped (output exists, incomplete)'
+    | 'skipped (locked)'
+    | 'missing'
+    | 'failed (source)';
   /** For 'skipped (locked)': who holds the shard. */
   lockedBy?: string;
 }
@@ -101,30 +118,69 @@ function resolveModel(dir: string, file: string | null | undefined, fallback: st
 export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   const started = Date.now();
   const onWarning = options.onWarning ?? defaultWarningHandler;
+  // Every option is checked before anything is opened: a bad value never leaves a model loaded.
   const outPath = validateString(options.outPath, 'options.outPath');
   const format = validateOneOf(options.format ?? 'msgpack', 'options.format', ['msgpack', 'json'] as const);
   const batchSize = validateInteger(options.batchSize ?? 8, 'options.batchSize', 1, 1024);
   const numWorkers = validateInteger(options.numWorkers ?? 2, 'options.numWorkers', 1, 256);
   const overwrite = validateBoolean(options.overwrite ?? false, 'options.overwrite');
+  const verbose = validateBoolean(options.verbose ?? false, 'options.verbose');
+  if (options.intraOpThreads !== undefined) validateInteger(options.intraOpThreads, 'options.intraOpThreads', 1, 1024);
+  parseDevice(options.device ?? 'auto', 'options.device');
+  const { video: _v, audio: _a, ...decodeOptions } = options as ExtractOptions & { video?: unknown; audio?: unknown };
+  resolveDecodeOptions(decodeOptions);
   const partition = options.partition ?? WHOLE;
   const all = expandShardUrls(options.tarPath);
   const urls = shareOf(all, partition);
-  if (all.length === 0) throw new ClipstreamError('ERR_BAD_ARGUMENT', `options.tarPath names no shard: ${JSON.stringify(options.tarPath)}`);
+  if (all.length === 0) throw new ClipstreamError('ERR_INVALID_OPTION', `options.tarPath names no shard: ${JSON.stringify(options.tarPath)}`, { where: { option: 'options.tarPath' } });
   const modelDir = options.modelDir ?? shippedModelsDir();
   const visualPath = resolveModel(modelDir, options.visualModel, DEFAULT_VISUAL_MODEL);
   const audioPath = resolveModel(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
   if (!visualPath && !audioPath) throw new ClipstreamError('ERR_BAD_ARGUMENT', 'nothing to extract: both visualModel and audioModel are null');
 
-  await mkdir(outPath, { recursive: true });
+  await ensureOutputDir(outPath, 'options.outPath');
   // Temp files of a run killed mid-write (a shard, the log) are junk now.
   await removeDeadTemps(outPath);
-  const sessionOptions = { device: options.device ?? 'auto', intraOpThreads: options.intraOpThreads, onWarning };
+  const sessionOptions = { device: options.device ?? 'auto', intraOpThreads: options.intraOpThreads, onWarning, verbose };
+  let visual: Extractor | null = null;
+  let audio: Extractor | null = null;
   const load = (p: string) => (options.models ? options.models.load(p, sessionOptions) : Extractor.load(p, sessionOptions));
-  const visual = visualPath ? await load(visualPath) : null;
-  const audio = audioPath ? await load(audioPath) : null;
-  if (visual && visual.kind !== 'visual') throw new ClipstreamError('ERR_MODEL', `${visualPath}: expected a visual model but its metadata says '${visual.kind}'`, { where: { file: visualPath! } });
-  if (audio && audio.kind !== 'audio') throw new ClipstreamError('ERR_MODEL', `${audioPath}: expected an audio model but its metadata says '${audio.kind}'`, { where: { file: audioPath! } });
+  try {
+    visual = visualPath ? await load(visualPath) : null;
+    audio = audioPath ? await load(audioPath) : null;
+    if (visual && visual.kind !== 'visual') throw new ClipstreamError('ERR_MODEL', `${visualPath}: expected a visual model but its metadata says '${visual.kind}'`, { where: { file: visualPath! } });
+    if (audio && audio.kind !== 'audio') throw new ClipstreamError('ERR_MODEL', `${audioPath}: expected an audio model but its metadata says '${audio.kind}'`, { where: { file: audioPath! } });
+    return await run({ options: { ...options, ...decodeOptions }, started, onWarning, outPath, format, batchSize, numWorkers, overwrite, urls, all, partition, visual, audio, device: sessionOptions.device });
+  } finally {
+    // Every path out, errors included: an open session would keep the process alive (a model
+    // cache owns its models and closes them itself).
+    if (!options.models) {
+      await visual?.close();
+      await audio?.close();
+    }
+  }
+}
 
+interface RunContext {
+  options: ExtractOptions;
+  started: number;
+  onWarning: WarningHandler;
+  outPath: string;
+  format: 'msgpack' | 'json';
+  batchSize: number;
+  numWorkers: number;
+  overwrite: boolean;
+  urls: string[];
+  all: string[];
+  partition: Partition;
+  visual: Extractor | null;
+  audio: Extractor | null;
+  device: string;
+}
+
+async function run(c: RunContext): Promise<ExtractReport> {
+  const { options, started, onWarning, outPath, format, batchSize, numWorkers, overwrite, urls, all, partition, visual, audio } = c;
+  const sessionOptions = { device: c.device };
   const timestamp = new Date(started);
   const logPath = join(outPath, `log_${hostname()}_${process.pid}_${timestamp.getTime()}.json`);
   const shardLogs = new Map<string, ShardLog>();
@@ -141,7 +197,10 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
     progress.elapsedSeconds = (Date.now() - started) / 1000;
     options.onProgress?.({ ...progress });
   };
-  const writeLog = (done: boolean) =>
+  // Log writes run one after another: a progress write still renaming must not land after the final one.
+  let logChain: Promise<void> = Promise.resolve();
+  const writeLog = (done: boolean) => (logChain = logChain.catch(() => {}).then(() => writeLogNow(done)));
+  const writeLogNow = (done: boolean) =>
     writeFileAtomic(
       logPath,
       JSON.stringify(
@@ -178,10 +237,23 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
       return false;
     }
     if (await exists(out)) {
+      const marker = await readIncompleteMarker(outPath, shard.name);
+      if (marker) {
+        // An incomplete shard is redone once its tar was replaced; while it is the same tar,
+        // redoing it would give the same clips again, so it is skipped, but never silently.
+        const st = await stat(shard.url).catch(() => null);
+        if (st && (st.size !== marker.tar_size || st.mtimeMs !== marker.tar_mtime_ms)) {
+          await rm(shardJournalPath(outPath, shard.name), { force: true });
+          return false;
+        }
+        onWarning(new ClipstreamError('ERR_TAR', `Shard ${shard.url}: ${out} exists but is incomplete (${marker.reason}; see ${shardIncompletePath(outPath, shard.name)}); skipped as the tar is unchanged. Replace the tar or use --overwrite to redo it`, { where: { shard: shard.url, file: out } }));
+      }
       // A run killed between the final rename and the journal's removal leaves a stale journal.
       await rm(shardJournalPath(outPath, shard.name), { force: true });
       await locks.release(shard.url);
-      shardLogs.set(shard.url, emptyLog(shard, out, 'skipped (output exists)'));
+      const log = emptyLog(shard, out, marker ? 'skipped (output exists, incomplete)' : 'skipped (output exists)');
+      if (marker) log.incomplete = { reason: marker.reason, missing: marker.missing };
+      shardLogs.set(shard.url, log);
       progress.shardsDone++;
       report();
       return true;
@@ -223,7 +295,8 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
     format,
     onWarning,
     onShardDone: (summary) => {
-      shardLogs.set(summary.url, { ...summary, status: 'written' });
+      const status = summary.output === null ? 'no output' : summary.incomplete ? 'written (incomplete)' : 'written';
+      shardLogs.set(summary.url, { ...summary, status });
       void locks.release(summary.url);
       progress.shardsDone++;
       report();
@@ -237,14 +310,15 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
         const url = w.where.shard;
         const missing = w.code === 'ERR_TAR' && (w.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
         if (missing && url !== undefined && urls.includes(url) && !shardLogs.has(url)) {
-          shardLogs.set(url, emptyLog({ url, name: basename(shardFileName(url), '.tar'), index: urls.indexOf(url) }, '', 'missing'));
+          shardLogs.set(url, emptyLog({ url, name: shardBaseName(url), index: urls.indexOf(url) }, '', 'missing'));
           progress.shardsDone++;
           report();
         }
         onWarning(w);
       },
       skipShard,
-      skipKeys: async (shard) => (overwrite ? new Set<string>() : completedKeys(outPath, shard.name)),
+      // By position in the tar: a key that appears twice is two samples.
+      skipIndices: async (shard) => (overwrite ? new Set<number>() : completedIndices(outPath, shard.name)),
     }),
     holdFailedSources,
     decodeClips({ ...options, concurrency: numWorkers, video: visual !== null, audio: audio !== null }),
@@ -257,17 +331,13 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
     await (pipeline as (...s: unknown[]) => Promise<void>)(...stages, options.signal ? { signal: options.signal } : {});
   } finally {
     await locks.releaseAll();
-    if (!options.models) {
-      await visual?.close();
-      await audio?.close();
-    }
     if (liveChildProcesses() > 0) onWarning(new ClipstreamError('ERR_PIPELINE', `${liveChildProcesses()} ffmpeg processes still running after the pipeline ended`));
   }
   await writeLog(true);
 
-  const shards = urls.map((u) => shardLogs.get(u) ?? emptyLog({ url: u, name: basename(shardFileName(u), '.tar'), index: urls.indexOf(u) }, '', 'missing'));
+  const shards = urls.map((u) => shardLogs.get(u) ?? emptyLog({ url: u, name: shardBaseName(u), index: urls.indexOf(u) }, '', 'missing'));
   const seconds = (Date.now() - started) / 1000;
-  const clipsWritten = shards.reduce((n, s) => n + (s.status === 'written' ? s.written - s.resumed : 0), 0);
+  const clipsWritten = shards.reduce((n, s) => n + (s.status.startsWith('written') ? s.written - s.resumed : 0), 0);
   return {
     logPath,
     shards,
@@ -293,7 +363,7 @@ async function countExpectedClips(urls: string[]): Promise<number | null> {
   let total = 0;
   for (const url of urls) {
     try {
-      const list = JSON.parse(await readFile(join(dirname(url), `${basename(url, '.tar')}.json`), 'utf8')) as unknown[];
+      const list = JSON.parse(await readFile(join(dirname(url), `${shardBaseName(url)}.json`), 'utf8')) as unknown[];
       if (!Array.isArray(list)) return null;
       total += list.length;
     } catch {

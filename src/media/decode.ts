@@ -1,11 +1,16 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ClipstreamError, toClipstreamError, type Where } from '../errors.js';
 import type { DecodedAudio, DecodedVideo, Sample, StreamItem } from '../types.js';
 import { isLive } from '../types.js';
 import { generatorStage, orderedMap, type StageOptions } from '../util/stage.js';
 import { validateInteger, validateNumber, validateOneOf, validateBoolean } from '../util/validate.js';
 import { ffmpegPath } from './ffmpeg-path.js';
-import { predictFrameCount, toFastStart } from './mp4.js';
-import { runTool } from './process.js';
+import { pipeLayout, predictFrameCount } from './mp4.js';
+import { runTool, type RunResult } from './process.js';
+import { FrameResizer } from './resize.js';
+import { findVideoField } from '../shards/clip-name.js';
 import { linspaceIndices } from './sampling.js';
 
 export interface DecodeOptions {
@@ -33,6 +38,13 @@ export interface DecodeOptions {
   timeoutMs?: number;
   /** Binary to run (default: FFMPEG_PATH or the bundled one). */
   ffmpeg?: string;
+  /**
+   * `exact` (default): frames converted to RGB by ffmpeg at the source size, then scaled in JS
+   * exactly as torch's bilinear `F.interpolate(align_corners=False)` (the reference recipe).
+   * `fast`: ffmpeg's own bilinear scaler on the YUV frames (cheaper, up to ~1-2 levels off on
+   * average and much more at sharp edges).
+   */
+  resize?: 'exact' | 'fast';
 }
 
 export type ResolvedDecodeOptions = Required<DecodeOptions>;
@@ -51,6 +63,7 @@ export function resolveDecodeOptions(options: DecodeOptions = {}, prefix = 'opti
     stallTimeoutMs: options.stallTimeoutMs ?? 30_000,
     timeoutMs: options.timeoutMs ?? 300_000,
     ffmpeg: options.ffmpeg ?? ffmpegPath(),
+    resize: options.resize ?? 'exact',
   };
   validateNumber(o.windowSeconds, `${prefix}.windowSeconds`, 0.1, 3600);
   validateInteger(o.numFrames, `${prefix}.numFrames`, 1, 1024);
@@ -63,6 +76,7 @@ export function resolveDecodeOptions(options: DecodeOptions = {}, prefix = 'opti
   validateInteger(o.threads, `${prefix}.threads`, 0, 64);
   validateInteger(o.stallTimeoutMs, `${prefix}.stallTimeoutMs`, 1, 86_400_000);
   validateInteger(o.timeoutMs, `${prefix}.timeoutMs`, 1, 86_400_000);
+  validateOneOf(o.resize, `${prefix}.resize`, ['exact', 'fast'] as const);
   return o;
 }
 
@@ -86,12 +100,49 @@ export function videoFilter(size: number, crop: 'top-left' | 'center'): string {
 }
 
 /**
- * Mono as VGGish makes it (the mean of the channels, which ffmpeg's `-ac 1` does not do:
- * it weights each channel by 1/sqrt(2)), then resampled. Inputs with more than two channels
- * are first downmixed to stereo by ffmpeg.
+ * Audio as VGGish / ACAV100M take it: each channel resampled to `sampleRate` by ffmpeg, all
+ * channels kept (a WAV header says how many); the plain mean of all N channels is taken in
+ * JS (monoFromWav). ffmpeg's own mono (`-ac 1`, or a stereo downmix first) weights channels
+ * by 1/√2 or by a surround matrix: a mono tone would come out 3 dB low.
  */
 export function audioFilter(sampleRate: number): string {
-  return `aformat=channel_layouts=stereo,pan=mono|c0=0.5*c0+0.5*c1,aresample=${sampleRate}`;
+  return `aresample=${sampleRate}`;
+}
+
+/**
+ * The plain mean of all channels of a float32 WAV as ffmpeg writes it to a pipe (sizes in
+ * the header may be placeholders, so the data chunk runs to the end of the bytes).
+ */
+export function monoFromWav(bytes: Buffer, name: string, where: Where): Float32Array {
+  if (bytes.length === 0) return new Float32Array(0);
+  if (bytes.length < 12 || bytes.toString('latin1', 0, 4) !== 'RIFF' || bytes.toString('latin1', 8, 12) !== 'WAVE') {
+    throw new ClipstreamError('ERR_DECODE', `${name}: ffmpeg's audio output is not a WAV stream`, { where });
+  }
+  let pos = 12;
+  let channels = 0;
+  while (pos + 8 <= bytes.length) {
+    const id = bytes.toString('latin1', pos, pos + 4);
+    const size = bytes.readUInt32LE(pos + 4);
+    if (id === 'fmt ' && pos + 12 <= bytes.length) channels = bytes.readUInt16LE(pos + 10);
+    if (id === 'data') {
+      if (channels === 0) break;
+      const data = bytes.subarray(pos + 8);
+      const n = Math.floor(data.length / (4 * channels));
+      // One copy into an aligned array (the data chunk may start at any offset of the pipe's buffer).
+      const all = new Float32Array(n * channels);
+      new Uint8Array(all.buffer).set(data.subarray(0, n * channels * 4));
+      if (channels === 1) return all;
+      const out = new Float32Array(n);
+      for (let i = 0, at = 0; i < n; i++) {
+        let sum = 0;
+        for (let c = 0; c < channels; c++) sum += all[at++]!;
+        out[i] = sum / channels;
+      }
+      return out;
+    }
+    pos += 8 + size + (size & 1);
+  }
+  throw new ClipstreamError('ERR_DECODE', `${name}: ffmpeg's audio output has no ${channels === 0 ? 'format' : 'data'} chunk`, { where });
 }
 
 function parseInfo(stderr: string): { duration: number | null; fps: number | null; width: number | null; height: number | null } {
@@ -99,13 +150,20 @@ function parseInfo(stderr: string): { duration: number | null; fps: number | nul
   const duration = d ? Number(d[1]) * 3600 + Number(d[2]) * 60 + Number(d[3]) : null;
   const videoLine = /Stream #0:\d+[^\n]*: Video: [^\n]*/.exec(stderr)?.[0] ?? '';
   const fpsMatch = /([\d.]+) (?:fps|tbr)/.exec(videoLine);
-  const sizeMatch = /, (\d{2,5})x(\d{2,5})[ ,]/.exec(videoLine);
+  const sizeMatch = /, (\d{1,5})x(\d{1,5})[ ,]/.exec(videoLine);
   return {
     duration,
     fps: fpsMatch ? Number(fpsMatch[1]) : null,
     width: sizeMatch ? Number(sizeMatch[1]) : null,
     height: sizeMatch ? Number(sizeMatch[2]) : null,
   };
+}
+
+/** Size of the frames ffmpeg wrote to its first output (after autorotation, before our resize). */
+function outputFrameSize(stderr: string): { width: number; height: number } | null {
+  const out = stderr.slice(stderr.indexOf('Output #0'));
+  const m = /Stream #0:0[^\n]*: Video: [^\n]*?, (\d{1,5})x(\d{1,5})[ ,\n]/.exec(out);
+  return m ? { width: Number(m[1]), height: Number(m[2]) } : null;
 }
 
 function stderrTail(stderr: string): string {
@@ -127,31 +185,40 @@ export interface DecodeIo {
 /**
  * The ffmpeg arguments of one clip decode. Exported so that the bench can run the very same
  * decode with other outputs (e.g. `/dev/null`) as the baseline of the decode stage.
+ * With `picks` only those frames (distinct indices) are converted and piped; in `exact` mode
+ * they come at the source size in RGB, for FrameResizer.
  */
 export function decodeArgs(options: ResolvedDecodeOptions, withAudio: boolean, io: DecodeIo = { input: 'pipe:0', video: 'pipe:1', audio: 'pipe:3' }, picks: number[] | null = null): string[] {
   const args = ['-hide_banner', '-nostats', '-loglevel', picks ? 'verbose' : 'info', '-threads', String(options.threads), '-t', String(options.windowSeconds), '-i', io.input];
+  const spatial = options.resize === 'exact' ? 'format=rgb24' : videoFilter(options.size, options.crop);
   if (options.video && picks) {
     // Only the kept frames are scaled, cropped, converted and piped; a second branch counts the
     // frames of the window so that the caller can check the picks were made from the right total.
-    const select = picks.map((i) => `eq(n\\,${i})`).join('+');
+    const select = [...new Set(picks)].map((i) => `eq(n\\,${i})`).join('+');
     args.push(
-      '-filter_complex', `[0:v:0]trim=end=${options.windowSeconds},split=2[keep][count];[keep]select='${select}',${videoFilter(options.size, options.crop)}[v];[count]null[n]`,
+      '-filter_complex', `[0:v:0]trim=end=${options.windowSeconds},split=2[keep][count];[keep]select='${select}',${spatial}[v];[count]null[n]`,
       '-vsync', '0',
       '-map', '[v]', '-pix_fmt', 'rgb24', '-f', 'rawvideo', io.video,
       '-map', '[n]', '-f', 'null', '-',
     );
   } else if (options.video) {
-    args.push('-map', '0:v:0', '-vf', videoFilter(options.size, options.crop), '-pix_fmt', 'rgb24', '-f', 'rawvideo', io.video);
+    args.push('-map', '0:v:0', '-vf', spatial, '-pix_fmt', 'rgb24', '-f', 'rawvideo', io.video);
   }
   if (withAudio) {
-    args.push('-map', '0:a:0', '-af', audioFilter(options.sampleRate), '-f', 'f32le', io.audio);
+    args.push('-map', '0:a:0', '-af', audioFilter(options.sampleRate), '-c:a', 'pcm_f32le', '-bitexact', '-f', 'wav', io.audio);
   }
   return args;
 }
 
-/** Frames the counting branch of a select decode saw (ffmpeg's verbose end-of-run summary). */
-function countedFrames(stderr: string): number | null {
-  const m = /Output stream #1:0 \(video\): (\d+) frames encoded/.exec(stderr);
+/** Arguments of a pass that only counts the frames of the window (when no index predicts them). */
+function countArgs(options: ResolvedDecodeOptions, input: string): string[] {
+  return ['-hide_banner', '-nostats', '-loglevel', 'verbose', '-threads', String(options.threads), '-t', String(options.windowSeconds), '-i', input,
+    '-filter_complex', `[0:v:0]trim=end=${options.windowSeconds}[n]`, '-vsync', '0', '-map', '[n]', '-f', 'null', '-'];
+}
+
+/** Frames the counting branch (output `index`) saw (ffmpeg's verbose end-of-run summary). */
+function countedFrames(stderr: string, index = 1): number | null {
+  const m = new RegExp(`Output stream #${index}:0 \\(video\\): (\\d+) frames encoded`).exec(stderr);
   return m ? Number(m[1]) : null;
 }
 
@@ -159,63 +226,106 @@ function countedFrames(stderr: string): number | null {
  * Decodes one clip held in memory: the first `windowSeconds`, `numFrames` frames spread
  * evenly over the decoded frames, scaled and cropped to `size`×`size` RGB, and the audio
  * mixed to mono at `sampleRate`. One ffmpeg process, fed through stdin, video on stdout and
- * audio on fd 3 — no temp files.
+ * audio on fd 3 — no temp files. When the container cannot predict the frame count (not an
+ * indexed mp4), an extra pass counts the frames first: the exact resize needs the picks, as
+ * converting every frame at the source size would hold hundreds of MB.
  *
  * @example
  * const clip = await decodeClip(await readFile('a_0.mp4'), resolveDecodeOptions());
  * clip.video?.frames.length // 32 * 256 * 256 * 3
  */
 export async function decodeClip(data: Buffer, options: ResolvedDecodeOptions, where: Where = {}, signal?: AbortSignal): Promise<DecodedClip> {
-  const input = toFastStart(data);
-  const run = async (withAudio: boolean, picks: number[] | null = null) => {
-    return runTool(options.ffmpeg, decodeArgs(options, withAudio, undefined, picks), {
-      input,
-      extraOutputs: withAudio ? 1 : 0,
-      stallTimeoutMs: options.stallTimeoutMs,
-      timeoutMs: options.timeoutMs,
-      signal,
-      where,
-    });
-  };
+  const layout = pipeLayout(data);
+  if (layout.kind === 'fast-start') return decodeFrom(layout.data, 'pipe:0', options, where, signal);
+  // The moov cannot be moved in memory: ffmpeg reads a temp file it can seek in, removed after.
+  const dir = await mkdtemp(join(tmpdir(), 'clipstream-clip-'));
+  try {
+    const file = join(dir, 'clip.mp4');
+    await writeFile(file, data);
+    return await decodeFrom(data, file, options, where, signal);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** decodeClip on bytes fed through stdin (`input` 'pipe:0') or on a file ffmpeg opens itself. */
+async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOptions, where: Where, signal?: AbortSignal): Promise<DecodedClip> {
+  const io: DecodeIo = { input, video: 'pipe:1', audio: 'pipe:3' };
+  const stdin = input === 'pipe:0' ? data : undefined;
+  const tool = (args: string[], extraOutputs: number) =>
+    runTool(options.ffmpeg, args, { input: stdin, extraOutputs, stallTimeoutMs: options.stallTimeoutMs, timeoutMs: options.timeoutMs, signal, where });
+  const run = (withAudio: boolean, picks: number[] | null = null) => tool(decodeArgs(options, withAudio, io, picks), withAudio ? 1 : 0);
 
   const name = where.key ?? where.file ?? 'clip';
+  const exact = options.video && options.resize === 'exact';
+  const fail = (result: RunResult): never => {
+    if (result.killedBy) {
+      const why = result.killedBy === 'stall' ? `produced no output for ${options.stallTimeoutMs} ms` : `ran longer than ${options.timeoutMs} ms`;
+      throw new ClipstreamError('ERR_DECODE_TIMEOUT', `${name}: ffmpeg ${why} and was killed`, { where });
+    }
+    if (/Stream map '0:v:0' matches no streams|Stream specifier ':v:0' in filtergraph description .* matches no streams/.test(result.stderr)) {
+      throw new ClipstreamError('ERR_DECODE', `${name}: no video stream`, { where });
+    }
+    throw new ClipstreamError('ERR_DECODE', `${name}: ffmpeg failed (exit ${result.code ?? result.signal}): ${stderrTail(result.stderr)}`, { where });
+  };
   let withAudio = options.audio;
   // Frame selection inside ffmpeg when the container says how many frames the window holds.
-  const predicted = options.video ? predictFrameCount(input, options.windowSeconds) : null;
-  let picks = predicted !== null && predicted >= options.numFrames ? linspaceIndices(predicted, options.numFrames) : null;
+  let total = options.video ? predictFrameCount(data, options.windowSeconds) : null;
+  if (exact && total === null) {
+    const counting = await tool(countArgs(options, input), 0);
+    if (counting.code !== 0 || counting.killedBy) fail(counting);
+    total = countedFrames(counting.stderr, 0);
+    if (!total) throw new ClipstreamError('ERR_DECODE', `${name}: no video frame could be decoded`, { where });
+  }
+  const picksFor = (n: number | null) => (n !== null && n > 0 && (exact || n >= options.numFrames) ? linspaceIndices(n, options.numFrames) : null);
+  let picks = picksFor(total);
   let result = await run(withAudio, picks);
   if (result.code !== 0 && withAudio && /Stream map '0:a:0' matches no streams/.test(result.stderr)) {
     withAudio = false; // a clip without sound gets audio: null, not an error
     if (!options.video) return { video: null, audio: null, durationSeconds: parseInfo(result.stderr).duration ?? 0, fps: null, sourceWidth: null, sourceHeight: null };
     result = await run(false, picks);
   }
+  const frameSize = (r: RunResult) => (exact ? outputFrameSize(r.stderr) : { width: options.size, height: options.size });
+  const picked = (r: RunResult, p: number[]) => {
+    const s = frameSize(r);
+    return s !== null && r.stdout.length === new Set(p).size * s.width * s.height * 3;
+  };
   let decodedFrames: number | null = null;
   if (picks && result.code === 0 && !result.killedBy) {
     const counted = countedFrames(result.stderr);
-    if (counted !== null && counted === predicted && result.stdout.length === options.numFrames * options.size * options.size * 3) {
+    if (counted !== null && counted === total && picked(result, picks)) {
       decodedFrames = counted;
-    } else {
+    } else if (exact && counted) {
+      // The index was wrong (a header that lies): pick again from the frames really decoded.
+      picks = picksFor(counted);
+      result = await run(withAudio, picks);
+      if (result.code === 0 && !result.killedBy && countedFrames(result.stderr) === counted && picked(result, picks!)) decodedFrames = counted;
+      else if (result.code === 0 && !result.killedBy) throw new ClipstreamError('ERR_DECODE', `${name}: ffmpeg decoded a different number of frames on each pass`, { where });
+    } else if (!exact) {
       // The prediction was wrong (or unverifiable): decode again the way that needs no prediction.
       picks = null;
       result = await run(withAudio, null);
+    } else {
+      throw new ClipstreamError('ERR_DECODE', `${name}: no video frame could be decoded`, { where });
     }
   }
-  if (result.killedBy) {
-    const why = result.killedBy === 'stall' ? `produced no output for ${options.stallTimeoutMs} ms` : `ran longer than ${options.timeoutMs} ms`;
-    throw new ClipstreamError('ERR_DECODE_TIMEOUT', `${name}: ffmpeg ${why} and was killed`, { where });
-  }
-  if (result.code !== 0) {
-    if (/Stream map '0:v:0' matches no streams/.test(result.stderr)) {
-      throw new ClipstreamError('ERR_DECODE', `${name}: no video stream`, { where });
-    }
-    throw new ClipstreamError('ERR_DECODE', `${name}: ffmpeg failed (exit ${result.code ?? result.signal}): ${stderrTail(result.stderr)}`, { where });
-  }
+  if (result.code !== 0 || result.killedBy) fail(result);
 
   const info = parseInfo(result.stderr);
   let video: DecodedVideo | null = null;
   if (options.video) {
     const frameBytes = options.size * options.size * 3;
-    if (decodedFrames !== null) {
+    if (exact && decodedFrames !== null) {
+      // ffmpeg picked the frames and converted them to RGB at the source size; scale and crop here.
+      const s = frameSize(result)!;
+      const resizer = new FrameResizer(s.width, s.height, options.size, options.crop);
+      const distinct = [...new Set(picks!)];
+      const frames = new Uint8Array(options.numFrames * frameBytes);
+      picks!.forEach((p, i) => {
+        resizer.resize(result.stdout, distinct.indexOf(p) * resizer.frameBytes, frames, i * frameBytes);
+      });
+      video = { frames, numFrames: options.numFrames, height: options.size, width: options.size, decodedFrames };
+    } else if (decodedFrames !== null) {
       // ffmpeg already picked, scaled and cropped the frames: stdout is the clip, used without a copy.
       video = { frames: result.stdout, numFrames: options.numFrames, height: options.size, width: options.size, decodedFrames };
     } else {
@@ -229,16 +339,7 @@ export async function decodeClip(data: Buffer, options: ResolvedDecodeOptions, w
     }
   }
   let audio: DecodedAudio | null = null;
-  if (withAudio) {
-    const bytes = result.extra[0]!;
-    const n = Math.floor(bytes.length / 4);
-    // A large Buffer has its own aligned ArrayBuffer: view it as floats instead of copying.
-    // (Small ones may live in Node's shared pool, and an unaligned one cannot be viewed.)
-    const own = bytes.byteOffset % 4 === 0 && bytes.buffer.byteLength === bytes.byteLength;
-    const pcm = own ? new Float32Array(bytes.buffer, bytes.byteOffset, n) : new Float32Array(n);
-    if (!own) new Uint8Array(pcm.buffer).set(bytes.subarray(0, n * 4));
-    audio = { pcm, sampleRate: options.sampleRate };
-  }
+  if (withAudio) audio = { pcm: monoFromWav(result.extra[0]!, name, where), sampleRate: options.sampleRate };
   const decodedSeconds = Math.max(
     video && info.fps ? video.decodedFrames / info.fps : 0,
     audio ? audio.pcm.length / audio.sampleRate : 0,
@@ -256,6 +357,8 @@ export async function decodeClip(data: Buffer, options: ResolvedDecodeOptions, w
 
 /** Tar fields that hold a video, in the order they are looked for. */
 export const VIDEO_FIELDS = ['mp4', 'webm', 'mkv', 'mov', 'm4v', 'avi', 'mpg', 'ts'] as const;
+/** Fields that hold a clip when only the audio is decoded (no visual model). */
+export const AUDIO_FIELDS = ['wav', 'flac', 'm4a', 'mp3', 'ogg', 'opus', 'aac'] as const;
 
 export interface DecodeStageOptions extends DecodeOptions, StageOptions {
   /** ffmpeg processes running at once. */
@@ -287,7 +390,7 @@ export function decodeClips(options: DecodeStageOptions = {}) {
 /** Decodes one sample in place; failures are recorded on the sample, aborts are thrown. */
 export async function decodeSample(sample: Sample, options: ResolvedDecodeOptions, signal?: AbortSignal): Promise<void> {
   const where: Where = { shard: sample.__url__, key: sample.__key__ };
-  const field = VIDEO_FIELDS.find((f) => sample.files[f] !== undefined);
+  const field = findVideoField(Object.keys(sample.files), options.video ? VIDEO_FIELDS : [...VIDEO_FIELDS, ...AUDIO_FIELDS]);
   if (!field) {
     sample.failure = {
       stage: 'decode',

@@ -45,68 +45,96 @@ export function isIsoBmff(buf: Uint8Array): boolean {
   return TOP_LEVEL.has(type);
 }
 
+/** Boxes the offset rewrite walks at most, and how deep: past these a moov is not a clip's. */
+const MAX_BOXES = 1_000_000;
+const MAX_DEPTH = 32;
+
 /**
- * Returns a buffer whose `moov` precedes its first `mdat`, adjusting `stco`/`co64` chunk
- * offsets. Returns the input unchanged when it is not ISO-BMFF, is already fast-start, or
- * has a layout we do not rewrite (ffmpeg then reports the real problem).
+ * How a clip can be fed to ffmpeg through a pipe. `fast-start`: as is, or with its moov moved
+ * in front (`data`). `needs-file`: its moov follows the media but cannot be moved (a layout we
+ * do not rewrite, boxes past the limits): ffmpeg must read it from a file it can seek in.
  */
-export function toFastStart(buf: Buffer): Buffer {
-  if (!isIsoBmff(buf)) return buf;
+export type PipeLayout = { kind: 'fast-start'; data: Buffer } | { kind: 'needs-file'; reason: string };
+
+/**
+ * Moves `moov` in front of the first `mdat`, adjusting `stco`/`co64` chunk offsets (what
+ * `qt-faststart` does). Data that is not ISO-BMFF, or already fast-start, is returned as is.
+ * Never throws: boxes are walked with an explicit stack, bounded in count and depth.
+ */
+export function pipeLayout(buf: Buffer): PipeLayout {
+  if (!isIsoBmff(buf)) return { kind: 'fast-start', data: buf };
   const boxes = readBoxes(buf, 0, buf.length);
-  if (!boxes) return buf;
+  // A truncated or odd top level: nothing to move that we can trust; ffmpeg says what is wrong.
+  if (!boxes) return { kind: 'fast-start', data: buf };
   const moovIndex = boxes.findIndex((b) => b.type === 'moov');
   const mdatIndex = boxes.findIndex((b) => b.type === 'mdat');
-  if (moovIndex < 0 || mdatIndex < 0 || moovIndex < mdatIndex) return buf;
-  if (boxes.filter((b) => b.type === 'moov').length !== 1) return buf;
+  if (moovIndex < 0 || mdatIndex < 0 || moovIndex < mdatIndex) return { kind: 'fast-start', data: buf };
+  if (boxes.filter((b) => b.type === 'moov').length !== 1) return { kind: 'needs-file', reason: 'it has several moov boxes' };
 
   const moov = boxes[moovIndex]!;
   const moovBytes = Buffer.from(buf.subarray(moov.start, moov.start + moov.size));
   // Everything from the first mdat up to the moov moves forward by the moov's size.
   const shiftFrom = boxes[mdatIndex]!.start;
   const shiftTo = moov.start;
-  if (!shiftOffsets(moovBytes, moov.headerSize, moov.size, moov.size, shiftFrom, shiftTo)) return buf;
+  const problem = shiftOffsets(moovBytes, moov.headerSize, moov.size, moov.size, shiftFrom, shiftTo);
+  if (problem) return { kind: 'needs-file', reason: problem };
+  return {
+    kind: 'fast-start',
+    data: Buffer.concat([buf.subarray(0, shiftFrom), moovBytes, buf.subarray(shiftFrom, moov.start), buf.subarray(moov.start + moov.size)]),
+  };
+}
 
-  return Buffer.concat([
-    buf.subarray(0, shiftFrom),
-    moovBytes,
-    buf.subarray(shiftFrom, moov.start),
-    buf.subarray(moov.start + moov.size),
-  ]);
+/**
+ * `pipeLayout` for callers that only want bytes: the input unchanged when it cannot be
+ * rewritten (ffmpeg then reports the real problem).
+ */
+export function toFastStart(buf: Buffer): Buffer {
+  const layout = pipeLayout(buf);
+  return layout.kind === 'fast-start' ? layout.data : buf;
 }
 
 const CONTAINERS = new Set(['moov', 'trak', 'mdia', 'minf', 'stbl']);
 
-function shiftOffsets(moov: Buffer, start: number, end: number, delta: number, from: number, to: number): boolean {
-  const boxes = readBoxes(moov, start, end);
-  if (!boxes) return false;
-  for (const box of boxes) {
-    const body = box.start + box.headerSize;
-    if (CONTAINERS.has(box.type)) {
-      if (!shiftOffsets(moov, body, box.start + box.size, delta, from, to)) return false;
-    } else if (box.type === 'stco') {
-      const count = moov.readUInt32BE(body + 4);
-      if (body + 8 + count * 4 > box.start + box.size) return false;
-      for (let i = 0; i < count; i++) {
-        const at = body + 8 + i * 4;
-        const offset = moov.readUInt32BE(at);
-        if (offset < from || offset >= to) continue;
-        const moved = offset + delta;
-        // Rewriting stco as co64 would change box sizes up the tree; such files are rare for clips.
-        if (moved > 0xffffffff) return false;
-        moov.writeUInt32BE(moved, at);
-      }
-    } else if (box.type === 'co64') {
-      const count = moov.readUInt32BE(body + 4);
-      if (body + 8 + count * 8 > box.start + box.size) return false;
-      for (let i = 0; i < count; i++) {
-        const at = body + 8 + i * 8;
-        const offset = moov.readBigUInt64BE(at);
-        if (offset < BigInt(from) || offset >= BigInt(to)) continue;
-        moov.writeBigUInt64BE(offset + BigInt(delta), at);
+/** Shifts the chunk offsets inside a moov; returns why it cannot, or null when done. */
+function shiftOffsets(moov: Buffer, start: number, end: number, delta: number, from: number, to: number): string | null {
+  const stack: Array<[number, number, number]> = [[start, end, 1]];
+  let visited = 0;
+  while (stack.length > 0) {
+    const [s, e, depth] = stack.pop()!;
+    const boxes = readBoxes(moov, s, e);
+    if (!boxes) return 'a box inside its moov runs past its parent';
+    visited += boxes.length;
+    if (visited > MAX_BOXES) return `its moov holds more than ${MAX_BOXES} boxes`;
+    for (const box of boxes) {
+      const body = box.start + box.headerSize;
+      const boxEnd = box.start + box.size;
+      if (CONTAINERS.has(box.type)) {
+        if (depth >= MAX_DEPTH) return `its boxes nest deeper than ${MAX_DEPTH} levels`;
+        stack.push([body, boxEnd, depth + 1]);
+      } else if (box.type === 'stco' || box.type === 'co64') {
+        const width = box.type === 'stco' ? 4 : 8;
+        if (body + 8 > boxEnd) return `its ${box.type} box is cut short (${box.size} bytes)`;
+        const count = moov.readUInt32BE(body + 4);
+        if (body + 8 + count * width > boxEnd) return `its ${box.type} box lists ${count} offsets but holds fewer`;
+        for (let i = 0; i < count; i++) {
+          const at = body + 8 + i * width;
+          if (width === 4) {
+            const offset = moov.readUInt32BE(at);
+            if (offset < from || offset >= to) continue;
+            const moved = offset + delta;
+            // Rewriting stco as co64 would change box sizes up the tree; such files are rare for clips.
+            if (moved > 0xffffffff) return 'a chunk offset would not fit its stco after the move';
+            moov.writeUInt32BE(moved, at);
+          } else {
+            const offset = moov.readBigUInt64BE(at);
+            if (offset < BigInt(from) || offset >= BigInt(to)) continue;
+            moov.writeBigUInt64BE(offset + BigInt(delta), at);
+          }
+        }
       }
     }
   }
-  return true;
+  return null;
 }
 
 function findBox(buf: Uint8Array, start: number, end: number, type: string): Box | null {
@@ -123,6 +151,14 @@ function findBox(buf: Uint8Array, start: number, end: number, type: string): Box
  * @example predictFrameCount(await readFile('a_0.mp4'), 10) // 250 for a 25 fps clip of 12 s
  */
 export function predictFrameCount(buf: Uint8Array, windowSeconds: number): number | null {
+  try {
+    return predict(buf, windowSeconds);
+  } catch {
+    return null; // a box cut short: no prediction (the decode counts the frames instead)
+  }
+}
+
+function predict(buf: Uint8Array, windowSeconds: number): number | null {
   if (!isIsoBmff(buf)) return null;
   const top = readBoxes(buf, 0, buf.length);
   const moov = top?.find((b) => b.type === 'moov');

@@ -25,3 +25,19 @@ export function parseClipStem(stem: string): { id: string; start: number } | nul
   if (!Number.isSafeInteger(start)) return null;
   return { id: m[1], start };
 }
+
+/**
+ * The field of a sample that holds its clip: an exact video extension first (in the order of
+ * `extensions`), else a multi-dot field whose last part is one (`key.video.mp4` -> `video.mp4`).
+ *
+ * @example findVideoField(['json', 'video.mp4']) // 'video.mp4'
+ */
+export function findVideoField(fields: Iterable<string>, extensions: readonly string[] = VIDEO_EXTENSIONS): string | undefined {
+  const list = [...fields];
+  for (const ext of extensions) if (list.includes(ext)) return ext;
+  for (const ext of extensions) {
+    const f = list.find((x) => x.endsWith(`.${ext}`));
+    if (f) return f;
+  }
+  return undefined;
+}

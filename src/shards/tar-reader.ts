@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { ClipstreamError } from '../errors.js';
 import {
   defaultWarningHandler,
@@ -14,17 +12,22 @@ import {
   type WarningHandler,
 } from '../types.js';
 import { validateInteger } from '../util/validate.js';
+import { ACAV_CLIP_SECONDS, findVideoField, parseClipStem } from './clip-name.js';
+import { decompressed, type Decompressed } from './decompress.js';
 import { openShard, shardFileName } from './shard-source.js';
-import { ACAV_CLIP_SECONDS, VIDEO_EXTENSIONS, parseClipStem } from './clip-name.js';
+import { parseTar, type TarHeader, type TarParser } from './tar-parse.js';
 
 export interface ReadShardsOptions {
   onWarning?: WarningHandler;
   /** Return true to skip a whole shard (e.g. its output exists). A skipped shard emits nothing. */
   skipShard?: (shard: ShardInfo) => boolean | Promise<boolean>;
   /**
-   * Keys already done (resume). Their samples are not emitted but still count in
-   * `Sample.index` and `ShardEnd.samples`, so indices stay those of the tar.
+   * Positions in the tar (`Sample.index`) already done (resume). Their samples are not emitted
+   * but still count in `Sample.index` and `ShardEnd.samples`, so indices stay those of the tar.
+   * By position, not by key: a key may appear twice in a tar, as two samples.
    */
+  skipIndices?: (shard: ShardInfo) => Set<number> | Promise<Set<number>>;
+  /** Keys already done; like skipIndices, but every sample of a repeated key is skipped. Prefer skipIndices. */
   skipKeys?: (shard: ShardInfo) => Set<string> | Promise<Set<string>>;
   /** Members bigger than this are skipped with a warning instead of buffered. Default 2 GiB. */
   maxMemberBytes?: number;
@@ -38,13 +41,15 @@ export const DEFAULT_MAX_MEMBER_BYTES = 2 * 1024 ** 3;
 
 const TAR_HINT = 'Maybe the tar is corrupted or it needs to be gunzipped?';
 
-/** `shard-000000.tar` -> `shard-000000`; gzipped shards (`.tar.gz`, `.tgz`) are gunzipped on the fly. */
-function shardBaseName(url: string): { name: string; gzip: boolean } {
+/**
+ * `shard-000000.tar` -> `shard-000000` (also `.tar.gz`, `.tgz`, `.tar.bz2`, `.tar.xz`, `.tar.zst`;
+ * http and pipe: sources by their file name). The name says nothing about compression: that is
+ * told by the bytes (./decompress.ts).
+ */
+export function shardBaseName(url: string): string {
   const base = shardFileName(url);
-  for (const [ext, gzip] of [['.tar.gz', true], ['.tgz', true], ['.tar', false]] as const) {
-    if (base.toLowerCase().endsWith(ext)) return { name: base.slice(0, -ext.length), gzip };
-  }
-  return { name: base, gzip: false };
+  const m = /(\.tar(\.(gz|bz2|xz|zst))?|\.tgz)$/i.exec(base);
+  return m && m.index > 0 ? base.slice(0, m.index) : base;
 }
 
 /**
@@ -62,8 +67,8 @@ export function splitMemberName(name: string): { key: string; field: string } | 
 }
 
 /** Why a member must not be read, or null. Only plain files inside the archive root are data. */
-function memberProblem(header: tar.Header): string | null {
-  const type = header.type ?? 'file';
+function memberProblem(header: TarHeader): string | null {
+  const type = header.type;
   if (type !== 'file' && type !== 'contiguous-file') {
     const target = header.linkname ? ` -> '${header.linkname}'` : '';
     return `it is a ${type}${target}, not a regular file`;
@@ -126,8 +131,6 @@ async function loadEntries(jsonPath: string, shard: ShardInfo, warn: WarningHand
   return map;
 }
 
-/** What tar-stream's extract iterator yields (its `Source` type is not exported). */
-type TarEntry = { header: tar.Header } & AsyncIterable<unknown>;
 
 interface Pending {
   key: string;
@@ -137,28 +140,10 @@ interface Pending {
    * refused ones included: the json join needs the video's real name (`clip_3.MOV`).
    */
   names: Map<string, string>;
+  /** Field -> full member path (folders kept, `./` dropped): the json join tries it first. */
+  paths: Map<string, string>;
   /** Set when a member was refused (too big): the sample still flows, marked failed, so it is accounted for. */
   failure?: ClipstreamError;
-}
-
-/** Reads a member fully; `size` comes from the header, so one allocation and no concatenation. */
-async function readMember(entry: TarEntry, size: number): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(size);
-  let off = 0;
-  for await (const chunk of entry) {
-    const buf = chunk as Buffer;
-    if (off + buf.length > size) throw new Error(`member ${entry.header.name} is longer than its header says (${size} bytes)`);
-    buf.copy(out, off);
-    off += buf.length;
-  }
-  if (off !== size) throw new Error(`member ${entry.header.name} ended after ${off} of ${size} bytes`);
-  return out;
-}
-
-async function drain(entry: TarEntry): Promise<void> {
-  for await (const _ of entry) {
-    // discard
-  }
 }
 
 /**
@@ -182,13 +167,15 @@ function guardWarnings(warn: WarningHandler): WarningHandler {
 /** Handles to the streams of the shard being read, so destroy() can close them at once. */
 interface Open {
   source?: Readable;
-  extract?: tar.Extract;
+  /** The plain tar bytes (the source, or its decompressor's output). */
+  stream?: Readable;
 }
 
 interface Ctx {
   warn: WarningHandler;
   skipShard?: ReadShardsOptions['skipShard'];
   skipKeys?: ReadShardsOptions['skipKeys'];
+  skipIndices?: ReadShardsOptions['skipIndices'];
   maxMemberBytes: number;
   openStream: (url: string) => Readable;
   open: Open;
@@ -196,10 +183,12 @@ interface Ctx {
 
 function entryFor(pending: Pending, entries: Map<string, ClipEntry> | null, shard: ShardInfo, jsonPath: string, warn: WarningHandler): ClipEntry {
   const keyBase = pending.key.slice(pending.key.lastIndexOf('/') + 1);
-  const videoField = VIDEO_EXTENSIONS.find((f) => pending.names.has(f));
+  const videoField = findVideoField(pending.names.keys());
   const memberBase = videoField ? pending.names.get(videoField) : undefined;
+  const memberPath = videoField ? pending.paths.get(videoField) : undefined;
   if (entries) {
-    const found = (memberBase && entries.get(memberBase)) || entries.get(keyBase) || entries.get(pending.key);
+    // The full path first: `cam1/plain_0.mp4` and `cam2/plain_0.mp4` are two clips.
+    const found = (memberPath && entries.get(memberPath)) || entries.get(pending.key) || (memberBase && entries.get(memberBase)) || entries.get(keyBase);
     if (found) return { filename: found.filename, id: found.id, segment: [found.segment[0], found.segment[1]] };
   }
   const filename = memberBase ?? keyBase;
@@ -215,49 +204,28 @@ function entryFor(pending: Pending, entries: Map<string, ClipEntry> | null, shar
   return { filename, id: keyBase, segment: [0, ACAV_CLIP_SECONDS] };
 }
 
-async function* readShard(shard: ShardInfo, gzip: boolean, jsonPath: string, ctx: Ctx): AsyncGenerator<StreamItem> {
+/** How many missing clips a warning lists by name (the log has them all). */
+const LISTED = 10;
+
+async function* readShard(shard: ShardInfo, jsonPath: string, ctx: Ctx): AsyncGenerator<StreamItem> {
   const { warn } = ctx;
   const url = shard.url;
   const entries = await loadEntries(jsonPath, shard, warn);
-  const skip = ctx.skipKeys ? await ctx.skipKeys(shard) : undefined;
-
-  let rootError: unknown = null;
-  const source = ctx.openStream(url);
-  const extract = tar.extract();
-  ctx.open.source = source;
-  ctx.open.extract = extract;
-  // The first error anywhere in the chain is the real cause; later ones are fallout.
-  const fail = (err: unknown): void => {
-    rootError ??= err;
-    extract.destroy(err as Error);
-  };
-  source.on('error', fail);
-  extract.on('error', (err: unknown) => {
-    rootError ??= err;
-  });
-  const gunzip = gzip ? createGunzip() : null;
-  if (gunzip) {
-    gunzip.on('error', fail);
-    source.pipe(gunzip).pipe(extract);
-  } else {
-    source.pipe(extract);
-  }
+  const skipIndices = ctx.skipIndices ? await ctx.skipIndices(shard) : undefined;
+  const skipKeys = ctx.skipKeys ? await ctx.skipKeys(shard) : undefined;
 
   let samples = 0; // complete samples, emitted or skipped
   let pending: Pending | null = null;
   let members = 0;
+  /** Json filenames that a sample of the tar matched. */
+  const seen = new Set<string>();
   const finish = (p: Pending): Sample | null => {
     const index = samples++;
-    if (skip?.has(p.key)) return null;
-    const sample: Sample = {
-      kind: 'sample',
-      __key__: p.key,
-      __url__: url,
-      shard,
-      index,
-      files: p.files,
-      entry: entryFor(p, entries, shard, jsonPath, warn),
-    };
+    const resumed = skipIndices?.has(index) || skipKeys?.has(p.key);
+    const entry = entryFor(p, entries, shard, jsonPath, resumed ? () => {} : warn);
+    seen.add(entry.filename);
+    if (resumed) return null;
+    const sample: Sample = { kind: 'sample', __key__: p.key, __url__: url, shard, index, files: p.files, entry };
     if (p.failure) sample.failure = { stage: 'read', error: p.failure, status: 'failed' };
     return sample;
   };
@@ -268,20 +236,26 @@ async function* readShard(shard: ShardInfo, gzip: boolean, jsonPath: string, ctx
   };
 
   let caught: unknown = null;
+  let parser: TarParser | null = null;
+  let opened: Decompressed | null = null;
   try {
-    for await (const entry of extract) {
+    const source = ctx.openStream(url);
+    ctx.open.source = source;
+    opened = await decompressed(source, url);
+    ctx.open.stream = opened.stream;
+    parser = parseTar(opened.stream, (problem) => warn(new ClipstreamError('ERR_TAR_MEMBER', `Shard ${url}: ${problem}`, { where: { shard: url } })));
+    for (;;) {
+      const header = await parser.next();
+      if (!header) break;
       members++;
-      const header = entry.header;
       const problem = memberProblem(header);
       if (problem) {
         memberWarning(header.name, problem);
-        await drain(entry);
-        continue;
+        continue; // the parser skips its data blocks, by its declared size
       }
       const split = splitMemberName(header.name);
       if (!split) {
         memberWarning(header.name, 'its name has no extension, so it has no webdataset field');
-        await drain(entry);
         continue;
       }
       if (pending && pending.key !== split.key) {
@@ -290,20 +264,19 @@ async function* readShard(shard: ShardInfo, gzip: boolean, jsonPath: string, ctx
         // The sample is known to be whole only once a member of another key shows up.
         if (done) yield done;
       }
-      pending ??= { key: split.key, files: {}, names: new Map() };
-      const size = header.size ?? 0;
+      pending ??= { key: split.key, files: {}, names: new Map(), paths: new Map() };
+      const size = header.size;
       if (split.field in pending.files) {
         memberWarning(header.name, `sample '${split.key}' already has a '${split.field}' member`);
-        await drain(entry);
         continue;
       }
       pending.names.set(split.field, header.name.slice(header.name.lastIndexOf('/') + 1));
+      pending.paths.set(split.field, header.name.replace(/^(\.\/)+/, ''));
       if (size > ctx.maxMemberBytes) {
         pending.failure ??= memberWarning(header.name, `it is ${size} bytes, more than maxMemberBytes (${ctx.maxMemberBytes})`);
-        await drain(entry);
         continue;
       }
-      pending.files[split.field] = await readMember(entry, size);
+      pending.files[split.field] = await parser.body();
     }
     if (pending) {
       const done = finish(pending);
@@ -314,47 +287,54 @@ async function* readShard(shard: ShardInfo, gzip: boolean, jsonPath: string, ctx
     if (err instanceof CallbackFailure) throw err.error;
     caught = err;
   } finally {
-    source.unpipe();
-    source.destroy();
-    gunzip?.destroy();
-    extract.destroy();
+    await parser?.close().catch(() => {});
+    opened?.destroy();
+    ctx.open.source?.destroy();
     ctx.open.source = undefined;
-    ctx.open.extract = undefined;
+    ctx.open.stream = undefined;
   }
 
-  if (caught !== null) {
-    const cause = rootError ?? caught;
-    const code = (cause as NodeJS.ErrnoException | null)?.code;
-    if (code === 'ENOENT' && members === 0) {
-      warn(new ClipstreamError('ERR_TAR', `Shard ${url} does not exist; skipped`, { cause, where: { shard: url } }));
-      return;
-    }
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    const cut = pending !== null;
-    const hint = reason.includes('gunzipped') ? '' : ` ${TAR_HINT}`;
-    const message =
-      `Shard ${url} is truncated or corrupt (${reason}): read ${samples} complete sample${samples === 1 ? '' : 's'} before the damage` +
-      (cut ? `, dropped 1 possibly incomplete sample '${pending!.key}'` : '') +
-      `.${hint}`;
-    const end: ShardEnd = {
-      kind: 'shard-end',
-      shard,
-      samples,
-      error: new ClipstreamError('ERR_TAR', message, { cause, where: { shard: url, file: url } }),
-    };
-    yield end;
+  const cause = caught;
+  const code = (cause as NodeJS.ErrnoException | null)?.code;
+  if (caught !== null && code === 'ENOENT' && members === 0) {
+    warn(new ClipstreamError('ERR_TAR', `Shard ${url} does not exist; skipped`, { cause, where: { shard: url } }));
     return;
   }
-  yield { kind: 'shard-end', shard, samples };
+  // What was read against what the json lists: a tar cut short must not pass for complete.
+  const missing = entries ? [...entries.keys()].filter((f) => !seen.has(f)) : [];
+  let reason: string | null = null;
+  if (caught === null && parser?.ending === 'no-end-blocks') {
+    reason = parser.position === 0 ? 'the tar is empty (0 bytes)' : `the tar has no end-of-archive blocks after ${samples} sample${samples === 1 ? '' : 's'}: it may be truncated`;
+  }
+  if (missing.length > 0) {
+    const names = missing.slice(0, LISTED).join(', ') + (missing.length > LISTED ? `, … (${missing.length - LISTED} more, see the log)` : '');
+    reason = `${missing.length} of ${entries!.size} clips listed in ${jsonPath} are not in the tar${reason ? `; ${reason}` : ''}`;
+    warn(new ClipstreamError('ERR_TAR', `Shard ${url} is incomplete: ${reason} (${names})`, { where: { shard: url, file: jsonPath } }));
+  } else if (reason) {
+    warn(new ClipstreamError('ERR_TAR', `Shard ${url}: ${reason}`, { where: { shard: url } }));
+  }
+  const end: ShardEnd = { kind: 'shard-end', shard, samples };
+  if (reason) end.incomplete = { reason, missing };
+  if (caught !== null) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const cut = pending !== null;
+    const hint = why.includes('gunzipped') || /compressed but|-dc failed/.test(why) ? '' : ` ${TAR_HINT}`;
+    const message =
+      `Shard ${url} is truncated or corrupt (${why}): read ${samples} complete sample${samples === 1 ? '' : 's'} before the damage` +
+      (cut ? `, dropped 1 possibly incomplete sample '${pending!.key}'` : '') +
+      `.${hint}`;
+    end.error = new ClipstreamError('ERR_TAR', message, { cause, where: { shard: url, file: url } });
+  }
+  yield end;
 }
 
 async function* readAll(urls: string[], ctx: Ctx): AsyncGenerator<StreamItem> {
   for (let index = 0; index < urls.length; index++) {
     const url = urls[index];
-    const { name, gzip } = shardBaseName(url);
+    const name = shardBaseName(url);
     const shard: ShardInfo = { url, name, index };
     if (ctx.skipShard && (await ctx.skipShard(shard))) continue;
-    yield* readShard(shard, gzip, join(dirname(url), `${name}.json`), ctx);
+    yield* readShard(shard, join(dirname(url), `${name}.json`), ctx);
   }
 }
 
@@ -399,7 +379,7 @@ class ShardReader extends Readable {
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
     // Close the file now rather than when the generator next wakes up.
     this.#open.source?.destroy();
-    this.#open.extract?.destroy();
+    this.#open.stream?.destroy();
     this.#gen.return(undefined).catch(() => {});
     cb(err);
   }
@@ -431,6 +411,7 @@ export function readShards(urls: string[], options: ReadShardsOptions = {}): Rea
     warn: guardWarnings(options.onWarning ?? defaultWarningHandler),
     skipShard: options.skipShard,
     skipKeys: options.skipKeys,
+    skipIndices: options.skipIndices,
     maxMemberBytes,
     openStream: options.openStream ?? ((url) => openShard(url)),
     open,

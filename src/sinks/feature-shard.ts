@@ -4,13 +4,13 @@
  * resumable to byte-identical output (see ./journal.ts for how).
  */
 import { Writable } from 'node:stream';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { ClipstreamError, toClipstreamError } from '../errors.js';
-import { defaultWarningHandler, type FeatureRecord, type Sample, type ShardEnd, type ShardInfo, type StreamItem, type WarningHandler } from '../types.js';
-import { removeDeadTemps, tempPathFor } from '../util/atomic.js';
+import { defaultWarningHandler, type FeatureRecord, type Sample, type ShardEnd, type ShardIncomplete, type ShardInfo, type StreamItem, type WarningHandler } from '../types.js';
+import { removeDeadTemps, tempPathFor, writeFileAtomic } from '../util/atomic.js';
 import { validateInteger, validateOneOf, validateString } from '../util/validate.js';
-import { Journal, journalKeys, type JournalEntry } from './journal.js';
+import { Journal, journalIndices, journalKeys, type JournalEntry } from './journal.js';
 import { JsonShardText, readJsonShard } from './json-format.js';
 import { asFeatureRecord, decodeFeatureRecord, encodeFeatureRecord, msgpackArrayHeader, reviveMsgpackNumpy, unpackr } from './msgpack-numpy.js';
 
@@ -40,6 +40,11 @@ export interface ShardSummary {
   failed: ShardProblem[];
   /** Set when the tar was damaged: the file holds the records read before the damage. */
   tarError?: string;
+  /**
+   * Set when the tar may lack clips (json entries not found, no end-of-archive blocks). The
+   * shard's marker file (shardIncompletePath) says so to later runs.
+   */
+  incomplete?: ShardIncomplete;
   /** Journal entries (of any status) taken over from an earlier, interrupted run. */
   resumed: number;
 }
@@ -72,6 +77,29 @@ export function shardJournalPath(outDir: string, shardName: string): string {
   return join(outDir, `.${checkShardName(shardName)}.journal`);
 }
 
+/**
+ * Beside the output of a shard whose tar was incomplete: what was missing, and the tar's size
+ * and mtime, so that a later run can tell whether the tar was replaced since.
+ */
+export function shardIncompletePath(outDir: string, shardName: string): string {
+  return join(outDir, `${checkShardName(shardName)}.incomplete.json`);
+}
+
+export interface IncompleteMarker extends ShardIncomplete {
+  tar: string;
+  tar_size: number | null;
+  tar_mtime_ms: number | null;
+}
+
+/** The marker of an incomplete shard, or null when there is none (or it is unreadable). */
+export async function readIncompleteMarker(outDir: string, shardName: string): Promise<IncompleteMarker | null> {
+  try {
+    return JSON.parse(await readFile(shardIncompletePath(outDir, shardName), 'utf8')) as IncompleteMarker;
+  } catch {
+    return null;
+  }
+}
+
 function checkShardName(name: string): string {
   if (typeof name !== 'string' || name.length === 0 || name.includes('/') || name.includes('\\') || name === '.' || name === '..') {
     throw new ClipstreamError('ERR_BAD_ARGUMENT', `shard name ${JSON.stringify(name)} cannot name a file in the output folder`);
@@ -88,6 +116,14 @@ function checkShardName(name: string): string {
  */
 export async function completedKeys(outDir: string, shardName: string): Promise<Set<string>> {
   return journalKeys(shardJournalPath(outDir, shardName));
+}
+
+/**
+ * Tar positions of the samples an earlier run journalled for this shard: what a resume skips
+ * (by position, so a key that appears twice in a tar is two samples).
+ */
+export async function completedIndices(outDir: string, shardName: string): Promise<Set<number>> {
+  return journalIndices(shardJournalPath(outDir, shardName));
 }
 
 interface OpenShard {
@@ -207,10 +243,13 @@ export class FeatureShardWriter extends Writable {
       throw new ClipstreamError('ERR_PIPELINE', `shard ${name} ended twice (a second ShardEnd arrived)`, { where: { shard: name } });
     }
     let s = this.shards.get(name);
-    // A missing tar with no journal at all: writing an empty file would make later runs skip it.
-    if (!s && end.error && end.samples === 0 && (await completedKeys(this.outDir, name)).size === 0) {
+    // Nothing read (unreadable, empty or missing tar) and no journal: writing an empty file would
+    // make later runs skip the shard; it is reported with no output instead.
+    if (!s && (end.error || end.incomplete) && end.samples === 0 && (await completedIndices(this.outDir, name)).size === 0) {
       this.finished.add(name);
-      this.report({ shard: name, url: end.shard.url, output: null, written: 0, skipped: [], failed: [], tarError, resumed: 0 });
+      const summary: ShardSummary = { shard: name, url: end.shard.url, output: null, written: 0, skipped: [], failed: [], tarError, resumed: 0 };
+      if (end.incomplete) summary.incomplete = end.incomplete;
+      this.report(summary);
       return;
     }
     s ??= await this.shard(end.shard);
@@ -221,7 +260,12 @@ export class FeatureShardWriter extends Writable {
     const output = shardOutputPath(this.outDir, name, this.format);
     await s.journal.sync();
     await removeDeadTemps(dirname(output), basename(output));
+    // The marker goes down before the output appears and goes away only after a complete one
+    // replaced it: an output is never seen without the marker it needs.
+    const marker = shardIncompletePath(this.outDir, name);
+    if (end.incomplete) await writeFileAtomic(marker, `${JSON.stringify(await incompleteMarker(end), null, 2)}\n`);
     await this.writeFinal(s, ok, output);
+    if (!end.incomplete) await rm(marker, { force: true });
     await s.journal.close();
     this.shards.delete(name);
     this.finished.add(name);
@@ -230,6 +274,7 @@ export class FeatureShardWriter extends Writable {
     await syncDir(this.outDir);
     const summary: ShardSummary = { shard: name, url: end.shard.url, output, written: ok.length, skipped: problems('skipped'), failed: problems('failed'), resumed: s.resumed };
     if (tarError !== undefined) summary.tarError = tarError;
+    if (end.incomplete) summary.incomplete = end.incomplete;
     this.report(summary);
   }
 
@@ -299,7 +344,13 @@ function toRecord(sample: Sample): FeatureRecord {
     segment: sample.entry.segment,
     visual_features: sample.visualFeatures ?? [],
     audio_features: sample.audioFeatures ?? [],
+    __key__: sample.__key__,
   };
+}
+
+async function incompleteMarker(end: ShardEnd): Promise<IncompleteMarker> {
+  const st = await stat(end.shard.url).catch(() => null);
+  return { tar: end.shard.url, tar_size: st?.size ?? null, tar_mtime_ms: st?.mtimeMs ?? null, reason: end.incomplete!.reason, missing: end.incomplete!.missing };
 }
 
 /** Makes the rename and the journal's removal durable too; best effort where a folder can't be fsynced. */

@@ -186,17 +186,26 @@ export class Journal {
   }
 }
 
+/** Tar positions (`index`) of the intact entries of the journal at `path`; empty when absent. */
+export async function journalIndices(path: string): Promise<Set<number>> {
+  return new Set((await journalEntries(path)).map((e) => e.index));
+}
+
 /** Keys of the intact entries of the journal at `path`, without changing the file; empty when absent. */
 export async function journalKeys(path: string): Promise<Set<string>> {
+  return new Set((await journalEntries(path)).map((e) => e.key));
+}
+
+async function journalEntries(path: string): Promise<JournalEntry[]> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new ClipstreamError('ERR_IO', `journal ${path}: cannot read (${(err as Error).message})`, { cause: err, where: { file: path } });
   }
   try {
-    return new Set((await scanJournal(fh)).entries.map((e) => e.key));
+    return (await scanJournal(fh)).entries;
   } finally {
     await fh.close();
   }

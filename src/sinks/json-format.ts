@@ -96,6 +96,10 @@ function* recordTokens(r: FeatureRecord, onNonFinite: (layer: string) => void): 
   yield* featureSetTokens(r.visual_features, onNonFinite);
   yield { name: 'keyValue', value: 'audio_features' };
   yield* featureSetTokens(r.audio_features, onNonFinite);
+  if (r.__key__ !== undefined) {
+    yield { name: 'keyValue', value: '__key__' };
+    yield { name: 'stringValue', value: r.__key__ };
+  }
   yield { name: 'endObject' };
 }
 

@@ -197,13 +197,17 @@ export function asFeatureRecord(v: unknown, where: string): FeatureRecord {
   if (typeof r.id !== 'string') fail(where, 'id must be a string');
   const seg = r.segment;
   if (!Array.isArray(seg) || seg.length !== 2 || seg.some((x) => typeof x !== 'number')) fail(where, 'segment must be [start, end]');
-  return {
+  if (r.__key__ !== undefined && typeof r.__key__ !== 'string') fail(where, '__key__ must be a string');
+  const record: FeatureRecord = {
     filename: r.filename,
     id: r.id,
     segment: [seg[0], seg[1]],
     visual_features: asFeatureSets(r.visual_features, `${where}.visual_features`),
     audio_features: asFeatureSets(r.audio_features, `${where}.audio_features`),
   };
+  // Shards written before the key was recorded have none.
+  if (typeof r.__key__ === 'string') record.__key__ = r.__key__;
+  return record;
 }
 
 /**
@@ -219,6 +223,8 @@ export function encodeFeatureRecord(record: FeatureRecord): Buffer {
     segment: record.segment,
     visual_features: record.visual_features.map((s) => ({ extractor_name: s.extractor_name, dataset: s.dataset, feat_array: s.feat_array })),
     audio_features: record.audio_features.map((s) => ({ extractor_name: s.extractor_name, dataset: s.dataset, feat_array: s.feat_array })),
+    // Added after the seed-004 fields: readers that ignore it see the old record.
+    ...(record.__key__ === undefined ? {} : { __key__: record.__key__ }),
   });
 }
 

@@ -1,4 +1,6 @@
 import { InvalidOptionError } from '../errors.js';
+import { access, constants, mkdir, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -48,4 +50,44 @@ export function validateBoolean(value: unknown, name: string): boolean {
     throw new InvalidOptionError(`Expected boolean for ${name} but received ${describe(value)}`, name);
   }
   return value;
+}
+
+/**
+ * Makes sure `path` is a folder this process can write, creating it and its parents one level
+ * at a time. Not `mkdir({ recursive: true })`: on some paths (`/proc/x`) Node's recursive mkdir
+ * retries forever at full CPU. Any problem is an InvalidOptionError naming `name`, one line.
+ *
+ * @example await ensureOutputDir('feats', '--out_path')
+ */
+export async function ensureOutputDir(path: string, name: string): Promise<string> {
+  const full = resolve(path);
+  const missing: string[] = [];
+  let at = full;
+  for (;;) {
+    const st = await stat(at).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : err));
+    if (st instanceof Error) throw new InvalidOptionError(`${name}: cannot use ${at} (${st.code ?? st.message})`, name);
+    if (st) {
+      if (!st.isDirectory()) throw new InvalidOptionError(`${name}: ${at} exists and is not a folder`, name);
+      break;
+    }
+    missing.unshift(at);
+    const up = dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  for (const dir of missing) {
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EEXIST' && (await stat(dir).catch(() => null))?.isDirectory()) continue;
+      throw new InvalidOptionError(`${name}: cannot create the folder ${dir} (${e.code ?? e.message})`, name);
+    }
+  }
+  try {
+    await access(full, constants.W_OK);
+  } catch (err) {
+    throw new InvalidOptionError(`${name}: the folder ${full} is not writable (${(err as NodeJS.ErrnoException).code})`, name);
+  }
+  return full;
 }

@@ -29,7 +29,7 @@ export function featureSets(i: number): { visual: FeatureSet[]; audio: FeatureSe
 
 export function recordFor(i: number): FeatureRecord {
   const { visual, audio } = featureSets(i);
-  return { filename: `vid${i}_${i * 10}.mp4`, id: `vid${i}`, segment: [i * 10, i * 10 + 10.5], visual_features: visual, audio_features: audio };
+  return { filename: `vid${i}_${i * 10}.mp4`, id: `vid${i}`, segment: [i * 10, i * 10 + 10.5], visual_features: visual, audio_features: audio, __key__: `vid${i}_${i * 10}` };
 }
 
 /** Sample `i` of the shard: every 5th (from 3) is skipped as too short, every 7th (from 6) failed. */

@@ -50,3 +50,33 @@ export async function withTmpDir<T>(fn: (dir: string) => Promise<T>): Promise<T>
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** A ustar header written by hand (so tests can make what tar-stream's pack refuses to). */
+export function ustarHeader(name: string, size: number, typeflag: string): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100, 'utf8');
+  h.write('0000644\0', 100, 'ascii');
+  h.write('0000000\0', 108, 'ascii');
+  h.write('0000000\0', 116, 'ascii');
+  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'ascii');
+  h.write('00000000000\0', 136, 'ascii');
+  h.write(typeflag, 156, 'ascii');
+  h.write('ustar\x0000', 257, 'latin1');
+  setChecksum(h);
+  return h;
+}
+
+export function setChecksum(h: Buffer, at = 0): void {
+  h.fill(0x20, at + 148, at + 156);
+  let sum = 0;
+  for (let i = at; i < at + 512; i++) sum += h[i]!;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, at + 148, 'ascii');
+}
+
+export function member(name: string, data: Buffer, typeflag = '0'): Buffer {
+  const pad = Buffer.alloc((512 - (data.length % 512)) % 512);
+  return Buffer.concat([ustarHeader(name, data.length, typeflag), data, pad]);
+}
+
+/** The two zero blocks that end an archive. */
+export const END_OF_ARCHIVE = Buffer.alloc(1024);
