@@ -5,10 +5,11 @@
  * works, so a lock left by a dead process is recognised: by its pid on this host, by a stale
  * mtime on another one.
  */
-import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { link, open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClipstreamError } from '../errors.js';
+import { tempPathFor } from './atomic.js';
 
 export interface LockInfo {
   host: string;
@@ -80,18 +81,25 @@ function isStale(found: { info: LockInfo; mtimeMs: number }, staleMs: number): b
 }
 
 async function createExclusive(path: string, text: string): Promise<boolean> {
+  // The lock appears with its contents or not at all: written to a temp name, then linked into
+  // place. link() fails with EEXIST like O_EXCL (also on NFS), and no reader ever sees an empty
+  // lock between its creation and its write, which another run would take for "host ?, pid -1".
+  const tmp = tempPathFor(path);
   try {
-    const fh = await open(path, 'wx');
+    const fh = await open(tmp, 'wx');
     try {
       await fh.writeFile(text);
       await fh.sync();
     } finally {
       await fh.close();
     }
+    await link(tmp, path);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw new ClipstreamError('ERR_IO', `cannot create lock ${path}: ${(err as Error).message}`, { cause: err, where: { file: path } });
+  } finally {
+    await rm(tmp, { force: true });
   }
 }
 
