@@ -129,10 +129,14 @@ export function flagFor(spec: CommandSpec, optionPath: string): string | null {
  * The one mechanism every command's errors go through (cli/main.ts).
  */
 export function cliMessage(err: unknown, spec: CommandSpec | undefined): string {
-  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();
+  // Detail lines stay (a list of mismatched tensors); a stack trace pasted into a message does not.
+  const lines = (err instanceof Error ? err.message : String(err)).split('\n');
+  const stack = lines.findIndex((l, i) => i > 0 && /^\s+at /.test(l));
+  const message = (stack < 0 ? lines : lines.slice(0, stack)).join('\n').trim();
   const path = (err as { where?: { option?: string } } | null)?.where?.option;
   const flag = spec && path ? flagFor(spec, path) : null;
-  if (!path || !flag) return message;
+  // A command that already spoke in flags (clips rewrites its own messages) is left as it said it.
+  if (!path || !flag || message.includes(flag)) return message;
   const without = message.replace(` for ${path}`, '');
   if (without !== message) return `${flag}: ${without.charAt(0).toLowerCase()}${without.slice(1)}`;
   const replaced = message.split(path).join(flag);
