@@ -7,7 +7,7 @@
 import { ClipstreamError } from '../errors.js';
 import { ffprobePath } from '../media/ffmpeg-path.js';
 import { probeVideo, type VideoInfo } from '../media/probe.js';
-import { runTool } from '../media/process.js';
+import { describeExit, runTool, stderrTail, type RunResult } from '../media/process.js';
 
 export interface FrameTimeline {
   info: VideoInfo;
@@ -29,6 +29,12 @@ export interface FrameTimeline {
   audioDuration: number | null;
 }
 
+/** Why an ffprobe run failed: how it ended (exit code, or the signal that killed it) and its last words. */
+function ended(r: RunResult): string {
+  const tail = stderrTail(r.stderr);
+  return `ffprobe ${describeExit(r)}${tail ? `: ${tail}` : ''}`;
+}
+
 function fail(path: string, why: string): ClipstreamError {
   return new ClipstreamError('ERR_DECODE', `cannot read the frames of ${path}: ${why}`, { where: { file: path } });
 }
@@ -45,7 +51,7 @@ export async function probeFrames(path: string, options: { signal?: AbortSignal 
   const meta = await runTool(ffprobePath(), ['-v', 'error', '-show_entries', 'stream=codec_type,start_time,duration,avg_frame_rate,r_frame_rate:stream_tags=rotate:stream_side_data=rotation:format=start_time', '-of', 'json', path], {
     signal: options.signal, timeoutMs: 60_000, where,
   });
-  if (meta.code !== 0) throw fail(path, meta.stderr.trim().split('\n').pop() ?? `ffprobe exited with ${meta.code}`);
+  if (meta.code !== 0) throw fail(path, ended(meta));
   const json = JSON.parse(meta.stdout.toString('utf8')) as { streams: Record<string, unknown>[]; format?: { start_time?: string } };
   const v = json.streams.find((s) => s.codec_type === 'video')!;
   const a = json.streams.find((s) => s.codec_type === 'audio');
@@ -57,7 +63,7 @@ export async function probeFrames(path: string, options: { signal?: AbortSignal 
   const res = await runTool(ffprobePath(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,dts_time,flags', '-of', 'csv=p=0', path], {
     signal: options.signal, timeoutMs: 600_000, where,
   });
-  if (res.code !== 0) throw fail(path, res.stderr.trim().split('\n').pop() ?? `ffprobe exited with ${res.code}`);
+  if (res.code !== 0) throw fail(path, ended(res));
   const rows: { t: number; key: boolean }[] = [];
   for (const line of res.stdout.toString('utf8').split('\n')) {
     if (!line) continue;
