@@ -46,14 +46,21 @@ try {
     ['per-clip (1 ffmpeg per clip, 1 at a time)', { ...base, mode: 'per-clip', encodeBatchSize: 1 }],
     ['per-clip (1 ffmpeg per clip, 2 at a time)', { ...base, mode: 'per-clip', encodeBatchSize: 2 }],
   ];
-  console.log(`source ${seconds} s ${size} @ ${fps} fps (${info.numFrames} frames); ${clips.length} clips of ${Math.min(len, stride)} s, ${frames} frames; libx264 ${preset}, source GOP ${gop}, ${threads} thread(s) per encoder; median of ${repeat}`);
+  console.log(
+    `source ${seconds} s ${size} @ ${fps} fps (${info.numFrames} frames); ${clips.length} clips of ${Math.min(len, stride)} s, ${frames} frames; libx264 ${preset}, source GOP ${gop}, ${threads} thread(s) per encoder; median of ${repeat}`,
+  );
   const results: number[] = [];
   for (const [name, opts] of variants) {
     const times: number[] = [];
     for (let r = 0; r < repeat; r++) {
       const out = join(dir, `out-${r}-${results.length}`);
       const t = performance.now();
-      await transcodeClips(info, 'src', clips.map((clip) => ({ clip, out: join(out, `${clip.stem}.mp4`) })), opts);
+      await transcodeClips(
+        info,
+        'src',
+        clips.map((clip) => ({ clip, out: join(out, `${clip.stem}.mp4`) })),
+        opts,
+      );
       times.push((performance.now() - t) / 1000);
       await rm(out, { recursive: true, force: true });
     }
@@ -61,7 +68,9 @@ try {
     results.push(m);
     console.log(`${name.padEnd(44)} ${m.toFixed(2)} s  (${(frames / m).toFixed(0)} clip frames/s)`);
   }
-  console.log(`per-clip / one-pass time ratio: ${(results[1]! / results[0]!).toFixed(2)}x sequential, ${(results[2]! / results[0]!).toFixed(2)}x with 2 per-clip processes`);
+  console.log(
+    `per-clip / one-pass time ratio: ${(results[1]! / results[0]!).toFixed(2)}x sequential, ${(results[2]! / results[0]!).toFixed(2)}x with 2 per-clip processes`,
+  );
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -34,7 +34,7 @@ export function cpuSeconds(): number | null {
   // ffmpeg is started from the spawn helper (src/media/spawner.ts): its CPU, and that of the
   // children it reaped, count as ours.
   const helper = spawnHelperPid();
-  return self + (helper === null ? 0 : procCpu(String(helper)) ?? 0);
+  return self + (helper === null ? 0 : (procCpu(String(helper)) ?? 0));
 }
 
 function procCpu(pid: string): number | null {
@@ -55,13 +55,22 @@ function cpuSince(start: number | null): number | null {
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 function sink(onItem: (item: StreamItem) => void = () => {}): Writable {
-  return new Writable({ objectMode: true, highWaterMark: 1, write(item: StreamItem, _e, cb) { onItem(item); cb(); } });
+  return new Writable({
+    objectMode: true,
+    highWaterMark: 1,
+    write(item: StreamItem, _e, cb) {
+      onItem(item);
+      cb();
+    },
+  });
 }
 
 export interface DecodeRun {
@@ -78,13 +87,17 @@ export async function decodeOurs(shards: string[], options: DecodeOptions & { co
   const r: DecodeRun = { seconds: 0, cpuSeconds: null, clips: 0, frames: 0, audioSeconds: 0, failed: 0 };
   const c0 = cpuSeconds();
   const t0 = now();
-  await pipeline(readShards(shards), decodeClips(options), sink((item) => {
-    if (item.kind !== 'sample') return;
-    if (item.failure) r.failed++;
-    r.clips++;
-    r.frames += item.video?.decodedFrames ?? 0;
-    if (item.audio) r.audioSeconds += item.audio.pcm.length / item.audio.sampleRate;
-  }));
+  await pipeline(
+    readShards(shards),
+    decodeClips(options),
+    sink((item) => {
+      if (item.kind !== 'sample') return;
+      if (item.failure) r.failed++;
+      r.clips++;
+      r.frames += item.video?.decodedFrames ?? 0;
+      if (item.audio) r.audioSeconds += item.audio.pcm.length / item.audio.sampleRate;
+    }),
+  );
   r.seconds = now() - t0;
   r.cpuSeconds = cpuSince(c0);
   return r;
@@ -95,7 +108,11 @@ export async function decodeOurs(shards: string[], options: DecodeOptions & { co
  * file and writing to /dev/null, started the way the stage starts ffmpeg (from the spawn helper
  * unless CLIPSTREAM_SPAWN=direct) so that both pay the same process start.
  */
-export async function decodeBaseline(files: string[], options: DecodeOptions & { concurrency: number }, viaStdin = false): Promise<{ seconds: number; cpuSeconds: number | null; clips: number }> {
+export async function decodeBaseline(
+  files: string[],
+  options: DecodeOptions & { concurrency: number },
+  viaStdin = false,
+): Promise<{ seconds: number; cpuSeconds: number | null; clips: number }> {
   const resolved = resolveDecodeOptions(options);
   // viaStdin: the clip is fed from memory through stdin (moov moved to the front, as the stage
   // does) instead of ffmpeg reading the file: the same input path as the stage, outputs still /dev/null.
@@ -109,27 +126,35 @@ export async function decodeBaseline(files: string[], options: DecodeOptions & {
   }
   const c0 = cpuSeconds();
   const t0 = now();
-  await mapLimit(files, options.concurrency, (file) => new Promise<void>((resolve, reject) => {
-    const args = ['-y', ...decodeArgs(resolved, resolved.audio, { input: viaStdin ? 'pipe:0' : file, video: '/dev/null', audio: '/dev/null' }, picks.get(file))];
-    const done = (code: number | null) => (code === 0 ? resolve() : reject(new Error(`ffmpeg exited ${code} on ${file}`)));
-    const feed = (stdin: Writable | null) => {
-      if (!viaStdin || !stdin) return;
-      stdin.on('error', () => {});
-      stdin.end(inputs.get(file));
-    };
-    const stdio: Array<'pipe' | 'ignore'> = [viaStdin ? 'pipe' : 'ignore', 'ignore', 'ignore'];
-    if (useSpawnHelper()) {
-      spawnViaHelper(resolved.ffmpeg, args, stdio).then((c) => {
-        feed(c.stdio[0] ?? null);
-        return c.exited.then((e) => done(e.code));
-      }, reject);
-      return;
-    }
-    const child = spawn(resolved.ffmpeg, args, { stdio });
-    feed(child.stdin);
-    child.on('error', reject);
-    child.on('close', done);
-  }));
+  await mapLimit(
+    files,
+    options.concurrency,
+    (file) =>
+      new Promise<void>((resolve, reject) => {
+        const args = [
+          '-y',
+          ...decodeArgs(resolved, resolved.audio, { input: viaStdin ? 'pipe:0' : file, video: '/dev/null', audio: '/dev/null' }, picks.get(file)),
+        ];
+        const done = (code: number | null) => (code === 0 ? resolve() : reject(new Error(`ffmpeg exited ${code} on ${file}`)));
+        const feed = (stdin: Writable | null) => {
+          if (!viaStdin || !stdin) return;
+          stdin.on('error', () => {});
+          stdin.end(inputs.get(file));
+        };
+        const stdio: Array<'pipe' | 'ignore'> = [viaStdin ? 'pipe' : 'ignore', 'ignore', 'ignore'];
+        if (useSpawnHelper()) {
+          spawnViaHelper(resolved.ffmpeg, args, stdio).then((c) => {
+            feed(c.stdio[0] ?? null);
+            return c.exited.then((e) => done(e.code));
+          }, reject);
+          return;
+        }
+        const child = spawn(resolved.ffmpeg, args, { stdio });
+        feed(child.stdin);
+        child.on('error', reject);
+        child.on('close', done);
+      }),
+  );
   return { seconds: now() - t0, cpuSeconds: cpuSince(c0), clips: files.length };
 }
 
@@ -138,7 +163,9 @@ export function noiseBytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     out[i] = x & 0xff;
   }
   return out;
@@ -164,10 +191,21 @@ export interface BareResult {
  * shape (a visual clip: [3,32,256,256], or [32,256,256,3] for a uint8 model; an audio clip: [examples, 96, 64] whose rows are
  * stacked along the batch axis as the audio stage does).
  */
-export async function bareInference(modelPath: string, itemShape: number[], batchSizes: number[], seconds: number, threads: number, rowsPerItem = 1): Promise<BareResult[]> {
+export async function bareInference(
+  modelPath: string,
+  itemShape: number[],
+  batchSizes: number[],
+  seconds: number,
+  threads: number,
+  rowsPerItem = 1,
+): Promise<BareResult[]> {
   // The session options of loadSession (same threads, no spinning), in the calling thread.
   const session = await ort.InferenceSession.create(modelPath, {
-    graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    executionProviders: ['cpu'],
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   });
   const name = session.inputNames[0]!;
@@ -179,9 +217,7 @@ export async function bareInference(modelPath: string, itemShape: number[], batc
     for (const bs of batchSizes) {
       const shape = rowsPerItem === 1 ? [bs, ...itemShape] : [bs * itemShape[0]!, ...itemShape.slice(1)];
       // A model that takes decoded uint8 frames (the shipped SlowFast) is fed bytes, a float model floats.
-      const tensor = uint8
-        ? new ort.Tensor('uint8', noiseBytes(per * bs, 7 + bs), shape)
-        : new ort.Tensor('float32', noiseFloats(per * bs, 7 + bs), shape);
+      const tensor = uint8 ? new ort.Tensor('uint8', noiseBytes(per * bs, 7 + bs), shape) : new ort.Tensor('float32', noiseFloats(per * bs, 7 + bs), shape);
       await session.run({ [name]: tensor }, outputs); // warm-up
       let runs = 0;
       const c0 = cpuSeconds();
@@ -216,7 +252,13 @@ export function fakeSample(i: number, extra: Partial<Sample>): Sample {
 
 /** A few distinct decoded videos (uint8 T×H×W×3) shared by the samples that feed the visual stage. */
 export function makeVideos(count: number, frames = 32, size = 256): DecodedVideo[] {
-  return Array.from({ length: count }, (_, i) => ({ frames: noiseBytes(frames * size * size * 3, 11 + i), numFrames: frames, height: size, width: size, decodedFrames: 250 }));
+  return Array.from({ length: count }, (_, i) => ({
+    frames: noiseBytes(frames * size * size * 3, 11 + i),
+    numFrames: frames,
+    height: size,
+    width: size,
+    decodedFrames: 250,
+  }));
 }
 
 export function makeAudios(count: number, seconds = 10, rate = 16000): DecodedAudio[] {
@@ -239,20 +281,28 @@ export interface StageRun {
 export async function modelStage(extractor: Extractor, samples: () => Sample[], batchSize: number, intervalMs = 0, queueSize?: number): Promise<StageRun> {
   const batches: number[] = [];
   const items = samples();
-  const source = intervalMs > 0
-    ? Readable.from((async function* () {
-      for (const s of items) {
-        await new Promise((r) => setTimeout(r, intervalMs));
-        yield s;
-      }
-    })(), { objectMode: true, highWaterMark: 1 })
-    : Readable.from(items, { objectMode: true, highWaterMark: 1 });
+  const source =
+    intervalMs > 0
+      ? Readable.from(
+          (async function* () {
+            for (const s of items) {
+              await new Promise((r) => setTimeout(r, intervalMs));
+              yield s;
+            }
+          })(),
+          { objectMode: true, highWaterMark: 1 },
+        )
+      : Readable.from(items, { objectMode: true, highWaterMark: 1 });
   let failed = 0;
   const c0 = cpuSeconds();
   const t0 = now();
-  await pipeline(source, extractFeatures(extractor, { batchSize, queueSize, onBatch: (n) => batches.push(n) }), sink((item) => {
-    if (item.kind === 'sample' && item.failure) failed++;
-  }));
+  await pipeline(
+    source,
+    extractFeatures(extractor, { batchSize, queueSize, onBatch: (n) => batches.push(n) }),
+    sink((item) => {
+      if (item.kind === 'sample' && item.failure) failed++;
+    }),
+  );
   const seconds = now() - t0;
   const cpu = cpuSince(c0);
   if (failed > 0) throw new Error(`${failed} samples failed in the ${extractor.kind} model stage`);
@@ -269,21 +319,32 @@ export async function readAlone(shards: string[]): Promise<{ seconds: number; cp
   let clips = 0;
   const c0 = cpuSeconds();
   const t0 = now();
-  await pipeline(readShards(shards), sink((i) => { if (i.kind === 'sample') clips++; }));
+  await pipeline(
+    readShards(shards),
+    sink((i) => {
+      if (i.kind === 'sample') clips++;
+    }),
+  );
   return { seconds: now() - t0, cpuSeconds: cpuSince(c0), clips };
 }
 
 /** The feature shard writer alone, fed records with features of the shipped models' sizes. */
-export async function writeAlone(dir: string, count: number, layerSizes: { visual: number[]; audio: number[] }): Promise<{ seconds: number; cpuSeconds: number | null; clips: number }> {
+export async function writeAlone(
+  dir: string,
+  count: number,
+  layerSizes: { visual: number[]; audio: number[] },
+): Promise<{ seconds: number; cpuSeconds: number | null; clips: number }> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const feats = (sizes: number[], seed: number) => Object.fromEntries(sizes.map((n, l) => [`layer_${l}`, { data: noiseFloats(n, seed + l), shape: [n] }]));
   const items: StreamItem[] = [];
   for (let i = 0; i < count; i++) {
-    items.push(fakeSample(i, {
-      visualFeatures: [{ extractor_name: 'v', dataset: 'd', feat_array: feats(layerSizes.visual, i) }],
-      audioFeatures: [{ extractor_name: 'a', dataset: 'd', feat_array: feats(layerSizes.audio, i + 1000) }],
-    }));
+    items.push(
+      fakeSample(i, {
+        visualFeatures: [{ extractor_name: 'v', dataset: 'd', feat_array: feats(layerSizes.visual, i) }],
+        audioFeatures: [{ extractor_name: 'a', dataset: 'd', feat_array: feats(layerSizes.audio, i + 1000) }],
+      }),
+    );
   }
   items.push({ kind: 'shard-end', shard: SHARD, samples: count });
   const c0 = cpuSeconds();

@@ -22,7 +22,12 @@ import { linspaceIndices } from '../src/media/sampling.js';
 
 const run = promisify(execFile);
 
-export async function naiveExtract(shards: string[], workDir: string, visualModel: string, audioModel: string): Promise<{ seconds: number; cpuSeconds: number | null; clips: number }> {
+export async function naiveExtract(
+  shards: string[],
+  workDir: string,
+  visualModel: string,
+  audioModel: string,
+): Promise<{ seconds: number; cpuSeconds: number | null; clips: number }> {
   const c0 = cpuSeconds();
   const t0 = performance.now();
   await rm(workDir, { recursive: true, force: true });
@@ -42,9 +47,31 @@ export async function naiveExtract(shards: string[], workDir: string, visualMode
       await writeFile(clip, Buffer.concat(chunks));
       const rgb = `${clip}.rgb`;
       const pcm = `${clip}.f32`;
-      await run(ffmpegPath(), ['-v', 'error', '-y', '-t', '10', '-i', clip,
-        '-map', '0:v:0', '-vf', videoFilter(size, 'top-left'), '-pix_fmt', 'rgb24', '-f', 'rawvideo', rgb,
-        '-map', '0:a:0', '-af', audioFilter(16000), '-f', 'f32le', pcm]);
+      await run(ffmpegPath(), [
+        '-v',
+        'error',
+        '-y',
+        '-t',
+        '10',
+        '-i',
+        clip,
+        '-map',
+        '0:v:0',
+        '-vf',
+        videoFilter(size, 'top-left'),
+        '-pix_fmt',
+        'rgb24',
+        '-f',
+        'rawvideo',
+        rgb,
+        '-map',
+        '0:a:0',
+        '-af',
+        audioFilter(16000),
+        '-f',
+        'f32le',
+        pcm,
+      ]);
       const frames = await readFile(rgb);
       const samples = await readFile(pcm);
       const frameBytes = size * size * 3;
@@ -70,7 +97,11 @@ export async function naiveExtract(shards: string[], workDir: string, visualMode
       // Batch size 1: one clip per session.run (its ten 0.96 s examples together).
       const a = await audio.run({ [audio.inputNames[0]!]: new ort.Tensor('float32', examples.data, examples.shape) });
       const audioRows = audio.outputNames.map((n) => a[n]!.data as Float32Array);
-      results.push({ filename: entry.header.name, visual: visual.outputNames.map((n) => Array.from(v[n]!.data as Float32Array)), audio: audioRows.map((x) => Array.from(x)) });
+      results.push({
+        filename: entry.header.name,
+        visual: visual.outputNames.map((n) => Array.from(v[n]!.data as Float32Array)),
+        audio: audioRows.map((x) => Array.from(x)),
+      });
       await rm(clip);
       await rm(rgb);
       await rm(pcm);

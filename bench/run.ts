@@ -22,8 +22,20 @@ import { shippedModelsDir, DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL } from '../
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import type { ChildJob, ChildResult } from './child.js';
 import {
-  audioExamplesFor, bareInference, decodeBaseline, decodeOurs, fakeSample, histogram, makeAudios, makeVideos, mean, modelStage,
-  readAlone, writeAlone, type BareResult, type StageRun,
+  audioExamplesFor,
+  bareInference,
+  decodeBaseline,
+  decodeOurs,
+  fakeSample,
+  histogram,
+  makeAudios,
+  makeVideos,
+  mean,
+  modelStage,
+  readAlone,
+  writeAlone,
+  type BareResult,
+  type StageRun,
 } from './measure.js';
 import { benchFaces } from './faces.js';
 import { naiveExtract } from './naive.js';
@@ -60,7 +72,6 @@ interface Config {
   md: string | null;
 }
 
-
 function parseArgs(argv: string[]): Config {
   const flag = (name: string) => argv.includes(`--${name}`);
   const value = (name: string) => {
@@ -72,10 +83,52 @@ function parseArgs(argv: string[]): Config {
   const mode = flag('smoke') ? 'smoke' : flag('quick') ? 'quick' : 'full';
   const base: Omit<Config, 'only' | 'json' | 'md' | 'numWorkers'> =
     mode === 'full'
-      ? { mode, workload: FULL_WORKLOAD, shardSize: 50, decodeClips: 48, bareSeconds: 3, batchSizes: [1, 2, 4, 8], visualItems: 24, audioItems: 200, slowIntervalMs: 40, pipelineClips: 200, naiveClips: 50, scaling: [50, 200, 1000], memory: [100, 1000] }
+      ? {
+          mode,
+          workload: FULL_WORKLOAD,
+          shardSize: 50,
+          decodeClips: 48,
+          bareSeconds: 3,
+          batchSizes: [1, 2, 4, 8],
+          visualItems: 24,
+          audioItems: 200,
+          slowIntervalMs: 40,
+          pipelineClips: 200,
+          naiveClips: 50,
+          scaling: [50, 200, 1000],
+          memory: [100, 1000],
+        }
       : mode === 'quick'
-        ? { mode, workload: QUICK_WORKLOAD, shardSize: 8, decodeClips: 12, bareSeconds: 1, batchSizes: [1, 2, 4], visualItems: 8, audioItems: 80, slowIntervalMs: 40, pipelineClips: 24, naiveClips: 6, scaling: [8, 16, 32], memory: [8, 32] }
-        : { mode, workload: SMOKE_WORKLOAD, shardSize: 2, decodeClips: 4, bareSeconds: 0.1, batchSizes: [1, 2], visualItems: 2, audioItems: 8, slowIntervalMs: 10, pipelineClips: 4, naiveClips: 2, scaling: [2, 4], memory: [2, 4] };
+        ? {
+            mode,
+            workload: QUICK_WORKLOAD,
+            shardSize: 8,
+            decodeClips: 12,
+            bareSeconds: 1,
+            batchSizes: [1, 2, 4],
+            visualItems: 8,
+            audioItems: 80,
+            slowIntervalMs: 40,
+            pipelineClips: 24,
+            naiveClips: 6,
+            scaling: [8, 16, 32],
+            memory: [8, 32],
+          }
+        : {
+            mode,
+            workload: SMOKE_WORKLOAD,
+            shardSize: 2,
+            decodeClips: 4,
+            bareSeconds: 0.1,
+            batchSizes: [1, 2],
+            visualItems: 2,
+            audioItems: 8,
+            slowIntervalMs: 10,
+            pipelineClips: 4,
+            naiveClips: 2,
+            scaling: [2, 4],
+            memory: [2, 4],
+          };
   const workload = { ...base.workload, distinct: num('distinct') ?? base.workload.distinct };
   const only = value('only');
   return {
@@ -161,7 +214,12 @@ async function main(): Promise<void> {
     ffmpeg: ffmpegPath(),
   };
   const rows: Row[] = [];
-  const figures: Record<string, unknown> = { mode: cfg.mode, date: new Date().toISOString(), machine, config: { ...cfg, only: cfg.only ? [...cfg.only] : null } };
+  const figures: Record<string, unknown> = {
+    mode: cfg.mode,
+    date: new Date().toISOString(),
+    machine,
+    config: { ...cfg, only: cfg.only ? [...cfg.only] : null },
+  };
   const extractOptions = { batchSize: cfg.batchSize, numWorkers: cfg.numWorkers, threads: cfg.threads, intraOpThreads: cfg.intraOp };
 
   log(`clipstream bench (${cfg.mode}) on ${machine.cpu}, ${cores} cores`);
@@ -208,7 +266,21 @@ async function main(): Promise<void> {
       const cpuRatio = ours.cpuSeconds && base.cpuSeconds ? base.cpuSeconds / ours.cpuSeconds : null;
       const ratioStdin = baseStdin.seconds / ours.seconds;
       const cpuRatioStdin = ours.cpuSeconds && baseStdin.cpuSeconds ? baseStdin.cpuSeconds / ours.cpuSeconds : null;
-      out[v.name] = { stdinBaselineSeconds: r2(baseStdin.seconds), stdinBaselineCpuSeconds: baseStdin.cpuSeconds === null ? null : r2(baseStdin.cpuSeconds), ratioToStdinBaseline: r2(ratioStdin), cpuRatioToStdinBaseline: cpuRatioStdin === null ? null : r2(cpuRatioStdin), oursSeconds: r2(ours.seconds), baselineSeconds: r2(base.seconds), oursCpuSeconds: ours.cpuSeconds === null ? null : r2(ours.cpuSeconds), baselineCpuSeconds: base.cpuSeconds === null ? null : r2(base.cpuSeconds), cpuRatio: cpuRatio === null ? null : r2(cpuRatio), clips: ours.clips, frames: ours.frames, audioSeconds: r2(ours.audioSeconds), ratio: r2(ratio) };
+      out[v.name] = {
+        stdinBaselineSeconds: r2(baseStdin.seconds),
+        stdinBaselineCpuSeconds: baseStdin.cpuSeconds === null ? null : r2(baseStdin.cpuSeconds),
+        ratioToStdinBaseline: r2(ratioStdin),
+        cpuRatioToStdinBaseline: cpuRatioStdin === null ? null : r2(cpuRatioStdin),
+        oursSeconds: r2(ours.seconds),
+        baselineSeconds: r2(base.seconds),
+        oursCpuSeconds: ours.cpuSeconds === null ? null : r2(ours.cpuSeconds),
+        baselineCpuSeconds: base.cpuSeconds === null ? null : r2(base.cpuSeconds),
+        cpuRatio: cpuRatio === null ? null : r2(cpuRatio),
+        clips: ours.clips,
+        frames: ours.frames,
+        audioSeconds: r2(ours.audioSeconds),
+        ratio: r2(ratio),
+      };
       const unit = v.name === 'audio' ? 'audio s/s' : 'frames/s';
       const amount = v.name === 'audio' ? audioSeconds : frames;
       rows.push({
@@ -278,8 +350,26 @@ async function main(): Promise<void> {
     const rv = sv.itemsPerSecond / bv.itemsPerSecond;
     const ra = sa.itemsPerSecond / ba.itemsPerSecond;
     const cr = (bare: BareResult, stage: StageRun) => (bare.cpuPerItem && stage.cpuPerItem ? r2(bare.cpuPerItem / stage.cpuPerItem) : null);
-    rows.push({ item: '2 inference', metric: `visual clips/s (batch ${bv.batchSize})`, ours: String(r2(sv.itemsPerSecond)), reference: `${r2(bv.itemsPerSecond)} (bare session.run)`, ratio: r2(rv), cpuRatio: cr(bv, sv), target: '≥ 0.95', met: rv >= 0.95 });
-    rows.push({ item: '2 inference', metric: `audio clips/s (batch ${ba.batchSize}, ${exShape[0]} examples/clip)`, ours: String(r2(sa.itemsPerSecond)), reference: `${r2(ba.itemsPerSecond)} (bare session.run)`, ratio: r2(ra), cpuRatio: cr(ba, sa), target: '≥ 0.95', met: ra >= 0.95 });
+    rows.push({
+      item: '2 inference',
+      metric: `visual clips/s (batch ${bv.batchSize})`,
+      ours: String(r2(sv.itemsPerSecond)),
+      reference: `${r2(bv.itemsPerSecond)} (bare session.run)`,
+      ratio: r2(rv),
+      cpuRatio: cr(bv, sv),
+      target: '≥ 0.95',
+      met: rv >= 0.95,
+    });
+    rows.push({
+      item: '2 inference',
+      metric: `audio clips/s (batch ${ba.batchSize}, ${exShape[0]} examples/clip)`,
+      ours: String(r2(sa.itemsPerSecond)),
+      reference: `${r2(ba.itemsPerSecond)} (bare session.run)`,
+      ratio: r2(ra),
+      cpuRatio: cr(ba, sa),
+      target: '≥ 0.95',
+      met: ra >= 0.95,
+    });
   }
 
   // 6. Batching
@@ -296,8 +386,24 @@ async function main(): Promise<void> {
       audioSlow: { intervalMs: cfg.slowIntervalMs, histogram: histogram(slow.batches), mean: r2(mean(slow.batches)) },
       visualFastMax4: { histogram: histogram(vfast.batches), mean: r2(mean(vfast.batches)) },
     };
-    rows.push({ item: '6 batching', metric: `audio, fast producer (max ${bs})`, ours: `mean ${r2(mean(fast.batches))}`, reference: JSON.stringify(histogram(fast.batches)), ratio: null, target: 'large', met: mean(fast.batches) >= bs * 0.75 });
-    rows.push({ item: '6 batching', metric: `audio, 1 clip / ${cfg.slowIntervalMs} ms`, ours: `mean ${r2(mean(slow.batches))}`, reference: JSON.stringify(histogram(slow.batches)), ratio: null, target: 'small', met: mean(slow.batches) <= 1.5 });
+    rows.push({
+      item: '6 batching',
+      metric: `audio, fast producer (max ${bs})`,
+      ours: `mean ${r2(mean(fast.batches))}`,
+      reference: JSON.stringify(histogram(fast.batches)),
+      ratio: null,
+      target: 'large',
+      met: mean(fast.batches) >= bs * 0.75,
+    });
+    rows.push({
+      item: '6 batching',
+      metric: `audio, 1 clip / ${cfg.slowIntervalMs} ms`,
+      ours: `mean ${r2(mean(slow.batches))}`,
+      reference: JSON.stringify(histogram(slow.batches)),
+      ratio: null,
+      target: 'small',
+      met: mean(slow.batches) <= 1.5,
+    });
   }
   await visual.close();
   await audio.close();
@@ -366,12 +472,45 @@ async function main(): Promise<void> {
       batches: { visual: histogram(run.batches.visual), audio: histogram(run.batches.audio) },
       peakRssMB: r2(run.peakRssMB),
     };
-    rows.push({ item: '3 pipeline', metric: `extract clips/s vs slowest stage (${slowest[0]})`, ours: String(r2(run.clipsPerSecond)), reference: `${r2(slowest[1])} (${slowest[0]} alone)`, ratio: r2(ratio), target: '≥ 0.9', met: ratio >= 0.9 });
-    rows.push({ item: '3 pipeline', metric: 'extract vs shared-core bound 1/Σ(1/stage)', ours: String(r2(run.clipsPerSecond)), reference: String(r2(serialBound)), ratio: r2(run.clipsPerSecond / serialBound), target: '(info)', met: null });
+    rows.push({
+      item: '3 pipeline',
+      metric: `extract clips/s vs slowest stage (${slowest[0]})`,
+      ours: String(r2(run.clipsPerSecond)),
+      reference: `${r2(slowest[1])} (${slowest[0]} alone)`,
+      ratio: r2(ratio),
+      target: '≥ 0.9',
+      met: ratio >= 0.9,
+    });
+    rows.push({
+      item: '3 pipeline',
+      metric: 'extract vs shared-core bound 1/Σ(1/stage)',
+      ours: String(r2(run.clipsPerSecond)),
+      reference: String(r2(serialBound)),
+      ratio: r2(run.clipsPerSecond / serialBound),
+      target: '(info)',
+      met: null,
+    });
     if (cpuSum !== null && pipeCpu !== null) {
-      rows.push({ item: '3 pipeline', metric: 'CPU s per clip: Σ stages alone vs extract', ours: pipeCpu.toFixed(3), reference: `${cpuSum.toFixed(3)} (Σ), ${cores} cores → ≤ ${r2(cores / cpuSum)} clips/s`, ratio: null, cpuRatio: r2(cpuSum / pipeCpu), target: '(info)', met: null });
+      rows.push({
+        item: '3 pipeline',
+        metric: 'CPU s per clip: Σ stages alone vs extract',
+        ours: pipeCpu.toFixed(3),
+        reference: `${cpuSum.toFixed(3)} (Σ), ${cores} cores → ≤ ${r2(cores / cpuSum)} clips/s`,
+        ratio: null,
+        cpuRatio: r2(cpuSum / pipeCpu),
+        target: '(info)',
+        met: null,
+      });
     }
-    rows.push({ item: '6 batching', metric: 'extract, visual batches (decode-fed)', ours: `mean ${r2(mean(run.batches.visual))}`, reference: JSON.stringify(histogram(run.batches.visual)), ratio: null, target: '(info)', met: null });
+    rows.push({
+      item: '6 batching',
+      metric: 'extract, visual batches (decode-fed)',
+      ours: `mean ${r2(mean(run.batches.visual))}`,
+      reference: JSON.stringify(histogram(run.batches.visual)),
+      ratio: null,
+      target: '(info)',
+      met: null,
+    });
   }
 
   // 4. Against the obvious script
@@ -385,8 +524,27 @@ async function main(): Promise<void> {
     const naiveCpu = naive.cpuSeconds === null ? null : naive.cpuSeconds / naive.clips;
     const oursCpu = ours.cpuSeconds === null ? null : ours.cpuSeconds / ours.clips;
     const cpuRatio = naiveCpu !== null && oursCpu !== null ? naiveCpu / oursCpu : null;
-    figures.naive = { naiveCpuSecondsPerClip: naiveCpu === null ? null : Math.round(naiveCpu * 1000) / 1000, extractCpuSecondsPerClip: oursCpu === null ? null : Math.round(oursCpu * 1000) / 1000, cpuRatio: cpuRatio === null ? null : r2(cpuRatio), clips: cfg.naiveClips, naiveSeconds: r2(naive.seconds), naiveClipsPerSecond: r2(naiveRate), extractSeconds: r2(ours.seconds), extractClipsPerSecond: r2(ours.clipsPerSecond), speedup: r2(ratio) };
-    rows.push({ item: '4 vs script', metric: `clips/s on ${cfg.naiveClips} clips`, ours: String(r2(ours.clipsPerSecond)), reference: `${r2(naiveRate)} (temp files, batch 1)`, ratio: r2(ratio), cpuRatio: cpuRatio === null ? null : r2(cpuRatio), target: '≥ 3', met: ratio >= 3 });
+    figures.naive = {
+      naiveCpuSecondsPerClip: naiveCpu === null ? null : Math.round(naiveCpu * 1000) / 1000,
+      extractCpuSecondsPerClip: oursCpu === null ? null : Math.round(oursCpu * 1000) / 1000,
+      cpuRatio: cpuRatio === null ? null : r2(cpuRatio),
+      clips: cfg.naiveClips,
+      naiveSeconds: r2(naive.seconds),
+      naiveClipsPerSecond: r2(naiveRate),
+      extractSeconds: r2(ours.seconds),
+      extractClipsPerSecond: r2(ours.clipsPerSecond),
+      speedup: r2(ratio),
+    };
+    rows.push({
+      item: '4 vs script',
+      metric: `clips/s on ${cfg.naiveClips} clips`,
+      ours: String(r2(ours.clipsPerSecond)),
+      reference: `${r2(naiveRate)} (temp files, batch 1)`,
+      ratio: r2(ratio),
+      cpuRatio: cpuRatio === null ? null : r2(cpuRatio),
+      target: '≥ 3',
+      met: ratio >= 3,
+    });
   }
 
   // 7. Scaling
@@ -413,13 +571,46 @@ async function main(): Promise<void> {
     const rawValues = Object.values(raw);
     const rawSpread = Math.max(...rawValues) / Math.min(...rawValues);
     const ms = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
-    figures.scaling = { secondsPerClip: ms(per), maxOverMin: r2(spread), rawSecondsPerClip: ms(raw), rawMaxOverMin: r2(rawSpread), firstClipSeconds: ms(startup), cpuSecondsPerClip: ms(cpu) };
-    rows.push({ item: '7 scaling', metric: `s/clip after the first clip at ${cfg.scaling.join(' / ')} clips`, ours: values.map((v) => v.toFixed(3)).join(' / '), reference: 'max / min', ratio: r2(spread), target: '≤ 1.10', met: spread <= 1.1 });
+    figures.scaling = {
+      secondsPerClip: ms(per),
+      maxOverMin: r2(spread),
+      rawSecondsPerClip: ms(raw),
+      rawMaxOverMin: r2(rawSpread),
+      firstClipSeconds: ms(startup),
+      cpuSecondsPerClip: ms(cpu),
+    };
+    rows.push({
+      item: '7 scaling',
+      metric: `s/clip after the first clip at ${cfg.scaling.join(' / ')} clips`,
+      ours: values.map((v) => v.toFixed(3)).join(' / '),
+      reference: 'max / min',
+      ratio: r2(spread),
+      target: '≤ 1.10',
+      met: spread <= 1.1,
+    });
     if (Object.keys(cpu).length === cfg.scaling.length) {
       const cv = Object.values(cpu);
-      rows.push({ item: '7 scaling', metric: 'CPU s/clip, start-up included (this process, the spawn helper, ffmpeg)', ours: cv.map((v) => v.toFixed(3)).join(' / '), reference: 'max / min', ratio: r2(Math.max(...cv) / Math.min(...cv)), target: '(info)', met: null });
+      rows.push({
+        item: '7 scaling',
+        metric: 'CPU s/clip, start-up included (this process, the spawn helper, ffmpeg)',
+        ours: cv.map((v) => v.toFixed(3)).join(' / '),
+        reference: 'max / min',
+        ratio: r2(Math.max(...cv) / Math.min(...cv)),
+        target: '(info)',
+        met: null,
+      });
     }
-    rows.push({ item: '7 scaling', metric: `s/clip raw (start-up ${Object.values(startup).map((v) => v.toFixed(1)).join(' / ')} s included)`, ours: rawValues.map((v) => v.toFixed(3)).join(' / '), reference: 'max / min', ratio: r2(rawSpread), target: '(info)', met: null });
+    rows.push({
+      item: '7 scaling',
+      metric: `s/clip raw (start-up ${Object.values(startup)
+        .map((v) => v.toFixed(1))
+        .join(' / ')} s included)`,
+      ours: rawValues.map((v) => v.toFixed(3)).join(' / '),
+      reference: 'max / min',
+      ratio: r2(rawSpread),
+      target: '(info)',
+      met: null,
+    });
   }
 
   // 5. Memory
@@ -434,7 +625,13 @@ async function main(): Promise<void> {
     const mbPer1000 = slope(points) * 1000;
     const growth = (mbPer1000 * (large * 0.75)) / 1000;
     const leakFree = growth <= 0.05 * b.peakRssMB;
-    const q = (col: 1 | 3 | 4) => [[0, 0.25], [0.25, 0.5], [0.5, 0.75], [0.75, 1.01]].map(([lo, hi]) => r2(mean(b.rss.filter((s) => s[2] >= lo! * large && s[2] < hi! * large).map((s) => s[col]))));
+    const q = (col: 1 | 3 | 4) =>
+      [
+        [0, 0.25],
+        [0.25, 0.5],
+        [0.5, 0.75],
+        [0.75, 1.01],
+      ].map(([lo, hi]) => r2(mean(b.rss.filter((s) => s[2] >= lo! * large && s[2] < hi! * large).map((s) => s[col]))));
     // The JS side alone (V8 heap; Buffers and typed arrays): flat here means nothing is retained per clip by our code.
     const heapPer1000 = slope(b.rss.filter(([, , done]) => done >= large / 4).map((s) => [s[2], s[3]] as [number, number])) * 1000;
     const extPer1000 = slope(b.rss.filter(([, , done]) => done >= large / 4).map((s) => [s[2], s[4]] as [number, number])) * 1000;
@@ -449,9 +646,33 @@ async function main(): Promise<void> {
       meanExternalMBByQuarter: q(4),
       samples: b.rss.length,
     };
-    rows.push({ item: '5 memory', metric: `peak RSS ${small} vs ${large} clips (MB)`, ours: `${r2(a.peakRssMB)} / ${r2(b.peakRssMB)}`, reference: 'ratio', ratio: r2(ratio), target: '≤ 1.2', met: ratio <= 1.2 });
-    rows.push({ item: '5 memory', metric: `RSS trend over ${large} clips after warm-up`, ours: `${r2(mbPer1000)} MB/1000 clips`, reference: `quarters ${q(1).join(' / ')} MB`, ratio: null, target: 'no upward trend (< 5% of peak)', met: leakFree });
-    rows.push({ item: '5 memory', metric: `JS heap / external trend over ${large} clips after warm-up`, ours: `${r2(heapPer1000)} / ${r2(extPer1000)} MB/1000 clips`, reference: `heapUsed quarters ${q(3).join(' / ')} MB`, ratio: null, target: '(info)', met: null });
+    rows.push({
+      item: '5 memory',
+      metric: `peak RSS ${small} vs ${large} clips (MB)`,
+      ours: `${r2(a.peakRssMB)} / ${r2(b.peakRssMB)}`,
+      reference: 'ratio',
+      ratio: r2(ratio),
+      target: '≤ 1.2',
+      met: ratio <= 1.2,
+    });
+    rows.push({
+      item: '5 memory',
+      metric: `RSS trend over ${large} clips after warm-up`,
+      ours: `${r2(mbPer1000)} MB/1000 clips`,
+      reference: `quarters ${q(1).join(' / ')} MB`,
+      ratio: null,
+      target: 'no upward trend (< 5% of peak)',
+      met: leakFree,
+    });
+    rows.push({
+      item: '5 memory',
+      metric: `JS heap / external trend over ${large} clips after warm-up`,
+      ours: `${r2(heapPer1000)} / ${r2(extPer1000)} MB/1000 clips`,
+      reference: `heapUsed quarters ${q(3).join(' / ')} MB`,
+      ratio: null,
+      target: '(info)',
+      met: null,
+    });
   }
 
   // 8. Queue overhead: 1, 2, 4 queue workers against as many --rank/--world runs (bench/queue.ts).
@@ -495,7 +716,16 @@ async function main(): Promise<void> {
 
 function formatTable(rows: Row[]): string {
   const head = ['item', 'metric', 'ours', 'reference', 'ratio', 'CPU-time ratio', 'target', 'met'];
-  const cells = rows.map((r) => [r.item, r.metric, r.ours, r.reference, r.ratio === null ? '' : String(r.ratio), r.cpuRatio == null ? '' : String(r.cpuRatio), r.target, r.met === null ? '' : r.met ? 'yes' : 'NO']);
+  const cells = rows.map((r) => [
+    r.item,
+    r.metric,
+    r.ours,
+    r.reference,
+    r.ratio === null ? '' : String(r.ratio),
+    r.cpuRatio == null ? '' : String(r.cpuRatio),
+    r.target,
+    r.met === null ? '' : r.met ? 'yes' : 'NO',
+  ]);
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...cells.map((c) => `| ${c.join(' | ')} |`)].join('\n');
 }
 

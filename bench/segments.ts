@@ -49,7 +49,9 @@ async function ff(args: string[]): Promise<void> {
 async function makeSource(dir: string, width: number, height: number, baseSeconds: number, times: number): Promise<string> {
   const base = join(dir, `base_${width}x${height}_${baseSeconds}.mp4`);
   const frames = baseSeconds * 25;
-  await writeMatteVideo({ ...MATTE_FIXTURE, width, height, frames, radius: Math.round(height * 0.18), flashFrames: [Math.round(frames / 2)] }, base, { gop: 50 });
+  await writeMatteVideo({ ...MATTE_FIXTURE, width, height, frames, radius: Math.round(height * 0.18), flashFrames: [Math.round(frames / 2)] }, base, {
+    gop: 50,
+  });
   const list = join(dir, `list_${times}.txt`);
   await writeFile(list, Array.from({ length: times }, () => `file '${resolve(base)}'\n`).join(''));
   const out = join(dir, `src_${width}x${height}_${baseSeconds * times}s.mp4`);
@@ -59,8 +61,14 @@ async function makeSource(dir: string, width: number, height: number, baseSecond
 
 /** decode → session.run → compose → encode, one frame at a time, states carried; returns frames. */
 async function bareLoop(session: ort.InferenceSession, input: string, out: string, width: number, height: number): Promise<number> {
-  const dec = spawn(ffmpegPath(), ['-v', 'error', '-i', input, '-map', '0:v:0', '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const enc = spawn(ffmpegPath(), ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', '25', '-i', 'pipe:0', ...ENCODE, '-an', out], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const dec = spawn(ffmpegPath(), ['-v', 'error', '-i', input, '-map', '0:v:0', '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const enc = spawn(
+    ffmpegPath(),
+    ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', '25', '-i', 'pipe:0', ...ENCODE, '-an', out],
+    { stdio: ['pipe', 'ignore', 'inherit'] },
+  );
   const encDone = new Promise<void>((res) => enc.on('close', () => res()));
   const frameBytes = width * height * 3;
   const zero = new ort.Tensor('float32', new Float32Array(1), [1, 1, 1, 1]);
@@ -73,7 +81,11 @@ async function bareLoop(session: ort.InferenceSession, input: string, out: strin
     while (pending.length >= frameBytes) {
       const rgb = new Uint8Array(pending.subarray(0, frameBytes));
       pending = pending.subarray(frameBytes);
-      const o = await session.run({ src: new ort.Tensor('float32', toModelInput(rgb, width, height), [1, 3, height, width]), ...states, downsample_ratio: ratio });
+      const o = await session.run({
+        src: new ort.Tensor('float32', toModelInput(rgb, width, height), [1, 3, height, width]),
+        ...states,
+        downsample_ratio: ratio,
+      });
       states = { r1i: o.r1o!, r2i: o.r2o!, r3i: o.r3o!, r4i: o.r4o! };
       const frame = composeFrame('composite', rgb, o.fgr!.data as Float32Array, o.pha!.data as Float32Array, width, height, RVM_GREEN, 3);
       if (!enc.stdin.write(frame)) await new Promise((res) => enc.stdin.once('drain', res));
@@ -93,7 +105,22 @@ async function seedMethod(session: ort.InferenceSession, input: string, dir: str
   await rm(matted, { recursive: true, force: true });
   await mkdir(segDir, { recursive: true });
   await mkdir(matted, { recursive: true });
-  await ff(['-i', input, ...ENCODE, '-c:a', 'aac', '-b:a', '128k', '-f', 'segment', '-segment_time', String(segmentSeconds), '-reset_timestamps', '1', join(segDir, 'output_%03d.mp4')]);
+  await ff([
+    '-i',
+    input,
+    ...ENCODE,
+    '-c:a',
+    'aac',
+    '-b:a',
+    '128k',
+    '-f',
+    'segment',
+    '-segment_time',
+    String(segmentSeconds),
+    '-reset_timestamps',
+    '1',
+    join(segDir, 'output_%03d.mp4'),
+  ]);
   const names = (await readdir(segDir)).filter((n) => n.endsWith('.mp4')).sort();
   let frames = 0;
   for (const n of names) frames += await bareLoop(session, join(segDir, n), join(matted, n), width, height);
@@ -107,7 +134,20 @@ async function seedMethod(session: ort.InferenceSession, input: string, dir: str
 /** Peak RSS (MB) of the CLI job in its own process, from /usr/bin/time (kB). */
 async function jobRss(input: string, out: string): Promise<{ peakMB: number; seconds: number }> {
   const started = Date.now();
-  const args = ['-f', '%M', process.execPath, '--import', 'tsx', 'src/cli/run.ts', 'segments', `--input=${input}`, `--output=${out}`, '--segment_seconds=5', '--quiet', '--device=cpu'];
+  const args = [
+    '-f',
+    '%M',
+    process.execPath,
+    '--import',
+    'tsx',
+    'src/cli/run.ts',
+    'segments',
+    `--input=${input}`,
+    `--output=${out}`,
+    '--segment_seconds=5',
+    '--quiet',
+    '--device=cpu',
+  ];
   return new Promise((res, rej) => {
     const p = spawn('/usr/bin/time', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
@@ -125,7 +165,11 @@ async function jobRss(input: string, out: string): Promise<{ peakMB: number; sec
  *
  * @example const { rows } = await benchSegments('quick', console.error);
  */
-export async function benchSegments(mode: 'full' | 'quick' | 'smoke', log: (s: string) => void, workDir = '.bench/segments'): Promise<{ rows: SegmentsBenchRow[]; figures: Record<string, unknown> }> {
+export async function benchSegments(
+  mode: 'full' | 'quick' | 'smoke',
+  log: (s: string) => void,
+  workDir = '.bench/segments',
+): Promise<{ rows: SegmentsBenchRow[]; figures: Record<string, unknown> }> {
   const [w, h] = mode === 'full' ? [640, 360] : [320, 240];
   const base = mode === 'smoke' ? 2 : 10;
   await mkdir(workDir, { recursive: true });
@@ -150,7 +194,11 @@ export async function benchSegments(mode: 'full' | 'quick' | 'smoke', log: (s: s
   for (let i = 0; i < repeat; i++) {
     log(`segments: job (${i + 1}/${repeat})...`);
     await rm(join(workDir, 'job'), { recursive: true, force: true });
-    jobRuns.push(await timed(() => segments({ inputs: [short], outputs: [join(workDir, 'job', 'matted.mp4')], model, segmentSeconds: 5, device: 'cpu', onWarning: () => {} })));
+    jobRuns.push(
+      await timed(() =>
+        segments({ inputs: [short], outputs: [join(workDir, 'job', 'matted.mp4')], model, segmentSeconds: 5, device: 'cpu', onWarning: () => {} }),
+      ),
+    );
     log(`segments: bare loop (${i + 1}/${repeat})...`);
     bareRuns.push(await timed(() => bareLoop(session, short, join(workDir, 'bare.mp4'), w, h)));
   }
@@ -178,16 +226,58 @@ export async function benchSegments(mode: 'full' | 'quick' | 'smoke', log: (s: s
   const seedFps = seedFrames / seedSeconds;
   const rssRatio = rssLong.peakMB / rssShort.peakMB;
   const figures = {
-    size: `${w}x${h}`, frames, jobSeconds: r2(jobSeconds), jobFps: r2(fps), bareFrames, bareSeconds: r2(bareSeconds), bareFps: r2(bareFps), seedFrames, seedSeconds: r2(seedSeconds), seedFps: r2(seedFps),
-    peakRssMB: { short: r2(rssShort.peakMB), long: r2(rssLong.peakMB) }, rssRatio: r2(rssRatio), meanBatch: r2(job.meanBatch), provider: job.provider,
-    cpuSeconds: { job: jobRun.cpu === null ? null : r2(jobRun.cpu), bare: bareRun.cpu === null ? null : r2(bareRun.cpu), seed: seedRun.cpu === null ? null : r2(seedRun.cpu) },
+    size: `${w}x${h}`,
+    frames,
+    jobSeconds: r2(jobSeconds),
+    jobFps: r2(fps),
+    bareFrames,
+    bareSeconds: r2(bareSeconds),
+    bareFps: r2(bareFps),
+    seedFrames,
+    seedSeconds: r2(seedSeconds),
+    seedFps: r2(seedFps),
+    peakRssMB: { short: r2(rssShort.peakMB), long: r2(rssLong.peakMB) },
+    rssRatio: r2(rssRatio),
+    meanBatch: r2(job.meanBatch),
+    provider: job.provider,
+    cpuSeconds: {
+      job: jobRun.cpu === null ? null : r2(jobRun.cpu),
+      bare: bareRun.cpu === null ? null : r2(bareRun.cpu),
+      seed: seedRun.cpu === null ? null : r2(seedRun.cpu),
+    },
     allRunSeconds: { job: jobRuns.map((r) => r2(r.seconds)), bare: bareRuns.map((r) => r2(r.seconds)) },
   };
   const cpuRatio = (a: number | null, b: number | null) => (a && b ? r2(b / a) : null);
   const rows: SegmentsBenchRow[] = [
-    { item: '8 segments', metric: `job frames/s (${w}x${h}, ${frames} frames, 5 s segments, carry)`, ours: String(r2(fps)), reference: `${r2(bareFps)} (bare decode → session.run → encode)`, ratio: r2(fps / bareFps), cpuRatio: cpuRatio(jobRun.cpu, bareRun.cpu), target: '≥ 0.9', met: fps / bareFps >= 0.9 },
-    { item: '8 segments', metric: 'job vs the seed (split with re-encode, per-segment inference, concat)', ours: String(r2(fps)), reference: `${r2(seedFps)} (seed method)`, ratio: r2(fps / seedFps), cpuRatio: cpuRatio(jobRun.cpu, seedRun.cpu), target: '(info)', met: null },
-    { item: '8 segments', metric: `peak RSS ${base * (mode === 'smoke' ? 4 : 12)} s vs ${base * 2} s source (MB)`, ours: `${r2(rssLong.peakMB)} / ${r2(rssShort.peakMB)}`, reference: 'ratio', ratio: r2(rssRatio), target: '≤ 1.2', met: rssRatio <= 1.2 },
+    {
+      item: '8 segments',
+      metric: `job frames/s (${w}x${h}, ${frames} frames, 5 s segments, carry)`,
+      ours: String(r2(fps)),
+      reference: `${r2(bareFps)} (bare decode → session.run → encode)`,
+      ratio: r2(fps / bareFps),
+      cpuRatio: cpuRatio(jobRun.cpu, bareRun.cpu),
+      target: '≥ 0.9',
+      met: fps / bareFps >= 0.9,
+    },
+    {
+      item: '8 segments',
+      metric: 'job vs the seed (split with re-encode, per-segment inference, concat)',
+      ours: String(r2(fps)),
+      reference: `${r2(seedFps)} (seed method)`,
+      ratio: r2(fps / seedFps),
+      cpuRatio: cpuRatio(jobRun.cpu, seedRun.cpu),
+      target: '(info)',
+      met: null,
+    },
+    {
+      item: '8 segments',
+      metric: `peak RSS ${base * (mode === 'smoke' ? 4 : 12)} s vs ${base * 2} s source (MB)`,
+      ours: `${r2(rssLong.peakMB)} / ${r2(rssShort.peakMB)}`,
+      reference: 'ratio',
+      ratio: r2(rssRatio),
+      target: '≤ 1.2',
+      met: rssRatio <= 1.2,
+    },
   ];
   return { rows, figures };
 }
@@ -195,6 +285,9 @@ export async function benchSegments(mode: 'full' | 'quick' | 'smoke', log: (s: s
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const mode = process.argv.includes('--smoke') ? 'smoke' : process.argv.includes('--quick') ? 'quick' : 'full';
   const { rows, figures } = await benchSegments(mode, (s) => process.stderr.write(`${s}\n`));
-  for (const r of rows) process.stdout.write(`${r.item} | ${r.metric} | ${r.ours} | ${r.reference} | ${r.ratio} | cpu ${r.cpuRatio ?? ''} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'NO'}\n`);
+  for (const r of rows)
+    process.stdout.write(
+      `${r.item} | ${r.metric} | ${r.ours} | ${r.reference} | ${r.ratio} | cpu ${r.cpuRatio ?? ''} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'NO'}\n`,
+    );
   process.stdout.write(`${JSON.stringify(figures)}\n`);
 }

@@ -36,9 +36,33 @@ export interface WorkloadSpec {
   rates: number[];
 }
 
-export const FULL_WORKLOAD: WorkloadSpec = { distinct: 12, seconds: 10, sizes: [[320, 240], [640, 360]], rates: [25, 30] };
-export const QUICK_WORKLOAD: WorkloadSpec = { distinct: 4, seconds: 10, sizes: [[320, 240], [640, 360]], rates: [25, 30] };
-export const SMOKE_WORKLOAD: WorkloadSpec = { distinct: 4, seconds: 3, sizes: [[96, 64], [128, 72]], rates: [10, 12] };
+export const FULL_WORKLOAD: WorkloadSpec = {
+  distinct: 12,
+  seconds: 10,
+  sizes: [
+    [320, 240],
+    [640, 360],
+  ],
+  rates: [25, 30],
+};
+export const QUICK_WORKLOAD: WorkloadSpec = {
+  distinct: 4,
+  seconds: 10,
+  sizes: [
+    [320, 240],
+    [640, 360],
+  ],
+  rates: [25, 30],
+};
+export const SMOKE_WORKLOAD: WorkloadSpec = {
+  distinct: 4,
+  seconds: 3,
+  sizes: [
+    [96, 64],
+    [128, 72],
+  ],
+  rates: [10, 12],
+};
 
 export function workloadTag(spec: WorkloadSpec): string {
   return `d${spec.distinct}-s${spec.seconds}-${spec.sizes.map(([w, h]) => `${w}x${h}`).join('_')}-r${spec.rates.join('_')}`;
@@ -48,7 +72,14 @@ export function clipSpecs(spec: WorkloadSpec): ClipSpec[] {
   return Array.from({ length: spec.distinct }, (_, i) => {
     const [width, height] = spec.sizes[i % spec.sizes.length]!;
     const fps = spec.rates[Math.floor(i / spec.sizes.length) % spec.rates.length]!;
-    return { file: `clip${String(i).padStart(3, '0')}-${width}x${height}-${fps}fps_0.mp4`, width, height, fps, seconds: spec.seconds, channels: i % 2 === 0 ? 2 : 1 };
+    return {
+      file: `clip${String(i).padStart(3, '0')}-${width}x${height}-${fps}fps_0.mp4`,
+      width,
+      height,
+      fps,
+      seconds: spec.seconds,
+      channels: i % 2 === 0 ? 2 : 1,
+    };
   });
 }
 
@@ -62,7 +93,11 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Encodes the distinct clips (sequentially: the machine is small). Returns their paths. */
-export async function makeClips(root: string, spec: WorkloadSpec, log: (s: string) => void = () => {}): Promise<{ dir: string; clips: ClipSpec[]; paths: string[] }> {
+export async function makeClips(
+  root: string,
+  spec: WorkloadSpec,
+  log: (s: string) => void = () => {},
+): Promise<{ dir: string; clips: ClipSpec[]; paths: string[] }> {
   const dir = join(root, 'clips', workloadTag(spec));
   await mkdir(dir, { recursive: true });
   const clips = clipSpecs(spec);
@@ -75,13 +110,40 @@ export async function makeClips(root: string, spec: WorkloadSpec, log: (s: strin
     const pattern = i % 3 === 2 ? 'testsrc' : 'testsrc2';
     const tmp = `${out}.tmp.mp4`;
     await run(ffmpegPath(), [
-      '-v', 'error', '-y',
-      '-f', 'lavfi', '-i', `${pattern}=size=${c.width}x${c.height}:rate=${c.fps}:duration=${c.seconds}`,
-      '-f', 'lavfi', '-i', `sine=frequency=${freq}:sample_rate=48000:duration=${c.seconds}`,
-      '-map', '0:v', '-map', '1:a',
-      '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '28', '-pix_fmt', 'yuv420p', '-g', String(c.fps * 2),
-      '-c:a', 'aac', '-b:a', '64k', '-ac', String(c.channels),
-      '-movflags', '+faststart', tmp,
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      `${pattern}=size=${c.width}x${c.height}:rate=${c.fps}:duration=${c.seconds}`,
+      '-f',
+      'lavfi',
+      '-i',
+      `sine=frequency=${freq}:sample_rate=48000:duration=${c.seconds}`,
+      '-map',
+      '0:v',
+      '-map',
+      '1:a',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '28',
+      '-pix_fmt',
+      'yuv420p',
+      '-g',
+      String(c.fps * 2),
+      '-c:a',
+      'aac',
+      '-b:a',
+      '64k',
+      '-ac',
+      String(c.channels),
+      '-movflags',
+      '+faststart',
+      tmp,
     ]);
     await rename(tmp, out);
     log(`  made ${c.file}`);

@@ -3,10 +3,7 @@
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
-import {
-  Extractor, decodeClips, expandShardPatterns, extractFeatures, readShards,
-  shippedModelsDir, writeFeatureShards, type StreamItem,
-} from 'clipstream';
+import { Extractor, decodeClips, expandShardPatterns, extractFeatures, readShards, shippedModelsDir, writeFeatureShards, type StreamItem } from 'clipstream';
 
 const outDir = process.argv[2] ?? 'out-etl';
 const urls = expandShardPatterns('fixtures/shards/shard-{000000..000001}.tar');
@@ -22,12 +19,6 @@ const keepWanted = new Transform({
 });
 
 const writer = writeFeatureShards({ outDir, format: 'msgpack' });
-await pipeline(
-  readShards(urls),
-  keepWanted,
-  decodeClips({ concurrency: 2, audio: false }),
-  extractFeatures(visual, { batchSize: 4 }),
-  writer,
-);
+await pipeline(readShards(urls), keepWanted, decodeClips({ concurrency: 2, audio: false }), extractFeatures(visual, { batchSize: 4 }), writer);
 await visual.close();
 for (const s of writer.summaries) console.log(`${s.shard}: ${s.written} clips -> ${s.output}`);

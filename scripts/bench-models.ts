@@ -24,5 +24,7 @@ for (const b of batches.split(',').map(Number)) {
   for (let r = 0; r < runs; r++) await session.run(feeds);
   const s = (performance.now() - t) / 1000 / runs;
   const rss = process.memoryUsage().rss / 2 ** 30;
-  process.stdout.write(`${meta.extractorName} batch ${b}: ${(b / s).toFixed(2)} items/s (${s.toFixed(2)} s/run, ${runs} run(s), warm-up ${warm.toFixed(2)} s, rss ${rss.toFixed(1)} GiB)\n`);
+  process.stdout.write(
+    `${meta.extractorName} batch ${b}: ${(b / s).toFixed(2)} items/s (${s.toFixed(2)} s/run, ${runs} run(s), warm-up ${warm.toFixed(2)} s, rss ${rss.toFixed(1)} GiB)\n`,
+  );
 }

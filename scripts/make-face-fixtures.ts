@@ -28,7 +28,23 @@ export async function writeSyntheticVideo(spec: SyntheticVideoSpec, outPath: str
   if (spec.tone !== null) args.push('-f', 'lavfi', '-i', `sine=frequency=${spec.tone}:sample_rate=48000:duration=${spec.duration}`);
   args.push('-map', '0:v');
   if (spec.tone !== null) args.push('-map', '1:a', '-c:a', 'aac', '-b:a', '48k');
-  args.push('-c:v', 'libx264', '-preset', 'veryfast', '-crf', '16', '-pix_fmt', 'yuv420p', '-threads', '1', '-fflags', '+bitexact', '-map_metadata', '-1', outPath);
+  args.push(
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-crf',
+    '16',
+    '-pix_fmt',
+    'yuv420p',
+    '-threads',
+    '1',
+    '-fflags',
+    '+bitexact',
+    '-map_metadata',
+    '-1',
+    outPath,
+  );
   const r = await runTool(ffmpegPath(), args, { input: raw, timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`ffmpeg could not write ${outPath}: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
 }

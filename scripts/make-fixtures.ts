@@ -31,9 +31,23 @@ function ffmpegArgs(clip: FixtureClip, out: string): string[] {
   args.push('-map', '0:v');
   if (clip.audio) args.push('-map', '1:a');
   args.push(
-    '-c:v', 'libx264', '-preset', 'veryfast', '-crf', String(clip.crf), '-pix_fmt', 'yuv420p',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-crf',
+    String(clip.crf),
+    '-pix_fmt',
+    'yuv420p',
     // One thread and bitexact: the same ffmpeg build gives the same bytes on every run.
-    '-threads', '1', '-fflags', '+bitexact', '-flags:v', '+bitexact', '-map_metadata', '-1',
+    '-threads',
+    '1',
+    '-fflags',
+    '+bitexact',
+    '-flags:v',
+    '+bitexact',
+    '-map_metadata',
+    '-1',
   );
   if (clip.audio) {
     args.push('-c:a', 'aac', '-b:a', '32k', '-ac', String(clip.audio.channels), '-flags:a', '+bitexact');

@@ -34,10 +34,25 @@ export async function writeMatteVideo(spec: MatteVideoSpec, outPath: string, o: 
   for (let k = 0; k < spec.frames; k++) renderMatteFrame(spec, k, raw.subarray(k * frameBytes, (k + 1) * frameBytes));
   const duration = spec.frames / spec.fps;
   // With explicit timestamps the input rate only sets a fine time base (ms) for setpts and the encoder.
-  const args = ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${spec.width}x${spec.height}`, '-r', o.timestamps ? '1000' : String(spec.fps), '-i', 'pipe:0'];
+  const args = [
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-s',
+    `${spec.width}x${spec.height}`,
+    '-r',
+    o.timestamps ? '1000' : String(spec.fps),
+    '-i',
+    'pipe:0',
+  ];
   const audio = o.audioDelay === undefined ? 0 : o.audioDelay;
   // A late audio stream starts `audioDelay` s after the video in the container (not padded with silence).
-  if (audio !== null) args.push(...(audio > 0 ? ['-itsoffset', String(audio)] : []), '-f', 'lavfi', '-i', `aevalsrc=${beepExpression(spec)}:s=48000:d=${duration}`);
+  if (audio !== null)
+    args.push(...(audio > 0 ? ['-itsoffset', String(audio)] : []), '-f', 'lavfi', '-i', `aevalsrc=${beepExpression(spec)}:s=48000:d=${duration}`);
   const filters: string[] = [];
   if (o.timestamps) filters.push(`setpts='(${o.timestamps.map((t, k) => `eq(N\\,${k})*${t.toFixed(6)}`).join('+')})/TB'`);
   args.push('-map', '0:v');
@@ -46,14 +61,37 @@ export async function writeMatteVideo(spec: MatteVideoSpec, outPath: string, o: 
     args.push('-map', '1:a', '-c:a', 'aac', '-b:a', '64k');
   }
   const gop = String(o.gop ?? 30);
-  args.push('-c:v', 'libx264', '-preset', 'veryfast', '-crf', '10', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0', '-pix_fmt', spec.width % 2 || spec.height % 2 ? 'yuv444p' : 'yuv420p', '-threads', '1', '-fflags', '+bitexact', '-map_metadata', '-1');
+  args.push(
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-crf',
+    '10',
+    '-g',
+    gop,
+    '-keyint_min',
+    gop,
+    '-sc_threshold',
+    '0',
+    '-pix_fmt',
+    spec.width % 2 || spec.height % 2 ? 'yuv444p' : 'yuv420p',
+    '-threads',
+    '1',
+    '-fflags',
+    '+bitexact',
+    '-map_metadata',
+    '-1',
+  );
   const encoded = o.rotate ? `${outPath}.norot${extname(outPath)}` : outPath;
   args.push(encoded);
   const r = await runTool(ffmpegPath(), args, { input: raw, timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`ffmpeg could not write ${outPath}: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
   if (o.rotate) {
     // The display matrix survives only a stream copy (the encode above drops stream metadata).
-    const c = await runTool(ffmpegPath(), ['-v', 'error', '-y', '-i', encoded, '-map', '0', '-c', 'copy', '-metadata:s:v:0', `rotate=${o.rotate}`, outPath], { timeoutMs: 60_000 });
+    const c = await runTool(ffmpegPath(), ['-v', 'error', '-y', '-i', encoded, '-map', '0', '-c', 'copy', '-metadata:s:v:0', `rotate=${o.rotate}`, outPath], {
+      timeoutMs: 60_000,
+    });
     await rm(encoded, { force: true });
     if (c.code !== 0) throw new Error(`ffmpeg could not rotate ${outPath}: ${c.stderr.trim()}`);
   }

@@ -12,7 +12,16 @@ export { bundleClips, type BundleOptions, type BundleSummary, type BundledShard 
 export { ACAV_CLIP_SECONDS, parseClipStem } from './shards/clip-name.js';
 
 // media
-export { decodeClip, decodeClips, decodeArgs, resolveDecodeOptions, type DecodeOptions, type DecodeStageOptions, type DecodedClip, type DecodeIo } from './media/decode.js';
+export {
+  decodeClip,
+  decodeClips,
+  decodeArgs,
+  resolveDecodeOptions,
+  type DecodeOptions,
+  type DecodeStageOptions,
+  type DecodedClip,
+  type DecodeIo,
+} from './media/decode.js';
 export { toFastStart, pipeLayout, predictFrameCount, type PipeLayout } from './media/mp4.js';
 export { linspaceIndices, shortSideScale } from './media/sampling.js';
 export { liveChildProcesses } from './media/process.js';
@@ -26,7 +35,17 @@ export { batchStage, type BatchStageOptions } from './infer/batcher.js';
 export { Extractor, extractFeatures, type ExtractorKind, type ExtractorOptions, type FeatureStageOptions } from './infer/extractor.js';
 
 // models
-export { buildSlowFast, describeSlowFast, slowPathwayIndices, SLOWFAST_FULL, SLOWFAST_SMALL, DEFAULT_SLOWFAST_INPUT, type SlowFastConfig, type SlowFastInputFormat, type SlowFastBuildOptions } from './models/slowfast.js';
+export {
+  buildSlowFast,
+  describeSlowFast,
+  slowPathwayIndices,
+  SLOWFAST_FULL,
+  SLOWFAST_SMALL,
+  DEFAULT_SLOWFAST_INPUT,
+  type SlowFastConfig,
+  type SlowFastInputFormat,
+  type SlowFastBuildOptions,
+} from './models/slowfast.js';
 export { buildVggish, describeVggish, VGGISH_FULL, VGGISH_SMALL, type VggishConfig } from './models/vggish.js';
 export { readModelInfo, type ModelInfo, type TensorInfo, type TensorElementType } from './models/info.js';
 export type { StateDict, ParamTensor, ImportedWeights } from './models/params.js';
@@ -37,11 +56,32 @@ export { toFloat16Model } from './models/fp16.js';
 export { VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, type VggishBuildOptions } from './models/vggish.js';
 export { readWeightsFile, parseCheckpoint, caffe2ToPytorchName, type WeightsFormat } from './models/checkpoint.js';
 export { unpickle, type PickleGlobal, type UnpickleOptions } from './models/pickle.js';
-export { REGISTRY, findModel, resolveModel, modelCacheDir, cachedModelPath, cachedFaceDetector, type RegistryModel, type RegistryFile, type ModelKind, type ResolvedModel } from './models/registry.js';
+export {
+  REGISTRY,
+  findModel,
+  resolveModel,
+  modelCacheDir,
+  cachedModelPath,
+  cachedFaceDetector,
+  type RegistryModel,
+  type RegistryFile,
+  type ModelKind,
+  type ResolvedModel,
+} from './models/registry.js';
 export { fetchModel, type FetchOptions, type FetchResult, type FetchedFile } from './models/fetch.js';
 
 // sinks
-export { writeFeatureShards, readFeatureShard, completedKeys, completedIndices, shardIncompletePath, readIncompleteMarker, shardOutputPath, shardJournalPath, FeatureShardWriter } from './sinks/feature-shard.js';
+export {
+  writeFeatureShards,
+  readFeatureShard,
+  completedKeys,
+  completedIndices,
+  shardIncompletePath,
+  readIncompleteMarker,
+  shardOutputPath,
+  shardJournalPath,
+  FeatureShardWriter,
+} from './sinks/feature-shard.js';
 export type { ShardSummary, ShardProblem, FeatureShardFormat, FeatureShardWriterOptions } from './sinks/feature-shard.js';
 export { encodeFeatureRecord, decodeFeatureRecord, packMsgpackNumpy, unpackMsgpackNumpy } from './sinks/msgpack-numpy.js';
 

@@ -34,7 +34,14 @@ async function runBatches(opts: { n: number; produceMs: number; runMs: number; c
         for (const s of batch) s.visualFeatures = [];
       },
     }),
-    new Writable({ objectMode: true, highWaterMark: 1, write(x: StreamItem, _e, cb) { out.push(x); setTimeout(cb, opts.consumeMs); } }),
+    new Writable({
+      objectMode: true,
+      highWaterMark: 1,
+      write(x: StreamItem, _e, cb) {
+        out.push(x);
+        setTimeout(cb, opts.consumeMs);
+      },
+    }),
   );
   return { sizes, out };
 }
@@ -62,13 +69,29 @@ describe('batchStage (batching by backpressure)', () => {
   });
 
   it('passes failed samples and markers through without running them', async () => {
-    const items: StreamItem[] = [sample(0), { ...sample(1), failure: { stage: 'decode', status: 'failed', error: new (await import('../src/errors.js')).ClipstreamError('ERR_DECODE', 'x') } }, sample(2)];
+    const items: StreamItem[] = [
+      sample(0),
+      { ...sample(1), failure: { stage: 'decode', status: 'failed', error: new (await import('../src/errors.js')).ClipstreamError('ERR_DECODE', 'x') } },
+      sample(2),
+    ];
     const seen: number[] = [];
     const out: StreamItem[] = [];
     await pipeline(
       Readable.from(items),
-      batchStage({ batchSize: 4, accept: (x: StreamItem): x is Sample => isLive(x), run: async (b) => { seen.push(...b.map((s) => s.index)); } }),
-      new Writable({ objectMode: true, write(x: StreamItem, _e, cb) { out.push(x); cb(); } }),
+      batchStage({
+        batchSize: 4,
+        accept: (x: StreamItem): x is Sample => isLive(x),
+        run: async (b) => {
+          seen.push(...b.map((s) => s.index));
+        },
+      }),
+      new Writable({
+        objectMode: true,
+        write(x: StreamItem, _e, cb) {
+          out.push(x);
+          cb();
+        },
+      }),
     );
     expect(seen).toEqual([0, 2]);
     expect(out.map((x) => (x as Sample).index)).toEqual([0, 1, 2]);
@@ -88,7 +111,14 @@ describe('batchStage (batching by backpressure)', () => {
           await sleep(10);
         },
       }),
-      new Writable({ objectMode: true, highWaterMark: 1, write(x: StreamItem, _e, cb) { events.push(`out${(x as Sample).index}`); setTimeout(cb, 2); } }),
+      new Writable({
+        objectMode: true,
+        highWaterMark: 1,
+        write(x: StreamItem, _e, cb) {
+          events.push(`out${(x as Sample).index}`);
+          setTimeout(cb, 2);
+        },
+      }),
     );
     const runs = events.filter((e) => e.startsWith('run'));
     // Every sample ran exactly once, in order.
@@ -101,18 +131,26 @@ describe('batchStage (batching by backpressure)', () => {
   it('fails the pipeline with the error of a batch started ahead, after the items before it', async () => {
     const out: number[] = [];
     let n = 0;
-    await expect(pipeline(
-      Readable.from(Array.from({ length: 12 }, (_, i) => sample(i))),
-      batchStage({
-        batchSize: 4,
-        accept: (x: StreamItem): x is Sample => isLive(x),
-        run: async () => {
-          await sleep(5);
-          if (++n === 2) throw new Error('boom in batch 2');
-        },
-      }),
-      new Writable({ objectMode: true, write(x: StreamItem, _e, cb) { out.push((x as Sample).index); cb(); } }),
-    )).rejects.toThrow('boom in batch 2');
+    await expect(
+      pipeline(
+        Readable.from(Array.from({ length: 12 }, (_, i) => sample(i))),
+        batchStage({
+          batchSize: 4,
+          accept: (x: StreamItem): x is Sample => isLive(x),
+          run: async () => {
+            await sleep(5);
+            if (++n === 2) throw new Error('boom in batch 2');
+          },
+        }),
+        new Writable({
+          objectMode: true,
+          write(x: StreamItem, _e, cb) {
+            out.push((x as Sample).index);
+            cb();
+          },
+        }),
+      ),
+    ).rejects.toThrow('boom in batch 2');
     expect(n).toBe(2);
     expect(out.length).toBeGreaterThan(0);
     expect(out.length).toBeLessThan(12);

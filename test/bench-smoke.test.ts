@@ -25,7 +25,10 @@ describe('bench --smoke', () => {
     }
     const rows = figures.rows as Array<{ item: string }>;
     for (const item of ['1 decode', '2 inference', '3 pipeline', '4 vs script', '5 memory', '6 batching', '7 scaling', '8 segments']) {
-      expect(rows.some((r) => r.item === item), item).toBe(true);
+      expect(
+        rows.some((r) => r.item === item),
+        item,
+      ).toBe(true);
     }
   }, 180_000);
 });

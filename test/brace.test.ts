@@ -22,8 +22,10 @@ describe.each(BRACEEXPAND_CASES)('braceExpand equals Python braceexpand: %s', (_
 // The real module, where one is importable (PyPI's braceexpand, or BRACEEXPAND_PATH naming a
 // folder that holds its source): random patterns must expand alike.
 const pythonPath = [process.env.BRACEEXPAND_PATH, process.env.PYTHONPATH].filter(Boolean).join(':');
-const hasBraceexpand = spawnSync('/usr/bin/python3', ['-c', 'import braceexpand'], { env: { ...process.env, PYTHONPATH: pythonPath }, stdio: 'ignore' }).status === 0;
-if (!hasBraceexpand) console.warn('brace.test: Python braceexpand not importable (set BRACEEXPAND_PATH to its source folder): random differential check skipped');
+const hasBraceexpand =
+  spawnSync('/usr/bin/python3', ['-c', 'import braceexpand'], { env: { ...process.env, PYTHONPATH: pythonPath }, stdio: 'ignore' }).status === 0;
+if (!hasBraceexpand)
+  console.warn('brace.test: Python braceexpand not importable (set BRACEEXPAND_PATH to its source folder): random differential check skipped');
 
 describe.skipIf(!hasBraceexpand)('braceExpand against the real Python braceexpand', () => {
   it('expands 3000 random patterns alike, errors included', () => {
@@ -35,7 +37,10 @@ describe.skipIf(!hasBraceexpand)('braceExpand against the real Python braceexpan
       x ^= x << 5;
       return (x >>> 0) % n;
     };
-    const cases = Array.from({ length: 3000 }, () => ({ pattern: Array.from({ length: 1 + rand(10) }, () => atoms[rand(atoms.length)]).join(''), escape: rand(5) > 0 }));
+    const cases = Array.from({ length: 3000 }, () => ({
+      pattern: Array.from({ length: 1 + rand(10) }, () => atoms[rand(atoms.length)]).join(''),
+      escape: rand(5) > 0,
+    }));
     const script = [
       'import json, sys',
       'from braceexpand import braceexpand, UnbalancedBracesError',
@@ -44,7 +49,12 @@ describe.skipIf(!hasBraceexpand)('braceExpand against the real Python braceexpan
       '    except UnbalancedBracesError: return None',
       'print(json.dumps([one(c) for c in json.load(sys.stdin)]))',
     ].join('\n');
-    const r = spawnSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify(cases), encoding: 'utf8', env: { ...process.env, PYTHONPATH: pythonPath }, maxBuffer: 256 << 20 });
+    const r = spawnSync('/usr/bin/python3', ['-c', script], {
+      input: JSON.stringify(cases),
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONPATH: pythonPath },
+      maxBuffer: 256 << 20,
+    });
     expect(r.status, r.stderr).toBe(0);
     const expected = JSON.parse(r.stdout) as Array<string[] | null>;
     const differ = cases.filter((c, i) => {
@@ -64,7 +74,17 @@ describe('expandShardPatterns', () => {
   it.each<[string, string | string[], string[]]>([
     ['no braces: returned as is', 'data/shard-000007.tar', ['data/shard-000007.tar']],
     ['zero-padded 6-digit range', 'shard-{000000..000003}.tar', ['shard-000000.tar', 'shard-000001.tar', 'shard-000002.tar', 'shard-000003.tar']],
-    ['seed example: padding outside the braces', 'data/video/shard-00000{0..4}.tar', ['data/video/shard-000000.tar', 'data/video/shard-000001.tar', 'data/video/shard-000002.tar', 'data/video/shard-000003.tar', 'data/video/shard-000004.tar']],
+    [
+      'seed example: padding outside the braces',
+      'data/video/shard-00000{0..4}.tar',
+      [
+        'data/video/shard-000000.tar',
+        'data/video/shard-000001.tar',
+        'data/video/shard-000002.tar',
+        'data/video/shard-000003.tar',
+        'data/video/shard-000004.tar',
+      ],
+    ],
     ['padding kept across a digit-count change', 's-{0008..0011}', ['s-0008', 's-0009', 's-0010', 's-0011']],
     ['padding taken from the wider end', 's{00..2}', ['s00', 's01', 's02']],
     ['no padding without a leading zero', 'x{8..11}', ['x8', 'x9', 'x10', 'x11']],

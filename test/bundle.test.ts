@@ -43,7 +43,14 @@ describe('bundleClips', () => {
 
   it('round-trips: reading the shards gives back every input file byte for byte, in id/start order', async () => {
     const samples: Sample[] = [];
-    for await (const item of readShards(summaryA.shards.map((s) => s.tar), { onWarning: (w) => { throw w; } })) {
+    for await (const item of readShards(
+      summaryA.shards.map((s) => s.tar),
+      {
+        onWarning: (w) => {
+          throw w;
+        },
+      },
+    )) {
       if ((item as StreamItem).kind === 'sample') samples.push(item as Sample);
     }
     expect(samples.map((s) => s.entry.filename)).toEqual(sortedClips.map((c) => c.file));
@@ -54,9 +61,7 @@ describe('bundleClips', () => {
   });
 
   it('writes json entries {filename, id, segment: [start, start + probed duration]}', async () => {
-    const all = (
-      await Promise.all(summaryA.shards.map(async (s) => JSON.parse(await readFile(s.json, 'utf8')) as unknown[]))
-    ).flat();
+    const all = (await Promise.all(summaryA.shards.map(async (s) => JSON.parse(await readFile(s.json, 'utf8')) as unknown[]))).flat();
     expect(all).toHaveLength(FIXTURE_CLIPS.length);
     all.forEach((entry, i) => {
       const clip = sortedClips[i];
@@ -119,7 +124,15 @@ describe('bundleClips', () => {
       `bundle: ${tar1} already exists; left alone (pass overwrite to replace it)`,
     ]);
 
-    const replaced = await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outDir: out, shardSize: 6, overwrite: true, onWarning: (w) => { throw w; } });
+    const replaced = await bundleClips({
+      inputDir: FIXTURE_CLIPS_DIR,
+      outDir: out,
+      shardSize: 6,
+      overwrite: true,
+      onWarning: (w) => {
+        throw w;
+      },
+    });
     expect(replaced.shards.map((s) => s.written)).toEqual([true, true]);
     expect(await readFile(json0, 'utf8')).toBe(await readFile(FIXTURE_SHARD_JSONS[0], 'utf8'));
     expect((await readFile(tar1)).equals(await readFile(FIXTURE_SHARDS[1]))).toBe(true);
@@ -165,7 +178,11 @@ describe('bundleClips', () => {
     ]);
     // The reader joins `upper_4.MOV` (field `mov`) to its entry without complaint.
     const read: Sample[] = [];
-    for await (const item of readShards([s.shards[0].tar], { onWarning: (w) => { throw w; } })) {
+    for await (const item of readShards([s.shards[0].tar], {
+      onWarning: (w) => {
+        throw w;
+      },
+    })) {
       if ((item as StreamItem).kind === 'sample') read.push(item as Sample);
     }
     expect(read.map((r) => [r.__key__, Object.keys(r.files), r.entry.filename, r.entry.segment[1]])).toEqual([

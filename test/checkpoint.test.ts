@@ -38,7 +38,14 @@ function sameTensors(a: SafetensorsFile, b: SafetensorsFile, names: Iterable<str
 async function vggishModel(file: SafetensorsFile): Promise<Buffer> {
   const cfg: VggishConfig = { ...VGGISH_FULL, ...((await config('vggish_tiny')) as Partial<VggishConfig>) };
   const e = cfg.fcWidths[2];
-  const params = selectStateDict(file, describeVggish(cfg).stateDictShapes, new Map([[VGGISH_PCA_MATRIX, [e, e]], [VGGISH_PCA_MEANS, file.entries.get(VGGISH_PCA_MEANS)!.shape]]));
+  const params = selectStateDict(
+    file,
+    describeVggish(cfg).stateDictShapes,
+    new Map([
+      [VGGISH_PCA_MATRIX, [e, e]],
+      [VGGISH_PCA_MEANS, file.entries.get(VGGISH_PCA_MEANS)!.shape],
+    ]),
+  );
   params.set(VGGISH_PCA_MEANS, { shape: [e, 1], data: params.get(VGGISH_PCA_MEANS)!.data });
   return Buffer.from(buildVggish(cfg, { params, sha256: file.sha256, dataset: 'test' }).bytes);
 }
@@ -113,8 +120,12 @@ describe('checkpoint reader: the Python converter agrees', () => {
   const py = '/usr/bin/python3';
   const hasNumpy = existsSync(py) && spawnSync(py, ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
   let dir = '';
-  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'ckpt-')); });
-  afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ckpt-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it.skipIf(!hasNumpy)('scripts/export-weights.py on the Caffe2 .pkl gives safetensors that build the same model', async () => {
     const out = join(dir, 'sf.safetensors');
@@ -174,12 +185,27 @@ describe('checkpoint reader: refuses what it does not understand', () => {
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain('refused pickle global posix.system');
       expect(existsSync(PWNED)).toBe(false);
-      const wrong = runCli(['models', 'build', '--arch=vggish', '--width=small', `--weights=${join(CK, 'vggish_tiny.pth')}`, `--pca=${join(CK, 'vggish_tiny_pca.pth')}`, `--out=${join(dir, 'v.onnx')}`]);
+      const wrong = runCli([
+        'models',
+        'build',
+        '--arch=vggish',
+        '--width=small',
+        `--weights=${join(CK, 'vggish_tiny.pth')}`,
+        `--pca=${join(CK, 'vggish_tiny_pca.pth')}`,
+        `--out=${join(dir, 'v.onnx')}`,
+      ]);
       expect(wrong.code).toBe(1);
       expect(wrong.stderr).toContain('vggish_tiny.pth: weights do not fit the architecture');
       expect(wrong.stderr).toContain('tensor features.0.weight has shape [4, 1, 3, 3] but the architecture needs [8, 1, 3, 3]');
       expect(existsSync(join(dir, 'm.onnx')) || existsSync(join(dir, 'v.onnx'))).toBe(false);
-      const pca = runCli(['models', 'build', '--arch=slowfast_r50', `--weights=${join(CK, 'slowfast_tiny.pyth')}`, '--pca=x.pth', `--out=${join(dir, 'v.onnx')}`]);
+      const pca = runCli([
+        'models',
+        'build',
+        '--arch=slowfast_r50',
+        `--weights=${join(CK, 'slowfast_tiny.pyth')}`,
+        '--pca=x.pth',
+        `--out=${join(dir, 'v.onnx')}`,
+      ]);
       expect(pca.code).toBe(2);
       expect(pca.stderr).toContain('--pca applies to vggish only');
     } finally {

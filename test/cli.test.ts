@@ -51,13 +51,22 @@ describe('CLI errors name the flag, for every command (cliMessage)', () => {
     const { InvalidOptionError } = await import('../src/errors.js');
     const { clipsSpec } = await import('../src/cli/clips-command.js');
     const { extractSpec } = await import('../src/cli/commands.js');
-    expect(cliMessage(new InvalidOptionError('Expected number between 0 and 3600 for options.clipLenS but received -1 of type number', 'options.clipLenS'), clipsSpec)).toBe(
-      '--clip_len_s: expected number between 0 and 3600 but received -1 of type number',
-    );
+    expect(
+      cliMessage(
+        new InvalidOptionError('Expected number between 0 and 3600 for options.clipLenS but received -1 of type number', 'options.clipLenS'),
+        clipsSpec,
+      ),
+    ).toBe('--clip_len_s: expected number between 0 and 3600 but received -1 of type number');
     // A flag whose library option has another name (`--min_duration` feeds minDurationSeconds).
-    expect(cliMessage(new InvalidOptionError('Expected number between 0 and 3600 for options.minDurationSeconds but received -1 of type number', 'options.minDurationSeconds'), extractSpec)).toBe(
-      '--min_duration: expected number between 0 and 3600 but received -1 of type number',
-    );
+    expect(
+      cliMessage(
+        new InvalidOptionError(
+          'Expected number between 0 and 3600 for options.minDurationSeconds but received -1 of type number',
+          'options.minDurationSeconds',
+        ),
+        extractSpec,
+      ),
+    ).toBe('--min_duration: expected number between 0 and 3600 but received -1 of type number');
     // Only the first line, and messages without an option are left alone.
     expect(cliMessage(new Error('first\n    at stack'), extractSpec)).toBe('first');
   });
@@ -71,7 +80,17 @@ describe('progress display', () => {
 
   function fakeStream(isTTY: boolean) {
     const chunks: string[] = [];
-    return { chunks, stream: { isTTY, columns: 200, write: (s: string) => { chunks.push(s); return true; } } as unknown as NodeJS.WriteStream };
+    return {
+      chunks,
+      stream: {
+        isTTY,
+        columns: 200,
+        write: (s: string) => {
+          chunks.push(s);
+          return true;
+        },
+      } as unknown as NodeJS.WriteStream,
+    };
   }
 
   it('redraws one line in place on a terminal', () => {
@@ -124,7 +143,13 @@ describe('the clipstream binary', () => {
     const b = runCli(['bundle', `--input_dir=${FIXTURE_CLIPS_DIR}`, `--out_dir=${join(dir, 'shards')}`, '--shard_size=5']);
     expect(b.code).toBe(0);
     expect((await readdir(join(dir, 'shards'))).filter((f) => f.endsWith('.tar'))).toEqual(['shard-000000.tar', 'shard-000001.tar', 'shard-000002.tar']);
-    const e = runCli(['extract', `--tar_path=${join(dir, 'shards', 'shard-{000000..000002}.tar')}`, `--out_path=${join(dir, 'feats')}`, '--audio_model=none', '--quiet']);
+    const e = runCli([
+      'extract',
+      `--tar_path=${join(dir, 'shards', 'shard-{000000..000002}.tar')}`,
+      `--out_path=${join(dir, 'feats')}`,
+      '--audio_model=none',
+      '--quiet',
+    ]);
     expect(e.code).toBe(0);
     expect(e.stderr).toContain('3 shard(s) written');
     const recs = [0, 1, 2].map((i) => readFeatureShard(join(dir, 'feats', `shard-00000${i}.msgpack`)));
@@ -156,7 +181,11 @@ describe('README', () => {
     const example = await readFile(join(REPO, 'examples', 'etl-pipeline.ts'), 'utf8');
     expect(readme).toContain(example.trim());
     const dir = await mkdtemp(join(tmpdir(), 'clipstream-etl-'));
-    const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/etl-pipeline.ts', dir], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/etl-pipeline.ts', dir], {
+      cwd: REPO,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     expect(out).toContain('shard-000000: 4 clips');
     expect(out).toContain('shard-000001: 5 clips');
   });

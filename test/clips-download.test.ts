@@ -116,7 +116,9 @@ describe('downloadFile', () => {
   });
 
   it('does not retry a 404 but retries a 503', async () => {
-    await expect(downloadFile(`${base}/missing.mp4`, join(dir, 'h.mp4'), { retryDelayMs: 10 })).rejects.toThrow(`download of ${base}/missing.mp4 failed: HTTP 404 Not Found`);
+    await expect(downloadFile(`${base}/missing.mp4`, join(dir, 'h.mp4'), { retryDelayMs: 10 })).rejects.toThrow(
+      `download of ${base}/missing.mp4 failed: HTTP 404 Not Found`,
+    );
     expect(ranges).toHaveLength(1);
     flaky = 2;
     expect(await downloadFile(`${base}/flaky.mp4`, join(dir, 'i.mp4'), { retryDelayMs: 10 })).toMatchObject({ attempts: 3 });

@@ -192,51 +192,43 @@ describe('nothing unverified is trusted', () => {
 });
 
 describe('probing MPEG-TS and crashing probes', () => {
-  it(
-    'a .ts source is probed and cut (the bundled ffprobe may segfault on it), audio in sync',
-    async () => {
-        const crash = spawnSync(ffprobePath(), ['-v', 'error', '-show_entries', 'stream=codec_type', join(dir, 'stream.ts')]);
-        // Recorded, not required: the point is that clips works whatever ffprobe does here.
-        console.log(`bundled ffprobe on .ts: status ${crash.status}, signal ${crash.signal}`);
-        const info = await probeVideo(join(dir, 'stream.ts'));
-        expect(info).toMatchObject({ videoCodec: 'h264', audioCodec: 'aac', width: 160, height: 120, fps: 25 });
-        await writeFile(join(dir, 'ts.csv'), 'video_id,path\nts,stream.ts\n');
-        const report = await job('out-ts', 'ts.csv', { clipLenS: 1.6, numClipsPerChunk: 1 });
-        expect(report.videos[0]!.error).toBe('');
-        const { rows } = await expectRowsMatchFiles('out-ts', 'stream.ts');
-        expect(rows.map((r) => r.clip_id)).toEqual(['ts_0_40', 'ts_40_80', 'ts_80_100']);
-        const [clip] = await mediaTruth(join(dir, 'out-ts', 'clips', rows[1]!.filename!));
-        for (const off of beepOffsets(clip!)) expect(Math.abs(off)).toBeLessThan(0.03);
-    },
-    60_000,
-  );
+  it('a .ts source is probed and cut (the bundled ffprobe may segfault on it), audio in sync', async () => {
+    const crash = spawnSync(ffprobePath(), ['-v', 'error', '-show_entries', 'stream=codec_type', join(dir, 'stream.ts')]);
+    // Recorded, not required: the point is that clips works whatever ffprobe does here.
+    console.log(`bundled ffprobe on .ts: status ${crash.status}, signal ${crash.signal}`);
+    const info = await probeVideo(join(dir, 'stream.ts'));
+    expect(info).toMatchObject({ videoCodec: 'h264', audioCodec: 'aac', width: 160, height: 120, fps: 25 });
+    await writeFile(join(dir, 'ts.csv'), 'video_id,path\nts,stream.ts\n');
+    const report = await job('out-ts', 'ts.csv', { clipLenS: 1.6, numClipsPerChunk: 1 });
+    expect(report.videos[0]!.error).toBe('');
+    const { rows } = await expectRowsMatchFiles('out-ts', 'stream.ts');
+    expect(rows.map((r) => r.clip_id)).toEqual(['ts_0_40', 'ts_40_80', 'ts_80_100']);
+    const [clip] = await mediaTruth(join(dir, 'out-ts', 'clips', rows[1]!.filename!));
+    for (const off of beepOffsets(clip!)) expect(Math.abs(off)).toBeLessThan(0.03);
+  }, 60_000);
 
-  it(
-    'an ffprobe killed by a signal fails that one video, named with the signal; the others finish',
-    async () => {
-        const fake = join(dir, 'crashing-ffprobe.sh');
-        await writeFile(fake, '#!/bin/sh\nkill -SEGV $$\n');
-        await chmod(fake, 0o755);
-        await expect(probeVideo(join(dir, 'src8.mp4'), { ffprobe: fake })).resolves.toMatchObject({ width: 160, height: 120, fps: 25, audioCodec: 'aac' });
-        await writeFile(join(dir, 'junk.ts'), Buffer.alloc(50_000, 0x47));
-        const err = await probeVideo(join(dir, 'junk.ts'), { ffprobe: fake }).catch((e: Error) => e);
-        expect(String(err)).toMatch(/cannot probe .*junk\.ts: ffprobe was killed by SIGSEGV; the fallback through ffmpeg failed too: /);
-        expect(String(err)).not.toContain('exited with null');
-        await writeFile(join(dir, 'mixed.csv'), 'video_id,path\njunk,junk.ts\nsrc,src8.mp4\n');
-        const prev = process.env.FFPROBE_PATH;
-        process.env.FFPROBE_PATH = fake;
-        try {
-          const report = await job('out-crash', 'mixed.csv', { clipLenS: 4 });
-          expect(report.videos.map((v) => [v.video_id, v.failed, v.num_clips])).toEqual([
-            ['junk', true, 0],
-            ['src', false, 2],
-          ]);
-          expect(report.videos[0]!.error).toMatch(/^video junk: cannot probe .*junk\.ts: ffprobe was killed by SIGSEGV/);
-        } finally {
-          if (prev === undefined) delete process.env.FFPROBE_PATH;
-          else process.env.FFPROBE_PATH = prev;
-        }
-    },
-    60_000,
-  );
+  it('an ffprobe killed by a signal fails that one video, named with the signal; the others finish', async () => {
+    const fake = join(dir, 'crashing-ffprobe.sh');
+    await writeFile(fake, '#!/bin/sh\nkill -SEGV $$\n');
+    await chmod(fake, 0o755);
+    await expect(probeVideo(join(dir, 'src8.mp4'), { ffprobe: fake })).resolves.toMatchObject({ width: 160, height: 120, fps: 25, audioCodec: 'aac' });
+    await writeFile(join(dir, 'junk.ts'), Buffer.alloc(50_000, 0x47));
+    const err = await probeVideo(join(dir, 'junk.ts'), { ffprobe: fake }).catch((e: Error) => e);
+    expect(String(err)).toMatch(/cannot probe .*junk\.ts: ffprobe was killed by SIGSEGV; the fallback through ffmpeg failed too: /);
+    expect(String(err)).not.toContain('exited with null');
+    await writeFile(join(dir, 'mixed.csv'), 'video_id,path\njunk,junk.ts\nsrc,src8.mp4\n');
+    const prev = process.env.FFPROBE_PATH;
+    process.env.FFPROBE_PATH = fake;
+    try {
+      const report = await job('out-crash', 'mixed.csv', { clipLenS: 4 });
+      expect(report.videos.map((v) => [v.video_id, v.failed, v.num_clips])).toEqual([
+        ['junk', true, 0],
+        ['src', false, 2],
+      ]);
+      expect(report.videos[0]!.error).toMatch(/^video junk: cannot probe .*junk\.ts: ffprobe was killed by SIGSEGV/);
+    } finally {
+      if (prev === undefined) delete process.env.FFPROBE_PATH;
+      else process.env.FFPROBE_PATH = prev;
+    }
+  }, 60_000);
 });

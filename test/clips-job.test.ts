@@ -38,14 +38,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  await writeFile(join(dir, 'sources.csv'), [
-    'video_id,path,url',
-    'vid_A,vid_A.mp4,',
-    `web,,${base}/v/web.mp4`,
-    'broken,bad.mp4,',
-    'dQw4w9WgXcQ,,',
-    `gone,,${base}/v/gone.mp4`,
-  ].join('\n') + '\n');
+  await writeFile(
+    join(dir, 'sources.csv'),
+    ['video_id,path,url', 'vid_A,vid_A.mp4,', `web,,${base}/v/web.mp4`, 'broken,bad.mp4,', 'dQw4w9WgXcQ,,', `gone,,${base}/v/gone.mp4`].join('\n') + '\n',
+  );
   // Sekai names; deliberately out of order and one running past the end (120 frames).
   await writeFile(join(dir, 'spans.csv'), 'videoFile\nvid_A_100_130\nvid_A_0_30\nvid_A_45_75\nweb_10_40\nweb_70_90\n');
 });
@@ -56,7 +52,12 @@ afterAll(async () => {
 
 async function readAll(tars: string[]): Promise<Sample[]> {
   const items: StreamItem[] = [];
-  for await (const item of readShards(tars, { onWarning: (w) => { throw w; } })) items.push(item as StreamItem);
+  for await (const item of readShards(tars, {
+    onWarning: (w) => {
+      throw w;
+    },
+  }))
+    items.push(item as StreamItem);
   return items.filter(isSample);
 }
 
@@ -164,15 +165,32 @@ describe('clips job', () => {
   });
 
   it('rejects contradictory plans and bad options up front', async () => {
-    await expect(clips({ ...options(), clipLenS: 2 })).rejects.toThrow('Expected exactly one of options.spans, options.clipLenS or options.partMinutes but received 2');
-    await expect(clips({ ...options(), numProcesses: 0 })).rejects.toThrow('Expected integer between 1 and 256 for options.numProcesses but received 0 of type number');
+    await expect(clips({ ...options(), clipLenS: 2 })).rejects.toThrow(
+      'Expected exactly one of options.spans, options.clipLenS or options.partMinutes but received 2',
+    );
+    await expect(clips({ ...options(), numProcesses: 0 })).rejects.toThrow(
+      'Expected integer between 1 and 256 for options.numProcesses but received 0 of type number',
+    );
   });
 });
 
 describe('clipstream clips (CLI)', () => {
   it('fixed stride, --num_videos, --ignore_audio, folder output', async () => {
-    const args = parseArgs([`--sources=${join(dir, 'sources.csv')}`, `--out_dir=${join(dir, 'cli')}`, '--clip_len_s=4', '--clip_stride_s=5', '--min_clip_length_s=3',
-      '--num_videos', '1', '--ignore_audio', '--quiet', '--preset=ultrafast'], clipsSpec);
+    const args = parseArgs(
+      [
+        `--sources=${join(dir, 'sources.csv')}`,
+        `--out_dir=${join(dir, 'cli')}`,
+        '--clip_len_s=4',
+        '--clip_stride_s=5',
+        '--min_clip_length_s=3',
+        '--num_videos',
+        '1',
+        '--ignore_audio',
+        '--quiet',
+        '--preset=ultrafast',
+      ],
+      clipsSpec,
+    );
     const writes: string[] = [];
     const orig = process.stderr.write.bind(process.stderr);
     process.stderr.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stderr.write;
@@ -191,6 +209,8 @@ describe('clipstream clips (CLI)', () => {
   });
 
   it('names unknown options', () => {
-    expect(() => parseArgs(['--sources=a', '--out_dir=b', '--clip_len=3'], clipsSpec)).toThrow(/^clips: unknown option --clip_len \(did you mean --clip_len_s, /);
+    expect(() => parseArgs(['--sources=a', '--out_dir=b', '--clip_len=3'], clipsSpec)).toThrow(
+      /^clips: unknown option --clip_len \(did you mean --clip_len_s, /,
+    );
   });
 });

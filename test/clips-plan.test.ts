@@ -31,8 +31,12 @@ describe('parseSpanTable', () => {
     expect(parseSpanTable('video_id\tstart_s\tend_s\na\t1.5\t3\n', 'x.tsv').get('a')).toEqual([{ videoId: 'a', start: 1.5, end: 3, unit: 'second' }]);
   });
   it('names the file, line and value that are wrong', () => {
-    expect(() => parseSpanTable('clip_id\nabc_1_2\nbroken\n', 'spans.csv')).toThrow("spans.csv, line 3: 'broken' in column clip_id is not <video_id>_<start_frame>_<end_frame>");
-    expect(() => parseSpanTable('video_id,start_frame,end_frame\na,1.5,3\n', 's.csv')).toThrow("s.csv, line 2: frame numbers must be integers but are '1.5'/'3'");
+    expect(() => parseSpanTable('clip_id\nabc_1_2\nbroken\n', 'spans.csv')).toThrow(
+      "spans.csv, line 3: 'broken' in column clip_id is not <video_id>_<start_frame>_<end_frame>",
+    );
+    expect(() => parseSpanTable('video_id,start_frame,end_frame\na,1.5,3\n', 's.csv')).toThrow(
+      "s.csv, line 2: frame numbers must be integers but are '1.5'/'3'",
+    );
     expect(() => parseSpanTable('foo,bar\n1,2\n', 's.csv')).toThrow(/^s\.csv: no span columns found \(columns: foo, bar\)/);
   });
 });
@@ -94,7 +98,10 @@ it('clipStem keeps webdataset keys intact', () => {
 });
 
 it('CSV round trip with quotes, commas and newlines', () => {
-  const rows = [{ a: 'x,y', b: 'say "hi"' }, { a: 'multi\nline', b: '' }];
+  const rows = [
+    { a: 'x,y', b: 'say "hi"' },
+    { a: 'multi\nline', b: '' },
+  ];
   expect(parseDelimited(formatCsv(['a', 'b'], rows))).toEqual(rows);
 });
 
@@ -110,7 +117,10 @@ describe('readSources', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('reads CSV with path, url and bare YouTube ids; paths are relative to the list', async () => {
-    await writeFile(join(dir, 's.csv'), 'video_id,path,url\nlocal,vids/b.mp4,\nweb,,http://127.0.0.1:1/v/x.mp4\ndQw4w9WgXcQ,,\n,,https://www.youtube.com/watch?v=abc_DEF\nlocal,vids/a.mkv,\n');
+    await writeFile(
+      join(dir, 's.csv'),
+      'video_id,path,url\nlocal,vids/b.mp4,\nweb,,http://127.0.0.1:1/v/x.mp4\ndQw4w9WgXcQ,,\n,,https://www.youtube.com/watch?v=abc_DEF\nlocal,vids/a.mkv,\n',
+    );
     const dups: string[] = [];
     expect(await readSources(join(dir, 's.csv'), (id) => dups.push(id))).toEqual([
       { videoId: 'local', kind: 'path', location: join(dir, 'vids', 'b.mp4') },
@@ -124,7 +134,10 @@ describe('readSources', () => {
     await writeFile(join(dir, 's.tsv'), 'path\nvids/b.mp4\n');
     await writeFile(join(dir, 's.jsonl'), '{"video_id":"j","url":"http://h/a.webm"}\n\n{"path":"vids/a.mkv"}\n');
     expect(await readSources(join(dir, 's.tsv'))).toEqual([{ videoId: 'b', kind: 'path', location: join(dir, 'vids', 'b.mp4') }]);
-    expect((await readSources(join(dir, 's.jsonl'))).map((s) => [s.videoId, s.kind])).toEqual([['j', 'url'], ['a', 'path']]);
+    expect((await readSources(join(dir, 's.jsonl'))).map((s) => [s.videoId, s.kind])).toEqual([
+      ['j', 'url'],
+      ['a', 'path'],
+    ]);
     expect((await readSources(join(dir, 'vids'))).map((s) => s.videoId)).toEqual(['a', 'b']);
   });
   it('names the file and line of a bad row', async () => {

@@ -22,7 +22,15 @@ let srcHashes: string[];
 const LOSSLESS: TranscodeOptions = { encoder: 'libx264', threads: 1, crf: 0, preset: 'ultrafast' };
 
 async function streams(file: string): Promise<Record<string, string | number>[]> {
-  const { stdout } = await run(ffprobePath(), ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,codec_tag_string,pix_fmt,sample_rate,channels,sample_fmt,bit_rate,duration,nb_frames', '-of', 'json', file]);
+  const { stdout } = await run(ffprobePath(), [
+    '-v',
+    'error',
+    '-show_entries',
+    'stream=codec_type,codec_name,codec_tag_string,pix_fmt,sample_rate,channels,sample_fmt,bit_rate,duration,nb_frames',
+    '-of',
+    'json',
+    file,
+  ]);
   return JSON.parse(stdout).streams;
 }
 
@@ -35,7 +43,10 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 const spans = (list: [number, number][]): PlannedClip[] =>
-  planSpans(list.map(([start, end]) => ({ videoId: 'src', start, end, unit: 'frame' as const })), src).clips;
+  planSpans(
+    list.map(([start, end]) => ({ videoId: 'src', start, end, unit: 'frame' as const })),
+    src,
+  ).clips;
 
 describe('frame-accurate cutting', () => {
   it('source is what the test assumes', () => {
@@ -50,9 +61,20 @@ describe('frame-accurate cutting', () => {
     ['per-clip', { mode: 'per-clip' as const, encodeBatchSize: 2 }],
   ])('%s: clip [s, e) has e - s frames, the first being source frame s', async (name, opts) => {
     // Starts between keyframes (GOP 37), overlapping spans, a one-frame clip, the last frame.
-    const clips = spans([[0, 23], [41, 79], [60, 61], [150, 200], [37, 38 + 37]]);
+    const clips = spans([
+      [0, 23],
+      [41, 79],
+      [60, 61],
+      [150, 200],
+      [37, 38 + 37],
+    ]);
     const out = join(dir, name.replace(/\W+/g, '-'));
-    await transcodeClips(src, 'src', clips.map((clip) => ({ clip, out: join(out, `${clip.stem}.mp4`) })), { ...LOSSLESS, ...opts });
+    await transcodeClips(
+      src,
+      'src',
+      clips.map((clip) => ({ clip, out: join(out, `${clip.stem}.mp4`) })),
+      { ...LOSSLESS, ...opts },
+    );
     for (const c of clips) {
       const hashes = await frameHashes(join(out, `${c.stem}.mp4`));
       expect(hashes, c.clipId).toEqual(srcHashes.slice(c.startFrame, c.endFrame));
@@ -111,14 +133,22 @@ describe('encoders', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^encoder hevc_nvenc is not available with .*ffmpeg or no GPU answered; encoding on the CPU with libx265 instead$/);
     expect(await resolveEncoder('libx264', { onWarning })).toEqual({ encoder: 'libx264', hwaccel: false, requested: 'libx264' });
-    await expect(resolveEncoder('vp9')).rejects.toThrow("Expected one of 'libx264', 'libx265', 'h264_nvenc', 'hevc_nvenc' for options.encoder but received 'vp9' of type string");
+    await expect(resolveEncoder('vp9')).rejects.toThrow(
+      "Expected one of 'libx264', 'libx265', 'h264_nvenc', 'hevc_nvenc' for options.encoder but received 'vp9' of type string",
+    );
   });
 });
 
 it.each([
   [{ encoder: 'libx264' as const, threads: 2, crf: 20 }, ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', 'medium', '-threads', '2', '-crf', '20']],
-  [{ encoder: 'libx264' as const, threads: 1, crf: 20, bitRate: 1_500_000 }, ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', 'medium', '-threads', '1', '-b:v', '1500000']],
-  [{ encoder: 'hevc_nvenc' as const, threads: 1, crf: 28 }, ['-c:v', 'hevc_nvenc', '-pix_fmt', 'yuv420p', '-rc', 'vbr', '-cq', '28', '-b:v', '0', '-tag:v', 'hvc1']],
+  [
+    { encoder: 'libx264' as const, threads: 1, crf: 20, bitRate: 1_500_000 },
+    ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', 'medium', '-threads', '1', '-b:v', '1500000'],
+  ],
+  [
+    { encoder: 'hevc_nvenc' as const, threads: 1, crf: 28 },
+    ['-c:v', 'hevc_nvenc', '-pix_fmt', 'yuv420p', '-rc', 'vbr', '-cq', '28', '-b:v', '0', '-tag:v', 'hvc1'],
+  ],
 ])('encoderArgs %o (use_input_bit_rate sets -b:v)', (settings, want) => {
   expect(encoderArgs(settings)).toEqual(want);
 });
@@ -132,8 +162,16 @@ describe('failures', () => {
     const broken = Buffer.from(buf);
     broken.fill(0x42, Math.floor(buf.length * 0.1));
     await writeFile(join(bad, 'broken.mp4'), broken);
-    const clips = spans([[0, 10], [100, 120]]);
-    const err = await transcodeClips({ ...src, path: join(bad, 'broken.mp4') }, 'brk', clips.map((clip) => ({ clip, out: join(bad, `${clip.stem}.mp4`) })), LOSSLESS).catch((e: unknown) => e);
+    const clips = spans([
+      [0, 10],
+      [100, 120],
+    ]);
+    const err = await transcodeClips(
+      { ...src, path: join(bad, 'broken.mp4') },
+      'brk',
+      clips.map((clip) => ({ clip, out: join(bad, `${clip.stem}.mp4`) })),
+      LOSSLESS,
+    ).catch((e: unknown) => e);
     expect(String(err)).toMatch(/video brk \(.*broken\.mp4\): cutting clips src_0_10, src_100_120 failed: /);
     expect(await readdir(bad)).toEqual(['broken.mp4']);
   });
@@ -144,7 +182,12 @@ describe('failures', () => {
     const out = join(dir, 'aborted');
     const clips = fixedStride('long', long, { clipLenS: 10, clipStrideS: 10 }).clips;
     const ac = new AbortController();
-    const p = transcodeClips(long, 'long', clips.map((clip) => ({ clip, out: join(out, `${clip.stem}.mp4`) })), { encoder: 'libx264', threads: 1, crf: 23, preset: 'veryslow', signal: ac.signal });
+    const p = transcodeClips(
+      long,
+      'long',
+      clips.map((clip) => ({ clip, out: join(out, `${clip.stem}.mp4`) })),
+      { encoder: 'libx264', threads: 1, crf: 23, preset: 'veryslow', signal: ac.signal },
+    );
     setTimeout(() => ac.abort(), 400);
     await expect(p).rejects.toThrow('aborted');
     expect(liveChildProcesses()).toBe(0);

@@ -40,16 +40,19 @@ describe('frame selection inside ffmpeg', () => {
     expect(predictFrameCount(toFastStart(data), 10)).toBe(decoded);
   });
 
-  it.each(good.flatMap((c) => (['top-left', 'center'] as const).map((crop) => [c.file, crop, c] as const)))('%s (%s, fast): one ffmpeg run, same bytes as decoding every frame', async (_n, crop, clip) => {
-    const data = await readFile(fixtureClipPath(clip.file));
-    const ff = await countingFfmpeg();
-    const out = await decodeClip(data, resolveDecodeOptions({ crop, ffmpeg: ff.bin, resize: 'fast' }));
-    const ref = await allFramesPick(data, crop);
-    expect(out.video!.decodedFrames).toBe(ref.decoded);
-    expect(Buffer.from(out.video!.frames.buffer, out.video!.frames.byteOffset, out.video!.frames.byteLength).equals(ref.frames)).toBe(true);
-    // A clip without sound takes the existing second run without the audio output.
-    expect(await ff.runs()).toBe(clip.hasAudio ? 1 : 2);
-  });
+  it.each(good.flatMap((c) => (['top-left', 'center'] as const).map((crop) => [c.file, crop, c] as const)))(
+    '%s (%s, fast): one ffmpeg run, same bytes as decoding every frame',
+    async (_n, crop, clip) => {
+      const data = await readFile(fixtureClipPath(clip.file));
+      const ff = await countingFfmpeg();
+      const out = await decodeClip(data, resolveDecodeOptions({ crop, ffmpeg: ff.bin, resize: 'fast' }));
+      const ref = await allFramesPick(data, crop);
+      expect(out.video!.decodedFrames).toBe(ref.decoded);
+      expect(Buffer.from(out.video!.frames.buffer, out.video!.frames.byteOffset, out.video!.frames.byteLength).equals(ref.frames)).toBe(true);
+      // A clip without sound takes the existing second run without the audio output.
+      expect(await ff.runs()).toBe(clip.hasAudio ? 1 : 2);
+    },
+  );
 
   it('falls back to decoding every frame when the prediction is wrong (truncated media data)', async () => {
     const clip = good.find((c) => c.faststart && c.hasAudio && c.duration >= 10)!;

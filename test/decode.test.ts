@@ -29,13 +29,18 @@ function dominantFrequency(pcm: Float32Array, rate: number): number {
       im += pcm[i]! * Math.sin(a);
     }
     const p = re * re + im * im;
-    if (p > best) { best = p; bestF = f; }
+    if (p > best) {
+      best = p;
+      bestF = f;
+    }
   }
   return bestF;
 }
 
 function ffmpegRaw(file: string, vf: string, frames: number): Buffer {
-  return execFileSync(ffmpegPath(), ['-v', 'error', '-i', file, '-vf', vf, '-frames:v', String(frames), '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1'], { maxBuffer: 1 << 30 });
+  return execFileSync(ffmpegPath(), ['-v', 'error', '-i', file, '-vf', vf, '-frames:v', String(frames), '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1'], {
+    maxBuffer: 1 << 30,
+  });
 }
 
 describe('decodeClip on the fixture clips', () => {
@@ -141,8 +146,25 @@ describe('audio mixing', () => {
     const dir = await mkdtemp(join(tmpdir(), 'clipstream-audio-'));
     const file = join(dir, 'lr_0.mp4');
     // Left: a 0.5-amplitude tone; right: silence. The mean has amplitude 0.25; -ac 1 would give 0.354.
-    execFileSync(ffmpegPath(), ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=s=128x96:r=10:d=4', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*440*t)|0:s=48000:d=4',
-      '-c:v', 'libx264', '-c:a', 'pcm_s16le', '-f', 'mov', file]);
+    execFileSync(ffmpegPath(), [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=s=128x96:r=10:d=4',
+      '-f',
+      'lavfi',
+      '-i',
+      'aevalsrc=0.5*sin(2*PI*440*t)|0:s=48000:d=4',
+      '-c:v',
+      'libx264',
+      '-c:a',
+      'pcm_s16le',
+      '-f',
+      'mov',
+      file,
+    ]);
     const out = await decodeClip(await readFile(file), options);
     const pcm = out.audio!.pcm.subarray(1600, 48000);
     const peak = pcm.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -172,14 +194,33 @@ describe('ffmpeg watchdog and cleanup', () => {
     await writeFile(fake, '#!/bin/bash\nexec -a fake-ffmpeg sleep 20\n');
     await chmod(fake, 0o755);
     const shard = { url: 'x.tar', name: 'x', index: 0 };
-    const items: StreamItem[] = Array.from({ length: 8 }, (_, i): Sample => ({ kind: 'sample', __key__: `k${i}`, __url__: 'x.tar', shard, index: i, files: { mp4: Buffer.alloc(100) }, entry: { filename: `k${i}.mp4`, id: 'k', segment: [i, i + 10] } }));
+    const items: StreamItem[] = Array.from(
+      { length: 8 },
+      (_, i): Sample => ({
+        kind: 'sample',
+        __key__: `k${i}`,
+        __url__: 'x.tar',
+        shard,
+        index: i,
+        files: { mp4: Buffer.alloc(100) },
+        entry: { filename: `k${i}.mp4`, id: 'k', segment: [i, i + 10] },
+      }),
+    );
     // ffmpeg runs as a child of the spawn helper (or of this process with CLIPSTREAM_SPAWN=direct).
-    const pids = () => execFileSync('sh', ['-c', `pgrep -P ${[process.pid, spawnHelperPid()].filter(Boolean).join(',')} -f '[f]fmpeg' || true`]).toString().trim();
+    const pids = () =>
+      execFileSync('sh', ['-c', `pgrep -P ${[process.pid, spawnHelperPid()].filter(Boolean).join(',')} -f '[f]fmpeg' || true`])
+        .toString()
+        .trim();
     const controller = new AbortController();
     const run = pipeline(
       Readable.from(items),
       decodeClips({ concurrency: 3, ffmpeg: fake }),
-      new Writable({ objectMode: true, write(_x, _e, cb) { cb(); } }),
+      new Writable({
+        objectMode: true,
+        write(_x, _e, cb) {
+          cb();
+        },
+      }),
       { signal: controller.signal },
     );
     await new Promise((r) => setTimeout(r, 500));
@@ -211,7 +252,9 @@ describe('runTool through the spawn helper', () => {
 
   for (const mode of modes) {
     it(`${mode}: keeps every byte of a tool that writes and exits at once, and its exit code`, async () => {
-      const r = await withMode(mode, () => runTool('/bin/sh', ['-c', 'printf out; printf err >&2; printf three >&3; cat; exit 3'], { input: Buffer.from('in-'), extraOutputs: 1 }));
+      const r = await withMode(mode, () =>
+        runTool('/bin/sh', ['-c', 'printf out; printf err >&2; printf three >&3; cat; exit 3'], { input: Buffer.from('in-'), extraOutputs: 1 }),
+      );
       expect(r.code).toBe(3);
       expect(r.stdout.toString()).toBe('outin-');
       expect(r.stderr).toBe('err');
@@ -231,6 +274,11 @@ describe('runTool through the spawn helper', () => {
     const b = await withMode('direct', () => decodeClip(data, o));
     expect(spawnHelperPid()).not.toBeNull();
     expect(Buffer.compare(Buffer.from(a.video!.frames), Buffer.from(b.video!.frames))).toBe(0);
-    expect(Buffer.compare(Buffer.from(a.audio!.pcm.buffer, a.audio!.pcm.byteOffset, a.audio!.pcm.byteLength), Buffer.from(b.audio!.pcm.buffer, b.audio!.pcm.byteOffset, b.audio!.pcm.byteLength))).toBe(0);
+    expect(
+      Buffer.compare(
+        Buffer.from(a.audio!.pcm.buffer, a.audio!.pcm.byteOffset, a.audio!.pcm.byteLength),
+        Buffer.from(b.audio!.pcm.buffer, b.audio!.pcm.byteOffset, b.audio!.pcm.byteLength),
+      ),
+    ).toBe(0);
   });
 });

@@ -41,7 +41,7 @@ describe('extract on the fixture shards', () => {
     }
   });
 
-  it('labels features with the models\' own metadata and layer sizes read from the models', async () => {
+  it("labels features with the models' own metadata and layer sizes read from the models", async () => {
     const visual = await readModelInfo(report.visual!.model);
     const audio = await readModelInfo(report.audio!.model);
     for (const r of records.flat()) {
@@ -108,11 +108,17 @@ print(json.dumps(out))
       const r = records[1]![i]!;
       expect(p.name).toBe(r.visual_features[0]!.extractor_name);
       expect(p.shapes).toEqual(Object.values(r.visual_features[0]!.feat_array).map((t) => t.shape));
-      expect(p.sum4).toBeCloseTo(Array.from(r.visual_features[0]!.feat_array.layer_4!.data).reduce((a, b) => a + b, 0), 4);
+      expect(p.sum4).toBeCloseTo(
+        Array.from(r.visual_features[0]!.feat_array.layer_4!.data).reduce((a, b) => a + b, 0),
+        4,
+      );
       expect(p.audio).toBe(r.audio_features.length);
     });
   });
-  it.skipIf(pythonHasMsgpack)('Python check skipped: /usr/bin/python3 lacks msgpack/msgpack_numpy (apt-get install python3-msgpack python3-msgpack-numpy)', () => {});
+  it.skipIf(pythonHasMsgpack)(
+    'Python check skipped: /usr/bin/python3 lacks msgpack/msgpack_numpy (apt-get install python3-msgpack python3-msgpack-numpy)',
+    () => {},
+  );
 });
 
 describe('extract: skipping, overwriting, formats', () => {
@@ -185,8 +191,14 @@ describe('extract: interruption', () => {
     const controller = new AbortController();
     let clips = 0;
     const run = extract({
-      tarPath: FIXTURE_SHARD_PATTERN, outPath: dir, onWarning: quiet, signal: controller.signal,
-      onProgress: (p) => { clips = p.clipsDone; if (clips >= 2) controller.abort(); },
+      tarPath: FIXTURE_SHARD_PATTERN,
+      outPath: dir,
+      onWarning: quiet,
+      signal: controller.signal,
+      onProgress: (p) => {
+        clips = p.clipsDone;
+        if (clips >= 2) controller.abort();
+      },
     });
     await expect(run).rejects.toThrow();
     await new Promise((r) => setTimeout(r, 50));
@@ -197,7 +209,11 @@ describe('extract: interruption', () => {
     }
   });
 
-  const exists = (p: string) => stat(p).then(() => true, () => false);
+  const exists = (p: string) =>
+    stat(p).then(
+      () => true,
+      () => false,
+    );
   it.each([
     ['during start-up', async () => false],
     ['after the first clip is journalled', async (dir: string) => (await completedKeys(dir, 'shard-000000')).size >= 1],

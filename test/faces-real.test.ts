@@ -24,7 +24,6 @@ const FPS = 25;
 const FRAMES = 60; // 2.4 s
 const PAN = 0.04; // the crop window slides over 4 % of the photo's width
 
-
 const even = (n: number) => 2 * Math.floor(n / 2);
 
 /** The pan as ffmpeg's crop applies it: window size and left edge at frame n. */
@@ -50,20 +49,54 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('clipstream faces with a real det
     for (const [file] of PHOTOS) {
       const src = decodeImage(join(PHOTOS_DIR, file));
       const fit = detector.fit(src.width, src.height);
-      const [found] = await detector.detect([{ ...decodeImage(join(PHOTOS_DIR, file), fit), scale: fit.scale, sourceWidth: src.width, sourceHeight: src.height }]);
+      const [found] = await detector.detect([
+        { ...decodeImage(join(PHOTOS_DIR, file), fit), scale: fit.scale, sourceWidth: src.width, sourceHeight: src.height },
+      ]);
       faces.set(file, { width: src.width, height: src.height, found: found! });
       const g = panGeometry(src.width, src.height);
       const vf = `crop=${g.w}:${g.h}:'floor((iw-${g.w})*n/${FRAMES - 1})':0,format=yuv420p`;
       const out = join(work, 'videos', file.replace(/\.jpg$/, '.mp4'));
-      const r = spawnSync(ffmpegPath(), ['-v', 'error', '-loop', '1', '-framerate', String(FPS), '-i', join(PHOTOS_DIR, file), '-vf', vf, '-frames:v', String(FRAMES),
-        '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '12', out]);
+      const r = spawnSync(ffmpegPath(), [
+        '-v',
+        'error',
+        '-loop',
+        '1',
+        '-framerate',
+        String(FPS),
+        '-i',
+        join(PHOTOS_DIR, file),
+        '-vf',
+        vf,
+        '-frames:v',
+        String(FRAMES),
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-crf',
+        '12',
+        out,
+      ]);
       expect(r.status, String(r.stderr)).toBe(0);
     }
     // The registry name resolves from the cache; fill it offline from ../shared (checked like a download).
     const f = await runCliAsync(['models', 'fetch', 'ultraface-rfb-640', `--from=${ULTRAFACE_DIR}`], { env: { CLIPSTREAM_HOME: home } });
     expect(f.code, f.stderr).toBe(0);
-    const r = await runCliAsync(['faces', `--input_dir=${join(work, 'videos')}`, `--output_dir=${join(work, 'out')}`, '--detector=ultraface-rfb-640',
-      '--make_lmdb', '--size=128', '--audio=none', '--score_threshold=0.7', '--nms_threshold=0.3', '--quiet'], { env: { CLIPSTREAM_HOME: home } });
+    const r = await runCliAsync(
+      [
+        'faces',
+        `--input_dir=${join(work, 'videos')}`,
+        `--output_dir=${join(work, 'out')}`,
+        '--detector=ultraface-rfb-640',
+        '--make_lmdb',
+        '--size=128',
+        '--audio=none',
+        '--score_threshold=0.7',
+        '--nms_threshold=0.3',
+        '--quiet',
+      ],
+      { env: { CLIPSTREAM_HOME: home } },
+    );
     stderr = r.stderr;
     expect(r.code, r.stderr).toBe(0);
     rows = new Unpackr({ mapsAsObjects: true, useRecords: false }).unpack(await readFile(join(work, 'out', 'metadata.msgpack'))) as typeof rows;
@@ -99,52 +132,86 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('clipstream faces with a real det
     expect(matched.size, `${file}: faces found as tracks`).toBe(count);
   });
 
-  it.skipIf(!HAS_LMDB)('the LMDB store, read from Python with py-lmdb and PIL, holds real faces: the detector finds one centred in every dumped frame', async () => {
-    const dump = join(work, 'dump');
-    const r = spawnSync(PY, [join(REPO, 'scripts', 'lmdb_frames.py'), join(work, 'out', 'faces.lmdb'), dump], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    expect(r.status, r.stderr).toBe(0);
-    const store = JSON.parse(r.stdout) as Record<string, { meta: { num_frames: number; width: number }; frames: Array<{ index: number; file: string; width: number; height: number; mode: string }>; keys: number }>;
-    expect(Object.keys(store).sort()).toEqual(rows.map((x) => String(x.clip_key)).sort());
-    for (const [clip, entry] of Object.entries(store)) {
-      expect(entry.keys, clip).toBe(entry.meta.num_frames + 1);
-      for (const f of entry.frames) {
-        expect([f.width, f.height, f.mode]).toEqual([128, 128, 'RGB']);
-        const rgb = new Uint8Array(await readFile(f.file));
-        // As stored (128 px, not enlarged: UltraFace's largest anchors are 256 px), top-left in the model input.
-        const [found] = await detector.detect([{ rgb, width: 128, height: 128, scale: 1, sourceWidth: 128, sourceHeight: 128 }]);
-        expect(found!.length, `${clip} frame ${f.index}: a face`).toBeGreaterThanOrEqual(1);
-        const best = found![0]!;
-        // One crop per block (seed 002): the face drifts with the pan inside it, centred at the middle of the block.
-        const mid = f.index === Math.floor(entry.meta.num_frames / 2);
-        expect(Math.hypot((best.x1 + best.x2) / 2 - 64, (best.y1 + best.y2) / 2 - 64), `${clip} frame ${f.index}: centred`).toBeLessThan((mid ? 0.12 : 0.25) * 128);
+  it.skipIf(!HAS_LMDB)(
+    'the LMDB store, read from Python with py-lmdb and PIL, holds real faces: the detector finds one centred in every dumped frame',
+    async () => {
+      const dump = join(work, 'dump');
+      const r = spawnSync(PY, [join(REPO, 'scripts', 'lmdb_frames.py'), join(work, 'out', 'faces.lmdb'), dump], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      expect(r.status, r.stderr).toBe(0);
+      const store = JSON.parse(r.stdout) as Record<
+        string,
+        {
+          meta: { num_frames: number; width: number };
+          frames: Array<{ index: number; file: string; width: number; height: number; mode: string }>;
+          keys: number;
+        }
+      >;
+      expect(Object.keys(store).sort()).toEqual(rows.map((x) => String(x.clip_key)).sort());
+      for (const [clip, entry] of Object.entries(store)) {
+        expect(entry.keys, clip).toBe(entry.meta.num_frames + 1);
+        for (const f of entry.frames) {
+          expect([f.width, f.height, f.mode]).toEqual([128, 128, 'RGB']);
+          const rgb = new Uint8Array(await readFile(f.file));
+          // As stored (128 px, not enlarged: UltraFace's largest anchors are 256 px), top-left in the model input.
+          const [found] = await detector.detect([{ rgb, width: 128, height: 128, scale: 1, sourceWidth: 128, sourceHeight: 128 }]);
+          expect(found!.length, `${clip} frame ${f.index}: a face`).toBeGreaterThanOrEqual(1);
+          const best = found![0]!;
+          // One crop per block (seed 002): the face drifts with the pan inside it, centred at the middle of the block.
+          const mid = f.index === Math.floor(entry.meta.num_frames / 2);
+          expect(Math.hypot((best.x1 + best.x2) / 2 - 64, (best.y1 + best.y2) / 2 - 64), `${clip} frame ${f.index}: centred`).toBeLessThan(
+            (mid ? 0.12 : 0.25) * 128,
+          );
+        }
       }
-    }
-  });
+    },
+  );
 
   it('with the registry detector in the cache, faces uses it by default', async () => {
     const one = join(work, 'one');
     await mkdir(one);
     spawnSync('cp', [join(work, 'videos', 'ultraface-imgs-13.mp4'), one]);
-    const r = await runCliAsync(['faces', `--input_dir=${one}`, `--output_dir=${join(work, 'out-default')}`, '--size=64', '--audio=none', '--quiet'], { env: { CLIPSTREAM_HOME: home } });
+    const r = await runCliAsync(['faces', `--input_dir=${one}`, `--output_dir=${join(work, 'out-default')}`, '--size=64', '--audio=none', '--quiet'], {
+      env: { CLIPSTREAM_HOME: home },
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`face detector ultraface-rfb-640 from the model cache (${join(home, 'ultraface-rfb-640', 'version-RFB-640.onnx')})`);
     expect(r.stderr).toMatch(/[1-9]\d* face clip\(s\) in total/);
     expect(r.stderr).not.toContain('synthetic detector');
     // Without it, the synthetic default says that its matches on real footage are not faces ...
     const empty = join(work, 'empty-cache');
-    const s = await runCliAsync(['faces', `--input_dir=${one}`, `--output_dir=${join(work, 'out-synthetic')}`, '--size=64', '--audio=none', '--quiet'], { env: { CLIPSTREAM_HOME: empty } });
+    const s = await runCliAsync(['faces', `--input_dir=${one}`, `--output_dir=${join(work, 'out-synthetic')}`, '--size=64', '--audio=none', '--quiet'], {
+      env: { CLIPSTREAM_HOME: empty },
+    });
     expect(s.code, s.stderr).toBe(0);
     expect(s.stderr).toContain('note: these faces come from the shipped synthetic detector');
     expect(s.stderr).toContain('clipstream models fetch ultraface-rfb-640');
     // ... and, where it finds nothing at all (a video without its template), that no face was found and how to fetch a real detector.
     const plain = join(work, 'plain');
     await mkdir(plain);
-    const g = spawnSync(ffmpegPath(), ['-v', 'error', '-f', 'lavfi', '-i', 'color=c=0x807060:s=320x240:d=2:r=25', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', join(plain, 'wall.mp4')]);
+    const g = spawnSync(ffmpegPath(), [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'color=c=0x807060:s=320x240:d=2:r=25',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-pix_fmt',
+      'yuv420p',
+      join(plain, 'wall.mp4'),
+    ]);
     expect(g.status, String(g.stderr)).toBe(0);
-    const n = await runCliAsync(['faces', `--input_dir=${plain}`, `--output_dir=${join(work, 'out-plain')}`, '--size=64', '--audio=none', '--quiet'], { env: { CLIPSTREAM_HOME: empty } });
+    const n = await runCliAsync(['faces', `--input_dir=${plain}`, `--output_dir=${join(work, 'out-plain')}`, '--size=64', '--audio=none', '--quiet'], {
+      env: { CLIPSTREAM_HOME: empty },
+    });
     expect(n.code, n.stderr).toBe(0);
     expect(n.stderr).toContain('0 face clip(s) in total');
-    expect(n.stderr).toContain('no face found: the shipped synthetic detector finds only the synthetic fixture face, not real ones. For real footage: clipstream models fetch ultraface-rfb-640');
+    expect(n.stderr).toContain(
+      'no face found: the shipped synthetic detector finds only the synthetic fixture face, not real ones. For real footage: clipstream models fetch ultraface-rfb-640',
+    );
     expect(stderr).not.toContain('synthetic detector');
   });
 });

@@ -75,8 +75,20 @@ describe('writeFeatureShards / readFeatureShard', () => {
         output: out,
         written: okIndices.length,
         resumed: 0,
-        skipped: [3, 8, 13, 18].map((i) => ({ key: `vid${i}_${i * 10}`, filename: `vid${i}_${i * 10}.mp4`, index: i, code: 'ERR_CLIP_TOO_SHORT', reason: `decode: clip vid${i}_${i * 10}.mp4 is 0.4 s, shorter than 1 s` })),
-        failed: [6].map((i) => ({ key: `vid${i}_${i * 10}`, filename: `vid${i}_${i * 10}.mp4`, index: i, code: 'ERR_DECODE', reason: `decode: ffmpeg could not decode vid${i}_${i * 10}.mp4` })),
+        skipped: [3, 8, 13, 18].map((i) => ({
+          key: `vid${i}_${i * 10}`,
+          filename: `vid${i}_${i * 10}.mp4`,
+          index: i,
+          code: 'ERR_CLIP_TOO_SHORT',
+          reason: `decode: clip vid${i}_${i * 10}.mp4 is 0.4 s, shorter than 1 s`,
+        })),
+        failed: [6].map((i) => ({
+          key: `vid${i}_${i * 10}`,
+          filename: `vid${i}_${i * 10}.mp4`,
+          index: i,
+          code: 'ERR_DECODE',
+          reason: `decode: ffmpeg could not decode vid${i}_${i * 10}.mp4`,
+        })),
       },
     ]);
     // Nothing but the final file is left: no journal, no temp file.
@@ -103,7 +115,7 @@ describe('writeFeatureShards / readFeatureShard', () => {
 
   it('formats float32 values with the shortest decimal that maps back', () => {
     const values = new Float32Array(2000);
-    for (let i = 0; i < values.length; i++) values[i] = (Math.sin(i * 12.9898) * 43758.5453) % 1 * 10 ** ((i % 20) - 10);
+    for (let i = 0; i < values.length; i++) values[i] = ((Math.sin(i * 12.9898) * 43758.5453) % 1) * 10 ** ((i % 20) - 10);
     values.set([0.1, 1 / 3, 3.4028234663852886e38, 1.401298464324817e-45, 16777217, -0], 0);
     for (const x of values) {
       const s = formatFloat32(x);
@@ -156,7 +168,9 @@ describe('writeFeatureShards / readFeatureShard', () => {
     const dir = await freshDir();
     const warnings: string[] = [];
     await writeAll(dir, [makeSample(0), makeSample(1)], undefined, warnings);
-    expect(warnings).toEqual([`shard ${SHARD.name}: the stream ended without its ShardEnd; kept ${shardJournalPath(dir, SHARD.name)} so a later run resumes it`]);
+    expect(warnings).toEqual([
+      `shard ${SHARD.name}: the stream ended without its ShardEnd; kept ${shardJournalPath(dir, SHARD.name)} so a later run resumes it`,
+    ]);
     expect(await completedKeys(dir, SHARD.name)).toEqual(new Set(['vid0_0', 'vid1_10']));
   });
 
@@ -197,7 +211,12 @@ describe('writeFeatureShards / readFeatureShard', () => {
 describe('journal and resume', () => {
   /** Writes samples `indices` and ends the stream without a ShardEnd, as a killed run would leave it. */
   async function partialRun(dir: string, indices: number[]): Promise<void> {
-    await writeAll(dir, indices.map((i) => makeSample(i)), undefined, []);
+    await writeAll(
+      dir,
+      indices.map((i) => makeSample(i)),
+      undefined,
+      [],
+    );
   }
 
   async function resume(dir: string, warnings: string[] = []): Promise<ShardSummary> {
@@ -209,11 +228,14 @@ describe('journal and resume', () => {
 
   it.each([
     ['a torn last entry', async (j: string) => truncate(j, (await stat(j)).size - 10)],
-    ['a corrupt last entry', async (j: string) => {
-      const b = await readFile(j);
-      b[b.length - 5] ^= 0xff;
-      await writeFile(j, b);
-    }],
+    [
+      'a corrupt last entry',
+      async (j: string) => {
+        const b = await readFile(j);
+        b[b.length - 5] ^= 0xff;
+        await writeFile(j, b);
+      },
+    ],
     ['garbage after the last entry', async (j: string) => appendFile(j, Buffer.from([0xff, 0xff, 0xff, 0x7f, 1, 2, 3]))],
   ])('cuts away %s and redoes only that clip', async (_name, damage) => {
     const dir = await freshDir();
@@ -285,11 +307,17 @@ describe('journal and resume', () => {
 const PY = '/usr/bin/python3';
 const noPython = spawnSync(PY, ['-c', 'import msgpack, msgpack_numpy'], { encoding: 'utf8' }).status !== 0;
 
-it.skipIf(noPython)(`Python reads a whole shard, msgpack with msgpack_numpy and JSON with json, to the same float32 arrays${noPython ? ` (skipped: ${PY} cannot import msgpack_numpy)` : ''}`, async () => {
-  const dir = await freshDir();
-  await writeAll(dir, allItems());
-  await writeAll(dir, allItems(), 'json');
-  const r = spawnSync(PY, ['-c', `
+it.skipIf(noPython)(
+  `Python reads a whole shard, msgpack with msgpack_numpy and JSON with json, to the same float32 arrays${noPython ? ` (skipped: ${PY} cannot import msgpack_numpy)` : ''}`,
+  async () => {
+    const dir = await freshDir();
+    await writeAll(dir, allItems());
+    await writeAll(dir, allItems(), 'json');
+    const r = spawnSync(
+      PY,
+      [
+        '-c',
+        `
 import sys, json, msgpack, msgpack_numpy as m, numpy as np
 recs = msgpack.unpackb(open(sys.argv[1], 'rb').read(), object_hook=m.decode)
 js = json.load(open(sys.argv[2]))
@@ -298,11 +326,17 @@ same = all(np.asarray(j[f][0]['feat_array'][k], dtype=np.float32).tobytes() == v
            for r, j in zip(recs, js) for f in ('visual_features', 'audio_features') for k, v in r[f][0]['feat_array'].items())
 print(json.dumps({'same': same, 'n': [len(recs), len(js)],
                   'recs': [[r['filename'], str(r['visual_features'][0]['feat_array']['layer_1'].dtype), list(r['visual_features'][0]['feat_array']['layer_1'].shape)] for r in recs]}))
-`, shardOutputPath(dir, SHARD.name, 'msgpack'), shardOutputPath(dir, SHARD.name, 'json')], { encoding: 'utf8' });
-  expect(r.stderr).toBe('');
-  expect(JSON.parse(r.stdout)).toEqual({
-    same: true,
-    n: [okIndices.length, okIndices.length],
-    recs: okIndices.map((i) => [recordFor(i).filename, 'float32', [2, 3]]),
-  });
-});
+`,
+        shardOutputPath(dir, SHARD.name, 'msgpack'),
+        shardOutputPath(dir, SHARD.name, 'json'),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({
+      same: true,
+      n: [okIndices.length, okIndices.length],
+      recs: okIndices.map((i) => [recordFor(i).filename, 'float32', [2, 3]]),
+    });
+  },
+);

@@ -75,10 +75,13 @@ async function serve(dirs: string[]): Promise<Server> {
     dropAfter,
     corrupt,
     cut,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
-
 
 async function listAll(dir: string): Promise<string[]> {
   return existsSync(dir) ? (await readdir(dir)).sort() : [];
@@ -99,14 +102,27 @@ describe('model registry', () => {
       }
       if (m.build) expect(m.files.map((f) => f.file)).toContain(m.build.weights);
     }
-    for (const name of ['ultraface-rfb-640', 'ultraface-rfb-320', 'scrfd-10g', 'scrfd-2.5g', 'yunet', 'rvm-mobilenetv3', 'rvm-resnet50', 'vggish', 'slowfast_8x8_r50']) {
+    for (const name of [
+      'ultraface-rfb-640',
+      'ultraface-rfb-320',
+      'scrfd-10g',
+      'scrfd-2.5g',
+      'yunet',
+      'rvm-mobilenetv3',
+      'rvm-resnet50',
+      'vggish',
+      'slowfast_8x8_r50',
+    ]) {
       expect(findModel(name), name).toBeDefined();
     }
     expect(findModel('SLOWFAST-8x8-R50')?.name).toBe('slowfast_8x8_r50');
   });
 
   it.skipIf(!HAS_ULTRAFACE)('the UltraFace entries match the published files in ../shared (size and sha256)', async () => {
-    for (const [name, file] of [['ultraface-rfb-640', 'version-RFB-640.onnx'], ['ultraface-rfb-320', 'version-RFB-320.onnx']]) {
+    for (const [name, file] of [
+      ['ultraface-rfb-640', 'version-RFB-640.onnx'],
+      ['ultraface-rfb-320', 'version-RFB-320.onnx'],
+    ]) {
       const bytes = await readFile(join(ULTRAFACE_DIR, file!));
       const f = findModel(name!)!.files[0]!;
       expect(f.bytes).toBe(bytes.length);
@@ -130,8 +146,12 @@ describe.skipIf(!HAS_ULTRAFACE)('models fetch over HTTP (127.0.0.1)', () => {
   let server: Server;
   let home = '';
   const env = () => ({ CLIPSTREAM_HOME: home });
-  beforeAll(async () => { server = await serve([ULTRAFACE_DIR, join(REPO, 'fixtures', 'checkpoints')]); });
-  afterAll(async () => { await server?.close(); });
+  beforeAll(async () => {
+    server = await serve([ULTRAFACE_DIR, join(REPO, 'fixtures', 'checkpoints')]);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
   beforeEach(async () => {
     home = await mkdtemp(join(tmpdir(), 'clipstream-home-'));
     server.requests.length = 0;
@@ -204,7 +224,9 @@ describe.skipIf(!HAS_ULTRAFACE)('models fetch over HTTP (127.0.0.1)', () => {
     expect(server.requests).toHaveLength(0);
     const empty = await mkdtemp(join(tmpdir(), 'from-'));
     try {
-      await expect(fetchModel('ultraface-rfb-640', { env: env(), from: empty })).rejects.toThrow(`ultraface-rfb-640: --from=${empty} has no version-RFB-640.onnx`);
+      await expect(fetchModel('ultraface-rfb-640', { env: env(), from: empty })).rejects.toThrow(
+        `ultraface-rfb-640: --from=${empty} has no version-RFB-640.onnx`,
+      );
     } finally {
       await rm(empty, { recursive: true, force: true });
     }
@@ -213,7 +235,11 @@ describe.skipIf(!HAS_ULTRAFACE)('models fetch over HTTP (127.0.0.1)', () => {
   it('a checkpoint model: both files fetched, sha256 prefix checked, the seen sha256 recorded, built to ONNX once', async () => {
     const ck = await readFile(join(REPO, 'fixtures', 'checkpoints', 'vggish_tiny.pth'));
     const entry: RegistryModel = {
-      name: 'vggish-tiny', kind: 'audio', purpose: 'test: the reduced VGGish checkpoint', licence: 'test', source: 'fixtures',
+      name: 'vggish-tiny',
+      kind: 'audio',
+      purpose: 'test: the reduced VGGish checkpoint',
+      licence: 'test',
+      source: 'fixtures',
       files: [
         { file: 'vggish_tiny.pth', url: 'https://example.invalid/vggish_tiny.pth', bytes: ck.length, sha256: null, sha256Prefix: sha(ck).slice(0, 8) },
         { file: 'vggish_tiny_pca.pth', url: 'https://example.invalid/vggish_tiny_pca.pth', bytes: null, sha256: null },
@@ -228,14 +254,27 @@ describe.skipIf(!HAS_ULTRAFACE)('models fetch over HTTP (127.0.0.1)', () => {
       calls.push(args);
       const file = await readBuildWeights(args.weights as string, args.pca as string);
       const e = cfg.fcWidths[2];
-      const params = selectStateDict(file, describeVggish(cfg).stateDictShapes, new Map([[VGGISH_PCA_MATRIX, [e, e]], [VGGISH_PCA_MEANS, [e]]]));
+      const params = selectStateDict(
+        file,
+        describeVggish(cfg).stateDictShapes,
+        new Map([
+          [VGGISH_PCA_MATRIX, [e, e]],
+          [VGGISH_PCA_MEANS, [e]],
+        ]),
+      );
       params.set(VGGISH_PCA_MEANS, { shape: [e, 1], data: params.get(VGGISH_PCA_MEANS)!.data });
       await writeFileAtomic(args.out as string, buildVggish(cfg, { params, sha256: file.sha256, dataset: args.dataset as string }).bytes);
     };
     const r = await fetchModel('vggish-tiny', { env: env(), baseUrl: server.url, registry: [entry], build });
     expect(r.built).toBe(true);
     expect(calls).toHaveLength(1);
-    expect(calls[0]).toMatchObject({ arch: 'vggish', width: 'full', weights: join(r.dir, 'vggish_tiny.pth'), pca: join(r.dir, 'vggish_tiny_pca.pth'), out: r.onnx });
+    expect(calls[0]).toMatchObject({
+      arch: 'vggish',
+      width: 'full',
+      weights: join(r.dir, 'vggish_tiny.pth'),
+      pca: join(r.dir, 'vggish_tiny_pca.pth'),
+      out: r.onnx,
+    });
     const record = JSON.parse(await readFile(join(r.dir, 'fetched.json'), 'utf8'));
     expect(record['vggish_tiny.pth'].sha256).toBe(sha(ck));
     expect(existsSync(r.onnx)).toBe(true);
@@ -246,15 +285,26 @@ describe.skipIf(!HAS_ULTRAFACE)('models fetch over HTTP (127.0.0.1)', () => {
     const pca = Buffer.from(await readFile(join(r.dir, 'vggish_tiny_pca.pth')));
     pca[100] ^= 1;
     await writeFile(join(r.dir, 'vggish_tiny_pca.pth'), pca);
-    await expect(fetchModel('vggish-tiny', { env: env(), registry: [entry], build })).rejects.toThrow('vggish-tiny: vggish_tiny_pca.pth: sha256 mismatch: expected');
+    await expect(fetchModel('vggish-tiny', { env: env(), registry: [entry], build })).rejects.toThrow(
+      'vggish-tiny: vggish_tiny_pca.pth: sha256 mismatch: expected',
+    );
     // A checkpoint that does not build says so, and where the fetched files are.
     const broken = { ...entry, name: 'vggish-broken', files: [entry.files[0]!], build: { ...entry.build!, pca: undefined } };
-    await expect(fetchModel('vggish-broken', { env: env(), baseUrl: server.url, registry: [broken], build: (args) => readBuildWeights(args.weights as string, join(r.dir, 'vggish_tiny.pth')) })).rejects.toThrow(
+    await expect(
+      fetchModel('vggish-broken', {
+        env: env(),
+        baseUrl: server.url,
+        registry: [broken],
+        build: (args) => readBuildWeights(args.weights as string, join(r.dir, 'vggish_tiny.pth')),
+      }),
+    ).rejects.toThrow(
       `vggish-broken: cannot build vggish.onnx: ${join(r.dir, 'vggish_tiny.pth')}: not a VGGish PCA file: no pca_eigen_vectors (or pproc.pca_matrix) tensor (the fetched files stay in ${join(home, 'vggish-broken')}; delete that folder to download them again)`,
     );
     // A wrong prefix (the name says which sha256 the file has) is refused.
     const bad = { ...entry, name: 'vggish-bad', files: [{ ...entry.files[0]!, sha256Prefix: '00000000' }] };
-    await expect(fetchModel('vggish-bad', { env: env(), baseUrl: server.url, registry: [bad], build })).rejects.toThrow("vggish-bad: vggish_tiny.pth: sha256 mismatch: expected one starting 00000000 (its name says so)");
+    await expect(fetchModel('vggish-bad', { env: env(), baseUrl: server.url, registry: [bad], build })).rejects.toThrow(
+      'vggish-bad: vggish_tiny.pth: sha256 mismatch: expected one starting 00000000 (its name says so)',
+    );
     expect(await listAll(join(home, 'vggish-bad'))).toEqual([]);
   });
 
@@ -275,13 +325,18 @@ describe.skipIf(!HAS_ULTRAFACE)('models fetch over HTTP (127.0.0.1)', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--detector=ultraface-rfb-320: model ultraface-rfb-320 is not in the cache');
     expect(missing.stderr).toContain('fetch it with: clipstream models fetch ultraface-rfb-320');
-    const kind = runCli(['extract', '--tar_path=fixtures/shards/shard-000000.tar', `--out_path=${join(home, 'feats')}`, '--visual_model=ultraface-rfb-640'], { env: e });
+    const kind = runCli(['extract', '--tar_path=fixtures/shards/shard-000000.tar', `--out_path=${join(home, 'feats')}`, '--visual_model=ultraface-rfb-640'], {
+      env: e,
+    });
     expect(kind.code).toBe(2);
     expect(kind.stderr).toContain('--visual_model=ultraface-rfb-640: ultraface-rfb-640 is a face detector, not a visual model');
     // extract takes a registry name from the cache (here the shipped small VGGish, placed where `models fetch vggish` puts its build).
     await mkdir(join(home, 'vggish'), { recursive: true });
     await writeFile(join(home, 'vggish', 'vggish.onnx'), await readFile(join(REPO, 'models', 'vggish_small.onnx')));
-    const x = await runCliAsync(['extract', '--tar_path=fixtures/shards/shard-000000.tar', `--out_path=${join(home, 'feats')}`, '--visual_model=none', '--audio_model=vggish', '--quiet'], { env: e });
+    const x = await runCliAsync(
+      ['extract', '--tar_path=fixtures/shards/shard-000000.tar', `--out_path=${join(home, 'feats')}`, '--visual_model=none', '--audio_model=vggish', '--quiet'],
+      { env: e },
+    );
     expect(x.code, x.stderr).toBe(0);
     const records = await readFeatureShard(join(home, 'feats', 'shard-000000.msgpack'));
     expect(records.length).toBeGreaterThan(0);

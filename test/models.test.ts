@@ -8,9 +8,7 @@ import { ClipstreamError } from '../src/errors.js';
 import { readModelInfo, type ModelInfo } from '../src/models/info.js';
 import { foldBatchNorm, mulberry32, type StateDict } from '../src/models/params.js';
 import { manifestEntry, SHIPPED_MODELS } from '../src/models/shipped.js';
-import {
-  buildSlowFast, describeSlowFast, slowPathwayIndices, SLOWFAST_FULL, SLOWFAST_SMALL, type SlowFastConfig,
-} from '../src/models/slowfast.js';
+import { buildSlowFast, describeSlowFast, slowPathwayIndices, SLOWFAST_FULL, SLOWFAST_SMALL, type SlowFastConfig } from '../src/models/slowfast.js';
 import { buildVggish, describeVggish, VGGISH_FULL, VGGISH_SMALL } from '../src/models/vggish.js';
 
 const MODELS_DIR = join(import.meta.dirname, '..', 'models');
@@ -94,8 +92,15 @@ describe('model building', () => {
   it('expects the PyTorch state dict names', () => {
     const vg = describeVggish(VGGISH_FULL).stateDictShapes;
     expect([...vg.keys()].filter((k) => k.endsWith('.weight'))).toEqual([
-      'features.0.weight', 'features.3.weight', 'features.6.weight', 'features.8.weight', 'features.11.weight',
-      'features.13.weight', 'embeddings.0.weight', 'embeddings.2.weight', 'embeddings.4.weight',
+      'features.0.weight',
+      'features.3.weight',
+      'features.6.weight',
+      'features.8.weight',
+      'features.11.weight',
+      'features.13.weight',
+      'embeddings.0.weight',
+      'embeddings.2.weight',
+      'embeddings.4.weight',
     ]);
     const sf = describeSlowFast(SLOWFAST_FULL).stateDictShapes;
     expect(sf.get('s1.pathway0_stem.conv.weight')).toEqual([64, 3, 1, 7, 7]);
@@ -119,14 +124,16 @@ describe('model building', () => {
     // A 1x1 conv with 2 inputs and 2 outputs, checked against conv-then-BN on one input vector.
     const w = Float32Array.from([0.5, -1, 2, 0.25]);
     const bn = {
-      gamma: Float32Array.from([1.5, 0.5]), beta: Float32Array.from([0.1, -0.2]),
-      mean: Float32Array.from([0.3, -0.4]), variance: Float32Array.from([2, 0.5]),
+      gamma: Float32Array.from([1.5, 0.5]),
+      beta: Float32Array.from([0.1, -0.2]),
+      mean: Float32Array.from([0.3, -0.4]),
+      variance: Float32Array.from([2, 0.5]),
     };
     const x = [0.7, -1.3];
     const folded = foldBatchNorm(w, bn);
     for (let o = 0; o < 2; o++) {
       const conv = w[o * 2] * x[0] + w[o * 2 + 1] * x[1];
-      const ref = (conv - bn.mean[o]) / Math.sqrt(bn.variance[o] + 1e-5) * bn.gamma[o] + bn.beta[o];
+      const ref = ((conv - bn.mean[o]) / Math.sqrt(bn.variance[o] + 1e-5)) * bn.gamma[o] + bn.beta[o];
       const got = folded.weight[o * 2] * x[0] + folded.weight[o * 2 + 1] * x[1] + folded.bias[o];
       expect(got).toBeCloseTo(ref, 5);
     }
@@ -220,7 +227,8 @@ describe('shipped models in onnxruntime', () => {
       const session = which === 'slowfast' ? sf : vg;
       const info = which === 'slowfast' ? sfInfo : vgInfo;
       const dims = info.inputs[0].dims.slice(1) as number[];
-      const batch = info.inputs[0].type === 'uint8' ? inputBytes([3, ...dims], 11) : input([3, ...dims], which === 'slowfast' ? 11 : 12, which === 'vggish' ? -2 : 0);
+      const batch =
+        info.inputs[0].type === 'uint8' ? inputBytes([3, ...dims], 11) : input([3, ...dims], which === 'slowfast' ? 11 : 12, which === 'vggish' ? -2 : 0);
       const out3 = await session.run({ [info.inputs[0].name]: batch });
       for (const layer of LAYERS) {
         expect(out3[layer].dims).toEqual([3, info.layerSizes[layer]]);

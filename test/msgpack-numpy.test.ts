@@ -1,13 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeFeatureRecord,
-  encodeFeatureRecord,
-  msgpackArrayHeader,
-  ndarrayMap,
-  packMsgpackNumpy,
-  unpackMsgpackNumpy,
-} from '../src/sinks/msgpack-numpy.js';
+import { decodeFeatureRecord, encodeFeatureRecord, msgpackArrayHeader, ndarrayMap, packMsgpackNumpy, unpackMsgpackNumpy } from '../src/sinks/msgpack-numpy.js';
 import type { FeatureRecord } from '../src/types.js';
 import { recordFor, tensor } from './helpers/feature-fixtures.js';
 
@@ -47,13 +40,12 @@ describe('msgpack-numpy, TypeScript side', () => {
     expect(encodeFeatureRecord(recordFor(4)).equals(encodeFeatureRecord(recordFor(4)))).toBe(true);
   });
 
-  it.each([
-    [{ data: new Float32Array(0), shape: [0] }],
-    [{ data: new Float32Array([2.5]), shape: [] }],
-    [tensor([2, 3, 4], 9)],
-  ])('round-trips edge shapes %#', (t) => {
-    expect(unpackMsgpackNumpy(packMsgpackNumpy({ t }))).toEqual({ t });
-  });
+  it.each([[{ data: new Float32Array(0), shape: [0] }], [{ data: new Float32Array([2.5]), shape: [] }], [tensor([2, 3, 4], 9)]])(
+    'round-trips edge shapes %#',
+    (t) => {
+      expect(unpackMsgpackNumpy(packMsgpackNumpy({ t }))).toEqual({ t });
+    },
+  );
 
   it('refuses a bare typed array and a shape that does not match the data', () => {
     expect(() => packMsgpackNumpy({ x: new Float32Array(2) })).toThrow('value.x: Float32Array is not a Tensor; wrap it as {data: Float32Array, shape}');
@@ -76,11 +68,13 @@ describe('msgpack-numpy, TypeScript side', () => {
 });
 
 describe('msgpack-numpy, Python interop', () => {
-  it.skipIf(noPython)(`TS -> Python: msgpack_numpy.decode gives float32 ndarrays with the right shapes and values (${noPython ? skipReason : 'python found'})`, () => {
-    const records: FeatureRecord[] = [recordFor(0), recordFor(1), recordFor(2)];
-    const bytes = Buffer.concat([msgpackArrayHeader(records.length), ...records.map(encodeFeatureRecord)]);
-    const out = python(
-      `
+  it.skipIf(noPython)(
+    `TS -> Python: msgpack_numpy.decode gives float32 ndarrays with the right shapes and values (${noPython ? skipReason : 'python found'})`,
+    () => {
+      const records: FeatureRecord[] = [recordFor(0), recordFor(1), recordFor(2)];
+      const bytes = Buffer.concat([msgpackArrayHeader(records.length), ...records.map(encodeFeatureRecord)]);
+      const out = python(
+        `
 import sys, json, math, msgpack, msgpack_numpy as m, numpy as np
 recs = msgpack.unpackb(sys.stdin.buffer.read(), object_hook=m.decode)
 def arr(a):
@@ -93,35 +87,38 @@ def fs(sets):
 print(json.dumps([{'keys': list(r.keys()), 'filename': r['filename'], 'id': r['id'], 'segment': r['segment'],
                    'visual_features': fs(r['visual_features']), 'audio_features': fs(r['audio_features'])} for r in recs]))
 `,
-      bytes,
-    );
-    const got = JSON.parse(out.toString('utf8'));
-    expect(got).toHaveLength(3);
-    records.forEach((r, i) => {
-      const g = got[i];
-      expect(g.keys).toEqual(['filename', 'id', 'segment', 'visual_features', 'audio_features', '__key__']);
-      expect([g.filename, g.id, g.segment]).toEqual([r.filename, r.id, r.segment]);
-      for (const field of ['visual_features', 'audio_features'] as const) {
-        r[field].forEach((s, j) => {
-          const gs = g[field][j];
-          expect(gs.keys).toEqual(['extractor_name', 'dataset', 'feat_array']);
-          expect([gs.extractor_name, gs.dataset]).toEqual([s.extractor_name, s.dataset]);
-          for (const [layer, t] of Object.entries(s.feat_array)) {
-            const a = gs.feat_array[layer];
-            expect(a.dtype).toBe('float32');
-            expect(a.shape).toEqual(t.shape);
-            expect(a.c).toBe(true);
-            // float32 -> Python float is exact, and JSON carries doubles (and -0.0) exactly: bit for bit.
-            expect(a.values).toEqual(Array.from(t.data));
-            expect(a.neg0).toEqual(Array.from(t.data).flatMap((x, k) => (Object.is(x, -0) ? [k] : [])));
-          }
-        });
-      }
-    });
-  });
+        bytes,
+      );
+      const got = JSON.parse(out.toString('utf8'));
+      expect(got).toHaveLength(3);
+      records.forEach((r, i) => {
+        const g = got[i];
+        expect(g.keys).toEqual(['filename', 'id', 'segment', 'visual_features', 'audio_features', '__key__']);
+        expect([g.filename, g.id, g.segment]).toEqual([r.filename, r.id, r.segment]);
+        for (const field of ['visual_features', 'audio_features'] as const) {
+          r[field].forEach((s, j) => {
+            const gs = g[field][j];
+            expect(gs.keys).toEqual(['extractor_name', 'dataset', 'feat_array']);
+            expect([gs.extractor_name, gs.dataset]).toEqual([s.extractor_name, s.dataset]);
+            for (const [layer, t] of Object.entries(s.feat_array)) {
+              const a = gs.feat_array[layer];
+              expect(a.dtype).toBe('float32');
+              expect(a.shape).toEqual(t.shape);
+              expect(a.c).toBe(true);
+              // float32 -> Python float is exact, and JSON carries doubles (and -0.0) exactly: bit for bit.
+              expect(a.values).toEqual(Array.from(t.data));
+              expect(a.neg0).toEqual(Array.from(t.data).flatMap((x, k) => (Object.is(x, -0) ? [k] : [])));
+            }
+          });
+        }
+      });
+    },
+  );
 
-  it.skipIf(noPython)(`Python -> TS: arrays packed by msgpack_numpy decode to Tensors, byte-identical to ours (${noPython ? skipReason : 'python found'})`, () => {
-    const out = python(`
+  it.skipIf(noPython)(
+    `Python -> TS: arrays packed by msgpack_numpy decode to Tensors, byte-identical to ours (${noPython ? skipReason : 'python found'})`,
+    () => {
+      const out = python(`
 import sys, msgpack, msgpack_numpy as m, numpy as np
 rec = {'filename': 'abc_10.mp4', 'id': 'abc', 'segment': [10.5, 20.5],
        'visual_features': [{'extractor_name': 'SLOWFAST_8x8_R50', 'dataset': 'kinetics-400',
@@ -132,26 +129,27 @@ rec = {'filename': 'abc_10.mp4', 'id': 'abc', 'segment': [10.5, 20.5],
                            'feat_array': {'layer_0': np.arange(8, dtype='>f4')}}]}
 sys.stdout.buffer.write(msgpack.packb(rec, default=m.encode))
 `);
-    const r = decodeFeatureRecord(out, 'python record');
-    const l0 = r.visual_features[0].feat_array.layer_0;
-    expect(l0.shape).toEqual([2, 3, 4]);
-    expect(Array.from(l0.data)).toEqual(Array.from({ length: 24 }, (_, i) => Math.fround(i / 7)));
-    expect(r.visual_features[0].feat_array.layer_1).toEqual({ data: new Float32Array(0), shape: [0] });
-    expect(r.visual_features[0].feat_array.layer_2).toEqual({ data: new Float32Array([1.25]), shape: [] });
-    // A big-endian array from Python is byte-swapped on the way in.
-    expect(r.audio_features[0].feat_array.layer_0).toEqual({ data: Float32Array.from({ length: 8 }, (_, i) => i), shape: [8] });
-    expect(r.segment).toEqual([10.5, 20.5]);
-    // Apart from the big-endian layer (which we write little-endian), our bytes equal Python's.
-    const le = { ...r, audio_features: [] };
-    const pyLe = python(
-      `
+      const r = decodeFeatureRecord(out, 'python record');
+      const l0 = r.visual_features[0].feat_array.layer_0;
+      expect(l0.shape).toEqual([2, 3, 4]);
+      expect(Array.from(l0.data)).toEqual(Array.from({ length: 24 }, (_, i) => Math.fround(i / 7)));
+      expect(r.visual_features[0].feat_array.layer_1).toEqual({ data: new Float32Array(0), shape: [0] });
+      expect(r.visual_features[0].feat_array.layer_2).toEqual({ data: new Float32Array([1.25]), shape: [] });
+      // A big-endian array from Python is byte-swapped on the way in.
+      expect(r.audio_features[0].feat_array.layer_0).toEqual({ data: Float32Array.from({ length: 8 }, (_, i) => i), shape: [8] });
+      expect(r.segment).toEqual([10.5, 20.5]);
+      // Apart from the big-endian layer (which we write little-endian), our bytes equal Python's.
+      const le = { ...r, audio_features: [] };
+      const pyLe = python(
+        `
 import sys, msgpack, msgpack_numpy as m
 rec = msgpack.unpackb(sys.stdin.buffer.read(), object_hook=m.decode)
 rec['audio_features'] = []
 sys.stdout.buffer.write(msgpack.packb(rec, default=m.encode))
 `,
-      out,
-    );
-    expect(encodeFeatureRecord(le).toString('hex')).toBe(pyLe.toString('hex'));
-  });
+        out,
+      );
+      expect(encodeFeatureRecord(le).toString('hex')).toBe(pyLe.toString('hex'));
+    },
+  );
 });

@@ -149,11 +149,13 @@ describe('selectStateDict', () => {
 describe('clipstream models build', () => {
   it('imports weights: metadata from the file, sha256 of the file, extractor name of the architecture', async () => {
     const shapes = describeSlowFast({ ...SLOWFAST_SMALL, numClasses: 5 }).stateDictShapes;
-    const t = new Map([...shapes].map(([name, shape]) => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      const data = new Float32Array(n).map((_, i) => (name.endsWith('running_var') ? 1 : Math.sin(i + name.length) * 0.1));
-      return [name, { shape: [...shape], data, dtype: 'BF16' as const }];
-    }));
+    const t = new Map(
+      [...shapes].map(([name, shape]) => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const data = new Float32Array(n).map((_, i) => (name.endsWith('running_var') ? 1 : Math.sin(i + name.length) * 0.1));
+        return [name, { shape: [...shape], data, dtype: 'BF16' as const }];
+      }),
+    );
     const weights = join(dir, 'sf.safetensors');
     await writeFile(weights, encodeSafetensors(t, { dataset: 'kinetics-400' }));
     const out = join(dir, 'sf.onnx');
@@ -162,7 +164,11 @@ describe('clipstream models build', () => {
     expect(info.extractorName).toBe('SLOWFAST_8x8_R50-small');
     expect(info.dataset).toBe('kinetics-400');
     const { createHash } = await import('node:crypto');
-    expect(info.weights).toBe(`imported:${createHash('sha256').update(await readFile(weights)).digest('hex')}`);
+    expect(info.weights).toBe(
+      `imported:${createHash('sha256')
+        .update(await readFile(weights))
+        .digest('hex')}`,
+    );
     expect(r.outputs).toContain('logits');
     expect(info.outputs.find((o) => o.name === 'logits')!.dims).toEqual(['batch', 5]);
   });
@@ -176,7 +182,10 @@ describe('clipstream models build', () => {
     expect(info.metadata['clipstream.precision']).toBe('float16');
     const shapes = describeVggish(VGGISH_SMALL).stateDictShapes;
     const weights = join(dir, 'v.safetensors');
-    await writeFile(weights, encodeSafetensors(new Map([...shapes].map(([n, s]) => [n, { shape: [...s], data: new Float32Array(s.reduce((a, b) => a * b, 1)) }]))));
+    await writeFile(
+      weights,
+      encodeSafetensors(new Map([...shapes].map(([n, s]) => [n, { shape: [...s], data: new Float32Array(s.reduce((a, b) => a * b, 1)) }]))),
+    );
     await buildModelFromArgs({ arch: 'vggish', width: 'small', weights, out, fp16: false });
     info = await readModelInfo(out);
     expect(info.dataset).toBe('YouTube-8M');

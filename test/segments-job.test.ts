@@ -56,7 +56,11 @@ describe('segments job on the fixture', () => {
     const counted = await probeCounted(FIXTURE);
     expect(t.pts.length).toBe(Number(counted.video.nb_read_frames));
     const segs = planSegments(t, 2);
-    expect(segs.map((s) => [s.startFrame, s.endFrame])).toEqual([[0, 50], [50, 100], [100, 150]]);
+    expect(segs.map((s) => [s.startFrame, s.endFrame])).toEqual([
+      [0, 50],
+      [50, 100],
+      [100, 150],
+    ]);
     // Keyframes every 30 frames: segments 1 and 2 seek to frames 30 and 90, then skip to their start.
     expect(segs.map((s) => s.keyframe)).toEqual([0, 30, 90]);
     const all = await decodeAll(FIXTURE, W, H);
@@ -85,8 +89,10 @@ describe('segments job on the fixture', () => {
 
   it('measures the boundary jump of each state mode', async () => {
     const boundaries = [50, 100];
-    const jump = async (frames: Uint8Array[]) => (await Promise.all(boundaries.map((b) => meanDiff(frames[b]!, frames[b - 1]!)))).reduce((a, b) => a + b, 0) / boundaries.length;
-    const off = async (frames: Uint8Array[]) => (await Promise.all(boundaries.map((b) => meanDiff(frames[b]!, runs.whole![b]!)))).reduce((a, b) => a + b, 0) / boundaries.length;
+    const jump = async (frames: Uint8Array[]) =>
+      (await Promise.all(boundaries.map((b) => meanDiff(frames[b]!, frames[b - 1]!)))).reduce((a, b) => a + b, 0) / boundaries.length;
+    const off = async (frames: Uint8Array[]) =>
+      (await Promise.all(boundaries.map((b) => meanDiff(frames[b]!, runs.whole![b]!)))).reduce((a, b) => a + b, 0) / boundaries.length;
     const figures: Record<string, { jump: number; vsWhole: number }> = {};
     for (const m of ['whole', 'carry', 'warmup', 'reset']) figures[m] = { jump: await jump(runs[m]!), vsWhole: await off(runs[m]!) };
     process.stdout.write(`segments boundary jump (mean |alpha(first) - alpha(last)|, and first frame vs unsegmented): ${JSON.stringify(figures)}\n`);
@@ -124,7 +130,10 @@ describe('segments job: mp4, audio, failures', () => {
     expect(Number(out.audio!.start_time) - Number(out.video.start_time)).toBeCloseTo(Number(src.audio!.start_time) - Number(src.video.start_time), 3);
     // Flash frames (white) in the output video and beeps in the output audio line up.
     const frames = await decodeAll(fgOut, W, H);
-    const flashes = frames.map((f, k) => [k, f.reduce((a, b) => a + b, 0) / f.length] as const).filter(([, m]) => m > 200).map(([k]) => k / FPS);
+    const flashes = frames
+      .map((f, k) => [k, f.reduce((a, b) => a + b, 0) / f.length] as const)
+      .filter(([, m]) => m > 200)
+      .map(([k]) => k / FPS);
     expect(flashes).toEqual(MATTE_FIXTURE.flashFrames.map((k) => k / FPS));
     const beeps = onsets(await decodeAudio(fgOut), 8000);
     expect(beeps).toHaveLength(flashes.length);
@@ -144,7 +153,10 @@ describe('segments job: mp4, audio, failures', () => {
     // A real ffmpeg behind a wrapper that fails the decode of segment 1 while a marker file exists.
     const marker = join(dir, 'fail-marker');
     const wrapper = join(dir, 'ffmpeg-wrapper.sh');
-    await writeFile(wrapper, `#!/bin/sh\ncase "$*" in *"gte(t\\\\,1.99"*) if [ -f '${marker}' ]; then echo 'injected failure for the test' >&2; exit 1; fi;; esac\nexec '${ffmpegPath()}' "$@"\n`);
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\ncase "$*" in *"gte(t\\\\,1.99"*) if [ -f '${marker}' ]; then echo 'injected failure for the test' >&2; exit 1; fi;; esac\nexec '${ffmpegPath()}' "$@"\n`,
+    );
     await chmod(wrapper, 0o755);
     await writeFile(marker, '');
     const saved = process.env.FFMPEG_PATH;
@@ -159,7 +171,11 @@ describe('segments job: mp4, audio, failures', () => {
       expect(v.failed[0]!.error).toMatch(/matte_move\.mp4: decoding frames 50-99 .*injected failure/);
       const rec = JSON.parse(await readFile(join(v.workDir, 'records', 'seg_000001.json'), 'utf8'));
       expect(rec).toMatchObject({ status: 'failed', attempts: 1 });
-      expect(JSON.parse(await readFile(join(v.workDir, 'processed.json'), 'utf8'))).toEqual({ 'seg_000000.mp4': true, 'seg_000001.mp4': false, 'seg_000002.mp4': true });
+      expect(JSON.parse(await readFile(join(v.workDir, 'processed.json'), 'utf8'))).toEqual({
+        'seg_000000.mp4': true,
+        'seg_000001.mp4': false,
+        'seg_000002.mp4': true,
+      });
       await rm(marker);
       const second = await segments(opts);
       expect(second.videos[0]).toMatchObject({ status: 'done', segmentsRun: 1, segmentsReused: 2 });

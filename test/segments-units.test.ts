@@ -17,11 +17,50 @@ const cfr = (n: number, fps: number) => Float64Array.from({ length: n }, (_, i) 
 
 describe('planSegments', () => {
   it.each([
-    ['150 frames at 25 fps, 2 s', cfr(150, 25), [0, 60, 120], 2, [[0, 50], [50, 100], [100, 150]]],
-    ['29.97 fps, 1 s (no frame at exactly 1 s)', cfr(90, 30000 / 1001), [0], 1, [[0, 30], [30, 60], [60, 90]]],
+    [
+      '150 frames at 25 fps, 2 s',
+      cfr(150, 25),
+      [0, 60, 120],
+      2,
+      [
+        [0, 50],
+        [50, 100],
+        [100, 150],
+      ],
+    ],
+    [
+      '29.97 fps, 1 s (no frame at exactly 1 s)',
+      cfr(90, 30000 / 1001),
+      [0],
+      1,
+      [
+        [0, 30],
+        [30, 60],
+        [60, 90],
+      ],
+    ],
     ['longer than the video: one segment', cfr(10, 25), [0], 15, [[0, 10]]],
-    ['VFR: 10 fps then 50 fps', Float64Array.from([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.02, 1.04, 1.98, 2.0, 2.02]), [0], 1, [[0, 10], [10, 14], [14, 16]]],
-    ['source starting at 1.4 s (MPEG-TS style)', Float64Array.from([1.4, 1.8, 2.2, 2.6]), [0, 2], 0.8, [[0, 2], [2, 4]]],
+    [
+      'VFR: 10 fps then 50 fps',
+      Float64Array.from([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.02, 1.04, 1.98, 2.0, 2.02]),
+      [0],
+      1,
+      [
+        [0, 10],
+        [10, 14],
+        [14, 16],
+      ],
+    ],
+    [
+      'source starting at 1.4 s (MPEG-TS style)',
+      Float64Array.from([1.4, 1.8, 2.2, 2.6]),
+      [0, 2],
+      0.8,
+      [
+        [0, 2],
+        [2, 4],
+      ],
+    ],
   ])('%s', (_name, pts, keyframes, seconds, ranges) => {
     const segs = planSegments({ pts, keyframes }, seconds);
     expect(segs.map((s) => [s.startFrame, s.endFrame])).toEqual(ranges);
@@ -29,23 +68,47 @@ describe('planSegments', () => {
   });
 
   it('names the option when the length is not positive', () => {
-    expect(() => planSegments({ pts: cfr(5, 25), keyframes: [0] }, 0, 'options.segmentSeconds')).toThrow('Expected number of at least 0.001 for options.segmentSeconds but received 0 of type number');
+    expect(() => planSegments({ pts: cfr(5, 25), keyframes: [0] }, 0, 'options.segmentSeconds')).toThrow(
+      'Expected number of at least 0.001 for options.segmentSeconds but received 0 of type number',
+    );
   });
 
-  it.each([[0, 0], [29, 0], [30, 30], [31, 30], [200, 90]])('keyframeBefore(%i) = %i', (frame, kf) => {
+  it.each([
+    [0, 0],
+    [29, 0],
+    [30, 30],
+    [31, 30],
+    [200, 90],
+  ])('keyframeBefore(%i) = %i', (frame, kf) => {
     expect(keyframeBefore([0, 30, 60, 90], frame)).toBe(kf);
   });
 });
 
 describe('option parsers', () => {
-  it.each([['carry', { mode: 'carry' }], ['reset', { mode: 'reset' }], ['warmup:12', { mode: 'warmup', frames: 12 }]])('state %s', (v, m) => {
+  it.each([
+    ['carry', { mode: 'carry' }],
+    ['reset', { mode: 'reset' }],
+    ['warmup:12', { mode: 'warmup', frames: 12 }],
+  ])('state %s', (v, m) => {
     expect(parseStateMode(v)).toEqual(m);
   });
   it.each(['warmup', 'warmup:0', 'warm', ''])('refuses state %j', (v) => {
     expect(() => parseStateMode(v, '--state')).toThrow(/for --state but received/);
   });
-  it.each([['40M', 40e6], ['8000k', 8e6], ['2.5M', 2.5e6], ['5000000', 5e6]])('bit rate %s', (v, n) => expect(parseBitRate(v)).toBe(n));
-  it.each([['green', [0.47, 1, 0.6]], ['#ff0000', [1, 0, 0]], ['0,0.5,1', [0, 0.5, 1]], ['0,255,0', [0, 1, 0]], ['blue', null], ['1,2', null]])('colour %s', (v, c) => {
+  it.each([
+    ['40M', 40e6],
+    ['8000k', 8e6],
+    ['2.5M', 2.5e6],
+    ['5000000', 5e6],
+  ])('bit rate %s', (v, n) => expect(parseBitRate(v)).toBe(n));
+  it.each([
+    ['green', [0.47, 1, 0.6]],
+    ['#ff0000', [1, 0, 0]],
+    ['0,0.5,1', [0, 0.5, 1]],
+    ['0,255,0', [0, 1, 0]],
+    ['blue', null],
+    ['1,2', null],
+  ])('colour %s', (v, c) => {
     expect(parseColour(v)).toEqual(c);
   });
 });
@@ -91,7 +154,12 @@ describe('the shipped matting model', () => {
     const [a, b] = await Promise.all([model.submit(f0, null, h, w, 1), model.submit(f5, null, h, w, 1)]);
     expect(model.batchSizes.slice(before)).toEqual([2]);
     expect(a.state!.r1!.dims).toEqual([1, 1, h, w]);
-    expect(matteIoU(Uint8Array.from(a.pha!, (x) => Math.round(x * 255)), trueMask(MATTE_FIXTURE, 0))).toBeGreaterThan(0.95);
+    expect(
+      matteIoU(
+        Uint8Array.from(a.pha!, (x) => Math.round(x * 255)),
+        trueMask(MATTE_FIXTURE, 0),
+      ),
+    ).toBeGreaterThan(0.95);
     // Frame 5 after frame 0's state differs from frame 5 from zeros where the disc moved, and only a little.
     const carried = await model.submit(toModelInput(renderMatteFrame(MATTE_FIXTURE, 5), w, h), a.state, h, w, 1);
     let diff = 0;
@@ -105,7 +173,12 @@ describe('the shipped matting model', () => {
     const r = await model.submit(toModelInput(renderMatteFrame(MATTE_FIXTURE, 10), w, h), null, h, w, 0.5);
     expect(r.pha).toHaveLength(w * h);
     expect(r.state!.r1!.dims).toEqual([1, 1, h / 2, w / 2]);
-    expect(matteIoU(Uint8Array.from(r.pha!, (x) => Math.round(x * 255)), trueMask(MATTE_FIXTURE, 10 / 25))).toBeGreaterThan(0.9);
+    expect(
+      matteIoU(
+        Uint8Array.from(r.pha!, (x) => Math.round(x * 255)),
+        trueMask(MATTE_FIXTURE, 10 / 25),
+      ),
+    ).toBeGreaterThan(0.9);
   });
 
   it('refuses frames that cannot fit, with the way out', () => {
@@ -136,7 +209,17 @@ describe('a stateless image-to-image model', () => {
     const path = join(dir, 'mask.onnx');
     await writeFile(path, g.toBuffer());
     const out = join(dir, 'alpha');
-    const r = await segments({ inputs: ['fixtures/segments/matte_move.mp4'], outputs: [out], model: path, segmentSeconds: 2, outputType: 'alpha', format: 'png', batchSize: 4, device: 'cpu', onWarning: () => {} });
+    const r = await segments({
+      inputs: ['fixtures/segments/matte_move.mp4'],
+      outputs: [out],
+      model: path,
+      segmentSeconds: 2,
+      outputType: 'alpha',
+      format: 'png',
+      batchSize: 4,
+      device: 'cpu',
+      onWarning: () => {},
+    });
     expect(r.modelKind).toBe('image');
     expect(r.videos[0]!.status).toBe('done');
     expect(r.meanBatch).toBeGreaterThan(1);

@@ -25,7 +25,16 @@ function video(seed: number): DecodedVideo {
 
 function sample(i: number, v: DecodedVideo): Sample {
   const key = `k${i}`;
-  return { kind: 'sample', __key__: key, __url__: 's.tar', shard: { url: 's.tar', name: 's', index: 0 }, index: i, files: {}, entry: { filename: `${key}.mp4`, id: key, segment: [0, 10] }, video: v };
+  return {
+    kind: 'sample',
+    __key__: key,
+    __url__: 's.tar',
+    shard: { url: 's.tar', name: 's', index: 0 },
+    index: i,
+    files: {},
+    entry: { filename: `${key}.mp4`, id: key, segment: [0, 10] },
+    video: v,
+  };
 }
 
 /** Largest |a − b| relative to the largest |b| of a layer. */
@@ -54,7 +63,7 @@ describe('SlowFast uint8-thwc input', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('declares uint8 [batch, T, H, W, 3] and says so in its metadata; weights and layers are the float model\'s', async () => {
+  it("declares uint8 [batch, T, H, W, 3] and says so in its metadata; weights and layers are the float model's", async () => {
     expect(byteModel.inputs).toEqual([{ name: 'frames_u8', dims: ['batch', 16, 64, 64, 3], type: 'uint8' }]);
     expect(floatModel.inputs).toEqual([{ name: 'frames', dims: ['batch', 3, 16, 64, 64] }]);
     expect(JSON.parse(byteModel.metadata.preprocessing!)).toMatchObject({ input: 'uint8-thwc', mean: 0.45, std: 0.225 });
@@ -67,7 +76,7 @@ describe('SlowFast uint8-thwc input', () => {
     expect(() => buildSlowFast(CONFIG, undefined, { inputFormat: 'rgb' as never })).toThrow(/inputFormat must be/);
   });
 
-  it('gives the float model\'s outputs on the same frames (normalised in the graph instead of in JS)', async () => {
+  it("gives the float model's outputs on the same frames (normalised in the graph instead of in JS)", async () => {
     const vids = [video(1), video(2)];
     const per = vids[0]!.frames.length;
     const bytes = new Uint8Array(2 * per);
@@ -117,10 +126,12 @@ describe('SlowFast uint8-thwc input', () => {
         const batches = [[sample(0, vids[0]!), sample(1, vids[1]!)], [sample(2, vids[2]!)]];
         for (const b of batches) await ex.runBatch(b);
         await ex.close();
-        results.push(batches.flat().map((s) => {
-          expect(s.failure).toBeUndefined();
-          return Object.fromEntries(LAYERS.map((l) => [l, s.visualFeatures![0]!.feat_array[l]!.data]));
-        }));
+        results.push(
+          batches.flat().map((s) => {
+            expect(s.failure).toBeUndefined();
+            return Object.fromEntries(LAYERS.map((l) => [l, s.visualFeatures![0]!.feat_array[l]!.data]));
+          }),
+        );
       }
       for (let i = 0; i < 3; i++) for (const l of LAYERS) expect(relDiff(results[1]![i]![l]!, results[0]![i]![l]!), `${i} ${l}`).toBeLessThan(1e-5);
       // The frames of the samples are untouched (shared decoded buffers are not moved or changed).

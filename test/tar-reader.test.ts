@@ -271,7 +271,7 @@ describe('damaged and missing shards', () => {
     expect(endsOf(next)).toEqual([{ kind: 'shard-end', shard: { url: FIXTURE_SHARDS[1], name: 'shard-000001', index: 1 }, samples: 6 }]);
   });
 
-  it('a garbage header stops the shard with tar-stream\'s hint, once', async () => {
+  it("a garbage header stops the shard with tar-stream's hint, once", async () => {
     const buf = Buffer.from(await readFile(FIXTURE_SHARDS[0]));
     const members = memberOffsets(buf);
     buf.fill(0x41, members[2].header, members[2].header + 512);
@@ -304,9 +304,11 @@ describe('damaged and missing shards', () => {
     ]);
     expect(ends[2].error?.message).toMatch(new RegExp(`^Shard ${garbage} is truncated or corrupt \\(.+\\): read 0 complete samples before the damage\\.`));
     for (const name of ['gz-as-plain', 'proper']) {
-      expect(samplesOf(items).filter((s) => s.shard.name === name).map((s) => s.entry.filename)).toEqual(
-        FIXTURE_CLIPS.filter((c) => c.shard === 1).map((c) => c.file),
-      );
+      expect(
+        samplesOf(items)
+          .filter((s) => s.shard.name === name)
+          .map((s) => s.entry.filename),
+      ).toEqual(FIXTURE_CLIPS.filter((c) => c.shard === 1).map((c) => c.file));
     }
   });
 
@@ -357,7 +359,12 @@ describe('skipShard and skipKeys', () => {
     const items: StreamItem[] = [];
     const strict = new Error('warnings are fatal here');
     const run = async () => {
-      for await (const item of readShards([tar], { onWarning: () => { throw strict; } })) items.push(item as StreamItem);
+      for await (const item of readShards([tar], {
+        onWarning: () => {
+          throw strict;
+        },
+      }))
+        items.push(item as StreamItem);
     };
     await expect(run()).rejects.toBe(strict);
     expect(items.some((i) => i.kind === 'shard-end')).toBe(false);
@@ -366,7 +373,11 @@ describe('skipShard and skipKeys', () => {
   it('an exception in onWarning for a missing tar reaches the consumer as is', async () => {
     const strict = new Error('no missing shards allowed');
     const run = async () => {
-      for await (const _ of readShards([join(dir, 'absent.tar')], { onWarning: () => { throw strict; } })) {
+      for await (const _ of readShards([join(dir, 'absent.tar')], {
+        onWarning: () => {
+          throw strict;
+        },
+      })) {
         // nothing
       }
     };
@@ -374,7 +385,9 @@ describe('skipShard and skipKeys', () => {
   });
 
   it('validates options', () => {
-    expect(() => readShards(['x.tar'], { maxMemberBytes: -1 })).toThrow('Expected integer of at least 0 for options.maxMemberBytes but received -1 of type number');
+    expect(() => readShards(['x.tar'], { maxMemberBytes: -1 })).toThrow(
+      'Expected integer of at least 0 for options.maxMemberBytes but received -1 of type number',
+    );
     expect(() => readShards('x.tar' as unknown as string[])).toThrow(/expects an array of shard paths/);
   });
 });

@@ -64,9 +64,18 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('UltraFace RFB-640 on real photos
     const name = file.replace(/\.jpg$/, '');
     await writeFile(join(dump, `${name}.scores.f32`), Buffer.from((out.scores!.data as Float32Array).buffer));
     await writeFile(join(dump, `${name}.boxes.f32`), Buffer.from((out.boxes!.data as Float32Array).buffer));
-    await writeFile(join(dump, `${name}.json`), JSON.stringify({
-      input_width: W, input_height: H, scale: fit.scale, source_width: src.width, source_height: src.height, prob_threshold: SCORE, iou_threshold: NMS,
-    }));
+    await writeFile(
+      join(dump, `${name}.json`),
+      JSON.stringify({
+        input_width: W,
+        input_height: H,
+        scale: fit.scale,
+        source_width: src.width,
+        source_height: src.height,
+        prob_threshold: SCORE,
+        iou_threshold: NMS,
+      }),
+    );
   });
 
   it.skipIf(!HAS_NUMPY)('the boxes equal those of the published post-processing (numpy reference)', () => {
@@ -82,7 +91,13 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('UltraFace RFB-640 on real photos
       got.forEach((d, i) => {
         const [x1, y1, x2, y2, s] = want[i]!;
         expect(Math.abs(d.score - s!), `${file} #${i} score`).toBeLessThan(1e-6);
-        for (const [a, b] of [[d.x1, x1], [d.y1, y1], [d.x2, x2], [d.y2, y2]]) expect(Math.abs(a! - b!), `${file} #${i}`).toBeLessThan(0.01);
+        for (const [a, b] of [
+          [d.x1, x1],
+          [d.y1, y1],
+          [d.x2, x2],
+          [d.y2, y2],
+        ])
+          expect(Math.abs(a! - b!), `${file} #${i}`).toBeLessThan(0.01);
       });
     }
   });

@@ -6,9 +6,7 @@ import { toFloat16Model } from '../src/models/fp16.js';
 import { readModelInfo } from '../src/models/info.js';
 import { readSafetensors, selectStateDict, type SafetensorsFile } from '../src/models/safetensors.js';
 import { buildSlowFast, describeSlowFast, SLOWFAST_FULL, type SlowFastConfig } from '../src/models/slowfast.js';
-import {
-  buildVggish, describeVggish, VGGISH_FULL, VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, type VggishConfig,
-} from '../src/models/vggish.js';
+import { buildVggish, describeVggish, VGGISH_FULL, VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, type VggishConfig } from '../src/models/vggish.js';
 
 /**
  * Holds our ONNX builders to PyTorch: fixtures/reference/* were written once by
@@ -79,8 +77,14 @@ function slowFastConfig(ref: Reference): SlowFastConfig {
 
 function vggishWeights(ref: Reference, config: VggishConfig) {
   const e = config.fcWidths[2];
-  const params = selectStateDict(ref.weights, describeVggish(config).stateDictShapes,
-    new Map([[VGGISH_PCA_MATRIX, [e, e]], [VGGISH_PCA_MEANS, [e, 1]]]));
+  const params = selectStateDict(
+    ref.weights,
+    describeVggish(config).stateDictShapes,
+    new Map([
+      [VGGISH_PCA_MATRIX, [e, e]],
+      [VGGISH_PCA_MEANS, [e, 1]],
+    ]),
+  );
   return { params, sha256: ref.weights.sha256, dataset: 'test' };
 }
 
@@ -134,9 +138,10 @@ describe('float16 variants', () => {
       const model = name.startsWith('vggish')
         ? buildVggish(vggishConfig(ref), vggishWeights(ref, vggishConfig(ref)))
         : buildSlowFast(slowFastConfig(ref), {
-          params: selectStateDict(ref.weights, describeSlowFast(slowFastConfig(ref)).stateDictShapes),
-          sha256: ref.weights.sha256, dataset: 'test',
-        });
+            params: selectStateDict(ref.weights, describeSlowFast(slowFastConfig(ref)).stateDictShapes),
+            sha256: ref.weights.sha256,
+            dataset: 'test',
+          });
       const half = toFloat16Model(model.bytes);
       expect(half.length).toBeLessThan(model.bytes.length * 0.6);
       const session = await ort.InferenceSession.create(half, SESSION);

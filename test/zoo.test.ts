@@ -23,14 +23,33 @@ if (!hasPyAV) console.warn('zoo.test: skipped, /usr/bin/python3 cannot import av
 interface Reference {
   ok: boolean;
   error?: string;
-  video?: { frames: number; times: number[]; flashes: number[]; firstFrameColor: number[]; codedWidth: number; codedHeight: number; width: number; height: number; rotation: number; headerFrames: number } | null;
+  video?: {
+    frames: number;
+    times: number[];
+    flashes: number[];
+    firstFrameColor: number[];
+    codedWidth: number;
+    codedHeight: number;
+    width: number;
+    height: number;
+    rotation: number;
+    headerFrames: number;
+  } | null;
   audio?: { channels: number; rate: number; duration: number } | null;
   audioStart?: number;
   beeps?: number[];
 }
 
 interface Probe {
-  streams?: Array<{ codec_type: string; width?: number; height?: number; channels?: number; sample_rate?: string; nb_frames?: string; side_data_list?: Array<{ rotation?: number }> }>;
+  streams?: Array<{
+    codec_type: string;
+    width?: number;
+    height?: number;
+    channels?: number;
+    sample_rate?: string;
+    nb_frames?: string;
+    side_data_list?: Array<{ rotation?: number }>;
+  }>;
   format?: { duration?: string };
 }
 
@@ -81,7 +100,10 @@ describe.skipIf(!hasPyAV)('media zoo: truth against PyAV and ffprobe', () => {
         [0, 1, 2].map(
           () =>
             new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-              const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, TMPDIR: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+              const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], {
+                env: { ...process.env, TMPDIR: root },
+                stdio: ['ignore', 'pipe', 'pipe'],
+              });
               let out = '';
               let err = '';
               child.stdout.on('data', (d) => (out += d));
@@ -116,8 +138,16 @@ describe.skipIf(!hasPyAV)('media zoo: truth against PyAV and ffprobe', () => {
       expect(v).toBeTruthy();
       expect(v!.frames).toBe(truth.frames);
       expect(v!.flashes).toEqual(truth.flashes);
-      expect([v!.codedWidth, v!.codedHeight, v!.width, v!.height, v!.rotation]).toEqual([truth.codedWidth, truth.codedHeight, truth.width, truth.height, truth.rotation]);
-      v!.firstFrameColor.forEach((c, i) => expect(Math.abs(c - truth.firstFrameColor![i]!), `first-frame colour ${v!.firstFrameColor} vs ${truth.firstFrameColor}`).toBeLessThanOrEqual(COLOUR));
+      expect([v!.codedWidth, v!.codedHeight, v!.width, v!.height, v!.rotation]).toEqual([
+        truth.codedWidth,
+        truth.codedHeight,
+        truth.width,
+        truth.height,
+        truth.rotation,
+      ]);
+      v!.firstFrameColor.forEach((c, i) =>
+        expect(Math.abs(c - truth.firstFrameColor![i]!), `first-frame colour ${v!.firstFrameColor} vs ${truth.firstFrameColor}`).toBeLessThanOrEqual(COLOUR),
+      );
       const steps = v!.times.slice(1).map((t, i) => t - v!.times[i]!);
       if (truth.vfr) {
         expect(truth.frameTimes).toHaveLength(v!.frames);
@@ -159,7 +189,10 @@ describe.skipIf(!hasPyAV)('media zoo: truth against PyAV and ffprobe', () => {
     const r = spawnSync(ffprobePath(), ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', path], { encoding: 'utf8', timeout: 30_000 });
     if (truth.bad) {
       const streams = r.status === 0 ? ((JSON.parse(r.stdout) as Probe).streams ?? []) : [];
-      expect(streams.filter((s) => s.codec_type === 'video' || s.codec_type === 'audio'), `ffprobe found media in ${name}`).toEqual([]);
+      expect(
+        streams.filter((s) => s.codec_type === 'video' || s.codec_type === 'audio'),
+        `ffprobe found media in ${name}`,
+      ).toEqual([]);
       return;
     }
     if (r.signal && tags.includes('ts')) {
@@ -191,7 +224,9 @@ describe.skipIf(!hasPyAV)('media zoo: truth against PyAV and ffprobe', () => {
     }
     if (tags.includes('subtitles')) expect(probe.streams!.filter((s) => s.codec_type === 'subtitle')).toHaveLength(1);
     if (truth.keyframes) {
-      const packets = spawnSync(ffprobePath(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts,flags', '-of', 'json', path], { encoding: 'utf8' });
+      const packets = spawnSync(ffprobePath(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts,flags', '-of', 'json', path], {
+        encoding: 'utf8',
+      });
       const list = (JSON.parse(packets.stdout) as { packets: Array<{ pts: number; flags: string }> }).packets.sort((a, b) => a.pts - b.pts);
       expect(list.flatMap((p, i) => (p.flags.includes('K') ? [i] : []))).toEqual(truth.keyframes);
     }

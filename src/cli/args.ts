@@ -39,7 +39,8 @@ export function parseArgs(argv: string[], spec: CommandSpec): ParsedArgs {
   const out: ParsedArgs = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw badArg(`${spec.name}: unexpected argument '${arg}' (options are written --name=value; see 'clipstream ${spec.name} --help')`);
+    if (!arg.startsWith('--'))
+      throw badArg(`${spec.name}: unexpected argument '${arg}' (options are written --name=value; see 'clipstream ${spec.name} --help')`);
     const eq = arg.indexOf('=');
     let key = (eq >= 0 ? arg.slice(2, eq) : arg.slice(2)).replace(/-/g, '_');
     let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;

@@ -10,7 +10,11 @@ export const clipsSpec: CommandSpec = {
   options: [
     { name: 'sources', type: 'string', description: 'CSV/TSV/JSONL with video_id, path and/or url columns, or a folder of videos', required: true },
     { name: 'out_dir', type: 'string', description: 'Folder for clips/, shards/, videos.csv and clips.csv', required: true },
-    { name: 'spans', type: 'string', description: 'Span table: Sekai names <vid>_<start_frame>_<end_frame>, or video_id with start_frame/end_frame or start_s/end_s' },
+    {
+      name: 'spans',
+      type: 'string',
+      description: 'Span table: Sekai names <vid>_<start_frame>_<end_frame>, or video_id with start_frame/end_frame or start_s/end_s',
+    },
     { name: 'clip_len_s', type: 'number', description: 'Fixed stride: clip length in seconds' },
     { name: 'clip_stride_s', type: 'number', description: 'Fixed stride: seconds between clip starts (default: clip_len_s)' },
     { name: 'min_clip_length_s', type: 'number', description: 'Fixed stride: shorter tail clips are not made', default: 0 },
@@ -22,10 +26,14 @@ export const clipsSpec: CommandSpec = {
     { name: 'encoder', type: 'string', description: 'libx264, libx265, h264_nvenc or hevc_nvenc (NVENC falls back to CPU with a warning)', default: 'libx264' },
     { name: 'encoder_threads', type: 'integer', description: 'Threads per encoder', default: 1 },
     { name: 'encode_batch_size', type: 'integer', description: 'ffmpeg processes per video at once (chunks; clips in per-clip mode)', default: 1 },
-    { name: 'num_clips_per_chunk', type: 'integer', description: 'Clips encoded by one ffmpeg that decodes the video once (default: 32 at 640x360, fewer for larger sources: 3 at 1080p)' },
+    {
+      name: 'num_clips_per_chunk',
+      type: 'integer',
+      description: 'Clips encoded by one ffmpeg that decodes the video once (default: 32 at 640x360, fewer for larger sources: 3 at 1080p)',
+    },
     { name: 'use_input_bit_rate', type: 'boolean', description: "Encode at the source's bit rate instead of constant quality", default: false },
     { name: 'crf', type: 'number', description: 'Constant quality (x264/x265 CRF, NVENC CQ); 0 is lossless with libx264', default: 23 },
-    { name: 'preset', type: 'string', description: 'Encoder preset (default: the encoder\'s own)' },
+    { name: 'preset', type: 'string', description: "Encoder preset (default: the encoder's own)" },
     { name: 'mode', type: 'string', description: "'one-pass' (decode once per chunk) or 'per-clip' (one ffmpeg per clip)", default: 'one-pass' },
     { name: 'ignore_audio', type: 'boolean', description: 'Mute clips: skip the FLAC split and AAC remix', default: false },
     { name: 'shard_size', type: 'integer', description: 'Also pack clips into shards/shard-NNNNNN.{tar,json} of this many clips (0: folder only)', default: 0 },
@@ -45,11 +53,31 @@ export const clipsSpec: CommandSpec = {
 
 /** The CLI flag of each library option, so that messages name what the user typed. */
 const FLAGS: Partial<Record<keyof ClipsOptions, string>> = {
-  sources: 'sources', outDir: 'out_dir', spans: 'spans', clipLenS: 'clip_len_s', clipStrideS: 'clip_stride_s', minClipLengthS: 'min_clip_length_s',
-  limitClips: 'limit_clips', partMinutes: 'clip_duration', pastEnd: 'past_end', numVideos: 'num_videos', numProcesses: 'num_processes',
-  encoder: 'encoder', encoderThreads: 'encoder_threads', encodeBatchSize: 'encode_batch_size', numClipsPerChunk: 'num_clips_per_chunk',
-  useInputBitRate: 'use_input_bit_rate', crf: 'crf', preset: 'preset', mode: 'mode', ignoreAudio: 'ignore_audio', shardSize: 'shard_size',
-  ffmpegPath: 'ffmpeg_path', ytDlpPath: 'yt_dlp_path', downloadRetries: 'download_retries', maxDownloadBytes: 'max_download_mb',
+  sources: 'sources',
+  outDir: 'out_dir',
+  spans: 'spans',
+  clipLenS: 'clip_len_s',
+  clipStrideS: 'clip_stride_s',
+  minClipLengthS: 'min_clip_length_s',
+  limitClips: 'limit_clips',
+  partMinutes: 'clip_duration',
+  pastEnd: 'past_end',
+  numVideos: 'num_videos',
+  numProcesses: 'num_processes',
+  encoder: 'encoder',
+  encoderThreads: 'encoder_threads',
+  encodeBatchSize: 'encode_batch_size',
+  numClipsPerChunk: 'num_clips_per_chunk',
+  useInputBitRate: 'use_input_bit_rate',
+  crf: 'crf',
+  preset: 'preset',
+  mode: 'mode',
+  ignoreAudio: 'ignore_audio',
+  shardSize: 'shard_size',
+  ffmpegPath: 'ffmpeg_path',
+  ytDlpPath: 'yt_dlp_path',
+  downloadRetries: 'download_retries',
+  maxDownloadBytes: 'max_download_mb',
 };
 
 /**
@@ -99,8 +127,12 @@ export async function runClips(args: Record<string, unknown>, signal: AbortSigna
       ytDlpPath: args.yt_dlp_path as string | undefined,
       downloadRetries: args.download_retries as number,
       maxDownloadBytes: args.max_download_mb === undefined ? undefined : Math.round((args.max_download_mb as number) * 1024 * 1024),
-      onVideo: quiet ? undefined : (row, done, total) =>
-        process.stderr.write(`clipstream clips: [${done}/${total}] ${row.video_id}: ${row.failed ? 'failed' : `${row.num_clips} clips`}${row.error ? ` (${row.error})` : ''}\n`),
+      onVideo: quiet
+        ? undefined
+        : (row, done, total) =>
+            process.stderr.write(
+              `clipstream clips: [${done}/${total}] ${row.video_id}: ${row.failed ? 'failed' : `${row.num_clips} clips`}${row.error ? ` (${row.error})` : ''}\n`,
+            ),
       signal,
     });
   } catch (err) {

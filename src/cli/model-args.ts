@@ -12,7 +12,10 @@ export function resolveModelArg<T extends string | null | undefined>(value: T, k
 }
 
 /** What `faces` runs: a `--detector` given, else a real detector from the cache, else the shipped synthetic one (`undefined`). */
-export function resolveDetectorArg(value: string | undefined, log: (line: string) => void): { path: string | undefined; format?: string; synthetic: boolean; byDefault: boolean } {
+export function resolveDetectorArg(
+  value: string | undefined,
+  log: (line: string) => void,
+): { path: string | undefined; format?: string; synthetic: boolean; byDefault: boolean } {
   if (value === 'synthetic') return { path: undefined, synthetic: true, byDefault: false };
   if (value !== undefined) {
     const r = resolveModel(value, { kind: 'face-detector', option: '--detector' });

@@ -5,26 +5,44 @@ import { toFloat16Model } from '../models/fp16.js';
 import { conformShapes, readWeightsFile, type WeightsFormat } from '../models/checkpoint.js';
 import { selectStateDict, type SafetensorsFile } from '../models/safetensors.js';
 import { buildSlowFast, describeSlowFast, SLOWFAST_FULL, SLOWFAST_SMALL, type SlowFastConfig } from '../models/slowfast.js';
-import {
-  buildVggish, describeVggish, VGGISH_FULL, VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, VGGISH_SMALL, type VggishConfig,
-} from '../models/vggish.js';
+import { buildVggish, describeVggish, VGGISH_FULL, VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, VGGISH_SMALL, type VggishConfig } from '../models/vggish.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { CommandSpec } from './args.js';
 
 export const modelsBuildSpec: CommandSpec = {
   name: 'models',
-  summary: "models build (an ONNX model from published weights: .pth, Caffe2 .pkl, safetensors; or seeded), models list, models fetch NAME (published models into the cache; see 'clipstream models fetch --help').",
+  summary:
+    "models build (an ONNX model from published weights: .pth, Caffe2 .pkl, safetensors; or seeded), models list, models fetch NAME (published models into the cache; see 'clipstream models fetch --help').",
   usage: 'clipstream models build --arch=vggish|slowfast_r50 [--weights=FILE] --out=model.onnx [options] | models list | models fetch NAME [--from=DIR]',
   options: [
     { name: 'arch', type: 'string', description: 'vggish or slowfast_r50', required: true },
     { name: 'out', type: 'string', description: 'Where to write the ONNX model', required: true },
-    { name: 'weights', type: 'string', description: 'Published weights: PyTorch .pth/.pyth, SlowFast Caffe2 .pkl (read without Python, no code from the file runs) or a safetensors state dict; without it the weights are seeded' },
+    {
+      name: 'weights',
+      type: 'string',
+      description:
+        'Published weights: PyTorch .pth/.pyth, SlowFast Caffe2 .pkl (read without Python, no code from the file runs) or a safetensors state dict; without it the weights are seeded',
+    },
     { name: 'pca', type: 'string', description: "vggish: torchvggish's PCA file (vggish_pca_params-970ea276.pth) for the 'postprocessed' output" },
-    { name: 'width', type: 'string', description: "full (the published architecture) or small (the narrow shipped configuration)", default: 'full' },
+    { name: 'width', type: 'string', description: 'full (the published architecture) or small (the narrow shipped configuration)', default: 'full' },
     { name: 'seed', type: 'integer', description: 'Seed of the weights when no --weights are given', default: 0 },
-    { name: 'dataset', type: 'string', description: "dataset metadata of imported weights (default: the file's __metadata__ 'dataset', else kinetics-400 / YouTube-8M)" },
-    { name: 'classes', type: 'integer', description: 'slowfast_r50: classes of head.projection, 0 for no logits output (default: from the weights; seeded: 400 full, 0 small)' },
-    { name: 'input', type: 'string', description: "slowfast_r50 input: 'uint8' (decoded RGB frames [B,32,H,W,3], normalised in the graph; fastest) or 'float' (normalised [B,3,32,H,W], as PyTorch takes it)", default: 'uint8' },
+    {
+      name: 'dataset',
+      type: 'string',
+      description: "dataset metadata of imported weights (default: the file's __metadata__ 'dataset', else kinetics-400 / YouTube-8M)",
+    },
+    {
+      name: 'classes',
+      type: 'integer',
+      description: 'slowfast_r50: classes of head.projection, 0 for no logits output (default: from the weights; seeded: 400 full, 0 small)',
+    },
+    {
+      name: 'input',
+      type: 'string',
+      description:
+        "slowfast_r50 input: 'uint8' (decoded RGB frames [B,32,H,W,3], normalised in the graph; fastest) or 'float' (normalised [B,3,32,H,W], as PyTorch takes it)",
+      default: 'uint8',
+    },
     { name: 'fp16', type: 'boolean', description: 'Store weights and compute in float16 (inputs and outputs stay float32) for GPU use', default: false },
   ],
   examples: [
@@ -46,7 +64,10 @@ function badArg(message: string): ClipstreamError {
  */
 async function addPca(file: SafetensorsFile, path: string): Promise<void> {
   const pca = await readWeightsFile(path);
-  for (const [from, to] of [['pca_eigen_vectors', VGGISH_PCA_MATRIX], ['pca_means', VGGISH_PCA_MEANS]] as const) {
+  for (const [from, to] of [
+    ['pca_eigen_vectors', VGGISH_PCA_MATRIX],
+    ['pca_means', VGGISH_PCA_MEANS],
+  ] as const) {
     const e = pca.entries.get(from) ?? pca.entries.get(to);
     if (!e) throw new ClipstreamError('ERR_MODEL', `${path}: not a VGGish PCA file: no ${from} (or ${to}) tensor`, { where: { file: path } });
     const t = pca.tensor(e.name);
@@ -111,7 +132,11 @@ export async function buildModelFromArgs(args: Record<string, unknown>): Promise
       if (means) optional.set(VGGISH_PCA_MEANS, means.shape.length === 1 ? [emb] : [emb, 1]);
       const params = selectStateDict(file, expected, optional);
       if (params.has(VGGISH_PCA_MATRIX) !== params.has(VGGISH_PCA_MEANS)) {
-        throw new ClipstreamError('ERR_MODEL', `${file.path}: has only one of ${VGGISH_PCA_MATRIX} [${emb}, ${emb}] and ${VGGISH_PCA_MEANS} [${emb}, 1]; the PCA postprocess needs both`, { where: { file: file.path } });
+        throw new ClipstreamError(
+          'ERR_MODEL',
+          `${file.path}: has only one of ${VGGISH_PCA_MATRIX} [${emb}, ${emb}] and ${VGGISH_PCA_MEANS} [${emb}, 1]; the PCA postprocess needs both`,
+          { where: { file: file.path } },
+        );
       }
       const m = params.get(VGGISH_PCA_MEANS);
       if (m) params.set(VGGISH_PCA_MEANS, { shape: [emb, 1], data: m.data });

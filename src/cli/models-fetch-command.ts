@@ -63,10 +63,14 @@ export async function runModelsFetch(name: string | undefined, args: Record<stri
     baseUrl: process.env.CLIPSTREAM_MODELS_BASE_URL || undefined,
   });
   for (const f of r.files) {
-    log(`${f.file}: ${f.how}${f.resumed ? ` (resumed ${f.resumed}x)` : ''}, ${f.bytes} bytes, sha256 ${f.sha256}${f.verified ? ' (matches the published one)' : ''}`);
+    log(
+      `${f.file}: ${f.how}${f.resumed ? ` (resumed ${f.resumed}x)` : ''}, ${f.bytes} bytes, sha256 ${f.sha256}${f.verified ? ' (matches the published one)' : ''}`,
+    );
   }
   if (r.built) log(`built ${r.onnx}`);
-  log(`${r.model.name} is ready: use ${r.model.kind === 'face-detector' ? '--detector' : r.model.kind === 'visual' ? '--visual_model' : r.model.kind === 'audio' ? '--audio_model' : '--matting_model'}=${r.model.name}`);
+  log(
+    `${r.model.name} is ready: use ${r.model.kind === 'face-detector' ? '--detector' : r.model.kind === 'visual' ? '--visual_model' : r.model.kind === 'audio' ? '--audio_model' : '--matting_model'}=${r.model.name}`,
+  );
   process.stdout.write(`${r.onnx}\n`);
   return 0;
 }

@@ -11,32 +11,64 @@ export const SEGMENT_STEPS = ['split', 'infer', 'join', 'remux'] as const;
 export const segmentsSpec: CommandSpec = {
   name: 'segments',
   summary: 'long videos through a per-frame model (RVM matting) segment by segment, state carried across segments, joined, audio back.',
-  usage: 'clipstream segments [split|infer|join|remux] (--input=<video> --output=<out.mp4> | --input_dir=<dir> --output_dir=<dir>) [--segment_seconds=15] [--model=rvm_mobilenetv3_fp32.onnx] [options]',
+  usage:
+    'clipstream segments [split|infer|join|remux] (--input=<video> --output=<out.mp4> | --input_dir=<dir> --output_dir=<dir>) [--segment_seconds=15] [--model=rvm_mobilenetv3_fp32.onnx] [options]',
   options: [
     ...partitionOptions,
     { name: 'input', type: 'string', description: 'Source video (any container ffmpeg reads)' },
     { name: 'output', type: 'string', description: 'Output video (.mp4), or a folder for --output_format=png; the work folder is <output>.segments/' },
     { name: 'input_dir', type: 'string', description: 'Folder searched recursively for videos (instead of --input)' },
     { name: 'output_dir', type: 'string', description: 'Folder for the outputs of --input_dir (same relative names, .mp4)' },
-    { name: 'model', type: 'string', description: 'ONNX model: RVM (rvm_mobilenetv3_fp32.onnx, rvm_resnet50_fp32.onnx) or a stateless image model; default: the shipped synthetic matting model, which only finds the fixture disc' },
+    {
+      name: 'model',
+      type: 'string',
+      description:
+        'ONNX model: RVM (rvm_mobilenetv3_fp32.onnx, rvm_resnet50_fp32.onnx) or a stateless image model; default: the shipped synthetic matting model, which only finds the fixture disc',
+    },
     { name: 'model_kind', type: 'string', description: "auto (from the model's input/output names), rvm or image", default: 'auto' },
-    { name: 'segment_seconds', type: 'number', description: 'Segment length in seconds (boundaries at the first frame at or after each multiple)', default: 15 },
-    { name: 'state', type: 'string', description: "Recurrent state at segment starts: carry (from the previous segment: no pops), warmup:N (re-run N frames before the segment; segments run in parallel) or reset (zeros, the seed's behaviour)", default: 'carry' },
-    { name: 'output_type', type: 'string', description: "composite (on --background), alpha (matte) or foreground", default: 'composite' },
-    { name: 'output_format', type: 'string', description: 'mp4, or png (a PNG per frame in the --output folder: RGB composite, gray alpha, RGBA foreground)', default: 'mp4' },
+    {
+      name: 'segment_seconds',
+      type: 'number',
+      description: 'Segment length in seconds (boundaries at the first frame at or after each multiple)',
+      default: 15,
+    },
+    {
+      name: 'state',
+      type: 'string',
+      description:
+        "Recurrent state at segment starts: carry (from the previous segment: no pops), warmup:N (re-run N frames before the segment; segments run in parallel) or reset (zeros, the seed's behaviour)",
+      default: 'carry',
+    },
+    { name: 'output_type', type: 'string', description: 'composite (on --background), alpha (matte) or foreground', default: 'composite' },
+    {
+      name: 'output_format',
+      type: 'string',
+      description: 'mp4, or png (a PNG per frame in the --output folder: RGB composite, gray alpha, RGBA foreground)',
+      default: 'mp4',
+    },
     { name: 'background', type: 'string', description: "Composite colour: green (RVM's [0.47, 1, 0.6]), r,g,b (0-1 or 0-255) or #rrggbb", default: 'green' },
     { name: 'encoder', type: 'string', description: 'libx264, libx265, h264_nvenc or hevc_nvenc', default: 'libx264' },
     { name: 'crf', type: 'integer', description: 'Constant quality (0 = lossless with libx264); ignored with --bit_rate', default: 18 },
-    { name: 'bit_rate', type: 'string', description: 'Target video bit rate, e.g. 40M (the seed\'s setting) or 8000k' },
+    { name: 'bit_rate', type: 'string', description: "Target video bit rate, e.g. 40M (the seed's setting) or 8000k" },
     { name: 'preset', type: 'string', description: 'Encoder preset', default: 'veryfast' },
     { name: 'encoder_threads', type: 'integer', description: 'Threads per encoder (default: min(4, cores))' },
     { name: 'audio', type: 'string', description: "copy (the source's first audio stream, same offset) or none", default: 'copy' },
     { name: 'downsample_ratio', type: 'string', description: "RVM's downsample ratio (0-1], or auto: min(1, 512 / longest side)", default: 'auto' },
     { name: 'device', type: 'string', description: 'auto, cpu, cuda or cuda:N (CUDA falls back to CPU with a warning)', default: 'auto' },
     { name: 'threads', type: 'integer', description: 'ONNX Runtime threads (default: all cores)' },
-    { name: 'batch_size', type: 'integer', description: 'Largest model batch (frames of several segments with warmup/reset, of one segment for image models); set by backpressure', default: 4 },
+    {
+      name: 'batch_size',
+      type: 'integer',
+      description: 'Largest model batch (frames of several segments with warmup/reset, of one segment for image models); set by backpressure',
+      default: 4,
+    },
     { name: 'parallel_segments', type: 'integer', description: 'Segments decoded and run at once with --state=warmup:N or reset', default: 2 },
-    { name: 'keep_segments', type: 'boolean', description: 'Also write the source segments and file_list.txt to <work>/source/ as the seed does', default: false },
+    {
+      name: 'keep_segments',
+      type: 'boolean',
+      description: 'Also write the source segments and file_list.txt to <work>/source/ as the seed does',
+      default: false,
+    },
     { name: 'step', type: 'string', description: 'all, or one step alone: split, infer, join, remux (also written as a subcommand)', default: 'all' },
     { name: 'quiet', type: 'boolean', description: 'No progress lines', default: false },
   ],
@@ -49,10 +81,23 @@ export const segmentsSpec: CommandSpec = {
 
 /** Job option paths as the CLI spells them, so an error names the flag the user typed. */
 const FLAGS: Record<string, string> = {
-  'options.segmentSeconds': '--segment_seconds', 'options.state': '--state', 'options.outputType': '--output_type', 'options.format': '--output_format',
-  'options.background': '--background', 'options.encoder': '--encoder', 'options.crf': '--crf', 'options.bitRate': '--bit_rate', 'options.audio': '--audio',
-  'options.downsampleRatio': '--downsample_ratio', 'options.device': '--device', 'options.intraOpThreads': '--threads', 'options.batchSize': '--batch_size',
-  'options.parallelSegments': '--parallel_segments', 'options.step': '--step', 'options.modelKind': '--model_kind', 'options.encoderThreads': '--encoder_threads',
+  'options.segmentSeconds': '--segment_seconds',
+  'options.state': '--state',
+  'options.outputType': '--output_type',
+  'options.format': '--output_format',
+  'options.background': '--background',
+  'options.encoder': '--encoder',
+  'options.crf': '--crf',
+  'options.bitRate': '--bit_rate',
+  'options.audio': '--audio',
+  'options.downsampleRatio': '--downsample_ratio',
+  'options.device': '--device',
+  'options.intraOpThreads': '--threads',
+  'options.batchSize': '--batch_size',
+  'options.parallelSegments': '--parallel_segments',
+  'options.step': '--step',
+  'options.modelKind': '--model_kind',
+  'options.encoderThreads': '--encoder_threads',
 };
 
 function bad(message: string): ClipstreamError {
@@ -78,9 +123,14 @@ export async function runSegments(args: Record<string, unknown>, signal: AbortSi
   const format = args.output_format as 'mp4' | 'png';
   const partition = partitionFromArgs(args);
   const warn = (w: Error) => process.stderr.write(`clipstream segments: warning: ${w.message}\n`);
-  const all = single ? { inputs: [args.input as string], outputs: [args.output as string] } : await folderUnits(args.input_dir as string, args.output_dir as string, format, warn);
+  const all = single
+    ? { inputs: [args.input as string], outputs: [args.output as string] }
+    : await folderUnits(args.input_dir as string, args.output_dir as string, format, warn);
   // Each rank takes its share of the videos (a video is the unit: its segments carry state in order).
-  const mine = shareOf(all.inputs.map((_, i) => i), partition);
+  const mine = shareOf(
+    all.inputs.map((_, i) => i),
+    partition,
+  );
   const units = { inputs: mine.map((i) => all.inputs[i]!), outputs: mine.map((i) => all.outputs[i]!) };
   const ranked = partition.world > 1 ? ` (${describePartition(partition)})` : '';
   if (units.inputs.length === 0) {
@@ -113,7 +163,9 @@ export async function runSegments(args: Record<string, unknown>, signal: AbortSi
       parallelSegments: args.parallel_segments as number,
       keepSegments: args.keep_segments as boolean,
       step: args.step as 'all',
-      onProgress: quiet ? undefined : (p) => process.stderr.write(`clipstream segments: ${p.video} segment ${p.segment + 1}/${p.segments}: ${p.status}${p.error ? ` (${p.error})` : ''}\n`),
+      onProgress: quiet
+        ? undefined
+        : (p) => process.stderr.write(`clipstream segments: ${p.video} segment ${p.segment + 1}/${p.segments}: ${p.status}${p.error ? ` (${p.error})` : ''}\n`),
       signal,
     });
   } catch (err) {

@@ -44,8 +44,33 @@ export function splitAudio(videoPath: string, flacPath: string, videoId: string,
   // Resample first, then align: one aresample doing both trims ~44 ms too much (its resampler
   // delay). min_hard_comp: pad or trim any gap over 5 ms (the default 100 ms would ignore a 40 ms offset).
   const align = `aresample=${RATE},aresample=async=1:min_hard_comp=0.005:first_pts=${Math.round((options.startS ?? 0) * RATE)}`;
-  return runAtomic(flacPath, (tmp) => ['-copyts', '-i', videoPath, '-map', '0:a:0', '-vn', '-af', align, '-ac', '2', '-ar', String(RATE), '-sample_fmt', 's16', '-c:a', 'flac', '-f', 'flac', tmp],
-    options, `video ${videoId} (${videoPath}): splitting the audio to FLAC`, { key: videoId, file: videoPath });
+  return runAtomic(
+    flacPath,
+    (tmp) => [
+      '-copyts',
+      '-i',
+      videoPath,
+      '-map',
+      '0:a:0',
+      '-vn',
+      '-af',
+      align,
+      '-ac',
+      '2',
+      '-ar',
+      String(RATE),
+      '-sample_fmt',
+      's16',
+      '-c:a',
+      'flac',
+      '-f',
+      'flac',
+      tmp,
+    ],
+    options,
+    `video ${videoId} (${videoPath}): splitting the audio to FLAC`,
+    { key: videoId, file: videoPath },
+  );
 }
 
 /**
@@ -58,7 +83,37 @@ export function splitAudio(videoPath: string, flacPath: string, videoId: string,
 export function remixClip(videoOnly: string, flacPath: string, clip: PlannedClip, outPath: string, options: AudioOptions = {}): Promise<void> {
   const rate = options.audioBitRate ?? 192_000;
   const samples = Math.round((clip.endS - clip.startS) * RATE);
-  return runAtomic(outPath, (tmp) => ['-i', videoOnly, '-ss', clip.startS.toFixed(6), '-i', flacPath,
-    '-map', '0:v:0', '-map', '1:a:0', '-af', `apad,atrim=end_sample=${samples}`, '-c:v', 'copy', '-c:a', 'aac', '-b:a', String(rate), '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp],
-  options, `clip ${clip.clipId}: remixing audio`, { key: clip.clipId, file: outPath });
+  return runAtomic(
+    outPath,
+    (tmp) => [
+      '-i',
+      videoOnly,
+      '-ss',
+      clip.startS.toFixed(6),
+      '-i',
+      flacPath,
+      '-map',
+      '0:v:0',
+      '-map',
+      '1:a:0',
+      '-af',
+      `apad,atrim=end_sample=${samples}`,
+      '-c:v',
+      'copy',
+      '-c:a',
+      'aac',
+      '-b:a',
+      String(rate),
+      '-map_metadata',
+      '-1',
+      '-movflags',
+      '+faststart',
+      '-f',
+      'mp4',
+      tmp,
+    ],
+    options,
+    `clip ${clip.clipId}: remixing audio`,
+    { key: clip.clipId, file: outPath },
+  );
 }

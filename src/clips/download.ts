@@ -152,7 +152,10 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
       if (options.signal?.aborted) throw new ClipstreamError('ERR_PIPELINE', 'aborted', { cause: options.signal.reason, where: { file: url } });
       const msg = err instanceof Error ? err.message : String(err);
       if (err instanceof Permanent || n >= retries) {
-        throw new ClipstreamError('ERR_IO', `download of ${url} failed${n > 0 ? ` after ${n + 1} attempts` : ''}: ${msg}`, { cause: err, where: { file: url } });
+        throw new ClipstreamError('ERR_IO', `download of ${url} failed${n > 0 ? ` after ${n + 1} attempts` : ''}: ${msg}`, {
+          cause: err,
+          where: { file: url },
+        });
       }
       await sleep(delay, undefined, { signal: options.signal }).catch(() => {});
       delay *= 2;
@@ -180,13 +183,32 @@ export async function downloadYouTube(idOrUrl: string, dest: string, options: { 
   try {
     let res;
     try {
-      res = await runTool(bin, ['--no-playlist', '--quiet', '--no-warnings', '-f', 'bv*[ext=mp4]+ba[ext=m4a]/b[ext=mp4]/bv*+ba/b',
-        '--merge-output-format', 'mp4', '-o', join(work, 'video.%(ext)s'), url], { signal: options.signal, stallTimeoutMs: 600_000, where: { file: url } });
+      res = await runTool(
+        bin,
+        [
+          '--no-playlist',
+          '--quiet',
+          '--no-warnings',
+          '-f',
+          'bv*[ext=mp4]+ba[ext=m4a]/b[ext=mp4]/bv*+ba/b',
+          '--merge-output-format',
+          'mp4',
+          '-o',
+          join(work, 'video.%(ext)s'),
+          url,
+        ],
+        { signal: options.signal, stallTimeoutMs: 600_000, where: { file: url } },
+      );
     } catch (err) {
       if ((err as ClipstreamError).code === 'ERR_PIPELINE') throw err;
-      throw new ClipstreamError('ERR_IO', `${idOrUrl}: YouTube videos need yt-dlp, which is not installed (or not at '${bin}'); install it (pip install yt-dlp) or give a path/url column for this video`, { cause: err, where: { file: url } });
+      throw new ClipstreamError(
+        'ERR_IO',
+        `${idOrUrl}: YouTube videos need yt-dlp, which is not installed (or not at '${bin}'); install it (pip install yt-dlp) or give a path/url column for this video`,
+        { cause: err, where: { file: url } },
+      );
     }
-    if (res.code !== 0) throw new ClipstreamError('ERR_IO', `${idOrUrl}: yt-dlp failed: ${res.stderr.trim().split('\n').pop() ?? `exit ${res.code}`}`, { where: { file: url } });
+    if (res.code !== 0)
+      throw new ClipstreamError('ERR_IO', `${idOrUrl}: yt-dlp failed: ${res.stderr.trim().split('\n').pop() ?? `exit ${res.code}`}`, { where: { file: url } });
     const got = (await readdir(work)).find((n) => n.startsWith('video.') && !n.endsWith('.part'));
     if (!got) throw new ClipstreamError('ERR_IO', `${idOrUrl}: yt-dlp finished but wrote no video`, { where: { file: url } });
     await rename(join(work, got), dest);

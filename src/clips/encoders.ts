@@ -29,8 +29,11 @@ async function listEncoders(ffmpeg: string): Promise<string> {
 
 /** A GPU "answers" when a one-frame NVENC encode of decoded-on-GPU-capable input succeeds. */
 async function nvencWorks(ffmpeg: string, encoder: Encoder): Promise<string | null> {
-  const res = await runTool(ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'color=c=black:s=256x256:d=0.2',
-    '-frames:v', '1', '-c:v', encoder, '-f', 'null', '-'], { timeoutMs: 30_000 });
+  const res = await runTool(
+    ffmpeg,
+    ['-hide_banner', '-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'color=c=black:s=256x256:d=0.2', '-frames:v', '1', '-c:v', encoder, '-f', 'null', '-'],
+    { timeoutMs: 30_000 },
+  );
   return res.code === 0 ? null : res.stderr.trim().split('\n').pop() || `exit code ${res.code}`;
 }
 
@@ -52,7 +55,8 @@ export async function resolveEncoder(requested: string, options: { ffmpegPath?: 
       const list = await listEncoders(ffmpeg);
       const has = (name: string) => new RegExp(`^\\s*V\\S*\\s+${name}\\s`, 'm').test(list);
       let why: string | null = null;
-      if (!has(enc)) why = `${ffmpeg} has no ${enc} encoder${enc.includes('nvenc') ? ' (the bundled ffmpeg has no NVENC; pass --ffmpeg_path or FFMPEG_PATH)' : ''}`;
+      if (!has(enc))
+        why = `${ffmpeg} has no ${enc} encoder${enc.includes('nvenc') ? ' (the bundled ffmpeg has no NVENC; pass --ffmpeg_path or FFMPEG_PATH)' : ''}`;
       else if (enc.includes('nvenc')) {
         const err = await nvencWorks(ffmpeg, enc);
         if (err) why = `${enc} did not start (no NVIDIA GPU answered: ${err})`;
@@ -70,7 +74,13 @@ export async function resolveEncoder(requested: string, options: { ffmpegPath?: 
   return p.then((choice) => {
     if (choice.encoder !== choice.requested && !warned.has(key)) {
       warned.add(key);
-      warn(new ClipstreamError('ERR_INVALID_OPTION', `encoder ${choice.requested} is not available with ${ffmpeg} or no GPU answered; encoding on the CPU with ${choice.encoder} instead`, { where: { option: 'encoder' } }));
+      warn(
+        new ClipstreamError(
+          'ERR_INVALID_OPTION',
+          `encoder ${choice.requested} is not available with ${ffmpeg} or no GPU answered; encoding on the CPU with ${choice.encoder} instead`,
+          { where: { option: 'encoder' } },
+        ),
+      );
     }
     return choice;
   });

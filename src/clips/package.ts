@@ -26,8 +26,24 @@ export interface ClipRecord {
   bit_rate: number;
 }
 
-export const CLIP_COLUMNS: readonly (keyof ClipRecord)[] = ['clip_id', 'filename', 'video_id', 'source', 'start_frame', 'end_frame', 'num_frames',
-  'start_s', 'end_s', 'fps', 'width', 'height', 'size_bytes', 'video_codec', 'audio_codec', 'bit_rate'];
+export const CLIP_COLUMNS: readonly (keyof ClipRecord)[] = [
+  'clip_id',
+  'filename',
+  'video_id',
+  'source',
+  'start_frame',
+  'end_frame',
+  'num_frames',
+  'start_s',
+  'end_s',
+  'fps',
+  'width',
+  'height',
+  'size_bytes',
+  'video_codec',
+  'audio_codec',
+  'bit_rate',
+];
 
 /** Fixed tar headers: the same clips give byte-identical shards. */
 
@@ -73,7 +89,10 @@ export async function writeClipShards(records: readonly ClipRecord[], clipsDir: 
     }
     // The tar goes first here: a json beside a stale tar would make the resume check above lie.
     await rm(jsonPath, { force: true });
-    await writeTarAtomic(tarPath, group.map((r) => ({ name: r.filename, path: join(clipsDir, r.filename) })));
+    await writeTarAtomic(
+      tarPath,
+      group.map((r) => ({ name: r.filename, path: join(clipsDir, r.filename) })),
+    );
     await writeFileAtomic(jsonPath, formatEntries(entries));
     shards.push({ tar: tarPath, json: jsonPath, clips: group.length, written: true });
   }

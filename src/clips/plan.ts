@@ -116,7 +116,12 @@ export function parseSekaiName(name: string): SpanSpec | null {
 }
 
 const NAME_COLUMNS = ['clip_id', 'clip', 'name', 'videoFile', 'video_file', 'file', 'filename'];
-const SECOND_COLUMNS: [string, string][] = [['start_s', 'end_s'], ['start_time', 'end_time'], ['start_sec', 'end_sec'], ['start', 'end']];
+const SECOND_COLUMNS: [string, string][] = [
+  ['start_s', 'end_s'],
+  ['start_time', 'end_time'],
+  ['start_sec', 'end_sec'],
+  ['start', 'end'],
+];
 
 /**
  * Reads a span table (CSV or TSV text). Either a name column (`clip_id`, `videoFile`, ...)
@@ -135,8 +140,7 @@ export function parseSpanTable(text: string, file: string): Map<string, SpanSpec
   const out = new Map<string, SpanSpec[]>();
   if (rows.length === 0) return out;
   const cols = Object.keys(rows[0]!);
-  const bad = (line: number, why: string) =>
-    new ClipstreamError('ERR_FORMAT', `${file}, line ${line + 2}: ${why}`, { where: { file } });
+  const bad = (line: number, why: string) => new ClipstreamError('ERR_FORMAT', `${file}, line ${line + 2}: ${why}`, { where: { file } });
   const nameCol = NAME_COLUMNS.find((c) => cols.includes(c));
   const secondCols = SECOND_COLUMNS.find(([a, b]) => cols.includes(a) && cols.includes(b));
   const frameCols = cols.includes('start_frame') && cols.includes('end_frame');
@@ -175,7 +179,9 @@ export function parseSpanTable(text: string, file: string): Map<string, SpanSpec
 
 function validTiming(t: VideoTiming, videoId: string): void {
   if (!(t.fps > 0) || !Number.isInteger(t.numFrames) || t.numFrames < 0 || (t.times !== undefined && t.times.length !== t.numFrames + 1)) {
-    throw new ClipstreamError('ERR_DECODE', `video ${videoId}: cannot plan clips without a frame rate and frame count (fps ${t.fps}, frames ${t.numFrames})`, { where: { key: videoId } });
+    throw new ClipstreamError('ERR_DECODE', `video ${videoId}: cannot plan clips without a frame rate and frame count (fps ${t.fps}, frames ${t.numFrames})`, {
+      where: { key: videoId },
+    });
   }
 }
 

@@ -80,7 +80,8 @@ export async function readSources(input: string, onDuplicate?: (videoId: string)
         } catch (err) {
           throw new ClipstreamError('ERR_FORMAT', `${input}, line ${i + 1}: not JSON (${(err as Error).message})`, { where: { file: input } });
         }
-        if (typeof obj !== 'object' || obj === null) throw new ClipstreamError('ERR_FORMAT', `${input}, line ${i + 1}: expected an object`, { where: { file: input } });
+        if (typeof obj !== 'object' || obj === null)
+          throw new ClipstreamError('ERR_FORMAT', `${input}, line ${i + 1}: expected an object`, { where: { file: input } });
         rows.push(rowToSource(obj as Record<string, unknown>, baseDir, `${input}, line ${i + 1}`));
       });
     } else {

@@ -73,8 +73,13 @@ export function onePassArgs(info: VideoInfo, jobs: readonly { clip: PlannedClip;
   const first = Math.min(...jobs.map((j) => j.clip.startFrame));
   const byTime = seek && t !== undefined && first > 0;
   const branches = jobs.map((_, i) => `[s${i}]`).join('');
-  const graph = [`[0:v:0]split=${k}${branches}`,
-    ...jobs.map(({ clip }, i) => `[s${i}]${byTime ? trimByTime(t, clip) : `trim=start_frame=${clip.startFrame}:end_frame=${clip.endFrame}`},setpts=PTS-STARTPTS,${EVEN_420}[o${i}]`)].join(';');
+  const graph = [
+    `[0:v:0]split=${k}${branches}`,
+    ...jobs.map(
+      ({ clip }, i) =>
+        `[s${i}]${byTime ? trimByTime(t, clip) : `trim=start_frame=${clip.startFrame}:end_frame=${clip.endFrame}`},setpts=PTS-STARTPTS,${EVEN_420}[o${i}]`,
+    ),
+  ].join(';');
   const args = [...common(o), '-vsync', '0', ...(byTime ? seekTo(t, first) : []), '-i', info.path, '-filter_complex', graph];
   for (const [i, { tmp }] of jobs.entries()) {
     args.push('-map', `[o${i}]`, ...encoderArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp);
@@ -132,8 +137,31 @@ export function perClipArgs(info: VideoInfo, clip: PlannedClip, tmp: string, o: 
   } else {
     input = s === 0 ? [] : ['-ss', ((s - 0.5) / info.fps).toFixed(6)];
   }
-  return [...common(o), '-vsync', '0', ...input, '-i', info.path, '-map', '0:v:0', '-frames:v', String(clip.endFrame - s),
-    '-vf', vf, ...encoderArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp];
+  return [
+    ...common(o),
+    '-vsync',
+    '0',
+    ...input,
+    '-i',
+    info.path,
+    '-map',
+    '0:v:0',
+    '-frames:v',
+    String(clip.endFrame - s),
+    '-vf',
+    vf,
+    ...encoderArgs(o),
+    '-an',
+    '-sn',
+    '-dn',
+    '-map_metadata',
+    '-1',
+    '-movflags',
+    '+faststart',
+    '-f',
+    'mp4',
+    tmp,
+  ];
 }
 
 /**
@@ -151,7 +179,8 @@ export async function verifyClip(file: string, frames: number, o: { audio?: bool
     if (o.signal?.aborted) throw err;
     throw new ClipstreamError('ERR_DECODE', `${file} is not a valid clip: ${(err as Error).message}`, { cause: err, where: { file } });
   }
-  if (info.numFrames !== frames) throw new ClipstreamError('ERR_DECODE', `${file} has ${info.numFrames} frames where the clip needs ${frames}`, { where: { file } });
+  if (info.numFrames !== frames)
+    throw new ClipstreamError('ERR_DECODE', `${file} has ${info.numFrames} frames where the clip needs ${frames}`, { where: { file } });
   if (o.audio && info.audioCodec === null) throw new ClipstreamError('ERR_DECODE', `${file} has no audio stream`, { where: { file } });
   return info;
 }
@@ -176,29 +205,41 @@ function atomicAll(outs: readonly string[], produce: (tmps: string[]) => Promise
 }
 
 async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[], o: TranscodeOptions, route: Route): Promise<void> {
-  await atomicAll(jobs.map((j) => j.out), async (tmps) => {
-    const withTmp = jobs.map((j, i) => ({ ...j, tmp: tmps[i]! }));
-    const args = route === 'per-clip' ? perClipArgs(info, jobs[0]!.clip, withTmp[0]!.tmp, o) : onePassArgs(info, withTmp, o, route === 'seek');
-    const res = await runTool(o.ffmpegPath ?? ffmpegPath(), args, {
-      signal: o.signal,
-      stallTimeoutMs: o.stallTimeoutMs ?? 120_000,
-      where: { key: videoId, file: info.path },
-    });
-    if (res.code !== 0 || res.killedBy || res.signal) {
-      const why = res.killedBy ? `ffmpeg was killed (${res.killedBy === 'stall' ? 'no progress' : 'timeout'})` : res.signal ? `ffmpeg was killed by ${res.signal}` : `ffmpeg exited with ${res.code}`;
-      const names = jobs.map((j) => j.clip.clipId).join(', ');
-      throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): cutting clips ${names} failed: ${why}: ${lastLine(res.stderr)}`, { where: { key: videoId, file: info.path } });
-    }
-    // ffmpeg can exit 0 having written an mp4 without frames: nothing unverified gets a final name.
-    for (const j of withTmp) {
-      try {
-        await verifyClip(j.tmp, j.clip.endFrame - j.clip.startFrame, { signal: o.signal });
-      } catch (err) {
-        if (o.signal?.aborted) throw err;
-        throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): clip ${j.clip.clipId} came out wrong: ${(err as Error).message}`, { cause: err, where: { key: videoId, file: info.path } });
+  await atomicAll(
+    jobs.map((j) => j.out),
+    async (tmps) => {
+      const withTmp = jobs.map((j, i) => ({ ...j, tmp: tmps[i]! }));
+      const args = route === 'per-clip' ? perClipArgs(info, jobs[0]!.clip, withTmp[0]!.tmp, o) : onePassArgs(info, withTmp, o, route === 'seek');
+      const res = await runTool(o.ffmpegPath ?? ffmpegPath(), args, {
+        signal: o.signal,
+        stallTimeoutMs: o.stallTimeoutMs ?? 120_000,
+        where: { key: videoId, file: info.path },
+      });
+      if (res.code !== 0 || res.killedBy || res.signal) {
+        const why = res.killedBy
+          ? `ffmpeg was killed (${res.killedBy === 'stall' ? 'no progress' : 'timeout'})`
+          : res.signal
+            ? `ffmpeg was killed by ${res.signal}`
+            : `ffmpeg exited with ${res.code}`;
+        const names = jobs.map((j) => j.clip.clipId).join(', ');
+        throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): cutting clips ${names} failed: ${why}: ${lastLine(res.stderr)}`, {
+          where: { key: videoId, file: info.path },
+        });
       }
-    }
-  });
+      // ffmpeg can exit 0 having written an mp4 without frames: nothing unverified gets a final name.
+      for (const j of withTmp) {
+        try {
+          await verifyClip(j.tmp, j.clip.endFrame - j.clip.startFrame, { signal: o.signal });
+        } catch (err) {
+          if (o.signal?.aborted) throw err;
+          throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): clip ${j.clip.clipId} came out wrong: ${(err as Error).message}`, {
+            cause: err,
+            where: { key: videoId, file: info.path },
+          });
+        }
+      }
+    },
+  );
 }
 
 /**

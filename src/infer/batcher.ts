@@ -87,10 +87,14 @@ async function* batches<T, S extends T>(
     wakeProducer = null;
     w?.();
   };
-  signal.addEventListener('abort', () => {
-    releaseProducer();
-    notify();
-  }, { once: true });
+  signal.addEventListener(
+    'abort',
+    () => {
+      releaseProducer();
+      notify();
+    },
+    { once: true },
+  );
 
   // Takes what is queued now, up to batchSize accepted samples, keeping order, and starts it.
   const start = (): Running<T> => {

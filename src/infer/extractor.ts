@@ -52,7 +52,11 @@ export class Extractor {
     this.provider = provider;
     const kind = info.metadata['clipstream.kind'];
     if (kind !== 'visual' && kind !== 'audio') {
-      throw new ClipstreamError('ERR_MODEL', `${info.path}: metadata 'clipstream.kind' must be 'visual' or 'audio' but is ${kind === undefined ? 'missing' : `'${kind}'`}`, { where: { file: info.path } });
+      throw new ClipstreamError(
+        'ERR_MODEL',
+        `${info.path}: metadata 'clipstream.kind' must be 'visual' or 'audio' but is ${kind === undefined ? 'missing' : `'${kind}'`}`,
+        { where: { file: info.path } },
+      );
     }
     this.kind = kind;
     this.extractorName = info.metadata.extractor_name ?? 'unknown';
@@ -61,7 +65,9 @@ export class Extractor {
     const outputNames = info.outputs.map((o) => o.name);
     this.layers = outputNames.filter((n) => /^layer_\d+$/.test(n)).sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)));
     if (this.layers.length === 0) {
-      throw new ClipstreamError('ERR_MODEL', `${info.path}: the model has no outputs named layer_0, layer_1, ... (outputs: ${outputNames.join(', ')})`, { where: { file: info.path } });
+      throw new ClipstreamError('ERR_MODEL', `${info.path}: the model has no outputs named layer_0, layer_1, ... (outputs: ${outputNames.join(', ')})`, {
+        where: { file: info.path },
+      });
     }
     this.layerSizes = Object.fromEntries(this.layers.map((l) => [l, info.layerSizes[l] ?? NaN]));
     this.inputName = info.inputs[0]!.name;
@@ -86,7 +92,10 @@ export class Extractor {
       } catch (err) {
         // Still correct in the main thread, only without the overlap.
         (options.onWarning ?? defaultWarningHandler)(
-          new ClipstreamError('ERR_MODEL', `${path}: cannot run the model in a worker thread (${(err as Error).message}); running it in the main thread`, { cause: err, where: { file: path } }),
+          new ClipstreamError('ERR_MODEL', `${path}: cannot run the model in a worker thread (${(err as Error).message}); running it in the main thread`, {
+            cause: err,
+            where: { file: path },
+          }),
         );
       }
     }
@@ -105,7 +114,11 @@ export class Extractor {
     } catch (err) {
       if (work.length === 1) {
         const s = work[0]!;
-        s.failure = { stage: `infer:${this.kind}`, status: 'failed', error: toClipstreamError(err, 'ERR_INFERENCE', { shard: s.__url__, key: s.__key__, file: this.info.path }) };
+        s.failure = {
+          stage: `infer:${this.kind}`,
+          status: 'failed',
+          error: toClipstreamError(err, 'ERR_INFERENCE', { shard: s.__url__, key: s.__key__, file: this.info.path }),
+        };
         return;
       }
       // One bad clip must not fail its neighbours: isolate it.
@@ -123,7 +136,11 @@ export class Extractor {
       s.failure = {
         stage: 'infer:visual',
         status: 'failed',
-        error: new ClipstreamError('ERR_MODEL', `${s.__key__}: decoded video is ${got ? got.join('×') : 'missing'} (frames×height×width) but ${this.info.path} expects ${want.map((d) => d ?? '?').join('×')}`, { where: { key: s.__key__, file: this.info.path } }),
+        error: new ClipstreamError(
+          'ERR_MODEL',
+          `${s.__key__}: decoded video is ${got ? got.join('×') : 'missing'} (frames×height×width) but ${this.info.path} expects ${want.map((d) => d ?? '?').join('×')}`,
+          { where: { key: s.__key__, file: this.info.path } },
+        ),
       };
       return false;
     }
@@ -184,7 +201,8 @@ export class Extractor {
       const r = await this.worker.run(this.inputName, data, dims, this.layers);
       // The batch buffer went to the worker and came back: keep reusing it.
       this.giveBack(r.input);
-      if (r.error !== undefined || !r.outputs) throw new ClipstreamError('ERR_INFERENCE', r.error ?? 'inference worker returned no outputs', { where: { file: this.info.path } });
+      if (r.error !== undefined || !r.outputs)
+        throw new ClipstreamError('ERR_INFERENCE', r.error ?? 'inference worker returned no outputs', { where: { file: this.info.path } });
       outputs = r.outputs;
     } else {
       const tensor = data instanceof Uint8Array ? new ort.Tensor('uint8', data, dims) : new ort.Tensor('float32', data, dims);

@@ -129,7 +129,10 @@ export class WorkerSession {
    * @example
    * const r = await ws.runFeeds({ src: { data, dims: [1, 3, h, w] } }, ['pha']);
    */
-  runFeeds(feeds: Record<string, { data: Float32Array; dims: number[] }>, outputs: string[]): Promise<WorkerRunResult & { feeds?: Record<string, { data: Float32Array; dims: number[] }> }> {
+  runFeeds(
+    feeds: Record<string, { data: Float32Array; dims: number[] }>,
+    outputs: string[],
+  ): Promise<WorkerRunResult & { feeds?: Record<string, { data: Float32Array; dims: number[] }> }> {
     if (this.failure) return Promise.resolve({ input: new Float32Array(0), feeds, error: this.failure.message });
     const id = this.nextId++;
     return new Promise((resolve) => {

@@ -49,7 +49,12 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const started = Date.now();
   const { sourcesPath, outDir, warn, numProcesses, shardSize, spans, ctx } = await resolveClipsOptions(options);
   let sources = await readSources(sourcesPath, (id) =>
-    warn(new ClipstreamError('ERR_FORMAT', `${sourcesPath}: video ${id} is listed more than once; only the first row is used`, { where: { file: sourcesPath, key: id } })));
+    warn(
+      new ClipstreamError('ERR_FORMAT', `${sourcesPath}: video ${id} is listed more than once; only the first row is used`, {
+        where: { file: sourcesPath, key: id },
+      }),
+    ),
+  );
   if (options.numVideos !== undefined) sources = sources.slice(0, options.numVideos);
   // Against the whole list: a span of a video in another rank's share is not lost.
   const issues: SpanIssue[] = spans ? unlistedSpans(spans, sources, options.numVideos !== undefined) : [];
@@ -64,7 +69,10 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const rows: VideoRow[] = sources.map((s) => ({ video_id: s.videoId, downloaded: false, failed: false, error: '', path: '', duration: '', num_clips: 0 }));
   let tableWrite = writeCsvAtomic(videosCsv, VIDEO_COLUMNS, rows);
   const records: ClipRecord[][] = sources.map(() => []);
-  for (const issue of issues) warn(new ClipstreamError('ERR_BAD_ARGUMENT', `video ${issue.videoId}: span ${issue.span} ${issue.action}: ${issue.reason}`, { where: { key: issue.videoId } }));
+  for (const issue of issues)
+    warn(
+      new ClipstreamError('ERR_BAD_ARGUMENT', `video ${issue.videoId}: span ${issue.span} ${issue.action}: ${issue.reason}`, { where: { key: issue.videoId } }),
+    );
   let made = 0;
   let done = 0;
 
@@ -78,7 +86,11 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
     issues.push(...result.issues);
     made += result.made;
     for (const issue of result.issues) {
-      warn(new ClipstreamError('ERR_BAD_ARGUMENT', `video ${issue.videoId}: span ${issue.span} ${issue.action}: ${issue.reason}`, { where: { key: issue.videoId } }));
+      warn(
+        new ClipstreamError('ERR_BAD_ARGUMENT', `video ${issue.videoId}: span ${issue.span} ${issue.action}: ${issue.reason}`, {
+          where: { key: issue.videoId },
+        }),
+      );
     }
     if (result.row.failed) warn(new ClipstreamError('ERR_DECODE', result.row.error, { where: { key: result.row.video_id } }));
     options.onVideo?.(result.row, ++done, sources.length);
@@ -88,7 +100,21 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const allRecords = records.flat();
   await writeCsvAtomic(clipsCsv, CLIP_COLUMNS, allRecords);
   // Always written, so an empty table says "nothing was lost" rather than "not checked".
-  await writeCsvAtomic(join(outDir, 'span_issues.csv'), ['video_id', 'span', 'action', 'reason'], issues.map((x) => ({ video_id: x.videoId, span: x.span, action: x.action, reason: x.reason })));
+  await writeCsvAtomic(
+    join(outDir, 'span_issues.csv'),
+    ['video_id', 'span', 'action', 'reason'],
+    issues.map((x) => ({ video_id: x.videoId, span: x.span, action: x.action, reason: x.reason })),
+  );
   const shards = shardSize > 0 ? await writeClipShards(allRecords, ctx.clipsDir, join(outDir, 'shards'), shardSize) : [];
-  return { videos: rows, clips: allRecords, issues, shards, encoder: ctx.encoder, clipsMade: made, videosCsv, clipsCsv, seconds: (Date.now() - started) / 1000 };
+  return {
+    videos: rows,
+    clips: allRecords,
+    issues,
+    shards,
+    encoder: ctx.encoder,
+    clipsMade: made,
+    videosCsv,
+    clipsCsv,
+    seconds: (Date.now() - started) / 1000,
+  };
 }

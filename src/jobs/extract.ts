@@ -12,7 +12,15 @@ import { shareOf, WHOLE, type Partition } from '../scale/partition.js';
 import { UnitLocks, type LockedPolicy } from '../scale/unit-locks.js';
 import type { ModelCache } from '../scale/model-cache.js';
 import { readShards, shardBaseName } from '../shards/tar-reader.js';
-import { completedIndices, readIncompleteMarker, shardIncompletePath, shardJournalPath, shardOutputPath, writeFeatureShards, type ShardSummary } from '../sinks/feature-shard.js';
+import {
+  completedIndices,
+  readIncompleteMarker,
+  shardIncompletePath,
+  shardJournalPath,
+  shardOutputPath,
+  writeFeatureShards,
+  type ShardSummary,
+} from '../sinks/feature-shard.js';
 import type { ShardInfo, StreamItem, WarningHandler } from '../types.js';
 import { defaultWarningHandler } from '../types.js';
 import { removeDeadTemps, writeFileAtomic } from '../util/atomic.js';
@@ -132,7 +140,10 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   const partition = options.partition ?? WHOLE;
   const all = expandShardUrls(options.tarPath);
   const urls = shareOf(all, partition);
-  if (all.length === 0) throw new ClipstreamError('ERR_INVALID_OPTION', `options.tarPath names no shard: ${JSON.stringify(options.tarPath)}`, { where: { option: 'options.tarPath' } });
+  if (all.length === 0)
+    throw new ClipstreamError('ERR_INVALID_OPTION', `options.tarPath names no shard: ${JSON.stringify(options.tarPath)}`, {
+      where: { option: 'options.tarPath' },
+    });
   const modelDir = options.modelDir ?? shippedModelsDir();
   const visualPath = resolveModel(modelDir, options.visualModel, DEFAULT_VISUAL_MODEL);
   const audioPath = resolveModel(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
@@ -148,9 +159,26 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   try {
     visual = visualPath ? await load(visualPath) : null;
     audio = audioPath ? await load(audioPath) : null;
-    if (visual && visual.kind !== 'visual') throw new ClipstreamError('ERR_MODEL', `${visualPath}: expected a visual model but its metadata says '${visual.kind}'`, { where: { file: visualPath! } });
-    if (audio && audio.kind !== 'audio') throw new ClipstreamError('ERR_MODEL', `${audioPath}: expected an audio model but its metadata says '${audio.kind}'`, { where: { file: audioPath! } });
-    return await run({ options: { ...options, ...decodeOptions }, started, onWarning, outPath, format, batchSize, numWorkers, overwrite, urls, all, partition, visual, audio, device: sessionOptions.device });
+    if (visual && visual.kind !== 'visual')
+      throw new ClipstreamError('ERR_MODEL', `${visualPath}: expected a visual model but its metadata says '${visual.kind}'`, { where: { file: visualPath! } });
+    if (audio && audio.kind !== 'audio')
+      throw new ClipstreamError('ERR_MODEL', `${audioPath}: expected an audio model but its metadata says '${audio.kind}'`, { where: { file: audioPath! } });
+    return await run({
+      options: { ...options, ...decodeOptions },
+      started,
+      onWarning,
+      outPath,
+      format,
+      batchSize,
+      numWorkers,
+      overwrite,
+      urls,
+      all,
+      partition,
+      visual,
+      audio,
+      device: sessionOptions.device,
+    });
   } finally {
     // Every path out, errors included: an open session would keep the process alive (a model
     // cache owns its models and closes them itself).
@@ -246,7 +274,13 @@ async function run(c: RunContext): Promise<ExtractReport> {
           await rm(shardJournalPath(outPath, shard.name), { force: true });
           return false;
         }
-        onWarning(new ClipstreamError('ERR_TAR', `Shard ${shard.url}: ${out} exists but is incomplete (${marker.reason}; see ${shardIncompletePath(outPath, shard.name)}); skipped as the tar is unchanged. Replace the tar or use --overwrite to redo it`, { where: { shard: shard.url, file: out } }));
+        onWarning(
+          new ClipstreamError(
+            'ERR_TAR',
+            `Shard ${shard.url}: ${out} exists but is incomplete (${marker.reason}; see ${shardIncompletePath(outPath, shard.name)}); skipped as the tar is unchanged. Replace the tar or use --overwrite to redo it`,
+            { where: { shard: shard.url, file: out } },
+          ),
+        );
       }
       // A run killed between the final rename and the journal's removal leaves a stale journal.
       await rm(shardJournalPath(outPath, shard.name), { force: true });
@@ -331,7 +365,8 @@ async function run(c: RunContext): Promise<ExtractReport> {
     await (pipeline as (...s: unknown[]) => Promise<void>)(...stages, options.signal ? { signal: options.signal } : {});
   } finally {
     await locks.releaseAll();
-    if (liveChildProcesses() > 0) onWarning(new ClipstreamError('ERR_PIPELINE', `${liveChildProcesses()} ffmpeg processes still running after the pipeline ended`));
+    if (liveChildProcesses() > 0)
+      onWarning(new ClipstreamError('ERR_PIPELINE', `${liveChildProcesses()} ffmpeg processes still running after the pipeline ended`));
   }
   await writeLog(true);
 

@@ -32,7 +32,12 @@ export interface SegmentsReport {
  *
  * @example await folderUnits('videos', 'matted', 'mp4') // { inputs: ['videos/a.mp4'], outputs: ['matted/a.mp4'] }
  */
-export async function folderUnits(inputDir: string, outputDir: string, format: 'mp4' | 'png', onWarning: WarningHandler = () => {}): Promise<{ inputs: string[]; outputs: string[] }> {
+export async function folderUnits(
+  inputDir: string,
+  outputDir: string,
+  format: 'mp4' | 'png',
+  onWarning: WarningHandler = () => {},
+): Promise<{ inputs: string[]; outputs: string[] }> {
   const outAbs = resolve(outputDir) + sep;
   // The same listing as faces: recursive, sorted, hidden entries and non-regular files (a FIFO) skipped with a warning.
   const inputs = (await listSources(inputDir, {}, onWarning)).map((s) => s.path).filter((p) => !resolve(p).startsWith(outAbs));
@@ -53,7 +58,13 @@ export async function segments(options: SegmentsOptions): Promise<SegmentsReport
   const started = Date.now();
   // NVENC without a GPU (or an ffmpeg without it) falls back to the CPU encoder of the same codec, with one warning.
   o.encoder = (await resolveEncoder(o.encoder, { onWarning: o.onWarning })).encoder;
-  const model = await FrameModel.open(o.model, { kind: o.modelKind, device: o.device, intraOpThreads: o.intraOpThreads, batchSize: o.batchSize, onWarning: o.onWarning });
+  const model = await FrameModel.open(o.model, {
+    kind: o.modelKind,
+    device: o.device,
+    intraOpThreads: o.intraOpThreads,
+    batchSize: o.batchSize,
+    onWarning: o.onWarning,
+  });
   const videos: VideoReport[] = [];
   try {
     for (const [i, input] of o.inputs.entries()) {

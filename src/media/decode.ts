@@ -92,9 +92,7 @@ export interface DecodedClip {
 
 /** ffmpeg filter: short side to `size` (floor on the long side, as SlowFast), then the square crop. */
 export function videoFilter(size: number, crop: 'top-left' | 'center'): string {
-  const scale =
-    `scale=w='if(lt(iw\\,ih)\\,${size}\\,floor(iw/ih*${size}))':` +
-    `h='if(lt(iw\\,ih)\\,floor(ih/iw*${size})\\,${size})':flags=bilinear`;
+  const scale = `scale=w='if(lt(iw\\,ih)\\,${size}\\,floor(iw/ih*${size}))':` + `h='if(lt(iw\\,ih)\\,floor(ih/iw*${size})\\,${size})':flags=bilinear`;
   const cropXY = crop === 'center' ? `x='ceil((iw-${size})/2)':y='ceil((ih-${size})/2)'` : 'x=0:y=0';
   return `${scale},crop=${size}:${size}:${cropXY}`;
 }
@@ -170,7 +168,14 @@ function stderrTail(stderr: string): string {
   const lines = stderr
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l && !/^(Input|Output|Stream|Duration|Metadata|major_brand|minor_version|compatible_brands|encoder|handler_name|creation_time|Press|frame=|size=|video:|\[|  )/.test(l) && !l.startsWith('Stream mapping'));
+    .filter(
+      (l) =>
+        l &&
+        !/^(Input|Output|Stream|Duration|Metadata|major_brand|minor_version|compatible_brands|encoder|handler_name|creation_time|Press|frame=|size=|video:|\[|  )/.test(
+          l,
+        ) &&
+        !l.startsWith('Stream mapping'),
+    );
   const last = lines.slice(-3).join(' | ');
   return last || stderr.trim().split('\n').slice(-2).join(' | ');
 }
@@ -188,18 +193,46 @@ export interface DecodeIo {
  * With `picks` only those frames (distinct indices) are converted and piped; in `exact` mode
  * they come at the source size in RGB, for FrameResizer.
  */
-export function decodeArgs(options: ResolvedDecodeOptions, withAudio: boolean, io: DecodeIo = { input: 'pipe:0', video: 'pipe:1', audio: 'pipe:3' }, picks: number[] | null = null): string[] {
-  const args = ['-hide_banner', '-nostats', '-loglevel', picks ? 'verbose' : 'info', '-threads', String(options.threads), '-t', String(options.windowSeconds), '-i', io.input];
+export function decodeArgs(
+  options: ResolvedDecodeOptions,
+  withAudio: boolean,
+  io: DecodeIo = { input: 'pipe:0', video: 'pipe:1', audio: 'pipe:3' },
+  picks: number[] | null = null,
+): string[] {
+  const args = [
+    '-hide_banner',
+    '-nostats',
+    '-loglevel',
+    picks ? 'verbose' : 'info',
+    '-threads',
+    String(options.threads),
+    '-t',
+    String(options.windowSeconds),
+    '-i',
+    io.input,
+  ];
   const spatial = options.resize === 'exact' ? 'format=rgb24' : videoFilter(options.size, options.crop);
   if (options.video && picks) {
     // Only the kept frames are scaled, cropped, converted and piped; a second branch counts the
     // frames of the window so that the caller can check the picks were made from the right total.
     const select = [...new Set(picks)].map((i) => `eq(n\\,${i})`).join('+');
     args.push(
-      '-filter_complex', `[0:v:0]trim=end=${options.windowSeconds},split=2[keep][count];[keep]select='${select}',${spatial}[v];[count]null[n]`,
-      '-vsync', '0',
-      '-map', '[v]', '-pix_fmt', 'rgb24', '-f', 'rawvideo', io.video,
-      '-map', '[n]', '-f', 'null', '-',
+      '-filter_complex',
+      `[0:v:0]trim=end=${options.windowSeconds},split=2[keep][count];[keep]select='${select}',${spatial}[v];[count]null[n]`,
+      '-vsync',
+      '0',
+      '-map',
+      '[v]',
+      '-pix_fmt',
+      'rgb24',
+      '-f',
+      'rawvideo',
+      io.video,
+      '-map',
+      '[n]',
+      '-f',
+      'null',
+      '-',
     );
   } else if (options.video) {
     args.push('-map', '0:v:0', '-vf', spatial, '-pix_fmt', 'rgb24', '-f', 'rawvideo', io.video);
@@ -212,8 +245,27 @@ export function decodeArgs(options: ResolvedDecodeOptions, withAudio: boolean, i
 
 /** Arguments of a pass that only counts the frames of the window (when no index predicts them). */
 function countArgs(options: ResolvedDecodeOptions, input: string): string[] {
-  return ['-hide_banner', '-nostats', '-loglevel', 'verbose', '-threads', String(options.threads), '-t', String(options.windowSeconds), '-i', input,
-    '-filter_complex', `[0:v:0]trim=end=${options.windowSeconds}[n]`, '-vsync', '0', '-map', '[n]', '-f', 'null', '-'];
+  return [
+    '-hide_banner',
+    '-nostats',
+    '-loglevel',
+    'verbose',
+    '-threads',
+    String(options.threads),
+    '-t',
+    String(options.windowSeconds),
+    '-i',
+    input,
+    '-filter_complex',
+    `[0:v:0]trim=end=${options.windowSeconds}[n]`,
+    '-vsync',
+    '0',
+    '-map',
+    '[n]',
+    '-f',
+    'null',
+    '-',
+  ];
 }
 
 /** Frames the counting branch (output `index`) saw (ffmpeg's verbose end-of-run summary). */
@@ -282,7 +334,8 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
   let result = await run(withAudio, picks);
   if (result.code !== 0 && withAudio && /Stream map '0:a:0' matches no streams/.test(result.stderr)) {
     withAudio = false; // a clip without sound gets audio: null, not an error
-    if (!options.video) return { video: null, audio: null, durationSeconds: parseInfo(result.stderr).duration ?? 0, fps: null, sourceWidth: null, sourceHeight: null };
+    if (!options.video)
+      return { video: null, audio: null, durationSeconds: parseInfo(result.stderr).duration ?? 0, fps: null, sourceWidth: null, sourceHeight: null };
     result = await run(false, picks);
   }
   const frameSize = (r: RunResult) => (exact ? outputFrameSize(r.stderr) : { width: options.size, height: options.size });
@@ -300,7 +353,8 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
       picks = picksFor(counted);
       result = await run(withAudio, picks);
       if (result.code === 0 && !result.killedBy && countedFrames(result.stderr) === counted && picked(result, picks!)) decodedFrames = counted;
-      else if (result.code === 0 && !result.killedBy) throw new ClipstreamError('ERR_DECODE', `${name}: ffmpeg decoded a different number of frames on each pass`, { where });
+      else if (result.code === 0 && !result.killedBy)
+        throw new ClipstreamError('ERR_DECODE', `${name}: ffmpeg decoded a different number of frames on each pass`, { where });
     } else if (!exact) {
       // The prediction was wrong (or unverifiable): decode again the way that needs no prediction.
       picks = null;
@@ -340,10 +394,7 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
   }
   let audio: DecodedAudio | null = null;
   if (withAudio) audio = { pcm: monoFromWav(result.extra[0]!, name, where), sampleRate: options.sampleRate };
-  const decodedSeconds = Math.max(
-    video && info.fps ? video.decodedFrames / info.fps : 0,
-    audio ? audio.pcm.length / audio.sampleRate : 0,
-  );
+  const decodedSeconds = Math.max(video && info.fps ? video.decodedFrames / info.fps : 0, audio ? audio.pcm.length / audio.sampleRate : 0);
   const durationSeconds = info.duration ?? decodedSeconds;
   if (durationSeconds < options.minDurationSeconds) {
     throw new ClipstreamError(
@@ -378,11 +429,15 @@ export function decodeClips(options: DecodeStageOptions = {}) {
   const concurrency = validateInteger(options.concurrency ?? 2, 'options.concurrency', 1, 256);
   return generatorStage<StreamItem, StreamItem>(
     (source, signal) =>
-      orderedMap(source, async (item) => {
-        if (!isLive(item)) return item;
-        await decodeSample(item, resolved, signal);
-        return item;
-      }, concurrency),
+      orderedMap(
+        source,
+        async (item) => {
+          if (!isLive(item)) return item;
+          await decodeSample(item, resolved, signal);
+          return item;
+        },
+        concurrency,
+      ),
     { writableHighWaterMark: options.writableHighWaterMark ?? concurrency, readableHighWaterMark: options.readableHighWaterMark ?? concurrency },
   );
 }

@@ -25,7 +25,9 @@ export interface ProbeOptions {
 }
 
 function rate(v: unknown): number {
-  const [n, d] = String(v ?? '0/0').split('/').map(Number);
+  const [n, d] = String(v ?? '0/0')
+    .split('/')
+    .map(Number);
   return n && d ? n / d : 0;
 }
 
@@ -49,9 +51,15 @@ const crashed = (res: RunResult) => res.signal !== null || (res.code === null &&
  * @example const info = await probeVideo('videos/abc.mp4'); // { fps: 25, numFrames: 750, ... }
  */
 export async function probeVideo(path: string, options: ProbeOptions = {}): Promise<VideoInfo> {
-  const args = ['-v', 'error', '-show_entries',
+  const args = [
+    '-v',
+    'error',
+    '-show_entries',
     'stream=codec_type,codec_name,width,height,pix_fmt,r_frame_rate,avg_frame_rate,nb_frames,bit_rate,duration:format=duration,bit_rate',
-    '-of', 'json', path];
+    '-of',
+    'json',
+    path,
+  ];
   const fail = (why: string) => new ClipstreamError('ERR_DECODE', `cannot probe ${path}: ${why}`, { where: { file: path } });
   let res: RunResult | null = null;
   let why: string;
@@ -115,7 +123,10 @@ export function parseFfmpegInfo(stderr: string, path: string): VideoInfo {
   if (!video) throw fail(`no video stream (${stderr.trim().split('\n').pop() ?? 'no output'})`);
   const line = video[0];
   // Fields are comma-separated, but parentheses may hold commas too: drop them first.
-  const fields = line.replace(/\([^()]*\)/g, '').split(',').map((f) => f.trim());
+  const fields = line
+    .replace(/\([^()]*\)/g, '')
+    .split(',')
+    .map((f) => f.trim());
   const size = /(\d+)x(\d+)/.exec(fields.find((f) => /^\d+x\d+/.test(f)) ?? '');
   const fps = Number(/([\d.]+) fps/.exec(line)?.[1] ?? /([\d.]+k?) tbr/.exec(line)?.[1]);
   const durationS = dur ? Number(dur[1]) * 3600 + Number(dur[2]) * 60 + Number(dur[3]) : NaN;
@@ -137,7 +148,11 @@ export function parseFfmpegInfo(stderr: string, path: string): VideoInfo {
 }
 
 async function probeWithFfmpeg(path: string, options: ProbeOptions): Promise<VideoInfo> {
-  const res = await runTool(options.ffmpeg ?? ffmpegPath(), ['-hide_banner', '-nostdin', '-i', path], { signal: options.signal, timeoutMs: 60_000, where: { file: path } });
+  const res = await runTool(options.ffmpeg ?? ffmpegPath(), ['-hide_banner', '-nostdin', '-i', path], {
+    signal: options.signal,
+    timeoutMs: 60_000,
+    where: { file: path },
+  });
   if (res.signal || res.killedBy) throw new Error(runFailure('ffmpeg', res)!);
   return parseFfmpegInfo(res.stderr, path);
 }
@@ -163,9 +178,33 @@ export interface FrameTimes {
 export async function probeFrames(path: string, options: { ffmpegPath?: string; signal?: AbortSignal; fps?: number } = {}): Promise<FrameTimes> {
   // -copyts: raw timestamps. Without it ffmpeg re-bases the timeline by the streams it maps
   // (an MPEG-TS read for its video alone starts at the video; for its audio, at the audio).
-  const res = await runTool(options.ffmpegPath ?? ffmpegPath(), ['-hide_banner', '-nostdin', '-v', 'error', '-copyts', '-i', path, '-map', '0:v:0',
-    '-an', '-sn', '-dn', '-vsync', '0', '-r', '1000000', '-c:v', 'wrapped_avframe', '-f', 'framecrc', 'pipe:1'],
-  { signal: options.signal, stallTimeoutMs: 120_000, where: { file: path } });
+  const res = await runTool(
+    options.ffmpegPath ?? ffmpegPath(),
+    [
+      '-hide_banner',
+      '-nostdin',
+      '-v',
+      'error',
+      '-copyts',
+      '-i',
+      path,
+      '-map',
+      '0:v:0',
+      '-an',
+      '-sn',
+      '-dn',
+      '-vsync',
+      '0',
+      '-r',
+      '1000000',
+      '-c:v',
+      'wrapped_avframe',
+      '-f',
+      'framecrc',
+      'pipe:1',
+    ],
+    { signal: options.signal, stallTimeoutMs: 120_000, where: { file: path } },
+  );
   const why = runFailure('ffmpeg', res);
   if (why) throw new ClipstreamError('ERR_DECODE', `cannot count the frames of ${path}: ${why}`, { where: { file: path } });
   const text = res.stdout.toString('latin1');
@@ -179,7 +218,8 @@ export async function probeFrames(path: string, options: { ffmpegPath?: string; 
       times.push(Number(line.split(',')[2]) * tb);
     }
   }
-  if (times.length === 0) throw new ClipstreamError('ERR_DECODE', `cannot count the frames of ${path}: ffmpeg decoded no video frame`, { where: { file: path } });
+  if (times.length === 0)
+    throw new ClipstreamError('ERR_DECODE', `cannot count the frames of ${path}: ffmpeg decoded no video frame`, { where: { file: path } });
   const n = times.length;
   const last = n > 1 ? times[n - 1]! - times[n - 2]! : 1 / (options.fps && options.fps > 0 ? options.fps : 25);
   return { times: Float64Array.from(times), endS: times[n - 1]! + last };

@@ -420,7 +420,11 @@ export interface StreamingTool {
  * for await (const chunk of t.stdout) { ... }
  * const { code } = await t.done;
  */
-export async function spawnTool(binary: string, args: string[], options: { stdin?: boolean; stallTimeoutMs?: number; signal?: AbortSignal; where?: Where } = {}): Promise<StreamingTool> {
+export async function spawnTool(
+  binary: string,
+  args: string[],
+  options: { stdin?: boolean; stallTimeoutMs?: number; signal?: AbortSignal; where?: Where } = {},
+): Promise<StreamingTool> {
   installExitHook();
   if (options.signal?.aborted) throw abortError(options.signal, options.where);
   let child: Started;
@@ -453,20 +457,24 @@ export async function spawnTool(binary: string, args: string[], options: { stdin
     }) as typeof stdin.write;
   }
   const watchdog = options.stallTimeoutMs
-    ? setInterval(() => {
-      if (Date.now() - last > options.stallTimeoutMs!) {
-        killedBy = 'stall';
-        child.kill();
-      }
-    }, Math.max(50, Math.min(1000, options.stallTimeoutMs / 4)))
+    ? setInterval(
+        () => {
+          if (Date.now() - last > options.stallTimeoutMs!) {
+            killedBy = 'stall';
+            child.kill();
+          }
+        },
+        Math.max(50, Math.min(1000, options.stallTimeoutMs / 4)),
+      )
     : null;
   watchdog?.unref();
   const onAbort = () => child.kill();
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const closed = (s: Readable) => new Promise<void>((resolve) => {
-    if (s.destroyed || s.readableEnded) resolve();
-    else s.once('close', () => resolve());
-  });
+  const closed = (s: Readable) =>
+    new Promise<void>((resolve) => {
+      if (s.destroyed || s.readableEnded) resolve();
+      else s.once('close', () => resolve());
+    });
   const done = new Promise<RunResult>((resolve) => {
     child.onExit((code, signal) => {
       void Promise.all([closed(stdout), closed(stderrStream)]).then(() => {
@@ -477,6 +485,14 @@ export async function spawnTool(binary: string, args: string[], options: { stdin
       });
     });
   });
-    // A caller that stops reading early kills the child; draining lets the pipe close so `done` settles.
-  return { stdin, stdout, done, kill: () => { child.kill(); stdout.resume(); } };
+  // A caller that stops reading early kills the child; draining lets the pipe close so `done` settles.
+  return {
+    stdin,
+    stdout,
+    done,
+    kill: () => {
+      child.kill();
+      stdout.resume();
+    },
+  };
 }

@@ -68,7 +68,13 @@ export function spawnHelperPid(): number | null {
 function refHelper(): void {
   const h = helper as (ChildProcess & { channel?: { ref(): void; unref(): void } }) | null;
   if (!h) return;
-  if (requests.size > 0) { h.ref(); h.channel?.ref(); } else { h.unref(); h.channel?.unref(); }
+  if (requests.size > 0) {
+    h.ref();
+    h.channel?.ref();
+  } else {
+    h.unref();
+    h.channel?.unref();
+  }
 }
 
 function failAll(err: Error): void {
@@ -80,10 +86,18 @@ function failAll(err: Error): void {
 }
 
 function startHelper(): ChildProcess {
-  const h = spawn(process.execPath, ['-e', HELPER], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json', windowsHide: true, execArgv: [] } as Parameters<typeof spawn>[2]);
+  const h = spawn(process.execPath, ['-e', HELPER], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    serialization: 'json',
+    windowsHide: true,
+    execArgv: [],
+  } as Parameters<typeof spawn>[2]);
   h.on('message', (m: { id: number; error?: string; pid?: number; fds?: boolean[]; fd?: number; exit?: Request['exit'] }, handle?: Socket) => {
     const r = requests.get(m.id);
-    if (!r) { handle?.destroy(); return; }
+    if (!r) {
+      handle?.destroy();
+      return;
+    }
     if (m.error !== undefined) {
       requests.delete(m.id);
       refHelper();
@@ -103,7 +117,10 @@ function startHelper(): ChildProcess {
     }
   });
   const broken = (why: string) => {
-    if (helper === h) { helper = null; helperBroken = true; }
+    if (helper === h) {
+      helper = null;
+      helperBroken = true;
+    }
     failAll(new Error(`spawn helper ${why}`));
   };
   h.on('error', (e) => broken(e.message));

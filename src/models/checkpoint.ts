@@ -81,7 +81,8 @@ export function parseCheckpoint(bytes: Uint8Array, path: string): SafetensorsFil
         if (!s || p + 8 > bytes.byteLength) throw fail(path, `truncated legacy checkpoint: storage ${String(key)} is missing`);
         const numel = Number(view.getBigInt64(p, true));
         const len = numel * ITEM_SIZE[s.dtype]!;
-        if (p + 8 + len > bytes.byteLength) throw fail(path, `truncated legacy checkpoint: storage ${s.key} needs ${len} bytes at ${p + 8}, the file has ${bytes.byteLength}`);
+        if (p + 8 + len > bytes.byteLength)
+          throw fail(path, `truncated legacy checkpoint: storage ${s.key} needs ${len} bytes at ${p + 8}, the file has ${bytes.byteLength}`);
         s.bytes = bytes.subarray(p + 8, p + 8 + len);
         p += 8 + len;
       }

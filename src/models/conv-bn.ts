@@ -41,9 +41,7 @@ export function convBn(g: GraphBuilder, params: ParamSource, x: string, spec: Co
   const beta = params.get(`${bn}.bias`, [cout], { kind: 'uniform', lo: -0.05, hi: 0.1 });
   const mean = params.get(`${bn}.running_mean`, [cout], { kind: 'normal', mean: 0, std: 0.05 });
   const variance = params.get(`${bn}.running_var`, [cout], { kind: 'uniform', lo: 0.8, hi: 1.2 });
-  const folded = params.materialize
-    ? foldBatchNorm(weight, { gamma, beta, mean, variance })
-    : { weight: new Float32Array(0), bias: new Float32Array(0) };
+  const folded = params.materialize ? foldBatchNorm(weight, { gamma, beta, mean, variance }) : { weight: new Float32Array(0), bias: new Float32Array(0) };
   const doc = `BatchNorm ${bn} folded in`;
   const w = g.addInitializer(`${conv}.weight`, wShape, folded.weight, doc);
   const b = g.addInitializer(`${conv}.bias`, [cout], folded.bias, doc);

@@ -59,14 +59,22 @@ async function sizeOf(path: string): Promise<number | null> {
 async function verify(path: string, f: RegistryFile, model: string): Promise<string> {
   const size = (await sizeOf(path)) ?? 0;
   if (f.bytes !== null && size !== f.bytes) {
-    throw new ClipstreamError('ERR_IO', `${model}: ${f.file} has ${size} bytes, expected ${f.bytes} (from ${f.url}); nothing was kept`, { where: { file: f.file } });
+    throw new ClipstreamError('ERR_IO', `${model}: ${f.file} has ${size} bytes, expected ${f.bytes} (from ${f.url}); nothing was kept`, {
+      where: { file: f.file },
+    });
   }
   const sha = await sha256Of(path);
   if (f.sha256 && sha !== f.sha256) {
-    throw new ClipstreamError('ERR_IO', `${model}: ${f.file}: sha256 mismatch: expected ${f.sha256}, found ${sha}; nothing was kept`, { where: { file: f.file } });
+    throw new ClipstreamError('ERR_IO', `${model}: ${f.file}: sha256 mismatch: expected ${f.sha256}, found ${sha}; nothing was kept`, {
+      where: { file: f.file },
+    });
   }
   if (f.sha256Prefix && !sha.startsWith(f.sha256Prefix)) {
-    throw new ClipstreamError('ERR_IO', `${model}: ${f.file}: sha256 mismatch: expected one starting ${f.sha256Prefix} (its name says so), found ${sha}; nothing was kept`, { where: { file: f.file } });
+    throw new ClipstreamError(
+      'ERR_IO',
+      `${model}: ${f.file}: sha256 mismatch: expected one starting ${f.sha256Prefix} (its name says so), found ${sha}; nothing was kept`,
+      { where: { file: f.file } },
+    );
   }
   return sha;
 }
@@ -97,7 +105,9 @@ async function fetchFile(model: RegistryModel, f: RegistryFile, dir: string, o: 
   if (o.from) {
     const src = join(o.from, f.file);
     if ((await sizeOf(src)) === null) {
-      throw new ClipstreamError('ERR_IO', `${model.name}: --from=${o.from} has no ${f.file} (download it from ${f.url} and put it there)`, { where: { file: src } });
+      throw new ClipstreamError('ERR_IO', `${model.name}: --from=${o.from} has no ${f.file} (download it from ${f.url} and put it there)`, {
+        where: { file: src },
+      });
     }
     const tmp = tempPathFor(staging);
     await copyFile(src, tmp);
@@ -147,7 +157,9 @@ export async function fetchModel(name: string, options: FetchOptions = {}): Prom
     if (!got.verified && !record[f.file]) {
       record[f.file] = { bytes: got.bytes, sha256: got.sha256, url: f.url, fetched: new Date().toISOString() };
       await writeFileAtomic(join(dir, 'fetched.json'), `${JSON.stringify(record, null, 2)}\n`);
-      options.log?.(`${f.file}: no published sha256${f.sha256Prefix ? ` (its name's prefix ${f.sha256Prefix} matched)` : ''}; recorded the one seen, ${got.sha256}, in ${join(dir, 'fetched.json')}`);
+      options.log?.(
+        `${f.file}: no published sha256${f.sha256Prefix ? ` (its name's prefix ${f.sha256Prefix} matched)` : ''}; recorded the one seen, ${got.sha256}, in ${join(dir, 'fetched.json')}`,
+      );
     }
   }
   const onnx = cachedModelPath(model, options.env);
@@ -155,20 +167,26 @@ export async function fetchModel(name: string, options: FetchOptions = {}): Prom
   if (model.build && (await sizeOf(onnx)) === null) {
     if (!options.build) throw new ClipstreamError('ERR_PIPELINE', `${model.name}: fetched, but no builder was given to turn ${model.build.weights} into ONNX`);
     options.log?.(`building ${model.onnx} from ${model.build.weights}`);
-    await options.build({
-      arch: model.build.arch,
-      weights: join(dir, model.build.weights),
-      pca: model.build.pca ? join(dir, model.build.pca) : undefined,
-      dataset: model.build.dataset,
-      width: 'full',
-      input: 'uint8',
-      seed: 0,
-      fp16: false,
-      out: onnx,
-    }).catch((err: unknown) => {
-      const e = err as ClipstreamError;
-      throw new ClipstreamError(e.code ?? 'ERR_MODEL', `${model.name}: cannot build ${model.onnx}: ${e.message} (the fetched files stay in ${dir}; delete that folder to download them again)`, { cause: err, where: { file: join(dir, model.build!.weights) } });
-    });
+    await options
+      .build({
+        arch: model.build.arch,
+        weights: join(dir, model.build.weights),
+        pca: model.build.pca ? join(dir, model.build.pca) : undefined,
+        dataset: model.build.dataset,
+        width: 'full',
+        input: 'uint8',
+        seed: 0,
+        fp16: false,
+        out: onnx,
+      })
+      .catch((err: unknown) => {
+        const e = err as ClipstreamError;
+        throw new ClipstreamError(
+          e.code ?? 'ERR_MODEL',
+          `${model.name}: cannot build ${model.onnx}: ${e.message} (the fetched files stay in ${dir}; delete that folder to download them again)`,
+          { cause: err, where: { file: join(dir, model.build!.weights) } },
+        );
+      });
     built = true;
   }
   return { model, dir, onnx, files, built };

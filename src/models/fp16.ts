@@ -20,12 +20,12 @@ export function floatToHalfBits(f: number): number {
     let h = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
+    if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
   }
   let h = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++; // a carry into the exponent is still right
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry into the exponent is still right
   return sign | h;
 }
 
@@ -60,7 +60,13 @@ export function toFloat16Model(bytes: Uint8Array): Buffer {
     if (input.type?.tensorType?.elemType !== FLOAT) continue;
     const name = `${input.name}.fp16`;
     rename.set(input.name!, name);
-    head.push({ name: `Cast_${input.name}_to_fp16`, opType: 'Cast', input: [input.name!], output: [name], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT16 }] });
+    head.push({
+      name: `Cast_${input.name}_to_fp16`,
+      opType: 'Cast',
+      input: [input.name!],
+      output: [name],
+      attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT16 }],
+    });
   }
   for (const node of graph.node ?? []) {
     // In-graph casts to float32 (e.g. of a uint8 frames input) now cast to float16.
@@ -74,7 +80,13 @@ export function toFloat16Model(bytes: Uint8Array): Buffer {
     node.output = (node.output ?? []).map((n) => (outputs.has(n) ? `${n}.fp16` : n));
   }
   for (const o of graph.output ?? []) {
-    tail.push({ name: `Cast_${o.name}_to_fp32`, opType: 'Cast', input: [`${o.name}.fp16`], output: [o.name!], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }] });
+    tail.push({
+      name: `Cast_${o.name}_to_fp32`,
+      opType: 'Cast',
+      input: [`${o.name}.fp16`],
+      output: [o.name!],
+      attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }],
+    });
   }
   graph.node = [...head, ...(graph.node ?? []), ...tail];
   model.metadataProps = [...(model.metadataProps ?? []), { key: 'clipstream.precision', value: 'float16' }];

@@ -1,9 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import { ClipstreamError } from '../errors.js';
-import {
-  REQUIRED_METADATA, type AudioPreprocessing, type ModelKind, type VisualPreprocessing,
-} from './metadata.js';
+import { REQUIRED_METADATA, type AudioPreprocessing, type ModelKind, type VisualPreprocessing } from './metadata.js';
 import type { Dim } from './onnx-graph.js';
 
 const { onnx } = onnxProto;

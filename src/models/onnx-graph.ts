@@ -11,11 +11,7 @@ export const IR_VERSION = 8;
 export type Dim = number | string;
 
 /** A node attribute with its ONNX type spelled out, because a JS number alone cannot say INT or FLOAT. */
-export type Attr =
-  | { type: 'int'; value: number }
-  | { type: 'ints'; value: number[] }
-  | { type: 'float'; value: number }
-  | { type: 'string'; value: string };
+export type Attr = { type: 'int'; value: number } | { type: 'ints'; value: number[] } | { type: 'float'; value: number } | { type: 'string'; value: string };
 
 /** Shorthands for `Attr`: `{ kernel_shape: ints([3, 3]) }`. */
 export const ints = (value: number[]): Attr => ({ type: 'ints', value });
@@ -25,10 +21,14 @@ export const float = (value: number): Attr => ({ type: 'float', value });
 function attributeProto(name: string, attr: Attr): onnxProto.onnx.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;
   switch (attr.type) {
-    case 'int': return { name, type: T.INT, i: attr.value };
-    case 'ints': return { name, type: T.INTS, ints: attr.value };
-    case 'float': return { name, type: T.FLOAT, f: attr.value };
-    case 'string': return { name, type: T.STRING, s: Buffer.from(attr.value, 'utf8') };
+    case 'int':
+      return { name, type: T.INT, i: attr.value };
+    case 'ints':
+      return { name, type: T.INTS, ints: attr.value };
+    case 'float':
+      return { name, type: T.FLOAT, f: attr.value };
+    case 'string':
+      return { name, type: T.STRING, s: Buffer.from(attr.value, 'utf8') };
   }
 }
 
@@ -126,7 +126,9 @@ export class GraphBuilder {
    */
   addNode(opType: string, inputs: string[], outputs: string[] | string, attrs: Record<string, Attr> = {}): string {
     const outs = typeof outputs === 'string' ? [outputs] : outputs;
-    const attribute = Object.keys(attrs).sort().map((k) => attributeProto(k, attrs[k]));
+    const attribute = Object.keys(attrs)
+      .sort()
+      .map((k) => attributeProto(k, attrs[k]));
     this.nodes.push({ name: `${opType}_${this.counter++}`, opType, input: inputs, output: outs, attribute });
     return outs[0];
   }

@@ -90,9 +90,7 @@ function fill(shape: number[], init: Init, rand: () => number): Float32Array {
     for (let i = 0; i < n; i++) out[i] = init.lo + (init.hi - init.lo) * rand();
     return out;
   }
-  const [mean, std] = init.kind === 'normal'
-    ? [init.mean, init.std]
-    : [0, (init.gain ?? 1) * Math.sqrt(2 / init.fanIn)];
+  const [mean, std] = init.kind === 'normal' ? [init.mean, init.std] : [0, (init.gain ?? 1) * Math.sqrt(2 / init.fanIn)];
   for (let i = 0; i < n; i += 2) {
     // Box-Muller; 1 - rand() keeps the log argument in (0, 1].
     const r = Math.sqrt(-2 * Math.log(1 - rand()));
@@ -140,10 +138,7 @@ export function importedParams(weights: ImportedWeights): ParamSource {
       const t = weights.params.get(name);
       if (!t) throw new ClipstreamError('ERR_MODEL', `Weights lack parameter ${name} [${shape.join(', ')}]`);
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw new ClipstreamError(
-          'ERR_MODEL',
-          `Parameter ${name} has shape [${t.shape.join(', ')}] but the architecture needs [${shape.join(', ')}]`,
-        );
+        throw new ClipstreamError('ERR_MODEL', `Parameter ${name} has shape [${t.shape.join(', ')}] but the architecture needs [${shape.join(', ')}]`);
       }
       const n = shape.reduce((a, b) => a * b, 1);
       if (t.data.length !== n) {

@@ -9,12 +9,21 @@ import { ITEM_SIZE } from './safetensors.js';
 /** Raw little-endian bytes of one storage (torch) or array (numpy). */
 export class Storage {
   bytes: Uint8Array | null = null;
-  constructor(readonly dtype: string, readonly numel: number, readonly key: string) {}
+  constructor(
+    readonly dtype: string,
+    readonly numel: number,
+    readonly key: string,
+  ) {}
 }
 
 /** A tensor as `torch._utils._rebuild_tensor_v2` describes it; materialised once its storage has bytes. */
 export class TensorRef {
-  constructor(readonly storage: Storage, readonly offset: number, readonly shape: number[], readonly stride: number[]) {}
+  constructor(
+    readonly storage: Storage,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+  ) {}
 }
 
 /** `numpy.dtype(...)` then BUILD: kind (`f4`) and byte order (`<`, `>`, `|`). */
@@ -43,7 +52,8 @@ export class NdArray implements Buildable {
     this.shape = [...shape];
     const size = ITEM_SIZE[this.dtype]!;
     const numel = this.shape.reduce((a, b) => a * b, 1);
-    if (data.length !== numel * size) throw fail(this.where, `numpy array [${this.shape.join(', ')}] ${dtype.kind} needs ${numel * size} bytes but holds ${data.length}`);
+    if (data.length !== numel * size)
+      throw fail(this.where, `numpy array [${this.shape.join(', ')}] ${dtype.kind} needs ${numel * size} bytes but holds ${data.length}`);
     let bytes: Uint8Array = dtype.order === '>' ? byteswap(data, size) : data;
     if (fortran && this.shape.length > 1) {
       const rev = [...this.shape].reverse();
@@ -54,12 +64,31 @@ export class NdArray implements Buildable {
 }
 
 const STORAGE_DTYPES: Record<string, string> = {
-  FloatStorage: 'F32', DoubleStorage: 'F64', HalfStorage: 'F16', BFloat16Storage: 'BF16', LongStorage: 'I64',
-  IntStorage: 'I32', ShortStorage: 'I16', CharStorage: 'I8', ByteStorage: 'U8', BoolStorage: 'BOOL',
+  FloatStorage: 'F32',
+  DoubleStorage: 'F64',
+  HalfStorage: 'F16',
+  BFloat16Storage: 'BF16',
+  LongStorage: 'I64',
+  IntStorage: 'I32',
+  ShortStorage: 'I16',
+  CharStorage: 'I8',
+  ByteStorage: 'U8',
+  BoolStorage: 'BOOL',
 };
 
 const NP_DTYPES: Record<string, string> = {
-  f2: 'F16', f4: 'F32', f8: 'F64', i1: 'I8', i2: 'I16', i4: 'I32', i8: 'I64', u1: 'U8', u2: 'U16', u4: 'U32', u8: 'U64', b1: 'BOOL',
+  f2: 'F16',
+  f4: 'F32',
+  f8: 'F64',
+  i1: 'I8',
+  i2: 'I16',
+  i4: 'I32',
+  i8: 'I64',
+  u1: 'U8',
+  u2: 'U16',
+  u4: 'U32',
+  u8: 'U64',
+  b1: 'BOOL',
 };
 
 function npDtype(d: NpDtype, where: string): string {

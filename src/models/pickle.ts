@@ -70,8 +70,18 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
     return out;
   };
   const u8 = () => take(1)[0]!;
-  const u16 = () => { need(2); const v = view.getUint16(pos, true); pos += 2; return v; };
-  const u32 = () => { need(4); const v = view.getUint32(pos, true); pos += 4; return v; };
+  const u16 = () => {
+    need(2);
+    const v = view.getUint16(pos, true);
+    pos += 2;
+    return v;
+  };
+  const u32 = () => {
+    need(4);
+    const v = view.getUint32(pos, true);
+    pos += 4;
+    return v;
+  };
   const u64 = () => {
     need(8);
     const v = view.getBigUint64(pos, true);
@@ -137,86 +147,209 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
     const at = pos;
     const op = u8();
     switch (op) {
-      case 0x80: { // PROTO
+      case 0x80: {
+        // PROTO
         const v = u8();
         if (v > 5) throw fail(where, `pickle protocol ${v} is not supported (0 to 5 are)`);
         break;
       }
-      case 0x95: u64(); break; // FRAME: framing is transparent here
-      case 0x2e: { // STOP
+      case 0x95:
+        u64();
+        break; // FRAME: framing is transparent here
+      case 0x2e: {
+        // STOP
         return { value: pop(), end: pos };
       }
-      case 0x28: stack.push(MARK); break; // MARK
-      case 0x30: pop(); break; // POP
-      case 0x31: popMark(); break; // POP_MARK
-      case 0x32: stack.push(top()); break; // DUP
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x4a: need(4); stack.push(view.getInt32(pos, true)); pos += 4; break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: stack.push(signedLong(take(u8()))); break; // LONG1
-      case 0x8b: stack.push(signedLong(take(u32()))); break; // LONG4
-      case 0x47: need(8); stack.push(view.getFloat64(pos, false)); pos += 8; break; // BINFLOAT (big-endian)
-      case 0x49: { // INT (text; also True/False as 01/00)
+      case 0x28:
+        stack.push(MARK);
+        break; // MARK
+      case 0x30:
+        pop();
+        break; // POP
+      case 0x31:
+        popMark();
+        break; // POP_MARK
+      case 0x32:
+        stack.push(top());
+        break; // DUP
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x4a:
+        need(4);
+        stack.push(view.getInt32(pos, true));
+        pos += 4;
+        break; // BININT
+      case 0x4b:
+        stack.push(u8());
+        break; // BININT1
+      case 0x4d:
+        stack.push(u16());
+        break; // BININT2
+      case 0x8a:
+        stack.push(signedLong(take(u8())));
+        break; // LONG1
+      case 0x8b:
+        stack.push(signedLong(take(u32())));
+        break; // LONG4
+      case 0x47:
+        need(8);
+        stack.push(view.getFloat64(pos, false));
+        pos += 8;
+        break; // BINFLOAT (big-endian)
+      case 0x49: {
+        // INT (text; also True/False as 01/00)
         const s = line();
         stack.push(s === '01' ? true : s === '00' ? false : Number.parseInt(s, 10));
         break;
       }
-      case 0x4c: stack.push(Number.parseInt(line().replace(/L$/, ''), 10)); break; // LONG (text)
-      case 0x46: stack.push(Number.parseFloat(line())); break; // FLOAT (text)
-      case 0x58: stack.push(utf8.decode(take(u32()))); break; // BINUNICODE
-      case 0x8c: stack.push(utf8.decode(take(u8()))); break; // SHORT_BINUNICODE
-      case 0x8d: stack.push(utf8.decode(take(u64()))); break; // BINUNICODE8
+      case 0x4c:
+        stack.push(Number.parseInt(line().replace(/L$/, ''), 10));
+        break; // LONG (text)
+      case 0x46:
+        stack.push(Number.parseFloat(line()));
+        break; // FLOAT (text)
+      case 0x58:
+        stack.push(utf8.decode(take(u32())));
+        break; // BINUNICODE
+      case 0x8c:
+        stack.push(utf8.decode(take(u8())));
+        break; // SHORT_BINUNICODE
+      case 0x8d:
+        stack.push(utf8.decode(take(u64())));
+        break; // BINUNICODE8
       // Python 2 str, read as Python 3's pickle.load(encoding='latin1') does: one char per byte.
-      case 0x54: stack.push(Buffer.from(take(u32())).toString('latin1')); break; // BINSTRING
-      case 0x55: stack.push(Buffer.from(take(u8())).toString('latin1')); break; // SHORT_BINSTRING
-      case 0x42: stack.push(new PickleBytes(take(u32()))); break; // BINBYTES
-      case 0x43: stack.push(new PickleBytes(take(u8()))); break; // SHORT_BINBYTES
-      case 0x8e: stack.push(new PickleBytes(take(u64()))); break; // BINBYTES8
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x29: stack.push(Object.freeze([])); break; // EMPTY_TUPLE
-      case 0x74: stack.push(Object.freeze(popMark())); break; // TUPLE
-      case 0x85: stack.push(Object.freeze([pop()])); break; // TUPLE1
-      case 0x86: { const b = pop(); const a = pop(); stack.push(Object.freeze([a, b])); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push(Object.freeze([a, b, c])); break; } // TUPLE3
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x64: { const m = new Map(); setItems(m, popMark()); stack.push(m); break; } // DICT
-      case 0x61: { const v = pop(); append(top(), [v]); break; } // APPEND
-      case 0x65: { const items = popMark(); append(top(), items); break; } // APPENDS
-      case 0x73: { const v = pop(); const k = pop(); setItems(top(), [k, v]); break; } // SETITEM
-      case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x70: memo.set(Number.parseInt(line(), 10), top()); break; // PUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: stack.push(getMemo(u8())); break; // BINGET
-      case 0x6a: stack.push(getMemo(u32())); break; // LONG_BINGET
-      case 0x67: stack.push(getMemo(Number.parseInt(line(), 10))); break; // GET
-      case 0x63: { const module = line(); const name = line(); stack.push(resolveGlobal(module, name)); break; } // GLOBAL
-      case 0x93: { // STACK_GLOBAL
+      case 0x54:
+        stack.push(Buffer.from(take(u32())).toString('latin1'));
+        break; // BINSTRING
+      case 0x55:
+        stack.push(Buffer.from(take(u8())).toString('latin1'));
+        break; // SHORT_BINSTRING
+      case 0x42:
+        stack.push(new PickleBytes(take(u32())));
+        break; // BINBYTES
+      case 0x43:
+        stack.push(new PickleBytes(take(u8())));
+        break; // SHORT_BINBYTES
+      case 0x8e:
+        stack.push(new PickleBytes(take(u64())));
+        break; // BINBYTES8
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x7d:
+        stack.push(new Map());
+        break; // EMPTY_DICT
+      case 0x29:
+        stack.push(Object.freeze([]));
+        break; // EMPTY_TUPLE
+      case 0x74:
+        stack.push(Object.freeze(popMark()));
+        break; // TUPLE
+      case 0x85:
+        stack.push(Object.freeze([pop()]));
+        break; // TUPLE1
+      case 0x86: {
+        const b = pop();
+        const a = pop();
+        stack.push(Object.freeze([a, b]));
+        break;
+      } // TUPLE2
+      case 0x87: {
+        const c = pop();
+        const b = pop();
+        const a = pop();
+        stack.push(Object.freeze([a, b, c]));
+        break;
+      } // TUPLE3
+      case 0x6c:
+        stack.push(popMark());
+        break; // LIST
+      case 0x64: {
+        const m = new Map();
+        setItems(m, popMark());
+        stack.push(m);
+        break;
+      } // DICT
+      case 0x61: {
+        const v = pop();
+        append(top(), [v]);
+        break;
+      } // APPEND
+      case 0x65: {
+        const items = popMark();
+        append(top(), items);
+        break;
+      } // APPENDS
+      case 0x73: {
+        const v = pop();
+        const k = pop();
+        setItems(top(), [k, v]);
+        break;
+      } // SETITEM
+      case 0x75: {
+        const items = popMark();
+        setItems(top(), items);
+        break;
+      } // SETITEMS
+      case 0x71:
+        memo.set(u8(), top());
+        break; // BINPUT
+      case 0x72:
+        memo.set(u32(), top());
+        break; // LONG_BINPUT
+      case 0x70:
+        memo.set(Number.parseInt(line(), 10), top());
+        break; // PUT
+      case 0x94:
+        memo.set(memo.size, top());
+        break; // MEMOIZE
+      case 0x68:
+        stack.push(getMemo(u8()));
+        break; // BINGET
+      case 0x6a:
+        stack.push(getMemo(u32()));
+        break; // LONG_BINGET
+      case 0x67:
+        stack.push(getMemo(Number.parseInt(line(), 10)));
+        break; // GET
+      case 0x63: {
+        const module = line();
+        const name = line();
+        stack.push(resolveGlobal(module, name));
+        break;
+      } // GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') throw fail(where, `corrupt pickle: STACK_GLOBAL needs two strings (offset ${at})`);
         stack.push(resolveGlobal(module, name));
         break;
       }
-      case 0x52: { // REDUCE
+      case 0x52: {
+        // REDUCE
         const args = pop();
         const f = callable(pop(), 'REDUCE');
         if (!Array.isArray(args)) throw fail(where, `corrupt pickle: REDUCE of ${f.global} without an argument tuple (offset ${at})`);
         stack.push(f.call!([...args]));
         break;
       }
-      case 0x81: { // NEWOBJ
+      case 0x81: {
+        // NEWOBJ
         const args = pop();
         const f = callable(pop(), 'NEWOBJ');
         stack.push(f.call!(Array.isArray(args) ? [...args] : []));
         break;
       }
-      case 0x62: { // BUILD
+      case 0x62: {
+        // BUILD
         const state = pop();
         const obj = top();
         if (obj instanceof Map) break; // OrderedDict's instance attributes (torch's `_metadata`): not data
@@ -226,7 +359,8 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
         }
         throw fail(where, `corrupt or unsupported pickle: BUILD on a value that takes no state (offset ${at})`);
       }
-      case 0x51: { // BINPERSID
+      case 0x51: {
+        // BINPERSID
         const pid = pop();
         if (!options.persistentLoad) throw fail(where, `refused pickle opcode BINPERSID: this file may not refer to external storages (offset ${at})`);
         stack.push(options.persistentLoad(pid));
@@ -234,9 +368,21 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
       }
       default: {
         const names: Record<number, string> = {
-          0x69: 'INST', 0x6f: 'OBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4', 0x50: 'PERSID', 0x92: 'NEWOBJ_EX',
-          0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS', 0x91: 'FROZENSET', 0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
-          0x53: 'STRING', 0x56: 'UNICODE',
+          0x69: 'INST',
+          0x6f: 'OBJ',
+          0x82: 'EXT1',
+          0x83: 'EXT2',
+          0x84: 'EXT4',
+          0x50: 'PERSID',
+          0x92: 'NEWOBJ_EX',
+          0x8f: 'EMPTY_SET',
+          0x90: 'ADDITEMS',
+          0x91: 'FROZENSET',
+          0x96: 'BYTEARRAY8',
+          0x97: 'NEXT_BUFFER',
+          0x98: 'READONLY_BUFFER',
+          0x53: 'STRING',
+          0x56: 'UNICODE',
         };
         const name = names[op] ?? `0x${op.toString(16).padStart(2, '0')}`;
         throw fail(where, `refused pickle opcode ${name} at offset ${at}: not one that tensor/array checkpoints use`);

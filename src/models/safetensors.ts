@@ -11,8 +11,21 @@ export type FloatDtype = (typeof FLOAT_DTYPES)[number];
 
 /** Bytes per element of every safetensors dtype (spec of huggingface/safetensors). */
 export const ITEM_SIZE: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
-  F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
 };
 
 /** Largest header we accept (the reference implementation's limit). */
@@ -65,7 +78,8 @@ export function decodeTensorData(entry: SafetensorsEntry, data: Uint8Array, path
   const out = new Float32Array(n);
   switch (entry.dtype) {
     case 'F32':
-      if (endianness() === 'LE') new Uint8Array(out.buffer).set(bytes); // copies: the data may be unaligned
+      if (endianness() === 'LE')
+        new Uint8Array(out.buffer).set(bytes); // copies: the data may be unaligned
       else for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
       return out;
     case 'F16':
@@ -136,7 +150,10 @@ export function parseSafetensors(bytes: Uint8Array, path = '<buffer>'): Safetens
     }
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
     if ((end as number) - (begin as number) !== numel * itemSize) {
-      throw fail(path, `tensor ${name}: ${e.dtype} ${fmt(shape as number[])} needs ${numel * itemSize} bytes but data_offsets span ${(end as number) - (begin as number)}`);
+      throw fail(
+        path,
+        `tensor ${name}: ${e.dtype} ${fmt(shape as number[])} needs ${numel * itemSize} bytes but data_offsets span ${(end as number) - (begin as number)}`,
+      );
     }
     if ((end as number) > data.byteLength) {
       throw fail(path, `truncated: tensor ${name} ends at data byte ${end as number} but the file holds only ${data.byteLength} data bytes`);
@@ -211,7 +228,10 @@ export function selectStateDict(
   for (const [name, shape] of expected) check(name, shape, true);
   for (const [name, shape] of optional) check(name, shape, false);
   if (problems.length) {
-    const shown = problems.slice(0, 20).map((p) => `  ${p}`).join('\n');
+    const shown = problems
+      .slice(0, 20)
+      .map((p) => `  ${p}`)
+      .join('\n');
     const more = problems.length > 20 ? `\n  ... and ${problems.length - 20} more` : '';
     throw new ClipstreamError(
       'ERR_MODEL',

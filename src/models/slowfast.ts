@@ -153,7 +153,8 @@ function defineSlowFast(c: SlowFastConfig, params: ParamSource, options: SlowFas
   const w = c.widthPerGroup;
   const fastOf = (ch: number): number => Math.floor(ch / c.betaInv);
   const inputFormat = options.inputFormat ?? DEFAULT_SLOWFAST_INPUT;
-  if (inputFormat !== 'float-cthw' && inputFormat !== 'uint8-thwc') throw new Error(`inputFormat must be 'float-cthw' or 'uint8-thwc', not '${String(inputFormat)}'`);
+  if (inputFormat !== 'float-cthw' && inputFormat !== 'uint8-thwc')
+    throw new Error(`inputFormat must be 'float-cthw' or 'uint8-thwc', not '${String(inputFormat)}'`);
   const pre = SLOWFAST_PREPROCESSING;
   if (inputFormat === 'uint8-thwc') {
     g.addInput('frames_u8', ['batch', c.numFrames, c.inputSize, c.inputSize, 3], 'uint8');
@@ -178,12 +179,22 @@ function defineSlowFast(c: SlowFastConfig, params: ParamSource, options: SlowFas
     const tk = (p === 0 ? c.slowTemporalKernels : c.fastTemporalKernels)[0];
     const m = `s1.pathway${p}_stem`;
     const y = convBn(g, params, p === 0 ? slowIn : 'frames', {
-      conv: `${m}.conv`, bn: `${m}.bn`, inChannels: 3, outChannels: p === 0 ? w : fastOf(w),
-      kernel: [tk, 7, 7], stride: [1, 2, 2], padding: [Math.floor(tk / 2), 3, 3], relu: true,
+      conv: `${m}.conv`,
+      bn: `${m}.bn`,
+      inChannels: 3,
+      outChannels: p === 0 ? w : fastOf(w),
+      kernel: [tk, 7, 7],
+      stride: [1, 2, 2],
+      padding: [Math.floor(tk / 2), 3, 3],
+      relu: true,
     });
-    stemOut.push(g.addNode('MaxPool', [y], `${m}.pool_layer.out`, {
-      kernel_shape: ints([1, 3, 3]), strides: ints([1, 2, 2]), pads: ints([0, 1, 1, 0, 1, 1]),
-    }));
+    stemOut.push(
+      g.addNode('MaxPool', [y], `${m}.pool_layer.out`, {
+        kernel_shape: ints([1, 3, 3]),
+        strides: ints([1, 2, 2]),
+        pads: ints([0, 1, 1, 0, 1, 1]),
+      }),
+    );
   }
   size = convOut(size, 3, 2, 1);
   let state: Pathways = {
@@ -207,10 +218,16 @@ function defineSlowFast(c: SlowFastConfig, params: ParamSource, options: SlowFas
   if (c.numClasses > 0) {
     // The head's projection is linear, so projecting the mean equals the mean of SlowFast's per-position logits.
     const dim = state.channels[0] + state.channels[1];
-    const pw = g.addInitializer('head.projection.weight', [c.numClasses, dim],
-      params.get('head.projection.weight', [c.numClasses, dim], { kind: 'normal', mean: 0, std: 0.01 }));
-    const pb = g.addInitializer('head.projection.bias', [c.numClasses],
-      params.get('head.projection.bias', [c.numClasses], { kind: 'normal', mean: 0, std: 0.01 }));
+    const pw = g.addInitializer(
+      'head.projection.weight',
+      [c.numClasses, dim],
+      params.get('head.projection.weight', [c.numClasses, dim], { kind: 'normal', mean: 0, std: 0.01 }),
+    );
+    const pb = g.addInitializer(
+      'head.projection.bias',
+      [c.numClasses],
+      params.get('head.projection.bias', [c.numClasses], { kind: 'normal', mean: 0, std: 0.01 }),
+    );
     g.addNode('Gemm', [LAYER_NAMES[4], pw, pb], 'logits', { transB: int(1) });
     g.addOutput('logits', ['batch', c.numClasses]);
   }
@@ -231,8 +248,14 @@ function fuse(g: GraphBuilder, params: ParamSource, c: SlowFastConfig, m: string
   const fastC = st.channels[1];
   const outC = fastC * c.fusionChannelRatio;
   const f = convBn(g, params, st.x[1], {
-    conv: `${m}.conv_f2s`, bn: `${m}.bn`, inChannels: fastC, outChannels: outC,
-    kernel: [c.fusionKernel, 1, 1], stride: [c.alpha, 1, 1], padding: [Math.floor(c.fusionKernel / 2), 0, 0], relu: true,
+    conv: `${m}.conv_f2s`,
+    bn: `${m}.bn`,
+    inChannels: fastC,
+    outChannels: outC,
+    kernel: [c.fusionKernel, 1, 1],
+    stride: [c.alpha, 1, 1],
+    padding: [Math.floor(c.fusionKernel / 2), 0, 0],
+    relu: true,
   });
   const fusedFrames = convOut(st.frames[1], c.fusionKernel, c.alpha, Math.floor(c.fusionKernel / 2));
   if (fusedFrames !== st.frames[0]) {
@@ -243,9 +266,7 @@ function fuse(g: GraphBuilder, params: ParamSource, c: SlowFastConfig, m: string
 }
 
 /** One ResStage: `blocks[s]` bottleneck blocks per pathway, the first one strided and projected. */
-function resStage(
-  g: GraphBuilder, params: ParamSource, c: SlowFastConfig, s: number, st: Pathways, slowOut: number, slowInner: number,
-): Pathways {
+function resStage(g: GraphBuilder, params: ParamSource, c: SlowFastConfig, s: number, st: Pathways, slowOut: number, slowInner: number): Pathways {
   const stage = `s${s + 2}`;
   const stride = c.spatialStrides[s];
   const x: [string, string] = [st.x[0], st.x[1]];
@@ -261,21 +282,46 @@ function resStage(
       let shortcut = x[p];
       if (cin !== dimOut || st1 !== 1) {
         shortcut = convBn(g, params, x[p], {
-          conv: `${m}.branch1`, bn: `${m}.branch1_bn`, inChannels: cin, outChannels: dimOut,
-          kernel: [1, 1, 1], stride: [1, st1, st1], padding: [0, 0, 0], relu: false,
+          conv: `${m}.branch1`,
+          bn: `${m}.branch1_bn`,
+          inChannels: cin,
+          outChannels: dimOut,
+          kernel: [1, 1, 1],
+          stride: [1, st1, st1],
+          padding: [0, 0, 0],
+          relu: false,
         });
       }
       let y = convBn(g, params, x[p], {
-        conv: `${m}.branch2.a`, bn: `${m}.branch2.a_bn`, inChannels: cin, outChannels: inner,
-        kernel: [tk, 1, 1], stride: [1, 1, 1], padding: [Math.floor(tk / 2), 0, 0], relu: true,
+        conv: `${m}.branch2.a`,
+        bn: `${m}.branch2.a_bn`,
+        inChannels: cin,
+        outChannels: inner,
+        kernel: [tk, 1, 1],
+        stride: [1, 1, 1],
+        padding: [Math.floor(tk / 2), 0, 0],
+        relu: true,
       });
       y = convBn(g, params, y, {
-        conv: `${m}.branch2.b`, bn: `${m}.branch2.b_bn`, inChannels: inner, outChannels: inner,
-        kernel: [1, 3, 3], stride: [1, st1, st1], padding: [0, 1, 1], relu: true,
+        conv: `${m}.branch2.b`,
+        bn: `${m}.branch2.b_bn`,
+        inChannels: inner,
+        outChannels: inner,
+        kernel: [1, 3, 3],
+        stride: [1, st1, st1],
+        padding: [0, 1, 1],
+        relu: true,
       });
       y = convBn(g, params, y, {
-        conv: `${m}.branch2.c`, bn: `${m}.branch2.c_bn`, inChannels: inner, outChannels: dimOut,
-        kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0], relu: false, seededGamma: 0.5,
+        conv: `${m}.branch2.c`,
+        bn: `${m}.branch2.c_bn`,
+        inChannels: inner,
+        outChannels: dimOut,
+        kernel: [1, 1, 1],
+        stride: [1, 1, 1],
+        padding: [0, 0, 0],
+        relu: false,
+        seededGamma: 0.5,
       });
       const sum = g.addNode('Add', [shortcut, y], `${m}.sum`);
       x[p] = g.addNode('Relu', [sum], `${m}.out`);
@@ -296,10 +342,12 @@ function tap(g: GraphBuilder, c: SlowFastConfig, k: number, st: Pathways, option
   if (st.size < k2) {
     throw new Error(`Input size ${c.inputSize} leaves ${st.size}x${st.size} at layer_${k}, smaller than the ${k2}x${k2} pool`);
   }
-  const pooled = ([0, 1] as const).map((p) => g.addNode('AveragePool', [st.x[p]], `tap${k}.pathway${p}_avgpool`, {
-    kernel_shape: ints([st.frames[p], k2, k2]),
-    strides: ints([1, 1, 1]),
-  }));
+  const pooled = ([0, 1] as const).map((p) =>
+    g.addNode('AveragePool', [st.x[p]], `tap${k}.pathway${p}_avgpool`, {
+      kernel_shape: ints([st.frames[p], k2, k2]),
+      strides: ints([1, 1, 1]),
+    }),
+  );
   const cat = g.addNode('Concat', pooled, `tap${k}.concat`, { axis: int(1) });
   g.addNode('ReduceMean', [cat], LAYER_NAMES[k], { axes: ints([2, 3, 4]), keepdims: int(0) });
   g.addOutput(LAYER_NAMES[k], ['batch', st.channels[0] + st.channels[1]]);

@@ -69,10 +69,12 @@ function defineVggish(config: VggishConfig, params: ParamSource, pca = false): G
     for (let d = 0; d < config.blockDepths[block]; d++) {
       const out = config.convWidths[block];
       const name = `features.${index}`;
-      const w = g.addInitializer(`${name}.weight`, [out, channels, 3, 3],
-        params.get(`${name}.weight`, [out, channels, 3, 3], { kind: 'kaiming', fanIn: channels * 9 }));
-      const b = g.addInitializer(`${name}.bias`, [out],
-        params.get(`${name}.bias`, [out], { kind: 'uniform', lo: -0.05, hi: 0.05 }));
+      const w = g.addInitializer(
+        `${name}.weight`,
+        [out, channels, 3, 3],
+        params.get(`${name}.weight`, [out, channels, 3, 3], { kind: 'kaiming', fanIn: channels * 9 }),
+      );
+      const b = g.addInitializer(`${name}.bias`, [out], params.get(`${name}.bias`, [out], { kind: 'uniform', lo: -0.05, hi: 0.05 }));
       x = g.addNode('Conv', [x, w, b], `${name}.out`, { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) });
       x = g.addNode('Relu', [x], `features.${index + 1}.out`);
       channels = out;
@@ -94,10 +96,8 @@ function defineVggish(config: VggishConfig, params: ParamSource, pca = false): G
   for (let i = 0; i < 3; i++) {
     const out = config.fcWidths[i];
     const name = `embeddings.${i * 2}`;
-    const w = g.addInitializer(`${name}.weight`, [out, inFeatures],
-      params.get(`${name}.weight`, [out, inFeatures], { kind: 'kaiming', fanIn: inFeatures }));
-    const b = g.addInitializer(`${name}.bias`, [out],
-      params.get(`${name}.bias`, [out], { kind: 'uniform', lo: -0.05, hi: 0.05 }));
+    const w = g.addInitializer(`${name}.weight`, [out, inFeatures], params.get(`${name}.weight`, [out, inFeatures], { kind: 'kaiming', fanIn: inFeatures }));
+    const b = g.addInitializer(`${name}.bias`, [out], params.get(`${name}.bias`, [out], { kind: 'uniform', lo: -0.05, hi: 0.05 }));
     x = g.addNode('Gemm', [x, w, b], `${name}.out`, { transB: int(1) });
     x = g.addNode('Relu', [x], i === 2 ? LAYER_NAMES[4] : `embeddings.${i * 2 + 1}.out`);
     inFeatures = out;
@@ -129,11 +129,14 @@ const QUANTIZE_MAX = 2;
  * as float32 output `postprocessed`. Not one of the ACAV100M layers.
  */
 function addPostprocess(g: GraphBuilder, params: ParamSource, dim: number): void {
-  const matrix = g.addInitializer(VGGISH_PCA_MATRIX, [dim, dim],
-    params.get(VGGISH_PCA_MATRIX, [dim, dim], { kind: 'normal', mean: 0, std: 0.1 }));
+  const matrix = g.addInitializer(VGGISH_PCA_MATRIX, [dim, dim], params.get(VGGISH_PCA_MATRIX, [dim, dim], { kind: 'normal', mean: 0, std: 0.1 }));
   // torchvggish stores the means as a [dim, 1] column; as a [1, dim] row it broadcasts over the batch.
-  const means = g.addInitializer(VGGISH_PCA_MEANS, [1, dim],
-    params.get(VGGISH_PCA_MEANS, [dim, 1], { kind: 'normal', mean: 0, std: 0.1 }), 'torchvggish [dim, 1] column stored as a row');
+  const means = g.addInitializer(
+    VGGISH_PCA_MEANS,
+    [1, dim],
+    params.get(VGGISH_PCA_MEANS, [dim, 1], { kind: 'normal', mean: 0, std: 0.1 }),
+    'torchvggish [dim, 1] column stored as a row',
+  );
   const lo = g.addInitializer('pproc.quantize_min', [], new Float32Array([QUANTIZE_MIN]));
   const hi = g.addInitializer('pproc.quantize_max', [], new Float32Array([QUANTIZE_MAX]));
   const scale = g.addInitializer('pproc.quantize_scale', [], new Float32Array([255 / (QUANTIZE_MAX - QUANTIZE_MIN)]));

@@ -49,13 +49,19 @@ export function readZip(bytes: Uint8Array, where: string): Map<string, ZipMember
     let local = view.getUint32(p + 42, true);
     const name = utf8.decode(bytes.subarray(p + 46, p + 46 + nameLen));
     // zip64 extra field: the 64-bit values present are those whose 32-bit fields are 0xffffffff, in this order.
-    for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen;) {
+    for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen; ) {
       const id = view.getUint16(e, true);
       const len = view.getUint16(e + 2, true);
       if (id === 0x0001) {
         let q = e + 4;
-        if (size === 0xffffffff) { size = Number(view.getBigUint64(q, true)); q += 8; }
-        if (compressed === 0xffffffff) { compressed = Number(view.getBigUint64(q, true)); q += 8; }
+        if (size === 0xffffffff) {
+          size = Number(view.getBigUint64(q, true));
+          q += 8;
+        }
+        if (compressed === 0xffffffff) {
+          compressed = Number(view.getBigUint64(q, true));
+          q += 8;
+        }
         if (local === 0xffffffff) local = Number(view.getBigUint64(q, true));
       }
       e += 4 + len;
@@ -67,7 +73,8 @@ export function readZip(bytes: Uint8Array, where: string): Map<string, ZipMember
       read() {
         if (local + 30 > bytes.byteLength || view.getUint32(local, true) !== 0x04034b50) throw fail(where, `corrupt zip: no local header for ${name}`);
         const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-        if (start + compressed > bytes.byteLength) throw fail(where, `truncated zip: member ${name} needs ${compressed} bytes at ${start}, the file has ${bytes.byteLength}`);
+        if (start + compressed > bytes.byteLength)
+          throw fail(where, `truncated zip: member ${name} needs ${compressed} bytes at ${start}, the file has ${bytes.byteLength}`);
         const raw = bytes.subarray(start, start + compressed);
         if (method === 0) return raw;
         if (method === 8) return inflateRawSync(raw);

@@ -39,8 +39,14 @@ export function alphaBytes(pha: Float32Array | null, plane: number): Uint8Array 
  * @example composeFrame('composite', rgb, fgr, pha, w, h, RVM_GREEN, 3)
  */
 export function composeFrame(
-  type: OutputType, rgb: Uint8Array, fgr: Float32Array | null, pha: Float32Array | null,
-  width: number, height: number, background: readonly [number, number, number], channels: 1 | 3 | 4,
+  type: OutputType,
+  rgb: Uint8Array,
+  fgr: Float32Array | null,
+  pha: Float32Array | null,
+  width: number,
+  height: number,
+  background: readonly [number, number, number],
+  channels: 1 | 3 | 4,
 ): Uint8Array {
   const plane = width * height;
   const out = new Uint8Array(plane * channels);

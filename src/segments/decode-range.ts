@@ -14,7 +14,6 @@ export interface FrameRange {
   endFrame: number;
 }
 
-
 /** ffmpeg arguments for a range decode (exported for the bench and the split step). */
 export function rangeDecodeArgs(path: string, t: FrameTimeline, r: FrameRange, keyframe: number): string[] {
   const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', '-copyts'];
@@ -42,11 +41,21 @@ export function rangeDecodeArgs(path: string, t: FrameTimeline, r: FrameRange, k
  * @example
  * for await (const frame of decodeRange('a.mp4', timeline, { startFrame: 50, endFrame: 100 }, 50)) { ... }
  */
-export async function* decodeRange(path: string, t: FrameTimeline, r: FrameRange, keyframe: number, options: { signal?: AbortSignal; stallTimeoutMs?: number } = {}): AsyncGenerator<Uint8Array> {
+export async function* decodeRange(
+  path: string,
+  t: FrameTimeline,
+  r: FrameRange,
+  keyframe: number,
+  options: { signal?: AbortSignal; stallTimeoutMs?: number } = {},
+): AsyncGenerator<Uint8Array> {
   const where = { file: path };
   const frameBytes = t.width * t.height * 3;
   const want = r.endFrame - r.startFrame;
-  const tool = await spawnTool(ffmpegPath(), rangeDecodeArgs(path, t, r, keyframe), { signal: options.signal, stallTimeoutMs: options.stallTimeoutMs ?? 60_000, where });
+  const tool = await spawnTool(ffmpegPath(), rangeDecodeArgs(path, t, r, keyframe), {
+    signal: options.signal,
+    stallTimeoutMs: options.stallTimeoutMs ?? 60_000,
+    where,
+  });
   let got = 0;
   let finished = false;
   try {
@@ -68,9 +77,14 @@ export async function* decodeRange(path: string, t: FrameTimeline, r: FrameRange
     }
     const res = await tool.done;
     finished = true;
-    if (res.killedBy) throw new ClipstreamError('ERR_DECODE_TIMEOUT', `${path}: ffmpeg stalled decoding frames ${r.startFrame}-${r.endFrame - 1} and was killed`, { where });
+    if (res.killedBy)
+      throw new ClipstreamError('ERR_DECODE_TIMEOUT', `${path}: ffmpeg stalled decoding frames ${r.startFrame}-${r.endFrame - 1} and was killed`, { where });
     if (res.code !== 0 || got !== want) {
-      throw new ClipstreamError('ERR_DECODE', `${path}: decoding frames ${r.startFrame}-${r.endFrame - 1} gave ${got} of ${want} frames (ffmpeg exit ${res.code ?? res.signal}): ${stderrTail(res.stderr)}`, { where });
+      throw new ClipstreamError(
+        'ERR_DECODE',
+        `${path}: decoding frames ${r.startFrame}-${r.endFrame - 1} gave ${got} of ${want} frames (ffmpeg exit ${res.code ?? res.signal}): ${stderrTail(res.stderr)}`,
+        { where },
+      );
     }
   } finally {
     if (!finished) {
@@ -92,7 +106,14 @@ export async function* prefetch<T>(source: AsyncIterable<T>, ahead: number): Asy
     while (!ended && queue.length < ahead) {
       const p = it.next();
       queue.push(p);
-      p.then((r) => { if (r.done) ended = true; }, () => { ended = true; });
+      p.then(
+        (r) => {
+          if (r.done) ended = true;
+        },
+        () => {
+          ended = true;
+        },
+      );
     }
   };
   try {

@@ -20,7 +20,6 @@ export interface FrameSink {
   abort(): Promise<void>;
 }
 
-
 /**
  * Encodes RGB24 frames at the constant `rate` (the source's average frame rate) into `out`.
  * `-fflags +bitexact` and no metadata: the same frames give the same bytes, so a resumed run
@@ -31,17 +30,47 @@ export interface FrameSink {
 export async function mp4Sink(out: string, width: number, height: number, rate: string, settings: EncodeSettings, signal?: AbortSignal): Promise<FrameSink> {
   await mkdir(dirname(out), { recursive: true });
   const tmp = tempPathFor(out);
-  const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', rate, '-i', 'pipe:0',
+  const args = [
+    '-hide_banner',
+    '-nostdin',
+    '-nostats',
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-s',
+    `${width}x${height}`,
+    '-r',
+    rate,
+    '-i',
+    'pipe:0',
     // 4:2:0 needs even sizes: an odd row/column is added by repeating the edge (PNG output keeps the exact size).
-    ...(width % 2 || height % 2 ? ['-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2,fillborders=mode=smear:right=1:bottom=1'.replace(/right=1:bottom=1/, `right=${width % 2}:bottom=${height % 2}`)] : []),
-    ...encoderArgs(settings), '-an', '-map_metadata', '-1', '-fflags', '+bitexact', '-flags:v', '+bitexact', '-f', 'mp4', tmp];
+    ...(width % 2 || height % 2
+      ? ['-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2,fillborders=mode=smear:right=1:bottom=1'.replace(/right=1:bottom=1/, `right=${width % 2}:bottom=${height % 2}`)]
+      : []),
+    ...encoderArgs(settings),
+    '-an',
+    '-map_metadata',
+    '-1',
+    '-fflags',
+    '+bitexact',
+    '-flags:v',
+    '+bitexact',
+    '-f',
+    'mp4',
+    tmp,
+  ];
   const tool: StreamingTool = await spawnTool(ffmpegPath(), args, { stdin: true, signal, stallTimeoutMs: 300_000, where: { file: out } });
   tool.stdout.resume();
   const stdin = tool.stdin!;
   let failed: ClipstreamError | null = null;
   const check = async () => {
     const r = await tool.done;
-    if (r.code !== 0) failed ??= new ClipstreamError('ERR_IO', `cannot encode ${out} (ffmpeg exit ${r.code ?? r.signal}): ${stderrTail(r.stderr)}`, { where: { file: out } });
+    if (r.code !== 0)
+      failed ??= new ClipstreamError('ERR_IO', `cannot encode ${out} (ffmpeg exit ${r.code ?? r.signal}): ${stderrTail(r.stderr)}`, { where: { file: out } });
   };
   return {
     async write(frame) {

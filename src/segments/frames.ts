@@ -48,9 +48,23 @@ function fail(path: string, why: string): ClipstreamError {
 export async function probeFrames(path: string, options: { signal?: AbortSignal } = {}): Promise<FrameTimeline> {
   const info = await probeVideo(path, { ...options });
   const where = { file: path };
-  const meta = await runTool(ffprobePath(), ['-v', 'error', '-show_entries', 'stream=codec_type,start_time,duration,avg_frame_rate,r_frame_rate:stream_tags=rotate:stream_side_data=rotation:format=start_time', '-of', 'json', path], {
-    signal: options.signal, timeoutMs: 60_000, where,
-  });
+  const meta = await runTool(
+    ffprobePath(),
+    [
+      '-v',
+      'error',
+      '-show_entries',
+      'stream=codec_type,start_time,duration,avg_frame_rate,r_frame_rate:stream_tags=rotate:stream_side_data=rotation:format=start_time',
+      '-of',
+      'json',
+      path,
+    ],
+    {
+      signal: options.signal,
+      timeoutMs: 60_000,
+      where,
+    },
+  );
   if (meta.code !== 0) throw fail(path, ended(meta));
   const json = JSON.parse(meta.stdout.toString('utf8')) as { streams: Record<string, unknown>[]; format?: { start_time?: string } };
   const v = json.streams.find((s) => s.codec_type === 'video')!;
@@ -60,9 +74,15 @@ export async function probeFrames(path: string, options: { signal?: AbortSignal 
   const quarter = Math.abs(Math.round(rotation / 90)) % 2 === 1;
 
   // Packets in file order; -read_intervals is not used so that nothing is skipped.
-  const res = await runTool(ffprobePath(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,dts_time,flags', '-of', 'csv=p=0', path], {
-    signal: options.signal, timeoutMs: 600_000, where,
-  });
+  const res = await runTool(
+    ffprobePath(),
+    ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,dts_time,flags', '-of', 'csv=p=0', path],
+    {
+      signal: options.signal,
+      timeoutMs: 600_000,
+      where,
+    },
+  );
   if (res.code !== 0) throw fail(path, ended(res));
   const rows: { t: number; key: boolean }[] = [];
   for (const line of res.stdout.toString('utf8').split('\n')) {

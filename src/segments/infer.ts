@@ -39,7 +39,10 @@ export async function warmState(ctx: InferContext, from: number, to: number): Pr
   let state: RecurrentState = null;
   const { width: w, height: h } = ctx.timeline;
   const range = { startFrame: from, endFrame: to };
-  for await (const rgb of prefetch(decodeRange(ctx.path, ctx.timeline, range, keyframeBefore(ctx.timeline.keyframes, from), { signal: ctx.signal }), ctx.prefetch)) {
+  for await (const rgb of prefetch(
+    decodeRange(ctx.path, ctx.timeline, range, keyframeBefore(ctx.timeline.keyframes, from), { signal: ctx.signal }),
+    ctx.prefetch,
+  )) {
     state = (await ctx.model.submit(toModelInput(rgb, w, h), state, h, w, ctx.ratio)).state;
   }
   return state;
@@ -51,12 +54,18 @@ export async function warmState(ctx: InferContext, from: number, to: number): Pr
  *
  * @example const { files, state } = await inferSegment(ctx, seg, null, 'out/a.segments/seg_000000.mp4');
  */
-export async function inferSegment(ctx: InferContext, seg: Segment, stateIn: RecurrentState, out: string): Promise<{ files: string[]; state: RecurrentState; frames: number }> {
+export async function inferSegment(
+  ctx: InferContext,
+  seg: Segment,
+  stateIn: RecurrentState,
+  out: string,
+): Promise<{ files: string[]; state: RecurrentState; frames: number }> {
   const { width: w, height: h } = ctx.timeline;
   const plane = w * h;
-  const sink: FrameSink = ctx.format === 'mp4'
-    ? await mp4Sink(out, w, h, ctx.timeline.rate, ctx.encode, ctx.signal)
-    : pngSink(out, seg.startFrame, w, h, pngChannels(ctx.outputType));
+  const sink: FrameSink =
+    ctx.format === 'mp4'
+      ? await mp4Sink(out, w, h, ctx.timeline.rate, ctx.encode, ctx.signal)
+      : pngSink(out, seg.startFrame, w, h, pngChannels(ctx.outputType));
   const channels = ctx.format === 'mp4' ? 3 : pngChannels(ctx.outputType);
   const emit = async (rgb: Uint8Array, r: FrameResult) => {
     await sink.write(composeFrame(ctx.outputType, rgb, r.fgr, r.pha, w, h, ctx.background, channels));
@@ -98,7 +107,9 @@ export async function inferSegment(ctx: InferContext, seg: Segment, stateIn: Rec
       await drainOne();
     }
     if (frames !== seg.endFrame - seg.startFrame) {
-      throw new ClipstreamError('ERR_DECODE', `${ctx.path}: segment ${seg.index} gave ${frames} of ${seg.endFrame - seg.startFrame} frames`, { where: { file: ctx.path } });
+      throw new ClipstreamError('ERR_DECODE', `${ctx.path}: segment ${seg.index} gave ${frames} of ${seg.endFrame - seg.startFrame} frames`, {
+        where: { file: ctx.path },
+      });
     }
     return { files: await sink.finish(), state, frames };
   } catch (err) {

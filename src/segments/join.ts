@@ -11,13 +11,13 @@ import { runTool, stderrTail } from '../media/process.js';
 import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
 import type { FrameTimeline } from './frames.js';
 
-
 async function ffmpegTo(out: string, args: (tmp: string) => string[], what: string, signal?: AbortSignal): Promise<void> {
   await mkdir(dirname(out), { recursive: true });
   const tmp = tempPathFor(out);
   try {
     const r = await runTool(ffmpegPath(), args(tmp), { signal, stallTimeoutMs: 600_000, where: { file: out } });
-    if (r.code !== 0) throw new ClipstreamError('ERR_IO', `${what} ${out} failed (ffmpeg exit ${r.code ?? r.signal}): ${stderrTail(r.stderr)}`, { where: { file: out } });
+    if (r.code !== 0)
+      throw new ClipstreamError('ERR_IO', `${what} ${out} failed (ffmpeg exit ${r.code ?? r.signal}): ${stderrTail(r.stderr)}`, { where: { file: out } });
     await rename(tmp, out);
   } finally {
     await rm(tmp, { force: true });
@@ -36,8 +36,35 @@ const quote = (p: string) => `'${p.replace(/'/g, "'\\''")}'`;
 export async function joinSegments(dir: string, files: string[], out: string, signal?: AbortSignal): Promise<void> {
   const list = join(dir, 'file_list.txt');
   await writeFileAtomic(list, files.map((f) => `file ${quote(f)}\n`).join(''));
-  await ffmpegTo(out, (tmp) => ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-f', 'concat', '-safe', '0', '-i', list,
-    '-map', '0:v:0', '-c', 'copy', '-map_metadata', '-1', '-fflags', '+bitexact', '-f', 'mp4', tmp], 'joining segments into', signal);
+  await ffmpegTo(
+    out,
+    (tmp) => [
+      '-hide_banner',
+      '-nostdin',
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'concat',
+      '-safe',
+      '0',
+      '-i',
+      list,
+      '-map',
+      '0:v:0',
+      '-c',
+      'copy',
+      '-map_metadata',
+      '-1',
+      '-fflags',
+      '+bitexact',
+      '-f',
+      'mp4',
+      tmp,
+    ],
+    'joining segments into',
+    signal,
+  );
 }
 
 /** Audio codecs an mp4 takes as they are; others are re-encoded to AAC. */

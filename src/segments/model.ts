@@ -49,7 +49,8 @@ async function declared(path: string): Promise<Declared> {
   } catch (err) {
     throw new ClipstreamError('ERR_MODEL', `cannot read model ${path}: ${(err as Error).message}`, { cause: err, where: { file: path } });
   }
-  const dims = (v: onnxProto.onnx.IValueInfoProto) => (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue != null ? Number(d.dimValue) : '?'));
+  const dims = (v: onnxProto.onnx.IValueInfoProto) =>
+    (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue != null ? Number(d.dimValue) : '?'));
   return {
     inputs: (model.graph?.input ?? []).map((v) => ({ name: v.name ?? '', dims: dims(v), elemType: v.type?.tensorType?.elemType ?? 0 })),
     outputs: (model.graph?.output ?? []).map((v) => ({ name: v.name ?? '', dims: dims(v) })),
@@ -62,7 +63,11 @@ export function detectKind(d: Declared, path: string): ModelKind {
   const outs = new Set(d.outputs.map((o) => o.name));
   if (ins.has('src') && ins.has('r1i') && outs.has('pha')) return 'rvm';
   if (d.inputs.length === 1 && d.outputs.length >= 1) return 'image';
-  throw new ClipstreamError('ERR_MODEL', `model ${path}: cannot tell its kind from inputs [${[...ins].join(', ')}] and outputs [${[...outs].join(', ')}]; expected RVM's (src, r1i..r4i, downsample_ratio → fgr, pha, r1o..r4o) or one image input; set --model_kind`, { where: { file: path } });
+  throw new ClipstreamError(
+    'ERR_MODEL',
+    `model ${path}: cannot tell its kind from inputs [${[...ins].join(', ')}] and outputs [${[...outs].join(', ')}]; expected RVM's (src, r1i..r4i, downsample_ratio → fgr, pha, r1o..r4o) or one image input; set --model_kind`,
+    { where: { file: path } },
+  );
 }
 
 interface Queued {
@@ -119,9 +124,12 @@ export class FrameModel {
     const decl = await declared(path);
     const kind = !options.kind || options.kind === 'auto' ? detectKind(decl, path) : options.kind;
     const img = kind === 'rvm' ? decl.inputs.find((i) => i.name === 'src') : decl.inputs[0];
-    if (!img) throw new ClipstreamError('ERR_MODEL', `model ${path} has no 'src' input, so it is not an RVM model (--model_kind=rvm)`, { where: { file: path } });
+    if (!img)
+      throw new ClipstreamError('ERR_MODEL', `model ${path} has no 'src' input, so it is not an RVM model (--model_kind=rvm)`, { where: { file: path } });
     if (img.elemType !== onnxProto.onnx.TensorProto.DataType.FLOAT) {
-      throw new ClipstreamError('ERR_MODEL', `model ${path}: input '${img.name}' is not float32 (use the fp32 export, e.g. rvm_mobilenetv3_fp32.onnx)`, { where: { file: path } });
+      throw new ClipstreamError('ERR_MODEL', `model ${path}: input '${img.name}' is not float32 (use the fp32 export, e.g. rvm_mobilenetv3_fp32.onnx)`, {
+        where: { file: path },
+      });
     }
     const opened = await openOnDevice(path, options, (o) => WorkerSession.open(path, o));
     return new FrameModel(path, kind, opened.value, opened.provider, decl, options.batchSize ?? 4);
@@ -131,14 +139,28 @@ export class FrameModel {
   checkFits(width: number, height: number, ratio: number, file: string): void {
     const where = { file };
     if (this.fixedSize && (this.fixedSize[0] !== height || this.fixedSize[1] !== width)) {
-      throw new ClipstreamError('ERR_MODEL', `${file}: frames are ${width}x${height} but model ${this.path} takes only ${this.fixedSize[1]}x${this.fixedSize[0]}`, { where });
+      throw new ClipstreamError(
+        'ERR_MODEL',
+        `${file}: frames are ${width}x${height} but model ${this.path} takes only ${this.fixedSize[1]}x${this.fixedSize[0]}`,
+        { where },
+      );
     }
     const mw = Math.round(width * (this.kind === 'rvm' ? ratio : 1));
     const mh = Math.round(height * (this.kind === 'rvm' ? ratio : 1));
-    if (mw < 1 || mh < 1) throw new ClipstreamError('ERR_INVALID_OPTION', `${file}: --downsample_ratio=${ratio} makes its ${width}x${height} frames smaller than one pixel`, { where: { ...where, option: 'downsample_ratio' } });
+    if (mw < 1 || mh < 1)
+      throw new ClipstreamError('ERR_INVALID_OPTION', `${file}: --downsample_ratio=${ratio} makes its ${width}x${height} frames smaller than one pixel`, {
+        where: { ...where, option: 'downsample_ratio' },
+      });
     if (mw * mh > MAX_MODEL_PIXELS) {
-      const hint = this.kind === 'rvm' ? `; pass --downsample_ratio=${Math.min(1, 512 / Math.max(width, height)).toFixed(3)} (RVM recommends 256-512 px inside the model)` : '';
-      throw new ClipstreamError('ERR_MODEL', `${file}: a ${width}x${height} frame is ${mw}x${mh} inside model ${this.path}, more than the ${MAX_MODEL_PIXELS} pixels it is allowed${hint}`, { where });
+      const hint =
+        this.kind === 'rvm'
+          ? `; pass --downsample_ratio=${Math.min(1, 512 / Math.max(width, height)).toFixed(3)} (RVM recommends 256-512 px inside the model)`
+          : '';
+      throw new ClipstreamError(
+        'ERR_MODEL',
+        `${file}: a ${width}x${height} frame is ${mw}x${mh} inside model ${this.path}, more than the ${MAX_MODEL_PIXELS} pixels it is allowed${hint}`,
+        { where },
+      );
     }
   }
 
@@ -196,7 +218,10 @@ export class FrameModel {
       outputs = [this.decl.outputs[0]!.name];
     }
     const r = await this.session.runFeeds(feeds, outputs);
-    if (r.error || !r.outputs) throw new ClipstreamError('ERR_INFERENCE', `model ${this.path} failed on a batch of ${B} frame(s) of ${w}x${h}: ${r.error}`, { where: { file: this.path } });
+    if (r.error || !r.outputs)
+      throw new ClipstreamError('ERR_INFERENCE', `model ${this.path} failed on a batch of ${B} frame(s) of ${w}x${h}: ${r.error}`, {
+        where: { file: this.path },
+      });
     const out = r.outputs;
     if (this.kind === 'rvm') {
       return batch.map((_, i) => ({
@@ -208,7 +233,11 @@ export class FrameModel {
     const o = out[outputs[0]!]!;
     const channels = o.dims[1];
     if (o.dims.length !== 4 || o.dims[2] !== h || o.dims[3] !== w || (channels !== 1 && channels !== 3)) {
-      throw new ClipstreamError('ERR_MODEL', `model ${this.path}: output ${outputs[0]} has shape [${o.dims.join(', ')}]; an image model must give [B, 1 or 3, ${h}, ${w}]`, { where: { file: this.path } });
+      throw new ClipstreamError(
+        'ERR_MODEL',
+        `model ${this.path}: output ${outputs[0]} has shape [${o.dims.join(', ')}]; an image model must give [B, 1 or 3, ${h}, ${w}]`,
+        { where: { file: this.path } },
+      );
     }
     return batch.map((_, i) => (channels === 1 ? { pha: slice(o, i, B), fgr: null, state: null } : { pha: null, fgr: slice(o, i, B), state: null }));
   }

@@ -55,8 +55,14 @@ export interface SegmentsOptions {
   signal?: AbortSignal;
 }
 
-export type ResolvedSegmentsOptions = Required<Omit<SegmentsOptions, 'model' | 'bitRate' | 'onProgress' | 'onWarning' | 'signal' | 'state' | 'background' | 'intraOpThreads'>> &
-  Pick<SegmentsOptions, 'bitRate' | 'onProgress' | 'onWarning' | 'signal' | 'intraOpThreads'> & { model: string; state: StateMode; background: [number, number, number] };
+export type ResolvedSegmentsOptions = Required<
+  Omit<SegmentsOptions, 'model' | 'bitRate' | 'onProgress' | 'onWarning' | 'signal' | 'state' | 'background' | 'intraOpThreads'>
+> &
+  Pick<SegmentsOptions, 'bitRate' | 'onProgress' | 'onWarning' | 'signal' | 'intraOpThreads'> & {
+    model: string;
+    state: StateMode;
+    background: [number, number, number];
+  };
 
 /** Parses `--state`. */
 export function parseStateMode(value: unknown, name = 'options.state'): StateMode {
@@ -77,7 +83,8 @@ export function resolveSegmentsOptions(o: SegmentsOptions, defaultModel: string)
   if (o.inputs.length === 0) throw new InvalidOptionError('Expected at least one video for options.inputs but received none', 'options.inputs');
   if (o.inputs.length !== o.outputs.length) throw new InvalidOptionError('options.inputs and options.outputs must have the same length', 'options.outputs');
   const background = parseColour(o.background ?? 'green');
-  if (!background) throw new InvalidOptionError(`Expected 'green', 'r,g,b' or '#rrggbb' for options.background but received '${o.background}'`, 'options.background');
+  if (!background)
+    throw new InvalidOptionError(`Expected 'green', 'r,g,b' or '#rrggbb' for options.background but received '${o.background}'`, 'options.background');
   const ratio = o.downsampleRatio ?? 'auto';
   if (ratio !== 'auto') validateNumber(ratio, 'options.downsampleRatio', 1e-3, 1);
   return {

@@ -13,10 +13,21 @@ import { mp4Sink } from './encode.js';
 import type { FrameTimeline } from './frames.js';
 import type { Segment } from './plan.js';
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 /** Writes the missing source segments; returns their file names in order. */
-export async function writeSourceSegments(path: string, t: FrameTimeline, segs: readonly Segment[], dir: string, encode: EncodeSettings, signal?: AbortSignal): Promise<string[]> {
+export async function writeSourceSegments(
+  path: string,
+  t: FrameTimeline,
+  segs: readonly Segment[],
+  dir: string,
+  encode: EncodeSettings,
+  signal?: AbortSignal,
+): Promise<string[]> {
   const names = segs.map((s) => `output_${String(s.index).padStart(3, '0')}.mp4`);
   for (const [i, seg] of segs.entries()) {
     const out = join(dir, names[i]!);

@@ -52,13 +52,29 @@ export async function processVideo(input: string, output: string, model: FrameMo
 
   const store = new RecordStore(work);
   const src = await stat(input);
-  const settings = `${JSON.stringify({
-    input: { size: src.size, mtimeMs: src.mtimeMs }, model: await fileSha256(model.path), kind: model.kind, segmentSeconds: o.segmentSeconds, state: o.state,
-    outputType: o.outputType, format: o.format, background: o.background, encode, ratio,
-  }, null, 1)}\n`;
+  const settings = `${JSON.stringify(
+    {
+      input: { size: src.size, mtimeMs: src.mtimeMs },
+      model: await fileSha256(model.path),
+      kind: model.kind,
+      segmentSeconds: o.segmentSeconds,
+      state: o.state,
+      outputType: o.outputType,
+      format: o.format,
+      background: o.background,
+      encode,
+      ratio,
+    },
+    null,
+    1,
+  )}\n`;
   const before = await store.readSettings();
   if (before !== null && before !== settings) {
-    (o.onWarning ?? defaultWarningHandler)(new ClipstreamError('ERR_PIPELINE', `${input}: the source or the settings changed since the last run in ${work}; every segment is redone`, { where: { file: input } }));
+    (o.onWarning ?? defaultWarningHandler)(
+      new ClipstreamError('ERR_PIPELINE', `${input}: the source or the settings changed since the last run in ${work}; every segment is redone`, {
+        where: { file: input },
+      }),
+    );
     await store.clear();
   }
   await store.writeSettings(settings);
@@ -67,14 +83,35 @@ export async function processVideo(input: string, output: string, model: FrameMo
   if (steps.has('split')) await writeSourceSegments(input, t, segs, join(work, 'source'), encode, o.signal);
 
   const outOf = (s: Segment) => (o.format === 'mp4' ? join(work, `${segmentName(s.index)}.mp4`) : output);
-  const ctx: InferContext = { path: input, timeline: t, model, ratio, outputType: o.outputType, format: o.format, background: o.background, encode, prefetch: 4, signal: o.signal };
+  const ctx: InferContext = {
+    path: input,
+    timeline: t,
+    model,
+    ratio,
+    outputType: o.outputType,
+    format: o.format,
+    background: o.background,
+    encode,
+    prefetch: 4,
+    signal: o.signal,
+  };
   const done = segs.map(() => false);
-  const processed = () => store.writeProcessed(segs.map((s, i) => ({ file: o.format === 'mp4' ? `${segmentName(s.index)}.mp4` : relative(work, join(output, segmentName(s.index))), done: done[i]! })));
+  const processed = () =>
+    store.writeProcessed(
+      segs.map((s, i) => ({ file: o.format === 'mp4' ? `${segmentName(s.index)}.mp4` : relative(work, join(output, segmentName(s.index))), done: done[i]! })),
+    );
 
   /** Runs one segment from `stateIn` and records the outcome. */
   const run = async (seg: Segment, stateIn: () => Promise<RecurrentState>, inHash: string): Promise<RecurrentState | undefined> => {
     const prev = await store.read(seg.index);
-    const base = { index: seg.index, startFrame: seg.startFrame, endFrame: seg.endFrame, frames: seg.endFrame - seg.startFrame, stateIn: inHash, attempts: (prev?.attempts ?? 0) + 1 };
+    const base = {
+      index: seg.index,
+      startFrame: seg.startFrame,
+      endFrame: seg.endFrame,
+      frames: seg.endFrame - seg.startFrame,
+      stateIn: inHash,
+      attempts: (prev?.attempts ?? 0) + 1,
+    };
     let rec: SegmentRecord;
     let end: RecurrentState | undefined;
     try {
@@ -143,7 +180,13 @@ export async function processVideo(input: string, output: string, model: FrameMo
     return report;
   }
   const joined = join(work, 'joined.mp4');
-  if (o.format === 'mp4' && steps.has('join')) await joinSegments(work, segs.map((s) => `${segmentName(s.index)}.mp4`), joined, o.signal);
+  if (o.format === 'mp4' && steps.has('join'))
+    await joinSegments(
+      work,
+      segs.map((s) => `${segmentName(s.index)}.mp4`),
+      joined,
+      o.signal,
+    );
   if (o.format === 'mp4' && steps.has('remux')) {
     await remuxAudio(joined, t, o.audio, output, o.signal);
     if (o.step === 'all') await rm(joined, { force: true });

@@ -212,7 +212,10 @@ export async function bundleClips(options: BundleOptions): Promise<BundleSummary
     }));
     // The json goes first so that whoever sees the tar can already join it.
     await writeFileAtomic(jsonPath, formatEntries(entries));
-    await writeTarAtomic(tarPath, group.map((c) => ({ name: c.file, path: c.path, size: c.size })));
+    await writeTarAtomic(
+      tarPath,
+      group.map((c) => ({ name: c.file, path: c.path, size: c.size })),
+    );
     shards.push({ tar: tarPath, json: jsonPath, clips: group.length, written: true });
   }
   return { shards, skipped };

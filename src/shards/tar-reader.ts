@@ -2,15 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClipstreamError } from '../errors.js';
-import {
-  defaultWarningHandler,
-  type ClipEntry,
-  type Sample,
-  type ShardEnd,
-  type ShardInfo,
-  type StreamItem,
-  type WarningHandler,
-} from '../types.js';
+import { defaultWarningHandler, type ClipEntry, type Sample, type ShardEnd, type ShardInfo, type StreamItem, type WarningHandler } from '../types.js';
 import { validateInteger } from '../util/validate.js';
 import { ACAV_CLIP_SECONDS, findVideoField, parseClipStem } from './clip-name.js';
 import { decompressed, type Decompressed } from './decompress.js';
@@ -100,18 +92,36 @@ async function loadEntries(jsonPath: string, shard: ShardInfo, warn: WarningHand
     text = await readFile(jsonPath, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    warn(new ClipstreamError('ERR_FORMAT', `Cannot read ${jsonPath} for shard ${shard.url}: ${(err as Error).message}; clip ids and segments will be parsed from the member names`, { cause: err, where: { shard: shard.url, file: jsonPath } }));
+    warn(
+      new ClipstreamError(
+        'ERR_FORMAT',
+        `Cannot read ${jsonPath} for shard ${shard.url}: ${(err as Error).message}; clip ids and segments will be parsed from the member names`,
+        { cause: err, where: { shard: shard.url, file: jsonPath } },
+      ),
+    );
     return null;
   }
   let list: unknown;
   try {
     list = JSON.parse(text);
   } catch (err) {
-    warn(new ClipstreamError('ERR_FORMAT', `${jsonPath} is not valid JSON (${(err as Error).message}); clip ids and segments will be parsed from the member names of ${shard.url}`, { cause: err, where: { shard: shard.url, file: jsonPath } }));
+    warn(
+      new ClipstreamError(
+        'ERR_FORMAT',
+        `${jsonPath} is not valid JSON (${(err as Error).message}); clip ids and segments will be parsed from the member names of ${shard.url}`,
+        { cause: err, where: { shard: shard.url, file: jsonPath } },
+      ),
+    );
     return null;
   }
   if (!Array.isArray(list)) {
-    warn(new ClipstreamError('ERR_FORMAT', `${jsonPath} should be a list of {filename, id, segment} but is a ${typeof list}; clip ids and segments will be parsed from the member names`, { where: { shard: shard.url, file: jsonPath } }));
+    warn(
+      new ClipstreamError(
+        'ERR_FORMAT',
+        `${jsonPath} should be a list of {filename, id, segment} but is a ${typeof list}; clip ids and segments will be parsed from the member names`,
+        { where: { shard: shard.url, file: jsonPath } },
+      ),
+    );
     return null;
   }
   const map = new Map<string, ClipEntry>();
@@ -126,11 +136,16 @@ async function loadEntries(jsonPath: string, shard: ShardInfo, warn: WarningHand
     }
   }
   if (bad > 0) {
-    warn(new ClipstreamError('ERR_FORMAT', `${jsonPath}: ignored ${bad} of ${list.length} entries that are not {filename: string, id: string, segment: [number, number]}`, { where: { shard: shard.url, file: jsonPath } }));
+    warn(
+      new ClipstreamError(
+        'ERR_FORMAT',
+        `${jsonPath}: ignored ${bad} of ${list.length} entries that are not {filename: string, id: string, segment: [number, number]}`,
+        { where: { shard: shard.url, file: jsonPath } },
+      ),
+    );
   }
   return map;
 }
-
 
 interface Pending {
   key: string;
@@ -195,12 +210,24 @@ function entryFor(pending: Pending, entries: Map<string, ClipEntry> | null, shar
   const parsed = parseClipStem(keyBase);
   if (parsed) {
     if (entries) {
-      warn(new ClipstreamError('ERR_FORMAT', `Sample '${pending.key}' of shard ${shard.url} is not listed in ${jsonPath}; using id '${parsed.id}' and segment [${parsed.start}, ${parsed.start + ACAV_CLIP_SECONDS}] parsed from its name`, { where: { shard: shard.url, key: pending.key } }));
+      warn(
+        new ClipstreamError(
+          'ERR_FORMAT',
+          `Sample '${pending.key}' of shard ${shard.url} is not listed in ${jsonPath}; using id '${parsed.id}' and segment [${parsed.start}, ${parsed.start + ACAV_CLIP_SECONDS}] parsed from its name`,
+          { where: { shard: shard.url, key: pending.key } },
+        ),
+      );
     }
     return { filename, id: parsed.id, segment: [parsed.start, parsed.start + ACAV_CLIP_SECONDS] };
   }
   const why = entries ? `has no entry in ${jsonPath}` : `has no ${jsonPath} to join`;
-  warn(new ClipstreamError('ERR_FORMAT', `Sample '${pending.key}' of shard ${shard.url} ${why} and its name is not {id}_{start}; using id '${keyBase}' and segment [0, ${ACAV_CLIP_SECONDS}]`, { where: { shard: shard.url, key: pending.key } }));
+  warn(
+    new ClipstreamError(
+      'ERR_FORMAT',
+      `Sample '${pending.key}' of shard ${shard.url} ${why} and its name is not {id}_{start}; using id '${keyBase}' and segment [0, ${ACAV_CLIP_SECONDS}]`,
+      { where: { shard: shard.url, key: pending.key } },
+    ),
+  );
   return { filename, id: keyBase, segment: [0, ACAV_CLIP_SECONDS] };
 }
 
@@ -304,7 +331,10 @@ async function* readShard(shard: ShardInfo, jsonPath: string, ctx: Ctx): AsyncGe
   const missing = entries ? [...entries.keys()].filter((f) => !seen.has(f)) : [];
   let reason: string | null = null;
   if (caught === null && parser?.ending === 'no-end-blocks') {
-    reason = parser.position === 0 ? 'the tar is empty (0 bytes)' : `the tar has no end-of-archive blocks after ${samples} sample${samples === 1 ? '' : 's'}: it may be truncated`;
+    reason =
+      parser.position === 0
+        ? 'the tar is empty (0 bytes)'
+        : `the tar has no end-of-archive blocks after ${samples} sample${samples === 1 ? '' : 's'}: it may be truncated`;
   }
   if (missing.length > 0) {
     const names = missing.slice(0, LISTED).join(', ') + (missing.length > LISTED ? `, … (${missing.length - LISTED} more, see the log)` : '');

@@ -7,7 +7,16 @@ import { Writable } from 'node:stream';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { ClipstreamError, toClipstreamError } from '../errors.js';
-import { defaultWarningHandler, type FeatureRecord, type Sample, type ShardEnd, type ShardIncomplete, type ShardInfo, type StreamItem, type WarningHandler } from '../types.js';
+import {
+  defaultWarningHandler,
+  type FeatureRecord,
+  type Sample,
+  type ShardEnd,
+  type ShardIncomplete,
+  type ShardInfo,
+  type StreamItem,
+  type WarningHandler,
+} from '../types.js';
 import { removeDeadTemps, tempPathFor, writeFileAtomic } from '../util/atomic.js';
 import { validateInteger, validateOneOf, validateString } from '../util/validate.js';
 import { Journal, journalIndices, journalKeys, type JournalEntry } from './journal.js';
@@ -162,18 +171,26 @@ export class FeatureShardWriter extends Writable {
     this.done = new Promise<ShardSummary[]>((resolve, reject) => {
       this.once('finish', () => resolve(this.summaries));
       this.once('error', reject);
-      this.once('close', () => reject(new ClipstreamError('ERR_PIPELINE', `feature shard writer for ${this.outDir} was destroyed before all shards were finalised`)));
+      this.once('close', () =>
+        reject(new ClipstreamError('ERR_PIPELINE', `feature shard writer for ${this.outDir} was destroyed before all shards were finalised`)),
+      );
     });
     // Whoever awaits `done` still sees the rejection; this only keeps an unawaited one quiet.
     this.done.catch(() => {});
   }
 
   override _write(item: StreamItem, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.handle(item).then(() => cb(), (err) => cb(toClipstreamError(err, 'ERR_IO', { shard: item?.shard?.name })));
+    this.handle(item).then(
+      () => cb(),
+      (err) => cb(toClipstreamError(err, 'ERR_IO', { shard: item?.shard?.name })),
+    );
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.closeUnfinished().then(() => cb(), (err) => cb(toClipstreamError(err, 'ERR_IO')));
+    this.closeUnfinished().then(
+      () => cb(),
+      (err) => cb(toClipstreamError(err, 'ERR_IO')),
+    );
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -186,7 +203,10 @@ export class FeatureShardWriter extends Writable {
   private async handle(item: StreamItem): Promise<void> {
     if (item?.kind === 'shard-end') return this.finalise(item);
     if (item?.kind !== 'sample') {
-      throw new ClipstreamError('ERR_BAD_ARGUMENT', `feature shard writer: expected a Sample or ShardEnd, received ${typeof item === 'object' ? JSON.stringify(Object.keys(item ?? {})) : typeof item}`);
+      throw new ClipstreamError(
+        'ERR_BAD_ARGUMENT',
+        `feature shard writer: expected a Sample or ShardEnd, received ${typeof item === 'object' ? JSON.stringify(Object.keys(item ?? {})) : typeof item}`,
+      );
     }
     const shard = await this.shard(item.shard);
     if (shard.byIndex.has(item.index)) return;
@@ -207,7 +227,9 @@ export class FeatureShardWriter extends Writable {
     const existing = this.shards.get(name);
     if (existing) return existing;
     if (this.finished.has(name)) {
-      throw new ClipstreamError('ERR_PIPELINE', `a sample of shard ${name} arrived after its ShardEnd; a stage reordered the stream`, { where: { shard: name } });
+      throw new ClipstreamError('ERR_PIPELINE', `a sample of shard ${name} arrived after its ShardEnd; a stage reordered the stream`, {
+        where: { shard: name },
+      });
     }
     if (!this.madeDir) {
       await mkdir(this.outDir, { recursive: true });
@@ -272,7 +294,15 @@ export class FeatureShardWriter extends Writable {
     // Only now: until the rename above, the journal is the one copy of the work.
     await rm(s.journal.path, { force: true });
     await syncDir(this.outDir);
-    const summary: ShardSummary = { shard: name, url: end.shard.url, output, written: ok.length, skipped: problems('skipped'), failed: problems('failed'), resumed: s.resumed };
+    const summary: ShardSummary = {
+      shard: name,
+      url: end.shard.url,
+      output,
+      written: ok.length,
+      skipped: problems('skipped'),
+      failed: problems('failed'),
+      resumed: s.resumed,
+    };
     if (tarError !== undefined) summary.tarError = tarError;
     if (end.incomplete) summary.incomplete = end.incomplete;
     this.report(summary);
@@ -350,7 +380,13 @@ function toRecord(sample: Sample): FeatureRecord {
 
 async function incompleteMarker(end: ShardEnd): Promise<IncompleteMarker> {
   const st = await stat(end.shard.url).catch(() => null);
-  return { tar: end.shard.url, tar_size: st?.size ?? null, tar_mtime_ms: st?.mtimeMs ?? null, reason: end.incomplete!.reason, missing: end.incomplete!.missing };
+  return {
+    tar: end.shard.url,
+    tar_size: st?.size ?? null,
+    tar_mtime_ms: st?.mtimeMs ?? null,
+    reason: end.incomplete!.reason,
+    missing: end.incomplete!.missing,
+  };
 }
 
 /** Makes the rename and the journal's removal durable too; best effort where a folder can't be fsynced. */
@@ -401,13 +437,20 @@ export async function readFeatureShard(path: string): Promise<FeatureRecord[]> {
   try {
     value = unpackr.unpack(bytes);
   } catch (err) {
-    throw new ClipstreamError('ERR_FORMAT', `${path} is not a feature shard: not valid msgpack (${(err as Error).message})`, { cause: err, where: { file: path } });
+    throw new ClipstreamError('ERR_FORMAT', `${path} is not a feature shard: not valid msgpack (${(err as Error).message})`, {
+      cause: err,
+      where: { file: path },
+    });
   }
   value = reviveMsgpackNumpy(value, path);
   if (!Array.isArray(value)) {
-    throw new ClipstreamError('ERR_FORMAT', `${path} is not a feature shard: expected a msgpack list of records, found ${value === null ? 'nil' : typeof value}`, {
-      where: { file: path },
-    });
+    throw new ClipstreamError(
+      'ERR_FORMAT',
+      `${path} is not a feature shard: expected a msgpack list of records, found ${value === null ? 'nil' : typeof value}`,
+      {
+        where: { file: path },
+      },
+    );
   }
   return value.map((r, i) => asFeatureRecord(r, `${path} record ${i}`));
 }

@@ -176,7 +176,9 @@ export class Journal {
     const buf = Buffer.alloc(entry.recordLength);
     const { bytesRead } = await this.fh.read(buf, 0, entry.recordLength, entry.recordOffset);
     if (bytesRead !== entry.recordLength) {
-      throw new ClipstreamError('ERR_IO', `journal ${this.path}: short read of the record for key ${entry.key}`, { where: { file: this.path, key: entry.key } });
+      throw new ClipstreamError('ERR_IO', `journal ${this.path}: short read of the record for key ${entry.key}`, {
+        where: { file: this.path, key: entry.key },
+      });
     }
     return buf;
   }

@@ -133,9 +133,13 @@ export class JsonShardText {
     const s = this.text(recordTokens(r, (layer) => bad.add(layer)));
     if (bad.size > 0) {
       this.onWarning?.(
-        new ClipstreamError('ERR_FORMAT', `${this.where}: NaN/Infinity in ${[...bad].join(', ')} of ${r.filename} written as null (JSON has no such numbers; use the msgpack format to keep them)`, {
-          where: { file: this.where },
-        }),
+        new ClipstreamError(
+          'ERR_FORMAT',
+          `${this.where}: NaN/Infinity in ${[...bad].join(', ')} of ${r.filename} written as null (JSON has no such numbers; use the msgpack format to keep them)`,
+          {
+            where: { file: this.where },
+          },
+        ),
       );
     }
     return s;

@@ -56,10 +56,7 @@ function checkTensor(t: Tensor, what: string): void {
     throw new ClipstreamError('ERR_BAD_ARGUMENT', `${what}: shape [${t.shape.join(', ')}] has a non-integer or negative dimension`);
   }
   if (shapeSize(t.shape) !== t.data.length) {
-    throw new ClipstreamError(
-      'ERR_BAD_ARGUMENT',
-      `${what}: shape [${t.shape.join(', ')}] holds ${shapeSize(t.shape)} values but data has ${t.data.length}`,
-    );
+    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${what}: shape [${t.shape.join(', ')}] holds ${shapeSize(t.shape)} values but data has ${t.data.length}`);
   }
 }
 
@@ -151,7 +148,7 @@ export function reviveMsgpackNumpy(v: unknown, where: string): unknown {
   if (t) return t;
   const out: Record<string, unknown> = {};
   for (const [k, x] of v) {
-    const key = typeof k === 'string' ? k : binKey(k) ?? String(k);
+    const key = typeof k === 'string' ? k : (binKey(k) ?? String(k));
     out[key] = reviveMsgpackNumpy(x, `${where}.${key}`);
   }
   return out;

@@ -135,11 +135,7 @@ class GeneratorStage<I, O> extends Duplex {
  * frees its slot (its result waits, at most `concurrency` of them), so one slow item does
  * not leave the other workers idle.
  */
-export async function* orderedMap<I, O>(
-  source: AsyncIterable<I>,
-  fn: (item: I) => Promise<O>,
-  concurrency: number,
-): AsyncGenerator<O, void, undefined> {
+export async function* orderedMap<I, O>(source: AsyncIterable<I>, fn: (item: I) => Promise<O>, concurrency: number): AsyncGenerator<O, void, undefined> {
   type Entry = { promise: Promise<void>; result?: { value: O } | { error: unknown } };
   type NextEntry = { promise: Promise<void>; result?: IteratorResult<I> | { error: unknown } };
   const iterator = source[Symbol.asyncIterator]();

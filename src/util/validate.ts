@@ -12,9 +12,14 @@ function describe(value: unknown): string {
 /** Throws `Expected integer between 1 and 1024 for options.batchSize but received 0 of type number`. */
 export function validateInteger(value: unknown, name: string, min = -Infinity, max = Infinity): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const range = Number.isFinite(min) && Number.isFinite(max)
-      ? ` between ${min} and ${max}`
-      : Number.isFinite(min) ? ` of at least ${min}` : Number.isFinite(max) ? ` of at most ${max}` : '';
+    const range =
+      Number.isFinite(min) && Number.isFinite(max)
+        ? ` between ${min} and ${max}`
+        : Number.isFinite(min)
+          ? ` of at least ${min}`
+          : Number.isFinite(max)
+            ? ` of at most ${max}`
+            : '';
     throw new InvalidOptionError(`Expected integer${range} for ${name} but received ${describe(value)}`, name);
   }
   return value;
@@ -30,10 +35,7 @@ export function validateNumber(value: unknown, name: string, min = -Infinity, ma
 
 export function validateOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new InvalidOptionError(
-      `Expected one of ${allowed.map((a) => `'${a}'`).join(', ')} for ${name} but received ${describe(value)}`,
-      name,
-    );
+    throw new InvalidOptionError(`Expected one of ${allowed.map((a) => `'${a}'`).join(', ')} for ${name} but received ${describe(value)}`, name);
   }
   return value as T;
 }

@@ -58,10 +58,7 @@ export const BRACEEXPAND_CASES: Array<[group: string, cases: BraceCase[]]> = [
       { pattern: '{{{,}}}', expected: ['{{}}', '{{}}'] },
     ],
   ],
-  [
-    'unbalanced_tests',
-    ['{{1,2}', '{1,2}}', '{1},2}', '{1,{2}', '{}1,2}', '{1,2{}', '}{1,2}', '{1,2}{'].map((pattern) => ({ pattern, expected: null })),
-  ],
+  ['unbalanced_tests', ['{{1,2}', '{1,2}}', '{1},2}', '{1,{2}', '{}1,2}', '{1,2{}', '}{1,2}', '{1,2}{'].map((pattern) => ({ pattern, expected: null }))],
   [
     'escape_tests',
     [
@@ -142,7 +139,10 @@ export const BRACEEXPAND_CASES: Array<[group: string, cases: BraceCase[]]> = [
       { pattern: '{-3..3..2}', expected: ['-3', '-1', '1', '3'] },
       { pattern: '{0001..3}', expected: ['0001', '0002', '0003'] },
       { pattern: '{-05..5..5}', expected: ['-05', '000', '005'] },
-      { pattern: 'shard-{a,b}-{000..002}.tar', expected: ['shard-a-000.tar', 'shard-a-001.tar', 'shard-a-002.tar', 'shard-b-000.tar', 'shard-b-001.tar', 'shard-b-002.tar'] },
+      {
+        pattern: 'shard-{a,b}-{000..002}.tar',
+        expected: ['shard-a-000.tar', 'shard-a-001.tar', 'shard-a-002.tar', 'shard-b-000.tar', 'shard-b-001.tar', 'shard-b-002.tar'],
+      },
       { pattern: '${a,b}', expected: ['$a', '$b'] },
       { pattern: '{a,b}}{', expected: ['a}{', 'b}{'] },
       { pattern: 'x}{y', expected: ['x}{y'] },

@@ -38,6 +38,11 @@ export async function makeSource(out: string, spec: SourceSpec): Promise<void> {
 
 /** MD5 of every decoded video frame (as yuv420p), in order. */
 export async function frameHashes(file: string): Promise<string[]> {
-  const { stdout } = await run(ffmpegPath(), ['-v', 'error', '-i', file, '-map', '0:v:0', '-vsync', '0', '-pix_fmt', 'yuv420p', '-f', 'framemd5', '-'], { maxBuffer: 64 * 1024 * 1024 });
-  return stdout.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(',').pop()!.trim());
+  const { stdout } = await run(ffmpegPath(), ['-v', 'error', '-i', file, '-map', '0:v:0', '-vsync', '0', '-pix_fmt', 'yuv420p', '-f', 'framemd5', '-'], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return stdout
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(',').pop()!.trim());
 }

@@ -14,7 +14,7 @@ export function tensor(shape: number[], seed: number): Tensor {
   let x = (seed * 2654435761) >>> 0;
   for (let i = 0; i < n; i++) {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    data[i] = ((x / 2 ** 32) - 0.5) * 10 ** ((i % 7) - 3);
+    data[i] = (x / 2 ** 32 - 0.5) * 10 ** ((i % 7) - 3);
   }
   if (n > 1) data[1] = -0;
   return { data, shape };
@@ -22,14 +22,23 @@ export function tensor(shape: number[], seed: number): Tensor {
 
 export function featureSets(i: number): { visual: FeatureSet[]; audio: FeatureSet[] } {
   return {
-    visual: [{ extractor_name: 'SLOWFAST_8x8_R50', dataset: 'kinetics-400', feat_array: { layer_0: tensor([16], i * 10 + 1), layer_1: tensor([2, 3], i * 10 + 2) } }],
+    visual: [
+      { extractor_name: 'SLOWFAST_8x8_R50', dataset: 'kinetics-400', feat_array: { layer_0: tensor([16], i * 10 + 1), layer_1: tensor([2, 3], i * 10 + 2) } },
+    ],
     audio: [{ extractor_name: 'VGGish', dataset: 'YouTube-8M', feat_array: { layer_0: tensor([3, 8], i * 10 + 3) } }],
   };
 }
 
 export function recordFor(i: number): FeatureRecord {
   const { visual, audio } = featureSets(i);
-  return { filename: `vid${i}_${i * 10}.mp4`, id: `vid${i}`, segment: [i * 10, i * 10 + 10.5], visual_features: visual, audio_features: audio, __key__: `vid${i}_${i * 10}` };
+  return {
+    filename: `vid${i}_${i * 10}.mp4`,
+    id: `vid${i}`,
+    segment: [i * 10, i * 10 + 10.5],
+    visual_features: visual,
+    audio_features: audio,
+    __key__: `vid${i}_${i * 10}`,
+  };
 }
 
 /** Sample `i` of the shard: every 5th (from 3) is skipped as too short, every 7th (from 6) failed. */

@@ -32,7 +32,11 @@ export const HAS_PHOTOS = existsSync(join(PHOTOS_DIR, 'ultraface-imgs-2.jpg'));
 export const SHARED_MISSING = `skipped: ${SHARED} (published UltraFace models and photos, see ../shared/models/README.md) is absent`;
 
 /** The photos and the faces a person counts in each (../shared/models/README.md). */
-export const PHOTOS: Array<[string, number]> = [['ultraface-imgs-2.jpg', 4], ['ultraface-imgs-13.jpg', 2], ['ultraface-imgs-19.jpg', 5]];
+export const PHOTOS: Array<[string, number]> = [
+  ['ultraface-imgs-2.jpg', 4],
+  ['ultraface-imgs-13.jpg', 2],
+  ['ultraface-imgs-19.jpg', 5],
+];
 
 /** Image size and RGB pixels, resized to `size` if given (ffmpeg, area scaling, as the faces job decodes). */
 export function decodeImage(path: string, size?: { width: number; height: number }): { width: number; height: number; rgb: Uint8Array } {
@@ -41,7 +45,11 @@ export function decodeImage(path: string, size?: { width: number; height: number
   if (!m) throw new Error(`cannot read the size of ${path}: ${probe.stderr}`);
   const width = size?.width ?? Number(m[1]);
   const height = size?.height ?? Number(m[2]);
-  const r = spawnSync(ffmpegPath(), ['-v', 'error', '-i', path, '-vf', `scale=${width}:${height}:flags=area,format=rgb24`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 28 });
+  const r = spawnSync(
+    ffmpegPath(),
+    ['-v', 'error', '-i', path, '-vf', `scale=${width}:${height}:flags=area,format=rgb24`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
+    { maxBuffer: 1 << 28 },
+  );
   if (r.status !== 0) throw new Error(`ffmpeg cannot decode ${path}: ${String(r.stderr)}`);
   return { width, height, rgb: new Uint8Array(r.stdout) };
 }

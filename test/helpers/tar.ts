@@ -35,7 +35,13 @@ export function memberOffsets(buf: Buffer): { name: string; header: number; size
   let off = 0;
   while (off + 512 <= buf.length && buf[off] !== 0) {
     const name = buf.toString('utf8', off, off + 100).replace(/\0.*$/s, '');
-    const size = parseInt(buf.toString('ascii', off + 124, off + 136).replace(/\0.*$/s, '').trim(), 8);
+    const size = parseInt(
+      buf
+        .toString('ascii', off + 124, off + 136)
+        .replace(/\0.*$/s, '')
+        .trim(),
+      8,
+    );
     out.push({ name, header: off, size });
     off += 512 + Math.ceil(size / 512) * 512;
   }

@@ -67,7 +67,11 @@ export async function setMp4Rotation(file: string, rotation: 90 | 180 | 270, cod
   const buf = await readFile(file);
   const one = 0x10000;
   const [a, b, c, d, x, y] =
-    rotation === 90 ? [0, one, -one, 0, coded.height * one, 0] : rotation === 180 ? [-one, 0, 0, -one, coded.width * one, coded.height * one] : [0, -one, one, 0, 0, coded.width * one];
+    rotation === 90
+      ? [0, one, -one, 0, coded.height * one, 0]
+      : rotation === 180
+        ? [-one, 0, 0, -one, coded.width * one, coded.height * one]
+        : [0, -one, one, 0, 0, coded.width * one];
   const trak = trackOf(buf, file, 'vide');
   const tkhd = boxes(buf, trak.start, trak.end, ['tkhd'])[0]!;
   const at = tkhd.start + (buf[tkhd.start] === 1 ? 52 : 40);
@@ -87,7 +91,11 @@ export interface Edit {
  * Rewrites one track's edit list (elst) through `change`, which gets the current entries and
  * the movie and media timescales.
  */
-export async function rewriteEditList(file: string, handler: 'vide' | 'soun', change: (edits: Edit[], timescale: { movie: number; media: number }) => Edit[]): Promise<void> {
+export async function rewriteEditList(
+  file: string,
+  handler: 'vide' | 'soun',
+  change: (edits: Edit[], timescale: { movie: number; media: number }) => Edit[],
+): Promise<void> {
   const buf = await readFile(file);
   const moov = moovOf(buf, file);
   if (boxes(buf, moov.end, buf.length, ['mdat']).length) throw new Error(`zoo: ${file} has moov before mdat`);
@@ -191,7 +199,8 @@ export async function largeMdatHeader(file: string): Promise<void> {
       for (let i = 0, n = out.readUInt32BE(stco.start + 4); i < n; i++) out.writeUInt32BE(out.readUInt32BE(stco.start + 8 + 4 * i) + 8, stco.start + 8 + 4 * i);
     }
     for (const co64 of boxes(out, trak.start, trak.end, ['mdia', 'minf', 'stbl', 'co64'])) {
-      for (let i = 0, n = out.readUInt32BE(co64.start + 4); i < n; i++) out.writeBigUInt64BE(out.readBigUInt64BE(co64.start + 8 + 8 * i) + 8n, co64.start + 8 + 8 * i);
+      for (let i = 0, n = out.readUInt32BE(co64.start + 4); i < n; i++)
+        out.writeBigUInt64BE(out.readBigUInt64BE(co64.start + 8 + 8 * i) + 8n, co64.start + 8 + 8 * i);
     }
   }
   await writeFile(file, out);

@@ -92,7 +92,13 @@ export function truthOf(s: Source): ZooTruth {
   if (s.audio) {
     const a = audioPattern(s);
     const start = s.video ? audioStartOf(s) : 0;
-    Object.assign(t, { audioChannels: LAYOUT_CHANNELS[a.layout], audioRate: a.rate, audioStart: round(start), audioDuration: a.seconds, beeps: a.beeps.map((b) => round(b + start)) });
+    Object.assign(t, {
+      audioChannels: LAYOUT_CHANNELS[a.layout],
+      audioRate: a.rate,
+      audioStart: round(start),
+      audioDuration: a.seconds,
+      beeps: a.beeps.map((b) => round(b + start)),
+    });
     if (!s.video) t.duration = a.seconds;
   }
   return t;
@@ -201,16 +207,27 @@ export function recipes(): Recipe[] {
     plain('stereo.mp4', ['mp4', 'h264', 'aac', 'stereo', '44k'], { video: video(), audio: stereo() }),
     plain('mono.mp4', ['mp4', 'h264', 'aac', 'mono', '44k'], { video: video(), audio: stereo({ layout: 'mono' }) }),
     plain('surround51.mp4', ['mp4', 'h264', 'aac', '5.1', '48k'], { video: video(), audio: { rate: 48000, layout: '5.1' } }),
-    plain('rate8k.mp4', ['mp4', 'h264', 'aac', 'mono', '8k'], { video: video(), audio: { rate: 8000, layout: 'mono' } }, { audio: ['-c:a', 'aac', '-b:a', '24k'] }),
+    plain(
+      'rate8k.mp4',
+      ['mp4', 'h264', 'aac', 'mono', '8k'],
+      { video: video(), audio: { rate: 8000, layout: 'mono' } },
+      { audio: ['-c:a', 'aac', '-b:a', '24k'] },
+    ),
     plain('rate48k.mp4', ['mp4', 'h264', 'aac', 'stereo', '48k'], { video: video(), audio: stereo({ rate: 48000 }) }),
     plain('audio-late.mp4', ['mp4', 'h264', 'aac', 'stereo', 'audio-late', 'editlist'], { video: video(), audio: stereo({ offset: 0.4 }) }),
     plain('video-late.mp4', ['mp4', 'h264', 'aac', 'stereo', 'video-late', 'editlist'], { video: video({ offset: 0.5 }), audio: stereo() }),
     ssCopyCut('editlist-bframes.mp4', ['mp4', 'h264', 'aac', 'stereo', 'editlist', 'bframes', 'header-lies'], { video: video(), audio: stereo() }, 1.3, {
       video: [...H264, '-g', '25', '-bf', '3'],
     }),
-    ssCopyCut('cut-ss1.3.mp4', ['mp4', 'h264', 'aac', 'stereo', 'editlist', 'header-lies'], { video: video({ frames: 100, flashes: [15, 45, 65, 90] }), audio: stereo() }, 1.3, {
-      video: [...H264, '-g', '50', '-bf', '0'],
-    }),
+    ssCopyCut(
+      'cut-ss1.3.mp4',
+      ['mp4', 'h264', 'aac', 'stereo', 'editlist', 'header-lies'],
+      { video: video({ frames: 100, flashes: [15, 45, 65, 90] }), audio: stereo() },
+      1.3,
+      {
+        video: [...H264, '-g', '50', '-bf', '0'],
+      },
+    ),
     plain('vfr.mp4', ['mp4', 'h264', 'aac', 'stereo', 'vfr'], {
       video: video({
         frames: 90,
@@ -223,31 +240,79 @@ export function recipes(): Recipe[] {
       }),
       audio: stereo(),
     }),
-    plain('ntsc-film.mp4', ['mp4', 'h264', 'aac', 'stereo', '24000/1001'], { video: video({ rate: [24000, 1001], frames: 72, flashes: [15, 45, 65] }), audio: stereo({ rate: 48000 }) }),
-    plain('odd-333x187.mp4', ['mp4', 'h264', 'aac', 'stereo', 'odd-size', 'yuv444'], { video: video({ width: 333, height: 187 }), audio: stereo() }, { video: [...H264.slice(0, -2), '-pix_fmt', 'yuv444p'] }),
-    plain('yuv444.mp4', ['mp4', 'h264', 'yuv444', 'video-only'], { video: video() }, { video: [...H264.slice(0, -2), '-pix_fmt', 'yuv444p'] }),
-    plain('10bit.mp4', ['mp4', 'h264', 'aac', 'stereo', '10bit'], { video: video(), audio: stereo() }, { video: [...H264.slice(0, -2), '-pix_fmt', 'yuv420p10le'] }),
-    plain('bframes-longgop.mp4', ['mp4', 'h264', 'aac', 'stereo', 'bframes'], { video: video({ frames: 100, flashes: [15, 45, 65, 90] }), audio: stereo() }, {
-      video: [...H264, '-g', '250', '-bf', '3', '-b_strategy', '0'],
+    plain('ntsc-film.mp4', ['mp4', 'h264', 'aac', 'stereo', '24000/1001'], {
+      video: video({ rate: [24000, 1001], frames: 72, flashes: [15, 45, 65] }),
+      audio: stereo({ rate: 48000 }),
     }),
+    plain(
+      'odd-333x187.mp4',
+      ['mp4', 'h264', 'aac', 'stereo', 'odd-size', 'yuv444'],
+      { video: video({ width: 333, height: 187 }), audio: stereo() },
+      { video: [...H264.slice(0, -2), '-pix_fmt', 'yuv444p'] },
+    ),
+    plain('yuv444.mp4', ['mp4', 'h264', 'yuv444', 'video-only'], { video: video() }, { video: [...H264.slice(0, -2), '-pix_fmt', 'yuv444p'] }),
+    plain(
+      '10bit.mp4',
+      ['mp4', 'h264', 'aac', 'stereo', '10bit'],
+      { video: video(), audio: stereo() },
+      { video: [...H264.slice(0, -2), '-pix_fmt', 'yuv420p10le'] },
+    ),
+    plain(
+      'bframes-longgop.mp4',
+      ['mp4', 'h264', 'aac', 'stereo', 'bframes'],
+      { video: video({ frames: 100, flashes: [15, 45, 65, 90] }), audio: stereo() },
+      {
+        video: [...H264, '-g', '250', '-bf', '3', '-b_strategy', '0'],
+      },
+    ),
     // MPEG-TS has no edit lists: the aac encoder's 1024 priming samples come first, stamped before the video.
-    withTruth(plain('mpegts.ts', ['ts', 'h264', 'aac', 'stereo', 'bframes'], { video: video(), audio: stereo() }, { video: [...H264, '-bf', '2'] }), { audioStart: round(-1024 / 44100) }),
+    withTruth(plain('mpegts.ts', ['ts', 'h264', 'aac', 'stereo', 'bframes'], { video: video(), audio: stereo() }, { video: [...H264, '-bf', '2'] }), {
+      audioStart: round(-1024 / 44100),
+    }),
     // aac in mkv keeps its 1024 priming samples (ffmpeg writes no CodecDelay): flac has none.
     plain('matroska.mkv', ['mkv', 'h264', 'flac', 'stereo'], { video: video(), audio: stereo() }, { audio: ['-c:a', 'flac'] }),
-    plain('vp8-vorbis.webm', ['webm', 'vp8', 'vorbis', 'stereo'], { video: video(), audio: stereo() }, { video: ['-c:v', 'libvpx', '-b:v', '300k', '-pix_fmt', 'yuv420p'], audio: ['-c:a', 'libvorbis', '-q:a', '3'] }),
-    plain('vp9-opus.webm', ['webm', 'vp9', 'opus', 'stereo', '48k'], { video: video(), audio: stereo({ rate: 48000 }) }, {
-      video: ['-c:v', 'libvpx-vp9', '-b:v', '300k', '-deadline', 'realtime', '-cpu-used', '8', '-pix_fmt', 'yuv420p'],
-      audio: ['-c:a', 'libopus', '-b:a', '64k'],
-    }),
+    plain(
+      'vp8-vorbis.webm',
+      ['webm', 'vp8', 'vorbis', 'stereo'],
+      { video: video(), audio: stereo() },
+      { video: ['-c:v', 'libvpx', '-b:v', '300k', '-pix_fmt', 'yuv420p'], audio: ['-c:a', 'libvorbis', '-q:a', '3'] },
+    ),
+    plain(
+      'vp9-opus.webm',
+      ['webm', 'vp9', 'opus', 'stereo', '48k'],
+      { video: video(), audio: stereo({ rate: 48000 }) },
+      {
+        video: ['-c:v', 'libvpx-vp9', '-b:v', '300k', '-deadline', 'realtime', '-cpu-used', '8', '-pix_fmt', 'yuv420p'],
+        audio: ['-c:a', 'libopus', '-b:a', '64k'],
+      },
+    ),
     // The container duration is the audio's (3 s): a frame count from duration × fps says 75.
-    plain('webm-audio-longer.webm', ['webm', 'vp9', 'opus', 'stereo', '48k', 'header-lies'], { video: video({ frames: 50, flashes: [15, 40] }), audio: stereo({ rate: 48000, seconds: 3 }) }, {
-      video: ['-c:v', 'libvpx-vp9', '-b:v', '300k', '-deadline', 'realtime', '-cpu-used', '8', '-pix_fmt', 'yuv420p'],
-      audio: ['-c:a', 'libopus', '-b:a', '64k'],
-    }),
+    plain(
+      'webm-audio-longer.webm',
+      ['webm', 'vp9', 'opus', 'stereo', '48k', 'header-lies'],
+      { video: video({ frames: 50, flashes: [15, 40] }), audio: stereo({ rate: 48000, seconds: 3 }) },
+      {
+        video: ['-c:v', 'libvpx-vp9', '-b:v', '300k', '-deadline', 'realtime', '-cpu-used', '8', '-pix_fmt', 'yuv420p'],
+        audio: ['-c:a', 'libopus', '-b:a', '64k'],
+      },
+    ),
     // AVI stores no presentation times: demuxers number frames in decode order, and the B-frame
     // reorder delay stamps the first shown frame 1/fps, so the audio (from 0) leads by one frame.
-    shiftVideo(plain('mpeg4-bframes.avi', ['avi', 'mpeg4', 'bframes', 'pcm', 'stereo'], { video: video(), audio: stereo() }, { video: ['-c:v', 'mpeg4', '-bf', '2', '-q:v', '4', '-g', '30'], audio: ['-c:a', 'pcm_s16le'] }), 0.04),
-    plain('prores.mov', ['mov', 'prores', 'pcm', 'stereo', '48k'], { video: video(), audio: stereo({ rate: 48000 }) }, { video: ['-c:v', 'prores_ks', '-profile:v', '2', '-pix_fmt', 'yuv422p10le'], audio: ['-c:a', 'pcm_s16le'] }),
+    shiftVideo(
+      plain(
+        'mpeg4-bframes.avi',
+        ['avi', 'mpeg4', 'bframes', 'pcm', 'stereo'],
+        { video: video(), audio: stereo() },
+        { video: ['-c:v', 'mpeg4', '-bf', '2', '-q:v', '4', '-g', '30'], audio: ['-c:a', 'pcm_s16le'] },
+      ),
+      0.04,
+    ),
+    plain(
+      'prores.mov',
+      ['mov', 'prores', 'pcm', 'stereo', '48k'],
+      { video: video(), audio: stereo({ rate: 48000 }) },
+      { video: ['-c:v', 'prores_ks', '-profile:v', '2', '-pix_fmt', 'yuv422p10le'], audio: ['-c:a', 'pcm_s16le'] },
+    ),
     plain('audio-only.m4a', ['audio-only', 'aac', 'stereo', '44k'], { audio: stereo() }),
     plain('video-only.mp4', ['mp4', 'h264', 'video-only'], { video: video() }),
     plain('one-frame.mp4', ['mp4', 'h264', 'video-only', 'one-frame'], { video: video({ frames: 1, flashes: [] }) }),
@@ -285,33 +350,58 @@ export function recipes(): Recipe[] {
   }
   // Awkward classes beyond issue 9's list.
   list.push(
-    plain('vfr.mkv', ['mkv', 'h264', 'flac', 'stereo', 'vfr'], {
-      video: video({
-        frames: 70,
-        flashes: [10, 50, 65],
-        // A 25 fps part then a 12.5 fps part, as a concatenation of two recordings.
-        vfr: { expr: 'if(lt(N,40),N*40,1600+(N-40)*80)', time: (n) => (n < 40 ? n * 40 : 1600 + (n - 40) * 80) / 1000 },
-      }),
-      audio: stereo(),
-    }, { audio: ['-c:a', 'flac'] }),
-    plain('hevc.mp4', ['mp4', 'hevc', 'aac', 'stereo'], { video: video(), audio: stereo() }, { video: ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=error', '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1'] }),
+    plain(
+      'vfr.mkv',
+      ['mkv', 'h264', 'flac', 'stereo', 'vfr'],
+      {
+        video: video({
+          frames: 70,
+          flashes: [10, 50, 65],
+          // A 25 fps part then a 12.5 fps part, as a concatenation of two recordings.
+          vfr: { expr: 'if(lt(N,40),N*40,1600+(N-40)*80)', time: (n) => (n < 40 ? n * 40 : 1600 + (n - 40) * 80) / 1000 },
+        }),
+        audio: stereo(),
+      },
+      { audio: ['-c:a', 'flac'] },
+    ),
+    plain(
+      'hevc.mp4',
+      ['mp4', 'hevc', 'aac', 'stereo'],
+      { video: video(), audio: stereo() },
+      { video: ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=error', '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1'] },
+    ),
     // Full-range (JPEG) levels, flagged as such, as many phones record: a reader that assumes TV range gets the colours wrong.
-    plain('full-range.mp4', ['mp4', 'h264', 'aac', 'stereo', 'full-range'], { video: video(), audio: stereo() }, { video: [...H264.slice(0, -2), '-pix_fmt', 'yuvj420p'] }),
+    plain(
+      'full-range.mp4',
+      ['mp4', 'h264', 'aac', 'stereo', 'full-range'],
+      { video: video(), audio: stereo() },
+      { video: [...H264.slice(0, -2), '-pix_fmt', 'yuvj420p'] },
+    ),
     plain('audio-only.wav', ['audio-only', 'wav', 'pcm', 'mono', '16k'], { audio: { rate: 16000, layout: 'mono' } }, { audio: ['-c:a', 'pcm_s16le'] }),
     withTruth(
-      plain('sparse-keyframes.mp4', ['mp4', 'h264', 'aac', 'stereo', 'bframes', 'sparse-keyframes'], { video: video({ frames: 200, flashes: [15, 45, 65, 120, 190] }), audio: stereo() }, {
-        video: [...H264, '-g', '1000', '-keyint_min', '1000', '-sc_threshold', '0'],
-      }),
+      plain(
+        'sparse-keyframes.mp4',
+        ['mp4', 'h264', 'aac', 'stereo', 'bframes', 'sparse-keyframes'],
+        { video: video({ frames: 200, flashes: [15, 45, 65, 120, 190] }), audio: stereo() },
+        {
+          video: [...H264, '-g', '1000', '-keyint_min', '1000', '-sc_threshold', '0'],
+        },
+      ),
       { keyframes: [0] },
     ),
   );
   list.push(
     // Same stem, different files (and first colours): per-source keys must not collide.
     plain('same.mp4', ['mp4', 'h264', 'aac', 'stereo', 'same-stem'], { video: video(), audio: stereo() }),
-    plain('same.mkv', ['mkv', 'h264', 'flac', 'stereo', 'same-stem'], { video: video() , audio: stereo() }, { audio: ['-c:a', 'flac'] }),
+    plain('same.mkv', ['mkv', 'h264', 'flac', 'stereo', 'same-stem'], { video: video(), audio: stereo() }, { audio: ['-c:a', 'flac'] }),
     // An mp4 with no video at all (what m4a is, under the name people give it).
     plain('audio-only.mp4', ['mp4', 'audio-only', 'aac', 'stereo', '44k'], { audio: stereo() }),
-    plain('mjpeg.avi', ['avi', 'mjpeg', 'pcm', 'mono', 'full-range'], { video: video(), audio: stereo({ layout: 'mono' }) }, { video: ['-c:v', 'mjpeg', '-q:v', '3', '-pix_fmt', 'yuvj422p'], audio: ['-c:a', 'pcm_s16le'] }),
+    plain(
+      'mjpeg.avi',
+      ['avi', 'mjpeg', 'pcm', 'mono', 'full-range'],
+      { video: video(), audio: stereo({ layout: 'mono' }) },
+      { video: ['-c:v', 'mjpeg', '-q:v', '3', '-pix_fmt', 'yuvj422p'], audio: ['-c:a', 'pcm_s16le'] },
+    ),
     plain('fps1.mp4', ['mp4', 'h264', 'aac', 'stereo', 'low-fps'], { video: video({ rate: [1, 1], frames: 5, flashes: [2] }), audio: stereo() }),
     plain('portrait-120x160.mp4', ['mp4', 'h264', 'aac', 'stereo', 'portrait'], { video: video({ width: 120, height: 160 }), audio: stereo() }),
   );
@@ -325,7 +415,27 @@ export function recipes(): Recipe[] {
       async make(out, work) {
         const av = join(work, 'two-audio.av.mkv');
         await encodeSource(av, s, { audio: ['-c:a', 'flac'] });
-        await ffmpeg(['-i', av, '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-map', '0:v', '-map', '0:a', '-map', '1:a', '-t', '3', '-c:v', 'copy', '-c:a', 'flac', out]);
+        await ffmpeg([
+          '-i',
+          av,
+          '-f',
+          'lavfi',
+          '-i',
+          'anullsrc=r=8000:cl=mono',
+          '-map',
+          '0:v',
+          '-map',
+          '0:a',
+          '-map',
+          '1:a',
+          '-t',
+          '3',
+          '-c:v',
+          'copy',
+          '-c:a',
+          'flac',
+          out,
+        ]);
       },
     });
   }

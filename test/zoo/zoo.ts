@@ -126,7 +126,10 @@ async function takeLock(lock: string): Promise<boolean> {
   } catch {
     // just created, pid not written yet
   }
-  const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+  const age = await stat(lock).then(
+    (s) => Date.now() - s.mtimeMs,
+    () => 0,
+  );
   if (age > LOCK_STALE_MS || (owner && owner !== process.pid && !alive(owner))) await rm(lock, { recursive: true, force: true });
   return false;
 }
@@ -167,7 +170,14 @@ async function generate(dir: string): Promise<void> {
   try {
     await Promise.all([worker(), worker()]);
     await rm(work, { recursive: true, force: true });
-    await writeFile(join(scratch, MANIFEST), JSON.stringify(list.map(({ name, tags, truth }) => ({ name, tags, truth })), null, 1));
+    await writeFile(
+      join(scratch, MANIFEST),
+      JSON.stringify(
+        list.map(({ name, tags, truth }) => ({ name, tags, truth })),
+        null,
+        1,
+      ),
+    );
     await rename(scratch, dir);
   } catch (err) {
     await rm(scratch, { recursive: true, force: true });
