@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import ort from 'onnxruntime-node';
-import { Extractor, extractFeatures } from '../src/infer/extractor.js';
+import { type Extractor, extractFeatures } from '../src/infer/extractor.js';
 import { decodeArgs, decodeClips, resolveDecodeOptions, type DecodeOptions } from '../src/media/decode.js';
 import { readShards } from '../src/shards/tar-reader.js';
 import { writeFeatureShards } from '../src/sinks/feature-shard.js';

@@ -125,7 +125,7 @@ describe('batchStage (batching by backpressure)', () => {
     expect(runs.flatMap((e) => e.split(':')[1]!.split(',').map(Number))).toEqual(Array.from({ length: 12 }, (_, i) => i));
     expect(events.filter((e) => e.startsWith('out'))).toEqual(Array.from({ length: 12 }, (_, i) => `out${i}`));
     // Batch 2 was started before the first item of batch 1 went downstream.
-    expect(events.indexOf('run2:' + runs[1]!.split(':')[1])).toBeLessThan(events.indexOf('out0'));
+    expect(events.indexOf(`run2:${runs[1]!.split(':')[1]}`)).toBeLessThan(events.indexOf('out0'));
   });
 
   it('fails the pipeline with the error of a batch started ahead, after the items before it', async () => {

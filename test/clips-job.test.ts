@@ -40,7 +40,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   await writeFile(
     join(dir, 'sources.csv'),
-    ['video_id,path,url', 'vid_A,vid_A.mp4,', `web,,${base}/v/web.mp4`, 'broken,bad.mp4,', 'dQw4w9WgXcQ,,', `gone,,${base}/v/gone.mp4`].join('\n') + '\n',
+    `${['video_id,path,url', 'vid_A,vid_A.mp4,', `web,,${base}/v/web.mp4`, 'broken,bad.mp4,', 'dQw4w9WgXcQ,,', `gone,,${base}/v/gone.mp4`].join('\n')}\n`,
   );
   // Sekai names; deliberately out of order and one running past the end (120 frames).
   await writeFile(join(dir, 'spans.csv'), 'videoFile\nvid_A_100_130\nvid_A_0_30\nvid_A_45_75\nweb_10_40\nweb_70_90\n');
@@ -193,7 +193,10 @@ describe('clipstream clips (CLI)', () => {
     );
     const writes: string[] = [];
     const orig = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stderr.write;
+    process.stderr.write = ((s: string) => {
+      writes.push(String(s));
+      return true;
+    }) as typeof process.stderr.write;
     let code: number;
     try {
       code = await runClips(args, new AbortController().signal);

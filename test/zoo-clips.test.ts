@@ -123,7 +123,7 @@ beforeAll(async () => {
   if (!hasPyAV) return;
   dir = await mkdtemp(join(tmpdir(), 'zoo-clips-'));
   entries = await zooEntries();
-  await writeFile(join(dir, 'all.csv'), ['video_id,path', ...entries.map((e) => `${idOf(e.name)},${e.path}`)].join('\n') + '\n');
+  await writeFile(join(dir, 'all.csv'), `${['video_id,path', ...entries.map((e) => `${idOf(e.name)},${e.path}`)].join('\n')}\n`);
 }, 300_000);
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -163,7 +163,7 @@ describe.skipIf(!hasPyAV)('clips over the media zoo', () => {
   it('spans, one ffmpeg per clip, on the tricky classes: a span past the real end is cut there and reported', async () => {
     const tricky = entries.filter((e) => !refused(e) && e.tags.some((t) => SPAN_TAGS.includes(t)));
     expect(tricky.length).toBeGreaterThan(10);
-    await writeFile(join(dir, 'tricky.csv'), ['video_id,path', ...tricky.map((e) => `${idOf(e.name)},${e.path}`)].join('\n') + '\n');
+    await writeFile(join(dir, 'tricky.csv'), `${['video_id,path', ...tricky.map((e) => `${idOf(e.name)},${e.path}`)].join('\n')}\n`);
     const spans = tricky.flatMap((e) => {
       const n = e.truth.frames!;
       return n < 4
@@ -173,7 +173,7 @@ describe.skipIf(!hasPyAV)('clips over the media zoo', () => {
             [idOf(e.name), Math.floor(n / 2), n + 7],
           ];
     });
-    await writeFile(join(dir, 'spans.csv'), ['video_id,start_frame,end_frame', ...spans.map((s) => s.join(','))].join('\n') + '\n');
+    await writeFile(join(dir, 'spans.csv'), `${['video_id,start_frame,end_frame', ...spans.map((s) => s.join(','))].join('\n')}\n`);
     const report = await clips({
       sources: join(dir, 'tricky.csv'),
       spans: join(dir, 'spans.csv'),

@@ -108,7 +108,7 @@ export function formatHelp(spec: CommandSpec): string {
   }
   lines.push(`  ${'--help'.padEnd(width + 2)}  Show this help`);
   if (spec.examples.length) lines.push('', 'Examples:', ...spec.examples.map((e) => `  ${e}`));
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 const camel = (name: string) => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());

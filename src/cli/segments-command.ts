@@ -139,7 +139,7 @@ export async function runSegments(args: Record<string, unknown>, signal: AbortSi
   }
   const model = resolveModelArg(args.model as string | undefined, 'matting', '--model');
   const quiet = args.quiet === true;
-  let report;
+  let report: Awaited<ReturnType<typeof segments>>;
   try {
     report = await segments({
       ...units,

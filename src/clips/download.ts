@@ -181,7 +181,7 @@ export async function downloadYouTube(idOrUrl: string, dest: string, options: { 
   const work = join(dirname(dest), `.${basename(dest)}.yt-dlp`);
   await mkdir(work, { recursive: true });
   try {
-    let res;
+    let res: Awaited<ReturnType<typeof runTool>>;
     try {
       res = await runTool(
         bin,

@@ -56,7 +56,7 @@ function rowToSource(row: Record<string, unknown>, baseDir: string, where: strin
  * await readSources('sources.csv') // [{ videoId: 'abc', kind: 'path', location: '/data/abc.mp4' }, ...]
  */
 export async function readSources(input: string, onDuplicate?: (videoId: string) => void): Promise<SourceRow[]> {
-  let st;
+  let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(input);
   } catch (err) {

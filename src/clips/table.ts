@@ -53,7 +53,7 @@ function csvField(v: unknown): string {
 
 /** CSV text with a header line; fields are quoted only when they need it. */
 export function formatCsv(columns: readonly string[], rows: readonly object[]): string {
-  return [columns.join(','), ...rows.map((r) => columns.map((c) => csvField((r as Record<string, unknown>)[c])).join(','))].join('\n') + '\n';
+  return `${[columns.join(','), ...rows.map((r) => columns.map((c) => csvField((r as Record<string, unknown>)[c])).join(','))].join('\n')}\n`;
 }
 
 /** Writes a CSV so that readers never see a half-written table (it is rewritten as work goes on). */

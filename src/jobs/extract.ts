@@ -231,7 +231,7 @@ async function run(c: RunContext): Promise<ExtractReport> {
   const writeLogNow = (done: boolean) =>
     writeFileAtomic(
       logPath,
-      JSON.stringify(
+      `${JSON.stringify(
         {
           hostname: hostname(),
           pid: process.pid,
@@ -246,7 +246,7 @@ async function run(c: RunContext): Promise<ExtractReport> {
         },
         null,
         2,
-      ) + '\n',
+      )}\n`,
     );
 
   // One writer per shard, across runs and machines sharing outPath (issue 9 item 15).

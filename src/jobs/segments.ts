@@ -7,7 +7,7 @@
  */
 import { join, relative, resolve, sep } from 'node:path';
 import { resolveEncoder } from '../clips/encoders.js';
-import { ClipstreamError } from '../errors.js';
+import type { ClipstreamError } from '../errors.js';
 import { FrameModel } from '../segments/model.js';
 import { resolveSegmentsOptions, type SegmentsOptions } from '../segments/options.js';
 import { processVideo, type VideoReport } from '../segments/video.js';

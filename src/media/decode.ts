@@ -171,7 +171,7 @@ function stderrTail(stderr: string): string {
     .filter(
       (l) =>
         l &&
-        !/^(Input|Output|Stream|Duration|Metadata|major_brand|minor_version|compatible_brands|encoder|handler_name|creation_time|Press|frame=|size=|video:|\[|  )/.test(
+        !/^(Input|Output|Stream|Duration|Metadata|major_brand|minor_version|compatible_brands|encoder|handler_name|creation_time|Press|frame=|size=|video:|\[| {2})/.test(
           l,
         ) &&
         !l.startsWith('Stream mapping'),

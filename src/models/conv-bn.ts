@@ -1,4 +1,4 @@
-import { GraphBuilder, ints } from './onnx-graph.js';
+import { type GraphBuilder, ints } from './onnx-graph.js';
 import { foldBatchNorm, type ParamSource } from './params.js';
 
 /** A bias-free Conv3d followed by BatchNorm3d, named as the PyTorch modules are. */

@@ -368,21 +368,21 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
       }
       default: {
         const names: Record<number, string> = {
-          0x69: 'INST',
-          0x6f: 'OBJ',
-          0x82: 'EXT1',
-          0x83: 'EXT2',
-          0x84: 'EXT4',
-          0x50: 'PERSID',
-          0x92: 'NEWOBJ_EX',
-          0x8f: 'EMPTY_SET',
-          0x90: 'ADDITEMS',
-          0x91: 'FROZENSET',
-          0x96: 'BYTEARRAY8',
-          0x97: 'NEXT_BUFFER',
-          0x98: 'READONLY_BUFFER',
-          0x53: 'STRING',
-          0x56: 'UNICODE',
+          105: 'INST',
+          111: 'OBJ',
+          130: 'EXT1',
+          131: 'EXT2',
+          132: 'EXT4',
+          80: 'PERSID',
+          146: 'NEWOBJ_EX',
+          143: 'EMPTY_SET',
+          144: 'ADDITEMS',
+          145: 'FROZENSET',
+          150: 'BYTEARRAY8',
+          151: 'NEXT_BUFFER',
+          152: 'READONLY_BUFFER',
+          83: 'STRING',
+          86: 'UNICODE',
         };
         const name = names[op] ?? `0x${op.toString(16).padStart(2, '0')}`;
         throw fail(where, `refused pickle opcode ${name} at offset ${at}: not one that tensor/array checkpoints use`);

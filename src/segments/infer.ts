@@ -61,7 +61,7 @@ export async function inferSegment(
   out: string,
 ): Promise<{ files: string[]; state: RecurrentState; frames: number }> {
   const { width: w, height: h } = ctx.timeline;
-  const plane = w * h;
+  const _plane = w * h;
   const sink: FrameSink =
     ctx.format === 'mp4'
       ? await mp4Sink(out, w, h, ctx.timeline.rate, ctx.encode, ctx.signal)

@@ -101,7 +101,7 @@ export class RecordStore {
    * checksums; a truncated or replaced file makes the segment run again.
    */
   async verified(rec: SegmentRecord | null): Promise<boolean> {
-    if (!rec || rec.status !== 'done') return false;
+    if (rec?.status !== 'done') return false;
     for (const o of rec.outputs) if ((await fileSha256(join(this.workDir, o.file))) !== o.sha256) return false;
     if (rec.stateOut && (await fileSha256(join(this.workDir, rec.stateOut.file))) !== rec.stateOut.sha256) return false;
     return true;

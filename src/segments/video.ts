@@ -34,7 +34,7 @@ export interface VideoReport {
 
 /** The work folder of an output: `out/talk.mp4` → `out/talk.segments/`. */
 export function workDirFor(output: string): string {
-  return output.replace(/\.[^./\\]+$/, '') + '.segments';
+  return `${output.replace(/\.[^./\\]+$/, '')}.segments`;
 }
 
 export async function processVideo(input: string, output: string, model: FrameModel, o: ResolvedSegmentsOptions): Promise<VideoReport> {

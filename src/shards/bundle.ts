@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -131,7 +132,7 @@ export async function bundleClips(options: BundleOptions): Promise<BundleSummary
     warn(new ClipstreamError('ERR_BAD_ARGUMENT', `bundle: skipped ${join(inputDir, file)}: ${reason}`, { where: { file: join(inputDir, file) } }));
   };
 
-  let dirents;
+  let dirents: Dirent[];
   try {
     dirents = await readdir(inputDir, { withFileTypes: true });
   } catch (err) {

@@ -146,7 +146,7 @@ export class JsonShardText {
   }
 
   end(): string {
-    return this.text([{ name: 'endArray' }]) + '\n';
+    return `${this.text([{ name: 'endArray' }])}\n`;
   }
 }
 

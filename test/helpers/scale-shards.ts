@@ -26,6 +26,7 @@ export async function featureShards(dir: string, ext = '.msgpack'): Promise<Map<
 }
 
 /** The run logs (`log_*.json`) in `dir`, parsed. */
+// biome-ignore lint/suspicious/noExplicitAny: run logs are free-form JSON that each test reads its own way
 export async function runLogs(dir: string): Promise<Array<Record<string, any>>> {
   const names = (await readdir(dir)).filter((n) => /^log_.*\.json$/.test(n));
   return Promise.all(names.map(async (n) => JSON.parse(await readFile(join(dir, n), 'utf8'))));
