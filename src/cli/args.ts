@@ -137,7 +137,7 @@ export function cliMessage(err: unknown, spec: CommandSpec | undefined): string 
   const path = (err as { where?: { option?: string } } | null)?.where?.option;
   const flag = spec && path ? flagFor(spec, path) : null;
   // A command that already spoke in flags (clips rewrites its own messages) is left as it said it.
-  if (!path || !flag || message.includes(flag)) return message;
+  if (!path || !flag || (!message.includes(path) && message.includes(flag))) return message;
   const without = message.replace(` for ${path}`, '');
   if (without !== message) return `${flag}: ${without.charAt(0).toLowerCase()}${without.slice(1)}`;
   const replaced = message.split(path).join(flag);
