@@ -17,6 +17,7 @@ import { renderFace } from '../src/faces/synthetic.js';
 import { faces } from '../src/jobs/faces.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { runTool } from '../src/media/process.js';
+import { rawRgbInputArgs } from '../src/media/raw-video.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -61,32 +62,7 @@ async function makeVideo(path: string, seconds: number): Promise<void> {
   const tmp = `${path}.tmp.mp4`;
   const r = await runTool(
     ffmpegPath(),
-    [
-      '-v',
-      'error',
-      '-y',
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      'rgb24',
-      '-s',
-      '320x240',
-      '-r',
-      String(fps),
-      '-i',
-      'pipe:0',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'ultrafast',
-      '-crf',
-      '18',
-      '-g',
-      '250',
-      '-pix_fmt',
-      'yuv420p',
-      tmp,
-    ],
+    ['-v', 'error', '-y', ...rawRgbInputArgs(320, 240, fps), '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '18', '-g', '250', '-pix_fmt', 'yuv420p', tmp],
     { input: frames() },
   );
   if (r.code !== 0) throw new Error(`cannot make ${path}: ${r.stderr.slice(-300)}`);

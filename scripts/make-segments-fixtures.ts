@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { runTool } from '../src/media/process.js';
 import { beepExpression, MATTE_FIXTURE, renderMatteFrame, type MatteVideoSpec } from '../src/segments/synthetic.js';
+import { rawRgbInputArgs } from '../src/media/raw-video.js';
 
 export interface MatteVideoOptions {
   /** Seconds the audio starts after the video (default 0); null: no audio. */
@@ -34,21 +35,7 @@ export async function writeMatteVideo(spec: MatteVideoSpec, outPath: string, o: 
   for (let k = 0; k < spec.frames; k++) renderMatteFrame(spec, k, raw.subarray(k * frameBytes, (k + 1) * frameBytes));
   const duration = spec.frames / spec.fps;
   // With explicit timestamps the input rate only sets a fine time base (ms) for setpts and the encoder.
-  const args = [
-    '-v',
-    'error',
-    '-y',
-    '-f',
-    'rawvideo',
-    '-pix_fmt',
-    'rgb24',
-    '-s',
-    `${spec.width}x${spec.height}`,
-    '-r',
-    o.timestamps ? '1000' : String(spec.fps),
-    '-i',
-    'pipe:0',
-  ];
+  const args = ['-v', 'error', '-y', ...rawRgbInputArgs(spec.width, spec.height, o.timestamps ? '1000' : String(spec.fps))];
   const audio = o.audioDelay === undefined ? 0 : o.audioDelay;
   // A late audio stream starts `audioDelay` s after the video in the container (not padded with silence).
   if (audio !== null)

@@ -14,6 +14,7 @@ import { faces, STATE_FILE, type FacesOptions } from '../src/jobs/faces.js';
 import { ffmpegPath, ffprobePath } from '../src/media/ffmpeg-path.js';
 import { liveChildProcesses, runTool } from '../src/media/process.js';
 import { runCli } from './helpers/run-cli.js';
+import { rawRgbInputArgs } from '../src/media/raw-video.js';
 
 const PY = '/usr/bin/python3';
 const gap = SYNTHETIC_VIDEOS.find((s) => s.name === 'face_gap')!;
@@ -35,16 +36,7 @@ async function writeRotated(out: string, width: number, height: number, vf: stri
       '-v',
       'error',
       '-y',
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      'rgb24',
-      '-s',
-      `${width}x${height}`,
-      '-r',
-      String(fps),
-      '-i',
-      'pipe:0',
+      ...rawRgbInputArgs(width, height, fps),
       '-vf',
       vf,
       '-c:v',
@@ -280,32 +272,7 @@ describe('cutting a face clip by seeking (issue 10 item 9)', () => {
     for (let k = 0; k < n; k++) renderFace(320, 240, { cx: 60 + k * 0.8, cy: 120 }, raw.subarray(k * 320 * 240 * 3, (k + 1) * 320 * 240 * 3));
     const enc = await runTool(
       ffmpegPath(),
-      [
-        '-v',
-        'error',
-        '-y',
-        '-f',
-        'rawvideo',
-        '-pix_fmt',
-        'rgb24',
-        '-s',
-        '320x240',
-        '-r',
-        '25',
-        '-i',
-        'pipe:0',
-        '-c:v',
-        'libx264',
-        '-bf',
-        '3',
-        '-g',
-        '120',
-        '-crf',
-        '20',
-        '-pix_fmt',
-        'yuv420p',
-        src,
-      ],
+      ['-v', 'error', '-y', ...rawRgbInputArgs(320, 240, '25'), '-c:v', 'libx264', '-bf', '3', '-g', '120', '-crf', '20', '-pix_fmt', 'yuv420p', src],
       { input: raw },
     );
     expect(enc.code).toBe(0);

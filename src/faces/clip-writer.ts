@@ -2,6 +2,7 @@ import { ClipstreamError, type Where } from '../errors.js';
 import { runTool, succeeded, ToolFailure, toolOutput } from '../media/process.js';
 import { withAtomicFile } from '../util/atomic.js';
 import { squareAndResize, type CropBox } from './crops.js';
+import { rawRgbInputArgs } from '../media/raw-video.js';
 
 /**
  * Streams `count` source frames from `startTime` (the presentation time of the first one),
@@ -75,23 +76,7 @@ export async function encodeFaceClip(
   signal?: AbortSignal,
 ): Promise<void> {
   const duration = count / fps;
-  const args = [
-    '-hide_banner',
-    '-nostats',
-    '-v',
-    'error',
-    '-y',
-    '-f',
-    'rawvideo',
-    '-pix_fmt',
-    'rgb24',
-    '-s',
-    `${size}x${size}`,
-    '-r',
-    String(fps),
-    '-i',
-    'pipe:0',
-  ];
+  const args = ['-hide_banner', '-nostats', '-v', 'error', '-y', ...rawRgbInputArgs(size, size, fps)];
   if (audio.withAudio)
     args.push(
       '-ss',

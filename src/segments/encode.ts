@@ -11,6 +11,7 @@ import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
 import { spawnTool, stderrTail, type StreamingTool } from '../media/process.js';
 import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
+import { rawRgbInputArgs } from '../media/raw-video.js';
 
 export interface FrameSink {
   write(frame: Uint8Array): Promise<void>;
@@ -37,16 +38,7 @@ export async function mp4Sink(out: string, width: number, height: number, rate: 
     '-v',
     'error',
     '-y',
-    '-f',
-    'rawvideo',
-    '-pix_fmt',
-    'rgb24',
-    '-s',
-    `${width}x${height}`,
-    '-r',
-    rate,
-    '-i',
-    'pipe:0',
+    ...rawRgbInputArgs(width, height, rate),
     // 4:2:0 needs even sizes: an odd row/column is added by repeating the edge (PNG output keeps the exact size).
     ...(width % 2 || height % 2
       ? ['-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2,fillborders=mode=smear:right=1:bottom=1'.replace(/right=1:bottom=1/, `right=${width % 2}:bottom=${height % 2}`)]
