@@ -18,20 +18,11 @@ import { faces } from '../src/jobs/faces.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { runTool } from '../src/media/process.js';
 import { rawRgbInputArgs } from '../src/media/raw-video.js';
+import type { BenchRow } from './measure.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
 const WORK = join(ROOT, '.bench', 'faces');
-
-export interface FacesBenchRow {
-  item: string;
-  metric: string;
-  ours: string;
-  reference: string;
-  ratio: number | null;
-  target: string;
-  met: boolean | null;
-}
 
 interface ChildRun {
   seconds: number;
@@ -112,7 +103,7 @@ async function child(job: { input: string; out: string; thread: 'worker' | 'main
  * @example
  * rows.push(...(await benchFaces({ quick: true, log: console.log })));
  */
-export async function benchFaces(o: { quick: boolean; log: (s: string) => void }): Promise<FacesBenchRow[]> {
+export async function benchFaces(o: { quick: boolean; log: (s: string) => void }): Promise<BenchRow[]> {
   const lengths = o.quick ? [15, 30, 75] : [60, 120, 300];
   const runs: Record<number, ChildRun> = {};
   for (const s of lengths) {

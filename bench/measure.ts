@@ -21,6 +21,19 @@ import { vggishExamples } from '../src/features/vggish.js';
 import type { DecodedAudio, DecodedVideo, Sample, ShardInfo, StreamItem, Tensor } from '../src/types.js';
 import { readModelInfo } from '../src/models/info.js';
 
+/** One row of the bench table: our figure against its reference, the ratio, and whether the target is met. */
+export interface BenchRow {
+  item: string;
+  metric: string;
+  ours: string;
+  reference: string;
+  ratio: number | null;
+  /** The same ratio on CPU seconds (this process and its ffmpeg children), when measured: less affected by other load. */
+  cpuRatio?: number | null;
+  target: string;
+  met: boolean | null;
+}
+
 export const now = (): number => performance.now() / 1000;
 
 /**

@@ -17,20 +17,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { queueStatus } from '../src/scale/queue.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis.js';
+import type { BenchRow } from './measure.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'src', 'cli', 'run.ts');
-
-export interface QueueRow {
-  item: string;
-  metric: string;
-  ours: string;
-  reference: string;
-  ratio: number | null;
-  cpuRatio?: number | null;
-  target: string;
-  met: boolean | null;
-}
 
 export interface QueueBenchResult {
   units: number;
@@ -45,7 +35,7 @@ export interface QueueBenchResult {
     localCpuSeconds: number | null;
     cpuOverhead: number | null;
   }>;
-  rows: QueueRow[];
+  rows: BenchRow[];
 }
 
 const GNU_TIME = '/usr/bin/time';
@@ -157,7 +147,7 @@ export async function benchQueue(
     await redis.stop();
     await rm(work, { recursive: true, force: true });
   }
-  const rows: QueueRow[] = runs.map((r) => ({
+  const rows: BenchRow[] = runs.map((r) => ({
     item: '8 queue',
     metric: `${shards.length} units, ${r.workers} worker(s) (units/s)`,
     ours: String(r.queueUnitsPerSecond),

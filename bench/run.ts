@@ -35,6 +35,7 @@ import {
   readAlone,
   writeAlone,
   type BareResult,
+  type BenchRow,
   type StageRun,
 } from './measure.js';
 import { benchFaces } from './faces.js';
@@ -152,18 +153,6 @@ function parseArgs(argv: string[]): Config {
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
-interface Row {
-  item: string;
-  metric: string;
-  ours: string;
-  reference: string;
-  ratio: number | null;
-  /** The same ratio on CPU seconds (this process and its ffmpeg children), when measured. */
-  cpuRatio?: number | null;
-  target: string;
-  met: boolean | null;
-}
-
 function runChild(job: ChildJob): Promise<ChildResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'child.ts'), JSON.stringify(job)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -213,7 +202,7 @@ async function main(): Promise<void> {
     loadAverageAtStart: loadavg().map(r2),
     ffmpeg: ffmpegPath(),
   };
-  const rows: Row[] = [];
+  const rows: BenchRow[] = [];
   const figures: Record<string, unknown> = {
     mode: cfg.mode,
     date: new Date().toISOString(),
@@ -714,7 +703,7 @@ async function main(): Promise<void> {
   }
 }
 
-function formatTable(rows: Row[]): string {
+function formatTable(rows: BenchRow[]): string {
   const head = ['item', 'metric', 'ours', 'reference', 'ratio', 'CPU-time ratio', 'target', 'met'];
   const cells = rows.map((r) => [
     r.item,

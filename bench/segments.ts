@@ -23,19 +23,7 @@ import { runTool } from '../src/media/process.js';
 import { composeFrame, RVM_GREEN, toModelInput } from '../src/segments/compose.js';
 import { MATTING_MODEL_FILE } from '../src/segments/matting-model.js';
 import { MATTE_FIXTURE } from '../src/segments/synthetic.js';
-import { cpuSeconds } from './measure.js';
-
-export interface SegmentsBenchRow {
-  item: string;
-  metric: string;
-  ours: string;
-  reference: string;
-  ratio: number | null;
-  /** The same ratio on CPU seconds (this process and its ffmpeg children): less affected by other load. */
-  cpuRatio?: number | null;
-  target: string;
-  met: boolean | null;
-}
+import { cpuSeconds, type BenchRow } from './measure.js';
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 const ENCODE = ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', 'veryfast', '-threads', '2', '-crf', '18'];
@@ -169,7 +157,7 @@ export async function benchSegments(
   mode: 'full' | 'quick' | 'smoke',
   log: (s: string) => void,
   workDir = '.bench/segments',
-): Promise<{ rows: SegmentsBenchRow[]; figures: Record<string, unknown> }> {
+): Promise<{ rows: BenchRow[]; figures: Record<string, unknown> }> {
   const [w, h] = mode === 'full' ? [640, 360] : [320, 240];
   const base = mode === 'smoke' ? 2 : 10;
   await mkdir(workDir, { recursive: true });
@@ -248,7 +236,7 @@ export async function benchSegments(
     allRunSeconds: { job: jobRuns.map((r) => r2(r.seconds)), bare: bareRuns.map((r) => r2(r.seconds)) },
   };
   const cpuRatio = (a: number | null, b: number | null) => (a && b ? r2(b / a) : null);
-  const rows: SegmentsBenchRow[] = [
+  const rows: BenchRow[] = [
     {
       item: '8 segments',
       metric: `job frames/s (${w}x${h}, ${frames} frames, 5 s segments, carry)`,
