@@ -215,21 +215,28 @@ function startRun(binary: string, args: string[], options: RunOptions, streamStd
   };
 }
 
+/**
+ * Writes one chunk to a child's stdin and, when its pipe is full, waits for 'drain' (or for the
+ * pipe to close: a child that exited drains nothing), so a producer never outruns the child.
+ */
+export async function writeToChild(stdin: Writable, chunk: Uint8Array): Promise<void> {
+  if (stdin.write(chunk)) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      stdin.off('drain', done);
+      stdin.off('close', done);
+      resolve();
+    };
+    stdin.on('drain', done);
+    stdin.on('close', done);
+  });
+}
+
 /** Writes chunks to a child's stdin, waiting for 'drain' when its pipe is full. */
 async function feed(stdin: Writable, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
   for await (const chunk of chunks) {
     if (stdin.destroyed || stdin.writableEnded) return;
-    if (!stdin.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          stdin.off('drain', done);
-          stdin.off('close', done);
-          resolve();
-        };
-        stdin.on('drain', done);
-        stdin.on('close', done);
-      });
-    }
+    await writeToChild(stdin, chunk);
   }
   stdin.end();
 }

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { encoderArgs, type EncodeSettings } from '../clips/encoders.js';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { spawnTool, stderrTail, type StreamingTool } from '../media/process.js';
+import { spawnTool, stderrTail, writeToChild, type StreamingTool } from '../media/process.js';
 import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
 import { rawRgbInputArgs } from '../media/raw-video.js';
 
@@ -67,17 +67,7 @@ export async function mp4Sink(out: string, width: number, height: number, rate: 
   return {
     async write(frame) {
       if (failed) throw failed;
-      if (!stdin.write(frame)) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            stdin.off('drain', done);
-            stdin.off('close', done);
-            resolve();
-          };
-          stdin.on('drain', done);
-          stdin.on('close', done);
-        });
-      }
+      await writeToChild(stdin, frame);
       if (stdin.destroyed || stdin.writableEnded) {
         await check();
         if (failed) throw failed;
