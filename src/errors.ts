@@ -49,9 +49,17 @@ export class InvalidOptionError extends ClipstreamError {
   }
 }
 
-/** Wraps anything thrown into a ClipstreamError without losing the original as `cause`. */
+/**
+ * Wraps anything thrown into a ClipstreamError without losing the original as `cause`. A
+ * ClipstreamError keeps its code, message and `where`; fields of `where` it lacks are added
+ * (the caller's context: the shard, the clip key), none it has are overwritten.
+ */
 export function toClipstreamError(err: unknown, code: ErrorCode, where: Where = {}): ClipstreamError {
-  if (err instanceof ClipstreamError) return err;
+  if (err instanceof ClipstreamError) {
+    const own = err.where as Record<string, string | undefined>;
+    for (const [k, v] of Object.entries(where)) if (own[k] === undefined && v !== undefined) own[k] = v;
+    return err;
+  }
   const message = err instanceof Error ? err.message : String(err);
   return new ClipstreamError(code, message, { cause: err, where });
 }

@@ -1,0 +1,27 @@
+/**
+ * What the CLI, the queue and the worker need to know about a job, in one shape for all four
+ * (extract, clips, faces, segments): its command, how its options come from CLI arguments, its
+ * units, and how to run some of them. `clipstream queue add <job>` lists the units and puts one
+ * queue job per unit; `clipstream worker` runs each with `run({ ...options, only: [unit] })`, the
+ * same code as the plain command.
+ */
+import type { CommandSpec } from '../cli/args.js';
+import type { JobName, JobReport, UnitResult } from './runner.js';
+
+export interface JobDefinition<O extends object = object> {
+  name: JobName;
+  spec: CommandSpec;
+  /** The library options from parsed CLI arguments (errors name the CLI flag). */
+  optionsFromArgs(args: Record<string, unknown>): O;
+  /** CLI arguments that are local paths, made absolute when a unit is queued (workers run elsewhere). */
+  pathArgs: readonly string[];
+  /** Every unit id of the job for these options, in order, before partitioning. */
+  listUnits(options: O): Promise<string[]>;
+  /** Runs the job (all units, or `only` those); resolves with the runner's report. */
+  run(options: O & { only?: readonly string[]; signal?: AbortSignal }): Promise<{ run: JobReport }>;
+}
+
+/** A unit result the worker treats as a failure to retry, or as final (permanent). */
+export function unitFailed(r: UnitResult | undefined): boolean {
+  return r === undefined || r.outcome === 'failed';
+}

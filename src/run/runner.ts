@@ -1,0 +1,293 @@
+/**
+ * The job runner: what every job (extract, clips, faces, segments) shares around its stages,
+ * written once. A job hands it the full list of its units of work (a shard, a source video)
+ * and a body that pushes the units through its stages; the runner does the rest:
+ *
+ * - this run's share of the units (`--rank/--world`, src/scale/partition.ts) and, for a queue
+ *   worker, only the unit(s) it was handed (`only`);
+ * - resume: a unit finished by an earlier run is recorded as skipped and never reaches a stage;
+ * - one lock per unit (src/util/lock.ts), so runs and machines sharing a folder never write one
+ *   unit twice;
+ * - the temp files of a killed run are removed before anything starts;
+ * - progress events (units and items: clips, frames) for the progress display;
+ * - the run log `log_<host>_<pid>_<ms>.json`, rewritten atomically after every unit, and
+ *   marked `finished` only once every result is in it;
+ * - no ffmpeg child left behind when the body returns or throws;
+ * - the final report, one result per unit in the order of the list.
+ *
+ * @example
+ * const { result, report } = await runJob(
+ *   { job: 'segments', units: videos, unitId: (v) => v, logDir: 'out' },
+ *   async (run) => {
+ *     for await (const v of run.pending()) run.unitDone({ unit: v, outcome: 'done', status: 'written' });
+ *   },
+ * );
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { ClipstreamError } from '../errors.js';
+import { liveChildProcesses } from '../media/process.js';
+import { shareOf, WHOLE, type Partition } from '../scale/partition.js';
+import { UnitLocks, type LockedPolicy } from '../scale/unit-locks.js';
+import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { removeDeadTemps, writeFileAtomic } from '../util/atomic.js';
+import { ensureOutputDir } from '../util/validate.js';
+import { emptyProgress, type JobProgress } from './progress.js';
+
+export type JobName = 'extract' | 'clips' | 'faces' | 'segments';
+
+/** What became of one unit. `status` is the job's own words ('written', 'skipped (done before)', ...). */
+export interface UnitResult {
+  unit: string;
+  outcome: 'done' | 'skipped' | 'failed';
+  status: string;
+  error?: string;
+  /** Anything else the job wants in the log for this unit. */
+  [field: string]: unknown;
+}
+
+export interface JobRunOptions<U> {
+  job: JobName;
+  /** Every unit of the job in a fixed order, before partitioning: every rank sees the same list. */
+  units: readonly U[];
+  /** A unit's stable id: its key in the log, the queue and `only`. */
+  unitId: (unit: U) => string;
+  /** Units not yet finished that this run is asked for, when known ahead (clips, frames) for an ETA. */
+  itemsExpected?: number | null;
+  partition?: Partition;
+  /** Only these unit ids (a queue worker runs the unit it was handed). An id not among `units` is an error. */
+  only?: readonly string[];
+  /** Where the run log goes; null for none. Created when missing. */
+  logDir: string | null;
+  /** Folders whose dead temp files (a killed run's) are removed first. `logDir` is always one. */
+  tempDirs?: readonly string[];
+  /** Written into the log under `options`. */
+  logOptions?: Record<string, unknown>;
+  /** Extra top-level fields of the log (extract keeps `shards` and `shard_results`), computed at every write. */
+  logFields?: (results: UnitResult[]) => Record<string, unknown>;
+  /** One lock per unit, beside its final output. */
+  locks?: { finalPath: (unit: U) => string; onLocked?: LockedPolicy; isDone?: (unit: U) => Promise<boolean> };
+  /** A unit finished by an earlier run: its result (outcome 'skipped'); null to run it. Called after its lock is held. */
+  resume?: (unit: U) => Promise<UnitResult | null>;
+  /** Nouns for the progress display. */
+  unitNoun?: string;
+  itemNoun?: string;
+  signal?: AbortSignal;
+  onWarning?: WarningHandler;
+  onProgress?: (progress: JobProgress) => void;
+}
+
+export interface JobReport {
+  job: JobName;
+  logPath: string | null;
+  partition: Partition;
+  /** One per unit of this run's share, in list order; units never reached are `failed` with status 'not run'. */
+  units: UnitResult[];
+  done: number;
+  skipped: number;
+  failed: number;
+  items: { done: number; failed: number; skipped: number };
+  seconds: number;
+}
+
+/** The handle a job's body gets: the units to do, and where results and item counts go. */
+export class JobRun<U> {
+  readonly job: JobName;
+  readonly started = Date.now();
+  readonly logPath: string | null;
+  readonly partition: Partition;
+  /** This run's units (share, then `only`), in list order. */
+  readonly units: readonly U[];
+  readonly signal: AbortSignal | undefined;
+  readonly onWarning: WarningHandler;
+  readonly #o: JobRunOptions<U>;
+  readonly #results = new Map<string, UnitResult>();
+  readonly #progress: JobProgress;
+  readonly #locks: UnitLocks | null;
+  #logChain: Promise<void> = Promise.resolve();
+  #pendingCalled = false;
+
+  constructor(o: JobRunOptions<U>, units: readonly U[], partition: Partition) {
+    this.#o = o;
+    this.job = o.job;
+    this.units = units;
+    this.partition = partition;
+    this.signal = o.signal;
+    this.onWarning = o.onWarning ?? defaultWarningHandler;
+    this.logPath = o.logDir === null ? null : join(o.logDir, `log_${hostname()}_${process.pid}_${this.started}.json`);
+    this.#progress = emptyProgress(o.job, units.length, o.itemsExpected ?? null, o.unitNoun, o.itemNoun);
+    this.#locks = o.locks ? new UnitLocks({ owner: o.job, onLocked: o.locks.onLocked, onWarning: this.onWarning, signal: o.signal }) : null;
+  }
+
+  /**
+   * The units to work on, in order, pulled one at a time: a unit's lock is taken when it is
+   * pulled; a unit locked elsewhere or finished before is recorded here and not yielded.
+   */
+  async *pending(): AsyncGenerator<U, void, undefined> {
+    if (this.#pendingCalled) throw new ClipstreamError('ERR_PIPELINE', 'JobRun.pending() may be iterated once');
+    this.#pendingCalled = true;
+    for (const unit of this.units) {
+      if (this.signal?.aborted) return;
+      const id = this.#o.unitId(unit);
+      if (this.#locks && this.#o.locks) {
+        const isDone = this.#o.locks.isDone ?? (async (u: U) => (await this.#o.resume?.(u)) != null);
+        const lockedBy = await this.#locks.take(id, this.#o.locks.finalPath(unit), () => isDone(unit));
+        if (lockedBy) {
+          this.unitDone({ unit: id, outcome: 'skipped', status: 'skipped (locked)', lockedBy });
+          continue;
+        }
+      }
+      const before = this.#o.resume ? await this.#o.resume(unit) : null;
+      if (before) {
+        this.unitDone(before);
+        continue;
+      }
+      yield unit;
+    }
+  }
+
+  /** Records a unit's result (the last stage calls it once per unit); releases its lock and rewrites the log. */
+  unitDone(result: UnitResult): void {
+    const first = !this.#results.has(result.unit);
+    this.#results.set(result.unit, result);
+    if (first) {
+      this.#progress.unitsDone++;
+      if (result.outcome === 'failed') this.#progress.unitsFailed++;
+      if (result.outcome === 'skipped') this.#progress.unitsSkipped++;
+    }
+    void this.#locks?.release(result.unit);
+    this.#emit();
+    void this.writeLog(false).catch((err: unknown) =>
+      this.onWarning(new ClipstreamError('ERR_IO', `run log ${this.logPath}: ${(err as Error).message}`, { cause: err, where: { file: this.logPath ?? '' } })),
+    );
+  }
+
+  /** Counts one item (a clip, a frame) of a unit. */
+  item(outcome: 'done' | 'failed' | 'skipped', n = 1): void {
+    if (outcome === 'done') this.#progress.itemsDone += n;
+    else if (outcome === 'failed') this.#progress.itemsFailed += n;
+    else this.#progress.itemsSkipped += n;
+    this.#emit();
+  }
+
+  /** The result recorded for a unit so far, if any. */
+  resultOf(unitId: string): UnitResult | undefined {
+    return this.#results.get(unitId);
+  }
+
+  progress(): JobProgress {
+    return { ...this.#progress, elapsedSeconds: (Date.now() - this.started) / 1000 };
+  }
+
+  #emit(): void {
+    this.#o.onProgress?.(this.progress());
+  }
+
+  /** Every result in list order; units with none yet get `placeholder`. */
+  results(placeholder: (id: string) => UnitResult = (id) => ({ unit: id, outcome: 'failed', status: 'not run' })): UnitResult[] {
+    return this.units.map((u) => {
+      const id = this.#o.unitId(u);
+      return this.#results.get(id) ?? placeholder(id);
+    });
+  }
+
+  /** Rewrites the log (one write at a time, so an earlier write never lands after a later one). */
+  writeLog(finished: boolean): Promise<void> {
+    const path = this.logPath;
+    if (path === null) return Promise.resolve();
+    this.#logChain = this.#logChain
+      .catch(() => {})
+      .then(() => {
+        const results = this.results((id) => ({ unit: id, outcome: 'failed', status: 'pending' }));
+        const log = {
+          job: this.job,
+          hostname: hostname(),
+          pid: process.pid,
+          timestamp: this.started / 1000,
+          time: new Date(this.started).toISOString(),
+          finished,
+          partition: { rank: this.partition.rank, world: this.partition.world, from: this.partition.from, units_in_list: this.#o.units.length },
+          ...(this.#o.only ? { only: this.#o.only } : {}),
+          options: this.#o.logOptions ?? {},
+          progress: this.progress(),
+          results,
+          ...(this.#o.logFields?.(results) ?? {}),
+        };
+        return writeFileAtomic(path, `${JSON.stringify(log, null, 2)}\n`);
+      });
+    return this.#logChain;
+  }
+
+  /** Releases every lock still held (the runner calls it on every way out). */
+  async close(): Promise<void> {
+    await this.#locks?.releaseAll();
+  }
+}
+
+function selectUnits<U>(o: JobRunOptions<U>, partition: Partition): U[] {
+  const share = shareOf(o.units, partition);
+  if (!o.only) return share;
+  const ids = new Map(o.units.map((u) => [o.unitId(u), u] as const));
+  const unknown = o.only.filter((id) => !ids.has(id));
+  if (unknown.length > 0)
+    throw new ClipstreamError(
+      'ERR_BAD_ARGUMENT',
+      `${o.job}: unit(s) not among the job's units: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`,
+      {
+        where: { key: unknown[0]! },
+      },
+    );
+  const wanted = new Set(o.only);
+  return o.units.filter((u) => wanted.has(o.unitId(u)));
+}
+
+/** Waits a moment for children that are exiting on their own; warns about any still running. */
+async function checkChildren(onWarning: WarningHandler): Promise<void> {
+  for (let i = 0; i < 40 && liveChildProcesses() > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  const left = liveChildProcesses();
+  if (left > 0) onWarning(new ClipstreamError('ERR_PIPELINE', `${left} ffmpeg/ffprobe process(es) still running after the job ended`));
+}
+
+/**
+ * Runs a job: selects its units, prepares the output folder, calls `body` with the run handle,
+ * and returns the body's result with the report. The log is `finished: true` only when the
+ * body returned; on an error or an abort it stays `finished: false` with every result recorded
+ * so far, and the error is rethrown.
+ */
+export async function runJob<U, R>(o: JobRunOptions<U>, body: (run: JobRun<U>) => Promise<R>): Promise<{ result: R; report: JobReport }> {
+  const partition = o.partition ?? WHOLE;
+  const units = selectUnits(o, partition);
+  const onWarning = o.onWarning ?? defaultWarningHandler;
+  if (o.logDir !== null) await ensureOutputDir(o.logDir, `${o.job} output folder`);
+  for (const dir of new Set([...(o.logDir !== null ? [o.logDir] : []), ...(o.tempDirs ?? [])])) await removeDeadTemps(dir);
+  const run = new JobRun(o, units, partition);
+  await run.writeLog(false);
+  let result: R;
+  let finished = false;
+  try {
+    result = await body(run);
+    finished = true;
+  } finally {
+    await run.close();
+    await checkChildren(onWarning);
+    // Every way out: the log holds every result recorded, and says `finished` only on success.
+    await run.writeLog(finished);
+  }
+  const results = run.results();
+  const p = run.progress();
+  const count = (k: UnitResult['outcome']) => results.filter((r) => r.outcome === k).length;
+  return {
+    result,
+    report: {
+      job: o.job,
+      logPath: run.logPath,
+      partition,
+      units: results,
+      done: count('done'),
+      skipped: count('skipped'),
+      failed: count('failed'),
+      items: { done: p.itemsDone, failed: p.itemsFailed, skipped: p.itemsSkipped },
+      seconds: (Date.now() - run.started) / 1000,
+    },
+  };
+}
