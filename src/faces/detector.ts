@@ -1,8 +1,9 @@
 import { ClipstreamError } from '../errors.js';
 import type { SessionOptions } from '../infer/session.js';
+import { type ChannelTables, channelTables, writePlanes } from '../infer/tensors.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
 import { nms, unscale, type Detection } from './boxes.js';
-import { openModelRunner, readGraphInterface, type GraphInterface, type ModelRunner, type ModelOutputs } from './model-runner.js';
+import { openModelRunner, readGraphInterface, type GraphInterface, type ModelRunner } from './model-runner.js';
 import { decodeScrfd, scrfdLayout } from './scrfd.js';
 import type { RawOutput } from './tensors.js';
 import { decodeUltraface, orderUltrafaceOutputs } from './ultraface.js';
@@ -67,6 +68,8 @@ export interface DetectorFrame {
   /** Source frame size, to clip boxes to. */
   sourceWidth: number;
   sourceHeight: number;
+  /** The frame's key (e.g. `clip-0/12`), named by an inference error. */
+  key?: string;
 }
 
 /**
@@ -93,6 +96,8 @@ export class FaceDetector {
   readonly scoreThreshold: number;
   readonly nmsThreshold: number;
   readonly minFaceSize: number;
+  /** (pixel − mean) / std per byte value, the model's input normalisation. */
+  private readonly tables: ChannelTables;
 
   constructor(runner: ModelRunner, iface: GraphInterface, format: DetectorFormat, options: FaceDetectorOptions) {
     this.path = runner.path;
@@ -108,6 +113,8 @@ export class FaceDetector {
     const metaSize = Number(iface.metadata['face_detector.input_size']);
     this.maxSide = validateInteger(options.inputSize ?? (Number.isInteger(metaSize) && metaSize > 0 ? metaSize : 640), 'options.inputSize', 32, 8192);
     this.batched = batch !== 1 && iface.outputs.every((o) => o.dims.length >= 3);
+    const { mean, std } = PREPROCESSING[format];
+    this.tables = channelTables([mean, mean, mean], [std, std, std]);
   }
 
   /**
@@ -153,7 +160,6 @@ export class FaceDetector {
   }
 
   private async run(frames: DetectorFrame[], size: { width: number; height: number }): Promise<RawOutput[]> {
-    const { bgr, mean, std } = PREPROCESSING[this.format];
     const plane = size.width * size.height;
     const data = new Float32Array(frames.length * 3 * plane); // zeros = the mean: neutral padding
     frames.forEach((f, b) => {
@@ -161,27 +167,17 @@ export class FaceDetector {
         throw new ClipstreamError(
           'ERR_INFERENCE',
           `frame ${f.width}×${f.height} is larger than the detector input ${size.width}×${size.height}; resize it with detector.fit()`,
+          { where: { file: this.path, ...(f.key === undefined ? {} : { key: f.key }) } },
         );
       }
-      const base = b * 3 * plane;
-      for (let y = 0; y < f.height; y++) {
-        for (let x = 0; x < f.width; x++) {
-          const src = (y * f.width + x) * 3;
-          const dst = base + y * size.width + x;
-          for (let c = 0; c < 3; c++) data[dst + (bgr ? 2 - c : c) * plane] = (f.rgb[src + c]! - mean) / std;
-        }
-      }
+      // Top-left in the model input, channel planes in the format's order.
+      writePlanes(f.rgb, f.width, f.height, this.tables, data, b * 3 * plane, { planeSize: plane, rowStride: size.width, bgr: PREPROCESSING[this.format].bgr });
     });
-    let result: ModelOutputs;
     const names = this.iface.outputs.map((o) => o.name);
-    try {
-      result = await this.runner.run(this.iface.inputName, data, [frames.length, 3, size.height, size.width], names);
-    } catch (err) {
-      throw new ClipstreamError('ERR_INFERENCE', `face detector ${this.path} failed on a batch of ${frames.length}: ${(err as Error).message}`, {
-        cause: err,
-        where: { file: this.path },
-      });
-    }
+    const { outputs: result } = await this.runner.run({ [this.iface.inputName]: { data, dims: [frames.length, 3, size.height, size.width] } }, names, {
+      key: frames[0]!.key,
+      batch: `a batch of ${frames.length}`,
+    });
     return this.iface.outputs.map(({ name }) => {
       const t = result[name]!;
       return { name, dims: t.dims, data: t.data };
@@ -234,6 +230,6 @@ export async function loadFaceDetector(path: string, options: FaceDetectorOption
       { where: { file: path } },
     );
   }
-  const runner = await openModelRunner(path, options);
+  const runner = await openModelRunner(path, options, { graph: iface.graph, what: 'face detector' });
   return new FaceDetector(runner, iface, format, options);
 }

@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { ClipstreamError } from '../errors.js';
+import { type ChannelTables, channelTables, writePlanes } from '../infer/tensors.js';
 import { openModelRunner, readGraphInterface, type GraphInterface, type ModelRunner, type ModelRunnerOptions } from './model-runner.js';
 import { spreadIndices } from './scores.js';
 
@@ -52,6 +53,8 @@ export class Scorer {
   private readonly batched: boolean;
 
   private readonly outputName: string;
+  /** The input normalisation per byte value. */
+  private readonly tables: ChannelTables;
 
   constructor(
     readonly spec: ScorerSpec,
@@ -65,15 +68,17 @@ export class Scorer {
     const h = shape[2];
     const w = shape[3];
     this.size = typeof h === 'number' && typeof w === 'number' && h > 0 && w > 0 ? { width: w, height: h } : { width: 224, height: 224 };
-    this.batched = shape[0] !== 1;
+    this.batched = runner.batched;
+    const norm = NORMS[spec.norm];
+    this.tables = channelTables(norm.mean, norm.std, norm.scale);
   }
 
-  /** Scores a clip from up to `count` evenly spread frames (RGB, `size`×`size`). */
-  async score(frames: Uint8Array[], size: number, count = 8): Promise<number> {
+  /** Scores a clip from up to `count` evenly spread frames (RGB, `size`×`size`); `key` names the clip in errors. */
+  async score(frames: Uint8Array[], size: number, count = 8, key?: string): Promise<number> {
     const picked = spreadIndices(frames.length, count).map((i) => frames[i]!);
     const outputs: Float32Array[] = [];
     const step = this.batched ? picked.length : 1;
-    for (let i = 0; i < picked.length; i += step) outputs.push(...(await this.run(picked.slice(i, i + step), size)));
+    for (let i = 0; i < picked.length; i += step) outputs.push(...(await this.run(picked.slice(i, i + step), size, key)));
     if (outputs[0]!.length === 1) return outputs.reduce((a, o) => a + o[0]!, 0) / outputs.length;
     const dim = outputs[0]!.length;
     const unit = outputs.map((o) => {
@@ -86,29 +91,19 @@ export class Scorer {
     return unit.reduce((a, u) => a + u.reduce((s, v, j) => s + (v * mean[j]!) / mn, 0), 0) / unit.length;
   }
 
-  private async run(frames: Uint8Array[], size: number): Promise<Float32Array[]> {
+  private async run(frames: Uint8Array[], size: number, key: string | undefined): Promise<Float32Array[]> {
     const { width, height } = this.size;
     const plane = width * height;
-    const norm = NORMS[this.spec.norm];
     const data = new Float32Array(frames.length * 3 * plane);
     for (const [b, f] of frames.entries()) {
       const px = await sharp(f, { raw: { width: size, height: size, channels: 3 } })
         .resize(width, height, { fit: 'cover' })
         .raw()
         .toBuffer();
-      for (let i = 0; i < plane; i++) {
-        for (let c = 0; c < 3; c++) data[b * 3 * plane + c * plane + i] = (px[i * 3 + c]! * norm.scale - norm.mean[c]!) / norm.std[c]!;
-      }
+      writePlanes(px, width, height, this.tables, data, b * 3 * plane, { planeSize: plane });
     }
-    let out: Float32Array;
-    try {
-      out = (await this.runner.run(this.inputName, data, [frames.length, 3, height, width], [this.outputName]))[this.outputName]!.data;
-    } catch (err) {
-      throw new ClipstreamError('ERR_INFERENCE', `scorer ${this.spec.name} (${this.spec.path}) failed: ${(err as Error).message}`, {
-        cause: err,
-        where: { file: this.spec.path },
-      });
-    }
+    const { outputs } = await this.runner.run({ [this.inputName]: { data, dims: [frames.length, 3, height, width] } }, [this.outputName], { key });
+    const out = outputs[this.outputName]!.data;
     const per = out.length / frames.length;
     return frames.map((_, b) => out.slice(b * per, (b + 1) * per));
   }
@@ -121,5 +116,5 @@ export class Scorer {
 /** Opens a scorer's model (CUDA when asked and available, else CPU), on a worker thread unless `thread: 'main'`. */
 export async function loadScorer(spec: ScorerSpec, options: ModelRunnerOptions = {}): Promise<Scorer> {
   const iface = await readGraphInterface(spec.path, `scorer ${spec.name}`);
-  return new Scorer(spec, await openModelRunner(spec.path, options), iface);
+  return new Scorer(spec, await openModelRunner(spec.path, options, { graph: iface.graph, what: `scorer ${spec.name}` }), iface);
 }

@@ -1,13 +1,12 @@
-import ort from 'onnxruntime-node';
-import { ClipstreamError, toClipstreamError } from '../errors.js';
+import { ClipstreamError } from '../errors.js';
 import { vggishExamples } from '../features/vggish.js';
 import { readModelInfo, type ModelInfo } from '../models/info.js';
+import { failItem, type OnError } from '../run/on-error.js';
 import type { FeatureSet, Sample, StreamItem, Tensor } from '../types.js';
-import { isLive, defaultWarningHandler } from '../types.js';
-import { batchStage } from './batcher.js';
-import { loadSession, openOnDevice, type SessionOptions } from './session.js';
-import { meanRows, normalisationTable, writeVideoCTHW } from './tensors.js';
-import { WorkerSession } from './worker-session.js';
+import { isLive } from '../types.js';
+import { batchStage, ModelRunner, type Feed } from './model-runner.js';
+import type { SessionOptions } from './session.js';
+import { BatchBuffers, concatInto, meanRows, normalisationTable, writeVideoCTHW } from './tensors.js';
 
 export interface ExtractorOptions extends SessionOptions {
   /**
@@ -21,8 +20,7 @@ export interface ExtractorOptions extends SessionOptions {
 export type ExtractorKind = 'visual' | 'audio';
 
 /**
- * A loaded feature extractor: an ONNX Runtime session plus what its metadata says about
- * it. Layer names and sizes come from the model's outputs, never from constants, so a
+ * A loaded feature extractor: a model runner plus what its metadata says about it. Layer names and sizes come from the model's outputs, never from constants, so a
  * user-supplied model with other widths works as is.
  */
 export class Extractor {
@@ -33,9 +31,7 @@ export class Extractor {
   readonly layerSizes: Record<string, number>;
   readonly provider: 'cpu' | 'cuda';
   readonly info: ModelInfo;
-  /** The model runs in exactly one of these: a worker thread (default) or this thread. */
-  private session: ort.InferenceSession | null = null;
-  private worker: WorkerSession | null = null;
+  private readonly runner: ModelRunner;
   private readonly inputName: string;
   private readonly lut: Float32Array;
   /**
@@ -44,12 +40,12 @@ export class Extractor {
    */
   readonly inputFormat: 'float-cthw' | 'uint8-thwc';
   /** Batch buffers, reused between batches (they go to the worker and come back). */
-  private floatBuffer: Float32Array | null = null;
-  private byteBuffer: Uint8Array | null = null;
+  private readonly buffers = new BatchBuffers();
 
-  private constructor(info: ModelInfo, provider: 'cpu' | 'cuda') {
+  private constructor(info: ModelInfo, runner: ModelRunner) {
     this.info = info;
-    this.provider = provider;
+    this.runner = runner;
+    this.provider = runner.provider;
     const kind = info.metadata['clipstream.kind'];
     if (kind !== 'visual' && kind !== 'audio') {
       throw new ClipstreamError(
@@ -82,66 +78,56 @@ export class Extractor {
    */
   static async load(path: string, options: ExtractorOptions = {}): Promise<Extractor> {
     const info = await readModelInfo(path);
-    if (options.worker ?? true) {
-      try {
-        // The model is opened once, in the worker, with the same CUDA-then-CPU fallback.
-        const opened = await openOnDevice(path, options, (o) => WorkerSession.open(path, o));
-        const extractor = new Extractor(info, opened.provider);
-        extractor.worker = opened.value;
-        return extractor;
-      } catch (err) {
-        // Still correct in the main thread, only without the overlap.
-        (options.onWarning ?? defaultWarningHandler)(
-          new ClipstreamError('ERR_MODEL', `${path}: cannot run the model in a worker thread (${(err as Error).message}); running it in the main thread`, {
-            cause: err,
-            where: { file: path },
-          }),
-        );
-      }
+    // The model is opened once, in the worker (or here), with the CUDA-then-CPU fallback; a worker
+    // that cannot start leaves the model in this thread, still correct, only without the overlap.
+    const runner = await ModelRunner.open(
+      path,
+      { ...options, thread: (options.worker ?? true) ? 'worker' : 'main', mainThreadFallback: true },
+      {
+        graph: { path, inputs: info.inputs, outputs: info.outputs, metadata: info.metadata },
+      },
+    );
+    try {
+      return new Extractor(info, runner);
+    } catch (err) {
+      await runner.close();
+      throw err;
     }
-    const { session, provider } = await loadSession(path, options);
-    const extractor = new Extractor(info, provider);
-    extractor.session = session;
-    return extractor;
   }
 
-  /** Computes features for a batch of samples in place; a failing batch is retried clip by clip. */
-  async runBatch(batch: Sample[]): Promise<void> {
-    const work = this.kind === 'visual' ? batch.filter((s) => this.checkVideo(s)) : batch.filter((s) => this.prepareAudio(s));
+  /**
+   * Computes features for a batch of samples in place; a failing batch is retried clip by clip.
+   * A clip that still fails is handled per `onError` (default `'skip'`: marked failed, passed on).
+   */
+  async runBatch(batch: Sample[], onError: OnError = 'skip'): Promise<void> {
+    const work = this.kind === 'visual' ? batch.filter((s) => this.checkVideo(s, onError)) : batch.filter((s) => this.prepareAudio(s));
     if (work.length === 0) return;
     try {
       await this.runTensors(work);
     } catch (err) {
       if (work.length === 1) {
         const s = work[0]!;
-        s.failure = {
-          stage: `infer:${this.kind}`,
-          status: 'failed',
-          error: toClipstreamError(err, 'ERR_INFERENCE', { shard: s.__url__, key: s.__key__, file: this.info.path }),
-        };
+        s.failure = failItem(onError, `infer:${this.kind}`, err, { key: s.__key__, code: 'ERR_INFERENCE', where: { shard: s.__url__, file: this.info.path } });
         return;
       }
       // One bad clip must not fail its neighbours: isolate it.
-      for (const s of work) await this.runBatch([s]);
+      for (const s of work) await this.runBatch([s], onError);
     }
   }
 
-  private checkVideo(s: Sample): boolean {
+  private checkVideo(s: Sample, onError: OnError): boolean {
     const v = s.video;
     const dims = this.info.inputs[0]?.dims ?? [];
     // [B, T, H, W, 3] for uint8 models, [B, 3, T, H, W] for float ones.
     const want = (this.inputFormat === 'uint8-thwc' ? dims.slice(1, 4) : dims.slice(2)).map((d) => (typeof d === 'number' ? d : null));
     const got = v ? [v.numFrames, v.height, v.width] : null;
     if (!got || want.some((d, i) => d !== null && d !== got[i])) {
-      s.failure = {
-        stage: 'infer:visual',
-        status: 'failed',
-        error: new ClipstreamError(
-          'ERR_MODEL',
-          `${s.__key__}: decoded video is ${got ? got.join('×') : 'missing'} (frames×height×width) but ${this.info.path} expects ${want.map((d) => d ?? '?').join('×')}`,
-          { where: { key: s.__key__, file: this.info.path } },
-        ),
-      };
+      const err = new ClipstreamError(
+        'ERR_MODEL',
+        `${s.__key__}: decoded video is ${got ? got.join('×') : 'missing'} (frames×height×width) but ${this.info.path} expects ${want.map((d) => d ?? '?').join('×')}`,
+        { where: { key: s.__key__, file: this.info.path } },
+      );
+      s.failure = failItem(onError, 'infer:visual', err, { key: s.__key__, code: 'ERR_MODEL' });
       return false;
     }
     return true;
@@ -162,53 +148,42 @@ export class Extractor {
   }
 
   private async runTensors(work: Sample[]): Promise<void> {
-    let data: Float32Array | Uint8Array;
-    let dims: number[];
+    let input: Feed;
     const rows: number[] = [];
     if (this.kind === 'visual') {
       const v0 = work[0]!.video!;
       const per = 3 * v0.numFrames * v0.height * v0.width;
       const need = per * work.length;
-      // Reused between batches: allocating ~25 MB per clip per batch is what makes GC pause.
       if (this.inputFormat === 'uint8-thwc') {
-        const buf = this.takeBytes(need);
-        work.forEach((s, i) => buf.set(s.video!.frames.subarray(0, per), i * per));
-        data = buf;
-        dims = [work.length, v0.numFrames, v0.height, v0.width, 3];
+        const buf = this.buffers.bytesOf(need);
+        concatInto(
+          buf,
+          work.map((s) => s.video!.frames.subarray(0, per)),
+        );
+        input = { data: buf, dims: [work.length, v0.numFrames, v0.height, v0.width, 3] };
       } else {
-        const buf = this.takeFloats(need);
+        const buf = this.buffers.floatsOf(need);
         work.forEach((s, i) => writeVideoCTHW(s.video!, this.lut, buf, i * per));
-        data = buf;
-        dims = [work.length, 3, v0.numFrames, v0.height, v0.width];
+        input = { data: buf, dims: [work.length, 3, v0.numFrames, v0.height, v0.width] };
       }
       for (let i = 0; i < work.length; i++) rows.push(1);
     } else {
       const first = work[0]!.audioExamples!;
-      const exampleSize = first.shape.slice(1).reduce((a, b) => a * b, 1);
       const total = work.reduce((n, s) => n + s.audioExamples!.shape[0]!, 0);
-      const buf = this.takeFloats(total * exampleSize);
-      let at = 0;
-      for (const s of work) {
-        buf.set(s.audioExamples!.data, at);
-        at += s.audioExamples!.data.length;
-        rows.push(s.audioExamples!.shape[0]!);
-      }
-      data = buf;
-      dims = [total, ...first.shape.slice(1)];
+      const buf = this.buffers.floatsOf(total * first.shape.slice(1).reduce((a, b) => a * b, 1));
+      concatInto(
+        buf,
+        work.map((s) => s.audioExamples!.data),
+      );
+      for (const s of work) rows.push(s.audioExamples!.shape[0]!);
+      input = { data: buf, dims: [total, ...first.shape.slice(1)] };
     }
-    let outputs: Record<string, { data: unknown; dims: readonly number[] }>;
-    if (this.worker) {
-      const r = await this.worker.run(this.inputName, data, dims, this.layers);
-      // The batch buffer went to the worker and came back: keep reusing it.
-      this.giveBack(r.input);
-      if (r.error !== undefined || !r.outputs)
-        throw new ClipstreamError('ERR_INFERENCE', r.error ?? 'inference worker returned no outputs', { where: { file: this.info.path } });
-      outputs = r.outputs;
-    } else {
-      const tensor = data instanceof Uint8Array ? new ort.Tensor('uint8', data, dims) : new ort.Tensor('float32', data, dims);
-      outputs = await this.session!.run({ [this.inputName]: tensor }, this.layers);
-      this.giveBack(data);
-    }
+    const { outputs, feeds } = await this.runner.run({ [this.inputName]: input }, this.layers, {
+      key: work[0]!.__key__,
+      batch: `a batch of ${work.length} clip(s)`,
+    });
+    // The batch buffer went to the worker and came back: keep reusing it.
+    this.buffers.keep(feeds[this.inputName]!.data);
     const perSample: Record<string, Tensor>[] = work.map(() => ({}));
     for (const layer of this.layers) {
       const out = outputs[layer]!;
@@ -233,38 +208,8 @@ export class Extractor {
     });
   }
 
-  /** A batch buffer of exactly `n` floats, a view of the reused one (grown when too small). */
-  private takeFloats(n: number): Float32Array {
-    let buf = this.floatBuffer;
-    this.floatBuffer = null;
-    if (!buf || buf.length < n) buf = new Float32Array(n);
-    return buf.subarray(0, n);
-  }
-
-  private takeBytes(n: number): Uint8Array {
-    let buf = this.byteBuffer;
-    this.byteBuffer = null;
-    if (!buf || buf.length < n) buf = new Uint8Array(n);
-    return buf.subarray(0, n);
-  }
-
-  /** Keeps a batch buffer that came back for the next batch (a detached one is dropped). */
-  private giveBack(input: Float32Array | Uint8Array): void {
-    if (input.buffer.byteLength === 0) return;
-    if (input instanceof Uint8Array) this.byteBuffer = new Uint8Array(input.buffer);
-    else this.floatBuffer = new Float32Array(input.buffer);
-  }
-
-  async close(): Promise<void> {
-    if (this.worker) {
-      const w = this.worker;
-      this.worker = null;
-      await w.close();
-      return;
-    }
-    const session = this.session;
-    this.session = null;
-    await session?.release();
+  close(): Promise<void> {
+    return this.runner.close();
   }
 }
 
@@ -282,6 +227,8 @@ export interface FeatureStageOptions {
   batchSize?: number;
   queueSize?: number;
   onBatch?: (size: number) => void;
+  /** What a clip the model cannot process does: `'skip'` (default: marked failed, passed on), `'throw'`, or a function deciding. */
+  onError?: OnError;
 }
 
 /**
@@ -296,6 +243,6 @@ export function extractFeatures(extractor: Extractor, options: FeatureStageOptio
     queueSize: options.queueSize,
     onBatch: options.onBatch,
     accept: (item: StreamItem): item is Sample => isLive(item),
-    run: (batch) => extractor.runBatch(batch),
+    run: (batch) => extractor.runBatch(batch, options.onError),
   });
 }

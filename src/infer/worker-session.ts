@@ -28,27 +28,32 @@ parentPort.on('message', async (m) => {
     try { if (session) await session.release(); } finally { parentPort.postMessage({ type: 'closed' }); }
     return;
   }
-  // Several named inputs (recurrent models: frame, states, ratio) or the one input of a feature model.
-  const back = m.feeds ? [...new Set(Object.values(m.feeds).map((f) => f.data.buffer))] : [m.data.buffer];
+  // Every input buffer goes back with the result (moved, not copied), so the caller can reuse it.
+  const back = [...new Set(Object.values(m.feeds).map((f) => f.data.buffer))];
   try {
     const feeds = {};
-    if (m.feeds) for (const [k, f] of Object.entries(m.feeds)) feeds[k] = new ort.Tensor(f.data instanceof Uint8Array ? 'uint8' : 'float32', f.data, f.dims);
-    else feeds[m.input] = new ort.Tensor(m.data instanceof Uint8Array ? 'uint8' : 'float32', m.data, m.dims);
+    for (const [k, f] of Object.entries(m.feeds)) feeds[k] = new ort.Tensor(f.data instanceof Uint8Array ? 'uint8' : 'float32', f.data, f.dims);
     const out = await session.run(feeds, m.outputs);
     const outputs = {};
     // new Float32Array(typed array) copies in bulk; Float32Array.from would walk an iterator element by element.
     for (const name of m.outputs) outputs[name] = { data: new Float32Array(out[name].data), dims: Array.from(out[name].dims) };
     for (const name of m.outputs) back.push(outputs[name].data.buffer);
-    parentPort.postMessage({ type: 'result', id: m.id, input: m.data, feeds: m.feeds, outputs }, back);
+    parentPort.postMessage({ type: 'result', id: m.id, feeds: m.feeds, outputs }, back);
   } catch (e) {
-    parentPort.postMessage({ type: 'result', id: m.id, input: m.data, feeds: m.feeds, error: String(e && e.message || e) }, back);
+    parentPort.postMessage({ type: 'result', id: m.id, feeds: m.feeds, error: String(e && e.message || e) }, back);
   }
 });
 `;
 
+/** One named input: float32, or uint8 for a model that takes bytes. */
+export interface WorkerFeed {
+  data: Float32Array | Uint8Array;
+  dims: number[];
+}
+
 export interface WorkerRunResult {
-  /** The input array, handed back (its buffer was moved to the worker and back, not copied). */
-  input: Float32Array | Uint8Array;
+  /** The inputs, handed back (their buffers were moved to the worker and back, not copied). */
+  feeds: Record<string, WorkerFeed>;
   outputs?: Record<string, { data: Float32Array; dims: number[] }>;
   error?: string;
 }
@@ -71,7 +76,7 @@ export class WorkerSession {
     });
     const fail = (err: Error) => {
       this.failure = err;
-      for (const [, done] of this.pending) done({ input: new Float32Array(0), error: err.message });
+      for (const [, done] of this.pending) done({ feeds: {}, error: err.message });
       this.pending.clear();
     };
     worker.on('error', fail);
@@ -107,36 +112,19 @@ export class WorkerSession {
   }
 
   /**
-   * Runs the model on `data` (float32, or uint8 for a model that takes bytes; its whole buffer is transferred to the worker and comes back in
-   * the result: the caller must not touch it until then). Never rejects: errors come back in
-   * `error` together with the input.
-   */
-  run(inputName: string, data: Float32Array | Uint8Array, dims: number[], outputs: string[]): Promise<WorkerRunResult> {
-    if (this.failure) return Promise.resolve({ input: data, error: this.failure.message });
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, resolve);
-      // Keep the process alive while a result is due; idle, the worker does not hold it open.
-      this.worker.ref();
-      this.worker.postMessage({ type: 'run', id, input: inputName, data, dims, outputs }, [data.buffer as ArrayBuffer]);
-    });
-  }
-
-  /**
-   * Runs the model on several named inputs (e.g. RVM's `src`, `r1i`..`r4i`, `downsample_ratio`).
-   * Every input buffer is transferred and comes back in `feeds`; never rejects.
+   * Runs the model on named inputs (one image, or e.g. RVM's `src`, `r1i`..`r4i`, `downsample_ratio`).
+   * Every input buffer is transferred to the worker and comes back in `feeds` (the caller must not
+   * touch it until then); never rejects: errors come back in `error`.
    *
    * @example
    * const r = await ws.runFeeds({ src: { data, dims: [1, 3, h, w] } }, ['pha']);
    */
-  runFeeds(
-    feeds: Record<string, { data: Float32Array; dims: number[] }>,
-    outputs: string[],
-  ): Promise<WorkerRunResult & { feeds?: Record<string, { data: Float32Array; dims: number[] }> }> {
-    if (this.failure) return Promise.resolve({ input: new Float32Array(0), feeds, error: this.failure.message });
+  runFeeds(feeds: Record<string, WorkerFeed>, outputs: string[]): Promise<WorkerRunResult> {
+    if (this.failure) return Promise.resolve({ feeds, error: this.failure.message });
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
+      // Keep the process alive while a result is due; idle, the worker does not hold it open.
       this.worker.ref();
       const buffers = [...new Set(Object.values(feeds).map((f) => f.data.buffer as ArrayBuffer))];
       this.worker.postMessage({ type: 'run', id, feeds, outputs }, buffers);

@@ -6,17 +6,17 @@
  *  - `image`: any stateless image-to-image model, one [B,3,H,W] float 0–1 input, one output
  *    [B,1,H,W] (a matte) or [B,3,H,W] (an image).
  *
- * Batching is by backpressure (DESIGN.md): callers `submit` frames and the session, when free,
- * takes everything queued (up to `batchSize`) as one batch. A recurrent stream can only have
+ * Batching is by backpressure (DESIGN.md, the runner's `BatchQueue`): callers `submit` frames and
+ * the model, when free, takes everything queued (up to `batchSize`) as one batch. A recurrent stream can only have
  * one frame in flight (frame t+1 needs frame t's state), so batches of an RVM model are formed
  * across streams — several segments decoded at once in `warmup`/`reset` modes — while a
  * stateless model's stream keeps up to `batchSize` of its own frames in flight.
  */
-import { readFile } from 'node:fs/promises';
-import onnxProto from 'onnx-proto';
 import { ClipstreamError } from '../errors.js';
-import { openOnDevice, type SessionOptions } from '../infer/session.js';
-import { WorkerSession } from '../infer/worker-session.js';
+import { type GraphInfo, readGraph } from '../infer/graph.js';
+import { BatchQueue, type Feeds, ModelRunner } from '../infer/model-runner.js';
+import type { SessionOptions } from '../infer/session.js';
+import { batchSlice, concatInto } from '../infer/tensors.js';
 
 export type ModelKind = 'rvm' | 'image';
 export const STATE_NAMES = ['r1', 'r2', 'r3', 'r4'] as const;
@@ -37,25 +37,7 @@ export interface FrameResult {
   state: RecurrentState;
 }
 
-interface Declared {
-  inputs: { name: string; dims: (number | string)[]; elemType: number }[];
-  outputs: { name: string; dims: (number | string)[] }[];
-}
-
-async function declared(path: string): Promise<Declared> {
-  let model: onnxProto.onnx.ModelProto;
-  try {
-    model = onnxProto.onnx.ModelProto.decode(await readFile(path));
-  } catch (err) {
-    throw new ClipstreamError('ERR_MODEL', `cannot read model ${path}: ${(err as Error).message}`, { cause: err, where: { file: path } });
-  }
-  const dims = (v: onnxProto.onnx.IValueInfoProto) =>
-    (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue != null ? Number(d.dimValue) : '?'));
-  return {
-    inputs: (model.graph?.input ?? []).map((v) => ({ name: v.name ?? '', dims: dims(v), elemType: v.type?.tensorType?.elemType ?? 0 })),
-    outputs: (model.graph?.output ?? []).map((v) => ({ name: v.name ?? '', dims: dims(v) })),
-  };
-}
+type Declared = Pick<GraphInfo, 'inputs' | 'outputs'>;
 
 /** Reads the model kind from its input/output names: RVM's `src`+`r1i`+`pha`, else a one-input image model. */
 export function detectKind(d: Declared, path: string): ModelKind {
@@ -76,8 +58,6 @@ interface Queued {
   h: number;
   w: number;
   ratio: number;
-  resolve: (r: FrameResult) => void;
-  reject: (e: Error) => void;
 }
 
 /** Largest frame, in pixels at the model's resolution, that the model stage accepts. */
@@ -88,7 +68,7 @@ export interface OpenModelOptions extends SessionOptions {
   batchSize?: number;
 }
 
-/** A model opened in a worker thread, with the backpressure batcher in front of it. */
+/** A frame model on the model runner (worker thread), with the backpressure batch queue in front of it. */
 export class FrameModel {
   readonly kind: ModelKind;
   readonly provider: 'cuda' | 'cpu';
@@ -96,20 +76,20 @@ export class FrameModel {
   readonly batchSize: number;
   /** Declared [H, W] of the image input when fixed, else null. */
   readonly fixedSize: [number, number] | null;
-  private readonly session: WorkerSession;
+  private readonly runner: ModelRunner;
   private readonly decl: Declared;
-  private queue: Queued[] = [];
-  private running = false;
-  /** Sizes of the batches run, for statistics. */
-  readonly batchSizes: number[] = [];
+  private readonly queue: BatchQueue<Queued, FrameResult>;
 
-  private constructor(path: string, kind: ModelKind, session: WorkerSession, provider: 'cuda' | 'cpu', decl: Declared, batchSize: number) {
-    this.path = path;
+  private constructor(kind: ModelKind, runner: ModelRunner, batchSize: number) {
+    this.path = runner.path;
     this.kind = kind;
-    this.session = session;
-    this.provider = provider;
+    this.runner = runner;
+    this.provider = runner.provider;
+    const decl = runner.graph;
     this.decl = decl;
-    this.batchSize = batchSize;
+    // Frames of one size and ratio share a batch.
+    this.queue = new BatchQueue({ batchSize, groupKey: (q) => `${q.h}x${q.w}@${q.ratio}`, run: (batch) => this.runBatch(batch) });
+    this.batchSize = this.queue.batchSize;
     const img = kind === 'rvm' ? decl.inputs.find((i) => i.name === 'src')! : decl.inputs[0]!;
     const [h, w] = img.dims.slice(2);
     this.fixedSize = typeof h === 'number' && typeof w === 'number' && h > 0 && w > 0 ? [h, w] : null;
@@ -121,18 +101,18 @@ export class FrameModel {
    * @example const m = await FrameModel.open('models/rvm_synthetic.onnx', { device: 'auto' });
    */
   static async open(path: string, options: OpenModelOptions = {}): Promise<FrameModel> {
-    const decl = await declared(path);
+    const decl = await readGraph(path);
     const kind = !options.kind || options.kind === 'auto' ? detectKind(decl, path) : options.kind;
     const img = kind === 'rvm' ? decl.inputs.find((i) => i.name === 'src') : decl.inputs[0];
     if (!img)
       throw new ClipstreamError('ERR_MODEL', `model ${path} has no 'src' input, so it is not an RVM model (--model_kind=rvm)`, { where: { file: path } });
-    if (img.elemType !== onnxProto.onnx.TensorProto.DataType.FLOAT) {
+    if (img.type !== 'float32') {
       throw new ClipstreamError('ERR_MODEL', `model ${path}: input '${img.name}' is not float32 (use the fp32 export, e.g. rvm_mobilenetv3_fp32.onnx)`, {
         where: { file: path },
       });
     }
-    const opened = await openOnDevice(path, options, (o) => WorkerSession.open(path, o));
-    return new FrameModel(path, kind, opened.value, opened.provider, decl, options.batchSize ?? 4);
+    const runner = await ModelRunner.open(path, options, { graph: decl });
+    return new FrameModel(kind, runner, options.batchSize ?? 4);
   }
 
   /** Throws a clear error when frames of this size cannot go through the model. */
@@ -164,51 +144,26 @@ export class FrameModel {
     }
   }
 
+  /** Sizes of the batches run, for statistics. */
+  get batchSizes(): number[] {
+    return this.queue.batchSizes;
+  }
+
   /** Queues one frame (CHW float 0–1) of a stream; resolves with its outputs and the stream's new state. */
   submit(src: Float32Array, state: RecurrentState, h: number, w: number, ratio: number): Promise<FrameResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ src, state, h, w, ratio, resolve, reject });
-      if (!this.running) {
-        this.running = true;
-        // One microtask turn lets streams that submit together share the batch; no timer.
-        queueMicrotask(() => void this.pump());
-      }
-    });
+    return this.queue.submit({ src, state, h, w, ratio });
   }
 
-  private async pump(): Promise<void> {
-    while (this.queue.length > 0) {
-      const head = this.queue[0]!;
-      const batch: Queued[] = [];
-      for (let i = 0; i < this.queue.length && batch.length < this.batchSize; i++) {
-        const q = this.queue[i]!;
-        if (q.h === head.h && q.w === head.w && q.ratio === head.ratio) batch.push(q);
-      }
-      this.queue = this.queue.filter((q) => !batch.includes(q));
-      this.batchSizes.push(batch.length);
-      try {
-        const results = await this.runBatch(batch);
-        batch.forEach((b, i) => b.resolve(results[i]!));
-      } catch (err) {
-        for (const b of batch) b.reject(err as Error);
-      }
-      // Other streams are waiting: give the streams just answered one event-loop turn to submit
-      // their next frame, so recurrent streams (one frame in flight each) keep sharing batches
-      // instead of drifting into alternate batches of one. Not a timer: the session is busy again
-      // within the same turn.
-      if (this.queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    this.running = false;
-  }
-
-  private async runBatch(batch: { src: Float32Array; state: RecurrentState; h: number; w: number; ratio: number }[]): Promise<FrameResult[]> {
+  private async runBatch(batch: Queued[]): Promise<FrameResult[]> {
     const B = batch.length;
     const { h, w } = batch[0]!;
-    const plane = h * w;
-    const src = new Float32Array(B * 3 * plane);
-    batch.forEach((b, i) => src.set(b.src, i * 3 * plane));
+    const src = new Float32Array(B * 3 * h * w);
+    concatInto(
+      src,
+      batch.map((b) => b.src),
+    );
     const imageName = this.kind === 'rvm' ? 'src' : this.decl.inputs[0]!.name;
-    const feeds: Record<string, Tensor32> = { [imageName]: { data: src, dims: [B, 3, h, w] } };
+    const feeds: Feeds = { [imageName]: { data: src, dims: [B, 3, h, w] } };
     let outputs: string[];
     if (this.kind === 'rvm') {
       for (const s of STATE_NAMES) feeds[`${s}i`] = stackStates(batch.map((b) => b.state?.[s] ?? null));
@@ -217,12 +172,7 @@ export class FrameModel {
     } else {
       outputs = [this.decl.outputs[0]!.name];
     }
-    const r = await this.session.runFeeds(feeds, outputs);
-    if (r.error || !r.outputs)
-      throw new ClipstreamError('ERR_INFERENCE', `model ${this.path} failed on a batch of ${B} frame(s) of ${w}x${h}: ${r.error}`, {
-        where: { file: this.path },
-      });
-    const out = r.outputs;
+    const { outputs: out } = await this.runner.run(feeds, outputs, { batch: `a batch of ${B} frame(s) of ${w}x${h}` });
     if (this.kind === 'rvm') {
       return batch.map((_, i) => ({
         pha: slice(out.pha!, i, B),
@@ -243,16 +193,12 @@ export class FrameModel {
   }
 
   close(): Promise<void> {
-    return this.session.close();
+    return this.runner.close();
   }
 }
 
-function slice(t: Tensor32, i: number, B: number): Float32Array {
-  // A batch of one is already this frame's own array (it came back from the worker): no copy.
-  if (B === 1) return t.data;
-  const n = t.data.length / B;
-  return t.data.slice(i * n, (i + 1) * n);
-}
+// A batch of one is already this frame's own array (it came back from the worker): no copy.
+const slice = (t: Tensor32, i: number, B: number): Float32Array => batchSlice(t.data, i, B);
 
 function sliceTensor(t: Tensor32, i: number, B: number): Tensor32 {
   // A state the model did not expand to the batch (still [1, ...]) is shared by every stream.
