@@ -11,7 +11,7 @@ export class ModelCache {
 
   /** The model at `path` with these session options, opened on first use. */
   load(path: string, options: ExtractorOptions): Promise<Extractor> {
-    const key = JSON.stringify([path, options.device ?? 'auto', options.intraOpThreads ?? null]);
+    const key = JSON.stringify([path, options.device ?? 'auto', options.intraOpThreads ?? null, options.worker ?? true, options.spin ?? false]);
     let p = this.#open.get(key);
     if (!p) {
       p = Extractor.load(path, options);

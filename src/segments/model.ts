@@ -14,8 +14,7 @@
  */
 import { ClipstreamError } from '../errors.js';
 import { type GraphInfo, readGraph } from '../infer/graph.js';
-import { BatchQueue, type Feeds, ModelRunner } from '../infer/model-runner.js';
-import type { SessionOptions } from '../infer/session.js';
+import { BatchQueue, type Feeds, ModelRunner, type ModelRunnerOptions } from '../infer/model-runner.js';
 import { batchSlice, concatInto } from '../infer/tensors.js';
 
 export type ModelKind = 'rvm' | 'image';
@@ -63,7 +62,7 @@ interface Queued {
 /** Largest frame, in pixels at the model's resolution, that the model stage accepts. */
 export const MAX_MODEL_PIXELS = 3840 * 2160;
 
-export interface OpenModelOptions extends SessionOptions {
+export interface OpenModelOptions extends ModelRunnerOptions {
   kind?: 'auto' | ModelKind;
   batchSize?: number;
 }
