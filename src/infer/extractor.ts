@@ -20,8 +20,9 @@ export interface ExtractorOptions extends SessionOptions {
 export type ExtractorKind = 'visual' | 'audio';
 
 /**
- * A loaded feature extractor: a model runner plus what its metadata says about it. Layer names and sizes come from the model's outputs, never from constants, so a
- * user-supplied model with other widths works as is.
+ * A loaded feature extractor: a model runner plus what its metadata says about it. Layer
+ * names and sizes come from the model's outputs, never from constants, so a user-supplied
+ * model with other widths works as is.
  */
 export class Extractor {
   readonly kind: ExtractorKind;

@@ -6,11 +6,12 @@
  *  - `image`: any stateless image-to-image model, one [B,3,H,W] float 0–1 input, one output
  *    [B,1,H,W] (a matte) or [B,3,H,W] (an image).
  *
- * Batching is by backpressure (DESIGN.md, the runner's `BatchQueue`): callers `submit` frames and
- * the model, when free, takes everything queued (up to `batchSize`) as one batch. A recurrent stream can only have
- * one frame in flight (frame t+1 needs frame t's state), so batches of an RVM model are formed
- * across streams — several segments decoded at once in `warmup`/`reset` modes — while a
- * stateless model's stream keeps up to `batchSize` of its own frames in flight.
+ * Batching is by backpressure (DESIGN.md, the runner's `BatchQueue`): callers `submit` frames
+ * and the model, when free, takes everything queued (up to `batchSize`) as one batch. A
+ * recurrent stream can only have one frame in flight (frame t+1 needs frame t's state), so
+ * batches of an RVM model are formed across streams — several segments decoded at once in
+ * `warmup`/`reset` modes — while a stateless model's stream keeps up to `batchSize` of its
+ * own frames in flight.
  */
 import { ClipstreamError } from '../errors.js';
 import { type GraphInfo, readGraph } from '../infer/graph.js';
