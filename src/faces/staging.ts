@@ -17,7 +17,8 @@ import type { FaceSource } from './items.js';
 import { openFrameStore, type FrameStore } from './lmdb-store.js';
 import type { LmdbV1Summary } from './lmdb-v1.js';
 import { writeLmdbV1 } from './lmdb-v1.js';
-import { recordPath, type VideoRecord } from './records.js';
+import type { WarningHandler } from '../types.js';
+import { readAllRecords, recordPath } from './records.js';
 
 /** Folder of the per-video staging stores, relative to the output folder. */
 export const STAGING_DIR = '.faces-staging';
@@ -100,19 +101,25 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Writes `faces.lmdb` from the staging stores of the done videos among `records` (those with
- * clips and `lmdb`), merged in key order. Stores are opened as the merge reaches their first
- * key and closed once read, so only stores whose keys interleave are open together.
+ * Writes `faces.lmdb` from the staging stores of every video done (its record read here, under
+ * the lock: a run that finishes a video writes its record before it exports, so the last export
+ * has every clip), merged in key order. Stores are opened as the merge reaches their first key
+ * and closed once read, so only stores whose keys interleave are open together.
  */
-export async function exportStores(outputDir: string, lmdbDir: string, records: Iterable<VideoRecord>, signal?: AbortSignal): Promise<LmdbV1Summary> {
+export async function exportStores(outputDir: string, lmdbDir: string, onWarning: WarningHandler, signal?: AbortSignal): Promise<LmdbV1Summary> {
   const lock = await waitForLock(lockPathFor(lmdbDir), { owner: 'faces', pollMs: 100, signal });
   try {
     const parts: Array<{ path: string; low: Buffer }> = [];
-    for (const r of records) {
+    for (const r of (await readAllRecords(outputDir, onWarning)).values()) {
       if (r.log.status !== 'done' || !r.lmdb || r.log.clips.length === 0 || !r.log.key) continue;
       const path = stagingPath(outputDir, r.log.key);
-      if (!(await stat(path).catch(() => null)))
-        throw new ClipstreamError('ERR_IO', `${path}: staging store of ${r.rel} is missing`, { where: { file: path } });
+      if (!(await stat(path).catch(() => null))) {
+        // Only while another run redoes the video (--overwrite): that run exports again when it is done.
+        onWarning(
+          new ClipstreamError('ERR_IO', `${path}: staging store of ${r.rel} is missing; its clips are left out of this export`, { where: { file: path } }),
+        );
+        continue;
+      }
       // Every key of the store starts with `{clip}/`: the smallest such prefix bounds them all from below.
       const low = r.log.clips.map((c) => Buffer.from(`${c}/`, 'utf8')).sort(Buffer.compare)[0]!;
       parts.push({ path, low });

@@ -117,9 +117,9 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
           await Promise.all(stages.map((st) => (st.closed ? null : new Promise((resolve) => st.once('close', resolve)))));
           throw err;
         }
-        const { rows, records } = await units.rebuild();
+        const { rows } = await units.rebuild();
         const lmdbPath = o.makeLmdb ? join(outputDir, LMDB_DIR) : null;
-        if (lmdbPath) await exportStores(outputDir, lmdbPath, records, signal);
+        if (lmdbPath) await exportStores(outputDir, lmdbPath, onWarning, signal);
         return { videos: units.videos(run, state.logs), rows, seconds: 0, lmdbPath };
       } finally {
         await stores?.closeAll();
