@@ -4,6 +4,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES_DIR } from '../fixtures/index.js';
+import { parseArgs } from '../src/cli/args.js';
+import { facesJob, facesSpec } from '../src/cli/faces-command.js';
 import { cropStage } from '../src/faces/crop.js';
 import { detectStage } from '../src/faces/detect.js';
 import type { FaceDetector } from '../src/faces/detector.js';
@@ -84,12 +86,15 @@ describe('faces: runs sharing one output folder (issue 12)', () => {
       '--device=cpu',
       '--threads=1',
       '--detector=synthetic',
-      '--quiet',
+      ...(rank === 1 ? ['--quiet'] : []),
       `--rank=${rank}`,
       '--world=2',
     ];
     const runs = await Promise.all([0, 1].map((r) => runCliAsync(args(r))));
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    // Rank 0 (face_gap.mp4) shows the shared progress line (src/run/progress.ts); --quiet shows none.
+    expect(runs[0]!.stderr).toMatch(/^videos 1\/1 \| clips 2 \| [\d.]+ clips\/s \| elapsed /m);
+    expect(runs[1]!.stderr).not.toContain('videos ');
     await same(out, join(dir, 'one'));
     const logs = (await readdir(out)).filter((n) => n.startsWith('log_'));
     expect(logs.length).toBe(2);
@@ -188,6 +193,17 @@ describe('faces: runs sharing one output folder (issue 12)', () => {
     await expect(exportStores(out, join(out, LMDB_DIR), () => {})).rejects.toThrow('increasing order');
     expect(pyKeys(join(out, LMDB_DIR))).toEqual(keys);
   });
+});
+
+describe('facesJob (the queue and worker shape)', () => {
+  it('takes its options from CLI arguments, lists the videos by relative path and runs only the one asked for', async () => {
+    const options = facesJob.optionsFromArgs(
+      parseArgs([`--input_dir=${input}`, `--output_dir=${join(dir, 'job')}`, '--size=64', '--device=cpu', '--threads=1', '--detector=synthetic'], facesSpec),
+    );
+    expect(await facesJob.listUnits(options)).toEqual(['face_gap.mp4', 'face_move.mp4']);
+    const { run } = await facesJob.run({ ...options, only: ['face_gap.mp4'], onWarning: () => {} });
+    expect([run.job, run.done, run.units.map((u) => u.unit), run.items.done]).toEqual(['faces', 1, ['face_gap.mp4'], 2]);
+  }, 60_000);
 });
 
 describe('faces stage contracts (issue 10 item 7)', () => {

@@ -102,9 +102,9 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
               saveSource: (source, log, rows) => units.save(stores, source, log, rows),
               onSource: (log, clips, lost) => {
                 const outcome = log.status === 'failed' ? 'failed' : 'done';
-                run.unitDone({ unit: log.file, outcome, status: log.status, ...(log.error ? { error: log.error } : {}), key: log.key, clips });
                 if (clips > 0) run.item('done', clips);
                 if (lost > 0) run.item('failed', lost);
+                run.unitDone({ unit: log.file, outcome, status: log.status, ...(log.error ? { error: log.error } : {}), key: log.key, clips });
               },
             }),
           ],
