@@ -5,7 +5,7 @@
  * record present, under a lock and atomically, so any number of runs sharing one output folder
  * (NFS, a mounted bucket) never overwrite each other's videos.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Packr, Unpackr } from 'msgpackr';
 import { ClipstreamError } from '../errors.js';
@@ -55,8 +55,11 @@ export async function readRecord(outputDir: string, key: string): Promise<VideoR
   }
 }
 
+/** Records read before, by file name, with the size and mtime they had: a rebuild rereads only files that changed. */
+export type RecordCache = Map<string, { size: number; mtimeMs: number; record: VideoRecord }>;
+
 /** Every record present, by relative path. A damaged record is warned about and left out (its video is redone). */
-export async function readAllRecords(outputDir: string, onWarning: WarningHandler): Promise<Map<string, VideoRecord>> {
+export async function readAllRecords(outputDir: string, onWarning: WarningHandler, cache?: RecordCache): Promise<Map<string, VideoRecord>> {
   const dir = join(outputDir, RECORDS_DIR);
   let names: string[];
   try {
@@ -65,8 +68,16 @@ export async function readAllRecords(outputDir: string, onWarning: WarningHandle
     return new Map();
   }
   const out = new Map<string, VideoRecord>();
+  const present = new Set(names);
+  for (const name of cache?.keys() ?? []) if (!present.has(name)) cache!.delete(name);
   for (const name of names) {
-    const r = await readRecord(outputDir, name.slice(0, -'.msgpack'.length));
+    const st = cache ? await stat(join(dir, name)).catch(() => null) : null;
+    const hit = st && cache!.get(name);
+    let r = hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs ? hit.record : null;
+    if (!r) {
+      r = await readRecord(outputDir, name.slice(0, -'.msgpack'.length));
+      if (r && st) cache!.set(name, { size: st.size, mtimeMs: st.mtimeMs, record: r });
+    }
     if (r) out.set(r.rel, r);
     else onWarning(new ClipstreamError('ERR_IO', `${join(dir, name)}: unreadable video record; its video is done again`, { where: { file: join(dir, name) } }));
   }
@@ -103,11 +114,11 @@ export async function rebuildTables(
   outputDir: string,
   sources: readonly FaceSource[],
   onWarning: WarningHandler,
-  signal?: AbortSignal,
+  o: { signal?: AbortSignal; cache?: RecordCache } = {},
 ): Promise<{ rows: FaceRow[]; records: VideoRecord[] }> {
-  const lock = await waitForLock(join(outputDir, TABLES_LOCK), { owner: 'faces', pollMs: 100, signal });
+  const lock = await waitForLock(join(outputDir, TABLES_LOCK), { owner: 'faces', pollMs: 100, signal: o.signal });
   try {
-    const records = await readAllRecords(outputDir, onWarning);
+    const records = await readAllRecords(outputDir, onWarning, o.cache);
     const position = new Map(sources.map((s) => [s.rel, s.index]));
     const ordered = [...records.values()].sort(
       (a, b) => (position.get(a.rel) ?? -1) - (position.get(b.rel) ?? -1) || (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0),

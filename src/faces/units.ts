@@ -12,7 +12,17 @@ import { LMDB_DIR } from './encode.js';
 import type { FaceSource } from './items.js';
 import type { FaceRow } from './metadata.js';
 import type { VideoLog } from './record.js';
-import { migrateLegacyOutput, readAllRecords, readRecord, rebuildTables, RECORDS_DIR, removeRecord, writeRecord, type VideoRecord } from './records.js';
+import {
+  migrateLegacyOutput,
+  readAllRecords,
+  readRecord,
+  rebuildTables,
+  RECORDS_DIR,
+  removeRecord,
+  writeRecord,
+  type RecordCache,
+  type VideoRecord,
+} from './records.js';
 import { removeDeadStaging, STAGING_DIR, stagingPath, type UnitStores } from './staging.js';
 
 export interface UnitsOptions {
@@ -31,6 +41,7 @@ export class FaceUnits {
   /** Videos done before whose clips are not in a staging store while --make_lmdb asks for them. */
   readonly #unstored = new Set<string>();
   #records = new Map<string, VideoRecord>();
+  readonly #cache: RecordCache = new Map();
   /** Logs of the videos skipped as done before, by path. */
   readonly #before = new Map<string, VideoLog>();
   /** Clips of the videos skipped as done before (the progress counts them). */
@@ -102,7 +113,7 @@ export class FaceUnits {
 
   /** Rebuilds metadata.csv/msgpack and faces-videos.json from every record; returns rows and records. */
   rebuild(): Promise<{ rows: FaceRow[]; records: VideoRecord[] }> {
-    return rebuildTables(this.o.outputDir, this.sources, this.o.onWarning, this.o.signal);
+    return rebuildTables(this.o.outputDir, this.sources, this.o.onWarning, { signal: this.o.signal, cache: this.#cache });
   }
 
   /** The report's videos: those skipped (in list order), then those this run processed (in list order). */
