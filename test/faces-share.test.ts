@@ -72,6 +72,13 @@ describe('faces: runs sharing one output folder (issue 12)', () => {
     expect(again.run.units.map((u) => [u.unit, u.status])).toEqual([['face_gap.mp4', 'skipped (done before)']]);
     await same(out, join(dir, 'one'));
     await expect(faces({ ...common(), outputDir: out, only: ['nope.mp4'] })).rejects.toThrow("faces: unit(s) not among the job's units: nope.mp4");
+    // --overwrite over the whole folder: every video made again, the same files.
+    const over = await faces({ ...common(), outputDir: out, overwrite: true });
+    expect(over.videos.map((v) => [v.file, v.status])).toEqual([
+      ['face_gap.mp4', 'done'],
+      ['face_move.mp4', 'done'],
+    ]);
+    await same(out, join(dir, 'one'));
   }, 120_000);
 
   it('two CLI processes (--rank 0 and 1 of --world 2) at once give the files of one run, each with its finished run log', async () => {
