@@ -9,6 +9,7 @@ import { croppedFrames } from '../src/faces/clip-writer.js';
 import { trackCrop } from '../src/faces/crops.js';
 import { openFrameStore } from '../src/faces/lmdb-store.js';
 import { assignKeys } from '../src/faces/sources.js';
+import { stagingPath } from '../src/faces/staging.js';
 import { gapTrajectory, renderFace, SYNTHETIC_VIDEOS } from '../src/faces/synthetic.js';
 import { faces, STATE_FILE, type FacesOptions } from '../src/jobs/faces.js';
 import { ffmpegPath, ffprobePath } from '../src/media/ffmpeg-path.js';
@@ -144,10 +145,15 @@ describe('same-name sources (issue 9 item 8)', () => {
     for (const r of report.rows) expect((await stat(join(out, String(r.file_relative)))).size).toBeGreaterThan(1000);
     const csv = (await readFile(join(out, 'metadata.csv'), 'utf8')).trim().split('\n');
     expect(csv.length).toBe(1 + 4);
-    const store = await openFrameStore(join(out, '.faces-staging.lmdb'));
-    expect(JSON.parse(store.get('same_000/meta')!.toString())).toMatchObject({ file_original: join(input, 'same.mkv') });
-    expect(JSON.parse(store.get('same.mp4_000/meta')!.toString())).toMatchObject({ file_original: join(input, 'same.mp4') });
-    await store.close();
+    // One staging store per video (issue 12: never one LMDB environment shared by two runs).
+    for (const [key, file] of [
+      ['same', 'same.mkv'],
+      ['same.mp4', 'same.mp4'],
+    ]) {
+      const store = await openFrameStore(stagingPath(out, key!));
+      expect(JSON.parse(store.get(`${key}_000/meta`)!.toString())).toMatchObject({ file_original: join(input, file!) });
+      await store.close();
+    }
 
     // A rerun after a third same-named file appears: the finished ones keep their keys.
     await copyFile(join(input, 'same.mp4'), join(input, 'same.avi'));

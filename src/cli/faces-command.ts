@@ -1,8 +1,12 @@
-import { faces } from '../jobs/faces.js';
 import { parseScorerSpec } from '../faces/scorers.js';
+import { listSources } from '../faces/sources.js';
+import { faces, type FacesOptions } from '../jobs/faces.js';
+import type { JobDefinition } from '../run/job-definition.js';
+import { ProgressDisplay } from '../run/progress.js';
+import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
+import { defaultWarningHandler } from '../types.js';
 import type { CommandSpec } from './args.js';
 import { resolveDetectorArg, SYNTHETIC_FACES_NOTE, SYNTHETIC_NO_FACE_HINT } from './model-args.js';
-import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 
 export const facesSpec: CommandSpec = {
   name: 'faces',
@@ -79,58 +83,74 @@ export function guardUnsettled<T>(run: Promise<T>, what: string): Promise<T> {
   return run;
 }
 
+/** The library options of `faces` from parsed CLI arguments (with the detector argument resolved). */
+export function facesOptionsFromArgs(
+  args: Record<string, unknown>,
+  det: ReturnType<typeof resolveDetectorArg> = resolveDetectorArg(args.detector as string | undefined, () => {}),
+): FacesOptions {
+  return {
+    partition: partitionFromArgs(args),
+    inputDir: args.input_dir as string,
+    outputDir: args.output_dir as string,
+    detector: det.path,
+    detectorFormat: (args.detector_format === 'auto' && det.format ? det.format : args.detector_format) as 'auto',
+    detectorInputSize: args.detector_input_size as number | undefined,
+    scoreThreshold: args.score_threshold as number,
+    nmsThreshold: args.nms_threshold as number,
+    minFaceSize: args.min_face_size as number,
+    sampleEvery: args.sample_every as number,
+    iouThreshold: args.iou_threshold as number,
+    maxGap: args.max_gap as number,
+    maxBoxVariation: args.max_box_variation as number,
+    minDetections: args.min_detections as number,
+    enlarge: args.enlarge as number,
+    cropMode: args.crop_mode as 'union',
+    size: args.size as number,
+    makeLmdb: args.make_lmdb as boolean,
+    imageFormat: args.image_format as 'jpeg',
+    jpegQuality: args.jpeg_quality as number,
+    audio: args.audio as 'embed',
+    crf: args.crf as number,
+    preset: args.preset as string,
+    scorers: ((args.scorer as string[] | undefined) ?? []).map(parseScorerSpec),
+    scoreFrames: args.score_frames as number,
+    device: args.device as string,
+    batchSize: args.batch_size as number,
+    numWorkers: args.num_workers as number,
+    intraOpThreads: args.threads as number | undefined,
+    overwrite: args.overwrite as boolean,
+  };
+}
+
+/** `faces` for the queue and the worker: units are the videos' paths relative to --input_dir. */
+export const facesJob: JobDefinition<FacesOptions> = {
+  name: 'faces',
+  spec: facesSpec,
+  optionsFromArgs: (args) => facesOptionsFromArgs(args),
+  // --detector may be a registry name, so it is not made absolute: give workers an absolute path or a name.
+  pathArgs: ['input_dir', 'output_dir'],
+  listUnits: async (o) => (await listSources(o.inputDir, {}, o.onWarning ?? defaultWarningHandler)).map((s) => s.rel),
+  run: (o) => faces(o),
+};
+
 /** Runs `clipstream faces` with parsed arguments; returns the exit code (0 even when some videos failed). */
 export async function runFaces(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
   const quiet = args.quiet as boolean;
   const det = resolveDetectorArg(args.detector as string | undefined, (line) => process.stderr.write(`clipstream faces: ${line}\n`));
-  const report = await guardUnsettled(
-    faces({
-      partition: partitionFromArgs(args),
-      inputDir: args.input_dir as string,
-      outputDir: args.output_dir as string,
-      detector: det.path,
-      detectorFormat: (args.detector_format === 'auto' && det.format ? det.format : args.detector_format) as 'auto',
-      detectorInputSize: args.detector_input_size as number | undefined,
-      scoreThreshold: args.score_threshold as number,
-      nmsThreshold: args.nms_threshold as number,
-      minFaceSize: args.min_face_size as number,
-      sampleEvery: args.sample_every as number,
-      iouThreshold: args.iou_threshold as number,
-      maxGap: args.max_gap as number,
-      maxBoxVariation: args.max_box_variation as number,
-      minDetections: args.min_detections as number,
-      enlarge: args.enlarge as number,
-      cropMode: args.crop_mode as 'union',
-      size: args.size as number,
-      makeLmdb: args.make_lmdb as boolean,
-      imageFormat: args.image_format as 'jpeg',
-      jpegQuality: args.jpeg_quality as number,
-      audio: args.audio as 'embed',
-      crf: args.crf as number,
-      preset: args.preset as string,
-      scorers: ((args.scorer as string[] | undefined) ?? []).map(parseScorerSpec),
-      scoreFrames: args.score_frames as number,
-      device: args.device as string,
-      batchSize: args.batch_size as number,
-      numWorkers: args.num_workers as number,
-      intraOpThreads: args.threads as number | undefined,
-      overwrite: args.overwrite as boolean,
-      onProgress: quiet
-        ? undefined
-        : (p) =>
-            process.stderr.write(
-              `clipstream faces: ${p.videosDone}/${p.videosTotal} videos, ${p.clips} clips, ${p.videosFailed} failed, ${p.elapsedSeconds.toFixed(1)} s\n`,
-            ),
-      signal,
-    }),
-    'faces',
-  );
+  const display = quiet ? null : new ProgressDisplay();
+  let report: Awaited<ReturnType<typeof faces>>;
+  try {
+    report = await guardUnsettled(faces({ ...facesOptionsFromArgs(args, det), onProgress: display ? (p) => display.update(p) : undefined, signal }), 'faces');
+  } finally {
+    display?.finish();
+  }
   const done = report.videos.filter((v) => v.status === 'done').length;
   const before = report.videos.filter((v) => v.status === 'skipped (done before)').length;
+  const locked = report.videos.filter((v) => v.status === 'skipped (locked)').length;
   const failed = report.videos.filter((v) => v.status === 'failed');
   process.stderr.write(
     `clipstream faces: ${done} video(s) processed, ${before} done before, ${failed.length} failed; ${report.rows.length} face clip(s) in total in ${report.seconds.toFixed(1)} s` +
-      `${report.lmdbPath ? `; LMDB: ${report.lmdbPath}` : ''}\n`,
+      `${locked > 0 ? `; ${locked} skipped (another run holds them)` : ''}${report.lmdbPath ? `; LMDB: ${report.lmdbPath}` : ''}\n`,
   );
   for (const f of failed) process.stderr.write(`  ${f.file}: ${f.error}\n`);
   if (det.synthetic && done > 0 && report.rows.length === 0) process.stderr.write(`clipstream faces: ${SYNTHETIC_NO_FACE_HINT}\n`);

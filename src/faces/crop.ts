@@ -1,3 +1,4 @@
+import { declareStage } from '../run/contract.js';
 import { generatorStage } from '../util/stage.js';
 import { croppedFrames } from './clip-writer.js';
 import { trackCrop } from './crops.js';
@@ -25,7 +26,7 @@ export const clipKeyOf = (sourceKey: string, track: number): string => `${source
  * cropStage({ ffmpeg, size: 512, enlarge: 1.4, cropMode: 'union' })
  */
 export function cropStage(o: CropStageOptions) {
-  return generatorStage<FaceItem, FaceItem>(async function* (items) {
+  const stage = generatorStage<FaceItem, FaceItem>(async function* (items) {
     for await (const item of items) {
       if (item.kind !== 'block') {
         yield item;
@@ -52,4 +53,5 @@ export function cropStage(o: CropStageOptions) {
       yield clip;
     }
   });
+  return declareStage(stage, { name: 'crop', needs: ['block', 'info'], adds: ['clip', 'frames'], drops: ['block'] });
 }

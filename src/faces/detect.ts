@@ -1,5 +1,6 @@
 import { ClipstreamError } from '../errors.js';
 import { batchStage } from '../infer/batcher.js';
+import { declareStage } from '../run/contract.js';
 import type { FaceDetector } from './detector.js';
 import type { FaceItem, FrameItem } from './items.js';
 
@@ -14,7 +15,7 @@ const isFrame = (item: FaceItem): item is FrameItem => item.kind === 'frame' && 
  * detectStage(detector, { batchSize: 8 })
  */
 export function detectStage(detector: FaceDetector, options: { batchSize: number; onBatch?: (size: number) => void }) {
-  return batchStage<FaceItem, FrameItem>({
+  const stage = batchStage<FaceItem, FrameItem>({
     batchSize: options.batchSize,
     accept: isFrame,
     onBatch: options.onBatch,
@@ -34,6 +35,7 @@ export function detectStage(detector: FaceDetector, options: { batchSize: number
       });
     },
   });
+  return declareStage(stage, { name: 'detect', needs: ['pixels', 'info'], adds: ['detections'], drops: ['pixels'] });
 }
 
 const toDetectorFrame = (f: FrameItem) => ({

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { toClipstreamError } from '../errors.js';
+import { declareStage } from '../run/contract.js';
+import { failItem, type OnError } from '../run/on-error.js';
 import { generatorStage } from '../util/stage.js';
 import { encodeFaceClip, extractAudioSpan, type EncodeOptions } from './clip-writer.js';
 import type { ClipItem, FaceItem, FaceSource } from './items.js';
@@ -19,14 +20,16 @@ export interface EncodeStageOptions {
   /** `embed`: audio in the mp4; `separate`: silent mp4 + WAV in audio/; `none`. */
   audio: 'embed' | 'separate' | 'none';
   encode?: EncodeOptions;
-  /** Staging frame store, when the LMDB is made. */
-  store?: FrameStore | null;
+  /** Staging frame store, when the LMDB is made: one for all sources, or one per source. */
+  store?: FrameStore | ((source: FaceSource) => Promise<FrameStore>) | null;
   imageFormat: ImageFormat;
   jpegQuality: number;
   scorers: Scorer[];
   /** Frames per clip used for image statistics and scorers. */
   scoreFrames: number;
   signal?: AbortSignal;
+  /** A clip that cannot be made: 'skip' (default: its source is recorded as failed, the run goes on), 'throw', or a function. */
+  onError?: OnError;
 }
 
 /**
@@ -39,7 +42,7 @@ export interface EncodeStageOptions {
  * encodeStage({ ffmpeg, outputDir: 'out', audio: 'embed', imageFormat: 'jpeg', jpegQuality: 95, scorers: [], scoreFrames: 8 })
  */
 export function encodeStage(o: EncodeStageOptions) {
-  return generatorStage<FaceItem, FaceItem>(async function* (items, signal) {
+  const stage = generatorStage<FaceItem, FaceItem>(async function* (items, signal) {
     const failed = new Set<FaceSource>();
     for await (const item of items) {
       if (item.kind !== 'clip') {
@@ -52,16 +55,13 @@ export function encodeStage(o: EncodeStageOptions) {
         yield { kind: 'row', source: item.source, row: await writeClip(item, o, signal) };
       } catch (err) {
         if (signal.aborted || o.signal?.aborted) throw err;
+        const failure = failItem(o.onError, 'encode', err, { key: item.clipKey, code: 'ERR_IO', where: { file: item.source.path } });
         failed.add(item.source);
-        yield {
-          kind: 'clip-failed',
-          source: item.source,
-          clipKey: item.clipKey,
-          error: toClipstreamError(err, 'ERR_IO', { file: item.source.path, key: item.clipKey }),
-        };
+        yield { kind: 'clip-failed', source: item.source, clipKey: item.clipKey, error: failure.error };
       }
     }
   });
+  return declareStage(stage, { name: 'encode', needs: ['clip', 'frames', 'info'], adds: ['row'], drops: ['clip', 'frames'] });
 }
 
 async function writeClip(clip: ClipItem, o: EncodeStageOptions, stageSignal: AbortSignal): Promise<FaceRow> {
@@ -69,7 +69,7 @@ async function writeClip(clip: ClipItem, o: EncodeStageOptions, stageSignal: Abo
   const { source, clipKey, size, numFrames, detections } = clip;
   const info = source.info!;
   const startFrame = detections[0]!.frame;
-  const store = o.store ?? null;
+  const store = typeof o.store === 'function' ? await o.store(source) : (o.store ?? null);
   const picks = new Set(spreadIndices(numFrames, o.scoreFrames));
   const picked: Uint8Array[] = [];
   let chunk: Uint8Array[] = [];

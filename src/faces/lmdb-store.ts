@@ -150,26 +150,28 @@ export class FrameStore {
    * of a clip without its meta entry (begun, never ended: an interrupted run) are left out.
    */
   async exportTo(dir: string): Promise<LmdbV1Summary> {
-    const db = this.db;
-    function* entries(): Generator<[Buffer, Buffer]> {
-      let clip = '';
-      let complete = false;
-      for (const { key: k, value } of db.getRange({})) {
-        const name = Buffer.from(k as Uint8Array);
-        const text = name.toString('utf8');
-        const slash = text.lastIndexOf('/');
-        const prefix = slash < 0 ? text : text.slice(0, slash);
-        if (prefix !== clip) {
-          clip = prefix;
-          complete = slash < 0 || db.get(key(metaKey(prefix))) !== undefined;
-        }
-        if (complete) yield [name, Buffer.from(value as Uint8Array)];
-      }
-    }
     try {
-      return await writeLmdbV1(dir, entries());
+      return await writeLmdbV1(dir, this.entries());
     } catch (err) {
       throw new ClipstreamError('ERR_IO', `cannot export LMDB store ${this.path} to ${dir}: ${(err as Error).message}`, { cause: err, where: { file: dir } });
+    }
+  }
+
+  /** Every entry in key order, leaving out the frames of clips without their meta entry (begun, never ended). */
+  *entries(): Generator<[Buffer, Buffer]> {
+    const db = this.db;
+    let clip = '';
+    let complete = false;
+    for (const { key: k, value } of db.getRange({})) {
+      const name = Buffer.from(k as Uint8Array);
+      const text = name.toString('utf8');
+      const slash = text.lastIndexOf('/');
+      const prefix = slash < 0 ? text : text.slice(0, slash);
+      if (prefix !== clip) {
+        clip = prefix;
+        complete = slash < 0 || db.get(key(metaKey(prefix))) !== undefined;
+      }
+      if (complete) yield [name, Buffer.from(value as Uint8Array)];
     }
   }
 

@@ -1,5 +1,8 @@
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { rankDir, WHOLE, type Partition } from '../scale/partition.js';
+import type { OnError } from '../run/on-error.js';
+import type { JobProgress } from '../run/progress.js';
+import type { JobReport } from '../run/runner.js';
+import { WHOLE, type Partition } from '../scale/partition.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import type { EncodeOptions } from './clip-writer.js';
@@ -46,8 +49,12 @@ export interface FacesOptions extends TrackOptions, EncodeOptions {
   scoreFrames?: number;
   /** Redo videos already done (default: resume). */
   overwrite?: boolean;
-  /** This run's share of the videos (`--rank/--world`); with world > 1 outputs go to `outputDir/rank-R-of-W/`. */
+  /** This run's share of the videos (`--rank/--world`); every rank writes into the same `outputDir`. */
   partition?: Partition;
+  /** Only these videos (paths relative to `inputDir`, as `faces-videos.json` names them): what a queue worker runs. */
+  only?: readonly string[];
+  /** A video that cannot be decoded or a clip that cannot be made: 'skip' (default: recorded as failed, the run goes on), 'throw', or a function. */
+  onError?: OnError;
   ffmpeg?: string;
   onWarning?: WarningHandler;
   onProgress?: (p: FacesProgress) => void;
@@ -56,7 +63,8 @@ export interface FacesOptions extends TrackOptions, EncodeOptions {
   signal?: AbortSignal;
 }
 
-export interface FacesProgress {
+/** The runner's progress (units: videos, items: clips), with the names faces always had. */
+export interface FacesProgress extends JobProgress {
   videosTotal: number;
   videosDone: number;
   videosFailed: number;
@@ -69,6 +77,8 @@ export interface FacesReport {
   rows: FaceRow[];
   seconds: number;
   lmdbPath: string | null;
+  /** The job runner's report: one result per video of this run's share, the run log's path. */
+  run: JobReport;
 }
 
 /** Every option of `faces` checked (the message names the option) and with its default. */
@@ -76,7 +86,7 @@ export function resolveFacesOptions(options: FacesOptions) {
   const v = (name: string) => `options.${name}`;
   const inputDir = validateString(options.inputDir, v('inputDir'));
   const partition = options.partition ?? WHOLE;
-  const outputDir = rankDir(validateString(options.outputDir, v('outputDir')), partition);
+  const outputDir = validateString(options.outputDir, v('outputDir'));
   const sampleEvery = validateInteger(options.sampleEvery ?? 2, v('sampleEvery'), 1, 10_000);
   const batchSize = validateInteger(options.batchSize ?? 8, v('batchSize'), 1, 1024);
   const numWorkers = validateInteger(options.numWorkers ?? 2, v('numWorkers'), 1, 64);
@@ -106,8 +116,8 @@ export function resolveFacesOptions(options: FacesOptions) {
   const track = resolveTrackOptions(options);
   const ffmpeg = options.ffmpeg ?? ffmpegPath();
   const onWarning = options.onWarning ?? defaultWarningHandler;
-  const signal = options.signal;
   return {
+    ...options,
     inputDir,
     outputDir,
     sampleEvery,
@@ -126,7 +136,6 @@ export function resolveFacesOptions(options: FacesOptions) {
     track,
     ffmpeg,
     onWarning,
-    signal,
     partition,
   };
 }

@@ -3,6 +3,7 @@ import { Unpackr } from 'msgpackr';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { ClipstreamError, toClipstreamError } from '../errors.js';
+import { declareStage } from '../run/contract.js';
 import type { WarningHandler } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { FaceItem, FaceSource } from './items.js';
@@ -13,7 +14,7 @@ export const STATE_FILE = 'faces-videos.json';
 
 export interface VideoLog {
   file: string;
-  status: 'done' | 'failed' | 'skipped (done before)';
+  status: 'done' | 'failed' | 'skipped (done before)' | 'skipped (locked)';
   /** Stem of the video's clip keys (kept across reruns, see sources.ts). */
   key?: string;
   clips: string[];
@@ -39,8 +40,13 @@ export interface RecordOptions {
   /** All sources of the run, for the order of rows and state entries. */
   sources: FaceSource[];
   onWarning: WarningHandler;
-  /** Called after each source is recorded. */
-  onSource?: (log: VideoLog, clips: number) => void;
+  /** Called after each source is recorded, with its clips (none when it failed) and the clips it lost by failing. */
+  onSource?: (log: VideoLog, clips: number, lost: number) => void;
+  /**
+   * Saves one source's outcome instead of the default (the whole table kept in `state` and
+   * rewritten after every source): the job writes a per-video record and rebuilds the tables.
+   */
+  saveSource?: (source: FaceSource, log: VideoLog, rows: FaceRow[]) => Promise<void>;
 }
 
 /**
@@ -90,21 +96,25 @@ export function recordSink(state: RecordState, o: RecordOptions) {
       }
     } else {
       p.rows.sort((a, b) => Number(a.track) - Number(b.track));
-      state.rows.push(...p.rows);
       log = { file: source.rel, status: 'done', key: source.key, clips: p.rows.map((r) => String(r.clip_key)), ...seen };
     }
     state.logs.push({ ...log, index: source.index });
-    state.videos[source.rel] = log;
-    await save(state, o.outputDir, position, order);
-    o.onSource?.(log, error ? 0 : p.rows.length);
+    if (o.saveSource) await o.saveSource(source, log, error ? [] : p.rows);
+    else {
+      if (!error) state.rows.push(...p.rows);
+      state.videos[source.rel] = log;
+      await save(state, o.outputDir, position, order);
+    }
+    o.onSource?.(log, error ? 0 : p.rows.length, error ? p.rows.length + (p.error ? 1 : 0) : 0);
   };
-  return new Writable({
+  const sink = new Writable({
     objectMode: true,
     highWaterMark: 1,
     write: (item: FaceItem, _encoding, callback) => {
       take(item).then(() => callback(), callback);
     },
   });
+  return declareStage(sink, { name: 'record', needs: ['row', 'source-end'] });
 }
 
 /** Writes metadata.csv/msgpack and the resume state, rows and entries in source order. */

@@ -1,4 +1,5 @@
-import { toClipstreamError } from '../errors.js';
+import { declareStage } from '../run/contract.js';
+import { failItem, type OnError } from '../run/on-error.js';
 import { generatorStage } from '../util/stage.js';
 import { sampledFrames } from './frames.js';
 import type { FaceItem, FaceSource, FrameItem, SourceEnd } from './items.js';
@@ -13,6 +14,8 @@ export interface SampleFramesOptions {
   /** Detector input size for a displayed frame size (FaceDetector.fit). */
   fit: (width: number, height: number) => { width: number; height: number; scale: number };
   signal?: AbortSignal;
+  /** A source that cannot be probed or decoded: 'skip' (default: it ends failed, the others go on), 'throw', or a function. */
+  onError?: OnError;
 }
 
 /**
@@ -24,7 +27,10 @@ export interface SampleFramesOptions {
  * await pipeline(Readable.from(sources), sampleFramesStage({ ffmpeg, sampleEvery: 2, numWorkers: 2, fit: det.fit.bind(det) }), sink);
  */
 export function sampleFramesStage(options: SampleFramesOptions) {
-  return generatorStage<FaceSource, FaceItem>((sources, signal) => mergeBounded(sources, (s) => sourceFrames(s, options, signal), options.numWorkers));
+  return declareStage(
+    generatorStage<FaceSource, FaceItem>((sources, signal) => mergeBounded(sources, (s) => sourceFrames(s, options, signal), options.numWorkers)),
+    { name: 'sample frames', needs: ['source'], adds: ['info', 'frame', 'pixels', 'source-end'] },
+  );
 }
 
 async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSignal: AbortSignal): AsyncGenerator<FrameItem | SourceEnd> {
@@ -52,7 +58,8 @@ async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSi
     yield { kind: 'source-end', source, samples };
   } catch (err) {
     if (signal.aborted) throw err;
-    yield { kind: 'source-end', source, samples, error: toClipstreamError(err, 'ERR_DECODE', { file: source.path }) };
+    const failure = failItem(o.onError, 'sample frames', err, { key: source.rel, code: 'ERR_DECODE', where: { file: source.path } });
+    yield { kind: 'source-end', source, samples, error: failure.error };
   }
 }
 

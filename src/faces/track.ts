@@ -1,3 +1,4 @@
+import { declareStage } from '../run/contract.js';
 import { generatorStage } from '../util/stage.js';
 import type { BlockItem, FaceItem, FaceSource } from './items.js';
 import { stableBlocks, TrackLinker, type Track, type TrackOptions } from './tracker.js';
@@ -12,7 +13,7 @@ import { stableBlocks, TrackLinker, type Track, type TrackOptions } from './trac
  * trackStage({ maxGap: 2, maxBoxVariation: 0.06, minDetections: 16 })
  */
 export function trackStage(options: TrackOptions) {
-  return generatorStage<FaceItem, FaceItem>(async function* (items) {
+  const stage = generatorStage<FaceItem, FaceItem>(async function* (items) {
     const open = new Map<FaceSource, { linker: TrackLinker; next: number }>();
     const state = (source: FaceSource) => {
       let s = open.get(source);
@@ -57,4 +58,5 @@ export function trackStage(options: TrackOptions) {
       }
     }
   });
+  return declareStage(stage, { name: 'track', needs: ['detections', 'info'], adds: ['block'], drops: ['frame', 'detections'] });
 }
