@@ -4,6 +4,7 @@ import { videoStage, type VideoContext, type VideoStage } from './item.js';
 import type { ClipRecord } from './package.js';
 import type { PlannedClip } from './plan.js';
 import type { VideoInfo } from '../media/probe.js';
+import { declareStage } from '../run/contract.js';
 
 function recordOf(clip: PlannedClip, info: VideoInfo, clipInfo: VideoInfo, size: number): ClipRecord {
   return {
@@ -34,6 +35,9 @@ export function describeStage(ctx: VideoContext): VideoStage {
       if (clipInfo) item.records.push(recordOf(c, item.info!, clipInfo, (await stat(clipFile(ctx, c))).size));
     }
     item.row.num_clips = item.records.length;
-  }, ctx.signal);
-  return step;
+    // Not needed past here; a long video's frame times are the biggest thing an item holds.
+    item.frames = undefined;
+    item.timing = undefined;
+  }, ctx);
+  return declareStage(step, { name: 'describe', needs: ['info', 'clips', 'done'], adds: ['records'], drops: ['frames', 'timing'] });
 }
