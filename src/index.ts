@@ -100,6 +100,7 @@ export { transcodeClips } from './clips/transcode.js';
 export { splitAudio, remixClip } from './clips/audio.js';
 export { writeClipShards, type ClipRecord } from './clips/package.js';
 export { recordSink as clipsRecordSink } from './clips/record.js';
+export { resolveClipsOptions } from './clips/options.js';
 export { ClipTables, unitRecordPath, type UnitRecord } from './clips/table.js';
 export { videoItem, videoItems, videoStage, SOURCE_FIELDS, type VideoItem, type VideoContext, type VideoStage, type VideoRow } from './clips/item.js';
 export { obtainStage } from './clips/obtain.js';

@@ -12,8 +12,8 @@
  * pending row (not downloaded, not failed, no clips). Records of videos not in the list are
  * left alone and not shown.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { writeCsvAtomic } from '../util/csv.js';
@@ -40,7 +40,9 @@ export function unitRecordPath(outDir: string, videoId: string): string {
 
 /** Writes a video's record atomically: a reader sees the whole record or none. */
 export async function writeUnitRecord(outDir: string, record: UnitRecord): Promise<void> {
-  await writeFileAtomic(unitRecordPath(outDir, record.video_id), `${JSON.stringify(record)}\n`);
+  const path = unitRecordPath(outDir, record.video_id);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFileAtomic(path, `${JSON.stringify(record)}\n`);
 }
 
 export const pendingRow = (videoId: string): VideoRow => ({
