@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clips as clipsJob } from '../src/jobs/clips.js';
-import type { BenchRow } from './measure.js';
+import { cpuSeconds, type BenchRow } from './measure.js';
 import { fixedStride } from '../src/clips/plan.js';
 import { probeVideo } from '../src/media/probe.js';
 import { transcodeClips, type TranscodeOptions } from '../src/clips/transcode.js';
@@ -97,6 +97,8 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 
 interface JobRun {
   seconds: number;
+  /** CPU seconds of the job process and its ffmpeg children (null off Linux): less affected by other load than wall time. */
+  cpu: number | null;
   clips: number;
   peakRssMB: number;
 }
@@ -105,6 +107,7 @@ interface JobRun {
 async function jobChild(job: { sources: string; out: string; limit: number }): Promise<void> {
   await rm(job.out, { recursive: true, force: true });
   const t0 = performance.now();
+  const c0 = cpuSeconds();
   const report = await clipsJob({
     sources: job.sources,
     outDir: job.out,
@@ -115,8 +118,10 @@ async function jobChild(job: { sources: string; out: string; limit: number }): P
     onWarning: () => {},
   });
   const seconds = (performance.now() - t0) / 1000;
+  const c1 = cpuSeconds();
+  const cpu = c0 === null || c1 === null ? null : c1 - c0;
   // maxRSS: this process's peak (KiB); the ffmpeg children are separate processes.
-  process.stdout.write(`CLIPS_RESULT ${JSON.stringify({ seconds, clips: report.clips.length, peakRssMB: process.resourceUsage().maxRSS / 1024 })}\n`);
+  process.stdout.write(`CLIPS_RESULT ${JSON.stringify({ seconds, cpu, clips: report.clips.length, peakRssMB: process.resourceUsage().maxRSS / 1024 })}\n`);
 }
 
 function runJobChild(job: { sources: string; out: string; limit: number }): Promise<JobRun> {
@@ -159,9 +164,9 @@ export async function benchClipsJob(o: { log: (s: string) => void }): Promise<Be
   const [long, short] = [await source(30), await source(3)];
   o.log(`   sources ready in ${r2((performance.now() - t0) / 1000)} s (30 and 3 min, 320x180 @ 10 fps, with audio)`);
   const a = await runJobChild({ sources: long, out: join(WORK, 'out-30'), limit: 100 });
-  o.log(`   clips, 30-min source: ${a.clips} clips in ${r2(a.seconds)} s, peak RSS ${r2(a.peakRssMB)} MB`);
+  o.log(`   clips, 30-min source: ${a.clips} clips in ${r2(a.seconds)} s (CPU ${a.cpu === null ? '?' : r2(a.cpu)} s), peak RSS ${r2(a.peakRssMB)} MB`);
   const b = await runJobChild({ sources: short, out: join(WORK, 'out-3'), limit: 10 });
-  o.log(`   clips, 3-min source: ${b.clips} clips in ${r2(b.seconds)} s, peak RSS ${r2(b.peakRssMB)} MB`);
+  o.log(`   clips, 3-min source: ${b.clips} clips in ${r2(b.seconds)} s (CPU ${b.cpu === null ? '?' : r2(b.cpu)} s), peak RSS ${r2(b.peakRssMB)} MB`);
   const perLong = a.seconds / a.clips;
   const perShort = b.seconds / b.clips;
   const ratio = perLong / perShort;
@@ -172,6 +177,7 @@ export async function benchClipsJob(o: { log: (s: string) => void }): Promise<Be
       ours: String(r2(perLong)),
       reference: `${r2(perShort)} (3 min)`,
       ratio: r2(ratio),
+      cpuRatio: a.cpu === null || b.cpu === null ? null : r2(a.cpu / a.clips / (b.cpu / b.clips)),
       target: '≤ 1.5',
       met: ratio <= 1.5,
     },
