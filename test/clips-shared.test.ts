@@ -75,6 +75,21 @@ describe('one out_dir shared by queue workers', () => {
   }, 120_000);
 });
 
+describe('onError', () => {
+  it("'throw' stops the run at the first bad video, naming its file; the default records it and goes on", async () => {
+    await writeFile(join(dir, 'bad.mp4'), 'not a video');
+    await writeFile(join(dir, 'with-bad.csv'), 'video_id,path\nbad,bad.mp4\nb,b.mp4\n');
+    const o = { sources: join(dir, 'with-bad.csv'), clipLenS: 1, preset: 'ultrafast', onWarning: () => {} };
+    await expect(clips({ ...o, outDir: join(dir, 'throw'), onError: 'throw' })).rejects.toThrow(/cannot probe .*bad\.mp4/);
+    const skipped = await clips({ ...o, outDir: join(dir, 'skip') });
+    expect(skipped.run.units.map((u) => [u.unit, u.outcome])).toEqual([
+      ['bad', 'failed'],
+      ['b', 'done'],
+    ]);
+    expect(skipped.run.units[0]!.error).toMatch(/^video bad: cannot probe /);
+  }, 60_000);
+});
+
 describe('stage contracts', () => {
   it('a pipeline in the wrong order fails when built, naming both stages', async () => {
     const ctx: VideoContext = {

@@ -29,15 +29,19 @@ function recordOf(clip: PlannedClip, info: VideoInfo, clipInfo: VideoInfo, size:
 
 /** Stage 5: a `clips.csv` row for every finished, verified clip (`item.records`), in plan order; it runs for partly failed videos too. */
 export function describeStage(ctx: VideoContext): VideoStage {
-  const step = videoStage(async (item) => {
-    for (const c of item.clips ?? []) {
-      const clipInfo = item.done.get(c.clipId);
-      if (clipInfo) item.records.push(recordOf(c, item.info!, clipInfo, (await stat(clipFile(ctx, c))).size));
-    }
-    item.row.num_clips = item.records.length;
-    // Not needed past here; a long video's frame times are the biggest thing an item holds.
-    item.frames = undefined;
-    item.timing = undefined;
-  }, ctx);
+  const step = videoStage(
+    async (item) => {
+      for (const c of item.clips ?? []) {
+        const clipInfo = item.done.get(c.clipId);
+        if (clipInfo) item.records.push(recordOf(c, item.info!, clipInfo, (await stat(clipFile(ctx, c))).size));
+      }
+      item.row.num_clips = item.records.length;
+      // Not needed past here; a long video's frame times are the biggest thing an item holds.
+      item.frames = undefined;
+      item.timing = undefined;
+    },
+    ctx,
+    'describe',
+  );
   return declareStage(step, { name: 'describe', needs: ['info', 'clips', 'done'], adds: ['records'], drops: ['frames', 'timing'] });
 }

@@ -3,7 +3,7 @@
  * (its local path, its probe, its plan, its finished clips) and its row in `videos.csv`.
  * A video that failed keeps its error in the row and passes the later stages untouched.
  */
-import { toClipstreamError } from '../errors.js';
+import { failItem, type OnError } from '../run/on-error.js';
 import type { Duplex } from 'node:stream';
 import { generatorStage, orderedMap } from '../util/stage.js';
 import type { DownloadOptions } from './download.js';
@@ -49,6 +49,8 @@ export interface VideoContext {
   concurrency?: number;
   /** Shared by the stages of one run: at most this many steps (downloads, probes, cuts) at once in all. */
   slots?: Slots;
+  /** A video a stage cannot process: `'skip'` (default) records it failed and goes on; `'throw'` stops the run. */
+  onError?: OnError;
   signal?: AbortSignal;
 }
 
@@ -120,21 +122,26 @@ export async function* videoItems(sources: AsyncIterable<SourceRow> | Iterable<S
 
 /**
  * A stage from a per-video step: failed items pass untouched, and a step that throws fails
- * its video only (the error goes to the row, named after the video); an abort propagates.
+ * its video only (the error goes to the row, named after the video; `ctx.onError: 'throw'`
+ * stops the pipeline instead); an abort propagates.
  * Up to `ctx.concurrency` videos are worked on at once (sharing `ctx.slots`), and items
  * come out in the order they came in. Usable with `stream/promises.pipeline` as a transform.
  *
  * @example await pipeline(Readable.from(rows.map(videoItem)), obtainStage(ctx), probeStage(ctx), async function* (s) { for await (const it of s) console.log(it.info) });
  */
-export function videoStage(step: (item: VideoItem) => Promise<void>, ctx: Pick<VideoContext, 'signal' | 'concurrency' | 'slots'>): VideoStage {
+export function videoStage(
+  step: (item: VideoItem) => Promise<void>,
+  ctx: Pick<VideoContext, 'signal' | 'concurrency' | 'slots' | 'onError'>,
+  name = 'clips stage',
+): VideoStage {
   const one = async (item: VideoItem): Promise<VideoItem> => {
     if (item.row.failed) return item;
     try {
       await (ctx.slots ? ctx.slots.use(() => step(item)) : step(item));
     } catch (err) {
       if (ctx.signal?.aborted) throw err;
-      const e = toClipstreamError(err, 'ERR_DECODE', { key: item.source.videoId });
       const id = item.source.videoId;
+      const e = failItem(ctx.onError, name, err, { key: id, code: 'ERR_DECODE' }).error;
       item.row.failed = true;
       item.row.error = e.message.startsWith(`video ${id}`) ? e.message : `video ${id}: ${e.message}`;
       item.row.num_clips = 0;

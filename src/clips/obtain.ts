@@ -40,11 +40,15 @@ export async function obtainSource(src: SourceRow, ctx: VideoContext): Promise<s
 /** Stage 1: each source as a local file (`item.path`). */
 export function obtainStage(ctx: VideoContext): VideoStage {
   return declareStage(
-    videoStage(async (item) => {
-      item.path = await obtainSource(item.source, ctx);
-      item.row.downloaded = true;
-      item.row.path = item.path;
-    }, ctx),
+    videoStage(
+      async (item) => {
+        item.path = await obtainSource(item.source, ctx);
+        item.row.downloaded = true;
+        item.row.path = item.path;
+      },
+      ctx,
+      'obtain',
+    ),
     { name: 'obtain', needs: ['source', 'row'], adds: ['path'] },
   );
 }

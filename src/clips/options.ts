@@ -13,6 +13,7 @@ import { parseSpanTable, type SpanIssue, type SpanSpec } from './plan.js';
 import type { SourceRow } from './sources.js';
 import type { Partition } from '../scale/partition.js';
 import type { JobProgress } from '../run/progress.js';
+import type { OnError } from '../run/on-error.js';
 
 export interface ClipsOptions {
   /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */
@@ -55,6 +56,8 @@ export interface ClipsOptions {
   downloadRetryDelayMs?: number;
   maxDownloadBytes?: number;
   onWarning?: WarningHandler;
+  /** A video that cannot be obtained, probed, planned or cut: `'skip'` (default: recorded as failed, the run goes on) or `'throw'` (the run stops), or a function deciding per error. */
+  onError?: OnError;
   /** Called after each video with its row. */
   onVideo?: (row: VideoRow, done: number, total: number) => void;
   /** Progress of the run (videos and clips), for a ProgressDisplay. */
@@ -155,6 +158,7 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     ytDlpPath: options.ytDlpPath,
     concurrency: numProcesses,
     slots: new Slots(numProcesses),
+    onError: options.onError,
     signal: options.signal,
   };
   return { sourcesPath, outDir, warn, numProcesses, shardSize, spans, ctx };

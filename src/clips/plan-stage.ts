@@ -11,11 +11,15 @@ export function planFor(videoId: string, timing: VideoTiming, plan: ClipPlanSpec
 /** Stage 3: the clips of each video (`item.clips`) from its real frames; changed spans go to `item.issues`. */
 export function planStage(ctx: VideoContext): VideoStage {
   return declareStage(
-    videoStage(async (item) => {
-      const planned = planFor(item.source.videoId, item.timing!, ctx.plan);
-      item.clips = planned.clips;
-      item.issues.push(...planned.issues);
-    }, ctx),
+    videoStage(
+      async (item) => {
+        const planned = planFor(item.source.videoId, item.timing!, ctx.plan);
+        item.clips = planned.clips;
+        item.issues.push(...planned.issues);
+      },
+      ctx,
+      'plan',
+    ),
     { name: 'plan', needs: ['timing'], adds: ['clips'] },
   );
 }

@@ -20,15 +20,19 @@ export function timingOf(info: VideoInfo, frames: FrameTimes): VideoTiming {
  */
 export function probeStage(ctx: VideoContext): VideoStage {
   return declareStage(
-    videoStage(async (item) => {
-      const ffmpeg = ctx.transcode.ffmpegPath;
-      const info = await probeVideo(item.path!, { signal: ctx.signal, ffmpeg });
-      const frames = await probeFrames(item.path!, { ffmpegPath: ffmpeg, signal: ctx.signal, fps: info.fps });
-      item.info = info;
-      item.frames = frames;
-      item.timing = timingOf(info, frames);
-      item.row.duration = Math.round(item.timing.times![item.timing.numFrames]! * 1000) / 1000;
-    }, ctx),
+    videoStage(
+      async (item) => {
+        const ffmpeg = ctx.transcode.ffmpegPath;
+        const info = await probeVideo(item.path!, { signal: ctx.signal, ffmpeg });
+        const frames = await probeFrames(item.path!, { ffmpegPath: ffmpeg, signal: ctx.signal, fps: info.fps });
+        item.info = info;
+        item.frames = frames;
+        item.timing = timingOf(info, frames);
+        item.row.duration = Math.round(item.timing.times![item.timing.numFrames]! * 1000) / 1000;
+      },
+      ctx,
+      'probe',
+    ),
     { name: 'probe', needs: ['path'], adds: ['info', 'frames', 'timing'] },
   );
 }
