@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { declareStage } from '../run/contract.js';
+import type { UnitResult } from '../run/runner.js';
 import type { VideoItem } from './item.js';
 import { writeUnitRecord, type ClipTables, type UnitRecord } from './table.js';
 
@@ -34,4 +35,16 @@ export function recordSink(o: RecordSinkOptions): Writable {
     },
   });
   return declareStage(sink, { name: 'record', needs: ['row', 'records'] });
+}
+
+/** A recorded video as the job runner's unit result (its log entry). */
+export function unitResult(item: VideoItem, record: UnitRecord): UnitResult {
+  return {
+    unit: record.video_id,
+    outcome: record.row.failed ? 'failed' : 'done',
+    status: record.row.failed ? 'failed' : 'written',
+    ...(record.row.error ? { error: record.row.error } : {}),
+    clips: record.clips.length,
+    made: item.made,
+  };
 }

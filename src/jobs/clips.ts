@@ -22,14 +22,14 @@ import { ClipstreamError } from '../errors.js';
 import { cutStage } from '../clips/cut.js';
 import { describeStage } from '../clips/describe.js';
 import type { EncoderChoice } from '../clips/encoders.js';
-import { SOURCE_FIELDS, videoItems, type VideoItem, type VideoRow } from '../clips/item.js';
+import { SOURCE_FIELDS, videoItems, type VideoRow } from '../clips/item.js';
 import { obtainStage } from '../clips/obtain.js';
 import { resolveClipsOptions, unlistedSpans, type ClipsOptions } from '../clips/options.js';
 import type { ClipRecord, ShardOutput } from '../clips/package.js';
 import { planStage } from '../clips/plan-stage.js';
 import type { SpanIssue } from '../clips/plan.js';
 import { probeStage } from '../clips/probe-stage.js';
-import { recordSink } from '../clips/record.js';
+import { recordSink, unitResult } from '../clips/record.js';
 import { listSources } from '../clips/sources.js';
 import { ClipTables, UNITS_DIR, unitRecordPath } from '../clips/table.js';
 import { checkStages } from '../run/contract.js';
@@ -82,11 +82,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   await mkdir(join(outDir, UNITS_DIR), { recursive: true });
   let made = 0;
   let done = 0;
-  const onRecorded = (item: VideoItem) => {
-    made += item.made;
-    for (const issue of item.issues) warn(issueWarning(issue));
-    if (item.row.failed) warn(new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.row.video_id } }));
-  };
+
   const { report: run } = await runJob(
     {
       job: 'clips',
@@ -117,17 +113,12 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
           recordSink({
             tables,
             onRecorded: (item, record) => {
-              onRecorded(item);
+              made += item.made;
+              for (const issue of item.issues) warn(issueWarning(issue));
+              if (item.row.failed) warn(new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.row.video_id } }));
               job.item('done', record.clips.length);
               job.item('failed', record.issues.filter((i) => i.action === 'failed').length);
-              job.unitDone({
-                unit: record.video_id,
-                outcome: record.row.failed ? 'failed' : 'done',
-                status: record.row.failed ? 'failed' : 'written',
-                ...(record.row.error ? { error: record.row.error } : {}),
-                clips: record.clips.length,
-                made: item.made,
-              });
+              job.unitDone(unitResult(item, record));
               options.onVideo?.(record.row, ++done, job.units.length);
             },
           }),
