@@ -1,5 +1,14 @@
 /**
- * One ffmpeg per video (decode once, encode every clip) against one ffmpeg per clip.
+ * Two benches of clips.
+ *
+ * `benchClipsJob` (bench/run.ts `--only clips`, or `npx tsx bench/clips.ts --job`): the whole
+ * `clips` job, each run in its own process, on 100 clips from a 30-minute source against the
+ * same 10 clips (one every 18 s, 1 s long) from a 3-minute one: cost per clip must stay
+ * within 1.5× (one decode of a long video, not one per chunk), with each run's peak RSS.
+ * Sources are 320x180 at 10 fps with a tone, made with the bundled ffmpeg.
+ *
+ * The default (`npx tsx bench/clips.ts`): one ffmpeg per video (decode once, encode every
+ * clip) against one ffmpeg per clip.
  *
  *   npx tsx bench/clips.ts [--seconds=60] [--size=960x540] [--fps=25] [--clips=30] [--len=2] [--gop=250] [--preset=ultrafast] [--threads=2] [--repeat=3]
  *
@@ -7,9 +16,13 @@
  * (fixed stride), so the per-clip side seeks (input -ss, frame-accurate) instead of
  * decoding from the start, which is the fair comparison. Prints medians and the ratio.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { clips as clipsJob } from '../src/jobs/clips.js';
+import { cpuSeconds, type BenchRow } from './measure.js';
 import { fixedStride } from '../src/clips/plan.js';
 import { probeVideo } from '../src/media/probe.js';
 import { transcodeClips, type TranscodeOptions } from '../src/clips/transcode.js';
@@ -20,57 +33,170 @@ function arg(name: string, def: number | string): string {
   return hit ? hit.slice(name.length + 3) : String(def);
 }
 
-const seconds = Number(arg('seconds', 60));
-const size = arg('size', '960x540');
-const fps = Number(arg('fps', 25));
-const nClips = Number(arg('clips', 30));
-const repeat = Number(arg('repeat', 3));
-const len = Number(arg('len', 2));
-const gop = Number(arg('gop', 250));
-const preset = arg('preset', 'ultrafast');
-const threads = Number(arg('threads', 2));
+async function compareModes(): Promise<void> {
+  const seconds = Number(arg('seconds', 60));
+  const size = arg('size', '960x540');
+  const fps = Number(arg('fps', 25));
+  const nClips = Number(arg('clips', 30));
+  const repeat = Number(arg('repeat', 3));
+  const len = Number(arg('len', 2));
+  const gop = Number(arg('gop', 250));
+  const preset = arg('preset', 'ultrafast');
+  const threads = Number(arg('threads', 2));
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const dir = await mkdtemp(join(tmpdir(), 'clips-bench-'));
-try {
-  const src = join(dir, 'src.mp4');
-  await makeSource(src, { seconds, fps, size, gop });
-  const info = await probeVideo(src);
-  const stride = seconds / nClips;
-  const clips = fixedStride('src', info, { clipLenS: Math.min(len, stride), clipStrideS: stride }).clips;
-  const frames = clips.reduce((n, c) => n + c.endFrame - c.startFrame, 0);
-  const base: TranscodeOptions = { encoder: 'libx264', threads, crf: 23, preset };
-  const variants: [string, TranscodeOptions][] = [
-    ['one-pass (1 ffmpeg, all clips)', { ...base, mode: 'one-pass', numClipsPerChunk: 1000 }],
-    ['per-clip (1 ffmpeg per clip, 1 at a time)', { ...base, mode: 'per-clip', encodeBatchSize: 1 }],
-    ['per-clip (1 ffmpeg per clip, 2 at a time)', { ...base, mode: 'per-clip', encodeBatchSize: 2 }],
-  ];
-  console.log(
-    `source ${seconds} s ${size} @ ${fps} fps (${info.numFrames} frames); ${clips.length} clips of ${Math.min(len, stride)} s, ${frames} frames; libx264 ${preset}, source GOP ${gop}, ${threads} thread(s) per encoder; median of ${repeat}`,
-  );
-  const results: number[] = [];
-  for (const [name, opts] of variants) {
-    const times: number[] = [];
-    for (let r = 0; r < repeat; r++) {
-      const out = join(dir, `out-${r}-${results.length}`);
-      const t = performance.now();
-      await transcodeClips(
-        info,
-        'src',
-        clips.map((clip) => ({ clip, out: join(out, `${clip.stem}.mp4`) })),
-        opts,
-      );
-      times.push((performance.now() - t) / 1000);
-      await rm(out, { recursive: true, force: true });
+  const dir = await mkdtemp(join(tmpdir(), 'clips-bench-'));
+  try {
+    const src = join(dir, 'src.mp4');
+    await makeSource(src, { seconds, fps, size, gop });
+    const info = await probeVideo(src);
+    const stride = seconds / nClips;
+    const clips = fixedStride('src', info, { clipLenS: Math.min(len, stride), clipStrideS: stride }).clips;
+    const frames = clips.reduce((n, c) => n + c.endFrame - c.startFrame, 0);
+    const base: TranscodeOptions = { encoder: 'libx264', threads, crf: 23, preset };
+    const variants: [string, TranscodeOptions][] = [
+      ['one-pass (1 ffmpeg, all clips)', { ...base, mode: 'one-pass', numClipsPerChunk: 1000 }],
+      ['per-clip (1 ffmpeg per clip, 1 at a time)', { ...base, mode: 'per-clip', encodeBatchSize: 1 }],
+      ['per-clip (1 ffmpeg per clip, 2 at a time)', { ...base, mode: 'per-clip', encodeBatchSize: 2 }],
+    ];
+    console.log(
+      `source ${seconds} s ${size} @ ${fps} fps (${info.numFrames} frames); ${clips.length} clips of ${Math.min(len, stride)} s, ${frames} frames; libx264 ${preset}, source GOP ${gop}, ${threads} thread(s) per encoder; median of ${repeat}`,
+    );
+    const results: number[] = [];
+    for (const [name, opts] of variants) {
+      const times: number[] = [];
+      for (let r = 0; r < repeat; r++) {
+        const out = join(dir, `out-${r}-${results.length}`);
+        const t = performance.now();
+        await transcodeClips(
+          info,
+          'src',
+          clips.map((clip) => ({ clip, out: join(out, `${clip.stem}.mp4`) })),
+          opts,
+        );
+        times.push((performance.now() - t) / 1000);
+        await rm(out, { recursive: true, force: true });
+      }
+      const m = median(times);
+      results.push(m);
+      console.log(`${name.padEnd(44)} ${m.toFixed(2)} s  (${(frames / m).toFixed(0)} clip frames/s)`);
     }
-    const m = median(times);
-    results.push(m);
-    console.log(`${name.padEnd(44)} ${m.toFixed(2)} s  (${(frames / m).toFixed(0)} clip frames/s)`);
+    console.log(
+      `per-clip / one-pass time ratio: ${(results[1]! / results[0]!).toFixed(2)}x sequential, ${(results[2]! / results[0]!).toFixed(2)}x with 2 per-clip processes`,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
-  console.log(
-    `per-clip / one-pass time ratio: ${(results[1]! / results[0]!).toFixed(2)}x sequential, ${(results[2]! / results[0]!).toFixed(2)}x with 2 per-clip processes`,
-  );
-} finally {
-  await rm(dir, { recursive: true, force: true });
+}
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..');
+const WORK = join(ROOT, '.bench', 'clips');
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+interface JobRun {
+  seconds: number;
+  /** CPU seconds of the job process and its ffmpeg children (null off Linux): less affected by other load than wall time. */
+  cpu: number | null;
+  clips: number;
+  peakRssMB: number;
+}
+
+/** One clips job in this process (the bench's child): prints its time, clips and peak RSS. */
+async function jobChild(job: { sources: string; out: string; limit: number }): Promise<void> {
+  await rm(job.out, { recursive: true, force: true });
+  const t0 = performance.now();
+  const c0 = cpuSeconds();
+  const report = await clipsJob({
+    sources: job.sources,
+    outDir: job.out,
+    clipLenS: 1,
+    clipStrideS: 18,
+    limitClips: job.limit,
+    preset: 'ultrafast',
+    onWarning: () => {},
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const c1 = cpuSeconds();
+  const cpu = c0 === null || c1 === null ? null : c1 - c0;
+  // maxRSS: this process's peak (KiB); the ffmpeg children are separate processes.
+  process.stdout.write(`CLIPS_RESULT ${JSON.stringify({ seconds, cpu, clips: report.clips.length, peakRssMB: process.resourceUsage().maxRSS / 1024 })}\n`);
+}
+
+function runJobChild(job: { sources: string; out: string; limit: number }): Promise<JobRun> {
+  return new Promise((res, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(job)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    child.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('CLIPS_RESULT '));
+      if (code !== 0 || !line) reject(new Error(`clips bench child exited ${code}: ${err}`));
+      else res(JSON.parse(line.slice('CLIPS_RESULT '.length)) as JobRun);
+    });
+  });
+}
+
+async function source(minutes: number): Promise<string> {
+  const file = join(WORK, `src-${minutes}min.mp4`);
+  if (!(await stat(file).catch(() => null))) {
+    await mkdir(WORK, { recursive: true });
+    await makeSource(file, { seconds: minutes * 60, fps: 10, size: '320x180', gop: 250, audioHz: 440 });
+  }
+  const list = join(WORK, `sources-${minutes}min.csv`);
+  await writeFile(list, `video_id,path\nsrc${minutes},${file}\n`);
+  return list;
+}
+
+/**
+ * The clips job on 100 clips from a 30-minute source and the same 10 clips from a 3-minute
+ * one, side by side; rows in bench/run.ts's table format.
+ *
+ * @example rows.push(...(await benchClipsJob({ log: console.log })));
+ */
+export async function benchClipsJob(o: { log: (s: string) => void }): Promise<BenchRow[]> {
+  const t0 = performance.now();
+  const [long, short] = [await source(30), await source(3)];
+  o.log(`   sources ready in ${r2((performance.now() - t0) / 1000)} s (30 and 3 min, 320x180 @ 10 fps, with audio)`);
+  const a = await runJobChild({ sources: long, out: join(WORK, 'out-30'), limit: 100 });
+  o.log(`   clips, 30-min source: ${a.clips} clips in ${r2(a.seconds)} s (CPU ${a.cpu === null ? '?' : r2(a.cpu)} s), peak RSS ${r2(a.peakRssMB)} MB`);
+  const b = await runJobChild({ sources: short, out: join(WORK, 'out-3'), limit: 10 });
+  o.log(`   clips, 3-min source: ${b.clips} clips in ${r2(b.seconds)} s (CPU ${b.cpu === null ? '?' : r2(b.cpu)} s), peak RSS ${r2(b.peakRssMB)} MB`);
+  const perLong = a.seconds / a.clips;
+  const perShort = b.seconds / b.clips;
+  const ratio = perLong / perShort;
+  return [
+    {
+      item: 'clips cost per clip',
+      metric: `s/clip: ${a.clips} clips from a 30-min source vs ${b.clips} from a 3-min one (1 s clips every 18 s)`,
+      ours: String(r2(perLong)),
+      reference: `${r2(perShort)} (3 min)`,
+      ratio: r2(ratio),
+      cpuRatio: a.cpu === null || b.cpu === null ? null : r2(a.cpu / a.clips / (b.cpu / b.clips)),
+      target: '≤ 1.5',
+      met: ratio <= 1.5,
+    },
+    {
+      item: 'clips memory',
+      metric: 'peak RSS of the job process, 30-min vs 3-min source (MB)',
+      ours: String(r2(a.peakRssMB)),
+      reference: `${r2(b.peakRssMB)} (3 min)`,
+      ratio: r2(a.peakRssMB / b.peakRssMB),
+      target: '(info)',
+      met: null,
+    },
+  ];
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const i = process.argv.indexOf('--child');
+  if (i > 0) await jobChild(JSON.parse(process.argv[i + 1]!) as { sources: string; out: string; limit: number });
+  else if (process.argv.includes('--job'))
+    for (const row of await benchClipsJob({ log: (s) => process.stderr.write(`${s}\n`) })) process.stdout.write(`${JSON.stringify(row)}\n`);
+  else await compareModes();
 }

@@ -10,7 +10,7 @@
  *
  * Sizes can be overridden: --pipeline-clips N, --naive-clips N, --decode-clips N,
  * --scaling 50,200,800, --memory 100,1000, --distinct N, --batch-size N, --threads N,
- * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,segments.
+ * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,clips,segments.
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, type as osType, release, availableParallelism, loadavg } from 'node:os';
@@ -38,6 +38,7 @@ import {
   type BenchRow,
   type StageRun,
 } from './measure.js';
+import { benchClipsJob } from './clips.js';
 import { benchFaces } from './faces.js';
 import { naiveExtract } from './naive.js';
 import { benchQueue } from './queue.js';
@@ -679,6 +680,11 @@ async function main(): Promise<void> {
   if (cfg.mode === 'smoke' ? cfg.only?.has('faces') : want('faces')) {
     log('faces: peak RSS on 1/2/5-minute videos (quick: 15/30/75 s), detector on the worker vs the main thread');
     rows.push(...(await benchFaces({ quick: cfg.mode !== 'full', log })));
+  }
+
+  if (cfg.mode === 'smoke' ? cfg.only?.has('clips') : want('clips')) {
+    log('clips: cost per clip, 100 clips from a 30-min source vs 10 from a 3-min one, with peak RSS');
+    rows.push(...(await benchClipsJob({ log })));
   }
 
   // 9. segments: the job vs a bare decode → session.run → encode loop and vs the seed's method; RSS short vs long source

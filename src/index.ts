@@ -91,7 +91,7 @@ export { shippedModelsDir } from './jobs/models-dir.js';
 
 // clips (sources -> planned clips -> transcoded files or shards)
 export { clips, type ClipsOptions, type ClipsReport } from './jobs/clips.js';
-export { readSources, type SourceRow } from './clips/sources.js';
+export { readSources, listSources as listClipSources, type SourceRow } from './clips/sources.js';
 export { downloadFile, downloadYouTube } from './clips/download.js';
 export { parseSpanTable, parseSekaiName, planSpans, fixedStride, fixedParts, clipStem, type PlannedClip, type SpanSpec } from './clips/plan.js';
 export { probeVideo, type VideoInfo } from './media/probe.js';
@@ -99,8 +99,10 @@ export { resolveEncoder, encoderArgs, ENCODERS } from './clips/encoders.js';
 export { transcodeClips } from './clips/transcode.js';
 export { splitAudio, remixClip } from './clips/audio.js';
 export { writeClipShards, type ClipRecord } from './clips/package.js';
-export { processVideo, videoStages, type VideoRow } from './clips/job.js';
-export { videoItem, videoStage, composeStages, type VideoItem, type VideoContext, type VideoStage } from './clips/item.js';
+export { recordSink as clipsRecordSink } from './clips/record.js';
+export { resolveClipsOptions } from './clips/options.js';
+export { ClipTables, unitRecordPath, type UnitRecord } from './clips/table.js';
+export { videoItem, videoItems, videoStage, SOURCE_FIELDS, type VideoItem, type VideoContext, type VideoStage, type VideoRow } from './clips/item.js';
 export { obtainStage } from './clips/obtain.js';
 export { probeStage } from './clips/probe-stage.js';
 export { planStage } from './clips/plan-stage.js';

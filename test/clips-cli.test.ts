@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliMessage } from '../src/cli/clips-command.js';
-import { parseDelimited } from '../src/clips/table.js';
+import { parseCsv } from '../src/util/csv.js';
 import { clips } from '../src/jobs/clips.js';
 import { makeSource } from './helpers/clip-sources.js';
 import { runCli } from './helpers/run-cli.js';
@@ -70,7 +70,7 @@ describe('spans for videos that are not among the sources', () => {
       '--quiet',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const issues = parseDelimited(await readFile(join(out, 'span_issues.csv'), 'utf8'));
+    const issues = parseCsv(await readFile(join(out, 'span_issues.csv'), 'utf8'));
     expect(issues).toEqual([
       { video_id: 'ghost', span: 'frames 0-10', action: 'dropped', reason: 'video_id ghost is not among the sources' },
       { video_id: 'ghost', span: 'frames 5-20', action: 'dropped', reason: 'video_id ghost is not among the sources' },
@@ -78,7 +78,7 @@ describe('spans for videos that are not among the sources', () => {
     expect(r.stderr).toMatch(
       /1 clips \(1 made now, 0 already there\) .* 0 span\(s\) clipped, 2 dropped \(2 for video_ids not among --sources\), 0 clip\(s\) failed/,
     );
-    expect(parseDelimited(await readFile(join(out, 'clips.csv'), 'utf8')).map((c) => c.clip_id)).toEqual(['a_0_10']);
+    expect(parseCsv(await readFile(join(out, 'clips.csv'), 'utf8')).map((c) => c.clip_id)).toEqual(['a_0_10']);
   }, 60_000);
 
   it("with --rank/--world, a span of a video in another rank's share is not reported as lost", async () => {

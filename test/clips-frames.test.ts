@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDelimited } from '../src/clips/table.js';
+import { parseCsv } from '../src/util/csv.js';
 import { clips, type ClipsOptions } from '../src/jobs/clips.js';
 import { ffmpegPath, ffprobePath } from '../src/media/ffmpeg-path.js';
 import { probeVideo } from '../src/media/probe.js';
@@ -56,7 +56,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 const job = (out: string, sources: string, extra: Partial<ClipsOptions> = {}) =>
   clips({ sources: join(dir, sources), outDir: join(dir, out), crf: 0, preset: 'ultrafast', onWarning: () => {}, ...extra });
-const table = async (out: string, name: string) => parseDelimited(await readFile(join(dir, out, name), 'utf8'));
+const table = async (out: string, name: string) => parseCsv(await readFile(join(dir, out, name), 'utf8'));
 
 /** Every row agrees with its file, frame for frame, and with the source's frames. */
 async function expectRowsMatchFiles(out: string, source: string) {

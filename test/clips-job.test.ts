@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseArgs } from '../src/cli/args.js';
 import { clipsSpec, runClips } from '../src/cli/clips-command.js';
-import { parseDelimited } from '../src/clips/table.js';
+import { parseCsv } from '../src/util/csv.js';
 import type { ClipstreamError } from '../src/errors.js';
 import { clips } from '../src/jobs/clips.js';
 import { liveChildProcesses } from '../src/media/process.js';
@@ -80,7 +80,7 @@ describe('clips job', () => {
   it('sources CSV -> clips, tables and shards that the tar reader joins', async () => {
     const report = await clips(options());
     expect(report.clipsMade).toBe(4);
-    const videos = parseDelimited(await readFile(join(out(), 'videos.csv'), 'utf8'));
+    const videos = parseCsv(await readFile(join(out(), 'videos.csv'), 'utf8'));
     expect(videos.map((v) => [v.video_id, v.downloaded, v.failed, v.num_clips])).toEqual([
       ['vid_A', 'true', 'false', '3'],
       ['web', 'true', 'false', '1'],
@@ -95,7 +95,7 @@ describe('clips job', () => {
     expect(videos[4]!.error).toBe(`video gone: download of ${base}/v/gone.mp4 failed: HTTP 404 Not Found`);
 
     // Spans are sorted numerically; the one past the end is cut and reported; web_70_90 starts past the end (60 frames).
-    const rows = parseDelimited(await readFile(join(out(), 'clips.csv'), 'utf8'));
+    const rows = parseCsv(await readFile(join(out(), 'clips.csv'), 'utf8'));
     expect(rows.map((r) => [r.clip_id, r.start_frame, r.end_frame, r.start_s, r.end_s, r.num_frames])).toEqual([
       ['vid_A_0_30', '0', '30', '0', '3', '30'],
       ['vid_A_45_75', '45', '75', '4.5', '7.5', '30'],
@@ -106,7 +106,7 @@ describe('clips job', () => {
     expect(rows[3]).toMatchObject({ audio_codec: '' });
     expect(Number(rows[0]!.size_bytes)).toBe((await stat(join(out(), 'clips', 'vid_A_0_30.mp4'))).size);
     expect(report.issues.map((i) => `${i.videoId} ${i.span} ${i.action}`)).toEqual(['vid_A frames 100-130 clipped', 'web frames 70-90 dropped']);
-    expect(parseDelimited(await readFile(join(out(), 'span_issues.csv'), 'utf8'))).toHaveLength(2);
+    expect(parseCsv(await readFile(join(out(), 'span_issues.csv'), 'utf8'))).toHaveLength(2);
     expect(warnings.some((w) => w.includes('video vid_A: span frames 100-130 clipped'))).toBe(true);
 
     expect(report.shards.map((s) => [s.tar.slice(out().length), s.clips, s.written])).toEqual([
@@ -207,7 +207,7 @@ describe('clipstream clips (CLI)', () => {
     // 12 s: starts 0, 5, 10; the tail 10-12 s is shorter than 3 s.
     expect((await readdir(join(dir, 'cli', 'clips'))).sort()).toEqual(['vid_A_0_40.mp4', 'vid_A_50_90.mp4']);
     expect(writes.join('')).toMatch(/clipstream clips: 1 video\(s\) done, 0 failed; 2 clips \(2 made now, 0 already there\) with libx264/);
-    const rows = parseDelimited(await readFile(join(dir, 'cli', 'clips.csv'), 'utf8'));
+    const rows = parseCsv(await readFile(join(dir, 'cli', 'clips.csv'), 'utf8'));
     expect(rows.map((r) => r.audio_codec)).toEqual(['', '']);
   });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clipStem, fixedParts, fixedStride, parseSekaiName, parseSpanTable, planSpans } from '../src/clips/plan.js';
 import { readSources } from '../src/clips/sources.js';
-import { formatCsv, parseDelimited } from '../src/clips/table.js';
+import { formatCsv, parseCsv } from '../src/util/csv.js';
 
 describe('parseSekaiName', () => {
   it.each([
@@ -102,7 +102,7 @@ it('CSV round trip with quotes, commas and newlines', () => {
     { a: 'x,y', b: 'say "hi"' },
     { a: 'multi\nline', b: '' },
   ];
-  expect(parseDelimited(formatCsv(['a', 'b'], rows))).toEqual(rows);
+  expect(parseCsv(formatCsv(['a', 'b'], rows))).toEqual(rows);
 });
 
 describe('readSources', () => {

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDelimited } from '../src/clips/table.js';
+import { parseCsv } from '../src/util/csv.js';
 import { clips } from '../src/jobs/clips.js';
 import { beepOffsets, makeFlashBeep, mediaTruth, type MediaTruth } from './helpers/sync-sources.js';
 
@@ -30,7 +30,7 @@ const run = (out: string, extra: Record<string, unknown>) =>
 
 /** The clip, read back: frames, pixels and beeps all where the source has them. */
 async function expectClipsMatch(out: string, source: MediaTruth) {
-  const rows = parseDelimited(await readFile(join(dir, out, 'clips.csv'), 'utf8'));
+  const rows = parseCsv(await readFile(join(dir, out, 'clips.csv'), 'utf8'));
   expect(rows.length).toBeGreaterThan(0);
   const files = await mediaTruth(...rows.map((r) => join(dir, out, 'clips', r.filename!)));
   const srcOffsets = beepOffsets(source);
@@ -107,7 +107,7 @@ describe('variable frame rate: times from the frames, never frame / fps', () => 
     await writeFile(join(dir, 'spans-s.csv'), 'video_id,start_s,end_s\nvfr,1.0,2.5\n');
     await run('out-vfr-seconds', { spans: join(dir, 'spans-s.csv') });
     const nearest = (x: number) => src.times.reduce((b, t, i) => (Math.abs(t - x) < Math.abs(src.times[b]! - x) ? i : b), 0);
-    const [row] = parseDelimited(await readFile(join(dir, 'out-vfr-seconds', 'clips.csv'), 'utf8'));
+    const [row] = parseCsv(await readFile(join(dir, 'out-vfr-seconds', 'clips.csv'), 'utf8'));
     expect([Number(row!.start_frame), Number(row!.end_frame)]).toEqual([nearest(1.0), nearest(2.5)]);
   }, 60_000);
 });

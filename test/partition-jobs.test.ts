@@ -15,8 +15,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const csvRows = async (path: string) => (await readFile(path, 'utf8')).trim().split('\n').slice(1);
-
 describe('rankDir', () => {
   it.each([
     [{ rank: 0, world: 1 }, 'out'],
@@ -28,21 +26,27 @@ describe('rankDir', () => {
 });
 
 describe('clips and faces with --rank/--world', () => {
-  it('clips: W=2 ranks each take their own videos into out/rank-R-of-2; together the clips and rows of one run', async () => {
+  it('clips: W=2 ranks share one out_dir; together the clips, tables and shards of one run, byte for byte', async () => {
     const sources = join(dir, 'sources');
     await mkdir(sources);
     for (const f of ['x_Y-z_5.mp4', 'Q-r_s_33.mp4', 'mid_F-g_200.mp4']) await copyFile(join(FIXTURE_CLIPS_DIR, f), join(sources, f));
-    const common = { sources, clipLenS: 3, limitClips: 1, preset: 'ultrafast', onWarning: () => {} };
-    await clips({ ...common, outDir: join(dir, 'one') });
-    for (const rank of [0, 1]) await clips({ ...common, outDir: join(dir, 'two'), partition: { rank, world: 2, from: 'options' } });
+    const common = { sources, clipLenS: 3, limitClips: 1, preset: 'ultrafast', shardSize: 2, onWarning: () => {} };
+    const single = await clips({ ...common, outDir: join(dir, 'one') });
+    const ranks = [];
+    for (const rank of [0, 1]) ranks.push(await clips({ ...common, outDir: join(dir, 'two'), partition: { rank, world: 2, from: 'options' } }));
 
+    expect(ranks.map((r) => r.videos.length)).toEqual([2, 1]);
+    expect(ranks.map((r) => r.run.units.map((u) => u.outcome))).toEqual([['done', 'done'], ['done']]);
+    // Only the run that recorded the last video writes the shards, from the whole table.
+    expect(ranks.map((r) => r.shards.length)).toEqual([0, 2]);
     const one = (await readdir(join(dir, 'one', 'clips'))).sort();
-    const parts = await Promise.all([0, 1].map(async (rank) => (await readdir(join(dir, 'two', `rank-${rank}-of-2`, 'clips'))).sort()));
     expect(one.length).toBe(3);
-    expect(parts[0]!.length).toBe(2);
-    expect([...parts[0]!, ...parts[1]!].sort()).toEqual(one);
-    const rows = [...(await csvRows(join(dir, 'two', 'rank-0-of-2', 'clips.csv'))), ...(await csvRows(join(dir, 'two', 'rank-1-of-2', 'clips.csv')))];
-    expect(rows.sort()).toEqual((await csvRows(join(dir, 'one', 'clips.csv'))).sort());
+    expect((await readdir(join(dir, 'two', 'clips'))).sort()).toEqual(one);
+    for (const f of ['videos.csv', 'clips.csv', 'span_issues.csv', 'shards/shard-000000.tar', 'shards/shard-000001.tar', 'shards/shard-000001.json']) {
+      expect((await readFile(join(dir, 'two', f))).equals(await readFile(join(dir, 'one', f))), f).toBe(true);
+    }
+    expect(single.shards.map((s) => s.clips)).toEqual([2, 1]);
+    expect((await readdir(join(dir, 'two'))).some((n) => n.startsWith('rank-'))).toBe(false);
   }, 120_000);
 
   it('faces: W=2 ranks at once in one output folder give the rows, clips, state and LMDB of one run', async () => {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDelimited } from '../src/clips/table.js';
+import { parseCsv } from '../src/util/csv.js';
 import { clips, type ClipsReport } from '../src/jobs/clips.js';
 import { type ZooEntry, zooEntries } from './zoo/zoo.js';
 
@@ -50,7 +50,7 @@ function reference(files: string[]): Reference[] {
 }
 
 async function rowsOf(out: string) {
-  return parseDelimited(await readFile(join(dir, out, 'clips.csv'), 'utf8'));
+  return parseCsv(await readFile(join(dir, out, 'clips.csv'), 'utf8'));
 }
 
 /** Every clip of `out` against its entry's truth. */
@@ -188,7 +188,7 @@ describe.skipIf(!hasPyAV)('clips over the media zoo', () => {
     const { rows } = await expectClipsTrue('spans');
     expect(rows).toHaveLength(spans.length);
     // Every span past the end is clipped at the truth's frame count, and says so.
-    const issues = parseDelimited(await readFile(join(dir, 'spans', 'span_issues.csv'), 'utf8'));
+    const issues = parseCsv(await readFile(join(dir, 'spans', 'span_issues.csv'), 'utf8'));
     expect(issues.map((i) => [i.video_id, i.action, i.reason])).toEqual(
       tricky.map((e) => [idOf(e.name), 'clipped', expect.stringMatching(new RegExp(`cut to ${e.truth.frames}$`))]),
     );

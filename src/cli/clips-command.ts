@@ -1,5 +1,8 @@
+import { listSources } from '../clips/sources.js';
 import { ClipstreamError } from '../errors.js';
-import { clips, type ClipsOptions } from '../jobs/clips.js';
+import { clips, type ClipsOptions, type ClipsReport } from '../jobs/clips.js';
+import type { JobDefinition } from '../run/job-definition.js';
+import { ProgressDisplay } from '../run/progress.js';
 import type { CommandSpec } from './args.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 
@@ -95,51 +98,68 @@ export function cliMessage(message: string): string {
     .replace(/ of type (number|string|boolean)\b/g, '');
 }
 
-/** Runs `clipstream clips` with parsed arguments; returns the exit code (0 even when some videos failed: they are in videos.csv). */
-export async function runClips(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
-  const quiet = args.quiet === true;
-  let report: Awaited<ReturnType<typeof clips>>;
+/** The library options from parsed CLI arguments. */
+export function clipsOptionsFromArgs(args: Record<string, unknown>): ClipsOptions {
+  return {
+    partition: partitionFromArgs(args),
+    sources: args.sources as string,
+    outDir: args.out_dir as string,
+    spans: args.spans as string | undefined,
+    clipLenS: args.clip_len_s as number | undefined,
+    clipStrideS: args.clip_stride_s as number | undefined,
+    minClipLengthS: args.min_clip_length_s as number | undefined,
+    limitClips: args.limit_clips as number | undefined,
+    partMinutes: args.clip_duration as number | undefined,
+    pastEnd: args.past_end as 'clip' | 'drop' | undefined,
+    numVideos: args.num_videos as number | undefined,
+    numProcesses: args.num_processes as number | undefined,
+    encoder: args.encoder as string | undefined,
+    encoderThreads: args.encoder_threads as number | undefined,
+    encodeBatchSize: args.encode_batch_size as number | undefined,
+    numClipsPerChunk: args.num_clips_per_chunk as number | undefined,
+    useInputBitRate: args.use_input_bit_rate as boolean | undefined,
+    crf: args.crf as number | undefined,
+    preset: args.preset as string | undefined,
+    mode: args.mode as 'one-pass' | 'per-clip' | undefined,
+    ignoreAudio: args.ignore_audio as boolean | undefined,
+    shardSize: args.shard_size as number | undefined,
+    ffmpegPath: args.ffmpeg_path as string | undefined,
+    ytDlpPath: args.yt_dlp_path as string | undefined,
+    downloadRetries: args.download_retries as number | undefined,
+    maxDownloadBytes: args.max_download_mb === undefined ? undefined : Math.round((args.max_download_mb as number) * 1024 * 1024),
+  };
+}
+
+/** Library errors about options, in the CLI's words (`--clip_len_s`). */
+async function inCliWords<T>(p: Promise<T>): Promise<T> {
   try {
-    report = await clips({
-      partition: partitionFromArgs(args),
-      sources: args.sources as string,
-      outDir: args.out_dir as string,
-      spans: args.spans as string | undefined,
-      clipLenS: args.clip_len_s as number | undefined,
-      clipStrideS: args.clip_stride_s as number | undefined,
-      minClipLengthS: args.min_clip_length_s as number,
-      limitClips: args.limit_clips as number,
-      partMinutes: args.clip_duration as number | undefined,
-      pastEnd: args.past_end as 'clip' | 'drop',
-      numVideos: args.num_videos as number | undefined,
-      numProcesses: args.num_processes as number,
-      encoder: args.encoder as string,
-      encoderThreads: args.encoder_threads as number,
-      encodeBatchSize: args.encode_batch_size as number,
-      numClipsPerChunk: args.num_clips_per_chunk as number | undefined,
-      useInputBitRate: args.use_input_bit_rate as boolean,
-      crf: args.crf as number,
-      preset: args.preset as string | undefined,
-      mode: args.mode as 'one-pass' | 'per-clip',
-      ignoreAudio: args.ignore_audio as boolean,
-      shardSize: args.shard_size as number,
-      ffmpegPath: args.ffmpeg_path as string | undefined,
-      ytDlpPath: args.yt_dlp_path as string | undefined,
-      downloadRetries: args.download_retries as number,
-      maxDownloadBytes: args.max_download_mb === undefined ? undefined : Math.round((args.max_download_mb as number) * 1024 * 1024),
-      onVideo: quiet
-        ? undefined
-        : (row, done, total) =>
-            process.stderr.write(
-              `clipstream clips: [${done}/${total}] ${row.video_id}: ${row.failed ? 'failed' : `${row.num_clips} clips`}${row.error ? ` (${row.error})` : ''}\n`,
-            ),
-      signal,
-    });
+    return await p;
   } catch (err) {
     if (err instanceof ClipstreamError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_BAD_ARGUMENT')) {
       throw new ClipstreamError(err.code, cliMessage(err.message), { cause: err, where: err.where });
     }
     throw err;
+  }
+}
+
+/** The clips job for the queue and the worker: one unit per source video (its video_id), after --num_videos. */
+export const clipsJob: JobDefinition<ClipsOptions> = {
+  name: 'clips',
+  spec: clipsSpec,
+  optionsFromArgs: clipsOptionsFromArgs,
+  pathArgs: ['sources', 'out_dir', 'spans', 'ffmpeg_path', 'yt_dlp_path'],
+  listUnits: async (o) => (await inCliWords(listSources(o.sources, o.numVideos, o.onWarning))).map((s) => s.videoId),
+  run: (o) => inCliWords(clips(o)),
+};
+
+/** Runs `clipstream clips` with parsed arguments; returns the exit code (0 even when some videos failed: they are in videos.csv). */
+export async function runClips(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
+  const display = args.quiet === true ? null : new ProgressDisplay();
+  let report: ClipsReport;
+  try {
+    report = await inCliWords(clips({ ...clipsOptionsFromArgs(args), onProgress: display ? (p) => display.update(p) : undefined, signal }));
+  } finally {
+    display?.finish();
   }
   const failed = report.videos.filter((v) => v.failed).length;
   const count = (action: string) => report.issues.filter((i) => i.action === action).length;

@@ -4,6 +4,7 @@ import { videoStage, type VideoContext, type VideoStage } from './item.js';
 import type { ClipRecord } from './package.js';
 import type { PlannedClip } from './plan.js';
 import type { VideoInfo } from '../media/probe.js';
+import { declareStage } from '../run/contract.js';
 
 function recordOf(clip: PlannedClip, info: VideoInfo, clipInfo: VideoInfo, size: number): ClipRecord {
   return {
@@ -28,12 +29,19 @@ function recordOf(clip: PlannedClip, info: VideoInfo, clipInfo: VideoInfo, size:
 
 /** Stage 5: a `clips.csv` row for every finished, verified clip (`item.records`), in plan order; it runs for partly failed videos too. */
 export function describeStage(ctx: VideoContext): VideoStage {
-  const step = videoStage(async (item) => {
-    for (const c of item.clips ?? []) {
-      const clipInfo = item.done.get(c.clipId);
-      if (clipInfo) item.records.push(recordOf(c, item.info!, clipInfo, (await stat(clipFile(ctx, c))).size));
-    }
-    item.row.num_clips = item.records.length;
-  }, ctx.signal);
-  return step;
+  const step = videoStage(
+    async (item) => {
+      for (const c of item.clips ?? []) {
+        const clipInfo = item.done.get(c.clipId);
+        if (clipInfo) item.records.push(recordOf(c, item.info!, clipInfo, (await stat(clipFile(ctx, c))).size));
+      }
+      item.row.num_clips = item.records.length;
+      // Not needed past here; a long video's frame times are the biggest thing an item holds.
+      item.frames = undefined;
+      item.timing = undefined;
+    },
+    ctx,
+    'describe',
+  );
+  return declareStage(step, { name: 'describe', needs: ['info', 'clips', 'done'], adds: ['records'], drops: ['frames', 'timing'] });
 }

@@ -3,7 +3,9 @@
  * (its local path, its probe, its plan, its finished clips) and its row in `videos.csv`.
  * A video that failed keeps its error in the row and passes the later stages untouched.
  */
-import { toClipstreamError } from '../errors.js';
+import { failItem, type OnError } from '../run/on-error.js';
+import type { Duplex } from 'node:stream';
+import { generatorStage, orderedMap } from '../util/stage.js';
 import type { DownloadOptions } from './download.js';
 import type { EncoderChoice } from './encoders.js';
 import type { ClipRecord } from './package.js';
@@ -43,7 +45,35 @@ export interface VideoContext {
   ignoreAudio: boolean;
   download: DownloadOptions;
   ytDlpPath?: string;
+  /** Videos each stage works on at once (`numProcesses`); default 1. */
+  concurrency?: number;
+  /** Shared by the stages of one run: at most this many steps (downloads, probes, cuts) at once in all. */
+  slots?: Slots;
+  /** A video a stage cannot process: `'skip'` (default) records it failed and goes on; `'throw'` stops the run. */
+  onError?: OnError;
   signal?: AbortSignal;
+}
+
+/** A counting semaphore: the stages of a run share one, so `numProcesses` bounds the work of all of them together. */
+export class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(n: number) {
+    this.#free = n;
+  }
+
+  async use<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((r) => this.#waiting.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
 }
 
 export interface VideoItem {
@@ -79,37 +109,45 @@ export function videoItem(source: SourceRow): VideoItem {
   };
 }
 
-export type VideoStage = (items: AsyncIterable<VideoItem>) => AsyncIterable<VideoItem>;
+/** A clips stage: an object-mode Duplex of VideoItems, for `stream/promises.pipeline`. */
+export type VideoStage = Duplex;
+
+/** Fields the items of `videoItems` carry, for `checkStages`. */
+export const SOURCE_FIELDS = ['source', 'row'] as const;
+
+/** The source of a clips pipeline: one fresh item per source video, in order. */
+export async function* videoItems(sources: AsyncIterable<SourceRow> | Iterable<SourceRow>): AsyncGenerator<VideoItem, void, undefined> {
+  for await (const s of sources) yield videoItem(s);
+}
 
 /**
  * A stage from a per-video step: failed items pass untouched, and a step that throws fails
- * its video only (the error goes to the row, named after the video); an abort propagates.
- * Usable with `stream/promises.pipeline` as a transform.
+ * its video only (the error goes to the row, named after the video; `ctx.onError: 'throw'`
+ * stops the pipeline instead); an abort propagates.
+ * Up to `ctx.concurrency` videos are worked on at once (sharing `ctx.slots`), and items
+ * come out in the order they came in. Usable with `stream/promises.pipeline` as a transform.
  *
  * @example await pipeline(Readable.from(rows.map(videoItem)), obtainStage(ctx), probeStage(ctx), async function* (s) { for await (const it of s) console.log(it.info) });
  */
-export function videoStage(step: (item: VideoItem) => Promise<void>, signal?: AbortSignal): VideoStage {
-  return async function* (items) {
-    for await (const item of items) {
-      if (!item.row.failed) {
-        try {
-          await step(item);
-        } catch (err) {
-          if (signal?.aborted) throw err;
-          const e = toClipstreamError(err, 'ERR_DECODE', { key: item.source.videoId });
-          const id = item.source.videoId;
-          item.row.failed = true;
-          item.row.error = e.message.startsWith(`video ${id}`) ? e.message : `video ${id}: ${e.message}`;
-          item.row.num_clips = 0;
-          item.records = [];
-        }
-      }
-      yield item;
+export function videoStage(
+  step: (item: VideoItem) => Promise<void>,
+  ctx: Pick<VideoContext, 'signal' | 'concurrency' | 'slots' | 'onError'>,
+  name = 'clips stage',
+): VideoStage {
+  const one = async (item: VideoItem): Promise<VideoItem> => {
+    if (item.row.failed) return item;
+    try {
+      await (ctx.slots ? ctx.slots.use(() => step(item)) : step(item));
+    } catch (err) {
+      if (ctx.signal?.aborted) throw err;
+      const id = item.source.videoId;
+      const e = failItem(ctx.onError, name, err, { key: id, code: 'ERR_DECODE' }).error;
+      item.row.failed = true;
+      item.row.error = e.message.startsWith(`video ${id}`) ? e.message : `video ${id}: ${e.message}`;
+      item.row.num_clips = 0;
+      item.records = [];
     }
+    return item;
   };
-}
-
-/** Runs `stages` in order over `items`, as `pipeline` would. */
-export function composeStages(stages: readonly VideoStage[]): VideoStage {
-  return (items) => stages.reduce((s, stage) => stage(s), items);
+  return generatorStage<VideoItem, VideoItem>((items) => orderedMap(items, one, ctx.concurrency ?? 1), { writableHighWaterMark: 1, readableHighWaterMark: 1 });
 }

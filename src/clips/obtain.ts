@@ -4,6 +4,7 @@ import { ClipstreamError } from '../errors.js';
 import { downloadFile, downloadYouTube } from './download.js';
 import { videoStage, type VideoContext, type VideoStage } from './item.js';
 import type { SourceRow } from './sources.js';
+import { declareStage } from '../run/contract.js';
 
 export const safeId = (id: string) => id.replace(/[^A-Za-z0-9_-]/g, '-');
 
@@ -38,9 +39,16 @@ export async function obtainSource(src: SourceRow, ctx: VideoContext): Promise<s
 
 /** Stage 1: each source as a local file (`item.path`). */
 export function obtainStage(ctx: VideoContext): VideoStage {
-  return videoStage(async (item) => {
-    item.path = await obtainSource(item.source, ctx);
-    item.row.downloaded = true;
-    item.row.path = item.path;
-  }, ctx.signal);
+  return declareStage(
+    videoStage(
+      async (item) => {
+        item.path = await obtainSource(item.source, ctx);
+        item.row.downloaded = true;
+        item.row.path = item.path;
+      },
+      ctx,
+      'obtain',
+    ),
+    { name: 'obtain', needs: ['source', 'row'], adds: ['path'] },
+  );
 }

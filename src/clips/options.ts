@@ -8,10 +8,12 @@ import { ClipstreamError } from '../errors.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import { ENCODERS, resolveEncoder } from './encoders.js';
-import type { ClipPlanSpec, VideoContext, VideoRow } from './item.js';
+import { Slots, type ClipPlanSpec, type VideoContext, type VideoRow } from './item.js';
 import { parseSpanTable, type SpanIssue, type SpanSpec } from './plan.js';
 import type { SourceRow } from './sources.js';
-import { rankDir, WHOLE, type Partition } from '../scale/partition.js';
+import type { Partition } from '../scale/partition.js';
+import type { JobProgress } from '../run/progress.js';
+import type { OnError } from '../run/on-error.js';
 
 export interface ClipsOptions {
   /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */
@@ -30,8 +32,10 @@ export interface ClipsOptions {
   pastEnd?: 'clip' | 'drop';
   /** Only the first N sources. */
   numVideos?: number;
-  /** This run's share of the sources (`--rank/--world`); with world > 1 outputs go to `outDir/rank-R-of-W/`. */
+  /** This run's share of the sources (`--rank/--world`). Ranks share `outDir`: each adds its videos' records, and the tables show them all. */
   partition?: Partition;
+  /** Only these video ids (a queue worker runs the video it was handed); each must be in the list. */
+  only?: readonly string[];
   /** Videos worked on at once. Default 1. */
   numProcesses?: number;
   encoder?: string;
@@ -52,8 +56,12 @@ export interface ClipsOptions {
   downloadRetryDelayMs?: number;
   maxDownloadBytes?: number;
   onWarning?: WarningHandler;
+  /** A video that cannot be obtained, probed, planned or cut: `'skip'` (default: recorded as failed, the run goes on) or `'throw'` (the run stops), or a function deciding per error. */
+  onError?: OnError;
   /** Called after each video with its row. */
   onVideo?: (row: VideoRow, done: number, total: number) => void;
+  /** Progress of the run (videos and clips), for a ProgressDisplay. */
+  onProgress?: (progress: JobProgress) => void;
   signal?: AbortSignal;
 }
 
@@ -109,7 +117,7 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
       where: { option: 'options.outDir', file: given },
     });
   }
-  const outDir = rankDir(given, options.partition ?? WHOLE);
+  const outDir = given;
   let spans: Map<string, SpanSpec[]> | null = null;
   if (options.spans !== undefined) {
     const file = validateString(options.spans, 'options.spans');
@@ -148,6 +156,9 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     ignoreAudio,
     download,
     ytDlpPath: options.ytDlpPath,
+    concurrency: numProcesses,
+    slots: new Slots(numProcesses),
+    onError: options.onError,
     signal: options.signal,
   };
   return { sourcesPath, outDir, warn, numProcesses, shardSize, spans, ctx };

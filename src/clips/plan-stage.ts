@@ -1,5 +1,6 @@
 import { videoStage, type ClipPlanSpec, type VideoContext, type VideoStage } from './item.js';
 import { fixedParts, fixedStride, planSpans, type PlanResult, type VideoTiming } from './plan.js';
+import { declareStage } from '../run/contract.js';
 
 export function planFor(videoId: string, timing: VideoTiming, plan: ClipPlanSpec): PlanResult {
   if (plan.kind === 'spans') return planSpans(plan.spans.get(videoId) ?? [], timing, plan.pastEnd);
@@ -9,9 +10,16 @@ export function planFor(videoId: string, timing: VideoTiming, plan: ClipPlanSpec
 
 /** Stage 3: the clips of each video (`item.clips`) from its real frames; changed spans go to `item.issues`. */
 export function planStage(ctx: VideoContext): VideoStage {
-  return videoStage(async (item) => {
-    const planned = planFor(item.source.videoId, item.timing!, ctx.plan);
-    item.clips = planned.clips;
-    item.issues.push(...planned.issues);
-  }, ctx.signal);
+  return declareStage(
+    videoStage(
+      async (item) => {
+        const planned = planFor(item.source.videoId, item.timing!, ctx.plan);
+        item.clips = planned.clips;
+        item.issues.push(...planned.issues);
+      },
+      ctx,
+      'plan',
+    ),
+    { name: 'plan', needs: ['timing'], adds: ['clips'] },
+  );
 }

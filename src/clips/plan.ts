@@ -6,7 +6,7 @@
  */
 import { ClipstreamError } from '../errors.js';
 import { validateInteger, validateNumber } from '../util/validate.js';
-import { parseDelimited } from './table.js';
+import { parseCsvLines } from '../util/csv.js';
 
 /** A span as written in a span table, before the video's frame rate is known. */
 export interface SpanSpec {
@@ -136,11 +136,12 @@ const SECOND_COLUMNS: [string, string][] = [
  */
 export function parseSpanTable(text: string, file: string): Map<string, SpanSpec[]> {
   const delimiter = file.toLowerCase().endsWith('.tsv') ? '\t' : ',';
-  const rows = parseDelimited(text, delimiter);
+  const lines = parseCsvLines(text, { delimiter, file });
+  const rows = lines.map((l) => l.row);
   const out = new Map<string, SpanSpec[]>();
   if (rows.length === 0) return out;
   const cols = Object.keys(rows[0]!);
-  const bad = (line: number, why: string) => new ClipstreamError('ERR_FORMAT', `${file}, line ${line + 2}: ${why}`, { where: { file } });
+  const bad = (i: number, why: string) => new ClipstreamError('ERR_FORMAT', `${file}, line ${lines[i]!.line}: ${why}`, { where: { file } });
   const nameCol = NAME_COLUMNS.find((c) => cols.includes(c));
   const secondCols = SECOND_COLUMNS.find(([a, b]) => cols.includes(a) && cols.includes(b));
   const frameCols = cols.includes('start_frame') && cols.includes('end_frame');

@@ -1,6 +1,7 @@
 import { probeFrames, probeVideo, type FrameTimes, type VideoInfo } from '../media/probe.js';
 import { videoStage, type VideoContext, type VideoStage } from './item.js';
 import type { VideoTiming } from './plan.js';
+import { declareStage } from '../run/contract.js';
 
 /** The real frames as plan timing: times from the first frame, the end appended. */
 export function timingOf(info: VideoInfo, frames: FrameTimes): VideoTiming {
@@ -18,13 +19,20 @@ export function timingOf(info: VideoInfo, frames: FrameTimes): VideoTiming {
  * frames by one decode (`item.frames`, `item.timing`); the row gets the video's length.
  */
 export function probeStage(ctx: VideoContext): VideoStage {
-  return videoStage(async (item) => {
-    const ffmpeg = ctx.transcode.ffmpegPath;
-    const info = await probeVideo(item.path!, { signal: ctx.signal, ffmpeg });
-    const frames = await probeFrames(item.path!, { ffmpegPath: ffmpeg, signal: ctx.signal, fps: info.fps });
-    item.info = info;
-    item.frames = frames;
-    item.timing = timingOf(info, frames);
-    item.row.duration = Math.round(item.timing.times![item.timing.numFrames]! * 1000) / 1000;
-  }, ctx.signal);
+  return declareStage(
+    videoStage(
+      async (item) => {
+        const ffmpeg = ctx.transcode.ffmpegPath;
+        const info = await probeVideo(item.path!, { signal: ctx.signal, ffmpeg });
+        const frames = await probeFrames(item.path!, { ffmpegPath: ffmpeg, signal: ctx.signal, fps: info.fps });
+        item.info = info;
+        item.frames = frames;
+        item.timing = timingOf(info, frames);
+        item.row.duration = Math.round(item.timing.times![item.timing.numFrames]! * 1000) / 1000;
+      },
+      ctx,
+      'probe',
+    ),
+    { name: 'probe', needs: ['path'], adds: ['info', 'frames', 'timing'] },
+  );
 }

@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { VIDEO_EXTENSIONS } from '../shards/clip-name.js';
-import { parseDelimited } from './table.js';
+import { parseCsvLines } from '../util/csv.js';
 
 /** One source video: where to get it and what to call it. */
 export interface SourceRow {
@@ -85,8 +85,8 @@ export async function readSources(input: string, onDuplicate?: (videoId: string)
         rows.push(rowToSource(obj as Record<string, unknown>, baseDir, `${input}, line ${i + 1}`));
       });
     } else {
-      const table = parseDelimited(text, lower.endsWith('.tsv') ? '\t' : ',');
-      rows = table.map((r, i) => rowToSource(r, baseDir, `${input}, line ${i + 2}`));
+      const table = parseCsvLines(text, { delimiter: lower.endsWith('.tsv') ? '\t' : ',', file: input });
+      rows = table.map(({ line, row }) => rowToSource(row, baseDir, `${input}, line ${line}`));
     }
   }
   const seen = new Set<string>();
@@ -98,4 +98,21 @@ export async function readSources(input: string, onDuplicate?: (videoId: string)
     seen.add(r.videoId);
     return true;
   });
+}
+
+/**
+ * The videos of a clips run, in order: the list read (duplicates warned about and dropped),
+ * cut to its first `numVideos`. Every rank and queue worker reads the same list.
+ *
+ * @example (await listSources('sources.csv', 2)).map((s) => s.videoId) // ['a', 'b']
+ */
+export async function listSources(input: string, numVideos?: number, warn?: (e: ClipstreamError) => void): Promise<SourceRow[]> {
+  const sources = await readSources(input, (id) =>
+    warn?.(
+      new ClipstreamError('ERR_FORMAT', `${input}: video ${id} is listed more than once; only the first row is used`, {
+        where: { file: input, key: id },
+      }),
+    ),
+  );
+  return numVideos === undefined ? sources : sources.slice(0, numVideos);
 }

@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import { formatCsv } from '../util/csv.js';
 
 /** One face clip: seed 002's columns where they apply, then ours, then one per scorer. */
 export type FaceRow = Record<string, string | number | null>;
@@ -42,17 +43,17 @@ export const BASE_COLUMNS = [
 // Plain maps (no record extension, no ext types): what Python's msgpack reads.
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-function csvCell(v: string | number | null | undefined): string {
-  if (v === null || v === undefined) return '';
-  const s = typeof v === 'number' ? (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(7)))) : v;
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
+/** Measures (scores, sizes) go to the CSV with 7 significant digits; the msgpack keeps them whole. */
+const csvValue = (v: string | number | null | undefined) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(7)) : v);
 
 /** CSV text with a header; columns are BASE_COLUMNS then any others in first-seen order. */
 export function toCsv(rows: FaceRow[]): string {
   const columns: string[] = [...BASE_COLUMNS];
   for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
-  return `${[columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n')}\n`;
+  return formatCsv(
+    columns,
+    rows.map((r) => Object.fromEntries(columns.map((c) => [c, csvValue(r[c])]))),
+  );
 }
 
 /**

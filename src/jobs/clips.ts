@@ -1,32 +1,48 @@
 /**
  * The `clips` job: a list of long source videos in, clean clips (and optionally tar shards
- * that `extract` reads) out, with a per-video and a per-clip table.
+ * that `extract` reads) out, with a per-video and a per-clip table. A composition of the
+ * stage files under src/clips/, run by the job runner (src/run/runner.ts) with one unit per
+ * source video:
+ *
+ *   source videos → obtain → probe → plan → cut (one ffmpeg per chunk, audio added) → describe → record
  *
  *   outDir/clips/{video}_{start_frame}_{end_frame}.mp4   finished clips
- *   outDir/shards/shard-NNNNNN.{tar,json}               with shardSize
- *   outDir/videos.csv  outDir/clips.csv  outDir/span_issues.csv
+ *   outDir/shards/shard-NNNNNN.{tar,json}               with shardSize, once every video is recorded
+ *   outDir/videos.csv  outDir/clips.csv  outDir/span_issues.csv   a view over outDir/.units/
+ *   outDir/.units/<video_id>.json                        one record per finished video
  *   outDir/downloads/  downloaded sources (kept: a re-run does not fetch them again)
  *   outDir/.work/      FLAC audio and video-only clips in flight
+ *   outDir/log_<host>_<pid>_<ms>.json                    the run log
  */
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ClipstreamError } from '../errors.js';
-import { removeDeadTemps } from '../util/atomic.js';
-import { orderedMap } from '../util/stage.js';
+import { cutStage } from '../clips/cut.js';
+import { describeStage } from '../clips/describe.js';
 import type { EncoderChoice } from '../clips/encoders.js';
-import { VIDEO_COLUMNS, processVideo, type VideoRow } from '../clips/job.js';
+import { SOURCE_FIELDS, videoItems, type VideoRow } from '../clips/item.js';
+import { obtainStage } from '../clips/obtain.js';
 import { resolveClipsOptions, unlistedSpans, type ClipsOptions } from '../clips/options.js';
-import { CLIP_COLUMNS, writeClipShards, type ClipRecord, type ShardOutput } from '../clips/package.js';
+import type { ClipRecord, ShardOutput } from '../clips/package.js';
+import { planStage } from '../clips/plan-stage.js';
 import type { SpanIssue } from '../clips/plan.js';
-import { readSources } from '../clips/sources.js';
-import { writeCsvAtomic } from '../clips/table.js';
-import { shareOf, WHOLE } from '../scale/partition.js';
+import { probeStage } from '../clips/probe-stage.js';
+import { recordSink, unitResult } from '../clips/record.js';
+import { listSources } from '../clips/sources.js';
+import { ClipTables, UNITS_DIR, unitRecordPath } from '../clips/table.js';
+import { checkStages } from '../run/contract.js';
+import { runJob, type JobReport } from '../run/runner.js';
 
 export type { ClipsOptions } from '../clips/options.js';
 
 export interface ClipsReport {
+  /** This run's videos (its share, or `only`), in list order. */
   videos: VideoRow[];
   clips: ClipRecord[];
   issues: SpanIssue[];
+  /** Written by the run that finishes the last video of the list; [] while videos are still to do. */
   shards: ShardOutput[];
   encoder: EncoderChoice;
   /** Clips cut in this run; the rest already existed. */
@@ -34,12 +50,17 @@ export interface ClipsReport {
   videosCsv: string;
   clipsCsv: string;
   seconds: number;
+  run: JobReport;
 }
 
+const issueWarning = (i: SpanIssue) =>
+  new ClipstreamError('ERR_BAD_ARGUMENT', `video ${i.videoId}: span ${i.span} ${i.action}: ${i.reason}`, { where: { key: i.videoId } });
+
 /**
- * Runs the whole clips job. Re-running with the same options skips every clip that exists
- * and rewrites only shards whose content changed. A video that fails to download, probe or
- * decode is recorded in `videos.csv` and skipped; `videos.csv` is rewritten after every video.
+ * Runs the clips job. Re-running with the same options skips every clip that exists and
+ * rewrites only shards whose content changed. A video that fails to download, probe or
+ * decode is recorded in `videos.csv` and skipped. Ranks (`partition`) and queue workers
+ * (`only`) share `outDir`: the tables always show every video recorded there.
  *
  * @example
  * const report = await clips({ sources: 'sources.csv', outDir: 'out', clipLenS: 4, shardSize: 100 });
@@ -47,74 +68,89 @@ export interface ClipsReport {
  */
 export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const started = Date.now();
-  const { sourcesPath, outDir, warn, numProcesses, shardSize, spans, ctx } = await resolveClipsOptions(options);
-  let sources = await readSources(sourcesPath, (id) =>
-    warn(
-      new ClipstreamError('ERR_FORMAT', `${sourcesPath}: video ${id} is listed more than once; only the first row is used`, {
-        where: { file: sourcesPath, key: id },
-      }),
-    ),
-  );
-  if (options.numVideos !== undefined) sources = sources.slice(0, options.numVideos);
+  const { sourcesPath, outDir, warn, shardSize, spans, ctx } = await resolveClipsOptions(options);
+  const sources = await listSources(sourcesPath, options.numVideos, warn);
   // Against the whole list: a span of a video in another rank's share is not lost.
-  const issues: SpanIssue[] = spans ? unlistedSpans(spans, sources, options.numVideos !== undefined) : [];
-  sources = shareOf(sources, options.partition ?? WHOLE);
-
-  // What a killed run left half-written goes first; its finished clips stay and are checked.
-  for (const d of [outDir, ctx.clipsDir, ctx.workDir, join(outDir, 'shards')]) await removeDeadTemps(d);
-
-  const videosCsv = join(outDir, 'videos.csv');
-  const clipsCsv = join(outDir, 'clips.csv');
-  // Pending rows are in the table from the start, so a crashed run still shows what was planned.
-  const rows: VideoRow[] = sources.map((s) => ({ video_id: s.videoId, downloaded: false, failed: false, error: '', path: '', duration: '', num_clips: 0 }));
-  let tableWrite = writeCsvAtomic(videosCsv, VIDEO_COLUMNS, rows);
-  const records: ClipRecord[][] = sources.map(() => []);
-  for (const issue of issues)
-    warn(
-      new ClipstreamError('ERR_BAD_ARGUMENT', `video ${issue.videoId}: span ${issue.span} ${issue.action}: ${issue.reason}`, { where: { key: issue.videoId } }),
-    );
+  const listIssues = spans ? unlistedSpans(spans, sources, options.numVideos !== undefined) : [];
+  for (const issue of listIssues) warn(issueWarning(issue));
+  const tables = new ClipTables(
+    outDir,
+    sources.map((s) => s.videoId),
+    listIssues,
+    options.signal,
+  );
+  await mkdir(join(outDir, UNITS_DIR), { recursive: true });
   let made = 0;
   let done = 0;
 
-  const indexed = sources.map((s, i) => ({ s, i }));
-  async function* iter() {
-    yield* indexed;
-  }
-  for await (const { i, result } of orderedMap(iter(), async ({ s, i }) => ({ i, result: await processVideo(s, ctx) }), numProcesses)) {
-    rows[i] = result.row;
-    records[i] = result.records;
-    issues.push(...result.issues);
-    made += result.made;
-    for (const issue of result.issues) {
-      warn(
-        new ClipstreamError('ERR_BAD_ARGUMENT', `video ${issue.videoId}: span ${issue.span} ${issue.action}: ${issue.reason}`, {
-          where: { key: issue.videoId },
-        }),
+  const { report: run } = await runJob(
+    {
+      job: 'clips',
+      units: sources,
+      unitId: (s) => s.videoId,
+      partition: options.partition,
+      only: options.only,
+      logDir: outDir,
+      // What a killed run left half-written goes first; its finished clips stay and are checked.
+      tempDirs: [ctx.clipsDir, ctx.workDir, join(outDir, 'shards'), join(outDir, UNITS_DIR)],
+      logOptions: { sources: sourcesPath, numVideos: options.numVideos, shardSize, encoder: ctx.encoder.encoder, plan: ctx.plan.kind },
+      // One run per video at a time, across ranks, workers and machines; a finished video is done again (its clips checked, not cut).
+      locks: { finalPath: (s) => unitRecordPath(outDir, s.videoId), isDone: async () => false },
+      signal: options.signal,
+      onWarning: warn,
+      onProgress: options.onProgress,
+    },
+    async (job) => {
+      // The tables exist from the start, so a crashed run still shows what was planned.
+      await tables.rebuild();
+      const [obtain, probe, plan, cut, describe, record] = checkStages(
+        [
+          obtainStage(ctx),
+          probeStage(ctx),
+          planStage(ctx),
+          cutStage(ctx),
+          describeStage(ctx),
+          recordSink({
+            tables,
+            onRecorded: (item, record) => {
+              made += item.made;
+              for (const issue of item.issues) warn(issueWarning(issue));
+              if (item.row.failed) warn(new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.row.video_id } }));
+              job.item('done', record.clips.length);
+              job.item('failed', record.issues.filter((i) => i.action === 'failed').length);
+              job.unitDone(unitResult(item, record));
+              options.onVideo?.(record.row, ++done, job.units.length);
+            },
+          }),
+        ] as const,
+        SOURCE_FIELDS,
       );
-    }
-    if (result.row.failed) warn(new ClipstreamError('ERR_DECODE', result.row.error, { where: { key: result.row.video_id } }));
-    options.onVideo?.(result.row, ++done, sources.length);
-    tableWrite = tableWrite.then(() => writeCsvAtomic(videosCsv, VIDEO_COLUMNS, rows));
-  }
-  await tableWrite;
-  const allRecords = records.flat();
-  await writeCsvAtomic(clipsCsv, CLIP_COLUMNS, allRecords);
-  // Always written, so an empty table says "nothing was lost" rather than "not checked".
-  await writeCsvAtomic(
-    join(outDir, 'span_issues.csv'),
-    ['video_id', 'span', 'action', 'reason'],
-    issues.map((x) => ({ video_id: x.videoId, span: x.span, action: x.action, reason: x.reason })),
+      await pipeline(
+        Readable.from(videoItems(job.pending()), { highWaterMark: 1 }),
+        obtain,
+        probe,
+        plan,
+        cut,
+        describe,
+        record,
+        options.signal ? { signal: options.signal } : {},
+      );
+    },
   );
-  const shards = shardSize > 0 ? await writeClipShards(allRecords, ctx.clipsDir, join(outDir, 'shards'), shardSize) : [];
+  const view = await tables.rebuild();
+  const { shards } = shardSize > 0 ? await tables.writeShards(ctx.clipsDir, join(outDir, 'shards'), shardSize) : { shards: [] };
+  const mine = new Set(run.units.map((u) => u.unit));
+  const records = [...view.records.values()].filter((r) => mine.has(r.video_id));
   return {
-    videos: rows,
-    clips: allRecords,
-    issues,
+    videos: view.rows.filter((r) => mine.has(r.video_id)),
+    clips: view.clips.filter((c) => mine.has(c.video_id)),
+    issues: [...listIssues, ...records.flatMap((r) => r.issues)],
     shards,
     encoder: ctx.encoder,
     clipsMade: made,
-    videosCsv,
-    clipsCsv,
+    videosCsv: tables.videosCsv,
+    clipsCsv: tables.clipsCsv,
     seconds: (Date.now() - started) / 1000,
+    run,
   };
 }

@@ -105,6 +105,8 @@ export class JobRun<U> {
   readonly #progress: JobProgress;
   readonly #locks: UnitLocks | null;
   #logChain: Promise<void> = Promise.resolve();
+  /** Lock releases started by unitDone, awaited by close(): a process that exits right after the job leaves no lock file. */
+  readonly #releases = new Set<Promise<void>>();
   #pendingCalled = false;
 
   constructor(o: JobRunOptions<U>, units: readonly U[], partition: Partition) {
@@ -155,7 +157,11 @@ export class JobRun<U> {
       if (result.outcome === 'failed') this.#progress.unitsFailed++;
       if (result.outcome === 'skipped') this.#progress.unitsSkipped++;
     }
-    void this.#locks?.release(result.unit);
+    if (this.#locks) {
+      const p: Promise<void> = this.#locks.release(result.unit).catch(() => {});
+      this.#releases.add(p);
+      void p.finally(() => this.#releases.delete(p));
+    }
     this.#emit();
     void this.writeLog(false).catch((err: unknown) =>
       this.onWarning(new ClipstreamError('ERR_IO', `run log ${this.logPath}: ${(err as Error).message}`, { cause: err, where: { file: this.logPath ?? '' } })),
@@ -220,6 +226,7 @@ export class JobRun<U> {
 
   /** Releases every lock still held (the runner calls it on every way out). */
   async close(): Promise<void> {
+    await Promise.all(this.#releases);
     await this.#locks?.releaseAll();
   }
 }

@@ -1,0 +1,50 @@
+import { Writable } from 'node:stream';
+import { declareStage } from '../run/contract.js';
+import type { UnitResult } from '../run/runner.js';
+import type { VideoItem } from './item.js';
+import { writeUnitRecord, type ClipTables, type UnitRecord } from './table.js';
+
+export interface RecordSinkOptions {
+  /** The tables of the output folder (src/clips/table.ts): rebuilt after every video. */
+  tables: ClipTables;
+  /** Called once a video's record is written and the tables rebuilt with it. */
+  onRecorded?: (item: VideoItem, record: UnitRecord) => void | Promise<void>;
+}
+
+/**
+ * The last stage: for each finished video (done, partly done or failed) its record
+ * `outDir/.units/<video_id>.json` is written atomically, then videos.csv, clips.csv and
+ * span_issues.csv are rebuilt from every record in the folder. A run killed at any point
+ * keeps every video recorded before it; runs sharing the folder each add their videos.
+ *
+ * @example
+ * await pipeline(Readable.from(videoItems(sources)), obtainStage(ctx), probeStage(ctx), planStage(ctx), cutStage(ctx), describeStage(ctx), recordSink({ tables }));
+ */
+export function recordSink(o: RecordSinkOptions): Writable {
+  const take = async (item: VideoItem) => {
+    const record: UnitRecord = { video_id: item.source.videoId, row: item.row, clips: item.records, issues: item.issues };
+    await writeUnitRecord(o.tables.outDir, record);
+    await o.tables.rebuild();
+    await o.onRecorded?.(item, record);
+  };
+  const sink = new Writable({
+    objectMode: true,
+    highWaterMark: 1,
+    write: (item: VideoItem, _encoding, callback) => {
+      take(item).then(() => callback(), callback);
+    },
+  });
+  return declareStage(sink, { name: 'record', needs: ['row', 'records'] });
+}
+
+/** A recorded video as the job runner's unit result (its log entry). */
+export function unitResult(item: VideoItem, record: UnitRecord): UnitResult {
+  return {
+    unit: record.video_id,
+    outcome: record.row.failed ? 'failed' : 'done',
+    status: record.row.failed ? 'failed' : 'written',
+    ...(record.row.error ? { error: record.row.error } : {}),
+    clips: record.clips.length,
+    made: item.made,
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * Issue 12 (clips part): the tables are a view over per-video records, so queue workers
+ * (`only: [video]`) and ranks sharing one out_dir each add their videos instead of
+ * overwriting the tables with their own; issue 10: stage contracts and CSV errors.
+ */
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clipsJob } from '../src/cli/clips-command.js';
+import { cutStage } from '../src/clips/cut.js';
+import { describeStage } from '../src/clips/describe.js';
+import { resolveEncoder } from '../src/clips/encoders.js';
+import { SOURCE_FIELDS, type VideoContext } from '../src/clips/item.js';
+import { obtainStage } from '../src/clips/obtain.js';
+import { planStage } from '../src/clips/plan-stage.js';
+import { probeStage } from '../src/clips/probe-stage.js';
+import { readSources } from '../src/clips/sources.js';
+import { clips } from '../src/jobs/clips.js';
+import { checkStages } from '../src/run/contract.js';
+import { parseCsv } from '../src/util/csv.js';
+import { makeSource } from './helpers/clip-sources.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'clips-shared-'));
+  await makeSource(join(dir, 'a.mp4'), { seconds: 3, fps: 10, audioHz: 440 });
+  await makeSource(join(dir, 'b.mp4'), { seconds: 2, fps: 10 });
+  await makeSource(join(dir, 'c.mp4'), { seconds: 2, fps: 10 });
+  await writeFile(join(dir, 'sources.csv'), 'video_id,path\na,a.mp4\nb,b.mp4\nc,c.mp4\n');
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const table = async (out: string, name: string) => parseCsv(await readFile(join(out, name), 'utf8'));
+
+describe('one out_dir shared by queue workers', () => {
+  const options = (outDir: string) => ({ sources: join(dir, 'sources.csv'), outDir, clipLenS: 1, preset: 'ultrafast', shardSize: 2, onWarning: () => {} });
+
+  it('units one at a time (as `clipstream worker` runs them, in any order) give the tables and shards of one run', async () => {
+    const one = join(dir, 'one');
+    const whole = await clips(options(one));
+    expect(whole.run.units.map((u) => [u.unit, u.outcome])).toEqual([
+      ['a', 'done'],
+      ['b', 'done'],
+      ['c', 'done'],
+    ]);
+    const shared = join(dir, 'shared');
+    const opts = clipsJob.optionsFromArgs({
+      sources: join(dir, 'sources.csv'),
+      out_dir: shared,
+      clip_len_s: 1,
+      preset: 'ultrafast',
+      shard_size: 2,
+      quiet: true,
+    });
+    expect(await clipsJob.listUnits(opts)).toEqual(['a', 'b', 'c']);
+    const first = await clips({ ...options(shared), only: ['c'] });
+    expect(first.videos.map((v) => v.video_id)).toEqual(['c']);
+    expect(first.shards).toEqual([]);
+    // The tables show c, and a and b as still to do, in list order.
+    expect((await table(shared, 'videos.csv')).map((r) => [r.video_id, r.num_clips])).toEqual([
+      ['a', '0'],
+      ['b', '0'],
+      ['c', '2'],
+    ]);
+    const second = await clipsJob.run({ ...opts, only: ['a'] });
+    expect(second.run.units.map((u) => u.unit)).toEqual(['a']);
+    const last = await clips({ ...options(shared), only: ['b'] });
+    expect(last.shards.map((s) => s.clips)).toEqual([2, 2, 2, 1]);
+    for (const f of ['videos.csv', 'clips.csv', 'span_issues.csv', 'shards/shard-000000.tar', 'shards/shard-000003.json']) {
+      expect((await readFile(join(shared, f), 'utf8')).replaceAll(shared, one), f).toBe(await readFile(join(one, f), 'utf8'));
+    }
+    expect((await readdir(join(shared, '.units'))).sort()).toEqual(['a.json', 'b.json', 'c.json']);
+    await expect(clips({ ...options(shared), only: ['nope'] })).rejects.toThrow("clips: unit(s) not among the job's units: nope");
+  }, 120_000);
+});
+
+describe('onError', () => {
+  it("'throw' stops the run at the first bad video, naming its file; the default records it and goes on", async () => {
+    await writeFile(join(dir, 'bad.mp4'), 'not a video');
+    await writeFile(join(dir, 'with-bad.csv'), 'video_id,path\nbad,bad.mp4\nb,b.mp4\n');
+    const o = { sources: join(dir, 'with-bad.csv'), clipLenS: 1, preset: 'ultrafast', onWarning: () => {} };
+    await expect(clips({ ...o, outDir: join(dir, 'throw'), onError: 'throw' })).rejects.toThrow(/cannot probe .*bad\.mp4/);
+    const skipped = await clips({ ...o, outDir: join(dir, 'skip') });
+    expect(skipped.run.units.map((u) => [u.unit, u.outcome])).toEqual([
+      ['bad', 'failed'],
+      ['b', 'done'],
+    ]);
+    expect(skipped.run.units[0]!.error).toMatch(/^video bad: cannot probe /);
+  }, 60_000);
+});
+
+describe('stage contracts', () => {
+  it('a pipeline in the wrong order fails when built, naming both stages', async () => {
+    const ctx: VideoContext = {
+      clipsDir: join(dir, 'x', 'clips'),
+      downloadsDir: join(dir, 'x', 'downloads'),
+      workDir: join(dir, 'x', '.work'),
+      plan: { kind: 'stride', stride: { clipLenS: 1, clipStrideS: 1 } },
+      encoder: await resolveEncoder('libx264'),
+      transcode: { threads: 1, crf: 23 },
+      useInputBitRate: false,
+      ignoreAudio: false,
+      download: {},
+    };
+    expect(() => checkStages([obtainStage(ctx), planStage(ctx), probeStage(ctx)], SOURCE_FIELDS)).toThrow(
+      "pipeline out of order: stage 'plan' needs 'timing', which stage 'probe' adds only after it: put 'probe' before 'plan'",
+    );
+    expect(() => checkStages([obtainStage(ctx), probeStage(ctx), planStage(ctx), describeStage(ctx), cutStage(ctx)], SOURCE_FIELDS)).toThrow(
+      "stage 'describe' needs 'done', which stage 'cut' adds only after it",
+    );
+    expect(() => checkStages([obtainStage(ctx), probeStage(ctx), planStage(ctx), cutStage(ctx), describeStage(ctx)], SOURCE_FIELDS)).not.toThrow();
+  });
+});
+
+describe('CSV input', () => {
+  it('a broken sources list names the file and the line', async () => {
+    const bad = join(dir, 'bad.csv');
+    await writeFile(bad, 'video_id,path\na,a.mp4\n\nb,"b.mp4\n');
+    await expect(readSources(bad)).rejects.toThrow(new RegExp(`^${bad.replace(/[.]/g, '\\.')}, line 4: Quote Not Closed`));
+    const noPath = join(dir, 'nopath.csv');
+    await writeFile(noPath, 'video_id,path,url\n\n,,\n');
+    await expect(readSources(noPath)).rejects.toThrow(`${noPath}, line 3: no video_id, path or url`);
+  });
+});
