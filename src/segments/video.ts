@@ -10,7 +10,7 @@ import { dirname, join, relative } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { defaultWarningHandler } from '../types.js';
 import { removeDeadTemps } from '../util/atomic.js';
-import { probeFrames } from './frames.js';
+import { probeFrameTimeline } from '../media/probe.js';
 import { inferSegment, warmState, type InferContext } from './infer.js';
 import { joinSegments, remuxAudio } from './join.js';
 import type { FrameModel, RecurrentState } from './model.js';
@@ -40,7 +40,7 @@ export function workDirFor(output: string): string {
 export async function processVideo(input: string, output: string, model: FrameModel, o: ResolvedSegmentsOptions): Promise<VideoReport> {
   const work = workDirFor(output);
   const report: VideoReport = { input, output, workDir: work, status: 'done', segments: 0, segmentsRun: 0, segmentsReused: 0, failed: [], frames: 0 };
-  const t = await probeFrames(input, { signal: o.signal });
+  const t = await probeFrameTimeline(input, { signal: o.signal });
   const segs = planSegments(t, o.segmentSeconds, 'options.segmentSeconds');
   report.segments = segs.length;
   report.frames = t.pts.length;
