@@ -48,12 +48,12 @@ export async function* decodeRange(
   keyframe: number,
   options: { signal?: AbortSignal; stallTimeoutMs?: number } = {},
 ): AsyncGenerator<Uint8Array> {
-  const what = `decoding frames ${r.startFrame}-${r.endFrame - 1}`;
+  const frames = `frames ${r.startFrame}-${r.endFrame - 1}`;
   const want = r.endFrame - r.startFrame;
   let got = 0;
   for await (const frame of toolOutput(ffmpegPath(), rangeDecodeArgs(path, t, r, keyframe), {
     chunkBytes: t.width * t.height * 3,
-    what,
+    what: `decoding ${frames} failed`,
     signal: options.signal,
     stallTimeoutMs: options.stallTimeoutMs ?? 60_000,
     where: { file: path },
@@ -61,7 +61,7 @@ export async function* decodeRange(
     got++;
     yield frame;
   }
-  if (got !== want) throw new ClipstreamError('ERR_DECODE', `${path}: ${what} gave ${got} of ${want} frames`, { where: { file: path } });
+  if (got !== want) throw new ClipstreamError('ERR_DECODE', `${path}: decoding ${frames} gave ${got} of ${want} frames`, { where: { file: path } });
 }
 
 /**
