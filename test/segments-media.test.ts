@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeMatteVideo } from '../scripts/make-segments-fixtures.js';
 import { segments, type SegmentsReport } from '../src/jobs/segments.js';
-import { ffprobePath } from '../src/media/ffmpeg-path.js';
+import { ffmpegPath, ffprobePath } from '../src/media/ffmpeg-path.js';
 import { runTool } from '../src/media/process.js';
 import { decodeRange } from '../src/segments/decode-range.js';
 import { probeFrameTimeline } from '../src/media/probe.js';
@@ -87,6 +87,24 @@ describe('segments on awkward inputs', () => {
     expect(offset(out)).toBeCloseTo(offset(src), 3);
     expect(out.audio_seconds!).toBeCloseTo(src.audio_seconds!, 3);
     expect(out.video).toHaveLength(src.video.length);
+  });
+
+  it('the decode-based timeline equals the packet listing: one VFR stream in .mkv and, remuxed, in MPEG-TS', async () => {
+    // .mkv, not .mp4: an mp4 edit list hides a frame that a remux to MPEG-TS shows again.
+    const mkv = join(dir, 'vfr-gop10.mkv');
+    const ts = join(dir, 'vfr-gop10.ts');
+    await writeMatteVideo(spec, mkv, { timestamps: vfrTimes, gop: 10, audioDelay: null });
+    const r = await runTool(ffmpegPath(), ['-v', 'error', '-y', '-i', mkv, '-map', '0:v', '-c', 'copy', '-f', 'mpegts', ts], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const [mkvT, mpegts] = await Promise.all([probeFrameTimeline(mkv), probeFrameTimeline(ts)]);
+    expect(mkvT.method).toBe('packets');
+    expect(mpegts.pts).toHaveLength(60);
+    expect(mkvT.pts).toHaveLength(60);
+    expect(mpegts.keyframes).toEqual([0, 10, 20, 30, 40, 50]);
+    expect(mkvT.keyframes).toEqual([0, 10, 20, 30, 40, 50]);
+    // MPEG-TS keeps 90 kHz ticks: the same frame times, shifted by the muxer's start offset.
+    mkvT.pts.forEach((x, i) => expect(Math.abs(mpegts.pts[i]! - mpegts.pts[0]! - (x - mkvT.pts[0]!))).toBeLessThan(2e-5));
+    expect([mpegts.width, mpegts.height]).toEqual([mkvT.width, mkvT.height]);
   });
 
   it('MPEG-TS (the bundled ffprobe segfaults on it): frame-accurate segments from the decode-based timeline, every frame out', async () => {

@@ -115,7 +115,7 @@ export async function probeVideo(path: string, options: ProbeOptions = {}): Prom
  *
  * @example parseFfmpegInfo('  Duration: 00:00:02.02, start: 1.400000, bitrate: 235 kb/s\n    Stream #0:0: Video: h264 ..., yuv420p, 160x120, 25 fps', 'a.ts')
  */
-export function parseFfmpegInfo(stderr: string, path: string): VideoInfo {
+export function parseFfmpegInfo(stderr: string, path: string, options: { rateOptional?: boolean } = {}): VideoInfo {
   const fail = (why: string) => new ClipstreamError('ERR_DECODE', `cannot probe ${path} with ffmpeg: ${why}`, { where: { file: path } });
   const dur = /Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/.exec(stderr);
   const video = /Stream #\d+:\d+[^:]*: Video: (\w+)[^\n]*/.exec(stderr);
@@ -130,14 +130,14 @@ export function parseFfmpegInfo(stderr: string, path: string): VideoInfo {
   const size = /(\d+)x(\d+)/.exec(fields.find((f) => /^\d+x\d+/.test(f)) ?? '');
   const fps = Number(/([\d.]+) fps/.exec(line)?.[1] ?? /([\d.]+k?) tbr/.exec(line)?.[1]);
   const durationS = dur ? Number(dur[1]) * 3600 + Number(dur[2]) * 60 + Number(dur[3]) : NaN;
-  if (!(fps > 0)) throw fail('no frame rate');
-  if (!(durationS > 0)) throw fail('no duration');
+  if (!(fps > 0) && !options.rateOptional) throw fail('no frame rate');
+  if (!(durationS > 0) && !options.rateOptional) throw fail('no duration');
   const kbps = (s: string | undefined) => (s ? Number(s) * 1000 : 0);
   return {
     path,
     durationS,
-    fps,
-    numFrames: Math.round(durationS * fps),
+    fps: fps > 0 ? fps : 0,
+    numFrames: fps > 0 && durationS > 0 ? Math.round(durationS * fps) : 0,
     width: Number(size?.[1] ?? 0),
     height: Number(size?.[2] ?? 0),
     videoCodec: video[1]!,
@@ -265,19 +265,20 @@ export interface FrameTimeline {
  * @example const t = await probeFrameTimeline('talk.mp4'); t.pts.length // number of frames
  */
 export async function probeFrameTimeline(path: string, options: ProbeOptions = {}): Promise<FrameTimeline> {
-  const info = await probeVideo(path, options);
-  let packetsFailed: string;
+  let info: VideoInfo | null = null;
+  let why: string;
   try {
+    info = await probeVideo(path, options);
     return await packetTimeline(path, info, options);
   } catch (err) {
     if (options.signal?.aborted) throw err;
-    packetsFailed = (err as Error).message;
+    why = (err as Error).message;
   }
   try {
     return await decodeTimeline(path, info, options);
   } catch (err) {
     if (options.signal?.aborted) throw err;
-    throw new ClipstreamError('ERR_DECODE', `cannot read the frames of ${path}: ${packetsFailed}; the decode pass failed too: ${(err as Error).message}`, {
+    throw new ClipstreamError('ERR_DECODE', `cannot read the frames of ${path}: ${why}; the decode pass failed too: ${(err as Error).message}`, {
       where: { file: path },
       cause: err,
     });
@@ -363,7 +364,8 @@ export function rateFraction(fps: number): string {
   return `${Math.round(fps * 1000)}/1000`;
 }
 
-async function decodeTimeline(path: string, info: VideoInfo, options: ProbeOptions): Promise<FrameTimeline> {
+/** The timeline from ffmpeg alone; `known` is probeVideo's answer when it had one (a VFR MPEG-TS has no rate in `ffmpeg -i`: it comes from the frames then). */
+async function decodeTimeline(path: string, known: VideoInfo | null, options: ProbeOptions): Promise<FrameTimeline> {
   const where = { file: path };
   const described = await runTool(options.ffmpeg ?? ffmpegPath(), ['-hide_banner', '-nostdin', '-i', path], {
     signal: options.signal,
@@ -375,6 +377,10 @@ async function decodeTimeline(path: string, info: VideoInfo, options: ProbeOptio
   const decode = { ffmpegPath: options.ffmpeg, signal: options.signal };
   const [all, keys] = await Promise.all([decodedFrameTimes(path, decode, false), decodedFrameTimes(path, decode, true)]);
   const pts = Float64Array.from(all).sort();
+  const n = pts.length;
+  const avg = n > 1 && pts[n - 1]! > pts[0]! ? (n - 1) / (pts[n - 1]! - pts[0]!) : 0;
+  const info = known ?? parseFfmpegInfo(text, path, { rateOptional: true });
+  if (!(info.fps > 0)) Object.assign(info, { fps: avg || 25, numFrames: n, durationS: info.durationS > 0 ? info.durationS : n / (avg || 25) });
   // Both passes print the same microsecond ticks, so a keyframe's time is found exactly.
   const index = new Map<number, number>();
   pts.forEach((t, i) => index.set(Math.round(t * 1e6), i));
