@@ -136,7 +136,7 @@ export function parseFfmpegInfo(stderr: string, path: string, options: { rateOpt
   return {
     path,
     durationS,
-    fps: fps > 0 ? fps : 0,
+    fps: fps || 0,
     numFrames: fps > 0 && durationS > 0 ? Math.round(durationS * fps) : 0,
     width: Number(size?.[1] ?? 0),
     height: Number(size?.[2] ?? 0),
