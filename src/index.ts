@@ -143,9 +143,23 @@ export { addUnits, queueStatus, redisConnection, DEFAULT_QUEUE, type UnitJobData
 export { startWorker, PermanentUnitError, type WorkerOptions, type WorkerHandle, type UnitRunner } from './scale/worker.js';
 export { ModelCache } from './scale/model-cache.js';
 // segments (long videos through a per-frame model, segment by segment)
-export { segments, folderUnits, type SegmentsReport } from './jobs/segments.js';
-export type { SegmentsOptions, SegmentsProgress } from './segments/options.js';
-export { probeFrames as probeFrameTimeline, type FrameTimeline } from './segments/frames.js';
+export { segments, folderUnits, segmentsUnits, type SegmentsReport } from './jobs/segments.js';
+export type { SegmentsOptions, SegmentsProgress, ResolvedSegmentsOptions } from './segments/options.js';
+export { resolveSegmentsOptions } from './segments/options.js';
+// Stage contracts (src/run/contract.ts): the ETL examples check their own compositions.
+export { declareStage, checkStages, contractOf, type StageContract } from './run/contract.js';
+export {
+  prepareStage,
+  splitStage,
+  inferStage,
+  joinStage,
+  remuxStage,
+  segmentsStages,
+  segmentsItem,
+  type SegmentsItem,
+  type SegmentsStageContext,
+} from './segments/stages.js';
+export { probeFrameTimeline, type FrameTimeline } from './media/probe.js';
 export { planSegments, keyframeBefore, type Segment } from './segments/plan.js';
 export { decodeRange, prefetch } from './segments/decode-range.js';
 export { FrameModel, detectKind, type ModelKind as FrameModelKind, type RecurrentState } from './segments/model.js';
@@ -156,4 +170,4 @@ export { joinSegments, remuxAudio } from './segments/join.js';
 export { RecordStore, type SegmentRecord } from './segments/records.js';
 export { processVideo as processSegmentsVideo, workDirFor, type VideoReport } from './segments/video.js';
 export { buildMattingModel, MATTING_MODEL_FILE } from './segments/matting-model.js';
-export { spawnTool, type StreamingTool } from './media/process.js';
+export { streamTool, type StreamOptions, type ToolStream } from './media/process.js';

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { liveChildProcesses, runTool, runToolOrThrow, ToolFailure, toolOutput } from '../src/media/process.js';
+import { liveChildProcesses, runTool, runToolOrThrow, streamTool, ToolFailure, toolOutput } from '../src/media/process.js';
 
 let dir: string;
 let segv: string;
@@ -97,6 +97,49 @@ describe.each(['helper', 'direct'])('a child killed by a signal or exiting at on
     }
     expect(n).toBe(4);
     for await (const _ of toolOutput('/bin/sh', ['-c', 'cat /dev/zero'], { chunkBytes: 1000, what: 'x' })) break;
+    expect(liveChildProcesses()).toBe(0);
+  });
+
+  it('streamTool: a child that dies while fed fails the write with its signal and stderr', async () => {
+    const t = streamTool('/bin/sh', ['-c', 'head -c 10 >/dev/null; echo crashed >&2; kill -SEGV $$'], {
+      what: 'cannot encode',
+      code: 'ERR_IO',
+      stdin: true,
+      stdout: 'ignore',
+      where: { file: 'out.mp4' },
+    });
+    const feed = async () => {
+      for (let i = 0; i < 1000; i++) await t.write(new Uint8Array(65_536));
+    };
+    const err = (await feed().catch((e: unknown) => e)) as ToolFailure;
+    expect(err).toBeInstanceOf(ToolFailure);
+    expect(err).toMatchObject({ signal: 'SIGSEGV', code: 'ERR_IO', file: 'out.mp4' });
+    expect(err.message).toBe('out.mp4: cannot encode: sh was killed by SIGSEGV: crashed');
+    await t.kill();
+    expect(liveChildProcesses()).toBe(0);
+  });
+
+  it('streamTool: a child that stops reading its stdin is a stall; a slow producer is not', async () => {
+    const hung = streamTool('/bin/sh', ['-c', 'exec sleep 30'], { what: 'cannot encode', stdin: true, stdout: 'ignore', stallTimeoutMs: 300 });
+    const feed = async () => {
+      for (let i = 0; i < 1000; i++) await hung.write(new Uint8Array(65_536));
+    };
+    expect(await feed().catch((e: unknown) => e)).toMatchObject({ killedBy: 'stall', code: 'ERR_DECODE_TIMEOUT' });
+    const slow = streamTool('/bin/sh', ['-c', 'wc -c'], { what: 'x', stdin: true, stallTimeoutMs: 200 });
+    for (let i = 0; i < 3; i++) {
+      await slow.write(new Uint8Array(1000));
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    const out = (async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of slow.chunks(1)) chunks.push(c);
+      return Buffer.concat(chunks).toString().trim();
+    })();
+    await slow.finish();
+    expect(await out).toBe('3000');
+    const exit = streamTool('/bin/sh', ['-c', 'cat >/dev/null; echo bad input >&2; exit 3'], { what: 'cannot join', stdin: true, stdout: 'ignore' });
+    await exit.write(new Uint8Array(10));
+    await expect(exit.finish()).rejects.toMatchObject({ exitCode: 3, stderrTail: 'bad input' });
     expect(liveChildProcesses()).toBe(0);
   });
 });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { segments, type SegmentsReport } from '../src/jobs/segments.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { decodeRange } from '../src/segments/decode-range.js';
-import { probeFrames } from '../src/segments/frames.js';
+import { probeFrameTimeline } from '../src/media/probe.js';
 import { planSegments } from '../src/segments/plan.js';
 import { MATTE_FIXTURE, matteIoU, trueMask } from '../src/segments/synthetic.js';
 import { decodeAll, decodeAudio, onsets, probeCounted, readPng } from './helpers/segments.js';
@@ -52,7 +52,7 @@ afterAll(async () => {
 
 describe('segments job on the fixture', () => {
   it('plans frame ranges on the real timestamps and decodes each range exactly (counts and first frames)', async () => {
-    const t = await probeFrames(FIXTURE);
+    const t = await probeFrameTimeline(FIXTURE);
     const counted = await probeCounted(FIXTURE);
     expect(t.pts.length).toBe(Number(counted.video.nb_read_frames));
     const segs = planSegments(t, 2);

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeMatteVideo } from '../scripts/make-segments-fixtures.js';
 import { segments, type SegmentsReport } from '../src/jobs/segments.js';
+import { ffmpegPath, ffprobePath } from '../src/media/ffmpeg-path.js';
 import { runTool } from '../src/media/process.js';
 import { decodeRange } from '../src/segments/decode-range.js';
-import { probeFrames } from '../src/segments/frames.js';
+import { probeFrameTimeline } from '../src/media/probe.js';
 import { planSegments } from '../src/segments/plan.js';
 import { MATTE_FIXTURE } from '../src/segments/synthetic.js';
 import { decodeAll, probeCounted } from './helpers/segments.js';
@@ -38,7 +39,7 @@ beforeAll(async () => {
   await writeMatteVideo({ ...spec, width: 333, height: 187 }, input('odd.mp4'));
   await writeMatteVideo(spec, input('rot.mp4'), { rotate: 90 });
   await writeMatteVideo(spec, input('late.mkv'), { audioDelay: 0.4 });
-  await writeMatteVideo(spec, input('c.ts'));
+  await writeMatteVideo(spec, input('c.ts'), { gop: 10 });
   report = await segments({ inputs: NAMES.map(input), outputs: NAMES.map(output), segmentSeconds: 1, onWarning: () => {} });
 });
 afterAll(async () => {
@@ -58,7 +59,7 @@ describe('segments on awkward inputs', () => {
     const times = (await pyav(input('vfr.mp4'))).video;
     expect(times).toHaveLength(Number((await probeCounted(input('vfr.mp4'))).video.nb_read_frames));
     const expected = [0, 1, 2, 3].map((k) => times.findIndex((x) => x - times[0]! >= k - 5e-7));
-    const t = await probeFrames(input('vfr.mp4'));
+    const t = await probeFrameTimeline(input('vfr.mp4'));
     const segs = planSegments(t, 1);
     expect(segs.map((s) => s.startFrame)).toEqual(expected);
     // The frame spacing really changes (40 ms, then 66.7 ms): fps arithmetic would put the second boundary elsewhere.
@@ -88,16 +89,52 @@ describe('segments on awkward inputs', () => {
     expect(out.video).toHaveLength(src.video.length);
   });
 
-  it('MPEG-TS: runs when ffprobe reads it, else that video fails with a clear reason and the others go on', async () => {
+  it('the decode-based timeline equals the packet listing: one VFR stream in .mkv and, remuxed, in MPEG-TS', async () => {
+    // .mkv, not .mp4: an mp4 edit list hides a frame that a remux to MPEG-TS shows again.
+    const mkv = join(dir, 'vfr-gop10.mkv');
+    const ts = join(dir, 'vfr-gop10.ts');
+    await writeMatteVideo(spec, mkv, { timestamps: vfrTimes, gop: 10, audioDelay: null });
+    const r = await runTool(ffmpegPath(), ['-v', 'error', '-y', '-i', mkv, '-map', '0:v', '-c', 'copy', '-f', 'mpegts', ts], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const [mkvT, mpegts] = await Promise.all([probeFrameTimeline(mkv), probeFrameTimeline(ts)]);
+    expect(mkvT.method).toBe('packets');
+    expect(mpegts.pts).toHaveLength(60);
+    expect(mkvT.pts).toHaveLength(60);
+    expect(mpegts.keyframes).toEqual([0, 10, 20, 30, 40, 50]);
+    expect(mkvT.keyframes).toEqual([0, 10, 20, 30, 40, 50]);
+    // MPEG-TS keeps 90 kHz ticks: the same frame times, shifted by the muxer's start offset.
+    mkvT.pts.forEach((x, i) => expect(Math.abs(mpegts.pts[i]! - mpegts.pts[0]! - (x - mkvT.pts[0]!))).toBeLessThan(2e-5));
+    expect([mpegts.width, mpegts.height]).toEqual([mkvT.width, mkvT.height]);
+  });
+
+  it('MPEG-TS (the bundled ffprobe segfaults on it): frame-accurate segments from the decode-based timeline, every frame out', async () => {
     const v = video('c.ts');
-    const others = report.videos.filter((x) => x !== v);
-    expect(others.every((x) => x.status === 'done')).toBe(true);
-    if (v.status === 'failed') {
-      // The bundled static ffprobe crashes on every MPEG-TS file (SIGSEGV), even ffmpeg's own testsrc.
-      expect(v.error).toMatch(/c\.ts: .*SIGSEGV/);
-    } else {
-      expect(v.status).toBe('done');
-      expect(Number((await probeCounted(output('c.ts'))).video.nb_read_frames)).toBe(60);
+    expect(v.status, v.error).toBe('done');
+    const crashes = (await runTool(ffprobePath(), ['-v', 'error', '-show_entries', 'packet=pts_time', input('c.ts')], { timeoutMs: 60_000 })).signal !== null;
+    const t = await probeFrameTimeline(input('c.ts'));
+    expect(t.method).toBe(crashes ? 'decode' : 'packets');
+    // Independent reference: every frame ffmpeg decodes from the start, without a seek.
+    const all = await decodeAll(input('c.ts'), t.width, t.height);
+    expect(all).toHaveLength(60);
+    expect(t.pts).toHaveLength(60);
+    if (hasPyAv) {
+      const times = (await pyav(input('c.ts'))).video;
+      expect(times).toHaveLength(60);
+      times.forEach((x, i) => expect(Math.abs(x - t.pts[i]!)).toBeLessThan(1e-5));
     }
+    const segs = planSegments(t, 1);
+    expect(segs.map((s) => s.startFrame)).toEqual([0, 25, 50]);
+    // Keyframes as encoded (-g 10, no scene cuts), so the later segments' decodes really seek.
+    expect(t.keyframes).toEqual([0, 10, 20, 30, 40, 50]);
+    expect(segs.map((s) => s.keyframe)).toEqual([0, 20, 50]);
+    for (const s of segs) {
+      let i = s.startFrame;
+      for await (const f of decodeRange(input('c.ts'), t, s, s.keyframe)) expect(Buffer.compare(f, all[i++]!)).toBe(0);
+      expect(i).toBe(s.endFrame);
+    }
+    const out = await probeCounted(output('c.ts'));
+    expect(Number(out.video.nb_read_frames)).toBe(60);
+    expect(v.frames).toBe(60);
+    expect(out.audio).not.toBeNull();
   });
 });

@@ -1,6 +1,8 @@
 import { ClipstreamError } from '../errors.js';
-import { folderUnits, segments } from '../jobs/segments.js';
-import { parseBitRate } from '../segments/options.js';
+import { segments, segmentsUnits, type SegmentsReport } from '../jobs/segments.js';
+import type { JobDefinition } from '../run/job-definition.js';
+import { ProgressDisplay } from '../run/progress.js';
+import { parseBitRate, type SegmentsOptions } from '../segments/options.js';
 import type { CommandSpec } from './args.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 import { describePartition, shareOf } from '../scale/partition.js';
@@ -70,7 +72,7 @@ export const segmentsSpec: CommandSpec = {
       default: false,
     },
     { name: 'step', type: 'string', description: 'all, or one step alone: split, infer, join, remux (also written as a subcommand)', default: 'all' },
-    { name: 'quiet', type: 'boolean', description: 'No progress lines', default: false },
+    { name: 'quiet', type: 'boolean', description: 'No progress display', default: false },
   ],
   examples: [
     'clipstream segments --input=fixtures/segments/matte_move.mp4 --output=out/matted.mp4 --segment_seconds=2',
@@ -104,8 +106,8 @@ function bad(message: string): ClipstreamError {
   return new ClipstreamError('ERR_BAD_ARGUMENT', `segments: ${message}`);
 }
 
-/** Runs `clipstream segments`; exit 0 when every video is complete, 1 when one failed or has failed segments (a rerun retries them). */
-export async function runSegments(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
+/** Library options from parsed CLI arguments; errors name the flag. */
+function optionsFromArgs(args: Record<string, unknown>): SegmentsOptions {
   const single = args.input !== undefined || args.output !== undefined;
   const folder = args.input_dir !== undefined || args.output_dir !== undefined;
   if (single === folder) throw bad('give either --input and --output, or --input_dir and --output_dir');
@@ -120,54 +122,38 @@ export async function runSegments(args: Record<string, unknown>, signal: AbortSi
   } catch (err) {
     throw bad((err as Error).message);
   }
-  const format = args.output_format as 'mp4' | 'png';
-  const partition = partitionFromArgs(args);
-  const warn = (w: Error) => process.stderr.write(`clipstream segments: warning: ${w.message}\n`);
-  const all = single
-    ? { inputs: [args.input as string], outputs: [args.output as string] }
-    : await folderUnits(args.input_dir as string, args.output_dir as string, format, warn);
-  // Each rank takes its share of the videos (a video is the unit: its segments carry state in order).
-  const mine = shareOf(
-    all.inputs.map((_, i) => i),
-    partition,
-  );
-  const units = { inputs: mine.map((i) => all.inputs[i]!), outputs: mine.map((i) => all.outputs[i]!) };
-  const ranked = partition.world > 1 ? ` (${describePartition(partition)})` : '';
-  if (units.inputs.length === 0) {
-    process.stderr.write(`clipstream segments${ranked}: no video in this share (${all.inputs.length} in all)\n`);
-    return 0;
-  }
-  const model = resolveModelArg(args.model as string | undefined, 'matting', '--model');
-  const quiet = args.quiet === true;
-  let report: Awaited<ReturnType<typeof segments>>;
+  return {
+    ...(single
+      ? { inputs: [args.input as string], outputs: [args.output as string] }
+      : { inputDir: args.input_dir as string, outputDir: args.output_dir as string }),
+    partition: partitionFromArgs(args),
+    model: resolveModelArg(args.model as string | undefined, 'matting', '--model'),
+    modelKind: args.model_kind as 'auto',
+    segmentSeconds: args.segment_seconds as number,
+    state: args.state as string,
+    outputType: args.output_type as 'composite',
+    format: args.output_format as 'mp4' | 'png',
+    background: args.background as string,
+    encoder: args.encoder as 'libx264',
+    crf: args.crf as number,
+    bitRate,
+    preset: args.preset as string,
+    encoderThreads: args.encoder_threads as number | undefined,
+    audio: args.audio as 'copy',
+    downsampleRatio: ratio,
+    device: args.device as string,
+    intraOpThreads: args.threads as number | undefined,
+    batchSize: args.batch_size as number,
+    parallelSegments: args.parallel_segments as number,
+    keepSegments: args.keep_segments as boolean,
+    step: args.step as 'all',
+  };
+}
+
+/** Runs the library job; a bad option's message names the CLI flag. */
+async function runWithFlags(options: SegmentsOptions): Promise<SegmentsReport> {
   try {
-    report = await segments({
-      ...units,
-      model,
-      modelKind: args.model_kind as 'auto',
-      segmentSeconds: args.segment_seconds as number,
-      state: args.state as string,
-      outputType: args.output_type as 'composite',
-      format,
-      background: args.background as string,
-      encoder: args.encoder as 'libx264',
-      crf: args.crf as number,
-      bitRate,
-      preset: args.preset as string,
-      encoderThreads: args.encoder_threads as number | undefined,
-      audio: args.audio as 'copy',
-      downsampleRatio: ratio,
-      device: args.device as string,
-      intraOpThreads: args.threads as number | undefined,
-      batchSize: args.batch_size as number,
-      parallelSegments: args.parallel_segments as number,
-      keepSegments: args.keep_segments as boolean,
-      step: args.step as 'all',
-      onProgress: quiet
-        ? undefined
-        : (p) => process.stderr.write(`clipstream segments: ${p.video} segment ${p.segment + 1}/${p.segments}: ${p.status}${p.error ? ` (${p.error})` : ''}\n`),
-      signal,
-    });
+    return await segments(options);
   } catch (err) {
     const e = err as ClipstreamError;
     if (e.code === 'ERR_INVALID_OPTION') {
@@ -177,11 +163,43 @@ export async function runSegments(args: Record<string, unknown>, signal: AbortSi
     }
     throw err;
   }
+}
+
+/** `segments` for the queue and the worker: a unit is one input video (its path as given or listed). */
+export const segmentsJob: JobDefinition<SegmentsOptions> = {
+  name: 'segments',
+  spec: segmentsSpec,
+  optionsFromArgs,
+  pathArgs: ['input', 'output', 'input_dir', 'output_dir'],
+  listUnits: async (options) => (await segmentsUnits(options)).inputs,
+  run: (options) => runWithFlags(options),
+};
+
+/** Runs `clipstream segments`; exit 0 when every video is complete, 1 when one failed or has failed segments (a rerun retries them). */
+export async function runSegments(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
+  const options = optionsFromArgs(args);
+  const partition = options.partition!;
+  const warn = (w: Error) => process.stderr.write(`clipstream segments: warning: ${w.message}\n`);
+  const all = await segmentsUnits({ ...options, onWarning: warn });
+  const ranked = partition.world > 1 ? ` (${describePartition(partition)})` : '';
+  // Each rank takes its share of the videos (a video is the unit: its segments carry state in order).
+  if (shareOf(all.inputs, partition).length === 0) {
+    process.stderr.write(`clipstream segments${ranked}: no video in this share (${all.inputs.length} in all)\n`);
+    return 0;
+  }
+  const display = args.quiet === true ? null : new ProgressDisplay();
+  let report: SegmentsReport;
+  try {
+    report = await runWithFlags({ ...options, onRunProgress: display ? (p) => display.update(p) : undefined, signal });
+  } finally {
+    display?.finish();
+  }
   const incomplete = report.videos.filter((v) => v.status !== 'done');
   process.stderr.write(
     `clipstream segments${ranked}: ${report.videos.length - incomplete.length}/${report.videos.length} video(s) complete; ` +
       `${report.videos.reduce((n, v) => n + v.segmentsRun, 0)} segment(s) run, ${report.videos.reduce((n, v) => n + v.segmentsReused, 0)} reused; ` +
-      `${report.modelKind} model on ${report.provider}, mean batch ${report.meanBatch.toFixed(2)}, ${report.seconds.toFixed(1)} s\n`,
+      `${report.modelKind} model on ${report.provider}, mean batch ${report.meanBatch.toFixed(2)}, ${report.seconds.toFixed(1)} s` +
+      `${report.run.logPath ? `; log ${report.run.logPath}` : ''}\n`,
   );
   for (const v of incomplete) {
     process.stderr.write(`  ${v.input}: ${v.status}: ${v.error}\n`);

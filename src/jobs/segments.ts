@@ -1,18 +1,22 @@
 /**
  * `segments`: long videos through a per-frame model, segment by segment (seed 001,
- * RVM_ON_SEGMENTS, rebuilt). Each video is planned as frame ranges, each range is decoded
- * straight from the source, run through the model with the recurrent state carried across
- * boundaries, encoded, recorded for resume, and finally joined without re-encoding and given
- * the source audio back. This file only composes the stages in src/segments/.
+ * RVM_ON_SEGMENTS, rebuilt). On the job runner (src/run/runner.ts): the units are the input
+ * videos (id: the input path), each locked beside its output; a video finished by an earlier
+ * run with the same settings is skipped, a partly done one resumes from its segment records.
+ * Each video goes through the stages of src/segments/stages.ts (prepare → split → infer →
+ * join → remux). This file only composes them.
  */
-import { join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { resolveEncoder } from '../clips/encoders.js';
-import type { ClipstreamError } from '../errors.js';
+import { listSources } from '../faces/sources.js';
+import { checkStages } from '../run/contract.js';
+import { runJob, type JobReport } from '../run/runner.js';
+import { MATTING_MODEL_FILE } from '../segments/matting-model.js';
 import { FrameModel } from '../segments/model.js';
 import { resolveSegmentsOptions, type SegmentsOptions } from '../segments/options.js';
-import { processVideo, type VideoReport } from '../segments/video.js';
-import { MATTING_MODEL_FILE } from '../segments/matting-model.js';
-import { listSources } from '../faces/sources.js';
+import { fileSha256 } from '../segments/records.js';
+import { finishedBefore, runKey } from '../segments/resume.js';
+import { segmentsStages, segmentsItem, type SegmentsItem, type VideoReport } from '../segments/stages.js';
 import type { WarningHandler } from '../types.js';
 import { shippedModelsDir } from './models-dir.js';
 
@@ -24,6 +28,8 @@ export interface SegmentsReport {
   framesPerSecond: number;
   /** Mean model batch size over the run. */
   meanBatch: number;
+  /** The runner's report: one result per video of this run's share, the run log's path. */
+  run: JobReport;
 }
 
 /**
@@ -45,16 +51,24 @@ export async function folderUnits(
   return { inputs, outputs };
 }
 
+/** The videos and outputs the options name: `inputs`/`outputs`, or the listing of `inputDir`. */
+export async function segmentsUnits(options: SegmentsOptions): Promise<{ inputs: string[]; outputs: string[] }> {
+  if (options.inputDir !== undefined) return folderUnits(options.inputDir, options.outputDir ?? options.inputDir, options.format ?? 'mp4', options.onWarning);
+  return { inputs: options.inputs ?? [], outputs: options.outputs ?? [] };
+}
+
 /**
- * Runs every video of `options.inputs` (a plain list, so it can be partitioned across
- * machines). One failing video never stops the others: it is reported `failed` with the
- * reason, and a video with failed segments `incomplete`.
+ * Runs every video of the options (or this run's share of them, or `only` those). One failing
+ * video never stops the others: it is reported `failed` with the reason, and a video with
+ * failed segments `incomplete`. The run log goes to `logDir` (default: `outputDir`, else the
+ * first output's folder).
  *
  * @example
  * const report = await segments({ inputs: ['talk.mp4'], outputs: ['talk_matted.mp4'], segmentSeconds: 15 });
  */
 export async function segments(options: SegmentsOptions): Promise<SegmentsReport> {
-  const o = resolveSegmentsOptions(options, join(shippedModelsDir(), MATTING_MODEL_FILE));
+  const units = await segmentsUnits(options);
+  const o = resolveSegmentsOptions({ ...options, ...units }, join(shippedModelsDir(), MATTING_MODEL_FILE));
   const started = Date.now();
   // NVENC without a GPU (or an ffmpeg without it) falls back to the CPU encoder of the same codec, with one warning.
   o.encoder = (await resolveEncoder(o.encoder, { onWarning: o.onWarning })).encoder;
@@ -65,22 +79,59 @@ export async function segments(options: SegmentsOptions): Promise<SegmentsReport
     batchSize: o.batchSize,
     onWarning: o.onWarning,
   });
-  const videos: VideoReport[] = [];
+  const outputOf = new Map(o.inputs.map((input, i) => [input, o.outputs[i]!] as const));
+  const modelId = { sha256: await fileSha256(model.path), kind: model.kind };
+  const reports = new Map<string, VideoReport>();
+  const single = o.inputs.length === 1;
+  let report: JobReport;
   try {
-    for (const [i, input] of o.inputs.entries()) {
-      const output = o.outputs[i]!;
-      try {
-        videos.push(await processVideo(input, output, model, o));
-      } catch (err) {
-        if (o.signal?.aborted) throw err;
-        const e = err as ClipstreamError;
-        if (e.code === 'ERR_INVALID_OPTION' && o.inputs.length === 1) throw err;
-        videos.push({ input, output, workDir: '', status: 'failed', segments: 0, segmentsRun: 0, segmentsReused: 0, failed: [], frames: 0, error: e.message });
-      }
-    }
+    ({ report } = await runJob(
+      {
+        job: 'segments',
+        units: o.inputs,
+        unitId: (input) => input,
+        partition: options.partition,
+        only: options.only,
+        logDir: options.logDir !== undefined ? options.logDir : (options.outputDir ?? dirname(o.outputs[0]!)),
+        logOptions: { segmentSeconds: o.segmentSeconds, state: o.state, model: o.model, format: o.format, step: o.step },
+        locks: { finalPath: (input) => outputOf.get(input)! },
+        resume: async (input) => {
+          const v = await finishedBefore(input, outputOf.get(input)!, o, await runKey(input, o, modelId));
+          if (!v) return null;
+          reports.set(input, v);
+          return { unit: input, outcome: 'skipped', status: 'skipped (done before)', output: v.output, frames: v.frames };
+        },
+        signal: o.signal,
+        onWarning: o.onWarning,
+        onProgress: options.onRunProgress,
+      },
+      async (run) => {
+        const stages = checkStages(
+          segmentsStages({
+            model,
+            options: o,
+            // A bad option of the only video is the caller's error, not a failed video.
+            onError: (err) => (err.code === 'ERR_INVALID_OPTION' && single ? 'throw' : 'skip'),
+            onSegment: (p) => run.item(p.status === 'done' ? 'done' : p.status === 'failed' ? 'failed' : 'skipped', p.frames),
+          }),
+          ['input', 'output'],
+        );
+        let items: AsyncIterable<SegmentsItem> = (async function* () {
+          for await (const input of run.pending()) yield segmentsItem(input, outputOf.get(input)!);
+        })();
+        for (const stage of stages) items = stage(items);
+        for await (const item of items) {
+          const v = item.report;
+          reports.set(item.key, v);
+          const outcome = v.status === 'done' ? 'done' : 'failed';
+          run.unitDone({ unit: item.key, outcome, status: v.status, error: v.error, output: v.output, frames: v.frames, segmentsRun: v.segmentsRun });
+        }
+      },
+    ));
   } finally {
     await model.close();
   }
+  const videos = report.units.map((u) => reports.get(u.unit) ?? notRun(u.unit, outputOf.get(u.unit)!, u.status, u.lockedBy));
   const seconds = (Date.now() - started) / 1000;
   const frames = videos.reduce((n, v) => n + (v.status === 'failed' ? 0 : v.frames), 0);
   const sizes = model.batchSizes;
@@ -91,5 +142,12 @@ export async function segments(options: SegmentsOptions): Promise<SegmentsReport
     seconds,
     framesPerSecond: frames / Math.max(seconds, 1e-9),
     meanBatch: sizes.length ? sizes.reduce((a, b) => a + b, 0) / sizes.length : 0,
+    run: report,
   };
+}
+
+/** The report of a video this run did not work on (locked by another run). */
+function notRun(input: string, output: string, status: string, lockedBy: unknown): VideoReport {
+  const why = lockedBy ? `another run holds its lock (${typeof lockedBy === 'string' ? lockedBy : JSON.stringify(lockedBy)})` : status;
+  return { input, output, workDir: '', status: 'failed', segments: 0, segmentsRun: 0, segmentsReused: 0, failed: [], frames: 0, error: why };
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { ClipstreamError, type Where } from '../errors.js';
+import { ClipstreamError, type ErrorCode, type Where } from '../errors.js';
 import { spawnViaHelper, useSpawnHelper } from './spawner.js';
 
 /** A started tool: its pipes, how to kill it, how it ended. */
@@ -61,44 +61,53 @@ export interface RunResult {
  * on the watchdog, and at process exit.
  */
 export function runTool(binary: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
-  return startRun(binary, args, options, false).done;
+  return startRun(binary, args, options, { stdin: options.input ? 'feed' : 'none', stdout: 'collect' }).done;
 }
 
-/** A running tool whose stdout the caller reads (see `toolOutput`); `done` settles like runTool's promise. */
+/** A running tool whose pipes the caller uses (see `streamTool`); `done` settles like runTool's promise. */
 interface Run {
-  stdout: Promise<Readable | null>;
+  /** The pipes handed to the caller once the child started (null when it could not start). */
+  pipes: Promise<{ stdin: Writable | null; stdout: Readable | null } | null>;
   done: Promise<RunResult>;
   kill(): void;
-  /** Tells the stall watchdog whether the caller is waiting for output (time spent not reading is not a stall). */
+  /** Tells the stall watchdog whether the caller is waiting on the child (time spent elsewhere is not a stall). */
   waiting(on: boolean): void;
+  /** Counts as activity for the watchdog (input taken by the child). */
+  touch(): void;
 }
 
-function startRun(binary: string, args: string[], options: RunOptions, streamStdout: boolean): Run {
+/** How startRun wires the child: stdin fed from `options.input`, handed to the caller, or none; stdout collected, handed over, or ignored. */
+interface Modes {
+  stdin: 'feed' | 'stream' | 'none';
+  stdout: 'collect' | 'stream' | 'ignore';
+}
+
+function startRun(binary: string, args: string[], options: RunOptions, modes: Modes): Run {
   installExitHook();
   const extraCount = options.extraOutputs ?? 0;
-  const stdio: Array<'pipe' | 'ignore'> = [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+  const stdio: Array<'pipe' | 'ignore'> = [modes.stdin === 'none' ? 'ignore' : 'pipe', modes.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'];
   for (let i = 0; i < extraCount; i++) stdio.push('pipe');
   // Kept so the rejection points at the caller, not at a child-process callback.
   const callerStack = new Error('runTool caller');
-  let giveStdout: (s: Readable | null) => void = () => {};
-  const stdoutReady = new Promise<Readable | null>((resolve) => {
-    giveStdout = resolve;
+  let givePipes: (p: { stdin: Writable | null; stdout: Readable | null } | null) => void = () => {};
+  const pipesReady = new Promise<{ stdin: Writable | null; stdout: Readable | null } | null>((resolve) => {
+    givePipes = resolve;
   });
   let killChild = () => {};
   let killed = false;
-  let waitingForOutput = true;
+  let waitingForOutput = modes.stdin !== 'stream' && modes.stdout !== 'stream';
   let touch = () => {};
 
   const done = new Promise<RunResult>((resolve, reject) => {
     if (options.signal?.aborted) {
-      giveStdout(null);
+      givePipes(null);
       reject(abortError(options.signal, options.where));
       return;
     }
     const cannot = (err: Error) => {
       const e = new ClipstreamError('ERR_DECODE', `cannot run ${binary}: ${err.message}`, { cause: err, where: options.where });
       e.stack = `${e.stack}\n--- caller ---\n${callerStack.stack}`;
-      giveStdout(null);
+      givePipes(null);
       reject(e);
     };
     startTool(binary, args, stdio).then((child) => {
@@ -145,12 +154,8 @@ function startRun(binary: string, args: string[], options: RunOptions, streamStd
         });
         whenClosed(s);
       };
-      if (streamStdout) {
-        whenClosed(child.stdio[1] as Readable);
-        giveStdout(child.stdio[1] as Readable);
-      } else {
-        collect(child.stdio[1] as Readable, (d) => out.push(d));
-      }
+      if (modes.stdout === 'stream') whenClosed(child.stdio[1] as Readable);
+      else if (modes.stdout === 'collect') collect(child.stdio[1] as Readable, (d) => out.push(d));
       let partial = '';
       const onLine = options.onStderrLine;
       collect(child.stdio[2] as Readable, (d) => {
@@ -193,17 +198,19 @@ function startRun(binary: string, args: string[], options: RunOptions, streamStd
       });
 
       const stdin = child.stdio[0] as Writable | null;
-      if (options.input && stdin) {
-        // ffmpeg stops reading once it has what it needs (-t); the broken pipe that follows is expected.
-        stdin.on('error', () => {});
+      // ffmpeg stops reading once it has what it needs (-t); the broken pipe that follows is expected.
+      stdin?.on('error', () => {});
+      if (modes.stdin === 'feed' && options.input && stdin) {
         if (options.input instanceof Uint8Array) stdin.end(options.input);
         else void feed(stdin, options.input).catch(() => child.kill());
       }
+      givePipes({ stdin: modes.stdin === 'stream' ? stdin : null, stdout: modes.stdout === 'stream' ? (child.stdio[1] as Readable) : null });
     }, cannot);
   });
   return {
-    stdout: stdoutReady,
+    pipes: pipesReady,
     done,
+    touch: () => touch(),
     kill: () => {
       killed = true;
       killChild();
@@ -267,12 +274,12 @@ export class ToolFailure extends ClipstreamError {
   readonly stderrTail: string;
   readonly file: string | undefined;
 
-  constructor(binary: string, what: string, r: Pick<RunResult, 'code' | 'signal' | 'killedBy' | 'stderr'>, options: RunOptions = {}) {
+  constructor(binary: string, what: string, r: Pick<RunResult, 'code' | 'signal' | 'killedBy' | 'stderr'>, options: RunOptions & { code?: ErrorCode } = {}) {
     const tail = stderrTail(r.stderr);
     const file = options.where?.file;
     const tool = binary.split('/').pop() ?? binary;
     super(
-      r.killedBy ? 'ERR_DECODE_TIMEOUT' : 'ERR_DECODE',
+      r.killedBy ? 'ERR_DECODE_TIMEOUT' : (options.code ?? 'ERR_DECODE'),
       `${file ? `${file}: ` : ''}${what}: ${tool} ${describeExit(r, options)}${tail ? `: ${tail}` : ''}`,
       { where: options.where },
     );
@@ -298,17 +305,122 @@ export function succeeded(r: Pick<RunResult, 'code' | 'signal' | 'killedBy'>): b
  * @example
  * const { stdout } = await runToolOrThrow(ffprobePath(), args, { what: 'cannot probe', where: { file } });
  */
-export async function runToolOrThrow(binary: string, args: string[], options: RunOptions & { what: string }): Promise<RunResult> {
+export async function runToolOrThrow(binary: string, args: string[], options: RunOptions & { what: string; code?: ErrorCode }): Promise<RunResult> {
   const r = await runTool(binary, args, options);
   if (!succeeded(r)) throw new ToolFailure(binary, options.what, r, options);
   return r;
 }
 
+/** Options of a streamed tool run: `what` and `code` name its failure (a ToolFailure). */
+export interface StreamOptions extends Omit<RunOptions, 'input' | 'extraOutputs'> {
+  what: string;
+  /** The library error code of a failure (default ERR_DECODE; a stall is always ERR_DECODE_TIMEOUT). */
+  code?: ErrorCode;
+  /** The caller writes the child's stdin (`write`, then `finish`). */
+  stdin?: boolean;
+  /** `stream` (default): the caller reads stdout with `chunks`; `ignore`: none (an encoder writing a file). */
+  stdout?: 'stream' | 'ignore';
+}
+
+/** A running tool whose pipes are streamed by the caller (see streamTool). */
+export interface ToolStream {
+  /** Writes one chunk to stdin, waiting while its pipe is full; throws the ToolFailure when the child ended early. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** stdout in chunks of exactly `chunkBytes` (a trailing partial chunk is dropped), read as asked for. */
+  chunks(chunkBytes: number): AsyncGenerator<Buffer, void, undefined>;
+  /** Ends stdin and waits for the child; throws a ToolFailure unless it exited 0. */
+  finish(): Promise<RunResult>;
+  /** Kills the child and waits until it is gone; never throws. */
+  kill(): Promise<void>;
+}
+
 /**
- * Runs a tool and yields its stdout in chunks of exactly `chunkBytes` (raw video frames), as
- * the consumer asks for them: a slow consumer pauses the child through the pipe, and the stall
- * watchdog only counts time spent waiting for output. A trailing partial chunk is dropped.
- * Throws a ToolFailure after the last chunk when the child failed; stopping early kills it.
+ * The one streaming runner: a media tool whose stdin and/or stdout the caller streams (frames
+ * in, frames out), so memory stays at one pipe's worth whatever the video length. The same
+ * guarantees as runTool: killed on abort, on the watchdog and at process exit; the stall
+ * watchdog counts only time the caller spends waiting on the child (for output, or for its full
+ * stdin pipe), so a slow consumer or producer is never taken for a hung child. Failures are
+ * ToolFailures (exit code, signal, stall or timeout, stderr tail, file).
+ *
+ * @example
+ * const enc = streamTool(ffmpegPath(), [...rawRgbInputArgs(w, h, '25/1'), 'out.mp4'], { what: 'cannot encode', stdin: true, stdout: 'ignore', where: { file } });
+ * for (const frame of frames) await enc.write(frame);
+ * await enc.finish();
+ */
+export function streamTool(binary: string, args: string[], options: StreamOptions): ToolStream {
+  const run = startRun(binary, args, options, { stdin: options.stdin ? 'stream' : 'none', stdout: options.stdout ?? 'stream' });
+  run.done.catch(() => {});
+  const failure = (r: RunResult) => new ToolFailure(binary, options.what, r, options);
+  return {
+    async write(chunk) {
+      const pipes = await run.pipes;
+      if (!pipes?.stdin) {
+        await run.done;
+        throw new ClipstreamError('ERR_PIPELINE', `${options.what}: ${binary} was not started with stdin`, { where: options.where });
+      }
+      const stdin = pipes.stdin;
+      if (!stdin.destroyed && !stdin.writableEnded) {
+        run.waiting(true);
+        try {
+          await writeToChild(stdin, chunk);
+        } finally {
+          run.waiting(false);
+        }
+        run.touch();
+      }
+      if (stdin.destroyed || stdin.writableEnded) {
+        // The child closed its input: it ended, well or (far more likely) badly.
+        const r = await run.done;
+        if (!succeeded(r)) throw failure(r);
+        throw new ClipstreamError(options.code ?? 'ERR_DECODE', `${options.what}: ${binary} exited before taking all its input`, { where: options.where });
+      }
+    },
+    async *chunks(chunkBytes) {
+      const pipes = await run.pipes;
+      const stdout = pipes?.stdout;
+      // Destroyed already: it ended, empty, before we got it (see whenClosed); nothing to read.
+      if (!stdout || stdout.destroyed) return;
+      let pending: Buffer[] = [];
+      let have = 0;
+      run.waiting(true);
+      try {
+        for await (const data of stdout as AsyncIterable<Buffer>) {
+          pending.push(data);
+          have += data.length;
+          while (have >= chunkBytes) {
+            const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+            // A copy, so that a yielded chunk does not keep the whole read buffer alive.
+            const chunk = Buffer.from(all.subarray(0, chunkBytes));
+            pending = have > chunkBytes ? [all.subarray(chunkBytes)] : [];
+            have -= chunkBytes;
+            run.waiting(false);
+            yield chunk;
+            run.waiting(true);
+          }
+        }
+      } finally {
+        run.waiting(false);
+      }
+    },
+    async finish() {
+      const pipes = await run.pipes;
+      pipes?.stdin?.end();
+      run.waiting(true);
+      const r = await run.done;
+      if (!succeeded(r)) throw failure(r);
+      return r;
+    },
+    async kill() {
+      run.kill();
+      await run.done.catch(() => {});
+    },
+  };
+}
+
+/**
+ * streamTool for a tool read only (a decoder): yields its stdout in chunks of exactly
+ * `chunkBytes` (raw video frames) as the consumer asks for them, then throws the ToolFailure
+ * when the child failed; stopping early kills it.
  *
  * @example
  * for await (const frame of toolOutput(ffmpeg, args, { chunkBytes: w * h * 3, what: 'cannot decode', where: { file } })) use(frame);
@@ -316,43 +428,17 @@ export async function runToolOrThrow(binary: string, args: string[], options: Ru
 export async function* toolOutput(
   binary: string,
   args: string[],
-  options: RunOptions & { chunkBytes: number; what: string },
+  options: Omit<StreamOptions, 'stdin' | 'stdout'> & { chunkBytes: number },
 ): AsyncGenerator<Buffer, RunResult, undefined> {
-  const run = startRun(binary, args, options, true);
-  run.done.catch(() => {});
+  const tool = streamTool(binary, args, options);
   let finished = false;
   try {
-    const stdout = await run.stdout;
-    // Destroyed already: it ended, empty, before we got it (see whenClosed); nothing to read.
-    if (stdout && !stdout.destroyed) {
-      let pending: Buffer[] = [];
-      let have = 0;
-      const size = options.chunkBytes;
-      run.waiting(true);
-      for await (const data of stdout as AsyncIterable<Buffer>) {
-        pending.push(data);
-        have += data.length;
-        while (have >= size) {
-          const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-          // A copy, so that a yielded chunk does not keep the whole read buffer alive.
-          const chunk = Buffer.from(all.subarray(0, size));
-          pending = have > size ? [all.subarray(size)] : [];
-          have -= size;
-          run.waiting(false);
-          yield chunk;
-          run.waiting(true);
-        }
-      }
-    }
-    const r = await run.done;
+    yield* tool.chunks(options.chunkBytes);
+    const r = await tool.finish();
     finished = true;
-    if (!succeeded(r)) throw new ToolFailure(binary, options.what, r, options);
     return r;
   } finally {
-    if (!finished) {
-      run.kill();
-      await run.done.catch(() => {});
-    }
+    if (!finished) await tool.kill();
   }
 }
 
@@ -404,102 +490,4 @@ async function startTool(binary: string, args: string[], stdio: Array<'pipe' | '
 
 function abortError(signal: AbortSignal, where?: Where): ClipstreamError {
   return new ClipstreamError('ERR_PIPELINE', 'aborted', { cause: signal.reason, where });
-}
-
-/** A tool started with streaming pipes (see spawnTool). */
-export interface StreamingTool {
-  /** The child's stdin, when `stdin` was asked for. */
-  stdin: Writable | null;
-  stdout: Readable;
-  /** Exit status and stderr tail, once the child exited and its pipes closed; never rejects. */
-  done: Promise<RunResult>;
-  kill(): void;
-}
-
-/**
- * Starts a media tool whose stdin/stdout are streamed by the caller (frames in, frames out)
- * instead of buffered as runTool does, so memory stays at one pipe's worth whatever the video
- * length. The same guarantees as runTool: killed on abort, on the stall watchdog (no stdout
- * and no stdin progress), and at process exit.
- *
- * @example
- * const t = await spawnTool(ffmpegPath(), ['-i', 'a.mp4', '-f', 'rawvideo', 'pipe:1']);
- * for await (const chunk of t.stdout) { ... }
- * const { code } = await t.done;
- */
-export async function spawnTool(
-  binary: string,
-  args: string[],
-  options: { stdin?: boolean; stallTimeoutMs?: number; signal?: AbortSignal; where?: Where } = {},
-): Promise<StreamingTool> {
-  installExitHook();
-  if (options.signal?.aborted) throw abortError(options.signal, options.where);
-  let child: Started;
-  try {
-    child = await startTool(binary, args, [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe']);
-  } catch (err) {
-    throw new ClipstreamError('ERR_DECODE', `cannot run ${binary}: ${(err as Error).message}`, { cause: err, where: options.where });
-  }
-  live.add(child);
-  const stdout = child.stdio[1] as Readable;
-  const stdin = (child.stdio[0] as Writable | null) ?? null;
-  stdin?.on('error', () => {});
-  let stderr = '';
-  let killedBy: RunResult['killedBy'];
-  let last = Date.now();
-  const touch = () => {
-    last = Date.now();
-  };
-  stdout.on('data', touch);
-  const stderrStream = child.stdio[2] as Readable;
-  stderrStream.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString('utf8')).slice(-16_384);
-  });
-  stderrStream.on('error', () => {});
-  if (stdin) {
-    const write = stdin.write.bind(stdin);
-    stdin.write = ((chunk: unknown, ...rest: unknown[]) => {
-      touch();
-      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof stdin.write;
-  }
-  const watchdog = options.stallTimeoutMs
-    ? setInterval(
-        () => {
-          if (Date.now() - last > options.stallTimeoutMs!) {
-            killedBy = 'stall';
-            child.kill();
-          }
-        },
-        Math.max(50, Math.min(1000, options.stallTimeoutMs / 4)),
-      )
-    : null;
-  watchdog?.unref();
-  const onAbort = () => child.kill();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const closed = (s: Readable) =>
-    new Promise<void>((resolve) => {
-      if (s.destroyed || s.readableEnded) resolve();
-      else s.once('close', () => resolve());
-    });
-  const done = new Promise<RunResult>((resolve) => {
-    child.onExit((code, signal) => {
-      void Promise.all([closed(stdout), closed(stderrStream)]).then(() => {
-        if (watchdog) clearInterval(watchdog);
-        live.delete(child);
-        options.signal?.removeEventListener('abort', onAbort);
-        resolve({ code, signal, stdout: Buffer.alloc(0), extra: [], stderr, killedBy });
-      });
-    });
-  });
-  // A caller that stops reading early kills the child; draining lets the pipe close so `done` settles.
-  return {
-    stdin,
-    stdout,
-    done,
-    kill: () => {
-      child.kill();
-      stdout.resume();
-    },
-  };
 }

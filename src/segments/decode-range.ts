@@ -6,8 +6,8 @@
  */
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { spawnTool, stderrTail } from '../media/process.js';
-import type { FrameTimeline } from './frames.js';
+import type { FrameTimeline } from '../media/probe.js';
+import { toolOutput } from '../media/process.js';
 
 export interface FrameRange {
   startFrame: number;
@@ -36,7 +36,7 @@ export function rangeDecodeArgs(path: string, t: FrameTimeline, r: FrameRange, k
 
 /**
  * Yields the range's frames as RGB24 buffers of width×height×3 bytes (display orientation).
- * Throws, naming the file and range, when ffmpeg fails or gives a different frame count.
+ * Throws, naming the file and range, when ffmpeg fails (a ToolFailure) or gives a different frame count.
  *
  * @example
  * for await (const frame of decodeRange('a.mp4', timeline, { startFrame: 50, endFrame: 100 }, 50)) { ... }
@@ -48,50 +48,20 @@ export async function* decodeRange(
   keyframe: number,
   options: { signal?: AbortSignal; stallTimeoutMs?: number } = {},
 ): AsyncGenerator<Uint8Array> {
-  const where = { file: path };
-  const frameBytes = t.width * t.height * 3;
+  const frames = `frames ${r.startFrame}-${r.endFrame - 1}`;
   const want = r.endFrame - r.startFrame;
-  const tool = await spawnTool(ffmpegPath(), rangeDecodeArgs(path, t, r, keyframe), {
+  let got = 0;
+  for await (const frame of toolOutput(ffmpegPath(), rangeDecodeArgs(path, t, r, keyframe), {
+    chunkBytes: t.width * t.height * 3,
+    what: `decoding ${frames} failed`,
     signal: options.signal,
     stallTimeoutMs: options.stallTimeoutMs ?? 60_000,
-    where,
-  });
-  let got = 0;
-  let finished = false;
-  try {
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    for await (const chunk of tool.stdout as AsyncIterable<Buffer>) {
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      while (pendingBytes >= frameBytes) {
-        const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-        const frame = new Uint8Array(frameBytes);
-        frame.set(all.subarray(0, frameBytes));
-        const rest = all.subarray(frameBytes);
-        pending = rest.length ? [rest] : [];
-        pendingBytes = rest.length;
-        got++;
-        yield frame;
-      }
-    }
-    const res = await tool.done;
-    finished = true;
-    if (res.killedBy)
-      throw new ClipstreamError('ERR_DECODE_TIMEOUT', `${path}: ffmpeg stalled decoding frames ${r.startFrame}-${r.endFrame - 1} and was killed`, { where });
-    if (res.code !== 0 || got !== want) {
-      throw new ClipstreamError(
-        'ERR_DECODE',
-        `${path}: decoding frames ${r.startFrame}-${r.endFrame - 1} gave ${got} of ${want} frames (ffmpeg exit ${res.code ?? res.signal}): ${stderrTail(res.stderr)}`,
-        { where },
-      );
-    }
-  } finally {
-    if (!finished) {
-      tool.kill();
-      await tool.done;
-    }
+    where: { file: path },
+  })) {
+    got++;
+    yield frame;
   }
+  if (got !== want) throw new ClipstreamError('ERR_DECODE', `${path}: decoding ${frames} gave ${got} of ${want} frames`, { where: { file: path } });
 }
 
 /**

@@ -1,16 +1,16 @@
 /**
  * Writers of one segment's output: an mp4 encoded by a streaming ffmpeg (frames in through a
- * pipe, so memory is one frame), or PNG files. Both appear whole or not at all: the mp4 is
- * written under a temporary name and renamed, each PNG through writeFileAtomic.
+ * pipe, so memory is one frame), or PNG files. Both appear whole or not at all: the mp4
+ * through withAtomicFile, each PNG through writeFileAtomic.
  */
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { encoderArgs, type EncodeSettings } from '../clips/encoders.js';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { spawnTool, stderrTail, writeToChild, type StreamingTool } from '../media/process.js';
-import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
+import { streamTool, type ToolStream } from '../media/process.js';
+import { withAtomicFile, writeFileAtomic } from '../util/atomic.js';
 import { rawRgbInputArgs } from '../media/raw-video.js';
 
 export interface FrameSink {
@@ -24,14 +24,13 @@ export interface FrameSink {
 /**
  * Encodes RGB24 frames at the constant `rate` (the source's average frame rate) into `out`.
  * `-fflags +bitexact` and no metadata: the same frames give the same bytes, so a resumed run
- * equals an uninterrupted one.
+ * equals an uninterrupted one. ffmpeg writes a temporary name that becomes `out` (fsynced,
+ * renamed: withAtomicFile) only once it exited 0.
  *
  * @example const sink = await mp4Sink('out/seg_000001.mp4', 160, 120, '25/1', { encoder: 'libx264', threads: 2, crf: 18 });
  */
 export async function mp4Sink(out: string, width: number, height: number, rate: string, settings: EncodeSettings, signal?: AbortSignal): Promise<FrameSink> {
-  await mkdir(dirname(out), { recursive: true });
-  const tmp = tempPathFor(out);
-  const args = [
+  const args = (tmp: string) => [
     '-hide_banner',
     '-nostdin',
     '-nostats',
@@ -55,38 +54,48 @@ export async function mp4Sink(out: string, width: number, height: number, rate: 
     'mp4',
     tmp,
   ];
-  const tool: StreamingTool = await spawnTool(ffmpegPath(), args, { stdin: true, signal, stallTimeoutMs: 300_000, where: { file: out } });
-  tool.stdout.resume();
-  const stdin = tool.stdin!;
-  let failed: ClipstreamError | null = null;
-  const check = async () => {
-    const r = await tool.done;
-    if (r.code !== 0)
-      failed ??= new ClipstreamError('ERR_IO', `cannot encode ${out} (ffmpeg exit ${r.code ?? r.signal}): ${stderrTail(r.stderr)}`, { where: { file: out } });
-  };
+  let tool: ToolStream | null = null;
+  let close: (keep: boolean) => void = () => {};
+  const closed = new Promise<boolean>((resolve) => {
+    close = resolve;
+  });
+  let started: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  // The file is made inside withAtomicFile: `finish` lets ffmpeg end and the temp file become `out`, `abort` kills it and removes the temp file.
+  const file = withAtomicFile(out, async (tmp) => {
+    const t = streamTool(ffmpegPath(), args(tmp), {
+      what: 'cannot encode',
+      code: 'ERR_IO',
+      stdin: true,
+      stdout: 'ignore',
+      signal,
+      stallTimeoutMs: 300_000,
+      where: { file: out },
+    });
+    tool = t;
+    started();
+    if (!(await closed)) {
+      await t.kill();
+      throw new ClipstreamError('ERR_PIPELINE', `${out}: encoding aborted`, { where: { file: out } });
+    }
+    await t.finish();
+  });
+  file.catch(() => {});
+  await Promise.race([ready, file]);
+  const enc = tool as ToolStream | null;
+  if (!enc) throw new ClipstreamError('ERR_IO', `cannot encode ${out}: the encoder did not start`, { where: { file: out } });
   return {
-    async write(frame) {
-      if (failed) throw failed;
-      await writeToChild(stdin, frame);
-      if (stdin.destroyed || stdin.writableEnded) {
-        await check();
-        if (failed) throw failed;
-      }
-    },
+    write: (frame) => enc.write(frame),
     async finish() {
-      stdin.end();
-      await check();
-      if (failed) {
-        await rm(tmp, { force: true });
-        throw failed;
-      }
-      await rename(tmp, out);
+      close(true);
+      await file;
       return [out];
     },
     async abort() {
-      tool.kill();
-      await tool.done;
-      await rm(tmp, { force: true });
+      close(false);
+      await file.catch(() => {});
     },
   };
 }

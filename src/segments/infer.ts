@@ -10,7 +10,7 @@ import { ClipstreamError } from '../errors.js';
 import { composeFrame, pngChannels, toModelInput, type OutputType } from './compose.js';
 import { decodeRange, prefetch } from './decode-range.js';
 import { mp4Sink, pngSink, type FrameSink } from './encode.js';
-import type { FrameTimeline } from './frames.js';
+import type { FrameTimeline } from '../media/probe.js';
 import type { FrameModel, FrameResult, RecurrentState } from './model.js';
 import { keyframeBefore, type Segment } from './plan.js';
 

@@ -1,27 +1,16 @@
 /**
  * The last two steps: join the segment videos with ffmpeg's concat demuxer (stream copy, no
  * re-encode), then put the source's audio back (`--audio=copy`) or not (`--audio=none`).
- * Both write under a temporary name and rename, so the output appears whole or not at all.
+ * Both write through withAtomicFile, so the output appears whole or not at all.
  */
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { ClipstreamError } from '../errors.js';
+import { basename, join } from 'node:path';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { runTool, stderrTail } from '../media/process.js';
-import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
-import type { FrameTimeline } from './frames.js';
+import { runToolOrThrow } from '../media/process.js';
+import type { FrameTimeline } from '../media/probe.js';
+import { withAtomicFile, writeFileAtomic } from '../util/atomic.js';
 
 async function ffmpegTo(out: string, args: (tmp: string) => string[], what: string, signal?: AbortSignal): Promise<void> {
-  await mkdir(dirname(out), { recursive: true });
-  const tmp = tempPathFor(out);
-  try {
-    const r = await runTool(ffmpegPath(), args(tmp), { signal, stallTimeoutMs: 600_000, where: { file: out } });
-    if (r.code !== 0)
-      throw new ClipstreamError('ERR_IO', `${what} ${out} failed (ffmpeg exit ${r.code ?? r.signal}): ${stderrTail(r.stderr)}`, { where: { file: out } });
-    await rename(tmp, out);
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  await withAtomicFile(out, (tmp) => runToolOrThrow(ffmpegPath(), args(tmp), { what, code: 'ERR_IO', signal, stallTimeoutMs: 600_000, where: { file: out } }));
 }
 
 /** Quotes a path for a concat list (`'` becomes `'\''`). */
@@ -62,7 +51,7 @@ export async function joinSegments(dir: string, files: string[], out: string, si
       'mp4',
       tmp,
     ],
-    'joining segments into',
+    'joining segments',
     signal,
   );
 }
@@ -91,5 +80,5 @@ export async function remuxAudio(joined: string, t: FrameTimeline, audio: 'copy'
     a.push('-map_metadata', '-1', '-fflags', '+bitexact', '-movflags', '+faststart', '-f', 'mp4', tmp);
     return a;
   };
-  await ffmpegTo(out, args, withAudio ? `muxing the audio of ${basename(t.info.path)} into` : 'writing', signal);
+  await ffmpegTo(out, args, withAudio ? `muxing the audio of ${basename(t.info.path)}` : 'writing the output', signal);
 }

@@ -5,6 +5,8 @@
 import { availableParallelism } from 'node:os';
 import { ENCODERS, type Encoder } from '../clips/encoders.js';
 import { InvalidOptionError } from '../errors.js';
+import type { JobProgress } from '../run/progress.js';
+import type { Partition } from '../scale/partition.js';
 import type { WarningHandler } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
 import { parseColour, RVM_GREEN, type OutputType } from './compose.js';
@@ -23,8 +25,19 @@ export interface SegmentsProgress {
 
 export interface SegmentsOptions {
   /** One video, or several; each goes to the output of the same position. */
-  inputs: string[];
-  outputs: string[];
+  inputs?: string[];
+  outputs?: string[];
+  /** Instead of `inputs`/`outputs`: every video under `inputDir` (recursive), written to the same relative names under `outputDir`. */
+  inputDir?: string;
+  outputDir?: string;
+  /** Only these videos (unit ids: the input paths as given or listed); a queue worker runs the one it was handed. */
+  only?: readonly string[];
+  /** This run's share of the videos (`--rank/--world`). */
+  partition?: Partition;
+  /** Where the run log goes (default: `outputDir`, else the first output's folder); null for none. */
+  logDir?: string | null;
+  /** Progress of the whole run (videos, frames) for a progress display. */
+  onRunProgress?: (p: JobProgress) => void;
   model?: string;
   modelKind?: 'auto' | 'rvm' | 'image';
   segmentSeconds?: number;
@@ -56,7 +69,23 @@ export interface SegmentsOptions {
 }
 
 export type ResolvedSegmentsOptions = Required<
-  Omit<SegmentsOptions, 'model' | 'bitRate' | 'onProgress' | 'onWarning' | 'signal' | 'state' | 'background' | 'intraOpThreads'>
+  Omit<
+    SegmentsOptions,
+    | 'model'
+    | 'bitRate'
+    | 'onProgress'
+    | 'onWarning'
+    | 'signal'
+    | 'state'
+    | 'background'
+    | 'intraOpThreads'
+    | 'inputDir'
+    | 'outputDir'
+    | 'only'
+    | 'partition'
+    | 'logDir'
+    | 'onRunProgress'
+  >
 > &
   Pick<SegmentsOptions, 'bitRate' | 'onProgress' | 'onWarning' | 'signal' | 'intraOpThreads'> & {
     model: string;
@@ -79,7 +108,7 @@ export function parseBitRate(value: string, name = 'options.bitRate'): number {
   return Number(m[1]) * (m[2]!.toLowerCase() === 'm' ? 1e6 : m[2]!.toLowerCase() === 'k' ? 1e3 : 1);
 }
 
-export function resolveSegmentsOptions(o: SegmentsOptions, defaultModel: string): ResolvedSegmentsOptions {
+export function resolveSegmentsOptions(o: SegmentsOptions & { inputs: string[]; outputs: string[] }, defaultModel: string): ResolvedSegmentsOptions {
   if (o.inputs.length === 0) throw new InvalidOptionError('Expected at least one video for options.inputs but received none', 'options.inputs');
   if (o.inputs.length !== o.outputs.length) throw new InvalidOptionError('options.inputs and options.outputs must have the same length', 'options.outputs');
   const background = parseColour(o.background ?? 'green');

@@ -4,7 +4,7 @@
  * included), never fps arithmetic. Each segment also names the keyframe its decode seeks to.
  */
 import { validateNumber } from '../util/validate.js';
-import type { FrameTimeline } from './frames.js';
+import type { FrameTimeline } from '../media/probe.js';
 
 export interface Segment {
   index: number;

@@ -2,7 +2,8 @@
  * Resume state of one video, kept in its work folder: one record per segment
  * (`records/seg_NNNNNN.json`: status, frames, output files with their sha256, the state the
  * segment started from and the state it ended with), the saved recurrent states
- * (`states/seg_NNNNNN.state`), and the seed's `processed.json` (`{segment_path: true|false}`).
+ * (`states/seg_NNNNNN.state`), the seed's `processed.json` (`{segment_path: true|false}`), and
+ * `done.json` once the whole video is finished (what a rerun checks to skip it).
  * Every file is written atomically, so a kill at any moment leaves either the old or the new
  * record, never half of one; a record is written only after its outputs are final.
  */
@@ -11,6 +12,7 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { RecurrentState, Tensor32 } from './model.js';
+import type { DoneMarker } from './resume.js';
 
 export interface SegmentRecord {
   index: number;
@@ -142,6 +144,24 @@ export class RecordStore {
 
   writeSettings(json: string): Promise<void> {
     return writeFileAtomic(join(this.workDir, 'settings.json'), json);
+  }
+
+  /** The marker of a video finished with the whole job (`done.json`), or null. */
+  async readDone(): Promise<DoneMarker | null> {
+    try {
+      return JSON.parse(await readFile(join(this.workDir, 'done.json'), 'utf8')) as DoneMarker;
+    } catch {
+      return null;
+    }
+  }
+
+  writeDone(marker: DoneMarker): Promise<void> {
+    return writeFileAtomic(join(this.workDir, 'done.json'), `${JSON.stringify(marker, null, 1)}\n`);
+  }
+
+  /** Removes the done marker before a video is worked on again. */
+  async clearDone(): Promise<void> {
+    await rm(join(this.workDir, 'done.json'), { force: true });
   }
 
   async names(): Promise<string[]> {

@@ -10,7 +10,7 @@ import type { EncodeSettings } from '../clips/encoders.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { decodeRange, prefetch } from './decode-range.js';
 import { mp4Sink } from './encode.js';
-import type { FrameTimeline } from './frames.js';
+import type { FrameTimeline } from '../media/probe.js';
 import type { Segment } from './plan.js';
 
 const exists = (p: string) =>
