@@ -4,6 +4,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JOB_DEFINITIONS } from '../src/cli/jobs.js';
 import { extract } from '../src/jobs/extract.js';
 import { queueStatus } from '../src/scale/queue.js';
 import { completedKeys } from '../src/sinks/feature-shard.js';
@@ -201,8 +202,8 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
         "clipstream queue: error: --redis expects a redis:// or rediss:// URL but received 'http://h:1'",
       ],
       [
-        ['queue', 'add', 'segments', '--redis=redis://h'],
-        'clipstream queue: error: queue add: the queue runs extract, not \'segments\' (clips and faces scale with --rank/--world; see README "Many machines")',
+        ['queue', 'add', 'bogus', '--redis=redis://h'],
+        `clipstream queue: error: queue add: the queue runs ${Object.keys(JOB_DEFINITIONS).join(', ')}, not 'bogus'`,
       ],
       [['queue', 'list'], "clipstream queue: error: queue: expected the subcommand 'add' or 'status' but received 'list'"],
       [
