@@ -28,7 +28,14 @@ function startWorker(redis: string, queue: string, ...extra: string[]): Running 
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.resume();
-  return { child, stderr: () => err, exited: new Promise((r) => child.on('close', (code) => r(code))) };
+  const exited = new Promise<number | null>((r) =>
+    child.on('close', (code, signal) => {
+      // Named in the failure message of a test that expected an exit code.
+      if (signal) err += `[the worker ended on ${signal}]\n`;
+      r(code);
+    }),
+  );
+  return { child, stderr: () => err, exited };
 }
 
 /** Every `*.lock` under `dir`, recursively. */
