@@ -7,7 +7,7 @@
  * steadier figure. The difference is what the queue costs (Redis round trips, per-unit set-up,
  * the pipeline draining between units).
  *
- *   npx tsx bench/queue.ts [--clips=32] [--per-shard=4] [--workers=1,2,4]   (run.ts calls benchQueue)
+ *   npx tsx bench/queue.ts [--clips=32] [--per-shard=4] [--workers=1,2,4] [--repeats=3]   (run.ts calls benchQueue)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -34,6 +34,9 @@ export interface QueueBenchResult {
     queueCpuSeconds: number | null;
     localCpuSeconds: number | null;
     cpuOverhead: number | null;
+    repeats: number;
+    queueSecondsAll: number[];
+    localSecondsAll: number[];
   }>;
   rows: BenchRow[];
 }
@@ -67,16 +70,33 @@ const sumCpu = (xs: Array<{ cpu: number | null }>) => (xs.every((x) => x.cpu !==
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
+const median = (xs: number[]) => {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+interface Measured {
+  seconds: number;
+  cpu: number | null;
+}
+
 /**
  * Runs the comparison on `shards` (one unit each) with `extractArgs` for every process.
+ * Fair by construction: the same total concurrency on both sides (W workers of concurrency 1
+ * against W static ranks, every process with the same options), models warm on both (each
+ * process opens its models once and keeps them across its units; an untimed warm-up run first
+ * fills the page cache), both timed from spawn to the last exit, the order of the two sides
+ * alternating between `repeats` rounds, and the median reported.
  * Needs redis-server; returns null (with a log line) where it is absent.
  */
 export async function benchQueue(
   shards: string[],
-  options: { workers?: number[]; extractArgs?: string[]; log?: (s: string) => void } = {},
+  options: { workers?: number[]; repeats?: number; extractArgs?: string[]; log?: (s: string) => void } = {},
 ): Promise<QueueBenchResult | null> {
   const log = options.log ?? (() => {});
   const extractArgs = options.extractArgs ?? ['--device=cpu', '--threads=1', '--num_workers=1'];
+  const repeats = Math.max(1, options.repeats ?? 3);
   let redis: RedisServer;
   try {
     redis = await startRedis();
@@ -86,46 +106,70 @@ export async function benchQueue(
   }
   const work = await mkdtemp(join(tmpdir(), 'clipstream-bench-queue-'));
   const runs: QueueBenchResult['runs'] = [];
+  const list = shards.join('::');
+  const check = async (out: string, what: string) => {
+    const made = (await readdir(out)).filter((f) => f.endsWith('.msgpack')).length;
+    if (made !== shards.length) throw new Error(`bench queue: expected ${shards.length} shards, ${what} made ${made}`);
+  };
+  // W runs splitting the list statically: the same processes and options, no queue.
+  const local = async (w: number, out: string): Promise<Measured> => {
+    const t = performance.now();
+    const exits = await Promise.all(
+      Array.from(
+        { length: w },
+        (_, rank) => start(['extract', `--tar_path=${list}`, `--out_path=${out}`, '--quiet', ...extractArgs, `--rank=${rank}`, `--world=${w}`]).exited,
+      ),
+    );
+    const seconds = (performance.now() - t) / 1000;
+    await check(out, `${w} static rank(s)`);
+    return { seconds, cpu: sumCpu(exits) };
+  };
+  let round = 0;
+  const queued = async (w: number, out: string): Promise<Measured> => {
+    const queue = `bench-${w}-${round++}`;
+    const add = start([
+      'queue',
+      'add',
+      'extract',
+      `--tar_path=${list}`,
+      `--out_path=${out}`,
+      ...extractArgs,
+      `--redis=${redis.url}`,
+      `--queue=${queue}`,
+      '--attempts=1',
+    ]);
+    if ((await add.exited).code !== 0) throw new Error('bench queue: queue add failed');
+    const t = performance.now();
+    const exits = await Promise.all(
+      Array.from({ length: w }, () => start(['worker', `--redis=${redis.url}`, `--queue=${queue}`, '--quiet', '--exit_when_drained']).exited),
+    );
+    const seconds = (performance.now() - t) / 1000;
+    const s = await queueStatus(redis.url, queue);
+    if (s.done !== shards.length)
+      throw new Error(`bench queue: ${s.done} of ${shards.length} units done (${s.failed} failed: ${s.failures.map((f) => f.reason).join('; ')})`);
+    await check(out, `${w} queue worker(s)`);
+    return { seconds, cpu: sumCpu(exits) };
+  };
   try {
+    // Untimed: fills the page cache with the shards, the models and the code.
+    await local(1, join(work, 'warm-up'));
     for (const w of options.workers ?? [1, 2, 4]) {
-      // Reference: W runs splitting the list statically.
-      const localOut = join(work, `local-${w}`);
-      let t = performance.now();
-      const locals = Array.from({ length: w }, (_, rank) =>
-        start(['extract', `--tar_path=${shards.join('::')}`, `--out_path=${localOut}`, '--quiet', ...extractArgs, `--rank=${rank}`, `--world=${w}`]),
-      );
-      const localExits = await Promise.all(locals.map((p) => p.exited));
-      const localSeconds = (performance.now() - t) / 1000;
-
-      const queue = `bench-${w}`;
-      const queueOut = join(work, `queue-${w}`);
-      const add = start([
-        'queue',
-        'add',
-        'extract',
-        `--tar_path=${shards.join('::')}`,
-        `--out_path=${queueOut}`,
-        ...extractArgs,
-        `--redis=${redis.url}`,
-        `--queue=${queue}`,
-        '--attempts=1',
-      ]);
-      if ((await add.exited).code !== 0) throw new Error('bench queue: queue add failed');
-      t = performance.now();
-      const workers = Array.from({ length: w }, () => start(['worker', `--redis=${redis.url}`, `--queue=${queue}`, '--quiet', '--exit_when_drained']));
-      const queueExits = await Promise.all(workers.map((p) => p.exited));
-      const queueSeconds = (performance.now() - t) / 1000;
-      const s = await queueStatus(redis.url, queue);
-      if (s.done !== shards.length)
-        throw new Error(`bench queue: ${s.done} of ${shards.length} units done (${s.failed} failed: ${s.failures.map((f) => f.reason).join('; ')})`);
-      const made = [
-        (await readdir(localOut)).filter((f) => f.endsWith('.msgpack')).length,
-        (await readdir(queueOut)).filter((f) => f.endsWith('.msgpack')).length,
-      ];
-      if (made[0] !== shards.length || made[1] !== shards.length)
-        throw new Error(`bench queue: expected ${shards.length} shards, local made ${made[0]}, queue ${made[1]}`);
-      const queueCpu = sumCpu(queueExits);
-      const localCpu = sumCpu(localExits);
+      const q: Measured[] = [];
+      const l: Measured[] = [];
+      for (let rep = 0; rep < repeats; rep++) {
+        // Alternate which side goes first, so a drift in the machine's load hits both alike.
+        if (rep % 2 === 0) {
+          l.push(await local(w, join(work, `local-${w}-${rep}`)));
+          q.push(await queued(w, join(work, `queue-${w}-${rep}`)));
+        } else {
+          q.push(await queued(w, join(work, `queue-${w}-${rep}`)));
+          l.push(await local(w, join(work, `local-${w}-${rep}`)));
+        }
+      }
+      const queueSeconds = median(q.map((m) => m.seconds));
+      const localSeconds = median(l.map((m) => m.seconds));
+      const queueCpu = q.every((m) => m.cpu !== null) ? median(q.map((m) => m.cpu!)) : null;
+      const localCpu = l.every((m) => m.cpu !== null) ? median(l.map((m) => m.cpu!)) : null;
       const run = {
         workers: w,
         queueSeconds: r2(queueSeconds),
@@ -136,11 +180,15 @@ export async function benchQueue(
         queueCpuSeconds: queueCpu === null ? null : r2(queueCpu),
         localCpuSeconds: localCpu === null ? null : r2(localCpu),
         cpuOverhead: queueCpu === null || localCpu === null ? null : r2(queueCpu / localCpu - 1),
+        repeats,
+        queueSecondsAll: q.map((m) => r2(m.seconds)),
+        localSecondsAll: l.map((m) => r2(m.seconds)),
       };
       runs.push(run);
       const cpu = run.cpuOverhead === null ? '' : `; CPU ${run.queueCpuSeconds} s vs ${run.localCpuSeconds} s: overhead ${(run.cpuOverhead * 100).toFixed(1)}%`;
       log(
-        `  ${w} worker(s): queue ${run.queueSeconds} s (${run.queueUnitsPerSecond} units/s), ${w} static rank(s) ${run.localSeconds} s (${run.localUnitsPerSecond} units/s): wall overhead ${(run.overhead * 100).toFixed(1)}%${cpu}`,
+        `  ${w} worker(s), median of ${repeats}: queue ${run.queueSeconds} s (${run.queueUnitsPerSecond} units/s; ${run.queueSecondsAll.join(', ')}), ` +
+          `${w} static rank(s) ${run.localSeconds} s (${run.localUnitsPerSecond} units/s; ${run.localSecondsAll.join(', ')}): wall overhead ${(run.overhead * 100).toFixed(1)}%${cpu}`,
       );
     }
   } finally {
@@ -149,9 +197,9 @@ export async function benchQueue(
   }
   const rows: BenchRow[] = runs.map((r) => ({
     item: '8 queue',
-    metric: `${shards.length} units, ${r.workers} worker(s) (units/s)`,
+    metric: `1 vs 2 vs 4 queue workers: ${shards.length} units, ${r.workers} worker(s), units/s (median of ${r.repeats})`,
     ours: String(r.queueUnitsPerSecond),
-    reference: `${r.localUnitsPerSecond} (${r.workers} × extract --rank/--world, no queue)`,
+    reference: `${r.localUnitsPerSecond} (one local run, same total concurrency: ${r.workers} × extract --rank/--world, no queue)`,
     ratio: r2(r.localSeconds / r.queueSeconds),
     cpuRatio: r.localCpuSeconds && r.queueCpuSeconds ? r2(r.localCpuSeconds / r.queueCpuSeconds) : null,
     target: '≥ 0.95',
@@ -165,7 +213,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
   const arg = (name: string, def: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? def;
   const { makeClipSet, QUICK_WORKLOAD } = await import('./workload.js');
   const set = await makeClipSet(join(ROOT, '.bench'), QUICK_WORKLOAD, Number(arg('clips', '32')), Number(arg('per-shard', '4')));
-  const r = await benchQueue(set.shards, { workers: arg('workers', '1,2,4').split(',').map(Number), log: (s) => process.stderr.write(`${s}\n`) });
+  const r = await benchQueue(set.shards, {
+    workers: arg('workers', '1,2,4').split(',').map(Number),
+    repeats: Number(arg('repeats', '3')),
+    log: (s) => process.stderr.write(`${s}\n`),
+  });
   if (r)
     for (const row of r.rows)
       console.log(`${row.metric}: ${row.ours} vs ${row.reference}, ratio ${row.ratio}, CPU-time ratio ${row.cpuRatio ?? '-'} (target ${row.target})`);

@@ -1,15 +1,17 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseArgs } from '../src/cli/args.js';
+import { JOB_DEFINITIONS } from '../src/cli/jobs.js';
 import { extract } from '../src/jobs/extract.js';
 import { queueStatus } from '../src/scale/queue.js';
 import { completedKeys } from '../src/sinks/feature-shard.js';
 import { NO_REDIS, startRedis, type RedisServer } from './helpers/redis.js';
 import { runCli, startCli } from './helpers/run-cli.js';
-import { featureShards, makeSmallShards, runLogs } from './helpers/scale-shards.js';
+import { featureShards, makeSmallShards } from './helpers/scale-shards.js';
 
 if (NO_REDIS) console.warn(`queue.test: ${NO_REDIS}`);
 
@@ -23,20 +25,20 @@ interface Running {
 }
 
 function startWorker(redis: string, queue: string, ...extra: string[]): Running {
-  const child = startCli(['worker', `--redis=${redis}`, `--queue=${queue}`, '--lock_seconds=2', ...extra]);
+  // These tests kill no worker: a long job lock keeps a machine under load from losing units in hand to the stalled check.
+  const lock = extra.some((a) => a.startsWith('--lock_seconds=')) ? [] : ['--lock_seconds=15'];
+  const child = startCli(['worker', `--redis=${redis}`, `--queue=${queue}`, ...lock, ...extra]);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.resume();
-  return { child, stderr: () => err, exited: new Promise((r) => child.on('close', (code) => r(code))) };
-}
-
-/** The pid in a lock file; -1 while it is gone, or empty between its creation and its first write. */
-async function lockPid(path: string): Promise<number> {
-  try {
-    return (JSON.parse(await readFile(path, 'utf8')) as { pid: number }).pid;
-  } catch {
-    return -1;
-  }
+  const exited = new Promise<number | null>((r) =>
+    child.on('close', (code, signal) => {
+      // Named in the failure message of a test that expected an exit code.
+      if (signal) err += `[the worker ended on ${signal}]\n`;
+      r(code);
+    }),
+  );
+  return { child, stderr: () => err, exited };
 }
 
 async function until(what: string, ok: () => Promise<boolean>, ms = 60_000): Promise<void> {
@@ -71,55 +73,6 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('three workers (one with --concurrency=2), one killed -9 mid-unit: every unit done exactly once, outputs byte-identical to one local run', async () => {
-    const out = join(dir, 'out');
-    const add = ['queue', 'add', 'extract', `--tar_path=${pattern}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=kill'];
-    const first = runCli(add);
-    expect(first.code, first.stderr).toBe(0);
-    expect(first.stderr).toContain(`added ${shards.length} extract unit(s) to queue 'kill' at ${redis.url}; 0 were queued already`);
-    expect(runCli(add).stderr).toContain(`added 0 extract unit(s) to queue 'kill' at ${redis.url}; ${shards.length} were queued already`);
-
-    // One of them runs two units at once, sharing its models between them.
-    const pool = [startWorker(redis.url, 'kill', '--concurrency=2'), startWorker(redis.url, 'kill'), startWorker(redis.url, 'kill')];
-    workers.push(...pool);
-    // Kill the worker holding a shard with one of its two clips journalled.
-    let victim: { worker: Running; shard: string; journalled: number } | null = null;
-    await until('a worker in the middle of a unit', async () => {
-      for (const f of (await readdir(out).catch(() => [] as string[])).filter((n) => n.endsWith('.msgpack.lock'))) {
-        const shard = f.replace('.msgpack.lock', '');
-        const holder = await lockPid(join(out, f));
-        const worker = pool.find((w) => w.child.pid === holder);
-        const journalled = (await completedKeys(out, shard)).size;
-        if (worker && journalled === 1) {
-          worker.child.kill('SIGKILL');
-          victim = { worker, shard, journalled };
-          return true;
-        }
-      }
-      return false;
-    });
-    await victim!.worker.exited;
-    expect(victim!.worker.child.signalCode).toBe('SIGKILL');
-
-    await until('every unit done', async () => (await queueStatus(redis.url, 'kill')).done === shards.length);
-    const survivors = pool.filter((w) => w !== victim!.worker);
-    for (const w of survivors) w.child.kill('SIGTERM');
-    for (const w of survivors) expect(await w.exited, w.stderr()).toBe(0);
-
-    const status = JSON.parse(runCli(['queue', 'status', `--redis=${redis.url}`, '--queue=kill', '--json']).stdout);
-    expect(status).toMatchObject({ waiting: 0, active: 0, done: shards.length, failed: 0 });
-    const got = await featureShards(out);
-    expect([...got.keys()]).toEqual([...ref.keys()]);
-    for (const [name, bytes] of ref) expect(got.get(name)!.equals(bytes), name).toBe(true);
-    // Exactly once: each shard written by one run; the killed one finished by another worker that
-    // took over the journalled clip instead of recomputing it.
-    const results = (await runLogs(out)).flatMap((l) => l.shard_results.filter((s: { status: string }) => s.status === 'written'));
-    expect(results.map((s: { shard: string }) => s.shard).sort()).toEqual([...ref.keys()].map((n) => n.replace('.msgpack', '')));
-    expect(results.find((s: { shard: string }) => s.shard === victim!.shard).resumed).toBe(victim!.journalled);
-    expect(survivors.map((w) => w.stderr()).join('')).toMatch(/took over the lock .*\.msgpack\.lock left by a run that is gone/);
-    expect((await readdir(out)).filter((f) => f.endsWith('.lock') || f.endsWith('.journal') || f.includes('.tmp-'))).toEqual([]);
-  }, 120_000);
-
   it('SIGTERM lets a worker finish the unit in hand, then it exits 0', async () => {
     const out = join(dir, 'term');
     expect(runCli(['queue', 'add', 'extract', `--tar_path=${shards[0]}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=term']).code).toBe(
@@ -134,7 +87,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     expect(w.stderr()).toContain('stopped: 1 unit(s) done, 0 failed');
     expect((await readFile(join(out, 'shard-000000.msgpack'))).equals(ref.get('shard-000000.msgpack')!)).toBe(true);
     expect(await queueStatus(redis.url, 'term')).toMatchObject({ waiting: 0, active: 0, done: 1, failed: 0 });
-  }, 60_000);
+  }, 180_000);
 
   it('a second SIGTERM hands the unit in hand back to the queue (not a failed try); another worker resumes it', async () => {
     const out = join(dir, 'back');
@@ -162,7 +115,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     next.child.kill('SIGTERM');
     expect(await next.exited).toBe(0);
     expect((await readFile(join(out, 'shard-000002.msgpack'))).equals(ref.get('shard-000002.msgpack')!)).toBe(true);
-  }, 60_000);
+  }, 180_000);
 
   it('units that fail are retried with backoff, then listed as failed with their reasons; --exit_when_drained waits out the retries', async () => {
     const out = join(dir, 'fail');
@@ -188,11 +141,14 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     const text = runCli(['queue', 'status', `--redis=${redis.url}`, '--queue=fail']).stdout;
     expect(text.split('\n')[0]).toBe(`queue 'fail' at ${redis.url}: waiting 0, active 0, retrying 0, done 1, failed 2`);
     // A missing shard cannot get better: one try. A failing command is tried --attempts times.
-    expect(text).toContain(`  failed ${missing} (1 tries): Shard ${missing} does not exist; skipped`);
-    expect(text).toContain(`  failed ${badPipe} (2 tries): Shard ${badPipe} is truncated or corrupt (shard ${badPipe}: the command exited with code 1)`);
-    expect(w.stderr()).toContain(`will retry ${badPipe}`);
+    // Unit ids as the extract definition names them.
+    const def = JOB_DEFINITIONS.extract!;
+    const [uMissing, uPipe] = await def.listUnits(def.optionsFromArgs(parseArgs([`--tar_path=${missing}::${badPipe}`, `--out_path=${out}`], def.spec)));
+    expect(text).toContain(`  failed ${uMissing} (1 tries): Shard ${missing} does not exist; skipped`);
+    expect(text).toContain(`  failed ${uPipe} (2 tries): Shard ${badPipe} is truncated or corrupt (shard ${badPipe}: the command exited with code 1)`);
+    expect(w.stderr()).toContain(`will retry ${uPipe}`);
     expect([...(await featureShards(out)).keys()]).toEqual(['shard-000001.msgpack']);
-  }, 60_000);
+  }, 180_000);
 
   it('bad queue options are one-line errors naming the flag (exit 2)', () => {
     const cases: Array<[string[], string]> = [
@@ -201,8 +157,8 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
         "clipstream queue: error: --redis expects a redis:// or rediss:// URL but received 'http://h:1'",
       ],
       [
-        ['queue', 'add', 'segments', '--redis=redis://h'],
-        'clipstream queue: error: queue add: the queue runs extract, not \'segments\' (clips and faces scale with --rank/--world; see README "Many machines")',
+        ['queue', 'add', 'bogus', '--redis=redis://h'],
+        `clipstream queue: error: queue add: the queue runs ${Object.keys(JOB_DEFINITIONS).join(', ')}, not 'bogus'`,
       ],
       [['queue', 'list'], "clipstream queue: error: queue: expected the subcommand 'add' or 'status' but received 'list'"],
       [

@@ -1,14 +1,19 @@
+/**
+ * `clipstream queue add <job>`, `queue status` and `clipstream worker`, for every job in
+ * src/cli/jobs.ts. (jobs.ts is loaded when a subcommand runs: it imports the job commands,
+ * which import the command list that holds these specs.)
+ */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { ClipstreamError } from '../errors.js';
-import { extract, type ExtractReport } from '../jobs/extract.js';
-import { addUnits, DEFAULT_QUEUE, QUEUE_JOBS, queueStatus, redisConnection, type QueueJobName, type UnitJobData } from '../scale/queue.js';
-import { PermanentUnitError, startWorker } from '../scale/worker.js';
+import type { JobDefinition } from '../run/job-definition.js';
+import type { JobName } from '../run/runner.js';
+import { addUnits, DEFAULT_QUEUE, queueStatus, redisConnection } from '../scale/queue.js';
+import { definitionRunner, startWorker } from '../scale/worker.js';
 import { ModelCache } from '../scale/model-cache.js';
-import { expandShardUrls, isRemoteShard } from '../shards/shard-source.js';
+import { isRemoteShard } from '../shards/shard-source.js';
 import { formatHelp, parseArgs, type CommandSpec, type OptionSpec } from './args.js';
-import { extractSpec } from './commands.js';
-import { extractOptionsFromArgs } from './main.js';
 
 const redisOption: OptionSpec = { name: 'redis', type: 'string', description: 'Redis URL, redis://host:6379[/db] (rediss:// for TLS)', required: true };
 const queueOption: OptionSpec = { name: 'queue', type: 'string', description: 'Queue name (one per dataset, or share one)', default: DEFAULT_QUEUE };
@@ -17,7 +22,7 @@ export const queueSpec: CommandSpec = {
   name: 'queue',
   summary: 'put the units of a job on a Redis (BullMQ) queue for `clipstream worker`s, or show its state.',
   usage:
-    'clipstream queue add extract --tar_path=<shards> --out_path=<shared dir> --redis=redis://host:6379 [extract options]\n       clipstream queue status --redis=redis://host:6379 [--queue=clipstream] [--json]',
+    "clipstream queue add <extract|clips|faces|segments> [that job's options] --redis=redis://host:6379\n       clipstream queue status --redis=redis://host:6379 [--queue=clipstream] [--json]",
   options: [
     redisOption,
     queueOption,
@@ -52,13 +57,14 @@ export const workerSpec: CommandSpec = {
 };
 
 /** Options of `queue add <job>`: the job's own options, minus what makes no sense per unit. */
-function addSpec(job: QueueJobName): CommandSpec {
-  const own = extractSpec.options.filter((o) => !['quiet', 'rank', 'world'].includes(o.name));
+function addSpec(def: JobDefinition): CommandSpec {
+  const own = def.spec.options.filter((o) => !['quiet', 'rank', 'world'].includes(o.name));
   return {
     ...queueSpec,
-    name: `queue add ${job}`,
-    usage: queueSpec.usage.split('\n')[0]!,
+    name: `queue add ${def.name}`,
+    usage: `clipstream queue add ${def.name} ${def.spec.usage.replace(/^clipstream \S+\s*/, '')} --redis=redis://host:6379`,
     options: [...own, ...queueSpec.options.filter((o) => o.name !== 'json')],
+    examples: queueSpec.examples.filter((e) => e.includes(`queue add ${def.name} `)),
   };
 }
 
@@ -66,21 +72,48 @@ function bad(message: string): ClipstreamError {
   return new ClipstreamError('ERR_BAD_ARGUMENT', message);
 }
 
-/** Workers run elsewhere, in other folders: local paths travel absolute. */
-function absolute(p: unknown): unknown {
-  return typeof p === 'string' && p !== '' && p !== 'none' && !isAbsolute(p) && !isRemoteShard(p) ? resolve(p) : p;
+const QUEUE_ONLY = ['redis', 'queue', 'attempts', 'backoff_seconds'];
+
+/**
+ * Workers run elsewhere, in other folders: local paths travel absolute. Left as they are:
+ * URLs and `pipe:` commands, 'none', and, for flags that also take a model name
+ * (`--visual_model`, `--detector`, ...), a bare name that is no file here. `a::b` lists are
+ * resolved part by part.
+ */
+export function absolutePath(flag: string, v: unknown): unknown {
+  if (Array.isArray(v)) return v.map((x) => absolutePath(flag, x));
+  if (typeof v !== 'string' || v === '' || v === 'none') return v;
+  if (/::(?![^[]*\])/.test(v))
+    return v
+      .split(/::(?![^[]*\])/)
+      .map((x) => absolutePath(flag, x))
+      .join('::');
+  if (isAbsolute(v) || isRemoteShard(v)) return v;
+  if (/model|detector/.test(flag) && !v.includes('/') && !existsSync(v)) return v;
+  return resolve(v);
+}
+
+/** The job's arguments as they travel with each unit: queue options dropped, local paths absolute. */
+export function unitArgs(def: JobDefinition, args: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) {
+    if (QUEUE_ONLY.includes(k)) continue;
+    out[k] = def.pathArgs.includes(k) ? absolutePath(k, v) : v;
+  }
+  return out;
 }
 
 /** `clipstream queue add <job> ...` and `clipstream queue status ...`; argv is what follows `queue`. */
 export async function runQueue(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'add') {
+    const { JOB_DEFINITIONS } = await import('./jobs.js');
+    const names = Object.keys(JOB_DEFINITIONS).join(', ');
     const job = rest.shift();
-    if (!job || job.startsWith('--')) throw bad(`queue add: name the job whose units to queue (one of: ${QUEUE_JOBS.join(', ')})`);
-    if (!(QUEUE_JOBS as readonly string[]).includes(job)) {
-      throw bad(`queue add: the queue runs ${QUEUE_JOBS.join(', ')}, not '${job}' (clips and faces scale with --rank/--world; see README "Many machines")`);
-    }
-    const spec = addSpec(job as QueueJobName);
+    if (!job || job.startsWith('--')) throw bad(`queue add: name the job whose units to queue (one of: ${names})`);
+    const def = JOB_DEFINITIONS[job as JobName];
+    if (!def) throw bad(`queue add: the queue runs ${names}, not '${job}'`);
+    const spec = addSpec(def);
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(formatHelp(spec));
       return 0;
@@ -88,20 +121,13 @@ export async function runQueue(argv: string[]): Promise<number> {
     const args = parseArgs(rest, spec);
     const redis = args.redis as string;
     redisConnection(redis);
-    const units = expandShardUrls(args.tar_path as string[]).map((u) => absolute(u) as string);
-    if (units.length === 0) throw bad('queue add extract: --tar_path names no shard');
-    const jobArgs: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(args)) {
-      if (['redis', 'queue', 'attempts', 'backoff_seconds', 'tar_path'].includes(k)) continue;
-      // Model names without a '/' are files in model_dir; anything else is a path.
-      const isPath = k === 'out_path' || k === 'model_dir' || ((k === 'visual_model' || k === 'audio_model') && String(v).includes('/'));
-      jobArgs[k] = isPath ? absolute(v) : v;
-    }
-    const r = await addUnits(redis, job as QueueJobName, units, jobArgs, {
-      queue: args.queue as string,
-      attempts: validateAtLeast(args.attempts as number, 1, '--attempts'),
-      backoffMs: Math.round(validateAtLeast(args.backoff_seconds as number, 0, '--backoff_seconds') * 1000),
-    });
+    const attempts = validateAtLeast(args.attempts as number, 1, '--attempts');
+    const backoffMs = Math.round(validateAtLeast(args.backoff_seconds as number, 0, '--backoff_seconds') * 1000);
+    const jobArgs = unitArgs(def, args);
+    // The job's own checks, here: bad options fail now (exit 2), not on every worker.
+    const units = await def.listUnits(def.optionsFromArgs(jobArgs));
+    if (units.length === 0) throw bad(`queue add ${job}: the arguments name no unit of work`);
+    const r = await addUnits(redis, def.name, units, jobArgs, { queue: args.queue as string, attempts, backoffMs });
     process.stderr.write(`clipstream queue: added ${r.added} ${job} unit(s) to queue '${args.queue}' at ${redis}; ${r.existing} were queued already\n`);
     return 0;
   }
@@ -128,40 +154,6 @@ function validateAtLeast(v: number, min: number, flag: string): number {
   return v;
 }
 
-// Errors no retry can fix: the worker fails the unit at once instead of trying it again.
-const PERMANENT = new Set(['ERR_INVALID_OPTION', 'ERR_BAD_ARGUMENT', 'ERR_MODEL']);
-
-/** Runs one `extract` unit (a shard) with the same code as `clipstream extract`. */
-async function runExtractUnit(data: UnitJobData, signal: AbortSignal, say: (line: string) => void, models: ModelCache): Promise<Record<string, unknown>> {
-  const warnings: string[] = [];
-  let report: ExtractReport;
-  try {
-    report = await extract({
-      ...extractOptionsFromArgs({ ...data.args, tar_path: [data.unit] }),
-      // A second delivery of a unit still in hand elsewhere waits for it instead of skipping it.
-      onLocked: 'wait',
-      models,
-      signal,
-      onWarning: (w) => {
-        warnings.push(w.message);
-        say(`warning: ${w.message}`);
-      },
-    });
-  } catch (err) {
-    const e = err as ClipstreamError;
-    if (!signal.aborted && PERMANENT.has(e.code)) throw new PermanentUnitError(e.message);
-    throw err;
-  }
-  const s = report.shards[0];
-  if (!s || s.status === 'missing') {
-    throw new PermanentUnitError(warnings.find((w) => w.includes(data.unit)) ?? `shard ${data.unit} is missing`);
-  }
-  // The shard's bytes stopped coming (URL down, pipe: failed): its journal is kept, and a retry resumes it.
-  if (s.status === 'failed (source)') throw new Error(s.tarError ?? `shard ${data.unit} could not be read`);
-  const summary = `${s.status}, ${s.written} records, ${s.skipped.length} skipped, ${s.failed.length} failed${s.tarError ? `; ${s.tarError}` : ''}`;
-  return { status: s.status, output: s.output, written: s.written, skipped: s.skipped.length, failed: s.failed.length, tarError: s.tarError ?? null, summary };
-}
-
 /** `clipstream worker`: runs queue units until SIGTERM/SIGINT (graceful) or a second signal (hand back). */
 export async function runWorker(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
   redisConnection(args.redis as string);
@@ -174,6 +166,8 @@ export async function runWorker(args: Record<string, unknown>, signal: AbortSign
   const say = (line: string) => {
     if (!args.quiet || /^(failed|error)/.test(line)) process.stderr.write(`${tag}: ${line}\n`);
   };
+  const { JOB_DEFINITIONS } = await import('./jobs.js');
+  // Models stay open across units (opening one costs about as much as a small unit).
   const models = new ModelCache();
   const handle = await startWorker(
     {
@@ -185,10 +179,7 @@ export async function runWorker(args: Record<string, unknown>, signal: AbortSign
       onEvent: say,
       exitWhenDrained: args.exit_when_drained as boolean,
     },
-    (data, s) => {
-      if (data.job === 'extract') return runExtractUnit(data, s, say, models);
-      throw new PermanentUnitError(`this worker does not know the job '${String(data.job)}'`);
-    },
+    definitionRunner(JOB_DEFINITIONS, { models, onWarning: (w) => say(`warning: ${w.message}`) }),
   );
   say(`waiting for units on queue '${args.queue}' at ${args.redis} (concurrency ${concurrency})`);
   const hard = () => {

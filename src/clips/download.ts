@@ -1,11 +1,9 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
 import { basename, dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ClipstreamError } from '../errors.js';
 import { runTool } from '../media/process.js';
+import { HttpGaveUp, HttpPermanentError, httpStatusError, pumpBody, rangeGet, withRetries } from '../util/http-fetch.js';
 
 export interface DownloadOptions {
   /** Attempts after the first one; default 3. Client errors (4xx) and the size limit are not retried. */
@@ -26,8 +24,6 @@ export interface DownloadResult {
   attempts: number;
 }
 
-class Permanent extends Error {}
-
 async function sizeOf(p: string): Promise<number> {
   try {
     return (await stat(p)).size;
@@ -36,95 +32,53 @@ async function sizeOf(p: string): Promise<number> {
   }
 }
 
-/** One GET with an idle timeout; shared with the remote shard reader (src/shards/shard-source.ts). */
-export function get(url: string, headers: Record<string, string>, o: DownloadOptions): Promise<http.IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const mod = url.startsWith('https:') ? https : http;
-    const req = mod.get(url, { headers, signal: o.signal }, resolve);
-    req.setTimeout(o.idleTimeoutMs ?? 30_000, () => req.destroy(new Error(`no data for ${o.idleTimeoutMs ?? 30_000} ms`)));
-    req.on('error', reject);
-  });
-}
-
 /** One attempt: appends to `part` from its current size; resolves when the file is complete. */
-async function attempt(url: string, part: string, o: DownloadOptions, stats: { resumed: number }, redirects = 0): Promise<void> {
+async function attempt(url: string, part: string, o: DownloadOptions, stats: { resumed: number }): Promise<void> {
   const offset = await sizeOf(part);
-  const res = await get(url, offset > 0 ? { range: `bytes=${offset}-` } : {}, o);
-  const status = res.statusCode ?? 0;
-  if (status >= 300 && status < 400 && res.headers.location) {
+  const { res, status, start, total } = await rangeGet(url, offset, o);
+  if (status === 416) {
     res.resume();
-    if (redirects >= 5) throw new Permanent('too many redirects');
-    return attempt(new URL(res.headers.location, url).toString(), part, o, stats, redirects + 1);
-  }
-  if (status === 416 && offset > 0) {
-    res.resume();
-    const total = Number(/\/(\d+)$/.exec(res.headers['content-range'] ?? '')?.[1]);
+    if (offset === 0) throw httpStatusError(res);
     if (total === offset) return;
     // The partial file does not match the server's file any more: start over.
     await rm(part, { force: true });
     throw new Error(`server refused to resume at byte ${offset} (HTTP 416)`);
   }
-  if (status !== 200 && status !== 206) {
-    res.resume();
-    const msg = `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
-    if (status >= 400 && status < 500 && status !== 408 && status !== 429) throw new Permanent(msg);
-    throw new Error(msg);
-  }
-  let start = 0;
-  let total: number | null = null;
   if (status === 206) {
-    const m = /bytes (\d+)-\d+\/(\d+|\*)/.exec(res.headers['content-range'] ?? '');
-    start = m ? Number(m[1]) : -1;
     if (start !== offset) {
       res.resume();
       await rm(part, { force: true });
       throw new Error(`server answered the range request at byte ${start} instead of ${offset}`);
     }
-    if (m && m[2] !== '*') total = Number(m[2]);
     stats.resumed++;
-  } else if (res.headers['content-length'] !== undefined) {
-    total = Number(res.headers['content-length']);
   }
   if (o.maxBytes !== undefined && total !== null && total > o.maxBytes) {
     res.destroy();
-    throw new Permanent(`the file is ${total} bytes, over the size limit of ${o.maxBytes} bytes`);
+    throw new HttpPermanentError(`the file is ${total} bytes, over the size limit of ${o.maxBytes} bytes`);
   }
-  let written = start;
+  const max = o.maxBytes;
   const out = createWriteStream(part, { flags: status === 206 ? 'a' : 'w' });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let failed = false;
-      const fail = (err: Error) => {
-        if (failed) return;
-        failed = true;
-        res.destroy();
-        out.end(() => reject(err));
-      };
-      res.on('data', (chunk: Buffer) => {
-        written += chunk.length;
-        if (o.maxBytes !== undefined && written > o.maxBytes) {
-          fail(new Permanent(`the download passed the size limit of ${o.maxBytes} bytes`));
-          return;
-        }
-        if (!out.write(chunk)) {
-          res.pause();
-          out.once('drain', () => res.resume());
-        }
-      });
-      res.on('aborted', () => fail(new Error(`connection dropped after ${written} bytes`)));
-      res.on('error', (err) => fail(new Error(`connection failed after ${written} bytes: ${err.message}`)));
-      res.on('end', () => {
-        if (failed) return;
-        out.end((err?: Error | null) => {
-          if (err) reject(err);
-          else if (total !== null && written !== total) reject(new Error(`connection closed after ${written} of ${total} bytes`));
-          else resolve();
-        });
-      });
-      out.on('error', fail);
+  let ended = false;
+  const end = () =>
+    new Promise<void>((resolve, reject) => {
+      if (ended) return resolve();
+      ended = true;
+      out.end((err?: Error | null) => (err ? reject(err) : resolve()));
     });
+  try {
+    await pumpBody(res, {
+      start,
+      total,
+      write: (chunk) => out.write(chunk),
+      drain: (resume) => out.once('drain', resume),
+      check: (written) => (max !== undefined && written > max ? new HttpPermanentError(`the download passed the size limit of ${max} bytes`) : null),
+      watch: (fail) => out.on('error', fail),
+    });
+    await end();
   } catch (err) {
-    if (err instanceof Permanent) await rm(part, { force: true });
+    // What arrived stays in the part file (flushed) for the next attempt to resume from.
+    await end().catch(() => {});
+    if (err instanceof HttpPermanentError) await rm(part, { force: true });
     throw err;
   }
 }
@@ -140,26 +94,21 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
   if ((await sizeOf(dest)) > 0) return { bytes: await sizeOf(dest), resumed: 0, attempts: 0 };
   await mkdir(dirname(dest), { recursive: true });
   const part = `${dest}.part`;
-  const retries = options.retries ?? 3;
-  let delay = options.retryDelayMs ?? 1000;
   const stats = { resumed: 0 };
-  for (let n = 0; ; n++) {
-    try {
-      await attempt(url, part, options, stats);
-      await rename(part, dest);
-      return { bytes: await sizeOf(dest), resumed: stats.resumed, attempts: n + 1 };
-    } catch (err) {
-      if (options.signal?.aborted) throw new ClipstreamError('ERR_PIPELINE', 'aborted', { cause: options.signal.reason, where: { file: url } });
-      const msg = err instanceof Error ? err.message : String(err);
-      if (err instanceof Permanent || n >= retries) {
-        throw new ClipstreamError('ERR_IO', `download of ${url} failed${n > 0 ? ` after ${n + 1} attempts` : ''}: ${msg}`, {
-          cause: err,
-          where: { file: url },
-        });
-      }
-      await sleep(delay, undefined, { signal: options.signal }).catch(() => {});
-      delay *= 2;
-    }
+  try {
+    const attempts = await withRetries(
+      async (n) => {
+        await attempt(url, part, options, stats);
+        return n + 1;
+      },
+      { retries: options.retries ?? 3, retryDelayMs: options.retryDelayMs ?? 1000, signal: options.signal },
+    );
+    await rename(part, dest);
+    return { bytes: await sizeOf(dest), resumed: stats.resumed, attempts };
+  } catch (err) {
+    if (options.signal?.aborted) throw new ClipstreamError('ERR_PIPELINE', 'aborted', { cause: options.signal.reason, where: { file: url } });
+    const e = err instanceof HttpGaveUp ? err : new HttpGaveUp(err, 1);
+    throw new ClipstreamError('ERR_IO', `download of ${url} failed${e.tries}: ${e.message}`, { cause: e.cause, where: { file: url } });
   }
 }
 

@@ -8,16 +8,16 @@ import { createHash } from 'node:crypto';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ClipstreamError } from '../errors.js';
+import type { JobName } from '../run/runner.js';
 
 export const DEFAULT_QUEUE = 'clipstream';
 
-/** Jobs the queue can carry; each unit is one BullMQ job. */
-export const QUEUE_JOBS = ['extract'] as const;
-export type QueueJobName = (typeof QUEUE_JOBS)[number];
-
-/** What one BullMQ job carries: the clipstream job, its unit, and that job's parsed CLI arguments. */
+/**
+ * What one BullMQ job carries: the clipstream job (a name in src/cli/jobs.ts), its unit, and that
+ * job's parsed CLI arguments with local paths made absolute.
+ */
 export interface UnitJobData {
-  job: QueueJobName;
+  job: JobName;
   unit: string;
   args: Record<string, unknown>;
 }
@@ -71,7 +71,7 @@ export async function checkRedis(url: string, timeoutMs = 5000): Promise<void> {
  * and a unit done once stays done. BullMQ ids may not contain ':'.
  */
 export function unitJobId(data: UnitJobData): string {
-  const out = String(data.args.out_path ?? data.args.out_dir ?? '');
+  const out = String(data.args.out_path ?? data.args.out_dir ?? data.args.output_dir ?? '');
   return `${data.job}-${createHash('sha1')
     .update(JSON.stringify([out, String(data.args.format ?? ''), data.unit]))
     .digest('hex')}`;
@@ -88,7 +88,7 @@ export interface AddOptions {
 /** Puts one job per unit on the queue. Returns how many were new and how many were there already. */
 export async function addUnits(
   redis: string,
-  job: QueueJobName,
+  job: JobName,
   units: string[],
   args: Record<string, unknown>,
   options: AddOptions = {},

@@ -6,10 +6,86 @@
  */
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ClipstreamError } from '../errors.js';
+import type { JobDefinition } from '../run/job-definition.js';
+import type { JobName, UnitResult } from '../run/runner.js';
+import type { WarningHandler } from '../types.js';
 import { checkRedis, DEFAULT_QUEUE, redisConnection, type UnitJobData } from './queue.js';
 
 /** A unit the worker should not retry (it cannot get better): BullMQ fails it at once. */
 export class PermanentUnitError extends UnrecoverableError {}
+
+/** A unit another live run holds: handed back to the queue for later, not a failed try. */
+export class UnitBusyError extends Error {}
+
+// Errors no retry can fix (bad options, a model that cannot be opened): the unit fails at once.
+const PERMANENT_CODES = new Set(['ERR_INVALID_OPTION', 'ERR_BAD_ARGUMENT', 'ERR_MODEL', 'ENOENT']);
+// A unit whose input is not there: no retry brings it.
+const MISSING = /\bmissing\b|does not exist|not found|no such file|ENOENT/i;
+
+export type UnitVerdict =
+  | { kind: 'done'; summary: string }
+  | { kind: 'retry'; reason: string }
+  | { kind: 'permanent'; reason: string }
+  | { kind: 'busy'; reason: string };
+
+/**
+ * What the queue does with a unit, from the unit's result in the job's report (any job): done
+ * and skipped-as-finished are acknowledged; a unit locked by another live run goes back to the
+ * queue; a failure is permanent when the job says so (`permanent: true`, an error `code` no
+ * retry fixes) or its input is missing, and otherwise tried again.
+ */
+export function unitVerdict(r: UnitResult | undefined, unit: string): UnitVerdict {
+  if (!r) return { kind: 'retry', reason: `${unit}: the job reported no result for this unit` };
+  const reason = String(r.error ?? r.status);
+  const summary = typeof r.summary === 'string' ? r.summary : r.status;
+  if (r.outcome === 'done') return { kind: 'done', summary };
+  if (r.outcome === 'skipped')
+    return r.lockedBy || /\blocked\b/.test(r.status) ? { kind: 'busy', reason: String(r.lockedBy ?? r.status) } : { kind: 'done', summary };
+  if (r.permanent === true || PERMANENT_CODES.has(String(r.code ?? '')) || MISSING.test(r.status) || MISSING.test(String(r.error ?? '')))
+    return { kind: 'permanent', reason };
+  return { kind: 'retry', reason };
+}
+
+export interface DefinitionRunnerOptions {
+  /** Passed to every run (jobs that open models through it keep them across units). */
+  models?: unknown;
+  onWarning?: WarningHandler;
+}
+
+/**
+ * Runs each unit job with its job's definition, the same code as the plain command:
+ * `run({ ...optionsFromArgs(args), only: [unit], onLocked: 'wait', signal })`, and turns the
+ * unit's result into the queue's answer (see `unitVerdict`).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: each definition has its own options type; the worker only passes them through
+export function definitionRunner(definitions: Partial<Record<JobName, JobDefinition<any>>>, o: DefinitionRunnerOptions = {}): UnitRunner {
+  return async (data, signal) => {
+    const def = definitions[data.job];
+    if (!def) throw new PermanentUnitError(`this worker does not know the job '${String(data.job)}' (it knows ${Object.keys(definitions).join(', ')})`);
+    let report: Awaited<ReturnType<typeof def.run>>;
+    try {
+      report = await def.run({
+        ...def.optionsFromArgs(data.args),
+        only: [data.unit],
+        // A second delivery of a unit still in hand elsewhere waits for it instead of skipping it.
+        onLocked: 'wait',
+        ...(o.models !== undefined ? { models: o.models } : {}),
+        ...(o.onWarning ? { onWarning: o.onWarning } : {}),
+        signal,
+      });
+    } catch (err) {
+      const e = err as ClipstreamError;
+      if (!signal.aborted && PERMANENT_CODES.has(e.code)) throw new PermanentUnitError(e.message);
+      throw err;
+    }
+    const r = report.run.units.find((u) => u.unit === data.unit) ?? report.run.units[0];
+    const v = unitVerdict(r, data.unit);
+    if (v.kind === 'permanent') throw new PermanentUnitError(v.reason);
+    if (v.kind === 'busy') throw new UnitBusyError(v.reason);
+    if (v.kind === 'retry') throw new Error(v.reason);
+    return { ...r, summary: v.summary };
+  };
+}
 
 export type UnitRunner = (data: UnitJobData, signal: AbortSignal) => Promise<Record<string, unknown>>;
 
@@ -62,6 +138,12 @@ export async function startWorker(options: WorkerOptions, run: UnitRunner): Prom
         // Handed back, not failed: another worker (or this one, restarted) takes it up.
         await job.moveToDelayed(Date.now(), token);
         log(`returned ${job.data.unit} to the queue (stopped after ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+        throw new DelayedError();
+      }
+      if (err instanceof UnitBusyError) {
+        // Another live run holds it: look again later, without spending a try.
+        await job.moveToDelayed(Date.now() + Math.min(lockMs, 5000), token);
+        log(`${job.data.unit} is in hand elsewhere (${err.message}); back in the queue for later`);
         throw new DelayedError();
       }
       throw err;

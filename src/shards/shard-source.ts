@@ -7,9 +7,8 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { get } from '../clips/download.js';
 import { ClipstreamError } from '../errors.js';
+import { HttpGaveUp, HttpPermanentError, httpStatusError, pumpBody, rangeGet, withRetries } from '../util/http-fetch.js';
 import { expandShardPatterns } from './brace.js';
 
 export interface ShardSourceOptions {
@@ -127,102 +126,46 @@ function openPipe(url: string): Readable {
   return out;
 }
 
-class Permanent extends Error {
-  constructor(
-    message: string,
-    readonly code?: string,
-  ) {
-    super(message);
-  }
-}
-
 function openHttp(url: string, options: ShardSourceOptions): Readable {
   const out = new PassThrough();
   const controller = new AbortController();
-  const retries = options.retries ?? 5;
-  let delay = options.retryDelayMs ?? 500;
+  const http = { signal: controller.signal, idleTimeoutMs: options.idleTimeoutMs };
   let delivered = 0;
-  let total: number | null = null;
+  let known: number | null = null;
 
   /** One request from byte `delivered`; resolves when the body ended complete. */
-  const attempt = async (target: string, redirects: number): Promise<void> => {
-    const res = await get(target, delivered > 0 ? { range: `bytes=${delivered}-` } : {}, { signal: controller.signal, idleTimeoutMs: options.idleTimeoutMs });
-    const status = res.statusCode ?? 0;
-    if (status >= 300 && status < 400 && res.headers.location) {
+  const attempt = async (): Promise<void> => {
+    const { res, status, start, total, contentRange } = await rangeGet(url, delivered, http);
+    if (status === 416) throw httpStatusError(res);
+    if (status === 206 && start !== delivered) {
       res.resume();
-      if (redirects >= 5) throw new Permanent('too many redirects');
-      return attempt(new URL(res.headers.location, target).toString(), redirects + 1);
-    }
-    if (status !== 200 && status !== 206) {
-      res.resume();
-      const msg = `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
-      if (status === 404 || status === 410) throw new Permanent(msg, 'ENOENT');
-      if (status >= 400 && status < 500 && status !== 408 && status !== 429) throw new Permanent(msg);
-      throw new Error(msg);
+      throw new HttpPermanentError(`server answered a range request for byte ${delivered} with ${contentRange ?? 'no Content-Range'}`);
     }
     // A server that ignores Range sends the whole file again: drop what was delivered already.
-    let skip = 0;
-    if (status === 206) {
-      const m = /bytes (\d+)-\d+\/(\d+|\*)/.exec(res.headers['content-range'] ?? '');
-      if (!m || Number(m[1]) !== delivered) {
-        res.resume();
-        throw new Permanent(`server answered a range request for byte ${delivered} with ${res.headers['content-range'] ?? 'no Content-Range'}`);
-      }
-      if (m[2] !== '*') total = Number(m[2]);
-    } else {
-      skip = delivered;
-      if (res.headers['content-length'] !== undefined) total = Number(res.headers['content-length']);
-    }
-    await new Promise<void>((resolve, reject) => {
-      let failed = false;
-      const fail = (err: Error) => {
-        if (failed) return;
-        failed = true;
-        res.destroy();
-        reject(err);
-      };
-      res.on('data', (chunk: Buffer) => {
-        if (skip > 0) {
-          const drop = Math.min(skip, chunk.length);
-          skip -= drop;
-          chunk = chunk.subarray(drop);
-          if (chunk.length === 0) return;
-        }
+    const skip = status === 206 ? 0 : delivered;
+    // A size learnt once holds for later answers that do not repeat it (`bytes a-b/*`).
+    if (total !== null) known = total;
+    await pumpBody(res, {
+      start: delivered,
+      total: known,
+      skip,
+      write: (chunk) => {
         delivered += chunk.length;
-        if (!out.write(chunk)) {
-          res.pause();
-          out.once('drain', () => res.resume());
-        }
-      });
-      res.on('aborted', () => fail(new Error(`connection dropped after ${delivered} bytes`)));
-      res.on('error', (err) => fail(new Error(`connection failed after ${delivered} bytes: ${err.message}`)));
-      res.on('end', () => {
-        if (failed) return;
-        if (total !== null && delivered !== total) fail(new Error(`connection closed after ${delivered} of ${total} bytes`));
-        else resolve();
-      });
+        return out.write(chunk);
+      },
+      drain: (resume) => out.once('drain', resume),
     });
   };
 
-  void (async () => {
-    for (let n = 0; ; n++) {
-      try {
-        await attempt(url, 0);
-        out.end();
-        return;
-      } catch (err) {
-        if (out.destroyed || controller.signal.aborted) return;
-        const msg = err instanceof Error ? err.message : String(err);
-        if (err instanceof Permanent || n >= retries) {
-          const tries = n > 0 ? ` after ${n + 1} attempts` : '';
-          out.destroy(shardError(url, `shard ${url}: ${msg}${tries}`, err, err instanceof Permanent ? err.code : undefined));
-          return;
-        }
-        await sleep(delay);
-        delay *= 2;
-      }
-    }
-  })();
+  void withRetries(attempt, { retries: options.retries ?? 5, retryDelayMs: options.retryDelayMs ?? 500, signal: controller.signal }).then(
+    () => out.end(),
+    (err: unknown) => {
+      if (out.destroyed || controller.signal.aborted) return;
+      const e = err instanceof HttpGaveUp ? err : new HttpGaveUp(err, 1);
+      const code = e.cause instanceof HttpPermanentError ? e.cause.code : undefined;
+      out.destroy(shardError(url, `shard ${url}: ${e.message}${e.tries}`, e.cause, code));
+    },
+  );
   const destroy = out._destroy.bind(out);
   out._destroy = (err, cb) => {
     controller.abort();
