@@ -15,6 +15,9 @@ import { expandShardUrls } from '../shards/shard-source.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { extractSpec } from './commands.js';
 import { extractOptionsFromArgs } from './main.js';
+import { clipsJob } from './clips-command.js';
+import { facesJob } from './faces-command.js';
+import { segmentsJob } from './segments-command.js';
 
 /** What a shard's status means as a unit result. */
 function shardUnit(s: ShardLog, warnings: readonly string[]): UnitResult {
@@ -75,7 +78,7 @@ export const extractJob: JobDefinition<ExtractOptions> = {
 };
 
 // biome-ignore lint/suspicious/noExplicitAny: each definition has its own options type; the queue only passes them through
-const DEFINITIONS: JobDefinition<any>[] = [extractJob];
+const DEFINITIONS: JobDefinition<any>[] = [extractJob, clipsJob, facesJob, segmentsJob];
 
 /** Every job the queue can run, by name; a job not (yet) defined is absent. */
 // biome-ignore lint/suspicious/noExplicitAny: see DEFINITIONS
