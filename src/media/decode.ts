@@ -1,8 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClipstreamError, toClipstreamError, type Where } from '../errors.js';
-import type { DecodedAudio, DecodedVideo, Sample, StreamItem } from '../types.js';
+import { ClipstreamError, type Where } from '../errors.js';
+import type { BaseSample, DecodedAudio, DecodedVideo, Sample, StreamItem } from '../types.js';
+import { declareStage } from '../run/contract.js';
+import { failItem, type OnError } from '../run/on-error.js';
 import { isLive } from '../types.js';
 import { generatorStage, orderedMap, type StageOptions } from '../util/stage.js';
 import { validateInteger, validateNumber, validateOneOf, validateBoolean } from '../util/validate.js';
@@ -414,12 +416,15 @@ export const AUDIO_FIELDS = ['wav', 'flac', 'm4a', 'mp3', 'ogg', 'opus', 'aac'] 
 export interface DecodeStageOptions extends DecodeOptions, StageOptions {
   /** ffmpeg processes running at once. */
   concurrency?: number;
+  /** A clip that cannot be decoded: 'skip' (default) marks it failed and passes it on; 'throw' stops the stream. */
+  onError?: OnError;
 }
 
 /**
  * Stage: decodes the video member of each sample into `sample.video` / `sample.audio` and
  * drops the encoded bytes. A clip that fails to decode is marked (`sample.failure`) and
- * passed on; it never stops the stream. Destroying the stage kills its ffmpeg processes.
+ * passed on, so it never stops the stream (unless `onError` says 'throw'). Destroying the stage
+ * kills its ffmpeg processes.
  *
  * @example
  * await pipeline(readShards(urls), decodeClips({ concurrency: 2 }), writer);
@@ -427,31 +432,36 @@ export interface DecodeStageOptions extends DecodeOptions, StageOptions {
 export function decodeClips(options: DecodeStageOptions = {}) {
   const resolved = resolveDecodeOptions(options);
   const concurrency = validateInteger(options.concurrency ?? 2, 'options.concurrency', 1, 256);
-  return generatorStage<StreamItem, StreamItem>(
+  const stage = generatorStage<StreamItem, StreamItem>(
     (source, signal) =>
       orderedMap(
         source,
         async (item) => {
           if (!isLive(item)) return item;
-          await decodeSample(item, resolved, signal);
+          await decodeSample(item, resolved, signal, options.onError);
           return item;
         },
         concurrency,
       ),
     { writableHighWaterMark: options.writableHighWaterMark ?? concurrency, readableHighWaterMark: options.readableHighWaterMark ?? concurrency },
   );
+  const adds = [...(resolved.video ? ['video'] : []), ...(resolved.audio ? ['audio'] : [])];
+  return declareStage(stage, { name: 'decode', needs: ['files'], adds });
 }
 
-/** Decodes one sample in place; failures are recorded on the sample, aborts are thrown. */
-export async function decodeSample(sample: Sample, options: ResolvedDecodeOptions, signal?: AbortSignal): Promise<void> {
+/** Decodes one item in place (any item with `files`); failures are recorded on it per `onError`, aborts are thrown. */
+export async function decodeSample(
+  sample: BaseSample & Pick<Sample, 'video' | 'audio'>,
+  options: ResolvedDecodeOptions,
+  signal?: AbortSignal,
+  onError: OnError = 'skip',
+): Promise<void> {
   const where: Where = { shard: sample.__url__, key: sample.__key__ };
+  const key = sample.__key__;
   const field = findVideoField(Object.keys(sample.files), options.video ? VIDEO_FIELDS : [...VIDEO_FIELDS, ...AUDIO_FIELDS]);
   if (!field) {
-    sample.failure = {
-      stage: 'decode',
-      status: 'failed',
-      error: new ClipstreamError('ERR_DECODE', `${sample.__key__}: no video member (fields: ${Object.keys(sample.files).join(', ') || 'none'})`, { where }),
-    };
+    const err = new ClipstreamError('ERR_DECODE', `${key}: no video member (fields: ${Object.keys(sample.files).join(', ') || 'none'})`, { where });
+    sample.failure = failItem(onError, 'decode', err, { key, code: 'ERR_DECODE', where });
     return;
   }
   where.file = `${sample.__key__}.${field}`;
@@ -461,8 +471,8 @@ export async function decodeSample(sample: Sample, options: ResolvedDecodeOption
     sample.audio = clip.audio;
   } catch (err) {
     if (signal?.aborted) throw err;
-    const e = toClipstreamError(err, 'ERR_DECODE', where);
-    sample.failure = { stage: 'decode', status: e.code === 'ERR_CLIP_TOO_SHORT' ? 'skipped' : 'failed', error: e };
+    const tooShort = (err as ClipstreamError | undefined)?.code === 'ERR_CLIP_TOO_SHORT';
+    sample.failure = failItem(onError, 'decode', err, { key, code: 'ERR_DECODE', where, status: tooShort ? 'skipped' : 'failed' });
   } finally {
     // The encoded clip is no longer needed; dropping it keeps memory bounded.
     delete sample.files[field];

@@ -146,8 +146,11 @@ export class JobRun<U> {
     }
   }
 
-  /** Records a unit's result (the last stage calls it once per unit); releases its lock and rewrites the log. */
-  unitDone(result: UnitResult): void {
+  /**
+   * Records a unit's result (the last stage calls it once per unit); releases its lock (unless
+   * `keepLock`: a unit whose output is still open, released when the run ends) and rewrites the log.
+   */
+  unitDone(result: UnitResult, o: { keepLock?: boolean } = {}): void {
     const first = !this.#results.has(result.unit);
     this.#results.set(result.unit, result);
     if (first) {
@@ -155,7 +158,7 @@ export class JobRun<U> {
       if (result.outcome === 'failed') this.#progress.unitsFailed++;
       if (result.outcome === 'skipped') this.#progress.unitsSkipped++;
     }
-    void this.#locks?.release(result.unit);
+    if (!o.keepLock) void this.#locks?.release(result.unit);
     this.#emit();
     void this.writeLog(false).catch((err: unknown) =>
       this.onWarning(new ClipstreamError('ERR_IO', `run log ${this.logPath}: ${(err as Error).message}`, { cause: err, where: { file: this.logPath ?? '' } })),

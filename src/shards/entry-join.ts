@@ -96,9 +96,13 @@ export async function readSidecar(shard: ShardInfo, warn: WarningHandler, signal
       if (res.status === 404 || res.status === 410) {
         await res.body?.cancel();
         warn(
-          new ClipstreamError('ERR_FORMAT', `Shard ${shard.url} has no sidecar at ${from} (HTTP ${res.status}); clip ids and segments will be parsed from the member names`, {
-            where: { shard: shard.url, file: from },
-          }),
+          new ClipstreamError(
+            'ERR_FORMAT',
+            `Shard ${shard.url} has no sidecar at ${from} (HTTP ${res.status}); clip ids and segments will be parsed from the member names`,
+            {
+              where: { shard: shard.url, file: from },
+            },
+          ),
         );
         return null;
       }
@@ -164,9 +168,13 @@ export function parseSidecar(sidecar: Sidecar, shard: ShardInfo, warn: WarningHa
   }
   if (bad > 0) {
     warn(
-      new ClipstreamError('ERR_FORMAT', `${jsonPath}: ignored ${bad} of ${list.length} entries that are not {filename: string, id: string, segment: [number, number]}`, {
-        where: { shard: shard.url, file: jsonPath },
-      }),
+      new ClipstreamError(
+        'ERR_FORMAT',
+        `${jsonPath}: ignored ${bad} of ${list.length} entries that are not {filename: string, id: string, segment: [number, number]}`,
+        {
+          where: { shard: shard.url, file: jsonPath },
+        },
+      ),
     );
   }
   return map;
