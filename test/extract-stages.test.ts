@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_SHARD_JSONS, FIXTURE_SHARDS } from '../fixtures/index.js';
+import { FIXTURE_CLIPS_DIR, FIXTURE_SHARD_JSONS, FIXTURE_SHARDS } from '../fixtures/index.js';
+import { makeTar, withTmpDir } from './helpers/tar.js';
 import type { ClipstreamError } from '../src/errors.js';
 import { featureStage } from '../src/extract/stages.js';
 import { Extractor } from '../src/infer/extractor.js';
@@ -107,6 +108,29 @@ describe('the entry join', () => {
       `Shard ${base}/b/shard-000000.tar has no sidecar at ${base}/b/shard-000000.json (HTTP 404); clip ids and segments will be parsed from the member names`,
     ]);
     expect((items.at(-1) as ShardEnd).incomplete).toBeUndefined();
+  });
+});
+
+describe('the sidecar inside the tar', () => {
+  it('a pipe: shard whose first member is shard-NNNNNN.json: read as the sidecar, not passed on as a sample', async () => {
+    await withTmpDir(async (dir) => {
+      const tar = join(dir, 'shard-000004.tar');
+      const clips = ['Q-r_s_33.mp4', 'a-b_c-d_120.mp4'];
+      const list = clips.map((f, i) => ({ filename: f, id: `inside-${i}`, segment: [i * 10, i * 10 + 10] }));
+      await makeTar(tar, [
+        { name: 'shard-000004.json', data: JSON.stringify(list) },
+        ...(await Promise.all(clips.map(async (f) => ({ name: f, data: await readFile(join(FIXTURE_CLIPS_DIR, f)) })))),
+      ]);
+      const warnings: ClipstreamError[] = [];
+      const items = await collect(readShards([`pipe:cat ${tar}`], { onWarning: (w) => warnings.push(w) }));
+      const samples = items.filter((i): i is Sample => i.kind === 'sample');
+      expect(samples.map((s) => [s.index, s.__key__, s.entry])).toEqual([
+        [1, 'Q-r_s_33', list[0]],
+        [2, 'a-b_c-d_120', list[1]],
+      ]);
+      expect(items.at(-1)).toEqual({ kind: 'shard-end', shard: { url: `pipe:cat ${tar}`, name: 'shard-000004', index: 0 }, samples: 3 });
+      expect(warnings).toEqual([]);
+    });
   });
 });
 

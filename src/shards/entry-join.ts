@@ -5,10 +5,11 @@
  * lists but the tar lacks are put on `ShardEnd.incomplete` (a tar cut short must not pass for
  * complete).
  *
- * Where the sidecar is read: beside a local shard (`data/shard-000001.json`), and beside an
- * http(s) shard (the same URL with `.json`; a 404 falls back to the member names with one
- * warning naming the URL). A `pipe:` shard has no general "beside": its ids and segments come
- * from the member names.
+ * Where the sidecar is read: beside a local shard (`data/shard-000001.json`), beside an http(s)
+ * shard (the same URL with `.json`; a 404 falls back to the member names with one warning
+ * naming the URL), and, when there is none beside, as the tar's first member
+ * (`shard-000001.json`, then the clips). A `pipe:` shard has no general "beside": its sidecar is
+ * read only from inside the tar, else ids and segments come from the member names.
  *
  * @example
  * await pipeline(readTarShards(urls), joinEntries(), decodeClips(), writer);
@@ -253,6 +254,12 @@ export async function* joinEntriesOf(source: AsyncIterable<TarItem>, options: Jo
   for await (const item of source) {
     const s = await open(item.shard);
     if (item.kind === 'sample') {
+      if (s.entries === null && isSidecarMember(item)) {
+        // No sidecar beside the shard (a `pipe:` one, say), but the tar's first member is one.
+        s.jsonPath = `${item.shard.url}:${item.members.json}`;
+        s.entries = parseSidecar({ from: s.jsonPath, text: item.files.json!.toString('utf8') }, item.shard, warn);
+        continue;
+      }
       const resumed = s.skipIndices?.has(item.index) || s.skipKeys?.has(item.__key__);
       const entry = entryFor(item, s.entries, s.jsonPath, resumed ? () => {} : warn);
       s.seen.add(entry.filename);
@@ -264,6 +271,12 @@ export async function* joinEntriesOf(source: AsyncIterable<TarItem>, options: Jo
     yield endOf(item, s, warn);
     state = null;
   }
+}
+
+/** The tar's first sample is `shard-NNNNNN.json` alone: the sidecar carried inside the tar. */
+function isSidecarMember(item: TarSample): boolean {
+  const fields = Object.keys(item.files);
+  return item.index === 0 && item.__key__ === item.shard.name && fields.length === 1 && fields[0] === 'json';
 }
 
 /** The shard's end, with what the json lists but the tar lacks; warns once about an incomplete shard. */
