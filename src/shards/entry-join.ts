@@ -31,7 +31,6 @@ import {
 } from '../types.js';
 import { generatorStage } from '../util/stage.js';
 import { ACAV_CLIP_SECONDS, findVideoField, parseClipStem } from './clip-name.js';
-import { shardFileName } from './shard-source.js';
 
 export interface JoinEntriesOptions {
   onWarning?: WarningHandler;
