@@ -118,10 +118,10 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
             ...(audio ? [featureStage(audio, o.batchSize, options.onBatch)] : []),
             tallyClips(run),
             shardWriter(run, { outPath, format, onWarning }),
-          ] as const,
+          ],
           [],
         );
-        await (pipeline as (...s: unknown[]) => Promise<void>)(...stages, options.signal ? { signal: options.signal } : {});
+        await pipeline(stages, options.signal ? { signal: options.signal } : {});
       },
     );
     const shards = report.units.map(shardLogOf);
