@@ -7,7 +7,8 @@ export { generatorStage, orderedMap, type StageOptions } from './util/stage.js';
 
 // shards
 export { expandShardPatterns } from './shards/brace.js';
-export { readShards, type ReadShardsOptions } from './shards/tar-reader.js';
+export { readShards, readTarShards, type ReadShardsOptions, type ReadTarOptions } from './shards/tar-reader.js';
+export { joinEntries, readSidecar, sidecarLocation, type JoinEntriesOptions, type Sidecar } from './shards/entry-join.js';
 export { bundleClips, type BundleOptions, type BundleSummary, type BundledShard } from './shards/bundle.js';
 export { ACAV_CLIP_SECONDS, parseClipStem } from './shards/clip-name.js';
 

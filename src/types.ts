@@ -61,7 +61,7 @@ export interface FeatureRecord {
   __key__?: string;
 }
 
-/** Why a sample produced no record. */
+/** Why an item produced no output (the same shape `failItem` of src/run/on-error.ts returns). */
 export interface SampleFailure {
   stage: string;
   error: ClipstreamError;
@@ -70,18 +70,44 @@ export interface SampleFailure {
 }
 
 /**
- * A webdataset record flowing through the stages. `__key__` is the member name up to
- * the first dot of its basename; `files` maps each remaining extension (`mp4`, `json`, ...)
- * to the member's bytes. Stages add fields and drop the heavy ones they consumed.
+ * The item every job's stages pass along, whatever the job: a key, where it came from, its
+ * position there, the bytes of its members, and a failure once a stage gave up on it. Stages
+ * add fields (`F`) and drop the heavy ones they consumed; a `SourceEnd` follows the last item
+ * of each source. For webdataset tars: `__key__` is the member name up to the first dot of its
+ * basename, `files` maps each remaining extension (`mp4`, `json`, ...) to the member's bytes.
  */
-export interface Sample {
+export interface BaseSample {
   kind: 'sample';
   __key__: string;
   __url__: string;
-  shard: ShardInfo;
-  /** Order of the sample in its tar, from 0. Outputs are written in this order. */
+  /** The source (a tar shard, a video); one object is shared by every item of a source. */
+  shard: SourceInfo;
+  /** Order of the item in its source, from 0. Outputs are written in this order. */
   index: number;
   files: Record<string, Buffer>;
+  /** Set once a stage fails or skips the item; later stages pass it through untouched. */
+  failure?: SampleFailure;
+}
+
+/** A generic item carrying the fields `F` its stages added. */
+export type Item<F extends object = object> = BaseSample & F;
+
+/** The stream of a pipeline: items with the fields `F`, and one end marker per source. */
+export type Flow<F extends object = object> = Item<F> | SourceEnd;
+
+/** Where an item came from (generic name of ShardInfo). */
+export type SourceInfo = ShardInfo;
+
+/**
+ * A tar sample as the reader gives it: the member paths of its fields (`mp4` ->
+ * `cam1/plain_0.MP4`, case kept, refused members included), which the entry join needs.
+ */
+export interface TarFields {
+  members: Record<string, string>;
+}
+
+/** What extract's stages add: the ACAV entry (src/shards/entry-join.ts), decoded media, features. */
+export interface ExtractFields {
   entry: ClipEntry;
   video?: DecodedVideo;
   /** `null` when the clip has no audio stream. */
@@ -90,15 +116,19 @@ export interface Sample {
   audioExamples?: Tensor | null;
   visualFeatures?: FeatureSet[];
   audioFeatures?: FeatureSet[];
-  /** Set once a stage fails or skips the sample; later stages pass it through untouched. */
-  failure?: SampleFailure;
 }
 
-/** Marks the end of a shard in the stream, after its last sample. */
-export interface ShardEnd {
+/** A tar sample as the reader emits it, before the entry join. */
+export interface TarSample extends BaseSample, TarFields {}
+
+/** A sample of the extract job: a tar sample joined to its ACAV entry (`shard-NNNNNN.json`). */
+export interface Sample extends BaseSample, ExtractFields, Partial<TarFields> {}
+
+/** Marks the end of a source in the stream, after its last item. */
+export interface SourceEnd {
   kind: 'shard-end';
-  shard: ShardInfo;
-  /** Samples read from the tar (including skipped ones). */
+  shard: SourceInfo;
+  /** Items read from the source (including skipped ones). */
   samples: number;
   /** Set when the tar was missing, truncated or corrupt: samples before the damage were still emitted. */
   error?: ClipstreamError;
@@ -109,19 +139,23 @@ export interface ShardEnd {
   incomplete?: ShardIncomplete;
 }
 
+/** The end marker of a tar shard. */
+export type ShardEnd = SourceEnd;
+
 export interface ShardIncomplete {
   reason: string;
   missing: string[];
 }
 
 export type StreamItem = Sample | ShardEnd;
+export type TarItem = TarSample | ShardEnd;
 
-export function isSample(item: StreamItem): item is Sample {
+export function isSample<T extends { kind: string }>(item: T): item is Extract<T, { kind: 'sample' }> {
   return item.kind === 'sample';
 }
 
-/** True for samples that a processing stage should work on (not failed, not a marker). */
-export function isLive(item: StreamItem): item is Sample {
+/** True for items that a processing stage should work on (not failed, not a marker). */
+export function isLive<T extends { kind: string; failure?: unknown }>(item: T): item is Extract<T, { kind: 'sample' }> {
   return item.kind === 'sample' && item.failure === undefined;
 }
 

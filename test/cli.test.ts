@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, formatHelp } from '../src/cli/args.js';
 import { commands, extractSpec } from '../src/cli/commands.js';
-import { ProgressDisplay, progressLine } from '../src/cli/progress.js';
+import { emptyProgress, ProgressDisplay, progressLine, type JobProgress } from '../src/run/progress.js';
 import { FIXTURE_CLIPS_DIR } from '../fixtures/index.js';
 import { readFeatureShard } from '../src/sinks/feature-shard.js';
 import { REPO, runCli } from './helpers/run-cli.js';
@@ -73,7 +73,8 @@ describe('CLI errors name the flag, for every command (cliMessage)', () => {
 });
 
 describe('progress display', () => {
-  const p = { shardsTotal: 4, shardsDone: 1, clipsDone: 30, clipsFailed: 1, clipsSkipped: 1, clipsExpected: 128, elapsedSeconds: 16 };
+  // The job runner's progress (src/run/progress.ts), as extract's CLI shows it since issue 10.
+  const p: JobProgress = { ...emptyProgress('extract', 4, 128), unitsDone: 1, itemsDone: 30, itemsFailed: 1, itemsSkipped: 1, elapsedSeconds: 16 };
   it('shows shards, clips/s and an ETA from the expected clip count', () => {
     expect(progressLine(p)).toBe('shards 1/4 | clips 32/128 (1 failed, 1 skipped) | 2.00 clips/s | elapsed 00:16 | ETA 00:48');
   });
@@ -97,7 +98,7 @@ describe('progress display', () => {
     const { chunks, stream } = fakeStream(true);
     const d = new ProgressDisplay(stream);
     d.update(p);
-    d.update({ ...p, shardsDone: 2 });
+    d.update({ ...p, unitsDone: 2 });
     d.finish();
     expect(chunks[0]!.startsWith('\r[#####...............] shards 1/4')).toBe(true);
     expect(chunks.slice(0, 2).every((c) => !c.includes('\n'))).toBe(true);
@@ -108,8 +109,8 @@ describe('progress display', () => {
     const { chunks, stream } = fakeStream(false);
     const d = new ProgressDisplay(stream, 3600);
     d.update(p);
-    d.update({ ...p, clipsDone: 31 }); // same shard count, within the interval: nothing
-    d.update({ ...p, shardsDone: 2 });
+    d.update({ ...p, itemsDone: 31 }); // same shard count, within the interval: nothing
+    d.update({ ...p, unitsDone: 2 });
     expect(chunks).toHaveLength(2);
     expect(chunks.every((c) => c.endsWith('\n') && !c.includes('\r'))).toBe(true);
   });

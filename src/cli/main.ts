@@ -1,19 +1,17 @@
 import { ClipstreamError } from '../errors.js';
-import { extract, type ExtractOptions } from '../jobs/extract.js';
 import { bundleClips } from '../shards/bundle.js';
 import { cliMessage, formatHelp, parseArgs, type CommandSpec } from './args.js';
-import { validateNumber } from '../util/validate.js';
-import { bundleSpec, commands, extractSpec } from './commands.js';
+import { bundleSpec, commands } from './commands.js';
+import { extractOptionsFromArgs, extractSpec, runExtract } from './extract-command.js';
 import { modelsBuildSpec, runModelsBuild } from './models-command.js';
 import { modelsFetchSpec, modelsListSpec, runModelsFetch, runModelsList } from './models-fetch-command.js';
 import { clipsSpec, runClips } from './clips-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
-import { resolveModelArg } from './model-args.js';
 import { SEGMENT_STEPS, runSegments, segmentsSpec } from './segments-command.js';
-import { ProgressDisplay } from './progress.js';
 import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
-import { partitionFromArgs } from '../scale/cli-options.js';
-import { describePartition } from '../scale/partition.js';
+
+/** Moved to ./extract-command.ts; re-exported for the files that import it from here. */
+export { extractOptionsFromArgs };
 
 function topHelp(): string {
   return [
@@ -27,79 +25,6 @@ function topHelp(): string {
     "Run 'clipstream <command> --help' for the options of a command.",
     '',
   ].join('\n');
-}
-
-const noneToNull = (v: unknown) => (v === 'none' || v === '' ? null : (v as string | undefined));
-
-/** The extract command's arguments as extract() options; the queue worker runs units with it too. */
-export function extractOptionsFromArgs(args: Record<string, unknown>): ExtractOptions {
-  // Seconds here, milliseconds in the library: checked as the flag the user wrote.
-  validateNumber(args.decode_timeout, '--decode_timeout', 0.001, 86_400);
-  return {
-    tarPath: args.tar_path as string[],
-    outPath: args.out_path as string,
-    format: args.format as 'msgpack' | 'json',
-    modelDir: args.model_dir as string | undefined,
-    visualModel: resolveModelArg(noneToNull(args.visual_model), 'visual', '--visual_model'),
-    audioModel: resolveModelArg(noneToNull(args.audio_model), 'audio', '--audio_model'),
-    device: args.device as string,
-    batchSize: args.batch_size as number,
-    numWorkers: args.num_workers as number,
-    intraOpThreads: args.threads as number | undefined,
-    crop: args.crop as 'top-left' | 'center',
-    resize: args.resize as 'exact' | 'fast',
-    windowSeconds: args.window_seconds as number,
-    minDurationSeconds: args.min_duration as number | undefined,
-    stallTimeoutMs: Math.round((args.decode_timeout as number) * 1000),
-    overwrite: args.overwrite as boolean,
-    verbose: args.verbose as boolean,
-  };
-}
-
-/**
- * Exit codes of `extract`: 0 every shard written (skipped or failed clips are in the log);
- * 3 the run finished but some shard is missing, produced no output or is incomplete (a damaged
- * tar: see its `.incomplete.json`); 1 a shard could not be read (its journal kept: run again to
- * resume) or the run itself failed; 2 bad arguments.
- */
-async function runExtract(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
-  const options = extractOptionsFromArgs(args);
-  const partition = partitionFromArgs(args);
-  const display = args.quiet ? null : new ProgressDisplay(process.stderr);
-  const report = await extract({
-    ...options,
-    partition,
-    onProgress: display ? (p) => display.update(p) : undefined,
-    signal,
-  });
-  display?.finish();
-  const count = (...statuses: string[]) => report.shards.filter((s) => statuses.includes(s.status)).length;
-  const written = count('written', 'written (incomplete)');
-  const existing = count('skipped (output exists)', 'skipped (output exists, incomplete)');
-  const missing = count('missing');
-  const noOutput = count('no output');
-  const incomplete = count('written (incomplete)', 'skipped (output exists, incomplete)');
-  const locked = count('skipped (locked)');
-  const unread = count('failed (source)');
-  process.stderr.write(
-    `clipstream extract${partition.world > 1 ? ` (${describePartition(partition)})` : ''}: ${written} shard(s) written, ${existing} skipped (output exists), ` +
-      `${locked ? `${locked} skipped (locked by another run), ` : ''}${unread ? `${unread} could not be read (run again to resume), ` : ''}${missing} missing` +
-      (noOutput ? `, ${noOutput} with no output (nothing could be read)` : '') +
-      (incomplete ? `, ${incomplete} incomplete (damaged tar, see the log)` : '') +
-      '; ' +
-      `${report.clipsWritten} clips written, ${report.clipsSkipped} skipped, ${report.clipsFailed} failed in ${report.seconds.toFixed(1)} s ` +
-      `(${report.clipsPerSecond.toFixed(2)} clips/s). Log: ${report.logPath}\n`,
-  );
-  for (const s of report.shards) {
-    for (const f of [...s.failed, ...s.skipped]) process.stderr.write(`  ${s.shard}: ${f.reason}\n`);
-    if (s.tarError) process.stderr.write(`  ${s.shard}: ${s.tarError}\n`);
-    if (s.lockedBy) process.stderr.write(`  ${s.shard}: ${s.lockedBy}\n`);
-    if (s.incomplete) process.stderr.write(`  ${s.shard}: incomplete: ${s.incomplete.reason}\n`);
-    if (s.status === 'no output') process.stderr.write(`  ${s.shard}: no output written: nothing could be read from ${s.url}\n`);
-  }
-  // A shard left unread (its journal kept) is worth a retry: exit 1 lets a scheduler rerun the task.
-  if (unread > 0) return 1;
-  return missing + noOutput + incomplete > 0 ? 3 : 0;
 }
 
 async function runBundle(args: Record<string, unknown>): Promise<number> {

@@ -1,16 +1,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClipstreamError, toClipstreamError, type Where } from '../errors.js';
-import type { DecodedAudio, DecodedVideo, Sample, StreamItem } from '../types.js';
-import { isLive } from '../types.js';
-import { generatorStage, orderedMap, type StageOptions } from '../util/stage.js';
+import { ClipstreamError, type Where } from '../errors.js';
+import type { DecodedAudio, DecodedVideo } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf, validateBoolean } from '../util/validate.js';
 import { ffmpegPath } from './ffmpeg-path.js';
 import { pipeLayout, predictFrameCount } from './mp4.js';
 import { runTool, type RunResult } from './process.js';
 import { FrameResizer } from './resize.js';
-import { findVideoField } from '../shards/clip-name.js';
 import { linspaceIndices } from './sampling.js';
 
 export interface DecodeOptions {
@@ -406,65 +403,5 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
   return { video, audio, durationSeconds, fps: info.fps, sourceWidth: info.width, sourceHeight: info.height };
 }
 
-/** Tar fields that hold a video, in the order they are looked for. */
-export const VIDEO_FIELDS = ['mp4', 'webm', 'mkv', 'mov', 'm4v', 'avi', 'mpg', 'ts'] as const;
-/** Fields that hold a clip when only the audio is decoded (no visual model). */
-export const AUDIO_FIELDS = ['wav', 'flac', 'm4a', 'mp3', 'ogg', 'opus', 'aac'] as const;
-
-export interface DecodeStageOptions extends DecodeOptions, StageOptions {
-  /** ffmpeg processes running at once. */
-  concurrency?: number;
-}
-
-/**
- * Stage: decodes the video member of each sample into `sample.video` / `sample.audio` and
- * drops the encoded bytes. A clip that fails to decode is marked (`sample.failure`) and
- * passed on; it never stops the stream. Destroying the stage kills its ffmpeg processes.
- *
- * @example
- * await pipeline(readShards(urls), decodeClips({ concurrency: 2 }), writer);
- */
-export function decodeClips(options: DecodeStageOptions = {}) {
-  const resolved = resolveDecodeOptions(options);
-  const concurrency = validateInteger(options.concurrency ?? 2, 'options.concurrency', 1, 256);
-  return generatorStage<StreamItem, StreamItem>(
-    (source, signal) =>
-      orderedMap(
-        source,
-        async (item) => {
-          if (!isLive(item)) return item;
-          await decodeSample(item, resolved, signal);
-          return item;
-        },
-        concurrency,
-      ),
-    { writableHighWaterMark: options.writableHighWaterMark ?? concurrency, readableHighWaterMark: options.readableHighWaterMark ?? concurrency },
-  );
-}
-
-/** Decodes one sample in place; failures are recorded on the sample, aborts are thrown. */
-export async function decodeSample(sample: Sample, options: ResolvedDecodeOptions, signal?: AbortSignal): Promise<void> {
-  const where: Where = { shard: sample.__url__, key: sample.__key__ };
-  const field = findVideoField(Object.keys(sample.files), options.video ? VIDEO_FIELDS : [...VIDEO_FIELDS, ...AUDIO_FIELDS]);
-  if (!field) {
-    sample.failure = {
-      stage: 'decode',
-      status: 'failed',
-      error: new ClipstreamError('ERR_DECODE', `${sample.__key__}: no video member (fields: ${Object.keys(sample.files).join(', ') || 'none'})`, { where }),
-    };
-    return;
-  }
-  where.file = `${sample.__key__}.${field}`;
-  try {
-    const clip = await decodeClip(sample.files[field]!, options, where, signal);
-    if (clip.video) sample.video = clip.video;
-    sample.audio = clip.audio;
-  } catch (err) {
-    if (signal?.aborted) throw err;
-    const e = toClipstreamError(err, 'ERR_DECODE', where);
-    sample.failure = { stage: 'decode', status: e.code === 'ERR_CLIP_TOO_SHORT' ? 'skipped' : 'failed', error: e };
-  } finally {
-    // The encoded clip is no longer needed; dropping it keeps memory bounded.
-    delete sample.files[field];
-  }
-}
+// The stage (decodeClips) and its per-item step live in ./decode-stage.ts.
+export { AUDIO_FIELDS, VIDEO_FIELDS, decodeClips, decodeSample, type DecodeStageOptions } from './decode-stage.js';

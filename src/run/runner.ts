@@ -148,8 +148,11 @@ export class JobRun<U> {
     }
   }
 
-  /** Records a unit's result (the last stage calls it once per unit); releases its lock and rewrites the log. */
-  unitDone(result: UnitResult): void {
+  /**
+   * Records a unit's result (the last stage calls it once per unit); releases its lock (unless
+   * `keepLock`: a unit whose output is still open, released when the run ends) and rewrites the log.
+   */
+  unitDone(result: UnitResult, o: { keepLock?: boolean } = {}): void {
     const first = !this.#results.has(result.unit);
     this.#results.set(result.unit, result);
     if (first) {
@@ -157,7 +160,7 @@ export class JobRun<U> {
       if (result.outcome === 'failed') this.#progress.unitsFailed++;
       if (result.outcome === 'skipped') this.#progress.unitsSkipped++;
     }
-    if (this.#locks) {
+    if (this.#locks && !o.keepLock) {
       const p: Promise<void> = this.#locks.release(result.unit).catch(() => {});
       this.#releases.add(p);
       void p.finally(() => this.#releases.delete(p));

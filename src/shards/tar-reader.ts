@@ -1,26 +1,22 @@
-import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClipstreamError } from '../errors.js';
-import { defaultWarningHandler, type ClipEntry, type Sample, type ShardEnd, type ShardInfo, type StreamItem, type WarningHandler } from '../types.js';
+import { declareStage } from '../run/contract.js';
+import { failItem, type OnError } from '../run/on-error.js';
+import { defaultWarningHandler, type ShardEnd, type ShardInfo, type StreamItem, type TarItem, type TarSample, type WarningHandler } from '../types.js';
 import { validateInteger } from '../util/validate.js';
-import { ACAV_CLIP_SECONDS, findVideoField, parseClipStem } from './clip-name.js';
 import { decompressed, type Decompressed } from './decompress.js';
+import { joinEntriesOf, type JoinEntriesOptions } from './entry-join.js';
 import { openShard, shardFileName } from './shard-source.js';
 import { parseTar, type TarHeader, type TarParser } from './tar-parse.js';
 
-export interface ReadShardsOptions {
+export interface ReadTarOptions {
   onWarning?: WarningHandler;
   /** Return true to skip a whole shard (e.g. its output exists). A skipped shard emits nothing. */
   skipShard?: (shard: ShardInfo) => boolean | Promise<boolean>;
-  /**
-   * Positions in the tar (`Sample.index`) already done (resume). Their samples are not emitted
-   * but still count in `Sample.index` and `ShardEnd.samples`, so indices stay those of the tar.
-   * By position, not by key: a key may appear twice in a tar, as two samples.
-   */
-  skipIndices?: (shard: ShardInfo) => Set<number> | Promise<Set<number>>;
-  /** Keys already done; like skipIndices, but every sample of a repeated key is skipped. Prefer skipIndices. */
-  skipKeys?: (shard: ShardInfo) => Set<string> | Promise<Set<string>>;
+  /** A shard's position (`ShardInfo.index`); default its position in `urls`. */
+  indexOf?: (url: string) => number;
+  /** A sample with a refused member (too big): 'skip' (default) marks it failed and passes it on. */
+  onError?: OnError;
   /** Members bigger than this are skipped with a warning instead of buffered. Default 2 GiB. */
   maxMemberBytes?: number;
   /** Samples read ahead of the consumer. Default 1: a sample can be hundreds of MB. */
@@ -28,6 +24,8 @@ export interface ReadShardsOptions {
   /** Opens a shard's bytes; default `openShard` (a file, `http(s)://` or `pipe:`). For tests and other storage. */
   openStream?: (url: string) => Readable;
 }
+
+export interface ReadShardsOptions extends ReadTarOptions, Omit<JoinEntriesOptions, 'onWarning'> {}
 
 export const DEFAULT_MAX_MEMBER_BYTES = 2 * 1024 ** 3;
 
@@ -73,90 +71,14 @@ function memberProblem(header: TarHeader): string | null {
   return null;
 }
 
-function isClipEntry(v: unknown): v is ClipEntry {
-  if (typeof v !== 'object' || v === null) return false;
-  const e = v as Record<string, unknown>;
-  return (
-    typeof e.filename === 'string' &&
-    typeof e.id === 'string' &&
-    Array.isArray(e.segment) &&
-    e.segment.length === 2 &&
-    e.segment.every((x) => typeof x === 'number' && Number.isFinite(x))
-  );
-}
-
-/** Reads `shard-NNNNNN.json` beside the tar. Absent: null (plain webdataset tars have none). */
-async function loadEntries(jsonPath: string, shard: ShardInfo, warn: WarningHandler): Promise<Map<string, ClipEntry> | null> {
-  let text: string;
-  try {
-    text = await readFile(jsonPath, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    warn(
-      new ClipstreamError(
-        'ERR_FORMAT',
-        `Cannot read ${jsonPath} for shard ${shard.url}: ${(err as Error).message}; clip ids and segments will be parsed from the member names`,
-        { cause: err, where: { shard: shard.url, file: jsonPath } },
-      ),
-    );
-    return null;
-  }
-  let list: unknown;
-  try {
-    list = JSON.parse(text);
-  } catch (err) {
-    warn(
-      new ClipstreamError(
-        'ERR_FORMAT',
-        `${jsonPath} is not valid JSON (${(err as Error).message}); clip ids and segments will be parsed from the member names of ${shard.url}`,
-        { cause: err, where: { shard: shard.url, file: jsonPath } },
-      ),
-    );
-    return null;
-  }
-  if (!Array.isArray(list)) {
-    warn(
-      new ClipstreamError(
-        'ERR_FORMAT',
-        `${jsonPath} should be a list of {filename, id, segment} but is a ${typeof list}; clip ids and segments will be parsed from the member names`,
-        { where: { shard: shard.url, file: jsonPath } },
-      ),
-    );
-    return null;
-  }
-  const map = new Map<string, ClipEntry>();
-  let bad = 0;
-  for (const item of list) {
-    if (!isClipEntry(item)) {
-      bad++;
-      continue;
-    }
-    if (!map.has(item.filename)) {
-      map.set(item.filename, { filename: item.filename, id: item.id, segment: [item.segment[0], item.segment[1]] });
-    }
-  }
-  if (bad > 0) {
-    warn(
-      new ClipstreamError(
-        'ERR_FORMAT',
-        `${jsonPath}: ignored ${bad} of ${list.length} entries that are not {filename: string, id: string, segment: [number, number]}`,
-        { where: { shard: shard.url, file: jsonPath } },
-      ),
-    );
-  }
-  return map;
-}
-
 interface Pending {
   key: string;
   files: Record<string, Buffer>;
   /**
-   * Field -> member basename as written in the tar (case kept), for every member of the key,
-   * refused ones included: the json join needs the video's real name (`clip_3.MOV`).
+   * Field -> full member path as written in the tar (case kept, folders kept, `./` dropped), for
+   * every member of the key, refused ones included: the json join needs the video's real name.
    */
-  names: Map<string, string>;
-  /** Field -> full member path (folders kept, `./` dropped): the json join tries it first. */
-  paths: Map<string, string>;
+  members: Record<string, string>;
   /** Set when a member was refused (too big): the sample still flows, marked failed, so it is accounted for. */
   failure?: ClipstreamError;
 }
@@ -188,72 +110,30 @@ interface Open {
 
 interface Ctx {
   warn: WarningHandler;
-  skipShard?: ReadShardsOptions['skipShard'];
-  skipKeys?: ReadShardsOptions['skipKeys'];
-  skipIndices?: ReadShardsOptions['skipIndices'];
+  skipShard?: ReadTarOptions['skipShard'];
+  indexOf?: ReadTarOptions['indexOf'];
+  onError?: OnError;
   maxMemberBytes: number;
   openStream: (url: string) => Readable;
   open: Open;
 }
 
-function entryFor(pending: Pending, entries: Map<string, ClipEntry> | null, shard: ShardInfo, jsonPath: string, warn: WarningHandler): ClipEntry {
-  const keyBase = pending.key.slice(pending.key.lastIndexOf('/') + 1);
-  const videoField = findVideoField(pending.names.keys());
-  const memberBase = videoField ? pending.names.get(videoField) : undefined;
-  const memberPath = videoField ? pending.paths.get(videoField) : undefined;
-  if (entries) {
-    // The full path first: `cam1/plain_0.mp4` and `cam2/plain_0.mp4` are two clips.
-    const found = (memberPath && entries.get(memberPath)) || entries.get(pending.key) || (memberBase && entries.get(memberBase)) || entries.get(keyBase);
-    if (found) return { filename: found.filename, id: found.id, segment: [found.segment[0], found.segment[1]] };
-  }
-  const filename = memberBase ?? keyBase;
-  const parsed = parseClipStem(keyBase);
-  if (parsed) {
-    if (entries) {
-      warn(
-        new ClipstreamError(
-          'ERR_FORMAT',
-          `Sample '${pending.key}' of shard ${shard.url} is not listed in ${jsonPath}; using id '${parsed.id}' and segment [${parsed.start}, ${parsed.start + ACAV_CLIP_SECONDS}] parsed from its name`,
-          { where: { shard: shard.url, key: pending.key } },
-        ),
-      );
-    }
-    return { filename, id: parsed.id, segment: [parsed.start, parsed.start + ACAV_CLIP_SECONDS] };
-  }
-  const why = entries ? `has no entry in ${jsonPath}` : `has no ${jsonPath} to join`;
-  warn(
-    new ClipstreamError(
-      'ERR_FORMAT',
-      `Sample '${pending.key}' of shard ${shard.url} ${why} and its name is not {id}_{start}; using id '${keyBase}' and segment [0, ${ACAV_CLIP_SECONDS}]`,
-      { where: { shard: shard.url, key: pending.key } },
-    ),
-  );
-  return { filename, id: keyBase, segment: [0, ACAV_CLIP_SECONDS] };
-}
-
-/** How many missing clips a warning lists by name (the log has them all). */
-const LISTED = 10;
-
-async function* readShard(shard: ShardInfo, jsonPath: string, ctx: Ctx): AsyncGenerator<StreamItem> {
+async function* readShard(shard: ShardInfo, ctx: Ctx): AsyncGenerator<TarItem> {
   const { warn } = ctx;
   const url = shard.url;
-  const entries = await loadEntries(jsonPath, shard, warn);
-  const skipIndices = ctx.skipIndices ? await ctx.skipIndices(shard) : undefined;
-  const skipKeys = ctx.skipKeys ? await ctx.skipKeys(shard) : undefined;
 
-  let samples = 0; // complete samples, emitted or skipped
+  let samples = 0; // complete samples
   let pending: Pending | null = null;
   let members = 0;
-  /** Json filenames that a sample of the tar matched. */
-  const seen = new Set<string>();
-  const finish = (p: Pending): Sample | null => {
-    const index = samples++;
-    const resumed = skipIndices?.has(index) || skipKeys?.has(p.key);
-    const entry = entryFor(p, entries, shard, jsonPath, resumed ? () => {} : warn);
-    seen.add(entry.filename);
-    if (resumed) return null;
-    const sample: Sample = { kind: 'sample', __key__: p.key, __url__: url, shard, index, files: p.files, entry };
-    if (p.failure) sample.failure = { stage: 'read', error: p.failure, status: 'failed' };
+  const finish = (p: Pending): TarSample => {
+    const sample: TarSample = { kind: 'sample', __key__: p.key, __url__: url, shard, index: samples++, files: p.files, members: p.members };
+    if (p.failure) {
+      try {
+        sample.failure = failItem(ctx.onError, 'read', p.failure, { key: p.key, code: 'ERR_TAR_MEMBER' });
+      } catch (err) {
+        throw new CallbackFailure(err); // onError said 'throw': a stream error, not tar damage
+      }
+    }
     return sample;
   };
   const memberWarning = (name: string, why: string): ClipstreamError => {
@@ -289,16 +169,15 @@ async function* readShard(shard: ShardInfo, jsonPath: string, ctx: Ctx): AsyncGe
         const done = finish(pending);
         pending = null;
         // The sample is known to be whole only once a member of another key shows up.
-        if (done) yield done;
+        yield done;
       }
-      pending ??= { key: split.key, files: {}, names: new Map(), paths: new Map() };
+      pending ??= { key: split.key, files: {}, members: {} };
       const size = header.size;
       if (split.field in pending.files) {
         memberWarning(header.name, `sample '${split.key}' already has a '${split.field}' member`);
         continue;
       }
-      pending.names.set(split.field, header.name.slice(header.name.lastIndexOf('/') + 1));
-      pending.paths.set(split.field, header.name.replace(/^(\.\/)+/, ''));
+      pending.members[split.field] = header.name.replace(/^(\.\/)+/, '');
       if (size > ctx.maxMemberBytes) {
         pending.failure ??= memberWarning(header.name, `it is ${size} bytes, more than maxMemberBytes (${ctx.maxMemberBytes})`);
         continue;
@@ -308,7 +187,7 @@ async function* readShard(shard: ShardInfo, jsonPath: string, ctx: Ctx): AsyncGe
     if (pending) {
       const done = finish(pending);
       pending = null;
-      if (done) yield done;
+      yield done;
     }
   } catch (err) {
     if (err instanceof CallbackFailure) throw err.error;
@@ -327,8 +206,7 @@ async function* readShard(shard: ShardInfo, jsonPath: string, ctx: Ctx): AsyncGe
     warn(new ClipstreamError('ERR_TAR', `Shard ${url} does not exist; skipped`, { cause, where: { shard: url } }));
     return;
   }
-  // What was read against what the json lists: a tar cut short must not pass for complete.
-  const missing = entries ? [...entries.keys()].filter((f) => !seen.has(f)) : [];
+  // The entry join (./entry-join.ts) adds the clips its json lists that the tar lacks, and warns.
   let reason: string | null = null;
   if (caught === null && parser?.ending === 'no-end-blocks') {
     reason =
@@ -336,15 +214,8 @@ async function* readShard(shard: ShardInfo, jsonPath: string, ctx: Ctx): AsyncGe
         ? 'the tar is empty (0 bytes)'
         : `the tar has no end-of-archive blocks after ${samples} sample${samples === 1 ? '' : 's'}: it may be truncated`;
   }
-  if (missing.length > 0) {
-    const names = missing.slice(0, LISTED).join(', ') + (missing.length > LISTED ? `, … (${missing.length - LISTED} more, see the log)` : '');
-    reason = `${missing.length} of ${entries!.size} clips listed in ${jsonPath} are not in the tar${reason ? `; ${reason}` : ''}`;
-    warn(new ClipstreamError('ERR_TAR', `Shard ${url} is incomplete: ${reason} (${names})`, { where: { shard: url, file: jsonPath } }));
-  } else if (reason) {
-    warn(new ClipstreamError('ERR_TAR', `Shard ${url}: ${reason}`, { where: { shard: url } }));
-  }
   const end: ShardEnd = { kind: 'shard-end', shard, samples };
-  if (reason) end.incomplete = { reason, missing };
+  if (reason) end.incomplete = { reason, missing: [] };
   if (caught !== null) {
     const why = cause instanceof Error ? cause.message : String(cause);
     const cut = pending !== null;
@@ -358,22 +229,23 @@ async function* readShard(shard: ShardInfo, jsonPath: string, ctx: Ctx): AsyncGe
   yield end;
 }
 
-async function* readAll(urls: string[], ctx: Ctx): AsyncGenerator<StreamItem> {
-  for (let index = 0; index < urls.length; index++) {
-    const url = urls[index];
-    const name = shardBaseName(url);
-    const shard: ShardInfo = { url, name, index };
+async function* readAll(urls: Iterable<string> | AsyncIterable<string>, ctx: Ctx): AsyncGenerator<TarItem> {
+  let position = 0;
+  for await (const url of urls) {
+    const index = ctx.indexOf ? ctx.indexOf(url) : position;
+    position++;
+    const shard: ShardInfo = { url, name: shardBaseName(url), index };
     if (ctx.skipShard && (await ctx.skipShard(shard))) continue;
-    yield* readShard(shard, join(dirname(url), `${name}.json`), ctx);
+    yield* readShard(shard, ctx);
   }
 }
 
-class ShardReader extends Readable {
-  readonly #gen: AsyncGenerator<StreamItem>;
+class ShardReader<T> extends Readable {
+  readonly #gen: AsyncGenerator<T>;
   readonly #open: Open;
   #pulling = false;
 
-  constructor(gen: AsyncGenerator<StreamItem>, open: Open, highWaterMark: number) {
+  constructor(gen: AsyncGenerator<T>, open: Open, highWaterMark: number) {
     super({ objectMode: true, highWaterMark });
     this.#gen = gen;
     this.#open = open;
@@ -415,10 +287,46 @@ class ShardReader extends Readable {
   }
 }
 
+function readerContext(urls: Iterable<string> | AsyncIterable<string>, options: ReadTarOptions, open: Open): Ctx {
+  if (Array.isArray(urls) && urls.some((u) => typeof u !== 'string' || u.length === 0)) {
+    throw new ClipstreamError('ERR_BAD_ARGUMENT', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
+  }
+  if (!Array.isArray(urls) && (urls === null || typeof urls !== 'object' || !(Symbol.asyncIterator in urls || Symbol.iterator in urls))) {
+    throw new ClipstreamError('ERR_BAD_ARGUMENT', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
+  }
+  return {
+    warn: guardWarnings(options.onWarning ?? defaultWarningHandler),
+    skipShard: options.skipShard,
+    indexOf: options.indexOf,
+    onError: options.onError,
+    maxMemberBytes: validateInteger(options.maxMemberBytes ?? DEFAULT_MAX_MEMBER_BYTES, 'options.maxMemberBytes', 0),
+    openStream: options.openStream ?? ((url) => openShard(url)),
+    open,
+  };
+}
+
+/**
+ * Stage (a source): streams the samples of webdataset tar shards without extracting them, per
+ * shard its samples in tar order (`files`: field -> bytes, `members`: field -> member path),
+ * then a `ShardEnd`. Members are grouped into samples by key (`dir/name` up to the first dot of
+ * the basename). A missing tar is a warning; a damaged one ends with `ShardEnd.error` (code
+ * ERR_TAR) after the samples before the damage, and reading goes on with the next shard. `urls`
+ * may be an async iterable (a job runner's pending units). No entry join: see `joinEntries`.
+ */
+export function readTarShards(urls: Iterable<string> | AsyncIterable<string>, options: ReadTarOptions = {}): Readable {
+  const open: Open = {};
+  const ctx = readerContext(urls, options, open);
+  const highWaterMark = validateInteger(options.highWaterMark ?? 1, 'options.highWaterMark', 1, 1024);
+  const list = Array.isArray(urls) ? [...urls] : urls;
+  return declareStage(new ShardReader(readAll(list, ctx), open, highWaterMark), {
+    name: 'read shards',
+    adds: ['__key__', '__url__', 'shard', 'index', 'files', 'members'],
+  });
+}
+
 /**
  * Streams samples out of webdataset / ACAV100M tar shards without extracting them:
- * per shard, its samples in tar order, then a `ShardEnd`. Members are grouped into
- * samples by key (`dir/name` up to the first dot of the basename); each sample is
+ * `readTarShards` followed by the entry join (`joinEntries`, ./entry-join.ts): each sample is
  * joined to its entry in `shard-NNNNNN.json` beside the tar, or, failing that, gets
  * `{id}_{start}` parsed from its name and a 10 s segment (ACAV clips are 10 s).
  * A missing tar is a warning; a damaged one ends with `ShardEnd.error` (code ERR_TAR)
@@ -431,20 +339,15 @@ class ShardReader extends Readable {
  * }
  */
 export function readShards(urls: string[], options: ReadShardsOptions = {}): Readable {
-  if (!Array.isArray(urls) || urls.some((u) => typeof u !== 'string' || u.length === 0)) {
+  if (!Array.isArray(urls)) {
     throw new ClipstreamError('ERR_BAD_ARGUMENT', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
   }
-  const maxMemberBytes = validateInteger(options.maxMemberBytes ?? DEFAULT_MAX_MEMBER_BYTES, 'options.maxMemberBytes', 0);
-  const highWaterMark = validateInteger(options.highWaterMark ?? 1, 'options.highWaterMark', 1, 1024);
   const open: Open = {};
-  const ctx: Ctx = {
-    warn: guardWarnings(options.onWarning ?? defaultWarningHandler),
-    skipShard: options.skipShard,
-    skipKeys: options.skipKeys,
-    skipIndices: options.skipIndices,
-    maxMemberBytes,
-    openStream: options.openStream ?? ((url) => openShard(url)),
-    open,
-  };
-  return new ShardReader(readAll([...urls], ctx), open, highWaterMark);
+  const ctx = readerContext(urls, options, open);
+  const highWaterMark = validateInteger(options.highWaterMark ?? 1, 'options.highWaterMark', 1, 1024);
+  const joined = joinEntriesOf(readAll([...urls], ctx), { ...options, onWarning: ctx.warn });
+  return declareStage(new ShardReader<StreamItem>(joined, open, highWaterMark), {
+    name: 'read shards',
+    adds: ['__key__', '__url__', 'shard', 'index', 'files', 'members', 'entry'],
+  });
 }

@@ -65,7 +65,7 @@ const isMedia = (rel: string) => /\.(mp4|mkv|webm|png|flac|wav|tar)$/.test(rel) 
 export const QUEUE_JOB_FIXTURES: QueueJobFixture[] = [
   {
     job: 'extract',
-    definedIn: 'extractJob in src/cli/extract-command.ts (an adapter in src/cli/jobs.ts until then)',
+    definedIn: 'extractJob in src/cli/extract-command.ts',
     async prepare(dir) {
       const shards = await makeSmallShards(dir, 8, 2);
       const pattern = join(dir, 'shards', `shard-{000000..00000${shards.length - 1}}.tar`);

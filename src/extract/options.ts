@@ -1,0 +1,107 @@
+/**
+ * Extract's options, checked before anything is opened (a bad value never leaves a model
+ * loaded), and its models, opened and closed on every way out.
+ */
+import { isAbsolute, join, resolve } from 'node:path';
+import { ClipstreamError } from '../errors.js';
+import { Extractor } from '../infer/extractor.js';
+import { parseDevice } from '../infer/session.js';
+import { DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL, shippedModelsDir } from '../jobs/models-dir.js';
+import { resolveDecodeOptions, type DecodeOptions } from '../media/decode.js';
+import type { ModelCache } from '../scale/model-cache.js';
+import { WHOLE, type Partition } from '../scale/partition.js';
+import { expandShardUrls } from '../shards/shard-source.js';
+import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { validateBoolean, validateInteger, validateOneOf, validateString } from '../util/validate.js';
+
+/** What `resolveExtractOptions` reads (a subset of ExtractOptions, see src/jobs/extract.ts). */
+export interface ExtractOptionsIn extends Omit<DecodeOptions, 'video' | 'audio'> {
+  tarPath: string | string[];
+  outPath: string;
+  format?: 'msgpack' | 'json';
+  modelDir?: string;
+  visualModel?: string | null;
+  audioModel?: string | null;
+  device?: string;
+  batchSize?: number;
+  numWorkers?: number;
+  intraOpThreads?: number;
+  overwrite?: boolean;
+  verbose?: boolean;
+  partition?: Partition;
+  models?: ModelCache;
+  onWarning?: WarningHandler;
+}
+
+function resolveModel(dir: string, file: string | null | undefined, fallback: string): string | null {
+  if (file === null) return null;
+  const f = file ?? fallback;
+  return isAbsolute(f) || f.includes('/') ? resolve(f) : join(dir, f);
+}
+
+/** Every option checked, with its default; the shard list expanded. */
+export function resolveExtractOptions(options: ExtractOptionsIn) {
+  const onWarning = options.onWarning ?? defaultWarningHandler;
+  const outPath = validateString(options.outPath, 'options.outPath');
+  const format = validateOneOf(options.format ?? 'msgpack', 'options.format', ['msgpack', 'json'] as const);
+  const batchSize = validateInteger(options.batchSize ?? 8, 'options.batchSize', 1, 1024);
+  const numWorkers = validateInteger(options.numWorkers ?? 2, 'options.numWorkers', 1, 256);
+  const overwrite = validateBoolean(options.overwrite ?? false, 'options.overwrite');
+  const verbose = validateBoolean(options.verbose ?? false, 'options.verbose');
+  if (options.intraOpThreads !== undefined) validateInteger(options.intraOpThreads, 'options.intraOpThreads', 1, 1024);
+  const device = options.device ?? 'auto';
+  parseDevice(device, 'options.device');
+  const { video: _v, audio: _a, ...decodeOptions } = options as ExtractOptionsIn & { video?: unknown; audio?: unknown };
+  resolveDecodeOptions(decodeOptions);
+  const partition = options.partition ?? WHOLE;
+  const all = expandShardUrls(options.tarPath);
+  if (all.length === 0)
+    throw new ClipstreamError('ERR_INVALID_OPTION', `options.tarPath names no shard: ${JSON.stringify(options.tarPath)}`, {
+      where: { option: 'options.tarPath' },
+    });
+  const modelDir = options.modelDir ?? shippedModelsDir();
+  const visualPath = resolveModel(modelDir, options.visualModel, DEFAULT_VISUAL_MODEL);
+  const audioPath = resolveModel(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
+  if (!visualPath && !audioPath) throw new ClipstreamError('ERR_BAD_ARGUMENT', 'nothing to extract: both visualModel and audioModel are null');
+  const session = { device, intraOpThreads: options.intraOpThreads, onWarning, verbose };
+  return { onWarning, outPath, format, batchSize, numWorkers, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
+}
+
+function assertModels(visual: Extractor | null, audio: Extractor | null, visualPath: string | null, audioPath: string | null): void {
+  if (visual && visual.kind !== 'visual')
+    throw new ClipstreamError('ERR_MODEL', `${visualPath}: expected a visual model but its metadata says '${visual.kind}'`, { where: { file: visualPath! } });
+  if (audio && audio.kind !== 'audio')
+    throw new ClipstreamError('ERR_MODEL', `${audioPath}: expected an audio model but its metadata says '${audio.kind}'`, { where: { file: audioPath! } });
+}
+
+export type ResolvedExtractOptions = ReturnType<typeof resolveExtractOptions>;
+
+export interface ExtractModels {
+  visual: Extractor | null;
+  audio: Extractor | null;
+  close(): Promise<void>;
+}
+
+/** Opens the models (through `cache` when given: a cache owns its models and closes them itself). */
+export async function openExtractModels(r: ResolvedExtractOptions, cache?: ModelCache): Promise<ExtractModels> {
+  const load = (p: string) => (cache ? cache.load(p, r.session) : Extractor.load(p, r.session));
+  const m: ExtractModels = {
+    visual: null,
+    audio: null,
+    // An open session would keep the process alive.
+    close: async () => {
+      if (cache) return;
+      await m.visual?.close();
+      await m.audio?.close();
+    },
+  };
+  try {
+    m.visual = r.visualPath ? await load(r.visualPath) : null;
+    m.audio = r.audioPath ? await load(r.audioPath) : null;
+    assertModels(m.visual, m.audio, r.visualPath, r.audioPath);
+    return m;
+  } catch (err) {
+    await m.close();
+    throw err;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Extract's stages around the shared ones (readTarShards, joinEntries, decodeClips,
+ * extractFeatures, the feature-shard writer), each with its contract, and the small transforms
+ * that tell the job runner what became of shards and clips.
+ */
+import { Transform } from 'node:stream';
+import { extractFeatures, type Extractor } from '../infer/extractor.js';
+import { declareStage } from '../run/contract.js';
+import type { JobRun } from '../run/runner.js';
+import { ShardSourceError } from '../shards/shard-source.js';
+import { shardBaseName } from '../shards/tar-reader.js';
+import { writeFeatureShards, type FeatureShardFormat } from '../sinks/feature-shard.js';
+import type { StreamItem, WarningHandler } from '../types.js';
+import { emptyLog, shardResult } from './results.js';
+
+/** What a tar sample carries when the reader gives it (readTarShards' contract adds these). */
+export const TAR_FIELDS = ['__key__', '__url__', 'shard', 'index', 'files', 'members'] as const;
+
+/** A model's stage: visual models need the decoded video, audio models the decoded audio. */
+export function featureStage(model: Extractor, batchSize: number, onBatch?: (kind: 'visual' | 'audio', size: number) => void) {
+  const kind = model.kind;
+  return declareStage(extractFeatures(model, { batchSize, onBatch: (n) => onBatch?.(kind, n) }), {
+    name: `${kind} features`,
+    needs: [kind === 'visual' ? 'video' : 'audio'],
+    adds: [kind === 'visual' ? 'visualFeatures' : 'audioFeatures'],
+  });
+}
+
+/**
+ * Wraps the reader's warnings: a shard that does not exist is recorded as `missing` (a failed
+ * unit), then the warning goes on.
+ */
+export function noteMissing(run: JobRun<string>, onWarning: WarningHandler): WarningHandler {
+  const mine = new Set(run.units);
+  return (w) => {
+    const url = w.where.shard;
+    const missing = w.code === 'ERR_TAR' && (w.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+    if (missing && url !== undefined && mine.has(url) && !run.resultOf(url)) {
+      run.unitDone(shardResult(emptyLog({ url, name: shardBaseName(url) }, '', 'missing'), w.message));
+    }
+    onWarning(w);
+  };
+}
+
+/**
+ * A shard whose bytes stopped coming (URL down, pipe: command failed) is not final: its ShardEnd
+ * is held back, so the writer keeps the journal (and the shard's lock is kept till the run ends)
+ * and a later run resumes the shard.
+ */
+export function holdFailedSources(run: JobRun<string>) {
+  return declareStage(
+    new Transform({
+      objectMode: true,
+      transform(item: StreamItem, _enc, cb) {
+        if (item.kind === 'shard-end' && item.error?.cause instanceof ShardSourceError) {
+          const log = { ...emptyLog(item.shard, '', 'failed (source)'), tarError: item.error.message };
+          run.unitDone(shardResult(log), { keepLock: true });
+          cb();
+          return;
+        }
+        cb(null, item);
+      },
+    }),
+    { name: 'hold failed sources' },
+  );
+}
+
+/** Counts every clip once, as done, skipped or failed, for the progress and the report. */
+export function tallyClips(run: JobRun<string>) {
+  return declareStage(
+    new Transform({
+      objectMode: true,
+      transform(item: StreamItem, _enc, cb) {
+        if (item.kind === 'sample') run.item(!item.failure ? 'done' : item.failure.status === 'skipped' ? 'skipped' : 'failed');
+        cb(null, item);
+      },
+    }),
+    { name: 'count clips' },
+  );
+}
+
+/** The feature-shard writer, each finished shard reported to the runner. */
+export function shardWriter(run: JobRun<string>, o: { outPath: string; format: FeatureShardFormat; onWarning: WarningHandler }) {
+  const writer = writeFeatureShards({
+    outDir: o.outPath,
+    format: o.format,
+    onWarning: o.onWarning,
+    onShardDone: (summary) => {
+      const status = summary.output === null ? 'no output' : summary.incomplete ? 'written (incomplete)' : 'written';
+      run.unitDone(shardResult({ ...summary, status }));
+    },
+  });
+  return declareStage(writer, { name: 'write feature shards', needs: ['entry'] });
+}

@@ -1,0 +1,115 @@
+/**
+ * A feature shard's files: where its output, journal and incomplete marker go, what an
+ * interrupted run left done (for resume), and reading a finished shard back.
+ */
+import { readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { ClipstreamError } from '../errors.js';
+import type { FeatureRecord, ShardIncomplete } from '../types.js';
+import { journalIndices, journalKeys } from './journal.js';
+import { readJsonShard } from './json-format.js';
+import { asFeatureRecord, reviveMsgpackNumpy, unpackr } from './msgpack-numpy.js';
+
+export type FeatureShardFormat = 'msgpack' | 'json';
+
+/**
+ * Where the final file of a shard goes.
+ *
+ * @example shardOutputPath('out', 'shard-000000', 'msgpack') // 'out/shard-000000.msgpack'
+ */
+export function shardOutputPath(outDir: string, shardName: string, format: FeatureShardFormat = 'msgpack'): string {
+  return join(outDir, `${checkShardName(shardName)}.${format}`);
+}
+
+/** Where the resume journal of a shard lives while the shard is in progress. */
+export function shardJournalPath(outDir: string, shardName: string): string {
+  return join(outDir, `.${checkShardName(shardName)}.journal`);
+}
+
+/**
+ * Beside the output of a shard whose tar was incomplete: what was missing, and the tar's size
+ * and mtime, so that a later run can tell whether the tar was replaced since.
+ */
+export function shardIncompletePath(outDir: string, shardName: string): string {
+  return join(outDir, `${checkShardName(shardName)}.incomplete.json`);
+}
+
+export interface IncompleteMarker extends ShardIncomplete {
+  tar: string;
+  tar_size: number | null;
+  tar_mtime_ms: number | null;
+}
+
+/** The marker of an incomplete shard, or null when there is none (or it is unreadable). */
+export async function readIncompleteMarker(outDir: string, shardName: string): Promise<IncompleteMarker | null> {
+  try {
+    return JSON.parse(await readFile(shardIncompletePath(outDir, shardName), 'utf8')) as IncompleteMarker;
+  } catch {
+    return null;
+  }
+}
+
+export function checkShardName(name: string): string {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('/') || name.includes('\\') || name === '.' || name === '..') {
+    throw new ClipstreamError('ERR_BAD_ARGUMENT', `shard name ${JSON.stringify(name)} cannot name a file in the output folder`);
+  }
+  return name;
+}
+
+/**
+ * Keys of the samples an earlier, interrupted run already journalled for this shard (done,
+ * skipped or failed), so a reader can leave them out. Skipped and failed samples count as
+ * done: a resume does not retry them (delete the journal to retry everything).
+ *
+ * @example const done = await completedKeys('features', 'shard-000000'); // Set { 'abc_10', ... }
+ */
+export async function completedKeys(outDir: string, shardName: string): Promise<Set<string>> {
+  return journalKeys(shardJournalPath(outDir, shardName));
+}
+
+/**
+ * Tar positions of the samples an earlier run journalled for this shard: what a resume skips
+ * (by position, so a key that appears twice in a tar is two samples).
+ */
+export async function completedIndices(outDir: string, shardName: string): Promise<Set<number>> {
+  return journalIndices(shardJournalPath(outDir, shardName));
+}
+
+/**
+ * Reads a feature shard back, msgpack or JSON by extension.
+ *
+ * @example const records = await readFeatureShard('features/shard-000000.msgpack'); records[0].visual_features[0].feat_array.layer_0.shape
+ */
+export async function readFeatureShard(path: string): Promise<FeatureRecord[]> {
+  const ext = extname(path);
+  if (ext === '.json') return readJsonShard(path);
+  if (ext !== '.msgpack') {
+    throw new ClipstreamError('ERR_FORMAT', `${path} is not a feature shard: expected a .msgpack or .json file name`, { where: { file: path } });
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new ClipstreamError('ERR_IO', `${path}: cannot read feature shard (${(err as Error).message})`, { cause: err, where: { file: path } });
+  }
+  let value: unknown;
+  try {
+    value = unpackr.unpack(bytes);
+  } catch (err) {
+    throw new ClipstreamError('ERR_FORMAT', `${path} is not a feature shard: not valid msgpack (${(err as Error).message})`, {
+      cause: err,
+      where: { file: path },
+    });
+  }
+  value = reviveMsgpackNumpy(value, path);
+  if (!Array.isArray(value)) {
+    throw new ClipstreamError(
+      'ERR_FORMAT',
+      `${path} is not a feature shard: expected a msgpack list of records, found ${value === null ? 'nil' : typeof value}`,
+      {
+        where: { file: path },
+      },
+    );
+  }
+  return value.map((r, i) => asFeatureRecord(r, `${path} record ${i}`));
+}
