@@ -9,28 +9,49 @@ import { parseDevice } from '../infer/session.js';
 import { DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL, shippedModelsDir } from '../jobs/models-dir.js';
 import { resolveDecodeOptions, type DecodeOptions } from '../media/decode.js';
 import type { ModelCache } from '../scale/model-cache.js';
+import type { LockedPolicy } from '../scale/unit-locks.js';
+import type { ExtractProgress } from './results.js';
 import { WHOLE, type Partition } from '../scale/partition.js';
 import { expandShardUrls } from '../shards/shard-source.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateOneOf, validateString } from '../util/validate.js';
 
-/** What `resolveExtractOptions` reads (a subset of ExtractOptions, see src/jobs/extract.ts). */
-export interface ExtractOptionsIn extends Omit<DecodeOptions, 'video' | 'audio'> {
+export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'> {
+  /** Tar shard paths or brace patterns, e.g. `data/shard-{000000..000099}.tar`. */
   tarPath: string | string[];
+  /** Folder for feature shards and logs. */
   outPath: string;
   format?: 'msgpack' | 'json';
+  /** Folder with the models (default: the shipped `models/`). */
   modelDir?: string;
+  /** Visual model file (relative to modelDir), or `null` to skip visual features. */
   visualModel?: string | null;
+  /** Audio model file (relative to modelDir), or `null` to skip audio features. */
   audioModel?: string | null;
   device?: string;
+  /** Largest batch handed to a model; the actual size is set by backpressure. */
   batchSize?: number;
+  /** ffmpeg decoders running at once. */
   numWorkers?: number;
+  /** ONNX Runtime intra-op threads per model (default: all cores). */
   intraOpThreads?: number;
+  /** Recompute shards whose output exists (default: skip them). */
   overwrite?: boolean;
+  /** Also warn when `device: 'auto'` finds no CUDA and uses the CPU (default: quiet). */
   verbose?: boolean;
+  /** This run's share of the shard list (`--rank/--world`; see src/scale/partition.ts). Default: all. */
   partition?: Partition;
+  /** Only these shards (expanded urls) of the list: a queue worker runs the unit it was handed. */
+  only?: readonly string[];
+  /** A shard whose lock another live run holds: skip it (default) or wait for it. */
+  onLocked?: LockedPolicy;
+  /** Open models here and leave them open (a queue worker runs many units with the same models). */
   models?: ModelCache;
   onWarning?: WarningHandler;
+  onProgress?: (progress: ExtractProgress) => void;
+  /** Called with the size of every batch each model ran, for statistics. */
+  onBatch?: (kind: 'visual' | 'audio', size: number) => void;
+  signal?: AbortSignal;
 }
 
 function resolveModel(dir: string, file: string | null | undefined, fallback: string): string | null {
@@ -40,7 +61,7 @@ function resolveModel(dir: string, file: string | null | undefined, fallback: st
 }
 
 /** Every option checked, with its default; the shard list expanded. */
-export function resolveExtractOptions(options: ExtractOptionsIn) {
+export function resolveExtractOptions(options: ExtractOptions) {
   const onWarning = options.onWarning ?? defaultWarningHandler;
   const outPath = validateString(options.outPath, 'options.outPath');
   const format = validateOneOf(options.format ?? 'msgpack', 'options.format', ['msgpack', 'json'] as const);
@@ -51,7 +72,7 @@ export function resolveExtractOptions(options: ExtractOptionsIn) {
   if (options.intraOpThreads !== undefined) validateInteger(options.intraOpThreads, 'options.intraOpThreads', 1, 1024);
   const device = options.device ?? 'auto';
   parseDevice(device, 'options.device');
-  const { video: _v, audio: _a, ...decodeOptions } = options as ExtractOptionsIn & { video?: unknown; audio?: unknown };
+  const { video: _v, audio: _a, ...decodeOptions } = options as ExtractOptions & { video?: unknown; audio?: unknown };
   resolveDecodeOptions(decodeOptions);
   const partition = options.partition ?? WHOLE;
   const all = expandShardUrls(options.tarPath);

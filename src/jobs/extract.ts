@@ -1,58 +1,18 @@
 import { pipeline } from 'node:stream/promises';
-import { openExtractModels, resolveExtractOptions } from '../extract/options.js';
+import { openExtractModels, resolveExtractOptions, type ExtractOptions } from '../extract/options.js';
+export type { ExtractOptions } from '../extract/options.js';
 import { shardResume } from '../extract/resume.js';
-import { countExpectedClips, describeModel, extractLogFields, extractProgress, shardLogOf, type ExtractProgress, type ShardLog } from '../extract/results.js';
+import { countExpectedClips, describeModel, extractLogFields, extractProgress, shardLogOf, type ShardLog } from '../extract/results.js';
 import { featureStage, holdFailedSources, noteMissing, shardWriter, tallyClips } from '../extract/stages.js';
-import { decodeClips, type DecodeOptions } from '../media/decode.js';
+import { decodeClips } from '../media/decode.js';
 import { checkStages } from '../run/contract.js';
 import { runJob, type JobReport } from '../run/runner.js';
-import type { ModelCache } from '../scale/model-cache.js';
-import { shareOf, type Partition } from '../scale/partition.js';
-import type { LockedPolicy } from '../scale/unit-locks.js';
+import { shareOf } from '../scale/partition.js';
 import { joinEntries } from '../shards/entry-join.js';
 import { readTarShards } from '../shards/tar-reader.js';
-import type { WarningHandler } from '../types.js';
 import { ensureOutputDir } from '../util/validate.js';
 
 export type { ExtractProgress, ShardLog } from '../extract/results.js';
-
-export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'> {
-  /** Tar shard paths or brace patterns, e.g. `data/shard-{000000..000099}.tar`. */
-  tarPath: string | string[];
-  /** Folder for feature shards and logs. */
-  outPath: string;
-  format?: 'msgpack' | 'json';
-  /** Folder with the models (default: the shipped `models/`). */
-  modelDir?: string;
-  /** Visual model file (relative to modelDir), or `null` to skip visual features. */
-  visualModel?: string | null;
-  /** Audio model file (relative to modelDir), or `null` to skip audio features. */
-  audioModel?: string | null;
-  device?: string;
-  /** Largest batch handed to a model; the actual size is set by backpressure. */
-  batchSize?: number;
-  /** ffmpeg decoders running at once. */
-  numWorkers?: number;
-  /** ONNX Runtime intra-op threads per model (default: all cores). */
-  intraOpThreads?: number;
-  /** Recompute shards whose output exists (default: skip them). */
-  overwrite?: boolean;
-  /** Also warn when `device: 'auto'` finds no CUDA and uses the CPU (default: quiet). */
-  verbose?: boolean;
-  /** This run's share of the shard list (`--rank/--world`; see src/scale/partition.ts). Default: all. */
-  partition?: Partition;
-  /** Only these shards (expanded urls) of the list: a queue worker runs the unit it was handed. */
-  only?: readonly string[];
-  /** A shard whose lock another live run holds: skip it (default) or wait for it. */
-  onLocked?: LockedPolicy;
-  /** Open models here and leave them open (a queue worker runs many units with the same models). */
-  models?: ModelCache;
-  onWarning?: WarningHandler;
-  onProgress?: (progress: ExtractProgress) => void;
-  /** Called with the size of every batch each model ran, for statistics. */
-  onBatch?: (kind: 'visual' | 'audio', size: number) => void;
-  signal?: AbortSignal;
-}
 
 export interface ExtractReport {
   logPath: string;

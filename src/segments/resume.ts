@@ -8,25 +8,11 @@
 import { stat } from 'node:fs/promises';
 import type { ResolvedSegmentsOptions } from './options.js';
 import { fileSha256, RecordStore } from './records.js';
-import { encodeOf, workDirFor, type SegmentsItem, type SegmentsStageContext, type VideoReport } from './stages.js';
+import { outputSettings, workDirFor, type SegmentsItem, type SegmentsStageContext, type VideoReport } from './stages.js';
 
 /** What a finished video's output depends on besides its segments: the source, the model and every option that changes the output. */
 export async function runKey(input: string, o: ResolvedSegmentsOptions, model: { sha256: string | null; kind: string }): Promise<string> {
-  const src = await stat(input);
-  return JSON.stringify({
-    input: { size: src.size, mtimeMs: src.mtimeMs },
-    model: model.sha256,
-    kind: model.kind,
-    segmentSeconds: o.segmentSeconds,
-    state: o.state,
-    outputType: o.outputType,
-    format: o.format,
-    background: o.background,
-    encode: encodeOf(o),
-    downsampleRatio: o.downsampleRatio,
-    audio: o.audio,
-    keepSegments: o.keepSegments,
-  });
+  return JSON.stringify({ ...(await outputSettings(input, o, model)), downsampleRatio: o.downsampleRatio, audio: o.audio, keepSegments: o.keepSegments });
 }
 
 export interface DoneMarker {

@@ -127,6 +127,26 @@ const stepsOf = (o: ResolvedSegmentsOptions) =>
 /** The encoder settings of the options. */
 export const encodeOf = (o: ResolvedSegmentsOptions) => ({ encoder: o.encoder, threads: o.encoderThreads, crf: o.crf, preset: o.preset, bitRate: o.bitRate });
 
+/**
+ * What a video's output depends on besides its segments: the source file, the model and the
+ * options that change the frames. The records' settings file and the done marker's key both
+ * start with it.
+ */
+export async function outputSettings(input: string, o: ResolvedSegmentsOptions, model: { sha256: string | null; kind: string }) {
+  const src = await stat(input);
+  return {
+    input: { size: src.size, mtimeMs: src.mtimeMs },
+    model: model.sha256,
+    kind: model.kind,
+    segmentSeconds: o.segmentSeconds,
+    state: o.state,
+    outputType: o.outputType,
+    format: o.format,
+    background: o.background,
+    encode: encodeOf(o),
+  };
+}
+
 /** Probe → plan → the work folder and its records (all redone, with a warning, when the source or settings changed). */
 export function prepareStage(ctx: SegmentsStageContext): Stage {
   const { model, options: o } = ctx;
@@ -143,23 +163,7 @@ export function prepareStage(ctx: SegmentsStageContext): Stage {
     for (const d of [work, join(work, 'records'), join(work, 'states'), dirname(output), ...(o.format === 'png' ? [output] : [])]) await removeDeadTemps(d);
     const store = new RecordStore(work);
     await store.clearDone();
-    const src = await stat(input);
-    const settings = `${JSON.stringify(
-      {
-        input: { size: src.size, mtimeMs: src.mtimeMs },
-        model: await fileSha256(model.path),
-        kind: model.kind,
-        segmentSeconds: o.segmentSeconds,
-        state: o.state,
-        outputType: o.outputType,
-        format: o.format,
-        background: o.background,
-        encode: encodeOf(o),
-        ratio,
-      },
-      null,
-      1,
-    )}\n`;
+    const settings = `${JSON.stringify({ ...(await outputSettings(input, o, { sha256: await fileSha256(model.path), kind: model.kind })), ratio }, null, 1)}\n`;
     const before = await store.readSettings();
     if (before !== null && before !== settings) {
       (o.onWarning ?? defaultWarningHandler)(
