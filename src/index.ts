@@ -136,7 +136,7 @@ export { loadScorer, parseScorerSpec } from './faces/scorers.js';
 export { imageStats } from './faces/scores.js';
 
 // many machines
-export { resolvePartition, shareOf, rankDir, describePartition, WHOLE, type Partition, type PartitionInput } from './scale/partition.js';
+export { resolvePartition, shareOf, describePartition, WHOLE, type Partition, type PartitionInput } from './scale/partition.js';
 export { tryLock, waitForLock, describeHolder, lockPathFor, type LockInfo, type UnitLock, type LockOptions } from './util/lock.js';
 export { UnitLocks, type LockedPolicy } from './scale/unit-locks.js';
 export { openShard, expandShardUrls, shardFileName, isRemoteShard, type ShardSourceOptions } from './shards/shard-source.js';

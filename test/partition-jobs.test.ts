@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_CLIPS_DIR, FIXTURES_DIR } from '../fixtures/index.js';
 import { clips } from '../src/jobs/clips.js';
 import { faces, LMDB_DIR, STATE_FILE } from '../src/jobs/faces.js';
-import { rankDir } from '../src/scale/partition.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -13,16 +12,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-});
-
-describe('rankDir', () => {
-  it.each([
-    [{ rank: 0, world: 1 }, 'out'],
-    [{ rank: 1, world: 3 }, 'out/rank-1-of-3'],
-    [{ rank: 7, world: 16 }, 'out/rank-07-of-16'],
-  ])('%o -> %s', (p, expected) => {
-    expect(rankDir('out', p)).toBe(expected);
-  });
 });
 
 describe('clips and faces with --rank/--world', () => {

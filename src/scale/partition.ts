@@ -1,9 +1,3 @@
-/**
- * Static partitioning for batch schedulers: W copies of one command each take a
- * deterministic share of the same expanded unit list, so together they do every unit once.
- * Rank and world come from the options, else from the scheduler's environment.
- */
-import { join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 
 export interface Partition {
@@ -142,17 +136,4 @@ export function shareOf<T>(units: readonly T[], partition: { rank: number; world
 /** `rank 1 of 3 (from SLURM_ARRAY_TASK_ID)`, for logs and summaries. */
 export function describePartition(p: Partition): string {
   return `rank ${p.rank} of ${p.world}${p.from === 'options' || p.from === 'default' ? '' : ` (from ${p.from})`}`;
-}
-
-/**
- * Where a rank of a job with per-run tables (clips, faces) writes: `dir/rank-01-of-16` when
- * the list is split, `dir` itself otherwise. Such tables (videos.csv, faces.lmdb) have one
- * writer each; the units inside (clips, face clips) are disjoint across ranks.
- *
- * @example rankDir('out', { rank: 1, world: 3 }) // 'out/rank-1-of-3'
- */
-export function rankDir(dir: string, partition: { rank: number; world: number } = WHOLE): string {
-  if (partition.world <= 1) return dir;
-  const width = String(partition.world - 1).length;
-  return join(dir, `rank-${String(partition.rank).padStart(width, '0')}-of-${partition.world}`);
 }
