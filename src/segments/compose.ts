@@ -3,22 +3,19 @@
  * model's `fgr`/`pha` to the output frames RVM's converter offers (composite on a colour, alpha
  * matte, foreground), as RGB24 for the encoder or RGB/gray/RGBA for PNG files.
  */
+import { channelTables, writePlanes } from '../infer/tensors.js';
 
 export type OutputType = 'composite' | 'alpha' | 'foreground';
 /** RVM's green, the seed's composite background. */
 export const RVM_GREEN: readonly [number, number, number] = [0.47, 1, 0.6];
 
-const INV255 = Float32Array.from({ length: 256 }, (_, i) => i / 255);
+/** byte / 255 per channel: the same float32 values as dividing pixel by pixel. */
+const UNIT = channelTables([0, 0, 0], [255, 255, 255]);
 
 /** RGB24 HWC bytes → float32 CHW in 0–1 (what `src` takes). */
 export function toModelInput(rgb: Uint8Array, width: number, height: number): Float32Array {
-  const plane = width * height;
-  const out = new Float32Array(3 * plane);
-  for (let i = 0; i < plane; i++) {
-    out[i] = INV255[rgb[i * 3]!]!;
-    out[plane + i] = INV255[rgb[i * 3 + 1]!]!;
-    out[2 * plane + i] = INV255[rgb[i * 3 + 2]!]!;
-  }
+  const out = new Float32Array(3 * width * height);
+  writePlanes(rgb, width, height, UNIT, out, 0, { planeSize: width * height });
   return out;
 }
 
@@ -50,7 +47,7 @@ export function composeFrame(
 ): Uint8Array {
   const plane = width * height;
   const out = new Uint8Array(plane * channels);
-  const fg = (c: number, i: number) => (fgr ? fgr[c * plane + i]! : INV255[rgb[i * 3 + c]!]!);
+  const fg = (c: number, i: number) => (fgr ? fgr[c * plane + i]! : UNIT[0][rgb[i * 3 + c]!]!);
   for (let i = 0; i < plane; i++) {
     const a = pha ? Math.min(1, Math.max(0, pha[i]!)) : 1;
     if (type === 'alpha') {
