@@ -3,7 +3,6 @@
  * three workers on a real redis-server, one killed by kill -9 in the middle of a unit; every
  * unit must be done exactly once and the outputs byte-identical to the plain command's.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -12,31 +11,10 @@ import { JOB_DEFINITIONS } from '../src/cli/jobs.js';
 import { queueStatus } from '../src/scale/queue.js';
 import { doneUnits, QUEUE_JOB_FIXTURES, readLogs } from './helpers/queue-jobs.js';
 import { NO_REDIS, startRedis, type RedisServer } from './helpers/redis.js';
-import { runCli, runCliAsync, startCli } from './helpers/run-cli.js';
+import { startWorker, until, type Running } from './helpers/workers.js';
+import { runCli, runCliAsync } from './helpers/run-cli.js';
 
 if (NO_REDIS) console.warn(`queue-jobs.test: ${NO_REDIS}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Running {
-  child: ChildProcess;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function startWorker(redis: string, queue: string, ...extra: string[]): Running {
-  const child = startCli(['worker', `--redis=${redis}`, `--queue=${queue}`, '--lock_seconds=2', ...extra]);
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  child.stdout!.resume();
-  const exited = new Promise<number | null>((r) =>
-    child.on('close', (code, signal) => {
-      // Named in the failure message of a test that expected an exit code.
-      if (signal) err += `[the worker ended on ${signal}]\n`;
-      r(code);
-    }),
-  );
-  return { child, stderr: () => err, exited };
-}
 
 /** Every `*.lock` under `dir`, recursively. */
 async function locksUnder(dir: string): Promise<string[]> {
@@ -57,14 +35,6 @@ async function lockPid(path: string): Promise<number> {
     return (JSON.parse(await readFile(path, 'utf8')) as { pid: number }).pid;
   } catch {
     return -1;
-  }
-}
-
-async function until(what: string, ok: () => Promise<boolean>, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
   }
 }
 
@@ -111,24 +81,28 @@ for (const fx of QUEUE_JOB_FIXTURES) {
       // Idempotent: the same units again add nothing.
       expect(runCli(add).stderr).toContain(`added 0 ${fx.job} unit(s) to queue '${queue}' at ${redis.url}; ${units} were queued already`);
 
-      const pool = [startWorker(redis.url, queue, '--concurrency=2'), startWorker(redis.url, queue), startWorker(redis.url, queue)];
+      const pool = [startWorker(redis.url, queue, 2, '--concurrency=2'), startWorker(redis.url, queue, 2), startWorker(redis.url, queue, 2)];
       workers.push(...pool);
       let victim: Running | null = null;
       let victimLock = '';
-      await until(`a worker in the middle of a ${fx.job} unit`, async () => {
-        // Unit locks only: a table or store lock held for a moment after the unit is not "mid-unit".
-        for (const lock of (await locksUnder(out)).filter((l) => !/(tables|\.lmdb)\.lock$/.test(l))) {
-          const holder = await lockPid(lock);
-          const worker = pool.find((w) => w.child.pid === holder);
-          if (worker && (!fx.midUnit || (await fx.midUnit(out, relative(out, lock))))) {
-            worker.child.kill('SIGKILL');
-            victim = worker;
-            victimLock = lock;
-            return true;
+      await until(
+        `a worker in the middle of a ${fx.job} unit`,
+        async () => {
+          // Unit locks only: a table or store lock held for a moment after the unit is not "mid-unit".
+          for (const lock of (await locksUnder(out)).filter((l) => !/(tables|\.lmdb)\.lock$/.test(l))) {
+            const holder = await lockPid(lock);
+            const worker = pool.find((w) => w.child.pid === holder);
+            if (worker && (!fx.midUnit || (await fx.midUnit(out, relative(out, lock))))) {
+              worker.child.kill('SIGKILL');
+              victim = worker;
+              victimLock = lock;
+              return true;
+            }
           }
-        }
-        return false;
-      });
+          return false;
+        },
+        90_000,
+      );
       const killed = victim as unknown as Running;
       await killed.exited;
       expect(killed.child.signalCode).toBe('SIGKILL');

@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,44 +9,13 @@ import { extract } from '../src/jobs/extract.js';
 import { queueStatus } from '../src/scale/queue.js';
 import { completedKeys } from '../src/sinks/feature-shard.js';
 import { NO_REDIS, startRedis, type RedisServer } from './helpers/redis.js';
-import { runCli, startCli } from './helpers/run-cli.js';
+import { startWorker, until, type Running } from './helpers/workers.js';
+import { runCli } from './helpers/run-cli.js';
 import { featureShards, makeSmallShards } from './helpers/scale-shards.js';
 
 if (NO_REDIS) console.warn(`queue.test: ${NO_REDIS}`);
 
 const EXTRACT = ['--device=cpu', '--window_seconds=4', '--batch_size=1'];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Running {
-  child: ChildProcess;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function startWorker(redis: string, queue: string, ...extra: string[]): Running {
-  // These tests kill no worker: a long job lock keeps a machine under load from losing units in hand to the stalled check.
-  const lock = extra.some((a) => a.startsWith('--lock_seconds=')) ? [] : ['--lock_seconds=15'];
-  const child = startCli(['worker', `--redis=${redis}`, `--queue=${queue}`, ...lock, ...extra]);
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  child.stdout!.resume();
-  const exited = new Promise<number | null>((r) =>
-    child.on('close', (code, signal) => {
-      // Named in the failure message of a test that expected an exit code.
-      if (signal) err += `[the worker ended on ${signal}]\n`;
-      r(code);
-    }),
-  );
-  return { child, stderr: () => err, exited };
-}
-
-async function until(what: string, ok: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
   let redis: RedisServer;
@@ -78,7 +46,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     expect(runCli(['queue', 'add', 'extract', `--tar_path=${shards[0]}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=term']).code).toBe(
       0,
     );
-    const w = startWorker(redis.url, 'term');
+    const w = startWorker(redis.url, 'term', 15);
     workers.push(w);
     await until('the unit in hand', async () => existsSync(join(out, 'shard-000000.msgpack.lock')));
     w.child.kill('SIGTERM');
@@ -94,7 +62,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     expect(runCli(['queue', 'add', 'extract', `--tar_path=${shards[2]}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=back']).code).toBe(
       0,
     );
-    const w = startWorker(redis.url, 'back');
+    const w = startWorker(redis.url, 'back', 15);
     workers.push(w);
     await until('a clip journalled', async () => (await completedKeys(out, 'shard-000002')).size >= 1);
     w.child.kill('SIGTERM');
@@ -109,7 +77,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     const s = await queueStatus(redis.url, 'back');
     expect(s).toMatchObject({ active: 0, done: 0, failed: 0 });
     expect(s.waiting + s.delayed).toBe(1);
-    const next = startWorker(redis.url, 'back');
+    const next = startWorker(redis.url, 'back', 15);
     workers.push(next);
     await until('the unit done', async () => (await queueStatus(redis.url, 'back')).done === 1);
     next.child.kill('SIGTERM');
@@ -134,7 +102,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
       '--backoff_seconds=0.1',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const w = startWorker(redis.url, 'fail', '--exit_when_drained');
+    const w = startWorker(redis.url, 'fail', 15, '--exit_when_drained');
     workers.push(w);
     expect(await w.exited, w.stderr()).toBe(0);
     expect(w.stderr()).toContain('queue drained: stopping once the units in hand are done');
