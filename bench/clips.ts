@@ -1,28 +1,9 @@
-/**
- * Two benches of clips.
- *
- * `benchClipsJob` (bench/run.ts `--only clips`, or `npx tsx bench/clips.ts --job`): the whole
- * `clips` job, each run in its own process, on 100 clips from a 30-minute source against the
- * same 10 clips (one every 18 s, 1 s long) from a 3-minute one: cost per clip must stay
- * within 1.5× (one decode of a long video, not one per chunk), with each run's peak RSS.
- * Sources are 320x180 at 10 fps with a tone, made with the bundled ffmpeg.
- *
- * The default (`npx tsx bench/clips.ts`): one ffmpeg per video (decode once, encode every
- * clip) against one ffmpeg per clip.
- *
- *   npx tsx bench/clips.ts [--seconds=60] [--size=960x540] [--fps=25] [--clips=30] [--len=2] [--gop=250] [--preset=ultrafast] [--threads=2] [--repeat=3]
- *
- * The source is made with the bundled ffmpeg; clips are spread over the whole video
- * (fixed stride), so the per-clip side seeks (input -ss, frame-accurate) instead of
- * decoding from the start, which is the fair comparison. Prints medians and the ratio.
- */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clips as clipsJob } from '../src/jobs/clips.js';
-import { cpuSeconds, type BenchRow } from './measure.js';
+import { cpuSeconds, runChildScript, type BenchRow } from './measure.js';
 import { fixedStride } from '../src/clips/plan.js';
 import { probeVideo } from '../src/media/probe.js';
 import { transcodeClips, type TranscodeOptions } from '../src/clips/transcode.js';
@@ -125,21 +106,7 @@ async function jobChild(job: { sources: string; out: string; limit: number }): P
 }
 
 function runJobChild(job: { sources: string; out: string; limit: number }): Promise<JobRun> {
-  return new Promise((res, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(job)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-    child.on('close', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith('CLIPS_RESULT '));
-      if (code !== 0 || !line) reject(new Error(`clips bench child exited ${code}: ${err}`));
-      else res(JSON.parse(line.slice('CLIPS_RESULT '.length)) as JobRun);
-    });
-  });
+  return runChildScript<JobRun>(fileURLToPath(import.meta.url), job, 'CLIPS_RESULT ', 'clips', ROOT);
 }
 
 async function source(minutes: number): Promise<string> {

@@ -1,15 +1,3 @@
-/**
- * `faces` figures for `npm run bench` (called from bench/run.ts) or alone:
- *
- *   npx tsx bench/faces.ts [--quick]
- *
- * Memory: peak RSS of one `faces` run per process on a 1-, 2- and 5-minute talking-head video
- * (320×240, 25 fps; `--quick`: 15, 30 and 75 s), target 5 min / 1 min ≤ 1.2: no stage may hold
- * a video's frames. Speed: sampled frames per second through `faces` with the detector on the
- * worker thread and on the main thread (on the main thread `session.run` blocks the event loop
- * that drains ffmpeg's pipes).
- */
-import { spawn } from 'node:child_process';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +6,7 @@ import { faces } from '../src/jobs/faces.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { runTool } from '../src/media/process.js';
 import { rawRgbInputArgs } from '../src/media/raw-video.js';
-import type { BenchRow } from './measure.js';
+import { runChildScript, type BenchRow } from './measure.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -61,21 +49,7 @@ async function makeVideo(path: string, seconds: number): Promise<void> {
 }
 
 function runChild(job: { input: string; out: string; thread: 'worker' | 'main' }): Promise<ChildRun> {
-  return new Promise((res, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(job)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-    child.on('close', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith('FACES_RESULT '));
-      if (code !== 0 || !line) reject(new Error(`faces bench child exited ${code}: ${err}`));
-      else res(JSON.parse(line.slice('FACES_RESULT '.length)) as ChildRun);
-    });
-  });
+  return runChildScript<ChildRun>(fileURLToPath(import.meta.url), job, 'FACES_RESULT ', 'faces', ROOT);
 }
 
 async function child(job: { input: string; out: string; thread: 'worker' | 'main' }): Promise<void> {

@@ -380,3 +380,24 @@ export function mean(values: number[]): number {
 }
 
 export { join };
+
+/**
+ * Runs `script --child <job as JSON>` with tsx in its own process, so that its peak RSS is its
+ * own, and resolves with the JSON the child printed after `tag` (e.g. `FACES_RESULT `).
+ *
+ * @example const r = await runChildScript<ChildRun>(fileURLToPath(import.meta.url), job, 'FACES_RESULT ', 'faces', ROOT);
+ */
+export function runChildScript<T>(script: string, job: unknown, tag: string, what: string, cwd: string): Promise<T> {
+  return new Promise((res, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, '--child', JSON.stringify(job)], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    child.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith(tag));
+      if (code !== 0 || !line) reject(new Error(`${what} bench child exited ${code}: ${err}`));
+      else res(JSON.parse(line.slice(tag.length)) as T);
+    });
+  });
+}
