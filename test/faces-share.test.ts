@@ -58,6 +58,19 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** `clipstream faces` over the test videos into `out`, as every CLI test here runs it (small crops, synthetic detector, one thread). */
+const facesCli = (out: string) => [
+  'faces',
+  `--input_dir=${input}`,
+  `--output_dir=${out}`,
+  '--make_lmdb',
+  '--size=64',
+  '--max_box_variation=1',
+  '--device=cpu',
+  '--threads=1',
+  '--detector=synthetic',
+];
+
 describe('faces: runs sharing one output folder (issue 12)', () => {
   it('a queue worker running one video at a time (only) keeps the other videos: the tables and LMDB of one run', async () => {
     const out = join(dir, 'queue');
@@ -83,20 +96,7 @@ describe('faces: runs sharing one output folder (issue 12)', () => {
 
   it('two CLI processes (--rank 0 and 1 of --world 2) at once give the files of one run, each with its finished run log', async () => {
     const out = join(dir, 'procs');
-    const args = (rank: number) => [
-      'faces',
-      `--input_dir=${input}`,
-      `--output_dir=${out}`,
-      '--make_lmdb',
-      '--size=64',
-      '--max_box_variation=1',
-      '--device=cpu',
-      '--threads=1',
-      '--detector=synthetic',
-      ...(rank === 1 ? ['--quiet'] : []),
-      `--rank=${rank}`,
-      '--world=2',
-    ];
+    const args = (rank: number) => [...facesCli(out), ...(rank === 1 ? ['--quiet'] : []), `--rank=${rank}`, '--world=2'];
     const runs = await Promise.all([0, 1].map((r) => runCliAsync(args(r))));
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     // Rank 0 (face_gap.mp4) shows the shared progress line (src/run/progress.ts); --quiet shows none.
@@ -138,19 +138,7 @@ describe('faces: runs sharing one output folder (issue 12)', () => {
 
   it('a run killed with SIGKILL mid-way resumes to the files of one run, no clip lost or doubled', async () => {
     const out = join(dir, 'killed');
-    const child = startCli([
-      'faces',
-      `--input_dir=${input}`,
-      `--output_dir=${out}`,
-      '--make_lmdb',
-      '--size=64',
-      '--max_box_variation=1',
-      '--device=cpu',
-      '--threads=1',
-      '--detector=synthetic',
-      '--quiet',
-      '--num_workers=1',
-    ]);
+    const child = startCli([...facesCli(out), '--quiet', '--num_workers=1']);
     const exited = new Promise((resolve) => child.once('exit', resolve));
     // Killed as soon as the first video's record is in place, while the second is being made.
     for (let i = 0; i < 600; i++) {
