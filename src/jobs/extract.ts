@@ -6,8 +6,7 @@ import { countExpectedClips, describeModel, extractLogFields, extractProgress, s
 import { featureStage, holdFailedSources, noteMissing, shardWriter, tallyClips } from '../extract/stages.js';
 import { decodeClips } from '../media/decode.js';
 import { checkStages } from '../run/contract.js';
-import { runJob, type JobReport } from '../run/runner.js';
-import { shareOf } from '../scale/partition.js';
+import { runJob, selectUnits, type JobReport } from '../run/runner.js';
 import { joinEntries } from '../shards/entry-join.js';
 import { readTarShards } from '../shards/tar-reader.js';
 import { ensureOutputDir } from '../util/validate.js';
@@ -43,7 +42,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   const started = Date.now();
   const o = resolveExtractOptions(options);
   const { outPath, format, onWarning, overwrite } = o;
-  const mine = shareOf(o.all, o.partition).filter((u) => !options.only || options.only.includes(u));
+  const mine = selectUnits({ job: 'extract', units: o.all, unitId: (u) => u, only: options.only }, o.partition);
   await ensureOutputDir(outPath, 'options.outPath');
   const models = await openExtractModels(o, options.models);
   const { visual, audio } = models;

@@ -234,7 +234,8 @@ export class JobRun<U> {
   }
 }
 
-function selectUnits<U>(o: JobRunOptions<U>, partition: Partition): U[] {
+/** This run's units: the share of `partition`, then `only` (an id not among the units is an error). */
+export function selectUnits<U>(o: Pick<JobRunOptions<U>, 'job' | 'units' | 'unitId' | 'only'>, partition: Partition): U[] {
   const share = shareOf(o.units, partition);
   if (!o.only) return share;
   const ids = new Map(o.units.map((u) => [o.unitId(u), u] as const));
