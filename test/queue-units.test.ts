@@ -37,7 +37,7 @@ describe('definitionRunner: runs a unit with its definition', () => {
     pathArgs: [],
     listUnits: async () => ['a', 'b'],
     run: async (o) => {
-      seen.push(o);
+      seen.push(o as unknown as Record<string, unknown>);
       if (result instanceof Error) throw result;
       return { run: { units: [{ unit: o.only![0]!, outcome: 'done', status: 'ok', ...result }] } as never };
     },

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,25 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     expect((await readFile(join(out, 'shard-000002.msgpack'))).equals(ref.get('shard-000002.msgpack')!)).toBe(true);
   }, 180_000);
 
+  it('a worker feeds its extract units into one long-lived run: one run log holds them all, outputs byte-identical', async () => {
+    const out = join(dir, 'fed');
+    expect(runCli(['queue', 'add', 'extract', `--tar_path=${pattern}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=fed']).code).toBe(0);
+    const w = startWorker(redis.url, 'fed', 15, '--exit_when_drained');
+    workers.push(w);
+    expect(await w.exited, w.stderr()).toBe(0);
+    expect(w.stderr()).toContain(`stopped: ${shards.length} unit(s) done, 0 failed`);
+    const got = await featureShards(out);
+    expect([...got.keys()]).toEqual([...ref.keys()]);
+    for (const [name, bytes] of ref) expect(got.get(name)!.equals(bytes), name).toBe(true);
+    const logs = (await readdir(out)).filter((f) => f.startsWith('log_'));
+    expect(logs, 'one run for all units (a run per unit would write one log each)').toHaveLength(1);
+    const log = JSON.parse(await readFile(join(out, logs[0]!), 'utf8')) as { finished: boolean; results: Array<{ unit: string; outcome: string }> };
+    expect(log.finished).toBe(true);
+    expect(log.results.map((r) => r.outcome)).toEqual(shards.map(() => 'done'));
+    expect(log.results.map((r) => r.unit).sort()).toEqual([...shards].sort());
+    expect(await queueStatus(redis.url, 'fed')).toMatchObject({ waiting: 0, active: 0, done: shards.length, failed: 0 });
+  }, 180_000);
+
   it('units that fail are retried with backoff, then listed as failed with their reasons; --exit_when_drained waits out the retries', async () => {
     const out = join(dir, 'fail');
     const missing = join(dir, 'shards', 'shard-000099.tar');
@@ -105,7 +124,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     const w = startWorker(redis.url, 'fail', 15, '--exit_when_drained');
     workers.push(w);
     expect(await w.exited, w.stderr()).toBe(0);
-    expect(w.stderr()).toContain('queue drained: stopping once the units in hand are done');
+    expect(w.stderr()).toContain('queue drained: stopping');
     const text = runCli(['queue', 'status', `--redis=${redis.url}`, '--queue=fail']).stdout;
     expect(text.split('\n')[0]).toBe(`queue 'fail' at ${redis.url}: waiting 0, active 0, retrying 0, done 1, failed 2`);
     // A missing shard cannot get better: one try. A failing command is tried --attempts times.

@@ -13,7 +13,19 @@ import { exists } from '../src/util/fs.js';
 const tmp = () => mkdtemp(join(tmpdir(), 'clipstream-runner-'));
 
 /** A toy job: each unit writes out/<unit>.txt; a unit is done when its file exists. */
-async function toyJob(dir: string, units: string[], extra: { only?: string[]; rank?: number; world?: number; fail?: string; signal?: AbortSignal } = {}) {
+async function toyJob(
+  dir: string,
+  units: string[],
+  extra: {
+    only?: string[];
+    rank?: number;
+    world?: number;
+    fail?: string;
+    signal?: AbortSignal;
+    feed?: AsyncIterable<string>;
+    onUnitDone?: (r: UnitResult) => void;
+  } = {},
+) {
   const ran: string[] = [];
   const out = await runJob(
     {
@@ -22,6 +34,8 @@ async function toyJob(dir: string, units: string[], extra: { only?: string[]; ra
       unitId: (u) => u,
       logDir: dir,
       only: extra.only,
+      feed: extra.feed,
+      onUnitDone: extra.onUnitDone,
       partition: extra.world ? { rank: extra.rank ?? 0, world: extra.world, from: 'options' } : undefined,
       locks: { finalPath: (u) => join(dir, `${u}.txt`) },
       resume: async (u) => ((await exists(join(dir, `${u}.txt`))) ? { unit: u, outcome: 'skipped', status: 'skipped (done before)' } : null),
@@ -100,6 +114,87 @@ describe('runJob', () => {
     const log = JSON.parse(await readFile(join(dir, name!), 'utf8')) as { finished: boolean; results: UnitResult[] };
     expect(log.finished).toBe(false);
     expect(log.results.map((r) => r.status)).toEqual(['written', 'pending']);
+  });
+});
+
+/** A feed the test pushes ids into; `end()` ends it. */
+function pushFeed() {
+  const items: string[] = [];
+  let wake: (() => void) | null = null;
+  let ended = false;
+  return {
+    push(id: string) {
+      items.push(id);
+      wake?.();
+    },
+    end() {
+      ended = true;
+      wake?.();
+    },
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const id = items.shift();
+        if (id !== undefined) {
+          yield id;
+          continue;
+        }
+        if (ended) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    },
+  };
+}
+
+describe("runJob fed its units (a queue worker's long-lived run)", () => {
+  it('runs units as they come, tells each result once the log holds it, and ends with the feed', async () => {
+    const dir = await tmp();
+    const feed = pushFeed();
+    const told: Array<{ unit: string; outcome: string; inLog: boolean }> = [];
+    const done = new Map<string, () => void>();
+    const toldOf = (u: string) => new Promise<void>((r) => done.set(u, r));
+    const running = toyJob(dir, ['a', 'b', 'c', 'd'], {
+      feed,
+      fail: 'c',
+      onUnitDone: (r) => {
+        void (async () => {
+          const logs = (await readdir(dir)).filter((f) => f.startsWith('log_'));
+          const log = JSON.parse(await readFile(join(dir, logs[0]!), 'utf8')) as { results: UnitResult[] };
+          told.push({ unit: r.unit, outcome: r.outcome, inLog: log.results.some((x) => x.unit === r.unit && x.outcome === r.outcome) });
+          done.get(r.unit)?.();
+        })();
+      },
+    });
+    const b = toldOf('b');
+    feed.push('b');
+    await b;
+    // b was done before d was even handed over: the run works as units come.
+    expect(await exists(join(dir, 'b.txt'))).toBe(true);
+    const rest = Promise.all([toldOf('d'), toldOf('nope'), toldOf('c')]);
+    feed.push('d');
+    feed.push('nope');
+    feed.push('c');
+    await rest;
+    // c failed: handed again after its result, it runs again (a retry reaching the same run).
+    const again = toldOf('c');
+    feed.push('c');
+    await again;
+    feed.end();
+    const { report, result } = await running;
+    expect(result).toEqual(['b', 'd', 'c', 'c']);
+    expect(told.map((t) => `${t.unit} ${t.outcome}`).sort()).toEqual(['b done', 'c failed', 'c failed', 'd done', 'nope failed']);
+    expect(told.every((t) => t.inLog)).toBe(true);
+    expect(report.units.map((r) => r.unit)).toEqual(['b', 'd', 'nope', 'c']);
+    expect(report.units.find((r) => r.unit === 'nope')).toMatchObject({ outcome: 'failed', permanent: true, status: "not among the clips job's units" });
+    expect([report.done, report.failed]).toEqual([2, 2]);
+    const log = JSON.parse(await readFile(report.logPath!, 'utf8')) as { finished: boolean; results: UnitResult[] };
+    expect(log.finished).toBe(true);
+    expect(log.results).toHaveLength(4);
+  });
+  it('a fed run takes neither only nor a share', async () => {
+    const dir = await tmp();
+    await expect(toyJob(dir, ['a'], { feed: pushFeed(), only: ['a'] })).rejects.toThrow("a run fed its units takes neither 'only' nor a share");
+    await expect(toyJob(dir, ['a'], { feed: pushFeed(), rank: 0, world: 2 })).rejects.toThrow('takes neither');
   });
 });
 

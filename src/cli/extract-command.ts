@@ -129,5 +129,7 @@ export const extractJob: JobDefinition<ExtractOptions> = {
   // The queue leaves http(s):// and pipe: shards, and model names without a '/', as they are.
   pathArgs: ['tar_path', 'out_path', 'model_dir', 'visual_model', 'audio_model'],
   listUnits: async (options) => expandShardUrls(options.tarPath),
+  // A shard is final when its writer reports it: a worker feeds one run shard after shard.
+  feedable: true,
   run: (options) => extract(options),
 };

@@ -44,6 +44,12 @@ export const workerSpec: CommandSpec = {
     redisOption,
     queueOption,
     { name: 'concurrency', type: 'integer', description: 'Units this worker runs at once', default: 1 },
+    {
+      name: 'prefetch',
+      type: 'integer',
+      description: 'Units held per run beyond the one in hand, so an extract or segments run is fed its next units before it drains (0: none)',
+      default: 2,
+    },
     { name: 'lock_seconds', type: 'number', description: 'A worker silent this long is taken for dead and its unit handed to another', default: 30 },
     {
       name: 'exit_when_drained',
@@ -160,6 +166,9 @@ export async function runWorker(args: Record<string, unknown>, signal: AbortSign
   const concurrency = args.concurrency as number;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
     throw bad(`worker: --concurrency must be an integer between 1 and 256 but received ${concurrency}`);
+  const prefetch = args.prefetch as number;
+  if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch > 16)
+    throw bad(`worker: --prefetch must be an integer between 0 and 16 but received ${prefetch}`);
   const lockSeconds = args.lock_seconds as number;
   if (!(lockSeconds >= 1)) throw bad(`worker: --lock_seconds must be at least 1 but received ${lockSeconds}`);
   const tag = `clipstream worker ${hostname()}:${process.pid}`;
@@ -179,7 +188,7 @@ export async function runWorker(args: Record<string, unknown>, signal: AbortSign
       onEvent: say,
       exitWhenDrained: args.exit_when_drained as boolean,
     },
-    definitionRunner(JOB_DEFINITIONS, { models, onWarning: (w) => say(`warning: ${w.message}`) }),
+    definitionRunner(JOB_DEFINITIONS, { models, concurrency, prefetch, onWarning: (w) => say(`warning: ${w.message}`) }),
   );
   say(`waiting for units on queue '${args.queue}' at ${args.redis} (concurrency ${concurrency})`);
   const hard = () => {

@@ -172,6 +172,8 @@ export const segmentsJob: JobDefinition<SegmentsOptions> = {
   optionsFromArgs,
   pathArgs: ['input', 'output', 'input_dir', 'output_dir'],
   listUnits: async (options) => (await segmentsUnits(options)).inputs,
+  // A video is final when its run reports it (joined and remuxed): a worker feeds one run video after video.
+  feedable: true,
   run: (options) => runWithFlags(options),
 };
 

@@ -6,6 +6,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { Extractor } from '../infer/extractor.js';
 import { parseDevice } from '../infer/session.js';
+import type { FeedOptions } from '../run/runner.js';
 import { DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL, shippedModelsDir } from '../jobs/models-dir.js';
 import { resolveDecodeOptions, type DecodeOptions } from '../media/decode.js';
 import type { ModelCache } from '../scale/model-cache.js';
@@ -16,7 +17,7 @@ import { expandShardUrls } from '../shards/shard-source.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateOneOf, validateString } from '../util/validate.js';
 
-export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'> {
+export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, FeedOptions {
   /** Tar shard paths or brace patterns, e.g. `data/shard-{000000..000099}.tar`. */
   tarPath: string | string[];
   /** Folder for feature shards and logs. */

@@ -31,11 +31,10 @@ export function featureStage(model: Extractor, batchSize: number, onBatch?: (kin
  * unit), then the warning goes on.
  */
 export function noteMissing(run: JobRun<string>, onWarning: WarningHandler): WarningHandler {
-  const mine = new Set(run.units);
   return (w) => {
     const url = w.where.shard;
     const missing = w.code === 'ERR_TAR' && (w.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-    if (missing && url !== undefined && mine.has(url) && !run.resultOf(url)) {
+    if (missing && url !== undefined && run.hasUnit(url) && !run.resultOf(url)) {
       run.unitDone(shardResult(emptyLog({ url, name: shardBaseName(url) }, '', 'missing'), w.message));
     }
     onWarning(w);

@@ -42,7 +42,8 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   const started = Date.now();
   const o = resolveExtractOptions(options);
   const { outPath, format, onWarning, overwrite } = o;
-  const mine = selectUnits({ job: 'extract', units: o.all, unitId: (u) => u, only: options.only }, o.partition);
+  // A fed run (a queue worker's) learns its shards as they come: no clip count ahead.
+  const mine = options.feed ? null : selectUnits({ job: 'extract', units: o.all, unitId: (u) => u, only: options.only }, o.partition);
   await ensureOutputDir(outPath, 'options.outPath');
   const models = await openExtractModels(o, options.models);
   const { visual, audio } = models;
@@ -55,8 +56,10 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
         unitId: (u) => u,
         partition: o.partition,
         only: options.only,
+        feed: options.feed,
+        onUnitDone: options.onUnitDone,
         logDir: outPath,
-        itemsExpected: await countExpectedClips(mine),
+        itemsExpected: mine && (await countExpectedClips(mine)),
         logOptions: { format, batchSize: o.batchSize, numWorkers: o.numWorkers, device: o.device, overwrite },
         logFields: (results) => extractLogFields(results, { partition: o.partition, shardsInList: o.all.length, visual, audio }),
         locks: { finalPath: resume.finalPath, isDone: resume.isDone, onLocked: options.onLocked },
@@ -66,7 +69,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
         onProgress: options.onProgress && ((p) => options.onProgress!(extractProgress(p))),
       },
       async (run) => {
-        const index = new Map(run.units.map((u, i) => [u, i] as const));
+        const index = new Map(o.all.map((u, i) => [u, i] as const));
         const stages = checkStages(
           [
             readTarShards(run.pending(), { onWarning: noteMissing(run, onWarning), indexOf: (u) => index.get(u) ?? -1 }),

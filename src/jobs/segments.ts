@@ -92,6 +92,8 @@ export async function segments(options: SegmentsOptions): Promise<SegmentsReport
         unitId: (input) => input,
         partition: options.partition,
         only: options.only,
+        feed: options.feed,
+        onUnitDone: options.onUnitDone,
         logDir: options.logDir !== undefined ? options.logDir : (options.outputDir ?? dirname(o.outputs[0]!)),
         logOptions: { segmentSeconds: o.segmentSeconds, state: o.state, model: o.model, format: o.format, step: o.step },
         locks: { finalPath: (input) => outputOf.get(input)! },

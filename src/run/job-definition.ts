@@ -6,7 +6,7 @@
  * same code as the plain command.
  */
 import type { CommandSpec } from '../cli/args.js';
-import type { JobName, JobReport, UnitResult } from './runner.js';
+import type { FeedOptions, JobName, JobReport, UnitResult } from './runner.js';
 
 export interface JobDefinition<O extends object = object> {
   name: JobName;
@@ -17,8 +17,13 @@ export interface JobDefinition<O extends object = object> {
   pathArgs: readonly string[];
   /** Every unit id of the job for these options, in order, before partitioning. */
   listUnits(options: O): Promise<string[]>;
-  /** Runs the job (all units, or `only` those); resolves with the runner's report. */
-  run(options: O & { only?: readonly string[]; signal?: AbortSignal }): Promise<{ run: JobReport }>;
+  /**
+   * Its units are final when the run reports them (no work after the pipeline that a unit's
+   * result depends on), so a worker may feed one long-lived run unit after unit (`feed`).
+   */
+  feedable?: boolean;
+  /** Runs the job (all units, `only` those, or those of `feed`); resolves with the runner's report. */
+  run(options: O & FeedOptions & { only?: readonly string[]; signal?: AbortSignal }): Promise<{ run: JobReport }>;
 }
 
 /** A unit result the worker treats as a failure to retry, or as final (permanent). */

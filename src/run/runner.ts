@@ -46,7 +46,19 @@ export interface UnitResult {
   [field: string]: unknown;
 }
 
-export interface JobRunOptions<U> {
+/**
+ * What a job whose units are final when reported (extract, segments) takes to be fed its units
+ * by a queue worker: one long-lived run instead of a run per unit, so its pipeline stays full
+ * between units (see `JobRunOptions.feed`).
+ */
+export interface FeedOptions {
+  /** Unit ids handed to the run while it runs; takes the place of `partition` and `only`. */
+  feed?: AsyncIterable<string>;
+  /** Each unit's first result, once it is in the run log and its lock let go. */
+  onUnitDone?: (result: UnitResult) => void;
+}
+
+export interface JobRunOptions<U> extends FeedOptions {
   job: JobName;
   /** Every unit of the job in a fixed order, before partitioning: every rank sees the same list. */
   units: readonly U[];
@@ -57,6 +69,9 @@ export interface JobRunOptions<U> {
   partition?: Partition;
   /** Only these unit ids (a queue worker runs the unit it was handed). An id not among `units` is an error. */
   only?: readonly string[];
+  // `feed`: unit ids handed to this run while it runs (a queue worker's long-lived run):
+  // `pending()` yields each as it comes, and the run ends when the feed does. Takes the place of
+  // the share and `only`; an id not among `units` gets a failed result (`permanent: true`).
   /** Where the run log goes; null for none. Created when missing. */
   logDir: string | null;
   /** Folders whose dead temp files (a killed run's) are removed first. `logDir` is always one. */
@@ -96,7 +111,7 @@ export class JobRun<U> {
   readonly started = Date.now();
   readonly logPath: string | null;
   readonly partition: Partition;
-  /** This run's units (share, then `only`), in list order. */
+  /** This run's units (share, then `only`), in list order; for a fed run, the units handed to it so far. */
   readonly units: readonly U[];
   readonly signal: AbortSignal | undefined;
   readonly onWarning: WarningHandler;
@@ -108,11 +123,19 @@ export class JobRun<U> {
   /** Lock releases started by unitDone, awaited by close(): a process that exits right after the job leaves no lock file. */
   readonly #releases = new Set<Promise<void>>();
   #pendingCalled = false;
+  /** A fed run's units by id (the whole list). */
+  readonly #byId: Map<string, U> | null;
+  /** The ids of `units` in order, for the results (a fed run's unknown ids too). */
+  readonly #order: string[];
+  readonly #ids: Set<string>;
 
   constructor(o: JobRunOptions<U>, units: readonly U[], partition: Partition) {
     this.#o = o;
     this.job = o.job;
-    this.units = units;
+    this.units = o.feed ? [] : units;
+    this.#byId = o.feed ? new Map(units.map((u) => [o.unitId(u), u] as const)) : null;
+    this.#order = this.units.map((u) => o.unitId(u));
+    this.#ids = new Set(this.#order);
     this.partition = partition;
     this.signal = o.signal;
     this.onWarning = o.onWarning ?? defaultWarningHandler;
@@ -128,7 +151,7 @@ export class JobRun<U> {
   async *pending(): AsyncGenerator<U, void, undefined> {
     if (this.#pendingCalled) throw new ClipstreamError('ERR_PIPELINE', 'JobRun.pending() may be iterated once');
     this.#pendingCalled = true;
-    for (const unit of this.units) {
+    for await (const unit of this.#o.feed ? this.#fed(this.#o.feed) : this.units) {
       if (this.signal?.aborted) return;
       const id = this.#o.unitId(unit);
       if (this.#locks && this.#o.locks) {
@@ -149,6 +172,40 @@ export class JobRun<U> {
   }
 
   /**
+   * A fed run's units as their ids come. Each joins `units`; an unknown id gets its failed
+   * result here; a unit handed again while in hand is dropped, and one handed again after its
+   * result (a retry) runs again, its earlier result replaced.
+   */
+  async *#fed(feed: AsyncIterable<string>): AsyncGenerator<U, void, undefined> {
+    const seen = new Set<string>();
+    for await (const id of feed) {
+      if (this.signal?.aborted) return;
+      const unit = this.#byId!.get(id);
+      if (seen.has(id)) {
+        const before = this.#results.get(id);
+        if (!before || unit === undefined) continue;
+        // A lock kept past its result (an unfinished unit) is this run's own: let go of it to take it again.
+        await this.#locks?.release(id);
+        this.#results.delete(id);
+        this.#progress.unitsDone--;
+        if (before.outcome === 'failed') this.#progress.unitsFailed--;
+        if (before.outcome === 'skipped') this.#progress.unitsSkipped--;
+      } else {
+        seen.add(id);
+        this.#order.push(id);
+        this.#ids.add(id);
+        this.#progress.unitsTotal++;
+        if (unit !== undefined) (this.units as U[]).push(unit);
+      }
+      if (unit === undefined) {
+        this.unitDone({ unit: id, outcome: 'failed', status: `not among the ${this.job} job's units`, code: 'ERR_BAD_ARGUMENT', permanent: true });
+        continue;
+      }
+      yield unit;
+    }
+  }
+
+  /**
    * Records a unit's result (the last stage calls it once per unit); releases its lock (unless
    * `keepLock`: a unit whose output is still open, released when the run ends) and rewrites the log.
    */
@@ -160,15 +217,19 @@ export class JobRun<U> {
       if (result.outcome === 'failed') this.#progress.unitsFailed++;
       if (result.outcome === 'skipped') this.#progress.unitsSkipped++;
     }
+    let released: Promise<void> = Promise.resolve();
     if (this.#locks && !o.keepLock) {
       const p: Promise<void> = this.#locks.release(result.unit).catch(() => {});
       this.#releases.add(p);
       void p.finally(() => this.#releases.delete(p));
+      released = p;
     }
     this.#emit();
-    void this.writeLog(false).catch((err: unknown) =>
+    const logged = this.writeLog(false).catch((err: unknown) =>
       this.onWarning(new ClipstreamError('ERR_IO', `run log ${this.logPath}: ${(err as Error).message}`, { cause: err, where: { file: this.logPath ?? '' } })),
     );
+    const tell = this.#o.onUnitDone;
+    if (first && tell) void Promise.all([logged, released]).then(() => tell(result));
   }
 
   /** Counts one item (a clip, a frame) of a unit. */
@@ -177,6 +238,11 @@ export class JobRun<U> {
     else if (outcome === 'failed') this.#progress.itemsFailed += n;
     else this.#progress.itemsSkipped += n;
     this.#emit();
+  }
+
+  /** Whether the unit is among this run's units (a fed run's: handed to it so far). */
+  hasUnit(unitId: string): boolean {
+    return this.#ids.has(unitId);
   }
 
   /** The result recorded for a unit so far, if any. */
@@ -194,10 +260,7 @@ export class JobRun<U> {
 
   /** Every result in list order; units with none yet get `placeholder`. */
   results(placeholder: (id: string) => UnitResult = (id) => ({ unit: id, outcome: 'failed', status: 'not run' })): UnitResult[] {
-    return this.units.map((u) => {
-      const id = this.#o.unitId(u);
-      return this.#results.get(id) ?? placeholder(id);
-    });
+    return this.#order.map((id) => this.#results.get(id) ?? placeholder(id));
   }
 
   /** Rewrites the log (one write at a time, so an earlier write never lands after a later one). */
@@ -266,8 +329,10 @@ async function checkChildren(onWarning: WarningHandler): Promise<void> {
  * so far, and the error is rethrown.
  */
 export async function runJob<U, R>(o: JobRunOptions<U>, body: (run: JobRun<U>) => Promise<R>): Promise<{ result: R; report: JobReport }> {
-  const partition = o.partition ?? WHOLE;
-  const units = selectUnits(o, partition);
+  if (o.feed && (o.only || (o.partition && o.partition.world > 1)))
+    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${o.job}: a run fed its units takes neither 'only' nor a share (--rank/--world)`);
+  const partition = o.feed ? WHOLE : (o.partition ?? WHOLE);
+  const units = o.feed ? o.units : selectUnits(o, partition);
   const onWarning = o.onWarning ?? defaultWarningHandler;
   if (o.logDir !== null) await ensureOutputDir(o.logDir, `${o.job} output folder`);
   for (const dir of new Set([...(o.logDir !== null ? [o.logDir] : []), ...(o.tempDirs ?? [])])) await removeDeadTemps(dir);

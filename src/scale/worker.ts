@@ -9,6 +9,7 @@ import { ClipstreamError } from '../errors.js';
 import type { JobDefinition } from '../run/job-definition.js';
 import type { JobName, UnitResult } from '../run/runner.js';
 import type { WarningHandler } from '../types.js';
+import { FeedLanes, Slots } from './lanes.js';
 import { checkRedis, DEFAULT_QUEUE, redisConnection, type UnitJobData } from './queue.js';
 
 /** A unit the worker should not retry (it cannot get better): BullMQ fails it at once. */
@@ -50,44 +51,91 @@ export interface DefinitionRunnerOptions {
   /** Passed to every run (jobs that open models through it keep them across units). */
   models?: unknown;
   onWarning?: WarningHandler;
+  /** Runs at once (the worker's `--concurrency`); default 1. */
+  concurrency?: number;
+  /**
+   * Units held per run beyond the one it works on, so a fed run's pipeline does not drain
+   * between units (`--prefetch`); default 2, 0 for none.
+   */
+  prefetch?: number;
+  /** A fed run with no unit for this long ends; default 2000 ms. */
+  idleMs?: number;
 }
 
 /**
- * Runs each unit job with its job's definition, the same code as the plain command:
- * `run({ ...optionsFromArgs(args), only: [unit], onLocked: 'wait', signal })`, and turns the
- * unit's result into the queue's answer (see `unitVerdict`).
+ * Runs each unit job with its job's definition, the same code as the plain command. A job whose
+ * units are final when reported (`feedable`: extract, segments) runs in a lane
+ * (src/scale/lanes.ts): one long-lived `run({ ...optionsFromArgs(args), feed, onUnitDone })` per
+ * set of options, fed unit after unit. Any other runs `run({ ...options, only: [unit], onLocked:
+ * 'wait' })` per unit. Both turn the unit's result into the queue's answer (see `unitVerdict`).
+ * At most `concurrency` runs go at once, lanes included; `close()` ends the lanes.
  */
 // biome-ignore lint/suspicious/noExplicitAny: each definition has its own options type; the worker only passes them through
 export function definitionRunner(definitions: Partial<Record<JobName, JobDefinition<any>>>, o: DefinitionRunnerOptions = {}): UnitRunner {
-  return async (data, signal) => {
+  const concurrency = o.concurrency ?? 1;
+  const slots = new Slots(concurrency);
+  let lanes: FeedLanes | null = null;
+  // Units held beyond the runs: only while a lane runs (a unit of a job run per unit would only wait for a slot).
+  const holds = concurrency * (1 + Math.max(0, o.prefetch ?? 2));
+  let setHolds: ((n: number) => void) | null = null;
+  const shared = { ...(o.models !== undefined ? { models: o.models } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) };
+  const runner: UnitRunner = async (data, signal) => {
     const def = definitions[data.job];
     if (!def) throw new PermanentUnitError(`this worker does not know the job '${String(data.job)}' (it knows ${Object.keys(definitions).join(', ')})`);
-    let report: Awaited<ReturnType<typeof def.run>>;
+    let r: UnitResult | undefined;
     try {
-      report = await def.run({
-        ...def.optionsFromArgs(data.args),
-        only: [data.unit],
-        // A second delivery of a unit still in hand elsewhere waits for it instead of skipping it.
-        onLocked: 'wait',
-        ...(o.models !== undefined ? { models: o.models } : {}),
-        ...(o.onWarning ? { onWarning: o.onWarning } : {}),
-        signal,
-      });
+      const options = def.optionsFromArgs(data.args);
+      if (def.feedable) {
+        // One signal for the worker's life (its hard stop): the lanes take it from the first unit.
+        lanes ??= new FeedLanes({ slots, maxLanes: concurrency, idleMs: o.idleMs, signal, onLanes: (n) => setHolds?.(n > 0 ? holds : concurrency) });
+        const key = `${data.job}\0${JSON.stringify(data.args)}`;
+        r = await lanes.submit(key, data.unit, (feed, onUnitDone, laneSignal) => def.run({ ...options, ...shared, feed, onUnitDone, signal: laneSignal }));
+      } else {
+        const release = await slots.acquire(signal);
+        try {
+          const report = await def.run({
+            ...options,
+            only: [data.unit],
+            // A second delivery of a unit still in hand elsewhere waits for it instead of skipping it.
+            onLocked: 'wait',
+            ...shared,
+            signal,
+          });
+          r = report.run.units.find((u) => u.unit === data.unit) ?? report.run.units[0];
+        } finally {
+          release();
+        }
+      }
     } catch (err) {
       const e = err as ClipstreamError;
       if (!signal.aborted && PERMANENT_CODES.has(e.code)) throw new PermanentUnitError(e.message);
       throw err;
     }
-    const r = report.run.units.find((u) => u.unit === data.unit) ?? report.run.units[0];
     const v = unitVerdict(r, data.unit);
     if (v.kind === 'permanent') throw new PermanentUnitError(v.reason);
     if (v.kind === 'busy') throw new UnitBusyError(v.reason);
     if (v.kind === 'retry') throw new Error(v.reason);
     return { ...r, summary: v.summary };
   };
+  runner.attach = (set) => {
+    setHolds = set;
+  };
+  runner.close = async () => {
+    await lanes?.close();
+  };
+  return runner;
 }
 
-export type UnitRunner = (data: UnitJobData, signal: AbortSignal) => Promise<Record<string, unknown>>;
+/**
+ * Runs one unit job. A runner that keeps its own concurrency may `attach`: the worker gives it a
+ * setter for how many units it is handed at once (at first the worker's concurrency). `close` is
+ * called once the worker has stopped taking units.
+ */
+export interface UnitRunner {
+  (data: UnitJobData, signal: AbortSignal): Promise<Record<string, unknown>>;
+  attach?: (setHolds: (units: number) => void) => void;
+  close?: () => Promise<void>;
+}
 
 export interface WorkerOptions {
   redis: string;
@@ -128,9 +176,11 @@ export async function startWorker(options: WorkerOptions, run: UnitRunner): Prom
   let completed = 0;
   let failed = 0;
 
+  let inHand = 0;
   const processor = async (job: Job<UnitJobData>, token?: string) => {
     const started = Date.now();
     log(`start ${job.data.unit} (try ${job.attemptsMade + 1})`);
+    inHand++;
     try {
       return await run(job.data, hard.signal);
     } catch (err) {
@@ -147,6 +197,8 @@ export async function startWorker(options: WorkerOptions, run: UnitRunner): Prom
         throw new DelayedError();
       }
       throw err;
+    } finally {
+      inHand--;
     }
   };
   const worker = new Worker<UnitJobData>(options.queue ?? DEFAULT_QUEUE, processor, {
@@ -157,6 +209,9 @@ export async function startWorker(options: WorkerOptions, run: UnitRunner): Prom
     // A unit whose worker died a few times is still a good unit: only errors count as tries.
     maxStalledCount: 10,
     autorun: false,
+  });
+  run.attach?.((n) => {
+    worker.concurrency = Math.max(1, n);
   });
   worker.on('completed', (job, result: Record<string, unknown>) => {
     completed++;
@@ -175,23 +230,37 @@ export async function startWorker(options: WorkerOptions, run: UnitRunner): Prom
   const close = (force: boolean) => (closing ??= worker.close(force));
   if (options.exitWhenDrained) {
     const queue = new Queue(options.queue ?? DEFAULT_QUEUE, { connection: redisConnection(options.redis) });
-    // Retries waiting out their backoff are still work: only an empty wait list and no delayed unit end it.
-    worker.on('drained', () => {
+    let drained = false;
+    // Retries waiting out their backoff are still work, and so are this worker's own units in hand
+    // (one that fails now is a retry later): only an empty wait list, no delayed unit and nothing
+    // in hand end it. Checked when the queue runs dry and again as each unit in hand ends.
+    const check = () => {
+      if (!drained || inHand > 0 || closing) return;
       void queue.getJobCounts('waiting', 'prioritized', 'delayed').then(
         (c) => {
-          if ((c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0) > 0) return;
-          log('queue drained: stopping once the units in hand are done');
+          if ((c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0) > 0 || inHand > 0 || closing) return;
+          log('queue drained: stopping');
           void close(false).finally(() => queue.close());
         },
         () => {},
       );
+    };
+    worker.on('drained', () => {
+      drained = true;
+      check();
     });
+    worker.on('completed', check);
+    worker.on('failed', check);
   }
   options.signal?.addEventListener('abort', () => void close(false), { once: true });
   const running = worker.run();
   const done = (async () => {
-    await running;
-    await closing;
+    try {
+      await running;
+      await closing;
+    } finally {
+      await run.close?.();
+    }
     return { completed, failed };
   })();
   return {

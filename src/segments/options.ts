@@ -10,6 +10,7 @@ import type { Partition } from '../scale/partition.js';
 import type { WarningHandler } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
 import { parseColour, RVM_GREEN, type OutputType } from './compose.js';
+import type { FeedOptions } from '../run/runner.js';
 
 export type Step = 'all' | 'split' | 'infer' | 'join' | 'remux';
 export type StateMode = { mode: 'carry' } | { mode: 'reset' } | { mode: 'warmup'; frames: number };
@@ -23,7 +24,7 @@ export interface SegmentsProgress {
   error?: string;
 }
 
-export interface SegmentsOptions {
+export interface SegmentsOptions extends FeedOptions {
   /** One video, or several; each goes to the output of the same position. */
   inputs?: string[];
   outputs?: string[];
@@ -85,6 +86,7 @@ export type ResolvedSegmentsOptions = Required<
     | 'partition'
     | 'logDir'
     | 'onRunProgress'
+    | keyof FeedOptions
   >
 > &
   Pick<SegmentsOptions, 'bitRate' | 'onProgress' | 'onWarning' | 'signal' | 'intraOpThreads'> & {
