@@ -115,10 +115,16 @@ describe('Slots', () => {
     const order: string[] = [];
     const r1 = await slots.acquire();
     const r2 = await slots.acquire();
-    const w3 = slots.acquire().then((r) => (order.push('3'), r));
+    const w3 = slots.acquire().then((r) => {
+      order.push('3');
+      return r;
+    });
     const ac = new AbortController();
     const w4 = slots.acquire(ac.signal);
-    const w5 = slots.acquire().then((r) => (order.push('5'), r));
+    const w5 = slots.acquire().then((r) => {
+      order.push('5');
+      return r;
+    });
     ac.abort(new Error('gone'));
     await expect(w4).rejects.toThrow('gone');
     r1();
