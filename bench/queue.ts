@@ -4,8 +4,9 @@
  * options, no queue), for W = 1, 2, 4 on this machine. Both sides are timed from spawn to the
  * last process's exit, in wall time and in CPU time (GNU time, ffmpeg included: spawned
  * directly, CLIPSTREAM_SPAWN=direct, so it is counted): on a shared machine the CPU ratio is the
- * steadier figure. The difference is what the queue costs (Redis round trips, per-unit set-up,
- * the pipeline draining between units).
+ * steadier figure. The difference is what the queue costs: Redis round trips, and the unit
+ * handed over one at a time (a worker feeds its units into one long-lived extract run, holding
+ * --prefetch units ahead, so its pipeline does not drain between units; src/scale/lanes.ts).
  *
  *   npx tsx bench/queue.ts [--clips=32] [--per-shard=4] [--workers=1,2,4] [--repeats=3]   (run.ts calls benchQueue)
  */

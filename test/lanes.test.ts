@@ -1,6 +1,6 @@
 /** The worker's lanes (src/scale/lanes.ts) with a toy run in place of a job: no Redis needed. */
 import { describe, expect, it } from 'vitest';
-import { FeedLanes, Slots, type LaneRun } from '../src/scale/lanes.js';
+import { FeedLanes, HandedBackError, Slots, type LaneRun } from '../src/scale/lanes.js';
 import type { UnitResult } from '../src/run/runner.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -106,6 +106,32 @@ describe('FeedLanes', () => {
     await expect(queued).rejects.toThrow('worker stopped');
     await expect(lanes.submit('s', 'three', stuck)).rejects.toThrow('worker stopped');
     await lanes.close();
+  });
+});
+
+describe('FeedLanes.handBack (a graceful stop)', () => {
+  it('the run finishes the unit it has; units held ahead, and any handed later, are handed back', async () => {
+    const ac = new AbortController();
+    const lanes = new FeedLanes({ slots: new Slots(1), maxLanes: 1, idleMs: 1000, signal: ac.signal });
+    // A run that takes its next unit only once the one before is done: the rest stay held ahead.
+    const runs: string[][] = [];
+    const run: LaneRun = async (feed, onUnitDone) => {
+      const mine: string[] = [];
+      runs.push(mine);
+      for await (const unit of feed) {
+        mine.push(unit);
+        await sleep(60);
+        onUnitDone({ unit, outcome: 'done', status: 'written' });
+      }
+    };
+    const got = ['a', 'b', 'c'].map((u) => lanes.submit('k', u, run));
+    await sleep(20);
+    lanes.handBack();
+    const settled = await Promise.allSettled([...got, lanes.submit('k', 'd', run)]);
+    expect(settled.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected']);
+    for (const x of settled.slice(1)) expect((x as PromiseRejectedResult).reason).toBeInstanceOf(HandedBackError);
+    await lanes.close();
+    expect(runs).toEqual([['a']]);
   });
 });
 

@@ -104,6 +104,27 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     expect(await queueStatus(redis.url, 'fed')).toMatchObject({ waiting: 0, active: 0, done: shards.length, failed: 0 });
   }, 180_000);
 
+  it('SIGTERM with units held ahead (--prefetch): the run finishes what it took, the rest goes back; none lost or done twice', async () => {
+    const out = join(dir, 'ahead');
+    expect(runCli(['queue', 'add', 'extract', `--tar_path=${pattern}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=ahead']).code).toBe(0);
+    const w = startWorker(redis.url, 'ahead', 15, '--prefetch=3');
+    workers.push(w);
+    await until('the first unit done', async () => (await queueStatus(redis.url, 'ahead')).done >= 1);
+    w.child.kill('SIGTERM');
+    expect(await w.exited, w.stderr()).toBe(0);
+    const s = await queueStatus(redis.url, 'ahead');
+    expect(s).toMatchObject({ active: 0, failed: 0 });
+    expect(s.done + s.waiting + s.delayed).toBe(shards.length);
+    // Small shards are all taken by the run at once (in hand, so finished); a unit not yet taken is handed back.
+    if (s.done < shards.length) expect(w.stderr()).toMatch(/returned .* to the queue \(held ahead, not started\)/);
+    const next = startWorker(redis.url, 'ahead', 15, '--exit_when_drained');
+    workers.push(next);
+    expect(await next.exited, next.stderr()).toBe(0);
+    expect(await queueStatus(redis.url, 'ahead')).toMatchObject({ waiting: 0, active: 0, done: shards.length, failed: 0 });
+    const got = await featureShards(out);
+    for (const [name, bytes] of ref) expect(got.get(name)?.equals(bytes), name).toBe(true);
+  }, 180_000);
+
   it('units that fail are retried with backoff, then listed as failed with their reasons; --exit_when_drained waits out the retries', async () => {
     const out = join(dir, 'fail');
     const missing = join(dir, 'shards', 'shard-000099.tar');

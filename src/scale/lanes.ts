@@ -14,6 +14,13 @@
 import { ClipstreamError } from '../errors.js';
 import type { UnitResult } from '../run/runner.js';
 
+/** A unit held ahead that no run had started when the worker stopped taking units: it goes back to the queue. */
+export class HandedBackError extends Error {
+  constructor(unit: string) {
+    super(`${unit} was held ahead and not started; handed back`);
+  }
+}
+
 /** A counting semaphore: at most `n` holders at once, the rest wait in order. */
 export class Slots {
   #free: number;
@@ -100,6 +107,7 @@ export class FeedLanes {
   readonly #groups = new Map<string, Group>();
   readonly #running = new Set<Promise<void>>();
   #closed = false;
+  #handedBack = false;
 
   constructor(o: FeedLanesOptions) {
     this.#o = o;
@@ -112,6 +120,7 @@ export class FeedLanes {
    */
   submit(key: string, unit: string, run: LaneRun): Promise<UnitResult> {
     if (this.#o.signal.aborted) return Promise.reject(this.#o.signal.reason);
+    if (this.#handedBack) return Promise.reject(new HandedBackError(unit));
     let g = this.#groups.get(key);
     if (!g) {
       g = { buffer: [], waiters: new Map(), lanes: 0, idle: [], run };
@@ -127,6 +136,19 @@ export class FeedLanes {
     if (wake) wake();
     else if (g.lanes < this.#o.maxLanes) this.#startLane(key, g);
     return result;
+  }
+
+  /**
+   * Stops taking units: the units held ahead that no run has started are rejected with
+   * `HandedBackError` (the worker returns them to the queue); the runs finish the units they have.
+   */
+  handBack(): void {
+    this.#closed = true;
+    this.#handedBack = true;
+    for (const g of this.#groups.values()) {
+      for (const unit of g.buffer.splice(0)) this.#settle(g, unit, (w) => w.reject(new HandedBackError(unit)));
+      wakeAll(g);
+    }
   }
 
   /** No unit waits any more: lanes end once their units are done; resolves when every lane has. */

@@ -9,7 +9,7 @@ import { ClipstreamError } from '../errors.js';
 import type { JobDefinition } from '../run/job-definition.js';
 import type { JobName, UnitResult } from '../run/runner.js';
 import type { WarningHandler } from '../types.js';
-import { FeedLanes, Slots } from './lanes.js';
+import { FeedLanes, HandedBackError, Slots } from './lanes.js';
 import { checkRedis, DEFAULT_QUEUE, redisConnection, type UnitJobData } from './queue.js';
 
 /** A unit the worker should not retry (it cannot get better): BullMQ fails it at once. */
@@ -120,6 +120,7 @@ export function definitionRunner(definitions: Partial<Record<JobName, JobDefinit
   runner.attach = (set) => {
     setHolds = set;
   };
+  runner.handBack = () => lanes?.handBack();
   runner.close = async () => {
     await lanes?.close();
   };
@@ -134,6 +135,8 @@ export function definitionRunner(definitions: Partial<Record<JobName, JobDefinit
 export interface UnitRunner {
   (data: UnitJobData, signal: AbortSignal): Promise<Record<string, unknown>>;
   attach?: (setHolds: (units: number) => void) => void;
+  /** The worker stops taking units (a graceful stop): units held ahead and not started are rejected with `HandedBackError`. */
+  handBack?: () => void;
   close?: () => Promise<void>;
 }
 
@@ -188,6 +191,11 @@ export async function startWorker(options: WorkerOptions, run: UnitRunner): Prom
         // Handed back, not failed: another worker (or this one, restarted) takes it up.
         await job.moveToDelayed(Date.now(), token);
         log(`returned ${job.data.unit} to the queue (stopped after ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+        throw new DelayedError();
+      }
+      if (err instanceof HandedBackError) {
+        await job.moveToDelayed(Date.now(), token);
+        log(`returned ${job.data.unit} to the queue (held ahead, not started)`);
         throw new DelayedError();
       }
       if (err instanceof UnitBusyError) {
@@ -252,7 +260,15 @@ export async function startWorker(options: WorkerOptions, run: UnitRunner): Prom
     worker.on('completed', check);
     worker.on('failed', check);
   }
-  options.signal?.addEventListener('abort', () => void close(false), { once: true });
+  options.signal?.addEventListener(
+    'abort',
+    () => {
+      // Units held ahead go back at once; the units in hand finish.
+      run.handBack?.();
+      void close(false);
+    },
+    { once: true },
+  );
   const running = worker.run();
   const done = (async () => {
     try {
