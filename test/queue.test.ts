@@ -85,11 +85,18 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     expect((await readFile(join(out, 'shard-000002.msgpack'))).equals(ref.get('shard-000002.msgpack')!)).toBe(true);
   }, 180_000);
 
-  it('a worker feeds its extract units into one long-lived run: one run log holds them all, outputs byte-identical', async () => {
-    const out = join(dir, 'fed');
-    expect(runCli(['queue', 'add', 'extract', `--tar_path=${pattern}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=fed']).code).toBe(0);
-    const w = startWorker(redis.url, 'fed', 15, '--exit_when_drained');
+  /** Queues every shard on queue `name` (output folder dir/name) and starts one worker on it. */
+  const queueAllAndStart = (name: string, ...workerArgs: string[]) => {
+    const out = join(dir, name);
+    const add = runCli(['queue', 'add', 'extract', `--tar_path=${pattern}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, `--queue=${name}`]);
+    expect(add.code, add.stderr).toBe(0);
+    const w = startWorker(redis.url, name, 15, ...workerArgs);
     workers.push(w);
+    return { out, w };
+  };
+
+  it('a worker feeds its extract units into one long-lived run: one run log holds them all, outputs byte-identical', async () => {
+    const { out, w } = queueAllAndStart('fed', '--exit_when_drained');
     expect(await w.exited, w.stderr()).toBe(0);
     expect(w.stderr()).toContain(`stopped: ${shards.length} unit(s) done, 0 failed`);
     const got = await featureShards(out);
@@ -105,10 +112,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
   }, 180_000);
 
   it('SIGTERM with units held ahead (--prefetch): the run finishes what it took, the rest goes back; none lost or done twice', async () => {
-    const out = join(dir, 'ahead');
-    expect(runCli(['queue', 'add', 'extract', `--tar_path=${pattern}`, `--out_path=${out}`, ...EXTRACT, `--redis=${redis.url}`, '--queue=ahead']).code).toBe(0);
-    const w = startWorker(redis.url, 'ahead', 15, '--prefetch=3');
-    workers.push(w);
+    const { out, w } = queueAllAndStart('ahead', '--prefetch=3');
     await until('the first unit done', async () => (await queueStatus(redis.url, 'ahead')).done >= 1);
     w.child.kill('SIGTERM');
     expect(await w.exited, w.stderr()).toBe(0);
