@@ -177,6 +177,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
         ['worker', `--redis=${redis.url}`, '--concurrency=0'],
         'clipstream worker: error: worker: --concurrency must be an integer between 1 and 256 but received 0',
       ],
+      [['worker', `--redis=${redis.url}`, '--prefetch=17'], 'clipstream worker: error: worker: --prefetch must be an integer between 0 and 16 but received 17'],
     ];
     for (const [args, line] of cases) {
       const r = runCli(args);
