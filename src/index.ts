@@ -112,7 +112,7 @@ export { describeStage } from './clips/describe.js';
 export { probeFrames, type FrameTimes } from './media/probe.js';
 
 // faces (detect, track, crop, score, store)
-export { faces, type FacesOptions, type FacesReport } from './jobs/faces.js';
+export { faces, type FacesLmdb, type FacesOptions, type FacesReport } from './jobs/faces.js';
 export { listSources, assignKeys, videoStem, VIDEO_EXTENSIONS } from './faces/sources.js';
 export { sampleFramesStage } from './faces/sample-frames.js';
 export { detectStage } from './faces/detect.js';

@@ -118,6 +118,7 @@ print(json.dumps({'keys': len(keys), 'first': keys[0], 'meta': meta, 'centre': i
 
   it('resumes: finished videos are skipped, the failed one is tried again, nothing is rewritten', async () => {
     const before = (await stat(join(out(), 'clips', 'face_gap_000.mp4'))).mtimeMs;
+    const lmdb = await stat(join(out(), 'faces.lmdb', 'data.mdb'));
     const report = await faces({ inputDir: input, outputDir: out(), makeLmdb: true, device: 'cpu', intraOpThreads: 1, onWarning: () => {} });
     expect(report.videos.map((v) => [v.file, v.status])).toEqual([
       ['face_gap.mp4', 'skipped (done before)'],
@@ -127,6 +128,10 @@ print(json.dumps({'keys': len(keys), 'first': keys[0], 'meta': meta, 'centre': i
     ]);
     expect(report.rows.length).toBe(4);
     expect((await stat(join(out(), 'clips', 'face_gap_000.mp4'))).mtimeMs).toBe(before);
+    // Every video has a final record again (the failed one failed again) and the stores are the same: faces.lmdb is not rewritten.
+    expect([report.lmdb?.state, report.lmdbPath]).toEqual(['current', join(out(), 'faces.lmdb')]);
+    const after = await stat(join(out(), 'faces.lmdb', 'data.mdb'));
+    expect([after.ino, after.mtimeMs]).toEqual([lmdb.ino, lmdb.mtimeMs]);
   });
 });
 

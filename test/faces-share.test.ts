@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,11 +10,12 @@ import { cropStage } from '../src/faces/crop.js';
 import { detectStage } from '../src/faces/detect.js';
 import type { FaceDetector } from '../src/faces/detector.js';
 import { encodeStage } from '../src/faces/encode.js';
+import type { FaceSource } from '../src/faces/items.js';
 import { openFrameStore } from '../src/faces/lmdb-store.js';
 import { recordSink } from '../src/faces/record.js';
 import { RECORDS_DIR, recordPath, writeRecord } from '../src/faces/records.js';
 import { sampleFramesStage } from '../src/faces/sample-frames.js';
-import { exportStores, stagingPath } from '../src/faces/staging.js';
+import { EXPORT_MANIFEST, exportStores, stagingPath } from '../src/faces/staging.js';
 import { trackStage } from '../src/faces/track.js';
 import { faces, LMDB_DIR, STATE_FILE } from '../src/jobs/faces.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
@@ -127,12 +128,17 @@ describe('faces: runs sharing one output folder (issue 12)', () => {
       ]);
       expect(warnings.some((w) => w.includes(`face_gap.mp4: skipped, locked by another run: host ${hostname()}, pid ${holder.pid}`))).toBe(true);
       expect(report.rows.map((r) => r.clip_key)).toEqual(['face_move_000']);
+      // The held video has no record yet: faces.lmdb waits for it (the run holding it writes it).
+      expect(report.lmdbPath).toBeNull();
+      expect(report.lmdb).toMatchObject({ state: 'waiting', waitingFor: ['face_gap.mp4'], summary: null });
+      await expect(stat(join(out, LMDB_DIR))).rejects.toThrow('ENOENT');
       expect(await readFile(lock, 'utf8')).toContain(String(holder.pid));
     } finally {
       holder.kill();
     }
     // Once the holder is gone, a rerun does the video and the tables equal one run's.
-    await faces({ ...common(), outputDir: out });
+    const rerun = await faces({ ...common(), outputDir: out });
+    expect([rerun.lmdb?.state, rerun.lmdbPath]).toEqual(['written', join(out, LMDB_DIR)]);
     await same(out, join(dir, 'one'));
   }, 120_000);
 
@@ -179,8 +185,8 @@ describe('faces: runs sharing one output folder (issue 12)', () => {
     // 'a_100' sorts after 'a_0_000': the stores of a.mp4 and a_0.mp4 interleave.
     await put('a', ['a_000', 'a_100']);
     await put('a_0', ['a_0_000', 'a_0_001']);
-    const summary = await exportStores(out, join(out, LMDB_DIR), () => {});
-    expect(summary.entries).toBe(8);
+    const { outcome, summary } = await exportStores(out, join(out, LMDB_DIR), () => {});
+    expect([outcome, summary?.entries]).toEqual(['written', 8]);
     const keys = pyKeys(join(out, LMDB_DIR));
     expect(keys).toEqual(['a_000/000000', 'a_000/meta', 'a_0_000/000000', 'a_0_000/meta', 'a_0_001/000000', 'a_0_001/meta', 'a_100/000000', 'a_100/meta']);
     // The same key from two videos would be a duplicate clip: refused, and the old export stays.
@@ -188,6 +194,147 @@ describe('faces: runs sharing one output folder (issue 12)', () => {
     await expect(exportStores(out, join(out, LMDB_DIR), () => {})).rejects.toThrow('increasing order');
     expect(pyKeys(join(out, LMDB_DIR))).toEqual(keys);
   });
+
+  it.skipIf(!hasPy)('with the list, the export waits for every video to have a final record, then is written once', async () => {
+    const out = join(dir, 'final');
+    const lmdb = join(out, LMDB_DIR);
+    const record = async (key: string, status: 'done' | 'failed', clips: string[], lmdb: boolean) => {
+      if (lmdb) {
+        const store = await openFrameStore(stagingPath(out, key));
+        for (const c of clips)
+          await store.putClip(c, [Buffer.from(`${c} frame`)], { clip_key: c, num_frames: 1, width: 1, height: 1, fps: 25, format: 'jpeg' });
+        await store.close();
+      }
+      await writeRecord(out, key, { rel: `${key}.mp4`, log: { file: `${key}.mp4`, status, key, clips }, rows: [], lmdb });
+    };
+    const list = ['a', 'b', 'c', 'd'].map((k, index) => ({ rel: `${k}.mp4`, key: k, index }) as FaceSource);
+    const exp = () => exportStores(out, lmdb, () => {}, { sources: list });
+    await record('a', 'done', ['a_000'], true);
+    // b done with no clips (nothing to store) and c failed are final; d has no record.
+    await record('b', 'done', [], false);
+    await record('c', 'failed', [], false);
+    expect(await exp()).toEqual({ outcome: 'waiting', waitingFor: ['d.mp4'], summary: null });
+    // d done without its clips in a store (made without --make_lmdb): it will be made again, so not final.
+    await record('d', 'done', ['d_000'], false);
+    expect((await exp()).waitingFor).toEqual(['d.mp4']);
+    await expect(stat(lmdb)).rejects.toThrow('ENOENT');
+    // Nor is a record that says stored while its store is gone.
+    await writeRecord(out, 'd', { rel: 'd.mp4', log: { file: 'd.mp4', status: 'done', key: 'd', clips: ['d_000'] }, rows: [], lmdb: true });
+    expect((await exp()).waitingFor).toEqual(['d.mp4']);
+    await record('d', 'done', ['d_000'], true);
+    const first = await exp();
+    expect([first.outcome, first.summary?.entries]).toEqual(['written', 4]);
+    expect(pyKeys(lmdb)).toEqual(['a_000/000000', 'a_000/meta', 'd_000/000000', 'd_000/meta']);
+    const data = await stat(join(lmdb, 'data.mdb'));
+    const manifest = JSON.parse(await readFile(join(lmdb, EXPORT_MANIFEST), 'utf8')) as { stores: Array<{ key: string }> };
+    expect(manifest.stores.map((s) => s.key)).toEqual(['a', 'd']);
+    // The same stores again: nothing written.
+    expect(await exp()).toEqual({ outcome: 'current', waitingFor: [], summary: first.summary });
+    const still = await stat(join(lmdb, 'data.mdb'));
+    expect([still.ino, still.mtimeMs]).toEqual([data.ino, data.mtimeMs]);
+    // A store written again (the same clips): written again.
+    await record('a', 'done', ['a_000'], true);
+    expect((await exp()).outcome).toBe('written');
+    // faces.lmdb replaced behind the manifest's back (another tool, a copy): written again.
+    expect((await exp()).outcome).toBe('current');
+    await writeFile(join(lmdb, 'data.mdb'), 'not an export');
+    expect((await exp()).outcome).toBe('written');
+    expect(pyKeys(lmdb)).toEqual(['a_000/000000', 'a_000/meta', 'd_000/000000', 'd_000/meta']);
+  });
+});
+
+describe('faces.lmdb is written by the run that records the last video, once', () => {
+  let input3: string;
+  let one3: Awaited<ReturnType<typeof faces>>;
+  const three = () => ({ ...common(), inputDir: input3 });
+  const out = () => join(dir, 'once');
+  const data = () => join(out(), LMDB_DIR, 'data.mdb');
+
+  beforeAll(async () => {
+    input3 = join(dir, 'in3');
+    await mkdir(input3);
+    for (const f of ['face_gap.mp4', 'face_move.mp4']) await copyFile(join(FIXTURES_DIR, 'faces', f), join(input3, f));
+    await copyFile(join(FIXTURES_DIR, 'faces', 'face_gap.mp4'), join(input3, 'again.mp4'));
+    one3 = await faces({ ...three(), outputDir: join(dir, 'one3') });
+  }, 120_000);
+
+  it('a whole-list run writes it; of three single-video runs only the last writes it, with the bytes of the whole-list run', async () => {
+    expect(one3.lmdb).toMatchObject({ path: join(dir, 'one3', LMDB_DIR), state: 'written', waitingFor: [] });
+    expect(one3.lmdbPath).toBe(join(dir, 'one3', LMDB_DIR));
+    const order = ['face_move.mp4', 'again.mp4', 'face_gap.mp4'];
+    const reports: Array<Awaited<ReturnType<typeof faces>>> = [];
+    for (const video of order) {
+      const r = await faces({ ...three(), outputDir: out(), only: [video] });
+      reports.push(r);
+      if (r.lmdb?.state === 'waiting') await expect(stat(data())).rejects.toThrow('ENOENT');
+    }
+    expect(reports.map((r) => [r.lmdb?.state, r.lmdb?.waitingFor, r.lmdbPath])).toEqual([
+      ['waiting', ['again.mp4', 'face_gap.mp4'], null],
+      ['waiting', ['face_gap.mp4'], null],
+      ['written', [], join(out(), LMDB_DIR)],
+    ]);
+    expect(reports[2]!.lmdb?.summary).toEqual(one3.lmdb?.summary);
+    await same(out(), join(dir, 'one3'));
+  }, 120_000);
+
+  it('a rerun of the finished job leaves faces.lmdb untouched; a video made again or added makes the next complete run write it', async () => {
+    const before = await stat(data());
+    const untouched = async () => {
+      const now = await stat(data());
+      expect([now.ino, now.mtimeMs, now.size]).toEqual([before.ino, before.mtimeMs, before.size]);
+    };
+    const whole = await faces({ ...three(), outputDir: out() });
+    expect(whole.videos.every((v) => v.status === 'skipped (done before)')).toBe(true);
+    expect([whole.lmdb?.state, whole.lmdbPath, whole.lmdb?.summary]).toEqual(['current', join(out(), LMDB_DIR), one3.lmdb?.summary]);
+    const single = await faces({ ...three(), outputDir: out(), only: ['again.mp4'] });
+    expect([single.lmdb?.state, single.lmdbPath]).toEqual(['current', join(out(), LMDB_DIR)]);
+    await untouched();
+
+    // One video made again: its new store is exported, the same bytes as before.
+    const redo = await faces({ ...three(), outputDir: out(), only: ['face_move.mp4'], overwrite: true });
+    expect(redo.videos.map((v) => [v.file, v.status])).toEqual([['face_move.mp4', 'done']]);
+    expect(redo.lmdb?.state).toBe('written');
+    const rewritten = await stat(data());
+    expect([rewritten.ino, rewritten.mtimeMs]).not.toEqual([before.ino, before.mtimeMs]);
+    await same(out(), join(dir, 'one3'));
+
+    // A video added to the folder: a run of another video waits for it (and leaves the old store as it is); the run that does it writes.
+    await copyFile(join(FIXTURES_DIR, 'faces', 'face_move.mp4'), join(input3, 'more.mp4'));
+    const other = await faces({ ...three(), outputDir: out(), only: ['face_gap.mp4'] });
+    expect([other.lmdb?.state, other.lmdb?.waitingFor, other.lmdbPath]).toEqual(['waiting', ['more.mp4'], null]);
+    const unchanged = await stat(data());
+    expect([unchanged.ino, unchanged.mtimeMs]).toEqual([rewritten.ino, rewritten.mtimeMs]);
+    const added = await faces({ ...three(), outputDir: out(), only: ['more.mp4'] });
+    expect(added.lmdb?.state).toBe('written');
+    expect(added.lmdb?.summary?.entries).toBeGreaterThan(one3.lmdb!.summary!.entries);
+    if (hasPy) expect(pyKeys(join(out(), LMDB_DIR)).filter((k) => k.endsWith('/meta'))).toContain('more_000/meta');
+  }, 180_000);
+
+  it('the CLI says when faces.lmdb waits for videos and when it is written', async () => {
+    const out2 = join(dir, 'cli-ranks');
+    const rank = (r: number) => runCliAsync([...facesCli(out2), '--quiet', `--rank=${r}`, '--world=2']);
+    const first = await rank(0);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain('clipstream faces: faces.lmdb not written: waiting for 1 more video(s) to be recorded');
+    expect(first.stderr).not.toContain('LMDB: ');
+    const second = await rank(1);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toContain(`; LMDB: ${join(out2, LMDB_DIR)}\n`);
+    expect(second.stderr).not.toContain('waiting for');
+    await same(out2, join(dir, 'one'));
+    const again = await rank(0);
+    expect(again.stderr).toContain(`; LMDB: ${join(out2, LMDB_DIR)} (already up to date)\n`);
+  }, 120_000);
+
+  it('two runs recording the last two videos at once: exactly one writes faces.lmdb, the bytes of one run', async () => {
+    const out2 = join(dir, 'race');
+    const reports = await Promise.all(['face_gap.mp4', 'face_move.mp4'].map((v) => faces({ ...common(), outputDir: out2, only: [v] })));
+    const states = reports.map((r) => r.lmdb?.state);
+    // The later of the two to take faces.lmdb.lock sees both records: it writes, or finds the other's export current.
+    expect(states.filter((s) => s === 'written')).toEqual(['written']);
+    expect(states.filter((s) => s !== 'written')[0]).toMatch(/^(waiting|current)$/);
+    await same(out2, join(dir, 'one'));
+  }, 120_000);
 });
 
 describe('facesJob (the queue and worker shape)', () => {

@@ -150,8 +150,13 @@ export async function runFaces(args: Record<string, unknown>, signal: AbortSigna
   const failed = report.videos.filter((v) => v.status === 'failed');
   process.stderr.write(
     `clipstream faces: ${done} video(s) processed, ${before} done before, ${failed.length} failed; ${report.rows.length} face clip(s) in total in ${report.seconds.toFixed(1)} s` +
-      `${locked > 0 ? `; ${locked} skipped (another run holds them)` : ''}${report.lmdbPath ? `; LMDB: ${report.lmdbPath}` : ''}\n`,
+      `${locked > 0 ? `; ${locked} skipped (another run holds them)` : ''}${report.lmdbPath ? `; LMDB: ${report.lmdbPath}${report.lmdb?.state === 'current' ? ' (already up to date)' : ''}` : ''}\n`,
   );
+  const waiting = report.lmdb?.state === 'waiting' ? report.lmdb.waitingFor.length : 0;
+  if (waiting > 0)
+    process.stderr.write(
+      `clipstream faces: faces.lmdb not written: waiting for ${waiting} more video(s) to be recorded (by other ranks, workers or a later run; the run that records the last one writes it)\n`,
+    );
   for (const f of failed) process.stderr.write(`  ${f.file}: ${f.error}\n`);
   if (det.synthetic && done > 0 && report.rows.length === 0) process.stderr.write(`clipstream faces: ${SYNTHETIC_NO_FACE_HINT}\n`);
   else if (det.synthetic && det.byDefault && done > 0) process.stderr.write(`clipstream faces: ${SYNTHETIC_FACES_NOTE}\n`);

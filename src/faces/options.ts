@@ -8,6 +8,7 @@ import { validateBoolean, validateInteger, validateNumber, validateOneOf, valida
 import type { EncodeOptions } from './clip-writer.js';
 import type { DetectorFormat } from './detector.js';
 import type { ImageFormat } from './lmdb-store.js';
+import type { LmdbV1Summary } from './lmdb-v1.js';
 import type { FaceRow } from './metadata.js';
 import type { VideoLog } from './record.js';
 import type { ScorerSpec } from './scorers.js';
@@ -76,9 +77,36 @@ export interface FacesReport {
   videos: VideoLog[];
   rows: FaceRow[];
   seconds: number;
+  /**
+   * `faces.lmdb` when it holds the clips of every video recorded: written by this run, or
+   * already current. Null without makeLmdb, and while the store waits for videos (see `lmdb`).
+   */
   lmdbPath: string | null;
+  /** What became of `faces.lmdb` in this run (null without makeLmdb). */
+  lmdb: FacesLmdb | null;
   /** The job runner's report: one result per video of this run's share, the run log's path. */
   run: JobReport;
+}
+
+/**
+ * `faces.lmdb` after a run. It is written only when every video of the list has a final record
+ * (done with its clips in its staging store, or failed), by the run that records the last one,
+ * and only when its stores differ from those of the last export. A run that ends while videos
+ * are still unrecorded (a queue worker's single video, one rank of several) leaves it as it
+ * was: any faces.lmdb already there is an older export, without those videos' clips.
+ */
+export interface FacesLmdb {
+  path: string;
+  /**
+   * `written`: exported by this run. `current`: it already held exactly the stores of every
+   * recorded video and was left untouched. `waiting`: not written, because `waitingFor` videos
+   * have no final record yet; the run that records the last of them writes it.
+   */
+  state: 'written' | 'current' | 'waiting';
+  /** Videos of the list (paths relative to `inputDir`) the store waits for; [] unless `waiting`. */
+  waitingFor: string[];
+  /** What the store holds (entries, pages, bytes) when written or current; null while waiting. */
+  summary: LmdbV1Summary | null;
 }
 
 /** Every option of `faces` checked (the message names the option) and with its default. */

@@ -23,7 +23,7 @@ import {
   type RecordCache,
   type VideoRecord,
 } from './records.js';
-import { removeDeadStaging, STAGING_DIR, stagingPath, type UnitStores } from './staging.js';
+import { exportStores, removeDeadStaging, STAGING_DIR, stagingPath, type StoreExport, type UnitStores } from './staging.js';
 
 export interface UnitsOptions {
   inputDir: string;
@@ -110,6 +110,18 @@ export class FaceUnits {
     await writeRecord(this.o.outputDir, source.key, { rel: source.rel, log, rows, lmdb: stores !== null && log.status === 'done' });
     await this.rebuild();
   };
+
+  /**
+   * Exports faces.lmdb from the staging stores once every video of the list has a final record
+   * (see exportStores); otherwise says which videos it waits for.
+   */
+  exportLmdb(): Promise<StoreExport> {
+    return exportStores(this.o.outputDir, join(this.o.outputDir, LMDB_DIR), this.o.onWarning, {
+      signal: this.o.signal,
+      sources: this.sources,
+      cache: this.#cache,
+    });
+  }
 
   /** Rebuilds metadata.csv/msgpack and faces-videos.json from every record; returns rows and records. */
   rebuild(): Promise<{ rows: FaceRow[]; records: VideoRecord[] }> {

@@ -8,13 +8,13 @@ import { detectStage } from '../faces/detect.js';
 import { loadFaceDetector, type FaceDetector } from '../faces/detector.js';
 import { encodeStage, LMDB_DIR } from '../faces/encode.js';
 import type { FaceSource } from '../faces/items.js';
-import { resolveFacesOptions, type FacesOptions, type FacesReport } from '../faces/options.js';
+import { resolveFacesOptions, type FacesLmdb, type FacesOptions, type FacesReport } from '../faces/options.js';
 import { recordSink, type RecordState } from '../faces/record.js';
 import { RECORDS_DIR, recordPath } from '../faces/records.js';
 import { sampleFramesStage } from '../faces/sample-frames.js';
 import { loadScorer, type Scorer } from '../faces/scorers.js';
 import { listSources } from '../faces/sources.js';
-import { exportStores, UnitStores } from '../faces/staging.js';
+import { UnitStores } from '../faces/staging.js';
 import { SYNTHETIC_DETECTOR_FILE } from '../faces/synthetic-detector.js';
 import { trackStage } from '../faces/track.js';
 import { FaceUnits } from '../faces/units.js';
@@ -22,7 +22,7 @@ import { checkStages } from '../run/contract.js';
 import { runJob } from '../run/runner.js';
 import { shippedModelsDir } from './models-dir.js';
 
-export type { FacesOptions, FacesProgress, FacesReport } from '../faces/options.js';
+export type { FacesLmdb, FacesOptions, FacesProgress, FacesReport } from '../faces/options.js';
 export { LMDB_DIR } from '../faces/encode.js';
 export { STATE_FILE, type VideoLog } from '../faces/record.js';
 export { RECORDS_DIR } from '../faces/records.js';
@@ -35,7 +35,9 @@ export { VIDEO_EXTENSIONS, videoStem } from '../faces/sources.js';
  * the job runner (units: the videos; share, `only`, locks, resume, run log). Each video's
  * outcome is a record of its own, and the tables are rebuilt from all records, so any number of
  * runs, ranks or machines can share one output folder. A video that cannot be decoded is
- * recorded as failed and the run goes on.
+ * recorded as failed and the run goes on. With `makeLmdb`, `faces.lmdb` is written by the run
+ * that records the last video of the folder, and not again while its stores stay the same
+ * (the report's `lmdb` says what this run did, or which videos the store waits for).
  *
  * @example
  * const report = await faces({ inputDir: 'videos', outputDir: 'faces', makeLmdb: true });
@@ -118,9 +120,15 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
           throw err;
         }
         const { rows } = await units.rebuild();
-        const lmdbPath = o.makeLmdb ? join(outputDir, LMDB_DIR) : null;
-        if (lmdbPath) await exportStores(outputDir, lmdbPath, onWarning, signal);
-        return { videos: units.videos(run, state.logs), rows, seconds: 0, lmdbPath };
+        // After this run's records are written: the run that records the last video exports.
+        const exported = o.makeLmdb ? await units.exportLmdb() : null;
+        const lmdb: FacesLmdb | null = exported && {
+          path: join(outputDir, LMDB_DIR),
+          state: exported.outcome,
+          waitingFor: exported.waitingFor,
+          summary: exported.summary,
+        };
+        return { videos: units.videos(run, state.logs), rows, seconds: 0, lmdbPath: lmdb && lmdb.state !== 'waiting' ? lmdb.path : null, lmdb };
       } finally {
         await stores?.closeAll();
         await detector?.close();
