@@ -84,7 +84,7 @@ export type TablesMoment = 'start' | 'video' | 'end';
 export interface TablesUpdate {
   /** The tables were rewritten by this call. */
   rebuilt: boolean;
-  /** Every listed video has a record (by the names in `.units/`). */
+  /** Every listed video has a record (by the names in `.units/`; not checked by a `start` that wrote nothing: false). */
   complete: boolean;
   /** The view written, when rebuilt or when shards were written. */
   view?: TablesView;
@@ -198,7 +198,8 @@ export class ClipTables {
     if (moment === 'video') this.#finalHere = false;
     try {
       return await this.locked(async () => {
-        const complete = await this.isComplete();
+        // The start does not need it (it only checks that the tables are there and for this list).
+        const complete = moment !== 'start' && (await this.isComplete());
         const stamp = await this.#readStamp();
         let due: boolean;
         if (moment === 'start') due = stamp?.list !== this.listKey || !(await stat(this.videosCsv).catch(() => null));
