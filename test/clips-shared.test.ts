@@ -47,6 +47,9 @@ describe('one out_dir shared by queue workers', () => {
       ['d', 'done'],
     ]);
     expect(whole.shards.map((s) => s.clips)).toEqual([2, 2, 2, 2, 1]);
+    // A plain run: the start writes the tables (none yet), the videos before the last are
+    // throttled, the last one completes the list and rebuilds, the end finds them final.
+    expect(whole.tables).toMatchObject({ rebuilds: 2, skipped: 4 });
     const shared = join(dir, 'shared');
     const opts = clipsJob.optionsFromArgs({
       sources: join(dir, 'sources.csv'),

@@ -91,8 +91,13 @@ describe('ClipTables.update', () => {
     expect([last.rebuilt, last.complete]).toEqual([true, true]);
     expect(await tablesOf(out)).toEqual(want);
     expect(t.stats).toMatchObject({ rebuilds: 3, skipped: 4 });
-    // Its own end, with nothing recorded since, does not rebuild again.
+    // Its own end, with nothing recorded since, does not rebuild again, not even for a whole-list run.
     expect((await t.update('end')).rebuilt).toBe(false);
+    const whole = new ClipTables(out, IDS, [], undefined, { everyS: 3600, wholeList: true });
+    await writeUnitRecord(out, record('a'));
+    expect((await whole.update('video')).rebuilt).toBe(true);
+    expect((await whole.update('end')).rebuilt).toBe(false);
+    expect(await tablesOf(out)).toEqual(want);
   });
 
   it('the throttle lets a rebuild through once the last one is older than everyS', async () => {

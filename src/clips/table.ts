@@ -132,6 +132,8 @@ export class ClipTables {
   #names: string[] | null = null;
   /** This instance's last update was a complete rebuild and it has recorded nothing since. */
   #finalHere = false;
+  /** What this instance's last `video` update found (null before its first). */
+  #lastVideoComplete: boolean | null = null;
   readonly stats: TablesStats = { rebuilds: 0, skipped: 0, seconds: 0 };
 
   /** `listIssues`: issues of the list itself (spans of unlisted videos), first in span_issues.csv. */
@@ -187,9 +189,9 @@ export class ClipTables {
    *   crashed run still shows what was planned);
    * - `video`: when the list is complete (the run recording the last video, whichever it is,
    *   leaves final tables), else when the throttle allows;
-   * - `end`: when complete (and not already rebuilt complete by this run since its last
-   *   video), for a whole-list run, or when the throttle allows; a complete list also gets its
-   *   shards.
+   * - `end`: when complete, unless this run already rebuilt them complete since its last
+   *   video; else for a whole-list run, or when the throttle allows. A complete list also gets
+   *   its shards.
    * Records are written before this is called, so of two runs recording the last videos at
    * once the second to take the lock sees both records, finds the list complete and rebuilds.
    */
@@ -199,12 +201,17 @@ export class ClipTables {
     try {
       return await this.locked(async () => {
         // The start does not need it (it only checks that the tables are there and for this list).
-        const complete = moment !== 'start' && (await this.isComplete());
+        // Nor does the end of a run whose last video found the list incomplete: the record then
+        // missing is written before its own run's check, which comes after ours and completes.
+        const complete = moment !== 'start' && !(moment === 'end' && this.#lastVideoComplete === false) && (await this.isComplete());
+        if (moment === 'video') this.#lastVideoComplete = complete;
         const stamp = await this.#readStamp();
         let due: boolean;
         if (moment === 'start') due = stamp?.list !== this.listKey || !(await stat(this.videosCsv).catch(() => null));
         else if (moment === 'video') due = complete || !this.#throttled(stamp, Date.now());
-        else due = (complete && !this.#finalHere) || this.policy.wholeList === true || !this.#throttled(stamp, Date.now());
+        // Complete and already rebuilt complete by this run since its last video: final as they are.
+        else if (complete) due = !this.#finalHere;
+        else due = this.policy.wholeList === true || !this.#throttled(stamp, Date.now());
         let view: TablesView | undefined;
         if (due) {
           view = await this.#write();
@@ -213,7 +220,7 @@ export class ClipTables {
         } else this.stats.skipped++;
         let shards: ShardOutput[] = [];
         const sh = this.policy.shards;
-        if (moment === 'end' && complete && sh && sh.shardSize > 0) {
+        if (moment === 'end' && (view?.complete ?? complete) && sh && sh.shardSize > 0) {
           view ??= await this.read();
           if (view.complete) shards = await writeClipShards(view.clips, sh.clipsDir, sh.shardsDir, sh.shardSize);
         }
