@@ -8,6 +8,7 @@ import { fixedStride } from '../src/clips/plan.js';
 import { probeVideo } from '../src/media/probe.js';
 import { transcodeClips, type TranscodeOptions } from '../src/clips/transcode.js';
 import { makeSource } from '../test/helpers/clip-sources.js';
+import { ClipTables, TABLES_EVERY_S, UNITS_DIR, unitRecordPath, writeUnitRecord, type UnitRecord } from '../src/clips/table.js';
 
 function arg(name: string, def: number | string): string {
   const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -160,9 +161,128 @@ export async function benchClipsJob(o: { log: (s: string) => void }): Promise<Be
   ];
 }
 
+/**
+ * The clips tables' work per video with `videos` records of 10 clips each already in the folder
+ * (src/clips/table.ts): what each video costs now (a throttled update: readdir of `.units/`, the
+ * lock, the stamp) against what it cost when every step rebuilt (a rebuild: every record read,
+ * the tables written). A per-video run (a queue unit) used to rebuild at its start (cold), after
+ * its video and at its end; a plain run once per video (cached). Synthetic records, no ffmpeg.
+ *
+ * @example rows.push(...(await benchClipTables({ videos: 10_000, log: console.log })));
+ */
+export async function benchClipTables(o: { videos: number; log: (s: string) => void }): Promise<BenchRow[]> {
+  const n = o.videos;
+  const dir = join(WORK, `tables-${n}`);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(join(dir, UNITS_DIR), { recursive: true });
+  const ids = Array.from({ length: n }, (_, i) => `vid${String(i).padStart(6, '0')}`);
+  const record = (id: string): UnitRecord => ({
+    video_id: id,
+    row: { video_id: id, downloaded: true, failed: false, error: '', path: `${id}.mp4`, duration: 40, num_clips: 10 },
+    clips: Array.from({ length: 10 }, (_, k) => ({
+      clip_id: `${id}_${k * 100}_${k * 100 + 100}`,
+      filename: `${dir}/clips/${id}_${k * 100}_${k * 100 + 100}.mp4`,
+      video_id: id,
+      source: `${id}.mp4`,
+      start_frame: k * 100,
+      end_frame: k * 100 + 100,
+      num_frames: 100,
+      start_s: k * 4,
+      end_s: k * 4 + 4,
+      fps: 25,
+      width: 640,
+      height: 360,
+      size_bytes: 123456,
+      video_codec: 'h264',
+      audio_codec: 'aac',
+      bit_rate: 800000,
+    })),
+    issues: [],
+  });
+  const measured = 30;
+  for (const id of ids.slice(0, n - measured)) await writeFile(unitRecordPath(dir, id), JSON.stringify(record(id)));
+  const sec = (t: number) => (performance.now() - t) / 1000;
+  // Before: a rebuild per step.
+  let t = performance.now();
+  const warm = new ClipTables(dir, ids);
+  await warm.rebuild();
+  const cold = sec(t);
+  t = performance.now();
+  await warm.rebuild();
+  const cached = sec(t);
+  // Now: the first run's start writes the tables; then each video its own run (start, record, video, end, its report).
+  await new ClipTables(dir, ids).update('start');
+  const runs = 19;
+  t = performance.now();
+  for (const id of ids.slice(n - measured, n - measured + runs)) {
+    const q = new ClipTables(dir, ids);
+    await q.update('start');
+    await writeUnitRecord(dir, record(id));
+    await q.update('video');
+    await q.update('end');
+    await q.readSome([id]);
+  }
+  const perRun = sec(t) / runs;
+  // A plain run's videos: one ClipTables, the record and a throttled update each.
+  const plain = new ClipTables(dir, ids);
+  const plainIds = ids.slice(n - measured + runs, n - 1);
+  t = performance.now();
+  for (const id of plainIds) {
+    await writeUnitRecord(dir, record(id));
+    await plain.update('video');
+  }
+  const perVideo = sec(t) / plainIds.length;
+  if (plain.stats.rebuilds !== 0) throw new Error('bench: a throttled plain run rebuilt');
+  t = performance.now();
+  const last = new ClipTables(dir, ids);
+  await last.update('start');
+  await writeUnitRecord(dir, record(ids[n - 1]!));
+  const final = await last.update('video');
+  await last.update('end');
+  const completing = sec(t);
+  if (!final.rebuilt || !final.complete) throw new Error('bench: the completing run did not rebuild');
+  o.log(
+    `   tables, ${n} videos: a rebuild ${r2(cold)} s cold, ${r2(cached)} s cached; a per-video run now ${r2(perRun * 1000)} ms of table work (record write included), a plain run's video ${r2(perVideo * 1000)} ms, the completing run ${r2(completing)} s`,
+  );
+  await rm(dir, { recursive: true, force: true });
+  const before = cold + 2 * cached;
+  return [
+    {
+      item: 'clips tables',
+      metric: `s of table work per video, per-video runs (queue), ${n} videos recorded (10 clips each)`,
+      ours: String(Math.round(perRun * 10000) / 10000),
+      reference: `${r2(before)} (rebuild at start, after the video, at the end)`,
+      ratio: Math.round((perRun / before) * 10000) / 10000,
+      target: '≤ 0.05',
+      met: perRun / before <= 0.05,
+    },
+    {
+      item: 'clips tables',
+      metric: `s of table work per video, plain run, ${n} videos recorded (plus one cached rebuild per ${TABLES_EVERY_S} s)`,
+      ours: String(Math.round(perVideo * 10000) / 10000),
+      reference: `${r2(cached)} (a cached rebuild per video)`,
+      ratio: Math.round((perVideo / cached) * 10000) / 10000,
+      target: '(info)',
+      met: null,
+    },
+    {
+      item: 'clips tables',
+      metric: `s for the run completing the list (one rebuild), ${n} videos`,
+      ours: String(r2(completing)),
+      reference: `${r2(cold)} (one cold rebuild)`,
+      ratio: r2(completing / cold),
+      target: '(info)',
+      met: null,
+    },
+  ];
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf('--child');
   if (i > 0) await jobChild(JSON.parse(process.argv[i + 1]!) as { sources: string; out: string; limit: number });
+  else if (process.argv.includes('--tables'))
+    for (const row of await benchClipTables({ videos: Number(arg('videos', 10_000)), log: (s) => process.stderr.write(`${s}\n`) }))
+      process.stdout.write(`${JSON.stringify(row)}\n`);
   else if (process.argv.includes('--job'))
     for (const row of await benchClipsJob({ log: (s) => process.stderr.write(`${s}\n`) })) process.stdout.write(`${JSON.stringify(row)}\n`);
   else await compareModes();

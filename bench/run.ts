@@ -38,7 +38,7 @@ import {
   type BenchRow,
   type StageRun,
 } from './measure.js';
-import { benchClipsJob } from './clips.js';
+import { benchClipsJob, benchClipTables } from './clips.js';
 import { benchFaces } from './faces.js';
 import { naiveExtract } from './naive.js';
 import { benchQueue } from './queue.js';
@@ -685,6 +685,8 @@ async function main(): Promise<void> {
   if (cfg.mode === 'smoke' ? cfg.only?.has('clips') : want('clips')) {
     log('clips: cost per clip, 100 clips from a 30-min source vs 10 from a 3-min one, with peak RSS');
     rows.push(...(await benchClipsJob({ log })));
+    log(`clips: table work per video with ${cfg.mode === 'full' ? 10000 : cfg.mode === 'quick' ? 2000 : 200} videos recorded`);
+    rows.push(...(await benchClipTables({ videos: cfg.mode === 'full' ? 10_000 : cfg.mode === 'quick' ? 2000 : 200, log })));
   }
 
   // 9. segments: the job vs a bare decode → session.run → encode loop and vs the seed's method; RSS short vs long source

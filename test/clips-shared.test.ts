@@ -3,7 +3,7 @@
  * (`only: [video]`) and ranks sharing one out_dir each add their videos instead of
  * overwriting the tables with their own; issue 10: stage contracts and CSV errors.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { obtainStage } from '../src/clips/obtain.js';
 import { planStage } from '../src/clips/plan-stage.js';
 import { probeStage } from '../src/clips/probe-stage.js';
 import { readSources } from '../src/clips/sources.js';
-import { clips } from '../src/jobs/clips.js';
+import { clips, type ClipsReport } from '../src/jobs/clips.js';
 import { checkStages } from '../src/run/contract.js';
 import { parseCsv } from '../src/util/csv.js';
 import { makeSource } from './helpers/clip-sources.js';
@@ -27,7 +27,8 @@ beforeAll(async () => {
   await makeSource(join(dir, 'a.mp4'), { seconds: 3, fps: 10, audioHz: 440 });
   await makeSource(join(dir, 'b.mp4'), { seconds: 2, fps: 10 });
   await makeSource(join(dir, 'c.mp4'), { seconds: 2, fps: 10 });
-  await writeFile(join(dir, 'sources.csv'), 'video_id,path\na,a.mp4\nb,b.mp4\nc,c.mp4\n');
+  await makeSource(join(dir, 'd.mp4'), { seconds: 2, fps: 10 });
+  await writeFile(join(dir, 'sources.csv'), 'video_id,path\na,a.mp4\nb,b.mp4\nc,c.mp4\nd,d.mp4\n');
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -36,14 +37,19 @@ const table = async (out: string, name: string) => parseCsv(await readFile(join(
 describe('one out_dir shared by queue workers', () => {
   const options = (outDir: string) => ({ sources: join(dir, 'sources.csv'), outDir, clipLenS: 1, preset: 'ultrafast', shardSize: 2, onWarning: () => {} });
 
-  it('units one at a time (as `clipstream worker` runs them, in any order) give the tables and shards of one run', async () => {
+  it('units one at a time (as `clipstream worker` runs them, in any order) give the tables and shards of one run, written by the run completing the list', async () => {
     const one = join(dir, 'one');
     const whole = await clips(options(one));
     expect(whole.run.units.map((u) => [u.unit, u.outcome])).toEqual([
       ['a', 'done'],
       ['b', 'done'],
       ['c', 'done'],
+      ['d', 'done'],
     ]);
+    expect(whole.shards.map((s) => s.clips)).toEqual([2, 2, 2, 2, 1]);
+    // A plain run: the start writes the tables (none yet), the videos before the last are
+    // throttled, the last one completes the list and rebuilds, the end finds them final.
+    expect(whole.tables).toMatchObject({ rebuilds: 2, skipped: 4 });
     const shared = join(dir, 'shared');
     const opts = clipsJob.optionsFromArgs({
       sources: join(dir, 'sources.csv'),
@@ -53,24 +59,39 @@ describe('one out_dir shared by queue workers', () => {
       shard_size: 2,
       quiet: true,
     });
-    expect(await clipsJob.listUnits(opts)).toEqual(['a', 'b', 'c']);
+    expect(await clipsJob.listUnits(opts)).toEqual(['a', 'b', 'c', 'd']);
     const first = await clips({ ...options(shared), only: ['c'] });
-    expect(first.videos.map((v) => v.video_id)).toEqual(['c']);
+    expect(first.videos.map((v) => [v.video_id, v.num_clips])).toEqual([['c', 2]]);
+    expect(first.clips.map((c) => c.video_id)).toEqual(['c', 'c']);
     expect(first.shards).toEqual([]);
-    // The tables show c, and a and b as still to do, in list order.
+    // The start wrote the tables (there were none): every video planned, in list order. The
+    // rebuilds after c and at the end were throttled (a rebuild just ran; this run is not the
+    // whole list and does not complete it), so c still shows as to do.
+    expect(first.tables).toMatchObject({ rebuilds: 1, skipped: 2 });
     expect((await table(shared, 'videos.csv')).map((r) => [r.video_id, r.num_clips])).toEqual([
       ['a', '0'],
       ['b', '0'],
-      ['c', '2'],
+      ['c', '0'],
+      ['d', '0'],
     ]);
-    const second = await clipsJob.run({ ...opts, only: ['a'] });
+    const stamped = (await stat(join(shared, 'videos.csv'))).mtimeMs;
+    // A later unit that does not complete the list leaves the tables alone too.
+    const second = (await clipsJob.run({ ...opts, only: ['a'] })) as ClipsReport;
     expect(second.run.units.map((u) => u.unit)).toEqual(['a']);
-    const last = await clips({ ...options(shared), only: ['b'] });
-    expect(last.shards.map((s) => s.clips)).toEqual([2, 2, 2, 1]);
-    for (const f of ['videos.csv', 'clips.csv', 'span_issues.csv', 'shards/shard-000000.tar', 'shards/shard-000003.json']) {
+    expect(second.tables).toMatchObject({ rebuilds: 0, skipped: 3 });
+    expect(second.shards).toEqual([]);
+    expect((await stat(join(shared, 'videos.csv'))).mtimeMs).toBe(stamped);
+    // The last two units at once (two workers): the one that takes the table lock second sees
+    // both records, so the list complete, and leaves the final tables and shards.
+    const last = await Promise.all([clips({ ...options(shared), only: ['b'] }), clips({ ...options(shared), only: ['d'] })]);
+    expect(last.map((r) => r.run.units.map((u) => u.unit))).toEqual([['b'], ['d']]);
+    expect(last.map((r) => r.videos.map((v) => [v.video_id, v.num_clips]))).toEqual([[['b', 2]], [['d', 2]]]);
+    expect((await stat(join(shared, 'videos.csv'))).mtimeMs).toBeGreaterThan(stamped);
+    expect(last.some((r) => r.shards.map((s) => s.clips).join() === '2,2,2,2,1')).toBe(true);
+    for (const f of ['videos.csv', 'clips.csv', 'span_issues.csv', 'shards/shard-000000.tar', 'shards/shard-000004.json']) {
       expect((await readFile(join(shared, f), 'utf8')).replaceAll(shared, one), f).toBe(await readFile(join(one, f), 'utf8'));
     }
-    expect((await readdir(join(shared, '.units'))).sort()).toEqual(['a.json', 'b.json', 'c.json']);
+    expect((await readdir(join(shared, '.units'))).sort()).toEqual(['a.json', 'b.json', 'c.json', 'd.json']);
     await expect(clips({ ...options(shared), only: ['nope'] })).rejects.toThrow("clips: unit(s) not among the job's units: nope");
   }, 120_000);
 });

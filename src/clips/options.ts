@@ -11,6 +11,7 @@ import { ENCODERS, resolveEncoder } from './encoders.js';
 import { Slots, type ClipPlanSpec, type VideoContext, type VideoRow } from './item.js';
 import { parseSpanTable, type SpanIssue, type SpanSpec } from './plan.js';
 import type { SourceRow } from './sources.js';
+import { TABLES_EVERY_S } from './table.js';
 import type { Partition } from '../scale/partition.js';
 import type { JobProgress } from '../run/progress.js';
 import type { OnError } from '../run/on-error.js';
@@ -58,6 +59,12 @@ export interface ClipsOptions {
   onWarning?: WarningHandler;
   /** A video that cannot be obtained, probed, planned or cut: `'skip'` (default: recorded as failed, the run goes on) or `'throw'` (the run stops), or a function deciding per error. */
   onError?: OnError;
+  /**
+   * Least seconds between two rebuilds of the tables that do not complete them (default 30; 0:
+   * after every video). The rebuild that completes the list, and the end of a whole-list run,
+   * always run; see src/clips/table.ts.
+   */
+  tablesEveryS?: number;
   /** Called after each video with its row. */
   onVideo?: (row: VideoRow, done: number, total: number) => void;
   /** Progress of the run (videos and clips), for a ProgressDisplay. */
@@ -95,6 +102,7 @@ export interface ResolvedClips {
   /** The span table, when the plan is spans. */
   spans: Map<string, SpanSpec[]> | null;
   ctx: VideoContext;
+  tablesEveryS: number;
 }
 
 /** Checks every option (reading the span table, resolving the encoder) and builds the stages' context. */
@@ -104,6 +112,7 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
   const warn = options.onWarning ?? defaultWarningHandler;
   const numProcesses = validateInteger(options.numProcesses ?? 1, 'options.numProcesses', 1, 256);
   const shardSize = validateInteger(options.shardSize ?? 0, 'options.shardSize', 0);
+  const tablesEveryS = validateNumber(options.tablesEveryS ?? TABLES_EVERY_S, 'options.tablesEveryS', 0);
   const ignoreAudio = validateBoolean(options.ignoreAudio ?? false, 'options.ignoreAudio');
   const useInputBitRate = validateBoolean(options.useInputBitRate ?? false, 'options.useInputBitRate');
   const mode = validateOneOf(options.mode ?? 'one-pass', 'options.mode', ['one-pass', 'per-clip'] as const);
@@ -161,7 +170,7 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     onError: options.onError,
     signal: options.signal,
   };
-  return { sourcesPath, outDir, warn, numProcesses, shardSize, spans, ctx };
+  return { sourcesPath, outDir, warn, numProcesses, shardSize, spans, ctx, tablesEveryS };
 }
 
 /**

@@ -5,16 +5,17 @@ import type { VideoItem } from './item.js';
 import { writeUnitRecord, type ClipTables, type UnitRecord } from './table.js';
 
 export interface RecordSinkOptions {
-  /** The tables of the output folder (src/clips/table.ts): rebuilt after every video. */
+  /** The tables of the output folder (src/clips/table.ts): updated after every video (rebuilt when that completes them or the throttle allows). */
   tables: ClipTables;
-  /** Called once a video's record is written and the tables rebuilt with it. */
+  /** Called once a video's record is written and the tables updated. */
   onRecorded?: (item: VideoItem, record: UnitRecord) => void | Promise<void>;
 }
 
 /**
  * The last stage: for each finished video (done, partly done or failed) its record
  * `outDir/.units/<video_id>.json` is written atomically, then videos.csv, clips.csv and
- * span_issues.csv are rebuilt from every record in the folder. A run killed at any point
+ * span_issues.csv are rebuilt from every record in the folder if that makes them complete or
+ * the last rebuild is old enough (`ClipTables.update('video')`). A run killed at any point
  * keeps every video recorded before it; runs sharing the folder each add their videos.
  *
  * @example
@@ -24,7 +25,7 @@ export function recordSink(o: RecordSinkOptions): Writable {
   const take = async (item: VideoItem) => {
     const record: UnitRecord = { video_id: item.source.videoId, row: item.row, clips: item.records, issues: item.issues };
     await writeUnitRecord(o.tables.outDir, record);
-    await o.tables.rebuild();
+    await o.tables.update('video');
     await o.onRecorded?.(item, record);
   };
   const sink = new Writable({

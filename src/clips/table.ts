@@ -11,7 +11,14 @@
  * Rows follow the order of the source list; a listed video without a record yet has a
  * pending row (not downloaded, not failed, no clips). Records of videos not in the list are
  * left alone and not shown.
+ *
+ * A rebuild reads every record, so it costs O(list) and rebuilding after every video costs
+ * O(list²) per dataset. `update()` decides, under the table lock, whether one is due
+ * (`outDir/.tables.json` says for which list the tables were last written, when, and how long
+ * that took): the rebuild that makes the tables complete always runs, others at most once per
+ * max(`everyS`, TABLES_FACTOR × the last rebuild's duration) for the whole folder.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
@@ -23,6 +30,12 @@ import { CLIP_COLUMNS, writeClipShards, type ClipRecord, type ShardOutput } from
 import type { SpanIssue } from './plan.js';
 
 export const UNITS_DIR = '.units';
+/** The stamp of the last rebuild in a folder: `{ list, ms, at }`. */
+export const TABLES_STAMP = '.tables.json';
+/** Default least seconds between two throttled rebuilds: the tables are a progress view, half a minute behind is current enough. */
+export const TABLES_EVERY_S = 30;
+/** A throttled rebuild waits at least this many times the last rebuild's duration: tables cost at most ~1/(1+factor) of the folder's time. */
+export const TABLES_FACTOR = 10;
 export const ISSUE_COLUMNS = ['video_id', 'span', 'action', 'reason'] as const;
 
 /** What a finished video leaves for the tables. */
@@ -65,6 +78,43 @@ export interface TablesView {
   complete: boolean;
 }
 
+/** When `update()` is called: at the start of a run, after a video is recorded, at the end of a run. */
+export type TablesMoment = 'start' | 'video' | 'end';
+
+export interface TablesUpdate {
+  /** The tables were rewritten by this call. */
+  rebuilt: boolean;
+  /** Every listed video has a record (by the names in `.units/`; not checked by a `start` that wrote nothing: false). */
+  complete: boolean;
+  /** The view written, when rebuilt or when shards were written. */
+  view?: TablesView;
+  /** Written at the end of a run that found the list complete; [] otherwise. */
+  shards: ShardOutput[];
+}
+
+export interface TablesPolicy {
+  /** Least seconds between two rebuilds that do not complete the tables (0: no throttle). Default TABLES_EVERY_S. */
+  everyS?: number;
+  /** The end of this run rebuilds whatever the throttle says (a run over the whole list, world 1, no `only`). */
+  wholeList?: boolean;
+  /** With `shardSize > 0`, the end of a run that finds the list complete writes the tar shards. */
+  shards?: { clipsDir: string; shardsDir: string; shardSize: number };
+}
+
+/** Table work of one ClipTables, for the report. */
+export interface TablesStats {
+  rebuilds: number;
+  skipped: number;
+  /** Seconds spent in `update()` (lock, completeness check, rebuilds, shards). */
+  seconds: number;
+}
+
+interface Stamp {
+  list: string;
+  ms: number;
+  at: number;
+}
+
 /**
  * The tables of one output folder for one source list. `rebuild()` reads the records (only
  * those changed since the last read) and rewrites the three tables under the folder's table
@@ -77,6 +127,14 @@ export class ClipTables {
   readonly #cache = new Map<string, { key: string; record: UnitRecord }>();
   #running: Promise<TablesView> | null = null;
   #again: Promise<TablesView> | null = null;
+  readonly #stampPath: string;
+  #listKey: string | null = null;
+  #names: string[] | null = null;
+  /** This instance's last update was a complete rebuild and it has recorded nothing since. */
+  #finalHere = false;
+  /** What this instance's last `video` update found (null before its first). */
+  #lastVideoComplete: boolean | null = null;
+  readonly stats: TablesStats = { rebuilds: 0, skipped: 0, seconds: 0 };
 
   /** `listIssues`: issues of the list itself (spans of unlisted videos), first in span_issues.csv. */
   constructor(
@@ -84,10 +142,129 @@ export class ClipTables {
     readonly videoIds: readonly string[],
     readonly listIssues: readonly SpanIssue[] = [],
     readonly signal?: AbortSignal,
+    readonly policy: TablesPolicy = {},
   ) {
     this.videosCsv = join(outDir, 'videos.csv');
     this.clipsCsv = join(outDir, 'clips.csv');
     this.issuesCsv = join(outDir, 'span_issues.csv');
+    this.#stampPath = join(outDir, TABLES_STAMP);
+  }
+
+  /** What the tables depend on besides the records: the list and its own issues. */
+  get listKey(): string {
+    this.#listKey ??= createHash('sha256')
+      .update(JSON.stringify([this.videoIds, this.listIssues]))
+      .digest('hex');
+    return this.#listKey;
+  }
+
+  /** Every listed video has a record: one readdir of `.units/` against the listed ids' file names, no stat or parse per record. */
+  async isComplete(): Promise<boolean> {
+    const dir = join(this.outDir, UNITS_DIR);
+    this.#names ??= this.videoIds.map((id) => unitRecordPath(this.outDir, id).slice(dir.length + 1));
+    const present = new Set(await readdir(dir).catch(() => [] as string[]));
+    return this.#names.every((n) => present.has(n));
+  }
+
+  async #readStamp(): Promise<Stamp | null> {
+    try {
+      const s = JSON.parse(await readFile(this.#stampPath, 'utf8')) as Stamp;
+      return typeof s.list === 'string' && Number.isFinite(s.ms) && Number.isFinite(s.at) ? s : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The tables exist, were last written for this list, that recently (see TABLES_FACTOR). */
+  #throttled(stamp: Stamp | null, now: number): boolean {
+    const everyS = this.policy.everyS ?? TABLES_EVERY_S;
+    if (!stamp || stamp.list !== this.listKey || everyS <= 0) return false;
+    const age = now - stamp.at;
+    return age >= 0 && age < Math.max(everyS * 1000, TABLES_FACTOR * stamp.ms);
+  }
+
+  /**
+   * Rebuilds the tables if one is due at this moment, all under the table lock:
+   * - `start`: only when the tables do not exist yet or were written for another list (so a
+   *   crashed run still shows what was planned);
+   * - `video`: when the list is complete (the run recording the last video, whichever it is,
+   *   leaves final tables), else when the throttle allows;
+   * - `end`: when complete, unless this run already rebuilt them complete since its last
+   *   video; else for a whole-list run, or when the throttle allows. A complete list also gets
+   *   its shards.
+   * Records are written before this is called, so of two runs recording the last videos at
+   * once the second to take the lock sees both records, finds the list complete and rebuilds.
+   */
+  async update(moment: TablesMoment): Promise<TablesUpdate> {
+    const t0 = performance.now();
+    if (moment === 'video') this.#finalHere = false;
+    try {
+      return await this.locked(async () => {
+        // The start does not need it (it only checks that the tables are there and for this list).
+        // Nor does the end of a run whose last video found the list incomplete: the record then
+        // missing is written before its own run's check, which comes after ours and completes.
+        const complete = moment !== 'start' && !(moment === 'end' && this.#lastVideoComplete === false) && (await this.isComplete());
+        if (moment === 'video') this.#lastVideoComplete = complete;
+        const stamp = await this.#readStamp();
+        let due: boolean;
+        if (moment === 'start') due = stamp?.list !== this.listKey || !(await stat(this.videosCsv).catch(() => null));
+        else if (moment === 'video') due = complete || !this.#throttled(stamp, Date.now());
+        // Complete and already rebuilt complete by this run since its last video: final as they are.
+        else if (complete) due = !this.#finalHere;
+        else due = this.policy.wholeList === true || !this.#throttled(stamp, Date.now());
+        let view: TablesView | undefined;
+        if (due) {
+          view = await this.#write();
+          this.#finalHere = view.complete;
+          this.stats.rebuilds++;
+        } else this.stats.skipped++;
+        let shards: ShardOutput[] = [];
+        const sh = this.policy.shards;
+        if (moment === 'end' && (view?.complete ?? complete) && sh && sh.shardSize > 0) {
+          view ??= await this.read();
+          if (view.complete) shards = await writeClipShards(view.clips, sh.clipsDir, sh.shardsDir, sh.shardSize);
+        }
+        return { rebuilt: due, complete: view?.complete ?? complete, ...(view ? { view } : {}), shards };
+      });
+    } finally {
+      this.stats.seconds += (performance.now() - t0) / 1000;
+    }
+  }
+
+  /** The records of these videos (this run's), in list order, without reading the others. */
+  async readSome(videoIds: Iterable<string>): Promise<Map<string, UnitRecord>> {
+    const want = new Set(videoIds);
+    const records = new Map<string, UnitRecord>();
+    for (const id of this.videoIds) {
+      if (!want.has(id)) continue;
+      const record = await this.#readOne(id);
+      if (record) records.set(id, record);
+    }
+    return records;
+  }
+
+  /** A listed video's record, or null while it has none (a changed file is read again). */
+  async #readOne(id: string): Promise<UnitRecord | null> {
+    const path = unitRecordPath(this.outDir, id);
+    const st = await stat(path).catch(() => null);
+    if (!st) return null;
+    const key = `${st.mtimeMs}:${st.size}`;
+    let hit = this.#cache.get(id);
+    if (hit?.key !== key) {
+      let record: UnitRecord;
+      try {
+        record = JSON.parse(await readFile(path, 'utf8')) as UnitRecord;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw new ClipstreamError('ERR_FORMAT', `${path}: not a clips unit record (${(err as Error).message}); remove it to redo video ${id}`, {
+          cause: err,
+          where: { file: path, key: id },
+        });
+      }
+      hit = { key, record };
+      this.#cache.set(id, hit);
+    }
+    return hit.record;
   }
 
   /** Reads every record of a listed video (a changed file is read again). */
@@ -98,24 +275,8 @@ export class ClipTables {
     for (const id of this.videoIds) {
       const path = unitRecordPath(this.outDir, id);
       if (!names.has(path.slice(dir.length + 1))) continue;
-      const st = await stat(path).catch(() => null);
-      if (!st) continue;
-      const key = `${st.mtimeMs}:${st.size}`;
-      let hit = this.#cache.get(id);
-      if (hit?.key !== key) {
-        let record: UnitRecord;
-        try {
-          record = JSON.parse(await readFile(path, 'utf8')) as UnitRecord;
-        } catch (err) {
-          throw new ClipstreamError('ERR_FORMAT', `${path}: not a clips unit record (${(err as Error).message}); remove it to redo video ${id}`, {
-            cause: err,
-            where: { file: path, key: id },
-          });
-        }
-        hit = { key, record };
-        this.#cache.set(id, hit);
-      }
-      records.set(id, hit.record);
+      const record = await this.#readOne(id);
+      if (record) records.set(id, record);
     }
     const listed = this.videoIds.map((id) => records.get(id));
     return {
@@ -141,23 +302,29 @@ export class ClipTables {
 
   #start(): Promise<TablesView> {
     this.#again = null;
-    const p = this.locked(async () => {
-      const view = await this.read();
-      await writeCsvAtomic(this.videosCsv, VIDEO_COLUMNS, view.rows);
-      await writeCsvAtomic(this.clipsCsv, CLIP_COLUMNS, view.clips);
-      // Always written, so an empty table says "nothing was lost" rather than "not checked".
-      await writeCsvAtomic(
-        this.issuesCsv,
-        ISSUE_COLUMNS,
-        view.issues.map((x) => ({ video_id: x.videoId, span: x.span, action: x.action, reason: x.reason })),
-      );
-      return view;
-    });
+    const p = this.locked(() => this.#write());
     this.#running = p;
     void p.finally(() => {
       if (this.#running === p) this.#running = null;
     });
     return p;
+  }
+
+  /** Reads the records and rewrites the three tables and the stamp; the caller holds the table lock. */
+  async #write(): Promise<TablesView> {
+    const t0 = performance.now();
+    const view = await this.read();
+    await writeCsvAtomic(this.videosCsv, VIDEO_COLUMNS, view.rows);
+    await writeCsvAtomic(this.clipsCsv, CLIP_COLUMNS, view.clips);
+    // Always written, so an empty table says "nothing was lost" rather than "not checked".
+    await writeCsvAtomic(
+      this.issuesCsv,
+      ISSUE_COLUMNS,
+      view.issues.map((x) => ({ video_id: x.videoId, span: x.span, action: x.action, reason: x.reason })),
+    );
+    const stamp: Stamp = { list: this.listKey, ms: Math.round(performance.now() - t0), at: Date.now() };
+    await writeFileAtomic(this.#stampPath, `${JSON.stringify(stamp)}\n`);
+    return view;
   }
 
   /**

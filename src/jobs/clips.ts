@@ -31,7 +31,7 @@ import type { SpanIssue } from '../clips/plan.js';
 import { probeStage } from '../clips/probe-stage.js';
 import { recordSink, unitResult } from '../clips/record.js';
 import { listSources } from '../clips/sources.js';
-import { ClipTables, UNITS_DIR, unitRecordPath } from '../clips/table.js';
+import { ClipTables, pendingRow, UNITS_DIR, unitRecordPath, type TablesStats } from '../clips/table.js';
 import { checkStages } from '../run/contract.js';
 import { runJob, type JobReport } from '../run/runner.js';
 
@@ -50,6 +50,8 @@ export interface ClipsReport {
   videosCsv: string;
   clipsCsv: string;
   seconds: number;
+  /** Table work of this run: rebuilds done, rebuilds skipped by the throttle, seconds spent on the tables and shards. */
+  tables: TablesStats;
   run: JobReport;
 }
 
@@ -68,7 +70,7 @@ const issueWarning = (i: SpanIssue) =>
  */
 export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const started = Date.now();
-  const { sourcesPath, outDir, warn, shardSize, spans, ctx } = await resolveClipsOptions(options);
+  const { sourcesPath, outDir, warn, shardSize, spans, ctx, tablesEveryS } = await resolveClipsOptions(options);
   const sources = await listSources(sourcesPath, options.numVideos, warn);
   // Against the whole list: a span of a video in another rank's share is not lost.
   const listIssues = spans ? unlistedSpans(spans, sources, options.numVideos !== undefined) : [];
@@ -78,6 +80,11 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
     sources.map((s) => s.videoId),
     listIssues,
     options.signal,
+    {
+      everyS: tablesEveryS,
+      wholeList: options.only === undefined && (options.partition?.world ?? 1) === 1,
+      shards: { clipsDir: ctx.clipsDir, shardsDir: join(outDir, 'shards'), shardSize },
+    },
   );
   await mkdir(join(outDir, UNITS_DIR), { recursive: true });
   let made = 0;
@@ -101,8 +108,8 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       onProgress: options.onProgress,
     },
     async (job) => {
-      // The tables exist from the start, so a crashed run still shows what was planned.
-      await tables.rebuild();
+      // The tables exist from the start, so a crashed run still shows what was planned (written only if missing or for another list).
+      await tables.update('start');
       const [obtain, probe, plan, cut, describe, record] = checkStages(
         [
           obtainStage(ctx),
@@ -137,20 +144,22 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       );
     },
   );
-  const view = await tables.rebuild();
-  const { shards } = shardSize > 0 ? await tables.writeShards(ctx.clipsDir, join(outDir, 'shards'), shardSize) : { shards: [] };
-  const mine = new Set(run.units.map((u) => u.unit));
-  const records = [...view.records.values()].filter((r) => mine.has(r.video_id));
+  const { shards } = await tables.update('end');
+  // Only this run's records: the report does not read the whole folder.
+  const ids = new Set(run.units.map((u) => u.unit));
+  const records = await tables.readSome(ids);
+  const mine = tables.videoIds.filter((id) => ids.has(id));
   return {
-    videos: view.rows.filter((r) => mine.has(r.video_id)),
-    clips: view.clips.filter((c) => mine.has(c.video_id)),
-    issues: [...listIssues, ...records.flatMap((r) => r.issues)],
+    videos: mine.map((id) => records.get(id)?.row ?? pendingRow(id)),
+    clips: [...records.values()].flatMap((r) => r.clips),
+    issues: [...listIssues, ...[...records.values()].flatMap((r) => r.issues)],
     shards,
     encoder: ctx.encoder,
     clipsMade: made,
     videosCsv: tables.videosCsv,
     clipsCsv: tables.clipsCsv,
     seconds: (Date.now() - started) / 1000,
+    tables: { ...tables.stats },
     run,
   };
 }
