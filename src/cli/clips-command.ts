@@ -5,6 +5,7 @@ import type { JobDefinition } from '../run/job-definition.js';
 import { ProgressDisplay } from '../run/progress.js';
 import type { CommandSpec } from './args.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
+import { TABLES_EVERY_S } from '../clips/table.js';
 
 export const clipsSpec: CommandSpec = {
   name: 'clips',
@@ -40,6 +41,13 @@ export const clipsSpec: CommandSpec = {
     { name: 'mode', type: 'string', description: "'one-pass' (decode once per chunk) or 'per-clip' (one ffmpeg per clip)", default: 'one-pass' },
     { name: 'ignore_audio', type: 'boolean', description: 'Mute clips: skip the FLAC split and AAC remix', default: false },
     { name: 'shard_size', type: 'integer', description: 'Also pack clips into shards/shard-NNNNNN.{tar,json} of this many clips (0: folder only)', default: 0 },
+    {
+      name: 'tables_every_s',
+      type: 'number',
+      description:
+        'Rewrite videos.csv/clips.csv while the list is not complete at most this often (0: after every video); the run that completes the list always does',
+      default: TABLES_EVERY_S,
+    },
     { name: 'ffmpeg_path', type: 'string', description: 'ffmpeg binary to use (e.g. one with NVENC); default FFMPEG_PATH or the bundled one' },
     { name: 'yt_dlp_path', type: 'string', description: 'yt-dlp binary for YouTube ids (default YTDLP_PATH or yt-dlp on PATH)' },
     { name: 'download_retries', type: 'integer', description: 'Retries of a failed HTTP download (resuming the partial file)', default: 3 },
@@ -77,6 +85,7 @@ const FLAGS: Partial<Record<keyof ClipsOptions, string>> = {
   mode: 'mode',
   ignoreAudio: 'ignore_audio',
   shardSize: 'shard_size',
+  tablesEveryS: 'tables_every_s',
   ffmpegPath: 'ffmpeg_path',
   ytDlpPath: 'yt_dlp_path',
   downloadRetries: 'download_retries',
@@ -123,6 +132,7 @@ export function clipsOptionsFromArgs(args: Record<string, unknown>): ClipsOption
     mode: args.mode as 'one-pass' | 'per-clip' | undefined,
     ignoreAudio: args.ignore_audio as boolean | undefined,
     shardSize: args.shard_size as number | undefined,
+    tablesEveryS: args.tables_every_s as number | undefined,
     ffmpegPath: args.ffmpeg_path as string | undefined,
     ytDlpPath: args.yt_dlp_path as string | undefined,
     downloadRetries: args.download_retries as number | undefined,
