@@ -20,6 +20,7 @@ import type { LmdbV1Summary } from './lmdb-v1.js';
 import { writeLmdbV1 } from './lmdb-v1.js';
 import type { WarningHandler } from '../types.js';
 import { readAllRecords, recordPath, type RecordCache, type VideoRecord } from './records.js';
+import { pidAlive } from '../util/pid.js';
 
 /** Folder of the per-video staging stores, relative to the output folder. */
 export const STAGING_DIR = '.faces-staging';
@@ -86,18 +87,9 @@ export async function removeDeadStaging(outputDir: string): Promise<void> {
     const m = TEMP.exec(name);
     if (!m || m[2] !== hostTag()) continue;
     const pid = Number(m[3]);
-    if (pid === process.pid || alive(pid)) continue;
+    if (pid === process.pid || pidAlive(pid)) continue;
     if (await lockHeldElsewhere(lockPathFor(recordPath(outputDir, m[1]!)))) continue;
     await rm(join(dir, name), { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -2,6 +2,7 @@ import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { lockHeldElsewhere, lockPathFor } from './lock.js';
+import { pidAlive } from './pid.js';
 
 /** A temporary name in the same folder as `finalPath`, so the final rename is atomic. */
 export function tempPathFor(finalPath: string): string {
@@ -17,15 +18,6 @@ export async function writeFileAtomic(finalPath: string, data: Uint8Array | stri
 }
 
 const TEMP_NAME = /^\.(.+)\.tmp-(\d+)-[0-9a-f]{8}$/;
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Removes the temporary files (tempPathFor's naming) that processes killed mid-write left in

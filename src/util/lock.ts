@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClipstreamError } from '../errors.js';
 import { tempPathFor } from './atomic.js';
+import { pidAlive } from './pid.js';
 
 export interface LockInfo {
   host: string;
@@ -41,15 +42,6 @@ export type LockAttempt = { lock: UnitLock; tookOver?: LockInfo } | { heldBy: Lo
 const DEFAULT_STALE_MS = 2 * 60_000;
 // A lock-breaking marker older than this belongs to a process that died while breaking.
 const BREAK_STALE_MS = 30_000;
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** `host vm-3, pid 4242, since 2026-12-01T08:00:00.000Z (extract)`. */
 export function describeHolder(info: LockInfo): string {

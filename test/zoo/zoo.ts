@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recipes } from './recipes.js';
+import { pidAlive } from '../../src/util/pid.js';
 
 export interface ZooTruth {
   frames?: number;
@@ -130,17 +131,8 @@ async function takeLock(lock: string): Promise<boolean> {
     (s) => Date.now() - s.mtimeMs,
     () => 0,
   );
-  if (age > LOCK_STALE_MS || (owner && owner !== process.pid && !alive(owner))) await rm(lock, { recursive: true, force: true });
+  if (age > LOCK_STALE_MS || (owner && owner !== process.pid && !pidAlive(owner))) await rm(lock, { recursive: true, force: true });
   return false;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function generate(dir: string): Promise<void> {
@@ -149,7 +141,7 @@ async function generate(dir: string): Promise<void> {
   const base = basename(dir);
   for (const name of await readdir(dirname(dir))) {
     const pid = name.startsWith(`${base}.tmp-`) ? Number(name.slice(base.length + 5)) : NaN;
-    if (pid === process.pid || (pid > 0 && !alive(pid))) await rm(join(dirname(dir), name), { recursive: true, force: true });
+    if (pid === process.pid || (pid > 0 && !pidAlive(pid))) await rm(join(dirname(dir), name), { recursive: true, force: true });
   }
   const work = join(scratch, '.work');
   await mkdir(work, { recursive: true });
