@@ -65,6 +65,38 @@ describe('FeedLanes', () => {
     }
   });
 
+  it('a busy lane gives its slot up to a run waiting for one (another job, other options) instead of starving it', async () => {
+    const ac = new AbortController();
+    const slots = new Slots(1);
+    const lanes = new FeedLanes({ slots, maxLanes: 1, idleMs: 50, signal: ac.signal });
+    const order: string[] = [];
+    const toy = toyRuns(15);
+    const tracked: LaneRun = (feed, onUnitDone, signal) =>
+      toy.run(
+        feed,
+        (r) => {
+          order.push(r.unit);
+          onUnitDone(r);
+        },
+        signal,
+      );
+    const first = ['a1', 'a2', 'a3'].map((u) => lanes.submit('a', u, tracked));
+    await sleep(5);
+    // A unit run on its own (a clips video) asks for the only slot while the lane is busy.
+    const other = slots.acquire().then((release) => {
+      order.push('other');
+      release();
+    });
+    const later = ['a4', 'a5'].map((u) => lanes.submit('a', u, tracked));
+    await Promise.all([...first, ...later, other]);
+    await lanes.close();
+    const at = order.indexOf('other');
+    expect(at, order.join(' ')).toBeGreaterThan(0);
+    expect(at, `the waiting run got the slot before the lane's later units: ${order.join(' ')}`).toBeLessThan(order.length - 1);
+    expect(toy.runs.length).toBeGreaterThan(1);
+    expect(order.filter((u) => u !== 'other').sort()).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
+  });
+
   it('a run that fails before it takes a unit fails the units waiting for it; one that fails later fails only its own', async () => {
     const ac = new AbortController();
     const lanes = new FeedLanes({ slots: new Slots(1), maxLanes: 1, idleMs: 50, signal: ac.signal });

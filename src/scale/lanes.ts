@@ -30,6 +30,11 @@ export class Slots {
     this.#free = n;
   }
 
+  /** Callers waiting for a slot. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   /** Resolves with the release function once a slot is free; rejects when `signal` aborts first. */
   acquire(signal?: AbortSignal): Promise<() => void> {
     const release = () => {
@@ -203,8 +208,11 @@ export class FeedLanes {
 
   async *#feed(g: Group, inHand: Set<string>, took: () => void): AsyncGenerator<string, void, undefined> {
     const idleMs = this.#o.idleMs ?? 2000;
-    for (;;) {
+    for (let first = true; ; first = false) {
       if (this.#o.signal.aborted) return;
+      // Another run waits for this lane's slot (another job's unit, another set of options): end
+      // here, so it is not starved; the units left wait for a new lane behind it.
+      if (!first && this.#o.slots.waiting > 0) return;
       const unit = g.buffer.shift();
       if (unit !== undefined) {
         inHand.add(unit);
