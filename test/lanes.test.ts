@@ -120,7 +120,7 @@ describe('FeedLanes', () => {
     const forgetful: LaneRun = async (feed) => {
       for await (const _ of feed) return;
     };
-    await expect(lanes.submit('extract\0{}', 'a', forgetful)).rejects.toThrow('the extract run ended before it reported the unit');
+    await expect(lanes.submit('extract\0{}', 'a', forgetful, 'extract')).rejects.toThrow('the extract run ended before it reported the unit');
     let held: ((r: UnitResult) => void) | null = null;
     const stuck: LaneRun = async (feed, onUnitDone, signal) => {
       for await (const unit of feed) {

@@ -93,6 +93,8 @@ interface Group {
   /** Lanes blocked on an empty feed, woken by the next unit. */
   idle: Array<() => void>;
   run: LaneRun;
+  /** What the lane runs (the job's name), for messages. */
+  name: string;
 }
 
 export interface FeedLanesOptions {
@@ -121,14 +123,14 @@ export class FeedLanes {
 
   /**
    * Hands `unit` to a lane of `key` (one set of job options), started with `run` when none has
-   * room; resolves with the unit's result as the run records it.
+   * room; resolves with the unit's result as the run records it. `name` (the job) is for messages.
    */
-  submit(key: string, unit: string, run: LaneRun): Promise<UnitResult> {
+  submit(key: string, unit: string, run: LaneRun, name = key): Promise<UnitResult> {
     if (this.#o.signal.aborted) return Promise.reject(this.#o.signal.reason);
     if (this.#handedBack) return Promise.reject(new HandedBackError(unit));
     let g = this.#groups.get(key);
     if (!g) {
-      g = { buffer: [], waiters: new Map(), lanes: 0, idle: [], run };
+      g = { buffer: [], waiters: new Map(), lanes: 0, idle: [], run, name };
       this.#groups.set(key, g);
     }
     const result = new Promise<UnitResult>((resolve, reject) => {
@@ -192,7 +194,7 @@ export class FeedLanes {
         if (--this.#lanes === 0) this.#o.onLanes?.(0);
         const why =
           failure ??
-          new ClipstreamError('ERR_PIPELINE', `the ${key.split('\0')[0]} run ended before it reported the unit`, {
+          new ClipstreamError('ERR_PIPELINE', `the ${g.name} run ended before it reported the unit`, {
             where: { key: [...inHand][0] ?? '' },
           });
         for (const unit of inHand) this.#settle(g, unit, (w) => w.reject(why));

@@ -89,7 +89,12 @@ export function definitionRunner(definitions: Partial<Record<JobName, JobDefinit
         // One signal for the worker's life (its hard stop): the lanes take it from the first unit.
         lanes ??= new FeedLanes({ slots, maxLanes: concurrency, idleMs: o.idleMs, signal, onLanes: (n) => setHolds?.(n > 0 ? holds : concurrency) });
         const key = `${data.job}\0${JSON.stringify(data.args)}`;
-        r = await lanes.submit(key, data.unit, (feed, onUnitDone, laneSignal) => def.run({ ...options, ...shared, feed, onUnitDone, signal: laneSignal }));
+        r = await lanes.submit(
+          key,
+          data.unit,
+          (feed, onUnitDone, laneSignal) => def.run({ ...options, ...shared, feed, onUnitDone, signal: laneSignal }),
+          data.job,
+        );
       } else {
         const release = await slots.acquire(signal);
         try {
