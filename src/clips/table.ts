@@ -218,6 +218,9 @@ export class ClipTables {
           this.#finalHere = view.complete;
           this.stats.rebuilds++;
         } else this.stats.skipped++;
+        // The tar shards, from the full clips table, once every listed video has a record, under
+        // the table lock (two runs ending together write them once). Numbered over the whole
+        // table, so ranks sharing the folder never make two shards of one clip nor leave one out.
         let shards: ShardOutput[] = [];
         const sh = this.policy.shards;
         if (moment === 'end' && (view?.complete ?? complete) && sh && sh.shardSize > 0) {
@@ -325,21 +328,6 @@ export class ClipTables {
     const stamp: Stamp = { list: this.listKey, ms: Math.round(performance.now() - t0), at: Date.now() };
     await writeFileAtomic(this.#stampPath, `${JSON.stringify(stamp)}\n`);
     return view;
-  }
-
-  /**
-   * The tar shards, from the full clips table, once every listed video has a record:
-   * whichever run finishes the last video writes them (under the table lock, so two runs
-   * ending together write them once). Shards are numbered over the whole table, so ranks
-   * sharing the folder never make two shards of one clip nor leave a clip out. Returns []
-   * while videos are still to do.
-   */
-  async writeShards(clipsDir: string, shardsDir: string, shardSize: number): Promise<{ shards: ShardOutput[]; complete: boolean }> {
-    return this.locked(async () => {
-      const view = await this.read();
-      if (!view.complete) return { shards: [], complete: false };
-      return { shards: await writeClipShards(view.clips, clipsDir, shardsDir, shardSize), complete: true };
-    });
   }
 
   async locked<T>(fn: () => Promise<T>): Promise<T> {
