@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { ClipstreamError } from '../errors.js';
+import { describeTools } from '../media/ffmpeg-path.js';
 import { bundleClips } from '../shards/bundle.js';
 import { cliMessage, formatHelp, parseArgs, type CommandSpec } from './args.js';
 import { bundleSpec, commands } from './commands.js';
@@ -13,6 +15,10 @@ import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
 /** Moved to ./extract-command.ts; re-exported for the files that import it from here. */
 export { extractOptionsFromArgs };
 
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 function topHelp(): string {
   return [
     'clipstream: turn raw video into training datasets with Node streams.',
@@ -22,7 +28,7 @@ function topHelp(): string {
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
     '',
-    "Run 'clipstream <command> --help' for the options of a command.",
+    "Run 'clipstream <command> --help' for the options of a command; 'clipstream --version' for the version and the ffmpeg that runs.",
     '',
   ].join('\n');
 }
@@ -44,6 +50,10 @@ async function runBundle(args: Record<string, unknown>): Promise<number> {
 /** Runs the CLI; returns the exit code (0: completed, even with skipped clips; 2: bad arguments; 1: failure). */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(`clipstream ${packageVersion()}\n${describeTools().join('\n')}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(topHelp());
     return name ? 0 : 2;
