@@ -1,12 +1,12 @@
 import type { Dirent } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { defaultWarningHandler, type ClipEntry, type WarningHandler } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { validateBoolean, validateInteger, validateString } from '../util/validate.js';
 import { ffprobePath } from '../media/ffmpeg-path.js';
+import { runTool } from '../media/process.js';
 import { VIDEO_EXTENSIONS, parseClipStem } from './clip-name.js';
 import { exists } from '../util/fs.js';
 import { writeTarAtomic } from './tar-writer.js';
@@ -59,28 +59,33 @@ interface Clip {
 const PROBE_CONCURRENCY = 2;
 const PROBE_TIMEOUT_MS = 30_000;
 
-/** Duration of a media file in seconds, from the container (what ffprobe's `format=duration` reports). */
-export function probeDuration(file: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      ffprobePath(),
-      ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=noprint_wrappers=1:nokey=1', file],
-      { timeout: PROBE_TIMEOUT_MS, maxBuffer: 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err) {
-          const detail = String(stderr).trim().split('\n').pop() || err.message;
-          reject(new ClipstreamError('ERR_DECODE', `ffprobe failed on ${file}: ${detail}`, { cause: err, where: { file } }));
-          return;
-        }
-        const duration = Number(String(stdout).trim());
-        if (!Number.isFinite(duration) || duration <= 0) {
-          reject(new ClipstreamError('ERR_DECODE', `ffprobe found no duration for ${file} (got '${String(stdout).trim()}')`, { where: { file } }));
-          return;
-        }
-        resolve(duration);
-      },
-    );
+/**
+ * Duration of a clip in seconds: its video stream's, else the container's. The container's
+ * duration is not stable across ffprobe versions (5.1 counts an AAC track's priming, 6.x does
+ * not: 10.022 against 10.000 for the same file); the video stream's is.
+ */
+export async function probeDuration(file: string): Promise<number> {
+  const where = { file };
+  const res = await runTool(ffprobePath(), ['-v', 'error', '-show_entries', 'stream=codec_type,duration:format=duration', '-of', 'json', file], {
+    timeoutMs: PROBE_TIMEOUT_MS,
+    where,
   });
+  if (res.code !== 0 || res.signal || res.killedBy) {
+    const detail = res.stderr.trim().split('\n').pop() || (res.killedBy ? 'timed out' : `exit ${res.code ?? res.signal}`);
+    throw new ClipstreamError('ERR_DECODE', `ffprobe failed on ${file}: ${detail}`, { where });
+  }
+  let json: { streams?: { codec_type?: string; duration?: string }[]; format?: { duration?: string } } = {};
+  try {
+    json = JSON.parse(res.stdout.toString('utf8'));
+  } catch {
+    // reported below as no duration
+  }
+  const video = Number(json.streams?.find((st) => st.codec_type === 'video')?.duration);
+  const duration = Number.isFinite(video) && video > 0 ? video : Number(json.format?.duration);
+  if (!Number.isFinite(duration) || duration <= 0) {
+    throw new ClipstreamError('ERR_DECODE', `ffprobe found no duration for ${file} (got '${res.stdout.toString('utf8').trim()}')`, { where });
+  }
+  return duration;
 }
 
 function shardName(prefix: string, n: number): string {
