@@ -32,7 +32,7 @@ describe('definitionRunner: runs a unit with its definition', () => {
   const seen: Array<Record<string, unknown>> = [];
   const fake = (result: Partial<UnitResult> | Error): JobDefinition<{ x: number }> => ({
     name: 'clips',
-    spec: { name: 'clips', summary: '', usage: '', options: [], examples: [] },
+    spec: { name: 'clips', summary: '', usage: '', options: [{ name: 'x', type: 'string', description: 'a number, as text' }], examples: [] },
     optionsFromArgs: (a) => ({ x: Number(a.x) }),
     pathArgs: [],
     listUnits: async () => ['a', 'b'],

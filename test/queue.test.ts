@@ -146,7 +146,8 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
       '--backoff_seconds=0.1',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const w = startWorker(redis.url, 'fail', 15, '--exit_when_drained');
+    // A pipe: unit runs only on a worker started to allow queued commands.
+    const w = startWorker(redis.url, 'fail', 15, '--exit_when_drained', '--allow_command_prefix=pipe:false ');
     workers.push(w);
     expect(await w.exited, w.stderr()).toBe(0);
     expect(w.stderr()).toContain('queue drained: stopping');

@@ -5,17 +5,23 @@
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, normalize, resolve } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import type { JobDefinition } from '../run/job-definition.js';
 import type { JobName } from '../run/runner.js';
-import { addUnits, DEFAULT_QUEUE, queueStatus, redisConnection } from '../scale/queue.js';
+import { addUnits, DEFAULT_QUEUE, queueStatus, REDIS_PASSWORD_ENV, redactRedisUrl, redisConnection } from '../scale/queue.js';
+import { isExecutableOption, MODEL_NAME_FLAG, QUEUE_SECRET_ENV, type TrustPolicy } from '../scale/unit-trust.js';
 import { definitionRunner, startWorker } from '../scale/worker.js';
 import { ModelCache } from '../scale/model-cache.js';
 import { isRemoteShard } from '../shards/shard-source.js';
 import { formatHelp, parseArgs, type CommandSpec, type OptionSpec } from './args.js';
 
-const redisOption: OptionSpec = { name: 'redis', type: 'string', description: 'Redis URL, redis://host:6379[/db] (rediss:// for TLS)', required: true };
+const redisOption: OptionSpec = {
+  name: 'redis',
+  type: 'string',
+  description: `Redis URL, redis://[:password@]host:6379[/db] (rediss:// for TLS); a password not in the URL comes from ${REDIS_PASSWORD_ENV}`,
+  required: true,
+};
 const queueOption: OptionSpec = { name: 'queue', type: 'string', description: 'Queue name (one per dataset, or share one)', default: DEFAULT_QUEUE };
 
 export const queueSpec: CommandSpec = {
@@ -31,8 +37,8 @@ export const queueSpec: CommandSpec = {
     { name: 'json', type: 'boolean', description: 'status: print the state as JSON', default: false },
   ],
   examples: [
-    'clipstream queue add extract --tar_path="/shared/shards/shard-{000000..000999}.tar" --out_path=/shared/feats --redis=redis://10.0.0.5:6379',
-    'clipstream queue status --redis=redis://10.0.0.5:6379',
+    `${REDIS_PASSWORD_ENV}=... clipstream queue add extract --tar_path="/shared/shards/shard-{000000..000999}.tar" --out_path=/shared/feats --redis=rediss://10.0.0.5:6380`,
+    `${REDIS_PASSWORD_ENV}=... clipstream queue status --redis=rediss://10.0.0.5:6380`,
   ],
 };
 
@@ -57,9 +63,24 @@ export const workerSpec: CommandSpec = {
       description: 'Exit once nothing waits in the queue (a batch job of workers); default: wait for more',
       default: false,
     },
+    {
+      name: 'allow_commands',
+      type: 'boolean',
+      description: 'Run any pipe: command or program (--ffmpeg_path, --yt_dlp_path) a queued unit names; default: refuse them',
+      default: false,
+    },
+    {
+      name: 'allow_command_prefix',
+      type: 'string[]',
+      description:
+        'Run the queued pipe: commands and programs that start with this text (repeat, or a comma list; a pipe: command may not go on with ; & | $ ` < > quotes or backslashes)',
+    },
     { name: 'quiet', type: 'boolean', description: 'Log failures only', default: false },
   ],
-  examples: ['clipstream worker --redis=redis://10.0.0.5:6379 --concurrency=2', 'clipstream worker --redis=redis://10.0.0.5:6379 --exit_when_drained'],
+  examples: [
+    `${REDIS_PASSWORD_ENV}=... clipstream worker --redis=rediss://10.0.0.5:6380 --concurrency=2`,
+    `${REDIS_PASSWORD_ENV}=... clipstream worker --redis=rediss://10.0.0.5:6380 --exit_when_drained --allow_command_prefix="pipe:aws s3 cp s3://my-bucket/"`,
+  ],
 };
 
 /** Options of `queue add <job>`: the job's own options, minus what makes no sense per unit. */
@@ -94,8 +115,10 @@ export function absolutePath(flag: string, v: unknown): unknown {
       .split(/::(?![^[]*\])/)
       .map((x) => absolutePath(flag, x))
       .join('::');
-  if (isAbsolute(v) || isRemoteShard(v)) return v;
-  if (/model|detector/.test(flag) && !v.includes('/') && !existsSync(v)) return v;
+  if (isRemoteShard(v)) return v;
+  // Normalised as a worker normalises it (src/scale/unit-trust.ts), so unit ids listed here match the worker's.
+  if (isAbsolute(v)) return normalize(v);
+  if (MODEL_NAME_FLAG.test(flag) && !v.includes('/') && !existsSync(v)) return v;
   return resolve(v);
 }
 
@@ -133,8 +156,16 @@ export async function runQueue(argv: string[]): Promise<number> {
     // The job's own checks, here: bad options fail now (exit 2), not on every worker.
     const units = await def.listUnits(def.optionsFromArgs(jobArgs));
     if (units.length === 0) throw bad(`queue add ${job}: the arguments name no unit of work`);
-    const r = await addUnits(redis, def.name, units, jobArgs, { queue: args.queue as string, attempts, backoffMs });
-    process.stderr.write(`clipstream queue: added ${r.added} ${job} unit(s) to queue '${args.queue}' at ${redis}; ${r.existing} were queued already\n`);
+    const secret = process.env[QUEUE_SECRET_ENV] || undefined;
+    const r = await addUnits(redis, def.name, units, jobArgs, { queue: args.queue as string, attempts, backoffMs, secret });
+    process.stderr.write(
+      `clipstream queue: added ${r.added} ${job} unit(s) to queue '${args.queue}' at ${redactRedisUrl(redis)}${secret ? `, signed with ${QUEUE_SECRET_ENV}` : ''}; ${r.existing} were queued already\n`,
+    );
+    const commands = queuedCommands(def, jobArgs);
+    if (commands.length > 0)
+      process.stderr.write(
+        `clipstream queue: note: these units run ${commands.join(', ')}; workers refuse that unless started with --allow_commands or a matching --allow_command_prefix\n`,
+      );
     return 0;
   }
   if (sub === 'status') {
@@ -146,7 +177,7 @@ export async function runQueue(argv: string[]): Promise<number> {
       return 0;
     }
     process.stdout.write(
-      `queue '${args.queue}' at ${args.redis}: waiting ${s.waiting}, active ${s.active}, retrying ${s.delayed}, done ${s.done}, failed ${s.failed}\n`,
+      `queue '${args.queue}' at ${redactRedisUrl(args.redis as string)}: waiting ${s.waiting}, active ${s.active}, retrying ${s.delayed}, done ${s.done}, failed ${s.failed}\n`,
     );
     for (const f of s.failures) process.stdout.write(`  failed ${f.unit} (${f.attempts} tries): ${f.reason}\n`);
     for (const f of s.retrying) process.stdout.write(`  retrying ${f.unit} (${f.attempts} tries so far): ${f.reason}\n`);
@@ -160,6 +191,36 @@ function validateAtLeast(v: number, min: number, flag: string): number {
   return v;
 }
 
+/** What the worker's flags and environment let queued units do. */
+export function trustFromArgs(args: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): TrustPolicy {
+  const prefixes = ((args.allow_command_prefix as string[] | undefined) ?? []).flatMap((p) => p.split(','));
+  if (prefixes.some((p) => p.replace(/^pipe:/, '').trim() === ''))
+    throw bad('worker: --allow_command_prefix must not be empty (that would allow every command: say --allow_commands if you mean it)');
+  return { allowCommands: args.allow_commands === true, commandPrefixes: prefixes, secret: env[QUEUE_SECRET_ENV] || undefined };
+}
+
+/** The worker's trust in one clause of its start line. */
+export function describeTrust(t: TrustPolicy): string {
+  const commands = t.allowCommands
+    ? 'runs any command a unit names (--allow_commands)'
+    : t.commandPrefixes?.length
+      ? `runs only queued commands starting with ${t.commandPrefixes.map((p) => JSON.stringify(p)).join(', ')}`
+      : 'runs no command from the queue';
+  return `${commands}${t.secret ? `, and only units signed with ${QUEUE_SECRET_ENV}` : ''}`;
+}
+
+/** The `pipe:` commands and programs a job's queued arguments name, for the note at `queue add`. */
+function queuedCommands(def: JobDefinition, args: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const o of def.spec.options) {
+    const v = args[o.name];
+    if (typeof v === 'string' && v !== '' && isExecutableOption(o)) out.push(`--${o.name}`);
+    else if ((typeof v === 'string' ? [v] : Array.isArray(v) ? v : []).some((x) => typeof x === 'string' && x.includes('pipe:')))
+      out.push(`pipe: commands (--${o.name})`);
+  }
+  return out;
+}
+
 /** `clipstream worker`: runs queue units until SIGTERM/SIGINT (graceful) or a second signal (hand back). */
 export async function runWorker(args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
   redisConnection(args.redis as string);
@@ -171,6 +232,7 @@ export async function runWorker(args: Record<string, unknown>, signal: AbortSign
     throw bad(`worker: --prefetch must be an integer between 0 and 16 but received ${prefetch}`);
   const lockSeconds = args.lock_seconds as number;
   if (!(lockSeconds >= 1)) throw bad(`worker: --lock_seconds must be at least 1 but received ${lockSeconds}`);
+  const trust = trustFromArgs(args);
   const tag = `clipstream worker ${hostname()}:${process.pid}`;
   const say = (line: string) => {
     if (!args.quiet || /^(failed|error)/.test(line)) process.stderr.write(`${tag}: ${line}\n`);
@@ -188,9 +250,9 @@ export async function runWorker(args: Record<string, unknown>, signal: AbortSign
       onEvent: say,
       exitWhenDrained: args.exit_when_drained as boolean,
     },
-    definitionRunner(JOB_DEFINITIONS, { models, concurrency, prefetch, onWarning: (w) => say(`warning: ${w.message}`) }),
+    definitionRunner(JOB_DEFINITIONS, { models, concurrency, prefetch, trust, onWarning: (w) => say(`warning: ${w.message}`) }),
   );
-  say(`waiting for units on queue '${args.queue}' at ${args.redis} (concurrency ${concurrency})`);
+  say(`waiting for units on queue '${args.queue}' at ${redactRedisUrl(args.redis as string)} (concurrency ${concurrency}); ${describeTrust(trust)}`);
   const hard = () => {
     say('second signal: handing the units in hand back to the queue');
     handle.stop();

@@ -11,6 +11,7 @@ import type { JobName, UnitResult } from '../run/runner.js';
 import type { WarningHandler } from '../types.js';
 import { FeedLanes, HandedBackError, Slots } from './lanes.js';
 import { checkRedis, DEFAULT_QUEUE, redisConnection, type UnitJobData } from './queue.js';
+import { admitUnit, type TrustPolicy, UnitRefusedError } from './unit-trust.js';
 
 /** A unit the worker should not retry (it cannot get better): BullMQ fails it at once. */
 export class PermanentUnitError extends UnrecoverableError {}
@@ -60,6 +61,11 @@ export interface DefinitionRunnerOptions {
   prefetch?: number;
   /** A fed run with no unit for this long ends; default 2000 ms. */
   idleMs?: number;
+  /**
+   * What queued units may make this worker run (src/scale/unit-trust.ts); default: no `pipe:`
+   * command and no executable from the queue, signatures not checked.
+   */
+  trust?: TrustPolicy;
 }
 
 /**
@@ -82,31 +88,35 @@ export function definitionRunner(definitions: Partial<Record<JobName, JobDefinit
   const runner: UnitRunner = async (data, signal) => {
     const def = definitions[data.job];
     if (!def) throw new PermanentUnitError(`this worker does not know the job '${String(data.job)}' (it knows ${Object.keys(definitions).join(', ')})`);
+    // Whoever can write to Redis wrote this unit: it is checked before any of it is used.
+    let admitted: { unit: string; args: Record<string, unknown> };
+    try {
+      admitted = admitUnit(def.spec, def.pathArgs, data, o.trust);
+    } catch (err) {
+      if (err instanceof UnitRefusedError) throw new PermanentUnitError(err.message);
+      throw err;
+    }
+    const { unit, args } = admitted;
     let r: UnitResult | undefined;
     try {
-      const options = def.optionsFromArgs(data.args);
+      const options = def.optionsFromArgs(args);
       if (def.feedable) {
         // One signal for the worker's life (its hard stop): the lanes take it from the first unit.
         lanes ??= new FeedLanes({ slots, maxLanes: concurrency, idleMs: o.idleMs, signal, onLanes: (n) => setHolds?.(n > 0 ? holds : concurrency) });
-        const key = `${data.job}\0${JSON.stringify(data.args)}`;
-        r = await lanes.submit(
-          key,
-          data.unit,
-          (feed, onUnitDone, laneSignal) => def.run({ ...options, ...shared, feed, onUnitDone, signal: laneSignal }),
-          data.job,
-        );
+        const key = `${data.job}\0${JSON.stringify(args)}`;
+        r = await lanes.submit(key, unit, (feed, onUnitDone, laneSignal) => def.run({ ...options, ...shared, feed, onUnitDone, signal: laneSignal }), data.job);
       } else {
         const release = await slots.acquire(signal);
         try {
           const report = await def.run({
             ...options,
-            only: [data.unit],
+            only: [unit],
             // A second delivery of a unit still in hand elsewhere waits for it instead of skipping it.
             onLocked: 'wait',
             ...shared,
             signal,
           });
-          r = report.run.units.find((u) => u.unit === data.unit) ?? report.run.units[0];
+          r = report.run.units.find((u) => u.unit === unit) ?? report.run.units[0];
         } finally {
           release();
         }
@@ -116,7 +126,7 @@ export function definitionRunner(definitions: Partial<Record<JobName, JobDefinit
       if (!signal.aborted && PERMANENT_CODES.has(e.code)) throw new PermanentUnitError(e.message);
       throw err;
     }
-    const v = unitVerdict(r, data.unit);
+    const v = unitVerdict(r, unit);
     if (v.kind === 'permanent') throw new PermanentUnitError(v.reason);
     if (v.kind === 'busy') throw new UnitBusyError(v.reason);
     if (v.kind === 'retry') throw new Error(v.reason);
@@ -180,7 +190,9 @@ export async function startWorker(options: WorkerOptions, run: UnitRunner): Prom
   await checkRedis(options.redis);
   const lockMs = Math.round((options.lockSeconds ?? 30) * 1000);
   const hard = new AbortController();
-  const log = options.onEvent ?? (() => {});
+  const onEvent = options.onEvent ?? (() => {});
+  // Unit ids and reasons come from the queue: a line break or terminal escape in one must not forge log lines.
+  const log = (line: string) => onEvent(line.replace(/\p{Cc}/gu, (c) => JSON.stringify(c).slice(1, -1)));
   let completed = 0;
   let failed = 0;
 
