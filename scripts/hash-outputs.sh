@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every job on the shipped fixtures into a scratch folder and prints one sha256 per output file, so a change
 # can be checked to leave outputs it does not mean to touch byte-identical: run it before and after, diff the lists.
-# Run logs, timings and lock-free bookkeeping that legitimately differ between runs are left out.
+# Run logs and bookkeeping that holds times or inode numbers (.tables.json, done.json, the LMDB export manifest) are left out.
 # The fixtures are copied into the scratch folder with a fixed mtime, so that paths and mtimes recorded in the outputs
 # are the same for two checkouts: pass the same scratch folder to both runs.
 # Usage: scripts/hash-outputs.sh [scratch-dir]   (uses whatever ffmpeg clipstream picks; pin it with FFMPEG_PATH)
@@ -18,5 +18,5 @@ run clips --sources="$in/sources/sources.csv" --spans="$in/sources/spans.csv" --
 run faces --input_dir="$in/faces" --output_dir="$res/faces" --make_lmdb
 run segments --input="$in/segments/matte_move.mp4" --output="$res/segments/matted.mp4" --segment_seconds=2
 cd "$res"
-find . -type f ! -name '*.log' ! -name 'lock.mdb' ! -name 'clipstream-export.json' ! -name 'log_*.json' ! -name '*.jsonl' ! -name 'last.err' ! -name '*.lock' ! -path '*/.units/*' ! -path '*/.run*' -print0 |
+find . -type f ! -name '*.log' ! -name 'lock.mdb' ! -name 'clipstream-export.json' ! -name '.tables.json' ! -name 'done.json' ! -name 'log_*.json' ! -name '*.jsonl' ! -name 'last.err' ! -name '*.lock' ! -path '*/.units/*' ! -path '*/.run*' -print0 |
   sort -z | xargs -0 sha256sum
