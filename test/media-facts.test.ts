@@ -50,6 +50,7 @@ const NAMES = [
   'pq.mp4',
   'full.mp4',
   'short-audio.mp4',
+  'live.mkv',
 ] as const;
 let crashing: string;
 
@@ -98,6 +99,8 @@ beforeAll(async () => {
   ff(...src(1), ...x264(), '-color_primaries', 'bt2020', '-color_trc', 'smpte2084', '-colorspace', 'bt2020nc', '-color_range', 'tv', file('pq.mp4'));
   ff(...src(1), ...x264(), '-color_range', 'pc', file('full.mp4'));
   ff(...src(2), ...sine(0.5), ...x264(), '-c:a', 'aac', file('short-audio.mp4'));
+  // Matroska written to a pipe, as a live recording: no Cues, clusters of unknown size.
+  execFileSync('sh', ['-c', `"${ffmpegPath()}" -v error ${[...src(2), ...x264()].join(' ')} -f matroska pipe:1 > "${file('live.mkv')}"`]);
   await Promise.all(
     NAMES.map(async (n) => {
       facts.set(n, await probeMedia(file(n), { timeline: true }));
@@ -120,6 +123,7 @@ describe('container facts', () => {
     ['flac.mkv', 'matroska', false, true],
     ['opus.webm', 'matroska,webm', false, true],
     ['reset.ts', 'mpegts', false, false],
+    ['live.mkv', 'matroska', false, false],
   ] as const)('%s: format %s, fragmented %s, indexed %s', (n, format, fragmented, indexed) => {
     for (const m of [f(n), cheap.get(n)!, viaFfmpeg.get(n)!]) {
       expect(m.container.format).toContain(format);
@@ -146,6 +150,15 @@ describe('container facts', () => {
     }
     // A regular mp4 gives its count from the index.
     expect(cheap.get('plain.mp4')!.video).toMatchObject({ frameCount: 50, frameCountSource: 'index' });
+  });
+
+  it('a live-written Matroska file without any duration in its headers gets its length from its last packet', async () => {
+    for (const m of [cheap.get('live.mkv')!, f('live.mkv')]) {
+      expect(m.container.durations).toEqual({ format: null, videoStream: null, lastPacket: 2 });
+      expect(m.video.durationS).toBe(2);
+      expect(m.video.frameCount).toBe(50);
+    }
+    expect(await probeVideo(file('live.mkv'))).toMatchObject({ durationS: 2, numFrames: 50 });
   });
 
   it('the duration sources of joined recordings disagree; those of a plain file agree', () => {
@@ -301,6 +314,19 @@ describe('audio streams', () => {
     }
     // Matroska keeps a stream's length in a DURATION tag.
     expect(f('flac.mkv').audio[0]!.durationS).toBeCloseTo(2, 1);
+  });
+
+  it("the ffmpeg route reads the first audio stream's start and length from a decode pass", async () => {
+    for (const n of ['plain.mp4', 'short-audio.mp4', 'flac.mkv', 'opus.webm'] as const) {
+      const [a, b] = [f(n).audio[0]!, viaFfmpeg.get(n)!.audio[0]!];
+      // ffprobe's start counts Opus's pre-skip (-7 ms); decoded samples start at 0.
+      expect(Math.abs(b.startS! - a.startS!)).toBeLessThan(0.01);
+      expect(Math.abs(b.durationS! - a.durationS!)).toBeLessThan(0.03);
+    }
+    // Joined recordings: the samples add up to both halves (ffprobe's stream duration is the timestamp span).
+    const joined = viaFfmpeg.get('reset.ts')!.audio[0]!;
+    expect(joined.durationS).toBeGreaterThan(3.8);
+    if (hasPyAv) expect(joined.durationS).toBeCloseTo((await pyav(file('reset.ts'))).audio_seconds!, 3);
   });
 
   it('audio shorter than the video: 0.5 s of audio under 2 s of video', async () => {
