@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClipstreamError } from '../src/errors.js';
-import { type MediaFacts, outputTagArgs, parseSar, probeMedia, setsarFilter, squarePixelsFilter } from '../src/media/facts.js';
+import { type MediaFacts, outputTagArgs, parseSar, probeMedia, rgbToYuvFilter, setsarFilter, squarePixelsFilter } from '../src/media/facts.js';
 import { ffmpegPath, ffprobePath } from '../src/media/ffmpeg-path.js';
 import { frameTimelineOf, probeVideo } from '../src/media/probe.js';
 
@@ -464,6 +464,29 @@ describe('encoders keep colour and aspect (outputTagArgs, setsarFilter) through 
     reencode('plain.mp4', 'plain.lost.mp4', false);
     const [a, b] = [file('plain.kept.mp4'), file('plain.lost.mp4')].map((p) => execFileSync('md5sum', [p]).toString().split(' ')[0]);
     expect(a).toBe(b);
+  });
+
+  it('RGB frames re-encoded with rgbToYuvFilter and the tags decode to the same pixels; tagged alone, they do not', () => {
+    const m = f('bt709.mp4');
+    expect(rgbToYuvFilter(m)).toBe('scale=out_color_matrix=bt709:out_range=tv');
+    expect(rgbToYuvFilter(f('plain.mp4'))).toBeNull();
+    const rgb = (p: string) => execFileSync(ffmpegPath(), ['-v', 'error', '-i', p, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 28 });
+    const ref = rgb(file('bt709.mp4'));
+    const meanDiff = (vf: string | null) => {
+      const out = file(`bt709.rgb-${vf ? 'converted' : 'tagged-only'}.mp4`);
+      const args = ['-hide_banner', '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', '64x48', '-r', '25', '-i', 'pipe:0'];
+      args.push(...(vf ? ['-vf', vf] : []), '-c:v', 'libx264', '-qp', '0', '-pix_fmt', 'yuv444p', ...outputTagArgs(m), out);
+      execFileSync(ffmpegPath(), args, { input: ref });
+      const back = rgb(out);
+      let sum = 0;
+      for (let i = 0; i < ref.length; i++) sum += Math.abs(ref[i]! - back[i]!);
+      return sum / ref.length;
+    };
+    // 4:4:4 at qp 0, so only the matrix can make a difference.
+    const [converted, taggedOnly] = [meanDiff(rgbToYuvFilter(m)), meanDiff(null)];
+    console.log(`RGB round trip through a BT.709-tagged encode: mean |diff| ${converted.toFixed(2)} with rgbToYuvFilter, ${taggedOnly.toFixed(2)} tagged only`);
+    expect(converted).toBeLessThan(1);
+    expect(taggedOnly).toBeGreaterThan(3);
   });
 
   it('setsar after autorotation is the inverse SAR; square pixels at the display size', () => {

@@ -982,3 +982,28 @@ export function squarePixelsFilter(facts: Pick<MediaFacts, 'geometry'>, options:
   const h = rotated ? g.displayHeight : g.codedHeight;
   return `scale=${w}:${h},setsar=1`;
 }
+
+/** swscale's names for the matrices it can convert to (the scale filter's `out_color_matrix`). */
+const SWS_MATRIX: Record<string, string> = {
+  bt709: 'bt709',
+  bt470bg: 'bt470',
+  smpte170m: 'smpte170m',
+  fcc: 'fcc',
+  smpte240m: 'smpte240m',
+  bt2020nc: 'bt2020',
+  bt2020c: 'bt2020',
+};
+
+/**
+ * For encoders fed RGB frames (segments, faces clips): the `scale` filter that converts RGB to
+ * YUV by the source's own matrix and range, to go with outputTagArgs. Tags without it lie: ffmpeg
+ * converts RGB by BT.601 whatever the output is tagged, so a BT.709-tagged output then decodes up
+ * to ~36 levels off. Null for a source with neither matrix nor range tagged (output as before).
+ *
+ * @example ffmpeg -f rawvideo -pix_fmt rgb24 ... -i - -vf rgbToYuvFilter(facts) ...outputTagArgs(facts) out.mp4 // 'scale=out_color_matrix=bt709:out_range=tv'
+ */
+export function rgbToYuvFilter(facts: Pick<MediaFacts, 'colour'>): string | null {
+  const m = facts.colour.matrix ? SWS_MATRIX[facts.colour.matrix] : undefined;
+  const parts = [...(m ? [`out_color_matrix=${m}`] : []), ...(facts.colour.range ? [`out_range=${facts.colour.range}`] : [])];
+  return parts.length > 0 ? `scale=${parts.join(':')}` : null;
+}
