@@ -296,6 +296,11 @@ describe('colour', () => {
 
   it('outputTagArgs carries only the tags the source has', () => {
     expect(outputTagArgs(f('plain.mp4'))).toEqual([]);
+    // libvpx tags limited range on its own: alone, that is every decoder's default, and outputs stay as they were.
+    expect(f('opus.webm').colour).toMatchObject({ range: 'tv', matrix: null });
+    expect(outputTagArgs(f('opus.webm'))).toEqual([]);
+    expect(rgbToYuvFilter(f('opus.webm'))).toBeNull();
+    expect(rgbToYuvFilter(f('full.mp4'))).toBe('scale=out_range=pc');
     expect(outputTagArgs(f('full.mp4'))).toEqual(['-color_range', 'pc']);
     expect(outputTagArgs(f('pq.mp4'))).toEqual(['-color_primaries', 'bt2020', '-color_trc', 'smpte2084', '-colorspace', 'bt2020nc', '-color_range', 'tv']);
   });

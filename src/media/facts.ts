@@ -929,11 +929,19 @@ export async function probeMedia(path: string, options: ProbeMediaOptions = {}):
 // What encoders need to keep what the source means.
 
 /**
+ * A range worth stating: full range always; limited range only beside another tag, since alone
+ * it is what every decoder assumes (VP9/WebM sources tag it on their own) and stating it would
+ * change the bytes of outputs that mean the same as before.
+ */
+const rangeToTag = (c: ColourFacts) => (c.range === 'pc' || (c.range === 'tv' && (c.matrix || c.primaries || c.transfer)) ? c.range : null);
+
+/**
  * ffmpeg output options that tag an encode with the source's colour description, only for
- * the tags the source has: an untagged source gives [] (so untagged outputs stay as before).
- * They tag; they do not convert: frames must still be in the source's matrix and range.
+ * the tags the source has: an untagged source (or one tagged limited range alone) gives [], so
+ * its outputs stay as before. They tag; they do not convert: frames must be in the source's
+ * matrix and range (for RGB frames, see rgbToYuvFilter).
  *
- * @example ffmpeg -i src ... ...outputTagArgs(facts) out.mp4 // ['-color_primaries','bt709','-color_trc','bt709','-colorspace','bt709']
+ * @example ffmpeg -i src ... ...outputTagArgs(facts) out.mp4 // ['-color_primaries','bt709','-color_trc','bt709','-colorspace','bt709','-color_range','tv']
  */
 export function outputTagArgs(facts: Pick<MediaFacts, 'colour'>): string[] {
   const c = facts.colour;
@@ -941,7 +949,8 @@ export function outputTagArgs(facts: Pick<MediaFacts, 'colour'>): string[] {
   if (c.primaries) args.push('-color_primaries', c.primaries);
   if (c.transfer) args.push('-color_trc', c.transfer);
   if (c.matrix) args.push('-colorspace', c.matrix);
-  if (c.range) args.push('-color_range', c.range);
+  const range = rangeToTag(c);
+  if (range) args.push('-color_range', range);
   return args;
 }
 
@@ -1004,6 +1013,7 @@ const SWS_MATRIX: Record<string, string> = {
  */
 export function rgbToYuvFilter(facts: Pick<MediaFacts, 'colour'>): string | null {
   const m = facts.colour.matrix ? SWS_MATRIX[facts.colour.matrix] : undefined;
-  const parts = [...(m ? [`out_color_matrix=${m}`] : []), ...(facts.colour.range ? [`out_range=${facts.colour.range}`] : [])];
+  const range = rangeToTag(facts.colour);
+  const parts = [...(m ? [`out_color_matrix=${m}`] : []), ...(range ? [`out_range=${range}`] : [])];
   return parts.length > 0 ? `scale=${parts.join(':')}` : null;
 }
