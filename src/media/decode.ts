@@ -284,12 +284,14 @@ function countedFrames(stderr: string, index = 1): number | null {
  * clip.video?.frames.length // 32 * 256 * 256 * 3
  */
 export async function decodeClip(data: Buffer, options: ResolvedDecodeOptions, where: Where = {}, signal?: AbortSignal): Promise<DecodedClip> {
-  const layout = pipeLayout(data);
-  if (layout.kind === 'fast-start') return decodeFrom(layout.data, 'pipe:0', options, where, signal);
+  // ffmpeg's GIF demuxer seeks in its input: from a pipe it fails with an I/O error.
+  const gif = data.length >= 6 && /^GIF8[79]a$/.test(data.toString('latin1', 0, 6));
+  const layout = gif ? null : pipeLayout(data);
+  if (layout?.kind === 'fast-start') return decodeFrom(layout.data, 'pipe:0', options, where, signal);
   // The moov cannot be moved in memory: ffmpeg reads a temp file it can seek in, removed after.
   const dir = await mkdtemp(join(tmpdir(), 'clipstream-clip-'));
   try {
-    const file = join(dir, 'clip.mp4');
+    const file = join(dir, gif ? 'clip.gif' : 'clip.mp4');
     await writeFile(file, data);
     return await decodeFrom(data, file, options, where, signal);
   } finally {
