@@ -5,7 +5,7 @@ import { ClipstreamError, type Where } from '../errors.js';
 import type { DecodedAudio, DecodedVideo } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf, validateBoolean } from '../util/validate.js';
 import { ffmpegPath } from './ffmpeg-path.js';
-import { pipeLayout, predictFrameCount } from './mp4.js';
+import { mp4VideoFacts, pipeLayout, predictFrameCount } from './mp4.js';
 import { runTool, type RunResult } from './process.js';
 import { FrameResizer } from './resize.js';
 import { linspaceIndices } from './sampling.js';
@@ -382,7 +382,17 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
       // ffmpeg already picked, scaled and cropped the frames: stdout is the clip, used without a copy.
       video = { frames: result.stdout, numFrames: options.numFrames, height: options.size, width: options.size, decodedFrames };
     } else {
-      const decoded = Math.floor(result.stdout.length / frameBytes);
+      // Only the fast resize gets here: ffmpeg was told to write size×size RGB frames (scale and
+      // crop), so that is the only size its bytes may be cut at. The exact resize always has picks.
+      if (exact) throw new ClipstreamError('ERR_DECODE', `${name}: no frame picks for the exact resize (a bug in clipstream)`, { where });
+      if (result.stdout.length % frameBytes !== 0) {
+        throw new ClipstreamError(
+          'ERR_DECODE',
+          `${name}: ffmpeg wrote ${result.stdout.length} bytes of video, not a whole number of ${options.size}×${options.size} RGB frames`,
+          { where },
+        );
+      }
+      const decoded = result.stdout.length / frameBytes;
       if (decoded === 0) throw new ClipstreamError('ERR_DECODE', `${name}: no video frame could be decoded`, { where });
       const frames = new Uint8Array(options.numFrames * frameBytes);
       linspaceIndices(decoded, options.numFrames).forEach((src, i) => {
@@ -394,7 +404,13 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
   let audio: DecodedAudio | null = null;
   if (withAudio) audio = { pcm: monoFromWav(result.extra[0]!, name, where), sampleRate: options.sampleRate };
   const decodedSeconds = Math.max(video && info.fps ? video.decodedFrames / info.fps : 0, audio ? audio.pcm.length / audio.sampleRate : 0);
-  const durationSeconds = info.duration ?? decodedSeconds;
+  // Through a pipe ffmpeg sees only the first fragment of a fragmented MP4 when it states the
+  // duration (1 s fragments: "1.02 s"); the fragments' own index gives the whole file's.
+  const fragments = mp4VideoFacts(data);
+  const containerSeconds = fragments?.fragmented && fragments.samples > 0 ? fragments.durationSeconds : info.duration;
+  let durationSeconds = containerSeconds ?? decodedSeconds;
+  // Too short only when what was decoded says so too: a header that understates the length must not drop a clip.
+  if (durationSeconds < options.minDurationSeconds) durationSeconds = Math.max(durationSeconds, decodedSeconds);
   if (durationSeconds < options.minDurationSeconds) {
     throw new ClipstreamError(
       'ERR_CLIP_TOO_SHORT',
