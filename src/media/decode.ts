@@ -42,6 +42,14 @@ export interface DecodeOptions {
    * average and much more at sharp edges).
    */
   resize?: 'exact' | 'fast';
+  /**
+   * YUV -> RGB matrix. `bt601` (default): BT.601 whatever the file declares, as the PyAV
+   * reference (scripts/decode_reference.py), ACAV100M and torchvision convert; features meant to
+   * match theirs need it. `source`: the matrix the file declares (BT.709 for most HD video;
+   * BT.601 when untagged), the colorimetrically right conversion. The range (limited or full)
+   * follows the file in both, as in the reference.
+   */
+  colorMatrix?: 'bt601' | 'source';
 }
 
 export type ResolvedDecodeOptions = Required<DecodeOptions>;
@@ -61,6 +69,7 @@ export function resolveDecodeOptions(options: DecodeOptions = {}, prefix = 'opti
     timeoutMs: options.timeoutMs ?? 300_000,
     ffmpeg: options.ffmpeg ?? ffmpegPath(),
     resize: options.resize ?? 'exact',
+    colorMatrix: options.colorMatrix ?? 'bt601',
   };
   validateNumber(o.windowSeconds, `${prefix}.windowSeconds`, 0.1, 3600);
   validateInteger(o.numFrames, `${prefix}.numFrames`, 1, 1024);
@@ -74,6 +83,7 @@ export function resolveDecodeOptions(options: DecodeOptions = {}, prefix = 'opti
   validateInteger(o.stallTimeoutMs, `${prefix}.stallTimeoutMs`, 1, 86_400_000);
   validateInteger(o.timeoutMs, `${prefix}.timeoutMs`, 1, 86_400_000);
   validateOneOf(o.resize, `${prefix}.resize`, ['exact', 'fast'] as const);
+  validateOneOf(o.colorMatrix, `${prefix}.colorMatrix`, ['bt601', 'source'] as const);
   return o;
 }
 
@@ -87,11 +97,26 @@ export interface DecodedClip {
   sourceHeight: number | null;
 }
 
-/** ffmpeg filter: short side to `size` (floor on the long side, as SlowFast), then the square crop. */
-export function videoFilter(size: number, crop: 'top-left' | 'center'): string {
-  const scale = `scale=w='if(lt(iw\\,ih)\\,${size}\\,floor(iw/ih*${size}))':` + `h='if(lt(iw\\,ih)\\,floor(ih/iw*${size})\\,${size})':flags=bilinear`;
+/**
+ * ffmpeg filter: short side to `size` (floor on the long side, as SlowFast), then the square
+ * crop, in RGB: the one scaler resizes and converts (ffmpeg negotiates rgb24 for its output), so
+ * the matrix is set on it (see rgbFilter).
+ */
+export function videoFilter(size: number, crop: 'top-left' | 'center', colorMatrix: 'bt601' | 'source' = 'bt601'): string {
+  const matrix = colorMatrix === 'bt601' ? ':in_color_matrix=bt601' : '';
+  const scale = `scale=w='if(lt(iw\\,ih)\\,${size}\\,floor(iw/ih*${size}))':` + `h='if(lt(iw\\,ih)\\,floor(ih/iw*${size})\\,${size})':flags=bilinear${matrix}`;
   const cropXY = crop === 'center' ? `x='ceil((iw-${size})/2)':y='ceil((ih-${size})/2)'` : 'x=0:y=0';
-  return `${scale},crop=${size}:${size}:${cropXY}`;
+  return `${scale},crop=${size}:${size}:${cropXY},format=rgb24`;
+}
+
+/**
+ * The conversion to packed RGB. ffmpeg's scaler takes the input matrix from the frame's tag
+ * (`in_color_matrix=auto`): a BT.709-tagged clip would be converted by BT.709, up to ~40 levels
+ * from the BT.601 of the reference. For untagged input both give the same bytes. The range is
+ * left to the tag (`in_range` auto), which is what PyAV does too.
+ */
+export function rgbFilter(colorMatrix: 'bt601' | 'source'): string {
+  return colorMatrix === 'bt601' ? 'scale=in_color_matrix=bt601,format=rgb24' : 'format=rgb24';
 }
 
 /**
@@ -208,7 +233,7 @@ export function decodeArgs(
     '-i',
     io.input,
   ];
-  const spatial = options.resize === 'exact' ? 'format=rgb24' : videoFilter(options.size, options.crop);
+  const spatial = options.resize === 'exact' ? rgbFilter(options.colorMatrix) : videoFilter(options.size, options.crop, options.colorMatrix);
   if (options.video && picks) {
     // Only the kept frames are scaled, cropped, converted and piped; a second branch counts the
     // frames of the window so that the caller can check the picks were made from the right total.
