@@ -172,3 +172,37 @@ describe('fragmented MP4', () => {
     });
   }, 180_000);
 });
+
+describe('audio shorter than one VGGish example', () => {
+  it('gets an audio_note and a warning; a clip without audio stays as it is (msgpack and json)', async () => {
+    await withTmpDir(async (dir) => {
+      const short = join(dir, 'short.mp4');
+      const silent = join(dir, 'silent.mp4');
+      const video = ['-f', 'lavfi', '-i', 'testsrc2=s=160x120:r=25:d=3'];
+      // 3 s of picture, 0.5 s of sound: less than the 0.975 s one VGGish example needs.
+      ffmpeg([...video, '-f', 'lavfi', '-i', 'sine=f=440:d=0.5', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'aac', short]);
+      ffmpeg([...video, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', silent]);
+      const tar = join(dir, 'shard-000000.tar');
+      await makeTar(tar, [
+        { name: 'short_0.mp4', data: await readFile(short) },
+        { name: 'silent_0.mp4', data: await readFile(silent) },
+      ]);
+      for (const format of ['msgpack', 'json'] as const) {
+        const warnings: ClipstreamError[] = [];
+        const out = join(dir, `out-${format}`);
+        const report = await extract({ tarPath: tar, outPath: out, format, numWorkers: 1, intraOpThreads: 1, onWarning: (w) => warnings.push(w) });
+        expect(report.clipsWritten).toBe(2);
+        const [shortRecord, silentRecord] = await readFeatureShard(join(out, `shard-000000.${format}`));
+        expect(shortRecord!.audio_features).toEqual([]);
+        expect(shortRecord!.audio_note).toMatch(/^audio too short: 0\.5\d s, less than one 0\.975 s VGGish example$/);
+        expect(shortRecord!.visual_features).toHaveLength(1);
+        expect(silentRecord!.audio_features).toEqual([]);
+        expect(silentRecord!.audio_note).toBeUndefined();
+        expect('audio_note' in silentRecord!).toBe(false);
+        expect(warnings.map((w) => w.message)).toEqual([
+          expect.stringMatching(/^short_0\.mp4: audio too short: 0\.5\d s, less than one 0\.975 s VGGish example; no audio features$/),
+        ]);
+      }
+    });
+  }, 180_000);
+});
