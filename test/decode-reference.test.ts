@@ -160,6 +160,18 @@ describe('audio: the plain mean of all channels (VGGish / ACAV)', () => {
     expect(pcm.reduce((s, v) => s + v, 0) / pcm.length).toBeCloseTo(0.025, 3);
   });
 
+  it("AAC in a fragmented MP4: equal to the reference; the muxer's missing edit list leaves AAC's 1024-sample delay in", async () => {
+    const plain = join(dir, 'aac-plain.mp4');
+    const frag = join(dir, 'aac-frag.mp4');
+    ffmpeg(['-f', 'lavfi', '-i', 'sine=f=440:d=4:r=44100', '-c:a', 'aac', plain]);
+    ffmpeg(['-i', plain, '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov', '-frag_duration', '1000000', frag]);
+    const ours = await decodeAudio(frag);
+    compare(ours, (await reference(frag, join(dir, 'aac-frag'))).audio!, 2e-3);
+    // 1024 samples at 44.1 kHz are 371.5 at 16 kHz: the encoder delay an edit list would have cut.
+    expect(ours.length - (await decodeAudio(plain)).length).toBeGreaterThanOrEqual(371);
+    expect(ours.length - (await decodeAudio(plain)).length).toBeLessThanOrEqual(372);
+  });
+
   it('44.1 kHz stereo: resampled per channel then averaged, as the reference', async () => {
     const file = makeAudio('rate.mkv', '0.5*sin(2*PI*440*t)|0.1*sin(2*PI*3000*t)', 'stereo', 44100);
     compare(await decodeAudio(file), (await reference(file, join(dir, 'rate'))).audio!, 2e-3);
