@@ -14,6 +14,8 @@ import { decodeClip, resolveDecodeOptions, type DecodedClip } from '../src/media
 import { predictFrameCount } from '../src/media/mp4.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { readFeatureShard } from '../src/sinks/feature-shard.js';
+import { extractOptionsFromArgs } from '../src/cli/extract-command.js';
+import { runCli } from './helpers/run-cli.js';
 import { makeTar, withTmpDir } from './helpers/tar.js';
 
 /**
@@ -76,7 +78,10 @@ describe('tar members of every video container extract decodes', () => {
       expect(records[0]!.audio_features).toHaveLength(1);
       expect(records[1]!.visual_features).toHaveLength(1);
       expect((await readdir(out)).filter((f) => f.includes('incomplete'))).toEqual([]);
-      expect(existsSync(join(out, 'shard-000000.msgpack'))).toBe(true);
+      // The CLI: exit 0 (not 3, "incomplete"), and a rerun skips the finished shard with exit 0.
+      const cli = ['extract', `--tar_path=${tar}`, `--out_path=${join(dir, 'cli')}`, '--quiet', '--num_workers=1', '--threads=1'];
+      expect(runCli(cli).code).toBe(0);
+      expect(runCli(cli).code).toBe(0);
     });
   }, 120_000);
 });
@@ -211,4 +216,12 @@ describe('audio shorter than one VGGish example', () => {
       }
     });
   }, 180_000);
+});
+
+describe('--color_matrix', () => {
+  it('reaches the library as colorMatrix (default bt601)', () => {
+    const args = { tar_path: ['x.tar'], out_path: 'o', decode_timeout: 30, visual_model: 'none', audio_model: 'vggish_small.onnx' };
+    expect(extractOptionsFromArgs({ ...args, color_matrix: 'source' }).colorMatrix).toBe('source');
+    expect(extractOptionsFromArgs(args).colorMatrix ?? 'bt601').toBe('bt601');
+  });
 });
