@@ -301,8 +301,9 @@ function countedFrames(stderr: string, index = 1): number | null {
  * evenly over the decoded frames, scaled and cropped to `size`×`size` RGB, and the audio
  * mixed to mono at `sampleRate`. One ffmpeg process, fed through stdin, video on stdout and
  * audio on fd 3 — no temp files. When the container cannot predict the frame count (not an
- * indexed mp4), an extra pass counts the frames first: the exact resize needs the picks, as
- * converting every frame at the source size would hold hundreds of MB.
+ * mp4 whose moov or moof/trun index lists the video samples), an extra pass counts the frames
+ * first: the exact resize needs the picks, as converting every frame at the source size would
+ * hold hundreds of MB.
  *
  * @example
  * const clip = await decodeClip(await readFile('a_0.mp4'), resolveDecodeOptions());
