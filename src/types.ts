@@ -59,6 +59,12 @@ export interface FeatureRecord {
    * shards from before it was added.
    */
   __key__?: string;
+  /**
+   * Why `audio_features` is empty although the clip has sound: `audio too short: 0.50 s, ...`
+   * when its audio is shorter than one example of the audio model. Absent otherwise (a clip
+   * without an audio stream has empty `audio_features` and no note).
+   */
+  audio_note?: string;
 }
 
 /** Why an item produced no output (the same shape `failItem` of src/run/on-error.ts returns). */
@@ -116,6 +122,8 @@ export interface ExtractFields {
   audioExamples?: Tensor | null;
   visualFeatures?: FeatureSet[];
   audioFeatures?: FeatureSet[];
+  /** Set by the audio extractor when the clip has sound but too little for one example (FeatureRecord.audio_note). */
+  audioNote?: string;
 }
 
 /** A tar sample as the reader emits it, before the entry join. */

@@ -162,7 +162,7 @@ describe('bundleClips', () => {
     expect(reason('nostart.mp4')).toBe('the name is not {id}_{start} with an integer start second');
     expect(reason('id_abc.mp4')).toBe('the name is not {id}_{start} with an integer start second');
     expect(reason('dup_1.webm')).toBe("same key 'dup_1' as dup_1.mp4; one tar sample cannot hold two clips");
-    expect(reason('notes.txt')).toBe('not a video clip (expected one of .mp4 .webm .mkv .mov .avi)');
+    expect(reason('notes.txt')).toBe('not a video clip (expected one of .mp4 .webm .mkv .mov .m4v .avi .mpg .ts .mpeg .m2ts .mts .flv .ogv .3gp .gif)');
     expect(reason('broken_5.mp4')).toMatch(new RegExp(`^ffprobe failed on ${join(input, 'broken_5.mp4')}: .+`));
     expect(warnings).toHaveLength(6);
     expect(warnings.find((w) => w.message.includes('bad.name_3.mp4'))?.message).toBe(

@@ -77,6 +77,47 @@ describe('frames match the reference recipe (RGB first, torch bilinear, align_co
   });
 });
 
+describe("colour: BT.601 whatever the file's tag, as the reference (PyAV, torchvision) converts", () => {
+  /** A 1280x720 picture encoded with the BT.709 matrix (as HD cameras and encoders do) and tagged so. */
+  const make709 = (name: string, range: 'tv' | 'pc' = 'tv') => {
+    const file = join(dir, name);
+    ffmpeg([
+      ...['-f', 'lavfi', '-i', 'testsrc2=s=1280x720:r=25:d=3', '-vf', `scale=out_color_matrix=bt709:out_range=${range}`],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709'],
+      ...['-color_range', range, file],
+    ]);
+    return file;
+  };
+
+  it.each([
+    ['BT.709 tagged', 'bt709.mp4', 'tv'],
+    ['BT.709 tagged, full range', 'bt709pc.mp4', 'pc'],
+  ] as const)('%s: every pixel within ±1 level of the reference by default (exact and fast picks)', async (_name, name, range) => {
+    const file = make709(name, range);
+    const ref = await reference(file, join(dir, name));
+    const out = await decodeClip(await readFile(file), resolveDecodeOptions({ audio: false }), { key: name });
+    expect(out.video!.decodedFrames).toBe(ref.decoded_frames);
+    const d = frameDiff(out.video!.frames, ref.video!);
+    expect(d.max).toBeLessThanOrEqual(1);
+    expect(d.mean).toBeLessThan(0.5);
+    // The fast resize converts with the same matrix: only its scaler differs.
+    const fast = await decodeClip(await readFile(file), resolveDecodeOptions({ audio: false, resize: 'fast' }), { key: name });
+    expect(frameDiff(fast.video!.frames, ref.video!).mean).toBeLessThan(4);
+  });
+
+  it("colorMatrix 'source' converts by the file's own BT.709 matrix (the colorimetric one): far from the reference", async () => {
+    const file = make709('source709.mp4');
+    const ref = await reference(file, join(dir, 'source709'));
+    const out = await decodeClip(await readFile(file), resolveDecodeOptions({ audio: false, colorMatrix: 'source' }), { key: 'source709.mp4' });
+    const d = frameDiff(out.video!.frames, ref.video!);
+    expect(d.max).toBeGreaterThan(20);
+    // The default on the same file: the reference's conversion.
+    const bt601 = await decodeClip(await readFile(file), resolveDecodeOptions({ audio: false }), { key: 'default709.mp4' });
+    expect(frameDiff(bt601.video!.frames, ref.video!).max).toBeLessThanOrEqual(1);
+    expect(() => resolveDecodeOptions({ colorMatrix: 'bt709' as 'source' })).toThrow("Expected one of 'bt601', 'source' for options.colorMatrix");
+  });
+});
+
 describe('audio: the plain mean of all channels (VGGish / ACAV)', () => {
   const decodeAudio = async (file: string, o: DecodeOptions = {}) =>
     (await decodeClip(await readFile(file), resolveDecodeOptions({ video: false, minDurationSeconds: 0, ...o }), { key: file })).audio!.pcm;
@@ -117,6 +158,18 @@ describe('audio: the plain mean of all channels (VGGish / ACAV)', () => {
     compare(pcm, ref.audio!, 1e-4);
     // The constant channels alone put the mean at (0.3 - 0.2 + 0.05) / 6 = 0.025.
     expect(pcm.reduce((s, v) => s + v, 0) / pcm.length).toBeCloseTo(0.025, 3);
+  });
+
+  it("AAC in a fragmented MP4: equal to the reference; the muxer's missing edit list leaves AAC's 1024-sample delay in", async () => {
+    const plain = join(dir, 'aac-plain.mp4');
+    const frag = join(dir, 'aac-frag.mp4');
+    ffmpeg(['-f', 'lavfi', '-i', 'sine=f=440:d=4:r=44100', '-c:a', 'aac', plain]);
+    ffmpeg(['-i', plain, '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov', '-frag_duration', '1000000', frag]);
+    const ours = await decodeAudio(frag);
+    compare(ours, (await reference(frag, join(dir, 'aac-frag'))).audio!, 2e-3);
+    // 1024 samples at 44.1 kHz are 371.5 at 16 kHz: the encoder delay an edit list would have cut.
+    expect(ours.length - (await decodeAudio(plain)).length).toBeGreaterThanOrEqual(371);
+    expect(ours.length - (await decodeAudio(plain)).length).toBeLessThanOrEqual(372);
   });
 
   it('44.1 kHz stereo: resampled per channel then averaged, as the reference', async () => {

@@ -52,6 +52,7 @@ describe('bad options: exit 2, one line naming the flag, before anything is open
     ['--crop=diagonal', "--crop: expected one of 'top-left', 'center'"],
     ['--threads=-2', '--threads: expected integer between 1 and 1024'],
     ['--resize=nice', "--resize: expected one of 'exact', 'fast'"],
+    ['--color_matrix=bt709', "--color_matrix: expected one of 'bt601', 'source'"],
   ])('%s', (flag, message) => {
     const r = runCli(['extract', `--tar_path=${join(dir, 'none.tar')}`, `--out_path=${join(dir, 'o16')}`, flag, '--quiet']);
     expect(r.code).toBe(2);

@@ -34,6 +34,14 @@ export const extractSpec: CommandSpec = {
       description: "exact (RGB first, torch bilinear: the reference recipe) or fast (ffmpeg's scaler on YUV, cheaper, not equal)",
       default: 'exact',
     },
+    {
+      name: 'color_matrix',
+      type: 'string',
+      description:
+        "YUV->RGB matrix: bt601 (whatever the file declares, as the PyAV/ACAV100M/torchvision reference) or source (the file's own matrix, e.g. BT.709)",
+      default: 'bt601',
+      library: 'colorMatrix',
+    },
     { name: 'window_seconds', type: 'number', description: 'Seconds decoded from the start of each clip', default: 10 },
     {
       name: 'min_duration',
@@ -72,6 +80,7 @@ export function extractOptionsFromArgs(args: Record<string, unknown>): ExtractOp
     intraOpThreads: args.threads as number | undefined,
     crop: args.crop as 'top-left' | 'center',
     resize: args.resize as 'exact' | 'fast',
+    colorMatrix: args.color_matrix as 'bt601' | 'source',
     windowSeconds: args.window_seconds as number,
     minDurationSeconds: args.min_duration as number | undefined,
     stallTimeoutMs: Math.round((args.decode_timeout as number) * 1000),

@@ -4,6 +4,7 @@
  * that tell the job runner what became of shards and clips.
  */
 import { Transform } from 'node:stream';
+import { ClipstreamError } from '../errors.js';
 import { extractFeatures, type Extractor } from '../infer/extractor.js';
 import { declareStage } from '../run/contract.js';
 import type { JobRun } from '../run/runner.js';
@@ -61,6 +62,26 @@ export function holdFailedSources(run: JobRun<string>) {
       },
     }),
     { name: 'hold failed sources' },
+  );
+}
+
+/**
+ * One warning per clip whose sound was too short for one audio example (its record carries the
+ * same `audio_note`), so that it is not silently taken for a clip without audio.
+ */
+export function warnAudioNotes(onWarning: WarningHandler) {
+  return declareStage(
+    new Transform({
+      objectMode: true,
+      transform(item: StreamItem, _enc, cb) {
+        if (item.kind === 'sample' && !item.failure && item.audioNote) {
+          const name = item.entry?.filename ?? item.__key__;
+          onWarning(new ClipstreamError('ERR_DECODE', `${name}: ${item.audioNote}; no audio features`, { where: { shard: item.__url__, key: item.__key__ } }));
+        }
+        cb(null, item);
+      },
+    }),
+    { name: 'warn about short audio' },
   );
 }
 

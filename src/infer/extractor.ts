@@ -1,5 +1,5 @@
 import { ClipstreamError } from '../errors.js';
-import { vggishExamples } from '../features/vggish.js';
+import { SAMPLES_PER_EXAMPLE, VGGISH_SAMPLE_RATE, vggishExamples } from '../features/vggish.js';
 import { readModelInfo, type ModelInfo } from '../models/info.js';
 import { failItem, type OnError } from '../run/on-error.js';
 import type { FeatureSet, Sample, StreamItem, Tensor } from '../types.js';
@@ -137,6 +137,11 @@ export class Extractor {
   private prepareAudio(s: Sample): boolean {
     if (s.audioExamples === undefined) {
       s.audioExamples = s.audio ? vggishExamples(s.audio.pcm, s.audio.sampleRate) : null;
+      if (s.audio && s.audioExamples?.shape[0] === 0) {
+        // Sound, but less than one example: said on the record, so it is not taken for a clip without audio.
+        const seconds = s.audio.pcm.length / s.audio.sampleRate;
+        s.audioNote = `audio too short: ${seconds.toFixed(2)} s, less than one ${(SAMPLES_PER_EXAMPLE / VGGISH_SAMPLE_RATE).toFixed(3)} s VGGish example`;
+      }
       delete s.audio;
     }
     if (!s.audioExamples || s.audioExamples.shape[0] === 0) {

@@ -3,7 +3,7 @@ import { openExtractModels, resolveExtractOptions, type ExtractOptions } from '.
 export type { ExtractOptions } from '../extract/options.js';
 import { shardResume } from '../extract/resume.js';
 import { countExpectedClips, describeModel, extractLogFields, extractProgress, shardLogOf, type ShardLog } from '../extract/results.js';
-import { featureStage, holdFailedSources, noteMissing, shardWriter, tallyClips } from '../extract/stages.js';
+import { featureStage, holdFailedSources, noteMissing, shardWriter, tallyClips, warnAudioNotes } from '../extract/stages.js';
 import { decodeClips } from '../media/decode.js';
 import { checkStages } from '../run/contract.js';
 import { runJob, selectUnits, type JobReport } from '../run/runner.js';
@@ -77,7 +77,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
             holdFailedSources(run),
             decodeClips({ ...o.decodeOptions, concurrency: o.numWorkers, video: visual !== null, audio: audio !== null }),
             ...(visual ? [featureStage(visual, o.batchSize, options.onBatch)] : []),
-            ...(audio ? [featureStage(audio, o.batchSize, options.onBatch)] : []),
+            ...(audio ? [featureStage(audio, o.batchSize, options.onBatch), warnAudioNotes(onWarning)] : []),
             tallyClips(run),
             shardWriter(run, { outPath, format, onWarning }),
           ],

@@ -5,16 +5,16 @@
 import { ClipstreamError, type Where } from '../errors.js';
 import { declareStage } from '../run/contract.js';
 import { failItem, type OnError } from '../run/on-error.js';
-import { findVideoField } from '../shards/clip-name.js';
+import { AUDIO_EXTENSIONS, findVideoField, VIDEO_EXTENSIONS } from '../shards/clip-name.js';
 import { isLive, type BaseSample, type Sample, type StreamItem } from '../types.js';
 import { generatorStage, orderedMap, type StageOptions } from '../util/stage.js';
 import { validateInteger } from '../util/validate.js';
 import { decodeClip, resolveDecodeOptions, type DecodeOptions, type ResolvedDecodeOptions } from './decode.js';
 
-/** Tar fields that hold a video, in the order they are looked for. */
-export const VIDEO_FIELDS = ['mp4', 'webm', 'mkv', 'mov', 'm4v', 'avi', 'mpg', 'ts'] as const;
+/** Tar fields that hold a video, in the order they are looked for: the entry join's list. */
+export const VIDEO_FIELDS: readonly string[] = VIDEO_EXTENSIONS;
 /** Fields that hold a clip when only the audio is decoded (no visual model). */
-export const AUDIO_FIELDS = ['wav', 'flac', 'm4a', 'mp3', 'ogg', 'opus', 'aac'] as const;
+export const AUDIO_FIELDS: readonly string[] = AUDIO_EXTENSIONS;
 
 export interface DecodeStageOptions extends DecodeOptions, StageOptions {
   /** ffmpeg processes running at once. */

@@ -5,7 +5,7 @@ import { ClipstreamError, type Where } from '../errors.js';
 import type { DecodedAudio, DecodedVideo } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf, validateBoolean } from '../util/validate.js';
 import { ffmpegPath } from './ffmpeg-path.js';
-import { pipeLayout, predictFrameCount } from './mp4.js';
+import { mp4VideoFacts, pipeLayout, predictFrameCount } from './mp4.js';
 import { runTool, type RunResult } from './process.js';
 import { FrameResizer } from './resize.js';
 import { linspaceIndices } from './sampling.js';
@@ -42,6 +42,14 @@ export interface DecodeOptions {
    * average and much more at sharp edges).
    */
   resize?: 'exact' | 'fast';
+  /**
+   * YUV -> RGB matrix. `bt601` (default): BT.601 whatever the file declares, as the PyAV
+   * reference (scripts/decode_reference.py), ACAV100M and torchvision convert; features meant to
+   * match theirs need it. `source`: the matrix the file declares (BT.709 for most HD video;
+   * BT.601 when untagged), the colorimetrically right conversion. The range (limited or full)
+   * follows the file in both, as in the reference.
+   */
+  colorMatrix?: 'bt601' | 'source';
 }
 
 export type ResolvedDecodeOptions = Required<DecodeOptions>;
@@ -61,6 +69,7 @@ export function resolveDecodeOptions(options: DecodeOptions = {}, prefix = 'opti
     timeoutMs: options.timeoutMs ?? 300_000,
     ffmpeg: options.ffmpeg ?? ffmpegPath(),
     resize: options.resize ?? 'exact',
+    colorMatrix: options.colorMatrix ?? 'bt601',
   };
   validateNumber(o.windowSeconds, `${prefix}.windowSeconds`, 0.1, 3600);
   validateInteger(o.numFrames, `${prefix}.numFrames`, 1, 1024);
@@ -74,6 +83,7 @@ export function resolveDecodeOptions(options: DecodeOptions = {}, prefix = 'opti
   validateInteger(o.stallTimeoutMs, `${prefix}.stallTimeoutMs`, 1, 86_400_000);
   validateInteger(o.timeoutMs, `${prefix}.timeoutMs`, 1, 86_400_000);
   validateOneOf(o.resize, `${prefix}.resize`, ['exact', 'fast'] as const);
+  validateOneOf(o.colorMatrix, `${prefix}.colorMatrix`, ['bt601', 'source'] as const);
   return o;
 }
 
@@ -87,11 +97,26 @@ export interface DecodedClip {
   sourceHeight: number | null;
 }
 
-/** ffmpeg filter: short side to `size` (floor on the long side, as SlowFast), then the square crop. */
-export function videoFilter(size: number, crop: 'top-left' | 'center'): string {
-  const scale = `scale=w='if(lt(iw\\,ih)\\,${size}\\,floor(iw/ih*${size}))':` + `h='if(lt(iw\\,ih)\\,floor(ih/iw*${size})\\,${size})':flags=bilinear`;
+/**
+ * ffmpeg filter: short side to `size` (floor on the long side, as SlowFast), then the square
+ * crop, in RGB: the one scaler resizes and converts (ffmpeg negotiates rgb24 for its output), so
+ * the matrix is set on it (see rgbFilter).
+ */
+export function videoFilter(size: number, crop: 'top-left' | 'center', colorMatrix: 'bt601' | 'source' = 'bt601'): string {
+  const matrix = colorMatrix === 'bt601' ? ':in_color_matrix=bt601' : '';
+  const scale = `scale=w='if(lt(iw\\,ih)\\,${size}\\,floor(iw/ih*${size}))':` + `h='if(lt(iw\\,ih)\\,floor(ih/iw*${size})\\,${size})':flags=bilinear${matrix}`;
   const cropXY = crop === 'center' ? `x='ceil((iw-${size})/2)':y='ceil((ih-${size})/2)'` : 'x=0:y=0';
-  return `${scale},crop=${size}:${size}:${cropXY}`;
+  return `${scale},crop=${size}:${size}:${cropXY},format=rgb24`;
+}
+
+/**
+ * The conversion to packed RGB. ffmpeg's scaler takes the input matrix from the frame's tag
+ * (`in_color_matrix=auto`): a BT.709-tagged clip would be converted by BT.709, up to ~40 levels
+ * from the BT.601 of the reference. For untagged input both give the same bytes. The range is
+ * left to the tag (`in_range` auto), which is what PyAV does too.
+ */
+export function rgbFilter(colorMatrix: 'bt601' | 'source'): string {
+  return colorMatrix === 'bt601' ? 'scale=in_color_matrix=bt601,format=rgb24' : 'format=rgb24';
 }
 
 /**
@@ -208,7 +233,7 @@ export function decodeArgs(
     '-i',
     io.input,
   ];
-  const spatial = options.resize === 'exact' ? 'format=rgb24' : videoFilter(options.size, options.crop);
+  const spatial = options.resize === 'exact' ? rgbFilter(options.colorMatrix) : videoFilter(options.size, options.crop, options.colorMatrix);
   if (options.video && picks) {
     // Only the kept frames are scaled, cropped, converted and piped; a second branch counts the
     // frames of the window so that the caller can check the picks were made from the right total.
@@ -276,20 +301,23 @@ function countedFrames(stderr: string, index = 1): number | null {
  * evenly over the decoded frames, scaled and cropped to `size`×`size` RGB, and the audio
  * mixed to mono at `sampleRate`. One ffmpeg process, fed through stdin, video on stdout and
  * audio on fd 3 — no temp files. When the container cannot predict the frame count (not an
- * indexed mp4), an extra pass counts the frames first: the exact resize needs the picks, as
- * converting every frame at the source size would hold hundreds of MB.
+ * mp4 whose moov or moof/trun index lists the video samples), an extra pass counts the frames
+ * first: the exact resize needs the picks, as converting every frame at the source size would
+ * hold hundreds of MB.
  *
  * @example
  * const clip = await decodeClip(await readFile('a_0.mp4'), resolveDecodeOptions());
  * clip.video?.frames.length // 32 * 256 * 256 * 3
  */
 export async function decodeClip(data: Buffer, options: ResolvedDecodeOptions, where: Where = {}, signal?: AbortSignal): Promise<DecodedClip> {
-  const layout = pipeLayout(data);
-  if (layout.kind === 'fast-start') return decodeFrom(layout.data, 'pipe:0', options, where, signal);
+  // ffmpeg's GIF demuxer seeks in its input: from a pipe it fails with an I/O error.
+  const gif = data.length >= 6 && /^GIF8[79]a$/.test(data.toString('latin1', 0, 6));
+  const layout = gif ? null : pipeLayout(data);
+  if (layout?.kind === 'fast-start') return decodeFrom(layout.data, 'pipe:0', options, where, signal);
   // The moov cannot be moved in memory: ffmpeg reads a temp file it can seek in, removed after.
   const dir = await mkdtemp(join(tmpdir(), 'clipstream-clip-'));
   try {
-    const file = join(dir, 'clip.mp4');
+    const file = join(dir, gif ? 'clip.gif' : 'clip.mp4');
     await writeFile(file, data);
     return await decodeFrom(data, file, options, where, signal);
   } finally {
@@ -380,7 +408,17 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
       // ffmpeg already picked, scaled and cropped the frames: stdout is the clip, used without a copy.
       video = { frames: result.stdout, numFrames: options.numFrames, height: options.size, width: options.size, decodedFrames };
     } else {
-      const decoded = Math.floor(result.stdout.length / frameBytes);
+      // Only the fast resize gets here: ffmpeg was told to write size×size RGB frames (scale and
+      // crop), so that is the only size its bytes may be cut at. The exact resize always has picks.
+      if (exact) throw new ClipstreamError('ERR_DECODE', `${name}: no frame picks for the exact resize (a bug in clipstream)`, { where });
+      if (result.stdout.length % frameBytes !== 0) {
+        throw new ClipstreamError(
+          'ERR_DECODE',
+          `${name}: ffmpeg wrote ${result.stdout.length} bytes of video, not a whole number of ${options.size}×${options.size} RGB frames`,
+          { where },
+        );
+      }
+      const decoded = result.stdout.length / frameBytes;
       if (decoded === 0) throw new ClipstreamError('ERR_DECODE', `${name}: no video frame could be decoded`, { where });
       const frames = new Uint8Array(options.numFrames * frameBytes);
       linspaceIndices(decoded, options.numFrames).forEach((src, i) => {
@@ -392,7 +430,13 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
   let audio: DecodedAudio | null = null;
   if (withAudio) audio = { pcm: monoFromWav(result.extra[0]!, name, where), sampleRate: options.sampleRate };
   const decodedSeconds = Math.max(video && info.fps ? video.decodedFrames / info.fps : 0, audio ? audio.pcm.length / audio.sampleRate : 0);
-  const durationSeconds = info.duration ?? decodedSeconds;
+  // Through a pipe ffmpeg sees only the first fragment of a fragmented MP4 when it states the
+  // duration (1 s fragments: "1.02 s"); the fragments' own index gives the whole file's.
+  const fragments = mp4VideoFacts(data);
+  const containerSeconds = fragments?.fragmented && fragments.samples > 0 ? fragments.durationSeconds : info.duration;
+  let durationSeconds = containerSeconds ?? decodedSeconds;
+  // Too short only when what was decoded says so too: a header that understates the length must not drop a clip.
+  if (durationSeconds < options.minDurationSeconds) durationSeconds = Math.max(durationSeconds, decodedSeconds);
   if (durationSeconds < options.minDurationSeconds) {
     throw new ClipstreamError(
       'ERR_CLIP_TOO_SHORT',

@@ -144,30 +144,85 @@ function findBox(buf: Uint8Array, start: number, end: number, type: string): Box
 
 /**
  * Frames of the first video track whose decode time falls in the first `windowSeconds`,
- * read from the `moov` index (mdhd timescale, stts durations, stsz count) without decoding.
- * A prediction only: callers must check it against what ffmpeg decoded. Null when the
- * buffer is not ISO-BMFF or has no readable video track (fragmented files, for instance).
+ * read from the index without decoding: the `moov` sample table (mdhd timescale, stts
+ * durations) and, in a fragmented file (`-movflags frag_keyframe+empty_moov`, CMAF, joined
+ * DASH segments), every `moof`'s `trun` for that track. A prediction only: callers must check it
+ * against what ffmpeg decoded. Null when the buffer is not ISO-BMFF, has no readable video
+ * track, or its index lists no video sample (never 0 from an empty `moov`).
  *
  * @example predictFrameCount(await readFile('a_0.mp4'), 10) // 250 for a 25 fps clip of 12 s
  */
 export function predictFrameCount(buf: Uint8Array, windowSeconds: number): number | null {
+  const track = readVideoTimeline(buf);
+  if (!track || track.samples === 0) return null;
+  const limit = windowSeconds * track.timescale;
+  let count = 0;
+  for (const run of track.runs) {
+    const time = run.start - track.origin;
+    if (run.delta === 0) {
+      if (time < limit) count += run.count;
+      continue;
+    }
+    const fit = Math.max(0, Math.min(run.count, Math.ceil((limit - time) / run.delta)));
+    count += fit;
+  }
+  return count;
+}
+
+/** What the index of an ISO-BMFF file says about its first video track. */
+export interface Mp4VideoFacts {
+  /** The file carries its samples in `moof` fragments (its `moov` may list none). */
+  fragmented: boolean;
+  /** Video samples listed in the `moov` and all fragments. */
+  samples: number;
+  /** Decode-time span of those samples in seconds (the last sample's duration included). */
+  durationSeconds: number;
+}
+
+/**
+ * The first video track's sample count and span from the index (fragments included). ffmpeg
+ * reading a fragmented file through a pipe reports the first fragment's length as the
+ * duration; this is the whole file's. Null when not ISO-BMFF or no video track is readable.
+ */
+export function mp4VideoFacts(buf: Uint8Array): Mp4VideoFacts | null {
+  const track = readVideoTimeline(buf);
+  if (!track) return null;
+  let end = track.origin;
+  for (const run of track.runs) end = Math.max(end, run.start + run.count * run.delta);
+  return { fragmented: track.fragmented, samples: track.samples, durationSeconds: (end - track.origin) / track.timescale };
+}
+
+/** Consecutive samples of equal duration starting at decode time `start` (track timescale). */
+interface SampleRun {
+  start: number;
+  count: number;
+  delta: number;
+}
+
+interface VideoTimeline {
+  timescale: number;
+  /** Decode time of the first sample (a DASH segment's tfdt need not start at 0). */
+  origin: number;
+  runs: SampleRun[];
+  samples: number;
+  fragmented: boolean;
+}
+
+function readVideoTimeline(buf: Uint8Array): VideoTimeline | null {
   try {
-    return predict(buf, windowSeconds);
+    return videoTimeline(buf);
   } catch {
     return null; // a box cut short: no prediction (the decode counts the frames instead)
   }
 }
 
-function predict(buf: Uint8Array, windowSeconds: number): number | null {
-  if (!isIsoBmff(buf)) return null;
-  const top = readBoxes(buf, 0, buf.length);
-  const moov = top?.find((b) => b.type === 'moov');
-  if (!moov) return null;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const traks = readBoxes(buf, moov.start + moov.headerSize, moov.start + moov.size)?.filter((b) => b.type === 'trak') ?? [];
-  for (const trak of traks) {
+/** The video track of a moov: its id, timescale, stts runs and its trex default duration. */
+function videoTrack(buf: Uint8Array, view: DataView, moov: Box): { id: number; timescale: number; runs: SampleRun[]; defaultDuration: number } | null {
+  const moovBoxes = readBoxes(buf, moov.start + moov.headerSize, moov.start + moov.size) ?? [];
+  for (const trak of moovBoxes.filter((b) => b.type === 'trak')) {
     const mdia = findBox(buf, trak.start + trak.headerSize, trak.start + trak.size, 'mdia');
-    if (!mdia) continue;
+    const tkhd = findBox(buf, trak.start + trak.headerSize, trak.start + trak.size, 'tkhd');
+    if (!mdia || !tkhd) continue;
     const mdiaBody = mdia.start + mdia.headerSize;
     const mdiaEnd = mdia.start + mdia.size;
     const hdlr = findBox(buf, mdiaBody, mdiaEnd, 'hdlr');
@@ -179,28 +234,87 @@ function predict(buf: Uint8Array, windowSeconds: number): number | null {
     if (!stbl) return null;
     const stts = findBox(buf, stbl.start + stbl.headerSize, stbl.start + stbl.size, 'stts');
     if (!stts) return null;
+    const tkhdBody = tkhd.start + tkhd.headerSize;
+    const id = view.getUint32(tkhdBody + (view.getUint8(tkhdBody) === 1 ? 20 : 12));
     const mdhdBody = mdhd.start + mdhd.headerSize;
     const timescale = view.getUint8(mdhdBody) === 1 ? view.getUint32(mdhdBody + 20) : view.getUint32(mdhdBody + 12);
     if (timescale === 0) return null;
-    const limit = windowSeconds * timescale;
     const body = stts.start + stts.headerSize;
     const entries = view.getUint32(body + 4);
     if (body + 8 + entries * 8 > stts.start + stts.size) return null;
+    const runs: SampleRun[] = [];
     let time = 0;
-    let count = 0;
     for (let i = 0; i < entries; i++) {
-      const n = view.getUint32(body + 8 + i * 8);
+      const count = view.getUint32(body + 8 + i * 8);
       const delta = view.getUint32(body + 12 + i * 8);
-      if (delta === 0) {
-        count += n;
-        continue;
-      }
-      const fit = Math.max(0, Math.min(n, Math.ceil((limit - time) / delta)));
-      count += fit;
-      if (fit < n) return count;
-      time += n * delta;
+      runs.push({ start: time, count, delta });
+      time += count * delta;
     }
-    return count;
+    let defaultDuration = 0;
+    const mvex = moovBoxes.find((b) => b.type === 'mvex');
+    for (const trex of mvex ? (readBoxes(buf, mvex.start + mvex.headerSize, mvex.start + mvex.size) ?? []) : []) {
+      const b = trex.start + trex.headerSize;
+      if (trex.type === 'trex' && trex.size >= trex.headerSize + 20 && view.getUint32(b + 4) === id) defaultDuration = view.getUint32(b + 12);
+    }
+    return { id, timescale, runs, defaultDuration };
   }
   return null;
+}
+
+function videoTimeline(buf: Uint8Array): VideoTimeline | null {
+  if (!isIsoBmff(buf)) return null;
+  const top = readBoxes(buf, 0, buf.length);
+  const moov = top?.find((b) => b.type === 'moov');
+  if (!top || !moov) return null;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const track = videoTrack(buf, view, moov);
+  if (!track) return null;
+  const runs = track.runs;
+  let time = runs.reduce((t, r) => Math.max(t, r.start + r.count * r.delta), 0);
+  let fragmented = false;
+  for (const moof of top.filter((b) => b.type === 'moof')) {
+    fragmented = true;
+    for (const traf of readBoxes(buf, moof.start + moof.headerSize, moof.start + moof.size) ?? []) {
+      if (traf.type !== 'traf') continue;
+      const parts = readBoxes(buf, traf.start + traf.headerSize, traf.start + traf.size) ?? [];
+      const tfhd = parts.find((b) => b.type === 'tfhd');
+      if (!tfhd) continue;
+      const h = tfhd.start + tfhd.headerSize;
+      const hFlags = view.getUint32(h) & 0xffffff;
+      if (view.getUint32(h + 4) !== track.id) continue;
+      // tfhd's optional fields, in order: base data offset (8), sample description index (4), default duration (4).
+      let at = h + 8 + (hFlags & 0x1 ? 8 : 0) + (hFlags & 0x2 ? 4 : 0);
+      const defaultDuration = hFlags & 0x8 ? view.getUint32(at) : track.defaultDuration;
+      const tfdt = parts.find((b) => b.type === 'tfdt');
+      if (tfdt) {
+        const t = tfdt.start + tfdt.headerSize;
+        time = view.getUint8(t) === 1 ? Number(view.getBigUint64(t + 4)) : view.getUint32(t + 4);
+      }
+      for (const trun of parts.filter((b) => b.type === 'trun')) {
+        const r = trun.start + trun.headerSize;
+        const flags = view.getUint32(r) & 0xffffff;
+        const count = view.getUint32(r + 4);
+        at = r + 8 + (flags & 0x1 ? 4 : 0) + (flags & 0x4 ? 4 : 0);
+        if (!(flags & 0x100)) {
+          runs.push({ start: time, count, delta: defaultDuration });
+          time += count * defaultDuration;
+          continue;
+        }
+        // Per-sample records: duration, size, flags, composition offset, each present per its flag.
+        const stride = 4 * [0x100, 0x200, 0x400, 0x800].filter((f) => flags & f).length;
+        if (at + count * stride > trun.start + trun.size) return null;
+        for (let i = 0; i < count; i++, at += stride) {
+          const delta = view.getUint32(at);
+          const last = runs[runs.length - 1];
+          if (last && last.delta === delta && last.start + last.count * last.delta === time) last.count++;
+          else runs.push({ start: time, count: 1, delta });
+          time += delta;
+        }
+      }
+    }
+  }
+  const listed = runs.filter((r) => r.count > 0);
+  const samples = listed.reduce((n, r) => n + r.count, 0);
+  const origin = listed.reduce((t, r) => Math.min(t, r.start), listed[0]?.start ?? 0);
+  return { timescale: track.timescale, origin, runs: listed, samples, fragmented };
 }

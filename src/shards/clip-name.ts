@@ -8,8 +8,16 @@ const CLIP_STEM = /^(.+)_(\d+)$/;
 /** ACAV100M clips are 10 s long; used to guess `segment` when a shard json lacks an entry. */
 export const ACAV_CLIP_SECONDS = 10;
 
-/** Video containers that the bundler accepts and the reader treats as "the clip" of a sample. */
-export const VIDEO_EXTENSIONS: readonly string[] = ['mp4', 'webm', 'mkv', 'mov', 'avi'];
+/**
+ * Video containers, as extensions: what the bundler accepts, the entry join matches to a json
+ * entry, and the decode stage takes as "the clip" of a sample. One list, so a member that is
+ * decoded is also joined (a list without `ts` once left `x.ts` unjoined and its shard
+ * "incomplete" for good). Earlier entries win when a sample holds several.
+ */
+export const VIDEO_EXTENSIONS: readonly string[] = ['mp4', 'webm', 'mkv', 'mov', 'm4v', 'avi', 'mpg', 'ts', 'mpeg', 'm2ts', 'mts', 'flv', 'ogv', '3gp', 'gif'];
+
+/** Audio files that hold a clip when only the audio is decoded (no visual model). */
+export const AUDIO_EXTENSIONS: readonly string[] = ['wav', 'flac', 'm4a', 'mp3', 'ogg', 'opus', 'aac'];
 
 /**
  * Splits a clip stem (file name without extension) into id and start second.

@@ -30,7 +30,7 @@ import {
   type WarningHandler,
 } from '../types.js';
 import { generatorStage } from '../util/stage.js';
-import { ACAV_CLIP_SECONDS, findVideoField, parseClipStem } from './clip-name.js';
+import { ACAV_CLIP_SECONDS, AUDIO_EXTENSIONS, findVideoField, parseClipStem, VIDEO_EXTENSIONS } from './clip-name.js';
 
 export interface JoinEntriesOptions {
   onWarning?: WarningHandler;
@@ -180,12 +180,15 @@ export function parseSidecar(sidecar: Sidecar, shard: ShardInfo, warn: WarningHa
   return map;
 }
 
+const MEDIA_EXTENSIONS: readonly string[] = [...VIDEO_EXTENSIONS, ...AUDIO_EXTENSIONS];
+
 /** A sample's entry: from the json (by member path, key, member name, key name), else parsed from its name. */
 export function entryFor(sample: TarSample, entries: Map<string, ClipEntry> | null, jsonPath: string, warn: WarningHandler): ClipEntry {
   const shard = sample.shard;
   const key = sample.__key__;
   const keyBase = key.slice(key.lastIndexOf('/') + 1);
-  const videoField = findVideoField(Object.keys(sample.members));
+  // Every member the decode stage may take as the clip (an audio-only run decodes audio files).
+  const videoField = findVideoField(Object.keys(sample.members), MEDIA_EXTENSIONS);
   const memberPath = videoField ? sample.members[videoField] : undefined;
   const memberBase = memberPath !== undefined ? basename(memberPath) : undefined;
   if (entries) {

@@ -333,6 +333,7 @@ function toRecord(sample: Sample): FeatureRecord {
     visual_features: sample.visualFeatures ?? [],
     audio_features: sample.audioFeatures ?? [],
     __key__: sample.__key__,
+    ...(sample.audioNote === undefined ? {} : { audio_note: sample.audioNote }),
   };
 }
 

@@ -100,6 +100,10 @@ function* recordTokens(r: FeatureRecord, onNonFinite: (layer: string) => void): 
     yield { name: 'keyValue', value: '__key__' };
     yield { name: 'stringValue', value: r.__key__ };
   }
+  if (r.audio_note !== undefined) {
+    yield { name: 'keyValue', value: 'audio_note' };
+    yield { name: 'stringValue', value: r.audio_note };
+  }
   yield { name: 'endObject' };
 }
 

@@ -204,6 +204,8 @@ export function asFeatureRecord(v: unknown, where: string): FeatureRecord {
   };
   // Shards written before the key was recorded have none.
   if (typeof r.__key__ === 'string') record.__key__ = r.__key__;
+  if (r.audio_note !== undefined && typeof r.audio_note !== 'string') fail(where, 'audio_note must be a string');
+  if (typeof r.audio_note === 'string') record.audio_note = r.audio_note;
   return record;
 }
 
@@ -222,6 +224,7 @@ export function encodeFeatureRecord(record: FeatureRecord): Buffer {
     audio_features: record.audio_features.map((s) => ({ extractor_name: s.extractor_name, dataset: s.dataset, feat_array: s.feat_array })),
     // Added after the seed-004 fields: readers that ignore it see the old record.
     ...(record.__key__ === undefined ? {} : { __key__: record.__key__ }),
+    ...(record.audio_note === undefined ? {} : { audio_note: record.audio_note }),
   });
 }
 
