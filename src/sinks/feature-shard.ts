@@ -77,6 +77,12 @@ export interface ShardSummary {
   incomplete?: ShardIncomplete;
   /** Journal entries (of any status) taken over from an earlier, interrupted run. */
   resumed: number;
+  /**
+   * Clips that failed for a transient reason (a watchdog kill, an outside signal) even after
+   * the run's retries: the shard is then not finalised (no output; the journal stays) so the
+   * next run redoes only those clips.
+   */
+  transient?: ShardProblem[];
 }
 
 export interface FeatureShardWriterOptions {
@@ -175,7 +181,8 @@ export class FeatureShardWriter extends Writable {
       const bytes = encodeFeatureRecord(toRecord(item));
       entry = await shard.journal.append({ ...base, status: 'ok' }, bytes);
     } else {
-      entry = await shard.journal.append({ ...base, status: f.status, stage: f.stage, reason: `${f.stage}: ${f.error.message}`, code: f.error.code });
+      const meta = { ...base, status: f.status, stage: f.stage, reason: `${f.stage}: ${f.error.message}`, code: f.error.code };
+      entry = await shard.journal.append(f.error.transient ? { ...meta, transient: true } : meta);
     }
     shard.byIndex.set(entry.index, entry);
   }
@@ -210,7 +217,8 @@ export class FeatureShardWriter extends Writable {
       throw new ClipstreamError('ERR_PIPELINE', `feature shard writer for ${this.outDir} was destroyed`, { where: { shard: name } });
     }
     const byIndex = new Map<number, JournalEntry>();
-    for (const e of journal.entries) if (!byIndex.has(e.index)) byIndex.set(e.index, e);
+    // An earlier run's transient failures are tried again: the new entry is the one that counts.
+    for (const e of journal.entries) if (!e.transient && !byIndex.has(e.index)) byIndex.set(e.index, e);
     const s: OpenShard = { info, journal, resumed: byIndex.size, byIndex };
     this.shards.set(name, s);
     return s;
@@ -238,6 +246,27 @@ export class FeatureShardWriter extends Writable {
       entries.filter((e) => e.status === status).map((e) => ({ key: e.key, filename: e.filename, reason: e.reason ?? '', code: e.code ?? '', index: e.index }));
     const ok = entries.filter((e) => e.status === 'ok');
     const output = shardOutputPath(this.outDir, name, this.format);
+    const transient = problems('failed').filter((p) => s!.byIndex.get(p.index)?.transient);
+    if (transient.length > 0) {
+      // Not final: a rerun redoes these clips from the journal, which is all that is kept.
+      await s.journal.sync();
+      await s.journal.close();
+      this.shards.delete(name);
+      this.finished.add(name);
+      const summary: ShardSummary = {
+        shard: name,
+        url: end.shard.url,
+        output: null,
+        written: ok.length,
+        skipped: problems('skipped'),
+        failed: problems('failed'),
+        resumed: s.resumed,
+        transient,
+      };
+      if (tarError !== undefined) summary.tarError = tarError;
+      this.report(summary);
+      return;
+    }
     await s.journal.sync();
     await removeDeadTemps(dirname(output), basename(output));
     // The marker goes down before the output appears and goes away only after a complete one

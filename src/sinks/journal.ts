@@ -25,6 +25,8 @@ export interface JournalMeta {
   stage?: string;
   reason?: string;
   code?: string;
+  /** A failure of circumstance (a watchdog kill, an outside signal): the next run tries the clip again. Absent when false. */
+  transient?: true;
 }
 
 /** An entry as found in the journal: its metadata and where its record bytes lie. */
@@ -188,14 +190,14 @@ export class Journal {
   }
 }
 
-/** Tar positions (`index`) of the intact entries of the journal at `path`; empty when absent. */
+/** Tar positions (`index`) of the intact, final entries of the journal at `path` (transient failures are to be redone); empty when absent. */
 export async function journalIndices(path: string): Promise<Set<number>> {
-  return new Set((await journalEntries(path)).map((e) => e.index));
+  return new Set((await journalEntries(path)).filter((e) => !e.transient).map((e) => e.index));
 }
 
-/** Keys of the intact entries of the journal at `path`, without changing the file; empty when absent. */
+/** Keys of the intact, final entries of the journal at `path`, without changing the file; empty when absent. */
 export async function journalKeys(path: string): Promise<Set<string>> {
-  return new Set((await journalEntries(path)).map((e) => e.key));
+  return new Set((await journalEntries(path)).filter((e) => !e.transient).map((e) => e.key));
 }
 
 async function journalEntries(path: string): Promise<JournalEntry[]> {
