@@ -70,6 +70,9 @@ export interface RunResult {
   attempts?: number;
 }
 
+/** What a tool prints when a write of its output failed for want of space (ENOSPC, EDQUOT). */
+const DISK_FULL_TEXT = /No space left on device|Disk quota exceeded/;
+
 /** Signals a child raises itself when it crashes on its input: permanent, unlike a kill from outside. */
 const CRASH_SIGNALS = new Set<string>(['SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGABRT', 'SIGSYS', 'SIGTRAP']);
 /** Spawn errors of a machine out of processes, file descriptors or memory: retried. */
@@ -243,8 +246,11 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
         // A signal this process did not send, other than a crash of the child's own: someone killed it (the OOM killer, an operator).
         const fromOutside = status[1] !== null && !child.killedHere && !CRASH_SIGNALS.has(status[1]);
         const transient = killedBy !== undefined || fromOutside;
+        // ffmpeg exits 0 when its last writes (the trailer, the close) fail on a full disk, its
+        // output truncated: every caller must see that as the failure it is, exit 0 or not.
+        const diskFull = status[0] === 0 && DISK_FULL_TEXT.test(stderr);
         resolve({
-          code: status[0],
+          code: diskFull ? 1 : status[0],
           signal: status[1],
           stdout: Buffer.concat(out),
           extra: extra.map((e) => Buffer.concat(e)),

@@ -18,6 +18,7 @@ import {
   type WarningHandler,
 } from '../types.js';
 import { removeDeadTemps, tempPathFor, writeFileAtomic } from '../util/atomic.js';
+import { asDiskFull, writeAll } from '../util/disk.js';
 import { validateInteger, validateOneOf, validateString } from '../util/validate.js';
 import { Journal, type JournalEntry } from './journal.js';
 import { JsonShardText } from './json-format.js';
@@ -39,6 +40,7 @@ export {
   completedKeys,
   readFeatureShard,
   readIncompleteMarker,
+  shardFileProblem,
   shardIncompletePath,
   shardJournalPath,
   shardOutputPath,
@@ -303,7 +305,11 @@ export class FeatureShardWriter extends Writable {
   /** Streams the records out of the journal into a temp file, fsyncs, renames over `output`. */
   private async writeFinal(s: OpenShard, ok: JournalEntry[], output: string): Promise<void> {
     const tmp = tempPathFor(output);
-    const fh = await open(tmp, 'w');
+    // What the file will take, for the message of a full disk (msgpack: the header plus the records as journalled).
+    const needed = this.format === 'msgpack' ? msgpackArrayHeader(ok.length).length + ok.reduce((n, e) => n + e.recordLength, 0) : null;
+    const fh = await open(tmp, 'w').catch((err: unknown) => {
+      throw asDiskFull(err, output, needed);
+    });
     try {
       let block: Buffer[] = [];
       let blockBytes = 0;
@@ -311,7 +317,7 @@ export class FeatureShardWriter extends Writable {
         block.push(b);
         blockBytes += b.length;
         if (blockBytes >= WRITE_BLOCK) {
-          await fh.write(Buffer.concat(block));
+          await writeAll(fh, Buffer.concat(block), output, needed);
           block = [];
           blockBytes = 0;
         }
@@ -329,14 +335,14 @@ export class FeatureShardWriter extends Writable {
         }
         await put(Buffer.from(text.end()));
       }
-      if (blockBytes > 0) await fh.write(Buffer.concat(block));
+      if (blockBytes > 0) await writeAll(fh, Buffer.concat(block), output, needed);
       await fh.sync();
       await fh.close();
       await rename(tmp, output);
     } catch (err) {
       await fh.close().catch(() => {});
       await rm(tmp, { force: true });
-      throw err;
+      throw asDiskFull(err, output, needed);
     }
   }
 
