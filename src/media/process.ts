@@ -195,6 +195,10 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
   let killed = false;
   let waitingForOutput = modes.stdin !== 'stream' && modes.stdout !== 'stream';
   let touch = () => {};
+  const setWaiting = (on: boolean) => {
+    if (on && !waitingForOutput) touch();
+    waitingForOutput = on;
+  };
 
   const done = new Promise<RunResult>((resolve, reject) => {
     if (options.signal?.aborted) {
@@ -337,7 +341,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       stdin?.on('error', () => {});
       if (modes.stdin === 'feed' && options.input && stdin) {
         if (options.input instanceof Uint8Array) stdin.end(options.input);
-        else void feed(stdin, options.input).catch(() => child.kill());
+        else void feed(stdin, options.input, setWaiting).catch(() => child.kill());
       }
       givePipes({ stdin: modes.stdin === 'stream' ? stdin : null, stdout: modes.stdout === 'stream' ? (child.stdio[1] as Readable) : null });
     }, cannot);
@@ -350,10 +354,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       killed = true;
       killChild();
     },
-    waiting: (on) => {
-      if (on && !waitingForOutput) touch();
-      waitingForOutput = on;
-    },
+    waiting: setWaiting,
   };
 }
 
@@ -374,11 +375,23 @@ export async function writeToChild(stdin: Writable, chunk: Uint8Array): Promise<
   });
 }
 
-/** Writes chunks to a child's stdin, waiting for 'drain' when its pipe is full. */
-async function feed(stdin: Writable, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
-  for await (const chunk of chunks) {
-    if (stdin.destroyed || stdin.writableEnded) return;
-    await writeToChild(stdin, chunk);
+/**
+ * Writes chunks to a child's stdin, waiting for 'drain' when its pipe is full. While the next
+ * chunk is being made (an upstream decoder that is itself slow, stopped or starved) the child
+ * has nothing to work on: `waiting(false)` keeps that time off its stall clock.
+ */
+async function feed(stdin: Writable, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, waiting: (on: boolean) => void): Promise<void> {
+  const it = (Symbol.asyncIterator in chunks ? chunks[Symbol.asyncIterator]() : chunks[Symbol.iterator]()) as AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
+  for (;;) {
+    waiting(false);
+    const next = await it.next();
+    waiting(true);
+    if (next.done) break;
+    if (stdin.destroyed || stdin.writableEnded) {
+      await it.return?.();
+      return;
+    }
+    await writeToChild(stdin, next.value);
   }
   stdin.end();
 }
