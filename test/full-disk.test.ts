@@ -133,3 +133,26 @@ describe('clips on a full disk', () => {
     unmount(small);
   });
 });
+
+describe('segments on a full disk', () => {
+  it('stops the run with one line naming the file instead of recording segments as failed; the rerun matches a clean run', async (ctx) => {
+    if (!canMount) ctx.skip();
+    const args = (out: string) => ['segments', '--input=fixtures/segments/matte_move.mp4', `--output=${out}`, '--segment_seconds=1', '--quiet'];
+    expect(runCli(args(join(dir, 'seg-ref', 'out.mp4'))).code).toBe(0);
+    const small = join(dir, 'small-seg');
+    await mkdir(small);
+    expect(mountTmpfs(small, '512k')).toBe(true);
+    const full = runCli(args(join(small, 'out.mp4')));
+    expect(full.code).not.toBe(0);
+    const lines = full.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/: no space left on device \(.*\); free some space and run again/);
+    expect(lines[0]).toContain(small);
+    expect(await files(small)).not.toContain('out.mp4');
+
+    execFileSync('mount', ['-o', 'remount,size=8m', small]);
+    expect(runCli(args(join(small, 'out.mp4'))).code).toBe(0);
+    expect((await readFile(join(small, 'out.mp4'))).equals(await readFile(join(dir, 'seg-ref', 'out.mp4')))).toBe(true);
+    unmount(small);
+  });
+});
