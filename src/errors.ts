@@ -27,18 +27,34 @@ export interface Where {
 export class ClipstreamError extends Error {
   readonly code: ErrorCode;
   readonly where: Where;
+  /**
+   * True for a failure of the run's circumstances, not of the input: a child killed by the
+   * watchdog or by a signal the run did not send, a spawn refused for lack of processes, files
+   * or memory. Such a failure is retried (in the run, then by the next run); any other is
+   * permanent.
+   */
+  readonly transient: boolean;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; where?: Where } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; where?: Where; transient?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ClipstreamError';
     this.code = code;
     this.where = options.where ?? {};
+    this.transient = options.transient ?? isTransient(options.cause);
   }
 
   /** Plain object for logs (JSON.stringify drops Error fields otherwise). */
   toJSON(): { code: ErrorCode; message: string; where: Where } {
     return { code: this.code, message: this.message, where: this.where };
   }
+}
+
+/** True when `err` (or what it wraps) is a transient failure (see ClipstreamError.transient). */
+export function isTransient(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = (e as Error).cause, depth++) {
+    if (e instanceof ClipstreamError) return e.transient;
+  }
+  return false;
 }
 
 /** Thrown by option validation; the message names the option path. */

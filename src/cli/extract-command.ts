@@ -109,9 +109,10 @@ export async function runExtract(args: Record<string, unknown>, signal: AbortSig
   const incomplete = count('written (incomplete)', 'skipped (output exists, incomplete)');
   const locked = count('skipped (locked)');
   const unread = count('failed (source)');
+  const retry = count('failed (transient)');
   process.stderr.write(
     `clipstream extract${partition.world > 1 ? ` (${describePartition(partition)})` : ''}: ${written} shard(s) written, ${existing} skipped (output exists), ` +
-      `${locked ? `${locked} skipped (locked by another run), ` : ''}${unread ? `${unread} could not be read (run again to resume), ` : ''}${missing} missing` +
+      `${locked ? `${locked} skipped (locked by another run), ` : ''}${unread ? `${unread} could not be read (run again to resume), ` : ''}${retry ? `${retry} not finished (transient failures: run again to retry them), ` : ''}${missing} missing` +
       (noOutput ? `, ${noOutput} with no output (nothing could be read)` : '') +
       (incomplete ? `, ${incomplete} incomplete (damaged tar, see the log)` : '') +
       '; ' +
@@ -126,7 +127,7 @@ export async function runExtract(args: Record<string, unknown>, signal: AbortSig
     if (s.status === 'no output') process.stderr.write(`  ${s.shard}: no output written: nothing could be read from ${s.url}\n`);
   }
   // A shard left unread (its journal kept) is worth a retry: exit 1 lets a scheduler rerun the task.
-  if (unread > 0) return 1;
+  if (unread + retry > 0) return 1;
   return missing + noOutput + incomplete > 0 ? 3 : 0;
 }
 

@@ -6,6 +6,7 @@ import { nonEmpty, safeId } from './obtain.js';
 import type { PlannedClip } from './plan.js';
 import { transcodeClips, verifyClip, type ClipJob } from './transcode.js';
 import { declareStage } from '../run/contract.js';
+import { asDiskFull, isDiskFull } from '../util/disk.js';
 
 /** The final mp4 of a clip. */
 export const clipFile = (ctx: VideoContext, c: PlannedClip) => join(ctx.clipsDir, `${c.stem}.mp4`);
@@ -70,6 +71,7 @@ export function cutStage(ctx: VideoContext): VideoStage {
             item.made++;
           };
           const clipFailed = (job: ClipJob, err: Error) => {
+            if (isDiskFull(err)) throw asDiskFull(err, clipFile(ctx, job.clip));
             errors.push(`clip ${job.clip.clipId}: ${err.message}`);
             item.issues.push({
               videoId: item.source.videoId,

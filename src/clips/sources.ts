@@ -3,6 +3,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { VIDEO_EXTENSIONS } from '../shards/clip-name.js';
 import { parseCsvLines } from '../util/csv.js';
+import { fitName } from '../util/names.js';
 
 /** One source video: where to get it and what to call it. */
 export interface SourceRow {
@@ -89,6 +90,8 @@ export async function readSources(input: string, onDuplicate?: (videoId: string)
       rows = table.map(({ line, row }) => rowToSource(row, baseDir, `${input}, line ${line}`));
     }
   }
+  // An id is the stem of every file of its video (clips, records, locks, temps): it must leave them room (src/util/names.ts).
+  for (const r of rows) r.videoId = fitName(r.videoId);
   const seen = new Set<string>();
   return rows.filter((r) => {
     if (seen.has(r.videoId)) {

@@ -25,6 +25,7 @@ import { ClipstreamError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { writeCsvAtomic } from '../util/csv.js';
 import { waitForLock } from '../util/lock.js';
+import { fitName } from '../util/names.js';
 import { VIDEO_COLUMNS, type VideoRow } from './item.js';
 import { CLIP_COLUMNS, writeClipShards, type ClipRecord, type ShardOutput } from './package.js';
 import type { SpanIssue } from './plan.js';
@@ -48,7 +49,7 @@ export interface UnitRecord {
 
 /** The record file of a video: its id made safe for a file name without two ids meeting (`a.b` and `a-b` stay apart). */
 export function unitRecordPath(outDir: string, videoId: string): string {
-  return join(outDir, UNITS_DIR, `${encodeURIComponent(videoId).replace(/\*/g, '%2A')}.json`);
+  return join(outDir, UNITS_DIR, `${fitName(encodeURIComponent(videoId).replace(/\*/g, '%2A'))}.json`);
 }
 
 /** Writes a video's record atomically: a reader sees the whole record or none. */

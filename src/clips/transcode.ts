@@ -224,6 +224,7 @@ async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[
         const names = jobs.map((j) => j.clip.clipId).join(', ');
         throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): cutting clips ${names} failed: ${why}: ${lastLine(res.stderr)}`, {
           where: { key: videoId, file: info.path },
+          transient: res.transient === true,
         });
       }
       // ffmpeg can exit 0 having written an mp4 without frames: nothing unverified gets a final name.

@@ -29,7 +29,8 @@ export interface ShardLog extends ShardSummary {
     | 'skipped (output exists, incomplete)'
     | 'skipped (locked)'
     | 'missing'
-    | 'failed (source)';
+    | 'failed (source)'
+    | 'failed (transient)';
   /** For 'skipped (locked)': who holds the shard. */
   lockedBy?: string;
 }

@@ -12,6 +12,7 @@ import { shardBaseName } from '../shards/tar-reader.js';
 import {
   completedIndices,
   readIncompleteMarker,
+  shardFileProblem,
   shardIncompletePath,
   shardJournalPath,
   shardOutputPath,
@@ -43,6 +44,15 @@ export function shardResume(o: ShardResumeOptions) {
       const out = output(url);
       if (o.overwrite || !(await exists(out))) {
         if (o.overwrite) await rm(journal(url), { force: true });
+        return null;
+      }
+      const broken = await shardFileProblem(out);
+      if (broken) {
+        // Never skipped as "output exists": redone (its journal, if any, still saves the clips done).
+        o.onWarning(
+          new ClipstreamError('ERR_FORMAT', `Shard ${url}: ${out} is not a whole feature shard (${broken}); redoing it`, { where: { shard: url, file: out } }),
+        );
+        await rm(out, { force: true });
         return null;
       }
       const marker = await readIncompleteMarker(o.outPath, name);

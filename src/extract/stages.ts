@@ -106,6 +106,11 @@ export function shardWriter(run: JobRun<string>, o: { outPath: string; format: F
     format: o.format,
     onWarning: o.onWarning,
     onShardDone: (summary) => {
+      if (summary.transient) {
+        const error = `${summary.transient.length} clip(s) failed for a transient reason (${summary.transient[0]!.reason}); run again to retry them`;
+        run.unitDone(shardResult({ ...summary, status: 'failed (transient)' }, error));
+        return;
+      }
       const status = summary.output === null ? 'no output' : summary.incomplete ? 'written (incomplete)' : 'written';
       run.unitDone(shardResult({ ...summary, status }));
     },

@@ -24,6 +24,8 @@ export interface VideoLog {
   rotation?: number;
   sampledFrames?: number;
   error?: string;
+  /** The failure was one of circumstance (a decoder killed or stalled): the next run retries the video like any failed one. Absent when false. */
+  transient?: true;
 }
 
 export interface RecordState {
@@ -84,7 +86,7 @@ export function recordSink(state: RecordState, o: RecordOptions) {
     let log: VideoLog;
     if (error) {
       const e = toClipstreamError(error, 'ERR_DECODE', { file: source.path });
-      log = { file: source.rel, status: 'failed', key: source.key, clips: [], ...seen, error: e.message };
+      log = { file: source.rel, status: 'failed', key: source.key, clips: [], ...seen, error: e.message, ...(e.transient ? { transient: true as const } : {}) };
       o.onWarning(
         new ClipstreamError(e.code, `${e.message.includes(source.path) ? e.message : `${source.path}: ${e.message}`} (video skipped)`, {
           cause: e,

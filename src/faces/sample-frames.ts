@@ -1,3 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isTransient } from '../errors.js';
+import { retryPolicy } from '../media/process.js';
 import { declareStage } from '../run/contract.js';
 import { failItem, type OnError } from '../run/on-error.js';
 import { generatorStage } from '../util/stage.js';
@@ -40,20 +43,33 @@ async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSi
     const info = await probeSource(source.path, o.ffmpeg, signal);
     source.info = info;
     const fit = o.fit(info.displayWidth, info.displayHeight);
-    for await (const f of sampledFrames(o.ffmpeg, source.path, { sampleEvery: o.sampleEvery, ...fit, signal })) {
-      const frame = f.sample * o.sampleEvery;
-      yield {
-        kind: 'frame',
-        source,
-        frame,
-        sample: f.sample,
-        time: Number.isFinite(f.time) ? f.time : frame / info.fps,
-        rgb: f.rgb,
-        width: fit.width,
-        height: fit.height,
-        scale: fit.scale,
-      };
-      samples++;
+    const { retries, backoffMs } = retryPolicy();
+    for (let attempt = 0; ; attempt++) {
+      // A transient failure (the decoder killed from outside, or stalled) decodes again, from
+      // the start: the frames given before are decoded again and passed over.
+      let decoded = 0;
+      try {
+        for await (const f of sampledFrames(o.ffmpeg, source.path, { sampleEvery: o.sampleEvery, ...fit, signal })) {
+          if (decoded++ < samples) continue;
+          const frame = f.sample * o.sampleEvery;
+          yield {
+            kind: 'frame',
+            source,
+            frame,
+            sample: f.sample,
+            time: Number.isFinite(f.time) ? f.time : frame / info.fps,
+            rgb: f.rgb,
+            width: fit.width,
+            height: fit.height,
+            scale: fit.scale,
+          };
+          samples++;
+        }
+        break;
+      } catch (err) {
+        if (signal.aborted || attempt >= retries || !isTransient(err)) throw err;
+        await sleep(backoffMs * 2 ** attempt, undefined, { signal });
+      }
     }
     yield { kind: 'source-end', source, samples };
   } catch (err) {

@@ -3,6 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import type { WarningHandler } from '../types.js';
+import { fitName } from '../util/names.js';
 import type { FaceSource } from './items.js';
 
 /** Video file extensions looked for under the input folder. */
@@ -38,7 +39,8 @@ export function assignKeys(rels: string[], previous: Record<string, string> = {}
   return rels.map((rel) => {
     const kept = previous[rel];
     if (kept && keptFor.get(kept) === rel) return kept;
-    const stem = videoStem(rel);
+    // The key names the video's clips, record, lock and temps: it must leave them room (src/util/names.ts).
+    const stem = fitName(videoStem(rel));
     let key = stem;
     if (taken.has(key)) key = `${stem}${extname(rel)}`;
     for (let n = 2; taken.has(key); n++) key = `${stem}${extname(rel)}~${n}`;

@@ -106,7 +106,15 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
                 const outcome = log.status === 'failed' ? 'failed' : 'done';
                 if (clips > 0) run.item('done', clips);
                 if (lost > 0) run.item('failed', lost);
-                run.unitDone({ unit: log.file, outcome, status: log.status, ...(log.error ? { error: log.error } : {}), key: log.key, clips });
+                run.unitDone({
+                  unit: log.file,
+                  outcome,
+                  status: log.status,
+                  ...(log.error ? { error: log.error } : {}),
+                  ...(log.transient ? { transient: true } : {}),
+                  key: log.key,
+                  clips,
+                });
               },
             }),
           ],

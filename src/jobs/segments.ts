@@ -6,7 +6,7 @@
  * Each video goes through the stages of src/segments/stages.ts (prepare → split → infer →
  * join → remux). This file only composes them.
  */
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { resolveEncoder } from '../clips/encoders.js';
 import { listSources } from '../faces/sources.js';
 import { checkStages } from '../run/contract.js';
@@ -18,6 +18,7 @@ import { fileSha256 } from '../segments/records.js';
 import { finishedBefore, runKey } from '../segments/resume.js';
 import { segmentsStages, segmentsItem, type SegmentsItem, type VideoReport } from '../segments/stages.js';
 import type { WarningHandler } from '../types.js';
+import { fitName } from '../util/names.js';
 import { shippedModelsDir } from './models-dir.js';
 
 export interface SegmentsReport {
@@ -48,7 +49,8 @@ export async function folderUnits(
   // The same listing as faces: recursive, sorted, hidden entries and non-regular files (a FIFO) skipped with a warning.
   const inputs = (await listSources(inputDir, {}, onWarning)).map((s) => s.path).filter((p) => !resolve(p).startsWith(outAbs));
   const outputs = inputs.map((p) => join(outputDir, relative(inputDir, p).replace(/\.[^./\\]+$/, format === 'mp4' ? '.mp4' : '')));
-  return { inputs, outputs };
+  // An output named after its source must leave room for its lock, temps and work folder (src/util/names.ts).
+  return { inputs, outputs: outputs.map((out) => join(dirname(out), fitName(basename(out)))) };
 }
 
 /** The videos and outputs the options name: `inputs`/`outputs`, or the listing of `inputDir`. */

@@ -338,12 +338,15 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
   const fail = (result: RunResult): never => {
     if (result.killedBy) {
       const why = result.killedBy === 'stall' ? `produced no output for ${options.stallTimeoutMs} ms` : `ran longer than ${options.timeoutMs} ms`;
-      throw new ClipstreamError('ERR_DECODE_TIMEOUT', `${name}: ffmpeg ${why} and was killed`, { where });
+      throw new ClipstreamError('ERR_DECODE_TIMEOUT', `${name}: ffmpeg ${why} and was killed`, { where, transient: true });
     }
     if (/Stream map '0:v:0' matches no streams|Stream specifier ':v:0' in filtergraph description .* matches no streams/.test(result.stderr)) {
       throw new ClipstreamError('ERR_DECODE', `${name}: no video stream`, { where });
     }
-    throw new ClipstreamError('ERR_DECODE', `${name}: ffmpeg failed (exit ${result.code ?? result.signal}): ${stderrTail(result.stderr)}`, { where });
+    throw new ClipstreamError('ERR_DECODE', `${name}: ffmpeg failed (exit ${result.code ?? result.signal}): ${stderrTail(result.stderr)}`, {
+      where,
+      transient: result.transient === true,
+    });
   };
   let withAudio = options.audio;
   // Frame selection inside ffmpeg when the container says how many frames the window holds.

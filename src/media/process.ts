@@ -1,12 +1,19 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { ClipstreamError, type ErrorCode, type Where } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ClipstreamError, isTransient, type ErrorCode, type Where } from '../errors.js';
+import { MS_PER_TICK, sampleCpu } from '../util/pid.js';
 import { spawnViaHelper, useSpawnHelper } from './spawner.js';
 
 /** A started tool: its pipes, how to kill it, how it ended. */
 interface Started {
+  /** Its process id, where known (the watchdog reads its CPU time from /proc). */
+  pid: number | undefined;
   stdio: Array<Readable | Writable | null>;
   kill(): void;
+  /** Set once this process asked for it to be killed: a signal it then dies of is ours, not someone else's. */
+  readonly killedHere: boolean;
   /** Called once with the exit status. */
   onExit(cb: (code: number | null, signal: NodeJS.Signals | null) => void): void;
 }
@@ -34,7 +41,12 @@ export interface RunOptions {
   input?: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** Extra output pipes: fd 3, 4, ... are collected into `extra`. */
   extraOutputs?: number;
-  /** Kill the child when no output arrived for this long (a hung decoder). */
+  /**
+   * Kill the child when it made no progress for this long (a hung decoder): no output while
+   * it was running. Time it spent stopped (SIGSTOP, a paused VM) or waiting for a CPU or the
+   * disk (a loaded node, a swap storm) is not counted: a starved child is not a hung one.
+   * CLIPSTREAM_STALL_TIMEOUT_MS overrides it for every tool that has one.
+   */
   stallTimeoutMs?: number;
   /** Kill the child when it runs longer than this in total. */
   timeoutMs?: number;
@@ -52,6 +64,68 @@ export interface RunResult {
   stderr: string;
   /** Set when the watchdog killed the child. */
   killedBy?: 'stall' | 'timeout';
+  /** A failure of circumstance, not of the input: the watchdog killed it, or a signal this process did not send (the OOM killer, a `kill -9`). */
+  transient?: boolean;
+  /** How many times the tool was started (runTool retries a transient failure). */
+  attempts?: number;
+}
+
+/** What a tool prints when a write of its output failed for want of space (ENOSPC, EDQUOT). */
+const DISK_FULL_TEXT = /No space left on device|Disk quota exceeded/;
+
+/** Signals a child raises itself when it crashes on its input: permanent, unlike a kill from outside. */
+const CRASH_SIGNALS = new Set<string>(['SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGABRT', 'SIGSYS', 'SIGTRAP']);
+/** Spawn errors of a machine out of processes, file descriptors or memory: retried. */
+const TRANSIENT_SPAWN = /\b(EAGAIN|EMFILE|ENFILE|ENOMEM)\b/;
+
+function envNumber(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+/** Each retry of a transient failure multiplies the stall and total limits by this scale (see retryTransient). */
+const limitScale = new AsyncLocalStorage<number>();
+
+/** The limits a run gets: the caller's, the stall one overridden by CLIPSTREAM_STALL_TIMEOUT_MS, both scaled on a retry. */
+function effectiveLimits(options: Pick<RunOptions, 'stallTimeoutMs' | 'timeoutMs'>): Pick<RunOptions, 'stallTimeoutMs' | 'timeoutMs'> {
+  const scale = limitScale.getStore() ?? 1;
+  const stall = options.stallTimeoutMs === undefined ? undefined : (envNumber('CLIPSTREAM_STALL_TIMEOUT_MS') ?? options.stallTimeoutMs);
+  return {
+    stallTimeoutMs: stall === undefined ? undefined : stall * scale,
+    timeoutMs: options.timeoutMs === undefined ? undefined : options.timeoutMs * scale,
+  };
+}
+
+/** How many more times a transient failure is tried in the run (CLIPSTREAM_TRANSIENT_RETRIES, default 2), and the first pause between tries (CLIPSTREAM_RETRY_BACKOFF_MS, default 500, doubled each time). */
+export function retryPolicy(): { retries: number; backoffMs: number } {
+  return { retries: Math.floor(envNumber('CLIPSTREAM_TRANSIENT_RETRIES') ?? 2), backoffMs: envNumber('CLIPSTREAM_RETRY_BACKOFF_MS') ?? 500 };
+}
+
+/**
+ * Runs `attempt` and, while it fails transiently (see ClipstreamError.transient), runs it again
+ * after a pause that doubles each time, with every media tool's stall and total limits doubled
+ * too; the last failure is rethrown (still transient, so the job records it as worth a retry by
+ * the next run). Permanent failures and aborts are rethrown at once.
+ *
+ * @example const clip = await retryTransient(() => cutClip(source, span), { signal });
+ */
+export async function retryTransient<T>(
+  attempt: (tryNumber: number) => Promise<T>,
+  o: { signal?: AbortSignal; onRetry?: (err: unknown, tryNumber: number) => void } = {},
+): Promise<T> {
+  const { retries, backoffMs } = retryPolicy();
+  const outer = limitScale.getStore() ?? 1;
+  for (let i = 0; ; i++) {
+    try {
+      return await limitScale.run(outer * 2 ** i, () => attempt(i + 1));
+    } catch (err) {
+      if (i >= retries || !isTransient(err) || o.signal?.aborted) throw err;
+      o.onRetry?.(err, i + 1);
+      await sleep(backoffMs * 2 ** i, undefined, o.signal ? { signal: o.signal } : {});
+    }
+  }
 }
 
 /**
@@ -60,8 +134,32 @@ export interface RunResult {
  * when the process cannot be started or the signal aborts it. The child is killed on abort,
  * on the watchdog, and at process exit.
  */
-export function runTool(binary: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
-  return startRun(binary, args, options, { stdin: options.input ? 'feed' : 'none', stdout: 'collect' }).done;
+export async function runTool(binary: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  // Bytes in memory (or none) can be fed again: a transient failure is retried here, transparently.
+  const replayable = options.input === undefined || options.input instanceof Uint8Array;
+  const modes: Modes = { stdin: options.input ? 'feed' : 'none', stdout: 'collect' };
+  if (!replayable) return startRun(binary, args, options, modes).done;
+  try {
+    return await retryTransient(
+      async (n) => {
+        const r: RunResult = { ...(await startRun(binary, args, options, modes).done), attempts: n };
+        if (r.transient) throw new TransientResult(r);
+        return r;
+      },
+      { signal: options.signal },
+    );
+  } catch (err) {
+    // Still failing after the retries: the result says so (`transient`), as runTool never rejects for an exit.
+    if (err instanceof TransientResult) return err.result;
+    throw err;
+  }
+}
+
+/** Carries a transient result through retryTransient. */
+class TransientResult extends ClipstreamError {
+  constructor(readonly result: RunResult) {
+    super('ERR_DECODE', 'transient tool failure', { transient: true });
+  }
 }
 
 /** A running tool whose pipes the caller uses (see `streamTool`); `done` settles like runTool's promise. */
@@ -97,6 +195,10 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
   let killed = false;
   let waitingForOutput = modes.stdin !== 'stream' && modes.stdout !== 'stream';
   let touch = () => {};
+  const setWaiting = (on: boolean) => {
+    if (on && !waitingForOutput) touch();
+    waitingForOutput = on;
+  };
 
   const done = new Promise<RunResult>((resolve, reject) => {
     if (options.signal?.aborted) {
@@ -105,7 +207,9 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       return;
     }
     const cannot = (err: Error) => {
-      const e = new ClipstreamError('ERR_DECODE', `cannot run ${binary}: ${err.message}`, { cause: err, where: options.where });
+      // Out of processes, descriptors or memory: the machine's state, not the tool's or the input's.
+      const transient = TRANSIENT_SPAWN.test(`${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`);
+      const e = new ClipstreamError('ERR_DECODE', `cannot run ${binary}: ${err.message}`, { cause: err, where: options.where, transient });
       e.stack = `${e.stack}\n--- caller ---\n${callerStack.stack}`;
       givePipes(null);
       reject(e);
@@ -118,10 +222,16 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       const extra: Buffer[][] = Array.from({ length: extraCount }, () => []);
       let stderr = '';
       let killedBy: RunResult['killedBy'];
-      let lastActivity = Date.now();
-      const started = lastActivity;
+      const limits = effectiveLimits(options);
+      // Progress clocks, in ms: `idle` since the last output, `active` since the start, each
+      // counting only time the child could have used (see stallTimeoutMs).
+      let idle = 0;
+      let active = 0;
+      let lastTick = Date.now();
+      let lastCpu = -1;
       touch = () => {
-        lastActivity = Date.now();
+        idle = 0;
+        lastCpu = -1;
       };
 
       // The result is complete once the child exited and every output pipe reached its end.
@@ -137,7 +247,21 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
           return;
         }
         if (partial && !onLine?.(partial)) stderr = (stderr + partial).slice(-16_384);
-        resolve({ code: status[0], signal: status[1], stdout: Buffer.concat(out), extra: extra.map((e) => Buffer.concat(e)), stderr, killedBy });
+        // A signal this process did not send, other than a crash of the child's own: someone killed it (the OOM killer, an operator).
+        const fromOutside = status[1] !== null && !child.killedHere && !CRASH_SIGNALS.has(status[1]);
+        const transient = killedBy !== undefined || fromOutside;
+        // ffmpeg exits 0 when its last writes (the trailer, the close) fail on a full disk, its
+        // output truncated: every caller must see that as the failure it is, exit 0 or not.
+        const diskFull = status[0] === 0 && DISK_FULL_TEXT.test(stderr);
+        resolve({
+          code: diskFull ? 1 : status[0],
+          signal: status[1],
+          stdout: Buffer.concat(out),
+          extra: extra.map((e) => Buffer.concat(e)),
+          stderr,
+          killedBy,
+          ...(transient ? { transient } : {}),
+        });
       };
       const whenClosed = (s: Readable) => {
         open++;
@@ -173,19 +297,34 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       });
       for (let i = 0; i < extraCount; i++) collect(child.stdio[3 + i] as Readable, (d) => extra[i]!.push(d));
 
-      const watchdog = setInterval(
-        () => {
-          const now = Date.now();
-          if (!waitingForOutput) lastActivity = now;
-          if (options.stallTimeoutMs && now - lastActivity > options.stallTimeoutMs) killedBy = 'stall';
-          else if (options.timeoutMs && now - started > options.timeoutMs) killedBy = 'timeout';
-          if (killedBy) {
-            clearInterval(watchdog);
-            child.kill();
-          }
-        },
-        Math.max(50, Math.min(1000, (options.stallTimeoutMs ?? 1000) / 4)),
-      );
+      const tickMs = Math.max(50, Math.min(1000, (limits.stallTimeoutMs ?? 1000) / 4));
+      const watchdog = setInterval(() => {
+        const now = Date.now();
+        // A late tick means this process was not scheduled either (a paused VM, a starved node): that gap is nobody's stall.
+        const dt = Math.min(now - lastTick, 2 * tickMs);
+        lastTick = now;
+        // Ask /proc only while the clock would run: the child owes output and gave none since the last tick.
+        const sample = waitingForOutput && idle > 0 && child.pid !== undefined ? sampleCpu(child.pid) : null;
+        let ran = dt;
+        if (sample) {
+          const cpuMs = lastCpu < 0 ? 0 : (sample.cpuTicks - lastCpu) * MS_PER_TICK;
+          lastCpu = sample.cpuTicks;
+          // Burning CPU without output counts (up to the wall time: threads run side by side);
+          // no CPU while stopped or waiting for a CPU or the disk is starvation, not a hang;
+          // no CPU while every thread sleeps is a child blocked on something that never comes.
+          if (sample.stopped) ran = 0;
+          else if (cpuMs > 0) ran = Math.min(dt, cpuMs);
+          else if (sample.waitingToRun) ran = 0;
+        }
+        active += ran;
+        idle = waitingForOutput ? idle + ran : 0;
+        if (limits.stallTimeoutMs && idle > limits.stallTimeoutMs) killedBy = 'stall';
+        else if (limits.timeoutMs && active > limits.timeoutMs) killedBy = 'timeout';
+        if (killedBy) {
+          clearInterval(watchdog);
+          child.kill();
+        }
+      }, tickMs);
       watchdog.unref();
 
       const onAbort = () => child.kill();
@@ -202,7 +341,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       stdin?.on('error', () => {});
       if (modes.stdin === 'feed' && options.input && stdin) {
         if (options.input instanceof Uint8Array) stdin.end(options.input);
-        else void feed(stdin, options.input).catch(() => child.kill());
+        else void feed(stdin, options.input, setWaiting).catch(() => child.kill());
       }
       givePipes({ stdin: modes.stdin === 'stream' ? stdin : null, stdout: modes.stdout === 'stream' ? (child.stdio[1] as Readable) : null });
     }, cannot);
@@ -215,10 +354,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       killed = true;
       killChild();
     },
-    waiting: (on) => {
-      if (on && !waitingForOutput) touch();
-      waitingForOutput = on;
-    },
+    waiting: setWaiting,
   };
 }
 
@@ -239,11 +375,23 @@ export async function writeToChild(stdin: Writable, chunk: Uint8Array): Promise<
   });
 }
 
-/** Writes chunks to a child's stdin, waiting for 'drain' when its pipe is full. */
-async function feed(stdin: Writable, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
-  for await (const chunk of chunks) {
-    if (stdin.destroyed || stdin.writableEnded) return;
-    await writeToChild(stdin, chunk);
+/**
+ * Writes chunks to a child's stdin, waiting for 'drain' when its pipe is full. While the next
+ * chunk is being made (an upstream decoder that is itself slow, stopped or starved) the child
+ * has nothing to work on: `waiting(false)` keeps that time off its stall clock.
+ */
+async function feed(stdin: Writable, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, waiting: (on: boolean) => void): Promise<void> {
+  const it = (Symbol.asyncIterator in chunks ? chunks[Symbol.asyncIterator]() : chunks[Symbol.iterator]()) as AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
+  for (;;) {
+    waiting(false);
+    const next = await it.next();
+    waiting(true);
+    if (next.done) break;
+    if (stdin.destroyed || stdin.writableEnded) {
+      await it.return?.();
+      return;
+    }
+    await writeToChild(stdin, next.value);
   }
   stdin.end();
 }
@@ -274,14 +422,19 @@ export class ToolFailure extends ClipstreamError {
   readonly stderrTail: string;
   readonly file: string | undefined;
 
-  constructor(binary: string, what: string, r: Pick<RunResult, 'code' | 'signal' | 'killedBy' | 'stderr'>, options: RunOptions & { code?: ErrorCode } = {}) {
+  constructor(
+    binary: string,
+    what: string,
+    r: Pick<RunResult, 'code' | 'signal' | 'killedBy' | 'stderr' | 'transient'>,
+    options: RunOptions & { code?: ErrorCode } = {},
+  ) {
     const tail = stderrTail(r.stderr);
     const file = options.where?.file;
     const tool = binary.split('/').pop() ?? binary;
     super(
       r.killedBy ? 'ERR_DECODE_TIMEOUT' : (options.code ?? 'ERR_DECODE'),
-      `${file ? `${file}: ` : ''}${what}: ${tool} ${describeExit(r, options)}${tail ? `: ${tail}` : ''}`,
-      { where: options.where },
+      `${file ? `${file}: ` : ''}${what}: ${tool} ${describeExit(r, effectiveLimits(options))}${tail ? `: ${tail}` : ''}`,
+      { where: options.where, transient: r.transient === true },
     );
     this.name = 'ToolFailure';
     this.binary = binary;
@@ -459,8 +612,11 @@ async function startTool(binary: string, args: string[], stdio: Array<'pipe' | '
         exited = true;
       });
       return {
+        pid: sp.pid,
         stdio: sp.stdio,
-        kill: () => {
+        killedHere: false,
+        kill() {
+          (this as { killedHere: boolean }).killedHere = true;
           if (!exited) sp.kill();
         },
         onExit: (cb) => void sp.exited.then(({ code, signal }) => cb(code, signal)),
@@ -480,8 +636,13 @@ async function startTool(binary: string, args: string[], stdio: Array<'pipe' | '
       child.off('error', reject);
       child.on('error', () => {});
       resolve({
+        pid: child.pid,
         stdio: child.stdio as Started['stdio'],
-        kill: () => child.kill('SIGKILL'),
+        killedHere: false,
+        kill() {
+          (this as { killedHere: boolean }).killedHere = true;
+          child.kill('SIGKILL');
+        },
         onExit: (cb) => child.once('exit', cb),
       });
     });

@@ -8,6 +8,7 @@
  * decodeClips({ onError: (err, key) => (err.code === 'ERR_DECODE_TIMEOUT' ? 'throw' : 'skip') })
  */
 import { toClipstreamError, type ClipstreamError, type ErrorCode, type Where } from '../errors.js';
+import { asDiskFull, isDiskFull } from '../util/disk.js';
 
 export type ErrorDecision = 'skip' | 'throw';
 export type OnError = ErrorDecision | ((error: ClipstreamError, key: string) => ErrorDecision | undefined);
@@ -29,6 +30,8 @@ export function failItem(
   err: unknown,
   o: { key: string; code: ErrorCode; where?: Where; status?: 'skipped' | 'failed' },
 ): ItemFailure {
+  // A full disk fails every item after this one too: it stops the run (see src/util/disk.ts).
+  if (isDiskFull(err)) throw asDiskFull(err, o.where?.file ?? o.key);
   const error = toClipstreamError(err, o.code, { key: o.key, ...o.where });
   const decision = typeof onError === 'function' ? (onError(error, o.key) ?? 'skip') : (onError ?? 'skip');
   if (decision === 'throw') throw error;

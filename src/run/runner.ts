@@ -31,6 +31,7 @@ import { shareOf, WHOLE, type Partition } from '../scale/partition.js';
 import { UnitLocks, type LockedPolicy } from '../scale/unit-locks.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { removeDeadTemps, writeFileAtomic } from '../util/atomic.js';
+import { removeDeadLocks } from '../util/lock.js';
 import { ensureOutputDir } from '../util/validate.js';
 import { emptyProgress, type JobProgress } from './progress.js';
 
@@ -335,7 +336,10 @@ export async function runJob<U, R>(o: JobRunOptions<U>, body: (run: JobRun<U>) =
   const units = o.feed ? o.units : selectUnits(o, partition);
   const onWarning = o.onWarning ?? defaultWarningHandler;
   if (o.logDir !== null) await ensureOutputDir(o.logDir, `${o.job} output folder`);
-  for (const dir of new Set([...(o.logDir !== null ? [o.logDir] : []), ...(o.tempDirs ?? [])])) await removeDeadTemps(dir);
+  for (const dir of new Set([...(o.logDir !== null ? [o.logDir] : []), ...(o.tempDirs ?? [])])) {
+    await removeDeadTemps(dir);
+    await removeDeadLocks(dir);
+  }
   const run = new JobRun(o, units, partition);
   await run.writeLog(false);
   let result: R;
@@ -347,7 +351,10 @@ export async function runJob<U, R>(o: JobRunOptions<U>, body: (run: JobRun<U>) =
     await run.close();
     await checkChildren(onWarning);
     // Every way out: the log holds every result recorded, and says `finished` only on success.
-    await run.writeLog(finished);
+    // When the run is failing already (a full disk, most likely), its own error is the one to report.
+    await run.writeLog(finished).catch((err: unknown) => {
+      if (finished) throw err;
+    });
   }
   const results = run.results();
   const p = run.progress();

@@ -12,11 +12,13 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { ClipstreamError } from '../errors.js';
+import { retryTransient } from '../media/process.js';
 import { probeFrameTimeline, type FrameTimeline } from '../media/probe.js';
 import { declareStage } from '../run/contract.js';
 import { failItem, type ItemFailure, type OnError } from '../run/on-error.js';
 import { defaultWarningHandler } from '../types.js';
 import { removeDeadTemps } from '../util/atomic.js';
+import { asDiskFull, isDiskFull } from '../util/disk.js';
 import { inferSegment, warmState, type InferContext } from './infer.js';
 import { joinSegments, remuxAudio } from './join.js';
 import type { FrameModel, RecurrentState } from './model.js';
@@ -238,7 +240,8 @@ export function inferStage(ctx: SegmentsStageContext): Stage {
       let rec: SegmentRecord;
       let end: RecurrentState | undefined;
       try {
-        const r = await inferSegment(ictx, seg, await stateIn(), outOf(seg));
+        // A segment leaves nothing when it fails, so a transient failure (its decoder killed, stalled) is simply run again.
+        const r = await retryTransient(async () => inferSegment(ictx, seg, await stateIn(), outOf(seg)), { signal: o.signal });
         const outputs = await Promise.all(r.files.map(async (f) => ({ file: relative(work, f), sha256: (await fileSha256(f))! })));
         const stateOut = model.kind === 'rvm' ? await store.saveState(seg.index, r.state) : null;
         rec = { ...base, status: 'done', outputs, stateOut };
@@ -246,6 +249,7 @@ export function inferStage(ctx: SegmentsStageContext): Stage {
         report.segmentsRun++;
       } catch (err) {
         if (o.signal?.aborted) throw err;
+        if (isDiskFull(err)) throw asDiskFull(err, outOf(seg));
         rec = { ...base, status: 'failed', outputs: [], stateOut: null, error: (err as Error).message };
         report.failed.push({ index: seg.index, error: rec.error! });
       }

@@ -76,6 +76,26 @@ export async function completedIndices(outDir: string, shardName: string): Promi
 }
 
 /**
+ * Why the finished shard file at `path` is not one (a truncated or otherwise broken file), or
+ * null when it parses as a list. Whatever left it (a disk that filled up under an older
+ * version, a copy cut short), a resume must redo such a shard, not skip it.
+ */
+export async function shardFileProblem(path: string): Promise<string | null> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    return `cannot read it (${(err as Error).message})`;
+  }
+  try {
+    const value: unknown = extname(path) === '.json' ? JSON.parse(bytes.toString('utf8')) : unpackr.unpack(bytes);
+    return Array.isArray(value) ? null : 'not a list of records';
+  } catch (err) {
+    return `it does not parse (${(err as Error).message})`;
+  }
+}
+
+/**
  * Reads a feature shard back, msgpack or JSON by extension.
  *
  * @example const records = await readFeatureShard('features/shard-000000.msgpack'); records[0].visual_features[0].feat_array.layer_0.shape

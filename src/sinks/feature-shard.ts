@@ -18,6 +18,7 @@ import {
   type WarningHandler,
 } from '../types.js';
 import { removeDeadTemps, tempPathFor, writeFileAtomic } from '../util/atomic.js';
+import { asDiskFull, writeAll } from '../util/disk.js';
 import { validateInteger, validateOneOf, validateString } from '../util/validate.js';
 import { Journal, type JournalEntry } from './journal.js';
 import { JsonShardText } from './json-format.js';
@@ -39,6 +40,7 @@ export {
   completedKeys,
   readFeatureShard,
   readIncompleteMarker,
+  shardFileProblem,
   shardIncompletePath,
   shardJournalPath,
   shardOutputPath,
@@ -77,6 +79,12 @@ export interface ShardSummary {
   incomplete?: ShardIncomplete;
   /** Journal entries (of any status) taken over from an earlier, interrupted run. */
   resumed: number;
+  /**
+   * Clips that failed for a transient reason (a watchdog kill, an outside signal) even after
+   * the run's retries: the shard is then not finalised (no output; the journal stays) so the
+   * next run redoes only those clips.
+   */
+  transient?: ShardProblem[];
 }
 
 export interface FeatureShardWriterOptions {
@@ -175,7 +183,8 @@ export class FeatureShardWriter extends Writable {
       const bytes = encodeFeatureRecord(toRecord(item));
       entry = await shard.journal.append({ ...base, status: 'ok' }, bytes);
     } else {
-      entry = await shard.journal.append({ ...base, status: f.status, stage: f.stage, reason: `${f.stage}: ${f.error.message}`, code: f.error.code });
+      const meta = { ...base, status: f.status, stage: f.stage, reason: `${f.stage}: ${f.error.message}`, code: f.error.code };
+      entry = await shard.journal.append(f.error.transient ? { ...meta, transient: true } : meta);
     }
     shard.byIndex.set(entry.index, entry);
   }
@@ -210,7 +219,8 @@ export class FeatureShardWriter extends Writable {
       throw new ClipstreamError('ERR_PIPELINE', `feature shard writer for ${this.outDir} was destroyed`, { where: { shard: name } });
     }
     const byIndex = new Map<number, JournalEntry>();
-    for (const e of journal.entries) if (!byIndex.has(e.index)) byIndex.set(e.index, e);
+    // An earlier run's transient failures are tried again: the new entry is the one that counts.
+    for (const e of journal.entries) if (!e.transient && !byIndex.has(e.index)) byIndex.set(e.index, e);
     const s: OpenShard = { info, journal, resumed: byIndex.size, byIndex };
     this.shards.set(name, s);
     return s;
@@ -238,6 +248,27 @@ export class FeatureShardWriter extends Writable {
       entries.filter((e) => e.status === status).map((e) => ({ key: e.key, filename: e.filename, reason: e.reason ?? '', code: e.code ?? '', index: e.index }));
     const ok = entries.filter((e) => e.status === 'ok');
     const output = shardOutputPath(this.outDir, name, this.format);
+    const transient = problems('failed').filter((p) => s!.byIndex.get(p.index)?.transient);
+    if (transient.length > 0) {
+      // Not final: a rerun redoes these clips from the journal, which is all that is kept.
+      await s.journal.sync();
+      await s.journal.close();
+      this.shards.delete(name);
+      this.finished.add(name);
+      const summary: ShardSummary = {
+        shard: name,
+        url: end.shard.url,
+        output: null,
+        written: ok.length,
+        skipped: problems('skipped'),
+        failed: problems('failed'),
+        resumed: s.resumed,
+        transient,
+      };
+      if (tarError !== undefined) summary.tarError = tarError;
+      this.report(summary);
+      return;
+    }
     await s.journal.sync();
     await removeDeadTemps(dirname(output), basename(output));
     // The marker goes down before the output appears and goes away only after a complete one
@@ -274,7 +305,11 @@ export class FeatureShardWriter extends Writable {
   /** Streams the records out of the journal into a temp file, fsyncs, renames over `output`. */
   private async writeFinal(s: OpenShard, ok: JournalEntry[], output: string): Promise<void> {
     const tmp = tempPathFor(output);
-    const fh = await open(tmp, 'w');
+    // What the file will take, for the message of a full disk (msgpack: the header plus the records as journalled).
+    const needed = this.format === 'msgpack' ? msgpackArrayHeader(ok.length).length + ok.reduce((n, e) => n + e.recordLength, 0) : null;
+    const fh = await open(tmp, 'w').catch((err: unknown) => {
+      throw asDiskFull(err, output, needed);
+    });
     try {
       let block: Buffer[] = [];
       let blockBytes = 0;
@@ -282,7 +317,7 @@ export class FeatureShardWriter extends Writable {
         block.push(b);
         blockBytes += b.length;
         if (blockBytes >= WRITE_BLOCK) {
-          await fh.write(Buffer.concat(block));
+          await writeAll(fh, Buffer.concat(block), output, needed);
           block = [];
           blockBytes = 0;
         }
@@ -300,14 +335,14 @@ export class FeatureShardWriter extends Writable {
         }
         await put(Buffer.from(text.end()));
       }
-      if (blockBytes > 0) await fh.write(Buffer.concat(block));
+      if (blockBytes > 0) await writeAll(fh, Buffer.concat(block), output, needed);
       await fh.sync();
       await fh.close();
       await rename(tmp, output);
     } catch (err) {
       await fh.close().catch(() => {});
       await rm(tmp, { force: true });
-      throw err;
+      throw asDiskFull(err, output, needed);
     }
   }
 

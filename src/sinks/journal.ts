@@ -9,6 +9,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { ClipstreamError } from '../errors.js';
+import { asDiskFull, isDiskFull, writeAll } from '../util/disk.js';
 
 const MAGIC = Buffer.from('CSJRNL1\n', 'latin1');
 const HEADER = 8;
@@ -25,6 +26,8 @@ export interface JournalMeta {
   stage?: string;
   reason?: string;
   code?: string;
+  /** A failure of circumstance (a watchdog kill, an outside signal): the next run tries the clip again. Absent when false. */
+  transient?: true;
 }
 
 /** An entry as found in the journal: its metadata and where its record bytes lie. */
@@ -149,6 +152,7 @@ export class Journal {
       return new Journal(path, fh, size, scan.entries, opts.syncEvery ?? 64, opts.syncMs ?? 1000);
     } catch (err) {
       await fh.close().catch(() => {});
+      if (isDiskFull(err)) throw asDiskFull(err, path);
       throw new ClipstreamError('ERR_IO', `journal ${path}: cannot open (${(err as Error).message})`, { cause: err, where: { file: path } });
     }
   }
@@ -156,8 +160,8 @@ export class Journal {
   /** Appends one entry; the record bytes are kept as given (already-encoded msgpack). */
   async append(meta: JournalMeta, record: Uint8Array = new Uint8Array(0)): Promise<JournalEntry> {
     const bytes = encodeEntry(meta, record);
-    // One write call per entry, so a kill leaves at most this entry torn.
-    for (let done = 0; done < bytes.length; ) done += (await this.fh.write(bytes, done, bytes.length - done)).bytesWritten;
+    // One write call per entry, so a kill leaves at most this entry torn (and the next open cuts it off).
+    await writeAll(this.fh, bytes, this.path);
     const entry: JournalEntry = { ...meta, recordOffset: this.size + bytes.length - record.byteLength, recordLength: record.byteLength };
     this.size += bytes.length;
     this.entries.push(entry);
@@ -166,7 +170,9 @@ export class Journal {
   }
 
   async sync(): Promise<void> {
-    await this.fh.sync();
+    await this.fh.sync().catch((err: unknown) => {
+      throw asDiskFull(err, this.path);
+    });
     this.appendsSinceSync = 0;
     this.lastSync = Date.now();
   }
@@ -188,14 +194,14 @@ export class Journal {
   }
 }
 
-/** Tar positions (`index`) of the intact entries of the journal at `path`; empty when absent. */
+/** Tar positions (`index`) of the intact, final entries of the journal at `path` (transient failures are to be redone); empty when absent. */
 export async function journalIndices(path: string): Promise<Set<number>> {
-  return new Set((await journalEntries(path)).map((e) => e.index));
+  return new Set((await journalEntries(path)).filter((e) => !e.transient).map((e) => e.index));
 }
 
-/** Keys of the intact entries of the journal at `path`, without changing the file; empty when absent. */
+/** Keys of the intact, final entries of the journal at `path`, without changing the file; empty when absent. */
 export async function journalKeys(path: string): Promise<Set<string>> {
-  return new Set((await journalEntries(path)).map((e) => e.key));
+  return new Set((await journalEntries(path)).filter((e) => !e.transient).map((e) => e.key));
 }
 
 async function journalEntries(path: string): Promise<JournalEntry[]> {

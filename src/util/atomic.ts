@@ -1,6 +1,7 @@
 import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { asDiskFull } from './disk.js';
 import { lockHeldElsewhere, lockPathFor } from './lock.js';
 import { pidAlive } from './pid.js';
 
@@ -71,6 +72,6 @@ export async function withAtomicFile<T>(finalPath: string, produce: (tmpPath: st
     return result;
   } catch (err) {
     await rm(tmp, { force: true, recursive: true });
-    throw err;
+    throw asDiskFull(err, finalPath);
   }
 }

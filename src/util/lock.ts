@@ -5,7 +5,8 @@
  * works, so a lock left by a dead process is recognised: by its pid on this host, by a stale
  * mtime on another one.
  */
-import { link, open, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { link, open, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClipstreamError } from '../errors.js';
@@ -192,6 +193,35 @@ export async function lockHeldElsewhere(path: string, staleMs = DEFAULT_STALE_MS
   if (!found) return false;
   if (found.info.host === hostname() && found.info.pid === process.pid) return false;
   return !isStale(found, staleMs);
+}
+
+/**
+ * Removes the locks in `dir` whose holder is gone (a dead pid on this host; no heartbeat for
+ * `staleMs` from another one): a run killed between a unit's final rename and its lock's
+ * removal, or while it worked, leaves its lock behind, and the runs after it may never take that
+ * unit again (it is final, or another rank's) to clear it. Whoever finds such a lock removes it
+ * (the same check-and-remove as a takeover, so a lock taken meanwhile is left alone). Returns
+ * how many were removed.
+ *
+ * @example await removeDeadLocks('out') // after a run killed right after writing shard-000000.msgpack
+ */
+export async function removeDeadLocks(dir: string, staleMs = DEFAULT_STALE_MS): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!name.endsWith('.lock')) continue;
+    const path = join(dir, name);
+    const found = await readInfo(path).catch(() => null);
+    if (!found || !isStale(found, staleMs)) continue;
+    await breakStale(path, found.text);
+    if (!(await stat(path).catch(() => null))) removed++;
+  }
+  return removed;
 }
 
 /** Where the lock of an output unit lives: beside the unit's final file. */
