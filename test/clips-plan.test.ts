@@ -140,6 +140,36 @@ describe('readSources', () => {
     ]);
     expect((await readSources(join(dir, 'vids'))).map((s) => s.videoId)).toEqual(['a', 'b']);
   });
+  it('gives videos that share a stem distinct ids: all of them keep their extension, others keep the bare stem', async () => {
+    const d = join(dir, 'same');
+    await mkdir(join(d, 'sub'), { recursive: true });
+    for (const n of ['dup.mp4', 'dup.mkv', 'solo.mp4', 'a.b.mp4', 'a-b.webm', 'sub/dup.mp4']) await writeFile(join(d, n), 'x');
+    const dups: string[] = [];
+    // A folder: every file whose stem (or its file-name form) is shared gets its extension.
+    expect((await readSources(d, (id) => dups.push(id))).map((s) => [s.videoId, s.location])).toEqual([
+      ['a-b.webm', join(d, 'a-b.webm')],
+      ['a.b.mp4', join(d, 'a.b.mp4')],
+      ['dup.mkv', join(d, 'dup.mkv')],
+      ['dup.mp4', join(d, 'dup.mp4')],
+      ['solo', join(d, 'solo.mp4')],
+    ]);
+    // A list: same; the same name in two folders is told apart by a hash of its listed path;
+    // an explicit video_id is never changed, and the same file listed twice is still a duplicate.
+    await writeFile(join(d, 'list.csv'), 'video_id,path\n,dup.mp4\n,dup.mkv\n,sub/dup.mp4\nsolo,solo.mp4\n,solo.mp4\n,a.b.mp4\n,dup.mp4\n');
+    const ids = (await readSources(join(d, 'list.csv'), (id) => dups.push(id))).map((s) => s.videoId);
+    expect(ids).toHaveLength(5);
+    expect(ids[0]).toMatch(/^dup\.mp4~[0-9a-f]{8}$/);
+    expect(ids[1]).toBe('dup.mkv');
+    expect(ids[2]).toMatch(/^dup\.mp4~[0-9a-f]{8}$/);
+    expect(ids[0]).not.toBe(ids[2]);
+    expect(ids.slice(3)).toEqual(['solo', 'a.b']);
+    // Every id has its own file-name form, so no two videos write the same clip files.
+    const forms = ids.map((i) => i.replace(/[^A-Za-z0-9_-]/g, '-'));
+    expect(new Set(forms).size).toBe(ids.length);
+    expect(dups).toEqual(['solo', ids[0]]);
+    // The same list read again gives the same ids (the hash is of the path as listed, not of where the list lives).
+    expect((await readSources(join(d, 'list.csv'))).map((s) => s.videoId)).toEqual(ids);
+  });
   it('names the file and line of a bad row', async () => {
     await writeFile(join(dir, 'bad.jsonl'), '{"path":"a.mp4"}\n{oops\n');
     await expect(readSources(join(dir, 'bad.jsonl'))).rejects.toThrow(/bad\.jsonl, line 2: not JSON/);
