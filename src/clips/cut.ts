@@ -88,6 +88,7 @@ export function cutStage(ctx: VideoContext): VideoStage {
               hwaccel: ctx.encoder.hwaccel,
               bitRate: ctx.useInputBitRate && info.bitRate > 0 ? info.bitRate : undefined,
               frameTimes: item.frames,
+              look: item.facts,
               onClipDone: clipDone,
               onClipFailed: clipFailed,
               signal: ctx.signal,
@@ -103,6 +104,6 @@ export function cutStage(ctx: VideoContext): VideoStage {
       ctx,
       'cut',
     ),
-    { name: 'cut', needs: ['path', 'info', 'frames', 'clips'], adds: ['done'] },
+    { name: 'cut', needs: ['path', 'facts', 'info', 'frames', 'clips'], adds: ['done'] },
   );
 }

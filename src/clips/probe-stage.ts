@@ -1,4 +1,5 @@
-import { probeFrames, probeVideo, type FrameTimes, type VideoInfo } from '../media/probe.js';
+import { probeMedia } from '../media/facts.js';
+import { probeFrames, videoInfoOf, type FrameTimes, type VideoInfo } from '../media/probe.js';
 import { videoStage, type VideoContext, type VideoStage } from './item.js';
 import type { VideoTiming } from './plan.js';
 import { declareStage } from '../run/contract.js';
@@ -23,8 +24,10 @@ export function probeStage(ctx: VideoContext): VideoStage {
     videoStage(
       async (item) => {
         const ffmpeg = ctx.transcode.ffmpegPath;
-        const info = await probeVideo(item.path!, { signal: ctx.signal, ffmpeg });
+        const facts = await probeMedia(item.path!, { signal: ctx.signal, ffmpeg, lastPacket: false });
+        const info = videoInfoOf(facts);
         const frames = await probeFrames(item.path!, { ffmpegPath: ffmpeg, signal: ctx.signal, fps: info.fps });
+        item.facts = facts;
         item.info = info;
         item.frames = frames;
         item.timing = timingOf(info, frames);
@@ -33,6 +36,6 @@ export function probeStage(ctx: VideoContext): VideoStage {
       ctx,
       'probe',
     ),
-    { name: 'probe', needs: ['path'], adds: ['info', 'frames', 'timing'] },
+    { name: 'probe', needs: ['path'], adds: ['facts', 'info', 'frames', 'timing'] },
   );
 }
