@@ -4,7 +4,7 @@
  * written clip is checked with ffprobe: its frames, its audio length, its tags.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,4 +161,153 @@ describe('colour tags and sample aspect ratio', () => {
       expect(await frameHashes(join(out, 'clips', 'full_5_10.mp4'))).toEqual(src0.slice(5, 10));
     }
   });
+});
+
+/** Mean volume (dB) of a file's audio through a band-pass at `hz`: which of two tones a clip holds. */
+async function toneDb(file: string, hz: number): Promise<number> {
+  const { stderr } = await run(process.env.FFMPEG_PATH ?? 'ffmpeg', [
+    '-hide_banner',
+    '-nostdin',
+    '-i',
+    file,
+    '-vn',
+    '-af',
+    `bandpass=f=${hz}:w=100,volumedetect`,
+    '-f',
+    'null',
+    '-',
+  ]);
+  return Number(/mean_volume: (-?[\d.]+) dB/.exec(stderr)?.[1] ?? -100);
+}
+
+describe('timestamps that restart or jump', () => {
+  const src = () => join(dir, 'timeline');
+  const ffmpeg = process.env.FFMPEG_PATH ?? 'ffmpeg';
+  const part = (out: string, hz: number, extra: string[] = []) =>
+    run(ffmpeg, [
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=size=160x120:rate=25:duration=2',
+      '-f',
+      'lavfi',
+      '-i',
+      `sine=frequency=${hz}:sample_rate=44100:duration=2`,
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-g',
+      '25',
+      '-pix_fmt',
+      'yuv420p',
+      '-c:a',
+      'aac',
+      '-ac',
+      '2',
+      ...extra,
+      out,
+    ]);
+  beforeAll(async () => {
+    await mkdir(src(), { recursive: true });
+    // Two MPEG-TS joined with cat, as recorders and HLS downloads make: the second restarts at 1.4 s.
+    await part(join(dir, 'p1.ts'), 440);
+    await part(join(dir, 'p2.ts'), 880);
+    const { stdout: a } = await run('cat', [join(dir, 'p1.ts'), join(dir, 'p2.ts')], { encoding: 'buffer', maxBuffer: 1 << 26 });
+    await writeFile(join(src(), 'reset.ts'), a);
+    // 2 s of 440 Hz, nothing for 30 s, 2 s of 880 Hz: one Matroska file with a 30 s hole in both streams.
+    await run(ffmpeg, [
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=size=160x120:rate=25:duration=34',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=440:sample_rate=44100:duration=2',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=880:sample_rate=44100:duration=2',
+      '-filter_complex',
+      "[0:v]select='not(between(t,2,31.99))'[v];[2:a]adelay=32s:all=1[late];[1:a][late]concat=n=2:v=0:a=1,aselect='not(between(t,2,31.99))'[a]",
+      '-map',
+      '[v]',
+      '-map',
+      '[a]',
+      '-vsync',
+      'passthrough',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-g',
+      '25',
+      '-pix_fmt',
+      'yuv420p',
+      '-c:a',
+      'aac',
+      '-ac',
+      '2',
+      join(src(), 'gap.mkv'),
+    ]);
+  });
+
+  const routes: [string, Record<string, unknown>][] = [
+    ['one pass', {}],
+    ['per clip', { mode: 'per-clip' }],
+    ...(bundled ? [['bundled ffmpeg', { ffmpegPath: bundled }] as [string, Record<string, unknown>]] : []),
+  ];
+  it.each(routes)(
+    '%s: every clip has as much audio as video, each from its own part; videos.csv has the content duration; a clip across a break is split and reported',
+    async (name, extra) => {
+      const out = join(dir, `timeline-${name.replace(/ /g, '-')}`);
+      await writeFile(join(src(), 'list.csv'), 'path\ngap.mkv\nreset.ts\n');
+      const report = await clips({ ...quiet, sources: join(src(), 'list.csv'), outDir: out, clipLenS: 1.5, ...extra });
+      const videos = parseCsv(await readFile(join(out, 'videos.csv'), 'utf8'));
+      expect(videos.map((v) => [v.video_id, v.failed, v.duration])).toEqual([
+        ['gap', 'false', '4'],
+        ['reset', 'false', '4'],
+      ]);
+      const rows = parseCsv(await readFile(join(out, 'clips.csv'), 'utf8'));
+      // 1.5 s clips over 4 s of content: the one across the break (1.5-3 s) is split at it (frame 50).
+      const want = (id: string) => [`${id}_0_38`, `${id}_38_50`, `${id}_50_75`, `${id}_75_100`];
+      expect(rows.map((r) => r.clip_id)).toEqual([...want('gap'), ...want('reset')]);
+      expect(rows.map((r) => [r.start_s, r.end_s]).slice(0, 4)).toEqual([
+        ['0', '1.52'],
+        ['1.52', '2'],
+        ['2', '3'],
+        ['3', '4'],
+      ]);
+      for (const r of rows) {
+        const file = join(out, 'clips', r.filename!);
+        const f = await clipFacts(file);
+        const seconds = Number(r.end_s) - Number(r.start_s);
+        expect({ clip: r.clip_id, frames: f.frames, audio: Math.abs(f.audioS! - seconds) < 0.03 }).toEqual({
+          clip: r.clip_id,
+          frames: Number(r.num_frames),
+          audio: true,
+        });
+        expect(Math.abs(f.frames * 0.04 - seconds)).toBeLessThan(1e-6);
+        // The first part's tone is 440 Hz, the second's 880 Hz: each clip's audio is from its own part.
+        const second = Number(r.start_frame) >= 50;
+        const [lo, hi] = [await toneDb(file, 440), await toneDb(file, 880)];
+        expect({ clip: r.clip_id, louder: lo > hi ? 440 : 880 }).toEqual({ clip: r.clip_id, louder: second ? 880 : 440 });
+      }
+      const issues = parseCsv(await readFile(join(out, 'span_issues.csv'), 'utf8'));
+      expect(issues.map((i) => [i.video_id, i.span, i.action])).toEqual([
+        ['gap', '1.5-3 s', 'split'],
+        ['reset', '1.5-3 s', 'split'],
+      ]);
+      expect(issues[0]!.reason).toMatch(/gap/);
+      expect(issues[1]!.reason).toMatch(/restart/);
+      expect(report.issues).toHaveLength(2);
+    },
+  );
 });
