@@ -133,6 +133,8 @@ describe('colour tags and sample aspect ratio', () => {
     await make('full.mp4', '160x120', ['-pix_fmt', 'yuv420p', '-color_range', 'pc']);
     await make('sar.mp4', '720x576', ['-pix_fmt', 'yuv420p', '-vf', 'setsar=16/15']);
     await make('plain.mp4', '160x120', ['-pix_fmt', 'yuv420p']);
+    // RGB (matrix 'gbr', full range): clips are converted to YUV, so only primaries and transfer can be kept.
+    await make('rgb.mkv', '160x120', ['-c:v', 'ffv1', '-pix_fmt', 'bgr0', '-color_primaries', 'bt709', '-color_trc', 'bt709']);
   });
 
   // libx264 one pass (from frame 0 and by seeking), per clip, libx265, and the bundled ffmpeg
@@ -146,11 +148,19 @@ describe('colour tags and sample aspect ratio', () => {
   it.each(routes)('%s: every clip carries its source colour tags and aspect', async (name, extra) => {
     const out = join(dir, `looks-${name.replace(/ /g, '-')}`);
     const report = await clips({ ...quiet, sources: src(), outDir: out, clipLenS: 0.5, ...extra });
-    expect(report.videos.map((v) => [v.video_id, v.failed, v.num_clips])).toEqual(['bt709', 'full', 'plain', 'pq', 'sar'].map((id) => [id, false, 2]));
+    expect(report.videos.map((v) => [v.video_id, v.failed, v.num_clips])).toEqual(['bt709', 'full', 'plain', 'pq', 'rgb', 'sar'].map((id) => [id, false, 2]));
     for (const c of report.clips) {
       const source = await looks(c.source);
       const clip = await looks(join(out, 'clips', c.filename));
       if (source.color_range === '' && extra.encoder === 'libx265') source.color_range = 'tv'; // x265 always writes a range (it did before too)
+      if (c.video_id === 'rgb') {
+        expect([source.color_space, source.color_range]).toEqual(['gbr', 'pc']);
+        // The clip's matrix and range are the conversion's (as before this fix), not the source's.
+        Object.assign(source, {
+          color_space: clip.color_space === 'gbr' ? 'not gbr' : clip.color_space,
+          color_range: clip.color_range === 'pc' ? 'not pc' : clip.color_range,
+        });
+      }
       expect({ clip: c.clip_id, ...clip }).toEqual({ clip: c.clip_id, ...source });
       const facts = await clipFacts(join(out, 'clips', c.filename));
       expect([facts.frames, facts.audioS]).toEqual([5, expect.closeTo(0.5, 1)]);

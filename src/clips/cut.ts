@@ -5,7 +5,7 @@ import { videoStage, type VideoContext, type VideoItem, type VideoStage } from '
 import { nonEmpty, safeId } from './obtain.js';
 import type { PlannedClip, VideoTiming } from './plan.js';
 import { runOf } from './timeline.js';
-import { transcodeClips, verifyClip, type ClipJob } from './transcode.js';
+import { clipLook, transcodeClips, verifyClip, type ClipJob } from './transcode.js';
 import { declareStage } from '../run/contract.js';
 
 /** The final mp4 of a clip. */
@@ -120,7 +120,7 @@ export function cutStage(ctx: VideoContext): VideoStage {
               bitRate: ctx.useInputBitRate && info.bitRate > 0 ? info.bitRate : undefined,
               // After a restart a stored time is ambiguous: frames are taken by their index, decoding from frame 0.
               ...(epochs > 1 ? { frameTimes: undefined, mode: 'one-pass' as const } : { frameTimes: item.frames }),
-              look: item.facts,
+              look: clipLook(item.facts!),
               onClipDone: clipDone,
               onClipFailed: clipFailed,
               signal: ctx.signal,

@@ -72,6 +72,22 @@ export function even420(look?: Pick<MediaFacts, 'colour' | 'geometry'>): string 
   return sar ? `${full},${sar}` : full;
 }
 
+const RGB = /^(?:gbr|rgb|bgr|argb|abgr|rgba|bgra|0rgb|0bgr|x2rgb|x2bgr|pal8)/;
+
+/**
+ * What of a source's look its clips can carry. Clips are YUV 4:2:0: an RGB source is
+ * converted by ffmpeg's default matrix into limited range, so its own matrix (`gbr`) and
+ * range do not describe the clip and are not tagged (its primaries and transfer are).
+ *
+ * @example clipLook(facts).colour // { matrix: null, primaries: 'bt709', transfer: 'bt709', range: null, tagged: true } for a BT.709 RGB source
+ */
+export function clipLook(facts: Pick<MediaFacts, 'colour' | 'geometry' | 'video'>): Pick<MediaFacts, 'colour' | 'geometry'> {
+  const c = facts.colour;
+  if (!RGB.test(facts.video.pixFmt) && c.matrix !== 'gbr' && c.matrix !== 'rgb') return { colour: c, geometry: facts.geometry };
+  const colour = { ...c, matrix: null, range: null, tagged: c.primaries !== null || c.transfer !== null };
+  return { colour, geometry: facts.geometry };
+}
+
 /** The encoder's options, then the source's colour tags (none for an untagged source). */
 const encodeArgs = (o: TranscodeOptions) => [...encoderArgs(o), ...(o.look ? outputTagArgs(o.look) : [])];
 
