@@ -108,9 +108,13 @@ export interface AudioStreamFacts {
   /** Channel layout name (`mono`, `stereo`, `5.1(side)`), null when the file gives none. */
   layout: string | null;
   sampleRate: number;
-  /** Start time in seconds; null when unknown (the ffmpeg route cannot tell). */
+  /**
+   * Start time in seconds. ffprobe route: the container's timestamp, which counts codec priming
+   * (Opus pre-skip: about 7 ms before the first decoded sample); ffmpeg route: the first decoded
+   * sample's time (first audio stream only, and only with `timeline: true`; else null).
+   */
   startS: number | null;
-  /** Length in seconds (the stream's, or Matroska's DURATION tag); null when unknown. */
+  /** Length in seconds: the stream's, or Matroska's DURATION tag (ffprobe); the decoded samples (ffmpeg route, as startS); null when unknown. */
   durationS: number | null;
 }
 
@@ -179,7 +183,11 @@ export interface ProbeOptions {
 export interface ProbeMediaOptions extends ProbeOptions {
   /** List every frame (packet listing, or a decode pass where ffprobe fails): reads the whole file. Default false. */
   timeline?: boolean;
-  /** Read the file's tail for the last packet's end (`durations.lastPacket`): one more short ffprobe run. Default true. */
+  /**
+   * Read the file's tail for the last packet's end (`durations.lastPacket`): one more ffprobe run that
+   * seeks to the last GOP (a file without an index is demuxed to its end, nothing decoded). Default
+   * true; always done when the headers give no duration.
+   */
   lastPacket?: boolean;
 }
 
@@ -311,8 +319,8 @@ async function readStructure(path: string, format: string): Promise<Structure> {
     if (kind === 'mp4') {
       const seen = new Set<string>();
       let pos = 0;
-      // Top-level boxes only: a fragmented file has moof boxes; its index is sidx/mfra if any.
-      for (let i = 0; i < 1_000_000 && pos + 8 <= size; i++) {
+      // Top-level boxes only, up to the first fragment: a segment index (sidx) comes before it.
+      for (let i = 0; i < 1_000_000 && pos + 8 <= size && !seen.has('moof'); i++) {
         if ((await at(pos, 16)) < 8) break;
         let box = buf.readUInt32BE(0);
         seen.add(buf.toString('latin1', 4, 8));
@@ -320,11 +328,11 @@ async function readStructure(path: string, format: string): Promise<Structure> {
         else if (box === 0) box = size - pos;
         if (box < 8) break;
         pos += box;
-        // Enough seen to answer: a fragment and an index, or a whole non-fragmented layout.
-        if (seen.has('moof') && (seen.has('sidx') || seen.has('mfra'))) break;
       }
-      const fragmented = seen.has('moof');
-      return { fragmented, indexed: fragmented ? seen.has('sidx') || seen.has('mfra') : seen.has('moov') };
+      if (!seen.has('moof')) return { fragmented: false, indexed: seen.has('moov') };
+      // The random-access index of a fragmented file (mfra) ends with a 16-byte mfro box.
+      const tail = size >= 16 && (await at(size - 16, 16)) === 16 && buf.toString('latin1', 4, 8) === 'mfro';
+      return { fragmented: true, indexed: seen.has('sidx') || tail };
     }
     if (kind === 'avi') {
       // RIFF 'AVI ' then chunks: LIST hdrl, LIST movi, idx1.
@@ -369,6 +377,12 @@ async function readStructure(path: string, format: string): Promise<Structure> {
       const el = await element(pos);
       if (!el) break;
       if (el.id === 0x1c53bb6b) return { fragmented: false, indexed: true };
+      // The SeekHead names the top-level elements and where they are: a Cues entry is the index, without walking every cluster to it.
+      if (el.id === 0x114d9b74 && el.size <= 4096) {
+        const head = Buffer.alloc(el.size);
+        await fh.read(head, 0, el.size, pos + el.header);
+        if (head.includes(Buffer.from([0x53, 0xab, 0x84, 0x1c, 0x53, 0xbb, 0x6b]))) return { fragmented: false, indexed: true };
+      }
       // A live stream's clusters have no size: nothing after them can be found without parsing them.
       if (el.unknown) break;
       pos += el.header + el.size;
@@ -413,7 +427,7 @@ function factsFromProbe(path: string, json: { streams?: Json[]; format?: Json },
   const fDur = num(json.format?.duration);
   const durationS = Number.isFinite(num(v.duration)) ? num(v.duration) : fDur;
   if (!(fps > 0)) throw new Error('no frame rate');
-  if (!(durationS > 0)) throw new Error('no duration');
+  // No duration in the headers (Matroska/WebM written live, e.g. by a browser's MediaRecorder): probeMedia takes it from the last packet.
   const nb = Number(v.nb_frames);
   const fromIndex = Number.isInteger(nb) && nb > 0 && !structure.fragmented;
   const fStart = num(json.format?.start_time);
@@ -438,7 +452,7 @@ function factsFromProbe(path: string, json: { streams?: Json[]; format?: Json },
       rate,
       startS: vStart,
       durationS,
-      frameCount: fromIndex ? nb : Math.round(durationS * fps),
+      frameCount: fromIndex ? nb : durationS > 0 ? Math.round(durationS * fps) : 0,
       frameCountSource: fromIndex ? 'index' : 'estimate',
       bitRate: Number(v.bit_rate) || Number(json.format?.bit_rate) || 0,
     },
@@ -727,6 +741,7 @@ async function decodeRoute(path: string, ffmpeg: string, signal: AbortSignal | u
     ? [
         '-hide_banner',
         '-nostdin',
+        '-nostats',
         '-copyts',
         '-noautorotate',
         '-i',
@@ -767,14 +782,57 @@ async function decodeRoute(path: string, ffmpeg: string, signal: AbortSignal | u
   return { text: res.stderr, rows };
 }
 
+/**
+ * Start and length of one audio stream from a decode pass (`ashowinfo`: each frame's time and
+ * sample count), for the ffmpeg route, where `ffmpeg -i` tells neither. The length is the sum
+ * of the samples, so a timestamp reset does not shorten it.
+ */
+async function audioSpan(
+  path: string,
+  ffmpeg: string,
+  index: number,
+  signal: AbortSignal | undefined,
+): Promise<{ startS: number | null; durationS: number | null }> {
+  let start = NaN;
+  let samples = 0;
+  let rate = 0;
+  const res = await runTool(
+    ffmpeg,
+    ['-hide_banner', '-nostdin', '-nostats', '-copyts', '-i', path, '-map', `0:${index}`, '-af', 'ashowinfo', '-f', 'null', '-'],
+    {
+      signal,
+      stallTimeoutMs: 120_000,
+      where: { file: path },
+      onStderrLine: (l) => {
+        if (!l.includes('Parsed_ashowinfo')) return false;
+        const m = / pts:\s*(-?\d+)\s+pts_time:(\S+).*? rate:(\d+) nb_samples:(\d+)/.exec(l);
+        if (m) {
+          // fftools feeds audio filters at a time base of 1/sample rate: the integer pts is exact, pts_time has 6 digits.
+          if (Number.isNaN(start)) start = Number(m[1]) / Number(m[3]);
+          rate = Number(m[3]);
+          samples += Number(m[4]);
+        }
+        return true;
+      },
+    },
+  );
+  if (runFailure('ffmpeg', res) || !(rate > 0)) return { startS: null, durationS: null };
+  return { startS: orNull(start), durationS: samples / rate };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function finish(f: Omit<MediaFacts, 'timeline'>, timeline: TimelineFacts | null, lastEnd: number | null): MediaFacts {
-  const { container, video } = f;
+  const container = f.container;
+  const video = { ...f.video };
   // The timeline's own end is its last run's last frame plus one interval.
   const end = timeline ? timeline.pts[timeline.pts.length - 1]! + timeline.frameIntervalS : lastEnd;
   const lastPacket = end !== null ? end - video.startS : null;
   const durations = { ...container.durations, lastPacket: lastPacket !== null ? Math.round(lastPacket * 1e6) / 1e6 : null };
+  if (!(video.durationS > 0) && durations.lastPacket !== null && durations.lastPacket > 0) {
+    video.durationS = durations.lastPacket;
+    if (video.frameCountSource === 'estimate') video.frameCount = Math.round(video.durationS * video.fps);
+  }
   const tol = Math.max(0.05, 2 / (video.fps > 0 ? video.fps : 25));
   const video2 = [durations.videoStream, durations.lastPacket].filter((d): d is number => d !== null);
   const disagree = video2.length === 2 && Math.abs(video2[0]! - video2[1]!) > tol;
@@ -822,9 +880,12 @@ export async function probeMedia(path: string, options: ProbeMediaOptions = {}):
     }
   }
   if (probed) {
+    const noDuration = !(probed.video.durationS > 0);
     if (!options.timeline) {
-      const end = options.lastPacket === false ? null : await lastPacketEnd(path, ffprobe, signal);
-      return finish(probed, null, end);
+      const end = noDuration || options.lastPacket !== false ? await lastPacketEnd(path, ffprobe, signal) : null;
+      const done = finish(probed, null, end);
+      if (!(done.video.durationS > 0)) throw fail('no duration');
+      return done;
     }
     try {
       const rows = await packetRows(path, ffprobe, signal);
@@ -847,6 +908,8 @@ export async function probeMedia(path: string, options: ProbeMediaOptions = {}):
     if (!Number.isFinite(base.video.startS)) base.video = { ...base.video, startS: 0 };
     if (!Number.isFinite(base.container.startS)) base.container = { ...base.container, startS: base.video.startS };
     if (!options.timeline) return finish(base, null, null);
+    if (!probed && base.audio.length > 0)
+      base.audio = [{ ...base.audio[0]!, ...(await audioSpan(path, ffmpeg, base.audio[0]!.index, signal)) }, ...base.audio.slice(1)];
     const tl = timelineOf(rows, base.video.fps, 'decode');
     if (!(base.video.fps > 0)) {
       // A VFR MPEG-TS has no rate in `ffmpeg -i`: it comes from the frames then.
@@ -866,11 +929,19 @@ export async function probeMedia(path: string, options: ProbeMediaOptions = {}):
 // What encoders need to keep what the source means.
 
 /**
+ * A range worth stating: full range always; limited range only beside another tag, since alone
+ * it is what every decoder assumes (VP9/WebM sources tag it on their own) and stating it would
+ * change the bytes of outputs that mean the same as before.
+ */
+const rangeToTag = (c: ColourFacts) => (c.range === 'pc' || (c.range === 'tv' && (c.matrix || c.primaries || c.transfer)) ? c.range : null);
+
+/**
  * ffmpeg output options that tag an encode with the source's colour description, only for
- * the tags the source has: an untagged source gives [] (so untagged outputs stay as before).
- * They tag; they do not convert: frames must still be in the source's matrix and range.
+ * the tags the source has: an untagged source (or one tagged limited range alone) gives [], so
+ * its outputs stay as before. They tag; they do not convert: frames must be in the source's
+ * matrix and range (for RGB frames, see rgbToYuvFilter).
  *
- * @example ffmpeg -i src ... ...outputTagArgs(facts) out.mp4 // ['-color_primaries','bt709','-color_trc','bt709','-colorspace','bt709']
+ * @example ffmpeg -i src ... ...outputTagArgs(facts) out.mp4 // ['-color_primaries','bt709','-color_trc','bt709','-colorspace','bt709','-color_range','tv']
  */
 export function outputTagArgs(facts: Pick<MediaFacts, 'colour'>): string[] {
   const c = facts.colour;
@@ -878,7 +949,8 @@ export function outputTagArgs(facts: Pick<MediaFacts, 'colour'>): string[] {
   if (c.primaries) args.push('-color_primaries', c.primaries);
   if (c.transfer) args.push('-color_trc', c.transfer);
   if (c.matrix) args.push('-colorspace', c.matrix);
-  if (c.range) args.push('-color_range', c.range);
+  const range = rangeToTag(c);
+  if (range) args.push('-color_range', range);
   return args;
 }
 
@@ -918,4 +990,30 @@ export function squarePixelsFilter(facts: Pick<MediaFacts, 'geometry'>, options:
   const w = rotated ? g.displayWidth : Math.round((g.codedWidth * g.sar.num) / g.sar.den);
   const h = rotated ? g.displayHeight : g.codedHeight;
   return `scale=${w}:${h},setsar=1`;
+}
+
+/** swscale's names for the matrices it can convert to (the scale filter's `out_color_matrix`). */
+const SWS_MATRIX: Record<string, string> = {
+  bt709: 'bt709',
+  bt470bg: 'bt470',
+  smpte170m: 'smpte170m',
+  fcc: 'fcc',
+  smpte240m: 'smpte240m',
+  bt2020nc: 'bt2020',
+  bt2020c: 'bt2020',
+};
+
+/**
+ * For encoders fed RGB frames (segments, faces clips): the `scale` filter that converts RGB to
+ * YUV by the source's own matrix and range, to go with outputTagArgs. Tags without it lie: ffmpeg
+ * converts RGB by BT.601 whatever the output is tagged, so a BT.709-tagged output then decodes up
+ * to ~36 levels off. Null for a source with neither matrix nor range tagged (output as before).
+ *
+ * @example ffmpeg -f rawvideo -pix_fmt rgb24 ... -i - -vf rgbToYuvFilter(facts) ...outputTagArgs(facts) out.mp4 // 'scale=out_color_matrix=bt709:out_range=tv'
+ */
+export function rgbToYuvFilter(facts: Pick<MediaFacts, 'colour'>): string | null {
+  const m = facts.colour.matrix ? SWS_MATRIX[facts.colour.matrix] : undefined;
+  const range = rangeToTag(facts.colour);
+  const parts = [...(m ? [`out_color_matrix=${m}`] : []), ...(range ? [`out_range=${range}`] : [])];
+  return parts.length > 0 ? `scale=${parts.join(':')}` : null;
 }
