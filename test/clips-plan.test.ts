@@ -204,7 +204,9 @@ describe('plans on a timeline that restarts or jumps', () => {
       ['v_4_8', 0.16, 0.32],
       ['v_8_9', 0.32, 0.36],
     ]);
-    expect(issues).toEqual([{ videoId: 'v', span: 'frames 2-9', action: 'split', reason: expect.stringMatching(/restart at frame 4 .* and a 30 s timestamp gap at frame 8/) }]);
+    expect(issues).toEqual([
+      { videoId: 'v', span: 'frames 2-9', action: 'split', reason: expect.stringMatching(/restart at frame 4 .* and a 30 s timestamp gap at frame 8/) },
+    ]);
   });
   it('fixed stride in content seconds; split parts shorter than the minimum are not made', () => {
     const { clips, issues } = fixedStride('v', timing, { clipLenS: 0.2, clipStrideS: 0.2, minClipLengthS: 0.06 });
