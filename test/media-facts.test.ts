@@ -6,7 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClipstreamError } from '../src/errors.js';
-import { type MediaFacts, outputTagArgs, parseSar, probeMedia, rgbToYuvFilter, setsarFilter, squarePixelsFilter } from '../src/media/facts.js';
+import {
+  factsFromFfmpegText,
+  type MediaFacts,
+  outputTagArgs,
+  parseSar,
+  probeMedia,
+  rgbToYuvFilter,
+  setsarFilter,
+  squarePixelsFilter,
+} from '../src/media/facts.js';
 import { ffmpegPath, ffprobePath } from '../src/media/ffmpeg-path.js';
 import { frameTimelineOf, probeVideo } from '../src/media/probe.js';
 
@@ -380,6 +389,40 @@ describe('the ffmpeg route (ffprobe dies) gives the same facts', () => {
       numFrames: 50,
       audioCodec: 'aac',
     });
+  });
+});
+
+describe('ffmpeg -i text (the fallback parser)', () => {
+  it('skips cover art, reads one-name colour, range alone, SAR, rotation, layouts with parentheses and channel counts', () => {
+    const text = [
+      "Input #0, matroska,webm, from 'x.mkv':",
+      '  Duration: 00:00:02.50, start: 0.000000, bitrate: 300 kb/s',
+      '  Stream #0:0: Video: mjpeg (Baseline), yuvj420p(pc, bt470bg/unknown/unknown), 32x32 [SAR 1:1 DAR 1:1], 90k tbr, 90k tbn (attached pic)',
+      '  Stream #0:1(eng): Video: h264 (High), yuv420p(tv, bt709, progressive), 720x480 [SAR 32:27 DAR 16:9], 29.97 fps, 29.97 tbr, 1k tbn (default)',
+      '    Side data:',
+      '      displaymatrix: rotation of -90.00 degrees',
+      '  Stream #0:2(eng): Audio: ac3, 48000 Hz, 5.1(side), fltp, 384 kb/s',
+      '  Stream #0:3: Audio: pcm_s24le, 96000 Hz, 3 channels, s32 (24 bit), 6912 kb/s',
+    ].join('\n');
+    const m = factsFromFfmpegText(text, 'x.mkv');
+    expect(m.video).toMatchObject({ index: 1, codec: 'h264', pixFmt: 'yuv420p', rate: '30000/1001', durationS: 2.5 });
+    expect(m.colour).toEqual({ matrix: 'bt709', primaries: 'bt709', transfer: 'bt709', range: 'tv', tagged: true });
+    expect(m.geometry).toMatchObject({
+      codedWidth: 720,
+      codedHeight: 480,
+      sar: { num: 32, den: 27 },
+      rotation: 90,
+      displayWidth: 480,
+      displayHeight: 853,
+      dar: { num: 9, den: 16 },
+    });
+    expect(m.audio).toEqual([
+      { index: 2, codec: 'ac3', channels: 6, layout: '5.1(side)', sampleRate: 48000, startS: null, durationS: null },
+      { index: 3, codec: 'pcm_s24le', channels: 3, layout: null, sampleRate: 96000, startS: null, durationS: null },
+    ]);
+    expect(m.container.format).toBe('matroska,webm');
+    const full = factsFromFfmpegText(text.replace('yuv420p(tv, bt709, progressive)', 'yuv420p(pc)'), 'x.mkv');
+    expect(full.colour).toEqual({ matrix: null, primaries: null, transfer: null, range: 'pc', tagged: true });
   });
 });
 

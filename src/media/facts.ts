@@ -43,7 +43,7 @@ export interface ContainerFacts {
   bitRate: number;
 }
 
-/** The first video stream. */
+/** The first video stream that is not cover art (ffmpeg's `V:0`). */
 export interface VideoStreamFacts {
   /** Index of the stream in the file (for `-map 0:<index>`). */
   index: number;
@@ -180,6 +180,7 @@ export interface ProbeOptions {
   ffmpeg?: string;
 }
 
+/** Options of probeMedia: what to read beyond the headers. */
 export interface ProbeMediaOptions extends ProbeOptions {
   /** List every frame (packet listing, or a decode pass where ffprobe fails): reads the whole file. Default false. */
   timeline?: boolean;
@@ -402,7 +403,7 @@ type Json = Record<string, unknown>;
 
 const STREAM_ENTRIES =
   'stream=index,codec_type,codec_name,width,height,pix_fmt,sample_aspect_ratio,r_frame_rate,avg_frame_rate,nb_frames,bit_rate,duration,start_time,' +
-  'color_range,color_space,color_transfer,color_primaries,channels,channel_layout,sample_rate:stream_tags=rotate,DURATION:stream_side_data=rotation:' +
+  'color_range,color_space,color_transfer,color_primaries,channels,channel_layout,sample_rate:stream_tags=rotate,DURATION:stream_side_data=rotation:stream_disposition=attached_pic:' +
   'format=format_name,duration,start_time,bit_rate';
 
 function rotationOf(v: Json): GeometryFacts['rotation'] {
@@ -420,7 +421,8 @@ function streamDuration(s: Json): number {
 /** Facts (timeline aside) from ffprobe's JSON; throws the plain reason when they are not enough. */
 function factsFromProbe(path: string, json: { streams?: Json[]; format?: Json }, structure: Structure): Omit<MediaFacts, 'timeline'> {
   const streams = json.streams ?? [];
-  const v = streams.find((s) => s.codec_type === 'video');
+  // Cover art is a video stream too (`attached_pic`): the video is the first stream that is not one.
+  const v = streams.find((s) => s.codec_type === 'video' && (s.disposition as Json | undefined)?.attached_pic !== 1);
   if (!v) throw new Error('no video stream');
   const fps = parseRate(v.avg_frame_rate) || parseRate(v.r_frame_rate);
   const vDur = streamDuration(v);
@@ -476,7 +478,7 @@ function factsFromProbe(path: string, json: { streams?: Json[]; format?: Json },
 async function lastPacketEnd(path: string, ffprobe: string, signal: AbortSignal | undefined): Promise<number | null> {
   const res = await runTool(
     ffprobe,
-    ['-v', 'error', '-read_intervals', '99999999', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,dts_time,duration_time', '-of', 'csv=p=0', path],
+    ['-v', 'error', '-read_intervals', '99999999', '-select_streams', 'V:0', '-show_entries', 'packet=pts_time,dts_time,duration_time', '-of', 'csv=p=0', path],
     { signal, timeoutMs: 60_000, where: { file: path } },
   );
   if (runFailure('ffprobe', res)) return null;
@@ -558,7 +560,7 @@ function timelineOf(rows: readonly Row[], fps: number, method: TimelineFacts['me
 
 async function packetRows(path: string, ffprobe: string, signal: AbortSignal | undefined): Promise<Row[]> {
   // Packets in file order; -read_intervals is not used so that nothing is skipped.
-  const res = await runTool(ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,dts_time,flags', '-of', 'csv=p=0', path], {
+  const res = await runTool(ffprobe, ['-v', 'error', '-select_streams', 'V:0', '-show_entries', 'packet=pts_time,dts_time,flags', '-of', 'csv=p=0', path], {
     signal,
     timeoutMs: 600_000,
     where: { file: path },
@@ -653,7 +655,7 @@ export function factsFromFfmpegText(
   const dur = /Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/.exec(stderr);
   // One block per stream: its line plus the indented metadata and side data under it.
   const blocks = stderr.split(/\n(?=\s*Stream #)/).filter((b) => /^\s*Stream #/.test(b));
-  const videoBlock = blocks.find((b) => /^\s*Stream #\d+:\d+[^:]*: Video: /.test(b));
+  const videoBlock = blocks.find((b) => /^\s*Stream #\d+:\d+[^:]*: Video: /.test(b) && !/\(attached pic\)/.test(b.split('\n')[0]!));
   if (!videoBlock) throw fail(`no video stream (${stderr.trim().split('\n').pop() ?? 'no output'})`);
   const line = videoBlock.split('\n')[0]!;
   const streamIndex = (l: string) => Number(/Stream #\d+:(\d+)/.exec(l)?.[1] ?? 0);
@@ -747,7 +749,7 @@ async function decodeRoute(path: string, ffmpeg: string, signal: AbortSignal | u
         '-i',
         path,
         '-map',
-        '0:v:0',
+        '0:V:0',
         '-an',
         '-sn',
         '-dn',
