@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clipStem, fixedParts, fixedStride, parseSekaiName, parseSpanTable, planSpans } from '../src/clips/plan.js';
 import { readSources } from '../src/clips/sources.js';
+import { contentTimes, gapsOf, type IndexedBreak } from '../src/clips/timeline.js';
 import { formatCsv, parseCsv } from '../src/util/csv.js';
 
 describe('parseSekaiName', () => {
@@ -140,10 +141,88 @@ describe('readSources', () => {
     ]);
     expect((await readSources(join(dir, 'vids'))).map((s) => s.videoId)).toEqual(['a', 'b']);
   });
+  it('gives videos that share a stem distinct ids: all of them keep their extension, others keep the bare stem', async () => {
+    const d = join(dir, 'same');
+    await mkdir(join(d, 'sub'), { recursive: true });
+    for (const n of ['dup.mp4', 'dup.mkv', 'solo.mp4', 'a.b.mp4', 'a-b.webm', 'sub/dup.mp4']) await writeFile(join(d, n), 'x');
+    const dups: string[] = [];
+    // A folder: every file whose stem (or its file-name form) is shared gets its extension.
+    expect((await readSources(d, (id) => dups.push(id))).map((s) => [s.videoId, s.location])).toEqual([
+      ['a-b.webm', join(d, 'a-b.webm')],
+      ['a.b.mp4', join(d, 'a.b.mp4')],
+      ['dup.mkv', join(d, 'dup.mkv')],
+      ['dup.mp4', join(d, 'dup.mp4')],
+      ['solo', join(d, 'solo.mp4')],
+    ]);
+    // A list: same; the same name in two folders is told apart by a hash of its listed path;
+    // an explicit video_id is never changed, and the same file listed twice is still a duplicate.
+    await writeFile(join(d, 'list.csv'), 'video_id,path\n,dup.mp4\n,dup.mkv\n,sub/dup.mp4\nsolo,solo.mp4\n,solo.mp4\n,a.b.mp4\n,dup.mp4\n');
+    const ids = (await readSources(join(d, 'list.csv'), (id) => dups.push(id))).map((s) => s.videoId);
+    expect(ids).toHaveLength(5);
+    expect(ids[0]).toMatch(/^dup\.mp4~[0-9a-f]{8}$/);
+    expect(ids[1]).toBe('dup.mkv');
+    expect(ids[2]).toMatch(/^dup\.mp4~[0-9a-f]{8}$/);
+    expect(ids[0]).not.toBe(ids[2]);
+    expect(ids.slice(3)).toEqual(['solo', 'a.b']);
+    // Every id has its own file-name form, so no two videos write the same clip files.
+    const forms = ids.map((i) => i.replace(/[^A-Za-z0-9_-]/g, '-'));
+    expect(new Set(forms).size).toBe(ids.length);
+    expect(dups).toEqual(['solo', ids[0]]);
+    // The same list read again gives the same ids (the hash is of the path as listed, not of where the list lives).
+    expect((await readSources(join(d, 'list.csv'))).map((s) => s.videoId)).toEqual(ids);
+  });
   it('names the file and line of a bad row', async () => {
     await writeFile(join(dir, 'bad.jsonl'), '{"path":"a.mp4"}\n{oops\n');
     await expect(readSources(join(dir, 'bad.jsonl'))).rejects.toThrow(/bad\.jsonl, line 2: not JSON/);
     await writeFile(join(dir, 'bad.csv'), 'video_id,url\nx,ftp://h/a.mp4\n');
     await expect(readSources(join(dir, 'bad.csv'))).rejects.toThrow("bad.csv, line 2: url 'ftp://h/a.mp4' is neither http(s) nor YouTube");
+  });
+});
+
+describe('plans on a timeline that restarts or jumps', () => {
+  // 4 frames at 1.4 s..1.52 s, then the timestamps restart at 1.4 s (4 frames), then jump 30 s (2 frames).
+  const raw = [1.4, 1.44, 1.48, 1.52, 1.4, 1.44, 1.48, 1.52, 31.52, 31.56];
+  const breaks: IndexedBreak[] = [
+    { kind: 'reset', index: 4, fromS: 1.52, toS: 1.4 },
+    { kind: 'gap', index: 8, fromS: 1.52, toS: 31.52 },
+  ];
+  const { times, runs } = contentTimes(raw, breaks, 0.04);
+  const timing = { fps: 25, numFrames: raw.length, times, runs };
+
+  it('content time closes holes and appends restarts; each run knows its epoch and stored start', () => {
+    expect([...times].map((t) => Math.round(t * 1e6) / 1e6)).toEqual([0, 0.04, 0.08, 0.12, 0.16, 0.2, 0.24, 0.28, 0.32, 0.36, 0.4]);
+    expect(runs.map((r) => [r.start, r.end, r.epoch, r.rawStartS, r.after?.kind])).toEqual([
+      [0, 4, 0, 1.4, undefined],
+      [4, 8, 1, 1.4, 'reset'],
+      [8, 10, 1, 31.52, 'gap'],
+    ]);
+  });
+  it('a span across breaks becomes one clip per run, reported as split', () => {
+    const { clips, issues } = planSpans([{ videoId: 'v', start: 2, end: 9, unit: 'frame' }], timing);
+    expect(clips.map((c) => [c.clipId, c.startS, c.endS])).toEqual([
+      ['v_2_4', 0.08, 0.16],
+      ['v_4_8', 0.16, 0.32],
+      ['v_8_9', 0.32, 0.36],
+    ]);
+    expect(issues).toEqual([
+      { videoId: 'v', span: 'frames 2-9', action: 'split', reason: expect.stringMatching(/restart at frame 4 .* and a 30 s timestamp gap at frame 8/) },
+    ]);
+  });
+  it('fixed stride in content seconds; split parts shorter than the minimum are not made', () => {
+    const { clips, issues } = fixedStride('v', timing, { clipLenS: 0.2, clipStrideS: 0.2, minClipLengthS: 0.06 });
+    expect(clips.map((c) => c.clipId)).toEqual(['v_0_4', 'v_5_8', 'v_8_10']);
+    expect(issues.map((i) => [i.span, i.action])).toEqual([
+      ['0-0.2 s', 'split'],
+      ['0.2-0.4 s', 'split'],
+    ]);
+    expect(issues[0]!.reason).toMatch(/split into frames 0-4, 4-5 \(1 part\(s\) shorter than 0.06 s not made\)$/);
+    expect(issues[1]!.reason).toMatch(/split into frames 5-8, 8-10$/);
+    const short = fixedStride('v', timing, { clipLenS: 0.2, clipStrideS: 0.2, minClipLengthS: 0.1 });
+    expect(short.clips.map((c) => c.clipId)).toEqual(['v_0_4', 'v_5_8']);
+    expect(short.issues[1]!.reason).toMatch(/1 part\(s\) shorter than 0.1 s not made/);
+  });
+  it('without breaks, plans are as before (gapsOf finds none in an even timeline)', () => {
+    expect(gapsOf([0, 0.04, 0.08, 0.2], 0.04)).toEqual([]);
+    expect(gapsOf([0, 0.04, 0.08, 0.5], 0.04)).toEqual([{ kind: 'gap', index: 3, fromS: 0.08, toS: 0.5 }]);
   });
 });

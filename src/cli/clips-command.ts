@@ -177,7 +177,8 @@ export async function runClips(args: Record<string, unknown>, signal: AbortSigna
   process.stderr.write(
     `clipstream clips: ${report.videos.length - failed} video(s) done, ${failed} failed; ${report.clips.length} clips (${report.clipsMade} made now, ` +
       `${report.clips.length - report.clipsMade} already there) with ${report.encoder.encoder}; ${count('clipped')} span(s) clipped, ${count('dropped')} dropped` +
-      `${unlisted > 0 ? ` (${unlisted} for video_ids not among --sources)` : ''}, ${count('failed')} clip(s) failed (span_issues.csv); ` +
+      `${unlisted > 0 ? ` (${unlisted} for video_ids not among --sources)` : ''}` +
+      `${count('split') > 0 ? `, ${count('split')} split at a timestamp restart or gap` : ''}, ${count('failed')} clip(s) failed (span_issues.csv); ` +
       `${report.shards.length} shard(s) in ${report.seconds.toFixed(1)} s. Tables: ${report.videosCsv}, ${report.clipsCsv}\n`,
   );
   for (const s of report.shards) process.stdout.write(`${s.tar}\n`);

@@ -40,10 +40,19 @@ const RATE = 48_000;
  *
  * @example await splitAudio('videos/abc.mp4', 'work/abc.flac', 'abc', { startS: 0.5 });
  */
-export function splitAudio(videoPath: string, flacPath: string, videoId: string, options: AudioOptions & { startS?: number } = {}): Promise<void> {
+export function splitAudio(
+  videoPath: string,
+  flacPath: string,
+  videoId: string,
+  options: AudioOptions & { startS?: number; epoch?: number } = {},
+): Promise<void> {
   // Resample first, then align: one aresample doing both trims ~44 ms too much (its resampler
   // delay). min_hard_comp: pad or trim any gap over 5 ms (the default 100 ms would ignore a 40 ms offset).
-  const align = `aresample=${RATE},aresample=async=1:min_hard_comp=0.005:first_pts=${Math.round((options.startS ?? 0) * RATE)}`;
+  let align = `aresample=${RATE},aresample=async=1:min_hard_comp=0.005:first_pts=${Math.round((options.startS ?? 0) * RATE)}`;
+  // Where the timestamps restart, a time means something only within its epoch: keep the audio
+  // frames between the epoch-th and the next restart of their own timestamps (a step back of
+  // more than 0.1 s, as ffmpeg tells a discontinuity), counted in register 0 as they pass.
+  if (options.epoch !== undefined) align = `aselect='st(0,ld(0)+lt(t,prev_t-0.1))*0+eq(ld(0),${options.epoch})',${align}`;
   return runAtomic(
     flacPath,
     (tmp) => [
@@ -76,11 +85,19 @@ export function splitAudio(videoPath: string, flacPath: string, videoId: string,
 /**
  * Sekai's step 4: muxes a clip's video (copied, not re-encoded) with its audio span
  * `[startS, endS)` from the FLAC, encoded to AAC at 192 kbit/s, into a fast-start mp4.
- * The audio is exactly the clip's length: silence fills where the source has none.
+ * The audio is exactly the clip's length: silence fills where the source has none. `fromS`:
+ * where the clip's audio starts in the FLAC when that is not `startS` (a source whose
+ * timestamps break: the FLAC of the clip's epoch, at its run's stored time).
  *
  * @example await remixClip('work/abc_0_50.video.mp4', 'work/abc.flac', clip, 'clips/abc_0_50.mp4');
  */
-export function remixClip(videoOnly: string, flacPath: string, clip: PlannedClip, outPath: string, options: AudioOptions = {}): Promise<void> {
+export function remixClip(
+  videoOnly: string,
+  flacPath: string,
+  clip: PlannedClip,
+  outPath: string,
+  options: AudioOptions & { fromS?: number } = {},
+): Promise<void> {
   const rate = options.audioBitRate ?? 192_000;
   const samples = Math.round((clip.endS - clip.startS) * RATE);
   return runAtomic(
@@ -89,7 +106,7 @@ export function remixClip(videoOnly: string, flacPath: string, clip: PlannedClip
       '-i',
       videoOnly,
       '-ss',
-      clip.startS.toFixed(6),
+      (options.fromS ?? clip.startS).toFixed(6),
       '-i',
       flacPath,
       '-map',

@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { remixClip, splitAudio } from './audio.js';
 import { videoStage, type VideoContext, type VideoItem, type VideoStage } from './item.js';
 import { nonEmpty, safeId } from './obtain.js';
-import type { PlannedClip } from './plan.js';
-import { transcodeClips, verifyClip, type ClipJob } from './transcode.js';
+import type { PlannedClip, VideoTiming } from './plan.js';
+import { runOf } from './timeline.js';
+import { clipLook, transcodeClips, verifyClip, type ClipJob } from './transcode.js';
 import { declareStage } from '../run/contract.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
 
@@ -32,6 +33,17 @@ async function unfinished(item: VideoItem, ctx: VideoContext, withAudio: boolean
 }
 
 /**
+ * Where a clip's audio is: the FLAC of its epoch (one per stretch of timestamps between
+ * restarts) and the offset in it. A source without breaks has one FLAC, at the clip's start.
+ */
+function audioOf(timing: VideoTiming, clip: PlannedClip, flac: (epoch: number) => string): { file: string; fromS?: number } {
+  if (!timing.runs) return { file: flac(0) };
+  const run = runOf(timing.runs, clip.startFrame);
+  const first = timing.runs.find((r) => r.epoch === run.epoch)!;
+  return { file: flac(run.epoch), fromS: clip.startS - timing.times![run.start]! + (run.rawStartS - first.rawStartS) };
+}
+
+/**
  * Stage 4: cuts the clips that are not finished yet (all of a chunk in one ffmpeg) and adds
  * each clip's audio right after its chunk, so a clip is final the moment it is encoded. A
  * clip that cannot be made costs that clip: it goes to `item.issues` (`failed`) and the
@@ -47,9 +59,23 @@ export function cutStage(ctx: VideoContext): VideoStage {
         const errors: string[] = [];
         if (todo.length > 0) {
           const ffmpeg = ctx.transcode.ffmpegPath;
-          const flac = join(ctx.workDir, `${safeId(item.source.videoId)}.flac`);
-          if (withAudio && !(await nonEmpty(flac))) {
-            await splitAudio(item.path!, flac, item.source.videoId, { ffmpegPath: ffmpeg, signal: ctx.signal, startS: item.frames!.times[0] });
+          const timing = item.timing!;
+          const runs = timing.runs;
+          const epochs = runs ? runs[runs.length - 1]!.epoch + 1 : 1;
+          const base = join(ctx.workDir, safeId(item.source.videoId));
+          const flac = (epoch: number) => (epochs > 1 ? `${base}.${epoch}.flac` : `${base}.flac`);
+          if (withAudio) {
+            for (let epoch = 0; epoch < epochs; epoch++) {
+              if (await nonEmpty(flac(epoch))) continue;
+              // Each epoch's FLAC starts at its first frame's stored time; without restarts, the first frame's.
+              const startS = epochs > 1 ? runs!.find((r) => r.epoch === epoch)!.rawStartS : item.frames!.times[0];
+              await splitAudio(item.path!, flac(epoch), item.source.videoId, {
+                ffmpegPath: ffmpeg,
+                signal: ctx.signal,
+                startS,
+                ...(epochs > 1 ? { epoch } : {}),
+              });
+            }
           }
           const videoOut = (c: PlannedClip) => (withAudio ? join(ctx.workDir, `${c.stem}.video.mp4`) : clipFile(ctx, c));
           await mkdir(ctx.clipsDir, { recursive: true });
@@ -57,7 +83,12 @@ export function cutStage(ctx: VideoContext): VideoStage {
             const file = clipFile(ctx, clip);
             if (withAudio) {
               try {
-                await remixClip(out, flac, clip, file, { ffmpegPath: ffmpeg, signal: ctx.signal });
+                const audio = audioOf(timing, clip, flac);
+                await remixClip(out, audio.file, clip, file, {
+                  ffmpegPath: ffmpeg,
+                  signal: ctx.signal,
+                  ...(audio.fromS !== undefined ? { fromS: audio.fromS } : {}),
+                });
               } finally {
                 await rm(out, { force: true });
               }
@@ -89,13 +120,15 @@ export function cutStage(ctx: VideoContext): VideoStage {
               encoder: ctx.encoder.encoder,
               hwaccel: ctx.encoder.hwaccel,
               bitRate: ctx.useInputBitRate && info.bitRate > 0 ? info.bitRate : undefined,
-              frameTimes: item.frames,
+              // After a restart a stored time is ambiguous: frames are taken by their index, decoding from frame 0.
+              ...(epochs > 1 ? { frameTimes: undefined, mode: 'one-pass' as const } : { frameTimes: item.frames }),
+              look: clipLook(item.facts!),
               onClipDone: clipDone,
               onClipFailed: clipFailed,
               signal: ctx.signal,
             },
           );
-          await rm(flac, { force: true });
+          for (let epoch = 0; epoch < epochs; epoch++) await rm(flac(epoch), { force: true });
         }
         if (errors.length > 0) {
           item.row.error = `video ${item.source.videoId}: ${errors.length} of ${item.clips!.length} clips failed: ${errors.join('; ')}`;
@@ -105,6 +138,6 @@ export function cutStage(ctx: VideoContext): VideoStage {
       ctx,
       'cut',
     ),
-    { name: 'cut', needs: ['path', 'info', 'frames', 'clips'], adds: ['done'] },
+    { name: 'cut', needs: ['path', 'facts', 'info', 'frames', 'clips'], adds: ['done'] },
   );
 }

@@ -10,6 +10,7 @@ import type { DownloadOptions } from './download.js';
 import type { EncoderChoice } from './encoders.js';
 import type { ClipRecord } from './package.js';
 import type { FixedStrideOptions, PlannedClip, SpanIssue, SpanSpec, VideoTiming } from './plan.js';
+import type { MediaFacts } from '../media/facts.js';
 import type { FrameTimes, VideoInfo } from '../media/probe.js';
 import type { SourceRow } from './sources.js';
 import type { TranscodeOptions } from './transcode.js';
@@ -81,7 +82,8 @@ export interface VideoItem {
   row: VideoRow;
   /** obtain: the local file. */
   path?: string;
-  /** probe: the header facts and the real frames. */
+  /** probe: the source's media facts (colour, geometry, timeline breaks), their VideoInfo view, and the real frames. */
+  facts?: MediaFacts;
   info?: VideoInfo;
   frames?: FrameTimes;
   timing?: VideoTiming;

@@ -7,6 +7,7 @@
 import { ClipstreamError } from '../errors.js';
 import { validateInteger, validateNumber } from '../util/validate.js';
 import { parseCsvLines } from '../util/csv.js';
+import type { TimelineRun } from './timeline.js';
 
 /** A span as written in a span table, before the video's frame rate is known. */
 export interface SpanSpec {
@@ -26,6 +27,11 @@ export interface VideoTiming {
    * frame `n` is taken to be at `n / fps`.
    */
   times?: ArrayLike<number>;
+  /**
+   * Where the source's timestamps restart or jump (timeline.ts), when they do: `times` are
+   * then content times, and no clip crosses from one run into the next.
+   */
+  runs?: readonly TimelineRun[];
 }
 
 /** The time of frame `n` (n may be numFrames: the end), to the microsecond. */
@@ -69,8 +75,11 @@ export interface PlannedClip {
 export interface SpanIssue {
   videoId: string;
   span: string;
-  /** `failed`: planned, but the clip could not be made (the reason says why). */
-  action: 'clipped' | 'dropped' | 'failed';
+  /**
+   * `failed`: planned, but the clip could not be made (the reason says why); `split`: it
+   * crossed a restart or a hole in the source's timestamps and was made as one clip each side.
+   */
+  action: 'clipped' | 'dropped' | 'failed' | 'split';
   reason: string;
 }
 
@@ -98,6 +107,39 @@ function makeClip(videoId: string, startFrame: number, endFrame: number, timing:
     startS: timeOf(timing, startFrame),
     endS: timeOf(timing, endFrame),
   };
+}
+
+const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
+
+/**
+ * A clip of frames [s, e) as one clip per run it touches: audio and frames of one clip must
+ * cover the same span, which they cannot across a restart or a hole. Parts shorter than
+ * `minLenS` are not made. Each split is one issue naming the breaks.
+ */
+function clipsInRuns(videoId: string, s: number, e: number, timing: VideoTiming, span: string, minLenS = 0): PlanResult {
+  const runs = timing.runs ?? [];
+  const cuts = runs.filter((r) => r.start > s && r.start < e);
+  if (cuts.length === 0) return { clips: [makeClip(videoId, s, e, timing)], issues: [] };
+  const bounds = [s, ...cuts.map((r) => r.start), e];
+  const clips: PlannedClip[] = [];
+  const parts: string[] = [];
+  for (let k = 0; k + 1 < bounds.length; k++) {
+    const clip = makeClip(videoId, bounds[k]!, bounds[k + 1]!, timing);
+    parts.push(`${clip.startFrame}-${clip.endFrame}`);
+    if (clip.endS - clip.startS + 1e-9 >= minLenS) clips.push(clip);
+  }
+  const why = cuts
+    .map((r) =>
+      r.after!.kind === 'reset'
+        ? `a timestamp restart at frame ${r.start} (back from ${round6(r.after!.fromS)} s to ${round6(r.after!.toS)} s)`
+        : `a ${round6(r.after!.toS - r.after!.fromS)} s timestamp gap at frame ${r.start} (no frames from ${round6(r.after!.fromS)} s to ${round6(r.after!.toS)} s)`,
+    )
+    .join(' and ');
+  const dropped = parts.length - clips.length;
+  const reason =
+    `crosses ${why}, where its audio and frames cannot cover the same span: split into frames ${parts.join(', ')}` +
+    (dropped > 0 ? ` (${dropped} part(s) shorter than ${minLenS} s not made)` : '');
+  return { clips, issues: [{ videoId, span, action: 'split', reason }] };
 }
 
 const SEKAI_NAME = /^(.+)_(\d+)_(\d+)$/;
@@ -221,10 +263,13 @@ export function planSpans(specs: readonly SpanSpec[], timing: VideoTiming, pastE
       issue('clipped', `ends at frame ${e}, past the end of the video; cut to ${timing.numFrames}`);
       e = timing.numFrames;
     }
-    const clip = makeClip(spec.videoId, s, e, timing);
-    if (seen.has(clip.clipId)) continue;
-    seen.add(clip.clipId);
-    clips.push(clip);
+    const parts = clipsInRuns(spec.videoId, s, e, timing, span);
+    issues.push(...parts.issues);
+    for (const clip of parts.clips) {
+      if (seen.has(clip.clipId)) continue;
+      seen.add(clip.clipId);
+      clips.push(clip);
+    }
   }
   return { clips, issues };
 }
@@ -256,15 +301,20 @@ export function fixedStride(videoId: string, timing: VideoTiming, options: Fixed
   const minLen = validateNumber(options.minClipLengthS ?? 0, 'options.minClipLengthS', 0);
   const limit = validateInteger(options.limitClips ?? 0, 'options.limitClips', 0);
   const clips: PlannedClip[] = [];
+  const issues: SpanIssue[] = [];
   for (let k = 0; ; k++) {
     const s = frameAt(timing, k * stride);
     if (s >= timing.numFrames) break;
     const e = Math.min(timing.numFrames, frameAt(timing, k * stride + len));
     const seconds = timing.times ? timing.times[e]! - timing.times[s]! : (e - s) / timing.fps;
-    if (e > s && seconds + 1e-9 >= minLen) clips.push(makeClip(videoId, s, e, timing));
+    if (e > s && seconds + 1e-9 >= minLen) {
+      const parts = clipsInRuns(videoId, s, e, timing, `${round6(k * stride)}-${round6(k * stride + len)} s`, minLen);
+      issues.push(...parts.issues);
+      for (const clip of parts.clips) if (limit === 0 || clips.length < limit) clips.push(clip);
+    }
     if (limit > 0 && clips.length >= limit) break;
   }
-  return { clips, issues: [] };
+  return { clips, issues };
 }
 
 /**

@@ -5,6 +5,7 @@ import { withAtomicFile } from '../util/atomic.js';
 import { validateInteger } from '../util/validate.js';
 import { encoderArgs, type EncodeSettings } from './encoders.js';
 import type { PlannedClip } from './plan.js';
+import { outputTagArgs, setsarFilter, type MediaFacts } from '../media/facts.js';
 import { probeVideo, type FrameTimes, type VideoInfo } from '../media/probe.js';
 
 /** One clip to write: the plan and the mp4 path it must end up at. */
@@ -27,6 +28,8 @@ export interface TranscodeOptions extends EncodeSettings {
   stallTimeoutMs?: number;
   /** The source's real frame times (probeFrames): per-clip mode seeks between frames s − 1 and s by them. */
   frameTimes?: FrameTimes;
+  /** The source's colour and geometry facts: every clip is tagged like its source (colour, range, SAR); absent: tagged by nothing but ffmpeg. */
+  look?: Pick<MediaFacts, 'colour' | 'geometry'>;
   /**
    * Called once a clip's file is complete and verified, before the next chunk starts; a
    * job finishes the clip here (audio), so a kill never loses more than the running chunk.
@@ -57,6 +60,38 @@ function common(o: TranscodeOptions): string[] {
 export const EVEN_420 = 'crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,format=yuv420p';
 
 /**
+ * EVEN_420 for a source of these facts. A full-range source stays full range (the scaler
+ * would squeeze it into limited range on the way to yuv420p, which changes every pixel), and a
+ * non-square SAR is set again at the end, whatever an ffmpeg does with it on the way. Square,
+ * limited or untagged sources get EVEN_420 itself, so their clips stay as they were.
+ */
+export function even420(look?: Pick<MediaFacts, 'colour' | 'geometry'>): string {
+  if (!look) return EVEN_420;
+  const full = look.colour.range === 'pc' ? 'crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,scale=in_range=full:out_range=full,format=yuv420p' : EVEN_420;
+  const sar = setsarFilter(look);
+  return sar ? `${full},${sar}` : full;
+}
+
+const RGB = /^(?:gbr|rgb|bgr|argb|abgr|rgba|bgra|0rgb|0bgr|x2rgb|x2bgr|pal8)/;
+
+/**
+ * What of a source's look its clips can carry. Clips are YUV 4:2:0: an RGB source is
+ * converted by ffmpeg's default matrix into limited range, so its own matrix (`gbr`) and
+ * range do not describe the clip and are not tagged (its primaries and transfer are).
+ *
+ * @example clipLook(facts).colour // { matrix: null, primaries: 'bt709', transfer: 'bt709', range: null, tagged: true } for a BT.709 RGB source
+ */
+export function clipLook(facts: Pick<MediaFacts, 'colour' | 'geometry' | 'video'>): Pick<MediaFacts, 'colour' | 'geometry'> {
+  const c = facts.colour;
+  if (!RGB.test(facts.video.pixFmt) && c.matrix !== 'gbr' && c.matrix !== 'rgb') return { colour: c, geometry: facts.geometry };
+  const colour = { ...c, matrix: null, range: null, tagged: c.primaries !== null || c.transfer !== null };
+  return { colour, geometry: facts.geometry };
+}
+
+/** The encoder's options, then the source's colour tags (none for an untagged source). */
+const encodeArgs = (o: TranscodeOptions) => [...encoderArgs(o), ...(o.look ? outputTagArgs(o.look) : [])];
+
+/**
  * One ffmpeg, one decode, one encoder per clip. `split` copies every decoded frame to each
  * branch and `trim` keeps frames [s, e) by their index, so clips are exact to the frame
  * whatever the keyframe layout. Passthrough vsync keeps ffmpeg from duplicating or dropping
@@ -77,12 +112,12 @@ export function onePassArgs(info: VideoInfo, jobs: readonly { clip: PlannedClip;
     `[0:v:0]split=${k}${branches}`,
     ...jobs.map(
       ({ clip }, i) =>
-        `[s${i}]${byTime ? trimByTime(t, clip) : `trim=start_frame=${clip.startFrame}:end_frame=${clip.endFrame}`},setpts=PTS-STARTPTS,${EVEN_420}[o${i}]`,
+        `[s${i}]${byTime ? trimByTime(t, clip) : `trim=start_frame=${clip.startFrame}:end_frame=${clip.endFrame}`},setpts=PTS-STARTPTS,${even420(o.look)}[o${i}]`,
     ),
   ].join(';');
   const args = [...common(o), '-vsync', '0', ...(byTime ? seekTo(t, first) : []), '-i', info.path, '-filter_complex', graph];
   for (const [i, { tmp }] of jobs.entries()) {
-    args.push('-map', `[o${i}]`, ...encoderArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp);
+    args.push('-map', `[o${i}]`, ...encodeArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp);
   }
   return args;
 }
@@ -129,11 +164,11 @@ export function perClipArgs(info: VideoInfo, clip: PlannedClip, tmp: string, o: 
   const t = o.frameTimes?.times;
   const s = clip.startFrame;
   let input: string[];
-  let vf = EVEN_420;
+  let vf = even420(o.look);
   if (t) {
     // Frame 0 needs no seek, and some demuxers seek wrongly to 0 (a B-frame AVI lands seconds later).
     input = s === 0 ? ['-copyts'] : seekTo(t, s);
-    vf = `${trimByTime(t, clip)},setpts=PTS-STARTPTS,${EVEN_420}`;
+    vf = `${trimByTime(t, clip)},setpts=PTS-STARTPTS,${vf}`;
   } else {
     input = s === 0 ? [] : ['-ss', ((s - 0.5) / info.fps).toFixed(6)];
   }
@@ -150,7 +185,7 @@ export function perClipArgs(info: VideoInfo, clip: PlannedClip, tmp: string, o: 
     String(clip.endFrame - s),
     '-vf',
     vf,
-    ...encoderArgs(o),
+    ...encodeArgs(o),
     '-an',
     '-sn',
     '-dn',
