@@ -231,5 +231,11 @@ export async function loadFaceDetector(path: string, options: FaceDetectorOption
     );
   }
   const runner = await openModelRunner(path, options, { graph: iface.graph, what: 'face detector' });
-  return new FaceDetector(runner, iface, format, options);
+  try {
+    return new FaceDetector(runner, iface, format, options);
+  } catch (err) {
+    // The runner's worker thread would keep the process alive after the error is reported.
+    await runner.close();
+    throw err;
+  }
 }

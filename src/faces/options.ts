@@ -141,6 +141,11 @@ export function resolveFacesOptions(options: FacesOptions) {
     'veryslow',
     'placebo',
   ] as const);
+  // The detector checks these too, but only once its model is open: a bad value is refused before anything starts.
+  validateNumber(options.scoreThreshold ?? 0.5, v('scoreThreshold'), 0, 1);
+  validateNumber(options.nmsThreshold ?? 0.4, v('nmsThreshold'), 0, 1);
+  validateNumber(options.minFaceSize ?? 0, v('minFaceSize'), 0, 100_000);
+  if (options.detectorInputSize !== undefined) validateInteger(options.detectorInputSize, v('detectorInputSize'), 32, 8192);
   const track = resolveTrackOptions(options);
   const ffmpeg = options.ffmpeg ?? ffmpegPath();
   const onWarning = options.onWarning ?? defaultWarningHandler;
