@@ -113,10 +113,12 @@ export function videoFilter(size: number, crop: 'top-left' | 'center', colorMatr
  * The conversion to packed RGB. ffmpeg's scaler takes the input matrix from the frame's tag
  * (`in_color_matrix=auto`): a BT.709-tagged clip would be converted by BT.709, up to ~40 levels
  * from the BT.601 of the reference. For untagged input both give the same bytes. The range is
- * left to the tag (`in_range` auto), which is what PyAV does too.
+ * left to the tag (`in_range` auto), which is what PyAV does too. The scaler's flags are PyAV's
+ * (bilinear): 8-bit 4:2:0 takes swscale's unscaled converter, which ignores them, but 10-bit
+ * input upsamples its chroma by them (the default bicubic was up to ~100 levels off at edges).
  */
 export function rgbFilter(colorMatrix: 'bt601' | 'source'): string {
-  return colorMatrix === 'bt601' ? 'scale=in_color_matrix=bt601,format=rgb24' : 'format=rgb24';
+  return colorMatrix === 'bt601' ? 'scale=in_color_matrix=bt601:flags=bilinear,format=rgb24' : 'scale=flags=bilinear,format=rgb24';
 }
 
 /**
