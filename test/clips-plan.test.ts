@@ -141,6 +141,16 @@ describe('readSources', () => {
     ]);
     expect((await readSources(join(dir, 'vids'))).map((s) => s.videoId)).toEqual(['a', 'b']);
   });
+  it('refuses a video or a binary file given as the list, naming it (not a CSV parse error from inside the video)', async () => {
+    const ts = join(dir, 'x.ts');
+    await writeFile(ts, Buffer.from([0x47, 0x40, 0x11, 0x10, 0x00, 0x42, 0x22, 0x22]));
+    await expect(readSources(ts)).rejects.toThrow(
+      `${ts} is a video, not a list of sources: give a CSV/TSV (video_id,path or url), a JSONL list, or a folder of videos`,
+    );
+    const blob = join(dir, 'sources.csv.bak');
+    await writeFile(blob, Buffer.from('video_id,path\n\u0000\u0001"x'));
+    await expect(readSources(blob)).rejects.toThrow(`${blob} is a binary file, not a list of sources`);
+  });
   it('gives videos that share a stem distinct ids: all of them keep their extension, others keep the bare stem', async () => {
     const d = join(dir, 'same');
     await mkdir(join(d, 'sub'), { recursive: true });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { VIDEO_EXTENSIONS } from '../shards/clip-name.js';
@@ -136,6 +136,28 @@ function uniqueIds(rows: ListedSource[], onDuplicate?: (videoId: string) => void
  * @example
  * await readSources('sources.csv') // [{ videoId: 'abc', kind: 'path', location: '/data/abc.mp4' }, ...]
  */
+/** A list is text: a video (by its extension) or any file with a NUL byte near its start is not one, whatever a CSV parser would make of it. */
+async function refuseMediaFile(input: string): Promise<void> {
+  const ext = extname(input).slice(1).toLowerCase();
+  let binary = VIDEO_EXTENSIONS.includes(ext);
+  if (!binary) {
+    const fh = await open(input, 'r');
+    try {
+      const head = Buffer.alloc(4096);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      binary = head.subarray(0, bytesRead).includes(0);
+    } finally {
+      await fh.close();
+    }
+  }
+  if (binary)
+    throw new ClipstreamError(
+      'ERR_FORMAT',
+      `${input} is ${VIDEO_EXTENSIONS.includes(ext) ? 'a video' : 'a binary file'}, not a list of sources: give a CSV/TSV (video_id,path or url), a JSONL list, or a folder of videos`,
+      { where: { file: input } },
+    );
+}
+
 export async function readSources(input: string, onDuplicate?: (videoId: string) => void): Promise<SourceRow[]> {
   let st: Awaited<ReturnType<typeof stat>>;
   try {
@@ -151,6 +173,7 @@ export async function readSources(input: string, onDuplicate?: (videoId: string)
       return { videoId: d.names[0], kind: 'path' as const, location: resolve(join(input, n)), derived: d };
     });
   } else {
+    await refuseMediaFile(input);
     const text = await readFile(input, 'utf8');
     const baseDir = dirname(resolve(input));
     const lower = input.toLowerCase();
