@@ -1,7 +1,8 @@
 // Public API: re-exports only.
 export * from './errors.js';
 export * from './types.js';
-export { ffmpegPath, ffprobePath } from './media/ffmpeg-path.js';
+export { ffmpegChoice, ffmpegPath, ffprobePath, type ToolChoice } from './media/ffmpeg-path.js';
+export { probeMedia, outputTagArgs, setsarFilter, type MediaFacts, type ProbeMediaOptions } from './media/facts.js';
 export { writeFileAtomic } from './util/atomic.js';
 export { generatorStage, orderedMap, type StageOptions } from './util/stage.js';
 
