@@ -110,6 +110,9 @@ function redisFailure(shown: string, err: Error, tls: boolean): string {
     return `Redis at ${shown} refused the password (${m}): check the password in the URL (redis://:PASSWORD@host:port) or in ${REDIS_PASSWORD_ENV}`;
   if (/^NOAUTH|Authentication required/i.test(m))
     return `Redis at ${shown} wants a password (${m}): give it in the URL (redis://:PASSWORD@host:port) or in ${REDIS_PASSWORD_ENV}`;
+  // TLS 1.3 servers report a missing client certificate as an alert, or (depending on timing) as a closed connection below.
+  if (tls && /certificate required/i.test(m))
+    return `cannot reach Redis at ${shown} over TLS: ${m} (the server wants a client certificate: set ${REDIS_TLS_ENV.cert} and ${REDIS_TLS_ENV.key})`;
   if (/certificate|self[- ]signed|unable to verify|alert|ssl|tls|wrong version number/i.test(m))
     return `cannot reach Redis at ${shown} over TLS: ${m} (the server's CA goes in ${REDIS_TLS_ENV.ca}, a client certificate in ${REDIS_TLS_ENV.cert} and ${REDIS_TLS_ENV.key})`;
   // Both ends of a TLS mismatch see only a closed or silent connection.
