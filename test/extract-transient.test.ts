@@ -116,4 +116,32 @@ describe('extract: starved is not hung, transient is not permanent', () => {
     expect(again.shards[0]!.status).toBe('written');
     expect((await readFile(join(out, 'shard-000000.msgpack'))).equals(ref)).toBe(true);
   });
+
+  it('a clip that fails transiently in 3 runs in a row is taken as permanent, so its shard is written', async () => {
+    const out = join(dir, 'always');
+    process.env.CLIPSTREAM_TRANSIENT_RETRIES = '0';
+    const statuses: string[] = [];
+    const reasons: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const h = hunt(
+        async (pid) => {
+          try {
+            process.kill(pid, 'SIGKILL');
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        () => false,
+      );
+      const r = await extract({ ...common, outPath: out });
+      await h.stop();
+      statuses.push(r.shards[0]!.status);
+      reasons.push(...r.shards[0]!.failed.map((f) => f.reason));
+    }
+    delete process.env.CLIPSTREAM_TRANSIENT_RETRIES;
+    expect(statuses).toEqual(['failed (transient)', 'failed (transient)', 'written']);
+    expect(reasons.some((r) => r.includes('failed so in 3 runs: taken as permanent'))).toBe(true);
+    expect(await exists(join(out, 'shard-000000.msgpack'))).toBe(true);
+  });
 });

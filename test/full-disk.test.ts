@@ -156,3 +156,33 @@ describe('segments on a full disk', () => {
     unmount(small);
   });
 });
+
+describe('faces on a full disk', () => {
+  it('stops the run with one line naming the file instead of recording videos as failed; the rerun matches a clean run', async (ctx) => {
+    if (!canMount) ctx.skip();
+    const src = join(dir, 'faces-src');
+    await mkdir(src);
+    for (const v of ['a', 'b']) await makeSource(join(src, `${v}.mp4`), { seconds: 4, audioHz: 440 });
+    const args = (out: string) => ['faces', `--input_dir=${src}`, `--output_dir=${out}`, '--device=cpu', '--threads=1', '--size=64', '--quiet'];
+    expect(runCli(args(join(dir, 'faces-ref'))).code).toBe(0);
+    const small = join(dir, 'small-faces');
+    await mkdir(small);
+    expect(mountTmpfs(small, '64k')).toBe(true);
+    const out = join(small, 'out');
+    const full = runCli(args(out));
+    expect(full.code).not.toBe(0);
+    const lines = full.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/: no space left on device \(.*\); free some space and run again/);
+    expect(lines[0]).toContain(out);
+
+    execFileSync('mount', ['-o', 'remount,size=8m', small]);
+    expect(runCli(args(out)).code).toBe(0);
+    const ref = join(dir, 'faces-ref');
+    const made = (await files(ref)).filter((f) => f.startsWith('clips/') || f === 'metadata.csv');
+    expect(made.length).toBeGreaterThan(1);
+    expect((await files(out)).filter((f) => f.startsWith('clips/') || f === 'metadata.csv')).toEqual(made);
+    for (const f of made) expect((await readFile(join(out, f))).equals(await readFile(join(ref, f))), f).toBe(true);
+    unmount(small);
+  });
+});

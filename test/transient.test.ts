@@ -4,6 +4,8 @@
  * limit finishes; one killed from outside is retried; one spinning without output is killed and
  * its failure marked transient; a crash on its input stays permanent.
  */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,5 +97,29 @@ describe.each(['helper', 'direct'])('the watchdog and transient failures (%s spa
     });
     expect(tries).toBe(2);
     expect(out).toBe(75 * FRAME);
+  });
+});
+
+describe('a spawn refused for want of file descriptors (EMFILE)', () => {
+  it.each(['helper', 'direct'])('is a transient failure, retried, then reported as transient (%s spawn)', (route) => {
+    // A process of its own, out of descriptors: this one must stay healthy.
+    const script = join(dir, 'emfile.mjs');
+    const code = `
+      import { openSync } from 'node:fs';
+      const { runTool } = await import(${JSON.stringify(new URL('../dist/media/process.js', import.meta.url).href)});
+      const held = [];
+      try { for (;;) held.push(openSync('/dev/null', 'r')); } catch {}
+      try { await runTool('/bin/true', []); console.log('{"ran":true}'); }
+      catch (e) { console.log(JSON.stringify({ message: e.message, transient: e.transient })); }
+      process.exit(0);`;
+    writeFileSync(script, code);
+    const r = spawnSync(process.execPath, [script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, CLIPSTREAM_SPAWN: route === 'direct' ? 'direct' : '', CLIPSTREAM_RETRY_BACKOFF_MS: '10' },
+    });
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out.message).toMatch(/EMFILE/);
+    expect(out.transient).toBe(true);
   });
 });

@@ -95,6 +95,8 @@ export interface VideoItem {
   issues: SpanIssue[];
   /** Clips cut in this run (the others existed). */
   made: number;
+  /** Its failure was one of circumstance (an ffmpeg killed or stalled after the run's retries): the rerun does it again, like any failed video. */
+  transient?: true;
   /** describe: the rows of `clips.csv`. */
   records: ClipRecord[];
 }
@@ -144,6 +146,7 @@ export function videoStage(
       if (ctx.signal?.aborted) throw err;
       const id = item.source.videoId;
       const e = failItem(ctx.onError, name, err, { key: id, code: 'ERR_DECODE' }).error;
+      if (e.transient) item.transient = true;
       item.row.failed = true;
       item.row.error = e.message.startsWith(`video ${id}`) ? e.message : `video ${id}: ${e.message}`;
       item.row.num_clips = 0;

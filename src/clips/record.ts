@@ -45,6 +45,7 @@ export function unitResult(item: VideoItem, record: UnitRecord): UnitResult {
     outcome: record.row.failed ? 'failed' : 'done',
     status: record.row.failed ? 'failed' : 'written',
     ...(record.row.error ? { error: record.row.error } : {}),
+    ...(item.transient ? { transient: true } : {}),
     clips: record.clips.length,
     made: item.made,
   };

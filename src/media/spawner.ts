@@ -117,6 +117,8 @@ function startHelper(): ChildProcess {
     }
   });
   const broken = (why: string) => {
+    // A helper that never started carried no request (see spawnViaHelper): nothing to fail.
+    if (h.pid === undefined) return;
     if (helper === h) {
       helper = null;
       helperBroken = true;
@@ -151,6 +153,13 @@ export function useSpawnHelper(): boolean {
 /** Starts `binary` from the helper with the given stdio ('pipe' or 'ignore' per fd). */
 export function spawnViaHelper(binary: string, args: string[], stdio: Array<'pipe' | 'ignore'>): Promise<Spawned> {
   if (!helper) helper = startHelper();
+  const h = helper;
+  if (typeof h.send !== 'function') {
+    // The helper itself could not start (no processes, descriptors or memory left: its 'error'
+    // says which). That failure is the machine's, for now: the next call starts it again.
+    helper = null;
+    return new Promise<Spawned>((_resolve, reject) => h.once('error', reject));
+  }
   const id = nextId++;
   return new Promise<Spawned>((resolve, reject) => {
     requests.set(id, { resolve, reject, stdio: stdio.map(() => null), waiting: -1 });

@@ -27,6 +27,8 @@ export interface SegmentRecord {
   /** Saved end state (relative path) and its sha256; null for stateless models and failures. */
   stateOut: { file: string; sha256: string } | null;
   error?: string;
+  /** The failure was one of circumstance (its ffmpeg killed or stalled): the rerun retries it like any failed segment. Absent when false. */
+  transient?: true;
   attempts: number;
 }
 

@@ -11,7 +11,7 @@
  */
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { ClipstreamError } from '../errors.js';
+import { ClipstreamError, isTransient } from '../errors.js';
 import { retryTransient } from '../media/process.js';
 import { probeFrameTimeline, type FrameTimeline } from '../media/probe.js';
 import { declareStage } from '../run/contract.js';
@@ -250,7 +250,14 @@ export function inferStage(ctx: SegmentsStageContext): Stage {
       } catch (err) {
         if (o.signal?.aborted) throw err;
         if (isDiskFull(err)) throw asDiskFull(err, outOf(seg));
-        rec = { ...base, status: 'failed', outputs: [], stateOut: null, error: (err as Error).message };
+        rec = {
+          ...base,
+          status: 'failed',
+          outputs: [],
+          stateOut: null,
+          error: (err as Error).message,
+          ...(isTransient(err) ? { transient: true as const } : {}),
+        };
         report.failed.push({ index: seg.index, error: rec.error! });
       }
       await store.write(rec);

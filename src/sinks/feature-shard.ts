@@ -107,7 +107,16 @@ interface OpenShard {
   resumed: number;
   /** First entry per tar index: dedupes a sample written again after a resume. */
   byIndex: Map<number, JournalEntry>;
+  /** Transient failures earlier runs journalled, per tar index. */
+  transientBefore: Map<number, number>;
 }
+
+/**
+ * Runs in a row a clip may fail transiently before its failure is taken as permanent: a clip
+ * whose decoder stalls every time (a file that sends ffmpeg spinning) must not hold its shard
+ * back for ever.
+ */
+const TRANSIENT_RUNS = 3;
 
 /** The writable returned by `writeFeatureShards`. */
 export class FeatureShardWriter extends Writable {
@@ -184,7 +193,9 @@ export class FeatureShardWriter extends Writable {
       entry = await shard.journal.append({ ...base, status: 'ok' }, bytes);
     } else {
       const meta = { ...base, status: f.status, stage: f.stage, reason: `${f.stage}: ${f.error.message}`, code: f.error.code };
-      entry = await shard.journal.append(f.error.transient ? { ...meta, transient: true } : meta);
+      const runs = (shard.transientBefore.get(item.index) ?? 0) + 1;
+      if (f.error.transient && runs >= TRANSIENT_RUNS) meta.reason += ` (failed so in ${runs} runs: taken as permanent)`;
+      entry = await shard.journal.append(f.error.transient && runs < TRANSIENT_RUNS ? { ...meta, transient: true } : meta);
     }
     shard.byIndex.set(entry.index, entry);
   }
@@ -220,8 +231,12 @@ export class FeatureShardWriter extends Writable {
     }
     const byIndex = new Map<number, JournalEntry>();
     // An earlier run's transient failures are tried again: the new entry is the one that counts.
-    for (const e of journal.entries) if (!e.transient && !byIndex.has(e.index)) byIndex.set(e.index, e);
-    const s: OpenShard = { info, journal, resumed: byIndex.size, byIndex };
+    const transientBefore = new Map<number, number>();
+    for (const e of journal.entries) {
+      if (e.transient) transientBefore.set(e.index, (transientBefore.get(e.index) ?? 0) + 1);
+      else if (!byIndex.has(e.index)) byIndex.set(e.index, e);
+    }
+    const s: OpenShard = { info, journal, resumed: byIndex.size, byIndex, transientBefore };
     this.shards.set(name, s);
     return s;
   }

@@ -197,11 +197,12 @@ export async function lockHeldElsewhere(path: string, staleMs = DEFAULT_STALE_MS
 
 /**
  * Removes the locks in `dir` whose holder is gone (a dead pid on this host; no heartbeat for
- * `staleMs` from another one): a run killed between a unit's final rename and its lock's
- * removal, or while it worked, leaves its lock behind, and the runs after it may never take that
- * unit again (it is final, or another rank's) to clear it. Whoever finds such a lock removes it
- * (the same check-and-remove as a takeover, so a lock taken meanwhile is left alone). Returns
- * how many were removed.
+ * `staleMs` from another one) and whose unit is final (the file the lock is named after,
+ * `x.lock` → `x`, exists): a run killed between a unit's final rename and its lock's removal
+ * leaves its lock behind, and the runs after it may never take that unit again (it is done, or
+ * another rank's) to clear it. Whoever finds such a lock removes it (the same check-and-remove
+ * as a takeover, so a lock taken meanwhile is left alone). The lock of an unfinished unit is
+ * left to whoever takes the unit over, who says so. Returns how many were removed.
  *
  * @example await removeDeadLocks('out') // after a run killed right after writing shard-000000.msgpack
  */
@@ -216,6 +217,7 @@ export async function removeDeadLocks(dir: string, staleMs = DEFAULT_STALE_MS): 
   for (const name of names) {
     if (!name.endsWith('.lock')) continue;
     const path = join(dir, name);
+    if (!(await stat(path.slice(0, -'.lock'.length)).catch(() => null))) continue;
     const found = await readInfo(path).catch(() => null);
     if (!found || !isStale(found, staleMs)) continue;
     await breakStale(path, found.text);
