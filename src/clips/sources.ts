@@ -196,10 +196,11 @@ export async function readSources(input: string, onDuplicate?: (videoId: string)
       rows = table.map(({ line, row }) => rowToSource(row, baseDir, `${input}, line ${line}`));
     }
   }
-  // An id is the stem of every file of its video (clips, records, locks, temps): it must leave them room (src/util/names.ts).
-  for (const r of rows) r.videoId = fitName(r.videoId);
   const seen = new Set<string>();
-  return uniqueIds(rows, onDuplicate).filter((r) => {
+  // An id is the stem of every file of its video (clips, records, locks, temps): it must leave them room (src/util/names.ts).
+  // Fitted after the ids are made unique, since a same-stem source takes a longer name (its extension, a hash).
+  const fitted = uniqueIds(rows, onDuplicate).map((r) => ({ ...r, videoId: fitName(r.videoId) }));
+  return fitted.filter((r) => {
     const form = fileForm(r.videoId);
     if (seen.has(form)) {
       onDuplicate?.(r.videoId);
