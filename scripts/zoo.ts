@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { type Crossing, crossingId, parseCrossingId, pickCrossings } from '../test/zoo/crossings.js';
 import { truthProblems } from '../test/zoo/checks.js';
 import { generatedEntries } from '../test/zoo/generated.js';
-import { inputFolder, JOBS, type JobName, runJob, sampleFacts } from '../test/zoo/jobs.js';
+import { JOBS, type JobName, runJob, sampleFacts } from '../test/zoo/jobs.js';
 
 process.env.FFMPEG_PATH ??= '/usr/bin/ffmpeg';
 process.env.FFPROBE_PATH ??= '/usr/bin/ffprobe';
@@ -65,9 +65,8 @@ async function main() {
   const work = await mkdtemp(join(tmpdir(), 'clipstream-zoo-run-'));
   const times: Record<string, number> = {};
   try {
-    const folder = await inputFolder(sample, work);
     for (const job of jobs) {
-      const r = await runJob(job, sample, work, folder);
+      const r = await runJob(job, sample, work);
       times[job] = r.seconds;
       const failed = [...r.problems].filter(([, p]) => p.length > 0);
       console.log(`zoo: ${job}: ${failed.length} of ${r.problems.size} files fail (${r.seconds.toFixed(0)} s)`);

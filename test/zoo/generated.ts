@@ -361,6 +361,9 @@ export function crossingRecipe(input: Crossing, name?: string): Recipe & { truth
         'copy',
         '-f',
         'dash',
+        // VP9 would go to WebM segments by default: a joined DASH download here is the mp4 kind.
+        '-dash_segment_type',
+        'mp4',
         '-seg_duration',
         '1',
         '-init_seg_name',
@@ -374,10 +377,11 @@ export function crossingRecipe(input: Crossing, name?: string): Recipe & { truth
       await writeFile(out, Buffer.concat(bytes));
     };
   } else if (parts === 2) {
-    // Two recordings joined with `cat`: each part's timestamps start where the muxer starts them.
+    // Two recordings joined with `cat`: the first made by a clock 10 s on, so the second's
+    // timestamps restart lower however short the first part is.
     make = async (out, work) => {
       const base = join(work, createHash('sha1').update(out).digest('hex'));
-      await encode(`${base}.1.ts`, [0, resetAt!]);
+      await encode(`${base}.1.ts`, [0, resetAt!], ['-output_ts_offset', '10', ...containerArgs(c)]);
       await encode(`${base}.2.ts`, [resetAt!, p.frames]);
       await writeFile(out, Buffer.concat([await readFile(`${base}.1.ts`), await readFile(`${base}.2.ts`)]));
     };

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { link, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -18,7 +18,7 @@ import { readFeatureShard } from '../../src/sinks/feature-shard.js';
 import type { Sample } from '../../src/types.js';
 import { parseCsv } from '../../src/util/csv.js';
 import { makeTar } from '../helpers/tar.js';
-import { type Facts, PYTHON, readFacts, sarOf } from './checks.js';
+import { type Facts, PYTHON, planesToRgb, readFacts, sarOf } from './checks.js';
 import type { GenEntry, GenTruth } from './generated.js';
 
 export const JOBS = ['extract', 'clips', 'faces', 'segments'] as const;
@@ -98,21 +98,34 @@ function shownAspect(f: Facts): number {
 /** Cropping an odd size to even for 4:2:0 moves the aspect by under 2 %. */
 const ASPECT = 0.02;
 
-/** Colour tags of an output as the truth spells them. */
+/**
+ * Colour tags of an output against its source's: matrix, primaries and transfer must be kept.
+ * The range may change (full to TV levels is a conversion, not a loss) as long as the pixels
+ * follow it, which `firstColourProblems` checks where the output's pixels are the source's.
+ */
 function tagProblems(what: string, f: Facts, t: GenTruth): string[] {
   const v = f.ffprobe!.video!;
   const c = t.colour;
-  const got = [v.space ?? 'untagged', v.primaries ?? 'untagged', v.transfer ?? 'untagged', v.range === 'pc' ? 'pc' : 'tv'].map((x) =>
-    x === 'unknown' ? 'untagged' : x,
-  );
-  const want = [c.space ?? 'untagged', c.primaries ?? 'untagged', c.transfer ?? 'untagged', c.range];
+  const name = (x: string | undefined | null) => (x == null || x === 'unknown' ? 'untagged' : x);
+  const got = [name(v.space), name(v.primaries), name(v.transfer)];
+  const want = [c.space ?? 'untagged', c.primaries ?? 'untagged', c.transfer ?? 'untagged'];
   // An untagged source may come out tagged BT.601 (the same meaning).
-  if (!c.space && ['bt470bg', 'smpte170m'].includes(got[0]!)) got[0] = 'untagged';
-  if (!c.space && ['bt470bg', 'smpte170m'].includes(got[1]!)) got[1] = 'untagged';
-  if (!c.space && ['bt470bg', 'smpte170m', 'bt709'].includes(got[2]!) && got[0] === 'untagged') got[2] = 'untagged';
-  return JSON.stringify(got) === JSON.stringify(want)
+  if (!c.space) for (const i of [0, 1, 2]) if (['bt470bg', 'smpte170m'].includes(got[i]!)) got[i] = 'untagged';
+  return JSON.stringify(got) === JSON.stringify(want) ? [] : [`${what}: colour tags (matrix/primaries/transfer) ${got.join('/')}, source ${want.join('/')}`];
+}
+
+/** The first frame's colour as the output's own tags say to read it: the truth's, if the meaning survived. */
+function firstColourProblems(what: string, f: Facts, t: GenTruth): string[] {
+  const v = f.ffprobe!.video!;
+  const planes = f.pyav!.video!.firstPlanes;
+  if (!planes) return [];
+  const matrix = v.space === 'bt709' ? 'bt709' : v.space === 'bt2020nc' ? 'bt2020' : 'bt601';
+  const range = v.range === 'pc' || v.pixFmt.startsWith('yuvj') ? 'pc' : 'tv';
+  const rgb = planesToRgb(planes, f.pyav!.video!.bits, matrix, range);
+  const off = Math.max(...rgb.map((x, i) => Math.abs(x - t.firstFrameColor![i]!)));
+  return off <= 8
     ? []
-    : [`${what}: colour (matrix, primaries, transfer, range) ${got.join('/')}, source ${want.join('/')}`];
+    : [`${what}: first frame read by its tags (${matrix}/${range}) is RGB ${rgb}, the source's ${t.firstFrameColor} (${off.toFixed(0)} levels off)`];
 }
 
 function aspectProblems(what: string, f: Facts, t: GenTruth): string[] {
@@ -264,7 +277,12 @@ export async function runClips(entries: GenEntry[], dir: string, folder: string)
   return timed(r, async () => {
     const out = join(dir, 'clips-out');
     const warnings: string[] = [];
-    await clips({ sources: folder, outDir: out, clipLenS: 1.5, crf: 0, preset: 'ultrafast', numProcesses: 2, onWarning: (w) => warnings.push(w.message) });
+    // A list of paths (no ids: clips names each by its stem, as from a folder). A folder itself
+    // would leave out every `.ts`: clips lists only mp4/webm/mkv/mov/avi there.
+    const sourcesCsv = join(dir, 'sources.csv');
+    const csv = (x: string) => `"${x.replaceAll('"', '""')}"`;
+    await writeFile(sourcesCsv, `${['path', ...(await readdir(folder)).sort().map((n) => csv(join(folder, n)))].join('\n')}\n`);
+    await clips({ sources: sourcesCsv, outDir: out, clipLenS: 1.5, crf: 0, preset: 'ultrafast', numProcesses: 2, onWarning: (w) => warnings.push(w.message) });
     const videos = parseCsv(await readFile(join(out, 'videos.csv'), 'utf8'));
     const rows = parseCsv(await readFile(join(out, 'clips.csv'), 'utf8')) as unknown as ClipRow[];
     const issues = parseCsv(await readFile(join(out, 'span_issues.csv'), 'utf8').catch(() => ''));
@@ -312,7 +330,7 @@ export async function runClips(entries: GenEntry[], dir: string, folder: string)
         const t1 = frameTime(t, end);
         if (!(Math.abs(Number(x.start_s) - t0) <= 0.002 && Math.abs(Number(x.end_s) - t1) <= 0.002))
           p.push(`${what}: labelled ${x.start_s} → ${x.end_s} s, its frames span ${t0.toFixed(3)} → ${t1.toFixed(3)} s`);
-        p.push(...aspectProblems(what, f, t), ...tagProblems(what, f, t));
+        p.push(...aspectProblems(what, f, t), ...tagProblems(what, f, t), ...(s === 0 ? firstColourProblems(what, f, t) : []));
         const a = f.pyav.audio;
         const span = t1 - t0;
         const frame = t.fps ? 1 / t.fps : 0.1;
@@ -424,13 +442,31 @@ export async function runSegments(entries: GenEntry[], dir: string, folder: stri
   });
 }
 
-export async function runJob(job: JobName, entries: GenEntry[], root: string, folder: string): Promise<JobResult> {
-  const dir = join(root, job);
-  await mkdir(dir, { recursive: true });
-  if (job === 'extract') return runExtract(entries, dir);
-  if (job === 'clips') return runClips(entries, dir, folder);
-  if (job === 'faces') return runFaces(entries, dir, folder);
-  return runSegments(entries, dir, folder);
+/**
+ * Runs `job` over the sample and checks every file. Files with 250-byte names run apart from
+ * the others: one name a job cannot handle may abort its whole run (issue 18 defect 12), and
+ * that must not hide what the job does with every other file.
+ */
+export async function runJob(job: JobName, entries: GenEntry[], root: string): Promise<JobResult> {
+  const long = (e: GenEntry) => Buffer.byteLength(e.name) > 200;
+  const groups = [entries.filter((e) => !long(e)), entries.filter(long)].filter((g) => g.length > 0);
+  const merged: JobResult = { job, seconds: 0, problems: new Map() };
+  for (const [k, group] of groups.entries()) {
+    const dir = join(root, job, String(k));
+    await mkdir(dir, { recursive: true });
+    const folder = await inputFolder(group, dir);
+    const r =
+      job === 'extract'
+        ? await runExtract(group, dir)
+        : job === 'clips'
+          ? await runClips(group, dir, folder)
+          : job === 'faces'
+            ? await runFaces(group, dir, folder)
+            : await runSegments(group, dir, folder);
+    merged.seconds += r.seconds;
+    for (const [name, p] of r.problems) merged.problems.set(name, p);
+  }
+  return merged;
 }
 
 /** A short stable digest of a sample (for report names). */
