@@ -57,7 +57,8 @@ const VIDEO_OK: Record<Container, readonly Codec[]> = {
   fmp4: CODECS,
   cmaf: ['h264', 'hevc', 'vp9', 'av1'],
   // The dash muxer writes one representation per stream, so a joined file holds one: the video.
-  dash: ['h264', 'hevc', 'vp9', 'av1'],
+  // (Not HEVC: ffmpeg 5.1's dash muxer starts a B-framed HEVC segment one frame early at 24000/1001.)
+  dash: ['h264', 'vp9', 'av1'],
   mkv: CODECS,
   webm: ['vp9', 'av1'],
   mov: ['h264', 'hevc', 'mpeg2', 'mjpeg'],
@@ -92,8 +93,9 @@ export function normalise(c: Crossing): Crossing {
     x.audio = 'aac';
     if (x.audioLength === 'short' || x.audioLength === 'blip') x.audioLength = 'same';
   }
-  // Every MJPEG frame is a keyframe: a copy cut starts on the frame it falls in and needs no edit list.
-  if (x.timing === 'editlist' && x.codec === 'mjpeg') x.timing = 'cfr';
+  // Every MJPEG frame is a keyframe: a copy cut starts on the frame it falls in and needs no edit
+  // list. For VP9 and AV1 ffmpeg 5.1's mp4 muxer writes none that hides the frames before the cut.
+  if (x.timing === 'editlist' && !['h264', 'hevc', 'mpeg2'].includes(x.codec)) x.timing = 'cfr';
   // ffmpeg's fragmenting muxer times the last sample of a fragment by the encoder's nominal
   // frame duration, not by the next frame: a VFR or gapped timeline comes out rewritten.
   if (['fmp4', 'cmaf', 'dash'].includes(x.container) && (x.timing === 'vfr' || x.timing === 'gap')) x.timing = 'cfr';

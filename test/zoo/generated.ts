@@ -5,6 +5,7 @@
  * compares them); a file whose truth and references disagree is a generator bug.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { type Crossing, crossingId, EXTENSION, normalise } from './crossings.js';
 import { setMp4Rotation } from './mp4-edit.js';
 import { audioSource, BEEP_S, frameColor, LAYOUT_CHANNELS, type Rgb, type VideoPattern, videoGraph } from './pattern.js';
-import { ffmpeg, type Recipe } from './recipes.js';
+import { ffmpegPath } from '../../src/media/ffmpeg-path.js';
+import { runTool } from '../../src/media/process.js';
+import type { Recipe } from './recipes.js';
 import { type ZooEntry, type ZooTruth, zooSet } from './zoo.js';
 
 /** How a decoder must turn the stored samples into RGB for the picture the recipe drew. */
@@ -67,6 +70,17 @@ interface Plan {
 }
 
 const round = (x: number, digits = 6) => Number(x.toFixed(digits));
+
+/**
+ * The generator's ffmpeg: `FFMPEG_PATH`, else the system's (it has every encoder the crossings
+ * use: libaom, libx265, libvpx, libopus), else clipstream's own. Part of the cache key.
+ */
+export const generatorFfmpeg = () => process.env.FFMPEG_PATH ?? (existsSync('/usr/bin/ffmpeg') ? '/usr/bin/ffmpeg' : ffmpegPath());
+
+async function ffmpeg(args: string[]): Promise<void> {
+  const r = await runTool(generatorFfmpeg(), ['-v', 'error', '-nostdin', '-y', ...args], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`zoo: ffmpeg ${args.join(' ')} failed (${r.code ?? r.signal}): ${r.stderr.trim()}`);
+}
 
 const GEOMETRY: Record<string, { width: number; height: number; sar?: [number, number] }> = {
   plain: { width: 160, height: 120 },
@@ -445,6 +459,7 @@ const GENERATED_VERSION = 1;
 export async function generatedEntries(crossings: Crossing[], root = tmpdir()): Promise<GenEntry[]> {
   const hash = createHash('sha256');
   for (const f of SOURCES) hash.update(await readFile(fileURLToPath(new URL(f, import.meta.url))));
+  hash.update(generatorFfmpeg());
   hash.update(crossings.map(crossingId).join('\n'));
   const dir = join(root, `clipstream-zoo-gen-v${GENERATED_VERSION}-${hash.digest('hex').slice(0, 12)}`);
   const entries = (await zooSet(dir, () => generatedRecipes(crossings))) as GenEntry[];

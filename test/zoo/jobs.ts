@@ -19,7 +19,7 @@ import type { Sample } from '../../src/types.js';
 import { parseCsv } from '../../src/util/csv.js';
 import { makeTar } from '../helpers/tar.js';
 import { type Facts, PYTHON, planesToRgb, readFacts, sarOf } from './checks.js';
-import type { GenEntry, GenTruth } from './generated.js';
+import { type GenEntry, type GenTruth, generatorFfmpeg } from './generated.js';
 
 export const JOBS = ['extract', 'clips', 'faces', 'segments'] as const;
 export type JobName = (typeof JOBS)[number];
@@ -142,8 +142,18 @@ export async function runExtract(entries: GenEntry[], dir: string): Promise<JobR
     // A folder per file in the tar: `twin0.mp4` and `twin0.mkv` stay two samples.
     const member = (i: number, e: GenEntry) => `e${String(i).padStart(3, '0')}/${e.name}`;
     const keyOf = (i: number, e: GenEntry) => `e${String(i).padStart(3, '0')}/${e.name.slice(0, e.name.indexOf('.'))}`;
-    const tar = join(dir, 'shard-000000.tar');
-    await makeTar(tar, await Promise.all(list.map(async (e, i) => ({ name: member(i, e), data: await readFile(e.path) }))));
+    // Each shard with its json sidecar (the id and segment every record must take from it). The
+    // `.ts` files get a shard of their own: a shard whose json does not match its tar is refused
+    // whole (issue 18 defect 11), which must not hide the other files.
+    const shardOf = (e: GenEntry) => (e.name.endsWith('.ts') ? 1 : 0);
+    const tar = (k: number) => join(dir, `shard-00000${k}.tar`);
+    const shards = [0, 1].filter((k) => list.some((e) => shardOf(e) === k));
+    for (const k of shards) {
+      const mine = list.map((e, i) => [e, i] as const).filter(([e]) => shardOf(e) === k);
+      await makeTar(tar(k), await Promise.all(mine.map(async ([e, i]) => ({ name: member(i, e), data: await readFile(e.path) }))));
+      const json = mine.map(([e, i]) => ({ filename: member(i, e), id: `v${i}`, segment: [0, e.truth.duration] }));
+      await writeFile(join(dir, `shard-00000${k}.json`), JSON.stringify(json));
+    }
     // PyAV's resampler crashes (SIGSEGV) on 24-bit PCM and on more than two channels in the
     // reference's audio path, which this check does not use: it sees those files' video only.
     const spec = await Promise.all(
@@ -151,7 +161,7 @@ export async function runExtract(entries: GenEntry[], dir: string): Promise<JobR
         let input = e.path;
         if (e.truth.audioCodec === 'pcm_s24le' || (e.truth.audioChannels ?? 0) > 2) {
           input = join(dir, `video-only-${i}${e.name.slice(e.name.lastIndexOf('.'))}`);
-          await run(process.env.FFMPEG_PATH ?? 'ffmpeg', ['-v', 'error', '-y', '-i', e.path, '-map', '0:v', '-c', 'copy', input]);
+          await run(generatorFfmpeg(), ['-v', 'error', '-y', '-i', e.path, '-map', '0:v', '-c', 'copy', input]);
         }
         return { input, out: join(dir, `ref${i}`), rotate: e.truth.rotation ?? 0, entry: e.path };
       }),
@@ -159,24 +169,27 @@ export async function runExtract(entries: GenEntry[], dir: string): Promise<JobR
     const reference = referenceBatch(spec, dir);
     const warnings: string[] = [];
     const report = await extract({
-      tarPath: tar,
+      tarPath: shards.map(tar),
       outPath: join(dir, 'out'),
       minDurationSeconds: 0,
       intraOpThreads: 1,
       onWarning: (w) => warnings.push(w.message),
     });
     const refs = await reference;
-    const s = report.shards[0]!;
-    const named = new Map([...s.failed, ...s.skipped].map((p) => [p.key, p.reason]));
-    const records = await readFeatureShard(join(dir, 'out', 'shard-000000.msgpack')).catch(() => []);
+    const named = new Map(report.shards.flatMap((s) => [...s.failed, ...s.skipped].map((p) => [p.key, p.reason] as const)));
+    const status = new Map(report.shards.map((s, k) => [shards[k]!, s.status]));
+    const records = (await Promise.all(shards.map((k) => readFeatureShard(join(dir, 'out', `shard-00000${k}.msgpack`)).catch(() => [])))).flat();
     const byKey = new Map(records.map((x) => [x.__key__, x]));
     for (const [i, e] of list.entries()) {
       const p = r.problems.get(e.name)!;
       const t = e.truth;
       const rec = byKey.get(keyOf(i, e));
+      if (status.get(shardOf(e)) !== 'written') p.push(`its shard is ${status.get(shardOf(e))}`);
       if (!rec) {
         p.push(`no record (${named.get(keyOf(i, e)) ?? 'not named as failed or skipped'})`);
       } else {
+        if (rec.id !== `v${i}` || rec.segment[0] !== 0 || Math.abs(rec.segment[1] - t.duration!) > 1e-6)
+          p.push(`record id ${rec.id}, segment [${rec.segment}]; the shard's json says v${i}, [0,${t.duration}]`);
         if (rec.visual_features.length === 0) p.push('no visual features');
         const audio = t.audioDuration ?? 0;
         if (t.audioCodec === undefined && rec.audio_features.length > 0) p.push(`${rec.audio_features.length} audio features from a file without audio`);
@@ -193,8 +206,8 @@ export async function runExtract(entries: GenEntry[], dir: string): Promise<JobR
       const sample: Sample = {
         kind: 'sample',
         __key__: keyOf(i, e),
-        __url__: tar,
-        shard: { url: tar, name: 'shard-000000', index: 0 },
+        __url__: tar(shardOf(e)),
+        shard: { url: tar(shardOf(e)), name: `shard-00000${shardOf(e)}`, index: shardOf(e) },
         index: i,
         files: { [e.name.slice(e.name.indexOf('.') + 1)]: await readFile(e.path) },
         entry: { filename: e.name, id: e.name, segment: [0, 10] },

@@ -14,4 +14,10 @@ export interface Regression {
   jobs: JobName[];
 }
 
-export const REGRESSIONS: Regression[] = [];
+export const REGRESSIONS: Regression[] = [
+  // From `npm run zoo -- --seed=random --count=60` (seed 429357087): classes the CI seed reaches only through a twin.
+  { id: 'fmp4_mjpeg_cfr_plain_full_flac-mono-same_dash', found: 'seed 429357087', jobs: ['extract', 'segments'] },
+  { id: 'mp4_vp9_ntsc-film_tiny_pq_flac-stereo-long_unicode', found: 'seed 429357087', jobs: ['extract', 'segments'] },
+  // A restarting MPEG-TS without audio: clips still cuts it at the restart.
+  { id: 'ts_mpeg2_cfr_sar16x15_untagged_noaudio_dash', found: 'seed 429357087', jobs: ['clips', 'faces', 'segments'] },
+];
