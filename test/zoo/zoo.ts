@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { recipes } from './recipes.js';
+import { type Recipe, recipes } from './recipes.js';
 import { pidAlive } from '../../src/util/pid.js';
 
 export interface ZooTruth {
@@ -86,14 +86,21 @@ export async function zooDir(): Promise<string> {
 const MANIFEST = 'manifest.json';
 
 async function ensureZoo(): Promise<ZooEntry[]> {
-  const dir = await zooDir();
+  return zooSet(await zooDir(), recipes);
+}
+
+/**
+ * The entries of `list`'s recipes in `dir`, generating them first (once, under a lock) when
+ * `dir` has no finished set: the generated zoo builds its samples through this too.
+ */
+export async function zooSet(dir: string, list: () => Recipe[]): Promise<ZooEntry[]> {
   for (;;) {
     const done = await readManifest(dir);
     if (done) return done;
     const lock = `${dir}.lock`;
     if (await takeLock(lock)) {
       try {
-        if (!(await readManifest(dir))) await generate(dir);
+        if (!(await readManifest(dir))) await generate(dir, list());
       } finally {
         await rm(lock, { recursive: true, force: true });
       }
@@ -135,7 +142,7 @@ async function takeLock(lock: string): Promise<boolean> {
   return false;
 }
 
-async function generate(dir: string): Promise<void> {
+async function generate(dir: string, list: Recipe[]): Promise<void> {
   const scratch = `${dir}.tmp-${process.pid}`;
   // Scratch folders of builders that died (killed test runs) would stay in the temp folder forever.
   const base = basename(dir);
@@ -145,7 +152,6 @@ async function generate(dir: string): Promise<void> {
   }
   const work = join(scratch, '.work');
   await mkdir(work, { recursive: true });
-  const list = recipes();
   const names = new Set<string>();
   for (const r of list) {
     if (names.has(r.name)) throw new Error(`zoo: two recipes named ${r.name}`);
