@@ -7,7 +7,8 @@ import { GraphBuilder, ints } from '../src/models/onnx-graph.js';
 import { parseColour, toModelInput } from '../src/segments/compose.js';
 import { buildMattingModel } from '../src/segments/matting-model.js';
 import { FrameModel, stackStates } from '../src/segments/model.js';
-import { parseBitRate, parseStateMode } from '../src/segments/options.js';
+import { parseBitRate, parseStateMode, resolveSegmentsOptions } from '../src/segments/options.js';
+import { workDirFor } from '../src/segments/stages.js';
 import { keyframeBefore, planSegments } from '../src/segments/plan.js';
 import { decodeState, encodeState } from '../src/segments/records.js';
 import { MATTE_FIXTURE, matteIoU, renderMatteFrame, trueMask } from '../src/segments/synthetic.js';
@@ -245,5 +246,46 @@ describe('folderUnits', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('gives videos of one name in different containers distinct outputs; the others keep their names', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'clipstream-segments-units-'));
+    try {
+      for (const f of ['a.mp4', 'x.mkv', 'x.mp4', 'x.webm', 'x.mkv.mp4', 'y.mkv', 'y.ts', 'sub/x.mov']) {
+        await mkdir(join(dir, f, '..'), { recursive: true });
+        await writeFile(join(dir, f), '');
+      }
+      const out = (...p: string[]) => join(dir, 'out', ...p);
+      const u = await folderUnits(dir, out(), 'mp4');
+      const rel = (p: string) => p.slice(dir.length + 1);
+      expect(Object.fromEntries(u.inputs.map((p, i) => [rel(p), rel(u.outputs[i]!)]))).toEqual({
+        'a.mp4': 'out/a.mp4',
+        'sub/x.mov': 'out/sub/x.mp4',
+        // x.mp4 keeps its name; the others of its stem keep their extension, and one that would
+        // then take a name another video has gets a counter.
+        'x.mp4': 'out/x.mp4',
+        'x.mkv.mp4': 'out/x.mkv.mp4',
+        'x.mkv': 'out/x.mkv~2.mp4',
+        'x.webm': 'out/x.webm.mp4',
+        'y.mkv': 'out/y.mkv.mp4',
+        'y.ts': 'out/y.ts.mp4',
+      });
+      expect(new Set(u.outputs.map(workDirFor)).size).toBe(u.outputs.length);
+      const png = await folderUnits(dir, out(), 'png');
+      expect(rel(png.outputs[png.inputs.indexOf(join(dir, 'x.mp4'))]!)).toBe('out/x');
+      // A PNG output is a folder: the extension is kept without its dot, so the work folders differ too.
+      expect(rel(png.outputs[png.inputs.indexOf(join(dir, 'y.ts'))]!)).toBe('out/y_ts');
+      expect(new Set(png.outputs).size).toBe(png.outputs.length);
+      expect(new Set(png.outputs.map(workDirFor)).size).toBe(png.outputs.length);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses two videos given one output (or one work folder), naming both', () => {
+    const resolve = (outputs: string[]) => () => resolveSegmentsOptions({ inputs: ['a.mp4', 'a.mkv'], outputs }, 'm.onnx');
+    expect(resolve(['o/a.mp4', 'o/a.mp4'])).toThrow(/options\.outputs: a\.mp4 and a\.mkv would both write o\/a\.mp4/);
+    expect(resolve(['o/a.mp4', 'o/a.mov'])).toThrow(/options\.outputs: a\.mp4 and a\.mkv would both use the work folder o\/a\.segments/);
+    expect(resolve(['o/a.mp4', 'o/b.mp4'])).not.toThrow();
   });
 });

@@ -18,13 +18,23 @@ import { rawRgbInputArgs } from '../media/raw-video.js';
 export async function* croppedFrames(
   ffmpeg: string,
   path: string,
-  o: { startTime: number; count: number; fps: number; crop: CropBox; size: number; signal?: AbortSignal },
+  o: {
+    startTime: number;
+    count: number;
+    fps: number;
+    crop: CropBox;
+    size: number;
+    /** The filter to square pixels at the display size (squarePixelsFilter), null when they are square. */
+    squarePixels?: string | null;
+    signal?: AbortSignal;
+  },
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const where: Where = { file: path };
   const { x, y, width, height } = o.crop.inner;
   const seek = o.startTime - 0.5 / o.fps;
+  // The crop is in displayed pixels: non-square ones are resampled to square first.
   // rgb24 before the crop: cropping yuv420p would round odd offsets to even ones.
-  const vf = `format=rgb24,crop=${width}:${height}:${x}:${y}`;
+  const vf = `${o.squarePixels ? `${o.squarePixels},` : ''}format=rgb24,crop=${width}:${height}:${x}:${y}`;
   const args = ['-hide_banner', '-nostats', '-nostdin', '-v', 'error'];
   if (seek > 0) args.push('-ss', seek.toFixed(6));
   args.push('-i', path, '-map', '0:v:0', '-vf', vf, '-frames:v', String(o.count), '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
@@ -58,7 +68,8 @@ export interface EncodeOptions {
 /**
  * Encodes `count` square RGB frames (an array or a stream of them) as an H.264 mp4 at `fps`,
  * with the source's audio from `startTime` for the clip's duration when `withAudio` (a source
- * without audio gives a silent clip, not an error). Written to a temporary name and renamed, so
+ * without audio gives a silent clip, not an error). `colour` (media/facts.ts: rgbToYuvFilter,
+ * outputTagArgs) converts by the source's matrix and range and tags the clip with its colour. Written to a temporary name and renamed, so
  * the file appears whole; an error from the frame stream fails the clip with that error.
  *
  * @example
@@ -74,6 +85,7 @@ export async function encodeFaceClip(
   outPath: string,
   options: EncodeOptions = {},
   signal?: AbortSignal,
+  colour: { filter: string | null; tags: string[] } = { filter: null, tags: [] },
 ): Promise<void> {
   const duration = count / fps;
   const args = ['-hide_banner', '-nostats', '-v', 'error', '-y', ...rawRgbInputArgs(size, size, fps)];
@@ -94,6 +106,7 @@ export async function encodeFaceClip(
       '-b:a',
       options.audioBitrate ?? '128k',
     );
+  if (colour.filter) args.push('-vf', colour.filter);
   args.push(
     '-c:v',
     'libx264',
@@ -103,6 +116,7 @@ export async function encodeFaceClip(
     String(options.crf ?? 18),
     '-pix_fmt',
     'yuv420p',
+    ...colour.tags,
     '-t',
     duration.toFixed(6),
     '-movflags',

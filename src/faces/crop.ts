@@ -1,3 +1,4 @@
+import { squarePixelsFilter } from '../media/facts.js';
 import { declareStage } from '../run/contract.js';
 import { generatorStage } from '../util/stage.js';
 import { croppedFrames } from './clip-writer.js';
@@ -48,7 +49,15 @@ export function cropStage(o: CropStageOptions) {
         numFrames,
         // Not this stage's signal: the frames are read by the next stage, after this one may have ended.
         // Stopping that reader early (an error, a teardown) kills the ffmpeg.
-        frames: croppedFrames(o.ffmpeg, source.path, { startTime: item.startTime, count: numFrames, fps: info.fps, crop, size: o.size, signal: o.signal }),
+        frames: croppedFrames(o.ffmpeg, source.path, {
+          startTime: item.startTime,
+          count: numFrames,
+          fps: info.fps,
+          crop,
+          size: o.size,
+          squarePixels: squarePixelsFilter(info.facts),
+          signal: o.signal,
+        }),
       };
       yield clip;
     }

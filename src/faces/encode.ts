@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { rgbEncodeColour } from '../media/rgb-encode.js';
 import { declareStage } from '../run/contract.js';
 import { failItem, type OnError } from '../run/on-error.js';
 import { generatorStage } from '../util/stage.js';
@@ -106,6 +107,7 @@ async function writeClip(clip: ClipItem, o: EncodeStageOptions, stageSignal: Abo
     join(o.outputDir, fileRelative),
     o.encode,
     signal,
+    rgbEncodeColour(info.facts),
   );
   let audioFile = '';
   if (o.audio === 'separate' && hasAudio) {

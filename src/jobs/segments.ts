@@ -14,6 +14,7 @@ import { runJob, type JobReport } from '../run/runner.js';
 import { MATTING_MODEL_FILE } from '../segments/matting-model.js';
 import { FrameModel } from '../segments/model.js';
 import { resolveSegmentsOptions, type SegmentsOptions } from '../segments/options.js';
+import { outputNames } from '../segments/outputs.js';
 import { fileSha256 } from '../segments/records.js';
 import { finishedBefore, runKey } from '../segments/resume.js';
 import { segmentsStages, segmentsItem, type SegmentsItem, type VideoReport } from '../segments/stages.js';
@@ -35,7 +36,8 @@ export interface SegmentsReport {
 
 /**
  * The videos of a folder and where each one's output goes: `in/a/b.mkv` → `out/a/b.mp4`
- * (or `out/a/b/` for PNG). Outputs inside the input folder are never taken as inputs.
+ * (or `out/a/b/` for PNG); videos of one name in different containers get distinct outputs
+ * (`x.mp4` and `x.mkv.mp4`, see outputNames). Outputs inside the input folder are never taken as inputs.
  *
  * @example await folderUnits('videos', 'matted', 'mp4') // { inputs: ['videos/a.mp4'], outputs: ['matted/a.mp4'] }
  */
@@ -48,7 +50,10 @@ export async function folderUnits(
   const outAbs = resolve(outputDir) + sep;
   // The same listing as faces: recursive, sorted, hidden entries and non-regular files (a FIFO) skipped with a warning.
   const inputs = (await listSources(inputDir, {}, onWarning)).map((s) => s.path).filter((p) => !resolve(p).startsWith(outAbs));
-  const outputs = inputs.map((p) => join(outputDir, relative(inputDir, p).replace(/\.[^./\\]+$/, format === 'mp4' ? '.mp4' : '')));
+  const outputs = outputNames(
+    inputs.map((p) => relative(inputDir, p)),
+    format,
+  ).map((name) => join(outputDir, name));
   // An output named after its source must leave room for its lock, temps and work folder (src/util/names.ts).
   return { inputs, outputs: outputs.map((out) => join(dirname(out), fitName(basename(out)))) };
 }

@@ -22,6 +22,16 @@ export interface FrameSink {
 }
 
 /**
+ * What an encode of a source's RGB frames must add so the output means what the source does
+ * (media/facts.ts): `filters` convert RGB to YUV by the source's matrix and range and restore
+ * its SAR; `tags` are its colour tags. Both empty for an untagged square-pixel source.
+ */
+export interface OutputMeaning {
+  filters: string[];
+  tags: string[];
+}
+
+/**
  * Encodes RGB24 frames at the constant `rate` (the source's average frame rate) into `out`.
  * `-fflags +bitexact` and no metadata: the same frames give the same bytes, so a resumed run
  * equals an uninterrupted one. ffmpeg writes a temporary name that becomes `out` (fsynced,
@@ -29,7 +39,20 @@ export interface FrameSink {
  *
  * @example const sink = await mp4Sink('out/seg_000001.mp4', 160, 120, '25/1', { encoder: 'libx264', threads: 2, crf: 18 });
  */
-export async function mp4Sink(out: string, width: number, height: number, rate: string, settings: EncodeSettings, signal?: AbortSignal): Promise<FrameSink> {
+export async function mp4Sink(
+  out: string,
+  width: number,
+  height: number,
+  rate: string,
+  settings: EncodeSettings,
+  signal?: AbortSignal,
+  meaning: OutputMeaning = { filters: [], tags: [] },
+): Promise<FrameSink> {
+  const filters = [
+    // 4:2:0 needs even sizes: an odd row/column is added by repeating the edge (PNG output keeps the exact size).
+    ...(width % 2 || height % 2 ? [`pad=ceil(iw/2)*2:ceil(ih/2)*2,fillborders=mode=smear:right=${width % 2}:bottom=${height % 2}`] : []),
+    ...meaning.filters,
+  ];
   const args = (tmp: string) => [
     '-hide_banner',
     '-nostdin',
@@ -38,11 +61,9 @@ export async function mp4Sink(out: string, width: number, height: number, rate: 
     'error',
     '-y',
     ...rawRgbInputArgs(width, height, rate),
-    // 4:2:0 needs even sizes: an odd row/column is added by repeating the edge (PNG output keeps the exact size).
-    ...(width % 2 || height % 2
-      ? ['-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2,fillborders=mode=smear:right=1:bottom=1'.replace(/right=1:bottom=1/, `right=${width % 2}:bottom=${height % 2}`)]
-      : []),
+    ...(filters.length ? ['-vf', filters.join(',')] : []),
     ...encoderArgs(settings),
+    ...meaning.tags,
     '-an',
     '-map_metadata',
     '-1',

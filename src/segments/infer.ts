@@ -9,7 +9,7 @@ import type { EncodeSettings } from '../clips/encoders.js';
 import { ClipstreamError } from '../errors.js';
 import { composeFrame, pngChannels, toModelInput, type OutputType } from './compose.js';
 import { decodeRange, prefetch } from './decode-range.js';
-import { mp4Sink, pngSink, type FrameSink } from './encode.js';
+import { mp4Sink, pngSink, type FrameSink, type OutputMeaning } from './encode.js';
 import type { FrameTimeline } from '../media/probe.js';
 import type { FrameModel, FrameResult, RecurrentState } from './model.js';
 import { keyframeBefore, type Segment } from './plan.js';
@@ -23,6 +23,8 @@ export interface InferContext {
   format: 'mp4' | 'png';
   background: readonly [number, number, number];
   encode: EncodeSettings;
+  /** SAR and colour of the source, for mp4 output. */
+  meaning?: OutputMeaning;
   /** Frames decoded ahead of the model. */
   prefetch: number;
   signal?: AbortSignal;
@@ -64,7 +66,7 @@ export async function inferSegment(
   const _plane = w * h;
   const sink: FrameSink =
     ctx.format === 'mp4'
-      ? await mp4Sink(out, w, h, ctx.timeline.rate, ctx.encode, ctx.signal)
+      ? await mp4Sink(out, w, h, ctx.timeline.rate, ctx.encode, ctx.signal, ctx.meaning)
       : pngSink(out, seg.startFrame, w, h, pngChannels(ctx.outputType));
   const channels = ctx.format === 'mp4' ? 3 : pngChannels(ctx.outputType);
   const emit = async (rgb: Uint8Array, r: FrameResult) => {

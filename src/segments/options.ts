@@ -3,12 +3,14 @@
  * option (the CLI maps `options.segmentSeconds` to `--segment_seconds`).
  */
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { ENCODERS, type Encoder } from '../clips/encoders.js';
 import { InvalidOptionError } from '../errors.js';
 import type { JobProgress } from '../run/progress.js';
 import type { Partition } from '../scale/partition.js';
 import type { WarningHandler } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
+import { workDirFor } from './outputs.js';
 import { parseColour, RVM_GREEN, type OutputType } from './compose.js';
 import type { FeedOptions } from '../run/runner.js';
 
@@ -113,6 +115,20 @@ export function parseBitRate(value: string, name = 'options.bitRate'): number {
 export function resolveSegmentsOptions(o: SegmentsOptions & { inputs: string[]; outputs: string[] }, defaultModel: string): ResolvedSegmentsOptions {
   if (o.inputs.length === 0) throw new InvalidOptionError('Expected at least one video for options.inputs but received none', 'options.inputs');
   if (o.inputs.length !== o.outputs.length) throw new InvalidOptionError('options.inputs and options.outputs must have the same length', 'options.outputs');
+  // Two videos writing one output (or one work folder) would overwrite each other and both be reported complete.
+  const seen = new Map<string, string>();
+  o.inputs.forEach((input, i) => {
+    const out = o.outputs[i]!;
+    for (const [key, what] of [
+      [`o:${resolve(out)}`, `write ${out}`],
+      [`w:${resolve(workDirFor(out))}`, `use the work folder ${workDirFor(out)}`],
+    ] as const) {
+      const other = seen.get(key);
+      if (other !== undefined)
+        throw new InvalidOptionError(`options.outputs: ${other} and ${input} would both ${what}; give them distinct outputs`, 'options.outputs');
+      seen.set(key, input);
+    }
+  });
   const background = parseColour(o.background ?? 'green');
   if (!background)
     throw new InvalidOptionError(`Expected 'green', 'r,g,b' or '#rrggbb' for options.background but received '${o.background}'`, 'options.background');

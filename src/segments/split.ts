@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { EncodeSettings } from '../clips/encoders.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { decodeRange, prefetch } from './decode-range.js';
-import { mp4Sink } from './encode.js';
+import { mp4Sink, type OutputMeaning } from './encode.js';
 import type { FrameTimeline } from '../media/probe.js';
 import type { Segment } from './plan.js';
 
@@ -27,12 +27,13 @@ export async function writeSourceSegments(
   dir: string,
   encode: EncodeSettings,
   signal?: AbortSignal,
+  meaning?: OutputMeaning,
 ): Promise<string[]> {
   const names = segs.map((s) => `output_${String(s.index).padStart(3, '0')}.mp4`);
   for (const [i, seg] of segs.entries()) {
     const out = join(dir, names[i]!);
     if (await exists(out)) continue;
-    const sink = await mp4Sink(out, t.width, t.height, t.rate, encode, signal);
+    const sink = await mp4Sink(out, t.width, t.height, t.rate, encode, signal, meaning);
     try {
       for await (const frame of prefetch(decodeRange(path, t, seg, seg.keyframe, { signal }), 4)) await sink.write(frame);
       await sink.finish();

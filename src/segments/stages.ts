@@ -12,17 +12,21 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { ClipstreamError, isTransient } from '../errors.js';
+import { type MediaFacts, probeMedia, setsarFilter } from '../media/facts.js';
 import { retryTransient } from '../media/process.js';
-import { probeFrameTimeline, type FrameTimeline } from '../media/probe.js';
+import { rgbEncodeColour } from '../media/rgb-encode.js';
+import { frameTimelineOf, type FrameTimeline } from '../media/probe.js';
 import { declareStage } from '../run/contract.js';
 import { failItem, type ItemFailure, type OnError } from '../run/on-error.js';
 import { defaultWarningHandler } from '../types.js';
 import { removeDeadTemps } from '../util/atomic.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
 import { inferSegment, warmState, type InferContext } from './infer.js';
-import { joinSegments, remuxAudio } from './join.js';
+import { joinSegments, planAudio, remuxAudio, type AudioPlan } from './join.js';
 import type { FrameModel, RecurrentState } from './model.js';
 import { autoDownsampleRatio, type ResolvedSegmentsOptions, type SegmentsProgress } from './options.js';
+import type { OutputMeaning } from './encode.js';
+import { workDirFor } from './outputs.js';
 import { planSegments, type Segment } from './plan.js';
 import { fileSha256, RecordStore, segmentName, stateHash, type SegmentRecord } from './records.js';
 import { doneMarker } from './resume.js';
@@ -41,10 +45,7 @@ export interface VideoReport {
   error?: string;
 }
 
-/** The work folder of an output: `out/talk.mp4` → `out/talk.segments/`. */
-export function workDirFor(output: string): string {
-  return `${output.replace(/\.[^./\\]+$/, '')}.segments`;
-}
+export { workDirFor } from './outputs.js';
 
 /** One video on its way through the stages. */
 export interface SegmentsItem {
@@ -54,11 +55,15 @@ export interface SegmentsItem {
   output: string;
   report: VideoReport;
   timeline?: FrameTimeline;
+  /** What encoded frames must say to mean what the source's do: SAR and colour (see outputMeaning). */
+  meaning?: OutputMeaning;
   plan?: Segment[];
   ratio?: number;
   store?: RecordStore;
   /** Set by infer: every segment is done (else the report says `incomplete`). */
   segmentsDone?: boolean;
+  /** How the source's audio goes into the mp4 output, decided before inference (null: none). */
+  audio?: AudioPlan | null;
   /** The joined segment videos (mp4 output). */
   joined?: string;
   /** The final output, once written. */
@@ -104,17 +109,11 @@ function stage(
           if (ctx.options.signal?.aborted) throw err;
           item.failure = failItem(ctx.onError, contract.name, err, { key: item.key, code: 'ERR_PIPELINE', where: { file: item.input } });
           const r = item.report;
-          item.report = {
-            ...r,
-            workDir: '',
-            status: 'failed',
-            segments: 0,
-            segmentsRun: 0,
-            segmentsReused: 0,
-            failed: [],
-            frames: 0,
-            error: item.failure.error.message,
-          };
+          // A failure after inference (join, remux) keeps the counts of what ran: "0 segment(s) run" would be untrue.
+          const ran = contract.name !== 'prepare' && contract.name !== 'split';
+          item.report = ran
+            ? { ...r, status: 'failed', error: item.failure.error.message }
+            : { ...r, workDir: '', status: 'failed', segments: 0, segmentsRun: 0, segmentsReused: 0, failed: [], frames: 0, error: item.failure.error.message };
           item.end = true;
         }
       }
@@ -149,13 +148,37 @@ export async function outputSettings(input: string, o: ResolvedSegmentsOptions, 
   };
 }
 
+/**
+ * Timestamps that restart (two recordings joined with `cat`) put two frames at one time: no
+ * frame range means one span of the video then. A property of the file, so a rerun cannot help.
+ */
+function refuseResets(facts: MediaFacts): void {
+  const r = facts.timeline?.resets[0];
+  if (!r) return;
+  const n = facts.timeline!.resets.length;
+  throw new ClipstreamError(
+    'ERR_DECODE',
+    `${facts.path}: its timestamps restart at frame ${r.index} (${r.fromS.toFixed(3)} s → ${r.toS.toFixed(3)} s${n > 1 ? `, and ${n - 1} more time(s)` : ''}), as in recordings joined with cat; ` +
+      'segments cannot place its frames on one timeline. This is permanent for this file: split it where the timestamps restart and run each part',
+    { where: { file: facts.path } },
+  );
+}
+
+/** The filters and tags an encode of this source's RGB frames needs: its matrix and range, its SAR, its colour tags. */
+export function outputMeaning(facts: MediaFacts): OutputMeaning {
+  const { filter, tags } = rgbEncodeColour(facts);
+  return { filters: [filter, setsarFilter(facts)].filter((f): f is string => f !== null), tags };
+}
+
 /** Probe → plan → the work folder and its records (all redone, with a warning, when the source or settings changed). */
 export function prepareStage(ctx: SegmentsStageContext): Stage {
   const { model, options: o } = ctx;
-  return stage(ctx, { name: 'prepare', needs: ['input', 'output'], adds: ['timeline', 'plan', 'store'] }, async (item) => {
+  return stage(ctx, { name: 'prepare', needs: ['input', 'output'], adds: ['timeline', 'meaning', 'plan', 'store', 'audio'] }, async (item) => {
     const { input, output, report } = item;
     const work = report.workDir;
-    const t = await probeFrameTimeline(input, { signal: o.signal });
+    const facts = await probeMedia(input, { timeline: true, signal: o.signal });
+    refuseResets(facts);
+    const t = frameTimelineOf(facts);
     const segs = planSegments(t, o.segmentSeconds, 'options.segmentSeconds');
     report.segments = segs.length;
     report.frames = t.pts.length;
@@ -165,7 +188,10 @@ export function prepareStage(ctx: SegmentsStageContext): Stage {
     for (const d of [work, join(work, 'records'), join(work, 'states'), dirname(output), ...(o.format === 'png' ? [output] : [])]) await removeDeadTemps(d);
     const store = new RecordStore(work);
     await store.clearDone();
-    const settings = `${JSON.stringify({ ...(await outputSettings(input, o, { sha256: await fileSha256(model.path), kind: model.kind })), ratio }, null, 1)}\n`;
+    const meaning = outputMeaning(facts);
+    // Segments encoded without the source's SAR or colour (an earlier version) are not joined with ones that have them.
+    const kept = meaning.filters.length || meaning.tags.length ? { meaning } : {};
+    const settings = `${JSON.stringify({ ...(await outputSettings(input, o, { sha256: await fileSha256(model.path), kind: model.kind })), ratio, ...kept }, null, 1)}\n`;
     const before = await store.readSettings();
     if (before !== null && before !== settings) {
       (o.onWarning ?? defaultWarningHandler)(
@@ -176,15 +202,19 @@ export function prepareStage(ctx: SegmentsStageContext): Stage {
       await store.clear();
     }
     await store.writeSettings(settings);
-    Object.assign(item, { timeline: t, plan: segs, ratio, store });
+    // The audio is muxed last, but whether the mp4 takes it is found out now: a refusal then costs no inference.
+    const audio = o.format === 'mp4' && o.audio === 'copy' && stepsOf(o).has('remux') ? await planAudio(t, work, o.signal) : null;
+    if (audio?.note) (o.onWarning ?? defaultWarningHandler)(new ClipstreamError('ERR_DECODE', audio.note, { where: { file: input } }));
+    Object.assign(item, { timeline: t, meaning, plan: segs, ratio, store, audio });
   });
 }
 
 /** `--keep_segments` / `--step=split`: the source segments as files (`<work>/source/`). */
 export function splitStage(ctx: SegmentsStageContext): Stage {
   const o = ctx.options;
-  return stage(ctx, { name: 'split', needs: ['timeline', 'plan'], adds: ['sourceSegments'] }, async (item) => {
-    if (stepsOf(o).has('split')) await writeSourceSegments(item.input, item.timeline!, item.plan!, join(item.report.workDir, 'source'), encodeOf(o), o.signal);
+  return stage(ctx, { name: 'split', needs: ['timeline', 'meaning', 'plan'], adds: ['sourceSegments'] }, async (item) => {
+    if (stepsOf(o).has('split'))
+      await writeSourceSegments(item.input, item.timeline!, item.plan!, join(item.report.workDir, 'source'), encodeOf(o), o.signal, item.meaning);
   });
 }
 
@@ -196,7 +226,7 @@ export function splitStage(ctx: SegmentsStageContext): Stage {
  */
 export function inferStage(ctx: SegmentsStageContext): Stage {
   const { model, options: o } = ctx;
-  return stage(ctx, { name: 'infer', needs: ['timeline', 'plan', 'store'], adds: ['segmentsDone'] }, async (item) => {
+  return stage(ctx, { name: 'infer', needs: ['timeline', 'meaning', 'plan', 'store'], adds: ['segmentsDone'] }, async (item) => {
     const { input, output, report } = item;
     const t = item.timeline!;
     const segs = item.plan!;
@@ -213,6 +243,7 @@ export function inferStage(ctx: SegmentsStageContext): Stage {
       format: o.format,
       background: o.background,
       encode: encodeOf(o),
+      meaning: item.meaning,
       prefetch: 4,
       signal: o.signal,
     };
@@ -339,9 +370,9 @@ export function joinStage(ctx: SegmentsStageContext): Stage {
 /** The joined video with the source audio back (`--audio`): the final output; then the done marker that lets a rerun skip the video. */
 export function remuxStage(ctx: SegmentsStageContext): Stage {
   const o = ctx.options;
-  return stage(ctx, { name: 'remux', needs: ['joined', 'timeline'], adds: ['final'], drops: ['joined'] }, async (item) => {
+  return stage(ctx, { name: 'remux', needs: ['joined', 'timeline', 'audio'], adds: ['final'], drops: ['joined'] }, async (item) => {
     if (o.format === 'mp4' && stepsOf(o).has('remux')) {
-      await remuxAudio(item.joined!, item.timeline!, o.audio, item.output, o.signal);
+      await remuxAudio(item.joined!, item.timeline!, o.audio, item.output, o.signal, item.audio);
       if (o.step === 'all') await rm(item.joined!, { force: true });
     }
     item.final = item.output;
