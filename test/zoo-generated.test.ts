@@ -28,12 +28,6 @@ const CI_COUNT = 40;
  * the defect that causes the failure.
  */
 const KNOWN_OPEN: Record<string, number | number[] | string> = {
-  // 9 (residual): a full-range VP9/AV1 file decodes to yuv420p frames tagged full range. PyAV 10 (the reference)
-  // ignores that tag and converts as TV range; extract follows the tag (as it must for yuvj420p, where PyAV does too):
-  // up to 18.5 levels apart. Matching PyAV here needs the decoder's pixel format per clip before the decode starts.
-  'extract dash_av1_ntsc-film_rotate270_full_noaudio_plain': 9,
-  'extract mkv_vp9_cfr_plain_full_aac-7ch1-blip_long': 9,
-  'extract mkv_vp9_cfr_sar32x27_full_pcm24-stereo-short_plain': 9,
   // 6 (residual): in a VFR MPEG-TS whose timestamps restart, the frame before the restart has no stored duration.
   // clips gives it the median frame interval (0.04 s); the recipe made it 0.1 s, so every label after the restart
   // is 0.06 s early. The clips' audio and video still agree with each other.

@@ -104,21 +104,30 @@ export interface DecodedClip {
  */
 export function videoFilter(size: number, crop: 'top-left' | 'center', colorMatrix: 'bt601' | 'source' = 'bt601'): string {
   const matrix = colorMatrix === 'bt601' ? ':in_color_matrix=bt601' : '';
-  const scale = `scale=w='if(lt(iw\\,ih)\\,${size}\\,floor(iw/ih*${size}))':` + `h='if(lt(iw\\,ih)\\,floor(ih/iw*${size})\\,${size})':flags=bilinear${matrix}`;
+  const scale = `${colorMatrix === 'bt601' ? `${REFERENCE_RANGE},` : ''}scale=w='if(lt(iw\\,ih)\\,${size}\\,floor(iw/ih*${size}))':` + `h='if(lt(iw\\,ih)\\,floor(ih/iw*${size})\\,${size})':flags=bilinear${matrix}`;
   const cropXY = crop === 'center' ? `x='ceil((iw-${size})/2)':y='ceil((ih-${size})/2)'` : 'x=0:y=0';
   return `${scale},crop=${size}:${size}:${cropXY},format=rgb24`;
 }
 
 /**
+ * The range as the PyAV reference takes it: from the pixel format alone (yuvj* full, the rest
+ * TV range), whatever the frame's range tag says. A full-range VP9 or AV1 stream decodes to
+ * yuv420p tagged full: PyAV converts it as TV range (18 levels from a by-the-tag conversion),
+ * while an H.264 one decodes to yuvj420p, full for both. Clearing the tag gives swscale's own
+ * default, which is that rule.
+ */
+const REFERENCE_RANGE = 'setparams=range=unknown';
+
+/**
  * The conversion to packed RGB. ffmpeg's scaler takes the input matrix from the frame's tag
  * (`in_color_matrix=auto`): a BT.709-tagged clip would be converted by BT.709, up to ~40 levels
  * from the BT.601 of the reference. For untagged input both give the same bytes. The range is
- * left to the tag (`in_range` auto), which is what PyAV does too. The scaler's flags are PyAV's
+ * the reference's (REFERENCE_RANGE); with `source`, the tag's. The scaler's flags are PyAV's
  * (bilinear): 8-bit 4:2:0 takes swscale's unscaled converter, which ignores them, but 10-bit
  * input upsamples its chroma by them (the default bicubic was up to ~100 levels off at edges).
  */
 export function rgbFilter(colorMatrix: 'bt601' | 'source'): string {
-  return colorMatrix === 'bt601' ? 'scale=in_color_matrix=bt601:flags=bilinear,format=rgb24' : 'scale=flags=bilinear,format=rgb24';
+  return colorMatrix === 'bt601' ? `${REFERENCE_RANGE},scale=in_color_matrix=bt601:flags=bilinear,format=rgb24` : 'scale=flags=bilinear,format=rgb24';
 }
 
 /**
