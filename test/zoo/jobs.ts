@@ -94,7 +94,8 @@ export function frameTime(t: GenTruth, n: number): number {
  * interval of the truth's frame times far over the others.
  */
 export function contentTime(t: GenTruth, n: number): number {
-  if (t.timeline !== 'gap' || !t.frameTimes || t.frameTimes.length < 3) return frameTime(t, n);
+  // A hole is the recipe's `gap` timing, also inside a file whose timestamps restart (a `ts`).
+  if (!/^[a-z0-9]+_[a-z0-9]+_gap_/.test(t.crossing) || !t.frameTimes || t.frameTimes.length < 3) return frameTime(t, n);
   const ft = t.frameTimes;
   let at = 1;
   for (let i = 2; i < ft.length; i++) if (ft[i]! - ft[i - 1]! > ft[at]! - ft[at - 1]!) at = i;

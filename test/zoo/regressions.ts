@@ -22,4 +22,9 @@ export const REGRESSIONS: Regression[] = [
   { id: 'ts_mpeg2_cfr_sar16x15_untagged_noaudio_dash', found: 'seed 429357087', jobs: ['clips', 'faces', 'segments'] },
   // Seed 823423422: an odd-size 4:2:0 VP9/AV1 decodes an edge row or column far from the reference (mean 0.4, up to 109 levels).
   { id: 'mkv_av1_gap_odd_untagged_noaudio_dash', found: 'seed 823423422', jobs: ['extract'] },
+  // Seed 1240441799 (500 crossings): a full-range VP9 read by its tag (fixed: the reference's range), a rotated 10-bit PQ
+  // clip (open: the reference converts before it rotates), a hole inside a restarting MPEG-TS (clips' content time).
+  { id: 'mkv_vp9_cfr_sar32x27_full_aac-stereo-same_plain', found: 'seed 1240441799', jobs: ['extract'] },
+  { id: 'fmp4_h264_ntsc_rotate90_pq_noaudio_plain', found: 'seed 1240441799', jobs: ['extract'] },
+  { id: 'ts_h264_gap_plain_pq_ac3-stereo-same_plain', found: 'seed 1240441799', jobs: ['clips'] },
 ];
