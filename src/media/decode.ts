@@ -104,7 +104,9 @@ export interface DecodedClip {
  */
 export function videoFilter(size: number, crop: 'top-left' | 'center', colorMatrix: 'bt601' | 'source' = 'bt601'): string {
   const matrix = colorMatrix === 'bt601' ? ':in_color_matrix=bt601' : '';
-  const scale = `${colorMatrix === 'bt601' ? `${REFERENCE_RANGE},` : ''}scale=w='if(lt(iw\\,ih)\\,${size}\\,floor(iw/ih*${size}))':` + `h='if(lt(iw\\,ih)\\,floor(ih/iw*${size})\\,${size})':flags=bilinear${matrix}`;
+  const scale =
+    `${colorMatrix === 'bt601' ? `${REFERENCE_RANGE},` : ''}scale=w='if(lt(iw\\,ih)\\,${size}\\,floor(iw/ih*${size}))':` +
+    `h='if(lt(iw\\,ih)\\,floor(ih/iw*${size})\\,${size})':flags=bilinear${matrix}`;
   const cropXY = crop === 'center' ? `x='ceil((iw-${size})/2)':y='ceil((ih-${size})/2)'` : 'x=0:y=0';
   return `${scale},crop=${size}:${size}:${cropXY},format=rgb24`;
 }
