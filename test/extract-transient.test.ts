@@ -4,11 +4,11 @@
  * killed by a signal the run did not send is journalled as transient and redone by the next
  * run. Either way the shard ends byte-identical to a clean run's.
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { procState } from './helpers/proc.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_SHARDS } from '../fixtures/index.js';
 import { extract } from '../src/jobs/extract.js';
@@ -33,15 +33,6 @@ afterAll(async () => {
   delete process.env.CLIPSTREAM_TRANSIENT_RETRIES;
   await rm(dir, { recursive: true, force: true });
 });
-
-function state(pid: number): string | null {
-  try {
-    const t = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return t.slice(t.lastIndexOf(')') + 2).split(' ')[0]!;
-  } catch {
-    return null;
-  }
-}
 
 /** Does `act` to each ffmpeg the run starts (until `enough` says stop); returns how many it got while they still ran. */
 function hunt(act: (pid: number) => Promise<boolean>, enough: (n: number) => boolean): { stop: () => Promise<number> } {
@@ -78,7 +69,7 @@ describe('extract: starved is not hung, transient is not permanent', () => {
           return false;
         }
         await sleep(20);
-        const stopped = state(pid) === 'T';
+        const stopped = procState(pid) === 'T';
         await sleep(1500);
         process.kill(pid, 'SIGCONT');
         return stopped;

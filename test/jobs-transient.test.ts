@@ -5,11 +5,11 @@
  * outputs of a clean run, byte for byte, the kill retried within the run.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { procState } from './helpers/proc.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clips } from '../src/jobs/clips.js';
 import { faces } from '../src/jobs/faces.js';
@@ -34,15 +34,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function state(pid: number): string | null {
-  try {
-    const t = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return t.slice(t.lastIndexOf(')') + 2).split(' ')[0]!;
-  } catch {
-    return null;
-  }
-}
-
 /** Does `act` to the first ffmpeg the run starts that it gets hold of; resolves whether it did. */
 function huntOne(act: (pid: number) => Promise<boolean>): Promise<boolean> {
   return (async () => {
@@ -66,7 +57,7 @@ const stop = async (pid: number) => {
     return false;
   }
   await sleep(20);
-  const stopped = state(pid) === 'T';
+  const stopped = procState(pid) === 'T';
   await sleep(1500);
   process.kill(pid, 'SIGCONT');
   return stopped;
