@@ -60,6 +60,18 @@ export function doneUnits(log: RunLog): string[] {
   return [];
 }
 
+/**
+ * Units a run found finished by an earlier run (the runner's 'skipped' outcome other than a unit
+ * locked elsewhere): in the queue test, the unit a killed worker had completed but not yet
+ * acknowledged, which a survivor takes over and finds done.
+ */
+export function doneBeforeUnits(log: RunLog): string[] {
+  if (!Array.isArray(log.results)) return [];
+  return log.results
+    .filter((r: { outcome: string; status: string }) => r.outcome === 'skipped' && r.status !== 'skipped (locked)')
+    .map((r: { unit: string }) => r.unit);
+}
+
 const isMedia = (rel: string) => /\.(mp4|mkv|webm|png|flac|wav|tar)$/.test(rel) && !rel.includes('.tmp');
 
 export const QUEUE_JOB_FIXTURES: QueueJobFixture[] = [
