@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clipsJob } from '../src/cli/clips-command.js';
 import { cutStage } from '../src/clips/cut.js';
 import { describeStage } from '../src/clips/describe.js';
-import { resolveEncoder } from '../src/clips/encoders.js';
+import { resolveEncoder } from '../src/media/encoders.js';
 import { SOURCE_FIELDS, type VideoContext } from '../src/clips/item.js';
 import { obtainStage } from '../src/clips/obtain.js';
 import { planStage } from '../src/clips/plan-stage.js';

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ClipstreamError, toClipstreamError } from '../src/errors.js';
 import { checkStages, declareStage } from '../src/run/contract.js';
 import { failItem } from '../src/run/on-error.js';
-import { progressLine } from '../src/run/progress.js';
+import { progressLine } from '../src/util/progress.js';
 import { runJob, type UnitResult } from '../src/run/runner.js';
 import { exists } from '../src/util/fs.js';
 

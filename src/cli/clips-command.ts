@@ -2,8 +2,8 @@ import { listSources } from '../clips/sources.js';
 import { ClipstreamError } from '../errors.js';
 import { clips, type ClipsOptions, type ClipsReport } from '../jobs/clips.js';
 import type { JobDefinition } from '../run/job-definition.js';
-import { ProgressDisplay } from '../run/progress.js';
-import type { CommandSpec } from './args.js';
+import { ProgressDisplay } from '../util/progress.js';
+import type { CommandSpec } from '../util/args.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 import { TABLES_EVERY_S } from '../clips/table.js';
 

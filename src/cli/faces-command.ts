@@ -2,10 +2,10 @@ import { parseScorerSpec } from '../faces/scorers.js';
 import { listSources } from '../faces/sources.js';
 import { faces, type FacesOptions } from '../jobs/faces.js';
 import type { JobDefinition } from '../run/job-definition.js';
-import { ProgressDisplay } from '../run/progress.js';
+import { ProgressDisplay } from '../util/progress.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 import { defaultWarningHandler } from '../types.js';
-import type { CommandSpec } from './args.js';
+import type { CommandSpec } from '../util/args.js';
 import { resolveDetectorArg, SYNTHETIC_FACES_NOTE, SYNTHETIC_NO_FACE_HINT } from './model-args.js';
 
 export const facesSpec: CommandSpec = {

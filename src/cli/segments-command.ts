@@ -1,11 +1,11 @@
 import { ClipstreamError } from '../errors.js';
 import { segments, segmentsUnits, type SegmentsReport } from '../jobs/segments.js';
 import type { JobDefinition } from '../run/job-definition.js';
-import { ProgressDisplay } from '../run/progress.js';
+import { ProgressDisplay } from '../util/progress.js';
 import { parseBitRate, type SegmentsOptions } from '../segments/options.js';
-import type { CommandSpec } from './args.js';
+import type { CommandSpec } from '../util/args.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
-import { describePartition, shareOf } from '../scale/partition.js';
+import { describePartition, shareOf } from '../util/partition.js';
 import { resolveModelArg } from './model-args.js';
 
 export const SEGMENT_STEPS = ['split', 'infer', 'join', 'remux'] as const;

@@ -6,8 +6,8 @@
 import { failItem, type OnError } from '../run/on-error.js';
 import type { Duplex } from 'node:stream';
 import { generatorStage, orderedMap } from '../util/stage.js';
-import type { DownloadOptions } from './download.js';
-import type { EncoderChoice } from './encoders.js';
+import type { DownloadOptions } from '../media/download.js';
+import type { EncoderChoice } from '../media/encoders.js';
 import type { ClipRecord } from './package.js';
 import type { FixedStrideOptions, PlannedClip, SpanIssue, SpanSpec, VideoTiming } from './plan.js';
 import type { MediaFacts } from '../media/facts.js';

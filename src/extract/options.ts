@@ -7,12 +7,12 @@ import { ClipstreamError } from '../errors.js';
 import { Extractor } from '../infer/extractor.js';
 import { parseDevice } from '../infer/session.js';
 import type { FeedOptions } from '../run/runner.js';
-import { DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL, shippedModelsDir } from '../jobs/models-dir.js';
+import { DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL, shippedModelsDir } from '../models/models-dir.js';
 import { resolveDecodeOptions, type DecodeOptions } from '../media/decode.js';
-import type { ModelCache } from '../scale/model-cache.js';
-import type { LockedPolicy } from '../scale/unit-locks.js';
+import type { ModelCache } from '../infer/model-cache.js';
+import type { LockedPolicy } from '../util/unit-locks.js';
 import type { ExtractProgress } from './results.js';
-import { WHOLE, type Partition } from '../scale/partition.js';
+import { WHOLE, type Partition } from '../util/partition.js';
 import { expandShardUrls } from '../shards/shard-source.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateOneOf, validateString } from '../util/validate.js';
@@ -40,7 +40,7 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, 
   overwrite?: boolean;
   /** Also warn when `device: 'auto'` finds no CUDA and uses the CPU (default: quiet). */
   verbose?: boolean;
-  /** This run's share of the shard list (`--rank/--world`; see src/scale/partition.ts). Default: all. */
+  /** This run's share of the shard list (`--rank/--world`; see src/util/partition.ts). Default: all. */
   partition?: Partition;
   /** Only these shards (expanded urls) of the list: a queue worker runs the unit it was handed. */
   only?: readonly string[];

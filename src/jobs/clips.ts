@@ -21,7 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { ClipstreamError } from '../errors.js';
 import { cutStage } from '../clips/cut.js';
 import { describeStage } from '../clips/describe.js';
-import type { EncoderChoice } from '../clips/encoders.js';
+import type { EncoderChoice } from '../media/encoders.js';
 import { SOURCE_FIELDS, videoItems, type VideoRow } from '../clips/item.js';
 import { obtainStage } from '../clips/obtain.js';
 import { resolveClipsOptions, unlistedSpans, type ClipsOptions } from '../clips/options.js';

@@ -5,7 +5,7 @@
  * queue job per unit; `clipstream worker` runs each with `run({ ...options, only: [unit] })`, the
  * same code as the plain command.
  */
-import type { CommandSpec } from '../cli/args.js';
+import type { CommandSpec } from '../util/args.js';
 import type { FeedOptions, JobName, JobReport, UnitResult } from './runner.js';
 
 export interface JobDefinition<O extends object = object> {

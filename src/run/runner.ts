@@ -3,7 +3,7 @@
  * written once. A job hands it the full list of its units of work (a shard, a source video)
  * and a body that pushes the units through its stages; the runner does the rest:
  *
- * - this run's share of the units (`--rank/--world`, src/scale/partition.ts) and, for a queue
+ * - this run's share of the units (`--rank/--world`, src/util/partition.ts) and, for a queue
  *   worker, only the unit(s) it was handed (`only`);
  * - resume: a unit finished by an earlier run is recorded as skipped and never reaches a stage;
  * - one lock per unit (src/util/lock.ts), so runs and machines sharing a folder never write one
@@ -27,13 +27,13 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { liveChildProcesses } from '../media/process.js';
-import { shareOf, WHOLE, type Partition } from '../scale/partition.js';
-import { UnitLocks, type LockedPolicy } from '../scale/unit-locks.js';
+import { shareOf, WHOLE, type Partition } from '../util/partition.js';
+import { UnitLocks, type LockedPolicy } from '../util/unit-locks.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { removeDeadTemps, writeFileAtomic } from '../util/atomic.js';
 import { removeDeadLocks } from '../util/lock.js';
 import { ensureOutputDir } from '../util/validate.js';
-import { emptyProgress, type JobProgress } from './progress.js';
+import { emptyProgress, type JobProgress } from '../util/progress.js';
 
 export type JobName = 'extract' | 'clips' | 'faces' | 'segments';
 

@@ -9,7 +9,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isAbsolute, normalize } from 'node:path';
-import type { CommandSpec, OptionSpec } from '../cli/args.js';
+import type { CommandSpec, OptionSpec } from '../util/args.js';
 import { ClipstreamError } from '../errors.js';
 import type { JobName } from '../run/runner.js';
 import { expandShardUrls, isRemoteShard } from '../shards/shard-source.js';

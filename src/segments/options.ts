@@ -4,10 +4,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { ENCODERS, type Encoder } from '../clips/encoders.js';
+import { ENCODERS, type Encoder } from '../media/encoders.js';
 import { InvalidOptionError } from '../errors.js';
-import type { JobProgress } from '../run/progress.js';
-import type { Partition } from '../scale/partition.js';
+import type { JobProgress } from '../util/progress.js';
+import type { Partition } from '../util/partition.js';
 import type { WarningHandler } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
 import { workDirFor } from './outputs.js';
