@@ -7,7 +7,8 @@ import { ClipstreamError, toClipstreamError } from '../src/errors.js';
 import { checkStages, declareStage } from '../src/run/contract.js';
 import { failItem } from '../src/run/on-error.js';
 import { progressLine } from '../src/util/progress.js';
-import { runJob, type UnitResult } from '../src/run/runner.js';
+import { runJob } from '../src/run/runner.js';
+import type { UnitResult } from '../src/stage/job-run.js';
 import { exists } from '../src/util/fs.js';
 
 const tmp = () => mkdtemp(join(tmpdir(), 'clipstream-runner-'));

@@ -153,7 +153,7 @@ async function inCliWords<T>(p: Promise<T>): Promise<T> {
 }
 
 /** The clips job for the queue and the worker: one unit per source video (its video_id), after --num_videos. */
-export const clipsJob: JobDefinition<ClipsOptions> = {
+export const clipsJob: JobDefinition<ClipsOptions, 'clips'> = {
   name: 'clips',
   spec: clipsSpec,
   optionsFromArgs: clipsOptionsFromArgs,

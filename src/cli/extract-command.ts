@@ -132,7 +132,7 @@ export async function runExtract(args: Record<string, unknown>, signal: AbortSig
 }
 
 /** `extract` for the queue and the worker: one unit per expanded shard url. */
-export const extractJob: JobDefinition<ExtractOptions> = {
+export const extractJob: JobDefinition<ExtractOptions, 'extract'> = {
   name: 'extract',
   spec: extractSpec,
   optionsFromArgs: extractOptionsFromArgs,

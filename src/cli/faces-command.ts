@@ -123,7 +123,7 @@ export function facesOptionsFromArgs(
 }
 
 /** `faces` for the queue and the worker: units are the videos' paths relative to --input_dir. */
-export const facesJob: JobDefinition<FacesOptions> = {
+export const facesJob: JobDefinition<FacesOptions, 'faces'> = {
   name: 'faces',
   spec: facesSpec,
   optionsFromArgs: (args) => facesOptionsFromArgs(args),

@@ -166,7 +166,7 @@ async function runWithFlags(options: SegmentsOptions): Promise<SegmentsReport> {
 }
 
 /** `segments` for the queue and the worker: a unit is one input video (its path as given or listed). */
-export const segmentsJob: JobDefinition<SegmentsOptions> = {
+export const segmentsJob: JobDefinition<SegmentsOptions, 'segments'> = {
   name: 'segments',
   spec: segmentsSpec,
   optionsFromArgs,

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { declareStage } from '../run/contract.js';
-import type { UnitResult } from '../run/runner.js';
+import type { UnitResult } from '../stage/job-run.js';
 import type { VideoItem } from './item.js';
 import { writeUnitRecord, type ClipTables, type UnitRecord } from './table.js';
 

@@ -6,7 +6,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { Extractor } from '../infer/extractor.js';
 import { parseDevice } from '../infer/session.js';
-import type { FeedOptions } from '../run/runner.js';
+import type { FeedOptions } from '../stage/job-run.js';
 import { DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL, shippedModelsDir } from '../models/models-dir.js';
 import { resolveDecodeOptions, type DecodeOptions } from '../media/decode.js';
 import type { ModelCache } from '../infer/model-cache.js';

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Extractor } from '../infer/extractor.js';
 import type { JobProgress } from '../util/progress.js';
-import type { UnitResult } from '../run/runner.js';
+import type { UnitResult } from '../stage/job-run.js';
 import type { Partition } from '../util/partition.js';
 import { isRemoteShard } from '../shards/shard-source.js';
 import { shardBaseName } from '../shards/tar-reader.js';

@@ -33,7 +33,8 @@ import { recordSink, unitResult } from '../clips/record.js';
 import { listSources } from '../clips/sources.js';
 import { ClipTables, pendingRow, UNITS_DIR, unitRecordPath, type TablesStats } from '../clips/table.js';
 import { checkStages } from '../run/contract.js';
-import { runJob, type JobReport } from '../run/runner.js';
+import { runJob } from '../run/runner.js';
+import type { JobReport } from '../stage/job-run.js';
 
 export type { ClipsOptions } from '../clips/options.js';
 

@@ -6,7 +6,8 @@ import { countExpectedClips, describeModel, extractLogFields, extractProgress, s
 import { featureStage, holdFailedSources, noteMissing, shardWriter, tallyClips, warnAudioNotes } from '../extract/stages.js';
 import { decodeClips } from '../media/decode.js';
 import { checkStages } from '../run/contract.js';
-import { runJob, selectUnits, type JobReport } from '../run/runner.js';
+import { runJob, selectUnits } from '../run/runner.js';
+import type { JobReport } from '../stage/job-run.js';
 import { joinEntries } from '../shards/entry-join.js';
 import { readTarShards } from '../shards/tar-reader.js';
 import { ensureOutputDir } from '../util/validate.js';

@@ -6,10 +6,11 @@
  * same code as the plain command.
  */
 import type { CommandSpec } from '../util/args.js';
-import type { FeedOptions, JobName, JobReport, UnitResult } from './runner.js';
+import type { FeedOptions, JobReport, UnitResult } from '../stage/job-run.js';
 
-export interface JobDefinition<O extends object = object> {
-  name: JobName;
+export interface JobDefinition<O extends object = object, N extends string = string> {
+  /** The job's name: its command, and its name in the queue. `JobName` (src/cli/jobs.ts) is the union of these. */
+  name: N;
   spec: CommandSpec;
   /** The library options from parsed CLI arguments (errors name the CLI flag). */
   optionsFromArgs(args: Record<string, unknown>): O;

@@ -12,7 +12,7 @@ import type { WarningHandler } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
 import { workDirFor } from './outputs.js';
 import { parseColour, RVM_GREEN, type OutputType } from './compose.js';
-import type { FeedOptions } from '../run/runner.js';
+import type { FeedOptions } from '../stage/job-run.js';
 
 export type Step = 'all' | 'split' | 'infer' | 'join' | 'remux';
 export type StateMode = { mode: 'carry' } | { mode: 'reset' } | { mode: 'warmup'; frames: number };
