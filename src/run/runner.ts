@@ -27,8 +27,7 @@ import { ClipstreamError } from '../errors.js';
 import { liveChildProcesses } from '../media/process.js';
 import { JobRun, type JobReport, type JobRunOptions, type UnitResult } from '../stage/job-run.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
-import { removeDeadTemps } from '../util/atomic.js';
-import { removeDeadLocks } from '../util/lock.js';
+import { removeDeadLocks, removeDeadTemps } from '../util/lock.js';
 import { shareOf, WHOLE, type Partition } from '../util/partition.js';
 import { ensureOutputDir } from '../util/validate.js';
 

@@ -19,7 +19,7 @@ import { frameTimelineOf, type FrameTimeline } from '../media/probe.js';
 import { declareStage } from '../run/contract.js';
 import { failItem, type ItemFailure, type OnError } from '../run/on-error.js';
 import { defaultWarningHandler } from '../types.js';
-import { removeDeadTemps } from '../util/atomic.js';
+import { removeDeadTemps } from '../util/lock.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
 import { inferSegment, warmState, type InferContext } from './infer.js';
 import { joinSegments, planAudio, remuxAudio, type AudioPlan } from './join.js';

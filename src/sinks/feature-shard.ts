@@ -17,7 +17,8 @@ import {
   type StreamItem,
   type WarningHandler,
 } from '../types.js';
-import { removeDeadTemps, tempPathFor, writeFileAtomic } from '../util/atomic.js';
+import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
+import { removeDeadTemps } from '../util/lock.js';
 import { asDiskFull, writeAll } from '../util/disk.js';
 import { validateInteger, validateOneOf, validateString } from '../util/validate.js';
 import { Journal, type JournalEntry } from './journal.js';
