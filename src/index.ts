@@ -114,7 +114,7 @@ export { probeFrames, type FrameTimes } from './media/probe.js';
 
 // faces (detect, track, crop, score, store)
 export { faces, type FacesLmdb, type FacesOptions, type FacesReport } from './jobs/faces.js';
-export { listSources, assignKeys, videoStem, VIDEO_EXTENSIONS } from './faces/sources.js';
+export { listSources, assignKeys, videoStem, VIDEO_EXTENSIONS } from './media/video-folder.js';
 export { sampleFramesStage } from './faces/sample-frames.js';
 export { detectStage } from './faces/detect.js';
 export { trackStage } from './faces/track.js';

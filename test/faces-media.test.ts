@@ -8,7 +8,7 @@ import { writeSyntheticVideo } from '../scripts/make-face-fixtures.js';
 import { croppedFrames } from '../src/faces/clip-writer.js';
 import { trackCrop } from '../src/faces/crops.js';
 import { openFrameStore } from '../src/faces/lmdb-store.js';
-import { assignKeys } from '../src/faces/sources.js';
+import { assignKeys } from '../src/media/video-folder.js';
 import { stagingPath } from '../src/faces/staging.js';
 import { gapTrajectory, renderFace, SYNTHETIC_VIDEOS } from '../src/faces/synthetic.js';
 import { faces, STATE_FILE, type FacesOptions } from '../src/jobs/faces.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { faces, STATE_FILE, type FacesReport, type VideoLog } from '../src/jobs/faces.js';
-import { VIDEO_EXTENSIONS } from '../src/faces/sources.js';
+import { VIDEO_EXTENSIONS } from '../src/media/video-folder.js';
 import { liveChildProcesses } from '../src/media/process.js';
 import { zooEntries, type ZooEntry } from './zoo/zoo.js';
 

@@ -3,6 +3,7 @@ import type { Detection } from './boxes.js';
 import type { CropBox } from './crops.js';
 import type { FaceRow } from './metadata.js';
 import type { SourceInfo } from './source-info.js';
+import type { VideoFile } from '../media/video-folder.js';
 import type { FrameDetection } from './tracker.js';
 
 /**
@@ -12,14 +13,7 @@ import type { FrameDetection } from './tracker.js';
  * they consumed (a frame's pixels after detection, a clip's frames after encoding), so memory
  * does not grow with video length.
  */
-export interface FaceSource {
-  /** Position in the sorted source list; outputs are ordered by it. */
-  index: number;
-  path: string;
-  /** Path relative to the input folder (the key of the resume state). */
-  rel: string;
-  /** Stem of the clip keys, unique among the sources (see sources.ts). */
-  key: string;
+export interface FaceSource extends VideoFile {
   /** Set by the sample-frames stage once probed. */
   info?: SourceInfo;
 }

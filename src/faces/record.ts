@@ -15,7 +15,7 @@ export const STATE_FILE = 'faces-videos.json';
 export interface VideoLog {
   file: string;
   status: 'done' | 'failed' | 'skipped (done before)' | 'skipped (locked)';
-  /** Stem of the video's clip keys (kept across reruns, see sources.ts). */
+  /** Stem of the video's clip keys (kept across reruns, see src/media/video-folder.ts). */
   key?: string;
   clips: string[];
   /** The video as displayed (after its rotation), and how many frames were sampled for detection. */

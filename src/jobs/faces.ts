@@ -13,7 +13,7 @@ import { recordSink, type RecordState } from '../faces/record.js';
 import { RECORDS_DIR, recordPath } from '../faces/records.js';
 import { sampleFramesStage } from '../faces/sample-frames.js';
 import { loadScorer, type Scorer } from '../faces/scorers.js';
-import { listSources } from '../faces/sources.js';
+import { listSources } from '../media/video-folder.js';
 import { UnitStores } from '../faces/staging.js';
 import { SYNTHETIC_DETECTOR_FILE } from '../faces/synthetic-detector.js';
 import { trackStage } from '../faces/track.js';
@@ -27,7 +27,7 @@ export { LMDB_DIR } from '../faces/encode.js';
 export { STATE_FILE, type VideoLog } from '../faces/record.js';
 export { RECORDS_DIR } from '../faces/records.js';
 export { STAGING_DIR } from '../faces/staging.js';
-export { VIDEO_EXTENSIONS, videoStem } from '../faces/sources.js';
+export { VIDEO_EXTENSIONS, videoStem } from '../media/video-folder.js';
 
 /**
  * Builds a face clip dataset from a folder of videos: the stages under src/faces/ (sources →

@@ -8,7 +8,7 @@
  */
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { resolveEncoder } from '../media/encoders.js';
-import { listSources } from '../faces/sources.js';
+import { listSources } from '../media/video-folder.js';
 import { checkStages } from '../run/contract.js';
 import { runJob } from '../run/runner.js';
 import type { JobReport } from '../stage/job-run.js';

@@ -4,7 +4,17 @@ import { extname, join, relative, sep } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import type { WarningHandler } from '../types.js';
 import { fitName } from '../util/names.js';
-import type { FaceSource } from './items.js';
+
+/** A video file found under an input folder, with the key its outputs are named by. */
+export interface VideoFile {
+  /** Position in the sorted list; outputs are ordered by it. */
+  index: number;
+  path: string;
+  /** Path relative to the input folder (the key of the resume state). */
+  rel: string;
+  /** Stem of the outputs' keys, unique among the files (see assignKeys). */
+  key: string;
+}
 
 /** Video file extensions looked for under the input folder. */
 export const VIDEO_EXTENSIONS = ['.mp4', '.mkv', '.webm', '.mov', '.avi', '.m4v', '.mpg', '.ts'] as const;
@@ -57,7 +67,7 @@ export function assignKeys(rels: string[], previous: Record<string, string> = {}
  * @example
  * const sources = await listSources('videos', {}, console.warn);
  */
-export async function listSources(inputDir: string, previousKeys: Record<string, string>, onWarning: WarningHandler): Promise<FaceSource[]> {
+export async function listSources(inputDir: string, previousKeys: Record<string, string>, onWarning: WarningHandler): Promise<VideoFile[]> {
   const paths: string[] = [];
   const walk = async (d: string) => {
     let entries: Dirent[];
