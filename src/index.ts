@@ -4,7 +4,7 @@ export * from './types.js';
 export { ffmpegChoice, ffmpegPath, ffprobePath, type ToolChoice } from './media/ffmpeg-path.js';
 export { probeMedia, outputTagArgs, setsarFilter, type MediaFacts, type ProbeMediaOptions } from './media/facts.js';
 export { writeFileAtomic } from './util/atomic.js';
-export { generatorStage, orderedMap, type StageOptions } from './util/stage.js';
+export { generatorStage, orderedMap, type StageOptions } from './stage/generator.js';
 
 // shards
 export { expandShardPatterns } from './shards/brace.js';
@@ -148,8 +148,8 @@ export { ModelCache } from './infer/model-cache.js';
 export { segments, folderUnits, segmentsUnits, type SegmentsReport } from './jobs/segments.js';
 export type { SegmentsOptions, SegmentsProgress, ResolvedSegmentsOptions } from './segments/options.js';
 export { resolveSegmentsOptions } from './segments/options.js';
-// Stage contracts (src/run/contract.ts): the ETL examples check their own compositions.
-export { declareStage, checkStages, contractOf, type StageContract } from './run/contract.js';
+// Stage contracts (src/stage/contract.ts): the ETL examples check their own compositions.
+export { declareStage, checkStages, contractOf, type StageContract } from './stage/contract.js';
 export {
   prepareStage,
   splitStage,

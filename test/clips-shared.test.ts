@@ -17,7 +17,7 @@ import { planStage } from '../src/clips/plan-stage.js';
 import { probeStage } from '../src/clips/probe-stage.js';
 import { readSources } from '../src/clips/sources.js';
 import { clips, type ClipsReport } from '../src/jobs/clips.js';
-import { checkStages } from '../src/run/contract.js';
+import { checkStages } from '../src/stage/contract.js';
 import { parseCsv } from '../src/util/csv.js';
 import { makeSource } from './helpers/clip-sources.js';
 

@@ -19,7 +19,7 @@ import { EXPORT_MANIFEST, exportStores, stagingPath } from '../src/faces/staging
 import { trackStage } from '../src/faces/track.js';
 import { faces, LMDB_DIR, STATE_FILE } from '../src/jobs/faces.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
-import { checkStages } from '../src/run/contract.js';
+import { checkStages } from '../src/stage/contract.js';
 import { runCliAsync, startCli } from './helpers/run-cli.js';
 
 const PY = '/usr/bin/python3';

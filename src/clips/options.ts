@@ -14,7 +14,7 @@ import type { SourceRow } from './sources.js';
 import { TABLES_EVERY_S } from './table.js';
 import type { Partition } from '../util/partition.js';
 import type { JobProgress } from '../util/progress.js';
-import type { OnError } from '../run/on-error.js';
+import type { OnError } from '../stage/on-error.js';
 
 export interface ClipsOptions {
   /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { declareStage } from '../run/contract.js';
+import { declareStage } from '../stage/contract.js';
 import type { UnitResult } from '../stage/job-run.js';
 import type { VideoItem } from './item.js';
 import { writeUnitRecord, type ClipTables, type UnitRecord } from './table.js';

@@ -32,7 +32,7 @@ import { probeStage } from '../clips/probe-stage.js';
 import { recordSink, unitResult } from '../clips/record.js';
 import { listSources } from '../clips/sources.js';
 import { ClipTables, pendingRow, UNITS_DIR, unitRecordPath, type TablesStats } from '../clips/table.js';
-import { checkStages } from '../run/contract.js';
+import { checkStages } from '../stage/contract.js';
 import { runJob } from '../run/runner.js';
 import type { JobReport } from '../stage/job-run.js';
 

@@ -5,7 +5,7 @@ import { shardResume } from '../extract/resume.js';
 import { countExpectedClips, describeModel, extractLogFields, extractProgress, shardLogOf, type ShardLog } from '../extract/results.js';
 import { featureStage, holdFailedSources, noteMissing, shardWriter, tallyClips, warnAudioNotes } from '../extract/stages.js';
 import { decodeClips } from '../media/decode.js';
-import { checkStages } from '../run/contract.js';
+import { checkStages } from '../stage/contract.js';
 import { runJob, selectUnits } from '../run/runner.js';
 import type { JobReport } from '../stage/job-run.js';
 import { joinEntries } from '../shards/entry-join.js';

@@ -18,7 +18,7 @@ import { UnitStores } from '../faces/staging.js';
 import { SYNTHETIC_DETECTOR_FILE } from '../faces/synthetic-detector.js';
 import { trackStage } from '../faces/track.js';
 import { FaceUnits } from '../faces/units.js';
-import { checkStages } from '../run/contract.js';
+import { checkStages } from '../stage/contract.js';
 import { runJob } from '../run/runner.js';
 import { shippedModelsDir } from '../models/models-dir.js';
 

@@ -9,7 +9,7 @@
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { resolveEncoder } from '../media/encoders.js';
 import { listSources } from '../faces/sources.js';
-import { checkStages } from '../run/contract.js';
+import { checkStages } from '../stage/contract.js';
 import { runJob } from '../run/runner.js';
 import type { JobReport } from '../stage/job-run.js';
 import { MATTING_MODEL_FILE } from '../segments/matting-model.js';
