@@ -1,6 +1,6 @@
 // Compose the `faces` stages yourself: list videos, sample frames, detect faces, keep only
 // confident detections (your own stage), track, crop, encode, record. Run:
-//   npx tsx examples/faces-etl.ts <videoDir> [outDir]
+//   npx tsx examples/faces-etl.ts <videoDir> [outputDir]
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
