@@ -1,4 +1,4 @@
-import { listSources } from '../clips/sources.js';
+import { listClipSources } from '../clips/sources.js';
 import { ClipstreamError } from '../errors.js';
 import { clips, type ClipsOptions, type ClipsReport } from '../jobs/clips.js';
 import type { JobDefinition } from '../run/job-definition.js';
@@ -158,7 +158,7 @@ export const clipsJob: JobDefinition<ClipsOptions> = {
   spec: clipsSpec,
   optionsFromArgs: clipsOptionsFromArgs,
   pathArgs: ['sources', 'out_dir', 'spans', 'ffmpeg_path', 'yt_dlp_path'],
-  listUnits: async (o) => (await inCliWords(listSources(o.sources, o.numVideos, o.onWarning))).map((s) => s.videoId),
+  listUnits: async (o) => (await inCliWords(listClipSources(o.sources, o.numVideos, o.onWarning))).map((s) => s.videoId),
   run: (o) => inCliWords(clips(o)),
 };
 

@@ -29,8 +29,8 @@ import type { ClipRecord, ShardOutput } from '../clips/package.js';
 import { planStage } from '../clips/plan-stage.js';
 import type { SpanIssue } from '../clips/plan.js';
 import { probeStage } from '../clips/probe-stage.js';
-import { recordSink, unitResult } from '../clips/record.js';
-import { listSources } from '../clips/sources.js';
+import { clipsRecordSink, unitResult } from '../clips/record.js';
+import { listClipSources } from '../clips/sources.js';
 import { ClipTables, pendingRow, UNITS_DIR, unitRecordPath, type TablesStats } from '../clips/table.js';
 import { checkStages } from '../run/contract.js';
 import { runJob, type JobReport } from '../run/runner.js';
@@ -71,7 +71,7 @@ const issueWarning = (i: SpanIssue) =>
 export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const started = Date.now();
   const { sourcesPath, outputDir, warn, shardSize, spans, ctx, tablesEveryS } = await resolveClipsOptions(options);
-  const sources = await listSources(sourcesPath, options.numVideos, warn);
+  const sources = await listClipSources(sourcesPath, options.numVideos, warn);
   // Against the whole list: a span of a video in another rank's share is not lost.
   const listIssues = spans ? unlistedSpans(spans, sources, options.numVideos !== undefined) : [];
   for (const issue of listIssues) warn(issueWarning(issue));
@@ -117,7 +117,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
           planStage(ctx),
           cutStage(ctx),
           describeStage(ctx),
-          recordSink({
+          clipsRecordSink({
             tables,
             onRecorded: (item, record) => {
               made += item.made;

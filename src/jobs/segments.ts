@@ -8,7 +8,7 @@
  */
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { resolveEncoder } from '../clips/encoders.js';
-import { listSources } from '../faces/sources.js';
+import { listFolderVideos } from '../faces/sources.js';
 import { checkStages } from '../run/contract.js';
 import { runJob, type JobReport } from '../run/runner.js';
 import { MATTING_MODEL_FILE } from '../segments/matting-model.js';
@@ -49,7 +49,7 @@ export async function folderUnits(
 ): Promise<{ inputs: string[]; outputs: string[] }> {
   const outAbs = resolve(outputDir) + sep;
   // The same listing as faces: recursive, sorted, hidden entries and non-regular files (a FIFO) skipped with a warning.
-  const inputs = (await listSources(inputDir, {}, onWarning)).map((s) => s.path).filter((p) => !resolve(p).startsWith(outAbs));
+  const inputs = (await listFolderVideos(inputDir, {}, onWarning)).map((s) => s.path).filter((p) => !resolve(p).startsWith(outAbs));
   const outputs = outputNames(
     inputs.map((p) => relative(inputDir, p)),
     format,
