@@ -100,9 +100,9 @@ export function tallyClips(run: JobRun<string>) {
 }
 
 /** The feature-shard writer, each finished shard reported to the runner. */
-export function shardWriter(run: JobRun<string>, o: { outPath: string; format: FeatureShardFormat; onWarning: WarningHandler }) {
+export function shardWriter(run: JobRun<string>, o: { outputDir: string; format: FeatureShardFormat; onWarning: WarningHandler }) {
   const writer = writeFeatureShards({
-    outDir: o.outPath,
+    outputDir: o.outputDir,
     format: o.format,
     onWarning: o.onWarning,
     onShardDone: (summary) => {
