@@ -85,6 +85,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       everyS: tablesEveryS,
       wholeList: options.only === undefined && (options.partition?.world ?? 1) === 1,
       shards: { clipsDir: ctx.clipsDir, shardsDir: join(outputDir, 'shards'), shardSize },
+      onWarning: warn,
     },
   );
   await mkdir(join(outputDir, UNITS_DIR), { recursive: true });
