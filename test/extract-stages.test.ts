@@ -16,7 +16,7 @@ import { featureStage } from '../src/extract/stages.js';
 import { Extractor } from '../src/infer/extractor.js';
 import { shippedModelsDir } from '../src/models/models-dir.js';
 import { decodeClips } from '../src/media/decode.js';
-import { checkStages } from '../src/run/contract.js';
+import { checkStages } from '../src/stage/contract.js';
 import { joinEntries, sidecarLocation } from '../src/shards/entry-join.js';
 import { readShards, readTarShards } from '../src/shards/tar-reader.js';
 import type { Sample, ShardEnd, StreamItem } from '../src/types.js';

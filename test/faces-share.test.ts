@@ -12,14 +12,14 @@ import type { FaceDetector } from '../src/faces/detector.js';
 import { encodeStage } from '../src/faces/encode.js';
 import type { FaceSource } from '../src/faces/items.js';
 import { openFrameStore } from '../src/faces/lmdb-store.js';
-import { recordSink } from '../src/faces/record.js';
+import { facesRecordSink } from '../src/faces/record.js';
 import { RECORDS_DIR, recordPath, writeRecord } from '../src/faces/records.js';
 import { sampleFramesStage } from '../src/faces/sample-frames.js';
 import { EXPORT_MANIFEST, exportStores, stagingPath } from '../src/faces/staging.js';
 import { trackStage } from '../src/faces/track.js';
 import { faces, LMDB_DIR, STATE_FILE } from '../src/jobs/faces.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
-import { checkStages } from '../src/run/contract.js';
+import { checkStages } from '../src/stage/contract.js';
 import { runCliAsync, startCli } from './helpers/run-cli.js';
 
 const PY = '/usr/bin/python3';
@@ -357,7 +357,7 @@ describe('faces stage contracts (issue 10 item 7)', () => {
     track: trackStage({}),
     crop: cropStage({ ffmpeg, size: 64, enlarge: 1.4, cropMode: 'union' }),
     encode: encodeStage({ ffmpeg, outputDir: dir, audio: 'none', imageFormat: 'jpeg', jpegQuality: 95, scorers: [], scoreFrames: 8 }),
-    record: recordSink({ videos: {}, rows: [], logs: [] }, { outputDir: dir, sources: [], onWarning: () => {} }),
+    record: facesRecordSink({ videos: {}, rows: [], logs: [] }, { outputDir: dir, sources: [], onWarning: () => {} }),
   });
   it('accepts the job order', () => {
     const s = stages();

@@ -109,7 +109,7 @@ describe('extract with --rank/--world', () => {
     dir = await mkdtemp(join(tmpdir(), 'clipstream-partition-'));
     shards = await makeSmallShards(dir, 5, 1);
     pattern = join(dir, 'shards', `shard-{000000..00000${shards.length - 1}}.tar`);
-    await extract({ tarPath: pattern, outPath: join(dir, 'ref'), device: 'cpu', windowSeconds: 4, onWarning: () => {} });
+    await extract({ tarPath: pattern, outputDir: join(dir, 'ref'), device: 'cpu', windowSeconds: 4, onWarning: () => {} });
     ref = await featureShards(join(dir, 'ref'));
   }, 120_000);
   afterAll(async () => {

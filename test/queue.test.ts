@@ -30,7 +30,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     dir = await mkdtemp(join(tmpdir(), 'clipstream-queue-'));
     shards = await makeSmallShards(dir, 8, 2);
     pattern = join(dir, 'shards', `shard-{000000..00000${shards.length - 1}}.tar`);
-    await extract({ tarPath: pattern, outPath: join(dir, 'ref'), device: 'cpu', windowSeconds: 4, batchSize: 1, onWarning: () => {} });
+    await extract({ tarPath: pattern, outputDir: join(dir, 'ref'), device: 'cpu', windowSeconds: 4, batchSize: 1, onWarning: () => {} });
     ref = await featureShards(join(dir, 'ref'));
   }, 120_000);
 

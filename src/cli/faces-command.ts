@@ -1,5 +1,5 @@
 import { parseScorerSpec } from '../faces/scorers.js';
-import { listSources } from '../media/video-folder.js';
+import { listFolderVideos } from '../media/video-folder.js';
 import { faces, type FacesOptions } from '../jobs/faces.js';
 import type { JobDefinition } from '../run/job-definition.js';
 import { ProgressDisplay } from '../util/progress.js';
@@ -129,7 +129,7 @@ export const facesJob: JobDefinition<FacesOptions, 'faces'> = {
   optionsFromArgs: (args) => facesOptionsFromArgs(args),
   // --detector may be a registry name, so it is not made absolute: give workers an absolute path or a name.
   pathArgs: ['input_dir', 'output_dir'],
-  listUnits: async (o) => (await listSources(o.inputDir, {}, o.onWarning ?? defaultWarningHandler)).map((s) => s.rel),
+  listUnits: async (o) => (await listFolderVideos(o.inputDir, {}, o.onWarning ?? defaultWarningHandler)).map((s) => s.rel),
   run: (o) => faces(o),
 };
 

@@ -36,7 +36,7 @@ function topHelp(): string {
 async function runBundle(args: Record<string, unknown>): Promise<number> {
   const summary = await bundleClips({
     inputDir: args.input_dir as string,
-    outDir: args.out_dir as string,
+    outputDir: args.out_dir as string,
     shardSize: args.shard_size as number,
     startIndex: args.start_index as number,
     overwrite: args.overwrite as boolean,

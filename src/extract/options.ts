@@ -21,7 +21,7 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, 
   /** Tar shard paths or brace patterns, e.g. `data/shard-{000000..000099}.tar`. */
   tarPath: string | string[];
   /** Folder for feature shards and logs. */
-  outPath: string;
+  outputDir: string;
   format?: 'msgpack' | 'json';
   /** Folder with the models (default: the shipped `models/`). */
   modelDir?: string;
@@ -64,7 +64,7 @@ function resolveModel(dir: string, file: string | null | undefined, fallback: st
 /** Every option checked, with its default; the shard list expanded. */
 export function resolveExtractOptions(options: ExtractOptions) {
   const onWarning = options.onWarning ?? defaultWarningHandler;
-  const outPath = validateString(options.outPath, 'options.outPath');
+  const outputDir = validateString(options.outputDir, 'options.outputDir');
   const format = validateOneOf(options.format ?? 'msgpack', 'options.format', ['msgpack', 'json'] as const);
   const batchSize = validateInteger(options.batchSize ?? 8, 'options.batchSize', 1, 1024);
   const numWorkers = validateInteger(options.numWorkers ?? 2, 'options.numWorkers', 1, 256);
@@ -86,7 +86,7 @@ export function resolveExtractOptions(options: ExtractOptions) {
   const audioPath = resolveModel(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
   if (!visualPath && !audioPath) throw new ClipstreamError('ERR_BAD_ARGUMENT', 'nothing to extract: both visualModel and audioModel are null');
   const session = { device, intraOpThreads: options.intraOpThreads, onWarning, verbose };
-  return { onWarning, outPath, format, batchSize, numWorkers, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
+  return { onWarning, outputDir, format, batchSize, numWorkers, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
 }
 
 function assertModels(visual: Extractor | null, audio: Extractor | null, visualPath: string | null, audioPath: string | null): void {

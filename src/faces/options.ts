@@ -1,5 +1,5 @@
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import type { OnError } from '../run/on-error.js';
+import type { OnError } from '../stage/on-error.js';
 import type { JobProgress } from '../util/progress.js';
 import type { JobReport } from '../stage/job-run.js';
 import { WHOLE, type Partition } from '../util/partition.js';

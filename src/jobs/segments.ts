@@ -8,8 +8,8 @@
  */
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { resolveEncoder } from '../media/encoders.js';
-import { listSources } from '../media/video-folder.js';
-import { checkStages } from '../run/contract.js';
+import { listFolderVideos } from '../media/video-folder.js';
+import { checkStages } from '../stage/contract.js';
 import { runJob } from '../run/runner.js';
 import type { JobReport } from '../stage/job-run.js';
 import { MATTING_MODEL_FILE } from '../segments/matting-model.js';
@@ -50,7 +50,7 @@ export async function folderUnits(
 ): Promise<{ inputs: string[]; outputs: string[] }> {
   const outAbs = resolve(outputDir) + sep;
   // The same listing as faces: recursive, sorted, hidden entries and non-regular files (a FIFO) skipped with a warning.
-  const inputs = (await listSources(inputDir, {}, onWarning)).map((s) => s.path).filter((p) => !resolve(p).startsWith(outAbs));
+  const inputs = (await listFolderVideos(inputDir, {}, onWarning)).map((s) => s.path).filter((p) => !resolve(p).startsWith(outAbs));
   const outputs = outputNames(
     inputs.map((p) => relative(inputDir, p)),
     format,
