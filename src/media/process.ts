@@ -601,8 +601,8 @@ export async function* toolOutput(
 export interface ReadableToolOptions extends Omit<StreamOptions, 'stdin' | 'stdout'> {
   /** Bytes fed to the child's stdin, with backpressure; stdin is closed when they end. None: no stdin. */
   input?: AsyncIterable<Uint8Array>;
-  /** The error the stream fails with when the child did not exit 0 (default: a ToolFailure). */
-  failure?: (r: RunResult) => Error;
+  /** The error the stream fails with when the child did not exit 0 (default: a ToolFailure); `exit` says how it ended (describeExit). */
+  failure?: (r: RunResult, exit: string) => Error;
   /** The error the stream fails with when the child could not be started (default: the runner's ERR_DECODE). */
   cannotStart?: (err: ClipstreamError) => Error;
 }
@@ -628,6 +628,8 @@ export function toolReadable(binary: string, args: string[], options: ReadableTo
   let inputError: unknown = null;
   let ended = false;
   const setWaiting = () => run.waiting(readerWaiting && !inputWaiting);
+  const failure = (r: RunResult) =>
+    options.failure ? options.failure(r, describeExit(r, effectiveLimits(options))) : new ToolFailure(binary, options.what, r, options);
   let stdout: Readable | null = null;
   const out: Readable = new Readable({
     read() {
@@ -657,7 +659,7 @@ export function toolReadable(binary: string, args: string[], options: ReadableTo
   void run.pipes.then((pipes) => {
     if (!pipes?.stdout) {
       run.done.then(
-        (r) => fail(options.failure ? options.failure(r) : new ToolFailure(binary, options.what, r, options)),
+        (r) => fail(failure(r)),
         (err: unknown) => fail(err instanceof ClipstreamError && options.cannotStart && !options.signal?.aborted ? options.cannotStart(err) : err),
       );
       return;
@@ -680,7 +682,7 @@ export function toolReadable(binary: string, args: string[], options: ReadableTo
       run.done.then(
         (r) => {
           if (inputError !== null) fail(inputError);
-          else if (!succeeded(r)) fail(options.failure ? options.failure(r) : new ToolFailure(binary, options.what, r, options));
+          else if (!succeeded(r)) fail(failure(r));
           else if (!out.destroyed) {
             ended = true;
             out.push(null);

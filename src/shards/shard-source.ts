@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { ClipstreamError } from '../errors.js';
-import { describeExit, stderrTail, toolReadable } from '../media/process.js';
+import { stderrTail, toolReadable } from '../media/process.js';
 import { HttpGaveUp, HttpPermanentError, httpStatusError, pumpBody, rangeGet, withRetries } from '../util/http-fetch.js';
 import { expandShardPatterns } from './brace.js';
 
@@ -111,8 +111,8 @@ function openPipe(url: string): Readable {
     where: { shard: url, file: url },
     stallTimeoutMs: PIPE_STALL_MS,
     cannotStart: (err) => shardError(url, `shard ${url}: cannot run the command: ${err.message}`, err),
-    failure: (r) => {
-      const how = r.killedBy ? describeExit(r, { stallTimeoutMs: PIPE_STALL_MS }) : r.signal ? `was killed by ${r.signal}` : `exited with code ${r.code}`;
+    failure: (r, exit) => {
+      const how = r.killedBy ? exit : r.signal ? `was killed by ${r.signal}` : `exited with code ${r.code}`;
       const tail = stderrTail(r.stderr, 3);
       return shardError(url, `shard ${url}: the command ${how}${tail ? ` (stderr: ${tail})` : ''}`);
     },
