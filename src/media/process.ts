@@ -18,7 +18,7 @@ interface Started {
   onExit(cb: (code: number | null, signal: NodeJS.Signals | null) => void): void;
 }
 
-/** Every ffmpeg/ffprobe child we started and that has not exited yet. */
+/** Every child we started (ffmpeg, ffprobe, a decompressor, a `pipe:` command, ...) and that has not exited yet. */
 const live = new Set<Started>();
 let exitHookInstalled = false;
 
