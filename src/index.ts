@@ -14,16 +14,8 @@ export { bundleClips, type BundleOptions, type BundleSummary, type BundledShard 
 export { ACAV_CLIP_SECONDS, parseClipStem } from './shards/clip-name.js';
 
 // media
-export {
-  decodeClip,
-  decodeClips,
-  decodeArgs,
-  resolveDecodeOptions,
-  type DecodeOptions,
-  type DecodeStageOptions,
-  type DecodedClip,
-  type DecodeIo,
-} from './media/decode.js';
+export { decodeClip, decodeArgs, resolveDecodeOptions, type DecodeOptions, type DecodedClip, type DecodeIo } from './media/decode.js';
+export { decodeClips, type DecodeStageOptions } from './media/decode-stage.js';
 export { toFastStart, pipeLayout, predictFrameCount, type PipeLayout } from './media/mp4.js';
 export { linspaceIndices, shortSideScale } from './media/sampling.js';
 export { liveChildProcesses } from './media/process.js';

@@ -122,7 +122,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
             onRecorded: (item, record) => {
               made += item.made;
               for (const issue of item.issues) warn(issueWarning(issue));
-              if (item.row.failed) warn(new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.row.video_id } }));
+              if (item.failure) warn(new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.row.video_id } }));
               job.item('done', record.clips.length);
               job.item('failed', record.issues.filter((i) => i.action === 'failed').length);
               job.unitDone(unitResult(item, record));

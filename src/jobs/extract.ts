@@ -4,7 +4,7 @@ export type { ExtractOptions } from '../extract/options.js';
 import { shardResume } from '../extract/resume.js';
 import { countExpectedClips, describeModel, extractLogFields, extractProgress, shardLogOf, type ShardLog } from '../extract/results.js';
 import { featureStage, holdFailedSources, noteMissing, shardWriter, tallyClips, warnAudioNotes } from '../extract/stages.js';
-import { decodeClips } from '../media/decode.js';
+import { decodeClips } from '../media/decode-stage.js';
 import { checkStages } from '../stage/contract.js';
 import { runJob, selectUnits, type JobReport } from '../run/runner.js';
 import { joinEntries } from '../shards/entry-join.js';

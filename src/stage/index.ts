@@ -4,3 +4,5 @@
 export { generatorStage, orderedMap, type StageOptions } from './generator.js';
 export { declareStage, checkStages, contractOf, type StageContract } from './contract.js';
 export { failItem, type ErrorDecision, type ItemFailure, type OnError } from './on-error.js';
+export { itemStage, itemStep, type Failable, type ItemStageOptions, type ItemStep, type StepContext } from './item-stage.js';
+export { Slots } from './slots.js';
