@@ -6,3 +6,4 @@ export { declareStage, checkStages, contractOf, type StageContract } from './con
 export { failItem, type ErrorDecision, type ItemFailure, type OnError } from './on-error.js';
 export { itemStage, itemStep, type Failable, type ItemStageOptions, type ItemStep, type StepContext } from './item-stage.js';
 export { Slots } from './slots.js';
+export { pipeline, type PipelineOptions, type PipelineStage } from './compose.js';

@@ -20,6 +20,7 @@ export interface StepContext {
 }
 
 /** Works on one item: changes it in place (returns nothing), or returns the item that goes on in its place. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a step that changes its item in place returns nothing.
 export type ItemStep<I> = (item: I, ctx: StepContext) => Promise<I | undefined | void>;
 
 export interface ItemStageOptions<I> extends StageContract, StageOptions {
