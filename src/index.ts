@@ -4,7 +4,29 @@ export * from './types.js';
 export { ffmpegChoice, ffmpegPath, ffprobePath, type ToolChoice } from './media/ffmpeg-path.js';
 export { probeMedia, outputTagArgs, setsarFilter, type MediaFacts, type ProbeMediaOptions } from './media/facts.js';
 export { writeFileAtomic } from './util/atomic.js';
-export { generatorStage, orderedMap, type StageOptions } from './stage/generator.js';
+// The stage kit (src/stage/): how every stage is written and composed.
+export {
+  itemStage,
+  itemStep,
+  pipeline,
+  Slots,
+  generatorStage,
+  orderedMap,
+  declareStage,
+  checkStages,
+  contractOf,
+  failItem,
+  type ItemStageOptions,
+  type ItemStep,
+  type StepContext,
+  type Failable,
+  type PipelineOptions,
+  type PipelineStage,
+  type StageOptions,
+  type StageContract,
+  type OnError,
+  type ErrorDecision,
+} from './stage/index.js';
 
 // shards
 export { expandShardPatterns } from './shards/brace.js';
@@ -140,8 +162,6 @@ export { ModelCache } from './scale/model-cache.js';
 export { segments, folderUnits, segmentsUnits, type SegmentsReport } from './jobs/segments.js';
 export type { SegmentsOptions, SegmentsProgress, ResolvedSegmentsOptions } from './segments/options.js';
 export { resolveSegmentsOptions } from './segments/options.js';
-// Stage contracts (src/stage/contract.ts): the ETL examples check their own compositions.
-export { declareStage, checkStages, contractOf, type StageContract } from './stage/contract.js';
 export {
   prepareStage,
   splitStage,

@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Duplex, Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { ClipstreamError } from '../src/errors.js';
@@ -108,5 +112,25 @@ describe('itemStage', () => {
     const use = itemStage<Item>({ name: 'use', needs: ['doubled'] }, async () => {});
     expect(() => checkStages([use, decode], ['n'])).toThrow(/stage 'use' needs 'doubled', which stage 'decode' adds only after it/);
     expect(checkStages([decode, use], ['n'])).toHaveLength(2);
+  });
+});
+
+describe('"How to write a stage" (src/stage/index.ts)', () => {
+  it('its @example runs against the built package and prints what its comment says', () => {
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const doc = readFileSync(join(root, 'src', 'stage', 'index.ts'), 'utf8');
+    const lines = doc.slice(doc.indexOf(' * @example') + ' * @example'.length, doc.indexOf(' * @module')).split('\n');
+    const code = lines.map((l) => l.replace(/^ \* ?/, '')).join('\n');
+    const expected = /\/\/ (\[\[.*\]\])\s*$/.exec(code.trim())?.[1];
+    expect(expected).toBeDefined();
+    // Inside the package, so that `import ... from 'clipstream'` is the package itself (dist/, built by the global setup).
+    const file = join(root, `stage-example.tmp-${process.pid}.mjs`);
+    writeFileSync(file, code);
+    try {
+      const out = execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8' });
+      expect(out.trim()).toBe(expected);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 });
