@@ -7,7 +7,6 @@ export { writeFileAtomic } from './util/atomic.js';
 // The stage kit (src/stage/): how every stage is written and composed.
 export {
   itemStage,
-  itemStep,
   pipeline,
   Slots,
   generatorStage,
@@ -15,17 +14,13 @@ export {
   declareStage,
   checkStages,
   contractOf,
-  failItem,
   type ItemStageOptions,
   type ItemStep,
   type StepContext,
-  type Failable,
   type PipelineOptions,
-  type PipelineStage,
   type StageOptions,
   type StageContract,
   type OnError,
-  type ErrorDecision,
 } from './stage/index.js';
 
 // shards

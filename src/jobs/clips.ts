@@ -17,7 +17,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { ClipstreamError } from '../errors.js';
 import { cutStage } from '../clips/cut.js';
 import { describeStage } from '../clips/describe.js';
@@ -32,7 +31,7 @@ import { probeStage } from '../clips/probe-stage.js';
 import { recordSink, unitResult } from '../clips/record.js';
 import { listSources } from '../clips/sources.js';
 import { ClipTables, pendingRow, UNITS_DIR, unitRecordPath, type TablesStats } from '../clips/table.js';
-import { checkStages } from '../stage/contract.js';
+import { checkStages, pipeline } from '../stage/index.js';
 import { runJob, type JobReport } from '../run/runner.js';
 
 export type { ClipsOptions } from '../clips/options.js';
@@ -110,7 +109,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
     async (job) => {
       // The tables exist from the start, so a crashed run still shows what was planned (written only if missing or for another list).
       await tables.update('start');
-      const [obtain, probe, plan, cut, describe, record] = checkStages(
+      const stages = checkStages(
         [
           obtainStage(ctx),
           probeStage(ctx),
@@ -129,19 +128,10 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
               options.onVideo?.(record.row, ++done, job.units.length);
             },
           }),
-        ] as const,
+        ],
         SOURCE_FIELDS,
       );
-      await pipeline(
-        Readable.from(videoItems(job.pending()), { highWaterMark: 1 }),
-        obtain,
-        probe,
-        plan,
-        cut,
-        describe,
-        record,
-        options.signal ? { signal: options.signal } : {},
-      );
+      await pipeline(Readable.from(videoItems(job.pending()), { highWaterMark: 1 }), ...stages, { signal: options.signal });
     },
   );
   const { shards } = await tables.update('end');
