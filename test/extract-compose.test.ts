@@ -29,13 +29,13 @@ afterAll(async () => {
 describe('the extract stages composed by hand in stream/promises.pipeline', () => {
   it('write the feature shard the job writes, byte for byte', async () => {
     const common = { tarPath: TAR, numWorkers: 1, intraOpThreads: 1, device: 'cpu', onWarning: () => {} };
-    const job = await extract({ ...common, outPath: join(dir, 'job') });
+    const job = await extract({ ...common, outputDir: join(dir, 'job') });
     expect(job.clipsWritten).toBeGreaterThan(0);
 
-    const o = resolveExtractOptions({ ...common, outPath: join(dir, 'hand') });
+    const o = resolveExtractOptions({ ...common, outputDir: join(dir, 'hand') });
     const { visual, audio, close } = await openExtractModels(o);
     try {
-      const writer = writeFeatureShards({ outDir: join(dir, 'hand'), format: o.format, onWarning: () => {} });
+      const writer = writeFeatureShards({ outputDir: join(dir, 'hand'), format: o.format, onWarning: () => {} });
       const stages = checkStages([
         readTarShards([TAR]),
         joinEntries({ onWarning: () => {} }),

@@ -14,7 +14,7 @@ import { makeTar, withTmpDir } from './helpers/tar.js';
 import type { ClipstreamError } from '../src/errors.js';
 import { featureStage } from '../src/extract/stages.js';
 import { Extractor } from '../src/infer/extractor.js';
-import { shippedModelsDir } from '../src/jobs/models-dir.js';
+import { shippedModelsDir } from '../src/models/models-dir.js';
 import { decodeClips } from '../src/media/decode-stage.js';
 import { checkStages } from '../src/stage/contract.js';
 import { joinEntries, sidecarLocation } from '../src/shards/entry-join.js';

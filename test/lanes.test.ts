@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { FeedLanes, HandedBackError, type LaneRun } from '../src/scale/lanes.js';
 import { Slots } from '../src/stage/slots.js';
-import type { UnitResult } from '../src/run/runner.js';
+import type { UnitResult } from '../src/stage/job-run.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -7,8 +7,8 @@
 import type { Duplex } from 'node:stream';
 import { itemStage, type OnError, type Slots } from '../stage/index.js';
 import type { ItemFailure } from '../types.js';
-import type { DownloadOptions } from './download.js';
-import type { EncoderChoice } from './encoders.js';
+import type { DownloadOptions } from '../media/download.js';
+import type { EncoderChoice } from '../media/encoders.js';
 import type { ClipRecord } from './package.js';
 import type { FixedStrideOptions, PlannedClip, SpanIssue, SpanSpec, VideoTiming } from './plan.js';
 import type { MediaFacts } from '../media/facts.js';

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
-import { downloadFile, downloadYouTube } from './download.js';
+import { downloadFile, downloadYouTube } from '../media/download.js';
 import { videoStage, type VideoContext, type VideoStage } from './item.js';
 import type { SourceRow } from './sources.js';
 import { declareStage } from '../stage/contract.js';
