@@ -206,5 +206,7 @@ describe('a failure after inference keeps the counts', () => {
     expect(r.status).toBe('failed');
     expect(r.error).toMatch(/missing\.mp4/);
     expect([r.segments, r.segmentsRun, r.segmentsReused, r.frames]).toEqual([3, 2, 1, 60]);
+    // The one failure mark: the stage that gave up, its error the report's.
+    expect([out[0]!.failure?.stage, out[0]!.failure?.error.message]).toEqual(['remux', r.error]);
   });
 });
