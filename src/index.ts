@@ -4,7 +4,24 @@ export * from './types.js';
 export { ffmpegChoice, ffmpegPath, ffprobePath, type ToolChoice } from './media/ffmpeg-path.js';
 export { probeMedia, outputTagArgs, setsarFilter, type MediaFacts, type ProbeMediaOptions } from './media/facts.js';
 export { writeFileAtomic } from './util/atomic.js';
-export { generatorStage, orderedMap, type StageOptions } from './stage/generator.js';
+// The stage kit (src/stage/): how every stage is written and composed.
+export {
+  itemStage,
+  pipeline,
+  Slots,
+  generatorStage,
+  orderedMap,
+  declareStage,
+  checkStages,
+  contractOf,
+  type ItemStageOptions,
+  type ItemStep,
+  type StepContext,
+  type PipelineOptions,
+  type StageOptions,
+  type StageContract,
+  type OnError,
+} from './stage/index.js';
 
 // shards
 export { expandShardPatterns } from './shards/brace.js';
@@ -14,16 +31,8 @@ export { bundleClips, type BundleOptions, type BundleSummary, type BundledShard 
 export { ACAV_CLIP_SECONDS, parseClipStem } from './shards/clip-name.js';
 
 // media
-export {
-  decodeClip,
-  decodeClips,
-  decodeArgs,
-  resolveDecodeOptions,
-  type DecodeOptions,
-  type DecodeStageOptions,
-  type DecodedClip,
-  type DecodeIo,
-} from './media/decode.js';
+export { decodeClip, decodeArgs, resolveDecodeOptions, type DecodeOptions, type DecodedClip, type DecodeIo } from './media/decode.js';
+export { decodeClips, type DecodeStageOptions } from './media/decode-stage.js';
 export { toFastStart, pipeLayout, predictFrameCount, type PipeLayout } from './media/mp4.js';
 export { linspaceIndices, shortSideScale } from './media/sampling.js';
 export { liveChildProcesses } from './media/process.js';
@@ -148,8 +157,6 @@ export { ModelCache } from './infer/model-cache.js';
 export { segments, folderUnits, segmentsUnits, type SegmentsReport } from './jobs/segments.js';
 export type { SegmentsOptions, SegmentsProgress, ResolvedSegmentsOptions } from './segments/options.js';
 export { resolveSegmentsOptions } from './segments/options.js';
-// Stage contracts (src/stage/contract.ts): the ETL examples check their own compositions.
-export { declareStage, checkStages, contractOf, type StageContract } from './stage/contract.js';
 export {
   prepareStage,
   splitStage,

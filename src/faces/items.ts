@@ -1,4 +1,5 @@
 import type { ClipstreamError } from '../errors.js';
+import type { ItemFailure } from '../types.js';
 import type { Detection } from './boxes.js';
 import type { CropBox } from './crops.js';
 import type { FaceRow } from './metadata.js';
@@ -58,6 +59,11 @@ export interface ClipItem {
   /** How many frames `frames` yields (the span from the first to the last detection). */
   numFrames: number;
   frames: AsyncIterable<Uint8Array>;
+  /**
+   * Set when the clip could not be made (the stage kit's one failure mark): its source is
+   * recorded as failed (and retried on a rerun); later clips of that source are marked skipped.
+   */
+  failure?: ItemFailure;
 }
 
 /** A finished face clip: its metadata row. */
@@ -65,14 +71,6 @@ export interface RowItem {
   kind: 'row';
   source: FaceSource;
   row: FaceRow;
-}
-
-/** A face clip that could not be made: its source is recorded as failed (and retried on a rerun). */
-export interface ClipFailed {
-  kind: 'clip-failed';
-  source: FaceSource;
-  clipKey: string;
-  error: ClipstreamError;
 }
 
 export interface SourceEnd {
@@ -83,4 +81,4 @@ export interface SourceEnd {
   error?: ClipstreamError;
 }
 
-export type FaceItem = FrameItem | BlockItem | ClipItem | RowItem | ClipFailed | SourceEnd;
+export type FaceItem = FrameItem | BlockItem | ClipItem | RowItem | SourceEnd;

@@ -75,7 +75,7 @@ export function facesRecordSink(state: RecordState, o: RecordOptions) {
   };
   const take = async (item: FaceItem): Promise<void> => {
     if (item.kind === 'row') of(item.source).rows.push(item.row);
-    else if (item.kind === 'clip-failed') of(item.source).error ??= item.error;
+    else if (item.kind === 'clip' && item.failure) of(item.source).error ??= item.failure.error;
     if (item.kind !== 'source-end') return;
     const { source } = item;
     const p = of(source);
