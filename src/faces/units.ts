@@ -32,8 +32,6 @@ export class FaceUnits {
   /** Videos done before whose clips are not in a staging store while --make_lmdb asks for them. */
   readonly #unstored = new Set<string>();
   #records = new Map<string, VideoRecord>();
-  /** The videos' records (`faces-records/<key>.msgpack`) and the tables lock. */
-  readonly store: UnitRecords<VideoRecord>;
   /** Logs of the videos skipped as done before, by path. */
   readonly #before = new Map<string, VideoLog>();
   /** Clips of the videos skipped as done before (the progress counts them). */
@@ -42,10 +40,9 @@ export class FaceUnits {
   private constructor(
     readonly o: UnitsOptions,
     readonly sources: FaceSource[],
-    store: UnitRecords<VideoRecord>,
-  ) {
-    this.store = store;
-  }
+    /** The videos' records (`faces-records/<key>.msgpack`) and the tables lock. */
+    readonly store: UnitRecords<VideoRecord>,
+  ) {}
 
   static async open(o: UnitsOptions, list: (previousKeys: Record<string, string>) => Promise<FaceSource[]>): Promise<FaceUnits> {
     if (o.clearAll) for (const d of [RECORDS_DIR, STAGING_DIR]) await rm(join(o.outputDir, d), { recursive: true, force: true });
