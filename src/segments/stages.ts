@@ -153,7 +153,7 @@ export async function runKey(input: string, o: ResolvedSegmentsOptions, model: {
 }
 
 /** The done marker of a finished video (`done.json`): its run key, segment and frame counts, and its mp4 as written. */
-export async function doneMarker(item: SegmentsItem, ctx: SegmentsStageContext): Promise<DoneMarker> {
+async function doneMarker(item: SegmentsItem, ctx: SegmentsStageContext): Promise<DoneMarker> {
   const o = ctx.options;
   const key = await runKey(item.input, o, { sha256: await fileSha256(ctx.model.path), kind: ctx.model.kind });
   const out = o.format === 'mp4' ? await stat(item.output) : null;
