@@ -2,11 +2,11 @@
  * The clips tables as a view over per-video records, so that any number of runs (ranks,
  * queue workers, machines on one NFS folder) can share one output folder:
  *
- *   outDir/.units/<video_id>.json   one record per finished video (its videos.csv row, its
+ *   outputDir/.units/<video_id>.json   one record per finished video (its videos.csv row, its
  *                                   clips.csv rows, its span issues), written atomically
- *   outDir/videos.csv, clips.csv, span_issues.csv
+ *   outputDir/videos.csv, clips.csv, span_issues.csv
  *                                   rebuilt from every record present, under one lock
- *                                   (`outDir/.tables.lock`), each written atomically
+ *                                   (`outputDir/.tables.lock`), each written atomically
  *
  * Rows follow the order of the source list; a listed video without a record yet has a
  * pending row (not downloaded, not failed, no clips). Records of videos not in the list are
@@ -14,7 +14,7 @@
  *
  * A rebuild reads every record, so it costs O(list) and rebuilding after every video costs
  * O(list²) per dataset. `update()` decides, under the table lock, whether one is due
- * (`outDir/.tables.json` says for which list the tables were last written, when, and how long
+ * (`outputDir/.tables.json` says for which list the tables were last written, when, and how long
  * that took): the rebuild that makes the tables complete always runs, others at most once per
  * max(`everyS`, TABLES_FACTOR × the last rebuild's duration) for the whole folder.
  */
@@ -60,10 +60,10 @@ const isUnitRecord = (v: unknown): boolean => {
  * the id made safe for a file name without two ids meeting (`a.b` and `a-b` stay apart), and
  * the table lock `.tables.lock`.
  */
-export function clipRecords(outDir: string, o: { signal?: AbortSignal; onWarning?: WarningHandler } = {}): UnitRecords<UnitRecord> {
-  return new UnitRecords<UnitRecord>(join(outDir, UNITS_DIR), jsonRecords({ check: isUnitRecord }), {
+function clipRecords(outputDir: string, o: { signal?: AbortSignal; onWarning?: WarningHandler } = {}): UnitRecords<UnitRecord> {
+  return new UnitRecords<UnitRecord>(join(outputDir, UNITS_DIR), jsonRecords({ check: isUnitRecord }), {
     fileStem: (videoId) => fitName(encodeURIComponent(videoId).replace(/\*/g, '%2A')),
-    tablesLock: join(outDir, '.tables.lock'),
+    tablesLock: join(outputDir, '.tables.lock'),
     owner: 'clips',
     ...(o.signal ? { signal: o.signal } : {}),
     ...(o.onWarning
@@ -76,13 +76,13 @@ export function clipRecords(outDir: string, o: { signal?: AbortSignal; onWarning
 }
 
 /** The record file of a video. */
-export function unitRecordPath(outDir: string, videoId: string): string {
-  return clipRecords(outDir).path(videoId);
+export function unitRecordPath(outputDir: string, videoId: string): string {
+  return clipRecords(outputDir).path(videoId);
 }
 
 /** Writes a video's record atomically: a reader sees the whole record or none. */
-export async function writeUnitRecord(outDir: string, record: UnitRecord): Promise<void> {
-  await clipRecords(outDir).write(record.video_id, record);
+export async function writeUnitRecord(outputDir: string, record: UnitRecord): Promise<void> {
+  await clipRecords(outputDir).write(record.video_id, record);
 }
 
 export const pendingRow = (videoId: string): VideoRow => ({
@@ -167,17 +167,17 @@ export class ClipTables {
 
   /** `listIssues`: issues of the list itself (spans of unlisted videos), first in span_issues.csv. */
   constructor(
-    readonly outDir: string,
+    readonly outputDir: string,
     readonly videoIds: readonly string[],
     readonly listIssues: readonly SpanIssue[] = [],
     readonly signal?: AbortSignal,
     readonly policy: TablesPolicy = {},
   ) {
-    this.videosCsv = join(outDir, 'videos.csv');
-    this.clipsCsv = join(outDir, 'clips.csv');
-    this.issuesCsv = join(outDir, 'span_issues.csv');
-    this.#stampPath = join(outDir, TABLES_STAMP);
-    this.records = clipRecords(outDir, { ...(signal ? { signal } : {}), ...(policy.onWarning ? { onWarning: policy.onWarning } : {}) });
+    this.videosCsv = join(outputDir, 'videos.csv');
+    this.clipsCsv = join(outputDir, 'clips.csv');
+    this.issuesCsv = join(outputDir, 'span_issues.csv');
+    this.#stampPath = join(outputDir, TABLES_STAMP);
+    this.records = clipRecords(outputDir, { ...(signal ? { signal } : {}), ...(policy.onWarning ? { onWarning: policy.onWarning } : {}) });
   }
 
   /** What the tables depend on besides the records: the list and its own issues. */

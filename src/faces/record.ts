@@ -126,8 +126,15 @@ export async function save(state: RecordState, outputDir: string, position: Map<
     .map((r, i) => ({ r, i }))
     .sort((a, b) => rank(a.r) - rank(b.r) || a.i - b.i)
     .map(({ r }) => r);
-  await writeMetadata(outputDir, state.rows);
-  const videos = Object.fromEntries(Object.entries(state.videos).sort(([a], [b]) => order(a) - order(b)));
+  await writeTables(outputDir, state.rows, Object.fromEntries(Object.entries(state.videos).sort(([a], [b]) => order(a) - order(b))));
+}
+
+/**
+ * The one writer of the faces tables: metadata.csv/msgpack (`rows`) and the resume state
+ * faces-videos.json (`videos`, by relative path), each atomically, in the order given.
+ */
+export async function writeTables(outputDir: string, rows: FaceRow[], videos: Record<string, VideoLog>): Promise<void> {
+  await writeMetadata(outputDir, rows);
   await writeFileAtomic(join(outputDir, STATE_FILE), `${JSON.stringify({ videos }, null, 2)}\n`);
 }
 

@@ -28,8 +28,7 @@ import { autoDownsampleRatio, type ResolvedSegmentsOptions, type SegmentsProgres
 import type { OutputMeaning } from './encode.js';
 import { workDirFor } from './outputs.js';
 import { planSegments, type Segment } from './plan.js';
-import { fileSha256, RecordStore, segmentName, stateHash, type SegmentRecord } from './records.js';
-import { doneMarker } from './resume.js';
+import { fileSha256, RecordStore, segmentName, stateHash, type DoneMarker, type SegmentRecord } from './records.js';
 import { writeSourceSegments } from './split.js';
 
 export interface VideoReport {
@@ -150,6 +149,19 @@ export async function outputSettings(input: string, o: ResolvedSegmentsOptions, 
     background: o.background,
     encode: encodeOf(o),
   };
+}
+
+/** What a finished video's output depends on besides its segments: the source, the model and every option that changes the output. */
+export async function runKey(input: string, o: ResolvedSegmentsOptions, model: { sha256: string | null; kind: string }): Promise<string> {
+  return JSON.stringify({ ...(await outputSettings(input, o, model)), downsampleRatio: o.downsampleRatio, audio: o.audio, keepSegments: o.keepSegments });
+}
+
+/** The done marker of a finished video (`done.json`): its run key, segment and frame counts, and its mp4 as written. */
+async function doneMarker(item: SegmentsItem, ctx: SegmentsStageContext): Promise<DoneMarker> {
+  const o = ctx.options;
+  const key = await runKey(item.input, o, { sha256: await fileSha256(ctx.model.path), kind: ctx.model.kind });
+  const out = o.format === 'mp4' ? await stat(item.output) : null;
+  return { key, segments: item.report.segments, frames: item.report.frames, output: out ? { size: out.size, mtimeMs: out.mtimeMs } : null };
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   type StreamItem,
   type WarningHandler,
 } from '../types.js';
-import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
+import { tempPathFor } from '../util/atomic.js';
 import { removeDeadTemps } from '../util/lock.js';
 import { asDiskFull, writeAll } from '../util/disk.js';
 import { validateInteger, validateOneOf, validateString } from '../util/validate.js';
@@ -28,7 +28,7 @@ import { decodeFeatureRecord, encodeFeatureRecord, msgpackArrayHeader } from './
 import {
   checkShardName,
   completedIndices,
-  shardIncompletePath,
+  incompleteMarkers,
   shardJournalPath,
   shardOutputPath,
   type FeatureShardFormat,
@@ -289,10 +289,10 @@ export class FeatureShardWriter extends Writable {
     await removeDeadTemps(dirname(output), basename(output));
     // The marker goes down before the output appears and goes away only after a complete one
     // replaced it: an output is never seen without the marker it needs.
-    const marker = shardIncompletePath(this.outputDir, name);
-    if (end.incomplete) await writeFileAtomic(marker, `${JSON.stringify(await incompleteMarker(end), null, 2)}\n`);
+    const markers = incompleteMarkers(this.outputDir);
+    if (end.incomplete) await markers.write(name, await incompleteMarker(end));
     await this.writeFinal(s, ok, output);
-    if (!end.incomplete) await rm(marker, { force: true });
+    if (!end.incomplete) await markers.remove(name);
     await s.journal.close();
     this.shards.delete(name);
     this.finished.add(name);
