@@ -55,7 +55,7 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, 
   signal?: AbortSignal;
 }
 
-function resolveModel(dir: string, file: string | null | undefined, fallback: string): string | null {
+function modelPath(dir: string, file: string | null | undefined, fallback: string): string | null {
   if (file === null) return null;
   const f = file ?? fallback;
   return isAbsolute(f) || f.includes('/') ? resolve(f) : join(dir, f);
@@ -82,8 +82,8 @@ export function resolveExtractOptions(options: ExtractOptions) {
       where: { option: 'options.tarPath' },
     });
   const modelDir = options.modelDir ?? shippedModelsDir();
-  const visualPath = resolveModel(modelDir, options.visualModel, DEFAULT_VISUAL_MODEL);
-  const audioPath = resolveModel(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
+  const visualPath = modelPath(modelDir, options.visualModel, DEFAULT_VISUAL_MODEL);
+  const audioPath = modelPath(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
   if (!visualPath && !audioPath) throw new ClipstreamError('ERR_BAD_ARGUMENT', 'nothing to extract: both visualModel and audioModel are null');
   const session = { device, intraOpThreads: options.intraOpThreads, onWarning, verbose };
   return { onWarning, outputDir, format, batchSize, numWorkers, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };

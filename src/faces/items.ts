@@ -2,7 +2,7 @@ import type { ClipstreamError } from '../errors.js';
 import type { Detection } from './boxes.js';
 import type { CropBox } from './crops.js';
 import type { FaceRow } from './metadata.js';
-import type { SourceInfo } from './source-info.js';
+import type { ProbedVideo } from './source-info.js';
 import type { FrameDetection } from './tracker.js';
 
 /**
@@ -21,7 +21,7 @@ export interface FaceSource {
   /** Stem of the clip keys, unique among the sources (see sources.ts). */
   key: string;
   /** Set by the sample-frames stage once probed. */
-  info?: SourceInfo;
+  info?: ProbedVideo;
 }
 
 /** A sampled frame: pixels resized for the detector until detection, then its detections. */
@@ -81,7 +81,7 @@ export interface ClipFailed {
   error: ClipstreamError;
 }
 
-export interface SourceEnd {
+export interface FaceSourceEnd {
   kind: 'source-end';
   source: FaceSource;
   /** Frames sampled for detection. */
@@ -89,4 +89,4 @@ export interface SourceEnd {
   error?: ClipstreamError;
 }
 
-export type FaceItem = FrameItem | BlockItem | ClipItem | RowItem | ClipFailed | SourceEnd;
+export type FaceItem = FrameItem | BlockItem | ClipItem | RowItem | ClipFailed | FaceSourceEnd;

@@ -5,7 +5,7 @@ import { declareStage } from '../run/contract.js';
 import { failItem, type OnError } from '../run/on-error.js';
 import { generatorStage } from '../util/stage.js';
 import { sampledFrames } from './frames.js';
-import type { FaceItem, FaceSource, FrameItem, SourceEnd } from './items.js';
+import type { FaceItem, FaceSource, FrameItem, FaceSourceEnd } from './items.js';
 import { probeSource } from './source-info.js';
 
 export interface SampleFramesOptions {
@@ -36,7 +36,7 @@ export function sampleFramesStage(options: SampleFramesOptions) {
   );
 }
 
-async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSignal: AbortSignal): AsyncGenerator<FrameItem | SourceEnd> {
+async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSignal: AbortSignal): AsyncGenerator<FrameItem | FaceSourceEnd> {
   const signal = o.signal ? AbortSignal.any([o.signal, stageSignal]) : stageSignal;
   let samples = 0;
   try {

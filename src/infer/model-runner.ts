@@ -50,7 +50,7 @@ export interface RunContext {
   batch?: string;
 }
 
-export interface RunResult {
+export interface InferenceResult {
   outputs: ModelOutputs;
   /** The inputs, handed back: on the worker thread their buffers went there and back, so reuse these. */
   feeds: Feeds;
@@ -120,7 +120,7 @@ export class ModelRunner {
    * `feeds` of the result, not the arrays passed in. A failure throws `ERR_INFERENCE` with
    * `where: { file, key }` and the cause.
    */
-  async run(feeds: Feeds, outputs: string[], context: RunContext = {}): Promise<RunResult> {
+  async run(feeds: Feeds, outputs: string[], context: RunContext = {}): Promise<InferenceResult> {
     const fail = (cause: unknown, message: string) =>
       new ClipstreamError(
         'ERR_INFERENCE',

@@ -6,7 +6,7 @@ import type { DecodedAudio, DecodedVideo } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf, validateBoolean } from '../util/validate.js';
 import { ffmpegPath } from './ffmpeg-path.js';
 import { mp4VideoFacts, pipeLayout, predictFrameCount } from './mp4.js';
-import { runTool, type RunResult } from './process.js';
+import { runTool, type ToolResult } from './process.js';
 import { FrameResizer } from './resize.js';
 import { linspaceIndices } from './sampling.js';
 
@@ -348,7 +348,7 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
 
   const name = where.key ?? where.file ?? 'clip';
   const exact = options.video && options.resize === 'exact';
-  const fail = (result: RunResult): never => {
+  const fail = (result: ToolResult): never => {
     if (result.killedBy) {
       const why = result.killedBy === 'stall' ? `produced no output for ${options.stallTimeoutMs} ms` : `ran longer than ${options.timeoutMs} ms`;
       throw new ClipstreamError('ERR_DECODE_TIMEOUT', `${name}: ffmpeg ${why} and was killed`, { where, transient: true });
@@ -379,8 +379,8 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
       return { video: null, audio: null, durationSeconds: parseInfo(result.stderr).duration ?? 0, fps: null, sourceWidth: null, sourceHeight: null };
     result = await run(false, picks);
   }
-  const frameSize = (r: RunResult) => (exact ? outputFrameSize(r.stderr) : { width: options.size, height: options.size });
-  const picked = (r: RunResult, p: number[]) => {
+  const frameSize = (r: ToolResult) => (exact ? outputFrameSize(r.stderr) : { width: options.size, height: options.size });
+  const picked = (r: ToolResult, p: number[]) => {
     const s = frameSize(r);
     return s !== null && r.stdout.length === new Set(p).size * s.width * s.height * 3;
   };

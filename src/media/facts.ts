@@ -13,7 +13,7 @@
 import { open } from 'node:fs/promises';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath, ffprobePath } from './ffmpeg-path.js';
-import { type RunResult, runTool } from './process.js';
+import { type ToolResult, runTool } from './process.js';
 
 /** A ratio of two positive integers, e.g. a sample aspect ratio 16:15. */
 export interface Fraction {
@@ -278,7 +278,7 @@ function hmsSeconds(v: unknown): number {
 }
 
 /** Why a tool run did not give a usable answer, or null when it exited 0. */
-export function runFailure(tool: string, res: RunResult): string | null {
+export function runFailure(tool: string, res: ToolResult): string | null {
   if (res.killedBy) return `${tool} was killed (${res.killedBy === 'stall' ? 'no progress' : 'timeout'})`;
   if (res.signal) return `${tool} was killed by ${res.signal}`;
   if (res.code !== 0) return res.stderr.trim().split('\n').pop() || `${tool} exited with ${res.code}`;
@@ -286,7 +286,7 @@ export function runFailure(tool: string, res: RunResult): string | null {
 }
 
 /** A crash (a signal, or no exit code) says nothing about the file: worth another route. */
-export const crashed = (res: RunResult) => res.signal !== null || (res.code === null && !res.killedBy);
+export const crashed = (res: ToolResult) => res.signal !== null || (res.code === null && !res.killedBy);
 
 // ---------------------------------------------------------------------------------------------
 // The container's own structure: fragments and indexes, read from box / element headers only.
@@ -862,7 +862,7 @@ export async function probeMedia(path: string, options: ProbeMediaOptions = {}):
   const ffmpeg = options.ffmpeg ?? ffmpegPath();
   const { signal } = options;
   const fail = (why: string) => new ClipstreamError('ERR_DECODE', `cannot probe ${path}: ${why}`, { where: { file: path } });
-  let res: RunResult | null = null;
+  let res: ToolResult | null = null;
   let why: string;
   try {
     res = await runTool(ffprobe, ['-v', 'error', '-show_entries', STREAM_ENTRIES, '-of', 'json', path], { signal, timeoutMs: 60_000, where: { file: path } });

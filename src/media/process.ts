@@ -56,7 +56,7 @@ export interface RunOptions {
   onStderrLine?: (line: string) => boolean;
 }
 
-export interface RunResult {
+export interface ToolResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: Buffer;
@@ -134,7 +134,7 @@ export async function retryTransient<T>(
  * when the process cannot be started or the signal aborts it. The child is killed on abort,
  * on the watchdog, and at process exit.
  */
-export async function runTool(binary: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+export async function runTool(binary: string, args: string[], options: RunOptions = {}): Promise<ToolResult> {
   // Bytes in memory (or none) can be fed again: a transient failure is retried here, transparently.
   const replayable = options.input === undefined || options.input instanceof Uint8Array;
   const modes: Modes = { stdin: options.input ? 'feed' : 'none', stdout: 'collect' };
@@ -142,7 +142,7 @@ export async function runTool(binary: string, args: string[], options: RunOption
   try {
     return await retryTransient(
       async (n) => {
-        const r: RunResult = { ...(await startRun(binary, args, options, modes).done), attempts: n };
+        const r: ToolResult = { ...(await startRun(binary, args, options, modes).done), attempts: n };
         if (r.transient) throw new TransientResult(r);
         return r;
       },
@@ -157,7 +157,7 @@ export async function runTool(binary: string, args: string[], options: RunOption
 
 /** Carries a transient result through retryTransient. */
 class TransientResult extends ClipstreamError {
-  constructor(readonly result: RunResult) {
+  constructor(readonly result: ToolResult) {
     super('ERR_DECODE', 'transient tool failure', { transient: true });
   }
 }
@@ -166,7 +166,7 @@ class TransientResult extends ClipstreamError {
 interface Run {
   /** The pipes handed to the caller once the child started (null when it could not start). */
   pipes: Promise<{ stdin: Writable | null; stdout: Readable | null } | null>;
-  done: Promise<RunResult>;
+  done: Promise<ToolResult>;
   kill(): void;
   /** Tells the stall watchdog whether the caller is waiting on the child (time spent elsewhere is not a stall). */
   waiting(on: boolean): void;
@@ -200,7 +200,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
     waitingForOutput = on;
   };
 
-  const done = new Promise<RunResult>((resolve, reject) => {
+  const done = new Promise<ToolResult>((resolve, reject) => {
     if (options.signal?.aborted) {
       givePipes(null);
       reject(abortError(options.signal, options.where));
@@ -221,7 +221,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       const out: Buffer[] = [];
       const extra: Buffer[][] = Array.from({ length: extraCount }, () => []);
       let stderr = '';
-      let killedBy: RunResult['killedBy'];
+      let killedBy: ToolResult['killedBy'];
       const limits = effectiveLimits(options);
       // Progress clocks, in ms: `idle` since the last output, `active` since the start, each
       // counting only time the child could have used (see stallTimeoutMs).
@@ -397,7 +397,7 @@ async function feed(stdin: Writable, chunks: AsyncIterable<Uint8Array> | Iterabl
 }
 
 /** What went wrong with a child, in a few words: `exit 1`, `killed by SIGSEGV`, `stalled (no output for 30 s)`. */
-export function describeExit(r: Pick<RunResult, 'code' | 'signal' | 'killedBy'>, options: Pick<RunOptions, 'stallTimeoutMs' | 'timeoutMs'> = {}): string {
+export function describeExit(r: Pick<ToolResult, 'code' | 'signal' | 'killedBy'>, options: Pick<RunOptions, 'stallTimeoutMs' | 'timeoutMs'> = {}): string {
   if (r.killedBy === 'stall') return `stalled (no output for ${((options.stallTimeoutMs ?? 0) / 1000).toFixed(0)} s) and was killed`;
   if (r.killedBy === 'timeout') return `ran past its ${((options.timeoutMs ?? 0) / 1000).toFixed(0)} s limit and was killed`;
   if (r.signal) return `was killed by ${r.signal}`;
@@ -425,7 +425,7 @@ export class ToolFailure extends ClipstreamError {
   constructor(
     binary: string,
     what: string,
-    r: Pick<RunResult, 'code' | 'signal' | 'killedBy' | 'stderr' | 'transient'>,
+    r: Pick<ToolResult, 'code' | 'signal' | 'killedBy' | 'stderr' | 'transient'>,
     options: RunOptions & { code?: ErrorCode } = {},
   ) {
     const tail = stderrTail(r.stderr);
@@ -447,7 +447,7 @@ export class ToolFailure extends ClipstreamError {
 }
 
 /** True when the run ended well: exit 0, no signal, not killed by the watchdog. */
-export function succeeded(r: Pick<RunResult, 'code' | 'signal' | 'killedBy'>): boolean {
+export function succeeded(r: Pick<ToolResult, 'code' | 'signal' | 'killedBy'>): boolean {
   return r.code === 0 && r.signal === null && !r.killedBy;
 }
 
@@ -458,7 +458,7 @@ export function succeeded(r: Pick<RunResult, 'code' | 'signal' | 'killedBy'>): b
  * @example
  * const { stdout } = await runToolOrThrow(ffprobePath(), args, { what: 'cannot probe', where: { file } });
  */
-export async function runToolOrThrow(binary: string, args: string[], options: RunOptions & { what: string; code?: ErrorCode }): Promise<RunResult> {
+export async function runToolOrThrow(binary: string, args: string[], options: RunOptions & { what: string; code?: ErrorCode }): Promise<ToolResult> {
   const r = await runTool(binary, args, options);
   if (!succeeded(r)) throw new ToolFailure(binary, options.what, r, options);
   return r;
@@ -482,7 +482,7 @@ export interface ToolStream {
   /** stdout in chunks of exactly `chunkBytes` (a trailing partial chunk is dropped), read as asked for. */
   chunks(chunkBytes: number): AsyncGenerator<Buffer, void, undefined>;
   /** Ends stdin and waits for the child; throws a ToolFailure unless it exited 0. */
-  finish(): Promise<RunResult>;
+  finish(): Promise<ToolResult>;
   /** Kills the child and waits until it is gone; never throws. */
   kill(): Promise<void>;
 }
@@ -503,7 +503,7 @@ export interface ToolStream {
 export function streamTool(binary: string, args: string[], options: StreamOptions): ToolStream {
   const run = startRun(binary, args, options, { stdin: options.stdin ? 'stream' : 'none', stdout: options.stdout ?? 'stream' });
   run.done.catch(() => {});
-  const failure = (r: RunResult) => new ToolFailure(binary, options.what, r, options);
+  const failure = (r: ToolResult) => new ToolFailure(binary, options.what, r, options);
   return {
     async write(chunk) {
       const pipes = await run.pipes;
@@ -582,7 +582,7 @@ export async function* toolOutput(
   binary: string,
   args: string[],
   options: Omit<StreamOptions, 'stdin' | 'stdout'> & { chunkBytes: number },
-): AsyncGenerator<Buffer, RunResult, undefined> {
+): AsyncGenerator<Buffer, ToolResult, undefined> {
   const tool = streamTool(binary, args, options);
   let finished = false;
   try {
