@@ -47,7 +47,7 @@ async function nvencWorks(ffmpeg: string, encoder: Encoder): Promise<string | nu
 export async function resolveEncoder(requested: string, options: { ffmpegPath?: string; onWarning?: WarningHandler } = {}): Promise<EncoderChoice> {
   const enc = validateOneOf(requested, 'options.encoder', ENCODERS);
   const ffmpeg = options.ffmpegPath ?? ffmpegPath();
-  const warn = options.onWarning ?? defaultWarningHandler;
+  const onWarning = options.onWarning ?? defaultWarningHandler;
   const key = `${ffmpeg}\0${enc}`;
   let p = cache.get(key);
   if (!p) {
@@ -74,7 +74,7 @@ export async function resolveEncoder(requested: string, options: { ffmpegPath?: 
   return p.then((choice) => {
     if (choice.encoder !== choice.requested && !warned.has(key)) {
       warned.add(key);
-      warn(
+      onWarning(
         new ClipstreamError(
           'ERR_INVALID_OPTION',
           `encoder ${choice.requested} is not available with ${ffmpeg} or no GPU answered; encoding on the CPU with ${choice.encoder} instead`,

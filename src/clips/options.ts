@@ -96,7 +96,7 @@ function planOf(o: ClipsOptions, spans: Map<string, SpanSpec[]> | null): ClipPla
 export interface ResolvedClips {
   sourcesPath: string;
   outputDir: string;
-  warn: WarningHandler;
+  onWarning: WarningHandler;
   numProcesses: number;
   shardSize: number;
   /** The span table, when the plan is spans. */
@@ -109,7 +109,7 @@ export interface ResolvedClips {
 export async function resolveClipsOptions(options: ClipsOptions): Promise<ResolvedClips> {
   const sourcesPath = validateString(options?.sources, 'options.sources');
   const given = validateString(options.outputDir, 'options.outputDir');
-  const warn = options.onWarning ?? defaultWarningHandler;
+  const onWarning = options.onWarning ?? defaultWarningHandler;
   const numProcesses = validateInteger(options.numProcesses ?? 1, 'options.numProcesses', 1, 256);
   const shardSize = validateInteger(options.shardSize ?? 0, 'options.shardSize', 0);
   const tablesEveryS = validateNumber(options.tablesEveryS ?? TABLES_EVERY_S, 'options.tablesEveryS', 0);
@@ -153,7 +153,7 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     retryDelayMs: validateNumber(options.downloadRetryDelayMs ?? 1000, 'options.downloadRetryDelayMs', 0),
     maxBytes: options.maxDownloadBytes === undefined ? undefined : validateInteger(options.maxDownloadBytes, 'options.maxDownloadBytes', 1),
   };
-  const encoder = await resolveEncoder(options.encoder ?? 'libx264', { ffmpegPath: options.ffmpegPath, onWarning: warn });
+  const encoder = await resolveEncoder(options.encoder ?? 'libx264', { ffmpegPath: options.ffmpegPath, onWarning });
   const ctx: VideoContext = {
     clipsDir: join(outputDir, 'clips'),
     downloadsDir: join(outputDir, 'downloads'),
@@ -170,7 +170,7 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     onError: options.onError,
     signal: options.signal,
   };
-  return { sourcesPath, outputDir, warn, numProcesses, shardSize, spans, ctx, tablesEveryS };
+  return { sourcesPath, outputDir, onWarning, numProcesses, shardSize, spans, ctx, tablesEveryS };
 }
 
 /**

@@ -70,11 +70,11 @@ const issueWarning = (i: SpanIssue) =>
  */
 export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const started = Date.now();
-  const { sourcesPath, outputDir, warn, shardSize, spans, ctx, tablesEveryS } = await resolveClipsOptions(options);
-  const sources = await listClipSources(sourcesPath, options.numVideos, warn);
+  const { sourcesPath, outputDir, onWarning, shardSize, spans, ctx, tablesEveryS } = await resolveClipsOptions(options);
+  const sources = await listClipSources(sourcesPath, options.numVideos, onWarning);
   // Against the whole list: a span of a video in another rank's share is not lost.
   const listIssues = spans ? unlistedSpans(spans, sources, options.numVideos !== undefined) : [];
-  for (const issue of listIssues) warn(issueWarning(issue));
+  for (const issue of listIssues) onWarning(issueWarning(issue));
   const tables = new ClipTables(
     outputDir,
     sources.map((s) => s.videoId),
@@ -104,7 +104,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       // One run per video at a time, across ranks, workers and machines; a finished video is done again (its clips checked, not cut).
       locks: { finalPath: (s) => unitRecordPath(outputDir, s.videoId), isDone: async () => false },
       signal: options.signal,
-      onWarning: warn,
+      onWarning,
       onProgress: options.onProgress,
     },
     async (job) => {
@@ -121,8 +121,8 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
             tables,
             onRecorded: (item, record) => {
               made += item.made;
-              for (const issue of item.issues) warn(issueWarning(issue));
-              if (item.row.failed) warn(new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.row.video_id } }));
+              for (const issue of item.issues) onWarning(issueWarning(issue));
+              if (item.row.failed) onWarning(new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.row.video_id } }));
               job.item('done', record.clips.length);
               job.item('failed', record.issues.filter((i) => i.action === 'failed').length);
               job.unitDone(unitResult(item, record));

@@ -129,12 +129,12 @@ export async function bundleClips(options: BundleOptions): Promise<BundleSummary
   const prefix = options.prefix === undefined ? 'shard-' : validateString(options.prefix, 'options.prefix');
   const startIndex = validateInteger(options.startIndex ?? 0, 'options.startIndex', 0);
   const overwrite = validateBoolean(options.overwrite ?? false, 'options.overwrite');
-  const warn = options.onWarning ?? defaultWarningHandler;
+  const onWarning = options.onWarning ?? defaultWarningHandler;
 
   const skipped: BundleSummary['skipped'] = [];
   const skip = (file: string, reason: string): void => {
     skipped.push({ file, reason });
-    warn(new ClipstreamError('ERR_BAD_ARGUMENT', `bundle: skipped ${join(inputDir, file)}: ${reason}`, { where: { file: join(inputDir, file) } }));
+    onWarning(new ClipstreamError('ERR_BAD_ARGUMENT', `bundle: skipped ${join(inputDir, file)}: ${reason}`, { where: { file: join(inputDir, file) } }));
   };
 
   let dirents: Dirent[];
@@ -206,7 +206,7 @@ export async function bundleClips(options: BundleOptions): Promise<BundleSummary
     const tarPath = join(outputDir, `${name}.tar`);
     const jsonPath = join(outputDir, `${name}.json`);
     if (!overwrite && ((await exists(tarPath)) || (await exists(jsonPath)))) {
-      warn(new ClipstreamError('ERR_IO', `bundle: ${tarPath} already exists; left alone (pass overwrite to replace it)`, { where: { file: tarPath } }));
+      onWarning(new ClipstreamError('ERR_IO', `bundle: ${tarPath} already exists; left alone (pass overwrite to replace it)`, { where: { file: tarPath } }));
       shards.push({ tar: tarPath, json: jsonPath, clips: group.length, written: false });
       continue;
     }

@@ -91,10 +91,10 @@ class CallbackFailure {
   constructor(readonly error: unknown) {}
 }
 
-function guardWarnings(warn: WarningHandler): WarningHandler {
+function guardWarnings(onWarning: WarningHandler): WarningHandler {
   return (w) => {
     try {
-      warn(w);
+      onWarning(w);
     } catch (err) {
       throw new CallbackFailure(err);
     }
@@ -109,7 +109,7 @@ interface Open {
 }
 
 interface Ctx {
-  warn: WarningHandler;
+  onWarning: WarningHandler;
   skipShard?: ReadTarOptions['skipShard'];
   indexOf?: ReadTarOptions['indexOf'];
   onError?: OnError;
@@ -119,7 +119,7 @@ interface Ctx {
 }
 
 async function* readShard(shard: ShardInfo, ctx: Ctx): AsyncGenerator<TarItem> {
-  const { warn } = ctx;
+  const { onWarning } = ctx;
   const url = shard.url;
 
   let samples = 0; // complete samples
@@ -138,7 +138,7 @@ async function* readShard(shard: ShardInfo, ctx: Ctx): AsyncGenerator<TarItem> {
   };
   const memberWarning = (name: string, why: string): ClipstreamError => {
     const w = new ClipstreamError('ERR_TAR_MEMBER', `Skipped member '${name}' of shard ${url}: ${why}`, { where: { shard: url, file: name } });
-    warn(w);
+    onWarning(w);
     return w;
   };
 
@@ -150,7 +150,7 @@ async function* readShard(shard: ShardInfo, ctx: Ctx): AsyncGenerator<TarItem> {
     ctx.open.source = source;
     opened = await decompressed(source, url);
     ctx.open.stream = opened.stream;
-    parser = parseTar(opened.stream, (problem) => warn(new ClipstreamError('ERR_TAR_MEMBER', `Shard ${url}: ${problem}`, { where: { shard: url } })));
+    parser = parseTar(opened.stream, (problem) => onWarning(new ClipstreamError('ERR_TAR_MEMBER', `Shard ${url}: ${problem}`, { where: { shard: url } })));
     for (;;) {
       const header = await parser.next();
       if (!header) break;
@@ -203,7 +203,7 @@ async function* readShard(shard: ShardInfo, ctx: Ctx): AsyncGenerator<TarItem> {
   const cause = caught;
   const code = (cause as NodeJS.ErrnoException | null)?.code;
   if (caught !== null && code === 'ENOENT' && members === 0) {
-    warn(new ClipstreamError('ERR_TAR', `Shard ${url} does not exist; skipped`, { cause, where: { shard: url } }));
+    onWarning(new ClipstreamError('ERR_TAR', `Shard ${url} does not exist; skipped`, { cause, where: { shard: url } }));
     return;
   }
   // The entry join (./entry-join.ts) adds the clips its json lists that the tar lacks, and warns.
@@ -295,7 +295,7 @@ function readerContext(urls: Iterable<string> | AsyncIterable<string>, options: 
     throw new ClipstreamError('ERR_BAD_ARGUMENT', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
   }
   return {
-    warn: guardWarnings(options.onWarning ?? defaultWarningHandler),
+    onWarning: guardWarnings(options.onWarning ?? defaultWarningHandler),
     skipShard: options.skipShard,
     indexOf: options.indexOf,
     onError: options.onError,
@@ -345,7 +345,7 @@ export function readShards(urls: string[], options: ReadShardsOptions = {}): Rea
   const open: Open = {};
   const ctx = readerContext(urls, options, open);
   const highWaterMark = validateInteger(options.highWaterMark ?? 1, 'options.highWaterMark', 1, 1024);
-  const joined = joinEntriesOf(readAll([...urls], ctx), { ...options, onWarning: ctx.warn });
+  const joined = joinEntriesOf(readAll([...urls], ctx), { ...options, onWarning: ctx.onWarning });
   return declareStage(new ShardReader<StreamItem>(joined, open, highWaterMark), {
     name: 'read shards',
     adds: ['__key__', '__url__', 'shard', 'index', 'files', 'members', 'entry'],
