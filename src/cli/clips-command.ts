@@ -96,10 +96,10 @@ const FLAGS: Partial<Record<keyof ClipsOptions, string>> = {
  * `options.clipLenS` becomes `--clip_len_s`, and "of at least 5e-324" (the smallest
  * positive number) "greater than 0".
  *
- * @example cliMessage('Expected number of at least 5e-324 for options.clipLenS but received 0 of type number')
+ * @example withClipsFlags('Expected number of at least 5e-324 for options.clipLenS but received 0 of type number')
  * // 'Expected number greater than 0 for --clip_len_s but received 0'
  */
-export function cliMessage(message: string): string {
+export function withClipsFlags(message: string): string {
   return message
     .replace(/options\.(\w+)/g, (m, name: string) => (FLAGS[name as keyof ClipsOptions] ? `--${FLAGS[name as keyof ClipsOptions]}` : m))
     .replace(/ of at least 5e-324/g, ' greater than 0')
@@ -146,7 +146,7 @@ async function inCliWords<T>(p: Promise<T>): Promise<T> {
     return await p;
   } catch (err) {
     if (err instanceof ClipstreamError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_BAD_ARGUMENT')) {
-      throw new ClipstreamError(err.code, cliMessage(err.message), { cause: err, where: err.where });
+      throw new ClipstreamError(err.code, withClipsFlags(err.message), { cause: err, where: err.where });
     }
     throw err;
   }
