@@ -114,7 +114,8 @@ export { probeFrames, type FrameTimes } from './media/probe.js';
 
 // faces (detect, track, crop, score, store)
 export { faces, type FacesLmdb, type FacesOptions, type FacesReport } from './jobs/faces.js';
-export { listFolderVideos, assignKeys, videoStem, VIDEO_EXTENSIONS } from './faces/sources.js';
+export { listFolderVideos, assignKeys, videoStem } from './faces/sources.js';
+export { VIDEO_EXTENSIONS } from './shards/clip-name.js';
 export { sampleFramesStage } from './faces/sample-frames.js';
 export { detectStage } from './faces/detect.js';
 export { trackStage } from './faces/track.js';

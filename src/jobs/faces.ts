@@ -27,7 +27,7 @@ export { LMDB_DIR } from '../faces/encode.js';
 export { STATE_FILE, type VideoLog } from '../faces/record.js';
 export { RECORDS_DIR } from '../faces/records.js';
 export { STAGING_DIR } from '../faces/staging.js';
-export { VIDEO_EXTENSIONS, videoStem } from '../faces/sources.js';
+export { videoStem } from '../faces/sources.js';
 
 /**
  * Builds a face clip dataset from a folder of videos: the stages under src/faces/ (sources →
