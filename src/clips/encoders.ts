@@ -1,6 +1,6 @@
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { runTool } from '../media/process.js';
+import { runTool, stderrTail } from '../media/process.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateOneOf } from '../util/validate.js';
 
@@ -34,7 +34,7 @@ async function nvencWorks(ffmpeg: string, encoder: Encoder): Promise<string | nu
     ['-hide_banner', '-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'color=c=black:s=256x256:d=0.2', '-frames:v', '1', '-c:v', encoder, '-f', 'null', '-'],
     { timeoutMs: 30_000 },
   );
-  return res.code === 0 ? null : res.stderr.trim().split('\n').pop() || `exit code ${res.code}`;
+  return res.code === 0 ? null : stderrTail(res.stderr, 1) || `exit code ${res.code}`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { runTool } from '../media/process.js';
+import { runTool, stderrTail } from '../media/process.js';
 import { withAtomicFile } from '../util/atomic.js';
 import { validateInteger } from '../util/validate.js';
 import { encoderArgs, type EncodeSettings } from './encoders.js';
@@ -44,7 +44,7 @@ export interface TranscodeOptions extends EncodeSettings {
 }
 
 function lastLine(stderr: string): string {
-  return stderr.trim().split('\n').slice(-3).join(' | ') || 'no message';
+  return stderrTail(stderr, 3) || 'no message';
 }
 
 function common(o: TranscodeOptions): string[] {

@@ -6,7 +6,7 @@ import type { DecodedAudio, DecodedVideo } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf, validateBoolean } from '../util/validate.js';
 import { ffmpegPath } from './ffmpeg-path.js';
 import { mp4VideoFacts, pipeLayout, predictFrameCount } from './mp4.js';
-import { runTool, type ToolResult } from './process.js';
+import { runTool, stderrTail, type ToolResult } from './process.js';
 import { FrameResizer } from './resize.js';
 import { linspaceIndices } from './sampling.js';
 
@@ -199,22 +199,6 @@ function outputFrameSize(stderr: string): { width: number; height: number } | nu
   return m ? { width: Number(m[1]), height: Number(m[2]) } : null;
 }
 
-function stderrTail(stderr: string): string {
-  const lines = stderr
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(
-      (l) =>
-        l &&
-        !/^(Input|Output|Stream|Duration|Metadata|major_brand|minor_version|compatible_brands|encoder|handler_name|creation_time|Press|frame=|size=|video:|\[| {2})/.test(
-          l,
-        ) &&
-        !l.startsWith('Stream mapping'),
-    );
-  const last = lines.slice(-3).join(' | ');
-  return last || stderr.trim().split('\n').slice(-2).join(' | ');
-}
-
 /** Where decodeArgs reads and writes; the defaults are the pipes decodeClip uses. */
 export interface DecodeIo {
   input: string;
@@ -356,10 +340,14 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
     if (/Stream map '0:v:0' matches no streams|Stream specifier ':v:0' in filtergraph description .* matches no streams/.test(result.stderr)) {
       throw new ClipstreamError('ERR_DECODE', `${name}: no video stream`, { where });
     }
-    throw new ClipstreamError('ERR_DECODE', `${name}: ffmpeg failed (exit ${result.code ?? result.signal}): ${stderrTail(result.stderr)}`, {
-      where,
-      transient: result.transient === true,
-    });
+    throw new ClipstreamError(
+      'ERR_DECODE',
+      `${name}: ffmpeg failed (exit ${result.code ?? result.signal}): ${stderrTail(result.stderr, 3, { skipBanner: true })}`,
+      {
+        where,
+        transient: result.transient === true,
+      },
+    );
   };
   let withAudio = options.audio;
   // Frame selection inside ffmpeg when the container says how many frames the window holds.

@@ -13,7 +13,7 @@
 import { open } from 'node:fs/promises';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath, ffprobePath } from './ffmpeg-path.js';
-import { type ToolResult, runTool } from './process.js';
+import { type ToolResult, runTool, stderrTail } from './process.js';
 
 /** A ratio of two positive integers, e.g. a sample aspect ratio 16:15. */
 export interface Fraction {
@@ -281,7 +281,7 @@ function hmsSeconds(v: unknown): number {
 export function runFailure(tool: string, res: ToolResult): string | null {
   if (res.killedBy) return `${tool} was killed (${res.killedBy === 'stall' ? 'no progress' : 'timeout'})`;
   if (res.signal) return `${tool} was killed by ${res.signal}`;
-  if (res.code !== 0) return res.stderr.trim().split('\n').pop() || `${tool} exited with ${res.code}`;
+  if (res.code !== 0) return stderrTail(res.stderr, 1) || `${tool} exited with ${res.code}`;
   return null;
 }
 
@@ -656,7 +656,7 @@ export function factsFromFfmpegText(
   // One block per stream: its line plus the indented metadata and side data under it.
   const blocks = stderr.split(/\n(?=\s*Stream #)/).filter((b) => /^\s*Stream #/.test(b));
   const videoBlock = blocks.find((b) => /^\s*Stream #\d+:\d+[^:]*: Video: /.test(b) && !/\(attached pic\)/.test(b.split('\n')[0]!));
-  if (!videoBlock) throw fail(`no video stream (${stderr.trim().split('\n').pop() ?? 'no output'})`);
+  if (!videoBlock) throw fail(`no video stream (${stderrTail(stderr, 1)})`);
   const line = videoBlock.split('\n')[0]!;
   const streamIndex = (l: string) => Number(/Stream #\d+:(\d+)/.exec(l)?.[1] ?? 0);
   const fields = topLevelFields(line.slice(line.indexOf(': Video: ') + 9));

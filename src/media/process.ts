@@ -404,8 +404,27 @@ export function describeExit(r: Pick<ToolResult, 'code' | 'signal' | 'killedBy'>
   return `exited with ${r.code}`;
 }
 
-/** The last lines of a tool's stderr, joined on one line for a message. */
-export function stderrTail(stderr: string, lines = 2): string {
+/** ffmpeg's banner and stream listing: lines that never say what went wrong. */
+const FFMPEG_NOISE =
+  /^(Input|Output|Stream|Duration|Metadata|major_brand|minor_version|compatible_brands|encoder|handler_name|creation_time|Press|frame=|size=|video:|\[| {2})/;
+
+/**
+ * The last lines of a tool's stderr, joined on one line for a message: the one helper every
+ * message about a failed child uses. `skipBanner` leaves out ffmpeg's banner and stream listing
+ * (falling back to the last two raw lines when nothing else is left).
+ *
+ * @example stderrTail('a\nb\nc\n', 2) // 'b | c'
+ */
+export function stderrTail(stderr: string, lines = 2, options: { skipBanner?: boolean } = {}): string {
+  if (options.skipBanner) {
+    const kept = stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !FFMPEG_NOISE.test(l) && !l.startsWith('Stream mapping'));
+    const last = kept.slice(-lines).join(' | ');
+    if (last) return last;
+    return stderrTail(stderr, 2);
+  }
   return stderr.trim().split('\n').slice(-lines).join(' | ');
 }
 

@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { runTool, runToolOrThrow, succeeded } from '../media/process.js';
+import { runTool, runToolOrThrow, stderrTail, succeeded } from '../media/process.js';
 import type { FrameTimeline } from '../media/probe.js';
 import { withAtomicFile, writeFileAtomic } from '../util/atomic.js';
 
@@ -92,7 +92,7 @@ export async function planAudio(t: FrameTimeline, workDir: string, signal?: Abor
     const args = ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-t', '1', '-i', path, '-map', '0:a:0', ...audioCodecArgs(mode), '-f', 'mp4', scratch];
     try {
       const r = await runTool(ffmpegPath(), args, { signal, timeoutMs: 120_000, where: { file: path } });
-      return succeeded(r) ? null : r.stderr.trim().split('\n').pop() || `ffmpeg exited with ${r.code ?? r.signal}`;
+      return succeeded(r) ? null : stderrTail(r.stderr, 1) || `ffmpeg exited with ${r.code ?? r.signal}`;
     } finally {
       await rm(scratch, { force: true });
     }

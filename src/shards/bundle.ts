@@ -6,7 +6,7 @@ import { defaultWarningHandler, type ClipEntry, type WarningHandler } from '../t
 import { writeFileAtomic } from '../util/atomic.js';
 import { validateBoolean, validateInteger, validateString } from '../util/validate.js';
 import { ffprobePath } from '../media/ffmpeg-path.js';
-import { runTool } from '../media/process.js';
+import { runTool, stderrTail } from '../media/process.js';
 import { VIDEO_EXTENSIONS, parseClipStem } from './clip-name.js';
 import { exists } from '../util/fs.js';
 import { writeTarAtomic } from './tar-writer.js';
@@ -71,7 +71,7 @@ export async function probeDuration(file: string): Promise<number> {
     where,
   });
   if (res.code !== 0 || res.signal || res.killedBy) {
-    const detail = res.stderr.trim().split('\n').pop() || (res.killedBy ? 'timed out' : `exit ${res.code ?? res.signal}`);
+    const detail = stderrTail(res.stderr, 1) || (res.killedBy ? 'timed out' : `exit ${res.code ?? res.signal}`);
     throw new ClipstreamError('ERR_DECODE', `ffprobe failed on ${file}: ${detail}`, { where });
   }
   let json: { streams?: { codec_type?: string; duration?: string }[]; format?: { duration?: string } } = {};

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { stderrTail } from '../media/process.js';
 
 export type Compression = 'gzip' | 'bzip2' | 'xz' | 'zstd';
 
@@ -99,9 +100,7 @@ export async function decompressed(source: Readable, url: string): Promise<Decom
   });
   child.on('exit', (code, signal) => {
     if (stopped || code === 0) return;
-    out.destroy(
-      new Error(`${tool.bin} -dc failed on ${url} (${code !== null ? `exit ${code}` : `signal ${signal}`}): ${stderr.trim().split('\n').pop() ?? ''}`),
-    );
+    out.destroy(new Error(`${tool.bin} -dc failed on ${url} (${code !== null ? `exit ${code}` : `signal ${signal}`}): ${stderrTail(stderr, 1)}`));
   });
   child.stdin.on('error', () => {}); // the tool stops reading when the consumer stops: expected
   raw.on('error', () => child.kill('SIGKILL'));

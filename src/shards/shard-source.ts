@@ -10,6 +10,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { ClipstreamError } from '../errors.js';
 import { HttpGaveUp, HttpPermanentError, httpStatusError, pumpBody, rangeGet, withRetries } from '../util/http-fetch.js';
 import { expandShardPatterns } from './brace.js';
+import { stderrTail } from '../media/process.js';
 
 export interface ShardSourceOptions {
   /** HTTP: attempts after the first; default 5. 4xx other than 408/429 is not retried. */
@@ -115,7 +116,7 @@ function openPipe(url: string): Readable {
     }
     if (out.destroyed) return;
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    const tail = stderr.trim().split('\n').slice(-3).join(' | ');
+    const tail = stderrTail(stderr, 3);
     out.destroy(shardError(url, `shard ${url}: the command ${how}${tail ? ` (stderr: ${tail})` : ''}`));
   });
   const destroy = out._destroy.bind(out);
