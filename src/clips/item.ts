@@ -46,7 +46,7 @@ export interface VideoContext {
   ignoreAudio: boolean;
   download: DownloadOptions;
   ytDlpPath?: string;
-  /** Videos each stage works on at once (`numProcesses`); default 1. */
+  /** Videos each stage works on at once (`parallelVideos`); default 1. */
   concurrency?: number;
   /** Shared by the stages of one run: at most this many steps (downloads, probes, cuts) at once in all. */
   slots?: Slots;
@@ -55,7 +55,7 @@ export interface VideoContext {
   signal?: AbortSignal;
 }
 
-/** A counting semaphore: the stages of a run share one, so `numProcesses` bounds the work of all of them together. */
+/** A counting semaphore: the stages of a run share one, so `parallelVideos` bounds the work of all of them together. */
 export class Slots {
   #free: number;
   readonly #waiting: (() => void)[] = [];

@@ -38,7 +38,7 @@ export interface ClipsOptions {
   /** Only these video ids (a queue worker runs the video it was handed); each must be in the list. */
   only?: readonly string[];
   /** Videos worked on at once. Default 1. */
-  numProcesses?: number;
+  parallelVideos?: number;
   encoder?: string;
   encoderThreads?: number;
   encodeBatchSize?: number;
@@ -97,7 +97,7 @@ export interface ResolvedClips {
   sourcesPath: string;
   outputDir: string;
   onWarning: WarningHandler;
-  numProcesses: number;
+  parallelVideos: number;
   shardSize: number;
   /** The span table, when the plan is spans. */
   spans: Map<string, SpanSpec[]> | null;
@@ -110,7 +110,7 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
   const sourcesPath = validateString(options?.sources, 'options.sources');
   const given = validateString(options.outputDir, 'options.outputDir');
   const onWarning = options.onWarning ?? defaultWarningHandler;
-  const numProcesses = validateInteger(options.numProcesses ?? 1, 'options.numProcesses', 1, 256);
+  const parallelVideos = validateInteger(options.parallelVideos ?? 1, 'options.parallelVideos', 1, 256);
   const shardSize = validateInteger(options.shardSize ?? 0, 'options.shardSize', 0);
   const tablesEveryS = validateNumber(options.tablesEveryS ?? TABLES_EVERY_S, 'options.tablesEveryS', 0);
   const ignoreAudio = validateBoolean(options.ignoreAudio ?? false, 'options.ignoreAudio');
@@ -165,12 +165,12 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     ignoreAudio,
     download,
     ytDlpPath: options.ytDlpPath,
-    concurrency: numProcesses,
-    slots: new Slots(numProcesses),
+    concurrency: parallelVideos,
+    slots: new Slots(parallelVideos),
     onError: options.onError,
     signal: options.signal,
   };
-  return { sourcesPath, outputDir, onWarning, numProcesses, shardSize, spans, ctx, tablesEveryS };
+  return { sourcesPath, outputDir, onWarning, parallelVideos, shardSize, spans, ctx, tablesEveryS };
 }
 
 /**

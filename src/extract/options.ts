@@ -33,7 +33,7 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, 
   /** Largest batch handed to a model; the actual size is set by backpressure. */
   batchSize?: number;
   /** ffmpeg decoders running at once. */
-  numWorkers?: number;
+  parallelDecoders?: number;
   /** ONNX Runtime intra-op threads per model (default: all cores). */
   intraOpThreads?: number;
   /** Recompute shards whose output exists (default: skip them). */
@@ -67,7 +67,7 @@ export function resolveExtractOptions(options: ExtractOptions) {
   const outputDir = validateString(options.outputDir, 'options.outputDir');
   const format = validateOneOf(options.format ?? 'msgpack', 'options.format', ['msgpack', 'json'] as const);
   const batchSize = validateInteger(options.batchSize ?? 8, 'options.batchSize', 1, 1024);
-  const numWorkers = validateInteger(options.numWorkers ?? 2, 'options.numWorkers', 1, 256);
+  const parallelDecoders = validateInteger(options.parallelDecoders ?? 2, 'options.parallelDecoders', 1, 256);
   const overwrite = validateBoolean(options.overwrite ?? false, 'options.overwrite');
   const verbose = validateBoolean(options.verbose ?? false, 'options.verbose');
   if (options.intraOpThreads !== undefined) validateInteger(options.intraOpThreads, 'options.intraOpThreads', 1, 1024);
@@ -86,7 +86,7 @@ export function resolveExtractOptions(options: ExtractOptions) {
   const audioPath = modelPath(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
   if (!visualPath && !audioPath) throw new ClipstreamError('ERR_BAD_ARGUMENT', 'nothing to extract: both visualModel and audioModel are null');
   const session = { device, intraOpThreads: options.intraOpThreads, onWarning, verbose };
-  return { onWarning, outputDir, format, batchSize, numWorkers, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
+  return { onWarning, outputDir, format, batchSize, parallelDecoders, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
 }
 
 function assertModels(visual: Extractor | null, audio: Extractor | null, visualPath: string | null, audioPath: string | null): void {

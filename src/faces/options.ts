@@ -30,7 +30,7 @@ export interface FacesOptions extends TrackOptions, EncodeOptions {
   sampleEvery?: number;
   batchSize?: number;
   /** Videos decoded for detection at once (default 2). */
-  numWorkers?: number;
+  parallelVideos?: number;
   device?: string;
   intraOpThreads?: number;
   /** Where the detector and scorers compute: a worker thread (default) or the main thread. */
@@ -117,7 +117,7 @@ export function resolveFacesOptions(options: FacesOptions) {
   const outputDir = validateString(options.outputDir, v('outputDir'));
   const sampleEvery = validateInteger(options.sampleEvery ?? 2, v('sampleEvery'), 1, 10_000);
   const batchSize = validateInteger(options.batchSize ?? 8, v('batchSize'), 1, 1024);
-  const numWorkers = validateInteger(options.numWorkers ?? 2, v('numWorkers'), 1, 64);
+  const parallelVideos = validateInteger(options.parallelVideos ?? 2, v('parallelVideos'), 1, 64);
   const size = validateInteger(options.size ?? 512, v('size'), 16, 4096);
   const enlarge = validateNumber(options.enlarge ?? 1.4, v('enlarge'), 0.1, 10);
   const cropMode = validateOneOf(options.cropMode ?? 'union', v('cropMode'), ['union', 'mean'] as const);
@@ -155,7 +155,7 @@ export function resolveFacesOptions(options: FacesOptions) {
     outputDir,
     sampleEvery,
     batchSize,
-    numWorkers,
+    parallelVideos,
     size,
     enlarge,
     cropMode,
