@@ -145,7 +145,7 @@ async function inCliWords<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (err) {
-    if (err instanceof ClipstreamError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_BAD_ARGUMENT')) {
+    if (err instanceof ClipstreamError && err.code === 'ERR_INVALID_OPTION') {
       throw new ClipstreamError(err.code, withClipsFlags(err.message), { cause: err, where: err.where });
     }
     throw err;

@@ -103,7 +103,7 @@ const FLAGS: Record<string, string> = {
 };
 
 function bad(message: string): ClipstreamError {
-  return new ClipstreamError('ERR_BAD_ARGUMENT', `segments: ${message}`);
+  return new ClipstreamError('ERR_INVALID_OPTION', `segments: ${message}`);
 }
 
 /** Library options from parsed CLI arguments; errors name the flag. */

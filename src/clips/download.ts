@@ -42,13 +42,13 @@ async function attempt(url: string, part: string, o: DownloadOptions, stats: { r
     if (total === offset) return;
     // The partial file does not match the server's file any more: start over.
     await rm(part, { force: true });
-    throw new Error(`server refused to resume at byte ${offset} (HTTP 416)`);
+    throw new ClipstreamError('ERR_IO', `server refused to resume at byte ${offset} (HTTP 416)`);
   }
   if (status === 206) {
     if (start !== offset) {
       res.resume();
       await rm(part, { force: true });
-      throw new Error(`server answered the range request at byte ${start} instead of ${offset}`);
+      throw new ClipstreamError('ERR_IO', `server answered the range request at byte ${start} instead of ${offset}`);
     }
     stats.resumed++;
   }

@@ -84,7 +84,7 @@ export function resolveExtractOptions(options: ExtractOptions) {
   const modelDir = options.modelDir ?? shippedModelsDir();
   const visualPath = modelPath(modelDir, options.visualModel, DEFAULT_VISUAL_MODEL);
   const audioPath = modelPath(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
-  if (!visualPath && !audioPath) throw new ClipstreamError('ERR_BAD_ARGUMENT', 'nothing to extract: both visualModel and audioModel are null');
+  if (!visualPath && !audioPath) throw new ClipstreamError('ERR_INVALID_OPTION', 'nothing to extract: both visualModel and audioModel are null');
   const session = { device, intraOpThreads: options.intraOpThreads, onWarning, verbose };
   return { onWarning, outputDir, format, batchSize, parallelDecoders, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
 }

@@ -134,11 +134,11 @@ export class ModelRunner {
       const r = await this.worker.runFeeds(feeds, outputs);
       if (r.error !== undefined || !r.outputs) {
         const message = r.error || 'the inference worker returned no outputs';
-        throw fail(new Error(message), message);
+        throw fail(new ClipstreamError('ERR_INFERENCE', message), message);
       }
       return { outputs: r.outputs, feeds: r.feeds };
     }
-    if (!this.session) throw fail(new Error('session closed'), 'the model is closed');
+    if (!this.session) throw fail(new ClipstreamError('ERR_INFERENCE', 'session closed'), 'the model is closed');
     const tensors: Record<string, ort.Tensor> = {};
     for (const [name, f] of Object.entries(feeds)) {
       tensors[name] = f.data instanceof Uint8Array ? new ort.Tensor('uint8', f.data, f.dims) : new ort.Tensor('float32', f.data, f.dims);

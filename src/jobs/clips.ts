@@ -56,7 +56,7 @@ export interface ClipsReport {
 }
 
 const issueWarning = (i: SpanIssue) =>
-  new ClipstreamError('ERR_BAD_ARGUMENT', `video ${i.videoId}: span ${i.span} ${i.action}: ${i.reason}`, { where: { key: i.videoId } });
+  new ClipstreamError('ERR_INVALID_OPTION', `video ${i.videoId}: span ${i.span} ${i.action}: ${i.reason}`, { where: { key: i.videoId } });
 
 /**
  * Runs the clips job. Re-running with the same options skips every clip that exists and

@@ -46,7 +46,7 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
   const o = resolveFacesOptions(options);
   const { outputDir, onWarning, signal } = o;
   try {
-    if (!(await stat(o.inputDir)).isDirectory()) throw new Error('not a folder');
+    if (!(await stat(o.inputDir)).isDirectory()) throw new ClipstreamError('ERR_INVALID_OPTION', 'not a folder');
   } catch (err) {
     throw new ClipstreamError('ERR_INVALID_OPTION', `input folder ${o.inputDir} cannot be read: ${(err as Error).message}`, {
       cause: err,

@@ -158,7 +158,7 @@ export async function runTool(binary: string, args: string[], options: RunOption
 /** Carries a transient result through retryTransient. */
 class TransientResult extends ClipstreamError {
   constructor(readonly result: ToolResult) {
-    super('ERR_DECODE', 'transient tool failure', { transient: true });
+    super('ERR_TOOL', 'transient tool failure', { transient: true });
   }
 }
 
@@ -185,7 +185,8 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
   const extraCount = options.extraOutputs ?? 0;
   const stdio: Array<'pipe' | 'ignore'> = [modes.stdin === 'none' ? 'ignore' : 'pipe', modes.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'];
   for (let i = 0; i < extraCount; i++) stdio.push('pipe');
-  // Kept so the rejection points at the caller, not at a child-process callback.
+  // Kept so the rejection points at the caller, not at a child-process callback. Never thrown:
+  // only its stack is used (test/errors.test.ts allowlist).
   const callerStack = new Error('runTool caller');
   let givePipes: (p: { stdin: Writable | null; stdout: Readable | null } | null) => void = () => {};
   const pipesReady = new Promise<{ stdin: Writable | null; stdout: Readable | null } | null>((resolve) => {
@@ -209,7 +210,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
     const cannot = (err: Error) => {
       // Out of processes, descriptors or memory: the machine's state, not the tool's or the input's.
       const transient = TRANSIENT_SPAWN.test(`${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`);
-      const e = new ClipstreamError('ERR_DECODE', `cannot run ${binary}: ${err.message}`, { cause: err, where: options.where, transient });
+      const e = new ClipstreamError('ERR_TOOL', `cannot run ${binary}: ${err.message}`, { cause: err, where: options.where, transient });
       e.stack = `${e.stack}\n--- caller ---\n${callerStack.stack}`;
       givePipes(null);
       reject(e);

@@ -199,7 +199,7 @@ export class JobRun<U> {
         if (unit !== undefined) (this.units as U[]).push(unit);
       }
       if (unit === undefined) {
-        this.unitDone({ unit: id, outcome: 'failed', status: `not among the ${this.job} job's units`, code: 'ERR_BAD_ARGUMENT', permanent: true });
+        this.unitDone({ unit: id, outcome: 'failed', status: `not among the ${this.job} job's units`, code: 'ERR_INVALID_OPTION', permanent: true });
         continue;
       }
       yield unit;
@@ -306,7 +306,7 @@ export function selectUnits<U>(o: Pick<JobRunOptions<U>, 'job' | 'units' | 'unit
   const unknown = o.only.filter((id) => !ids.has(id));
   if (unknown.length > 0)
     throw new ClipstreamError(
-      'ERR_BAD_ARGUMENT',
+      'ERR_INVALID_OPTION',
       `${o.job}: unit(s) not among the job's units: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`,
       {
         where: { key: unknown[0]! },
@@ -331,7 +331,7 @@ async function checkChildren(onWarning: WarningHandler): Promise<void> {
  */
 export async function runJob<U, R>(o: JobRunOptions<U>, body: (run: JobRun<U>) => Promise<R>): Promise<{ result: R; report: JobReport }> {
   if (o.feed && (o.only || (o.partition && o.partition.world > 1)))
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${o.job}: a run fed its units takes neither 'only' nor a share (--rank/--world)`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `${o.job}: a run fed its units takes neither 'only' nor a share (--rank/--world)`);
   const partition = o.feed ? WHOLE : (o.partition ?? WHOLE);
   const units = o.feed ? o.units : selectUnits(o, partition);
   const onWarning = o.onWarning ?? defaultWarningHandler;

@@ -24,7 +24,7 @@ export interface PartitionNames {
 const API_NAMES: PartitionNames = { rank: 'options.rank', world: 'options.world' };
 
 function bad(message: string, option: string): ClipstreamError {
-  return new ClipstreamError('ERR_BAD_ARGUMENT', message, { where: { option } });
+  return new ClipstreamError('ERR_INVALID_OPTION', message, { where: { option } });
 }
 
 function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {

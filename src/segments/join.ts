@@ -13,7 +13,9 @@ import type { FrameTimeline } from '../media/probe.js';
 import { withAtomicFile, writeFileAtomic } from '../util/atomic.js';
 
 async function ffmpegTo(out: string, args: (tmp: string) => string[], what: string, signal?: AbortSignal): Promise<void> {
-  await withAtomicFile(out, (tmp) => runToolOrThrow(ffmpegPath(), args(tmp), { what, code: 'ERR_IO', signal, stallTimeoutMs: 600_000, where: { file: out } }));
+  await withAtomicFile(out, (tmp) =>
+    runToolOrThrow(ffmpegPath(), args(tmp), { what, code: 'ERR_ENCODE', signal, stallTimeoutMs: 600_000, where: { file: out } }),
+  );
 }
 
 /** Quotes a path for a concat list (`'` becomes `'\''`). */
@@ -103,7 +105,7 @@ export async function planAudio(t: FrameTimeline, workDir: string, signal?: Abor
   const again = await trial(mode);
   if (again !== null)
     throw new ClipstreamError(
-      'ERR_DECODE',
+      'ERR_ENCODE',
       `${path}: its ${codec} audio cannot go into the mp4 output (${refused}), nor as ${mode.toUpperCase()} (${again}); use --audio=none`,
       {
         where: { file: path },

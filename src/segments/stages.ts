@@ -204,7 +204,7 @@ export function prepareStage(ctx: SegmentsStageContext): Stage {
     await store.writeSettings(settings);
     // The audio is muxed last, but whether the mp4 takes it is found out now: a refusal then costs no inference.
     const audio = o.format === 'mp4' && o.audio === 'copy' && stepsOf(o).has('remux') ? await planAudio(t, work, o.signal) : null;
-    if (audio?.note) (o.onWarning ?? defaultWarningHandler)(new ClipstreamError('ERR_DECODE', audio.note, { where: { file: input } }));
+    if (audio?.note) (o.onWarning ?? defaultWarningHandler)(new ClipstreamError('ERR_ENCODE', audio.note, { where: { file: input } }));
     Object.assign(item, { timeline: t, meaning, plan: segs, ratio, store, audio });
   });
 }

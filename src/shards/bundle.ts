@@ -72,7 +72,7 @@ export async function probeDuration(file: string): Promise<number> {
   });
   if (res.code !== 0 || res.signal || res.killedBy) {
     const detail = stderrTail(res.stderr, 1) || (res.killedBy ? 'timed out' : `exit ${res.code ?? res.signal}`);
-    throw new ClipstreamError('ERR_DECODE', `ffprobe failed on ${file}: ${detail}`, { where });
+    throw new ClipstreamError('ERR_PROBE', `ffprobe failed on ${file}: ${detail}`, { where });
   }
   let json: { streams?: { codec_type?: string; duration?: string }[]; format?: { duration?: string } } = {};
   try {
@@ -83,7 +83,7 @@ export async function probeDuration(file: string): Promise<number> {
   const video = Number(json.streams?.find((st) => st.codec_type === 'video')?.duration);
   const duration = Number.isFinite(video) && video > 0 ? video : Number(json.format?.duration);
   if (!Number.isFinite(duration) || duration <= 0) {
-    throw new ClipstreamError('ERR_DECODE', `ffprobe found no duration for ${file} (got '${res.stdout.toString('utf8').trim()}')`, { where });
+    throw new ClipstreamError('ERR_PROBE', `ffprobe found no duration for ${file} (got '${res.stdout.toString('utf8').trim()}')`, { where });
   }
   return duration;
 }
@@ -134,7 +134,7 @@ export async function bundleClips(options: BundleOptions): Promise<BundleSummary
   const skipped: BundleSummary['skipped'] = [];
   const skip = (file: string, reason: string): void => {
     skipped.push({ file, reason });
-    onWarning(new ClipstreamError('ERR_BAD_ARGUMENT', `bundle: skipped ${join(inputDir, file)}: ${reason}`, { where: { file: join(inputDir, file) } }));
+    onWarning(new ClipstreamError('ERR_INVALID_OPTION', `bundle: skipped ${join(inputDir, file)}: ${reason}`, { where: { file: join(inputDir, file) } }));
   };
 
   let dirents: Dirent[];

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { stderrTail } from '../media/process.js';
+import { ClipstreamError } from '../errors.js';
 
 export type Compression = 'gzip' | 'bzip2' | 'xz' | 'zstd';
 
@@ -95,12 +96,17 @@ export async function decompressed(source: Readable, url: string): Promise<Decom
   child.on('error', (err: NodeJS.ErrnoException) => {
     const why = err.code === 'ENOENT' ? `'${tool.bin}' is not installed` : `'${tool.bin}' cannot be run (${err.message})`;
     out.destroy(
-      new Error(`shard ${url} is ${compression}-compressed but ${why}; install ${tool.pkg} (e.g. apt-get install ${tool.pkg}) or decompress the shard first`),
+      new ClipstreamError(
+        'ERR_TOOL',
+        `shard ${url} is ${compression}-compressed but ${why}; install ${tool.pkg} (e.g. apt-get install ${tool.pkg}) or decompress the shard first`,
+      ),
     );
   });
   child.on('exit', (code, signal) => {
     if (stopped || code === 0) return;
-    out.destroy(new Error(`${tool.bin} -dc failed on ${url} (${code !== null ? `exit ${code}` : `signal ${signal}`}): ${stderrTail(stderr, 1)}`));
+    out.destroy(
+      new ClipstreamError('ERR_TAR', `${tool.bin} -dc failed on ${url} (${code !== null ? `exit ${code}` : `signal ${signal}`}): ${stderrTail(stderr, 1)}`),
+    );
   });
   child.stdin.on('error', () => {}); // the tool stops reading when the consumer stops: expected
   raw.on('error', () => child.kill('SIGKILL'));

@@ -272,7 +272,7 @@ class ShardReader<T> extends Readable {
       // Only the job's own callbacks (skipShard, skipKeys, onWarning) can get here: tar damage
       // becomes a ShardEnd error instead.
       const err = caught instanceof CallbackFailure ? caught.error : caught;
-      this.destroy(err instanceof Error ? err : new Error(String(err)));
+      this.destroy(err instanceof Error ? err : new ClipstreamError('ERR_PIPELINE', String(err)));
     } finally {
       this.#pulling = false;
     }
@@ -289,10 +289,10 @@ class ShardReader<T> extends Readable {
 
 function readerContext(urls: Iterable<string> | AsyncIterable<string>, options: ReadTarOptions, open: Open): Ctx {
   if (Array.isArray(urls) && urls.some((u) => typeof u !== 'string' || u.length === 0)) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
+    throw new ClipstreamError('ERR_INVALID_OPTION', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
   }
   if (!Array.isArray(urls) && (urls === null || typeof urls !== 'object' || !(Symbol.asyncIterator in urls || Symbol.iterator in urls))) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
+    throw new ClipstreamError('ERR_INVALID_OPTION', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
   }
   return {
     onWarning: guardWarnings(options.onWarning ?? defaultWarningHandler),
@@ -340,7 +340,7 @@ export function readTarShards(urls: Iterable<string> | AsyncIterable<string>, op
  */
 export function readShards(urls: string[], options: ReadShardsOptions = {}): Readable {
   if (!Array.isArray(urls)) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
+    throw new ClipstreamError('ERR_INVALID_OPTION', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
   }
   const open: Open = {};
   const ctx = readerContext(urls, options, open);
