@@ -112,7 +112,7 @@ export async function segments(options: SegmentsOptions): Promise<SegmentsReport
         },
         signal: o.signal,
         onWarning: o.onWarning,
-        onProgress: options.onRunProgress,
+        onProgress: options.onProgress,
       },
       async (run) => {
         const stages = checkStages(

@@ -39,8 +39,8 @@ export interface SegmentsOptions extends FeedOptions {
   partition?: Partition;
   /** Where the run log goes (default: `outputDir`, else the first output's folder); null for none. */
   logDir?: string | null;
-  /** Progress of the whole run (videos, frames) for a progress display. */
-  onRunProgress?: (p: JobProgress) => void;
+  /** Progress of the whole run (videos, frames) for a progress display, as every job's `onProgress`. */
+  onProgress?: (p: JobProgress) => void;
   model?: string;
   modelKind?: 'auto' | 'rvm' | 'image';
   segmentSeconds?: number;
@@ -66,7 +66,8 @@ export interface SegmentsOptions extends FeedOptions {
   parallelSegments?: number;
   keepSegments?: boolean;
   step?: Step;
-  onProgress?: (p: SegmentsProgress) => void;
+  /** Each segment done, reused or failed. */
+  onSegment?: (p: SegmentsProgress) => void;
   onWarning?: WarningHandler;
   signal?: AbortSignal;
 }
@@ -76,7 +77,7 @@ export type ResolvedSegmentsOptions = Required<
     SegmentsOptions,
     | 'model'
     | 'bitRate'
-    | 'onProgress'
+    | 'onSegment'
     | 'onWarning'
     | 'signal'
     | 'state'
@@ -87,11 +88,11 @@ export type ResolvedSegmentsOptions = Required<
     | 'only'
     | 'partition'
     | 'logDir'
-    | 'onRunProgress'
+    | 'onProgress'
     | keyof FeedOptions
   >
 > &
-  Pick<SegmentsOptions, 'bitRate' | 'onProgress' | 'onWarning' | 'signal' | 'intraOpThreads'> & {
+  Pick<SegmentsOptions, 'bitRate' | 'onSegment' | 'onWarning' | 'signal' | 'intraOpThreads'> & {
     model: string;
     state: StateMode;
     background: [number, number, number];
@@ -157,7 +158,7 @@ export function resolveSegmentsOptions(o: SegmentsOptions & { inputs: string[]; 
     parallelSegments: validateInteger(o.parallelSegments ?? 2, 'options.parallelSegments', 1, 64),
     keepSegments: o.keepSegments ?? false,
     step: validateOneOf(o.step ?? 'all', 'options.step', ['all', 'split', 'infer', 'join', 'remux'] as const),
-    onProgress: o.onProgress,
+    onSegment: o.onSegment,
     onWarning: o.onWarning,
     signal: o.signal,
   };

@@ -78,7 +78,7 @@ export interface SegmentsStageContext {
   options: ResolvedSegmentsOptions;
   /** A video that fails: 'skip' (default: marked failed, the others go on), 'throw', or a function. */
   onError?: OnError;
-  /** Each segment done, reused or failed (on top of `options.onProgress`). */
+  /** Each segment done, reused or failed (on top of `options.onSegment`). */
   onSegment?: (p: SegmentsProgress) => void;
 }
 
@@ -253,7 +253,7 @@ export function inferStage(ctx: SegmentsStageContext): Stage {
         segs.map((s, i) => ({ file: o.format === 'mp4' ? `${segmentName(s.index)}.mp4` : relative(work, join(output, segmentName(s.index))), done: done[i]! })),
       );
     const progress = (p: SegmentsProgress) => {
-      o.onProgress?.(p);
+      o.onSegment?.(p);
       ctx.onSegment?.(p);
     };
 
