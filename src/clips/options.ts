@@ -5,20 +5,19 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
-import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { defaultWarningHandler, type CommonJobOptions, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import { ENCODERS, resolveEncoder } from './encoders.js';
 import { Slots, type ClipPlanSpec, type VideoContext, type VideoRow } from './item.js';
 import { parseSpanTable, type SpanIssue, type SpanSpec } from './plan.js';
 import type { SourceRow } from './sources.js';
 import { TABLES_EVERY_S } from './table.js';
-import type { Partition } from '../scale/partition.js';
 import type { JobProgress } from '../run/progress.js';
-import type { OnError } from '../run/on-error.js';
 
-export interface ClipsOptions {
+export interface ClipsOptions extends CommonJobOptions<JobProgress> {
   /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */
   sources: string;
+  /** Folder for clips/, shards/, videos.csv and clips.csv (the CLI's `--out_dir`). */
   outputDir: string;
   /** Span table (Sekai names or explicit columns). Else fixed stride or fixed parts. */
   spans?: string;
@@ -33,8 +32,6 @@ export interface ClipsOptions {
   pastEnd?: 'clip' | 'drop';
   /** Only the first N sources. */
   numVideos?: number;
-  /** This run's share of the sources (`--rank/--world`). Ranks share `outputDir`: each adds its videos' records, and the tables show them all. */
-  partition?: Partition;
   /** Only these video ids (a queue worker runs the video it was handed); each must be in the list. */
   only?: readonly string[];
   /** Videos worked on at once. Default 1. */
@@ -56,9 +53,6 @@ export interface ClipsOptions {
   downloadRetries?: number;
   downloadRetryDelayMs?: number;
   maxDownloadBytes?: number;
-  onWarning?: WarningHandler;
-  /** A video that cannot be obtained, probed, planned or cut: `'skip'` (default: recorded as failed, the run goes on) or `'throw'` (the run stops), or a function deciding per error. */
-  onError?: OnError;
   /**
    * Least seconds between two rebuilds of the tables that do not complete them (default 30; 0:
    * after every video). The rebuild that completes the list, and the end of a whole-list run,
@@ -67,9 +61,6 @@ export interface ClipsOptions {
   tablesEveryS?: number;
   /** Called after each video with its row. */
   onVideo?: (row: VideoRow, done: number, total: number) => void;
-  /** Progress of the run (videos and clips), for a ProgressDisplay. */
-  onProgress?: (progress: JobProgress) => void;
-  signal?: AbortSignal;
 }
 
 function planOf(o: ClipsOptions, spans: Map<string, SpanSpec[]> | null): ClipPlanSpec {

@@ -12,15 +12,15 @@ import { resolveDecodeOptions, type DecodeOptions } from '../media/decode.js';
 import type { ModelCache } from '../scale/model-cache.js';
 import type { LockedPolicy } from '../scale/unit-locks.js';
 import type { ExtractProgress } from './results.js';
-import { WHOLE, type Partition } from '../scale/partition.js';
+import { WHOLE } from '../scale/partition.js';
 import { expandShardUrls } from '../shards/shard-source.js';
-import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { defaultWarningHandler, type CommonJobOptions, type ModelOptions } from '../types.js';
 import { validateBoolean, validateInteger, validateOneOf, validateString } from '../util/validate.js';
 
-export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, FeedOptions {
+export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, FeedOptions, CommonJobOptions<ExtractProgress>, ModelOptions {
   /** Tar shard paths or brace patterns, e.g. `data/shard-{000000..000099}.tar`. */
   tarPath: string | string[];
-  /** Folder for feature shards and logs. */
+  /** Folder for feature shards and logs (the CLI's `--out_path`). */
   outputDir: string;
   format?: 'msgpack' | 'json';
   /** Folder with the models (default: the shipped `models/`). */
@@ -29,30 +29,22 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, 
   visualModel?: string | null;
   /** Audio model file (relative to modelDir), or `null` to skip audio features. */
   audioModel?: string | null;
-  device?: string;
   /** Largest batch handed to a model; the actual size is set by backpressure. */
   batchSize?: number;
   /** ffmpeg decoders running at once. */
   parallelDecoders?: number;
-  /** ONNX Runtime intra-op threads per model (default: all cores). */
-  intraOpThreads?: number;
   /** Recompute shards whose output exists (default: skip them). */
   overwrite?: boolean;
   /** Also warn when `device: 'auto'` finds no CUDA and uses the CPU (default: quiet). */
   verbose?: boolean;
-  /** This run's share of the shard list (`--rank/--world`; see src/scale/partition.ts). Default: all. */
-  partition?: Partition;
   /** Only these shards (expanded urls) of the list: a queue worker runs the unit it was handed. */
   only?: readonly string[];
   /** A shard whose lock another live run holds: skip it (default) or wait for it. */
   onLocked?: LockedPolicy;
   /** Open models here and leave them open (a queue worker runs many units with the same models). */
   models?: ModelCache;
-  onWarning?: WarningHandler;
-  onProgress?: (progress: ExtractProgress) => void;
   /** Called with the size of every batch each model ran, for statistics. */
   onBatch?: (kind: 'visual' | 'audio', size: number) => void;
-  signal?: AbortSignal;
 }
 
 function modelPath(dir: string, file: string | null | undefined, fallback: string): string | null {

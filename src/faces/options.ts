@@ -1,9 +1,8 @@
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import type { OnError } from '../run/on-error.js';
 import type { JobProgress } from '../run/progress.js';
 import type { JobReport } from '../run/runner.js';
-import { WHOLE, type Partition } from '../scale/partition.js';
-import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { WHOLE } from '../scale/partition.js';
+import { defaultWarningHandler, type CommonJobOptions, type ModelOptions } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import type { EncodeOptions } from './clip-writer.js';
 import type { DetectorFormat } from './detector.js';
@@ -14,8 +13,9 @@ import type { VideoLog } from './record.js';
 import type { ScorerSpec } from './scorers.js';
 import { resolveTrackOptions, type TrackOptions } from './tracker.js';
 
-export interface FacesOptions extends TrackOptions, EncodeOptions {
+export interface FacesOptions extends TrackOptions, EncodeOptions, CommonJobOptions<FacesProgress>, ModelOptions {
   inputDir: string;
+  /** Folder for clips/, audio/, faces.lmdb/, metadata.csv, metadata.msgpack (the CLI's `--output_dir`). */
   outputDir: string;
   /** Face detector ONNX model (default: the shipped synthetic one, which only finds the fixture face). */
   detector?: string;
@@ -28,11 +28,8 @@ export interface FacesOptions extends TrackOptions, EncodeOptions {
   detectorInputSize?: number;
   /** Run the detector on every k-th frame (default 2). */
   sampleEvery?: number;
-  batchSize?: number;
   /** Videos decoded for detection at once (default 2). */
   parallelVideos?: number;
-  device?: string;
-  intraOpThreads?: number;
   /** Where the detector and scorers compute: a worker thread (default) or the main thread. */
   modelThread?: 'worker' | 'main';
   /** Crop enlargement around the track's box (default 1.4, seed 002). */
@@ -50,18 +47,11 @@ export interface FacesOptions extends TrackOptions, EncodeOptions {
   scoreFrames?: number;
   /** Redo videos already done (default: resume). */
   overwrite?: boolean;
-  /** This run's share of the videos (`--rank/--world`); every rank writes into the same `outputDir`. */
-  partition?: Partition;
   /** Only these videos (paths relative to `inputDir`, as `faces-videos.json` names them): what a queue worker runs. */
   only?: readonly string[];
-  /** A video that cannot be decoded or a clip that cannot be made: 'skip' (default: recorded as failed, the run goes on), 'throw', or a function. */
-  onError?: OnError;
   ffmpeg?: string;
-  onWarning?: WarningHandler;
-  onProgress?: (p: FacesProgress) => void;
   /** Called with the size of every detector batch, for statistics. */
   onBatch?: (size: number) => void;
-  signal?: AbortSignal;
 }
 
 /** The runner's progress (units: videos, items: clips), with the names faces always had. */

@@ -7,8 +7,7 @@ import { resolve } from 'node:path';
 import { ENCODERS, type Encoder } from '../clips/encoders.js';
 import { InvalidOptionError } from '../errors.js';
 import type { JobProgress } from '../run/progress.js';
-import type { Partition } from '../scale/partition.js';
-import type { WarningHandler } from '../types.js';
+import type { CommonJobOptions, ModelOptions } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
 import { workDirFor } from './outputs.js';
 import { parseColour, RVM_GREEN, type OutputType } from './compose.js';
@@ -26,21 +25,16 @@ export interface SegmentsProgress {
   error?: string;
 }
 
-export interface SegmentsOptions extends FeedOptions {
+export interface SegmentsOptions extends FeedOptions, CommonJobOptions<JobProgress>, ModelOptions {
   /** One video, or several; each goes to the output of the same position. */
   inputs?: string[];
   outputs?: string[];
   /** Instead of `inputs`/`outputs`: every video under `inputDir` (recursive), written to the same relative names under `outputDir`. */
   inputDir?: string;
-  outputDir?: string;
   /** Only these videos (unit ids: the input paths as given or listed); a queue worker runs the one it was handed. */
   only?: readonly string[];
-  /** This run's share of the videos (`--rank/--world`). */
-  partition?: Partition;
   /** Where the run log goes (default: `outputDir`, else the first output's folder); null for none. */
   logDir?: string | null;
-  /** Progress of the whole run (videos, frames) for a progress display, as every job's `onProgress`. */
-  onProgress?: (p: JobProgress) => void;
   model?: string;
   modelKind?: 'auto' | 'rvm' | 'image';
   segmentSeconds?: number;
@@ -59,17 +53,12 @@ export interface SegmentsOptions extends FeedOptions {
   audio?: 'copy' | 'none';
   /** RVM's downsample ratio, or `auto` (RVM's rule: min(1, 512 / longest side)). */
   downsampleRatio?: number | 'auto';
-  device?: string;
-  intraOpThreads?: number;
-  batchSize?: number;
   /** Segments decoded and batched together in warmup/reset modes. */
   parallelSegments?: number;
   keepSegments?: boolean;
   step?: Step;
   /** Each segment done, reused or failed. */
   onSegment?: (p: SegmentsProgress) => void;
-  onWarning?: WarningHandler;
-  signal?: AbortSignal;
 }
 
 export type ResolvedSegmentsOptions = Required<
@@ -89,6 +78,7 @@ export type ResolvedSegmentsOptions = Required<
     | 'partition'
     | 'logDir'
     | 'onProgress'
+    | 'onError'
     | keyof FeedOptions
   >
 > &
