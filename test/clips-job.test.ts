@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../src/cli/args.js';
+import { parseArgs } from '../src/util/args.js';
 import { clipsSpec, runClips } from '../src/cli/clips-command.js';
 import { parseCsv } from '../src/util/csv.js';
 import type { ClipstreamError } from '../src/errors.js';

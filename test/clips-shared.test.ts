@@ -10,14 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clipsJob } from '../src/cli/clips-command.js';
 import { cutStage } from '../src/clips/cut.js';
 import { describeStage } from '../src/clips/describe.js';
-import { resolveEncoder } from '../src/clips/encoders.js';
+import { resolveEncoder } from '../src/media/encoders.js';
 import { SOURCE_FIELDS, type VideoContext } from '../src/clips/item.js';
 import { obtainStage } from '../src/clips/obtain.js';
 import { planStage } from '../src/clips/plan-stage.js';
 import { probeStage } from '../src/clips/probe-stage.js';
 import { readSources } from '../src/clips/sources.js';
 import { clips, type ClipsReport } from '../src/jobs/clips.js';
-import { checkStages } from '../src/run/contract.js';
+import { checkStages } from '../src/stage/contract.js';
 import { parseCsv } from '../src/util/csv.js';
 import { makeSource } from './helpers/clip-sources.js';
 

@@ -49,7 +49,7 @@ const SAMPLES: Record<string, (C: new (...args: never[]) => Error) => Error> = {
  */
 const PLAIN_ERROR_ALLOWED: Record<string, string[]> = {
   // The abort reason of a destroyed stage, seen only by the stage's own work.
-  'util/stage.ts': ["this.abort.abort(err ?? new Error('stage destroyed'));"],
+  'stage/generator.ts': ["this.abort.abort(err ?? new Error('stage destroyed'));"],
   // Never thrown: its stack points a child's failure at the caller of runTool.
   'media/process.ts': ["const callerStack = new Error('runTool caller');"],
   // Node's errno shape (`code: 'ENOENT'`), which the tar reader turns into "does not exist; skipped".

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from '../src/jobs/extract.js';
-import { resolvePartition, shareOf } from '../src/scale/partition.js';
+import { resolvePartition, shareOf } from '../src/util/partition.js';
 import { runCli } from './helpers/run-cli.js';
 import { featureShards, makeSmallShards, runLogs } from './helpers/scale-shards.js';
 

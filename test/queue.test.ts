@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../src/cli/args.js';
+import { parseArgs } from '../src/util/args.js';
 import { JOB_DEFINITIONS } from '../src/cli/jobs.js';
 import { extract } from '../src/jobs/extract.js';
 import { queueStatus } from '../src/scale/queue.js';

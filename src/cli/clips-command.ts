@@ -2,8 +2,8 @@ import { listClipSources } from '../clips/sources.js';
 import { ClipstreamError } from '../errors.js';
 import { clips, type ClipsOptions, type ClipsReport } from '../jobs/clips.js';
 import type { JobDefinition } from '../run/job-definition.js';
-import { ProgressDisplay } from '../run/progress.js';
-import type { CommandSpec } from './args.js';
+import { ProgressDisplay } from '../util/progress.js';
+import type { CommandSpec } from '../util/args.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 import { TABLES_EVERY_S } from '../clips/table.js';
 
@@ -153,7 +153,7 @@ async function inCliWords<T>(p: Promise<T>): Promise<T> {
 }
 
 /** The clips job for the queue and the worker: one unit per source video (its video_id), after --num_videos. */
-export const clipsJob: JobDefinition<ClipsOptions> = {
+export const clipsJob: JobDefinition<ClipsOptions, 'clips'> = {
   name: 'clips',
   spec: clipsSpec,
   optionsFromArgs: clipsOptionsFromArgs,

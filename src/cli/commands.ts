@@ -1,4 +1,4 @@
-import type { CommandSpec } from './args.js';
+import type { CommandSpec } from '../util/args.js';
 import { modelsBuildSpec } from './models-command.js';
 import { clipsSpec } from './clips-command.js';
 import { facesSpec } from './faces-command.js';

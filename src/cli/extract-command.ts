@@ -4,12 +4,12 @@
  */
 import { extract, type ExtractOptions } from '../jobs/extract.js';
 import type { JobDefinition } from '../run/job-definition.js';
-import { ProgressDisplay } from '../run/progress.js';
+import { ProgressDisplay } from '../util/progress.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
-import { describePartition } from '../scale/partition.js';
+import { describePartition } from '../util/partition.js';
 import { expandShardUrls } from '../shards/shard-source.js';
 import { validateNumber } from '../util/validate.js';
-import type { CommandSpec } from './args.js';
+import type { CommandSpec } from '../util/args.js';
 import { resolveModelArg } from './model-args.js';
 
 export const extractSpec: CommandSpec = {
@@ -132,7 +132,7 @@ export async function runExtract(args: Record<string, unknown>, signal: AbortSig
 }
 
 /** `extract` for the queue and the worker: one unit per expanded shard url. */
-export const extractJob: JobDefinition<ExtractOptions> = {
+export const extractJob: JobDefinition<ExtractOptions, 'extract'> = {
   name: 'extract',
   spec: extractSpec,
   optionsFromArgs: extractOptionsFromArgs,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ClipstreamError } from '../errors.js';
 import { describeTools } from '../media/ffmpeg-path.js';
 import { bundleClips } from '../shards/bundle.js';
-import { cliMessage, formatHelp, parseArgs, type CommandSpec } from './args.js';
+import { cliMessage, formatHelp, parseArgs, type CommandSpec } from '../util/args.js';
 import { bundleSpec, commands } from './commands.js';
 import { extractOptionsFromArgs, extractSpec, runExtract } from './extract-command.js';
 import { modelsBuildSpec, runModelsBuild } from './models-command.js';

@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { defaultWarningHandler, type CommonJobOptions, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
-import { ENCODERS, resolveEncoder } from './encoders.js';
+import { ENCODERS, resolveEncoder } from '../media/encoders.js';
 import { Slots, type ClipPlanSpec, type VideoContext, type VideoRow } from './item.js';
 import { parseSpanTable, type SpanIssue, type SpanSpec } from './plan.js';
 import type { SourceRow } from './sources.js';
 import { TABLES_EVERY_S } from './table.js';
-import type { JobProgress } from '../run/progress.js';
+import type { JobProgress } from '../util/progress.js';
 
 export interface ClipsOptions extends CommonJobOptions<JobProgress> {
   /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */

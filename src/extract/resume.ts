@@ -7,7 +7,7 @@
  */
 import { rm, stat } from 'node:fs/promises';
 import { ClipstreamError } from '../errors.js';
-import type { UnitResult } from '../run/runner.js';
+import type { UnitResult } from '../stage/job-run.js';
 import { shardBaseName } from '../shards/tar-reader.js';
 import {
   completedIndices,

@@ -1,7 +1,7 @@
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import type { JobProgress } from '../run/progress.js';
-import type { JobReport } from '../run/runner.js';
-import { WHOLE } from '../scale/partition.js';
+import type { JobProgress } from '../util/progress.js';
+import type { JobReport } from '../stage/job-run.js';
+import { WHOLE } from '../util/partition.js';
 import { defaultWarningHandler, type CommonJobOptions, type ModelOptions } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import type { EncodeOptions } from './clip-writer.js';

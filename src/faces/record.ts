@@ -3,7 +3,7 @@ import { Unpackr } from 'msgpackr';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { ClipstreamError, toClipstreamError } from '../errors.js';
-import { declareStage } from '../run/contract.js';
+import { declareStage } from '../stage/contract.js';
 import type { WarningHandler } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { FaceItem, FaceSource } from './items.js';

@@ -21,7 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { ClipstreamError } from '../errors.js';
 import { cutStage } from '../clips/cut.js';
 import { describeStage } from '../clips/describe.js';
-import type { EncoderChoice } from '../clips/encoders.js';
+import type { EncoderChoice } from '../media/encoders.js';
 import { SOURCE_FIELDS, videoItems, type VideoRow } from '../clips/item.js';
 import { obtainStage } from '../clips/obtain.js';
 import { resolveClipsOptions, unlistedSpans, type ClipsOptions } from '../clips/options.js';
@@ -32,8 +32,9 @@ import { probeStage } from '../clips/probe-stage.js';
 import { clipsRecordSink, unitResult } from '../clips/record.js';
 import { listClipSources } from '../clips/sources.js';
 import { ClipTables, pendingRow, UNITS_DIR, unitRecordPath, type TablesStats } from '../clips/table.js';
-import { checkStages } from '../run/contract.js';
-import { runJob, type JobReport } from '../run/runner.js';
+import { checkStages } from '../stage/contract.js';
+import { runJob } from '../run/runner.js';
+import type { JobReport } from '../stage/job-run.js';
 
 export type { ClipsOptions } from '../clips/options.js';
 
@@ -84,6 +85,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       everyS: tablesEveryS,
       wholeList: options.only === undefined && (options.partition?.world ?? 1) === 1,
       shards: { clipsDir: ctx.clipsDir, shardsDir: join(outputDir, 'shards'), shardSize },
+      onWarning,
     },
   );
   await mkdir(join(outputDir, UNITS_DIR), { recursive: true });

@@ -18,9 +18,9 @@ import { UnitStores } from '../faces/staging.js';
 import { SYNTHETIC_DETECTOR_FILE } from '../faces/synthetic-detector.js';
 import { trackStage } from '../faces/track.js';
 import { FaceUnits } from '../faces/units.js';
-import { checkStages } from '../run/contract.js';
+import { checkStages } from '../stage/contract.js';
 import { runJob } from '../run/runner.js';
-import { shippedModelsDir } from './models-dir.js';
+import { shippedModelsDir } from '../models/models-dir.js';
 
 export type { FacesLmdb, FacesOptions, FacesProgress, FacesReport } from '../faces/options.js';
 export { LMDB_DIR } from '../faces/encode.js';
