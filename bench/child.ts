@@ -14,7 +14,7 @@ export interface ChildJob {
   shards: string[];
   out: string;
   batchSize?: number;
-  numWorkers?: number;
+  parallelDecoders?: number;
   intraOpThreads?: number;
   threads?: number;
   sampleMs?: number;
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     tarPath: job.shards,
     outputDir: job.out,
     batchSize: job.batchSize,
-    numWorkers: job.numWorkers,
+    parallelDecoders: job.parallelDecoders,
     intraOpThreads: job.intraOpThreads,
     threads: job.threads,
     device: 'cpu',

@@ -210,7 +210,7 @@ async function main(): Promise<void> {
     machine,
     config: { ...cfg, only: cfg.only ? [...cfg.only] : null },
   };
-  const extractOptions = { batchSize: cfg.batchSize, numWorkers: cfg.numWorkers, threads: cfg.threads, intraOpThreads: cfg.intraOp };
+  const extractOptions = { batchSize: cfg.batchSize, parallelDecoders: cfg.numWorkers, threads: cfg.threads, intraOpThreads: cfg.intraOp };
 
   log(`clipstream bench (${cfg.mode}) on ${machine.cpu}, ${cores} cores`);
   log('making the workload...');

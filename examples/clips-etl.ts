@@ -20,7 +20,7 @@ import {
 const sources = process.argv[2] ?? 'videos.csv';
 const outputDir = process.argv[3] ?? 'out-clips-etl';
 // The job's own options give the stages' context: folders, plan, encoder, videos at once.
-const { ctx } = await resolveClipsOptions({ sources, outputDir, clipLenS: 1, preset: 'ultrafast', numProcesses: 2 });
+const { ctx } = await resolveClipsOptions({ sources, outputDir, clipLenS: 1, preset: 'ultrafast', parallelVideos: 2 });
 const list = await listClipSources(sources);
 const tables = new ClipTables(
   outputDir,

@@ -37,7 +37,7 @@ const confident = new Transform({
 
 await pipeline(
   Readable.from(sources),
-  sampleFramesStage({ ffmpeg, sampleEvery: 2, numWorkers: 2, fit: (w, h) => detector.fit(w, h) }),
+  sampleFramesStage({ ffmpeg, sampleEvery: 2, parallelVideos: 2, fit: (w, h) => detector.fit(w, h) }),
   detectStage(detector, { batchSize: 8 }),
   confident,
   trackStage({ maxBoxVariation: 0.06, minDetections: 16 }),

@@ -3,19 +3,53 @@
  * `where` names the shard, clip key or file the error is about, so a line in a log
  * is enough to find the culprit.
  */
-export type ErrorCode =
-  | 'ERR_INVALID_OPTION'
-  | 'ERR_BAD_ARGUMENT'
-  | 'ERR_TAR'
-  | 'ERR_TAR_MEMBER'
-  | 'ERR_DECODE'
-  | 'ERR_DECODE_TIMEOUT'
-  | 'ERR_CLIP_TOO_SHORT'
-  | 'ERR_MODEL'
-  | 'ERR_INFERENCE'
-  | 'ERR_FORMAT'
-  | 'ERR_IO'
-  | 'ERR_PIPELINE';
+
+/**
+ * Every code a ClipstreamError carries, with the kind of failure it names. Every error the
+ * library throws at a user is a ClipstreamError with one of these (test/errors.test.ts checks
+ * the exported error classes against this list).
+ */
+export const ERROR_CODES = {
+  /** An option or CLI argument is missing, of the wrong type, out of range or inconsistent with another. */
+  ERR_INVALID_OPTION: 'an option or argument is wrong',
+  /** A tar shard is missing, truncated or corrupt (or its compression cannot be undone). */
+  ERR_TAR: 'a tar shard cannot be read',
+  /** One member of a tar shard is unusable (no extension, unreadable); the rest of the shard goes on. */
+  ERR_TAR_MEMBER: 'a member of a tar shard is unusable',
+  /** A file cannot be read as media: ffprobe fails, no video stream, no frame rate, no packets. */
+  ERR_PROBE: 'a file cannot be probed as media',
+  /** Media could not be decoded: ffmpeg failed or gave fewer frames or samples than it must. */
+  ERR_DECODE: 'media cannot be decoded',
+  /** A child process made no progress (or ran past its limit) and the watchdog killed it. */
+  ERR_DECODE_TIMEOUT: 'a child process stalled or ran too long and was killed',
+  /** Media could not be written: an encode, cut or mux failed, or its output is not what was asked. */
+  ERR_ENCODE: 'media cannot be encoded or written',
+  /** An external program (ffmpeg, ffprobe, a decompressor, yt-dlp) cannot be started. */
+  ERR_TOOL: 'an external program cannot be run',
+  /** A clip (or its audio) is too short for the model; the item is skipped, not failed. */
+  ERR_CLIP_TOO_SHORT: 'a clip is too short for the model',
+  /** A model file is missing, unreadable, of the wrong kind, or cannot be built or converted. */
+  ERR_MODEL: 'a model cannot be loaded or built',
+  /** A model failed while running (ONNX Runtime, its worker thread). */
+  ERR_INFERENCE: 'a model failed while running',
+  /** Data is not in the format expected (a record, a table, a checkpoint, a pickle). */
+  ERR_FORMAT: 'data is not in the expected format',
+  /** A file, folder or network read or write failed (including a full disk). */
+  ERR_IO: 'a file or network operation failed',
+  /** Another run holds the unit or its lock; it is left for that run. */
+  ERR_BUSY: 'another run holds the unit',
+  /** The work was stopped before it finished: a signal, or a queue worker handing a unit back. */
+  ERR_ABORTED: 'the work was stopped before it finished',
+  /** The pipeline itself failed: a stage misused, destroyed early, or an internal invariant broken. */
+  ERR_PIPELINE: 'the pipeline itself failed',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** True for a code of the list above (a Node errno code such as `ENOENT` is not one). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+}
 
 export interface Where {
   shard?: string;

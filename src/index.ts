@@ -123,15 +123,16 @@ export { probeFrames, type FrameTimes } from './media/probe.js';
 
 // faces (detect, track, crop, score, store)
 export { faces, type FacesLmdb, type FacesOptions, type FacesReport } from './jobs/faces.js';
-export { listFolderVideos, assignKeys, videoStem, VIDEO_EXTENSIONS } from './media/video-folder.js';
+export { listFolderVideos, assignKeys, videoStem } from './media/video-folder.js';
+export { VIDEO_EXTENSIONS } from './shards/clip-name.js';
 export { sampleFramesStage } from './faces/sample-frames.js';
 export { detectStage } from './faces/detect.js';
 export { trackStage } from './faces/track.js';
 export { cropStage, clipKeyOf } from './faces/crop.js';
 export { encodeStage } from './faces/encode.js';
 export { facesRecordSink, STATE_FILE, type RecordState, type VideoLog } from './faces/record.js';
-export type { FaceItem, FaceSource, FrameItem, BlockItem, ClipItem, RowItem, SourceEnd } from './faces/items.js';
-export { probeSource, type SourceInfo } from './faces/source-info.js';
+export type { FaceItem, FaceSource, FrameItem, BlockItem, ClipItem, RowItem, FaceSourceEnd } from './faces/items.js';
+export { probeSource, type ProbedVideo } from './faces/source-info.js';
 export { TrackLinker } from './faces/tracker.js';
 export { loadFaceDetector, FaceDetector, guessDetectorFormat, type DetectorFormat } from './faces/detector.js';
 export { decodeScrfd } from './faces/scrfd.js';
@@ -171,7 +172,7 @@ export {
 export { probeFrameTimeline, type FrameTimeline } from './media/probe.js';
 export { planSegments, keyframeBefore, type Segment } from './segments/plan.js';
 export { decodeRange, prefetch } from './segments/decode-range.js';
-export { FrameModel, detectKind, type ModelKind as FrameModelKind, type RecurrentState } from './segments/model.js';
+export { FrameModel, detectKind, type FrameModelKind, type RecurrentState } from './segments/model.js';
 export { composeFrame, toModelInput, parseColour, RVM_GREEN, type OutputType } from './segments/compose.js';
 export { mp4Sink, pngSink, type FrameSink } from './segments/encode.js';
 export { inferSegment, warmState } from './segments/infer.js';

@@ -180,3 +180,51 @@ export type WarningHandler = (warning: import('./errors.js').ClipstreamError) =>
 export const defaultWarningHandler: WarningHandler = (w) => {
   process.stderr.write(`clipstream: warning: ${w.message}\n`);
 };
+
+/**
+ * What a stage does with an item it cannot process, as webdataset's `handler=`: `'skip'` marks
+ * the item failed and passes it on (the default), `'throw'` stops the pipeline, and a function
+ * decides per error (return 'throw' to stop, anything else to skip). See src/run/on-error.ts.
+ */
+export type ErrorDecision = 'skip' | 'throw';
+export type OnError = ErrorDecision | ((error: ClipstreamError, key: string) => ErrorDecision | undefined);
+
+/** This run's share of a job's units: rank `rank` of `world` (see src/scale/partition.ts). */
+export interface Partition {
+  rank: number;
+  world: number;
+  /** Where rank and world came from, for the run log: `options`, `SLURM_ARRAY_TASK_ID`, ... */
+  from: string;
+}
+
+/**
+ * The options every job takes, with one name and one meaning each (`P`: what the job's
+ * `onProgress` hears). Each job's options extend this; the CLI spells `outputDir` as the seeds
+ * did (`--out_path` for extract, `--out_dir` for clips, `--output_dir` for faces and segments).
+ */
+export interface CommonJobOptions<P> {
+  /** The folder the job writes its outputs, records and run log into. */
+  outputDir?: string;
+  /** This run's share of the units (`--rank/--world`); every rank writes into the same `outputDir`. Default: all. */
+  partition?: Partition;
+  /** Only these units (by unit id): what a queue worker runs for the unit it was handed. */
+  only?: readonly string[];
+  /** Stops the run: work in flight is abandoned, what is finished stays recorded. */
+  signal?: AbortSignal;
+  /** Problems that do not stop the work; the default prints them to stderr. */
+  onWarning?: WarningHandler;
+  /** A unit or item that cannot be processed: 'skip' (default: recorded as failed, the run goes on), 'throw', or a function. */
+  onError?: OnError;
+  /** Progress of the run (units and items), e.g. for a ProgressDisplay. */
+  onProgress?: (progress: P) => void;
+}
+
+/** The options of every job that runs a model (ONNX Runtime). */
+export interface ModelOptions {
+  /** `auto` (default: CUDA when its provider loads, else the CPU), `cpu`, `cuda` or `cuda:N`. */
+  device?: string;
+  /** ONNX Runtime intra-op threads per model (default: all cores). */
+  intraOpThreads?: number;
+  /** Largest batch handed to a model. */
+  batchSize?: number;
+}

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliMessage } from '../src/cli/clips-command.js';
+import { withClipsFlags } from '../src/cli/clips-command.js';
 import { parseCsv } from '../src/util/csv.js';
 import { clips } from '../src/jobs/clips.js';
 import { makeSource } from './helpers/clip-sources.js';
@@ -53,8 +53,8 @@ describe('clipstream clips: bad paths and values', () => {
     expectOptionError(r, pattern);
   });
 
-  it('cliMessage leaves unknown names alone', () => {
-    expect(cliMessage('Expected boolean for options.nope but received 1 of type number')).toBe('Expected boolean for options.nope but received 1');
+  it('withClipsFlags leaves unknown names alone', () => {
+    expect(withClipsFlags('Expected boolean for options.nope but received 1 of type number')).toBe('Expected boolean for options.nope but received 1');
   });
 });
 

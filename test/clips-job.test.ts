@@ -68,7 +68,7 @@ describe('clips job', () => {
     spans: join(dir, 'spans.csv'),
     outputDir: out(),
     shardSize: 2,
-    numProcesses: 2,
+    parallelVideos: 2,
     crf: 0,
     preset: 'ultrafast',
     ytDlpPath: join(dir, 'no-such-yt-dlp'),
@@ -175,8 +175,8 @@ describe('clips job', () => {
     await expect(clips({ ...options(), clipLenS: 2 })).rejects.toThrow(
       'Expected exactly one of options.spans, options.clipLenS or options.partMinutes but received 2',
     );
-    await expect(clips({ ...options(), numProcesses: 0 })).rejects.toThrow(
-      'Expected integer between 1 and 256 for options.numProcesses but received 0 of type number',
+    await expect(clips({ ...options(), parallelVideos: 0 })).rejects.toThrow(
+      'Expected integer between 1 and 256 for options.parallelVideos but received 0 of type number',
     );
   });
 });

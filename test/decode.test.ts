@@ -262,8 +262,8 @@ describe('runTool through the spawn helper', () => {
       expect(r.extra[0]!.toString()).toBe('three');
     });
 
-    it(`${mode}: a binary that does not exist rejects with ERR_DECODE`, async () => {
-      await expect(withMode(mode, () => runTool('/nonexistent/ffmpeg', ['-version']))).rejects.toMatchObject({ code: 'ERR_DECODE' });
+    it(`${mode}: a binary that does not exist rejects with ERR_TOOL`, async () => {
+      await expect(withMode(mode, () => runTool('/nonexistent/ffmpeg', ['-version']))).rejects.toMatchObject({ code: 'ERR_TOOL' });
       expect(liveChildProcesses()).toBe(0);
     });
   }

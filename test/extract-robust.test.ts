@@ -192,7 +192,7 @@ describe('resume by position; keys in records (items 18, 21)', () => {
       member(c, await clip(2)),
       END_OF_ARCHIVE,
     ]);
-    const common = { tarPath: tar, visualModel: null, onWarning: quiet, numWorkers: 1, batchSize: 1 };
+    const common = { tarPath: tar, visualModel: null, onWarning: quiet, parallelDecoders: 1, batchSize: 1 };
     await extract({ ...common, outputDir: join(folder, 'ref') });
     const ref = await readFile(join(folder, 'ref', 'shard-000000.msgpack'));
     expect(await readFeatureShard(join(folder, 'ref', 'shard-000000.msgpack'))).toHaveLength(4);

@@ -103,7 +103,7 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('faces works in display geometry'
       minDetections: 4,
       size: SIZE,
       audio: 'none',
-      numWorkers: 1,
+      parallelVideos: 1,
       intraOpThreads: 1,
       onWarning: () => {},
     });

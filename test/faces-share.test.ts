@@ -369,7 +369,7 @@ describe('faces stage contracts (issue 10 item 7)', () => {
   const ffmpeg = ffmpegPath();
   const det = { fit: () => ({ width: 1, height: 1, scale: 1 }) } as unknown as FaceDetector;
   const stages = () => ({
-    sample: sampleFramesStage({ ffmpeg, sampleEvery: 2, numWorkers: 1, fit: det.fit }),
+    sample: sampleFramesStage({ ffmpeg, sampleEvery: 2, parallelVideos: 1, fit: det.fit }),
     detect: detectStage(det, { batchSize: 1 }),
     track: trackStage({}),
     crop: cropStage({ ffmpeg, size: 64, enlarge: 1.4, cropMode: 'union' }),

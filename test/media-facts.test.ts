@@ -427,14 +427,14 @@ describe('ffmpeg -i text (the fallback parser)', () => {
 });
 
 describe('bad input', () => {
-  it('a file without video, and junk, fail with ERR_DECODE naming the file', async () => {
+  it('a file without video, and junk, fail with ERR_PROBE naming the file', async () => {
     ff(...sine(1), file('audio-only.m4a'));
     await writeFile(file('junk.mp4'), Buffer.alloc(4096, 7));
     for (const n of ['audio-only.m4a', 'junk.mp4']) {
       for (const options of [{}, { timeline: true }, { ffprobe: crashing }]) {
         const err = await probeMedia(file(n), options).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(ClipstreamError);
-        expect((err as ClipstreamError).code).toBe('ERR_DECODE');
+        expect((err as ClipstreamError).code).toBe('ERR_PROBE');
         expect((err as ClipstreamError).message).toContain(file(n));
       }
     }

@@ -106,7 +106,7 @@ beforeAll(async () => {
       warnings.push(w.message);
       for (const n of NAMES) if (w.message.includes(input(n))) note(n, 'warning');
     },
-    onProgress: (p) => {
+    onSegment: (p) => {
       if (p.status === 'done') note(basename(p.video), 'segment');
     },
   });

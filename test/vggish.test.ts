@@ -184,7 +184,7 @@ describe('input validation', () => {
   });
 
   it('rejects PCM that is not a float typed array', () => {
-    expect(() => vggishExamples([0, 0, 0] as unknown as Float32Array, 16000)).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }));
+    expect(() => vggishExamples([0, 0, 0] as unknown as Float32Array, 16000)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
   });
 
   it('rejects a mel range above Nyquist', () => {

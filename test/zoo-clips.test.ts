@@ -135,7 +135,7 @@ const job = (out: string, extra: Record<string, unknown>) =>
     outputDir: join(dir, out),
     crf: 0,
     preset: 'ultrafast',
-    numProcesses: 2,
+    parallelVideos: 2,
     onWarning: (w) => warnings.push(w.message),
     ...extra,
   });
@@ -181,7 +181,7 @@ describe.skipIf(!hasPyAV)('clips over the media zoo', () => {
       outputDir: join(dir, 'spans'),
       crf: 0,
       preset: 'ultrafast',
-      numProcesses: 2,
+      parallelVideos: 2,
       onWarning: (w) => warnings.push(w.message),
     });
     expectRefusedNamed(report, tricky);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { faces, STATE_FILE, type FacesReport, type VideoLog } from '../src/jobs/faces.js';
-import { VIDEO_EXTENSIONS } from '../src/media/video-folder.js';
+import { VIDEO_EXTENSIONS } from '../src/shards/clip-name.js';
 import { liveChildProcesses } from '../src/media/process.js';
 import { zooEntries, type ZooEntry } from './zoo/zoo.js';
 
@@ -16,7 +16,7 @@ const SAMPLE_EVERY = 2;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'zoo-faces-'));
-  entries = (await zooEntries()).filter((e) => (VIDEO_EXTENSIONS as readonly string[]).some((x) => e.name.toLowerCase().endsWith(x)));
+  entries = (await zooEntries()).filter((e) => VIDEO_EXTENSIONS.some((x) => e.name.toLowerCase().endsWith(`.${x}`)));
   await mkdir(join(dir, 'in'));
   for (const e of entries) await symlink(e.path, join(dir, 'in', basename(e.name)));
   report = await faces({

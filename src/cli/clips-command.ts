@@ -26,7 +26,7 @@ export const clipsSpec: CommandSpec = {
     { name: 'clip_duration', type: 'number', description: 'Consecutive parts of this many minutes (seed 002)' },
     { name: 'past_end', type: 'string', description: "Spans past the end of a video: 'clip' (cut at the end) or 'drop'", default: 'clip' },
     { name: 'num_videos', type: 'integer', description: 'Only the first N sources' },
-    { name: 'num_processes', type: 'integer', description: 'Videos worked on at once', default: 1 },
+    { name: 'num_processes', type: 'integer', description: 'Videos worked on at once', default: 1, library: 'parallelVideos' },
     { name: 'encoder', type: 'string', description: 'libx264, libx265, h264_nvenc or hevc_nvenc (NVENC falls back to CPU with a warning)', default: 'libx264' },
     { name: 'encoder_threads', type: 'integer', description: 'Threads per encoder', default: 1 },
     { name: 'encode_batch_size', type: 'integer', description: 'ffmpeg processes per video at once (chunks; clips in per-clip mode)', default: 1 },
@@ -74,7 +74,7 @@ const FLAGS: Partial<Record<keyof ClipsOptions, string>> = {
   partMinutes: 'clip_duration',
   pastEnd: 'past_end',
   numVideos: 'num_videos',
-  numProcesses: 'num_processes',
+  parallelVideos: 'num_processes',
   encoder: 'encoder',
   encoderThreads: 'encoder_threads',
   encodeBatchSize: 'encode_batch_size',
@@ -96,10 +96,10 @@ const FLAGS: Partial<Record<keyof ClipsOptions, string>> = {
  * `options.clipLenS` becomes `--clip_len_s`, and "of at least 5e-324" (the smallest
  * positive number) "greater than 0".
  *
- * @example cliMessage('Expected number of at least 5e-324 for options.clipLenS but received 0 of type number')
+ * @example withClipsFlags('Expected number of at least 5e-324 for options.clipLenS but received 0 of type number')
  * // 'Expected number greater than 0 for --clip_len_s but received 0'
  */
-export function cliMessage(message: string): string {
+export function withClipsFlags(message: string): string {
   return message
     .replace(/options\.(\w+)/g, (m, name: string) => (FLAGS[name as keyof ClipsOptions] ? `--${FLAGS[name as keyof ClipsOptions]}` : m))
     .replace(/ of at least 5e-324/g, ' greater than 0')
@@ -121,7 +121,7 @@ export function clipsOptionsFromArgs(args: Record<string, unknown>): ClipsOption
     partMinutes: args.clip_duration as number | undefined,
     pastEnd: args.past_end as 'clip' | 'drop' | undefined,
     numVideos: args.num_videos as number | undefined,
-    numProcesses: args.num_processes as number | undefined,
+    parallelVideos: args.num_processes as number | undefined,
     encoder: args.encoder as string | undefined,
     encoderThreads: args.encoder_threads as number | undefined,
     encodeBatchSize: args.encode_batch_size as number | undefined,
@@ -145,8 +145,8 @@ async function inCliWords<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (err) {
-    if (err instanceof ClipstreamError && (err.code === 'ERR_INVALID_OPTION' || err.code === 'ERR_BAD_ARGUMENT')) {
-      throw new ClipstreamError(err.code, cliMessage(err.message), { cause: err, where: err.where });
+    if (err instanceof ClipstreamError && err.code === 'ERR_INVALID_OPTION') {
+      throw new ClipstreamError(err.code, withClipsFlags(err.message), { cause: err, where: err.where });
     }
     throw err;
   }

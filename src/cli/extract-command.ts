@@ -25,7 +25,7 @@ export const extractSpec: CommandSpec = {
     { name: 'audio_model', type: 'string', description: "Audio ONNX model (file in model_dir or a path); 'none' to skip", default: 'vggish_small.onnx' },
     { name: 'device', type: 'string', description: 'auto, cpu, cuda or cuda:N (CUDA falls back to CPU with a warning)', default: 'auto' },
     { name: 'batch_size', type: 'integer', description: 'Largest model batch; the actual size is set by backpressure', default: 8 },
-    { name: 'num_workers', type: 'integer', description: 'ffmpeg decoders running at once', default: 2 },
+    { name: 'num_workers', type: 'integer', description: 'ffmpeg decoders running at once', default: 2, library: 'parallelDecoders' },
     { name: 'threads', type: 'integer', description: 'ONNX Runtime threads per model (default: all cores)', library: 'intraOpThreads' },
     { name: 'crop', type: 'string', description: "Spatial crop: 'top-left' (ACAV100M spatial index 0) or 'center'", default: 'top-left' },
     {
@@ -76,7 +76,7 @@ export function extractOptionsFromArgs(args: Record<string, unknown>): ExtractOp
     audioModel: resolveModelArg(noneToNull(args.audio_model), 'audio', '--audio_model'),
     device: args.device as string,
     batchSize: args.batch_size as number,
-    numWorkers: args.num_workers as number,
+    parallelDecoders: args.num_workers as number,
     intraOpThreads: args.threads as number | undefined,
     crop: args.crop as 'top-left' | 'center',
     resize: args.resize as 'exact' | 'fast',

@@ -53,7 +53,7 @@ export const facesSpec: CommandSpec = {
     { name: 'score_frames', type: 'integer', description: 'Frames per clip used for statistics and scorers', default: 8 },
     { name: 'device', type: 'string', description: 'auto, cpu, cuda or cuda:N (CUDA falls back to CPU with a warning)', default: 'auto' },
     { name: 'batch_size', type: 'integer', description: 'Largest detector batch; the actual size is set by backpressure', default: 8 },
-    { name: 'num_workers', type: 'integer', description: 'Videos decoded for detection at once', default: 2 },
+    { name: 'num_workers', type: 'integer', description: 'Videos decoded for detection at once', default: 2, library: 'parallelVideos' },
     { name: 'threads', type: 'integer', description: 'ONNX Runtime threads per model (default: all cores)' },
     { name: 'overwrite', type: 'boolean', description: 'Redo videos finished in an earlier run', default: false },
     { name: 'quiet', type: 'boolean', description: 'No progress lines', default: false },
@@ -116,7 +116,7 @@ export function facesOptionsFromArgs(
     scoreFrames: args.score_frames as number,
     device: args.device as string,
     batchSize: args.batch_size as number,
-    numWorkers: args.num_workers as number,
+    parallelVideos: args.num_workers as number,
     intraOpThreads: args.threads as number | undefined,
     overwrite: args.overwrite as boolean,
   };

@@ -110,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as ClipstreamError;
     if (controller.signal.aborted) return 130;
     process.stderr.write(`clipstream ${name}: error: ${cliMessage(e, sub)}\n`);
-    if (e.code === 'ERR_BAD_ARGUMENT' || e.code === 'ERR_INVALID_OPTION') {
+    if (e.code === 'ERR_INVALID_OPTION') {
       process.stderr.write(`Run 'clipstream ${name} --help' for usage.\n`);
       return 2;
     }

@@ -55,7 +55,7 @@ export const modelsBuildSpec: CommandSpec = {
 const DEFAULT_DATASET: Record<string, string> = { vggish: 'YouTube-8M', slowfast_r50: 'kinetics-400' };
 
 function badArg(message: string): ClipstreamError {
-  return new ClipstreamError('ERR_BAD_ARGUMENT', `models build: ${message}`);
+  return new ClipstreamError('ERR_INVALID_OPTION', `models build: ${message}`);
 }
 
 /**
@@ -154,7 +154,7 @@ export async function buildModelFromArgs(args: Record<string, unknown>): Promise
     const config: SlowFastConfig = { ...base, numClasses: classes, seed };
     const input = args.input ?? 'uint8';
     if (input !== 'uint8' && input !== 'float') {
-      throw new ClipstreamError('ERR_BAD_ARGUMENT', `models build: option --input expects 'uint8' or 'float' but received '${String(input)}'`);
+      throw new ClipstreamError('ERR_INVALID_OPTION', `models build: option --input expects 'uint8' or 'float' but received '${String(input)}'`);
     }
     const build = { inputFormat: input === 'uint8' ? ('uint8-thwc' as const) : ('float-cthw' as const) };
     if (file) {

@@ -52,7 +52,7 @@ export async function runModelsList(args: Record<string, unknown>): Promise<numb
 
 /** `clipstream models fetch NAME`: fetches, verifies, builds; prints the ONNX path on stdout. */
 export async function runModelsFetch(name: string | undefined, args: Record<string, unknown>, signal: AbortSignal): Promise<number> {
-  if (!name) throw new ClipstreamError('ERR_BAD_ARGUMENT', `models fetch: which model? (known: ${REGISTRY.map((m) => m.name).join(', ')})`);
+  if (!name) throw new ClipstreamError('ERR_INVALID_OPTION', `models fetch: which model? (known: ${REGISTRY.map((m) => m.name).join(', ')})`);
   const log = (line: string) => process.stderr.write(`clipstream models fetch: ${line}\n`);
   const r = await fetchModel(name, {
     from: args.from as string | undefined,

@@ -96,7 +96,7 @@ function addSpec(def: JobDefinition): CommandSpec {
 }
 
 function bad(message: string): ClipstreamError {
-  return new ClipstreamError('ERR_BAD_ARGUMENT', message);
+  return new ClipstreamError('ERR_INVALID_OPTION', message);
 }
 
 const QUEUE_ONLY = ['redis', 'queue', 'attempts', 'backoff_seconds'];

@@ -103,7 +103,7 @@ const FLAGS: Record<string, string> = {
 };
 
 function bad(message: string): ClipstreamError {
-  return new ClipstreamError('ERR_BAD_ARGUMENT', `segments: ${message}`);
+  return new ClipstreamError('ERR_INVALID_OPTION', `segments: ${message}`);
 }
 
 /** Library options from parsed CLI arguments; errors name the flag. */
@@ -192,7 +192,7 @@ export async function runSegments(args: Record<string, unknown>, signal: AbortSi
   const display = args.quiet === true ? null : new ProgressDisplay();
   let report: SegmentsReport;
   try {
-    report = await runWithFlags({ ...options, onRunProgress: display ? (p) => display.update(p) : undefined, signal });
+    report = await runWithFlags({ ...options, onProgress: display ? (p) => display.update(p) : undefined, signal });
   } finally {
     display?.finish();
   }

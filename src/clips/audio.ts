@@ -1,6 +1,6 @@
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { runTool } from '../media/process.js';
+import { runTool, stderrTail } from '../media/process.js';
 import { withAtomicFile } from '../util/atomic.js';
 import type { PlannedClip } from './plan.js';
 
@@ -21,7 +21,7 @@ function runAtomic(finalPath: string, args: (tmp: string) => string[], o: AudioO
     });
     if (res.code !== 0 || res.killedBy || res.signal) {
       const why = res.killedBy ? `killed (${res.killedBy})` : res.signal ? `ffmpeg was killed by ${res.signal}` : `ffmpeg exited with ${res.code}`;
-      throw new ClipstreamError('ERR_DECODE', `${what} failed: ${why}: ${res.stderr.trim().split('\n').slice(-3).join(' | ')}`, { where });
+      throw new ClipstreamError('ERR_DECODE', `${what} failed: ${why}: ${stderrTail(res.stderr, 3)}`, { where });
     }
   });
 }

@@ -47,7 +47,7 @@ export interface VideoContext {
   ignoreAudio: boolean;
   download: DownloadOptions;
   ytDlpPath?: string;
-  /** Videos each stage works on at once (`numProcesses`); default 1. */
+  /** Videos each stage works on at once (`parallelVideos`); default 1. */
   concurrency?: number;
   /** Shared by the stages of one run: at most this many steps (downloads, probes, cuts) at once in all. */
   slots?: Slots;

@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
-import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { defaultWarningHandler, type CommonJobOptions, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import { ENCODERS, resolveEncoder } from '../media/encoders.js';
 import { Slots } from '../stage/slots.js';
@@ -13,13 +13,12 @@ import type { ClipPlanSpec, VideoContext, VideoRow } from './item.js';
 import { parseSpanTable, type SpanIssue, type SpanSpec } from './plan.js';
 import type { SourceRow } from './sources.js';
 import { TABLES_EVERY_S } from './table.js';
-import type { Partition } from '../util/partition.js';
 import type { JobProgress } from '../util/progress.js';
-import type { OnError } from '../stage/on-error.js';
 
-export interface ClipsOptions {
+export interface ClipsOptions extends CommonJobOptions<JobProgress> {
   /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */
   sources: string;
+  /** Folder for clips/, shards/, videos.csv and clips.csv (the CLI's `--out_dir`). */
   outputDir: string;
   /** Span table (Sekai names or explicit columns). Else fixed stride or fixed parts. */
   spans?: string;
@@ -34,12 +33,10 @@ export interface ClipsOptions {
   pastEnd?: 'clip' | 'drop';
   /** Only the first N sources. */
   numVideos?: number;
-  /** This run's share of the sources (`--rank/--world`). Ranks share `outputDir`: each adds its videos' records, and the tables show them all. */
-  partition?: Partition;
   /** Only these video ids (a queue worker runs the video it was handed); each must be in the list. */
   only?: readonly string[];
   /** Videos worked on at once. Default 1. */
-  numProcesses?: number;
+  parallelVideos?: number;
   encoder?: string;
   encoderThreads?: number;
   encodeBatchSize?: number;
@@ -57,9 +54,6 @@ export interface ClipsOptions {
   downloadRetries?: number;
   downloadRetryDelayMs?: number;
   maxDownloadBytes?: number;
-  onWarning?: WarningHandler;
-  /** A video that cannot be obtained, probed, planned or cut: `'skip'` (default: recorded as failed, the run goes on) or `'throw'` (the run stops), or a function deciding per error. */
-  onError?: OnError;
   /**
    * Least seconds between two rebuilds of the tables that do not complete them (default 30; 0:
    * after every video). The rebuild that completes the list, and the end of a whole-list run,
@@ -68,9 +62,6 @@ export interface ClipsOptions {
   tablesEveryS?: number;
   /** Called after each video with its row. */
   onVideo?: (row: VideoRow, done: number, total: number) => void;
-  /** Progress of the run (videos and clips), for a ProgressDisplay. */
-  onProgress?: (progress: JobProgress) => void;
-  signal?: AbortSignal;
 }
 
 function planOf(o: ClipsOptions, spans: Map<string, SpanSpec[]> | null): ClipPlanSpec {
@@ -97,8 +88,8 @@ function planOf(o: ClipsOptions, spans: Map<string, SpanSpec[]> | null): ClipPla
 export interface ResolvedClips {
   sourcesPath: string;
   outputDir: string;
-  warn: WarningHandler;
-  numProcesses: number;
+  onWarning: WarningHandler;
+  parallelVideos: number;
   shardSize: number;
   /** The span table, when the plan is spans. */
   spans: Map<string, SpanSpec[]> | null;
@@ -110,8 +101,8 @@ export interface ResolvedClips {
 export async function resolveClipsOptions(options: ClipsOptions): Promise<ResolvedClips> {
   const sourcesPath = validateString(options?.sources, 'options.sources');
   const given = validateString(options.outputDir, 'options.outputDir');
-  const warn = options.onWarning ?? defaultWarningHandler;
-  const numProcesses = validateInteger(options.numProcesses ?? 1, 'options.numProcesses', 1, 256);
+  const onWarning = options.onWarning ?? defaultWarningHandler;
+  const parallelVideos = validateInteger(options.parallelVideos ?? 1, 'options.parallelVideos', 1, 256);
   const shardSize = validateInteger(options.shardSize ?? 0, 'options.shardSize', 0);
   const tablesEveryS = validateNumber(options.tablesEveryS ?? TABLES_EVERY_S, 'options.tablesEveryS', 0);
   const ignoreAudio = validateBoolean(options.ignoreAudio ?? false, 'options.ignoreAudio');
@@ -154,7 +145,7 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     retryDelayMs: validateNumber(options.downloadRetryDelayMs ?? 1000, 'options.downloadRetryDelayMs', 0),
     maxBytes: options.maxDownloadBytes === undefined ? undefined : validateInteger(options.maxDownloadBytes, 'options.maxDownloadBytes', 1),
   };
-  const encoder = await resolveEncoder(options.encoder ?? 'libx264', { ffmpegPath: options.ffmpegPath, onWarning: warn });
+  const encoder = await resolveEncoder(options.encoder ?? 'libx264', { ffmpegPath: options.ffmpegPath, onWarning });
   const ctx: VideoContext = {
     clipsDir: join(outputDir, 'clips'),
     downloadsDir: join(outputDir, 'downloads'),
@@ -166,12 +157,12 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     ignoreAudio,
     download,
     ytDlpPath: options.ytDlpPath,
-    concurrency: numProcesses,
-    slots: new Slots(numProcesses),
+    concurrency: parallelVideos,
+    slots: new Slots(parallelVideos),
     onError: options.onError,
     signal: options.signal,
   };
-  return { sourcesPath, outputDir, warn, numProcesses, shardSize, spans, ctx, tablesEveryS };
+  return { sourcesPath, outputDir, onWarning, parallelVideos, shardSize, spans, ctx, tablesEveryS };
 }
 
 /**

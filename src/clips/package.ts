@@ -73,15 +73,15 @@ async function sameShard(tarPath: string, jsonPath: string, entries: ClipEntry[]
  * @example
  * await writeClipShards(records, 'out/clips', 'out/shards', 100) // [{ tar: 'out/shards/shard-000000.tar', clips: 100, written: true }, ...]
  */
-export async function writeClipShards(records: readonly ClipRecord[], clipsDir: string, outDir: string, shardSize: number): Promise<ShardOutput[]> {
+export async function writeClipShards(records: readonly ClipRecord[], clipsDir: string, shardsDir: string, shardSize: number): Promise<ShardOutput[]> {
   validateInteger(shardSize, 'options.shardSize', 1);
-  await mkdir(outDir, { recursive: true });
+  await mkdir(shardsDir, { recursive: true });
   const shards: ShardOutput[] = [];
   for (let i = 0; i * shardSize < records.length; i++) {
     const group = records.slice(i * shardSize, (i + 1) * shardSize);
     const name = `shard-${String(i).padStart(6, '0')}`;
-    const tarPath = join(outDir, `${name}.tar`);
-    const jsonPath = join(outDir, `${name}.json`);
+    const tarPath = join(shardsDir, `${name}.tar`);
+    const jsonPath = join(shardsDir, `${name}.json`);
     const entries: ClipEntry[] = group.map((r) => ({ filename: r.filename, id: r.video_id, segment: [r.start_s, r.end_s] }));
     if (await sameShard(tarPath, jsonPath, entries)) {
       shards.push({ tar: tarPath, json: jsonPath, clips: group.length, written: false });

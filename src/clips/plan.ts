@@ -222,7 +222,7 @@ export function parseSpanTable(text: string, file: string): Map<string, SpanSpec
 
 function validTiming(t: VideoTiming, videoId: string): void {
   if (!(t.fps > 0) || !Number.isInteger(t.numFrames) || t.numFrames < 0 || (t.times !== undefined && t.times.length !== t.numFrames + 1)) {
-    throw new ClipstreamError('ERR_DECODE', `video ${videoId}: cannot plan clips without a frame rate and frame count (fps ${t.fps}, frames ${t.numFrames})`, {
+    throw new ClipstreamError('ERR_PROBE', `video ${videoId}: cannot plan clips without a frame rate and frame count (fps ${t.fps}, frames ${t.numFrames})`, {
       where: { key: videoId },
     });
   }

@@ -217,9 +217,9 @@ export async function readSources(input: string, onDuplicate?: (videoId: string)
  *
  * @example (await listClipSources('sources.csv', 2)).map((s) => s.videoId) // ['a', 'b']
  */
-export async function listClipSources(input: string, numVideos?: number, warn?: (e: ClipstreamError) => void): Promise<SourceRow[]> {
+export async function listClipSources(input: string, numVideos?: number, onWarning?: (e: ClipstreamError) => void): Promise<SourceRow[]> {
   const sources = await readSources(input, (id) =>
-    warn?.(
+    onWarning?.(
       new ClipstreamError('ERR_FORMAT', `${input}: video ${id} is listed more than once; only the first row is used`, {
         where: { file: input, key: id },
       }),

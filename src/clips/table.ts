@@ -60,7 +60,7 @@ const isUnitRecord = (v: unknown): boolean => {
  * the id made safe for a file name without two ids meeting (`a.b` and `a-b` stay apart), and
  * the table lock `.tables.lock`.
  */
-function clipRecords(outputDir: string, o: { signal?: AbortSignal; onWarning?: WarningHandler } = {}): UnitRecords<UnitRecord> {
+export function clipRecords(outputDir: string, o: { signal?: AbortSignal; onWarning?: WarningHandler } = {}): UnitRecords<UnitRecord> {
   return new UnitRecords<UnitRecord>(join(outputDir, UNITS_DIR), jsonRecords({ check: isUnitRecord }), {
     fileStem: (videoId) => fitName(encodeURIComponent(videoId).replace(/\*/g, '%2A')),
     tablesLock: join(outputDir, '.tables.lock'),

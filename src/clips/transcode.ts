@@ -1,6 +1,6 @@
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { runTool } from '../media/process.js';
+import { runTool, stderrTail } from '../media/process.js';
 import { withAtomicFile } from '../util/atomic.js';
 import { validateInteger } from '../util/validate.js';
 import { encoderArgs, type EncodeSettings } from '../media/encoders.js';
@@ -44,7 +44,7 @@ export interface TranscodeOptions extends EncodeSettings {
 }
 
 function lastLine(stderr: string): string {
-  return stderr.trim().split('\n').slice(-3).join(' | ') || 'no message';
+  return stderrTail(stderr, 3) || 'no message';
 }
 
 function common(o: TranscodeOptions): string[] {
@@ -212,11 +212,11 @@ export async function verifyClip(file: string, frames: number, o: { audio?: bool
     info = await probeVideo(file, { signal: o.signal });
   } catch (err) {
     if (o.signal?.aborted) throw err;
-    throw new ClipstreamError('ERR_DECODE', `${file} is not a valid clip: ${(err as Error).message}`, { cause: err, where: { file } });
+    throw new ClipstreamError('ERR_ENCODE', `${file} is not a valid clip: ${(err as Error).message}`, { cause: err, where: { file } });
   }
   if (info.numFrames !== frames)
-    throw new ClipstreamError('ERR_DECODE', `${file} has ${info.numFrames} frames where the clip needs ${frames}`, { where: { file } });
-  if (o.audio && info.audioCodec === null) throw new ClipstreamError('ERR_DECODE', `${file} has no audio stream`, { where: { file } });
+    throw new ClipstreamError('ERR_ENCODE', `${file} has ${info.numFrames} frames where the clip needs ${frames}`, { where: { file } });
+  if (o.audio && info.audioCodec === null) throw new ClipstreamError('ERR_ENCODE', `${file} has no audio stream`, { where: { file } });
   return info;
 }
 
@@ -257,7 +257,7 @@ async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[
             ? `ffmpeg was killed by ${res.signal}`
             : `ffmpeg exited with ${res.code}`;
         const names = jobs.map((j) => j.clip.clipId).join(', ');
-        throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): cutting clips ${names} failed: ${why}: ${lastLine(res.stderr)}`, {
+        throw new ClipstreamError('ERR_ENCODE', `video ${videoId} (${info.path}): cutting clips ${names} failed: ${why}: ${lastLine(res.stderr)}`, {
           where: { key: videoId, file: info.path },
           transient: res.transient === true,
         });
@@ -268,7 +268,7 @@ async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[
           await verifyClip(j.tmp, j.clip.endFrame - j.clip.startFrame, { signal: o.signal });
         } catch (err) {
           if (o.signal?.aborted) throw err;
-          throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): clip ${j.clip.clipId} came out wrong: ${(err as Error).message}`, {
+          throw new ClipstreamError('ERR_ENCODE', `video ${videoId} (${info.path}): clip ${j.clip.clipId} came out wrong: ${(err as Error).message}`, {
             cause: err,
             where: { key: videoId, file: info.path },
           });
@@ -297,7 +297,7 @@ export async function transcodeClips(info: VideoInfo, videoId: string, jobs: rea
   let next = 0;
   let firstError: unknown = null;
   const asError = (j: ClipJob, e: unknown) =>
-    e instanceof ClipstreamError ? e : new ClipstreamError('ERR_DECODE', String((e as Error)?.message ?? e), { cause: e, where: { key: j.clip.clipId } });
+    e instanceof ClipstreamError ? e : new ClipstreamError('ERR_ENCODE', String((e as Error)?.message ?? e), { cause: e, where: { key: j.clip.clipId } });
   // A clip whose finishing step fails (its audio) costs that clip, not its chunk.
   const finish = async (chunk: readonly ClipJob[]) => {
     for (const j of chunk) {

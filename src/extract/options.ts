@@ -12,15 +12,15 @@ import { resolveDecodeOptions, type DecodeOptions } from '../media/decode.js';
 import type { ModelCache } from '../infer/model-cache.js';
 import type { LockedPolicy } from '../util/unit-locks.js';
 import type { ExtractProgress } from './results.js';
-import { WHOLE, type Partition } from '../util/partition.js';
+import { WHOLE } from '../util/partition.js';
 import { expandShardUrls } from '../shards/shard-source.js';
-import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { defaultWarningHandler, type CommonJobOptions, type ModelOptions } from '../types.js';
 import { validateBoolean, validateInteger, validateOneOf, validateString } from '../util/validate.js';
 
-export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, FeedOptions {
+export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, FeedOptions, CommonJobOptions<ExtractProgress>, ModelOptions {
   /** Tar shard paths or brace patterns, e.g. `data/shard-{000000..000099}.tar`. */
   tarPath: string | string[];
-  /** Folder for feature shards and logs. */
+  /** Folder for feature shards and logs (the CLI's `--out_path`). */
   outputDir: string;
   format?: 'msgpack' | 'json';
   /** Folder with the models (default: the shipped `models/`). */
@@ -29,33 +29,25 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, 
   visualModel?: string | null;
   /** Audio model file (relative to modelDir), or `null` to skip audio features. */
   audioModel?: string | null;
-  device?: string;
   /** Largest batch handed to a model; the actual size is set by backpressure. */
   batchSize?: number;
   /** ffmpeg decoders running at once. */
-  numWorkers?: number;
-  /** ONNX Runtime intra-op threads per model (default: all cores). */
-  intraOpThreads?: number;
+  parallelDecoders?: number;
   /** Recompute shards whose output exists (default: skip them). */
   overwrite?: boolean;
   /** Also warn when `device: 'auto'` finds no CUDA and uses the CPU (default: quiet). */
   verbose?: boolean;
-  /** This run's share of the shard list (`--rank/--world`; see src/util/partition.ts). Default: all. */
-  partition?: Partition;
   /** Only these shards (expanded urls) of the list: a queue worker runs the unit it was handed. */
   only?: readonly string[];
   /** A shard whose lock another live run holds: skip it (default) or wait for it. */
   onLocked?: LockedPolicy;
   /** Open models here and leave them open (a queue worker runs many units with the same models). */
   models?: ModelCache;
-  onWarning?: WarningHandler;
-  onProgress?: (progress: ExtractProgress) => void;
   /** Called with the size of every batch each model ran, for statistics. */
   onBatch?: (kind: 'visual' | 'audio', size: number) => void;
-  signal?: AbortSignal;
 }
 
-function resolveModel(dir: string, file: string | null | undefined, fallback: string): string | null {
+function modelPath(dir: string, file: string | null | undefined, fallback: string): string | null {
   if (file === null) return null;
   const f = file ?? fallback;
   return isAbsolute(f) || f.includes('/') ? resolve(f) : join(dir, f);
@@ -67,7 +59,7 @@ export function resolveExtractOptions(options: ExtractOptions) {
   const outputDir = validateString(options.outputDir, 'options.outputDir');
   const format = validateOneOf(options.format ?? 'msgpack', 'options.format', ['msgpack', 'json'] as const);
   const batchSize = validateInteger(options.batchSize ?? 8, 'options.batchSize', 1, 1024);
-  const numWorkers = validateInteger(options.numWorkers ?? 2, 'options.numWorkers', 1, 256);
+  const parallelDecoders = validateInteger(options.parallelDecoders ?? 2, 'options.parallelDecoders', 1, 256);
   const overwrite = validateBoolean(options.overwrite ?? false, 'options.overwrite');
   const verbose = validateBoolean(options.verbose ?? false, 'options.verbose');
   if (options.intraOpThreads !== undefined) validateInteger(options.intraOpThreads, 'options.intraOpThreads', 1, 1024);
@@ -82,11 +74,11 @@ export function resolveExtractOptions(options: ExtractOptions) {
       where: { option: 'options.tarPath' },
     });
   const modelDir = options.modelDir ?? shippedModelsDir();
-  const visualPath = resolveModel(modelDir, options.visualModel, DEFAULT_VISUAL_MODEL);
-  const audioPath = resolveModel(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
-  if (!visualPath && !audioPath) throw new ClipstreamError('ERR_BAD_ARGUMENT', 'nothing to extract: both visualModel and audioModel are null');
+  const visualPath = modelPath(modelDir, options.visualModel, DEFAULT_VISUAL_MODEL);
+  const audioPath = modelPath(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
+  if (!visualPath && !audioPath) throw new ClipstreamError('ERR_INVALID_OPTION', 'nothing to extract: both visualModel and audioModel are null');
   const session = { device, intraOpThreads: options.intraOpThreads, onWarning, verbose };
-  return { onWarning, outputDir, format, batchSize, numWorkers, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
+  return { onWarning, outputDir, format, batchSize, parallelDecoders, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
 }
 
 function assertModels(visual: Extractor | null, audio: Extractor | null, visualPath: string | null, audioPath: string | null): void {

@@ -76,7 +76,9 @@ export function warnAudioNotes(onWarning: WarningHandler) {
       transform(item: StreamItem, _enc, cb) {
         if (item.kind === 'sample' && !item.failure && item.audioNote) {
           const name = item.entry?.filename ?? item.__key__;
-          onWarning(new ClipstreamError('ERR_DECODE', `${name}: ${item.audioNote}; no audio features`, { where: { shard: item.__url__, key: item.__key__ } }));
+          onWarning(
+            new ClipstreamError('ERR_CLIP_TOO_SHORT', `${name}: ${item.audioNote}; no audio features`, { where: { shard: item.__url__, key: item.__key__ } }),
+          );
         }
         cb(null, item);
       },

@@ -50,7 +50,7 @@ export async function* croppedFrames(
     n++;
   }
   if (n < o.count) {
-    throw new ClipstreamError('ERR_DECODE', `${path}: a face clip from ${o.startTime.toFixed(3)} s should have ${o.count} frames but ffmpeg decoded ${n}`, {
+    throw new ClipstreamError('ERR_ENCODE', `${path}: a face clip from ${o.startTime.toFixed(3)} s should have ${o.count} frames but ffmpeg decoded ${n}`, {
       where,
     });
   }
@@ -136,7 +136,8 @@ export async function encodeFaceClip(
   await withAtomicFile(outPath, async (tmp) => {
     const r = await runTool(ffmpeg, [...args, tmp], { input: input(), signal, where: { file: outPath }, stallTimeoutMs: 120_000 });
     if (inputError) throw (inputError as { error: unknown }).error;
-    if (!succeeded(r)) throw new ToolFailure(ffmpeg, `cannot encode face clip ${outPath} from ${audio.source}`, r, { where: { file: outPath } });
+    if (!succeeded(r))
+      throw new ToolFailure(ffmpeg, `cannot encode face clip ${outPath} from ${audio.source}`, r, { where: { file: outPath }, code: 'ERR_ENCODE' });
   });
 }
 
@@ -178,7 +179,7 @@ export async function extractAudioSpan(
     await withAtomicFile(outPath, async (tmp) => {
       const r = await runTool(ffmpeg, [...args, tmp], { signal, where: { file: outPath }, stallTimeoutMs: 60_000 });
       if (!succeeded(r))
-        throw Object.assign(new ToolFailure(ffmpeg, `cannot write audio ${outPath} from ${source}`, r, { where: { file: outPath } }), {
+        throw Object.assign(new ToolFailure(ffmpeg, `cannot write audio ${outPath} from ${source}`, r, { where: { file: outPath }, code: 'ERR_ENCODE' }), {
           noAudio: /matches no streams/.test(r.stderr),
         });
     });

@@ -3,7 +3,7 @@ import type { ItemFailure } from '../types.js';
 import type { Detection } from './boxes.js';
 import type { CropBox } from './crops.js';
 import type { FaceRow } from './metadata.js';
-import type { SourceInfo } from './source-info.js';
+import type { ProbedVideo } from './source-info.js';
 import type { VideoFile } from '../media/video-folder.js';
 import type { FrameDetection } from './tracker.js';
 
@@ -16,7 +16,7 @@ import type { FrameDetection } from './tracker.js';
  */
 export interface FaceSource extends VideoFile {
   /** Set by the sample-frames stage once probed. */
-  info?: SourceInfo;
+  info?: ProbedVideo;
 }
 
 /** A sampled frame: pixels resized for the detector until detection, then its detections. */
@@ -73,7 +73,7 @@ export interface RowItem {
   row: FaceRow;
 }
 
-export interface SourceEnd {
+export interface FaceSourceEnd {
   kind: 'source-end';
   source: FaceSource;
   /** Frames sampled for detection. */
@@ -81,4 +81,4 @@ export interface SourceEnd {
   error?: ClipstreamError;
 }
 
-export type FaceItem = FrameItem | BlockItem | ClipItem | RowItem | SourceEnd;
+export type FaceItem = FrameItem | BlockItem | ClipItem | RowItem | FaceSourceEnd;

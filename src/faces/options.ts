@@ -1,9 +1,8 @@
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import type { OnError } from '../stage/on-error.js';
 import type { JobProgress } from '../util/progress.js';
 import type { JobReport } from '../stage/job-run.js';
-import { WHOLE, type Partition } from '../util/partition.js';
-import { defaultWarningHandler, type WarningHandler } from '../types.js';
+import { WHOLE } from '../util/partition.js';
+import { defaultWarningHandler, type CommonJobOptions, type ModelOptions } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import type { EncodeOptions } from './clip-writer.js';
 import type { DetectorFormat } from './detector.js';
@@ -14,8 +13,9 @@ import type { VideoLog } from './record.js';
 import type { ScorerSpec } from './scorers.js';
 import { resolveTrackOptions, type TrackOptions } from './tracker.js';
 
-export interface FacesOptions extends TrackOptions, EncodeOptions {
+export interface FacesOptions extends TrackOptions, EncodeOptions, CommonJobOptions<FacesProgress>, ModelOptions {
   inputDir: string;
+  /** Folder for clips/, audio/, faces.lmdb/, metadata.csv, metadata.msgpack (the CLI's `--output_dir`). */
   outputDir: string;
   /** Face detector ONNX model (default: the shipped synthetic one, which only finds the fixture face). */
   detector?: string;
@@ -28,11 +28,8 @@ export interface FacesOptions extends TrackOptions, EncodeOptions {
   detectorInputSize?: number;
   /** Run the detector on every k-th frame (default 2). */
   sampleEvery?: number;
-  batchSize?: number;
   /** Videos decoded for detection at once (default 2). */
-  numWorkers?: number;
-  device?: string;
-  intraOpThreads?: number;
+  parallelVideos?: number;
   /** Where the detector and scorers compute: a worker thread (default) or the main thread. */
   modelThread?: 'worker' | 'main';
   /** Crop enlargement around the track's box (default 1.4, seed 002). */
@@ -50,18 +47,11 @@ export interface FacesOptions extends TrackOptions, EncodeOptions {
   scoreFrames?: number;
   /** Redo videos already done (default: resume). */
   overwrite?: boolean;
-  /** This run's share of the videos (`--rank/--world`); every rank writes into the same `outputDir`. */
-  partition?: Partition;
   /** Only these videos (paths relative to `inputDir`, as `faces-videos.json` names them): what a queue worker runs. */
   only?: readonly string[];
-  /** A video that cannot be decoded or a clip that cannot be made: 'skip' (default: recorded as failed, the run goes on), 'throw', or a function. */
-  onError?: OnError;
   ffmpeg?: string;
-  onWarning?: WarningHandler;
-  onProgress?: (p: FacesProgress) => void;
   /** Called with the size of every detector batch, for statistics. */
   onBatch?: (size: number) => void;
-  signal?: AbortSignal;
 }
 
 /** The runner's progress (units: videos, items: clips), with the names faces always had. */
@@ -117,7 +107,7 @@ export function resolveFacesOptions(options: FacesOptions) {
   const outputDir = validateString(options.outputDir, v('outputDir'));
   const sampleEvery = validateInteger(options.sampleEvery ?? 2, v('sampleEvery'), 1, 10_000);
   const batchSize = validateInteger(options.batchSize ?? 8, v('batchSize'), 1, 1024);
-  const numWorkers = validateInteger(options.numWorkers ?? 2, v('numWorkers'), 1, 64);
+  const parallelVideos = validateInteger(options.parallelVideos ?? 2, v('parallelVideos'), 1, 64);
   const size = validateInteger(options.size ?? 512, v('size'), 16, 4096);
   const enlarge = validateNumber(options.enlarge ?? 1.4, v('enlarge'), 0.1, 10);
   const cropMode = validateOneOf(options.cropMode ?? 'union', v('cropMode'), ['union', 'mean'] as const);
@@ -155,7 +145,7 @@ export function resolveFacesOptions(options: FacesOptions) {
     outputDir,
     sampleEvery,
     batchSize,
-    numWorkers,
+    parallelVideos,
     size,
     enlarge,
     cropMode,

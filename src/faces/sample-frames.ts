@@ -5,7 +5,7 @@ import { declareStage } from '../stage/contract.js';
 import { failItem, type OnError } from '../stage/on-error.js';
 import { generatorStage } from '../stage/generator.js';
 import { sampledFrames } from './frames.js';
-import type { FaceItem, FaceSource, FrameItem, SourceEnd } from './items.js';
+import type { FaceItem, FaceSource, FrameItem, FaceSourceEnd } from './items.js';
 import { probeSource } from './source-info.js';
 
 export interface SampleFramesOptions {
@@ -13,7 +13,7 @@ export interface SampleFramesOptions {
   /** Run the detector on every k-th frame. */
   sampleEvery: number;
   /** Sources decoded at once; their frames interleave, each source's in order. */
-  numWorkers: number;
+  parallelVideos: number;
   /** Detector input size for a displayed frame size (FaceDetector.fit). */
   fit: (width: number, height: number) => { width: number; height: number; scale: number };
   signal?: AbortSignal;
@@ -27,16 +27,16 @@ export interface SampleFramesOptions {
  * ends with the error on its `source-end`; the others go on.
  *
  * @example
- * await pipeline(Readable.from(sources), sampleFramesStage({ ffmpeg, sampleEvery: 2, numWorkers: 2, fit: det.fit.bind(det) }), sink);
+ * await pipeline(Readable.from(sources), sampleFramesStage({ ffmpeg, sampleEvery: 2, parallelVideos: 2, fit: det.fit.bind(det) }), sink);
  */
 export function sampleFramesStage(options: SampleFramesOptions) {
   return declareStage(
-    generatorStage<FaceSource, FaceItem>((sources, signal) => mergeBounded(sources, (s) => sourceFrames(s, options, signal), options.numWorkers)),
+    generatorStage<FaceSource, FaceItem>((sources, signal) => mergeBounded(sources, (s) => sourceFrames(s, options, signal), options.parallelVideos)),
     { name: 'sample frames', needs: ['source'], adds: ['info', 'frame', 'pixels', 'source-end'] },
   );
 }
 
-async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSignal: AbortSignal): AsyncGenerator<FrameItem | SourceEnd> {
+async function* sourceFrames(source: FaceSource, o: SampleFramesOptions, stageSignal: AbortSignal): AsyncGenerator<FrameItem | FaceSourceEnd> {
   const signal = o.signal ? AbortSignal.any([o.signal, stageSignal]) : stageSignal;
   let samples = 0;
   try {

@@ -29,7 +29,7 @@ export interface ScorerSpec {
 export function parseScorerSpec(text: string): ScorerSpec {
   const m = /^([A-Za-z0-9_+.-]+)=(.+?)(?::(imagenet|clip|unit|raw))?$/.exec(text);
   if (!m) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `scorer '${text}' is not name=path.onnx[:imagenet|clip|unit|raw] (e.g. hyperiqa=models/hyperiqa.onnx)`, {
+    throw new ClipstreamError('ERR_INVALID_OPTION', `scorer '${text}' is not name=path.onnx[:imagenet|clip|unit|raw] (e.g. hyperiqa=models/hyperiqa.onnx)`, {
       where: { option: 'scorer' },
     });
   }

@@ -2,7 +2,7 @@ import { type MediaFacts, probeMedia } from '../media/facts.js';
 import { videoInfoOf, type VideoInfo } from '../media/probe.js';
 
 /** What the faces stages need to know about a source: the probe, plus how it is displayed. */
-export interface SourceInfo extends VideoInfo {
+export interface ProbedVideo extends VideoInfo {
   /** Clockwise rotation applied on display (media/facts.ts convention): 0, 90, 180 or 270. */
   rotation: 0 | 90 | 180 | 270;
   /**
@@ -24,7 +24,7 @@ export interface SourceInfo extends VideoInfo {
  * @example
  * const info = await probeSource('phone.mp4', ffmpegPath()); // { width: 1920, height: 1080, rotation: 90, displayWidth: 1080, displayHeight: 1920, ... }
  */
-export async function probeSource(path: string, ffmpeg: string, signal?: AbortSignal): Promise<SourceInfo> {
+export async function probeSource(path: string, ffmpeg: string, signal?: AbortSignal): Promise<ProbedVideo> {
   const facts = await probeMedia(path, { signal, ffmpeg, lastPacket: false });
   const g = facts.geometry;
   return { ...videoInfoOf(facts), rotation: g.rotation, displayWidth: g.displayWidth, displayHeight: g.displayHeight, facts };

@@ -265,7 +265,7 @@ function packedMagnitude(p: Plan): Float64Array {
  */
 export function rfftMagnitude(input: ArrayLike<number>, out: Float64Array = new Float64Array(NUM_SPECTROGRAM_BINS)): Float64Array {
   if (input.length > FFT_LENGTH) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `rfftMagnitude takes at most ${FFT_LENGTH} samples but received ${input.length}`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `rfftMagnitude takes at most ${FFT_LENGTH} samples but received ${input.length}`);
   }
   const p = getPlan();
   for (let n = 0; n < HALF; n++) {
@@ -279,7 +279,7 @@ export function rfftMagnitude(input: ArrayLike<number>, out: Float64Array = new 
 
 function checkInput(pcm: Pcm, sampleRate: number): void {
   if (!(pcm instanceof Float32Array || pcm instanceof Float64Array)) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', 'VGGish front end expects PCM as a Float32Array or Float64Array');
+    throw new ClipstreamError('ERR_INVALID_OPTION', 'VGGish front end expects PCM as a Float32Array or Float64Array');
   }
   if (sampleRate !== VGGISH_SAMPLE_RATE) {
     throw new ClipstreamError(

@@ -50,7 +50,7 @@ export interface RunContext {
   batch?: string;
 }
 
-export interface RunResult {
+export interface InferenceResult {
   outputs: ModelOutputs;
   /** The inputs, handed back: on the worker thread their buffers went there and back, so reuse these. */
   feeds: Feeds;
@@ -120,7 +120,7 @@ export class ModelRunner {
    * `feeds` of the result, not the arrays passed in. A failure throws `ERR_INFERENCE` with
    * `where: { file, key }` and the cause.
    */
-  async run(feeds: Feeds, outputs: string[], context: RunContext = {}): Promise<RunResult> {
+  async run(feeds: Feeds, outputs: string[], context: RunContext = {}): Promise<InferenceResult> {
     const fail = (cause: unknown, message: string) =>
       new ClipstreamError(
         'ERR_INFERENCE',
@@ -134,11 +134,11 @@ export class ModelRunner {
       const r = await this.worker.runFeeds(feeds, outputs);
       if (r.error !== undefined || !r.outputs) {
         const message = r.error || 'the inference worker returned no outputs';
-        throw fail(new Error(message), message);
+        throw fail(new ClipstreamError('ERR_INFERENCE', message), message);
       }
       return { outputs: r.outputs, feeds: r.feeds };
     }
-    if (!this.session) throw fail(new Error('session closed'), 'the model is closed');
+    if (!this.session) throw fail(new ClipstreamError('ERR_INFERENCE', 'session closed'), 'the model is closed');
     const tensors: Record<string, ort.Tensor> = {};
     for (const [name, f] of Object.entries(feeds)) {
       tensors[name] = f.data instanceof Uint8Array ? new ort.Tensor('uint8', f.data, f.dims) : new ort.Tensor('float32', f.data, f.dims);

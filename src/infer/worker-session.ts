@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
+import { ClipstreamError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 
@@ -80,7 +81,7 @@ export class WorkerSession {
       this.pending.clear();
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`inference worker exited (code ${code})`)));
+    worker.on('exit', (code) => fail(new ClipstreamError('ERR_INFERENCE', `inference worker exited (code ${code})`)));
   }
 
   /** Starts a worker and opens the model in it with the given session options. */
@@ -95,7 +96,7 @@ export class WorkerSession {
         } else if (m.type === 'failed') {
           cleanup();
           void worker.terminate();
-          reject(new Error(m.message));
+          reject(new ClipstreamError('ERR_MODEL', m.message ?? 'the model could not be opened in the worker'));
         }
       };
       const onError = (err: Error) => {
@@ -144,7 +145,7 @@ export class WorkerSession {
       this.worker.ref();
       this.worker.postMessage({ type: 'close' });
     });
-    this.failure = new Error('session closed');
+    this.failure = new ClipstreamError('ERR_INFERENCE', 'session closed');
     await this.worker.terminate();
   }
 }

@@ -56,7 +56,7 @@ export interface ClipsReport {
 }
 
 const issueWarning = (i: SpanIssue) =>
-  new ClipstreamError('ERR_BAD_ARGUMENT', `video ${i.videoId}: span ${i.span} ${i.action}: ${i.reason}`, { where: { key: i.videoId } });
+  new ClipstreamError('ERR_INVALID_OPTION', `video ${i.videoId}: span ${i.span} ${i.action}: ${i.reason}`, { where: { key: i.videoId } });
 
 /**
  * Runs the clips job. Re-running with the same options skips every clip that exists and
@@ -70,11 +70,11 @@ const issueWarning = (i: SpanIssue) =>
  */
 export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const started = Date.now();
-  const { sourcesPath, outputDir, warn, shardSize, spans, ctx, tablesEveryS } = await resolveClipsOptions(options);
-  const sources = await listClipSources(sourcesPath, options.numVideos, warn);
+  const { sourcesPath, outputDir, onWarning, shardSize, spans, ctx, tablesEveryS } = await resolveClipsOptions(options);
+  const sources = await listClipSources(sourcesPath, options.numVideos, onWarning);
   // Against the whole list: a span of a video in another rank's share is not lost.
   const listIssues = spans ? unlistedSpans(spans, sources, options.numVideos !== undefined) : [];
-  for (const issue of listIssues) warn(issueWarning(issue));
+  for (const issue of listIssues) onWarning(issueWarning(issue));
   const tables = new ClipTables(
     outputDir,
     sources.map((s) => s.videoId),
@@ -84,7 +84,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       everyS: tablesEveryS,
       wholeList: options.only === undefined && (options.partition?.world ?? 1) === 1,
       shards: { clipsDir: ctx.clipsDir, shardsDir: join(outputDir, 'shards'), shardSize },
-      onWarning: warn,
+      onWarning,
     },
   );
   await mkdir(join(outputDir, UNITS_DIR), { recursive: true });
@@ -105,7 +105,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       // One run per video at a time, across ranks, workers and machines; a finished video is done again (its clips checked, not cut).
       locks: { finalPath: (s) => unitRecordPath(outputDir, s.videoId), isDone: async () => false },
       signal: options.signal,
-      onWarning: warn,
+      onWarning,
       onProgress: options.onProgress,
     },
     async (job) => {
@@ -122,8 +122,8 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
             tables,
             onRecorded: (item, record) => {
               made += item.made;
-              for (const issue of item.issues) warn(issueWarning(issue));
-              if (item.failure) warn(new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.row.video_id } }));
+              for (const issue of item.issues) onWarning(issueWarning(issue));
+              if (item.failure) onWarning(new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.row.video_id } }));
               job.item('done', record.clips.length);
               job.item('failed', record.issues.filter((i) => i.action === 'failed').length);
               job.unitDone(unitResult(item, record));

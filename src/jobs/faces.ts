@@ -26,7 +26,8 @@ export { LMDB_DIR } from '../faces/encode.js';
 export { STATE_FILE, type VideoLog } from '../faces/record.js';
 export { RECORDS_DIR } from '../faces/records.js';
 export { STAGING_DIR } from '../faces/staging.js';
-export { VIDEO_EXTENSIONS, videoStem } from '../media/video-folder.js';
+export { videoStem } from '../media/video-folder.js';
+export { VIDEO_EXTENSIONS } from '../shards/clip-name.js';
 
 /**
  * Builds a face clip dataset from a folder of videos: the stages under src/faces/ (sources →
@@ -45,7 +46,7 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
   const o = resolveFacesOptions(options);
   const { outputDir, onWarning, signal } = o;
   try {
-    if (!(await stat(o.inputDir)).isDirectory()) throw new Error('not a folder');
+    if (!(await stat(o.inputDir)).isDirectory()) throw new ClipstreamError('ERR_INVALID_OPTION', 'not a folder');
   } catch (err) {
     throw new ClipstreamError('ERR_INVALID_OPTION', `input folder ${o.inputDir} cannot be read: ${(err as Error).message}`, {
       cause: err,

@@ -114,15 +114,15 @@ export async function segments(options: SegmentsOptions): Promise<SegmentsReport
         },
         signal: o.signal,
         onWarning: o.onWarning,
-        onProgress: options.onRunProgress,
+        onProgress: options.onProgress,
       },
       async (run) => {
         const stages = checkStages(
           segmentsStages({
             model,
             options: o,
-            // A bad option of the only video is the caller's error, not a failed video.
-            onError: (err) => (err.code === 'ERR_INVALID_OPTION' && single ? 'throw' : 'skip'),
+            // A bad option of the only video is the caller's error, not a failed video (unless the caller decides).
+            onError: options.onError ?? ((err) => (err.code === 'ERR_INVALID_OPTION' && single ? 'throw' : 'skip')),
             onSegment: (p) => run.item(p.status === 'done' ? 'done' : p.status === 'failed' ? 'failed' : 'skipped', p.frames),
           }),
           ['input', 'output'],

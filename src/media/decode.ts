@@ -6,7 +6,7 @@ import type { DecodedAudio, DecodedVideo } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf, validateBoolean } from '../util/validate.js';
 import { ffmpegPath } from './ffmpeg-path.js';
 import { mp4VideoFacts, pipeLayout, predictFrameCount } from './mp4.js';
-import { runTool, type RunResult } from './process.js';
+import { runTool, stderrTail, type ToolResult } from './process.js';
 import { FrameResizer } from './resize.js';
 import { linspaceIndices } from './sampling.js';
 
@@ -199,22 +199,6 @@ function outputFrameSize(stderr: string): { width: number; height: number } | nu
   return m ? { width: Number(m[1]), height: Number(m[2]) } : null;
 }
 
-function stderrTail(stderr: string): string {
-  const lines = stderr
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(
-      (l) =>
-        l &&
-        !/^(Input|Output|Stream|Duration|Metadata|major_brand|minor_version|compatible_brands|encoder|handler_name|creation_time|Press|frame=|size=|video:|\[| {2})/.test(
-          l,
-        ) &&
-        !l.startsWith('Stream mapping'),
-    );
-  const last = lines.slice(-3).join(' | ');
-  return last || stderr.trim().split('\n').slice(-2).join(' | ');
-}
-
 /** Where decodeArgs reads and writes; the defaults are the pipes decodeClip uses. */
 export interface DecodeIo {
   input: string;
@@ -348,7 +332,7 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
 
   const name = where.key ?? where.file ?? 'clip';
   const exact = options.video && options.resize === 'exact';
-  const fail = (result: RunResult): never => {
+  const fail = (result: ToolResult): never => {
     if (result.killedBy) {
       const why = result.killedBy === 'stall' ? `produced no output for ${options.stallTimeoutMs} ms` : `ran longer than ${options.timeoutMs} ms`;
       throw new ClipstreamError('ERR_DECODE_TIMEOUT', `${name}: ffmpeg ${why} and was killed`, { where, transient: true });
@@ -356,10 +340,14 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
     if (/Stream map '0:v:0' matches no streams|Stream specifier ':v:0' in filtergraph description .* matches no streams/.test(result.stderr)) {
       throw new ClipstreamError('ERR_DECODE', `${name}: no video stream`, { where });
     }
-    throw new ClipstreamError('ERR_DECODE', `${name}: ffmpeg failed (exit ${result.code ?? result.signal}): ${stderrTail(result.stderr)}`, {
-      where,
-      transient: result.transient === true,
-    });
+    throw new ClipstreamError(
+      'ERR_DECODE',
+      `${name}: ffmpeg failed (exit ${result.code ?? result.signal}): ${stderrTail(result.stderr, 3, { skipBanner: true })}`,
+      {
+        where,
+        transient: result.transient === true,
+      },
+    );
   };
   let withAudio = options.audio;
   // Frame selection inside ffmpeg when the container says how many frames the window holds.
@@ -379,8 +367,8 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
       return { video: null, audio: null, durationSeconds: parseInfo(result.stderr).duration ?? 0, fps: null, sourceWidth: null, sourceHeight: null };
     result = await run(false, picks);
   }
-  const frameSize = (r: RunResult) => (exact ? outputFrameSize(r.stderr) : { width: options.size, height: options.size });
-  const picked = (r: RunResult, p: number[]) => {
+  const frameSize = (r: ToolResult) => (exact ? outputFrameSize(r.stderr) : { width: options.size, height: options.size });
+  const picked = (r: ToolResult, p: number[]) => {
     const s = frameSize(r);
     return s !== null && r.stdout.length === new Set(p).size * s.width * s.height * 3;
   };

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
-import { runTool } from './process.js';
+import { runTool, stderrTail } from './process.js';
 import { HttpGaveUp, HttpPermanentError, httpStatusError, pumpBody, rangeGet, withRetries } from '../util/http-fetch.js';
 
 export interface DownloadOptions {
@@ -42,13 +42,13 @@ async function attempt(url: string, part: string, o: DownloadOptions, stats: { r
     if (total === offset) return;
     // The partial file does not match the server's file any more: start over.
     await rm(part, { force: true });
-    throw new Error(`server refused to resume at byte ${offset} (HTTP 416)`);
+    throw new ClipstreamError('ERR_IO', `server refused to resume at byte ${offset} (HTTP 416)`);
   }
   if (status === 206) {
     if (start !== offset) {
       res.resume();
       await rm(part, { force: true });
-      throw new Error(`server answered the range request at byte ${start} instead of ${offset}`);
+      throw new ClipstreamError('ERR_IO', `server answered the range request at byte ${start} instead of ${offset}`);
     }
     stats.resumed++;
   }
@@ -156,8 +156,7 @@ export async function downloadYouTube(idOrUrl: string, dest: string, options: { 
         { cause: err, where: { file: url } },
       );
     }
-    if (res.code !== 0)
-      throw new ClipstreamError('ERR_IO', `${idOrUrl}: yt-dlp failed: ${res.stderr.trim().split('\n').pop() ?? `exit ${res.code}`}`, { where: { file: url } });
+    if (res.code !== 0) throw new ClipstreamError('ERR_IO', `${idOrUrl}: yt-dlp failed: ${stderrTail(res.stderr, 1)}`, { where: { file: url } });
     const got = (await readdir(work)).find((n) => n.startsWith('video.') && !n.endsWith('.part'));
     if (!got) throw new ClipstreamError('ERR_IO', `${idOrUrl}: yt-dlp finished but wrote no video`, { where: { file: url } });
     await rename(join(work, got), dest);

@@ -1,6 +1,6 @@
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from './ffmpeg-path.js';
-import { runTool } from './process.js';
+import { runTool, stderrTail } from './process.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateOneOf } from '../util/validate.js';
 
@@ -34,7 +34,7 @@ async function nvencWorks(ffmpeg: string, encoder: Encoder): Promise<string | nu
     ['-hide_banner', '-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'color=c=black:s=256x256:d=0.2', '-frames:v', '1', '-c:v', encoder, '-f', 'null', '-'],
     { timeoutMs: 30_000 },
   );
-  return res.code === 0 ? null : res.stderr.trim().split('\n').pop() || `exit code ${res.code}`;
+  return res.code === 0 ? null : stderrTail(res.stderr, 1) || `exit code ${res.code}`;
 }
 
 /**
@@ -47,7 +47,7 @@ async function nvencWorks(ffmpeg: string, encoder: Encoder): Promise<string | nu
 export async function resolveEncoder(requested: string, options: { ffmpegPath?: string; onWarning?: WarningHandler } = {}): Promise<EncoderChoice> {
   const enc = validateOneOf(requested, 'options.encoder', ENCODERS);
   const ffmpeg = options.ffmpegPath ?? ffmpegPath();
-  const warn = options.onWarning ?? defaultWarningHandler;
+  const onWarning = options.onWarning ?? defaultWarningHandler;
   const key = `${ffmpeg}\0${enc}`;
   let p = cache.get(key);
   if (!p) {
@@ -74,7 +74,7 @@ export async function resolveEncoder(requested: string, options: { ffmpegPath?: 
   return p.then((choice) => {
     if (choice.encoder !== choice.requested && !warned.has(key)) {
       warned.add(key);
-      warn(
+      onWarning(
         new ClipstreamError(
           'ERR_INVALID_OPTION',
           `encoder ${choice.requested} is not available with ${ffmpeg} or no GPU answered; encoding on the CPU with ${choice.encoder} instead`,

@@ -13,7 +13,7 @@
 import { open } from 'node:fs/promises';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath, ffprobePath } from './ffmpeg-path.js';
-import { type RunResult, runTool } from './process.js';
+import { type ToolResult, runTool, stderrTail } from './process.js';
 
 /** A ratio of two positive integers, e.g. a sample aspect ratio 16:15. */
 export interface Fraction {
@@ -278,15 +278,15 @@ function hmsSeconds(v: unknown): number {
 }
 
 /** Why a tool run did not give a usable answer, or null when it exited 0. */
-export function runFailure(tool: string, res: RunResult): string | null {
+export function runFailure(tool: string, res: ToolResult): string | null {
   if (res.killedBy) return `${tool} was killed (${res.killedBy === 'stall' ? 'no progress' : 'timeout'})`;
   if (res.signal) return `${tool} was killed by ${res.signal}`;
-  if (res.code !== 0) return res.stderr.trim().split('\n').pop() || `${tool} exited with ${res.code}`;
+  if (res.code !== 0) return stderrTail(res.stderr, 1) || `${tool} exited with ${res.code}`;
   return null;
 }
 
 /** A crash (a signal, or no exit code) says nothing about the file: worth another route. */
-export const crashed = (res: RunResult) => res.signal !== null || (res.code === null && !res.killedBy);
+export const crashed = (res: ToolResult) => res.signal !== null || (res.code === null && !res.killedBy);
 
 // ---------------------------------------------------------------------------------------------
 // The container's own structure: fragments and indexes, read from box / element headers only.
@@ -423,12 +423,12 @@ function factsFromProbe(path: string, json: { streams?: Json[]; format?: Json },
   const streams = json.streams ?? [];
   // Cover art is a video stream too (`attached_pic`): the video is the first stream that is not one.
   const v = streams.find((s) => s.codec_type === 'video' && (s.disposition as Json | undefined)?.attached_pic !== 1);
-  if (!v) throw new Error('no video stream');
+  if (!v) throw new ClipstreamError('ERR_PROBE', 'no video stream');
   const fps = parseRate(v.avg_frame_rate) || parseRate(v.r_frame_rate);
   const vDur = streamDuration(v);
   const fDur = num(json.format?.duration);
   const durationS = Number.isFinite(num(v.duration)) ? num(v.duration) : fDur;
-  if (!(fps > 0)) throw new Error('no frame rate');
+  if (!(fps > 0)) throw new ClipstreamError('ERR_PROBE', 'no frame rate');
   // No duration in the headers (Matroska/WebM written live, e.g. by a browser's MediaRecorder): probeMedia takes it from the last packet.
   const nb = Number(v.nb_frames);
   const fromIndex = Number.isInteger(nb) && nb > 0 && !structure.fragmented;
@@ -566,7 +566,7 @@ async function packetRows(path: string, ffprobe: string, signal: AbortSignal | u
     where: { file: path },
   });
   const why = runFailure('ffprobe', res);
-  if (why) throw new ClipstreamError('ERR_DECODE', `${path}: cannot list the packets: ${why}`, { where: { file: path } });
+  if (why) throw new ClipstreamError('ERR_PROBE', `${path}: cannot list the packets: ${why}`, { where: { file: path } });
   const rows: Row[] = [];
   for (const line of res.stdout.toString('utf8').split('\n')) {
     if (!line) continue;
@@ -579,7 +579,7 @@ async function packetRows(path: string, ffprobe: string, signal: AbortSignal | u
     if (flags?.includes('D')) continue;
     rows.push({ t, key: flags?.startsWith('K') ?? false, order: Number.isFinite(d) ? d : t, strict: Number.isFinite(d) });
   }
-  if (rows.length === 0) throw new ClipstreamError('ERR_DECODE', `${path}: the video stream has no packets`, { where: { file: path } });
+  if (rows.length === 0) throw new ClipstreamError('ERR_PROBE', `${path}: the video stream has no packets`, { where: { file: path } });
   return rows;
 }
 
@@ -651,12 +651,12 @@ export function factsFromFfmpegText(
 ): Omit<MediaFacts, 'timeline' | 'container'> & {
   container: Omit<ContainerFacts, 'fragmented' | 'indexed'>;
 } {
-  const fail = (why: string) => new ClipstreamError('ERR_DECODE', `cannot probe ${path} with ffmpeg: ${why}`, { where: { file: path } });
+  const fail = (why: string) => new ClipstreamError('ERR_PROBE', `cannot probe ${path} with ffmpeg: ${why}`, { where: { file: path } });
   const dur = /Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/.exec(stderr);
   // One block per stream: its line plus the indented metadata and side data under it.
   const blocks = stderr.split(/\n(?=\s*Stream #)/).filter((b) => /^\s*Stream #/.test(b));
   const videoBlock = blocks.find((b) => /^\s*Stream #\d+:\d+[^:]*: Video: /.test(b) && !/\(attached pic\)/.test(b.split('\n')[0]!));
-  if (!videoBlock) throw fail(`no video stream (${stderr.trim().split('\n').pop() ?? 'no output'})`);
+  if (!videoBlock) throw fail(`no video stream (${stderrTail(stderr, 1)})`);
   const line = videoBlock.split('\n')[0]!;
   const streamIndex = (l: string) => Number(/Stream #\d+:(\d+)/.exec(l)?.[1] ?? 0);
   const fields = topLevelFields(line.slice(line.indexOf(': Video: ') + 9));
@@ -861,8 +861,8 @@ export async function probeMedia(path: string, options: ProbeMediaOptions = {}):
   const ffprobe = options.ffprobe ?? ffprobePath();
   const ffmpeg = options.ffmpeg ?? ffmpegPath();
   const { signal } = options;
-  const fail = (why: string) => new ClipstreamError('ERR_DECODE', `cannot probe ${path}: ${why}`, { where: { file: path } });
-  let res: RunResult | null = null;
+  const fail = (why: string) => new ClipstreamError('ERR_PROBE', `cannot probe ${path}: ${why}`, { where: { file: path } });
+  let res: ToolResult | null = null;
   let why: string;
   try {
     res = await runTool(ffprobe, ['-v', 'error', '-show_entries', STREAM_ENTRIES, '-of', 'json', path], { signal, timeoutMs: 60_000, where: { file: path } });

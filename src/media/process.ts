@@ -58,7 +58,7 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export interface RunResult {
+export interface ToolResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: Buffer;
@@ -136,7 +136,7 @@ export async function retryTransient<T>(
  * when the process cannot be started or the signal aborts it. The child is killed on abort,
  * on the watchdog, and at process exit.
  */
-export async function runTool(binary: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+export async function runTool(binary: string, args: string[], options: RunOptions = {}): Promise<ToolResult> {
   // Bytes in memory (or none) can be fed again: a transient failure is retried here, transparently.
   const replayable = options.input === undefined || options.input instanceof Uint8Array;
   const modes: Modes = { stdin: options.input ? 'feed' : 'none', stdout: 'collect' };
@@ -144,7 +144,7 @@ export async function runTool(binary: string, args: string[], options: RunOption
   try {
     return await retryTransient(
       async (n) => {
-        const r: RunResult = { ...(await startRun(binary, args, options, modes).done), attempts: n };
+        const r: ToolResult = { ...(await startRun(binary, args, options, modes).done), attempts: n };
         if (r.transient) throw new TransientResult(r);
         return r;
       },
@@ -159,8 +159,8 @@ export async function runTool(binary: string, args: string[], options: RunOption
 
 /** Carries a transient result through retryTransient. */
 class TransientResult extends ClipstreamError {
-  constructor(readonly result: RunResult) {
-    super('ERR_DECODE', 'transient tool failure', { transient: true });
+  constructor(readonly result: ToolResult) {
+    super('ERR_TOOL', 'transient tool failure', { transient: true });
   }
 }
 
@@ -168,7 +168,7 @@ class TransientResult extends ClipstreamError {
 interface Run {
   /** The pipes handed to the caller once the child started (null when it could not start). */
   pipes: Promise<{ stdin: Writable | null; stdout: Readable | null } | null>;
-  done: Promise<RunResult>;
+  done: Promise<ToolResult>;
   kill(): void;
   /** Tells the stall watchdog whether the caller is waiting on the child (time spent elsewhere is not a stall). */
   waiting(on: boolean): void;
@@ -187,7 +187,8 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
   const extraCount = options.extraOutputs ?? 0;
   const stdio: Array<'pipe' | 'ignore'> = [modes.stdin === 'none' ? 'ignore' : 'pipe', modes.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'];
   for (let i = 0; i < extraCount; i++) stdio.push('pipe');
-  // Kept so the rejection points at the caller, not at a child-process callback.
+  // Kept so the rejection points at the caller, not at a child-process callback. Never thrown:
+  // only its stack is used (test/errors.test.ts allowlist).
   const callerStack = new Error('runTool caller');
   let givePipes: (p: { stdin: Writable | null; stdout: Readable | null } | null) => void = () => {};
   const pipesReady = new Promise<{ stdin: Writable | null; stdout: Readable | null } | null>((resolve) => {
@@ -202,7 +203,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
     waitingForOutput = on;
   };
 
-  const done = new Promise<RunResult>((resolve, reject) => {
+  const done = new Promise<ToolResult>((resolve, reject) => {
     if (options.signal?.aborted) {
       givePipes(null);
       reject(abortError(options.signal, options.where));
@@ -211,7 +212,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
     const cannot = (err: Error) => {
       // Out of processes, descriptors or memory: the machine's state, not the tool's or the input's.
       const transient = TRANSIENT_SPAWN.test(`${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`);
-      const e = new ClipstreamError('ERR_DECODE', `cannot run ${binary}: ${err.message}`, { cause: err, where: options.where, transient });
+      const e = new ClipstreamError('ERR_TOOL', `cannot run ${binary}: ${err.message}`, { cause: err, where: options.where, transient });
       e.stack = `${e.stack}\n--- caller ---\n${callerStack.stack}`;
       givePipes(null);
       reject(e);
@@ -223,7 +224,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       const out: Buffer[] = [];
       const extra: Buffer[][] = Array.from({ length: extraCount }, () => []);
       let stderr = '';
-      let killedBy: RunResult['killedBy'];
+      let killedBy: ToolResult['killedBy'];
       const limits = effectiveLimits(options);
       // Progress clocks, in ms: `idle` since the last output, `active` since the start, each
       // counting only time the child could have used (see stallTimeoutMs).
@@ -399,15 +400,34 @@ async function feed(stdin: Writable, chunks: AsyncIterable<Uint8Array> | Iterabl
 }
 
 /** What went wrong with a child, in a few words: `exit 1`, `killed by SIGSEGV`, `stalled (no output for 30 s)`. */
-export function describeExit(r: Pick<RunResult, 'code' | 'signal' | 'killedBy'>, options: Pick<RunOptions, 'stallTimeoutMs' | 'timeoutMs'> = {}): string {
+export function describeExit(r: Pick<ToolResult, 'code' | 'signal' | 'killedBy'>, options: Pick<RunOptions, 'stallTimeoutMs' | 'timeoutMs'> = {}): string {
   if (r.killedBy === 'stall') return `stalled (no output for ${((options.stallTimeoutMs ?? 0) / 1000).toFixed(0)} s) and was killed`;
   if (r.killedBy === 'timeout') return `ran past its ${((options.timeoutMs ?? 0) / 1000).toFixed(0)} s limit and was killed`;
   if (r.signal) return `was killed by ${r.signal}`;
   return `exited with ${r.code}`;
 }
 
-/** The last lines of a tool's stderr, joined on one line for a message. */
-export function stderrTail(stderr: string, lines = 2): string {
+/** ffmpeg's banner and stream listing: lines that never say what went wrong. */
+const FFMPEG_NOISE =
+  /^(Input|Output|Stream|Duration|Metadata|major_brand|minor_version|compatible_brands|encoder|handler_name|creation_time|Press|frame=|size=|video:|\[| {2})/;
+
+/**
+ * The last lines of a tool's stderr, joined on one line for a message: the one helper every
+ * message about a failed child uses. `skipBanner` leaves out ffmpeg's banner and stream listing
+ * (falling back to the last two raw lines when nothing else is left).
+ *
+ * @example stderrTail('a\nb\nc\n', 2) // 'b | c'
+ */
+export function stderrTail(stderr: string, lines = 2, options: { skipBanner?: boolean } = {}): string {
+  if (options.skipBanner) {
+    const kept = stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !FFMPEG_NOISE.test(l) && !l.startsWith('Stream mapping'));
+    const last = kept.slice(-lines).join(' | ');
+    if (last) return last;
+    return stderrTail(stderr, 2);
+  }
   return stderr.trim().split('\n').slice(-lines).join(' | ');
 }
 
@@ -427,7 +447,7 @@ export class ToolFailure extends ClipstreamError {
   constructor(
     binary: string,
     what: string,
-    r: Pick<RunResult, 'code' | 'signal' | 'killedBy' | 'stderr' | 'transient'>,
+    r: Pick<ToolResult, 'code' | 'signal' | 'killedBy' | 'stderr' | 'transient'>,
     options: RunOptions & { code?: ErrorCode } = {},
   ) {
     const tail = stderrTail(r.stderr);
@@ -449,7 +469,7 @@ export class ToolFailure extends ClipstreamError {
 }
 
 /** True when the run ended well: exit 0, no signal, not killed by the watchdog. */
-export function succeeded(r: Pick<RunResult, 'code' | 'signal' | 'killedBy'>): boolean {
+export function succeeded(r: Pick<ToolResult, 'code' | 'signal' | 'killedBy'>): boolean {
   return r.code === 0 && r.signal === null && !r.killedBy;
 }
 
@@ -460,7 +480,7 @@ export function succeeded(r: Pick<RunResult, 'code' | 'signal' | 'killedBy'>): b
  * @example
  * const { stdout } = await runToolOrThrow(ffprobePath(), args, { what: 'cannot probe', where: { file } });
  */
-export async function runToolOrThrow(binary: string, args: string[], options: RunOptions & { what: string; code?: ErrorCode }): Promise<RunResult> {
+export async function runToolOrThrow(binary: string, args: string[], options: RunOptions & { what: string; code?: ErrorCode }): Promise<ToolResult> {
   const r = await runTool(binary, args, options);
   if (!succeeded(r)) throw new ToolFailure(binary, options.what, r, options);
   return r;
@@ -484,7 +504,7 @@ export interface ToolStream {
   /** stdout in chunks of exactly `chunkBytes` (a trailing partial chunk is dropped), read as asked for. */
   chunks(chunkBytes: number): AsyncGenerator<Buffer, void, undefined>;
   /** Ends stdin and waits for the child; throws a ToolFailure unless it exited 0. */
-  finish(): Promise<RunResult>;
+  finish(): Promise<ToolResult>;
   /** Kills the child and waits until it is gone; never throws. */
   kill(): Promise<void>;
 }
@@ -505,7 +525,7 @@ export interface ToolStream {
 export function streamTool(binary: string, args: string[], options: StreamOptions): ToolStream {
   const run = startRun(binary, args, options, { stdin: options.stdin ? 'stream' : 'none', stdout: options.stdout ?? 'stream' });
   run.done.catch(() => {});
-  const failure = (r: RunResult) => new ToolFailure(binary, options.what, r, options);
+  const failure = (r: ToolResult) => new ToolFailure(binary, options.what, r, options);
   return {
     async write(chunk) {
       const pipes = await run.pipes;
@@ -584,7 +604,7 @@ export async function* toolOutput(
   binary: string,
   args: string[],
   options: Omit<StreamOptions, 'stdin' | 'stdout'> & { chunkBytes: number },
-): AsyncGenerator<Buffer, RunResult, undefined> {
+): AsyncGenerator<Buffer, ToolResult, undefined> {
   const tool = streamTool(binary, args, options);
   let finished = false;
   try {
@@ -602,7 +622,7 @@ export interface ReadableToolOptions extends Omit<StreamOptions, 'stdin' | 'stdo
   /** Bytes fed to the child's stdin, with backpressure; stdin is closed when they end. None: no stdin. */
   input?: AsyncIterable<Uint8Array>;
   /** The error the stream fails with when the child did not exit 0 (default: a ToolFailure); `exit` says how it ended (describeExit). */
-  failure?: (r: RunResult, exit: string) => Error;
+  failure?: (r: ToolResult, exit: string) => Error;
   /** The error the stream fails with when the child could not be started (default: the runner's ERR_DECODE). */
   cannotStart?: (err: ClipstreamError) => Error;
 }
@@ -628,7 +648,7 @@ export function toolReadable(binary: string, args: string[], options: ReadableTo
   let inputError: unknown = null;
   let ended = false;
   const setWaiting = () => run.waiting(readerWaiting && !inputWaiting);
-  const failure = (r: RunResult) =>
+  const failure = (r: ToolResult) =>
     options.failure ? options.failure(r, describeExit(r, effectiveLimits(options))) : new ToolFailure(binary, options.what, r, options);
   let stdout: Readable | null = null;
   const out: Readable = new Readable({

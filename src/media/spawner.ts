@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { ClipstreamError } from '../errors.js';
 
 /**
  * Starts media tools from a small helper process instead of from this one.
@@ -101,7 +102,7 @@ function startHelper(): ChildProcess {
     if (m.error !== undefined) {
       requests.delete(m.id);
       refHelper();
-      r.reject(new Error(m.error));
+      r.reject(new ClipstreamError('ERR_TOOL', m.error));
     } else if (m.pid !== undefined) {
       r.pid = m.pid;
       r.waiting = m.fds!.filter(Boolean).length;
@@ -123,7 +124,7 @@ function startHelper(): ChildProcess {
       helper = null;
       helperBroken = true;
     }
-    failAll(new Error(`spawn helper ${why}`));
+    failAll(new ClipstreamError('ERR_TOOL', `spawn helper ${why}`));
   };
   h.on('error', (e) => broken(e.message));
   h.on('exit', (code, sig) => broken(`exited (${code ?? sig})`));

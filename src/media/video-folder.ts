@@ -3,6 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import type { WarningHandler } from '../types.js';
+import { VIDEO_EXTENSIONS } from '../shards/clip-name.js';
 import { fitName } from '../util/names.js';
 
 /** A video file found under an input folder, with the key its outputs are named by. */
@@ -16,10 +17,8 @@ export interface VideoFile {
   key: string;
 }
 
-/** Video file extensions looked for under the input folder. */
-export const VIDEO_EXTENSIONS = ['.mp4', '.mkv', '.webm', '.mov', '.avi', '.m4v', '.mpg', '.ts'] as const;
-
-const isVideoName = (name: string) => (VIDEO_EXTENSIONS as readonly string[]).includes(extname(name).toLowerCase());
+/** A video file, by its extension: the one list of video containers (shards/clip-name.ts). */
+const isVideoName = (name: string) => VIDEO_EXTENSIONS.includes(extname(name).slice(1).toLowerCase());
 
 /** `sub/dir/video.mp4` → `sub__dir__video`: clip keys hold no `/`, which separates frame numbers in the LMDB keys. */
 export function videoStem(rel: string): string {

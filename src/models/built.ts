@@ -1,4 +1,5 @@
 import type { DeclaredTensor, GraphBuilder } from './onnx-graph.js';
+import { ClipstreamError } from '../errors.js';
 
 /** A model's declared interface, known without running it. */
 export interface ModelDescription {
@@ -32,7 +33,7 @@ export function describeGraph(g: GraphBuilder, layers: readonly string[]): Model
   for (const name of layers) {
     const out = outputs.find((o) => o.name === name);
     const last = out?.dims[out.dims.length - 1];
-    if (typeof last !== 'number') throw new Error(`Graph ${g.name} declares no fixed-size output ${name}`);
+    if (typeof last !== 'number') throw new ClipstreamError('ERR_MODEL', `Graph ${g.name} declares no fixed-size output ${name}`);
     layerSizes[name] = last;
   }
   return {

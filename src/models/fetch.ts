@@ -145,7 +145,7 @@ export async function fetchModel(name: string, options: FetchOptions = {}): Prom
   const registry = options.registry ?? REGISTRY;
   const model = findModel(name, registry);
   if (!model) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `models fetch: unknown model '${name}'; known: ${registry.map((m) => m.name).join(', ')}`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `models fetch: unknown model '${name}'; known: ${registry.map((m) => m.name).join(', ')}`);
   }
   const dir = join(modelCacheDir(options.env), model.name);
   await mkdir(dir, { recursive: true });

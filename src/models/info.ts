@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import { ClipstreamError } from '../errors.js';
-import { REQUIRED_METADATA, type AudioPreprocessing, type ModelKind, type VisualPreprocessing } from './metadata.js';
+import { REQUIRED_METADATA, type AudioPreprocessing, type FeatureModelKind, type VisualPreprocessing } from './metadata.js';
 import type { Dim } from './onnx-graph.js';
 
 const { onnx } = onnxProto;
@@ -28,7 +28,7 @@ const ELEMENT_TYPES: Record<number, TensorElementType> = {
 /** What a clipstream ONNX model declares about itself. */
 export interface ModelInfo {
   path: string;
-  kind: ModelKind;
+  kind: FeatureModelKind;
   extractorName: string;
   dataset: string;
   /** `seeded:<seed>` or `imported:<sha256>`. */

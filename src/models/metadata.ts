@@ -24,7 +24,7 @@ export interface AudioPreprocessing {
   mel_bands: number;
 }
 
-export type ModelKind = 'visual' | 'audio';
+export type FeatureModelKind = 'visual' | 'audio';
 
 /** Metadata keys every clipstream model carries; `readModelInfo` refuses files without them. */
 export const REQUIRED_METADATA = ['clipstream.kind', 'extractor_name', 'dataset', 'weights', 'preprocessing', 'layers'] as const;
@@ -40,7 +40,7 @@ export const LAYER_NAMES = ['layer_0', 'layer_1', 'layer_2', 'layer_3', 'layer_4
 export function writeModelMetadata(
   g: GraphBuilder,
   meta: {
-    kind: ModelKind;
+    kind: FeatureModelKind;
     extractorName: string;
     params: ParamSource;
     preprocessing: VisualPreprocessing | AudioPreprocessing;

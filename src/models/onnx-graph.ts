@@ -1,4 +1,5 @@
 import onnxProto from 'onnx-proto';
+import { ClipstreamError } from '../errors.js';
 
 const { onnx } = onnxProto;
 
@@ -100,7 +101,7 @@ export class GraphBuilder {
   addInitializer(name: string, dims: number[], data: Float32Array, docString?: string): string {
     const size = dims.reduce((a, b) => a * b, 1);
     if (this.materialize && size !== data.length) {
-      throw new Error(`Initializer ${name}: shape [${dims.join(', ')}] needs ${size} values but got ${data.length}`);
+      throw new ClipstreamError('ERR_MODEL', `Initializer ${name}: shape [${dims.join(', ')}] needs ${size} values but got ${data.length}`);
     }
     this.claim(name);
     this.initializers.push({
@@ -190,13 +191,13 @@ export class GraphBuilder {
   }
 
   toBuffer(): Buffer {
-    if (!this.materialize) throw new Error(`Graph ${this.name} was declared without weights and cannot be serialised`);
+    if (!this.materialize) throw new ClipstreamError('ERR_MODEL', `Graph ${this.name} was declared without weights and cannot be serialised`);
     const bytes = onnx.ModelProto.encode(this.toModelProto()).finish();
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   private claim(name: string): void {
-    if (this.initializerNames.has(name)) throw new Error(`Duplicate initializer ${name}`);
+    if (this.initializerNames.has(name)) throw new ClipstreamError('ERR_MODEL', `Duplicate initializer ${name}`);
     this.initializerNames.add(name);
   }
 }

@@ -112,7 +112,7 @@ function fill(shape: number[], init: Init, rand: () => number): Float32Array {
  */
 export function seededParams(seed: number): ParamSource {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `Expected a 32-bit unsigned integer seed but received ${seed}`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `Expected a 32-bit unsigned integer seed but received ${seed}`);
   }
   return {
     weights: `seeded:${seed}`,

@@ -253,7 +253,7 @@ export function resolveModel(nameOrPath: string, options: { kind: ModelKind; opt
       .map((m) => m.name)
       .join(', ');
     throw new ClipstreamError(
-      'ERR_BAD_ARGUMENT',
+      'ERR_INVALID_OPTION',
       `${flag}${model.name} is a ${KIND_WORDS[model.kind]}, not a ${KIND_WORDS[options.kind]} (registry ${KIND_WORDS[options.kind]}s: ${fits})`,
       { where: { option: options.option } },
     );
@@ -261,7 +261,7 @@ export function resolveModel(nameOrPath: string, options: { kind: ModelKind; opt
   const path = cachedModelPath(model, options.env);
   if (!existsSync(path)) {
     throw new ClipstreamError(
-      'ERR_BAD_ARGUMENT',
+      'ERR_INVALID_OPTION',
       `${flag}model ${model.name} is not in the cache (${path}); fetch it with: clipstream models fetch ${model.name}`,
       { where: { option: options.option, file: path } },
     );

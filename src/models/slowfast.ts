@@ -4,6 +4,7 @@ import { convBn, convOut } from './conv-bn.js';
 import { LAYER_NAMES, writeModelMetadata, type VisualPreprocessing } from './metadata.js';
 import { GraphBuilder, int, ints } from './onnx-graph.js';
 import { importedParams, seededParams, shapeOnlyParams, type ImportedWeights, type ParamSource } from './params.js';
+import { ClipstreamError } from '../errors.js';
 
 type Four = [number, number, number, number];
 type Five = [number, number, number, number, number];
@@ -154,7 +155,9 @@ function defineSlowFast(c: SlowFastConfig, params: ParamSource, options: SlowFas
   const fastOf = (ch: number): number => Math.floor(ch / c.betaInv);
   const inputFormat = options.inputFormat ?? DEFAULT_SLOWFAST_INPUT;
   if (inputFormat !== 'float-cthw' && inputFormat !== 'uint8-thwc')
-    throw new Error(`inputFormat must be 'float-cthw' or 'uint8-thwc', not '${String(inputFormat)}'`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `inputFormat must be 'float-cthw' or 'uint8-thwc', not '${String(inputFormat)}'`, {
+      where: { option: 'inputFormat' },
+    });
   const pre = SLOWFAST_PREPROCESSING;
   if (inputFormat === 'uint8-thwc') {
     g.addInput('frames_u8', ['batch', c.numFrames, c.inputSize, c.inputSize, 3], 'uint8');
@@ -259,7 +262,7 @@ function fuse(g: GraphBuilder, params: ParamSource, c: SlowFastConfig, m: string
   });
   const fusedFrames = convOut(st.frames[1], c.fusionKernel, c.alpha, Math.floor(c.fusionKernel / 2));
   if (fusedFrames !== st.frames[0]) {
-    throw new Error(`${m}: fast pathway fuses to ${fusedFrames} frames but the slow pathway has ${st.frames[0]}`);
+    throw new ClipstreamError('ERR_MODEL', `${m}: fast pathway fuses to ${fusedFrames} frames but the slow pathway has ${st.frames[0]}`);
   }
   const slow = g.addNode('Concat', [st.x[0], f], `${m}.out`, { axis: int(1) });
   return { ...st, x: [slow, st.x[1]], channels: [st.channels[0] + outC, fastC] };
@@ -340,7 +343,7 @@ function resStage(g: GraphBuilder, params: ParamSource, c: SlowFastConfig, s: nu
 function tap(g: GraphBuilder, c: SlowFastConfig, k: number, st: Pathways, options: SlowFastBuildOptions): void {
   const k2 = c.headPoolSize;
   if (st.size < k2) {
-    throw new Error(`Input size ${c.inputSize} leaves ${st.size}x${st.size} at layer_${k}, smaller than the ${k2}x${k2} pool`);
+    throw new ClipstreamError('ERR_MODEL', `Input size ${c.inputSize} leaves ${st.size}x${st.size} at layer_${k}, smaller than the ${k2}x${k2} pool`);
   }
   const pooled = ([0, 1] as const).map((p) =>
     g.addNode('AveragePool', [st.x[p]], `tap${k}.pathway${p}_avgpool`, {

@@ -39,7 +39,7 @@ export function selectUnits<U>(o: Pick<JobRunOptions<U>, 'job' | 'units' | 'unit
   const unknown = o.only.filter((id) => !ids.has(id));
   if (unknown.length > 0)
     throw new ClipstreamError(
-      'ERR_BAD_ARGUMENT',
+      'ERR_INVALID_OPTION',
       `${o.job}: unit(s) not among the job's units: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`,
       {
         where: { key: unknown[0]! },
@@ -67,7 +67,7 @@ async function checkChildren(onWarning: WarningHandler): Promise<void> {
  */
 export async function runJob<U, R>(o: JobRunOptions<U>, body: (run: JobRun<U>) => Promise<R>): Promise<{ result: R; report: JobReport }> {
   if (o.feed && (o.only || (o.partition && o.partition.world > 1)))
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${o.job}: a run fed its units takes neither 'only' nor a share (--rank/--world)`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `${o.job}: a run fed its units takes neither 'only' nor a share (--rank/--world)`);
   const partition = o.feed ? WHOLE : (o.partition ?? WHOLE);
   const units = o.feed ? o.units : selectUnits(o, partition);
   const onWarning = o.onWarning ?? defaultWarningHandler;

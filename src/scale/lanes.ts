@@ -16,9 +16,10 @@ import type { UnitResult } from '../stage/job-run.js';
 import type { Slots } from '../stage/slots.js';
 
 /** A unit held ahead that no run had started when the worker stopped taking units: it goes back to the queue. */
-export class HandedBackError extends Error {
+export class HandedBackError extends ClipstreamError {
   constructor(unit: string) {
-    super(`${unit} was held ahead and not started; handed back`);
+    super('ERR_ABORTED', `${unit} was held ahead and not started; handed back`, { where: { key: unit } });
+    this.name = 'HandedBackError';
   }
 }
 

@@ -52,7 +52,7 @@ function readPem(env: NodeJS.ProcessEnv, name: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${name}=${file}: cannot read it (${(err as Error).message})`, { cause: err, where: { file } });
+    throw new ClipstreamError('ERR_INVALID_OPTION', `${name}=${file}: cannot read it (${(err as Error).message})`, { cause: err, where: { file } });
   }
 }
 
@@ -69,22 +69,25 @@ export function redisConnection(url: string, option = '--redis', env: NodeJS.Pro
   try {
     u = new URL(url);
   } catch {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${option} expects a URL such as redis://host:6379 but received '${shown}'`, { where: { option } });
+    throw new ClipstreamError('ERR_INVALID_OPTION', `${option} expects a URL such as redis://host:6379 but received '${shown}'`, { where: { option } });
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${option} expects a redis:// or rediss:// URL but received '${shown}'`, { where: { option } });
+    throw new ClipstreamError('ERR_INVALID_OPTION', `${option} expects a redis:// or rediss:// URL but received '${shown}'`, { where: { option } });
   }
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
   if (!Number.isInteger(db) || db < 0)
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${option}: '${u.pathname.slice(1)}' in '${shown}' is not a database number`, { where: { option } });
+    throw new ClipstreamError('ERR_INVALID_OPTION', `${option}: '${u.pathname.slice(1)}' in '${shown}' is not a database number`, { where: { option } });
   const tlsEnv = Object.values(REDIS_TLS_ENV).filter((name) => env[name]);
   // A CA or client certificate set for a plain-text URL means TLS was wanted: say so rather than send the password in clear.
   if (u.protocol === 'redis:' && tlsEnv.length > 0)
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${option} is '${shown}', plain text, but ${tlsEnv.join(', ')} is set: use rediss:// for TLS`, {
+    throw new ClipstreamError('ERR_INVALID_OPTION', `${option} is '${shown}', plain text, but ${tlsEnv.join(', ')} is set: use rediss:// for TLS`, {
       where: { option },
     });
   if (Boolean(env[REDIS_TLS_ENV.cert]) !== Boolean(env[REDIS_TLS_ENV.key]))
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${REDIS_TLS_ENV.cert} and ${REDIS_TLS_ENV.key} go together: set both for a client certificate, or neither`);
+    throw new ClipstreamError(
+      'ERR_INVALID_OPTION',
+      `${REDIS_TLS_ENV.cert} and ${REDIS_TLS_ENV.key} go together: set both for a client certificate, or neither`,
+    );
   const password = u.password ? decodeURIComponent(u.password) : env[REDIS_PASSWORD_ENV] || undefined;
   const tls =
     u.protocol === 'rediss:'

@@ -34,7 +34,7 @@ export interface TrustPolicy {
 /** A unit the worker will not run; the message is the one-line reason the queue records. */
 export class UnitRefusedError extends ClipstreamError {
   constructor(reason: string) {
-    super('ERR_BAD_ARGUMENT', `refused: ${reason}`);
+    super('ERR_INVALID_OPTION', `refused: ${reason}`);
     this.name = 'UnitRefusedError';
   }
 }

@@ -5,7 +5,7 @@
  * queue for another worker (which resumes the unit from its journal).
  */
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { ClipstreamError } from '../errors.js';
+import { ClipstreamError, isErrorCode, type ErrorCode } from '../errors.js';
 import type { JobDefinition } from '../run/job-definition.js';
 import type { UnitResult } from '../stage/job-run.js';
 import type { WarningHandler } from '../types.js';
@@ -14,14 +14,30 @@ import { FeedLanes, HandedBackError } from './lanes.js';
 import { checkRedis, DEFAULT_QUEUE, redisConnection, type UnitJobData } from './queue.js';
 import { admitUnit, type TrustPolicy, UnitRefusedError } from './unit-trust.js';
 
-/** A unit the worker should not retry (it cannot get better): BullMQ fails it at once. */
-export class PermanentUnitError extends UnrecoverableError {}
+/**
+ * A unit the worker should not retry (it cannot get better): BullMQ fails it at once. Its `name`
+ * is `UnrecoverableError`, which is how BullMQ knows such an error; `code` says why it failed.
+ */
+export class PermanentUnitError extends ClipstreamError {
+  constructor(message: string, code: ErrorCode) {
+    super(code, message);
+    this.name = 'UnrecoverableError';
+  }
+}
 
 /** A unit another live run holds: handed back to the queue for later, not a failed try. */
-export class UnitBusyError extends Error {}
+export class UnitBusyError extends ClipstreamError {
+  constructor(message: string) {
+    super('ERR_BUSY', message);
+    this.name = 'UnitBusyError';
+  }
+}
+
+/** The ErrorCode a unit's result or error carries; a Node errno code (`ENOENT`) is an I/O failure. */
+const codeOf = (code: unknown, fallback: ErrorCode): ErrorCode => (isErrorCode(code) ? code : code === undefined ? fallback : 'ERR_IO');
 
 // Errors no retry can fix (bad options, a model that cannot be opened): the unit fails at once.
-const PERMANENT_CODES = new Set(['ERR_INVALID_OPTION', 'ERR_BAD_ARGUMENT', 'ERR_MODEL', 'ENOENT']);
+const PERMANENT_CODES = new Set(['ERR_INVALID_OPTION', 'ERR_MODEL', 'ENOENT']);
 // A unit whose input is not there: no retry brings it.
 const MISSING = /\bmissing\b|does not exist|not found|no such file|ENOENT/i;
 
@@ -88,13 +104,17 @@ export function definitionRunner(definitions: Partial<Record<string, JobDefiniti
   const shared = { ...(o.models !== undefined ? { models: o.models } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) };
   const runner: UnitRunner = async (data, signal) => {
     const def = definitions[data.job];
-    if (!def) throw new PermanentUnitError(`this worker does not know the job '${String(data.job)}' (it knows ${Object.keys(definitions).join(', ')})`);
+    if (!def)
+      throw new PermanentUnitError(
+        `this worker does not know the job '${String(data.job)}' (it knows ${Object.keys(definitions).join(', ')})`,
+        'ERR_INVALID_OPTION',
+      );
     // Whoever can write to Redis wrote this unit: it is checked before any of it is used.
     let admitted: { unit: string; args: Record<string, unknown> };
     try {
       admitted = admitUnit(def.spec, def.pathArgs, data, o.trust);
     } catch (err) {
-      if (err instanceof UnitRefusedError) throw new PermanentUnitError(err.message);
+      if (err instanceof UnitRefusedError) throw new PermanentUnitError(err.message, err.code);
       throw err;
     }
     const { unit, args } = admitted;
@@ -124,13 +144,13 @@ export function definitionRunner(definitions: Partial<Record<string, JobDefiniti
       }
     } catch (err) {
       const e = err as ClipstreamError;
-      if (!signal.aborted && PERMANENT_CODES.has(e.code)) throw new PermanentUnitError(e.message);
+      if (!signal.aborted && PERMANENT_CODES.has(e.code)) throw new PermanentUnitError(e.message, codeOf(e.code, 'ERR_IO'));
       throw err;
     }
     const v = unitVerdict(r, unit);
-    if (v.kind === 'permanent') throw new PermanentUnitError(v.reason);
+    if (v.kind === 'permanent') throw new PermanentUnitError(v.reason, codeOf(r?.code, 'ERR_IO'));
     if (v.kind === 'busy') throw new UnitBusyError(v.reason);
-    if (v.kind === 'retry') throw new Error(v.reason);
+    if (v.kind === 'retry') throw new ClipstreamError(codeOf(r?.code, 'ERR_PIPELINE'), v.reason, { transient: true });
     return { ...r, summary: v.summary };
   };
   runner.attach = (set) => {
@@ -245,7 +265,7 @@ export async function startWorker(options: WorkerOptions, run: UnitRunner): Prom
   });
   worker.on('failed', (job, err) => {
     if (err instanceof DelayedError || err.name === 'DelayedError') return;
-    const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError;
+    const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
     if (final) failed++;
     log(`${final ? 'failed' : 'will retry'} ${job?.data.unit ?? '?'}: ${err.message}`);
   });

@@ -88,7 +88,7 @@ export async function mp4Sink(
   const file = withAtomicFile(out, async (tmp) => {
     const t = streamTool(ffmpegPath(), args(tmp), {
       what: 'cannot encode',
-      code: 'ERR_IO',
+      code: 'ERR_ENCODE',
       stdin: true,
       stdout: 'ignore',
       signal,

@@ -8,12 +8,14 @@ import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { runTool, runToolOrThrow, succeeded } from '../media/process.js';
+import { runTool, runToolOrThrow, stderrTail, succeeded } from '../media/process.js';
 import type { FrameTimeline } from '../media/probe.js';
 import { withAtomicFile, writeFileAtomic } from '../util/atomic.js';
 
 async function ffmpegTo(out: string, args: (tmp: string) => string[], what: string, signal?: AbortSignal): Promise<void> {
-  await withAtomicFile(out, (tmp) => runToolOrThrow(ffmpegPath(), args(tmp), { what, code: 'ERR_IO', signal, stallTimeoutMs: 600_000, where: { file: out } }));
+  await withAtomicFile(out, (tmp) =>
+    runToolOrThrow(ffmpegPath(), args(tmp), { what, code: 'ERR_ENCODE', signal, stallTimeoutMs: 600_000, where: { file: out } }),
+  );
 }
 
 /** Quotes a path for a concat list (`'` becomes `'\''`). */
@@ -92,7 +94,7 @@ export async function planAudio(t: FrameTimeline, workDir: string, signal?: Abor
     const args = ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-t', '1', '-i', path, '-map', '0:a:0', ...audioCodecArgs(mode), '-f', 'mp4', scratch];
     try {
       const r = await runTool(ffmpegPath(), args, { signal, timeoutMs: 120_000, where: { file: path } });
-      return succeeded(r) ? null : r.stderr.trim().split('\n').pop() || `ffmpeg exited with ${r.code ?? r.signal}`;
+      return succeeded(r) ? null : stderrTail(r.stderr, 1) || `ffmpeg exited with ${r.code ?? r.signal}`;
     } finally {
       await rm(scratch, { force: true });
     }
@@ -103,7 +105,7 @@ export async function planAudio(t: FrameTimeline, workDir: string, signal?: Abor
   const again = await trial(mode);
   if (again !== null)
     throw new ClipstreamError(
-      'ERR_DECODE',
+      'ERR_ENCODE',
       `${path}: its ${codec} audio cannot go into the mp4 output (${refused}), nor as ${mode.toUpperCase()} (${again}); use --audio=none`,
       {
         where: { file: path },

@@ -18,7 +18,7 @@ import { type GraphInfo, readGraph } from '../infer/graph.js';
 import { BatchQueue, type Feeds, ModelRunner, type ModelRunnerOptions } from '../infer/model-runner.js';
 import { batchSlice, concatInto } from '../infer/tensors.js';
 
-export type ModelKind = 'rvm' | 'image';
+export type FrameModelKind = 'rvm' | 'image';
 export const STATE_NAMES = ['r1', 'r2', 'r3', 'r4'] as const;
 
 export interface Tensor32 {
@@ -40,7 +40,7 @@ export interface FrameResult {
 type Declared = Pick<GraphInfo, 'inputs' | 'outputs'>;
 
 /** Reads the model kind from its input/output names: RVM's `src`+`r1i`+`pha`, else a one-input image model. */
-export function detectKind(d: Declared, path: string): ModelKind {
+export function detectKind(d: Declared, path: string): FrameModelKind {
   const ins = new Set(d.inputs.map((i) => i.name));
   const outs = new Set(d.outputs.map((o) => o.name));
   if (ins.has('src') && ins.has('r1i') && outs.has('pha')) return 'rvm';
@@ -64,13 +64,13 @@ interface Queued {
 export const MAX_MODEL_PIXELS = 3840 * 2160;
 
 export interface OpenModelOptions extends ModelRunnerOptions {
-  kind?: 'auto' | ModelKind;
+  kind?: 'auto' | FrameModelKind;
   batchSize?: number;
 }
 
 /** A frame model on the model runner (worker thread), with the backpressure batch queue in front of it. */
 export class FrameModel {
-  readonly kind: ModelKind;
+  readonly kind: FrameModelKind;
   readonly provider: 'cuda' | 'cpu';
   readonly path: string;
   readonly batchSize: number;
@@ -80,7 +80,7 @@ export class FrameModel {
   private readonly decl: Declared;
   private readonly queue: BatchQueue<Queued, FrameResult>;
 
-  private constructor(kind: ModelKind, runner: ModelRunner, batchSize: number) {
+  private constructor(kind: FrameModelKind, runner: ModelRunner, batchSize: number) {
     this.path = runner.path;
     this.kind = kind;
     this.runner = runner;

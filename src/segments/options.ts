@@ -7,8 +7,7 @@ import { resolve } from 'node:path';
 import { ENCODERS, type Encoder } from '../media/encoders.js';
 import { InvalidOptionError } from '../errors.js';
 import type { JobProgress } from '../util/progress.js';
-import type { Partition } from '../util/partition.js';
-import type { WarningHandler } from '../types.js';
+import type { CommonJobOptions, ModelOptions } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
 import { workDirFor } from './outputs.js';
 import { parseColour, RVM_GREEN, type OutputType } from './compose.js';
@@ -26,21 +25,16 @@ export interface SegmentsProgress {
   error?: string;
 }
 
-export interface SegmentsOptions extends FeedOptions {
+export interface SegmentsOptions extends FeedOptions, CommonJobOptions<JobProgress>, ModelOptions {
   /** One video, or several; each goes to the output of the same position. */
   inputs?: string[];
   outputs?: string[];
   /** Instead of `inputs`/`outputs`: every video under `inputDir` (recursive), written to the same relative names under `outputDir`. */
   inputDir?: string;
-  outputDir?: string;
   /** Only these videos (unit ids: the input paths as given or listed); a queue worker runs the one it was handed. */
   only?: readonly string[];
-  /** This run's share of the videos (`--rank/--world`). */
-  partition?: Partition;
   /** Where the run log goes (default: `outputDir`, else the first output's folder); null for none. */
   logDir?: string | null;
-  /** Progress of the whole run (videos, frames) for a progress display. */
-  onRunProgress?: (p: JobProgress) => void;
   model?: string;
   modelKind?: 'auto' | 'rvm' | 'image';
   segmentSeconds?: number;
@@ -59,16 +53,12 @@ export interface SegmentsOptions extends FeedOptions {
   audio?: 'copy' | 'none';
   /** RVM's downsample ratio, or `auto` (RVM's rule: min(1, 512 / longest side)). */
   downsampleRatio?: number | 'auto';
-  device?: string;
-  intraOpThreads?: number;
-  batchSize?: number;
   /** Segments decoded and batched together in warmup/reset modes. */
   parallelSegments?: number;
   keepSegments?: boolean;
   step?: Step;
-  onProgress?: (p: SegmentsProgress) => void;
-  onWarning?: WarningHandler;
-  signal?: AbortSignal;
+  /** Each segment done, reused or failed. */
+  onSegment?: (p: SegmentsProgress) => void;
 }
 
 export type ResolvedSegmentsOptions = Required<
@@ -76,7 +66,7 @@ export type ResolvedSegmentsOptions = Required<
     SegmentsOptions,
     | 'model'
     | 'bitRate'
-    | 'onProgress'
+    | 'onSegment'
     | 'onWarning'
     | 'signal'
     | 'state'
@@ -87,11 +77,12 @@ export type ResolvedSegmentsOptions = Required<
     | 'only'
     | 'partition'
     | 'logDir'
-    | 'onRunProgress'
+    | 'onProgress'
+    | 'onError'
     | keyof FeedOptions
   >
 > &
-  Pick<SegmentsOptions, 'bitRate' | 'onProgress' | 'onWarning' | 'signal' | 'intraOpThreads'> & {
+  Pick<SegmentsOptions, 'bitRate' | 'onSegment' | 'onWarning' | 'signal' | 'intraOpThreads'> & {
     model: string;
     state: StateMode;
     background: [number, number, number];
@@ -157,7 +148,7 @@ export function resolveSegmentsOptions(o: SegmentsOptions & { inputs: string[]; 
     parallelSegments: validateInteger(o.parallelSegments ?? 2, 'options.parallelSegments', 1, 64),
     keepSegments: o.keepSegments ?? false,
     step: validateOneOf(o.step ?? 'all', 'options.step', ['all', 'split', 'infer', 'join', 'remux'] as const),
-    onProgress: o.onProgress,
+    onSegment: o.onSegment,
     onWarning: o.onWarning,
     signal: o.signal,
   };

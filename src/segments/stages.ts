@@ -78,7 +78,7 @@ export interface SegmentsStageContext {
   options: ResolvedSegmentsOptions;
   /** A video that fails: 'skip' (default: marked failed, the others go on), 'throw', or a function. */
   onError?: OnError;
-  /** Each segment done, reused or failed (on top of `options.onProgress`). */
+  /** Each segment done, reused or failed (on top of `options.onSegment`). */
   onSegment?: (p: SegmentsProgress) => void;
 }
 
@@ -220,7 +220,7 @@ export function prepareStage(ctx: SegmentsStageContext): Stage {
     await store.writeSettings(settings);
     // The audio is muxed last, but whether the mp4 takes it is found out now: a refusal then costs no inference.
     const audio = o.format === 'mp4' && o.audio === 'copy' && stepsOf(o).has('remux') ? await planAudio(t, work, o.signal) : null;
-    if (audio?.note) (o.onWarning ?? defaultWarningHandler)(new ClipstreamError('ERR_DECODE', audio.note, { where: { file: input } }));
+    if (audio?.note) (o.onWarning ?? defaultWarningHandler)(new ClipstreamError('ERR_ENCODE', audio.note, { where: { file: input } }));
     Object.assign(item, { timeline: t, meaning, plan: segs, ratio, store, audio });
   });
 }
@@ -269,7 +269,7 @@ export function inferStage(ctx: SegmentsStageContext): Stage {
         segs.map((s, i) => ({ file: o.format === 'mp4' ? `${segmentName(s.index)}.mp4` : relative(work, join(output, segmentName(s.index))), done: done[i]! })),
       );
     const progress = (p: SegmentsProgress) => {
-      o.onProgress?.(p);
+      o.onSegment?.(p);
       ctx.onSegment?.(p);
     };
 

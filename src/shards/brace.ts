@@ -26,7 +26,12 @@ const INT_RANGE = /^(-?[0-9]+)\.\.(-?[0-9]+)(?:\.\.-?([0-9]+))?\n?$/;
 const CHAR_RANGE = /^([A-Za-z])\.\.([A-Za-z])(?:\.\.-?([0-9]+))?\n?$/;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-class Unbalanced extends Error {}
+/** Thrown inside the parser and turned into the message that names the pattern (`unbalanced` below). */
+class Unbalanced extends ClipstreamError {
+  constructor() {
+    super('ERR_INVALID_OPTION', 'unbalanced braces');
+  }
+}
 
 function parsePattern(s: string, escape: boolean): Pattern {
   const parts: Pattern = [];
@@ -149,7 +154,7 @@ function expandTree(p: Pattern): string[] {
 function unbalanced(pattern: string): ClipstreamError {
   // braceexpand raises UnbalancedBracesError; bash would silently keep the text, which for a
   // shard list means "read one file with braces in its name": never what was meant.
-  return new ClipstreamError('ERR_BAD_ARGUMENT', `Unbalanced braces in shard pattern '${pattern}' (escape a literal brace as \\{ or \\})`, {
+  return new ClipstreamError('ERR_INVALID_OPTION', `Unbalanced braces in shard pattern '${pattern}' (escape a literal brace as \\{ or \\})`, {
     where: { file: pattern },
   });
 }
@@ -168,9 +173,13 @@ export function braceExpand(pattern: string, options: { escape?: boolean } = {})
     throw err;
   }
   if (countOf(tree) >= MAX_EXPANDED_SHARDS) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `Shard pattern '${pattern}' expands to ${MAX_EXPANDED_SHARDS} or more names; split it into smaller ranges`, {
-      where: { file: pattern },
-    });
+    throw new ClipstreamError(
+      'ERR_INVALID_OPTION',
+      `Shard pattern '${pattern}' expands to ${MAX_EXPANDED_SHARDS} or more names; split it into smaller ranges`,
+      {
+        where: { file: pattern },
+      },
+    );
   }
   const names = expandTree(tree);
   // As Python's `\\(.)`: a backslash before a newline stays.
@@ -192,13 +201,13 @@ export function braceExpand(pattern: string, options: { escape?: boolean } = {})
 export function expandShardPatterns(patterns: string | string[]): string[] {
   const list = typeof patterns === 'string' ? [patterns] : patterns;
   if (!Array.isArray(list)) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `Expected a shard pattern string or an array of them but received ${typeof patterns}`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `Expected a shard pattern string or an array of them but received ${typeof patterns}`);
   }
   const seen = new Set<string>();
   const out: string[] = [];
   for (const pattern of list) {
     if (typeof pattern !== 'string' || pattern.length === 0) {
-      throw new ClipstreamError('ERR_BAD_ARGUMENT', `Expected a non-empty shard pattern string but received ${JSON.stringify(pattern)}`);
+      throw new ClipstreamError('ERR_INVALID_OPTION', `Expected a non-empty shard pattern string but received ${JSON.stringify(pattern)}`);
     }
     for (const url of braceExpand(pattern)) {
       if (!seen.has(url)) {

@@ -6,7 +6,7 @@ import { defaultWarningHandler, type ClipEntry, type WarningHandler } from '../t
 import { writeFileAtomic } from '../util/atomic.js';
 import { validateBoolean, validateInteger, validateString } from '../util/validate.js';
 import { ffprobePath } from '../media/ffmpeg-path.js';
-import { runTool } from '../media/process.js';
+import { runTool, stderrTail } from '../media/process.js';
 import { VIDEO_EXTENSIONS, parseClipStem } from './clip-name.js';
 import { exists } from '../util/fs.js';
 import { writeTarAtomic } from './tar-writer.js';
@@ -71,8 +71,8 @@ export async function probeDuration(file: string): Promise<number> {
     where,
   });
   if (res.code !== 0 || res.signal || res.killedBy) {
-    const detail = res.stderr.trim().split('\n').pop() || (res.killedBy ? 'timed out' : `exit ${res.code ?? res.signal}`);
-    throw new ClipstreamError('ERR_DECODE', `ffprobe failed on ${file}: ${detail}`, { where });
+    const detail = stderrTail(res.stderr, 1) || (res.killedBy ? 'timed out' : `exit ${res.code ?? res.signal}`);
+    throw new ClipstreamError('ERR_PROBE', `ffprobe failed on ${file}: ${detail}`, { where });
   }
   let json: { streams?: { codec_type?: string; duration?: string }[]; format?: { duration?: string } } = {};
   try {
@@ -83,7 +83,7 @@ export async function probeDuration(file: string): Promise<number> {
   const video = Number(json.streams?.find((st) => st.codec_type === 'video')?.duration);
   const duration = Number.isFinite(video) && video > 0 ? video : Number(json.format?.duration);
   if (!Number.isFinite(duration) || duration <= 0) {
-    throw new ClipstreamError('ERR_DECODE', `ffprobe found no duration for ${file} (got '${res.stdout.toString('utf8').trim()}')`, { where });
+    throw new ClipstreamError('ERR_PROBE', `ffprobe found no duration for ${file} (got '${res.stdout.toString('utf8').trim()}')`, { where });
   }
   return duration;
 }
@@ -129,12 +129,12 @@ export async function bundleClips(options: BundleOptions): Promise<BundleSummary
   const prefix = options.prefix === undefined ? 'shard-' : validateString(options.prefix, 'options.prefix');
   const startIndex = validateInteger(options.startIndex ?? 0, 'options.startIndex', 0);
   const overwrite = validateBoolean(options.overwrite ?? false, 'options.overwrite');
-  const warn = options.onWarning ?? defaultWarningHandler;
+  const onWarning = options.onWarning ?? defaultWarningHandler;
 
   const skipped: BundleSummary['skipped'] = [];
   const skip = (file: string, reason: string): void => {
     skipped.push({ file, reason });
-    warn(new ClipstreamError('ERR_BAD_ARGUMENT', `bundle: skipped ${join(inputDir, file)}: ${reason}`, { where: { file: join(inputDir, file) } }));
+    onWarning(new ClipstreamError('ERR_INVALID_OPTION', `bundle: skipped ${join(inputDir, file)}: ${reason}`, { where: { file: join(inputDir, file) } }));
   };
 
   let dirents: Dirent[];
@@ -206,7 +206,7 @@ export async function bundleClips(options: BundleOptions): Promise<BundleSummary
     const tarPath = join(outputDir, `${name}.tar`);
     const jsonPath = join(outputDir, `${name}.json`);
     if (!overwrite && ((await exists(tarPath)) || (await exists(jsonPath)))) {
-      warn(new ClipstreamError('ERR_IO', `bundle: ${tarPath} already exists; left alone (pass overwrite to replace it)`, { where: { file: tarPath } }));
+      onWarning(new ClipstreamError('ERR_IO', `bundle: ${tarPath} already exists; left alone (pass overwrite to replace it)`, { where: { file: tarPath } }));
       shards.push({ tar: tarPath, json: jsonPath, clips: group.length, written: false });
       continue;
     }

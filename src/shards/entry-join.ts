@@ -42,7 +42,7 @@ export interface JoinEntriesOptions {
   /** Keys already done; like skipIndices, but every sample of a repeated key is skipped. Prefer skipIndices. */
   skipKeys?: (shard: ShardInfo) => Set<string> | Promise<Set<string>>;
   /** Reads a shard's sidecar text, or null when it has none; default `readSidecar`. For tests and other storage. */
-  readSidecar?: (shard: ShardInfo, warn: WarningHandler, signal?: AbortSignal) => Promise<Sidecar | null>;
+  readSidecar?: (shard: ShardInfo, onWarning: WarningHandler, signal?: AbortSignal) => Promise<Sidecar | null>;
 }
 
 export interface Sidecar {
@@ -70,11 +70,11 @@ const HTTP_ATTEMPTS = 3;
  * webdataset tars have none). Absent over http (404/410): null with one warning naming the
  * URL. Unreadable: null with a warning (ids and segments then come from the member names).
  */
-export async function readSidecar(shard: ShardInfo, warn: WarningHandler, signal?: AbortSignal): Promise<Sidecar | null> {
+export async function readSidecar(shard: ShardInfo, onWarning: WarningHandler, signal?: AbortSignal): Promise<Sidecar | null> {
   const from = sidecarLocation(shard);
   if (from === null) return null;
   const cannot = (why: string, cause?: unknown) =>
-    warn(
+    onWarning(
       new ClipstreamError('ERR_FORMAT', `Cannot read ${from} for shard ${shard.url}: ${why}; clip ids and segments will be parsed from the member names`, {
         cause,
         where: { shard: shard.url, file: from },
@@ -95,7 +95,7 @@ export async function readSidecar(shard: ShardInfo, warn: WarningHandler, signal
       const res = await fetch(from, { signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000) });
       if (res.status === 404 || res.status === 410) {
         await res.body?.cancel();
-        warn(
+        onWarning(
           new ClipstreamError(
             'ERR_FORMAT',
             `Shard ${shard.url} has no sidecar at ${from} (HTTP ${res.status}); clip ids and segments will be parsed from the member names`,
@@ -132,13 +132,13 @@ function isClipEntry(v: unknown): v is ClipEntry {
 }
 
 /** Parses a sidecar into filename -> entry; null (with a warning) when it is not a list of entries. */
-export function parseSidecar(sidecar: Sidecar, shard: ShardInfo, warn: WarningHandler): Map<string, ClipEntry> | null {
+export function parseSidecar(sidecar: Sidecar, shard: ShardInfo, onWarning: WarningHandler): Map<string, ClipEntry> | null {
   const jsonPath = sidecar.from;
   let list: unknown;
   try {
     list = JSON.parse(sidecar.text);
   } catch (err) {
-    warn(
+    onWarning(
       new ClipstreamError(
         'ERR_FORMAT',
         `${jsonPath} is not valid JSON (${(err as Error).message}); clip ids and segments will be parsed from the member names of ${shard.url}`,
@@ -148,7 +148,7 @@ export function parseSidecar(sidecar: Sidecar, shard: ShardInfo, warn: WarningHa
     return null;
   }
   if (!Array.isArray(list)) {
-    warn(
+    onWarning(
       new ClipstreamError(
         'ERR_FORMAT',
         `${jsonPath} should be a list of {filename, id, segment} but is a ${typeof list}; clip ids and segments will be parsed from the member names`,
@@ -167,7 +167,7 @@ export function parseSidecar(sidecar: Sidecar, shard: ShardInfo, warn: WarningHa
     if (!map.has(item.filename)) map.set(item.filename, { filename: item.filename, id: item.id, segment: [item.segment[0], item.segment[1]] });
   }
   if (bad > 0) {
-    warn(
+    onWarning(
       new ClipstreamError(
         'ERR_FORMAT',
         `${jsonPath}: ignored ${bad} of ${list.length} entries that are not {filename: string, id: string, segment: [number, number]}`,
@@ -183,7 +183,7 @@ export function parseSidecar(sidecar: Sidecar, shard: ShardInfo, warn: WarningHa
 const MEDIA_EXTENSIONS: readonly string[] = [...VIDEO_EXTENSIONS, ...AUDIO_EXTENSIONS];
 
 /** A sample's entry: from the json (by member path, key, member name, key name), else parsed from its name. */
-export function entryFor(sample: TarSample, entries: Map<string, ClipEntry> | null, jsonPath: string, warn: WarningHandler): ClipEntry {
+export function entryFor(sample: TarSample, entries: Map<string, ClipEntry> | null, jsonPath: string, onWarning: WarningHandler): ClipEntry {
   const shard = sample.shard;
   const key = sample.__key__;
   const keyBase = key.slice(key.lastIndexOf('/') + 1);
@@ -200,7 +200,7 @@ export function entryFor(sample: TarSample, entries: Map<string, ClipEntry> | nu
   const parsed = parseClipStem(keyBase);
   if (parsed) {
     if (entries) {
-      warn(
+      onWarning(
         new ClipstreamError(
           'ERR_FORMAT',
           `Sample '${key}' of shard ${shard.url} is not listed in ${jsonPath}; using id '${parsed.id}' and segment [${parsed.start}, ${parsed.start + ACAV_CLIP_SECONDS}] parsed from its name`,
@@ -211,7 +211,7 @@ export function entryFor(sample: TarSample, entries: Map<string, ClipEntry> | nu
     return { filename, id: parsed.id, segment: [parsed.start, parsed.start + ACAV_CLIP_SECONDS] };
   }
   const why = entries ? `has no entry in ${jsonPath}` : `has no ${jsonPath} to join`;
-  warn(
+  onWarning(
     new ClipstreamError(
       'ERR_FORMAT',
       `Sample '${key}' of shard ${shard.url} ${why} and its name is not {id}_{start}; using id '${keyBase}' and segment [0, ${ACAV_CLIP_SECONDS}]`,
@@ -236,13 +236,13 @@ interface ShardState {
 
 /** The join over a stream of tar items (see the file comment); for `readShards` and the `joinEntries` stage. */
 export async function* joinEntriesOf(source: AsyncIterable<TarItem>, options: JoinEntriesOptions = {}, signal?: AbortSignal): AsyncGenerator<StreamItem> {
-  const warn = options.onWarning ?? defaultWarningHandler;
+  const onWarning = options.onWarning ?? defaultWarningHandler;
   const read = options.readSidecar ?? readSidecar;
   let state: ShardState | null = null;
   const open = async (shard: ShardInfo): Promise<ShardState> => {
     if (state?.shard === shard) return state;
-    const sidecar = await read(shard, warn, signal);
-    const entries = sidecar ? parseSidecar(sidecar, shard, warn) : null;
+    const sidecar = await read(shard, onWarning, signal);
+    const entries = sidecar ? parseSidecar(sidecar, shard, onWarning) : null;
     state = {
       shard,
       entries,
@@ -259,18 +259,18 @@ export async function* joinEntriesOf(source: AsyncIterable<TarItem>, options: Jo
       if (s.entries === null && isSidecarMember(item)) {
         // No sidecar beside the shard (a `pipe:` one, say), but the tar's first member is one.
         s.jsonPath = `${item.shard.url}:${item.members.json}`;
-        s.entries = parseSidecar({ from: s.jsonPath, text: item.files.json!.toString('utf8') }, item.shard, warn);
+        s.entries = parseSidecar({ from: s.jsonPath, text: item.files.json!.toString('utf8') }, item.shard, onWarning);
         continue;
       }
       const resumed = s.skipIndices?.has(item.index) || s.skipKeys?.has(item.__key__);
-      const entry = entryFor(item, s.entries, s.jsonPath, resumed ? () => {} : warn);
+      const entry = entryFor(item, s.entries, s.jsonPath, resumed ? () => {} : onWarning);
       s.seen.add(entry.filename);
       if (resumed) continue;
       const sample: Sample = { ...item, entry };
       yield sample;
       continue;
     }
-    yield endOf(item, s, warn);
+    yield endOf(item, s, onWarning);
     state = null;
   }
 }
@@ -282,16 +282,16 @@ function isSidecarMember(item: TarSample): boolean {
 }
 
 /** The shard's end, with what the json lists but the tar lacks; warns once about an incomplete shard. */
-function endOf(end: ShardEnd, s: ShardState, warn: WarningHandler): ShardEnd {
+function endOf(end: ShardEnd, s: ShardState, onWarning: WarningHandler): ShardEnd {
   const url = end.shard.url;
   const missing = s.entries ? [...s.entries.keys()].filter((f) => !s.seen.has(f)) : [];
   let reason = end.incomplete?.reason ?? null;
   if (missing.length > 0) {
     const names = missing.slice(0, LISTED).join(', ') + (missing.length > LISTED ? `, … (${missing.length - LISTED} more, see the log)` : '');
     reason = `${missing.length} of ${s.entries!.size} clips listed in ${s.jsonPath} are not in the tar${reason ? `; ${reason}` : ''}`;
-    warn(new ClipstreamError('ERR_TAR', `Shard ${url} is incomplete: ${reason} (${names})`, { where: { shard: url, file: s.jsonPath } }));
+    onWarning(new ClipstreamError('ERR_TAR', `Shard ${url} is incomplete: ${reason} (${names})`, { where: { shard: url, file: s.jsonPath } }));
   } else if (reason) {
-    warn(new ClipstreamError('ERR_TAR', `Shard ${url}: ${reason}`, { where: { shard: url } }));
+    onWarning(new ClipstreamError('ERR_TAR', `Shard ${url}: ${reason}`, { where: { shard: url } }));
   }
   const out: ShardEnd = { kind: 'shard-end', shard: end.shard, samples: end.samples };
   if (reason) out.incomplete = { reason, missing };

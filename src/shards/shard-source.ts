@@ -90,7 +90,9 @@ export class ShardSourceError extends ClipstreamError {
 }
 
 function shardError(url: string, message: string, cause?: unknown, code?: string): Error {
-  // tar-reader takes `code === 'ENOENT'` on the source's error to mean "this shard does not exist".
+  // tar-reader takes `code === 'ENOENT'` on the source's error to mean "this shard does not exist",
+  // as it does for a missing local file (Node's errno error): internal, it never reaches a user
+  // unwrapped (test/errors.test.ts allowlist).
   if (code === 'ENOENT') return Object.assign(new Error(message, { cause }), { code });
   return new ShardSourceError(url, message, cause);
 }
@@ -155,7 +157,7 @@ function openHttp(url: string, options: ShardSourceOptions): Readable {
     (err: unknown) => {
       if (out.destroyed || controller.signal.aborted) return;
       const e = err instanceof HttpGaveUp ? err : new HttpGaveUp(err, 1);
-      const code = e.cause instanceof HttpPermanentError ? e.cause.code : undefined;
+      const code = e.cause instanceof HttpPermanentError && e.cause.notFound ? 'ENOENT' : undefined;
       out.destroy(shardError(url, `shard ${url}: ${e.message}${e.tries}`, e.cause, code));
     },
   );

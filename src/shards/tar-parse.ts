@@ -6,6 +6,7 @@
  * the next member. ustar, GNU (long names, base-256 sizes) and pax (path, linkpath, size).
  */
 import type { Readable } from 'node:stream';
+import { ClipstreamError } from '../errors.js';
 
 const BLOCK = 512;
 /** Long-name and pax records larger than this are not headers (a retyped member, garbage). */
@@ -37,7 +38,12 @@ export interface TarHeader {
 }
 
 /** Tar damage; the message says what and where. */
-export class TarFormatError extends Error {}
+export class TarFormatError extends ClipstreamError {
+  constructor(message: string) {
+    super('ERR_TAR', message);
+    this.name = 'TarFormatError';
+  }
+}
 
 const TYPES: Record<string, TarType> = {
   '0': 'file',
@@ -295,6 +301,7 @@ export function parseTar(source: Readable, onProblem: (message: string) => void 
       }
     },
     async body() {
+      // Internal invariant: the reader calls body() once per header; a plain Error marks a bug here (test/errors.test.ts allowlist).
       if (!pending) throw new Error('tar parser: body() without a member');
       const { left, padding } = pending;
       pending = null;

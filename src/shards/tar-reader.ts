@@ -91,10 +91,10 @@ class CallbackFailure {
   constructor(readonly error: unknown) {}
 }
 
-function guardWarnings(warn: WarningHandler): WarningHandler {
+function guardWarnings(onWarning: WarningHandler): WarningHandler {
   return (w) => {
     try {
-      warn(w);
+      onWarning(w);
     } catch (err) {
       throw new CallbackFailure(err);
     }
@@ -109,7 +109,7 @@ interface Open {
 }
 
 interface Ctx {
-  warn: WarningHandler;
+  onWarning: WarningHandler;
   skipShard?: ReadTarOptions['skipShard'];
   indexOf?: ReadTarOptions['indexOf'];
   onError?: OnError;
@@ -119,7 +119,7 @@ interface Ctx {
 }
 
 async function* readShard(shard: ShardInfo, ctx: Ctx): AsyncGenerator<TarItem> {
-  const { warn } = ctx;
+  const { onWarning } = ctx;
   const url = shard.url;
 
   let samples = 0; // complete samples
@@ -138,7 +138,7 @@ async function* readShard(shard: ShardInfo, ctx: Ctx): AsyncGenerator<TarItem> {
   };
   const memberWarning = (name: string, why: string): ClipstreamError => {
     const w = new ClipstreamError('ERR_TAR_MEMBER', `Skipped member '${name}' of shard ${url}: ${why}`, { where: { shard: url, file: name } });
-    warn(w);
+    onWarning(w);
     return w;
   };
 
@@ -150,7 +150,7 @@ async function* readShard(shard: ShardInfo, ctx: Ctx): AsyncGenerator<TarItem> {
     ctx.open.source = source;
     opened = await decompressed(source, url);
     ctx.open.stream = opened.stream;
-    parser = parseTar(opened.stream, (problem) => warn(new ClipstreamError('ERR_TAR_MEMBER', `Shard ${url}: ${problem}`, { where: { shard: url } })));
+    parser = parseTar(opened.stream, (problem) => onWarning(new ClipstreamError('ERR_TAR_MEMBER', `Shard ${url}: ${problem}`, { where: { shard: url } })));
     for (;;) {
       const header = await parser.next();
       if (!header) break;
@@ -203,7 +203,7 @@ async function* readShard(shard: ShardInfo, ctx: Ctx): AsyncGenerator<TarItem> {
   const cause = caught;
   const code = (cause as NodeJS.ErrnoException | null)?.code;
   if (caught !== null && code === 'ENOENT' && members === 0) {
-    warn(new ClipstreamError('ERR_TAR', `Shard ${url} does not exist; skipped`, { cause, where: { shard: url } }));
+    onWarning(new ClipstreamError('ERR_TAR', `Shard ${url} does not exist; skipped`, { cause, where: { shard: url } }));
     return;
   }
   // The entry join (./entry-join.ts) adds the clips its json lists that the tar lacks, and warns.
@@ -272,7 +272,7 @@ class ShardReader<T> extends Readable {
       // Only the job's own callbacks (skipShard, skipKeys, onWarning) can get here: tar damage
       // becomes a ShardEnd error instead.
       const err = caught instanceof CallbackFailure ? caught.error : caught;
-      this.destroy(err instanceof Error ? err : new Error(String(err)));
+      this.destroy(err instanceof Error ? err : new ClipstreamError('ERR_PIPELINE', String(err)));
     } finally {
       this.#pulling = false;
     }
@@ -289,13 +289,13 @@ class ShardReader<T> extends Readable {
 
 function readerContext(urls: Iterable<string> | AsyncIterable<string>, options: ReadTarOptions, open: Open): Ctx {
   if (Array.isArray(urls) && urls.some((u) => typeof u !== 'string' || u.length === 0)) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
+    throw new ClipstreamError('ERR_INVALID_OPTION', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
   }
   if (!Array.isArray(urls) && (urls === null || typeof urls !== 'object' || !(Symbol.asyncIterator in urls || Symbol.iterator in urls))) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
+    throw new ClipstreamError('ERR_INVALID_OPTION', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
   }
   return {
-    warn: guardWarnings(options.onWarning ?? defaultWarningHandler),
+    onWarning: guardWarnings(options.onWarning ?? defaultWarningHandler),
     skipShard: options.skipShard,
     indexOf: options.indexOf,
     onError: options.onError,
@@ -340,12 +340,12 @@ export function readTarShards(urls: Iterable<string> | AsyncIterable<string>, op
  */
 export function readShards(urls: string[], options: ReadShardsOptions = {}): Readable {
   if (!Array.isArray(urls)) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
+    throw new ClipstreamError('ERR_INVALID_OPTION', 'readShards expects an array of shard paths (use expandShardPatterns for brace patterns)');
   }
   const open: Open = {};
   const ctx = readerContext(urls, options, open);
   const highWaterMark = validateInteger(options.highWaterMark ?? 1, 'options.highWaterMark', 1, 1024);
-  const joined = joinEntriesOf(readAll([...urls], ctx), { ...options, onWarning: ctx.warn });
+  const joined = joinEntriesOf(readAll([...urls], ctx), { ...options, onWarning: ctx.onWarning });
   return declareStage(new ShardReader<StreamItem>(joined, open, highWaterMark), {
     name: 'read shards',
     adds: ['__key__', '__url__', 'shard', 'index', 'files', 'members', 'entry'],

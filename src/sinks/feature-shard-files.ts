@@ -60,7 +60,7 @@ export async function readIncompleteMarker(outputDir: string, shardName: string)
 
 export function checkShardName(name: string): string {
   if (typeof name !== 'string' || name.length === 0 || name.includes('/') || name.includes('\\') || name === '.' || name === '..') {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `shard name ${JSON.stringify(name)} cannot name a file in the output folder`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `shard name ${JSON.stringify(name)} cannot name a file in the output folder`);
   }
   return name;
 }

@@ -180,7 +180,7 @@ export class FeatureShardWriter extends Writable {
     if (item?.kind === 'shard-end') return this.finalise(item);
     if (item?.kind !== 'sample') {
       throw new ClipstreamError(
-        'ERR_BAD_ARGUMENT',
+        'ERR_INVALID_OPTION',
         `feature shard writer: expected a Sample or ShardEnd, received ${typeof item === 'object' ? JSON.stringify(Object.keys(item ?? {})) : typeof item}`,
       );
     }

@@ -50,13 +50,13 @@ export function shapeSize(shape: readonly number[]): number {
 
 function checkTensor(t: Tensor, what: string): void {
   if (!(t?.data instanceof Float32Array) || !Array.isArray(t.shape)) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${what}: expected a Tensor {data: Float32Array, shape: number[]}`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `${what}: expected a Tensor {data: Float32Array, shape: number[]}`);
   }
   if (!t.shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${what}: shape [${t.shape.join(', ')}] has a non-integer or negative dimension`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `${what}: shape [${t.shape.join(', ')}] has a non-integer or negative dimension`);
   }
   if (shapeSize(t.shape) !== t.data.length) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${what}: shape [${t.shape.join(', ')}] holds ${shapeSize(t.shape)} values but data has ${t.data.length}`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `${what}: shape [${t.shape.join(', ')}] holds ${shapeSize(t.shape)} values but data has ${t.data.length}`);
   }
 }
 
@@ -90,7 +90,7 @@ function toPackable(v: unknown, path: string): unknown {
   if (Buffer.isBuffer(v) || v === null || typeof v !== 'object') return v;
   if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, toPackable(x, `${path}.${String(k)}`)]));
   if (ArrayBuffer.isView(v)) {
-    throw new ClipstreamError('ERR_BAD_ARGUMENT', `${path}: ${v.constructor.name} is not a Tensor; wrap it as {data: Float32Array, shape}`);
+    throw new ClipstreamError('ERR_INVALID_OPTION', `${path}: ${v.constructor.name} is not a Tensor; wrap it as {data: Float32Array, shape}`);
   }
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = toPackable(x, `${path}.${k}`);

@@ -90,7 +90,7 @@ export class UnitRecords<T> {
   fileName(id: string): string {
     const stem = this.options.fileStem ? this.options.fileStem(id) : id;
     if (stem.length === 0 || stem === '.' || stem === '..' || stem.includes('/') || stem.includes('\\')) {
-      throw new ClipstreamError('ERR_BAD_ARGUMENT', `unit ${JSON.stringify(id)} cannot name a record file in ${this.dir}`, { where: { key: id } });
+      throw new ClipstreamError('ERR_INVALID_OPTION', `unit ${JSON.stringify(id)} cannot name a record file in ${this.dir}`, { where: { key: id } });
     }
     return `${stem}${this.format.suffix}`;
   }

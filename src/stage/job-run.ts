@@ -176,7 +176,7 @@ export class JobRun<U> {
         if (unit !== undefined) (this.units as U[]).push(unit);
       }
       if (unit === undefined) {
-        this.unitDone({ unit: id, outcome: 'failed', status: `not among the ${this.job} job's units`, code: 'ERR_BAD_ARGUMENT', permanent: true });
+        this.unitDone({ unit: id, outcome: 'failed', status: `not among the ${this.job} job's units`, code: 'ERR_INVALID_OPTION', permanent: true });
         continue;
       }
       yield unit;

@@ -8,11 +8,10 @@
  * decodeClips({ onError: (err, key) => (err.code === 'ERR_DECODE_TIMEOUT' ? 'throw' : 'skip') })
  */
 import { toClipstreamError, type ClipstreamError, type ErrorCode, type Where } from '../errors.js';
-import type { ItemFailure } from '../types.js';
+import type { ItemFailure, OnError } from '../types.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
 
-export type ErrorDecision = 'skip' | 'throw';
-export type OnError = ErrorDecision | ((error: ClipstreamError, key: string) => ErrorDecision | undefined);
+export type { ErrorDecision, OnError } from '../types.js';
 
 export type { ItemFailure };
 

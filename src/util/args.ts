@@ -24,7 +24,7 @@ export interface CommandSpec {
 export type ParsedArgs = Record<string, string | number | boolean | string[]>;
 
 function badArg(message: string): ClipstreamError {
-  return new ClipstreamError('ERR_BAD_ARGUMENT', message);
+  return new ClipstreamError('ERR_INVALID_OPTION', message);
 }
 
 /**

@@ -9,24 +9,25 @@
 import http from 'node:http';
 import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ClipstreamError } from '../errors.js';
 
-/** A failure no retry fixes (a 4xx answer, a size limit). `code: 'ENOENT'` for 404/410: the file does not exist. */
-export class HttpPermanentError extends Error {
+/** A failure no retry fixes (a 4xx answer, a size limit). `notFound` for 404/410: the file does not exist. */
+export class HttpPermanentError extends ClipstreamError {
   constructor(
     message: string,
-    readonly code?: string,
+    readonly notFound = false,
   ) {
-    super(message);
+    super('ERR_IO', message);
   }
 }
 
 /** The last failure after every try (or a permanent one); `cause` is that failure, `attempts` how many were made. */
-export class HttpGaveUp extends Error {
+export class HttpGaveUp extends ClipstreamError {
   constructor(
     override readonly cause: unknown,
     readonly attempts: number,
   ) {
-    super(cause instanceof Error ? cause.message : String(cause));
+    super('ERR_IO', cause instanceof Error ? cause.message : String(cause), { cause });
   }
   /** ' after N attempts' when there was more than one, else ''. */
   get tries(): string {
@@ -45,19 +46,19 @@ export function httpGet(url: string, headers: Record<string, string>, o: HttpGet
   return new Promise((resolve, reject) => {
     const mod = url.startsWith('https:') ? https : http;
     const req = mod.get(url, { headers, signal: o.signal }, resolve);
-    req.setTimeout(o.idleTimeoutMs ?? 30_000, () => req.destroy(new Error(`no data for ${o.idleTimeoutMs ?? 30_000} ms`)));
+    req.setTimeout(o.idleTimeoutMs ?? 30_000, () => req.destroy(new ClipstreamError('ERR_IO', `no data for ${o.idleTimeoutMs ?? 30_000} ms`)));
     req.on('error', reject);
   });
 }
 
 /** The failure an answer other than 200/206 means: 404/410 and other 4xx (but 408, 429) are permanent. */
-export function httpStatusError(res: http.IncomingMessage): Error {
+export function httpStatusError(res: http.IncomingMessage): ClipstreamError {
   res.resume();
   const status = res.statusCode ?? 0;
   const msg = `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
-  if (status === 404 || status === 410) return new HttpPermanentError(msg, 'ENOENT');
+  if (status === 404 || status === 410) return new HttpPermanentError(msg, true);
   if (status >= 400 && status < 500 && status !== 408 && status !== 429) return new HttpPermanentError(msg);
-  return new Error(msg);
+  return new ClipstreamError('ERR_IO', msg);
 }
 
 export interface RangeAnswer {
@@ -141,11 +142,11 @@ export function pumpBody(res: http.IncomingMessage, o: PumpOptions): Promise<num
         o.drain(() => res.resume());
       }
     });
-    res.on('aborted', () => fail(new Error(`connection dropped after ${position} bytes`)));
-    res.on('error', (err) => fail(new Error(`connection failed after ${position} bytes: ${err.message}`)));
+    res.on('aborted', () => fail(new ClipstreamError('ERR_IO', `connection dropped after ${position} bytes`)));
+    res.on('error', (err) => fail(new ClipstreamError('ERR_IO', `connection failed after ${position} bytes: ${err.message}`)));
     res.on('end', () => {
       if (failed) return;
-      if (o.total !== null && position !== o.total) fail(new Error(`connection closed after ${position} of ${o.total} bytes`));
+      if (o.total !== null && position !== o.total) fail(new ClipstreamError('ERR_IO', `connection closed after ${position} of ${o.total} bytes`));
       else resolve(position);
     });
     o.watch?.(fail);

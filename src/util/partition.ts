@@ -1,11 +1,7 @@
 import { ClipstreamError } from '../errors.js';
+import type { Partition } from '../types.js';
 
-export interface Partition {
-  rank: number;
-  world: number;
-  /** Where rank and world came from, for the run log: `options`, `SLURM_ARRAY_TASK_ID`, ... */
-  from: string;
-}
+export type { Partition } from '../types.js';
 
 /** The whole list: what a run without any partitioning does. */
 export const WHOLE: Partition = { rank: 0, world: 1, from: 'default' };
@@ -24,7 +20,7 @@ export interface PartitionNames {
 const API_NAMES: PartitionNames = { rank: 'options.rank', world: 'options.world' };
 
 function bad(message: string, option: string): ClipstreamError {
-  return new ClipstreamError('ERR_BAD_ARGUMENT', message, { where: { option } });
+  return new ClipstreamError('ERR_INVALID_OPTION', message, { where: { option } });
 }
 
 function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {

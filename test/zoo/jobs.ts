@@ -320,7 +320,7 @@ export async function runClips(entries: GenEntry[], dir: string, folder: string)
       clipLenS: 1.5,
       crf: 0,
       preset: 'ultrafast',
-      numProcesses: 2,
+      parallelVideos: 2,
       onWarning: (w) => warnings.push(w.message),
     });
     const videos = parseCsv(await readFile(join(out, 'videos.csv'), 'utf8'));
