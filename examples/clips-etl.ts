@@ -5,23 +5,23 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ClipTables,
-  clipsRecordSink,
   cutStage,
   describeStage,
-  listClipSources,
+  listSources,
   obtainStage,
   planStage,
   probeStage,
+  recordSink,
   resolveClipsOptions,
   videoItems,
   type VideoItem,
-} from 'clipstream';
+} from 'clipstream/clips';
 
 const sources = process.argv[2] ?? 'videos.csv';
 const outDir = process.argv[3] ?? 'out-clips-etl';
 // The job's own options give the stages' context: folders, plan, encoder, videos at once.
 const { ctx } = await resolveClipsOptions({ sources, outDir, clipLenS: 1, preset: 'ultrafast', numProcesses: 2 });
-const list = await listClipSources(sources);
+const list = await listSources(sources);
 const tables = new ClipTables(
   outDir,
   list.map((s) => s.videoId),
@@ -44,5 +44,5 @@ await pipeline(
   firstTwo,
   cutStage(ctx),
   describeStage(ctx),
-  clipsRecordSink({ tables, onRecorded: (item) => console.log(`${item.source.videoId}: ${item.row.error || `${item.records.length} clip(s)`}`) }),
+  recordSink({ tables, onRecorded: (item) => console.log(`${item.source.videoId}: ${item.row.error || `${item.records.length} clip(s)`}`) }),
 );
