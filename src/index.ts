@@ -11,6 +11,7 @@ export { ClipstreamError, InvalidOptionError, isTransient, type ErrorCode, type 
 // core types
 export {
   isLive,
+  isSample,
   type BaseSample,
   type ClipEntry,
   type FeatureRecord,
@@ -27,7 +28,7 @@ export {
 } from './types.js';
 
 // jobs
-export { extract, type ExtractOptions, type ExtractReport } from './jobs/extract.js';
+export { extract, type ExtractOptions, type ExtractProgress, type ExtractReport } from './jobs/extract.js';
 export { clips, type ClipsOptions, type ClipsReport } from './jobs/clips.js';
 export { faces, type FacesOptions, type FacesReport } from './jobs/faces.js';
 export { segments, type SegmentsReport } from './jobs/segments.js';

@@ -1,6 +1,6 @@
 // clipstream/faces: the stages of the `faces` job (videos -> sample frames -> detect -> track ->
 // crop -> encode -> record) for composing them yourself, the detectors, tracker and LMDB stores.
-export type { FacesLmdb, FacesOptions, FacesReport } from '../jobs/faces.js';
+export type { FacesLmdb, FacesOptions, FacesProgress, FacesReport } from '../jobs/faces.js';
 export { assignKeys, listSources, VIDEO_EXTENSIONS, videoStem } from '../faces/sources.js';
 export { probeSource, type SourceInfo } from '../faces/source-info.js';
 export type { BlockItem, ClipItem, FaceItem, FaceSource, FrameItem, RowItem } from '../faces/items.js';

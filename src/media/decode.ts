@@ -464,4 +464,4 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
 }
 
 // The stage (decodeClips) and its per-item step live in ./decode-stage.ts.
-export { AUDIO_FIELDS, VIDEO_FIELDS, decodeClips, decodeSample, type DecodeStageOptions } from './decode-stage.js';
+export { decodeClips, type DecodeStageOptions } from './decode-stage.js';

@@ -6,7 +6,7 @@
  * same code as the plain command.
  */
 import type { CommandSpec } from '../cli/args.js';
-import type { FeedOptions, JobName, JobReport, UnitResult } from './runner.js';
+import type { FeedOptions, JobName, JobReport } from './runner.js';
 
 export interface JobDefinition<O extends object = object> {
   name: JobName;
@@ -24,9 +24,4 @@ export interface JobDefinition<O extends object = object> {
   feedable?: boolean;
   /** Runs the job (all units, `only` those, or those of `feed`); resolves with the runner's report. */
   run(options: O & FeedOptions & { only?: readonly string[]; signal?: AbortSignal }): Promise<{ run: JobReport }>;
-}
-
-/** A unit result the worker treats as a failure to retry, or as final (permanent). */
-export function unitFailed(r: UnitResult | undefined): boolean {
-  return r === undefined || r.outcome === 'failed';
 }

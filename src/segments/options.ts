@@ -11,7 +11,7 @@ import type { Partition } from '../scale/partition.js';
 import type { WarningHandler } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
 import { workDirFor } from './outputs.js';
-import { parseColour, RVM_GREEN, type OutputType } from './compose.js';
+import { parseColour, type OutputType } from './compose.js';
 import type { FeedOptions } from '../run/runner.js';
 
 export type Step = 'all' | 'split' | 'infer' | 'join' | 'remux';
@@ -167,5 +167,3 @@ export function resolveSegmentsOptions(o: SegmentsOptions & { inputs: string[]; 
 export function autoDownsampleRatio(width: number, height: number): number {
   return Math.min(1, 512 / Math.max(width, height));
 }
-
-export { RVM_GREEN };
