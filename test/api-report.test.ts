@@ -4,7 +4,8 @@
  * regenerated (`npm run api`) and committed, so every change of the surface shows in review.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type ApiReport, apiReport, entryPoints, formatReport, REPORT_FILE } from '../scripts/api-report.js';
 import { REPO } from './helpers/run-cli.js';
@@ -48,6 +49,12 @@ describe('the API report (api/exports.json)', () => {
     expect(Object.keys(current.clipstream ?? {}).length).toBeGreaterThan(0);
     expect(Object.keys(current.clipstream!).length).toBeLessThanOrEqual(ROOT_LIMIT);
     for (const [entry, names] of Object.entries(current)) for (const name of INTERNALS) expect(names, `${entry} exports ${name}`).not.toHaveProperty(name);
+  });
+
+  it('has one package.json `exports` entry for each file of src/entries/ and for src/index.ts', () => {
+    const sources = entryPoints().map((e) => e.source);
+    const files = readdirSync(join(REPO, 'src', 'entries')).map((f) => join(REPO, 'src', 'entries', f));
+    expect([...sources].sort()).toEqual([join(REPO, 'src', 'index.ts'), ...files].sort());
   });
 
   it('each entry point loads from dist/ by its package name and holds the values the report lists', () => {
