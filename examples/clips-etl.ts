@@ -1,29 +1,29 @@
 // Compose the `clips` stages yourself: list sources, obtain, probe, plan, keep only the
 // clips you want (your own stage), cut, describe, record. Run:
-//   npx tsx examples/clips-etl.ts <sources.csv|videoDir> [outDir]
+//   npx tsx examples/clips-etl.ts <sources.csv|videoDir> [outputDir]
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ClipTables,
+  clipsRecordSink,
   cutStage,
   describeStage,
-  listSources,
+  listClipSources,
   obtainStage,
   planStage,
   probeStage,
-  recordSink,
   resolveClipsOptions,
   videoItems,
   type VideoItem,
 } from 'clipstream/clips';
 
 const sources = process.argv[2] ?? 'videos.csv';
-const outDir = process.argv[3] ?? 'out-clips-etl';
+const outputDir = process.argv[3] ?? 'out-clips-etl';
 // The job's own options give the stages' context: folders, plan, encoder, videos at once.
-const { ctx } = await resolveClipsOptions({ sources, outDir, clipLenS: 1, preset: 'ultrafast', numProcesses: 2 });
-const list = await listSources(sources);
+const { ctx } = await resolveClipsOptions({ sources, outputDir, clipLenS: 1, preset: 'ultrafast', numProcesses: 2 });
+const list = await listClipSources(sources);
 const tables = new ClipTables(
-  outDir,
+  outputDir,
   list.map((s) => s.videoId),
 );
 
@@ -44,5 +44,5 @@ await pipeline(
   firstTwo,
   cutStage(ctx),
   describeStage(ctx),
-  recordSink({ tables, onRecorded: (item) => console.log(`${item.source.videoId}: ${item.row.error || `${item.records.length} clip(s)`}`) }),
+  clipsRecordSink({ tables, onRecorded: (item) => console.log(`${item.source.videoId}: ${item.row.error || `${item.records.length} clip(s)`}`) }),
 );

@@ -20,7 +20,6 @@ export {
   type Item,
   type Sample,
   type SampleFailure,
-  type ShardInfo,
   type SourceEnd,
   type StreamItem,
   type Tensor,
@@ -33,16 +32,15 @@ export { clips, type ClipsOptions, type ClipsReport } from './jobs/clips.js';
 export { faces, type FacesOptions, type FacesReport } from './jobs/faces.js';
 export { segments, type SegmentsReport } from './jobs/segments.js';
 export type { SegmentsOptions } from './segments/options.js';
-export { shippedModelsDir } from './jobs/models-dir.js';
+export { shippedModelsDir } from './models/models-dir.js';
 
-// the stage kit
-export { generatorStage, type StageOptions } from './util/stage.js';
-export { checkStages, declareStage, type StageContract } from './run/contract.js';
+// the stage kit: all of src/stage/index.ts (writing a stage, its contract, onError and failures)
+export * from './stage/index.js';
 
 // the stages of the extract path: tar shards in, feature shards out
 export { expandShardPatterns } from './shards/brace.js';
 export { readShards, type ReadShardsOptions } from './shards/tar-reader.js';
-export { decodeClips, type DecodeOptions, type DecodeStageOptions } from './media/decode.js';
+export { decodeClips, type DecodeStageOptions } from './media/decode.js';
 export { Extractor, extractFeatures, type ExtractorOptions, type FeatureStageOptions } from './infer/extractor.js';
 export {
   FeatureShardWriter,

@@ -1,7 +1,7 @@
 // clipstream/faces: the stages of the `faces` job (videos -> sample frames -> detect -> track ->
 // crop -> encode -> record) for composing them yourself, the detectors, tracker and LMDB stores.
 export type { FacesLmdb, FacesOptions, FacesProgress, FacesReport } from '../jobs/faces.js';
-export { assignKeys, listSources, VIDEO_EXTENSIONS, videoStem } from '../faces/sources.js';
+export { assignKeys, listFolderVideos, VIDEO_EXTENSIONS, videoStem } from '../faces/sources.js';
 export { probeSource, type SourceInfo } from '../faces/source-info.js';
 export type { BlockItem, ClipItem, FaceItem, FaceSource, FrameItem, RowItem } from '../faces/items.js';
 export { sampleFramesStage } from '../faces/sample-frames.js';
@@ -9,7 +9,7 @@ export { detectStage } from '../faces/detect.js';
 export { trackStage } from '../faces/track.js';
 export { clipKeyOf, cropStage } from '../faces/crop.js';
 export { encodeStage } from '../faces/encode.js';
-export { recordSink, STATE_FILE, type RecordState, type VideoLog } from '../faces/record.js';
+export { facesRecordSink, STATE_FILE, type RecordState, type VideoLog } from '../faces/record.js';
 export { FaceDetector, guessDetectorFormat, loadFaceDetector, type DetectorFormat } from '../faces/detector.js';
 export { decodeScrfd } from '../faces/scrfd.js';
 export { decodeYunet } from '../faces/yunet.js';
