@@ -15,7 +15,7 @@ import {
   resolveClipsOptions,
   videoItems,
   type VideoItem,
-} from 'clipstream';
+} from 'clipstream/clips';
 
 const sources = process.argv[2] ?? 'videos.csv';
 const outputDir = process.argv[3] ?? 'out-clips-etl';

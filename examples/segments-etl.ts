@@ -4,8 +4,8 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
+import { checkStages, shippedModelsDir } from 'clipstream';
 import {
-  checkStages,
   FrameModel,
   inferStage,
   joinStage,
@@ -13,10 +13,9 @@ import {
   prepareStage,
   remuxStage,
   resolveSegmentsOptions,
-  shippedModelsDir,
   segmentsItem,
   type SegmentsItem,
-} from 'clipstream';
+} from 'clipstream/segments';
 
 const input = process.argv[2] ?? 'talk.mp4';
 const output = process.argv[3] ?? 'out-segments-etl/talk_alpha.mp4';

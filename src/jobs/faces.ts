@@ -22,12 +22,6 @@ import { runJob } from '../run/runner.js';
 import { shippedModelsDir } from '../models/models-dir.js';
 
 export type { FacesLmdb, FacesOptions, FacesProgress, FacesReport } from '../faces/options.js';
-export { LMDB_DIR } from '../faces/encode.js';
-export { STATE_FILE, type VideoLog } from '../faces/record.js';
-export { RECORDS_DIR } from '../faces/records.js';
-export { STAGING_DIR } from '../faces/staging.js';
-export { videoStem } from '../media/video-folder.js';
-export { VIDEO_EXTENSIONS } from '../shards/clip-name.js';
 
 /**
  * Builds a face clip dataset from a folder of videos: the stages under src/faces/ (sources →

@@ -61,7 +61,11 @@ let helperBroken = false;
 let nextId = 1;
 const requests = new Map<number, Request>();
 
-/** The helper's pid, while it runs (the bench adds its CPU time, ffmpeg's included). */
+/**
+ * The helper's pid, while it runs (the bench adds its CPU time, ffmpeg's included).
+ *
+ * @internal used by tests and bench only
+ */
 export function spawnHelperPid(): number | null {
   return helper?.pid ?? null;
 }

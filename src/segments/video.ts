@@ -8,7 +8,7 @@ import type { FrameModel } from './model.js';
 import type { ResolvedSegmentsOptions } from './options.js';
 import { segmentsStages, segmentsItem, type SegmentsItem, type VideoReport } from './stages.js';
 
-export { workDirFor, type VideoReport } from './stages.js';
+export { workDirFor } from './stages.js';
 
 /**
  * Runs one video; a failure of the video is thrown (the job instead records it and goes on).

@@ -46,7 +46,6 @@ export {
   shardJournalPath,
   shardOutputPath,
   type FeatureShardFormat,
-  type IncompleteMarker,
 } from './feature-shard-files.js';
 
 /** A sample that produced no record, and why. */
