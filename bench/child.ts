@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const timer = setInterval(sample, job.sampleMs ?? 250);
   const report = await extract({
     tarPath: job.shards,
-    outPath: job.out,
+    outputDir: job.out,
     batchSize: job.batchSize,
     numWorkers: job.numWorkers,
     intraOpThreads: job.intraOpThreads,

@@ -92,7 +92,7 @@ async function jobChild(job: { sources: string; out: string; limit: number }): P
   const c0 = cpuSeconds();
   const report = await clipsJob({
     sources: job.sources,
-    outDir: job.out,
+    outputDir: job.out,
     clipLenS: 1,
     clipStrideS: 18,
     limitClips: job.limit,

@@ -362,7 +362,7 @@ export async function writeAlone(
   items.push({ kind: 'shard-end', shard: SHARD, samples: count });
   const c0 = cpuSeconds();
   const t0 = now();
-  await pipeline(Readable.from(items, { objectMode: true }), writeFeatureShards({ outDir: dir }));
+  await pipeline(Readable.from(items, { objectMode: true }), writeFeatureShards({ outputDir: dir }));
   const seconds = now() - t0;
   const cpu = cpuSince(c0);
   await rm(dir, { recursive: true, force: true });

@@ -18,7 +18,7 @@ import { writeFile, mkdir } from 'node:fs/promises';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Extractor } from '../src/infer/extractor.js';
-import { shippedModelsDir, DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL } from '../src/jobs/models-dir.js';
+import { shippedModelsDir, DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL } from '../src/models/models-dir.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import type { ChildJob, ChildResult } from './child.js';
 import {

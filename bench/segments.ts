@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import ort from 'onnxruntime-node';
 import { writeMatteVideo } from '../scripts/make-segments-fixtures.js';
 import { segments } from '../src/jobs/segments.js';
-import { shippedModelsDir } from '../src/jobs/models-dir.js';
+import { shippedModelsDir } from '../src/models/models-dir.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { runTool } from '../src/media/process.js';
 import { composeFrame, RVM_GREEN, toModelInput } from '../src/segments/compose.js';

@@ -1,6 +1,6 @@
 // Compose the `clips` stages yourself: list sources, obtain, probe, plan, keep only the
 // clips you want (your own stage), cut, describe, record. Run:
-//   npx tsx examples/clips-etl.ts <sources.csv|videoDir> [outDir]
+//   npx tsx examples/clips-etl.ts <sources.csv|videoDir> [outputDir]
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -18,12 +18,12 @@ import {
 } from 'clipstream';
 
 const sources = process.argv[2] ?? 'fixtures/sources/sources.csv';
-const outDir = process.argv[3] ?? 'out/clips-etl';
+const outputDir = process.argv[3] ?? 'out/clips-etl';
 // The job's own options give the stages' context: folders, plan, encoder, videos at once.
-const { ctx } = await resolveClipsOptions({ sources, outDir, clipLenS: 1, preset: 'ultrafast', numProcesses: 2 });
+const { ctx } = await resolveClipsOptions({ sources, outputDir, clipLenS: 1, preset: 'ultrafast', numProcesses: 2 });
 const list = await listClipSources(sources);
 const tables = new ClipTables(
-  outDir,
+  outputDir,
   list.map((s) => s.videoId),
 );
 

@@ -1,11 +1,11 @@
 // Compose clipstream's stages yourself: read shards, keep only clips you want, decode,
-// run the visual model only, and write feature shards. Run: npx tsx examples/etl-pipeline.ts [outDir]
+// run the visual model only, and write feature shards. Run: npx tsx examples/etl-pipeline.ts [outputDir]
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { Extractor, decodeClips, expandShardPatterns, extractFeatures, readShards, shippedModelsDir, writeFeatureShards, type StreamItem } from 'clipstream';
 
-const outDir = process.argv[2] ?? 'out/etl';
+const outputDir = process.argv[2] ?? 'out/etl';
 const urls = expandShardPatterns('fixtures/shards/shard-{000000..000001}.tar');
 const visual = await Extractor.load(join(shippedModelsDir(), 'slowfast_small.onnx'), { device: 'auto' });
 
@@ -18,7 +18,7 @@ const keepWanted = new Transform({
   },
 });
 
-const writer = writeFeatureShards({ outDir, format: 'msgpack' });
+const writer = writeFeatureShards({ outputDir, format: 'msgpack' });
 await pipeline(readShards(urls), keepWanted, decodeClips({ concurrency: 2, audio: false }), extractFeatures(visual, { batchSize: 4 }), writer);
 await visual.close();
 for (const s of writer.summaries) console.log(`${s.shard}: ${s.written} clips -> ${s.output}`);

@@ -1,6 +1,6 @@
 // Compose the `faces` stages yourself: list videos, sample frames, detect faces, keep only
 // confident detections (your own stage), track, crop, encode, record. Run:
-//   npx tsx examples/faces-etl.ts <videoDir> [outDir]
+//   npx tsx examples/faces-etl.ts <videoDir> [outputDir]
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
@@ -9,9 +9,9 @@ import {
   detectStage,
   encodeStage,
   ffmpegPath,
-  listSources,
+  listFolderVideos,
   loadFaceDetector,
-  recordSink,
+  facesRecordSink,
   sampleFramesStage,
   shippedModelsDir,
   trackStage,
@@ -23,7 +23,7 @@ const inputDir = process.argv[2] ?? 'fixtures/faces';
 const outputDir = process.argv[3] ?? 'out/faces-etl';
 const ffmpeg = ffmpegPath();
 const detector = await loadFaceDetector(join(shippedModelsDir(), 'face_detector_synthetic.onnx'), { device: 'cpu' });
-const sources = await listSources(inputDir, {}, (w) => console.warn(w.message));
+const sources = await listFolderVideos(inputDir, {}, (w) => console.warn(w.message));
 const state: RecordState = { videos: {}, rows: [], logs: [] };
 
 // Your own stage: drop detections below 0.9 before tracking.
@@ -43,7 +43,7 @@ await pipeline(
   trackStage({ maxBoxVariation: 0.06, minDetections: 16 }),
   cropStage({ ffmpeg, size: 128, enlarge: 1.4, cropMode: 'union' }),
   encodeStage({ ffmpeg, outputDir, audio: 'embed', imageFormat: 'jpeg', jpegQuality: 95, scorers: [], scoreFrames: 8 }),
-  recordSink(state, { outputDir, sources, onWarning: (w) => console.warn(w.message) }),
+  facesRecordSink(state, { outputDir, sources, onWarning: (w) => console.warn(w.message) }),
 );
 await detector.close();
 for (const log of state.logs) console.log(`${log.file}: ${log.status}, ${log.clips.length} clip(s)`);

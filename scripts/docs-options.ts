@@ -12,7 +12,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CommandSpec, OptionSpec } from '../src/cli/args.js';
+import type { CommandSpec, OptionSpec } from '../src/util/args.js';
 import { commands } from '../src/cli/commands.js';
 import { modelsFetchSpec, modelsListSpec } from '../src/cli/models-fetch-command.js';
 

@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     process.stdout.write(`made ${clip.file}\n`);
   }
 
-  const summary = await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outDir: FIXTURE_SHARDS_DIR, shardSize: SHARD_SIZE });
+  const summary = await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outputDir: FIXTURE_SHARDS_DIR, shardSize: SHARD_SIZE });
   if (summary.skipped.length > 0 || summary.shards.length !== 2) {
     throw new Error(`fixture bundling went wrong: ${JSON.stringify(summary)}`);
   }

@@ -4,7 +4,7 @@ export * from './types.js';
 export { ffmpegChoice, ffmpegPath, ffprobePath, type ToolChoice } from './media/ffmpeg-path.js';
 export { probeMedia, outputTagArgs, setsarFilter, type MediaFacts, type ProbeMediaOptions } from './media/facts.js';
 export { writeFileAtomic } from './util/atomic.js';
-export { generatorStage, orderedMap, type StageOptions } from './util/stage.js';
+export { generatorStage, orderedMap, type StageOptions } from './stage/generator.js';
 
 // shards
 export { expandShardPatterns } from './shards/brace.js';
@@ -89,19 +89,19 @@ export { encodeFeatureRecord, decodeFeatureRecord, packMsgpackNumpy, unpackMsgpa
 
 // jobs
 export { extract, type ExtractOptions, type ExtractReport, type ExtractProgress, type ShardLog } from './jobs/extract.js';
-export { shippedModelsDir } from './jobs/models-dir.js';
+export { shippedModelsDir } from './models/models-dir.js';
 
 // clips (sources -> planned clips -> transcoded files or shards)
 export { clips, type ClipsOptions, type ClipsReport } from './jobs/clips.js';
-export { readSources, listSources as listClipSources, type SourceRow } from './clips/sources.js';
-export { downloadFile, downloadYouTube } from './clips/download.js';
+export { readSources, listClipSources, type SourceRow } from './clips/sources.js';
+export { downloadFile, downloadYouTube } from './media/download.js';
 export { parseSpanTable, parseSekaiName, planSpans, fixedStride, fixedParts, clipStem, type PlannedClip, type SpanSpec } from './clips/plan.js';
 export { probeVideo, type VideoInfo } from './media/probe.js';
-export { resolveEncoder, encoderArgs, ENCODERS } from './clips/encoders.js';
+export { resolveEncoder, encoderArgs, ENCODERS } from './media/encoders.js';
 export { transcodeClips } from './clips/transcode.js';
 export { splitAudio, remixClip } from './clips/audio.js';
 export { writeClipShards, type ClipRecord } from './clips/package.js';
-export { recordSink as clipsRecordSink } from './clips/record.js';
+export { clipsRecordSink } from './clips/record.js';
 export { resolveClipsOptions } from './clips/options.js';
 export { ClipTables, unitRecordPath, type UnitRecord } from './clips/table.js';
 export { videoItem, videoItems, videoStage, SOURCE_FIELDS, type VideoItem, type VideoContext, type VideoStage, type VideoRow } from './clips/item.js';
@@ -114,13 +114,13 @@ export { probeFrames, type FrameTimes } from './media/probe.js';
 
 // faces (detect, track, crop, score, store)
 export { faces, type FacesLmdb, type FacesOptions, type FacesReport } from './jobs/faces.js';
-export { listSources, assignKeys, videoStem, VIDEO_EXTENSIONS } from './faces/sources.js';
+export { listFolderVideos, assignKeys, videoStem, VIDEO_EXTENSIONS } from './faces/sources.js';
 export { sampleFramesStage } from './faces/sample-frames.js';
 export { detectStage } from './faces/detect.js';
 export { trackStage } from './faces/track.js';
 export { cropStage, clipKeyOf } from './faces/crop.js';
 export { encodeStage } from './faces/encode.js';
-export { recordSink, STATE_FILE, type RecordState, type VideoLog } from './faces/record.js';
+export { facesRecordSink, STATE_FILE, type RecordState, type VideoLog } from './faces/record.js';
 export type { FaceItem, FaceSource, FrameItem, BlockItem, ClipItem, RowItem, SourceEnd } from './faces/items.js';
 export { probeSource, type SourceInfo } from './faces/source-info.js';
 export { TrackLinker } from './faces/tracker.js';
@@ -137,19 +137,19 @@ export { loadScorer, parseScorerSpec } from './faces/scorers.js';
 export { imageStats } from './faces/scores.js';
 
 // many machines
-export { resolvePartition, shareOf, describePartition, WHOLE, type Partition, type PartitionInput } from './scale/partition.js';
+export { resolvePartition, shareOf, describePartition, WHOLE, type Partition, type PartitionInput } from './util/partition.js';
 export { tryLock, waitForLock, describeHolder, lockPathFor, type LockInfo, type UnitLock, type LockOptions } from './util/lock.js';
-export { UnitLocks, type LockedPolicy } from './scale/unit-locks.js';
+export { UnitLocks, type LockedPolicy } from './util/unit-locks.js';
 export { openShard, expandShardUrls, shardFileName, isRemoteShard, type ShardSourceOptions } from './shards/shard-source.js';
 export { addUnits, queueStatus, redisConnection, DEFAULT_QUEUE, type UnitJobData, type QueueStatus } from './scale/queue.js';
 export { startWorker, PermanentUnitError, type WorkerOptions, type WorkerHandle, type UnitRunner } from './scale/worker.js';
-export { ModelCache } from './scale/model-cache.js';
+export { ModelCache } from './infer/model-cache.js';
 // segments (long videos through a per-frame model, segment by segment)
 export { segments, folderUnits, segmentsUnits, type SegmentsReport } from './jobs/segments.js';
 export type { SegmentsOptions, SegmentsProgress, ResolvedSegmentsOptions } from './segments/options.js';
 export { resolveSegmentsOptions } from './segments/options.js';
-// Stage contracts (src/run/contract.ts): the ETL examples check their own compositions.
-export { declareStage, checkStages, contractOf, type StageContract } from './run/contract.js';
+// Stage contracts (src/stage/contract.ts): the ETL examples check their own compositions.
+export { declareStage, checkStages, contractOf, type StageContract } from './stage/contract.js';
 export {
   prepareStage,
   splitStage,

@@ -67,7 +67,7 @@ export interface FeatureRecord {
   audio_note?: string;
 }
 
-/** Why an item produced no output (the same shape `failItem` of src/run/on-error.ts returns). */
+/** Why an item produced no output (the same shape `failItem` of src/stage/on-error.ts returns). */
 export interface SampleFailure {
   stage: string;
   error: ClipstreamError;

@@ -19,7 +19,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'clipstream-bundle-'));
   outA = join(dir, 'a');
   warningsA = [];
-  summaryA = await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outDir: outA, shardSize: 5, onWarning: (w) => warningsA.push(w) });
+  summaryA = await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outputDir: outA, shardSize: 5, onWarning: (w) => warningsA.push(w) });
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -78,7 +78,7 @@ describe('bundleClips', () => {
 
   it('is deterministic: the same folder gives byte-identical shards, equal to the committed fixtures', async () => {
     const outB = join(dir, 'b');
-    const summaryB = await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outDir: outB, shardSize: 6 });
+    const summaryB = await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outputDir: outB, shardSize: 6 });
     expect(summaryB.shards).toHaveLength(2);
     for (const [i, s] of summaryB.shards.entries()) {
       expect((await readFile(s.tar)).equals(await readFile(FIXTURE_SHARDS[i]))).toBe(true);
@@ -108,14 +108,14 @@ describe('bundleClips', () => {
 
   it('leaves existing shards alone unless overwrite is set', async () => {
     const out = join(dir, 'overwrite');
-    await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outDir: out, shardSize: 6 });
+    await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outputDir: out, shardSize: 6 });
     const json0 = join(out, 'shard-000000.json');
     const tar1 = join(out, 'shard-000001.tar');
     await writeFile(json0, 'sentinel');
     await writeFile(tar1, 'sentinel');
 
     const warnings: ClipstreamError[] = [];
-    const kept = await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outDir: out, shardSize: 6, onWarning: (w) => warnings.push(w) });
+    const kept = await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outputDir: out, shardSize: 6, onWarning: (w) => warnings.push(w) });
     expect(kept.shards.map((s) => s.written)).toEqual([false, false]);
     expect(await readFile(json0, 'utf8')).toBe('sentinel');
     expect(await readFile(tar1, 'utf8')).toBe('sentinel');
@@ -126,7 +126,7 @@ describe('bundleClips', () => {
 
     const replaced = await bundleClips({
       inputDir: FIXTURE_CLIPS_DIR,
-      outDir: out,
+      outputDir: out,
       shardSize: 6,
       overwrite: true,
       onWarning: (w) => {
@@ -140,7 +140,7 @@ describe('bundleClips', () => {
 
   it('honours prefix and startIndex', async () => {
     const out = join(dir, 'prefix');
-    const s = await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outDir: out, shardSize: 12, prefix: 'train-', startIndex: 41 });
+    const s = await bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outputDir: out, shardSize: 12, prefix: 'train-', startIndex: 41 });
     expect(s.shards.map((x) => [x.tar, x.clips])).toEqual([[join(out, 'train-000041.tar'), 12]]);
   });
 
@@ -155,7 +155,7 @@ describe('bundleClips', () => {
 
     const warnings: ClipstreamError[] = [];
     const out = join(dir, 'bad-output');
-    const s = await bundleClips({ inputDir: input, outDir: out, shardSize: 10, onWarning: (w) => warnings.push(w) });
+    const s = await bundleClips({ inputDir: input, outputDir: out, shardSize: 10, onWarning: (w) => warnings.push(w) });
     expect(s.skipped.map((x) => x.file).sort()).toEqual(['bad.name_3.mp4', 'broken_5.mp4', 'dup_1.webm', 'id_abc.mp4', 'nostart.mp4', 'notes.txt']);
     const reason = (file: string) => s.skipped.find((x) => x.file === file)!.reason;
     expect(reason('bad.name_3.mp4')).toBe('the name has more than one dot; webdataset would split the key at the first dot');
@@ -193,11 +193,11 @@ describe('bundleClips', () => {
   });
 
   it('validates options with messages naming the option', async () => {
-    await expect(bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outDir: dir, shardSize: 0 })).rejects.toThrow(InvalidOptionError);
-    await expect(bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outDir: dir, shardSize: 0 })).rejects.toThrow(
+    await expect(bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outputDir: dir, shardSize: 0 })).rejects.toThrow(InvalidOptionError);
+    await expect(bundleClips({ inputDir: FIXTURE_CLIPS_DIR, outputDir: dir, shardSize: 0 })).rejects.toThrow(
       'Expected integer of at least 1 for options.shardSize but received 0 of type number',
     );
-    await expect(bundleClips({ inputDir: join(dir, 'nope'), outDir: dir, shardSize: 1 })).rejects.toThrow(
+    await expect(bundleClips({ inputDir: join(dir, 'nope'), outputDir: dir, shardSize: 1 })).rejects.toThrow(
       `Cannot list clip folder ${join(dir, 'nope')}: ENOENT`,
     );
   });

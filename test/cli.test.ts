@@ -3,9 +3,9 @@ import { mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, formatHelp } from '../src/cli/args.js';
+import { parseArgs, formatHelp } from '../src/util/args.js';
 import { commands, extractSpec } from '../src/cli/commands.js';
-import { emptyProgress, ProgressDisplay, progressLine, type JobProgress } from '../src/run/progress.js';
+import { emptyProgress, ProgressDisplay, progressLine, type JobProgress } from '../src/util/progress.js';
 import { FIXTURE_CLIPS_DIR } from '../fixtures/index.js';
 import { readFeatureShard } from '../src/sinks/feature-shard.js';
 import { REPO, runCli } from './helpers/run-cli.js';
@@ -47,7 +47,7 @@ describe('parseArgs (python-fire style)', () => {
 
 describe('CLI errors name the flag, for every command (cliMessage)', () => {
   it('maps library option paths back to the flags that feed them', async () => {
-    const { cliMessage } = await import('../src/cli/args.js');
+    const { cliMessage } = await import('../src/util/args.js');
     const { InvalidOptionError } = await import('../src/errors.js');
     const { clipsSpec } = await import('../src/cli/clips-command.js');
     const { extractSpec } = await import('../src/cli/commands.js');
@@ -73,7 +73,7 @@ describe('CLI errors name the flag, for every command (cliMessage)', () => {
 });
 
 describe('progress display', () => {
-  // The job runner's progress (src/run/progress.ts), as extract's CLI shows it since issue 10.
+  // The job runner's progress (src/util/progress.ts), as extract's CLI shows it since issue 10.
   const p: JobProgress = { ...emptyProgress('extract', 4, 128), unitsDone: 1, itemsDone: 30, itemsFailed: 1, itemsSkipped: 1, elapsedSeconds: 16 };
   it('shows shards, clips/s and an ETA from the expected clip count', () => {
     expect(progressLine(p)).toBe('shards 1/4 | clips 32/128 (1 failed, 1 skipped) | 2.00 clips/s | elapsed 00:16 | ETA 00:48');

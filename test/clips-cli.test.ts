@@ -86,7 +86,7 @@ describe('spans for videos that are not among the sources', () => {
     await makeSource(join(dir, 'b.mp4'), { seconds: 2, fps: 10 });
     await writeFile(join(dir, 'ab.csv'), 'video_id,path\na,a.mp4\nb,b.mp4\n');
     await writeFile(join(dir, 'ab-spans.csv'), 'video_id,start_frame,end_frame\na,0,10\nb,0,10\nghost,0,10\n');
-    const base = { sources: join(dir, 'ab.csv'), spans: join(dir, 'ab-spans.csv'), outDir: join(dir, 'o5'), preset: 'ultrafast', onWarning: () => {} };
+    const base = { sources: join(dir, 'ab.csv'), spans: join(dir, 'ab-spans.csv'), outputDir: join(dir, 'o5'), preset: 'ultrafast', onWarning: () => {} };
     const ranks = await Promise.all([0, 1].map((rank) => clips({ ...base, partition: { rank, world: 2, from: 'options' } })));
     expect(ranks.map((r) => r.clips.length)).toEqual([1, 1]);
     for (const r of ranks) expect(r.issues.map((i) => i.videoId)).toEqual(['ghost']);

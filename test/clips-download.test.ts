@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { downloadFile, downloadYouTube } from '../src/clips/download.js';
+import { downloadFile, downloadYouTube } from '../src/media/download.js';
 
 const BODY = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251));
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');

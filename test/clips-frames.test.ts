@@ -55,7 +55,7 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 const job = (out: string, sources: string, extra: Partial<ClipsOptions> = {}) =>
-  clips({ sources: join(dir, sources), outDir: join(dir, out), crf: 0, preset: 'ultrafast', onWarning: () => {}, ...extra });
+  clips({ sources: join(dir, sources), outputDir: join(dir, out), crf: 0, preset: 'ultrafast', onWarning: () => {}, ...extra });
 const table = async (out: string, name: string) => parseCsv(await readFile(join(dir, out, name), 'utf8'));
 
 /** Every row agrees with its file, frame for frame, and with the source's frames. */

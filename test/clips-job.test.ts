@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../src/cli/args.js';
+import { parseArgs } from '../src/util/args.js';
 import { clipsSpec, runClips } from '../src/cli/clips-command.js';
 import { parseCsv } from '../src/util/csv.js';
 import type { ClipstreamError } from '../src/errors.js';
@@ -66,7 +66,7 @@ describe('clips job', () => {
   const options = () => ({
     sources: join(dir, 'sources.csv'),
     spans: join(dir, 'spans.csv'),
-    outDir: out(),
+    outputDir: out(),
     shardSize: 2,
     numProcesses: 2,
     crf: 0,
@@ -156,7 +156,14 @@ describe('clips job', () => {
     await makeSource(join(dir, 'long.mp4'), { seconds: 40, fps: 25, size: '320x240' });
     await writeFile(join(dir, 'long.csv'), 'path\nlong.mp4\n');
     const ac = new AbortController();
-    const p = clips({ sources: join(dir, 'long.csv'), outDir: join(dir, 'aborted'), clipLenS: 5, preset: 'veryslow', signal: ac.signal, onWarning: () => {} });
+    const p = clips({
+      sources: join(dir, 'long.csv'),
+      outputDir: join(dir, 'aborted'),
+      clipLenS: 5,
+      preset: 'veryslow',
+      signal: ac.signal,
+      onWarning: () => {},
+    });
     setTimeout(() => ac.abort(), 500);
     await expect(p).rejects.toThrow('aborted');
     expect(liveChildProcesses()).toBe(0);

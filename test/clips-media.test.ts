@@ -61,7 +61,7 @@ describe('same stem in two containers', () => {
     await makeSource(join(src, 'other.mp4'), { seconds: 1, fps: 10 });
     const warnings: string[] = [];
     const out = join(dir, 'stems-out');
-    await clips({ ...quiet, sources: src, outDir: out, clipLenS: 1, onWarning: (w) => warnings.push(w.message) });
+    await clips({ ...quiet, sources: src, outputDir: out, clipLenS: 1, onWarning: (w) => warnings.push(w.message) });
     const videos = parseCsv(await readFile(join(out, 'videos.csv'), 'utf8'));
     expect(videos.map((v) => [v.video_id, v.failed, v.num_clips, v.duration])).toEqual([
       ['dup.mkv', 'false', '2', '2'],
@@ -148,7 +148,7 @@ describe('colour tags and sample aspect ratio', () => {
   ];
   it.each(routes)('%s: every clip carries its source colour tags and aspect', async (name, extra) => {
     const out = join(dir, `looks-${name.replace(/ /g, '-')}`);
-    const report = await clips({ ...quiet, sources: src(), outDir: out, clipLenS: 0.5, ...extra });
+    const report = await clips({ ...quiet, sources: src(), outputDir: out, clipLenS: 0.5, ...extra });
     expect(report.videos.map((v) => [v.video_id, v.failed, v.num_clips])).toEqual(['bt709', 'full', 'plain', 'pq', 'rgb', 'sar'].map((id) => [id, false, 2]));
     for (const c of report.clips) {
       const source = await looks(c.source);
@@ -280,7 +280,7 @@ describe('timestamps that restart or jump', () => {
     async (name, extra) => {
       const out = join(dir, `timeline-${name.replace(/ /g, '-')}`);
       await writeFile(join(src(), 'list.csv'), 'path\ngap.mkv\nreset.ts\n');
-      const report = await clips({ ...quiet, sources: join(src(), 'list.csv'), outDir: out, clipLenS: 1.5, ...extra });
+      const report = await clips({ ...quiet, sources: join(src(), 'list.csv'), outputDir: out, clipLenS: 1.5, ...extra });
       const videos = parseCsv(await readFile(join(out, 'videos.csv'), 'utf8'));
       expect(videos.map((v) => [v.video_id, v.failed, v.duration])).toEqual([
         ['gap', 'false', '4'],
@@ -321,7 +321,7 @@ describe('timestamps that restart or jump', () => {
       expect(report.issues).toHaveLength(2);
       if (name === 'one pass') {
         // A rerun finds every clip (each epoch's audio is not needed again) and writes the same tables.
-        const again = await clips({ ...quiet, sources: join(src(), 'list.csv'), outDir: out, clipLenS: 1.5, ...extra });
+        const again = await clips({ ...quiet, sources: join(src(), 'list.csv'), outputDir: out, clipLenS: 1.5, ...extra });
         expect([again.clipsMade, again.clips.length]).toEqual([0, 8]);
         expect(parseCsv(await readFile(join(out, 'clips.csv'), 'utf8'))).toEqual(rows);
       }

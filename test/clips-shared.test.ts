@@ -10,14 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clipsJob } from '../src/cli/clips-command.js';
 import { cutStage } from '../src/clips/cut.js';
 import { describeStage } from '../src/clips/describe.js';
-import { resolveEncoder } from '../src/clips/encoders.js';
+import { resolveEncoder } from '../src/media/encoders.js';
 import { SOURCE_FIELDS, type VideoContext } from '../src/clips/item.js';
 import { obtainStage } from '../src/clips/obtain.js';
 import { planStage } from '../src/clips/plan-stage.js';
 import { probeStage } from '../src/clips/probe-stage.js';
 import { readSources } from '../src/clips/sources.js';
 import { clips, type ClipsReport } from '../src/jobs/clips.js';
-import { checkStages } from '../src/run/contract.js';
+import { checkStages } from '../src/stage/contract.js';
 import { parseCsv } from '../src/util/csv.js';
 import { makeSource } from './helpers/clip-sources.js';
 
@@ -35,7 +35,14 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 const table = async (out: string, name: string) => parseCsv(await readFile(join(out, name), 'utf8'));
 
 describe('one out_dir shared by queue workers', () => {
-  const options = (outDir: string) => ({ sources: join(dir, 'sources.csv'), outDir, clipLenS: 1, preset: 'ultrafast', shardSize: 2, onWarning: () => {} });
+  const options = (outputDir: string) => ({
+    sources: join(dir, 'sources.csv'),
+    outputDir,
+    clipLenS: 1,
+    preset: 'ultrafast',
+    shardSize: 2,
+    onWarning: () => {},
+  });
 
   it('units one at a time (as `clipstream worker` runs them, in any order) give the tables and shards of one run, written by the run completing the list', async () => {
     const one = join(dir, 'one');
@@ -101,8 +108,8 @@ describe('onError', () => {
     await writeFile(join(dir, 'bad.mp4'), 'not a video');
     await writeFile(join(dir, 'with-bad.csv'), 'video_id,path\nbad,bad.mp4\nb,b.mp4\n');
     const o = { sources: join(dir, 'with-bad.csv'), clipLenS: 1, preset: 'ultrafast', onWarning: () => {} };
-    await expect(clips({ ...o, outDir: join(dir, 'throw'), onError: 'throw' })).rejects.toThrow(/cannot probe .*bad\.mp4/);
-    const skipped = await clips({ ...o, outDir: join(dir, 'skip') });
+    await expect(clips({ ...o, outputDir: join(dir, 'throw'), onError: 'throw' })).rejects.toThrow(/cannot probe .*bad\.mp4/);
+    const skipped = await clips({ ...o, outputDir: join(dir, 'skip') });
     expect(skipped.run.units.map((u) => [u.unit, u.outcome])).toEqual([
       ['bad', 'failed'],
       ['b', 'done'],

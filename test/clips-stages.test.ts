@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { cutStage } from '../src/clips/cut.js';
 import { describeStage } from '../src/clips/describe.js';
-import { resolveEncoder } from '../src/clips/encoders.js';
+import { resolveEncoder } from '../src/media/encoders.js';
 import { videoItem, type VideoContext, type VideoItem } from '../src/clips/item.js';
 import { obtainStage } from '../src/clips/obtain.js';
 import { planStage } from '../src/clips/plan-stage.js';

@@ -26,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 const run = (out: string, extra: Record<string, unknown>) =>
-  clips({ sources: join(dir, 'sources.csv'), outDir: join(dir, out), crf: 0, preset: 'ultrafast', onWarning: () => {}, ...extra });
+  clips({ sources: join(dir, 'sources.csv'), outputDir: join(dir, out), crf: 0, preset: 'ultrafast', onWarning: () => {}, ...extra });
 
 /** The clip, read back: frames, pixels and beeps all where the source has them. */
 async function expectClipsMatch(out: string, source: MediaTruth) {

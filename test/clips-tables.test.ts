@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClipTables, TABLES_STAMP, unitRecordPath, writeUnitRecord, type UnitRecord } from '../src/clips/table.js';
+import { ClipTables, pendingRow, TABLES_STAMP, unitRecordPath, writeUnitRecord, type UnitRecord } from '../src/clips/table.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -150,5 +150,22 @@ describe('ClipTables.update', () => {
       expect(done.some((u) => u.rebuilt && u.complete)).toBe(true);
       expect(await tablesOf(out), `round ${round}`).toEqual(want);
     }
+  });
+
+  it('reads the records of a folder written by the version before the record store, and shows a cut-short one as pending, with a warning', async () => {
+    const want = await reference('ref3');
+    const out = await fresh('older');
+    // The bytes the clips job wrote before src/sinks/unit-records.ts: one JSON line per video.
+    for (const id of IDS) await writeFile(join(out, '.units', `${id}.json`), `${JSON.stringify(record(id))}\n`);
+    expect(await readFile(unitRecordPath(out, 'a'), 'utf8')).toBe(`${JSON.stringify(record('a'))}\n`);
+    await new ClipTables(out, IDS).rebuild();
+    expect(await tablesOf(out)).toEqual(want);
+    const whole = await readFile(unitRecordPath(out, 'b'), 'utf8');
+    await writeFile(unitRecordPath(out, 'b'), whole.slice(0, 40));
+    const warnings: string[] = [];
+    const view = await new ClipTables(out, IDS, [], undefined, { onWarning: (w) => warnings.push(w.message) }).rebuild();
+    expect(view.complete).toBe(false);
+    expect(view.rows[1]).toEqual(pendingRow('b'));
+    expect(warnings).toEqual([expect.stringMatching(/b\.json: not a clips unit record .*its video is done again/)]);
   });
 });

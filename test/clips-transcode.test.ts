@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { remixClip, splitAudio } from '../src/clips/audio.js';
-import { encoderArgs, resolveEncoder } from '../src/clips/encoders.js';
+import { encoderArgs, resolveEncoder } from '../src/media/encoders.js';
 import { fixedStride, planSpans, type PlannedClip } from '../src/clips/plan.js';
 import { probeVideo, type VideoInfo } from '../src/media/probe.js';
 import { transcodeClips, type TranscodeOptions } from '../src/clips/transcode.js';

@@ -65,7 +65,7 @@ describe('tar members of every video container extract decodes', () => {
       );
       const warnings: ClipstreamError[] = [];
       const out = join(dir, 'out');
-      const report = await extract({ tarPath: tar, outPath: out, numWorkers: 1, intraOpThreads: 1, onWarning: (w) => warnings.push(w) });
+      const report = await extract({ tarPath: tar, outputDir: out, numWorkers: 1, intraOpThreads: 1, onWarning: (w) => warnings.push(w) });
       expect(warnings.map((w) => w.message)).toEqual([]);
       expect(report.shards[0]!.status).toBe('written');
       expect(report.clipsWritten).toBe(2);
@@ -169,7 +169,7 @@ describe('fragmented MP4', () => {
       ]);
       const out = join(dir, 'out');
       const warnings: string[] = [];
-      const report = await extract({ tarPath: tar, outPath: out, numWorkers: 1, intraOpThreads: 1, onWarning: (w) => warnings.push(w.message) });
+      const report = await extract({ tarPath: tar, outputDir: out, numWorkers: 1, intraOpThreads: 1, onWarning: (w) => warnings.push(w.message) });
       expect(warnings).toEqual([]);
       expect(report.clipsWritten).toBe(3);
       const [plain, ...others] = await readFeatureShard(join(out, 'shard-000000.msgpack'));
@@ -201,7 +201,7 @@ describe('audio shorter than one VGGish example', () => {
       for (const format of ['msgpack', 'json'] as const) {
         const warnings: ClipstreamError[] = [];
         const out = join(dir, `out-${format}`);
-        const report = await extract({ tarPath: tar, outPath: out, format, numWorkers: 1, intraOpThreads: 1, onWarning: (w) => warnings.push(w) });
+        const report = await extract({ tarPath: tar, outputDir: out, format, numWorkers: 1, intraOpThreads: 1, onWarning: (w) => warnings.push(w) });
         expect(report.clipsWritten).toBe(2);
         const [shortRecord, silentRecord] = await readFeatureShard(join(out, `shard-000000.${format}`));
         expect(shortRecord!.audio_features).toEqual([]);

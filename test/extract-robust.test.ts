@@ -193,17 +193,17 @@ describe('resume by position; keys in records (items 18, 21)', () => {
       END_OF_ARCHIVE,
     ]);
     const common = { tarPath: tar, visualModel: null, onWarning: quiet, numWorkers: 1, batchSize: 1 };
-    await extract({ ...common, outPath: join(folder, 'ref') });
+    await extract({ ...common, outputDir: join(folder, 'ref') });
     const ref = await readFile(join(folder, 'ref', 'shard-000000.msgpack'));
     expect(await readFeatureShard(join(folder, 'ref', 'shard-000000.msgpack'))).toHaveLength(4);
 
     // Stop when the second clip passes (the first is journalled by then, the second 'a' is not), then run again.
     const ctl = new AbortController();
-    await extract({ ...common, outPath: join(folder, 'out'), signal: ctl.signal, onProgress: (p) => p.clipsDone >= 2 && ctl.abort() }).catch(() => {});
+    await extract({ ...common, outputDir: join(folder, 'out'), signal: ctl.signal, onProgress: (p) => p.clipsDone >= 2 && ctl.abort() }).catch(() => {});
     const journalled = await completedIndices(join(folder, 'out'), 'shard-000000');
     expect(journalled.has(0)).toBe(true);
     expect(journalled.has(2)).toBe(false);
-    await extract({ ...common, outPath: join(folder, 'out') });
+    await extract({ ...common, outputDir: join(folder, 'out') });
     expect((await readFile(join(folder, 'out', 'shard-000000.msgpack'))).equals(ref)).toBe(true);
 
     // The same with kill -9 of the CLI once the first clip is journalled.
@@ -228,7 +228,7 @@ describe('resume by position; keys in records (items 18, 21)', () => {
       END_OF_ARCHIVE,
     ]);
     const out = join(folder, 'out');
-    const report = await extract({ tarPath: tar, outPath: out, visualModel: null, onWarning: quiet });
+    const report = await extract({ tarPath: tar, outputDir: out, visualModel: null, onWarning: quiet });
     expect(report.clipsFailed).toBe(0);
     const recs = await readFeatureShard(join(out, 'shard-000000.msgpack'));
     expect(recs.map((r) => r.__key__)).toEqual(['cam1/plain_0', 'cam2/plain_0', 'multi_0']);

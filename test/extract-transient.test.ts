@@ -25,7 +25,7 @@ let ref: Buffer;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'extract-transient-'));
   process.env.CLIPSTREAM_RETRY_BACKOFF_MS = '50';
-  await extract({ ...common, outPath: join(dir, 'ref') });
+  await extract({ ...common, outputDir: join(dir, 'ref') });
   ref = await readFile(join(dir, 'ref', 'shard-000000.msgpack'));
 });
 afterAll(async () => {
@@ -76,7 +76,7 @@ describe('extract: starved is not hung, transient is not permanent', () => {
       },
       (n) => n >= 1,
     );
-    await extract({ ...common, outPath: out });
+    await extract({ ...common, outputDir: out });
     expect(await h.stop()).toBeGreaterThanOrEqual(1);
     expect((await readFile(join(out, 'shard-000000.msgpack'))).equals(ref)).toBe(true);
   });
@@ -95,7 +95,7 @@ describe('extract: starved is not hung, transient is not permanent', () => {
       },
       (n) => n >= 1,
     );
-    const first = await extract({ ...common, outPath: out });
+    const first = await extract({ ...common, outputDir: out });
     await h.stop();
     delete process.env.CLIPSTREAM_TRANSIENT_RETRIES;
     expect(first.shards[0]).toMatchObject({ status: 'failed (transient)', output: null });
@@ -103,7 +103,7 @@ describe('extract: starved is not hung, transient is not permanent', () => {
     expect(await exists(join(out, 'shard-000000.msgpack'))).toBe(false);
     expect(await exists(shardJournalPath(out, 'shard-000000'))).toBe(true);
 
-    const again = await extract({ ...common, outPath: out });
+    const again = await extract({ ...common, outputDir: out });
     expect(again.shards[0]!.status).toBe('written');
     expect((await readFile(join(out, 'shard-000000.msgpack'))).equals(ref)).toBe(true);
   });
@@ -125,7 +125,7 @@ describe('extract: starved is not hung, transient is not permanent', () => {
         },
         () => false,
       );
-      const r = await extract({ ...common, outPath: out });
+      const r = await extract({ ...common, outputDir: out });
       await h.stop();
       statuses.push(r.shards[0]!.status);
       reasons.push(...r.shards[0]!.failed.map((f) => f.reason));

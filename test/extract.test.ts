@@ -23,7 +23,7 @@ let records: FeatureRecord[][];
 
 beforeAll(async () => {
   refDir = await tmp('ref');
-  report = await extract({ tarPath: FIXTURE_SHARD_PATTERN, outPath: refDir, onWarning: quiet });
+  report = await extract({ tarPath: FIXTURE_SHARD_PATTERN, outputDir: refDir, onWarning: quiet });
   records = [await readFeatureShard(join(refDir, 'shard-000000.msgpack')), await readFeatureShard(join(refDir, 'shard-000001.msgpack'))];
 }, 120_000);
 
@@ -124,20 +124,20 @@ print(json.dumps(out))
 describe('extract: skipping, overwriting, formats', () => {
   it('skips shards whose output exists, and --overwrite recomputes the same bytes', async () => {
     const dir = await tmp('skip');
-    await extract({ tarPath: FIXTURE_SHARDS[0]!, outPath: dir, onWarning: quiet });
+    await extract({ tarPath: FIXTURE_SHARDS[0]!, outputDir: dir, onWarning: quiet });
     const out = join(dir, 'shard-000000.msgpack');
     const first = await stat(out);
-    const again = await extract({ tarPath: FIXTURE_SHARDS[0]!, outPath: dir, onWarning: quiet });
+    const again = await extract({ tarPath: FIXTURE_SHARDS[0]!, outputDir: dir, onWarning: quiet });
     expect(again.shards[0]!.status).toBe('skipped (output exists)');
     expect((await stat(out)).mtimeMs).toBe(first.mtimeMs);
-    const over = await extract({ tarPath: FIXTURE_SHARDS[0]!, outPath: dir, overwrite: true, onWarning: quiet });
+    const over = await extract({ tarPath: FIXTURE_SHARDS[0]!, outputDir: dir, overwrite: true, onWarning: quiet });
     expect(over.shards[0]!.status).toBe('written');
     expect((await readFile(out)).equals(await readFile(join(refDir, 'shard-000000.msgpack')))).toBe(true);
   });
 
   it('writes JSON that reads back to the same records as msgpack', async () => {
     const dir = await tmp('json');
-    await extract({ tarPath: FIXTURE_SHARDS[1]!, outPath: dir, format: 'json', onWarning: quiet });
+    await extract({ tarPath: FIXTURE_SHARDS[1]!, outputDir: dir, format: 'json', onWarning: quiet });
     const json = await readFeatureShard(join(dir, 'shard-000001.json'));
     expect(json.map((r) => r.filename)).toEqual(records[1]!.map((r) => r.filename));
     json.forEach((r, i) => {
@@ -149,7 +149,7 @@ describe('extract: skipping, overwriting, formats', () => {
   it('a missing shard is a warning; the others are still written', async () => {
     const dir = await tmp('missing');
     const warnings: ClipstreamError[] = [];
-    const r = await extract({ tarPath: join(FIXTURE_SHARDS[0]!, '..', 'shard-{000001..000002}.tar'), outPath: dir, onWarning: (w) => warnings.push(w) });
+    const r = await extract({ tarPath: join(FIXTURE_SHARDS[0]!, '..', 'shard-{000001..000002}.tar'), outputDir: dir, onWarning: (w) => warnings.push(w) });
     expect(r.shards.map((s) => s.status)).toEqual(['written', 'missing']);
     expect(warnings.some((w) => w.message.includes('shard-000002.tar'))).toBe(true);
   });
@@ -163,7 +163,7 @@ describe('extract: skipping, overwriting, formats', () => {
     await copyFile(FIXTURE_SHARD_JSONS[0]!, join(src, 'shard-000000.json'));
     await copyFile(FIXTURE_SHARDS[1]!, join(src, 'shard-000001.tar'));
     await copyFile(FIXTURE_SHARD_JSONS[1]!, join(src, 'shard-000001.json'));
-    const r = await extract({ tarPath: join(src, 'shard-{000000..000001}.tar'), outPath: join(dir, 'out'), onWarning: quiet });
+    const r = await extract({ tarPath: join(src, 'shard-{000000..000001}.tar'), outputDir: join(dir, 'out'), onWarning: quiet });
     expect(r.shards[0]!.tarError).toMatch(/shard-000000\.tar/);
     const got = await readFeatureShard(join(dir, 'out', 'shard-000000.msgpack'));
     expect(got.length).toBeGreaterThan(0);
@@ -173,13 +173,13 @@ describe('extract: skipping, overwriting, formats', () => {
   });
 
   it('rejects bad options with messages naming them', async () => {
-    await expect(extract({ tarPath: FIXTURE_SHARDS[0]!, outPath: await tmp('bad'), batchSize: 0 })).rejects.toThrow(
+    await expect(extract({ tarPath: FIXTURE_SHARDS[0]!, outputDir: await tmp('bad'), batchSize: 0 })).rejects.toThrow(
       'Expected integer between 1 and 1024 for options.batchSize but received 0 of type number',
     );
-    await expect(extract({ tarPath: FIXTURE_SHARDS[0]!, outPath: await tmp('bad'), format: 'xml' as 'json' })).rejects.toThrow(
+    await expect(extract({ tarPath: FIXTURE_SHARDS[0]!, outputDir: await tmp('bad'), format: 'xml' as 'json' })).rejects.toThrow(
       "Expected one of 'msgpack', 'json' for options.format but received 'xml' of type string",
     );
-    await expect(extract({ tarPath: FIXTURE_SHARDS[0]!, outPath: await tmp('bad'), visualModel: 'vggish_small.onnx', onWarning: quiet })).rejects.toThrow(
+    await expect(extract({ tarPath: FIXTURE_SHARDS[0]!, outputDir: await tmp('bad'), visualModel: 'vggish_small.onnx', onWarning: quiet })).rejects.toThrow(
       /expected a visual model but its metadata says 'audio'/,
     );
   });
@@ -192,7 +192,7 @@ describe('extract: interruption', () => {
     let clips = 0;
     const run = extract({
       tarPath: FIXTURE_SHARD_PATTERN,
-      outPath: dir,
+      outputDir: dir,
       onWarning: quiet,
       signal: controller.signal,
       onProgress: (p) => {
@@ -203,7 +203,7 @@ describe('extract: interruption', () => {
     await expect(run).rejects.toThrow();
     await new Promise((r) => setTimeout(r, 50));
     expect(liveChildProcesses()).toBe(0);
-    await extract({ tarPath: FIXTURE_SHARD_PATTERN, outPath: dir, onWarning: quiet });
+    await extract({ tarPath: FIXTURE_SHARD_PATTERN, outputDir: dir, onWarning: quiet });
     for (const name of ['shard-000000.msgpack', 'shard-000001.msgpack']) {
       expect((await readFile(join(dir, name))).equals(await readFile(join(refDir, name)))).toBe(true);
     }
@@ -231,7 +231,7 @@ describe('extract: interruption', () => {
     for (const name of ['shard-000000', 'shard-000001']) {
       before.set(name, (await exists(join(dir, `${name}.msgpack`))) ? -1 : (await completedKeys(dir, name)).size);
     }
-    const resumed = await extract({ tarPath: FIXTURE_SHARD_PATTERN, outPath: dir, onWarning: quiet, device: 'cpu' });
+    const resumed = await extract({ tarPath: FIXTURE_SHARD_PATTERN, outputDir: dir, onWarning: quiet, device: 'cpu' });
     for (const name of ['shard-000000.msgpack', 'shard-000001.msgpack']) {
       expect((await readFile(join(dir, name))).equals(await readFile(join(refDir, name)))).toBe(true);
     }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureClipPath } from '../fixtures/index.js';
 import { writeSyntheticVideo } from '../scripts/make-face-fixtures.js';
-import { parseArgs } from '../src/cli/args.js';
+import { parseArgs } from '../src/util/args.js';
 import { facesSpec, runFaces } from '../src/cli/faces-command.js';
 import { probeVideo } from '../src/media/probe.js';
 import { SYNTHETIC_VIDEOS } from '../src/faces/synthetic.js';

@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES_DIR } from '../fixtures/index.js';
-import { parseArgs } from '../src/cli/args.js';
+import { parseArgs } from '../src/util/args.js';
 import { facesJob, facesSpec } from '../src/cli/faces-command.js';
 import { cropStage } from '../src/faces/crop.js';
 import { detectStage } from '../src/faces/detect.js';
@@ -12,14 +12,14 @@ import type { FaceDetector } from '../src/faces/detector.js';
 import { encodeStage } from '../src/faces/encode.js';
 import type { FaceSource } from '../src/faces/items.js';
 import { openFrameStore } from '../src/faces/lmdb-store.js';
-import { recordSink } from '../src/faces/record.js';
+import { facesRecordSink } from '../src/faces/record.js';
 import { RECORDS_DIR, recordPath, writeRecord } from '../src/faces/records.js';
 import { sampleFramesStage } from '../src/faces/sample-frames.js';
 import { EXPORT_MANIFEST, exportStores, stagingPath } from '../src/faces/staging.js';
 import { trackStage } from '../src/faces/track.js';
 import { faces, LMDB_DIR, STATE_FILE } from '../src/jobs/faces.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
-import { checkStages } from '../src/run/contract.js';
+import { checkStages } from '../src/stage/contract.js';
 import { runCliAsync, startCli } from './helpers/run-cli.js';
 
 const PY = '/usr/bin/python3';
@@ -100,7 +100,7 @@ describe('faces: runs sharing one output folder (issue 12)', () => {
     const args = (rank: number) => [...facesCli(out), ...(rank === 1 ? ['--quiet'] : []), `--rank=${rank}`, '--world=2'];
     const runs = await Promise.all([0, 1].map((r) => runCliAsync(args(r))));
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
-    // Rank 0 (face_gap.mp4) shows the shared progress line (src/run/progress.ts); --quiet shows none.
+    // Rank 0 (face_gap.mp4) shows the shared progress line (src/util/progress.ts); --quiet shows none.
     expect(runs[0]!.stderr).toMatch(/^videos 1\/1 \| clips 2 \| [\d.]+ clips\/s \| elapsed /m);
     expect(runs[1]!.stderr).not.toContain('videos ');
     await same(out, join(dir, 'one'));
@@ -357,7 +357,7 @@ describe('faces stage contracts (issue 10 item 7)', () => {
     track: trackStage({}),
     crop: cropStage({ ffmpeg, size: 64, enlarge: 1.4, cropMode: 'union' }),
     encode: encodeStage({ ffmpeg, outputDir: dir, audio: 'none', imageFormat: 'jpeg', jpegQuality: 95, scorers: [], scoreFrames: 8 }),
-    record: recordSink({ videos: {}, rows: [], logs: [] }, { outputDir: dir, sources: [], onWarning: () => {} }),
+    record: facesRecordSink({ videos: {}, rows: [], logs: [] }, { outputDir: dir, sources: [], onWarning: () => {} }),
   });
   it('accepts the job order', () => {
     const s = stages();

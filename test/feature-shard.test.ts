@@ -35,8 +35,8 @@ async function freshDir(): Promise<string> {
 }
 
 /** Writes the given items through a fresh writer and waits until everything is on disk. */
-async function writeAll(outDir: string, items: StreamItem[], format?: FeatureShardFormat, warnings: string[] = []): Promise<ShardSummary[]> {
-  const writer = writeFeatureShards({ outDir, format, onWarning: (w) => warnings.push(w.message) });
+async function writeAll(outputDir: string, items: StreamItem[], format?: FeatureShardFormat, warnings: string[] = []): Promise<ShardSummary[]> {
+  const writer = writeFeatureShards({ outputDir, format, onWarning: (w) => warnings.push(w.message) });
   for (const item of items) writer.write(item);
   writer.end();
   return writer.done;
@@ -60,7 +60,7 @@ describe('writeFeatureShards / readFeatureShard', () => {
   it.each(['msgpack', 'json'] as const)('round-trips a shuffled shard in tar order (%s), skipped and failed only in the summary', async (format) => {
     const dir = await freshDir();
     const done: ShardSummary[] = [];
-    const writer = writeFeatureShards({ outDir: dir, format, onShardDone: (s) => done.push(s) });
+    const writer = writeFeatureShards({ outputDir: dir, format, onShardDone: (s) => done.push(s) });
     for (const item of allItems()) writer.write(item);
     writer.end();
     const summaries = await writer.done;
@@ -131,7 +131,7 @@ describe('writeFeatureShards / readFeatureShard', () => {
 
   it('writes no final file before the ShardEnd, and finalises a damaged tar with what came', async () => {
     const dir = await freshDir();
-    const writer = writeFeatureShards({ outDir: dir });
+    const writer = writeFeatureShards({ outputDir: dir });
     for (const i of [2, 0, 1]) await new Promise<void>((resolve, reject) => writer.write(makeSample(i), (e) => (e ? reject(e) : resolve())));
     expect(await readdir(dir)).toEqual([`.${SHARD.name}.journal`]);
     writer.end(shardEnd(3, SHARD, new ClipstreamError('ERR_TAR', 'Unexpected end of data in /data/shard-000007.tar')));
@@ -175,15 +175,15 @@ describe('writeFeatureShards / readFeatureShard', () => {
   });
 
   it('validates its options at once, naming the option', () => {
-    expect(() => writeFeatureShards({ outDir: '' })).toThrow("Expected non-empty string for options.outDir but received '' of type string");
-    expect(() => writeFeatureShards({ outDir: 'x', format: 'csv' as FeatureShardFormat })).toThrow(
+    expect(() => writeFeatureShards({ outputDir: '' })).toThrow("Expected non-empty string for options.outputDir but received '' of type string");
+    expect(() => writeFeatureShards({ outputDir: 'x', format: 'csv' as FeatureShardFormat })).toThrow(
       "Expected one of 'msgpack', 'json' for options.format but received 'csv' of type string",
     );
   });
 
   it('rejects done when destroyed early, keeping the journal for a resume', async () => {
     const dir = await freshDir();
-    const writer = writeFeatureShards({ outDir: dir });
+    const writer = writeFeatureShards({ outputDir: dir });
     await new Promise<void>((resolve, reject) => writer.write(makeSample(0), (e) => (e ? reject(e) : resolve())));
     writer.destroy();
     await expect(writer.done).rejects.toThrow(`feature shard writer for ${dir} was destroyed before all shards were finalised`);

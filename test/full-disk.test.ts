@@ -62,7 +62,7 @@ describe('extract on a full disk', () => {
     if (!canMount) ctx.skip();
     const refOut = join(dir, 'ref');
     // Both models: a 15 KB shard, its journal as big, on a 24 KB file system.
-    await extract({ tarPath: FIXTURE_SHARDS[0]!, outPath: refOut, onWarning: quiet });
+    await extract({ tarPath: FIXTURE_SHARDS[0]!, outputDir: refOut, onWarning: quiet });
     const ref = await readFile(join(refOut, 'shard-000000.msgpack'));
 
     const small = join(dir, 'small');
@@ -94,7 +94,7 @@ describe('extract on a full disk', () => {
     await mkdir(out);
     await writeFile(join(out, 'shard-000000.msgpack'), ref.subarray(0, Math.floor(ref.length / 2)));
     const warnings: string[] = [];
-    const report = await extract({ tarPath: FIXTURE_SHARDS[0]!, outPath: out, onWarning: (w) => warnings.push(w.message) });
+    const report = await extract({ tarPath: FIXTURE_SHARDS[0]!, outputDir: out, onWarning: (w) => warnings.push(w.message) });
     expect(report.shards[0]!.status).toBe('written');
     expect(report.clipsWritten).toBeGreaterThan(0);
     expect(warnings.join('\n')).toMatch(/is not a whole feature shard/);

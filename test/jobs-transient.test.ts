@@ -85,7 +85,7 @@ async function hashes(root: string, keep: (name: string) => boolean): Promise<Re
 
 const JOBS = {
   clips: {
-    run: (out: string) => clips({ sources: input, outDir: out, clipLenS: 1, onWarning: quiet }),
+    run: (out: string) => clips({ sources: input, outputDir: out, clipLenS: 1, onWarning: quiet }),
     keep: (n: string) => n.startsWith('clips/') && n.endsWith('.mp4'),
   },
   faces: {

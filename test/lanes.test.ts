@@ -1,7 +1,7 @@
 /** The worker's lanes (src/scale/lanes.ts) with a toy run in place of a job: no Redis needed. */
 import { describe, expect, it } from 'vitest';
 import { FeedLanes, HandedBackError, Slots, type LaneRun } from '../src/scale/lanes.js';
-import type { UnitResult } from '../src/run/runner.js';
+import type { UnitResult } from '../src/stage/job-run.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

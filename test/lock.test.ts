@@ -132,7 +132,7 @@ describe('two extract runs on one out_path', () => {
     const work = await mkdtemp(join(dir, 'two-'));
     const shards = await makeSmallShards(work, 6, 1);
     const pattern = join(work, 'shards', 'shard-{000000..000005}.tar');
-    await extract({ tarPath: pattern, outPath: join(work, 'ref'), device: 'cpu', windowSeconds: 4, onWarning: () => {} });
+    await extract({ tarPath: pattern, outputDir: join(work, 'ref'), device: 'cpu', windowSeconds: 4, onWarning: () => {} });
     const out = join(work, 'out');
     const args = ['extract', `--tar_path=${pattern}`, `--out_path=${out}`, '--quiet', '--device=cpu', '--window_seconds=4', '--batch_size=1'];
     const runs = [startCli(args), startCli(args)].map(

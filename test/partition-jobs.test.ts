@@ -20,9 +20,9 @@ describe('clips and faces with --rank/--world', () => {
     await mkdir(sources);
     for (const f of ['x_Y-z_5.mp4', 'Q-r_s_33.mp4', 'mid_F-g_200.mp4']) await copyFile(join(FIXTURE_CLIPS_DIR, f), join(sources, f));
     const common = { sources, clipLenS: 3, limitClips: 1, preset: 'ultrafast', shardSize: 2, onWarning: () => {} };
-    const single = await clips({ ...common, outDir: join(dir, 'one') });
+    const single = await clips({ ...common, outputDir: join(dir, 'one') });
     const ranks = [];
-    for (const rank of [0, 1]) ranks.push(await clips({ ...common, outDir: join(dir, 'two'), partition: { rank, world: 2, from: 'options' } }));
+    for (const rank of [0, 1]) ranks.push(await clips({ ...common, outputDir: join(dir, 'two'), partition: { rank, world: 2, from: 'options' } }));
 
     expect(ranks.map((r) => r.videos.length)).toEqual([2, 1]);
     expect(ranks.map((r) => r.run.units.map((u) => u.outcome))).toEqual([['done', 'done'], ['done']]);

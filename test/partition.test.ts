@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from '../src/jobs/extract.js';
-import { resolvePartition, shareOf } from '../src/scale/partition.js';
+import { resolvePartition, shareOf } from '../src/util/partition.js';
 import { runCli } from './helpers/run-cli.js';
 import { featureShards, makeSmallShards, runLogs } from './helpers/scale-shards.js';
 
@@ -109,7 +109,7 @@ describe('extract with --rank/--world', () => {
     dir = await mkdtemp(join(tmpdir(), 'clipstream-partition-'));
     shards = await makeSmallShards(dir, 5, 1);
     pattern = join(dir, 'shards', `shard-{000000..00000${shards.length - 1}}.tar`);
-    await extract({ tarPath: pattern, outPath: join(dir, 'ref'), device: 'cpu', windowSeconds: 4, onWarning: () => {} });
+    await extract({ tarPath: pattern, outputDir: join(dir, 'ref'), device: 'cpu', windowSeconds: 4, onWarning: () => {} });
     ref = await featureShards(join(dir, 'ref'));
   }, 120_000);
   afterAll(async () => {

@@ -5,7 +5,7 @@ import { JOB_DEFINITIONS } from '../src/cli/jobs.js';
 import { absolutePath, unitArgs } from '../src/cli/queue-command.js';
 import { definitionRunner, PermanentUnitError, UnitBusyError, unitVerdict } from '../src/scale/worker.js';
 import type { JobDefinition } from '../src/run/job-definition.js';
-import type { UnitResult } from '../src/run/runner.js';
+import type { UnitResult } from '../src/stage/job-run.js';
 
 describe('unitVerdict: a unit result of any job as the queue sees it', () => {
   const r = (x: Partial<UnitResult>): UnitResult => ({ unit: 'u', outcome: 'done', status: 'written', ...x });

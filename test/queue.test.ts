@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../src/cli/args.js';
+import { parseArgs } from '../src/util/args.js';
 import { JOB_DEFINITIONS } from '../src/cli/jobs.js';
 import { extract } from '../src/jobs/extract.js';
 import { queueStatus } from '../src/scale/queue.js';
@@ -30,7 +30,7 @@ describe.skipIf(NO_REDIS !== null)('queue and workers on a real Redis', () => {
     dir = await mkdtemp(join(tmpdir(), 'clipstream-queue-'));
     shards = await makeSmallShards(dir, 8, 2);
     pattern = join(dir, 'shards', `shard-{000000..00000${shards.length - 1}}.tar`);
-    await extract({ tarPath: pattern, outPath: join(dir, 'ref'), device: 'cpu', windowSeconds: 4, batchSize: 1, onWarning: () => {} });
+    await extract({ tarPath: pattern, outputDir: join(dir, 'ref'), device: 'cpu', windowSeconds: 4, batchSize: 1, onWarning: () => {} });
     ref = await featureShards(join(dir, 'ref'));
   }, 120_000);
 

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ClipstreamError, toClipstreamError } from '../src/errors.js';
-import { checkStages, declareStage } from '../src/run/contract.js';
-import { failItem } from '../src/run/on-error.js';
-import { progressLine } from '../src/run/progress.js';
-import { runJob, type UnitResult } from '../src/run/runner.js';
+import { checkStages, declareStage } from '../src/stage/contract.js';
+import { failItem } from '../src/stage/on-error.js';
+import { progressLine } from '../src/util/progress.js';
+import { runJob } from '../src/run/runner.js';
+import type { UnitResult } from '../src/stage/job-run.js';
 import { exists } from '../src/util/fs.js';
 
 const tmp = () => mkdtemp(join(tmpdir(), 'clipstream-runner-'));

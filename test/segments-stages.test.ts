@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkStages, contractOf } from '../src/run/contract.js';
+import { checkStages, contractOf } from '../src/stage/contract.js';
 import type { FrameModel } from '../src/segments/model.js';
 import { resolveSegmentsOptions } from '../src/segments/options.js';
 import { inferStage, joinStage, prepareStage, remuxStage, segmentsStages, splitStage } from '../src/segments/stages.js';

@@ -139,12 +139,12 @@ describe('extract over remote shards', () => {
     const local = join(dir, 'local');
     await mkdir(local);
     for (const s of shards) await copyFile(s, join(local, basename(s)));
-    await extract({ tarPath: join(local, 'shard-{000000..000003}.tar'), outPath: join(dir, 'ref'), device: 'cpu', windowSeconds: 4, onWarning: () => {} });
+    await extract({ tarPath: join(local, 'shard-{000000..000003}.tar'), outputDir: join(dir, 'ref'), device: 'cpu', windowSeconds: 4, onWarning: () => {} });
 
     const out = join(dir, 'remote');
     const warnings: string[] = [];
     const tarPath = `${base}/drop/shard-{000000..000001}.tar::pipe:cat ${join(local, 'shard-{000002..000003}.tar')}::${base}/files/shard-000009.tar::pipe:false ${join(local, 'shard-000007.tar')}`;
-    const report = await extract({ tarPath, outPath: out, device: 'cpu', windowSeconds: 4, onWarning: (w) => warnings.push(w.message) });
+    const report = await extract({ tarPath, outputDir: out, device: 'cpu', windowSeconds: 4, onWarning: (w) => warnings.push(w.message) });
     const ref = await featureShards(join(dir, 'ref'));
     const got = await featureShards(out);
     expect([...got.keys()]).toEqual([...ref.keys()]);
@@ -169,16 +169,16 @@ describe('a shard whose source fails part-way', () => {
     const ref = join(work, 'ref');
     await mkdir(join(work, 'nojson'));
     await copyFile(tar!, join(work, 'nojson', basename(tar!)));
-    await extract({ tarPath: join(work, 'nojson', basename(tar!)), outPath: ref, device: 'cpu', windowSeconds: 4, onWarning: () => {} });
+    await extract({ tarPath: join(work, 'nojson', basename(tar!)), outputDir: ref, device: 'cpu', windowSeconds: 4, onWarning: () => {} });
     // The command delivers the first member and a little of the second, then fails.
     const cut = memberOffsets(await readFile(tar!))[1]!.header + 1024;
     const out = join(work, 'out');
-    const first = await extract({ tarPath: `pipe:head -c ${cut} ${tar} && exit 7`, outPath: out, device: 'cpu', windowSeconds: 4, onWarning: () => {} });
+    const first = await extract({ tarPath: `pipe:head -c ${cut} ${tar} && exit 7`, outputDir: out, device: 'cpu', windowSeconds: 4, onWarning: () => {} });
     expect(first.shards[0]).toMatchObject({ shard: name, status: 'failed (source)' });
     expect(first.shards[0]!.tarError).toContain('the command exited with code 7');
     expect(existsSync(join(out, `${name}.msgpack`))).toBe(false);
     expect((await completedKeys(out, name)).size).toBe(1);
-    const again = await extract({ tarPath: `pipe:cat ${tar}`, outPath: out, device: 'cpu', windowSeconds: 4, onWarning: () => {} });
+    const again = await extract({ tarPath: `pipe:cat ${tar}`, outputDir: out, device: 'cpu', windowSeconds: 4, onWarning: () => {} });
     expect(again.shards[0]).toMatchObject({ status: 'written', resumed: 1, written: 2 });
     expect((await readFile(join(out, `${name}.msgpack`))).equals(await readFile(join(ref, `${name}.msgpack`)))).toBe(true);
   }, 90_000);

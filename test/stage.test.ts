@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { generatorStage, orderedMap } from '../src/util/stage.js';
+import { generatorStage, orderedMap } from '../src/stage/generator.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -132,7 +132,7 @@ afterAll(async () => {
 const job = (out: string, extra: Record<string, unknown>) =>
   clips({
     sources: join(dir, 'all.csv'),
-    outDir: join(dir, out),
+    outputDir: join(dir, out),
     crf: 0,
     preset: 'ultrafast',
     numProcesses: 2,
@@ -178,7 +178,7 @@ describe.skipIf(!hasPyAV)('clips over the media zoo', () => {
       sources: join(dir, 'tricky.csv'),
       spans: join(dir, 'spans.csv'),
       mode: 'per-clip',
-      outDir: join(dir, 'spans'),
+      outputDir: join(dir, 'spans'),
       crf: 0,
       preset: 'ultrafast',
       numProcesses: 2,

@@ -54,7 +54,7 @@ beforeAll(async () => {
     maxBuffer: 1 << 26,
   });
   // Every clip of the zoo is short: no minimum duration, so that short ones are decoded too.
-  report = await extract({ tarPath: tar, outPath: join(dir, 'out'), minDurationSeconds: 0, onWarning: () => {} });
+  report = await extract({ tarPath: tar, outputDir: join(dir, 'out'), minDurationSeconds: 0, onWarning: () => {} });
   records = await readFeatureShard(join(dir, 'out', 'shard-000000.msgpack'));
   for (const line of (await python).stdout.trim().split('\n')) {
     const r = JSON.parse(line) as Ref;

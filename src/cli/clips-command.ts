@@ -1,9 +1,9 @@
-import { listSources } from '../clips/sources.js';
+import { listClipSources } from '../clips/sources.js';
 import { ClipstreamError } from '../errors.js';
 import { clips, type ClipsOptions, type ClipsReport } from '../jobs/clips.js';
 import type { JobDefinition } from '../run/job-definition.js';
-import { ProgressDisplay } from '../run/progress.js';
-import type { CommandSpec } from './args.js';
+import { ProgressDisplay } from '../util/progress.js';
+import type { CommandSpec } from '../util/args.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 import { TABLES_EVERY_S } from '../clips/table.js';
 
@@ -13,7 +13,7 @@ export const clipsSpec: CommandSpec = {
   usage: 'clipstream clips --sources=<list.csv|dir> --out_dir=<dir> (--spans=<spans.csv> | --clip_len_s=<s> | --clip_duration=<min>) [options]',
   options: [
     { name: 'sources', type: 'string', description: 'CSV/TSV/JSONL with video_id, path and/or url columns, or a folder of videos', required: true },
-    { name: 'out_dir', type: 'string', description: 'Folder for clips/, shards/, videos.csv and clips.csv', required: true },
+    { name: 'out_dir', type: 'string', description: 'Folder for clips/, shards/, videos.csv and clips.csv', required: true, library: 'outputDir' },
     {
       name: 'spans',
       type: 'string',
@@ -65,7 +65,7 @@ export const clipsSpec: CommandSpec = {
 /** The CLI flag of each library option, so that messages name what the user typed. */
 const FLAGS: Partial<Record<keyof ClipsOptions, string>> = {
   sources: 'sources',
-  outDir: 'out_dir',
+  outputDir: 'out_dir',
   spans: 'spans',
   clipLenS: 'clip_len_s',
   clipStrideS: 'clip_stride_s',
@@ -112,7 +112,7 @@ export function clipsOptionsFromArgs(args: Record<string, unknown>): ClipsOption
   return {
     partition: partitionFromArgs(args),
     sources: args.sources as string,
-    outDir: args.out_dir as string,
+    outputDir: args.out_dir as string,
     spans: args.spans as string | undefined,
     clipLenS: args.clip_len_s as number | undefined,
     clipStrideS: args.clip_stride_s as number | undefined,
@@ -153,12 +153,12 @@ async function inCliWords<T>(p: Promise<T>): Promise<T> {
 }
 
 /** The clips job for the queue and the worker: one unit per source video (its video_id), after --num_videos. */
-export const clipsJob: JobDefinition<ClipsOptions> = {
+export const clipsJob: JobDefinition<ClipsOptions, 'clips'> = {
   name: 'clips',
   spec: clipsSpec,
   optionsFromArgs: clipsOptionsFromArgs,
   pathArgs: ['sources', 'out_dir', 'spans', 'ffmpeg_path', 'yt_dlp_path'],
-  listUnits: async (o) => (await inCliWords(listSources(o.sources, o.numVideos, o.onWarning))).map((s) => s.videoId),
+  listUnits: async (o) => (await inCliWords(listClipSources(o.sources, o.numVideos, o.onWarning))).map((s) => s.videoId),
   run: (o) => inCliWords(clips(o)),
 };
 

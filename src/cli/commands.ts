@@ -1,4 +1,4 @@
-import type { CommandSpec } from './args.js';
+import type { CommandSpec } from '../util/args.js';
 import { modelsBuildSpec } from './models-command.js';
 import { clipsSpec } from './clips-command.js';
 import { facesSpec } from './faces-command.js';
@@ -14,7 +14,7 @@ export const bundleSpec: CommandSpec = {
   usage: 'clipstream bundle --input_dir=<clips> --out_dir=<dir> [--shard_size=100]',
   options: [
     { name: 'input_dir', type: 'string', description: 'Folder of clips named {id}_{start}.mp4', required: true },
-    { name: 'out_dir', type: 'string', description: 'Folder for shard-NNNNNN.tar and shard-NNNNNN.json', required: true },
+    { name: 'out_dir', type: 'string', description: 'Folder for shard-NNNNNN.tar and shard-NNNNNN.json', required: true, library: 'outputDir' },
     { name: 'shard_size', type: 'integer', description: 'Clips per shard', default: 100 },
     { name: 'start_index', type: 'integer', description: 'Number of the first shard', default: 0 },
     { name: 'overwrite', type: 'boolean', description: 'Rewrite shards that exist', default: false },

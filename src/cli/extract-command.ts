@@ -4,12 +4,12 @@
  */
 import { extract, type ExtractOptions } from '../jobs/extract.js';
 import type { JobDefinition } from '../run/job-definition.js';
-import { ProgressDisplay } from '../run/progress.js';
+import { ProgressDisplay } from '../util/progress.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
-import { describePartition } from '../scale/partition.js';
+import { describePartition } from '../util/partition.js';
 import { expandShardUrls } from '../shards/shard-source.js';
 import { validateNumber } from '../util/validate.js';
-import type { CommandSpec } from './args.js';
+import type { CommandSpec } from '../util/args.js';
 import { resolveModelArg } from './model-args.js';
 
 export const extractSpec: CommandSpec = {
@@ -18,7 +18,7 @@ export const extractSpec: CommandSpec = {
   usage: 'clipstream extract --tar_path="<dir>/shard-{000000..000099}.tar" --out_path=<dir> [options]',
   options: [
     { name: 'tar_path', type: 'string[]', description: 'Tar shard path or brace pattern; repeat for several patterns', required: true },
-    { name: 'out_path', type: 'string', description: 'Folder for feature shards and the run log', required: true },
+    { name: 'out_path', type: 'string', description: 'Folder for feature shards and the run log', required: true, library: 'outputDir' },
     { name: 'format', type: 'string', description: 'msgpack (msgpack_numpy-compatible) or json', default: 'msgpack' },
     { name: 'model_dir', type: 'string', description: 'Folder holding the models (default: the shipped models/)' },
     { name: 'visual_model', type: 'string', description: "Visual ONNX model (file in model_dir or a path); 'none' to skip", default: 'slowfast_small.onnx' },
@@ -69,7 +69,7 @@ export function extractOptionsFromArgs(args: Record<string, unknown>): ExtractOp
   validateNumber(args.decode_timeout, '--decode_timeout', 0.001, 86_400);
   return {
     tarPath: args.tar_path as string[],
-    outPath: args.out_path as string,
+    outputDir: args.out_path as string,
     format: args.format as 'msgpack' | 'json',
     modelDir: args.model_dir as string | undefined,
     visualModel: resolveModelArg(noneToNull(args.visual_model), 'visual', '--visual_model'),
@@ -132,7 +132,7 @@ export async function runExtract(args: Record<string, unknown>, signal: AbortSig
 }
 
 /** `extract` for the queue and the worker: one unit per expanded shard url. */
-export const extractJob: JobDefinition<ExtractOptions> = {
+export const extractJob: JobDefinition<ExtractOptions, 'extract'> = {
   name: 'extract',
   spec: extractSpec,
   optionsFromArgs: extractOptionsFromArgs,

@@ -1,11 +1,11 @@
 import { parseScorerSpec } from '../faces/scorers.js';
-import { listSources } from '../faces/sources.js';
+import { listFolderVideos } from '../faces/sources.js';
 import { faces, type FacesOptions } from '../jobs/faces.js';
 import type { JobDefinition } from '../run/job-definition.js';
-import { ProgressDisplay } from '../run/progress.js';
+import { ProgressDisplay } from '../util/progress.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 import { defaultWarningHandler } from '../types.js';
-import type { CommandSpec } from './args.js';
+import type { CommandSpec } from '../util/args.js';
 import { resolveDetectorArg, SYNTHETIC_FACES_NOTE, SYNTHETIC_NO_FACE_HINT } from './model-args.js';
 
 export const facesSpec: CommandSpec = {
@@ -123,13 +123,13 @@ export function facesOptionsFromArgs(
 }
 
 /** `faces` for the queue and the worker: units are the videos' paths relative to --input_dir. */
-export const facesJob: JobDefinition<FacesOptions> = {
+export const facesJob: JobDefinition<FacesOptions, 'faces'> = {
   name: 'faces',
   spec: facesSpec,
   optionsFromArgs: (args) => facesOptionsFromArgs(args),
   // --detector may be a registry name, so it is not made absolute: give workers an absolute path or a name.
   pathArgs: ['input_dir', 'output_dir'],
-  listUnits: async (o) => (await listSources(o.inputDir, {}, o.onWarning ?? defaultWarningHandler)).map((s) => s.rel),
+  listUnits: async (o) => (await listFolderVideos(o.inputDir, {}, o.onWarning ?? defaultWarningHandler)).map((s) => s.rel),
   run: (o) => faces(o),
 };
 

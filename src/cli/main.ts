@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ClipstreamError } from '../errors.js';
 import { describeTools } from '../media/ffmpeg-path.js';
 import { bundleClips } from '../shards/bundle.js';
-import { cliMessage, formatHelp, parseArgs, type CommandSpec } from './args.js';
+import { cliMessage, formatHelp, parseArgs, type CommandSpec } from '../util/args.js';
 import { bundleSpec, commands } from './commands.js';
 import { extractOptionsFromArgs, extractSpec, runExtract } from './extract-command.js';
 import { modelsBuildSpec, runModelsBuild } from './models-command.js';
@@ -36,7 +36,7 @@ function topHelp(): string {
 async function runBundle(args: Record<string, unknown>): Promise<number> {
   const summary = await bundleClips({
     inputDir: args.input_dir as string,
-    outDir: args.out_dir as string,
+    outputDir: args.out_dir as string,
     shardSize: args.shard_size as number,
     startIndex: args.start_index as number,
     overwrite: args.overwrite as boolean,

@@ -7,7 +7,7 @@ import { selectStateDict, type SafetensorsFile } from '../models/safetensors.js'
 import { buildSlowFast, describeSlowFast, SLOWFAST_FULL, SLOWFAST_SMALL, type SlowFastConfig } from '../models/slowfast.js';
 import { buildVggish, describeVggish, VGGISH_FULL, VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, VGGISH_SMALL, type VggishConfig } from '../models/vggish.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import type { CommandSpec } from './args.js';
+import type { CommandSpec } from '../util/args.js';
 
 export const modelsBuildSpec: CommandSpec = {
   name: 'models',

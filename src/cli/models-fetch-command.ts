@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { ClipstreamError } from '../errors.js';
 import { fetchModel } from '../models/fetch.js';
 import { cachedModelPath, modelCacheDir, REGISTRY } from '../models/registry.js';
-import type { CommandSpec } from './args.js';
+import type { CommandSpec } from '../util/args.js';
 import { buildModelFromArgs } from './models-command.js';
 
 export const modelsFetchSpec: CommandSpec = {

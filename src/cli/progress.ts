@@ -1,2 +1,2 @@
-/** The one progress display every command uses lives in src/run/progress.ts; re-exported for older imports. */
-export { clock, ProgressDisplay, progressLine, type JobProgress } from '../run/progress.js';
+/** The one progress display every command uses lives in src/util/progress.ts; re-exported for older imports. */
+export { clock, ProgressDisplay, progressLine, type JobProgress } from '../util/progress.js';

@@ -8,13 +8,13 @@ import { hostname } from 'node:os';
 import { isAbsolute, normalize, resolve } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import type { JobDefinition } from '../run/job-definition.js';
-import type { JobName } from '../run/runner.js';
+import type { JobName } from './jobs.js';
 import { addUnits, DEFAULT_QUEUE, queueStatus, REDIS_PASSWORD_ENV, redactRedisUrl, redisConnection } from '../scale/queue.js';
 import { isExecutableOption, MODEL_NAME_FLAG, QUEUE_SECRET_ENV, type TrustPolicy } from '../scale/unit-trust.js';
 import { definitionRunner, startWorker } from '../scale/worker.js';
-import { ModelCache } from '../scale/model-cache.js';
+import { ModelCache } from '../infer/model-cache.js';
 import { isRemoteShard } from '../shards/shard-source.js';
-import { formatHelp, parseArgs, type CommandSpec, type OptionSpec } from './args.js';
+import { formatHelp, parseArgs, type CommandSpec, type OptionSpec } from '../util/args.js';
 
 const redisOption: OptionSpec = {
   name: 'redis',

@@ -1,11 +1,11 @@
 import { ClipstreamError } from '../errors.js';
 import { segments, segmentsUnits, type SegmentsReport } from '../jobs/segments.js';
 import type { JobDefinition } from '../run/job-definition.js';
-import { ProgressDisplay } from '../run/progress.js';
+import { ProgressDisplay } from '../util/progress.js';
 import { parseBitRate, type SegmentsOptions } from '../segments/options.js';
-import type { CommandSpec } from './args.js';
+import type { CommandSpec } from '../util/args.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
-import { describePartition, shareOf } from '../scale/partition.js';
+import { describePartition, shareOf } from '../util/partition.js';
 import { resolveModelArg } from './model-args.js';
 
 export const SEGMENT_STEPS = ['split', 'infer', 'join', 'remux'] as const;
@@ -166,7 +166,7 @@ async function runWithFlags(options: SegmentsOptions): Promise<SegmentsReport> {
 }
 
 /** `segments` for the queue and the worker: a unit is one input video (its path as given or listed). */
-export const segmentsJob: JobDefinition<SegmentsOptions> = {
+export const segmentsJob: JobDefinition<SegmentsOptions, 'segments'> = {
   name: 'segments',
   spec: segmentsSpec,
   optionsFromArgs,

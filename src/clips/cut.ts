@@ -6,7 +6,7 @@ import { nonEmpty, safeId } from './obtain.js';
 import type { PlannedClip, VideoTiming } from './plan.js';
 import { runOf } from './timeline.js';
 import { clipLook, transcodeClips, verifyClip, type ClipJob } from './transcode.js';
-import { declareStage } from '../run/contract.js';
+import { declareStage } from '../stage/contract.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
 
 /** The final mp4 of a clip. */

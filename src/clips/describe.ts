@@ -4,7 +4,7 @@ import { videoStage, type VideoContext, type VideoStage } from './item.js';
 import type { ClipRecord } from './package.js';
 import type { PlannedClip } from './plan.js';
 import type { VideoInfo } from '../media/probe.js';
-import { declareStage } from '../run/contract.js';
+import { declareStage } from '../stage/contract.js';
 
 function recordOf(clip: PlannedClip, info: VideoInfo, clipInfo: VideoInfo, size: number): ClipRecord {
   return {

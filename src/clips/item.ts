@@ -3,11 +3,11 @@
  * (its local path, its probe, its plan, its finished clips) and its row in `videos.csv`.
  * A video that failed keeps its error in the row and passes the later stages untouched.
  */
-import { failItem, type OnError } from '../run/on-error.js';
+import { failItem, type OnError } from '../stage/on-error.js';
 import type { Duplex } from 'node:stream';
-import { generatorStage, orderedMap } from '../util/stage.js';
-import type { DownloadOptions } from './download.js';
-import type { EncoderChoice } from './encoders.js';
+import { generatorStage, orderedMap } from '../stage/generator.js';
+import type { DownloadOptions } from '../media/download.js';
+import type { EncoderChoice } from '../media/encoders.js';
 import type { ClipRecord } from './package.js';
 import type { FixedStrideOptions, PlannedClip, SpanIssue, SpanSpec, VideoTiming } from './plan.js';
 import type { MediaFacts } from '../media/facts.js';

@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
-import { downloadFile, downloadYouTube } from './download.js';
+import { downloadFile, downloadYouTube } from '../media/download.js';
 import { videoStage, type VideoContext, type VideoStage } from './item.js';
 import type { SourceRow } from './sources.js';
-import { declareStage } from '../run/contract.js';
+import { declareStage } from '../stage/contract.js';
 
 export const safeId = (id: string) => id.replace(/[^A-Za-z0-9_-]/g, '-');
 

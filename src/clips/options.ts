@@ -7,19 +7,19 @@ import { join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
-import { ENCODERS, resolveEncoder } from './encoders.js';
+import { ENCODERS, resolveEncoder } from '../media/encoders.js';
 import { Slots, type ClipPlanSpec, type VideoContext, type VideoRow } from './item.js';
 import { parseSpanTable, type SpanIssue, type SpanSpec } from './plan.js';
 import type { SourceRow } from './sources.js';
 import { TABLES_EVERY_S } from './table.js';
-import type { Partition } from '../scale/partition.js';
-import type { JobProgress } from '../run/progress.js';
-import type { OnError } from '../run/on-error.js';
+import type { Partition } from '../util/partition.js';
+import type { JobProgress } from '../util/progress.js';
+import type { OnError } from '../stage/on-error.js';
 
 export interface ClipsOptions {
   /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */
   sources: string;
-  outDir: string;
+  outputDir: string;
   /** Span table (Sekai names or explicit columns). Else fixed stride or fixed parts. */
   spans?: string;
   /** Fixed stride (NeMo): clip length, stride (default: the length), minimum tail, limit per video. */
@@ -33,7 +33,7 @@ export interface ClipsOptions {
   pastEnd?: 'clip' | 'drop';
   /** Only the first N sources. */
   numVideos?: number;
-  /** This run's share of the sources (`--rank/--world`). Ranks share `outDir`: each adds its videos' records, and the tables show them all. */
+  /** This run's share of the sources (`--rank/--world`). Ranks share `outputDir`: each adds its videos' records, and the tables show them all. */
   partition?: Partition;
   /** Only these video ids (a queue worker runs the video it was handed); each must be in the list. */
   only?: readonly string[];
@@ -95,7 +95,7 @@ function planOf(o: ClipsOptions, spans: Map<string, SpanSpec[]> | null): ClipPla
 
 export interface ResolvedClips {
   sourcesPath: string;
-  outDir: string;
+  outputDir: string;
   warn: WarningHandler;
   numProcesses: number;
   shardSize: number;
@@ -108,7 +108,7 @@ export interface ResolvedClips {
 /** Checks every option (reading the span table, resolving the encoder) and builds the stages' context. */
 export async function resolveClipsOptions(options: ClipsOptions): Promise<ResolvedClips> {
   const sourcesPath = validateString(options?.sources, 'options.sources');
-  const given = validateString(options.outDir, 'options.outDir');
+  const given = validateString(options.outputDir, 'options.outputDir');
   const warn = options.onWarning ?? defaultWarningHandler;
   const numProcesses = validateInteger(options.numProcesses ?? 1, 'options.numProcesses', 1, 256);
   const shardSize = validateInteger(options.shardSize ?? 0, 'options.shardSize', 0);
@@ -122,11 +122,11 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
   if (options.numVideos !== undefined) validateInteger(options.numVideos, 'options.numVideos', 0);
   const outStat = await stat(given).catch(() => null);
   if (outStat && !outStat.isDirectory()) {
-    throw new ClipstreamError('ERR_INVALID_OPTION', `options.outDir '${given}' exists and is not a folder`, {
-      where: { option: 'options.outDir', file: given },
+    throw new ClipstreamError('ERR_INVALID_OPTION', `options.outputDir '${given}' exists and is not a folder`, {
+      where: { option: 'options.outputDir', file: given },
     });
   }
-  const outDir = given;
+  const outputDir = given;
   let spans: Map<string, SpanSpec[]> | null = null;
   if (options.spans !== undefined) {
     const file = validateString(options.spans, 'options.spans');
@@ -155,9 +155,9 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
   };
   const encoder = await resolveEncoder(options.encoder ?? 'libx264', { ffmpegPath: options.ffmpegPath, onWarning: warn });
   const ctx: VideoContext = {
-    clipsDir: join(outDir, 'clips'),
-    downloadsDir: join(outDir, 'downloads'),
-    workDir: join(outDir, '.work'),
+    clipsDir: join(outputDir, 'clips'),
+    downloadsDir: join(outputDir, 'downloads'),
+    workDir: join(outputDir, '.work'),
     plan,
     encoder,
     transcode,
@@ -170,7 +170,7 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     onError: options.onError,
     signal: options.signal,
   };
-  return { sourcesPath, outDir, warn, numProcesses, shardSize, spans, ctx, tablesEveryS };
+  return { sourcesPath, outputDir, warn, numProcesses, shardSize, spans, ctx, tablesEveryS };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { videoStage, type ClipPlanSpec, type VideoContext, type VideoStage } from './item.js';
 import { fixedParts, fixedStride, planSpans, type PlanResult, type VideoTiming } from './plan.js';
-import { declareStage } from '../run/contract.js';
+import { declareStage } from '../stage/contract.js';
 
 export function planFor(videoId: string, timing: VideoTiming, plan: ClipPlanSpec): PlanResult {
   if (plan.kind === 'spans') return planSpans(plan.spans.get(videoId) ?? [], timing, plan.pastEnd);

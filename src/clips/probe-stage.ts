@@ -4,7 +4,7 @@ import { probeFrames, videoInfoOf, type FrameTimes, type VideoInfo } from '../me
 import { videoStage, type VideoContext, type VideoStage } from './item.js';
 import type { VideoTiming } from './plan.js';
 import { breaksOf, contentTimes, gapsOf, medianInterval, type IndexedBreak } from './timeline.js';
-import { declareStage } from '../run/contract.js';
+import { declareStage } from '../stage/contract.js';
 
 /**
  * The real frames as plan timing: times from the first frame, the end appended. Where the

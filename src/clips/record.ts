@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
-import { declareStage } from '../run/contract.js';
-import type { UnitResult } from '../run/runner.js';
+import { declareStage } from '../stage/contract.js';
+import type { UnitResult } from '../stage/job-run.js';
 import type { VideoItem } from './item.js';
 import { writeUnitRecord, type ClipTables, type UnitRecord } from './table.js';
 
@@ -19,9 +19,9 @@ export interface RecordSinkOptions {
  * keeps every video recorded before it; runs sharing the folder each add their videos.
  *
  * @example
- * await pipeline(Readable.from(videoItems(sources)), obtainStage(ctx), probeStage(ctx), planStage(ctx), cutStage(ctx), describeStage(ctx), recordSink({ tables }));
+ * await pipeline(Readable.from(videoItems(sources)), obtainStage(ctx), probeStage(ctx), planStage(ctx), cutStage(ctx), describeStage(ctx), clipsRecordSink({ tables }));
  */
-export function recordSink(o: RecordSinkOptions): Writable {
+export function clipsRecordSink(o: RecordSinkOptions): Writable {
   const take = async (item: VideoItem) => {
     const record: UnitRecord = { video_id: item.source.videoId, row: item.row, clips: item.records, issues: item.issues };
     await writeUnitRecord(o.tables.outDir, record);

@@ -215,9 +215,9 @@ export async function readSources(input: string, onDuplicate?: (videoId: string)
  * The videos of a clips run, in order: the list read (duplicates warned about and dropped),
  * cut to its first `numVideos`. Every rank and queue worker reads the same list.
  *
- * @example (await listSources('sources.csv', 2)).map((s) => s.videoId) // ['a', 'b']
+ * @example (await listClipSources('sources.csv', 2)).map((s) => s.videoId) // ['a', 'b']
  */
-export async function listSources(input: string, numVideos?: number, warn?: (e: ClipstreamError) => void): Promise<SourceRow[]> {
+export async function listClipSources(input: string, numVideos?: number, warn?: (e: ClipstreamError) => void): Promise<SourceRow[]> {
   const sources = await readSources(input, (id) =>
     warn?.(
       new ClipstreamError('ERR_FORMAT', `${input}: video ${id} is listed more than once; only the first row is used`, {

@@ -19,12 +19,13 @@
  * max(`everyS`, TABLES_FACTOR × the last rebuild's duration) for the whole folder.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
+import { jsonRecords, UnitRecords } from '../sinks/unit-records.js';
+import type { WarningHandler } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { writeCsvAtomic } from '../util/csv.js';
-import { waitForLock } from '../util/lock.js';
 import { fitName } from '../util/names.js';
 import { VIDEO_COLUMNS, type VideoRow } from './item.js';
 import { CLIP_COLUMNS, writeClipShards, type ClipRecord, type ShardOutput } from './package.js';
@@ -47,16 +48,41 @@ export interface UnitRecord {
   issues: SpanIssue[];
 }
 
-/** The record file of a video: its id made safe for a file name without two ids meeting (`a.b` and `a-b` stay apart). */
+const isUnitRecord = (v: unknown): boolean => {
+  const r = v as Partial<UnitRecord> | null;
+  return (
+    typeof r === 'object' && r !== null && typeof r.video_id === 'string' && typeof r.row === 'object' && Array.isArray(r.clips) && Array.isArray(r.issues)
+  );
+};
+
+/**
+ * The record store of an output folder's videos (src/sinks/unit-records.ts): `.units/<id>.json`,
+ * the id made safe for a file name without two ids meeting (`a.b` and `a-b` stay apart), and
+ * the table lock `.tables.lock`.
+ */
+export function clipRecords(outDir: string, o: { signal?: AbortSignal; onWarning?: WarningHandler } = {}): UnitRecords<UnitRecord> {
+  return new UnitRecords<UnitRecord>(join(outDir, UNITS_DIR), jsonRecords({ check: isUnitRecord }), {
+    fileStem: (videoId) => fitName(encodeURIComponent(videoId).replace(/\*/g, '%2A')),
+    tablesLock: join(outDir, '.tables.lock'),
+    owner: 'clips',
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.onWarning
+      ? {
+          onBad: (path: string, why: string) =>
+            o.onWarning!(new ClipstreamError('ERR_FORMAT', `${path}: not a clips unit record (${why}); its video is done again`, { where: { file: path } })),
+        }
+      : {}),
+  });
+}
+
+/** The record file of a video. */
 export function unitRecordPath(outDir: string, videoId: string): string {
-  return join(outDir, UNITS_DIR, `${fitName(encodeURIComponent(videoId).replace(/\*/g, '%2A'))}.json`);
+  return clipRecords(outDir).path(videoId);
 }
 
 /** Writes a video's record atomically: a reader sees the whole record or none. */
 export async function writeUnitRecord(outDir: string, record: UnitRecord): Promise<void> {
-  const path = unitRecordPath(outDir, record.video_id);
-  await mkdir(dirname(path), { recursive: true });
-  await writeFileAtomic(path, `${JSON.stringify(record)}\n`);
+  await clipRecords(outDir).write(record.video_id, record);
 }
 
 export const pendingRow = (videoId: string): VideoRow => ({
@@ -100,6 +126,8 @@ export interface TablesPolicy {
   wholeList?: boolean;
   /** With `shardSize > 0`, the end of a run that finds the list complete writes the tar shards. */
   shards?: { clipsDir: string; shardsDir: string; shardSize: number };
+  /** Hears of a record file that holds no record (its video shows as pending, and the next run of it writes it anew). */
+  onWarning?: WarningHandler;
 }
 
 /** Table work of one ClipTables, for the report. */
@@ -125,12 +153,12 @@ export class ClipTables {
   readonly videosCsv: string;
   readonly clipsCsv: string;
   readonly issuesCsv: string;
-  readonly #cache = new Map<string, { key: string; record: UnitRecord }>();
+  /** The videos' records (`.units/`) and the table lock. */
+  readonly records: UnitRecords<UnitRecord>;
   #running: Promise<TablesView> | null = null;
   #again: Promise<TablesView> | null = null;
   readonly #stampPath: string;
   #listKey: string | null = null;
-  #names: string[] | null = null;
   /** This instance's last update was a complete rebuild and it has recorded nothing since. */
   #finalHere = false;
   /** What this instance's last `video` update found (null before its first). */
@@ -149,6 +177,7 @@ export class ClipTables {
     this.clipsCsv = join(outDir, 'clips.csv');
     this.issuesCsv = join(outDir, 'span_issues.csv');
     this.#stampPath = join(outDir, TABLES_STAMP);
+    this.records = clipRecords(outDir, { ...(signal ? { signal } : {}), ...(policy.onWarning ? { onWarning: policy.onWarning } : {}) });
   }
 
   /** What the tables depend on besides the records: the list and its own issues. */
@@ -160,11 +189,8 @@ export class ClipTables {
   }
 
   /** Every listed video has a record: one readdir of `.units/` against the listed ids' file names, no stat or parse per record. */
-  async isComplete(): Promise<boolean> {
-    const dir = join(this.outDir, UNITS_DIR);
-    this.#names ??= this.videoIds.map((id) => unitRecordPath(this.outDir, id).slice(dir.length + 1));
-    const present = new Set(await readdir(dir).catch(() => [] as string[]));
-    return this.#names.every((n) => present.has(n));
+  isComplete(): Promise<boolean> {
+    return this.records.hasAll(this.videoIds);
   }
 
   async #readStamp(): Promise<Stamp | null> {
@@ -236,52 +262,14 @@ export class ClipTables {
   }
 
   /** The records of these videos (this run's), in list order, without reading the others. */
-  async readSome(videoIds: Iterable<string>): Promise<Map<string, UnitRecord>> {
+  readSome(videoIds: Iterable<string>): Promise<Map<string, UnitRecord>> {
     const want = new Set(videoIds);
-    const records = new Map<string, UnitRecord>();
-    for (const id of this.videoIds) {
-      if (!want.has(id)) continue;
-      const record = await this.#readOne(id);
-      if (record) records.set(id, record);
-    }
-    return records;
-  }
-
-  /** A listed video's record, or null while it has none (a changed file is read again). */
-  async #readOne(id: string): Promise<UnitRecord | null> {
-    const path = unitRecordPath(this.outDir, id);
-    const st = await stat(path).catch(() => null);
-    if (!st) return null;
-    const key = `${st.mtimeMs}:${st.size}`;
-    let hit = this.#cache.get(id);
-    if (hit?.key !== key) {
-      let record: UnitRecord;
-      try {
-        record = JSON.parse(await readFile(path, 'utf8')) as UnitRecord;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw new ClipstreamError('ERR_FORMAT', `${path}: not a clips unit record (${(err as Error).message}); remove it to redo video ${id}`, {
-          cause: err,
-          where: { file: path, key: id },
-        });
-      }
-      hit = { key, record };
-      this.#cache.set(id, hit);
-    }
-    return hit.record;
+    return this.records.readMany(this.videoIds.filter((id) => want.has(id)));
   }
 
   /** Reads every record of a listed video (a changed file is read again). */
   async read(): Promise<TablesView> {
-    const dir = join(this.outDir, UNITS_DIR);
-    const names = new Set(await readdir(dir).catch(() => [] as string[]));
-    const records = new Map<string, UnitRecord>();
-    for (const id of this.videoIds) {
-      const path = unitRecordPath(this.outDir, id);
-      if (!names.has(path.slice(dir.length + 1))) continue;
-      const record = await this.#readOne(id);
-      if (record) records.set(id, record);
-    }
+    const records = await this.records.readMany(this.videoIds);
     const listed = this.videoIds.map((id) => records.get(id));
     return {
       rows: listed.map((r, i) => r?.row ?? pendingRow(this.videoIds[i]!)),
@@ -331,12 +319,8 @@ export class ClipTables {
     return view;
   }
 
-  async locked<T>(fn: () => Promise<T>): Promise<T> {
-    const lock = await waitForLock(join(this.outDir, '.tables.lock'), { owner: 'clips', pollMs: 100, signal: this.signal });
-    try {
-      return await fn();
-    } finally {
-      await lock!.release();
-    }
+  /** Runs `fn` holding the folder's table lock. */
+  locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.records.locked(fn);
   }
 }

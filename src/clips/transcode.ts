@@ -3,7 +3,7 @@ import { ffmpegPath } from '../media/ffmpeg-path.js';
 import { runTool } from '../media/process.js';
 import { withAtomicFile } from '../util/atomic.js';
 import { validateInteger } from '../util/validate.js';
-import { encoderArgs, type EncodeSettings } from './encoders.js';
+import { encoderArgs, type EncodeSettings } from '../media/encoders.js';
 import type { PlannedClip } from './plan.js';
 import { outputTagArgs, setsarFilter, type MediaFacts } from '../media/facts.js';
 import { probeVideo, type FrameTimes, type VideoInfo } from '../media/probe.js';

@@ -6,13 +6,13 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { Extractor } from '../infer/extractor.js';
 import { parseDevice } from '../infer/session.js';
-import type { FeedOptions } from '../run/runner.js';
-import { DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL, shippedModelsDir } from '../jobs/models-dir.js';
+import type { FeedOptions } from '../stage/job-run.js';
+import { DEFAULT_AUDIO_MODEL, DEFAULT_VISUAL_MODEL, shippedModelsDir } from '../models/models-dir.js';
 import { resolveDecodeOptions, type DecodeOptions } from '../media/decode.js';
-import type { ModelCache } from '../scale/model-cache.js';
-import type { LockedPolicy } from '../scale/unit-locks.js';
+import type { ModelCache } from '../infer/model-cache.js';
+import type { LockedPolicy } from '../util/unit-locks.js';
 import type { ExtractProgress } from './results.js';
-import { WHOLE, type Partition } from '../scale/partition.js';
+import { WHOLE, type Partition } from '../util/partition.js';
 import { expandShardUrls } from '../shards/shard-source.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateOneOf, validateString } from '../util/validate.js';
@@ -21,7 +21,7 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, 
   /** Tar shard paths or brace patterns, e.g. `data/shard-{000000..000099}.tar`. */
   tarPath: string | string[];
   /** Folder for feature shards and logs. */
-  outPath: string;
+  outputDir: string;
   format?: 'msgpack' | 'json';
   /** Folder with the models (default: the shipped `models/`). */
   modelDir?: string;
@@ -40,7 +40,7 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, 
   overwrite?: boolean;
   /** Also warn when `device: 'auto'` finds no CUDA and uses the CPU (default: quiet). */
   verbose?: boolean;
-  /** This run's share of the shard list (`--rank/--world`; see src/scale/partition.ts). Default: all. */
+  /** This run's share of the shard list (`--rank/--world`; see src/util/partition.ts). Default: all. */
   partition?: Partition;
   /** Only these shards (expanded urls) of the list: a queue worker runs the unit it was handed. */
   only?: readonly string[];
@@ -64,7 +64,7 @@ function resolveModel(dir: string, file: string | null | undefined, fallback: st
 /** Every option checked, with its default; the shard list expanded. */
 export function resolveExtractOptions(options: ExtractOptions) {
   const onWarning = options.onWarning ?? defaultWarningHandler;
-  const outPath = validateString(options.outPath, 'options.outPath');
+  const outputDir = validateString(options.outputDir, 'options.outputDir');
   const format = validateOneOf(options.format ?? 'msgpack', 'options.format', ['msgpack', 'json'] as const);
   const batchSize = validateInteger(options.batchSize ?? 8, 'options.batchSize', 1, 1024);
   const numWorkers = validateInteger(options.numWorkers ?? 2, 'options.numWorkers', 1, 256);
@@ -86,7 +86,7 @@ export function resolveExtractOptions(options: ExtractOptions) {
   const audioPath = resolveModel(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
   if (!visualPath && !audioPath) throw new ClipstreamError('ERR_BAD_ARGUMENT', 'nothing to extract: both visualModel and audioModel are null');
   const session = { device, intraOpThreads: options.intraOpThreads, onWarning, verbose };
-  return { onWarning, outPath, format, batchSize, numWorkers, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
+  return { onWarning, outputDir, format, batchSize, numWorkers, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
 }
 
 function assertModels(visual: Extractor | null, audio: Extractor | null, visualPath: string | null, audioPath: string | null): void {

@@ -6,9 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Extractor } from '../infer/extractor.js';
-import type { JobProgress } from '../run/progress.js';
-import type { UnitResult } from '../run/runner.js';
-import type { Partition } from '../scale/partition.js';
+import type { JobProgress } from '../util/progress.js';
+import type { UnitResult } from '../stage/job-run.js';
+import type { Partition } from '../util/partition.js';
 import { isRemoteShard } from '../shards/shard-source.js';
 import { shardBaseName } from '../shards/tar-reader.js';
 import type { ShardSummary } from '../sinks/feature-shard.js';

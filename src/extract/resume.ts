@@ -7,7 +7,7 @@
  */
 import { rm, stat } from 'node:fs/promises';
 import { ClipstreamError } from '../errors.js';
-import type { UnitResult } from '../run/runner.js';
+import type { UnitResult } from '../stage/job-run.js';
 import { shardBaseName } from '../shards/tar-reader.js';
 import {
   completedIndices,
@@ -23,7 +23,7 @@ import { exists } from '../util/fs.js';
 import { emptyLog, shardResult } from './results.js';
 
 export interface ShardResumeOptions {
-  outPath: string;
+  outputDir: string;
   format: FeatureShardFormat;
   /** Redo every shard (its journal removed first). */
   overwrite: boolean;
@@ -32,8 +32,8 @@ export interface ShardResumeOptions {
 
 /** The runner's `locks` and `resume` for extract's shards. */
 export function shardResume(o: ShardResumeOptions) {
-  const output = (url: string) => shardOutputPath(o.outPath, shardBaseName(url), o.format);
-  const journal = (url: string) => shardJournalPath(o.outPath, shardBaseName(url));
+  const output = (url: string) => shardOutputPath(o.outputDir, shardBaseName(url), o.format);
+  const journal = (url: string) => shardJournalPath(o.outputDir, shardBaseName(url));
   return {
     finalPath: output,
     /** Another run holding the lock finished the shard when its output exists. */
@@ -55,7 +55,7 @@ export function shardResume(o: ShardResumeOptions) {
         await rm(out, { force: true });
         return null;
       }
-      const marker = await readIncompleteMarker(o.outPath, name);
+      const marker = await readIncompleteMarker(o.outputDir, name);
       if (marker) {
         // An incomplete shard is redone once its tar was replaced; while it is the same tar,
         // redoing it would give the same clips again, so it is skipped, but never silently.
@@ -67,7 +67,7 @@ export function shardResume(o: ShardResumeOptions) {
         o.onWarning(
           new ClipstreamError(
             'ERR_TAR',
-            `Shard ${url}: ${out} exists but is incomplete (${marker.reason}; see ${shardIncompletePath(o.outPath, name)}); skipped as the tar is unchanged. Replace the tar or use --overwrite to redo it`,
+            `Shard ${url}: ${out} exists but is incomplete (${marker.reason}; see ${shardIncompletePath(o.outputDir, name)}); skipped as the tar is unchanged. Replace the tar or use --overwrite to redo it`,
             { where: { shard: url, file: out } },
           ),
         );
@@ -79,6 +79,6 @@ export function shardResume(o: ShardResumeOptions) {
       return shardResult(log);
     },
     /** Clips of a shard done before (its journal), by position in the tar; none with overwrite. */
-    doneClips: async (shard: ShardInfo) => (o.overwrite ? new Set<number>() : completedIndices(o.outPath, shard.name)),
+    doneClips: async (shard: ShardInfo) => (o.overwrite ? new Set<number>() : completedIndices(o.outputDir, shard.name)),
   };
 }

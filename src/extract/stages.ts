@@ -6,8 +6,8 @@
 import { Transform } from 'node:stream';
 import { ClipstreamError } from '../errors.js';
 import { extractFeatures, type Extractor } from '../infer/extractor.js';
-import { declareStage } from '../run/contract.js';
-import type { JobRun } from '../run/runner.js';
+import { declareStage } from '../stage/contract.js';
+import type { JobRun } from '../stage/job-run.js';
 import { ShardSourceError } from '../shards/shard-source.js';
 import { shardBaseName } from '../shards/tar-reader.js';
 import { writeFeatureShards, type FeatureShardFormat } from '../sinks/feature-shard.js';
@@ -100,9 +100,9 @@ export function tallyClips(run: JobRun<string>) {
 }
 
 /** The feature-shard writer, each finished shard reported to the runner. */
-export function shardWriter(run: JobRun<string>, o: { outPath: string; format: FeatureShardFormat; onWarning: WarningHandler }) {
+export function shardWriter(run: JobRun<string>, o: { outputDir: string; format: FeatureShardFormat; onWarning: WarningHandler }) {
   const writer = writeFeatureShards({
-    outDir: o.outPath,
+    outputDir: o.outputDir,
     format: o.format,
     onWarning: o.onWarning,
     onShardDone: (summary) => {

@@ -1,6 +1,6 @@
 import { squarePixelsFilter } from '../media/facts.js';
-import { declareStage } from '../run/contract.js';
-import { generatorStage } from '../util/stage.js';
+import { declareStage } from '../stage/contract.js';
+import { generatorStage } from '../stage/generator.js';
 import { croppedFrames } from './clip-writer.js';
 import { trackCrop } from './crops.js';
 import type { ClipItem, FaceItem } from './items.js';

@@ -1,6 +1,6 @@
 import { ClipstreamError } from '../errors.js';
 import { batchStage } from '../infer/batcher.js';
-import { declareStage } from '../run/contract.js';
+import { declareStage } from '../stage/contract.js';
 import type { FaceDetector } from './detector.js';
 import type { FaceItem, FrameItem } from './items.js';
 

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { rgbEncodeColour } from '../media/rgb-encode.js';
-import { declareStage } from '../run/contract.js';
-import { failItem, type OnError } from '../run/on-error.js';
-import { generatorStage } from '../util/stage.js';
+import { declareStage } from '../stage/contract.js';
+import { failItem, type OnError } from '../stage/on-error.js';
+import { generatorStage } from '../stage/generator.js';
 import { encodeFaceClip, extractAudioSpan, type EncodeOptions } from './clip-writer.js';
 import type { ClipItem, FaceItem, FaceSource } from './items.js';
 import { encodeFrames, type FrameStore, type ImageFormat } from './lmdb-store.js';

@@ -1,8 +1,8 @@
 import { ffmpegPath } from '../media/ffmpeg-path.js';
-import type { OnError } from '../run/on-error.js';
-import type { JobProgress } from '../run/progress.js';
-import type { JobReport } from '../run/runner.js';
-import { WHOLE, type Partition } from '../scale/partition.js';
+import type { OnError } from '../stage/on-error.js';
+import type { JobProgress } from '../util/progress.js';
+import type { JobReport } from '../stage/job-run.js';
+import { WHOLE, type Partition } from '../util/partition.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import type { EncodeOptions } from './clip-writer.js';

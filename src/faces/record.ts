@@ -3,7 +3,7 @@ import { Unpackr } from 'msgpackr';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { ClipstreamError, toClipstreamError } from '../errors.js';
-import { declareStage } from '../run/contract.js';
+import { declareStage } from '../stage/contract.js';
 import type { WarningHandler } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { FaceItem, FaceSource } from './items.js';
@@ -58,10 +58,10 @@ export interface RecordOptions {
  * files it wrote are removed; it is redone on the next run.
  *
  * @example
- * await pipeline(Readable.from(sources), sampleFrames, detect, track, crop, encode, recordSink(state, options));
+ * await pipeline(Readable.from(sources), sampleFrames, detect, track, crop, encode, facesRecordSink(state, options));
  * // state.rows, state.videos and state.logs now hold the run's outcome
  */
-export function recordSink(state: RecordState, o: RecordOptions) {
+export function facesRecordSink(state: RecordState, o: RecordOptions) {
   const position = new Map(o.sources.map((s) => [s.path, s.index]));
   const order = (rel: string) => o.sources.find((s) => s.rel === rel)?.index ?? -1;
   const pending = new Map<FaceSource, { rows: FaceRow[]; error?: ClipstreamError }>();

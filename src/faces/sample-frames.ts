@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTransient } from '../errors.js';
 import { retryPolicy } from '../media/process.js';
-import { declareStage } from '../run/contract.js';
-import { failItem, type OnError } from '../run/on-error.js';
-import { generatorStage } from '../util/stage.js';
+import { declareStage } from '../stage/contract.js';
+import { failItem, type OnError } from '../stage/on-error.js';
+import { generatorStage } from '../stage/generator.js';
 import { sampledFrames } from './frames.js';
 import type { FaceItem, FaceSource, FrameItem, SourceEnd } from './items.js';
 import { probeSource } from './source-info.js';

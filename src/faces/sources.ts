@@ -55,9 +55,9 @@ export function assignKeys(rels: string[], previous: Record<string, string> = {}
  * would block the decoder, so it is skipped with a warning naming it.
  *
  * @example
- * const sources = await listSources('videos', {}, console.warn);
+ * const sources = await listFolderVideos('videos', {}, console.warn);
  */
-export async function listSources(inputDir: string, previousKeys: Record<string, string>, onWarning: WarningHandler): Promise<FaceSource[]> {
+export async function listFolderVideos(inputDir: string, previousKeys: Record<string, string>, onWarning: WarningHandler): Promise<FaceSource[]> {
   const paths: string[] = [];
   const walk = async (d: string) => {
     let entries: Dirent[];

@@ -1,5 +1,5 @@
-import { declareStage } from '../run/contract.js';
-import { generatorStage } from '../util/stage.js';
+import { declareStage } from '../stage/contract.js';
+import { generatorStage } from '../stage/generator.js';
 import type { BlockItem, FaceItem, FaceSource } from './items.js';
 import { stableBlocks, TrackLinker, type Track, type TrackOptions } from './tracker.js';
 

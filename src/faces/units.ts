@@ -6,7 +6,7 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
-import type { JobRun, UnitResult } from '../run/runner.js';
+import type { JobRun, UnitResult } from '../stage/job-run.js';
 import type { WarningHandler } from '../types.js';
 import { LMDB_DIR } from './encode.js';
 import type { FaceSource } from './items.js';

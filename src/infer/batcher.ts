@@ -1,5 +1,5 @@
 import type { Sample, StreamItem } from '../types.js';
-import { generatorStage } from '../util/stage.js';
+import { generatorStage } from '../stage/generator.js';
 import { validateInteger } from '../util/validate.js';
 
 /** `T`: the items flowing through; `S`: the ones batched (default: ACAV samples). */

@@ -1,7 +1,7 @@
 import { ClipstreamError } from '../errors.js';
 import { SAMPLES_PER_EXAMPLE, VGGISH_SAMPLE_RATE, vggishExamples } from '../features/vggish.js';
 import { readModelInfo, type ModelInfo } from '../models/info.js';
-import { failItem, type OnError } from '../run/on-error.js';
+import { failItem, type OnError } from '../stage/on-error.js';
 import type { FeatureSet, Sample, StreamItem, Tensor } from '../types.js';
 import { isLive } from '../types.js';
 import { batchStage, ModelRunner, type Feed } from './model-runner.js';

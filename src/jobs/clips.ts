@@ -6,13 +6,13 @@
  *
  *   source videos → obtain → probe → plan → cut (one ffmpeg per chunk, audio added) → describe → record
  *
- *   outDir/clips/{video}_{start_frame}_{end_frame}.mp4   finished clips
- *   outDir/shards/shard-NNNNNN.{tar,json}               with shardSize, once every video is recorded
- *   outDir/videos.csv  outDir/clips.csv  outDir/span_issues.csv   a view over outDir/.units/
- *   outDir/.units/<video_id>.json                        one record per finished video
- *   outDir/downloads/  downloaded sources (kept: a re-run does not fetch them again)
- *   outDir/.work/      FLAC audio and video-only clips in flight
- *   outDir/log_<host>_<pid>_<ms>.json                    the run log
+ *   outputDir/clips/{video}_{start_frame}_{end_frame}.mp4   finished clips
+ *   outputDir/shards/shard-NNNNNN.{tar,json}               with shardSize, once every video is recorded
+ *   outputDir/videos.csv  outputDir/clips.csv  outputDir/span_issues.csv   a view over outputDir/.units/
+ *   outputDir/.units/<video_id>.json                        one record per finished video
+ *   outputDir/downloads/  downloaded sources (kept: a re-run does not fetch them again)
+ *   outputDir/.work/      FLAC audio and video-only clips in flight
+ *   outputDir/log_<host>_<pid>_<ms>.json                    the run log
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { ClipstreamError } from '../errors.js';
 import { cutStage } from '../clips/cut.js';
 import { describeStage } from '../clips/describe.js';
-import type { EncoderChoice } from '../clips/encoders.js';
+import type { EncoderChoice } from '../media/encoders.js';
 import { SOURCE_FIELDS, videoItems, type VideoRow } from '../clips/item.js';
 import { obtainStage } from '../clips/obtain.js';
 import { resolveClipsOptions, unlistedSpans, type ClipsOptions } from '../clips/options.js';
@@ -29,11 +29,12 @@ import type { ClipRecord, ShardOutput } from '../clips/package.js';
 import { planStage } from '../clips/plan-stage.js';
 import type { SpanIssue } from '../clips/plan.js';
 import { probeStage } from '../clips/probe-stage.js';
-import { recordSink, unitResult } from '../clips/record.js';
-import { listSources } from '../clips/sources.js';
+import { clipsRecordSink, unitResult } from '../clips/record.js';
+import { listClipSources } from '../clips/sources.js';
 import { ClipTables, pendingRow, UNITS_DIR, unitRecordPath, type TablesStats } from '../clips/table.js';
-import { checkStages } from '../run/contract.js';
-import { runJob, type JobReport } from '../run/runner.js';
+import { checkStages } from '../stage/contract.js';
+import { runJob } from '../run/runner.js';
+import type { JobReport } from '../stage/job-run.js';
 
 export type { ClipsOptions } from '../clips/options.js';
 
@@ -62,31 +63,32 @@ const issueWarning = (i: SpanIssue) =>
  * Runs the clips job. Re-running with the same options skips every clip that exists and
  * rewrites only shards whose content changed. A video that fails to download, probe or
  * decode is recorded in `videos.csv` and skipped. Ranks (`partition`) and queue workers
- * (`only`) share `outDir`: the tables always show every video recorded there.
+ * (`only`) share `outputDir`: the tables always show every video recorded there.
  *
  * @example
- * const report = await clips({ sources: 'sources.csv', outDir: 'out', clipLenS: 4, shardSize: 100 });
+ * const report = await clips({ sources: 'sources.csv', outputDir: 'out', clipLenS: 4, shardSize: 100 });
  * // then: clipstream extract --tar_path "out/shards/shard-{000000..000009}.tar" --out_path feats
  */
 export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const started = Date.now();
-  const { sourcesPath, outDir, warn, shardSize, spans, ctx, tablesEveryS } = await resolveClipsOptions(options);
-  const sources = await listSources(sourcesPath, options.numVideos, warn);
+  const { sourcesPath, outputDir, warn, shardSize, spans, ctx, tablesEveryS } = await resolveClipsOptions(options);
+  const sources = await listClipSources(sourcesPath, options.numVideos, warn);
   // Against the whole list: a span of a video in another rank's share is not lost.
   const listIssues = spans ? unlistedSpans(spans, sources, options.numVideos !== undefined) : [];
   for (const issue of listIssues) warn(issueWarning(issue));
   const tables = new ClipTables(
-    outDir,
+    outputDir,
     sources.map((s) => s.videoId),
     listIssues,
     options.signal,
     {
       everyS: tablesEveryS,
       wholeList: options.only === undefined && (options.partition?.world ?? 1) === 1,
-      shards: { clipsDir: ctx.clipsDir, shardsDir: join(outDir, 'shards'), shardSize },
+      shards: { clipsDir: ctx.clipsDir, shardsDir: join(outputDir, 'shards'), shardSize },
+      onWarning: warn,
     },
   );
-  await mkdir(join(outDir, UNITS_DIR), { recursive: true });
+  await mkdir(join(outputDir, UNITS_DIR), { recursive: true });
   let made = 0;
   let done = 0;
 
@@ -97,12 +99,12 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       unitId: (s) => s.videoId,
       partition: options.partition,
       only: options.only,
-      logDir: outDir,
+      logDir: outputDir,
       // What a killed run left half-written goes first; its finished clips stay and are checked.
-      tempDirs: [ctx.clipsDir, ctx.workDir, join(outDir, 'shards'), join(outDir, UNITS_DIR)],
+      tempDirs: [ctx.clipsDir, ctx.workDir, join(outputDir, 'shards'), join(outputDir, UNITS_DIR)],
       logOptions: { sources: sourcesPath, numVideos: options.numVideos, shardSize, encoder: ctx.encoder.encoder, plan: ctx.plan.kind },
       // One run per video at a time, across ranks, workers and machines; a finished video is done again (its clips checked, not cut).
-      locks: { finalPath: (s) => unitRecordPath(outDir, s.videoId), isDone: async () => false },
+      locks: { finalPath: (s) => unitRecordPath(outputDir, s.videoId), isDone: async () => false },
       signal: options.signal,
       onWarning: warn,
       onProgress: options.onProgress,
@@ -117,7 +119,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
           planStage(ctx),
           cutStage(ctx),
           describeStage(ctx),
-          recordSink({
+          clipsRecordSink({
             tables,
             onRecorded: (item, record) => {
               made += item.made;

@@ -5,8 +5,9 @@ import { shardResume } from '../extract/resume.js';
 import { countExpectedClips, describeModel, extractLogFields, extractProgress, shardLogOf, type ShardLog } from '../extract/results.js';
 import { featureStage, holdFailedSources, noteMissing, shardWriter, tallyClips, warnAudioNotes } from '../extract/stages.js';
 import { decodeClips } from '../media/decode.js';
-import { checkStages } from '../run/contract.js';
-import { runJob, selectUnits, type JobReport } from '../run/runner.js';
+import { checkStages } from '../stage/contract.js';
+import { runJob, selectUnits } from '../run/runner.js';
+import type { JobReport } from '../stage/job-run.js';
 import { joinEntries } from '../shards/entry-join.js';
 import { readTarShards } from '../shards/tar-reader.js';
 import { ensureOutputDir } from '../util/validate.js';
@@ -29,25 +30,25 @@ export interface ExtractReport {
 
 /**
  * The feature extraction job (seed 004, ACAV100M): every tar shard becomes one feature shard
- * `outPath/<shard>.msgpack` with SlowFast-style visual and VGGish-style audio features per
+ * `outputDir/<shard>.msgpack` with SlowFast-style visual and VGGish-style audio features per
  * clip. Shards whose output exists are skipped; a killed run resumes clip by clip. The stages:
  * read tar shards -> join ACAV entries -> hold failed sources -> decode -> visual features ->
  * audio features -> count -> write feature shards, run by the job runner (src/run/runner.ts).
  *
  * @example
- * const report = await extract({ tarPath: 'fixtures/shards/shard-{000000..000001}.tar', outPath: 'out' });
+ * const report = await extract({ tarPath: 'fixtures/shards/shard-{000000..000001}.tar', outputDir: 'out' });
  * console.log(report.clipsWritten, report.logPath);
  */
 export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   const started = Date.now();
   const o = resolveExtractOptions(options);
-  const { outPath, format, onWarning, overwrite } = o;
+  const { outputDir, format, onWarning, overwrite } = o;
   // A fed run (a queue worker's) learns its shards as they come: no clip count ahead.
   const mine = options.feed ? null : selectUnits({ job: 'extract', units: o.all, unitId: (u) => u, only: options.only }, o.partition);
-  await ensureOutputDir(outPath, 'options.outPath');
+  await ensureOutputDir(outputDir, 'options.outputDir');
   const models = await openExtractModels(o, options.models);
   const { visual, audio } = models;
-  const resume = shardResume({ outPath, format, overwrite, onWarning });
+  const resume = shardResume({ outputDir, format, overwrite, onWarning });
   try {
     const { report } = await runJob(
       {
@@ -58,7 +59,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
         only: options.only,
         feed: options.feed,
         onUnitDone: options.onUnitDone,
-        logDir: outPath,
+        logDir: outputDir,
         itemsExpected: mine && (await countExpectedClips(mine)),
         logOptions: { format, batchSize: o.batchSize, numWorkers: o.numWorkers, device: o.device, overwrite },
         logFields: (results) => extractLogFields(results, { partition: o.partition, shardsInList: o.all.length, visual, audio }),
@@ -79,7 +80,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
             ...(visual ? [featureStage(visual, o.batchSize, options.onBatch)] : []),
             ...(audio ? [featureStage(audio, o.batchSize, options.onBatch), warnAudioNotes(onWarning)] : []),
             tallyClips(run),
-            shardWriter(run, { outPath, format, onWarning }),
+            shardWriter(run, { outputDir, format, onWarning }),
           ],
           [],
         );

@@ -9,18 +9,18 @@ import { loadFaceDetector, type FaceDetector } from '../faces/detector.js';
 import { encodeStage, LMDB_DIR } from '../faces/encode.js';
 import type { FaceSource } from '../faces/items.js';
 import { resolveFacesOptions, type FacesLmdb, type FacesOptions, type FacesReport } from '../faces/options.js';
-import { recordSink, type RecordState } from '../faces/record.js';
+import { facesRecordSink, type RecordState } from '../faces/record.js';
 import { RECORDS_DIR, recordPath } from '../faces/records.js';
 import { sampleFramesStage } from '../faces/sample-frames.js';
 import { loadScorer, type Scorer } from '../faces/scorers.js';
-import { listSources } from '../faces/sources.js';
+import { listFolderVideos } from '../faces/sources.js';
 import { UnitStores } from '../faces/staging.js';
 import { SYNTHETIC_DETECTOR_FILE } from '../faces/synthetic-detector.js';
 import { trackStage } from '../faces/track.js';
 import { FaceUnits } from '../faces/units.js';
-import { checkStages } from '../run/contract.js';
+import { checkStages } from '../stage/contract.js';
 import { runJob } from '../run/runner.js';
-import { shippedModelsDir } from './models-dir.js';
+import { shippedModelsDir } from '../models/models-dir.js';
 
 export type { FacesLmdb, FacesOptions, FacesProgress, FacesReport } from '../faces/options.js';
 export { LMDB_DIR } from '../faces/encode.js';
@@ -54,7 +54,7 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
     });
   }
   const clearAll = o.overwrite && o.partition.world === 1 && !o.only;
-  const units = await FaceUnits.open({ ...o, clearAll }, (keys) => listSources(o.inputDir, keys, onWarning));
+  const units = await FaceUnits.open({ ...o, clearAll }, (keys) => listFolderVideos(o.inputDir, keys, onWarning));
   const { result, report } = await runJob<FaceSource, Omit<FacesReport, 'run'>>(
     {
       job: 'faces',
@@ -97,7 +97,7 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
             trackStage(o.track),
             cropStage(o),
             encodeStage({ ...o, encode: o, store: stores && ((s: FaceSource) => stores.storeFor(s)), scorers }),
-            recordSink(state, {
+            facesRecordSink(state, {
               outputDir,
               sources: units.sources,
               onWarning,

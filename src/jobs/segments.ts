@@ -7,10 +7,11 @@
  * join → remux). This file only composes them.
  */
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { resolveEncoder } from '../clips/encoders.js';
-import { listSources } from '../faces/sources.js';
-import { checkStages } from '../run/contract.js';
-import { runJob, type JobReport } from '../run/runner.js';
+import { resolveEncoder } from '../media/encoders.js';
+import { listFolderVideos } from '../faces/sources.js';
+import { checkStages } from '../stage/contract.js';
+import { runJob } from '../run/runner.js';
+import type { JobReport } from '../stage/job-run.js';
 import { MATTING_MODEL_FILE } from '../segments/matting-model.js';
 import { FrameModel } from '../segments/model.js';
 import { resolveSegmentsOptions, type SegmentsOptions } from '../segments/options.js';
@@ -20,7 +21,7 @@ import { finishedBefore, runKey } from '../segments/resume.js';
 import { segmentsStages, segmentsItem, type SegmentsItem, type VideoReport } from '../segments/stages.js';
 import type { WarningHandler } from '../types.js';
 import { fitName } from '../util/names.js';
-import { shippedModelsDir } from './models-dir.js';
+import { shippedModelsDir } from '../models/models-dir.js';
 
 export interface SegmentsReport {
   videos: VideoReport[];
@@ -49,7 +50,7 @@ export async function folderUnits(
 ): Promise<{ inputs: string[]; outputs: string[] }> {
   const outAbs = resolve(outputDir) + sep;
   // The same listing as faces: recursive, sorted, hidden entries and non-regular files (a FIFO) skipped with a warning.
-  const inputs = (await listSources(inputDir, {}, onWarning)).map((s) => s.path).filter((p) => !resolve(p).startsWith(outAbs));
+  const inputs = (await listFolderVideos(inputDir, {}, onWarning)).map((s) => s.path).filter((p) => !resolve(p).startsWith(outAbs));
   const outputs = outputNames(
     inputs.map((p) => relative(inputDir, p)),
     format,

@@ -1,13 +1,13 @@
 /**
  * The decode stage: every live item's clip member decoded (./decode.ts) into `video` / `audio`,
- * the encoded bytes dropped; failures through `failItem` (src/run/on-error.ts).
+ * the encoded bytes dropped; failures through `failItem` (src/stage/on-error.ts).
  */
 import { ClipstreamError, type Where } from '../errors.js';
-import { declareStage } from '../run/contract.js';
-import { failItem, type OnError } from '../run/on-error.js';
+import { declareStage } from '../stage/contract.js';
+import { failItem, type OnError } from '../stage/on-error.js';
 import { AUDIO_EXTENSIONS, findVideoField, VIDEO_EXTENSIONS } from '../shards/clip-name.js';
 import { isLive, type BaseSample, type Sample, type StreamItem } from '../types.js';
-import { generatorStage, orderedMap, type StageOptions } from '../util/stage.js';
+import { generatorStage, orderedMap, type StageOptions } from '../stage/generator.js';
 import { validateInteger } from '../util/validate.js';
 import { decodeClip, resolveDecodeOptions, type DecodeOptions, type ResolvedDecodeOptions } from './decode.js';
 

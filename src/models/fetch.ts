@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { downloadFile, type DownloadOptions } from '../clips/download.js';
+import { downloadFile, type DownloadOptions } from '../media/download.js';
 import { ClipstreamError } from '../errors.js';
 import { tempPathFor, writeFileAtomic } from '../util/atomic.js';
 import { cachedModelPath, findModel, modelCacheDir, REGISTRY, type RegistryFile, type RegistryModel } from './registry.js';

@@ -5,11 +5,12 @@
  * queue job per unit; `clipstream worker` runs each with `run({ ...options, only: [unit] })`, the
  * same code as the plain command.
  */
-import type { CommandSpec } from '../cli/args.js';
-import type { FeedOptions, JobName, JobReport, UnitResult } from './runner.js';
+import type { CommandSpec } from '../util/args.js';
+import type { FeedOptions, JobReport, UnitResult } from '../stage/job-run.js';
 
-export interface JobDefinition<O extends object = object> {
-  name: JobName;
+export interface JobDefinition<O extends object = object, N extends string = string> {
+  /** The job's name: its command, and its name in the queue. `JobName` (src/cli/jobs.ts) is the union of these. */
+  name: N;
   spec: CommandSpec;
   /** The library options from parsed CLI arguments (errors name the CLI flag). */
   optionsFromArgs(args: Record<string, unknown>): O;

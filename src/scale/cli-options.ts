@@ -1,6 +1,6 @@
 /** The `--rank/--world` options every job command takes, and how they become a Partition. */
-import type { OptionSpec } from '../cli/args.js';
-import { resolvePartition, type Partition } from './partition.js';
+import type { OptionSpec } from '../util/args.js';
+import { resolvePartition, type Partition } from '../util/partition.js';
 
 export const partitionOptions: OptionSpec[] = [
   {

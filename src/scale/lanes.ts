@@ -12,7 +12,7 @@
  * (its run finishes and writes its log); a unit that comes later starts a new one.
  */
 import { ClipstreamError } from '../errors.js';
-import type { UnitResult } from '../run/runner.js';
+import type { UnitResult } from '../stage/job-run.js';
 
 /** A unit held ahead that no run had started when the worker stopped taking units: it goes back to the queue. */
 export class HandedBackError extends Error {

@@ -9,7 +9,6 @@ import { readFileSync } from 'node:fs';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ClipstreamError } from '../errors.js';
-import type { JobName } from '../run/runner.js';
 import { signUnit } from './unit-trust.js';
 
 export const DEFAULT_QUEUE = 'clipstream';
@@ -19,7 +18,7 @@ export const DEFAULT_QUEUE = 'clipstream';
  * job's parsed CLI arguments with local paths made absolute.
  */
 export interface UnitJobData {
-  job: JobName;
+  job: string;
   unit: string;
   args: Record<string, unknown>;
   /** HMAC-SHA256 of job, unit and args with the queue's shared secret (see src/scale/unit-trust.ts), when it was queued with one. */
@@ -170,7 +169,7 @@ export interface AddOptions {
 /** Puts one job per unit on the queue. Returns how many were new and how many were there already. */
 export async function addUnits(
   redis: string,
-  job: JobName,
+  job: string,
   units: string[],
   args: Record<string, unknown>,
   options: AddOptions = {},

@@ -9,9 +9,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isAbsolute, normalize } from 'node:path';
-import type { CommandSpec, OptionSpec } from '../cli/args.js';
+import type { CommandSpec, OptionSpec } from '../util/args.js';
 import { ClipstreamError } from '../errors.js';
-import type { JobName } from '../run/runner.js';
 import { expandShardUrls, isRemoteShard } from '../shards/shard-source.js';
 
 /** The environment variable holding the shared secret units are signed with. */
@@ -42,7 +41,7 @@ export class UnitRefusedError extends ClipstreamError {
 
 /** What travels per unit (see UnitJobData in ./queue.ts), as far as trust is concerned. */
 export interface QueuedUnit {
-  job: JobName;
+  job: string;
   unit: string;
   args: Record<string, unknown>;
   /** HMAC-SHA256 (hex) of `signedText`, present when the unit was queued with a secret. */

@@ -7,7 +7,7 @@
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ClipstreamError } from '../errors.js';
 import type { JobDefinition } from '../run/job-definition.js';
-import type { JobName, UnitResult } from '../run/runner.js';
+import type { UnitResult } from '../stage/job-run.js';
 import type { WarningHandler } from '../types.js';
 import { FeedLanes, HandedBackError, Slots } from './lanes.js';
 import { checkRedis, DEFAULT_QUEUE, redisConnection, type UnitJobData } from './queue.js';
@@ -77,7 +77,7 @@ export interface DefinitionRunnerOptions {
  * At most `concurrency` runs go at once, lanes included; `close()` ends the lanes.
  */
 // biome-ignore lint/suspicious/noExplicitAny: each definition has its own options type; the worker only passes them through
-export function definitionRunner(definitions: Partial<Record<JobName, JobDefinition<any>>>, o: DefinitionRunnerOptions = {}): UnitRunner {
+export function definitionRunner(definitions: Partial<Record<string, JobDefinition<any>>>, o: DefinitionRunnerOptions = {}): UnitRunner {
   const concurrency = o.concurrency ?? 1;
   const slots = new Slots(concurrency);
   let lanes: FeedLanes | null = null;

@@ -6,7 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { encoderArgs, type EncodeSettings } from '../clips/encoders.js';
+import { encoderArgs, type EncodeSettings } from '../media/encoders.js';
 import { ClipstreamError } from '../errors.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
 import { streamTool, type ToolStream } from '../media/process.js';

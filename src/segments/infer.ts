@@ -5,7 +5,7 @@
  * frame t runs in the model, frame t−1 is composed and written and frames t+1.. are decoded,
  * so decode, inference and encode overlap without frames piling up (a few frames of memory).
  */
-import type { EncodeSettings } from '../clips/encoders.js';
+import type { EncodeSettings } from '../media/encoders.js';
 import { ClipstreamError } from '../errors.js';
 import { composeFrame, pngChannels, toModelInput, type OutputType } from './compose.js';
 import { decodeRange, prefetch } from './decode-range.js';

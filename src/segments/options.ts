@@ -4,15 +4,15 @@
  */
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { ENCODERS, type Encoder } from '../clips/encoders.js';
+import { ENCODERS, type Encoder } from '../media/encoders.js';
 import { InvalidOptionError } from '../errors.js';
-import type { JobProgress } from '../run/progress.js';
-import type { Partition } from '../scale/partition.js';
+import type { JobProgress } from '../util/progress.js';
+import type { Partition } from '../util/partition.js';
 import type { WarningHandler } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
 import { workDirFor } from './outputs.js';
 import { parseColour, RVM_GREEN, type OutputType } from './compose.js';
-import type { FeedOptions } from '../run/runner.js';
+import type { FeedOptions } from '../stage/job-run.js';
 
 export type Step = 'all' | 'split' | 'infer' | 'join' | 'remux';
 export type StateMode = { mode: 'carry' } | { mode: 'reset' } | { mode: 'warmup'; frames: number };

@@ -6,7 +6,7 @@
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EncodeSettings } from '../clips/encoders.js';
+import type { EncodeSettings } from '../media/encoders.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { decodeRange, prefetch } from './decode-range.js';
 import { mp4Sink, type OutputMeaning } from './encode.js';

@@ -2,7 +2,7 @@
  * One video through the segments stages (src/segments/stages.ts): prepare → split → infer →
  * join → remux, for callers that have a single video and a model at hand.
  */
-import { checkStages } from '../run/contract.js';
+import { checkStages } from '../stage/contract.js';
 import type { FrameModel } from './model.js';
 import type { ResolvedSegmentsOptions } from './options.js';
 import { segmentsStages, segmentsItem, type SegmentsItem, type VideoReport } from './stages.js';

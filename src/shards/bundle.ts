@@ -15,7 +15,7 @@ export interface BundleOptions {
   /** Folder of clips named `{id}_{start}.mp4` (also .webm .mkv .mov .avi). Not searched recursively. */
   inputDir: string;
   /** Where `shard-NNNNNN.tar` and `shard-NNNNNN.json` go; created if missing. */
-  outDir: string;
+  outputDir: string;
   /** Clips per shard (the last shard may hold fewer). */
   shardSize: number;
   /** File name prefix; default `shard-`. */
@@ -119,12 +119,12 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
  * skipped with a warning and listed in `skipped`.
  *
  * @example
- * const { shards, skipped } = await bundleClips({ inputDir: 'clips', outDir: 'shards', shardSize: 1000 });
+ * const { shards, skipped } = await bundleClips({ inputDir: 'clips', outputDir: 'shards', shardSize: 1000 });
  * // shards[0] = { tar: 'shards/shard-000000.tar', json: 'shards/shard-000000.json', clips: 1000, written: true }
  */
 export async function bundleClips(options: BundleOptions): Promise<BundleSummary> {
   const inputDir = validateString(options?.inputDir, 'options.inputDir');
-  const outDir = validateString(options.outDir, 'options.outDir');
+  const outputDir = validateString(options.outputDir, 'options.outputDir');
   const shardSize = validateInteger(options.shardSize, 'options.shardSize', 1);
   const prefix = options.prefix === undefined ? 'shard-' : validateString(options.prefix, 'options.prefix');
   const startIndex = validateInteger(options.startIndex ?? 0, 'options.startIndex', 0);
@@ -198,13 +198,13 @@ export async function bundleClips(options: BundleOptions): Promise<BundleSummary
   });
   const clips = probed.filter((c): c is Clip => c !== null);
 
-  await mkdir(outDir, { recursive: true });
+  await mkdir(outputDir, { recursive: true });
   const shards: BundledShard[] = [];
   for (let i = 0; i * shardSize < clips.length; i++) {
     const group = clips.slice(i * shardSize, (i + 1) * shardSize);
     const name = shardName(prefix, startIndex + i);
-    const tarPath = join(outDir, `${name}.tar`);
-    const jsonPath = join(outDir, `${name}.json`);
+    const tarPath = join(outputDir, `${name}.tar`);
+    const jsonPath = join(outputDir, `${name}.json`);
     if (!overwrite && ((await exists(tarPath)) || (await exists(jsonPath)))) {
       warn(new ClipstreamError('ERR_IO', `bundle: ${tarPath} already exists; left alone (pass overwrite to replace it)`, { where: { file: tarPath } }));
       shards.push({ tar: tarPath, json: jsonPath, clips: group.length, written: false });

@@ -17,7 +17,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
-import { declareStage } from '../run/contract.js';
+import { declareStage } from '../stage/contract.js';
 import {
   defaultWarningHandler,
   type ClipEntry,
@@ -29,7 +29,7 @@ import {
   type TarSample,
   type WarningHandler,
 } from '../types.js';
-import { generatorStage } from '../util/stage.js';
+import { generatorStage } from '../stage/generator.js';
 import { ACAV_CLIP_SECONDS, AUDIO_EXTENSIONS, findVideoField, parseClipStem, VIDEO_EXTENSIONS } from './clip-name.js';
 
 export interface JoinEntriesOptions {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { ClipstreamError } from '../errors.js';
-import { declareStage } from '../run/contract.js';
-import { failItem, type OnError } from '../run/on-error.js';
+import { declareStage } from '../stage/contract.js';
+import { failItem, type OnError } from '../stage/on-error.js';
 import { defaultWarningHandler, type ShardEnd, type ShardInfo, type StreamItem, type TarItem, type TarSample, type WarningHandler } from '../types.js';
 import { validateInteger } from '../util/validate.js';
 import { decompressed, type Decompressed } from './decompress.js';

@@ -17,21 +17,21 @@ export type FeatureShardFormat = 'msgpack' | 'json';
  *
  * @example shardOutputPath('out', 'shard-000000', 'msgpack') // 'out/shard-000000.msgpack'
  */
-export function shardOutputPath(outDir: string, shardName: string, format: FeatureShardFormat = 'msgpack'): string {
-  return join(outDir, `${checkShardName(shardName)}.${format}`);
+export function shardOutputPath(outputDir: string, shardName: string, format: FeatureShardFormat = 'msgpack'): string {
+  return join(outputDir, `${checkShardName(shardName)}.${format}`);
 }
 
 /** Where the resume journal of a shard lives while the shard is in progress. */
-export function shardJournalPath(outDir: string, shardName: string): string {
-  return join(outDir, `.${checkShardName(shardName)}.journal`);
+export function shardJournalPath(outputDir: string, shardName: string): string {
+  return join(outputDir, `.${checkShardName(shardName)}.journal`);
 }
 
 /**
  * Beside the output of a shard whose tar was incomplete: what was missing, and the tar's size
  * and mtime, so that a later run can tell whether the tar was replaced since.
  */
-export function shardIncompletePath(outDir: string, shardName: string): string {
-  return join(outDir, `${checkShardName(shardName)}.incomplete.json`);
+export function shardIncompletePath(outputDir: string, shardName: string): string {
+  return join(outputDir, `${checkShardName(shardName)}.incomplete.json`);
 }
 
 export interface IncompleteMarker extends ShardIncomplete {
@@ -41,9 +41,9 @@ export interface IncompleteMarker extends ShardIncomplete {
 }
 
 /** The marker of an incomplete shard, or null when there is none (or it is unreadable). */
-export async function readIncompleteMarker(outDir: string, shardName: string): Promise<IncompleteMarker | null> {
+export async function readIncompleteMarker(outputDir: string, shardName: string): Promise<IncompleteMarker | null> {
   try {
-    return JSON.parse(await readFile(shardIncompletePath(outDir, shardName), 'utf8')) as IncompleteMarker;
+    return JSON.parse(await readFile(shardIncompletePath(outputDir, shardName), 'utf8')) as IncompleteMarker;
   } catch {
     return null;
   }
@@ -63,16 +63,16 @@ export function checkShardName(name: string): string {
  *
  * @example const done = await completedKeys('features', 'shard-000000'); // Set { 'abc_10', ... }
  */
-export async function completedKeys(outDir: string, shardName: string): Promise<Set<string>> {
-  return journalKeys(shardJournalPath(outDir, shardName));
+export async function completedKeys(outputDir: string, shardName: string): Promise<Set<string>> {
+  return journalKeys(shardJournalPath(outputDir, shardName));
 }
 
 /**
  * Tar positions of the samples an earlier run journalled for this shard: what a resume skips
  * (by position, so a key that appears twice in a tar is two samples).
  */
-export async function completedIndices(outDir: string, shardName: string): Promise<Set<number>> {
-  return journalIndices(shardJournalPath(outDir, shardName));
+export async function completedIndices(outputDir: string, shardName: string): Promise<Set<number>> {
+  return journalIndices(shardJournalPath(outputDir, shardName));
 }
 
 /**

@@ -88,7 +88,7 @@ export interface ShardSummary {
 }
 
 export interface FeatureShardWriterOptions {
-  outDir: string;
+  outputDir: string;
   format?: FeatureShardFormat;
   onWarning?: WarningHandler;
   onShardDone?: (summary: ShardSummary) => void;
@@ -125,7 +125,7 @@ export class FeatureShardWriter extends Writable {
   /** Resolves with the summaries once every finalised shard is on disk; rejects on error or early destroy. */
   readonly done: Promise<ShardSummary[]>;
 
-  private readonly outDir: string;
+  private readonly outputDir: string;
   private readonly format: FeatureShardFormat;
   private readonly onWarning: WarningHandler;
   private readonly onShardDone?: (summary: ShardSummary) => void;
@@ -137,7 +137,7 @@ export class FeatureShardWriter extends Writable {
 
   constructor(options: FeatureShardWriterOptions) {
     super({ objectMode: true, highWaterMark: 16 });
-    this.outDir = validateString(options?.outDir, 'options.outDir');
+    this.outputDir = validateString(options?.outputDir, 'options.outputDir');
     this.format = options.format === undefined ? 'msgpack' : validateOneOf(options.format, 'options.format', FORMATS);
     this.onWarning = options.onWarning ?? defaultWarningHandler;
     this.onShardDone = options.onShardDone;
@@ -147,7 +147,7 @@ export class FeatureShardWriter extends Writable {
       this.once('finish', () => resolve(this.summaries));
       this.once('error', reject);
       this.once('close', () =>
-        reject(new ClipstreamError('ERR_PIPELINE', `feature shard writer for ${this.outDir} was destroyed before all shards were finalised`)),
+        reject(new ClipstreamError('ERR_PIPELINE', `feature shard writer for ${this.outputDir} was destroyed before all shards were finalised`)),
       );
     });
     // Whoever awaits `done` still sees the rejection; this only keeps an unawaited one quiet.
@@ -210,10 +210,10 @@ export class FeatureShardWriter extends Writable {
       });
     }
     if (!this.madeDir) {
-      await mkdir(this.outDir, { recursive: true });
+      await mkdir(this.outputDir, { recursive: true });
       this.madeDir = true;
     }
-    const path = shardJournalPath(this.outDir, name);
+    const path = shardJournalPath(this.outputDir, name);
     const journal = await Journal.open(path, {
       syncEvery: this.syncEvery,
       syncMs: this.syncMs,
@@ -227,7 +227,7 @@ export class FeatureShardWriter extends Writable {
     if (this.destroyed) {
       // Destroyed while the journal was opening: nobody else will close it.
       await journal.close();
-      throw new ClipstreamError('ERR_PIPELINE', `feature shard writer for ${this.outDir} was destroyed`, { where: { shard: name } });
+      throw new ClipstreamError('ERR_PIPELINE', `feature shard writer for ${this.outputDir} was destroyed`, { where: { shard: name } });
     }
     const byIndex = new Map<number, JournalEntry>();
     // An earlier run's transient failures are tried again: the new entry is the one that counts.
@@ -250,7 +250,7 @@ export class FeatureShardWriter extends Writable {
     let s = this.shards.get(name);
     // Nothing read (unreadable, empty or missing tar) and no journal: writing an empty file would
     // make later runs skip the shard; it is reported with no output instead.
-    if (!s && (end.error || end.incomplete) && end.samples === 0 && (await completedIndices(this.outDir, name)).size === 0) {
+    if (!s && (end.error || end.incomplete) && end.samples === 0 && (await completedIndices(this.outputDir, name)).size === 0) {
       this.finished.add(name);
       const summary: ShardSummary = { shard: name, url: end.shard.url, output: null, written: 0, skipped: [], failed: [], tarError, resumed: 0 };
       if (end.incomplete) summary.incomplete = end.incomplete;
@@ -262,7 +262,7 @@ export class FeatureShardWriter extends Writable {
     const problems = (status: string): ShardProblem[] =>
       entries.filter((e) => e.status === status).map((e) => ({ key: e.key, filename: e.filename, reason: e.reason ?? '', code: e.code ?? '', index: e.index }));
     const ok = entries.filter((e) => e.status === 'ok');
-    const output = shardOutputPath(this.outDir, name, this.format);
+    const output = shardOutputPath(this.outputDir, name, this.format);
     const transient = problems('failed').filter((p) => s!.byIndex.get(p.index)?.transient);
     if (transient.length > 0) {
       // Not final: a rerun redoes these clips from the journal, which is all that is kept.
@@ -288,7 +288,7 @@ export class FeatureShardWriter extends Writable {
     await removeDeadTemps(dirname(output), basename(output));
     // The marker goes down before the output appears and goes away only after a complete one
     // replaced it: an output is never seen without the marker it needs.
-    const marker = shardIncompletePath(this.outDir, name);
+    const marker = shardIncompletePath(this.outputDir, name);
     if (end.incomplete) await writeFileAtomic(marker, `${JSON.stringify(await incompleteMarker(end), null, 2)}\n`);
     await this.writeFinal(s, ok, output);
     if (!end.incomplete) await rm(marker, { force: true });
@@ -297,7 +297,7 @@ export class FeatureShardWriter extends Writable {
     this.finished.add(name);
     // Only now: until the rename above, the journal is the one copy of the work.
     await rm(s.journal.path, { force: true });
-    await syncDir(this.outDir);
+    await syncDir(this.outputDir);
     const summary: ShardSummary = {
       shard: name,
       url: end.shard.url,
@@ -417,7 +417,7 @@ async function syncDir(dir: string): Promise<void> {
  * Samples may arrive in any order; each shard's file is written on its ShardEnd, in tar order.
  *
  * @example
- * const writer = writeFeatureShards({ outDir: 'features', onShardDone: (s) => console.log(s.shard, s.written) });
+ * const writer = writeFeatureShards({ outputDir: 'features', onShardDone: (s) => console.log(s.shard, s.written) });
  * await pipeline(samples, decode, infer, writer);
  * await writer.done;
  */

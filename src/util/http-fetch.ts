@@ -1,6 +1,6 @@
 /**
  * HTTP GET with retries and `Range` resume, in one place for the two readers that need it: the
- * clips downloader (src/clips/download.ts, bytes to a `.part` file) and remote shards
+ * clips downloader (src/media/download.ts, bytes to a `.part` file) and remote shards
  * (src/shards/shard-source.ts, bytes to a stream). Each request asks for the bytes from where
  * its reader stands; this module follows redirects, sorts answers into retryable and permanent
  * failures, pumps a body with backpressure and checks it arrived whole, and retries with

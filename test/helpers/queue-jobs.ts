@@ -7,7 +7,7 @@ import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path';
 import { writeSyntheticVideo } from '../../scripts/make-face-fixtures.js';
 import { SYNTHETIC_VIDEOS } from '../../src/faces/synthetic.js';
-import type { JobName } from '../../src/run/runner.js';
+import type { JobName } from '../../src/cli/jobs.js';
 import { completedKeys } from '../../src/sinks/feature-shard.js';
 import { makeSource } from './clip-sources.js';
 import { REPO } from './run-cli.js';

@@ -14,7 +14,7 @@ export async function makeSmallShards(dir: string, count: number, perShard = 1):
   const clips = join(dir, 'clips');
   await mkdir(clips, { recursive: true });
   for (let i = 0; i < count; i++) await copyFile(join(FIXTURE_CLIPS_DIR, GOOD_CLIPS[i % GOOD_CLIPS.length]!), join(clips, GOOD_CLIPS[i % GOOD_CLIPS.length]!));
-  const summary = await bundleClips({ inputDir: clips, outDir: join(dir, 'shards'), shardSize: perShard, onWarning: () => {} });
+  const summary = await bundleClips({ inputDir: clips, outputDir: join(dir, 'shards'), shardSize: perShard, onWarning: () => {} });
   return summary.shards.map((s) => s.tar);
 }
 

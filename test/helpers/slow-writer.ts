@@ -3,17 +3,17 @@
  * in shuffled order, printing `ack N` once the Nth sample has reached the journal.
  * It never sends the ShardEnd unless `--end` is given, so the parent decides when to SIGKILL.
  *
- * Usage: node --import tsx test/helpers/slow-writer.ts <outDir> <samples> <delayMs> [--end]
+ * Usage: node --import tsx test/helpers/slow-writer.ts <outputDir> <samples> <delayMs> [--end]
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFeatureShards } from '../../src/sinks/feature-shard.js';
 import { makeSample, shardEnd, shuffled } from './feature-fixtures.js';
 
-const [outDir, samplesArg, delayArg, endFlag] = process.argv.slice(2);
+const [outputDir, samplesArg, delayArg, endFlag] = process.argv.slice(2);
 const n = Number(samplesArg);
 const delay = Number(delayArg);
 // syncEvery 1: the kill tests are about process death, but exercise the fsync path too.
-const writer = writeFeatureShards({ outDir, syncEvery: 1, onWarning: (w) => process.stderr.write(`warning: ${w.message}\n`) });
+const writer = writeFeatureShards({ outputDir, syncEvery: 1, onWarning: (w) => process.stderr.write(`warning: ${w.message}\n`) });
 process.stdout.write('ready\n');
 await sleep(delay);
 let acked = 0;

@@ -188,7 +188,7 @@ export async function runExtract(entries: GenEntry[], dir: string): Promise<JobR
     const warnings: string[] = [];
     const report = await extract({
       tarPath: shards.map(tar),
-      outPath: join(dir, 'out'),
+      outputDir: join(dir, 'out'),
       minDurationSeconds: 0,
       intraOpThreads: 1,
       onWarning: (w) => warnings.push(w.message),
@@ -313,7 +313,15 @@ export async function runClips(entries: GenEntry[], dir: string, folder: string)
     const sourcesCsv = join(dir, 'sources.csv');
     const csv = (x: string) => `"${x.replaceAll('"', '""')}"`;
     await writeFile(sourcesCsv, `${['path', ...(await readdir(folder)).sort().map((n) => csv(join(folder, n)))].join('\n')}\n`);
-    await clips({ sources: sourcesCsv, outDir: out, clipLenS: 1.5, crf: 0, preset: 'ultrafast', numProcesses: 2, onWarning: (w) => warnings.push(w.message) });
+    await clips({
+      sources: sourcesCsv,
+      outputDir: out,
+      clipLenS: 1.5,
+      crf: 0,
+      preset: 'ultrafast',
+      numProcesses: 2,
+      onWarning: (w) => warnings.push(w.message),
+    });
     const videos = parseCsv(await readFile(join(out, 'videos.csv'), 'utf8'));
     const rows = parseCsv(await readFile(join(out, 'clips.csv'), 'utf8')) as unknown as ClipRow[];
     const issues = parseCsv(await readFile(join(out, 'span_issues.csv'), 'utf8').catch(() => ''));

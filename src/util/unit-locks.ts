@@ -4,7 +4,7 @@
  */
 import { ClipstreamError } from '../errors.js';
 import type { WarningHandler } from '../types.js';
-import { describeHolder, lockPathFor, tryLock, waitForLock, type UnitLock } from '../util/lock.js';
+import { describeHolder, lockPathFor, tryLock, waitForLock, type UnitLock } from './lock.js';
 
 export type LockedPolicy = 'skip' | 'wait';
 

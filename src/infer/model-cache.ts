@@ -4,7 +4,7 @@
  * spend much of its time loading. Extractors take concurrent runs (the worker thread queues
  * them), so units running at once share one.
  */
-import { Extractor, type ExtractorOptions } from '../infer/extractor.js';
+import { Extractor, type ExtractorOptions } from './extractor.js';
 
 export class ModelCache {
   readonly #open = new Map<string, Promise<Extractor>>();

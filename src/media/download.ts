@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
-import { runTool } from '../media/process.js';
+import { runTool } from './process.js';
 import { HttpGaveUp, HttpPermanentError, httpStatusError, pumpBody, rangeGet, withRetries } from '../util/http-fetch.js';
 
 export interface DownloadOptions {

@@ -1,6 +1,6 @@
 import { ClipstreamError } from '../errors.js';
-import { ffmpegPath } from '../media/ffmpeg-path.js';
-import { runTool } from '../media/process.js';
+import { ffmpegPath } from './ffmpeg-path.js';
+import { runTool } from './process.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
 import { validateOneOf } from '../util/validate.js';
 
