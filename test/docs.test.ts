@@ -89,6 +89,17 @@ describe('generated parts of the docs', () => {
     expect(SPECS.filter((s) => !text.includes(`<!-- options: ${s.name} -->`)).map((s) => s.name)).toEqual([]);
   });
 
+  it('the API reference (npm run docs) covers every entry point the package exports', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { exports: Record<string, { types?: string }> };
+    const typedoc = JSON.parse(readFileSync(join(REPO, 'typedoc.json'), 'utf8')) as { entryPoints: string[] };
+    const sources = Object.values(pkg.exports)
+      .map((e) => e.types)
+      .filter((t): t is string => typeof t === 'string' && t.endsWith('.d.ts'))
+      .map((t) => t.replace(/^\.\/dist\//, 'src/').replace(/\.d\.ts$/, '.ts'));
+    expect(sources.length).toBeGreaterThan(0);
+    expect(sources.filter((s) => !typedoc.entryPoints.includes(s))).toEqual([]);
+  });
+
   it('the README is at most 250 lines and opens with the two commands', () => {
     const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
     expect(readme.split('\n').length).toBeLessThanOrEqual(250);
