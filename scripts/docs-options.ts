@@ -16,7 +16,7 @@ import type { CommandSpec, OptionSpec } from '../src/util/args.js';
 import { commands } from '../src/cli/commands.js';
 import { modelsFetchSpec, modelsListSpec } from '../src/cli/models-fetch-command.js';
 
-export const REPO = fileURLToPath(new URL('..', import.meta.url));
+const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 /** Every command spec a docs page may show, by its name. */
 export const SPECS: readonly CommandSpec[] = [...commands, modelsFetchSpec, modelsListSpec];
