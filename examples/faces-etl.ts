@@ -19,8 +19,8 @@ import {
 } from 'clipstream/faces';
 import { ffmpegPath } from 'clipstream/media';
 
-const inputDir = process.argv[2] ?? 'videos';
-const outputDir = process.argv[3] ?? 'out-faces-etl';
+const inputDir = process.argv[2] ?? 'fixtures/faces';
+const outputDir = process.argv[3] ?? 'out/faces-etl';
 const ffmpeg = ffmpegPath();
 const detector = await loadFaceDetector(join(shippedModelsDir(), 'face_detector_synthetic.onnx'), { device: 'cpu' });
 const sources = await listFolderVideos(inputDir, {}, (w) => console.warn(w.message));

@@ -17,8 +17,8 @@ import {
   type SegmentsItem,
 } from 'clipstream/segments';
 
-const input = process.argv[2] ?? 'talk.mp4';
-const output = process.argv[3] ?? 'out-segments-etl/talk_alpha.mp4';
+const input = process.argv[2] ?? 'fixtures/segments/matte_move.mp4';
+const output = process.argv[3] ?? 'out/segments-etl/alpha.mp4';
 const options = resolveSegmentsOptions(
   { inputs: [input], outputs: [output], segmentSeconds: 2, outputType: 'alpha' },
   join(shippedModelsDir(), MATTING_MODEL_FILE),
