@@ -13,7 +13,8 @@ const layers = [
   { name: 'scale', path: '^src/scale/' },
   { name: 'jobs', path: '^src/jobs/' },
   { name: 'cli', path: '^src/cli/' },
-  { name: 'index', path: '^src/index\\.ts$' },
+  // The package's entry points: the root export and the subpath exports (clipstream/faces, ...).
+  { name: 'index', path: '^src/(index\\.ts$|entries/)' },
 ];
 const jobFolders = '(extract|clips|faces|segments)';
 
