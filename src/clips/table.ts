@@ -80,7 +80,11 @@ export function unitRecordPath(outputDir: string, videoId: string): string {
   return clipRecords(outputDir).path(videoId);
 }
 
-/** Writes a video's record atomically: a reader sees the whole record or none. */
+/**
+ * Writes a video's record atomically: a reader sees the whole record or none.
+ *
+ * @internal used by tests only
+ */
 export async function writeUnitRecord(outputDir: string, record: UnitRecord): Promise<void> {
   await clipRecords(outputDir).write(record.video_id, record);
 }

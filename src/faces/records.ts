@@ -64,6 +64,7 @@ export function faceRecords(outputDir: string, o: { onWarning?: WarningHandler; 
 
 export const recordPath = (outputDir: string, key: string): string => faceRecords(outputDir).path(key);
 
+/** @internal used by tests only */
 export async function writeRecord(outputDir: string, key: string, record: VideoRecord): Promise<void> {
   await faceRecords(outputDir).write(key, record);
 }
