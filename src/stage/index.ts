@@ -55,8 +55,8 @@
  * @module
  */
 export { generatorStage, orderedMap, type StageOptions } from './generator.js';
-export { declareStage, checkStages, contractOf, type StageContract } from './contract.js';
-export { failItem, type ErrorDecision, type ItemFailure, type OnError } from './on-error.js';
-export { itemStage, itemStep, type Failable, type ItemStageOptions, type ItemStep, type StepContext } from './item-stage.js';
+export { declareStage, checkStages, type StageContract } from './contract.js';
+export { failItem, type ItemFailure, type OnError } from './on-error.js';
+export { itemSink, itemStage, type ItemStageOptions } from './item-stage.js';
 export { Slots } from './slots.js';
-export { pipeline, type PipelineOptions, type PipelineStage } from './compose.js';
+export { pipeline } from './compose.js';

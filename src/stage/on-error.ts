@@ -11,7 +11,7 @@ import { toClipstreamError, type ClipstreamError, type ErrorCode, type Where } f
 import type { ItemFailure, OnError } from '../types.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
 
-export type { ErrorDecision, OnError } from '../types.js';
+export type { OnError } from '../types.js';
 
 export type { ItemFailure };
 
