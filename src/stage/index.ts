@@ -30,6 +30,9 @@
  * `declareStage(stage, contract)`; `orderedMap` gives bounded, ordered concurrency there. Such
  * a stage passes items that carry a failure on without working on them, as the kit does.
  *
+ * **A sink** (the last stage: a record written, a table updated) is `itemSink(contract, write)`:
+ * `write(item)` is awaited for each item in turn, failed ones included (the sink records them).
+ *
  * **Composing**: `pipeline(source, ...stages, { signal })` here is `stream/promises.pipeline`
  * that, on a failure or an abort, returns only once every stage has closed (no ffmpeg left).
  *
