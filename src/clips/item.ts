@@ -3,6 +3,7 @@
  * (its local path, its probe, its plan, its finished clips) and its row in `videos.csv`.
  * A video that failed keeps its error in the row and passes the later stages untouched.
  */
+import type { ErrorCode } from '../errors.js';
 import { failItem, type OnError } from '../stage/on-error.js';
 import type { Duplex } from 'node:stream';
 import { generatorStage, orderedMap } from '../stage/generator.js';
@@ -95,6 +96,8 @@ export interface VideoItem {
   issues: SpanIssue[];
   /** Clips cut in this run (the others existed). */
   made: number;
+  /** The code of its failure (the row keeps only the message). */
+  errorCode?: ErrorCode;
   /** Its failure was one of circumstance (an ffmpeg killed or stalled after the run's retries): the rerun does it again, like any failed video. */
   transient?: true;
   /** describe: the rows of `clips.csv`. */
@@ -147,6 +150,7 @@ export function videoStage(
       const id = item.source.videoId;
       const e = failItem(ctx.onError, name, err, { key: id, code: 'ERR_DECODE' }).error;
       if (e.transient) item.transient = true;
+      item.errorCode = e.code;
       item.row.failed = true;
       item.row.error = e.message.startsWith(`video ${id}`) ? e.message : `video ${id}: ${e.message}`;
       item.row.num_clips = 0;

@@ -124,7 +124,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
             onRecorded: (item, record) => {
               made += item.made;
               for (const issue of item.issues) onWarning(issueWarning(issue));
-              if (item.row.failed) onWarning(new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.row.video_id } }));
+              if (item.row.failed) onWarning(new ClipstreamError(item.errorCode ?? 'ERR_PIPELINE', item.row.error, { where: { key: item.row.video_id } }));
               job.item('done', record.clips.length);
               job.item('failed', record.issues.filter((i) => i.action === 'failed').length);
               job.unitDone(unitResult(item, record));
