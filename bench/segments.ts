@@ -22,7 +22,7 @@ import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { runTool } from '../src/media/process.js';
 import { composeFrame, RVM_GREEN, toModelInput } from '../src/segments/compose.js';
 import { MATTING_MODEL_FILE } from '../src/segments/matting-model.js';
-import { MATTE_FIXTURE } from '../src/segments/synthetic.js';
+import { MATTE_FIXTURE } from '../fixtures/matte.js';
 import { cpuSeconds, type BenchRow } from './measure.js';
 
 const r2 = (x: number) => Math.round(x * 100) / 100;

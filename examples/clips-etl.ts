@@ -15,10 +15,10 @@ import {
   resolveClipsOptions,
   videoItems,
   type VideoItem,
-} from 'clipstream';
+} from 'clipstream/clips';
 
-const sources = process.argv[2] ?? 'videos.csv';
-const outputDir = process.argv[3] ?? 'out-clips-etl';
+const sources = process.argv[2] ?? 'fixtures/sources/sources.csv';
+const outputDir = process.argv[3] ?? 'out/clips-etl';
 // The job's own options give the stages' context: folders, plan, encoder, videos at once.
 const { ctx } = await resolveClipsOptions({ sources, outputDir, clipLenS: 1, preset: 'ultrafast', parallelVideos: 2 });
 const list = await listClipSources(sources);

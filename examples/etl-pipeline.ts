@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { Extractor, decodeClips, expandShardPatterns, extractFeatures, readShards, shippedModelsDir, writeFeatureShards, type StreamItem } from 'clipstream';
 
-const outputDir = process.argv[2] ?? 'out-etl';
+const outputDir = process.argv[2] ?? 'out/etl';
 const urls = expandShardPatterns('fixtures/shards/shard-{000000..000001}.tar');
 const visual = await Extractor.load(join(shippedModelsDir(), 'slowfast_small.onnx'), { device: 'auto' });
 

@@ -4,23 +4,23 @@
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
+import { shippedModelsDir } from 'clipstream';
 import {
   cropStage,
   detectStage,
   encodeStage,
-  ffmpegPath,
   listFolderVideos,
   loadFaceDetector,
   facesRecordSink,
   sampleFramesStage,
-  shippedModelsDir,
   trackStage,
   type FaceItem,
   type RecordState,
-} from 'clipstream';
+} from 'clipstream/faces';
+import { ffmpegPath } from 'clipstream/media';
 
-const inputDir = process.argv[2] ?? 'videos';
-const outputDir = process.argv[3] ?? 'out-faces-etl';
+const inputDir = process.argv[2] ?? 'fixtures/faces';
+const outputDir = process.argv[3] ?? 'out/faces-etl';
 const ffmpeg = ffmpegPath();
 const detector = await loadFaceDetector(join(shippedModelsDir(), 'face_detector_synthetic.onnx'), { device: 'cpu' });
 const sources = await listFolderVideos(inputDir, {}, (w) => console.warn(w.message));

@@ -4,8 +4,8 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
+import { checkStages, shippedModelsDir } from 'clipstream';
 import {
-  checkStages,
   FrameModel,
   inferStage,
   joinStage,
@@ -13,13 +13,12 @@ import {
   prepareStage,
   remuxStage,
   resolveSegmentsOptions,
-  shippedModelsDir,
   segmentsItem,
   type SegmentsItem,
-} from 'clipstream';
+} from 'clipstream/segments';
 
-const input = process.argv[2] ?? 'talk.mp4';
-const output = process.argv[3] ?? 'out-segments-etl/talk_alpha.mp4';
+const input = process.argv[2] ?? 'fixtures/segments/matte_move.mp4';
+const output = process.argv[3] ?? 'out/segments-etl/alpha.mp4';
 const options = resolveSegmentsOptions(
   { inputs: [input], outputs: [output], segmentSeconds: 2, outputType: 'alpha' },
   join(shippedModelsDir(), MATTING_MODEL_FILE),

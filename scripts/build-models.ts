@@ -4,7 +4,7 @@
  * The output is deterministic, so re-running it on an unchanged tree changes no bytes.
  */
 import { join } from 'node:path';
-import { manifestEntry, SHIPPED_MODELS } from '../src/models/shipped.js';
+import { manifestEntry, SHIPPED_MODELS } from './shipped-models.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 
 const outDir = process.argv[2] ?? 'models';

@@ -1,5 +1,5 @@
 /**
- * Writes the synthetic matting videos (src/segments/synthetic.ts):
+ * Writes the synthetic matting videos (fixtures/matte.ts):
  *   npx tsx scripts/make-segments-fixtures.ts [outDir]   (default: fixtures/segments)
  * Tests call `writeMatteVideo` into a temporary folder for the awkward variants (other
  * containers, sizes, rotation, VFR, late audio) instead of committing them.
@@ -9,7 +9,7 @@ import { extname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { runTool } from '../src/media/process.js';
-import { beepExpression, MATTE_FIXTURE, renderMatteFrame, type MatteVideoSpec } from '../src/segments/synthetic.js';
+import { beepExpression, MATTE_FIXTURE, renderMatteFrame, type MatteVideoSpec } from '../fixtures/matte.js';
 import { rawRgbInputArgs } from '../src/media/raw-video.js';
 
 export interface MatteVideoOptions {

@@ -67,11 +67,15 @@ export interface FeatureRecord {
   audio_note?: string;
 }
 
-/** Why an item produced no output (the same shape `failItem` of src/stage/on-error.ts returns). */
-export interface SampleFailure {
+/**
+ * Why an item produced no output: the one failure mark of every job's items (`item.failure`),
+ * set by the stage kit (src/stage/) when a stage gives up on the item; later stages pass it on untouched.
+ */
+export interface ItemFailure {
+  /** The stage that gave up on the item. */
   stage: string;
   error: ClipstreamError;
-  /** `skipped` for expected conditions (too short), `failed` for broken input. */
+  /** `skipped` for expected conditions (a clip too short), `failed` for broken input. */
   status: 'skipped' | 'failed';
 }
 
@@ -92,7 +96,7 @@ export interface BaseSample {
   index: number;
   files: Record<string, Buffer>;
   /** Set once a stage fails or skips the item; later stages pass it through untouched. */
-  failure?: SampleFailure;
+  failure?: ItemFailure;
 }
 
 /** A generic item carrying the fields `F` its stages added. */

@@ -3,7 +3,8 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeDeadTemps, tempPathFor, withAtomicFile, writeFileAtomic } from '../src/util/atomic.js';
+import { tempPathFor, withAtomicFile, writeFileAtomic } from '../src/util/atomic.js';
+import { removeDeadTemps } from '../src/util/lock.js';
 
 describe('atomic writes', () => {
   it('writes the whole file under its final name and leaves no temp file', async () => {

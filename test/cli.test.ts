@@ -177,8 +177,8 @@ describe('README', () => {
     expect((await readdir(dir)).filter((f) => f.endsWith('.msgpack'))).toEqual(['shard-000000.msgpack', 'shard-000001.msgpack']);
   });
 
-  it('shows the ETL example exactly as examples/etl-pipeline.ts, which runs', async () => {
-    const readme = await readFile(join(REPO, 'README.md'), 'utf8');
+  it('docs/library.md shows the ETL example exactly as examples/etl-pipeline.ts, which runs', async () => {
+    const readme = await readFile(join(REPO, 'docs', 'library.md'), 'utf8');
     const example = await readFile(join(REPO, 'examples', 'etl-pipeline.ts'), 'utf8');
     expect(readme).toContain(example.trim());
     const dir = await mkdtemp(join(tmpdir(), 'clipstream-etl-'));

@@ -18,7 +18,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('the clips stages composed by hand (examples/clips-etl.ts, shown in the README)', () => {
+describe('the clips stages composed by hand (examples/clips-etl.ts, shown in docs/library.md)', () => {
   it('runs, cuts only the clips its own stage keeps, and writes the tables the job writes', async () => {
     const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/clips-etl.ts', join(dir, 'sources.csv'), join(dir, 'out')], {
       cwd: REPO,
@@ -39,7 +39,7 @@ describe('the clips stages composed by hand (examples/clips-etl.ts, shown in the
     ]);
     // An independent decode of the clip: the 10 frames the plan asked for.
     expect(await frameHashes(join(dir, 'out', 'clips', 'a_10_20.mp4'))).toHaveLength(10);
-    const readme = await readFile(join(REPO, 'README.md'), 'utf8');
+    const readme = await readFile(join(REPO, 'docs', 'library.md'), 'utf8');
     expect(readme).toContain(await readFile(join(REPO, 'examples/clips-etl.ts'), 'utf8'));
   }, 120_000);
 });

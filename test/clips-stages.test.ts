@@ -55,6 +55,9 @@ it('obtain -> probe -> plan, then cut -> describe, as separate pipelines', async
     ['bad', true, undefined],
   ]);
   expect(planned[1]!.row.error).toMatch(/^video bad: cannot probe .*bad\.mp4: /);
+  // The one failure mark of the stage kit: the stage that gave up, and the error the row shows.
+  expect([planned[0]!.failure, planned[1]!.failure?.stage, planned[1]!.failure?.status]).toEqual([undefined, 'probe', 'failed']);
+  expect(planned[1]!.row.error).toContain(planned[1]!.failure!.error.message);
   expect(planned[0]!.timing!.numFrames).toBe(40);
 
   // Keep the middle clip only, then cut and describe.

@@ -17,7 +17,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('the faces stages composed by hand (examples/faces-etl.ts, shown in the README)', () => {
+describe('the faces stages composed by hand (examples/faces-etl.ts, shown in docs/library.md)', () => {
   it('runs and writes the clips and metadata the job writes', async () => {
     const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/faces-etl.ts', join(dir, 'in'), join(dir, 'out')], {
       cwd: REPO,
@@ -27,7 +27,7 @@ describe('the faces stages composed by hand (examples/faces-etl.ts, shown in the
     expect(out.trim()).toBe('talk.mp4: done, 2 clip(s)');
     const csv = (await readFile(join(dir, 'out', 'metadata.csv'), 'utf8')).trim().split('\n');
     expect(csv.slice(1).map((l) => l.split(',')[4])).toEqual(['talk_000', 'talk_001']);
-    const readme = await readFile(join(REPO, 'README.md'), 'utf8');
+    const readme = await readFile(join(REPO, 'docs', 'library.md'), 'utf8');
     expect(readme).toContain(await readFile(join(REPO, 'examples/faces-etl.ts'), 'utf8'));
   });
 });

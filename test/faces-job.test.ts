@@ -9,7 +9,8 @@ import { parseArgs } from '../src/util/args.js';
 import { facesSpec, runFaces } from '../src/cli/faces-command.js';
 import { probeVideo } from '../src/media/probe.js';
 import { SYNTHETIC_VIDEOS } from '../src/faces/synthetic.js';
-import { faces, STATE_FILE } from '../src/jobs/faces.js';
+import { faces } from '../src/jobs/faces.js';
+import { STATE_FILE } from '../src/faces/record.js';
 import { liveChildProcesses } from '../src/media/process.js';
 import { GraphBuilder, ints } from '../src/models/onnx-graph.js';
 

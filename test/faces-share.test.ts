@@ -17,7 +17,9 @@ import { RECORDS_DIR, recordPath, writeRecord } from '../src/faces/records.js';
 import { sampleFramesStage } from '../src/faces/sample-frames.js';
 import { EXPORT_MANIFEST, exportStores, stagingPath } from '../src/faces/staging.js';
 import { trackStage } from '../src/faces/track.js';
-import { faces, LMDB_DIR, STATE_FILE } from '../src/jobs/faces.js';
+import { faces } from '../src/jobs/faces.js';
+import { LMDB_DIR } from '../src/faces/encode.js';
+import { STATE_FILE } from '../src/faces/record.js';
 import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { checkStages } from '../src/stage/contract.js';
 import { runCliAsync, startCli } from './helpers/run-cli.js';
@@ -160,6 +162,23 @@ describe('faces: runs sharing one output folder (issue 12)', () => {
     await same(out, join(dir, 'one'));
     // Nothing of the killed run is left under a temp name.
     for (const d of ['clips', RECORDS_DIR, '.faces-staging']) expect((await readdir(join(out, d))).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  }, 120_000);
+
+  it('a cut-short video record is said once and its video redone: the files of one run', async () => {
+    const out = join(dir, 'cut');
+    await faces({ ...common(), outputDir: out });
+    const path = recordPath(out, 'face_move');
+    const whole = await readFile(path);
+    await writeFile(path, whole.subarray(0, whole.length >> 1));
+    const warnings: string[] = [];
+    const report = await faces({ ...common(), outputDir: out, onWarning: (w) => warnings.push(w.message) });
+    expect(report.run.units.map((u) => [u.unit, u.outcome])).toEqual([
+      ['face_gap.mp4', 'skipped'],
+      ['face_move.mp4', 'done'],
+    ]);
+    expect(warnings.filter((w) => w.includes('unreadable video record'))).toEqual([`${path}: unreadable video record; its video is done again`]);
+    expect((await readFile(path)).equals(whole)).toBe(true);
+    await same(out, join(dir, 'one'));
   }, 120_000);
 
   it('output made before per-video records (faces-videos.json only) is resumed, not redone', async () => {

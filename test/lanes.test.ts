@@ -1,6 +1,7 @@
 /** The worker's lanes (src/scale/lanes.ts) with a toy run in place of a job: no Redis needed. */
 import { describe, expect, it } from 'vitest';
-import { FeedLanes, HandedBackError, Slots, type LaneRun } from '../src/scale/lanes.js';
+import { FeedLanes, HandedBackError, type LaneRun } from '../src/scale/lanes.js';
+import { Slots } from '../src/stage/slots.js';
 import type { UnitResult } from '../src/stage/job-run.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

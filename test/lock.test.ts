@@ -5,8 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from '../src/jobs/extract.js';
-import { removeDeadTemps } from '../src/util/atomic.js';
-import { describeHolder, lockHeldElsewhere, tryLock, waitForLock } from '../src/util/lock.js';
+import { describeHolder, lockHeldElsewhere, removeDeadTemps, tryLock, waitForLock } from '../src/util/lock.js';
 import { startCli } from './helpers/run-cli.js';
 import { featureShards, makeSmallShards, runLogs } from './helpers/scale-shards.js';
 

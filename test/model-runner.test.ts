@@ -13,7 +13,7 @@ import { channelTables, normalisationTable, writePlanes, writeVideoCTHW } from '
 import { GraphBuilder, ints, int } from '../src/models/onnx-graph.js';
 import { toModelInput } from '../src/segments/compose.js';
 import { FrameModel } from '../src/segments/model.js';
-import { MATTE_FIXTURE, renderMatteFrame } from '../src/segments/synthetic.js';
+import { MATTE_FIXTURE, renderMatteFrame } from '../fixtures/matte.js';
 import type { Sample } from '../src/types.js';
 
 const DETECTOR = join('models', SYNTHETIC_DETECTOR_FILE);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClipstreamError } from '../src/errors.js';
 import { readModelInfo, type ModelInfo } from '../src/models/info.js';
 import { foldBatchNorm, mulberry32, type StateDict } from '../src/models/params.js';
-import { manifestEntry, SHIPPED_MODELS } from '../src/models/shipped.js';
+import { manifestEntry, SHIPPED_MODELS } from '../scripts/shipped-models.js';
 import { buildSlowFast, describeSlowFast, slowPathwayIndices, SLOWFAST_FULL, SLOWFAST_SMALL, type SlowFastConfig } from '../src/models/slowfast.js';
 import { buildVggish, describeVggish, VGGISH_FULL, VGGISH_SMALL } from '../src/models/vggish.js';
 

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_CLIPS_DIR, FIXTURES_DIR } from '../fixtures/index.js';
 import { clips } from '../src/jobs/clips.js';
-import { faces, LMDB_DIR, STATE_FILE } from '../src/jobs/faces.js';
+import { faces } from '../src/jobs/faces.js';
+import { LMDB_DIR } from '../src/faces/encode.js';
+import { STATE_FILE } from '../src/faces/record.js';
 
 let dir: string;
 beforeAll(async () => {

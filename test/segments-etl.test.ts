@@ -16,7 +16,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('the segments stages composed by hand (examples/segments-etl.ts, shown in the README)', () => {
+describe('the segments stages composed by hand (examples/segments-etl.ts, shown in docs/library.md)', () => {
   it('runs and writes the same video as the job with the same options', async () => {
     const out = join(dir, 'etl', 'alpha.mp4');
     const stdout = execFileSync(process.execPath, ['--import', 'tsx', 'examples/segments-etl.ts', FIXTURE, out], {
@@ -29,7 +29,7 @@ describe('the segments stages composed by hand (examples/segments-etl.ts, shown 
     const job = join(dir, 'job', 'alpha.mp4');
     await segments({ inputs: [FIXTURE], outputs: [job], segmentSeconds: 2, outputType: 'alpha', device: 'cpu', onWarning: () => {} });
     expect(Buffer.compare(await readFile(out), await readFile(job))).toBe(0);
-    const readme = await readFile(join(REPO, 'README.md'), 'utf8');
+    const readme = await readFile(join(REPO, 'docs', 'library.md'), 'utf8');
     expect(readme).toContain(await readFile(join(REPO, 'examples/segments-etl.ts'), 'utf8'));
   });
 });

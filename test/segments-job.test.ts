@@ -7,7 +7,7 @@ import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { decodeRange } from '../src/segments/decode-range.js';
 import { probeFrameTimeline } from '../src/media/probe.js';
 import { planSegments } from '../src/segments/plan.js';
-import { MATTE_FIXTURE, matteIoU, trueMask } from '../src/segments/synthetic.js';
+import { MATTE_FIXTURE, matteIoU, trueMask } from '../fixtures/matte.js';
 import { decodeAll, decodeAudio, onsets, probeCounted, readPng } from './helpers/segments.js';
 
 const FIXTURE = 'fixtures/segments/matte_move.mp4';

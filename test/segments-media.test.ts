@@ -10,7 +10,7 @@ import { runTool } from '../src/media/process.js';
 import { decodeRange } from '../src/segments/decode-range.js';
 import { probeFrameTimeline } from '../src/media/probe.js';
 import { planSegments } from '../src/segments/plan.js';
-import { MATTE_FIXTURE } from '../src/segments/synthetic.js';
+import { MATTE_FIXTURE } from '../fixtures/matte.js';
 import { decodeAll, probeCounted } from './helpers/segments.js';
 
 // Awkward sources, generated here: variable frame rate, odd size, rotation, audio 0.4 s late in .mkv, MPEG-TS.

@@ -1,6 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { segments, type SegmentsReport } from '../src/jobs/segments.js';
 import { ffmpegPath, ffprobePath } from '../src/media/ffmpeg-path.js';
@@ -197,15 +199,14 @@ describe('a failure after inference keeps the counts', () => {
     const model = { path: 'unused.onnx', kind: 'image' } as never;
     const stage = remuxStage({ model, options: o, onError: 'skip' });
     const out: SegmentsItem[] = [];
-    for await (const it of stage(
-      (async function* () {
-        yield item;
-      })(),
-    ))
-      out.push(it);
+    await pipeline(Readable.from([item]), stage, async (items: AsyncIterable<SegmentsItem>) => {
+      for await (const it of items) out.push(it);
+    });
     const r = out[0]!.report;
     expect(r.status).toBe('failed');
     expect(r.error).toMatch(/missing\.mp4/);
     expect([r.segments, r.segmentsRun, r.segmentsReused, r.frames]).toEqual([3, 2, 1, 60]);
+    // The one failure mark: the stage that gave up, its error the report's.
+    expect([out[0]!.failure?.stage, out[0]!.failure?.error.message]).toEqual(['remux', r.error]);
   });
 });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeMatteVideo } from '../scripts/make-segments-fixtures.js';
 import { segmentsJob } from '../src/cli/segments-command.js';
 import { segments } from '../src/jobs/segments.js';
-import { MATTE_FIXTURE } from '../src/segments/synthetic.js';
+import { MATTE_FIXTURE } from '../fixtures/matte.js';
 import { probeCounted } from './helpers/segments.js';
 
 // Two short videos in a folder: the units of the job are the videos, by input path.

@@ -11,7 +11,7 @@ import { parseBitRate, parseStateMode, resolveSegmentsOptions } from '../src/seg
 import { workDirFor } from '../src/segments/stages.js';
 import { keyframeBefore, planSegments } from '../src/segments/plan.js';
 import { decodeState, encodeState } from '../src/segments/records.js';
-import { MATTE_FIXTURE, matteIoU, renderMatteFrame, trueMask } from '../src/segments/synthetic.js';
+import { MATTE_FIXTURE, matteIoU, renderMatteFrame, trueMask } from '../fixtures/matte.js';
 import { readPng } from './helpers/segments.js';
 
 const cfr = (n: number, fps: number) => Float64Array.from({ length: n }, (_, i) => Math.round((i / fps) * 1e6) / 1e6);

@@ -5,7 +5,8 @@ import { basename, join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from '../src/jobs/extract.js';
-import { expandShardUrls, openShard, shardFileName } from '../src/shards/shard-source.js';
+import { liveChildProcesses } from '../src/media/process.js';
+import { expandShardUrls, openShard, ShardSourceError, shardFileName } from '../src/shards/shard-source.js';
 import { featureShards, makeSmallShards } from './helpers/scale-shards.js';
 import { memberOffsets } from './helpers/tar.js';
 import { completedKeys } from '../src/sinks/feature-shard.js';
@@ -110,6 +111,21 @@ describe('openShard with pipe:', () => {
   it('a command that exits non-zero fails the stream, with its exit code and stderr', async () => {
     const url = `pipe:cat ${shards[1]} && echo 'access denied' >&2 && exit 3`;
     await expect(buffer(openShard(url))).rejects.toThrow(`shard ${url}: the command exited with code 3 (stderr: access denied)`);
+  });
+
+  it("a command that hangs is killed by the process runner's watchdog: a typed error naming the shard, no process left", async () => {
+    const url = 'pipe:exec sleep 600';
+    const before = process.env.CLIPSTREAM_STALL_TIMEOUT_MS;
+    process.env.CLIPSTREAM_STALL_TIMEOUT_MS = '1500';
+    try {
+      const stream = openShard(url);
+      await expect(buffer(stream)).rejects.toThrow(`shard ${url}: the command stalled (no output for 2 s) and was killed`);
+      await expect(buffer(openShard(url))).rejects.toBeInstanceOf(ShardSourceError);
+    } finally {
+      if (before === undefined) delete process.env.CLIPSTREAM_STALL_TIMEOUT_MS;
+      else process.env.CLIPSTREAM_STALL_TIMEOUT_MS = before;
+    }
+    expect(liveChildProcesses()).toBe(0);
   });
 });
 

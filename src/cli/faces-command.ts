@@ -1,5 +1,5 @@
 import { parseScorerSpec } from '../faces/scorers.js';
-import { listFolderVideos } from '../faces/sources.js';
+import { listFolderVideos } from '../media/video-folder.js';
 import { faces, type FacesOptions } from '../jobs/faces.js';
 import type { JobDefinition } from '../run/job-definition.js';
 import { ProgressDisplay } from '../util/progress.js';

@@ -4,16 +4,13 @@ import { describeTools } from '../media/ffmpeg-path.js';
 import { bundleClips } from '../shards/bundle.js';
 import { cliMessage, formatHelp, parseArgs, type CommandSpec } from '../util/args.js';
 import { bundleSpec, commands } from './commands.js';
-import { extractOptionsFromArgs, extractSpec, runExtract } from './extract-command.js';
+import { extractSpec, runExtract } from './extract-command.js';
 import { modelsBuildSpec, runModelsBuild } from './models-command.js';
 import { modelsFetchSpec, modelsListSpec, runModelsFetch, runModelsList } from './models-fetch-command.js';
 import { clipsSpec, runClips } from './clips-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
 import { SEGMENT_STEPS, runSegments, segmentsSpec } from './segments-command.js';
 import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
-
-/** Moved to ./extract-command.ts; re-exported for the files that import it from here. */
-export { extractOptionsFromArgs };
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

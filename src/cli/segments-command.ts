@@ -25,7 +25,7 @@ export const segmentsSpec: CommandSpec = {
       name: 'model',
       type: 'string',
       description:
-        'ONNX model: RVM (rvm_mobilenetv3_fp32.onnx, rvm_resnet50_fp32.onnx) or a stateless image model; default: the shipped synthetic matting model, which only finds the fixture disc',
+        "A registry name (rvm-mobilenetv3, rvm-resnet50; see 'clipstream models list') or an ONNX file: RVM (rvm_mobilenetv3_fp32.onnx, rvm_resnet50_fp32.onnx) or a stateless image model; default: the shipped synthetic matting model, which only finds the fixture disc",
     },
     { name: 'model_kind', type: 'string', description: "auto (from the model's input/output names), rvm or image", default: 'auto' },
     {

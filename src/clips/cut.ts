@@ -1,4 +1,5 @@
 import { mkdir, rm } from 'node:fs/promises';
+import { ClipstreamError } from '../errors.js';
 import { join } from 'node:path';
 import { remixClip, splitAudio } from './audio.js';
 import { videoStage, type VideoContext, type VideoItem, type VideoStage } from './item.js';
@@ -133,6 +134,13 @@ export function cutStage(ctx: VideoContext): VideoStage {
         if (errors.length > 0) {
           item.row.error = `video ${item.source.videoId}: ${errors.length} of ${item.clips!.length} clips failed: ${errors.join('; ')}`;
           item.row.failed = item.done.size === 0;
+          // No clip made: the video failed, and the later stages pass it on untouched.
+          if (item.row.failed)
+            item.failure = {
+              stage: 'cut',
+              error: new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.source.videoId } }),
+              status: 'failed',
+            };
         }
       },
       ctx,

@@ -1,12 +1,12 @@
 /**
  * What flows through the clips stages: one source video, with the fields each stage adds
  * (its local path, its probe, its plan, its finished clips) and its row in `videos.csv`.
- * A video that failed keeps its error in the row and passes the later stages untouched.
+ * A video that failed is marked (`item.failure`, the stage kit's mark), keeps its error in the
+ * row, and passes the later stages untouched.
  */
-import type { ErrorCode } from '../errors.js';
-import { failItem, type OnError } from '../stage/on-error.js';
 import type { Duplex } from 'node:stream';
-import { generatorStage, orderedMap } from '../stage/generator.js';
+import { itemStage, type OnError, type Slots } from '../stage/index.js';
+import type { ItemFailure } from '../types.js';
 import type { DownloadOptions } from '../media/download.js';
 import type { EncoderChoice } from '../media/encoders.js';
 import type { ClipRecord } from './package.js';
@@ -56,28 +56,6 @@ export interface VideoContext {
   signal?: AbortSignal;
 }
 
-/** A counting semaphore: the stages of a run share one, so `parallelVideos` bounds the work of all of them together. */
-export class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-
-  constructor(n: number) {
-    this.#free = n;
-  }
-
-  async use<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((r) => this.#waiting.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
-    }
-  }
-}
-
 export interface VideoItem {
   source: SourceRow;
   row: VideoRow;
@@ -96,12 +74,12 @@ export interface VideoItem {
   issues: SpanIssue[];
   /** Clips cut in this run (the others existed). */
   made: number;
-  /** The code of its failure (the row keeps only the message). */
-  errorCode?: ErrorCode;
   /** Its failure was one of circumstance (an ffmpeg killed or stalled after the run's retries): the rerun does it again, like any failed video. */
   transient?: true;
   /** describe: the rows of `clips.csv`. */
   records: ClipRecord[];
+  /** Set once a stage gave up on the video (its row says `failed` with the error); later stages pass it on untouched. */
+  failure?: ItemFailure;
 }
 
 /** A fresh item for a source, before any stage. */
@@ -128,11 +106,11 @@ export async function* videoItems(sources: AsyncIterable<SourceRow> | Iterable<S
 }
 
 /**
- * A stage from a per-video step: failed items pass untouched, and a step that throws fails
- * its video only (the error goes to the row, named after the video; `ctx.onError: 'throw'`
- * stops the pipeline instead); an abort propagates.
- * Up to `ctx.concurrency` videos are worked on at once (sharing `ctx.slots`), and items
- * come out in the order they came in. Usable with `stream/promises.pipeline` as a transform.
+ * A stage from a per-video step, written with the stage kit (`itemStage`): failed items pass
+ * untouched, and a step that throws fails its video only (`item.failure`; the error goes to the
+ * row, named after the video; `ctx.onError: 'throw'` stops the pipeline instead); an abort
+ * propagates. Up to `ctx.concurrency` videos are worked on at once (sharing `ctx.slots`), and
+ * items come out in the order they came in. Usable with `stream/promises.pipeline` as a transform.
  *
  * @example await pipeline(Readable.from(rows.map(videoItem)), obtainStage(ctx), probeStage(ctx), async function* (s) { for await (const it of s) console.log(it.info) });
  */
@@ -141,22 +119,26 @@ export function videoStage(
   ctx: Pick<VideoContext, 'signal' | 'concurrency' | 'slots' | 'onError'>,
   name = 'clips stage',
 ): VideoStage {
-  const one = async (item: VideoItem): Promise<VideoItem> => {
-    if (item.row.failed) return item;
-    try {
-      await (ctx.slots ? ctx.slots.use(() => step(item)) : step(item));
-    } catch (err) {
-      if (ctx.signal?.aborted) throw err;
-      const id = item.source.videoId;
-      const e = failItem(ctx.onError, name, err, { key: id, code: 'ERR_DECODE' }).error;
-      if (e.transient) item.transient = true;
-      item.errorCode = e.code;
-      item.row.failed = true;
-      item.row.error = e.message.startsWith(`video ${id}`) ? e.message : `video ${id}: ${e.message}`;
-      item.row.num_clips = 0;
-      item.records = [];
-    }
-    return item;
-  };
-  return generatorStage<VideoItem, VideoItem>((items) => orderedMap(items, one, ctx.concurrency ?? 1), { writableHighWaterMark: 1, readableHighWaterMark: 1 });
+  return itemStage<VideoItem>(
+    {
+      name,
+      concurrency: ctx.concurrency ?? 1,
+      slots: ctx.slots,
+      onError: ctx.onError,
+      signal: ctx.signal,
+      keyOf: (item) => item.source.videoId,
+      code: 'ERR_DECODE',
+      writableHighWaterMark: 1,
+      readableHighWaterMark: 1,
+      onFailure: (item, { error: e }) => {
+        const id = item.source.videoId;
+        if (e.transient) item.transient = true;
+        item.row.failed = true;
+        item.row.error = e.message.startsWith(`video ${id}`) ? e.message : `video ${id}: ${e.message}`;
+        item.row.num_clips = 0;
+        item.records = [];
+      },
+    },
+    step,
+  );
 }

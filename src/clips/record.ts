@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { declareStage } from '../stage/contract.js';
 import type { UnitResult } from '../stage/job-run.js';
 import type { VideoItem } from './item.js';
-import { writeUnitRecord, type ClipTables, type UnitRecord } from './table.js';
+import type { ClipTables, UnitRecord } from './table.js';
 
 export interface RecordSinkOptions {
   /** The tables of the output folder (src/clips/table.ts): updated after every video (rebuilt when that completes them or the throttle allows). */
@@ -13,7 +13,7 @@ export interface RecordSinkOptions {
 
 /**
  * The last stage: for each finished video (done, partly done or failed) its record
- * `outputDir/.units/<video_id>.json` is written atomically, then videos.csv, clips.csv and
+ * `outputDir/.units/<video_id>.json` is written atomically (the record store), then videos.csv, clips.csv and
  * span_issues.csv are rebuilt from every record in the folder if that makes them complete or
  * the last rebuild is old enough (`ClipTables.update('video')`). A run killed at any point
  * keeps every video recorded before it; runs sharing the folder each add their videos.
@@ -24,7 +24,7 @@ export interface RecordSinkOptions {
 export function clipsRecordSink(o: RecordSinkOptions): Writable {
   const take = async (item: VideoItem) => {
     const record: UnitRecord = { video_id: item.source.videoId, row: item.row, clips: item.records, issues: item.issues };
-    await writeUnitRecord(o.tables.outputDir, record);
+    await o.tables.records.write(record.video_id, record);
     await o.tables.update('video');
     await o.onRecorded?.(item, record);
   };

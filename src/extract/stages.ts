@@ -14,9 +14,6 @@ import { writeFeatureShards, type FeatureShardFormat } from '../sinks/feature-sh
 import type { StreamItem, WarningHandler } from '../types.js';
 import { emptyLog, shardResult } from './results.js';
 
-/** What a tar sample carries when the reader gives it (readTarShards' contract adds these). */
-export const TAR_FIELDS = ['__key__', '__url__', 'shard', 'index', 'files', 'members'] as const;
-
 /** A model's stage: visual models need the decoded video, audio models the decoded audio. */
 export function featureStage(model: Extractor, batchSize: number, onBatch?: (kind: 'visual' | 'audio', size: number) => void) {
   const kind = model.kind;

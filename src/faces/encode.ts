@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { rgbEncodeColour } from '../media/rgb-encode.js';
-import { declareStage } from '../stage/contract.js';
-import { failItem, type OnError } from '../stage/on-error.js';
-import { generatorStage } from '../stage/generator.js';
+import type { ClipstreamError } from '../errors.js';
+import { itemStage, type OnError } from '../stage/index.js';
 import { encodeFaceClip, extractAudioSpan, type EncodeOptions } from './clip-writer.js';
 import type { ClipItem, FaceItem, FaceSource } from './items.js';
 import { encodeFrames, type FrameStore, type ImageFormat } from './lmdb-store.js';
@@ -36,33 +35,46 @@ export interface EncodeStageOptions {
 /**
  * Stage: clips in, metadata rows out. Each clip's frames stream once through the H.264 encoder
  * (with the source's audio), into the LMDB store in chunks, and past the statistics, which keep
- * only the `scoreFrames` frames they score. A clip that fails yields `clip-failed`; later clips
- * of that source are skipped (the source is recorded as failed and redone on a rerun).
+ * only the `scoreFrames` frames they score. A clip that fails is passed on marked
+ * (`clip.failure`); later clips of that source are marked skipped, not made (the source is
+ * recorded as failed and redone on a rerun). Written with the stage kit's `itemStage`.
  *
  * @example
  * encodeStage({ ffmpeg, outputDir: 'out', audio: 'embed', imageFormat: 'jpeg', jpegQuality: 95, scorers: [], scoreFrames: 8 })
  */
 export function encodeStage(o: EncodeStageOptions) {
-  const stage = generatorStage<FaceItem, FaceItem>(async function* (items, signal) {
-    const failed = new Set<FaceSource>();
-    for await (const item of items) {
-      if (item.kind !== 'clip') {
-        if (item.kind === 'source-end') failed.delete(item.source);
-        yield item;
-        continue;
+  // The first failure of each source whose source-end has not come yet.
+  const failed = new Map<FaceSource, ClipstreamError>();
+  return itemStage<FaceItem>(
+    {
+      name: 'encode',
+      needs: ['clip', 'frames', 'info'],
+      adds: ['row'],
+      drops: ['clip', 'frames'],
+      onError: o.onError,
+      signal: o.signal,
+      accepts: (item) => item.kind === 'clip' || item.kind === 'source-end',
+      keyOf: (item) => (item as ClipItem).clipKey,
+      code: 'ERR_IO',
+      whereOf: (item) => ({ file: item.source.path }),
+      onFailure: (item, failure) => failed.set(item.source, failure.error),
+      writableHighWaterMark: 4,
+      readableHighWaterMark: 4,
+    },
+    async (item, { signal }): Promise<FaceItem | undefined> => {
+      if (item.kind === 'source-end') {
+        failed.delete(item.source);
+        return;
       }
-      if (failed.has(item.source)) continue;
-      try {
-        yield { kind: 'row', source: item.source, row: await writeClip(item, o, signal) };
-      } catch (err) {
-        if (signal.aborted || o.signal?.aborted) throw err;
-        const failure = failItem(o.onError, 'encode', err, { key: item.clipKey, code: 'ERR_IO', where: { file: item.source.path } });
-        failed.add(item.source);
-        yield { kind: 'clip-failed', source: item.source, clipKey: item.clipKey, error: failure.error };
+      const clip = item as ClipItem;
+      const error = failed.get(clip.source);
+      if (error) {
+        clip.failure = { stage: 'encode', error, status: 'skipped' };
+        return;
       }
-    }
-  });
-  return declareStage(stage, { name: 'encode', needs: ['clip', 'frames', 'info'], adds: ['row'], drops: ['clip', 'frames'] });
+      return { kind: 'row', source: clip.source, row: await writeClip(clip, o, signal) };
+    },
+  );
 }
 
 async function writeClip(clip: ClipItem, o: EncodeStageOptions, stageSignal: AbortSignal): Promise<FaceRow> {

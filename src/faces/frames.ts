@@ -96,6 +96,8 @@ export async function* sampledFrames(
  *
  * @example
  * const frames = await decodeSampledFrames(ffmpeg, 'a.mp4', { sampleEvery: 2, width: 320, height: 180 });
+ *
+ * @internal used by tests only
  */
 export async function decodeSampledFrames(
   ffmpeg: string,

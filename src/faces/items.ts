@@ -1,8 +1,10 @@
 import type { ClipstreamError } from '../errors.js';
+import type { ItemFailure } from '../types.js';
 import type { Detection } from './boxes.js';
 import type { CropBox } from './crops.js';
 import type { FaceRow } from './metadata.js';
 import type { ProbedVideo } from './source-info.js';
+import type { VideoFile } from '../media/video-folder.js';
 import type { FrameDetection } from './tracker.js';
 
 /**
@@ -12,14 +14,7 @@ import type { FrameDetection } from './tracker.js';
  * they consumed (a frame's pixels after detection, a clip's frames after encoding), so memory
  * does not grow with video length.
  */
-export interface FaceSource {
-  /** Position in the sorted source list; outputs are ordered by it. */
-  index: number;
-  path: string;
-  /** Path relative to the input folder (the key of the resume state). */
-  rel: string;
-  /** Stem of the clip keys, unique among the sources (see sources.ts). */
-  key: string;
+export interface FaceSource extends VideoFile {
   /** Set by the sample-frames stage once probed. */
   info?: ProbedVideo;
 }
@@ -64,6 +59,11 @@ export interface ClipItem {
   /** How many frames `frames` yields (the span from the first to the last detection). */
   numFrames: number;
   frames: AsyncIterable<Uint8Array>;
+  /**
+   * Set when the clip could not be made (the stage kit's one failure mark): its source is
+   * recorded as failed (and retried on a rerun); later clips of that source are marked skipped.
+   */
+  failure?: ItemFailure;
 }
 
 /** A finished face clip: its metadata row. */
@@ -71,14 +71,6 @@ export interface RowItem {
   kind: 'row';
   source: FaceSource;
   row: FaceRow;
-}
-
-/** A face clip that could not be made: its source is recorded as failed (and retried on a rerun). */
-export interface ClipFailed {
-  kind: 'clip-failed';
-  source: FaceSource;
-  clipKey: string;
-  error: ClipstreamError;
 }
 
 export interface FaceSourceEnd {
@@ -89,4 +81,4 @@ export interface FaceSourceEnd {
   error?: ClipstreamError;
 }
 
-export type FaceItem = FrameItem | BlockItem | ClipItem | RowItem | ClipFailed | FaceSourceEnd;
+export type FaceItem = FrameItem | BlockItem | ClipItem | RowItem | FaceSourceEnd;

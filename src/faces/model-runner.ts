@@ -7,7 +7,7 @@
 import { ClipstreamError } from '../errors.js';
 import { type GraphInfo, readGraph } from '../infer/graph.js';
 
-export { ModelRunner, openModelRunner, type ModelOutputs, type ModelRunnerOptions } from '../infer/model-runner.js';
+export { ModelRunner, openModelRunner, type ModelRunnerOptions } from '../infer/model-runner.js';
 
 /** Inputs, outputs and metadata of an ONNX graph, read from the file (no session needed). */
 export interface GraphInterface {

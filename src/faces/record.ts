@@ -15,7 +15,7 @@ export const STATE_FILE = 'faces-videos.json';
 export interface VideoLog {
   file: string;
   status: 'done' | 'failed' | 'skipped (done before)' | 'skipped (locked)';
-  /** Stem of the video's clip keys (kept across reruns, see sources.ts). */
+  /** Stem of the video's clip keys (kept across reruns, see src/media/video-folder.ts). */
   key?: string;
   clips: string[];
   /** The video as displayed (after its rotation), and how many frames were sampled for detection. */
@@ -75,7 +75,7 @@ export function facesRecordSink(state: RecordState, o: RecordOptions) {
   };
   const take = async (item: FaceItem): Promise<void> => {
     if (item.kind === 'row') of(item.source).rows.push(item.row);
-    else if (item.kind === 'clip-failed') of(item.source).error ??= item.error;
+    else if (item.kind === 'clip' && item.failure) of(item.source).error ??= item.failure.error;
     if (item.kind !== 'source-end') return;
     const { source } = item;
     const p = of(source);
@@ -126,8 +126,15 @@ export async function save(state: RecordState, outputDir: string, position: Map<
     .map((r, i) => ({ r, i }))
     .sort((a, b) => rank(a.r) - rank(b.r) || a.i - b.i)
     .map(({ r }) => r);
-  await writeMetadata(outputDir, state.rows);
-  const videos = Object.fromEntries(Object.entries(state.videos).sort(([a], [b]) => order(a) - order(b)));
+  await writeTables(outputDir, state.rows, Object.fromEntries(Object.entries(state.videos).sort(([a], [b]) => order(a) - order(b))));
+}
+
+/**
+ * The one writer of the faces tables: metadata.csv/msgpack (`rows`) and the resume state
+ * faces-videos.json (`videos`, by relative path), each atomically, in the order given.
+ */
+export async function writeTables(outputDir: string, rows: FaceRow[], videos: Record<string, VideoLog>): Promise<void> {
+  await writeMetadata(outputDir, rows);
   await writeFileAtomic(join(outputDir, STATE_FILE), `${JSON.stringify({ videos }, null, 2)}\n`);
 }
 

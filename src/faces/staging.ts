@@ -19,7 +19,8 @@ import { openFrameStore, type FrameStore } from './lmdb-store.js';
 import type { LmdbV1Summary } from './lmdb-v1.js';
 import { writeLmdbV1 } from './lmdb-v1.js';
 import type { WarningHandler } from '../types.js';
-import { readAllRecords, recordPath, type RecordCache, type VideoRecord } from './records.js';
+import type { UnitRecords } from '../sinks/unit-records.js';
+import { faceRecords, readAllRecords, recordPath, type VideoRecord } from './records.js';
 import { pidAlive } from '../util/pid.js';
 
 /** Folder of the per-video staging stores, relative to the output folder. */
@@ -158,11 +159,11 @@ export async function exportStores(
   outputDir: string,
   lmdbDir: string,
   onWarning: WarningHandler,
-  o: { signal?: AbortSignal; sources?: readonly FaceSource[]; cache?: RecordCache } = {},
+  o: { signal?: AbortSignal; sources?: readonly FaceSource[]; records?: UnitRecords<VideoRecord> } = {},
 ): Promise<StoreExport> {
   const lock = await waitForLock(lockPathFor(lmdbDir), { owner: 'faces', pollMs: 100, signal: o.signal });
   try {
-    const records = await readAllRecords(outputDir, onWarning, o.cache);
+    const records = await readAllRecords(o.records ?? faceRecords(outputDir, { onWarning }));
     // The staging store of every record done with clips in a store, when it is there.
     const stored = new Map<VideoRecord, FileId | null>();
     for (const r of records.values()) {

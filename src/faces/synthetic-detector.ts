@@ -75,6 +75,8 @@ export function faceTemplate(): Float32Array {
  *
  * @example
  * await writeFile('models/face_detector_synthetic.onnx', buildSyntheticDetector());
+ *
+ * @internal used by scripts/build-face-detector.ts and its test only
  */
 export function buildSyntheticDetector(): Buffer {
   const g = new GraphBuilder('face_detector_synthetic');

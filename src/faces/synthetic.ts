@@ -37,12 +37,17 @@ export const movingTrajectory: Trajectory = (t) => ({
 export const gapTrajectory: Trajectory = (t) =>
   t >= 1.6 && t < 2.4 ? null : { cx: 150 + 6 * Math.sin(2 * Math.PI * t * 0.5), cy: 115 + 4 * Math.cos(2 * Math.PI * t * 0.5) };
 
+/** @internal used by scripts/make-face-fixtures.ts and the tests only */
 export const SYNTHETIC_VIDEOS: readonly SyntheticVideoSpec[] = [
   { name: 'face_move', width: 320, height: 240, fps: 25, duration: 4, tone: 440, trajectory: movingTrajectory },
   { name: 'face_gap', width: 320, height: 240, fps: 25, duration: 4, tone: 660, trajectory: gapTrajectory },
 ];
 
-/** Ground-truth box of the ellipse (x1, y1, x2, y2 in pixels) at time `t`, or null. */
+/**
+ * Ground-truth box of the ellipse (x1, y1, x2, y2 in pixels) at time `t`, or null.
+ *
+ * @internal used by tests only
+ */
 export function trueBox(trajectory: Trajectory, t: number): Box | null {
   const p = trajectory(t);
   if (!p) return null;

@@ -20,5 +20,3 @@ export function imageRows(out: RawOutput, b: number): { rows: number; cols: numb
   const rows = dims.length === 2 ? dims[0]! : out.data.length / cols;
   return { rows, cols, data: out.data };
 }
-
-export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));

@@ -6,23 +6,14 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClipstreamError } from '../errors.js';
+import type { UnitRecords } from '../sinks/unit-records.js';
 import type { JobRun, UnitResult } from '../stage/job-run.js';
 import type { WarningHandler } from '../types.js';
 import { LMDB_DIR } from './encode.js';
 import type { FaceSource } from './items.js';
 import type { FaceRow } from './metadata.js';
 import type { VideoLog } from './record.js';
-import {
-  migrateLegacyOutput,
-  readAllRecords,
-  readRecord,
-  rebuildTables,
-  RECORDS_DIR,
-  removeRecord,
-  writeRecord,
-  type RecordCache,
-  type VideoRecord,
-} from './records.js';
+import { faceRecords, migrateLegacyOutput, readAllRecords, rebuildTables, RECORDS_DIR, type VideoRecord } from './records.js';
 import { exportStores, removeDeadStaging, STAGING_DIR, stagingPath, type StoreExport, type UnitStores } from './staging.js';
 
 export interface UnitsOptions {
@@ -41,7 +32,6 @@ export class FaceUnits {
   /** Videos done before whose clips are not in a staging store while --make_lmdb asks for them. */
   readonly #unstored = new Set<string>();
   #records = new Map<string, VideoRecord>();
-  readonly #cache: RecordCache = new Map();
   /** Logs of the videos skipped as done before, by path. */
   readonly #before = new Map<string, VideoLog>();
   /** Clips of the videos skipped as done before (the progress counts them). */
@@ -50,17 +40,20 @@ export class FaceUnits {
   private constructor(
     readonly o: UnitsOptions,
     readonly sources: FaceSource[],
+    /** The videos' records (`faces-records/<key>.msgpack`) and the tables lock. */
+    readonly store: UnitRecords<VideoRecord>,
   ) {}
 
   static async open(o: UnitsOptions, list: (previousKeys: Record<string, string>) => Promise<FaceSource[]>): Promise<FaceUnits> {
     if (o.clearAll) for (const d of [RECORDS_DIR, STAGING_DIR]) await rm(join(o.outputDir, d), { recursive: true, force: true });
     await mkdir(join(o.outputDir, RECORDS_DIR), { recursive: true });
     await removeDeadStaging(o.outputDir);
-    const records = await readAllRecords(o.outputDir, o.onWarning);
-    await migrateLegacyOutput(o.outputDir, o.inputDir, records);
+    const store = faceRecords(o.outputDir, { onWarning: o.onWarning, ...(o.signal ? { signal: o.signal } : {}) });
+    const records = await readAllRecords(store);
+    await migrateLegacyOutput(store, o.outputDir, o.inputDir, records);
     // Keys are given over the whole folder, then each rank takes its share: every rank agrees on them.
     const keys = Object.fromEntries([...records.values()].filter((r) => r.log.key).map((r) => [r.rel, r.log.key!]));
-    const units = new FaceUnits(o, await list(keys));
+    const units = new FaceUnits(o, await list(keys), store);
     units.#records = records;
     return units;
   }
@@ -86,7 +79,7 @@ export class FaceUnits {
   /** The video's record when it is done and need not be made again (read afresh: another machine may have done it). */
   async doneRecord(s: FaceSource): Promise<VideoRecord | null> {
     if (this.o.overwrite || this.#unstored.has(s.rel)) return null;
-    const r = await readRecord(this.o.outputDir, s.key);
+    const r = await this.store.read(s.key);
     if (!r || r.rel !== s.rel || r.log.status !== 'done') return null;
     if (this.o.makeLmdb && r.log.clips.length > 0 && !(r.lmdb && (await stat(stagingPath(this.o.outputDir, s.key)).catch(() => null)))) return null;
     return r;
@@ -96,7 +89,7 @@ export class FaceUnits {
   resume = async (s: FaceSource): Promise<UnitResult | null> => {
     const r = await this.doneRecord(s);
     if (!r) {
-      await removeRecord(this.o.outputDir, s.key);
+      await this.store.remove(s.key);
       return null;
     }
     this.clipsBefore += r.log.clips.length;
@@ -107,7 +100,7 @@ export class FaceUnits {
   /** The record sink's save hook: the video's record, its staging store in place, the tables rebuilt. */
   save = async (stores: UnitStores | null, source: FaceSource, log: VideoLog, rows: FaceRow[]): Promise<void> => {
     if (stores) await (log.status === 'done' ? stores.commit(source) : stores.discard(source));
-    await writeRecord(this.o.outputDir, source.key, { rel: source.rel, log, rows, lmdb: stores !== null && log.status === 'done' });
+    await this.store.write(source.key, { rel: source.rel, log, rows, lmdb: stores !== null && log.status === 'done' });
     await this.rebuild();
   };
 
@@ -119,13 +112,13 @@ export class FaceUnits {
     return exportStores(this.o.outputDir, join(this.o.outputDir, LMDB_DIR), this.o.onWarning, {
       signal: this.o.signal,
       sources: this.sources,
-      cache: this.#cache,
+      records: this.store,
     });
   }
 
   /** Rebuilds metadata.csv/msgpack and faces-videos.json from every record; returns rows and records. */
   rebuild(): Promise<{ rows: FaceRow[]; records: VideoRecord[] }> {
-    return rebuildTables(this.o.outputDir, this.sources, this.o.onWarning, { signal: this.o.signal, cache: this.#cache });
+    return rebuildTables(this.store, this.o.outputDir, this.sources);
   }
 
   /** The report's videos: those skipped (in list order), then those this run processed (in list order). */

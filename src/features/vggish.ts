@@ -262,6 +262,8 @@ function packedMagnitude(p: Plan): Float64Array {
  *
  * @example
  * const mag = rfftMagnitude(new Float64Array(512).fill(1)); // mag[0] === 512, others ~0
+ *
+ * @internal used by tests only
  */
 export function rfftMagnitude(input: ArrayLike<number>, out: Float64Array = new Float64Array(NUM_SPECTROGRAM_BINS)): Float64Array {
   if (input.length > FFT_LENGTH) {

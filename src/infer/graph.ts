@@ -61,8 +61,3 @@ export async function readGraph(path: string, what = 'model'): Promise<GraphInfo
     metadata,
   };
 }
-
-/** False when the input's batch dim is fixed to 1 (the model takes one item at a time). */
-export function takesBatches(input: GraphTensor): boolean {
-  return input.dims[0] !== 1;
-}

@@ -21,8 +21,8 @@ import { type GraphInfo, readGraph } from './graph.js';
 import { openOnDevice, type SessionOptions } from './session.js';
 import { WorkerSession } from './worker-session.js';
 
-export { batchStage, type BatchStageOptions } from './batcher.js';
-export { BatchQueue, type BatchQueueOptions } from './batch-queue.js';
+export { batchStage } from './batcher.js';
+export { BatchQueue } from './batch-queue.js';
 
 /** One named input: float32, or uint8 for a model that takes bytes. */
 export interface Feed {

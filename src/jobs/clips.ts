@@ -17,7 +17,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { ClipstreamError } from '../errors.js';
 import { cutStage } from '../clips/cut.js';
 import { describeStage } from '../clips/describe.js';
@@ -32,7 +31,7 @@ import { probeStage } from '../clips/probe-stage.js';
 import { clipsRecordSink, unitResult } from '../clips/record.js';
 import { listClipSources } from '../clips/sources.js';
 import { ClipTables, pendingRow, UNITS_DIR, unitRecordPath, type TablesStats } from '../clips/table.js';
-import { checkStages } from '../stage/contract.js';
+import { checkStages, pipeline } from '../stage/index.js';
 import { runJob } from '../run/runner.js';
 import type { JobReport } from '../stage/job-run.js';
 
@@ -112,7 +111,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
     async (job) => {
       // The tables exist from the start, so a crashed run still shows what was planned (written only if missing or for another list).
       await tables.update('start');
-      const [obtain, probe, plan, cut, describe, record] = checkStages(
+      const stages = checkStages(
         [
           obtainStage(ctx),
           probeStage(ctx),
@@ -124,26 +123,17 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
             onRecorded: (item, record) => {
               made += item.made;
               for (const issue of item.issues) onWarning(issueWarning(issue));
-              if (item.row.failed) onWarning(new ClipstreamError(item.errorCode ?? 'ERR_PIPELINE', item.row.error, { where: { key: item.row.video_id } }));
+              if (item.failure) onWarning(new ClipstreamError(item.failure.error.code, item.row.error, { where: { key: item.row.video_id } }));
               job.item('done', record.clips.length);
               job.item('failed', record.issues.filter((i) => i.action === 'failed').length);
               job.unitDone(unitResult(item, record));
               options.onVideo?.(record.row, ++done, job.units.length);
             },
           }),
-        ] as const,
+        ],
         SOURCE_FIELDS,
       );
-      await pipeline(
-        Readable.from(videoItems(job.pending()), { highWaterMark: 1 }),
-        obtain,
-        probe,
-        plan,
-        cut,
-        describe,
-        record,
-        options.signal ? { signal: options.signal } : {},
-      );
+      await pipeline(Readable.from(videoItems(job.pending()), { highWaterMark: 1 }), ...stages, { signal: options.signal });
     },
   );
   const { shards } = await tables.update('end');

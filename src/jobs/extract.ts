@@ -1,11 +1,10 @@
-import { pipeline } from 'node:stream/promises';
 import { openExtractModels, resolveExtractOptions, type ExtractOptions } from '../extract/options.js';
 export type { ExtractOptions } from '../extract/options.js';
 import { shardResume } from '../extract/resume.js';
 import { countExpectedClips, describeModel, extractLogFields, extractProgress, shardLogOf, type ShardLog } from '../extract/results.js';
 import { featureStage, holdFailedSources, noteMissing, shardWriter, tallyClips, warnAudioNotes } from '../extract/stages.js';
-import { decodeClips } from '../media/decode.js';
-import { checkStages } from '../stage/contract.js';
+import { decodeClips } from '../media/decode-stage.js';
+import { checkStages, pipeline } from '../stage/index.js';
 import { runJob, selectUnits } from '../run/runner.js';
 import type { JobReport } from '../stage/job-run.js';
 import { joinEntries } from '../shards/entry-join.js';
@@ -71,7 +70,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
       },
       async (run) => {
         const index = new Map(o.all.map((u, i) => [u, i] as const));
-        const stages = checkStages(
+        const [source, ...stages] = checkStages(
           [
             readTarShards(run.pending(), { onWarning: noteMissing(run, onWarning), indexOf: (u) => index.get(u) ?? -1 }),
             joinEntries({ onWarning, skipIndices: resume.doneClips }),
@@ -84,7 +83,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
           ],
           [],
         );
-        await pipeline(stages, options.signal ? { signal: options.signal } : {});
+        await pipeline(source, ...stages, { signal: options.signal });
       },
     );
     const shards = report.units.map(shardLogOf);

@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { ClipstreamError } from '../errors.js';
 import { cropStage } from '../faces/crop.js';
 import { detectStage } from '../faces/detect.js';
@@ -13,21 +12,16 @@ import { facesRecordSink, type RecordState } from '../faces/record.js';
 import { RECORDS_DIR, recordPath } from '../faces/records.js';
 import { sampleFramesStage } from '../faces/sample-frames.js';
 import { loadScorer, type Scorer } from '../faces/scorers.js';
-import { listFolderVideos } from '../faces/sources.js';
+import { listFolderVideos } from '../media/video-folder.js';
 import { UnitStores } from '../faces/staging.js';
 import { SYNTHETIC_DETECTOR_FILE } from '../faces/synthetic-detector.js';
 import { trackStage } from '../faces/track.js';
 import { FaceUnits } from '../faces/units.js';
-import { checkStages } from '../stage/contract.js';
+import { checkStages, pipeline } from '../stage/index.js';
 import { runJob } from '../run/runner.js';
 import { shippedModelsDir } from '../models/models-dir.js';
 
 export type { FacesLmdb, FacesOptions, FacesProgress, FacesReport } from '../faces/options.js';
-export { LMDB_DIR } from '../faces/encode.js';
-export { STATE_FILE, type VideoLog } from '../faces/record.js';
-export { RECORDS_DIR } from '../faces/records.js';
-export { STAGING_DIR } from '../faces/staging.js';
-export { videoStem } from '../faces/sources.js';
 
 /**
  * Builds a face clip dataset from a folder of videos: the stages under src/faces/ (sources →
@@ -120,13 +114,8 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
           ],
           ['source'],
         );
-        try {
-          await pipeline([Readable.from(run.pending()), ...stages], { signal });
-        } catch (err) {
-          // pipeline rejects as soon as it is torn down; the stages kill their ffmpeg when they close.
-          await Promise.all(stages.map((st) => (st.closed ? null : new Promise((resolve) => st.once('close', resolve)))));
-          throw err;
-        }
+        // On a failure or an abort it returns once every stage has closed (killed its ffmpeg).
+        await pipeline(Readable.from(run.pending()), ...stages, { signal });
         const { rows } = await units.rebuild();
         // After this run's records are written: the run that records the last video exports.
         const exported = o.makeLmdb ? await units.exportLmdb() : null;

@@ -7,9 +7,10 @@
  * join → remux). This file only composes them.
  */
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
 import { resolveEncoder } from '../media/encoders.js';
-import { listFolderVideos } from '../faces/sources.js';
-import { checkStages } from '../stage/contract.js';
+import { listFolderVideos } from '../media/video-folder.js';
+import { checkStages, pipeline } from '../stage/index.js';
 import { runJob } from '../run/runner.js';
 import type { JobReport } from '../stage/job-run.js';
 import { MATTING_MODEL_FILE } from '../segments/matting-model.js';
@@ -17,8 +18,8 @@ import { FrameModel } from '../segments/model.js';
 import { resolveSegmentsOptions, type SegmentsOptions } from '../segments/options.js';
 import { outputNames } from '../segments/outputs.js';
 import { fileSha256 } from '../segments/records.js';
-import { finishedBefore, runKey } from '../segments/resume.js';
-import { segmentsStages, segmentsItem, type SegmentsItem, type VideoReport } from '../segments/stages.js';
+import { finishedBefore } from '../segments/resume.js';
+import { runKey, segmentsStages, segmentsItem, type SegmentsItem, type VideoReport } from '../segments/stages.js';
 import type { WarningHandler } from '../types.js';
 import { fitName } from '../util/names.js';
 import { shippedModelsDir } from '../models/models-dir.js';
@@ -126,16 +127,22 @@ export async function segments(options: SegmentsOptions): Promise<SegmentsReport
           }),
           ['input', 'output'],
         );
-        let items: AsyncIterable<SegmentsItem> = (async function* () {
+        const source = (async function* () {
           for await (const input of run.pending()) yield segmentsItem(input, outputOf.get(input)!);
         })();
-        for (const stage of stages) items = stage(items);
-        for await (const item of items) {
-          const v = item.report;
-          reports.set(item.key, v);
-          const outcome = v.status === 'done' ? 'done' : 'failed';
-          run.unitDone({ unit: item.key, outcome, status: v.status, error: v.error, output: v.output, frames: v.frames, segmentsRun: v.segmentsRun });
-        }
+        await pipeline(
+          Readable.from(source, { highWaterMark: 1 }),
+          ...stages,
+          async function record(items: AsyncIterable<SegmentsItem>) {
+            for await (const item of items) {
+              const v = item.report;
+              reports.set(item.key, v);
+              const outcome = v.status === 'done' ? 'done' : 'failed';
+              run.unitDone({ unit: item.key, outcome, status: v.status, error: v.error, output: v.output, frames: v.frames, segmentsRun: v.segmentsRun });
+            }
+          },
+          { signal: o.signal },
+        );
       },
     ));
   } finally {

@@ -450,6 +450,3 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
   }
   return { video, audio, durationSeconds, fps: info.fps, sourceWidth: info.width, sourceHeight: info.height };
 }
-
-// The stage (decodeClips) and its per-item step live in ./decode-stage.ts.
-export { AUDIO_FIELDS, VIDEO_FIELDS, decodeClips, decodeSample, type DecodeStageOptions } from './decode-stage.js';

@@ -1,5 +1,5 @@
 import { ClipstreamError } from '../errors.js';
-import { type MediaFacts, type ProbeOptions, factsFromFfmpegText, probeMedia, rateFraction, runFailure } from './facts.js';
+import { type MediaFacts, type ProbeOptions, probeMedia, rateFraction, runFailure } from './facts.js';
 import { ffmpegPath } from './ffmpeg-path.js';
 import { runTool } from './process.js';
 
@@ -47,16 +47,6 @@ export function videoInfoOf(f: Pick<MediaFacts, 'path' | 'video' | 'geometry' | 
  */
 export async function probeVideo(path: string, options: ProbeOptions = {}): Promise<VideoInfo> {
   return videoInfoOf(await probeMedia(path, { ...options, lastPacket: false }));
-}
-
-/**
- * The facts of `probeVideo` from ffmpeg's own description of its input (`ffmpeg -i`,
- * which exits 1 for want of an output but prints every stream first).
- *
- * @example parseFfmpegInfo('  Duration: 00:00:02.02, start: 1.400000, bitrate: 235 kb/s\n    Stream #0:0: Video: h264 ..., yuv420p, 160x120, 25 fps', 'a.ts')
- */
-export function parseFfmpegInfo(stderr: string, path: string, options: { rateOptional?: boolean } = {}): VideoInfo {
-  return videoInfoOf(factsFromFfmpegText(stderr, path, options));
 }
 
 /** The real frames of a video's first video stream, as ffmpeg decodes them. */

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClipstreamError, isTransient, type ErrorCode, type Where } from '../errors.js';
 import { MS_PER_TICK, sampleCpu } from '../util/pid.js';
@@ -18,7 +18,7 @@ interface Started {
   onExit(cb: (code: number | null, signal: NodeJS.Signals | null) => void): void;
 }
 
-/** Every ffmpeg/ffprobe child we started and that has not exited yet. */
+/** Every child we started (ffmpeg, ffprobe, a decompressor, a `pipe:` command, ...) and that has not exited yet. */
 const live = new Set<Started>();
 let exitHookInstalled = false;
 
@@ -54,6 +54,8 @@ export interface RunOptions {
   where?: Where;
   /** Sees every stderr line as it arrives; lines it returns true for are not kept in `stderr` (e.g. per-frame showinfo lines). */
   onStderrLine?: (line: string) => boolean;
+  /** The child's environment (a `pipe:` command sees the one of the moment it starts); default: inherited. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface ToolResult {
@@ -215,7 +217,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       givePipes(null);
       reject(e);
     };
-    startTool(binary, args, stdio).then((child) => {
+    startTool(binary, args, stdio, options.env).then((child) => {
       live.add(child);
       killChild = () => child.kill();
       if (killed) child.kill();
@@ -615,12 +617,139 @@ export async function* toolOutput(
   }
 }
 
+/** Options of `toolReadable`. */
+export interface ReadableToolOptions extends Omit<StreamOptions, 'stdin' | 'stdout'> {
+  /** Bytes fed to the child's stdin, with backpressure; stdin is closed when they end. None: no stdin. */
+  input?: AsyncIterable<Uint8Array>;
+  /** The error the stream fails with when the child did not exit 0 (default: a ToolFailure); `exit` says how it ended (describeExit). */
+  failure?: (r: ToolResult, exit: string) => Error;
+  /** The error the stream fails with when the child could not be started (default: the runner's ERR_DECODE). */
+  cannotStart?: (err: ClipstreamError) => Error;
+}
+
+/**
+ * A tool's stdout as a byte stream, in chunks as they come (a decompressor, a `pipe:` command),
+ * optionally fed `input`. The same guarantees as runTool: the child is counted by
+ * liveChildProcesses, killed on abort, on the watchdog and at process exit, and the stall clock
+ * runs only while the consumer waits for output and the child is not itself waiting for input.
+ * The stream ends only once the child exited 0; otherwise it fails with `failure(result)` (a
+ * ToolFailure by default); an error of `input` fails it with that error, the child killed.
+ * Destroying the stream kills the child; its 'close' comes once the child is gone.
+ *
+ * @example
+ * const tar = toolReadable('/usr/bin/xz', ['-dc'], { input: createReadStream('a.tar.xz'), what: 'cannot decompress', where: { file: 'a.tar.xz' } });
+ */
+export function toolReadable(binary: string, args: string[], options: ReadableToolOptions): Readable {
+  const input = options.input;
+  const run = startRun(binary, args, options, { stdin: input ? 'stream' : 'none', stdout: 'stream' });
+  run.done.catch(() => {});
+  let readerWaiting = false;
+  let inputWaiting = false;
+  let inputError: unknown = null;
+  let ended = false;
+  const setWaiting = () => run.waiting(readerWaiting && !inputWaiting);
+  const failure = (r: ToolResult) =>
+    options.failure ? options.failure(r, describeExit(r, effectiveLimits(options))) : new ToolFailure(binary, options.what, r, options);
+  let stdout: Readable | null = null;
+  const out: Readable = new Readable({
+    read() {
+      readerWaiting = true;
+      setWaiting();
+      stdout?.resume();
+    },
+    destroy(err, cb) {
+      readerWaiting = false;
+      if (ended) {
+        cb(err);
+        return;
+      }
+      run.kill();
+      // A paused pipe would hold its end (and so the run's) back: nobody reads it any more.
+      stdout?.destroy();
+      run.done.then(
+        () => cb(err),
+        () => cb(err),
+      );
+    },
+  });
+  const fail = (err: unknown) => {
+    if (!out.destroyed) out.destroy(err as Error);
+  };
+
+  void run.pipes.then((pipes) => {
+    if (!pipes?.stdout) {
+      run.done.then(
+        (r) => fail(failure(r)),
+        (err: unknown) => fail(err instanceof ClipstreamError && options.cannotStart && !options.signal?.aborted ? options.cannotStart(err) : err),
+      );
+      return;
+    }
+    stdout = pipes.stdout;
+    if (input && pipes.stdin) void feedInput(pipes.stdin);
+    stdout.on('data', (chunk: Buffer) => {
+      run.touch();
+      if (!out.push(chunk)) {
+        readerWaiting = false;
+        setWaiting();
+        stdout?.pause();
+      }
+    });
+    // Its end, or (a pipe handed over by the spawn helper, see whenClosed) its close before we got it.
+    let over = false;
+    const atEnd = () => {
+      if (over) return;
+      over = true;
+      run.done.then(
+        (r) => {
+          if (inputError !== null) fail(inputError);
+          else if (!succeeded(r)) fail(failure(r));
+          else if (!out.destroyed) {
+            ended = true;
+            out.push(null);
+          }
+        },
+        (err: unknown) => fail(inputError ?? err),
+      );
+    };
+    if (stdout.destroyed || stdout.readableEnded) atEnd();
+    stdout.once('end', atEnd);
+    stdout.once('close', atEnd);
+    if (!readerWaiting) stdout.pause();
+  });
+
+  async function feedInput(stdin: Writable): Promise<void> {
+    const it = input![Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        inputWaiting = true;
+        setWaiting();
+        const next = await it.next();
+        inputWaiting = false;
+        setWaiting();
+        if (next.done) break;
+        if (stdin.destroyed || stdin.writableEnded) {
+          await it.return?.();
+          return;
+        }
+        await writeToChild(stdin, next.value);
+        run.touch();
+      }
+      stdin.end();
+    } catch (err) {
+      inputWaiting = false;
+      inputError = err;
+      run.kill();
+    }
+  }
+  return out;
+}
+
 /** Starts the tool from the spawn helper (see spawner.ts), or from this process. */
-async function startTool(binary: string, args: string[], stdio: Array<'pipe' | 'ignore'>): Promise<Started> {
+async function startTool(binary: string, args: string[], stdio: Array<'pipe' | 'ignore'>, env?: NodeJS.ProcessEnv): Promise<Started> {
   if (useSpawnHelper()) {
     let s: Awaited<ReturnType<typeof spawnViaHelper>> | null = null;
     try {
-      s = await spawnViaHelper(binary, args, stdio);
+      s = await spawnViaHelper(binary, args, stdio, env);
     } catch (err) {
       if (useSpawnHelper()) throw err; // the tool could not start (e.g. ENOENT)
       // the helper itself is gone: spawn directly
@@ -646,7 +775,7 @@ async function startTool(binary: string, args: string[], stdio: Array<'pipe' | '
   return new Promise<Started>((resolve, reject) => {
     let child: ChildProcess;
     try {
-      child = spawn(binary, args, { stdio, windowsHide: true });
+      child = spawn(binary, args, { stdio, env, windowsHide: true });
     } catch (err) {
       reject(err as Error);
       return;

@@ -18,7 +18,7 @@ const kids = new Map();
 process.on('message', (m) => {
   if (m.kill !== undefined) { const c = kids.get(m.kill); if (c) c.kill('SIGKILL'); return; }
   let c;
-  try { c = spawn(m.bin, m.args, { stdio: m.stdio, windowsHide: true }); }
+  try { c = spawn(m.bin, m.args, { stdio: m.stdio, env: m.env, windowsHide: true }); }
   catch (e) { process.send({ id: m.id, error: String(e && e.message) }); return; }
   if (c.pid === undefined) { c.on('error', (e) => process.send({ id: m.id, error: String(e && e.message) })); return; }
   kids.set(m.id, c);
@@ -61,7 +61,11 @@ let helperBroken = false;
 let nextId = 1;
 const requests = new Map<number, Request>();
 
-/** The helper's pid, while it runs (the bench adds its CPU time, ffmpeg's included). */
+/**
+ * The helper's pid, while it runs (the bench adds its CPU time, ffmpeg's included).
+ *
+ * @internal used by tests and bench only
+ */
 export function spawnHelperPid(): number | null {
   return helper?.pid ?? null;
 }
@@ -151,8 +155,11 @@ export function useSpawnHelper(): boolean {
   return process.platform === 'linux' && process.env.CLIPSTREAM_SPAWN !== 'direct' && !helperBroken;
 }
 
-/** Starts `binary` from the helper with the given stdio ('pipe' or 'ignore' per fd). */
-export function spawnViaHelper(binary: string, args: string[], stdio: Array<'pipe' | 'ignore'>): Promise<Spawned> {
+/**
+ * Starts `binary` from the helper with the given stdio ('pipe' or 'ignore' per fd), in `env`
+ * when given (else in the helper's, which is this process's environment when the helper started).
+ */
+export function spawnViaHelper(binary: string, args: string[], stdio: Array<'pipe' | 'ignore'>, env?: NodeJS.ProcessEnv): Promise<Spawned> {
   if (!helper) helper = startHelper();
   const h = helper;
   if (typeof h.send !== 'function') {
@@ -165,6 +172,6 @@ export function spawnViaHelper(binary: string, args: string[], stdio: Array<'pip
   return new Promise<Spawned>((resolve, reject) => {
     requests.set(id, { resolve, reject, stdio: stdio.map(() => null), waiting: -1 });
     refHelper();
-    helper!.send({ id, bin: binary, args, stdio });
+    helper!.send({ id, bin: binary, args, stdio, ...(env ? { env } : {}) });
   });
 }

@@ -17,7 +17,6 @@ export type Attr = { type: 'int'; value: number } | { type: 'ints'; value: numbe
 /** Shorthands for `Attr`: `{ kernel_shape: ints([3, 3]) }`. */
 export const ints = (value: number[]): Attr => ({ type: 'ints', value });
 export const int = (value: number): Attr => ({ type: 'int', value });
-export const float = (value: number): Attr => ({ type: 'float', value });
 
 function attributeProto(name: string, attr: Attr): onnxProto.onnx.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;

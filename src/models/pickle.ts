@@ -19,9 +19,6 @@ export interface Buildable {
   setState(state: unknown): void;
 }
 
-/** A dict from a pickle; keys are strings or numbers in the files we read. */
-export type PickleDict = Map<unknown, unknown>;
-
 export interface UnpickleOptions {
   /** Allowlisted globals, keyed `module.name`. */
   globals: ReadonlyMap<string, PickleGlobal>;

@@ -6,7 +6,7 @@
  * same code as the plain command.
  */
 import type { CommandSpec } from '../util/args.js';
-import type { FeedOptions, JobReport, UnitResult } from '../stage/job-run.js';
+import type { FeedOptions, JobReport } from '../stage/job-run.js';
 
 export interface JobDefinition<O extends object = object, N extends string = string> {
   /** The job's name: its command, and its name in the queue. `JobName` (src/cli/jobs.ts) is the union of these. */
@@ -25,9 +25,4 @@ export interface JobDefinition<O extends object = object, N extends string = str
   feedable?: boolean;
   /** Runs the job (all units, `only` those, or those of `feed`); resolves with the runner's report. */
   run(options: O & FeedOptions & { only?: readonly string[]; signal?: AbortSignal }): Promise<{ run: JobReport }>;
-}
-
-/** A unit result the worker treats as a failure to retry, or as final (permanent). */
-export function unitFailed(r: UnitResult | undefined): boolean {
-  return r === undefined || r.outcome === 'failed';
 }

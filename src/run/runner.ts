@@ -27,8 +27,7 @@ import { ClipstreamError } from '../errors.js';
 import { liveChildProcesses } from '../media/process.js';
 import { JobRun, type JobReport, type JobRunOptions, type UnitResult } from '../stage/job-run.js';
 import { defaultWarningHandler, type WarningHandler } from '../types.js';
-import { removeDeadTemps } from '../util/atomic.js';
-import { removeDeadLocks } from '../util/lock.js';
+import { removeDeadLocks, removeDeadTemps } from '../util/lock.js';
 import { shareOf, WHOLE, type Partition } from '../util/partition.js';
 import { ensureOutputDir } from '../util/validate.js';
 
@@ -54,7 +53,10 @@ export function selectUnits<U>(o: Pick<JobRunOptions<U>, 'job' | 'units' | 'unit
 async function checkChildren(onWarning: WarningHandler): Promise<void> {
   for (let i = 0; i < 40 && liveChildProcesses() > 0; i++) await new Promise((r) => setTimeout(r, 50));
   const left = liveChildProcesses();
-  if (left > 0) onWarning(new ClipstreamError('ERR_PIPELINE', `${left} ffmpeg/ffprobe process(es) still running after the job ended`));
+  if (left > 0)
+    onWarning(
+      new ClipstreamError('ERR_PIPELINE', `${left} child process(es) (ffmpeg, ffprobe, a decompressor, a pipe: command) still running after the job ended`),
+    );
 }
 
 /**

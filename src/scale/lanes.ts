@@ -13,6 +13,7 @@
  */
 import { ClipstreamError } from '../errors.js';
 import type { UnitResult } from '../stage/job-run.js';
+import type { Slots } from '../stage/slots.js';
 
 /** A unit held ahead that no run had started when the worker stopped taking units: it goes back to the queue. */
 export class HandedBackError extends ClipstreamError {
@@ -20,57 +21,6 @@ export class HandedBackError extends ClipstreamError {
     super('ERR_ABORTED', `${unit} was held ahead and not started; handed back`, { where: { key: unit } });
     this.name = 'HandedBackError';
   }
-}
-
-/** A counting semaphore: at most `n` holders at once, the rest wait in order. */
-export class Slots {
-  #free: number;
-  readonly #waiting: Array<() => void> = [];
-
-  constructor(n: number) {
-    this.#free = n;
-  }
-
-  /** Callers waiting for a slot. */
-  get waiting(): number {
-    return this.#waiting.length;
-  }
-
-  /** Resolves with the release function once a slot is free; rejects when `signal` aborts first. */
-  acquire(signal?: AbortSignal): Promise<() => void> {
-    const release = () => {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
-    };
-    if (this.#free > 0) {
-      this.#free--;
-      return Promise.resolve(once(release));
-    }
-    return new Promise((resolve, reject) => {
-      const grant = () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(once(release));
-      };
-      const onAbort = () => {
-        const i = this.#waiting.indexOf(grant);
-        if (i >= 0) this.#waiting.splice(i, 1);
-        reject(signal!.reason ?? new ClipstreamError('ERR_PIPELINE', 'stopped'));
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#waiting.push(grant);
-    });
-  }
-}
-
-function once(f: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    f();
-  };
 }
 
 function wakeAll(g: Group): void {

@@ -9,7 +9,8 @@ import { ClipstreamError, isErrorCode, type ErrorCode } from '../errors.js';
 import type { JobDefinition } from '../run/job-definition.js';
 import type { UnitResult } from '../stage/job-run.js';
 import type { WarningHandler } from '../types.js';
-import { FeedLanes, HandedBackError, Slots } from './lanes.js';
+import { Slots } from '../stage/slots.js';
+import { FeedLanes, HandedBackError } from './lanes.js';
 import { checkRedis, DEFAULT_QUEUE, redisConnection, type UnitJobData } from './queue.js';
 import { admitUnit, type TrustPolicy, UnitRefusedError } from './unit-trust.js';
 

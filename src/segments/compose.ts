@@ -21,14 +21,6 @@ export function toModelInput(rgb: Uint8Array, width: number, height: number): Fl
 
 const byte = (v: number) => (v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255));
 
-/** Alpha as bytes (0–255), one per pixel; a model without a matte counts as opaque. */
-export function alphaBytes(pha: Float32Array | null, plane: number): Uint8Array {
-  const out = new Uint8Array(plane);
-  if (!pha) return out.fill(255);
-  for (let i = 0; i < plane; i++) out[i] = byte(pha[i]!);
-  return out;
-}
-
 /**
  * One output frame. `channels` 3 gives RGB24 for the encoder (alpha as gray); for PNG, alpha is
  * 1 channel and the foreground 4 (RGBA with the matte as its alpha, as RVM writes PNGs).

@@ -2,7 +2,7 @@
  * Builds the shipped matting model: RVM's published ONNX interface (inputs `src` [B,3,H,W]
  * RGB 0–1, `r1i`..`r4i` recurrent states that start as zeros [1,1,1,1], `downsample_ratio`
  * [1]; outputs `fgr`, `pha`, `r1o`..`r4o`) with hand-set weights that find the synthetic
- * fixture's red disc (synthetic.ts) on its blue background and nothing else.
+ * fixture's red disc (fixtures/matte.ts) on its blue background and nothing else.
  *
  * How it works: like RVM, the frame is resized by `downsample_ratio`, the matte is computed at
  * that size and upsampled back to H×W. The matte is a sigmoid of one 1×1 convolution,

@@ -10,7 +10,7 @@ import type { JobProgress } from '../util/progress.js';
 import type { CommonJobOptions, ModelOptions } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf } from '../util/validate.js';
 import { workDirFor } from './outputs.js';
-import { parseColour, RVM_GREEN, type OutputType } from './compose.js';
+import { parseColour, type OutputType } from './compose.js';
 import type { FeedOptions } from '../stage/job-run.js';
 
 export type Step = 'all' | 'split' | 'infer' | 'join' | 'remux';
@@ -158,5 +158,3 @@ export function resolveSegmentsOptions(o: SegmentsOptions & { inputs: string[]; 
 export function autoDownsampleRatio(width: number, height: number): number {
   return Math.min(1, 512 / Math.max(width, height));
 }
-
-export { RVM_GREEN };

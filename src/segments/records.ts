@@ -8,11 +8,20 @@
  * record, never half of one; a record is written only after its outputs are final.
  */
 import { createHash } from 'node:crypto';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { jsonRecords, UnitRecords } from '../sinks/unit-records.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { RecurrentState, Tensor32 } from './model.js';
-import type { DoneMarker } from './resume.js';
+
+/** What `done.json` holds: the video finished with the whole job, and what it was finished with. */
+export interface DoneMarker {
+  key: string;
+  segments: number;
+  frames: number;
+  /** Size and mtime of the final mp4 (null for PNG output, whose files the records cover). */
+  output: { size: number; mtimeMs: number } | null;
+}
 
 export interface SegmentRecord {
   index: number;
@@ -80,24 +89,31 @@ export function decodeState(buf: Buffer): RecurrentState {
 /** The hash a record keeps for a state (the initial zeros have a fixed name). */
 export const stateHash = (state: RecurrentState) => (state ? sha256(encodeState(state)) : 'zeros');
 
-/** Reads and writes the records of one work folder. */
+/**
+ * Reads and writes the records of one work folder, on the record store
+ * (src/sinks/unit-records.ts): the segments' records (`records/seg_NNNNNN.json`) and the
+ * video's own, its done marker (`done.json`).
+ */
 export class RecordStore {
-  constructor(readonly workDir: string) {}
+  readonly #segments: UnitRecords<SegmentRecord>;
+  readonly #video: UnitRecords<DoneMarker>;
 
-  recordPath(index: number): string {
-    return join(this.workDir, 'records', `${segmentName(index)}.json`);
+  constructor(readonly workDir: string) {
+    this.#segments = new UnitRecords(join(workDir, 'records'), jsonRecords<SegmentRecord>({ indent: 1 }));
+    this.#video = new UnitRecords(workDir, jsonRecords<DoneMarker>({ indent: 1 }));
   }
 
-  async read(index: number): Promise<SegmentRecord | null> {
-    try {
-      return JSON.parse(await readFile(this.recordPath(index), 'utf8')) as SegmentRecord;
-    } catch {
-      return null;
-    }
+  recordPath(index: number): string {
+    return this.#segments.path(segmentName(index));
+  }
+
+  /** A segment's record, or null when it has none (or its file holds none: the segment is redone). */
+  read(index: number): Promise<SegmentRecord | null> {
+    return this.#segments.read(segmentName(index));
   }
 
   write(rec: SegmentRecord): Promise<void> {
-    return writeFileAtomic(this.recordPath(rec.index), `${JSON.stringify(rec, null, 1)}\n`);
+    return this.#segments.write(segmentName(rec.index), rec);
   }
 
   /**
@@ -125,7 +141,7 @@ export class RecordStore {
 
   /** Drops every record and state (the settings changed, so none of them applies). */
   async clear(): Promise<void> {
-    await rm(join(this.workDir, 'records'), { recursive: true, force: true });
+    await this.#segments.clear();
     await rm(join(this.workDir, 'states'), { recursive: true, force: true });
   }
 
@@ -149,28 +165,16 @@ export class RecordStore {
   }
 
   /** The marker of a video finished with the whole job (`done.json`), or null. */
-  async readDone(): Promise<DoneMarker | null> {
-    try {
-      return JSON.parse(await readFile(join(this.workDir, 'done.json'), 'utf8')) as DoneMarker;
-    } catch {
-      return null;
-    }
+  readDone(): Promise<DoneMarker | null> {
+    return this.#video.read('done');
   }
 
   writeDone(marker: DoneMarker): Promise<void> {
-    return writeFileAtomic(join(this.workDir, 'done.json'), `${JSON.stringify(marker, null, 1)}\n`);
+    return this.#video.write('done', marker);
   }
 
   /** Removes the done marker before a video is worked on again. */
-  async clearDone(): Promise<void> {
-    await rm(join(this.workDir, 'done.json'), { force: true });
-  }
-
-  async names(): Promise<string[]> {
-    try {
-      return (await readdir(join(this.workDir, 'records'))).filter((n) => n.endsWith('.json')).sort();
-    } catch {
-      return [];
-    }
+  clearDone(): Promise<void> {
+    return this.#video.remove('done');
   }
 }

@@ -7,28 +7,8 @@
  */
 import { stat } from 'node:fs/promises';
 import type { ResolvedSegmentsOptions } from './options.js';
-import { fileSha256, RecordStore } from './records.js';
-import { outputSettings, workDirFor, type SegmentsItem, type SegmentsStageContext, type VideoReport } from './stages.js';
-
-/** What a finished video's output depends on besides its segments: the source, the model and every option that changes the output. */
-export async function runKey(input: string, o: ResolvedSegmentsOptions, model: { sha256: string | null; kind: string }): Promise<string> {
-  return JSON.stringify({ ...(await outputSettings(input, o, model)), downsampleRatio: o.downsampleRatio, audio: o.audio, keepSegments: o.keepSegments });
-}
-
-export interface DoneMarker {
-  key: string;
-  segments: number;
-  frames: number;
-  /** Size and mtime of the final mp4 (null for PNG output, whose files the records cover). */
-  output: { size: number; mtimeMs: number } | null;
-}
-
-export async function doneMarker(item: SegmentsItem, ctx: SegmentsStageContext): Promise<DoneMarker> {
-  const o = ctx.options;
-  const key = await runKey(item.input, o, { sha256: await fileSha256(ctx.model.path), kind: ctx.model.kind });
-  const out = o.format === 'mp4' ? await stat(item.output) : null;
-  return { key, segments: item.report.segments, frames: item.report.frames, output: out ? { size: out.size, mtimeMs: out.mtimeMs } : null };
-}
+import { RecordStore } from './records.js';
+import { workDirFor, type VideoReport } from './stages.js';
 
 /**
  * The report of a video finished by an earlier run with the same source, model and options

@@ -1,6 +1,6 @@
 /**
- * The segments job as stages over videos, each an async generator function that works alone
- * with `stream/promises.pipeline`: prepare (probe, plan, resume state) → split (the source
+ * The segments job as stages over videos, each written with the stage kit (`itemStage`) and
+ * working alone with `stream/promises.pipeline`: prepare (probe, plan, resume state) → split (the source
  * segments, when asked) → infer (every segment not done yet through the model, recorded) →
  * join (concat, no re-encode) → remux (the source audio back: the final output). A video that
  * fails in a stage is marked failed and passed on; later stages leave it alone.
@@ -10,16 +10,16 @@
  * await pipeline(Readable.from([segmentsItem('a.mp4', 'out/a.mp4')]), ...segmentsStages(ctx), async (items) => { for await (const v of items) console.log(v.report) });
  */
 import { mkdir, rm, stat } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import { dirname, join, relative } from 'node:path';
 import { ClipstreamError, isTransient } from '../errors.js';
 import { type MediaFacts, probeMedia, setsarFilter } from '../media/facts.js';
 import { retryTransient } from '../media/process.js';
 import { rgbEncodeColour } from '../media/rgb-encode.js';
 import { frameTimelineOf, type FrameTimeline } from '../media/probe.js';
-import { declareStage } from '../stage/contract.js';
-import { failItem, type ItemFailure, type OnError } from '../stage/on-error.js';
+import { itemStage, type ItemFailure, type OnError } from '../stage/index.js';
 import { defaultWarningHandler } from '../types.js';
-import { removeDeadTemps } from '../util/atomic.js';
+import { removeDeadTemps } from '../util/lock.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
 import { inferSegment, warmState, type InferContext } from './infer.js';
 import { joinSegments, planAudio, remuxAudio, type AudioPlan } from './join.js';
@@ -28,8 +28,7 @@ import { autoDownsampleRatio, type ResolvedSegmentsOptions, type SegmentsProgres
 import type { OutputMeaning } from './encode.js';
 import { workDirFor } from './outputs.js';
 import { planSegments, type Segment } from './plan.js';
-import { fileSha256, RecordStore, segmentName, stateHash, type SegmentRecord } from './records.js';
-import { doneMarker } from './resume.js';
+import { fileSha256, RecordStore, segmentName, stateHash, type DoneMarker, type SegmentRecord } from './records.js';
 import { writeSourceSegments } from './split.js';
 
 export interface VideoReport {
@@ -68,8 +67,9 @@ export interface SegmentsItem {
   joined?: string;
   /** The final output, once written. */
   final?: string;
-  /** Nothing left to do for this item (failed, incomplete, or a step alone that ends here). */
+  /** Nothing left to do for this item, though it did not fail (incomplete, or a step alone that ends here). */
   end?: boolean;
+  /** Set once a stage gave up on the video (the stage kit's one failure mark); later stages pass it on untouched. */
   failure?: ItemFailure;
 }
 
@@ -92,35 +92,38 @@ export function segmentsItem(input: string, output: string): SegmentsItem {
   };
 }
 
-type Stage = (source: AsyncIterable<SegmentsItem>) => AsyncGenerator<SegmentsItem>;
+/** A segments stage: an object-mode Duplex of SegmentsItems (the stage kit's `itemStage`). */
+type Stage = Duplex;
 
-/** A stage that runs `work` on every item still in play; a failure marks the item (per onError) and passes it on. */
+/** A stage that runs `work` on every item still in play; a failure marks the item (`item.failure`, per onError) and passes it on. */
 function stage(
   ctx: SegmentsStageContext,
   contract: { name: string; needs: string[]; adds: string[]; drops?: string[] },
   work: (item: SegmentsItem) => Promise<void>,
 ): Stage {
-  const fn: Stage = async function* (source) {
-    for await (const item of source) {
-      if (!item.end) {
-        try {
-          await work(item);
-        } catch (err) {
-          if (ctx.options.signal?.aborted) throw err;
-          item.failure = failItem(ctx.onError, contract.name, err, { key: item.key, code: 'ERR_PIPELINE', where: { file: item.input } });
-          const r = item.report;
-          // A failure after inference (join, remux) keeps the counts of what ran: "0 segment(s) run" would be untrue.
-          const ran = contract.name !== 'prepare' && contract.name !== 'split';
-          item.report = ran
-            ? { ...r, status: 'failed', error: item.failure.error.message }
-            : { ...r, workDir: '', status: 'failed', segments: 0, segmentsRun: 0, segmentsReused: 0, failed: [], frames: 0, error: item.failure.error.message };
-          item.end = true;
-        }
-      }
-      yield item;
-    }
-  };
-  return declareStage(fn, contract);
+  return itemStage<SegmentsItem>(
+    {
+      ...contract,
+      onError: ctx.onError,
+      signal: ctx.options.signal,
+      accepts: (item) => !item.end,
+      keyOf: (item) => item.key,
+      code: 'ERR_PIPELINE',
+      whereOf: (item) => ({ file: item.input }),
+      // One video at a time per stage, as they come.
+      writableHighWaterMark: 1,
+      readableHighWaterMark: 1,
+      onFailure: (item, failure) => {
+        const r = item.report;
+        // A failure after inference (join, remux) keeps the counts of what ran: "0 segment(s) run" would be untrue.
+        const ran = contract.name !== 'prepare' && contract.name !== 'split';
+        item.report = ran
+          ? { ...r, status: 'failed', error: failure.error.message }
+          : { ...r, workDir: '', status: 'failed', segments: 0, segmentsRun: 0, segmentsReused: 0, failed: [], frames: 0, error: failure.error.message };
+      },
+    },
+    work,
+  );
 }
 
 const stepsOf = (o: ResolvedSegmentsOptions) =>
@@ -146,6 +149,19 @@ export async function outputSettings(input: string, o: ResolvedSegmentsOptions, 
     background: o.background,
     encode: encodeOf(o),
   };
+}
+
+/** What a finished video's output depends on besides its segments: the source, the model and every option that changes the output. */
+export async function runKey(input: string, o: ResolvedSegmentsOptions, model: { sha256: string | null; kind: string }): Promise<string> {
+  return JSON.stringify({ ...(await outputSettings(input, o, model)), downsampleRatio: o.downsampleRatio, audio: o.audio, keepSegments: o.keepSegments });
+}
+
+/** The done marker of a finished video (`done.json`): its run key, segment and frame counts, and its mp4 as written. */
+async function doneMarker(item: SegmentsItem, ctx: SegmentsStageContext): Promise<DoneMarker> {
+  const o = ctx.options;
+  const key = await runKey(item.input, o, { sha256: await fileSha256(ctx.model.path), kind: ctx.model.kind });
+  const out = o.format === 'mp4' ? await stat(item.output) : null;
+  return { key, segments: item.report.segments, frames: item.report.frames, output: out ? { size: out.size, mtimeMs: out.mtimeMs } : null };
 }
 
 /**

@@ -2,12 +2,13 @@
  * One video through the segments stages (src/segments/stages.ts): prepare → split → infer →
  * join → remux, for callers that have a single video and a model at hand.
  */
-import { checkStages } from '../stage/contract.js';
+import { Readable } from 'node:stream';
+import { checkStages, pipeline } from '../stage/index.js';
 import type { FrameModel } from './model.js';
 import type { ResolvedSegmentsOptions } from './options.js';
 import { segmentsStages, segmentsItem, type SegmentsItem, type VideoReport } from './stages.js';
 
-export { workDirFor, type VideoReport } from './stages.js';
+export { workDirFor } from './stages.js';
 
 /**
  * Runs one video; a failure of the video is thrown (the job instead records it and goes on).
@@ -15,11 +16,14 @@ export { workDirFor, type VideoReport } from './stages.js';
  * @example const report = await processVideo('talk.mp4', 'out/talk.mp4', model, resolveSegmentsOptions({ inputs: ['talk.mp4'], outputs: ['out/talk.mp4'] }, modelPath));
  */
 export async function processVideo(input: string, output: string, model: FrameModel, o: ResolvedSegmentsOptions): Promise<VideoReport> {
-  let items: AsyncIterable<SegmentsItem> = (async function* () {
-    yield segmentsItem(input, output);
-  })();
-  for (const stage of checkStages(segmentsStages({ model, options: o, onError: 'throw' }), ['input', 'output'])) items = stage(items);
   let report: VideoReport | undefined;
-  for await (const item of items) report = item.report;
+  await pipeline(
+    Readable.from([segmentsItem(input, output)]),
+    ...checkStages(segmentsStages({ model, options: o, onError: 'throw' }), ['input', 'output']),
+    async (items: AsyncIterable<SegmentsItem>) => {
+      for await (const item of items) report = item.report;
+    },
+    { signal: o.signal },
+  );
   return report!;
 }

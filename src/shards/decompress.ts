@@ -2,13 +2,13 @@
  * Compressed tars under any name: webdataset's `TarWriter(compress=True)` writes gzip under
  * a plain `.tar` name, so the format is told by the magic bytes, never by the extension.
  * gzip is Node's zlib; bzip2, xz and zstd go through their command-line tools (`-dc`),
- * streamed, so memory does not grow with the shard.
+ * streamed through the process runner (src/media/process.ts), so memory does not grow with the
+ * shard and a hung or killed tool is a typed failure that leaves no process behind.
  */
-import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { stderrTail } from '../media/process.js';
 import { ClipstreamError } from '../errors.js';
+import { toolReadable } from '../media/process.js';
 
 export type Compression = 'gzip' | 'bzip2' | 'xz' | 'zstd';
 
@@ -25,6 +25,9 @@ const TOOLS: Record<Exclude<Compression, 'gzip'>, { bin: string; pkg: string }> 
   xz: { bin: 'xz', pkg: 'xz-utils' },
   zstd: { bin: 'zstd', pkg: 'zstd' },
 };
+
+/** A decompressor that takes input, owes output and gives none for this long (CPU time while it works counts as progress) is killed. */
+const DECOMPRESS_STALL_MS = 120_000;
 
 export function detectCompression(head: Uint8Array): Compression | null {
   for (const [kind, magic] of MAGIC) if (magic.every((b, i) => head[i] === b)) return kind;
@@ -88,37 +91,31 @@ export async function decompressed(source: Readable, url: string): Promise<Decom
     };
   }
   const tool = TOOLS[compression];
-  const child = spawn(tool.bin, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const out = child.stdout;
-  let stderr = '';
-  let stopped = false;
-  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  child.on('error', (err: NodeJS.ErrnoException) => {
-    const why = err.code === 'ENOENT' ? `'${tool.bin}' is not installed` : `'${tool.bin}' cannot be run (${err.message})`;
-    out.destroy(
-      new ClipstreamError(
-        'ERR_TOOL',
+  const where = { shard: url, file: url };
+  // Through the process runner: counted, killed with the shard and at exit, watched for a hang,
+  // and a failure is a ToolFailure naming the shard. The current environment, so PATH is today's.
+  const stream = toolReadable(tool.bin, ['-dc'], {
+    input: raw,
+    env: process.env,
+    what: `${tool.bin} -dc failed`,
+    code: 'ERR_TAR',
+    where,
+    stallTimeoutMs: DECOMPRESS_STALL_MS,
+    cannotStart: (err) => {
+      const why = /\bENOENT\b/.test(err.message) ? `'${tool.bin}' is not installed` : `'${tool.bin}' cannot be run (${err.message})`;
+      return new ClipstreamError(
+        'ERR_TAR',
         `shard ${url} is ${compression}-compressed but ${why}; install ${tool.pkg} (e.g. apt-get install ${tool.pkg}) or decompress the shard first`,
-      ),
-    );
+        { cause: err, where },
+      );
+    },
   });
-  child.on('exit', (code, signal) => {
-    if (stopped || code === 0) return;
-    out.destroy(
-      new ClipstreamError('ERR_TAR', `${tool.bin} -dc failed on ${url} (${code !== null ? `exit ${code}` : `signal ${signal}`}): ${stderrTail(stderr, 1)}`),
-    );
-  });
-  child.stdin.on('error', () => {}); // the tool stops reading when the consumer stops: expected
-  raw.on('error', () => child.kill('SIGKILL'));
-  raw.pipe(child.stdin);
   return {
-    stream: out,
+    stream,
     compression,
     destroy: () => {
-      stopped = true;
       destroyRaw();
-      child.kill('SIGKILL');
-      out.destroy();
+      stream.destroy();
     },
   };
 }

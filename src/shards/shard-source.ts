@@ -3,14 +3,13 @@
  * resumed with `Range`) or webdataset's `pipe:COMMAND` (the command's stdout). Also the shard
  * list forms webdataset accepts: brace ranges in any of these, and `a.tar::b.tar` lists.
  */
-import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { ClipstreamError } from '../errors.js';
+import { stderrTail, toolReadable } from '../media/process.js';
 import { HttpGaveUp, HttpPermanentError, httpStatusError, pumpBody, rangeGet, withRetries } from '../util/http-fetch.js';
 import { expandShardPatterns } from './brace.js';
-import { stderrTail } from '../media/process.js';
 
 export interface ShardSourceOptions {
   /** HTTP: attempts after the first; default 5. 4xx other than 408/429 is not retried. */
@@ -98,35 +97,28 @@ function shardError(url: string, message: string, cause?: unknown, code?: string
   return new ShardSourceError(url, message, cause);
 }
 
+/** A `pipe:` command that owes output (its reader waits) and gives none for this long is killed, a transient failure. */
+const PIPE_STALL_MS = 600_000;
+
 function openPipe(url: string): Readable {
   const command = url.slice(PIPE.length);
-  const out = new PassThrough();
-  const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (s: string) => {
-    stderr = (stderr + s).slice(-2000);
-  });
-  // Ended only once the command has exited 0: a tar that looks whole but came from a failed
+  // Through the process runner: counted, killed with the shard, on the watchdog and at exit. In
+  // the current environment (credentials a script set after the first spawn included). The
+  // stream ends only once the command exited 0: a tar that looks whole but came from a failed
   // command (e.g. a download that died after the end blocks' worth) is still a failure.
-  child.stdout.pipe(out, { end: false });
-  child.on('error', (err) => out.destroy(shardError(url, `shard ${url}: cannot run the command: ${err.message}`, err)));
-  child.on('close', (code, signal) => {
-    if (code === 0) {
-      out.end();
-      return;
-    }
-    if (out.destroyed) return;
-    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    const tail = stderrTail(stderr, 3);
-    out.destroy(shardError(url, `shard ${url}: the command ${how}${tail ? ` (stderr: ${tail})` : ''}`));
+  return toolReadable('/bin/sh', ['-c', command], {
+    env: process.env,
+    what: `shard ${url}: the command`,
+    code: 'ERR_IO',
+    where: { shard: url, file: url },
+    stallTimeoutMs: PIPE_STALL_MS,
+    cannotStart: (err) => shardError(url, `shard ${url}: cannot run the command: ${err.message}`, err),
+    failure: (r, exit) => {
+      const how = r.killedBy ? exit : r.signal ? `was killed by ${r.signal}` : `exited with code ${r.code}`;
+      const tail = stderrTail(r.stderr, 3);
+      return shardError(url, `shard ${url}: the command ${how}${tail ? ` (stderr: ${tail})` : ''}`);
+    },
   });
-  const destroy = out._destroy.bind(out);
-  out._destroy = (err, cb) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    destroy(err, cb);
-  };
-  return out;
 }
 
 function openHttp(url: string, options: ShardSourceOptions): Readable {

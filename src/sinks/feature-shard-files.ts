@@ -9,6 +9,7 @@ import type { FeatureRecord, ShardIncomplete } from '../types.js';
 import { journalIndices, journalKeys } from './journal.js';
 import { readJsonShard } from './json-format.js';
 import { asFeatureRecord, reviveMsgpackNumpy, unpackr } from './msgpack-numpy.js';
+import { jsonRecords, UnitRecords } from './unit-records.js';
 
 export type FeatureShardFormat = 'msgpack' | 'json';
 
@@ -31,7 +32,7 @@ export function shardJournalPath(outputDir: string, shardName: string): string {
  * and mtime, so that a later run can tell whether the tar was replaced since.
  */
 export function shardIncompletePath(outputDir: string, shardName: string): string {
-  return join(outputDir, `${checkShardName(shardName)}.incomplete.json`);
+  return incompleteMarkers(outputDir).path(shardName);
 }
 
 export interface IncompleteMarker extends ShardIncomplete {
@@ -40,10 +41,18 @@ export interface IncompleteMarker extends ShardIncomplete {
   tar_mtime_ms: number | null;
 }
 
+/**
+ * The incomplete markers of an output folder as the record store (./unit-records.ts) keeps
+ * them: one per shard (the unit), `<shard>.incomplete.json` beside its output, written atomically.
+ */
+export function incompleteMarkers(outputDir: string): UnitRecords<IncompleteMarker> {
+  return new UnitRecords(outputDir, jsonRecords<IncompleteMarker>({ suffix: '.incomplete.json', indent: 2 }), { fileStem: checkShardName });
+}
+
 /** The marker of an incomplete shard, or null when there is none (or it is unreadable). */
 export async function readIncompleteMarker(outputDir: string, shardName: string): Promise<IncompleteMarker | null> {
   try {
-    return JSON.parse(await readFile(shardIncompletePath(outputDir, shardName), 'utf8')) as IncompleteMarker;
+    return await incompleteMarkers(outputDir).read(shardName);
   } catch {
     return null;
   }

@@ -17,7 +17,8 @@ import {
   type StreamItem,
   type WarningHandler,
 } from '../types.js';
-import { removeDeadTemps, tempPathFor, writeFileAtomic } from '../util/atomic.js';
+import { tempPathFor } from '../util/atomic.js';
+import { removeDeadTemps } from '../util/lock.js';
 import { asDiskFull, writeAll } from '../util/disk.js';
 import { validateInteger, validateOneOf, validateString } from '../util/validate.js';
 import { Journal, type JournalEntry } from './journal.js';
@@ -27,7 +28,7 @@ import { decodeFeatureRecord, encodeFeatureRecord, msgpackArrayHeader } from './
 import {
   checkShardName,
   completedIndices,
-  shardIncompletePath,
+  incompleteMarkers,
   shardJournalPath,
   shardOutputPath,
   type FeatureShardFormat,
@@ -45,7 +46,6 @@ export {
   shardJournalPath,
   shardOutputPath,
   type FeatureShardFormat,
-  type IncompleteMarker,
 } from './feature-shard-files.js';
 
 /** A sample that produced no record, and why. */
@@ -288,10 +288,10 @@ export class FeatureShardWriter extends Writable {
     await removeDeadTemps(dirname(output), basename(output));
     // The marker goes down before the output appears and goes away only after a complete one
     // replaced it: an output is never seen without the marker it needs.
-    const marker = shardIncompletePath(this.outputDir, name);
-    if (end.incomplete) await writeFileAtomic(marker, `${JSON.stringify(await incompleteMarker(end), null, 2)}\n`);
+    const markers = incompleteMarkers(this.outputDir);
+    if (end.incomplete) await markers.write(name, await incompleteMarker(end));
     await this.writeFinal(s, ok, output);
-    if (!end.incomplete) await rm(marker, { force: true });
+    if (!end.incomplete) await markers.remove(name);
     await s.journal.close();
     this.shards.delete(name);
     this.finished.add(name);

@@ -25,7 +25,7 @@ import type { FeatureRecord, FeatureSet, Tensor } from '../types.js';
 // small maps, as Python writes them (smaller, and Python reads map16 too, but why differ).
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true, useFloat32: 0 });
 // mapsAsObjects off: ndarray maps have bin keys that a plain object would stringify.
-/** @internal Shared by readFeatureShard, which words its own "not msgpack" error. */
+/** Shared by readFeatureShard, which words its own "not msgpack" error. */
 export const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false });
 
 const LITTLE_ENDIAN = endianness() === 'LE';

@@ -8,17 +8,12 @@
  * decodeClips({ onError: (err, key) => (err.code === 'ERR_DECODE_TIMEOUT' ? 'throw' : 'skip') })
  */
 import { toClipstreamError, type ClipstreamError, type ErrorCode, type Where } from '../errors.js';
-import type { OnError } from '../types.js';
+import type { ItemFailure, OnError } from '../types.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
 
 export type { ErrorDecision, OnError } from '../types.js';
 
-export interface ItemFailure {
-  stage: string;
-  error: ClipstreamError;
-  /** `skipped` for expected conditions (a clip too short), `failed` for broken input. */
-  status: 'skipped' | 'failed';
-}
+export type { ItemFailure };
 
 /**
  * Records that `stage` could not process an item: returns the failure to put on the item, or

@@ -1,9 +1,7 @@
-import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { asDiskFull } from './disk.js';
-import { lockHeldElsewhere, lockPathFor } from './lock.js';
-import { pidAlive } from './pid.js';
 
 /** A temporary name in the same folder as `finalPath`, so the final rename is atomic. */
 export function tempPathFor(finalPath: string): string {
@@ -20,33 +18,10 @@ export async function writeFileAtomic(finalPath: string, data: Uint8Array | stri
 
 const TEMP_NAME = /^\.(.+)\.tmp-(\d+)-[0-9a-f]{8}$/;
 
-/**
- * Removes the temporary files (tempPathFor's naming) that processes killed mid-write left in
- * `dir`, optionally only those of `finalName`. Files of live processes, and of units whose lock
- * (./lock.ts) another live process holds, are left alone, so two runs sharing a folder (or
- * machines sharing it over NFS) do not delete each other's work. Returns how many were removed.
- *
- * @example await removeDeadTemps('out') // after a `kill -9` during a write
- */
-export async function removeDeadTemps(dir: string, finalName?: string): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  let removed = 0;
-  for (const name of names) {
-    const m = TEMP_NAME.exec(name);
-    if (!m || (finalName !== undefined && m[1] !== finalName)) continue;
-    const pid = Number(m[2]);
-    if (pid === process.pid || pidAlive(pid)) continue;
-    // Another machine's run writing this unit: its pid is not ours to judge.
-    if (await lockHeldElsewhere(lockPathFor(join(dir, m[1]!)))) continue;
-    await rm(join(dir, name), { force: true });
-    removed++;
-  }
-  return removed;
+/** The final name and writer's pid of a temporary file named by `tempPathFor`; null for any other name. */
+export function parseTempName(name: string): { finalName: string; pid: number } | null {
+  const m = TEMP_NAME.exec(name);
+  return m ? { finalName: m[1]!, pid: Number(m[2]) } : null;
 }
 
 /**

@@ -12,9 +12,8 @@
  *
  * @example
  * await writeCsvAtomic('out/videos.csv', ['video_id', 'num_clips'], [{ video_id: 'a', num_clips: 3 }]);
- * const rows = await readCsv('out/videos.csv'); // [{ video_id: 'a', num_clips: '3' }]
+ * const rows = parseCsv(await readFile('out/videos.csv', 'utf8')); // [{ video_id: 'a', num_clips: '3' }]
  */
-import { readFile } from 'node:fs/promises';
 import { CsvError, parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { ClipstreamError } from '../errors.js';
@@ -64,20 +63,13 @@ export function parseCsvLines(text: string, o: CsvReadOptions = {}): CsvLine[] {
   return kept.slice(1).map(({ record, info }) => ({ line: info.lines, row: Object.fromEntries(header.map((h, j) => [h, record[j] ?? ''])) }));
 }
 
-/** Parses CSV/TSV text into rows keyed by the header (see parseCsvLines). */
+/**
+ * Parses CSV/TSV text into rows keyed by the header (see parseCsvLines).
+ *
+ * @internal used by tests only
+ */
 export function parseCsv(text: string, o: CsvReadOptions = {}): CsvRow[] {
   return parseCsvLines(text, o).map((l) => l.row);
-}
-
-/** Reads and parses a CSV/TSV file (`.tsv`: tab-separated unless `delimiter` says otherwise); errors name the file. */
-export async function readCsv(path: string, o: Omit<CsvReadOptions, 'file'> = {}): Promise<CsvRow[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ClipstreamError('ERR_IO', `Cannot read ${path}: ${(err as Error).message}`, { cause: err, where: { file: path } });
-  }
-  return parseCsv(text, { delimiter: o.delimiter ?? (path.toLowerCase().endsWith('.tsv') ? '\t' : ','), file: path });
 }
 
 /** The one number format of every table written: JavaScript's shortest round-trip form. */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClipstreamError } from '../errors.js';
-import { tempPathFor } from './atomic.js';
+import { parseTempName, tempPathFor } from './atomic.js';
 import { pidAlive } from './pid.js';
 
 export interface LockInfo {
@@ -193,6 +193,35 @@ export async function lockHeldElsewhere(path: string, staleMs = DEFAULT_STALE_MS
   if (!found) return false;
   if (found.info.host === hostname() && found.info.pid === process.pid) return false;
   return !isStale(found, staleMs);
+}
+
+/**
+ * Removes the temporary files (tempPathFor's naming) that processes killed mid-write left in
+ * `dir`, optionally only those of `finalName`. Files of live processes, and of units whose lock
+ * (lockPathFor) another live process holds, are left alone, so two runs sharing a folder (or
+ * machines sharing it over NFS) do not delete each other's work. Returns how many were removed.
+ *
+ * @example await removeDeadTemps('out') // after a `kill -9` during a write
+ */
+export async function removeDeadTemps(dir: string, finalName?: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const temp = parseTempName(name);
+    if (!temp || (finalName !== undefined && temp.finalName !== finalName)) continue;
+    const { pid } = temp;
+    if (pid === process.pid || pidAlive(pid)) continue;
+    // Another machine's run writing this unit: its pid is not ours to judge.
+    if (await lockHeldElsewhere(lockPathFor(join(dir, temp.finalName)))) continue;
+    await rm(join(dir, name), { force: true });
+    removed++;
+  }
+  return removed;
 }
 
 /**

@@ -4,7 +4,6 @@
  * file name to its mismatches (none: the file passed); a job that throws fails every file.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { link, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +12,8 @@ import { clips } from '../../src/jobs/clips.js';
 import { extract } from '../../src/jobs/extract.js';
 import { faces } from '../../src/jobs/faces.js';
 import { segments } from '../../src/jobs/segments.js';
-import { decodeSample, resolveDecodeOptions } from '../../src/media/decode.js';
+import { resolveDecodeOptions } from '../../src/media/decode.js';
+import { decodeSample } from '../../src/media/decode-stage.js';
 import { readFeatureShard } from '../../src/sinks/feature-shard.js';
 import type { Sample } from '../../src/types.js';
 import { parseCsv } from '../../src/util/csv.js';
@@ -511,6 +511,3 @@ export async function runJob(job: JobName, entries: GenEntry[], root: string): P
   }
   return merged;
 }
-
-/** A short stable digest of a sample (for report names). */
-export const digest = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 8);

@@ -5,7 +5,17 @@ import { ClipstreamError } from '../errors.js';
 import type { WarningHandler } from '../types.js';
 import { VIDEO_EXTENSIONS } from '../shards/clip-name.js';
 import { fitName } from '../util/names.js';
-import type { FaceSource } from './items.js';
+
+/** A video file found under an input folder, with the key its outputs are named by. */
+export interface VideoFile {
+  /** Position in the sorted list; outputs are ordered by it. */
+  index: number;
+  path: string;
+  /** Path relative to the input folder (the key of the resume state). */
+  rel: string;
+  /** Stem of the outputs' keys, unique among the files (see assignKeys). */
+  key: string;
+}
 
 /** A video file, by its extension: the one list of video containers (shards/clip-name.ts). */
 const isVideoName = (name: string) => VIDEO_EXTENSIONS.includes(extname(name).slice(1).toLowerCase());
@@ -56,7 +66,7 @@ export function assignKeys(rels: string[], previous: Record<string, string> = {}
  * @example
  * const sources = await listFolderVideos('videos', {}, console.warn);
  */
-export async function listFolderVideos(inputDir: string, previousKeys: Record<string, string>, onWarning: WarningHandler): Promise<FaceSource[]> {
+export async function listFolderVideos(inputDir: string, previousKeys: Record<string, string>, onWarning: WarningHandler): Promise<VideoFile[]> {
   const paths: string[] = [];
   const walk = async (d: string) => {
     let entries: Dirent[];

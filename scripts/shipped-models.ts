@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { BuiltModel } from './built.js';
-import { buildSlowFast, SLOWFAST_SMALL } from './slowfast.js';
-import { buildVggish, VGGISH_SMALL } from './vggish.js';
+import type { BuiltModel } from '../src/models/built.js';
+import { buildSlowFast, SLOWFAST_SMALL } from '../src/models/slowfast.js';
+import { buildVggish, VGGISH_SMALL } from '../src/models/vggish.js';
 
 /** A model that ships in `models/`, with the exact call that produces its bytes. */
 export interface ShippedModel {

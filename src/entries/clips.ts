@@ -1,0 +1,18 @@
+// clipstream/clips: the stages of the `clips` job (sources -> obtain -> probe -> plan -> cut ->
+// describe -> record) for composing them yourself, and the planning, encoding and packaging parts.
+export { resolveClipsOptions, type ClipsOptions } from '../clips/options.js';
+export { listClipSources, readSources, type SourceRow } from '../clips/sources.js';
+export { videoItem, videoItems, videoStage, type VideoContext, type VideoItem, type VideoRow, type VideoStage } from '../clips/item.js';
+export { obtainStage } from '../clips/obtain.js';
+export { probeStage } from '../clips/probe-stage.js';
+export { planStage } from '../clips/plan-stage.js';
+export { cutStage } from '../clips/cut.js';
+export { describeStage } from '../clips/describe.js';
+export { clipsRecordSink } from '../clips/record.js';
+export { ClipTables, type UnitRecord } from '../clips/table.js';
+export { clipStem, fixedParts, fixedStride, parseSekaiName, parseSpanTable, planSpans, type PlannedClip, type SpanSpec } from '../clips/plan.js';
+export { ENCODERS, encoderArgs, resolveEncoder } from '../media/encoders.js';
+export { transcodeClips } from '../clips/transcode.js';
+export { remixClip, splitAudio } from '../clips/audio.js';
+export { writeClipShards, type ClipRecord } from '../clips/package.js';
+export { downloadFile, downloadYouTube } from '../media/download.js';
