@@ -7,7 +7,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ClipstreamError, ERROR_CODES, isErrorCode } from '../src/errors.js';
+import { ClipstreamError, ERROR_CODES, isErrorCode, toClipstreamError } from '../src/errors.js';
 
 const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 
@@ -67,6 +67,14 @@ describe('errors', () => {
     expect(isErrorCode('ERR_IO')).toBe(true);
     expect(isErrorCode('ENOENT')).toBe(false);
     expect(isErrorCode('toString')).toBe(false);
+  });
+
+  it('wrapping keeps a ClipstreamError as it is, and a failed system call is ERR_IO whatever the caller was at', async () => {
+    const own = new ClipstreamError('ERR_PROBE', 'cannot probe a.mp4', { where: { file: 'a.mp4' } });
+    expect(toClipstreamError(own, 'ERR_DECODE', { key: 'k' })).toMatchObject({ code: 'ERR_PROBE', where: { file: 'a.mp4', key: 'k' } });
+    const missing = await readFile(join(SRC, 'no-such-file')).catch((e: unknown) => e);
+    expect(toClipstreamError(missing, 'ERR_DECODE')).toMatchObject({ code: 'ERR_IO', cause: missing });
+    expect(toClipstreamError(new Error('boom'), 'ERR_DECODE').code).toBe('ERR_DECODE');
   });
 
   it('every error class exported by a module of src/ is a ClipstreamError with a code from the list', async () => {
