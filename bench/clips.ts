@@ -8,7 +8,7 @@ import { fixedStride } from '../src/clips/plan.js';
 import { probeVideo } from '../src/media/probe.js';
 import { transcodeClips, type TranscodeOptions } from '../src/clips/transcode.js';
 import { makeSource } from '../test/helpers/clip-sources.js';
-import { ClipTables, TABLES_EVERY_S, UNITS_DIR, unitRecordPath, writeUnitRecord, type UnitRecord } from '../src/clips/table.js';
+import { ClipTables, TABLES_EVERY_S, UNITS_DIR, unitRecordPath, type UnitRecord } from '../src/clips/table.js';
 
 function arg(name: string, def: number | string): string {
   const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -217,7 +217,7 @@ export async function benchClipTables(o: { videos: number; log: (s: string) => v
   for (const id of ids.slice(n - measured, n - measured + runs)) {
     const q = new ClipTables(dir, ids);
     await q.update('start');
-    await writeUnitRecord(dir, record(id));
+    await q.records.write(id, record(id));
     await q.update('video');
     await q.update('end');
     await q.readSome([id]);
@@ -228,7 +228,7 @@ export async function benchClipTables(o: { videos: number; log: (s: string) => v
   const plainIds = ids.slice(n - measured + runs, n - 1);
   t = performance.now();
   for (const id of plainIds) {
-    await writeUnitRecord(dir, record(id));
+    await plain.records.write(id, record(id));
     await plain.update('video');
   }
   const perVideo = sec(t) / plainIds.length;
@@ -236,7 +236,7 @@ export async function benchClipTables(o: { videos: number; log: (s: string) => v
   t = performance.now();
   const last = new ClipTables(dir, ids);
   await last.update('start');
-  await writeUnitRecord(dir, record(ids[n - 1]!));
+  await last.records.write(ids[n - 1]!, record(ids[n - 1]!));
   const final = await last.update('video');
   await last.update('end');
   const completing = sec(t);

@@ -42,7 +42,9 @@ function defaultCell(o: OptionSpec): string {
 export function optionsTable(spec: CommandSpec): string {
   const rows = spec.options.map((o) => {
     const flag = `\`--${o.name}\``;
-    return `| ${flag} | ${o.type === 'boolean' ? 'flag' : o.type} | ${defaultCell(o)} | ${cell(o.description)} |`;
+    // A flag spelled as the seeds did (`--out_path`) names the library option it feeds (`outputDir`).
+    const library = o.library ? ` (library: \`${o.library}\`)` : '';
+    return `| ${flag} | ${o.type === 'boolean' ? 'flag' : o.type} | ${defaultCell(o)} | ${cell(o.description)}${library} |`;
   });
   return ['| option | type | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }

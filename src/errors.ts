@@ -99,10 +99,18 @@ export class InvalidOptionError extends ClipstreamError {
   }
 }
 
+/** A failure of a system call (Node's errno errors: `code: 'ENOENT'`, `syscall: 'open'`). */
+function isSystemError(err: unknown): boolean {
+  const e = err as { code?: unknown; syscall?: unknown } | null;
+  return err instanceof Error && typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code) && typeof e.syscall === 'string';
+}
+
 /**
  * Wraps anything thrown into a ClipstreamError without losing the original as `cause`. A
  * ClipstreamError keeps its code, message and `where`; fields of `where` it lacks are added
- * (the caller's context: the shard, the clip key), none it has are overwritten.
+ * (the caller's context: the shard, the clip key), none it has are overwritten. `code` is the
+ * kind of failure the caller was at; a failed system call (a file that cannot be opened,
+ * written or renamed) is `ERR_IO` whatever the caller was doing.
  */
 export function toClipstreamError(err: unknown, code: ErrorCode, where: Where = {}): ClipstreamError {
   if (err instanceof ClipstreamError) {
@@ -111,5 +119,5 @@ export function toClipstreamError(err: unknown, code: ErrorCode, where: Where = 
     return err;
   }
   const message = err instanceof Error ? err.message : String(err);
-  return new ClipstreamError(code, message, { cause: err, where });
+  return new ClipstreamError(isSystemError(err) ? 'ERR_IO' : code, message, { cause: err, where });
 }

@@ -7,6 +7,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClipstreamError } from '../src/errors.js';
 import { clipsJob } from '../src/cli/clips-command.js';
 import { cutStage } from '../src/clips/cut.js';
 import { describeStage } from '../src/clips/describe.js';
@@ -109,12 +110,15 @@ describe('onError', () => {
     await writeFile(join(dir, 'with-bad.csv'), 'video_id,path\nbad,bad.mp4\nb,b.mp4\n');
     const o = { sources: join(dir, 'with-bad.csv'), clipLenS: 1, preset: 'ultrafast', onWarning: () => {} };
     await expect(clips({ ...o, outputDir: join(dir, 'throw'), onError: 'throw' })).rejects.toThrow(/cannot probe .*bad\.mp4/);
-    const skipped = await clips({ ...o, outputDir: join(dir, 'skip') });
+    const warned: ClipstreamError[] = [];
+    const skipped = await clips({ ...o, outputDir: join(dir, 'skip'), onWarning: (w) => warned.push(w) });
     expect(skipped.run.units.map((u) => [u.unit, u.outcome])).toEqual([
       ['bad', 'failed'],
       ['b', 'done'],
     ]);
     expect(skipped.run.units[0]!.error).toMatch(/^video bad: cannot probe /);
+    // The warning says what kind of failure it was: the file cannot be probed, not "a decode failed".
+    expect(warned.filter((w) => w.where.key === 'bad').map((w) => w.code)).toEqual(['ERR_PROBE']);
   }, 60_000);
 });
 

@@ -7,7 +7,10 @@ import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClipTables, pendingRow, TABLES_STAMP, unitRecordPath, writeUnitRecord, type UnitRecord } from '../src/clips/table.js';
+import { ClipTables, pendingRow, TABLES_STAMP, unitRecordPath, type UnitRecord } from '../src/clips/table.js';
+
+/** A video's record as the record sink writes it (through the folder's record store). */
+const writeUnitRecord = (out: string, r: UnitRecord) => new ClipTables(out, []).records.write(r.video_id, r);
 
 let dir: string;
 beforeAll(async () => {

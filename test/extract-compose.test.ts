@@ -28,7 +28,7 @@ afterAll(async () => {
 
 describe('the extract stages composed by hand in stream/promises.pipeline', () => {
   it('write the feature shard the job writes, byte for byte', async () => {
-    const common = { tarPath: TAR, numWorkers: 1, intraOpThreads: 1, device: 'cpu', onWarning: () => {} };
+    const common = { tarPath: TAR, parallelDecoders: 1, intraOpThreads: 1, device: 'cpu', onWarning: () => {} };
     const job = await extract({ ...common, outputDir: join(dir, 'job') });
     expect(job.clipsWritten).toBeGreaterThan(0);
 

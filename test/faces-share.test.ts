@@ -13,7 +13,7 @@ import { encodeStage } from '../src/faces/encode.js';
 import type { FaceSource } from '../src/faces/items.js';
 import { openFrameStore } from '../src/faces/lmdb-store.js';
 import { facesRecordSink } from '../src/faces/record.js';
-import { RECORDS_DIR, recordPath, writeRecord } from '../src/faces/records.js';
+import { faceRecords, RECORDS_DIR, recordPath, type VideoRecord } from '../src/faces/records.js';
 import { sampleFramesStage } from '../src/faces/sample-frames.js';
 import { EXPORT_MANIFEST, exportStores, stagingPath } from '../src/faces/staging.js';
 import { trackStage } from '../src/faces/track.js';
@@ -24,6 +24,8 @@ import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { checkStages } from '../src/stage/contract.js';
 import { runCliAsync, startCli } from './helpers/run-cli.js';
 
+/** A video's record as the job writes it (through the folder's record store). */
+const writeRecord = (out: string, key: string, r: VideoRecord) => faceRecords(out).write(key, r);
 const PY = '/usr/bin/python3';
 const hasPy = spawnSync(PY, ['-c', 'import lmdb']).status === 0;
 if (!hasPy) console.log(`skipping py-lmdb checks: ${PY} cannot import lmdb (install python3-lmdb)`);

@@ -148,6 +148,7 @@ describe('compressed data under any tar name (item 20)', () => {
     try {
       const { ends } = await collect([tar, FIXTURE_SHARDS[0]!]);
       expect(ends[0]!.error?.message).toMatch(new RegExp(`${tar}.*xz-compressed.*install xz`));
+      expect((ends[0]!.error!.cause as ClipstreamError).code).toBe('ERR_TOOL');
       expect(ends[1]!.samples).toBe(6);
     } finally {
       process.env.PATH = path;

@@ -40,6 +40,7 @@ const WRITER = `
 import { jsonRecords, UnitRecords } from ${JSON.stringify(dist('sinks/unit-records.js'))};
 import { writeCsvAtomic } from ${JSON.stringify(dist('util/csv.js'))};
 import { join } from 'node:path';
+import { rm, writeFile } from 'node:fs/promises';
 const [out, who, list, size] = process.argv.slice(1);
 const ids = list.split(',');
 const big = size === 'big';
@@ -49,9 +50,12 @@ for (const id of ids) {
   await store.write(id, { id, n: Number(id.slice(1)) * 10, by: big ? 'x'.repeat(40_000_000) : 'w' });
   if (big) continue;
   await store.rebuild(async (records) => {
+    // Two rebuilds at once (the other writer's inside ours) fail here: the marker exists.
+    await writeFile(join(out, 'rebuilding'), who, { flag: 'wx' });
     // Slow enough that an unlocked rebuild of the other writer would interleave and leave a stale table.
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 10));
     await writeCsvAtomic(join(out, 'table.csv'), ['id', 'n'], all.map((u) => ({ id: u, n: records.get(u)?.n ?? '' })));
+    await rm(join(out, 'rebuilding'));
   });
 }
 `;
@@ -62,7 +66,7 @@ function runWriter(script: string, args: string[]): { done: Promise<number | nul
 }
 
 describe('UnitRecords', () => {
-  it('two processes writing different units at once leave every record whole and the tables of one run', async () => {
+  it('two processes writing different units at once leave every record whole, never rebuild together, and leave the tables of one run', async () => {
     const out = join(dir, 'two');
     await mkdir(out, { recursive: true });
     const a = runWriter(WRITER, [out, 'a', IDS.filter((_, i) => i % 2 === 0).join(','), '']);

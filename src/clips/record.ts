@@ -1,5 +1,5 @@
-import { Writable } from 'node:stream';
-import { declareStage } from '../stage/contract.js';
+import type { Writable } from 'node:stream';
+import { itemSink } from '../stage/item-stage.js';
 import type { UnitResult } from '../stage/job-run.js';
 import type { VideoItem } from './item.js';
 import type { ClipTables, UnitRecord } from './table.js';
@@ -28,14 +28,7 @@ export function clipsRecordSink(o: RecordSinkOptions): Writable {
     await o.tables.update('video');
     await o.onRecorded?.(item, record);
   };
-  const sink = new Writable({
-    objectMode: true,
-    highWaterMark: 1,
-    write: (item: VideoItem, _encoding, callback) => {
-      take(item).then(() => callback(), callback);
-    },
-  });
-  return declareStage(sink, { name: 'record', needs: ['row', 'records'] });
+  return itemSink({ name: 'record', needs: ['row', 'records'] }, take);
 }
 
 /** A recorded video as the job runner's unit result (its log entry). */

@@ -80,15 +80,6 @@ export function unitRecordPath(outputDir: string, videoId: string): string {
   return clipRecords(outputDir).path(videoId);
 }
 
-/**
- * Writes a video's record atomically: a reader sees the whole record or none.
- *
- * @internal used by tests only
- */
-export async function writeUnitRecord(outputDir: string, record: UnitRecord): Promise<void> {
-  await clipRecords(outputDir).write(record.video_id, record);
-}
-
 export const pendingRow = (videoId: string): VideoRow => ({
   video_id: videoId,
   downloaded: false,

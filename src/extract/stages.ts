@@ -3,16 +3,18 @@
  * extractFeatures, the feature-shard writer), each with its contract, and the small transforms
  * that tell the job runner what became of shards and clips.
  */
-import { Transform } from 'node:stream';
 import { ClipstreamError } from '../errors.js';
 import { extractFeatures, type Extractor } from '../infer/extractor.js';
-import { declareStage } from '../stage/contract.js';
+import { declareStage, generatorStage, itemStage } from '../stage/index.js';
 import type { JobRun } from '../stage/job-run.js';
 import { ShardSourceError } from '../shards/shard-source.js';
 import { shardBaseName } from '../shards/tar-reader.js';
 import { writeFeatureShards, type FeatureShardFormat } from '../sinks/feature-shard.js';
-import type { StreamItem, WarningHandler } from '../types.js';
+import type { Sample, StreamItem, WarningHandler } from '../types.js';
 import { emptyLog, shardResult } from './results.js';
+
+/** Buffers of the small pass-through stages: as many items as a Transform holds (16). */
+const PASS_THROUGH = { writableHighWaterMark: 16, readableHighWaterMark: 16 };
 
 /** A model's stage: visual models need the decoded video, audio models the decoded audio. */
 export function featureStage(model: Extractor, batchSize: number, onBatch?: (kind: 'visual' | 'audio', size: number) => void) {
@@ -46,18 +48,16 @@ export function noteMissing(run: JobRun<string>, onWarning: WarningHandler): War
  */
 export function holdFailedSources(run: JobRun<string>) {
   return declareStage(
-    new Transform({
-      objectMode: true,
-      transform(item: StreamItem, _enc, cb) {
+    generatorStage<StreamItem, StreamItem>(async function* (items) {
+      for await (const item of items) {
         if (item.kind === 'shard-end' && item.error?.cause instanceof ShardSourceError) {
           const log = { ...emptyLog(item.shard, '', 'failed (source)'), tarError: item.error.message };
           run.unitDone(shardResult(log), { keepLock: true });
-          cb();
-          return;
+          continue;
         }
-        cb(null, item);
-      },
-    }),
+        yield item;
+      }
+    }, PASS_THROUGH),
     { name: 'hold failed sources' },
   );
 }
@@ -67,33 +67,23 @@ export function holdFailedSources(run: JobRun<string>) {
  * same `audio_note`), so that it is not silently taken for a clip without audio.
  */
 export function warnAudioNotes(onWarning: WarningHandler) {
-  return declareStage(
-    new Transform({
-      objectMode: true,
-      transform(item: StreamItem, _enc, cb) {
-        if (item.kind === 'sample' && !item.failure && item.audioNote) {
-          const name = item.entry?.filename ?? item.__key__;
-          onWarning(
-            new ClipstreamError('ERR_CLIP_TOO_SHORT', `${name}: ${item.audioNote}; no audio features`, { where: { shard: item.__url__, key: item.__key__ } }),
-          );
-        }
-        cb(null, item);
-      },
-    }),
-    { name: 'warn about short audio' },
-  );
+  return itemStage<StreamItem>({ name: 'warn about short audio', accepts: (item) => item.kind === 'sample', ...PASS_THROUGH }, async (item) => {
+    const s = item as Sample;
+    if (!s.audioNote) return;
+    const name = s.entry?.filename ?? s.__key__;
+    onWarning(new ClipstreamError('ERR_CLIP_TOO_SHORT', `${name}: ${s.audioNote}; no audio features`, { where: { shard: s.__url__, key: s.__key__ } }));
+  });
 }
 
 /** Counts every clip once, as done, skipped or failed, for the progress and the report. */
 export function tallyClips(run: JobRun<string>) {
   return declareStage(
-    new Transform({
-      objectMode: true,
-      transform(item: StreamItem, _enc, cb) {
+    generatorStage<StreamItem, StreamItem>(async function* (items) {
+      for await (const item of items) {
         if (item.kind === 'sample') run.item(!item.failure ? 'done' : item.failure.status === 'skipped' ? 'skipped' : 'failed');
-        cb(null, item);
-      },
-    }),
+        yield item;
+      }
+    }, PASS_THROUGH),
     { name: 'count clips' },
   );
 }

@@ -1,9 +1,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import { Unpackr } from 'msgpackr';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { ClipstreamError, toClipstreamError } from '../errors.js';
-import { declareStage } from '../stage/contract.js';
+import { itemSink } from '../stage/item-stage.js';
 import type { WarningHandler } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { FaceItem, FaceSource } from './items.js';
@@ -109,14 +108,7 @@ export function facesRecordSink(state: RecordState, o: RecordOptions) {
     }
     o.onSource?.(log, error ? 0 : p.rows.length, error ? p.rows.length + (p.error ? 1 : 0) : 0);
   };
-  const sink = new Writable({
-    objectMode: true,
-    highWaterMark: 1,
-    write: (item: FaceItem, _encoding, callback) => {
-      take(item).then(() => callback(), callback);
-    },
-  });
-  return declareStage(sink, { name: 'record', needs: ['row', 'source-end'] });
+  return itemSink({ name: 'record', needs: ['row', 'source-end'] }, take);
 }
 
 /** Writes metadata.csv/msgpack and the resume state, rows and entries in source order. */

@@ -64,11 +64,6 @@ export function faceRecords(outputDir: string, o: { onWarning?: WarningHandler; 
 
 export const recordPath = (outputDir: string, key: string): string => faceRecords(outputDir).path(key);
 
-/** @internal used by tests only */
-export async function writeRecord(outputDir: string, key: string, record: VideoRecord): Promise<void> {
-  await faceRecords(outputDir).write(key, record);
-}
-
 /** Every record present, by relative path. A damaged record is warned about (by the store's `onBad`) and left out (its video is redone). */
 export async function readAllRecords(records: UnitRecords<VideoRecord>): Promise<Map<string, VideoRecord>> {
   return new Map([...(await records.readAll()).values()].map((r) => [r.rel, r]));

@@ -123,7 +123,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
             onRecorded: (item, record) => {
               made += item.made;
               for (const issue of item.issues) onWarning(issueWarning(issue));
-              if (item.failure) onWarning(new ClipstreamError('ERR_DECODE', item.row.error, { where: { key: item.row.video_id } }));
+              if (item.failure) onWarning(new ClipstreamError(item.failure.error.code, item.row.error, { where: { key: item.row.video_id } }));
               job.item('done', record.clips.length);
               job.item('failed', record.issues.filter((i) => i.action === 'failed').length);
               job.unitDone(unitResult(item, record));

@@ -3,7 +3,9 @@
  * the encoded bytes dropped; failures marked on the item by the stage kit (src/stage/).
  */
 import { ClipstreamError, type Where } from '../errors.js';
-import { itemStage, itemStep, type OnError, type StageOptions, type StepContext } from '../stage/index.js';
+import type { StageOptions } from '../stage/generator.js';
+import { itemStage, itemStep, type StepContext } from '../stage/item-stage.js';
+import type { OnError } from '../stage/on-error.js';
 import { AUDIO_EXTENSIONS, findVideoField, VIDEO_EXTENSIONS } from '../shards/clip-name.js';
 import type { BaseSample, Sample, StreamItem } from '../types.js';
 import { validateInteger } from '../util/validate.js';

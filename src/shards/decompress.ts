@@ -104,7 +104,7 @@ export async function decompressed(source: Readable, url: string): Promise<Decom
     cannotStart: (err) => {
       const why = /\bENOENT\b/.test(err.message) ? `'${tool.bin}' is not installed` : `'${tool.bin}' cannot be run (${err.message})`;
       return new ClipstreamError(
-        'ERR_TAR',
+        'ERR_TOOL',
         `shard ${url} is ${compression}-compressed but ${why}; install ${tool.pkg} (e.g. apt-get install ${tool.pkg}) or decompress the shard first`,
         { cause: err, where },
       );

@@ -30,6 +30,9 @@
  * `declareStage(stage, contract)`; `orderedMap` gives bounded, ordered concurrency there. Such
  * a stage passes items that carry a failure on without working on them, as the kit does.
  *
+ * **A sink** (the last stage: a record written, a table updated) is `itemSink(contract, write)`:
+ * `write(item)` is awaited for each item in turn, failed ones included (the sink records them).
+ *
  * **Composing**: `pipeline(source, ...stages, { signal })` here is `stream/promises.pipeline`
  * that, on a failure or an abort, returns only once every stage has closed (no ffmpeg left).
  *
@@ -57,6 +60,6 @@
 export { generatorStage, orderedMap, type StageOptions } from './generator.js';
 export { declareStage, checkStages, type StageContract } from './contract.js';
 export { failItem, type ItemFailure, type OnError } from './on-error.js';
-export { itemStage, itemStep, type ItemStageOptions, type StepContext } from './item-stage.js';
+export { itemSink, itemStage, type ItemStageOptions } from './item-stage.js';
 export { Slots } from './slots.js';
 export { pipeline } from './compose.js';

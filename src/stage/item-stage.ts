@@ -1,4 +1,4 @@
-import type { Duplex } from 'node:stream';
+import { type Duplex, Writable } from 'node:stream';
 import type { ErrorCode, Where } from '../errors.js';
 import type { ItemFailure } from '../types.js';
 import { declareStage, type StageContract } from './contract.js';
@@ -102,4 +102,23 @@ export function itemStage<I extends object>(options: ItemStageOptions<I>, step: 
   );
   const { name, needs, adds, drops } = options;
   return declareStage(stage, { name, needs, adds, drops });
+}
+
+/**
+ * The last stage of a pipeline: an object-mode Writable that awaits `write` for each item, one
+ * at a time and in order (a record written, a table updated), with its contract declared. A
+ * failed item reaches it too: the sink is where a failure is recorded.
+ *
+ * @example
+ * await pipeline(Readable.from(items), decode, itemSink({ name: 'record', needs: ['video'] }, async (item) => save(item)));
+ */
+export function itemSink<I>(contract: StageContract, write: (item: I) => Promise<void>): Writable {
+  const sink = new Writable({
+    objectMode: true,
+    highWaterMark: 1,
+    write: (item: I, _encoding, callback) => {
+      write(item).then(() => callback(), callback);
+    },
+  });
+  return declareStage(sink, contract);
 }

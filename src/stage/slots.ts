@@ -2,7 +2,7 @@ import { ClipstreamError } from '../errors.js';
 
 /**
  * A counting semaphore: at most `n` holders at once, the rest wait in order. The stages of one
- * run share one (`itemStage({ slots })`), so `numProcesses` bounds their work together; a queue
+ * run share one (`itemStage({ slots })`), so `parallelVideos` bounds their work together; a queue
  * worker's runs share one too.
  *
  * @example

@@ -8,7 +8,10 @@ export interface OptionSpec {
   required?: boolean;
   /**
    * The library option this flag feeds, when it is not the flag's camelCase (`min_duration` ->
-   * `minDurationSeconds`): errors the library raises about that option then name the flag.
+   * `minDurationSeconds`): errors the library raises about that option then name the flag. This
+   * is how the seeds' spellings stay CLI aliases of the one library name: `--out_path` (extract),
+   * `--out_dir` (clips, bundle) and `--output_dir` feed `outputDir`; `--num_workers` feeds
+   * `parallelDecoders` (extract) or `parallelVideos` (faces), `--num_processes` `parallelVideos` (clips).
    */
   library?: string;
 }
