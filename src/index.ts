@@ -1,27 +1,28 @@
-// The root export of `clipstream`: what an ETL script uses. The jobs with their options and
-// reports, the stage kit, the stages of the extract path, the errors and the core types.
-// Specialist parts have their own entry points (package.json `exports`): clipstream/media,
-// clipstream/shards, clipstream/models, clipstream/clips, clipstream/faces, clipstream/segments,
-// clipstream/scale. The names and kinds of every entry point are pinned in api/exports.json
-// (`npm run api` regenerates it; test/api-report.test.ts fails when it is stale).
+/**
+ * The root export of `clipstream`: what an ETL script uses. The jobs with their options and
+ * reports, the stage kit, the stages of the extract path, the errors and the core types.
+ * Specialist parts have their own entry points (package.json `exports`): clipstream/media,
+ * clipstream/shards, clipstream/models, clipstream/clips, clipstream/faces, clipstream/segments,
+ * clipstream/scale. The names and kinds of every entry point are pinned in api/exports.json
+ * (`npm run api` regenerates it; test/api-report.test.ts fails when it is stale).
+ *
+ * @module clipstream
+ */
 
 // errors
-export { ClipstreamError, InvalidOptionError, isTransient, type ErrorCode, type Where } from './errors.js';
+export { ClipstreamError, InvalidOptionError, type ErrorCode, type Where } from './errors.js';
 
 // core types
 export {
   isLive,
   isSample,
   type BaseSample,
-  type ClipEntry,
   type FeatureRecord,
-  type FeatureSet,
   type Flow,
   type Item,
   type Sample,
   type SourceEnd,
   type StreamItem,
-  type Tensor,
   type WarningHandler,
 } from './types.js';
 
@@ -33,7 +34,8 @@ export { segments, type SegmentsReport } from './jobs/segments.js';
 export type { SegmentsOptions } from './segments/options.js';
 export { shippedModelsDir } from './models/models-dir.js';
 
-// the stage kit: all of src/stage/index.ts (writing a stage, its contract, onError and failures)
+// the stage kit: all of src/stage/index.ts (writing a stage, its contract, onError and failures,
+// composing: docs/architecture.md)
 export * from './stage/index.js';
 
 // the stages of the extract path: tar shards in, feature shards out

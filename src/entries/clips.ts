@@ -1,5 +1,9 @@
-// clipstream/clips: the stages of the `clips` job (sources -> obtain -> probe -> plan -> cut ->
-// describe -> record) for composing them yourself, and the planning, encoding and packaging parts.
+/**
+ * clipstream/clips: the stages of the `clips` job (sources -> obtain -> probe -> plan -> cut ->
+ * describe -> record) for composing them yourself, and the planning, encoding and packaging parts.
+ *
+ * @module clipstream/clips
+ */
 export { resolveClipsOptions, type ClipsOptions } from '../clips/options.js';
 export { listClipSources, readSources, type SourceRow } from '../clips/sources.js';
 export { videoItem, videoItems, videoStage, type VideoContext, type VideoItem, type VideoRow, type VideoStage } from '../clips/item.js';

@@ -1,5 +1,9 @@
-// clipstream/faces: the stages of the `faces` job (videos -> sample frames -> detect -> track ->
-// crop -> encode -> record) for composing them yourself, the detectors, tracker and LMDB stores.
+/**
+ * clipstream/faces: the stages of the `faces` job (videos -> sample frames -> detect -> track ->
+ * crop -> encode -> record) for composing them yourself, the detectors, tracker and LMDB stores.
+ *
+ * @module clipstream/faces
+ */
 export type { FacesLmdb, FacesOptions, FacesProgress, FacesReport } from '../jobs/faces.js';
 export { assignKeys, listFolderVideos, videoStem } from '../media/video-folder.js';
 export { VIDEO_EXTENSIONS } from '../shards/clip-name.js';

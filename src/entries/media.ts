@@ -1,4 +1,8 @@
-// clipstream/media: which ffmpeg runs, what a file holds, decoding clips, mp4 layout, child processes.
+/**
+ * clipstream/media: which ffmpeg runs, what a file holds, decoding clips, mp4 layout, child processes.
+ *
+ * @module clipstream/media
+ */
 export { ffmpegChoice, ffmpegPath, ffprobeChoice, ffprobePath, type ToolChoice } from '../media/ffmpeg-path.js';
 export { probeMedia, type MediaFacts, type ProbeMediaOptions } from '../media/facts.js';
 export { probeFrames, probeFrameTimeline, probeVideo, type FrameTimeline, type FrameTimes, type VideoInfo } from '../media/probe.js';

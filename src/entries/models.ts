@@ -1,5 +1,9 @@
-// clipstream/models: the model registry and `models fetch`, building SlowFast and VGGish ONNX
-// graphs (seeded or from imported weights), reading checkpoints, and ONNX Runtime sessions.
+/**
+ * clipstream/models: the model registry and `models fetch`, building SlowFast and VGGish ONNX
+ * graphs (seeded or from imported weights), reading checkpoints, and ONNX Runtime sessions.
+ *
+ * @module clipstream/models
+ */
 export {
   cachedFaceDetector,
   cachedModelPath,

@@ -1,5 +1,9 @@
-// clipstream/segments: the stages of the `segments` job (long videos through a per-frame model,
-// segment by segment) for composing them yourself, and the model, planning and output parts.
+/**
+ * clipstream/segments: the stages of the `segments` job (long videos through a per-frame model,
+ * segment by segment) for composing them yourself, and the model, planning and output parts.
+ *
+ * @module clipstream/segments
+ */
 export { resolveSegmentsOptions, type ResolvedSegmentsOptions, type SegmentsOptions, type SegmentsProgress } from '../segments/options.js';
 export { folderUnits, segmentsUnits, type SegmentsReport } from '../jobs/segments.js';
 export {

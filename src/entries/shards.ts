@@ -1,6 +1,10 @@
-// clipstream/shards: webdataset tar shards in (local, remote, compressed), ACAV entries, bundling
-// clips into shards, and the feature shards extract writes (msgpack-numpy or JSON).
-export type { ClipEntry, ShardInfo, TarItem, TarSample } from '../types.js';
+/**
+ * clipstream/shards: webdataset tar shards in (local, remote, compressed), ACAV entries, bundling
+ * clips into shards, and the feature shards extract writes (msgpack-numpy or JSON).
+ *
+ * @module clipstream/shards
+ */
+export type { ClipEntry, FeatureSet, ShardInfo, TarItem, TarSample, Tensor } from '../types.js';
 export { expandShardPatterns } from '../shards/brace.js';
 export { readShards, readTarShards, type ReadShardsOptions, type ReadTarOptions } from '../shards/tar-reader.js';
 export { isRemoteShard, openShard, shardFileName, type ShardSourceOptions } from '../shards/shard-source.js';

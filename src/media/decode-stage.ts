@@ -62,7 +62,11 @@ function decodeSpec(onError: OnError | undefined) {
   };
 }
 
-/** Decodes one item in place (any item with `files`); failures are recorded on it per `onError`, aborts are thrown. */
+/**
+ * Decodes one item in place (any item with `files`); failures are recorded on it per `onError`, aborts are thrown.
+ *
+ * @internal used by the zoo tests only (the job runs it through decodeClips)
+ */
 export async function decodeSample(
   sample: BaseSample & Pick<Sample, 'video' | 'audio'>,
   options: ResolvedDecodeOptions,
