@@ -1,7 +1,7 @@
 /**
  * The API report: every entry point of package.json `exports`, with the name and kind of each
  * thing it exports, read from the TypeScript sources by the compiler. The committed report is
- * api/exports.json; test/api-report.test.ts fails when the surface and the report differ.
+ * api/exports.json; test/jobs/api-report.test.ts fails when the surface and the report differ.
  *
  *   npm run api            rewrite api/exports.json from the sources
  */

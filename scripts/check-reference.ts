@@ -1,7 +1,7 @@
 /**
  * Compares an ONNX model with a PyTorch reference run of scripts/reference_models.py:
  *   npx tsx scripts/check-reference.ts model.onnx <dir>/<name>.io.safetensors
- * Prints max|diff| / max|ref| per output (the measure test/weights.test.ts holds to 1e-4).
+ * Prints max|diff| / max|ref| per output (the measure test/unit/weights.test.ts holds to 1e-4).
  */
 import * as ort from 'onnxruntime-node';
 import { readSafetensors } from '../src/models/safetensors.js';

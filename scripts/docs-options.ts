@@ -7,7 +7,7 @@
  *   `<!-- include: examples/FILE.ts -->` and `<!-- /include -->`.
  *
  *   npm run docs:options            rewrite README.md and docs/*.md in place
- *   npm run docs:options -- --check list the files that are out of date and exit 1 (test/docs.test.ts does the same)
+ *   npm run docs:options -- --check list the files that are out of date and exit 1 (test/jobs/docs.test.ts does the same)
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';

@@ -4,7 +4,7 @@
   /usr/bin/python3 scripts/make-checkpoint-fixtures.py   # -> fixtures/checkpoints/
 
 The tensors come from the reduced-width reference state dicts in fixtures/reference/ (the ones
-test/weights.test.ts holds our ONNX builders to), saved the way the published checkpoints are:
+test/unit/weights.test.ts holds our ONNX builders to), saved the way the published checkpoints are:
 
   vggish_tiny.pth         torch.save(state_dict) as torchvggish's vggish-10086976.pth (zip format)
   vggish_tiny_legacy.pth  the same with _use_new_zipfile_serialization=False (torch < 1.6 files)

@@ -6,7 +6,7 @@
 
 /**
  * Every code a ClipstreamError carries, with the kind of failure it names. Every error the
- * library throws at a user is a ClipstreamError with one of these (test/errors.test.ts checks
+ * library throws at a user is a ClipstreamError with one of these (test/unit/errors.test.ts checks
  * the exported error classes against this list).
  */
 export const ERROR_CODES = {

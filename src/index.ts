@@ -4,7 +4,7 @@
  * Specialist parts have their own entry points (package.json `exports`): clipstream/media,
  * clipstream/shards, clipstream/models, clipstream/clips, clipstream/faces, clipstream/segments,
  * clipstream/scale. The names and kinds of every entry point are pinned in api/exports.json
- * (`npm run api` regenerates it; test/api-report.test.ts fails when it is stale).
+ * (`npm run api` regenerates it; test/jobs/api-report.test.ts fails when it is stale).
  *
  * @module clipstream
  */

@@ -5,7 +5,7 @@
  * trained on exactly these features, so every detail (periodic window, no frame padding,
  * magnitude rather than power, mel triangles built in the mel domain, zeroed DC row,
  * log offset, dropped tails) is kept. scripts/vggish_reference.py and
- * test/vggish.test.ts prove the match.
+ * test/unit/vggish.test.ts prove the match.
  */
 import { ClipstreamError, InvalidOptionError } from '../errors.js';
 import type { Tensor } from '../types.js';

@@ -188,7 +188,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
   const stdio: Array<'pipe' | 'ignore'> = [modes.stdin === 'none' ? 'ignore' : 'pipe', modes.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'];
   for (let i = 0; i < extraCount; i++) stdio.push('pipe');
   // Kept so the rejection points at the caller, not at a child-process callback. Never thrown:
-  // only its stack is used (test/errors.test.ts allowlist).
+  // only its stack is used (test/unit/errors.test.ts allowlist).
   const callerStack = new Error('runTool caller');
   let givePipes: (p: { stdin: Writable | null; stdout: Readable | null } | null) => void = () => {};
   const pipesReady = new Promise<{ stdin: Writable | null; stdout: Readable | null } | null>((resolve) => {

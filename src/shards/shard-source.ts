@@ -92,7 +92,7 @@ export class ShardSourceError extends ClipstreamError {
 function shardError(url: string, message: string, cause?: unknown, code?: string): Error {
   // tar-reader takes `code === 'ENOENT'` on the source's error to mean "this shard does not exist",
   // as it does for a missing local file (Node's errno error): internal, it never reaches a user
-  // unwrapped (test/errors.test.ts allowlist).
+  // unwrapped (test/unit/errors.test.ts allowlist).
   if (code === 'ENOENT') return Object.assign(new Error(message, { cause }), { code });
   return new ShardSourceError(url, message, cause);
 }

@@ -301,7 +301,7 @@ export function parseTar(source: Readable, onProblem: (message: string) => void 
       }
     },
     async body() {
-      // Internal invariant: the reader calls body() once per header; a plain Error marks a bug here (test/errors.test.ts allowlist).
+      // Internal invariant: the reader calls body() once per header; a plain Error marks a bug here (test/unit/errors.test.ts allowlist).
       if (!pending) throw new Error('tar parser: body() without a member');
       const { left, padding } = pending;
       pending = null;

@@ -114,7 +114,7 @@ class GeneratorStage<I, O> extends Duplex {
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    // Internal: only the stage's own work sees this abort reason; a plain Error is enough (test/errors.test.ts allowlist).
+    // Internal: only the stage's own work sees this abort reason; a plain Error is enough (test/unit/errors.test.ts allowlist).
     this.abort.abort(err ?? new Error('stage destroyed'));
     this.inputEnded = true;
     this.wakeInput();

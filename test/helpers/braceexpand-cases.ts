@@ -1,7 +1,7 @@
 /**
  * Python braceexpand 0.1.7's own test suite (test_braceexpand.py and the doctests in its module),
  * as data: every pattern with the result braceexpand gives (checked by running the real module),
- * so test/brace.test.ts can hold our expander to it. `null` means UnbalancedBracesError.
+ * so test/unit/brace.test.ts can hold our expander to it. `null` means UnbalancedBracesError.
  */
 export interface BraceCase {
   pattern: string;

@@ -1,5 +1,5 @@
 /**
- * One fixture per job for the queue tests (test/queue-jobs.test.ts): a small input set, the
+ * One fixture per job for the queue tests (test/jobs/queue-jobs.test.ts): a small input set, the
  * job's CLI arguments, which output files must equal a single-machine run of the plain command,
  * and how to read from the run logs which units a run finished.
  */

@@ -1,5 +1,5 @@
 /**
- * Generic checks of the generated zoo, shared by test/zoo-generated.test.ts and scripts/zoo.ts:
+ * Generic checks of the generated zoo, shared by test/zoo/zoo-generated.test.ts and scripts/zoo.ts:
  * a file's recipe truth against the independent facts (scripts/zoo_truth.py: PyAV and
  * ffprobe), and a job's outputs against the truth. Each returns plain-language mismatches
  * (empty when all holds), so a failing crossing reads as what is wrong, with the numbers.

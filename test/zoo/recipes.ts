@@ -1,6 +1,6 @@
 /**
  * The zoo's recipes: each makes one file with ffmpeg and states its truth from the recipe's
- * own parameters (never from clipstream's code). test/zoo.test.ts checks every truth against
+ * own parameters (never from clipstream's code). test/zoo/zoo.test.ts checks every truth against
  * an independent reader (scripts/zoo_reference.py, PyAV) and ffprobe.
  */
 import { open, readFile, rm, writeFile } from 'node:fs/promises';

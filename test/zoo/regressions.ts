@@ -1,6 +1,6 @@
 /**
  * Crossings pinned after the explorer (`npm run zoo`) found them failing: every one joins the
- * CI sample of test/zoo-generated.test.ts, whatever the seed picks, so a fixed defect stays
+ * CI sample of test/zoo/zoo-generated.test.ts, whatever the seed picks, so a fixed defect stays
  * fixed. Add the lines the explorer's report prints; never remove one (see docs/zoo.md).
  */
 import type { JobName } from './jobs.js';
