@@ -2,9 +2,8 @@
 // (your own stage), run every segment through the model, join, put the audio back. Run:
 //   npx tsx examples/segments-etl.ts <video> <out.mp4>
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
-import { checkStages, shippedModelsDir } from 'clipstream';
+import { checkStages, pipeline, shippedModelsDir } from 'clipstream';
 import {
   FrameModel,
   inferStage,
@@ -36,6 +35,7 @@ async function* notTooLong(items: AsyncIterable<SegmentsItem>) {
 }
 
 // checkStages fails here, naming both stages, if a stage comes before the one that adds what it needs.
+// The kit's pipeline is stream/promises' pipeline that also waits for every stage to close on failure.
 const stages = checkStages([prepareStage(ctx), notTooLong, inferStage(ctx), joinStage(ctx), remuxStage(ctx)], ['input', 'output']);
 await pipeline(Readable.from([segmentsItem(input, output)]), ...stages, async (items: AsyncIterable<SegmentsItem>) => {
   for await (const { report: r } of items) console.log(`${r.input}: ${r.status}, ${r.segments} segment(s), ${r.frames} frame(s)`);
