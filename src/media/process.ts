@@ -381,15 +381,9 @@ export async function writeToChild(stdin: Writable, chunk: Uint8Array): Promise<
 /**
  * Writes chunks to a child's stdin, waiting for 'drain' when its pipe is full. While the next
  * chunk is being made (an upstream decoder that is itself slow, stopped or starved) the child
- * has nothing to work on: `waiting(false)` keeps that time off its stall clock. `wrote` is told
- * after each chunk the child took.
+ * has nothing to work on: `waiting(false)` keeps that time off its stall clock.
  */
-async function feed(
-  stdin: Writable,
-  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  waiting: (on: boolean) => void,
-  wrote: () => void = () => {},
-): Promise<void> {
+async function feed(stdin: Writable, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, waiting: (on: boolean) => void): Promise<void> {
   const it = (Symbol.asyncIterator in chunks ? chunks[Symbol.asyncIterator]() : chunks[Symbol.iterator]()) as AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
   for (;;) {
     waiting(false);
@@ -401,7 +395,6 @@ async function feed(
       return;
     }
     await writeToChild(stdin, next.value);
-    wrote();
   }
   stdin.end();
 }
@@ -724,18 +717,24 @@ export function toolReadable(binary: string, args: string[], options: ReadableTo
     if (!readerWaiting) stdout.pause();
   });
 
-  // The stall clock is off while the input is being made (feed's `waiting(false)`); a chunk the child took is progress.
   async function feedInput(stdin: Writable): Promise<void> {
+    const it = input![Symbol.asyncIterator]();
     try {
-      await feed(
-        stdin,
-        input!,
-        (clockOn) => {
-          inputWaiting = !clockOn;
-          setWaiting();
-        },
-        () => run.touch(),
-      );
+      for (;;) {
+        inputWaiting = true;
+        setWaiting();
+        const next = await it.next();
+        inputWaiting = false;
+        setWaiting();
+        if (next.done) break;
+        if (stdin.destroyed || stdin.writableEnded) {
+          await it.return?.();
+          return;
+        }
+        await writeToChild(stdin, next.value);
+        run.touch();
+      }
+      stdin.end();
     } catch (err) {
       inputWaiting = false;
       inputError = err;
