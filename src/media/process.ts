@@ -381,9 +381,15 @@ export async function writeToChild(stdin: Writable, chunk: Uint8Array): Promise<
 /**
  * Writes chunks to a child's stdin, waiting for 'drain' when its pipe is full. While the next
  * chunk is being made (an upstream decoder that is itself slow, stopped or starved) the child
- * has nothing to work on: `waiting(false)` keeps that time off its stall clock.
+ * has nothing to work on: `waiting(false)` keeps that time off its stall clock. `wrote` is told
+ * after each chunk the child took.
  */
-async function feed(stdin: Writable, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, waiting: (on: boolean) => void): Promise<void> {
+async function feed(
+  stdin: Writable,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  waiting: (on: boolean) => void,
+  wrote: () => void = () => {},
+): Promise<void> {
   const it = (Symbol.asyncIterator in chunks ? chunks[Symbol.asyncIterator]() : chunks[Symbol.iterator]()) as AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
   for (;;) {
     waiting(false);
@@ -395,6 +401,7 @@ async function feed(stdin: Writable, chunks: AsyncIterable<Uint8Array> | Iterabl
       return;
     }
     await writeToChild(stdin, next.value);
+    wrote();
   }
   stdin.end();
 }
@@ -717,24 +724,18 @@ export function toolReadable(binary: string, args: string[], options: ReadableTo
     if (!readerWaiting) stdout.pause();
   });
 
+  // The stall clock is off while the input is being made (feed's `waiting(false)`); a chunk the child took is progress.
   async function feedInput(stdin: Writable): Promise<void> {
-    const it = input![Symbol.asyncIterator]();
     try {
-      for (;;) {
-        inputWaiting = true;
-        setWaiting();
-        const next = await it.next();
-        inputWaiting = false;
-        setWaiting();
-        if (next.done) break;
-        if (stdin.destroyed || stdin.writableEnded) {
-          await it.return?.();
-          return;
-        }
-        await writeToChild(stdin, next.value);
-        run.touch();
-      }
-      stdin.end();
+      await feed(
+        stdin,
+        input!,
+        (clockOn) => {
+          inputWaiting = !clockOn;
+          setWaiting();
+        },
+        () => run.touch(),
+      );
     } catch (err) {
       inputWaiting = false;
       inputError = err;
