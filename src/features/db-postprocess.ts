@@ -32,6 +32,9 @@
  *   the minimum-area rectangle of that. The round-joined offset of a rectangle by d has as its minimum-area
  *   rectangle the rectangle grown by d on every side, which is what this computes directly (a mitred
  *   offset of the convex polygon); pyclipper's integer rounding moves corners by under a pixel of the map.
+ * - corners and side lengths within 1/1000 px of a whole or half pixel are snapped onto it before
+ *   PaddleOCR's truncation and rounding (snapHalf): cv2's float32 gives 0.9999981 for 1, and PaddleOCR's
+ *   int cast then moves the box a pixel by noise; at most a pixel of difference, and only in such ties.
  * - the box score fills the rectangle by testing pixel centres (within half a pixel of an edge
  *   counts, as cv2.fillPoly draws the outline too) instead of cv2.fillPoly's scanline; for the
  *   axis-aligned rectangles text gives, the same pixels.
@@ -66,6 +69,19 @@ export interface DbOptions {
   unclipRatio?: number;
   maxCandidates?: number;
   minSize?: number;
+}
+
+/**
+ * A value within 1/1000 px of a whole or half pixel, moved onto it. PaddleOCR truncates and rounds
+ * corners that cv2 computes in float32, so a corner that lies on a whole pixel in exact arithmetic
+ * (a rectangle around pixel centres) lands on either side of it by rounding noise (cv2 gives
+ * 0.9999981 for 1, which truncates to 0), and a half-pixel corner rounds either way. Both this code
+ * and scripts/db_postprocess_reference.py snap such values first, so the boxes follow the geometry,
+ * not float noise (a deviation from PaddleOCR of at most one pixel, in those cases only).
+ */
+export function snapHalf(v: number): number {
+  const h = Math.round(v * 2) / 2;
+  return Math.abs(v - h) < 1e-3 ? h : v;
 }
 
 /** Python's round(): halves go to the even neighbour (numpy's np.round does the same). */
@@ -421,18 +437,22 @@ export function dbPostprocess(
   for (let i = 0; i < mask.length; i++) mask[i] = map[i]! > thresh ? 1 : 0;
   const contours = maskContours(mask, mapWidth, mapHeight).slice(0, maxCandidates);
   const boxes: DbBox[] = [];
+  const snapped = (r: RotatedRect) => ({
+    corners: r.corners.map((p): Point => [snapHalf(p[0]), snapHalf(p[1])]),
+    side: snapHalf(Math.min(r.width, r.height)),
+  });
   for (const contour of contours) {
-    const rect = minAreaRect(contour);
-    if (Math.min(rect.width, rect.height) < minSize) continue;
+    const rect = snapped(minAreaRect(contour));
+    if (rect.side < minSize) continue;
     const box = orderCorners(rect.corners);
     const score = boxScore(map, mapWidth, mapHeight, box);
     if (score < boxThresh) continue;
-    const grown = minAreaRect(unclip(box, unclipRatio));
-    if (Math.min(grown.width, grown.height) < minSize + 2) continue;
+    const grown = snapped(minAreaRect(unclip(box, unclipRatio)));
+    if (grown.side < minSize + 2) continue;
     const scaled = orderCorners(grown.corners).map(
       (p): Point => [
-        Math.min(Math.max(roundHalfEven((p[0] / mapWidth) * frameWidth), 0), frameWidth),
-        Math.min(Math.max(roundHalfEven((p[1] / mapHeight) * frameHeight), 0), frameHeight),
+        Math.min(Math.max(roundHalfEven(snapHalf((p[0] / mapWidth) * frameWidth)), 0), frameWidth),
+        Math.min(Math.max(roundHalfEven(snapHalf((p[1] / mapHeight) * frameHeight)), 0), frameHeight),
       ],
     );
     // predict_det's filter_tag_det_res: clip to the frame's last pixel, drop boxes 3 px or less across.
