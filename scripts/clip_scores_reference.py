@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Independent reference for clipstream's per-clip scores (src/features/clip-scores.ts).
 
-Usage: clip_scores_reference.py WIDTH HEIGHT FILE [FILE ...]
-Prints one JSON object: {file: {motion, black, frozen, sharpness, brightness, contrast, colorfulness, frames}}.
+Usage: clip_scores_reference.py WIDTH HEIGHT FILE[@START:END] [...]
+Prints one JSON object: {arg: {motion, black, frozen, sharpness, brightness, contrast, colorfulness, frames}}.
+FILE@START:END scores only the decoded frames START..END-1 (a clip's span of its source).
 
 Each clip is decoded with PyAV and every frame resized to WIDTH x HEIGHT RGB24 by swscale's area
 filter (PyAV's reformat); the scores are written here from their definitions in numpy, not from
@@ -24,10 +25,18 @@ import av
 import numpy as np
 
 
-def frames_of(path, w, h):
+def frames_of(arg, w, h):
+    path, start, end = arg, 0, None
+    if "@" in arg:
+        path, span = arg.rsplit("@", 1)
+        start, end = (int(v) for v in span.split(":"))
     with av.open(path) as box:
         stream = box.streams.video[0]
-        for frame in box.decode(stream):
+        for i, frame in enumerate(box.decode(stream)):
+            if i < start:
+                continue
+            if end is not None and i >= end:
+                break
             rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
             yield rgb.astype(np.float64)
 

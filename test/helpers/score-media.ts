@@ -45,3 +45,20 @@ export async function referenceScores(w: number, h: number, files: string[]): Pr
   );
   return JSON.parse(stdout);
 }
+
+/**
+ * A 100-frame source (320x180, 25 fps) of four 25-frame parts whose scores the recipe fixes:
+ * frames 0-24 black, 25-49 one testsrc2 frame held (frozen), 50-74 testsrc2 (moving), 75-99
+ * testsrc2 scrolling (panning).
+ */
+export async function makeScoreSource(out: string): Promise<void> {
+  const part = (g: string, i: number) => `${g},trim=end_frame=25,setpts=PTS-STARTPTS,format=yuv420p[p${i}]`;
+  const graph = [
+    part('color=c=black:s=320x180:r=25', 0),
+    part('testsrc2=s=320x180:r=25,trim=end_frame=1,loop=loop=30:size=1:start=0,setpts=N/25/TB', 1),
+    part('testsrc2=s=320x180:r=25', 2),
+    part('testsrc2=s=320x180:r=25,scroll=h=0.02', 3),
+    '[p0][p1][p2][p3]concat=n=4:v=1:a=0[v]',
+  ].join(';');
+  await run(ffmpegPath(), ['-v', 'error', '-y', '-filter_complex', graph, '-map', '[v]', '-c:v', 'libx264', '-crf', '16', '-g', '30', out]);
+}
