@@ -10,7 +10,7 @@ filter (PyAV's reformat); the scores are written here from their definitions in 
 the TypeScript:
   luma Y = 0.299 R + 0.587 G + 0.114 B (float64, 0..255)
   motion      mean over t >= 1 of mean|Y_t - Y_{t-1}| / 255
-  frozen      fraction of t >= 1 with mean|Y_t - Y_{t-1}| / 255 < 1/255
+  frozen      fraction of t >= 1 with mean|Y_t - Y_{t-1}| / 255 < 0.001
   black       fraction of frames with mean(Y) < 24 and std(Y) < 8
   sharpness   mean over frames of var(4-neighbour Laplacian of Y) on interior pixels
   brightness  mean over frames of mean(Y) / 255
@@ -62,7 +62,7 @@ def scores_of(path, w, h):
     d = np.array(diffs)
     return {
         "motion": float(d.mean()) if len(d) else 0.0,
-        "frozen": float((d < 1.0 / 255.0).mean()) if len(d) else 0.0,
+        "frozen": float((d < 0.001).mean()) if len(d) else 0.0,
         "black": float(np.mean(blacks)),
         "sharpness": float(np.mean(sharp)),
         "brightness": float(np.mean(bright)),

@@ -214,7 +214,9 @@ export function perClipArgs(info: VideoInfo, clip: PlannedClip, tmp: string, o: 
     'mp4',
     tmp,
     // With scores, a second output of the same decode: the clip's frames, small, to fd 3.
-    ...(o.scores ? ['-map', '0:v:0', '-frames:v', String(clip.endFrame - s), '-vf', `${vf},${scoreFilterOf(info)}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:3'] : []),
+    ...(o.scores
+      ? ['-map', '0:v:0', '-frames:v', String(clip.endFrame - s), '-vf', `${vf},${scoreFilterOf(info)}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:3']
+      : []),
   ];
 }
 
@@ -284,7 +286,11 @@ async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[
                   const set = clipScorers(o.scores!, j.clip.endFrame - j.clip.startFrame);
                   return { set, split: new FrameSplitter(small.width, small.height, (f) => set.pushSync(f)) };
                 });
-                return scoring.map(({ split }) => (chunk: Buffer) => split.write(chunk));
+                return scoring.map(
+                  ({ split }) =>
+                    (chunk: Buffer) =>
+                      split.write(chunk),
+                );
               },
             }
           : {}),
@@ -326,9 +332,13 @@ async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[
         const want = j.clip.endFrame - j.clip.startFrame;
         sc.split.end();
         if (sc.split.frames !== want)
-          throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): clip ${j.clip.clipId}: ${sc.split.frames} frames scored where it has ${want}`, {
-            where: { key: videoId, file: info.path },
-          });
+          throw new ClipstreamError(
+            'ERR_DECODE',
+            `video ${videoId} (${info.path}): clip ${j.clip.clipId}: ${sc.split.frames} frames scored where it has ${want}`,
+            {
+              where: { key: videoId, file: info.path },
+            },
+          );
         j.scores = await sc.set.finish();
       }
     },

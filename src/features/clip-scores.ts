@@ -50,8 +50,8 @@ export const SCORE_WIDTH = 160;
 export const BLACK_MAX_MEAN = 24;
 /** ...and luma standard deviation below this (a dark frame with bright detail is not black). */
 export const BLACK_MAX_STD = 8;
-/** A frozen frame: mean absolute luma change to the frame before under one grey level in 255. */
-export const FROZEN_MAX_DIFF = 1 / 255;
+/** A frozen frame: mean absolute luma change to the frame before, on 0–1, under this (ffmpeg freezedetect's default noise, −60 dB). */
+export const FROZEN_MAX_DIFF = 0.001;
 /** Frames per clip the text detector runs on, evenly spaced. */
 export const TEXT_FRAMES = 3;
 

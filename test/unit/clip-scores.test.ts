@@ -32,13 +32,15 @@ describe('PixelScorer on frames whose scores follow from how they were made', ()
     expect(s.finish()).toEqual({ motion: 1, black: 0.5, frozen: 0, brightness: 0.5, contrast: 0 });
   });
 
-  it('a frame changing by one grey level in 255 is not frozen; by half a level it is', () => {
+  it('a frame changing by 0.0012 (R + 1: 0.299 of a grey level) is not frozen; by 0.00045 (B + 1) it is', () => {
     const a = new PixelScorer(['frozen', 'motion']);
     [100, 101, 102].forEach((v, i) => a.push(flat(i, v)));
     expect(a.finish().frozen).toBe(0);
+    const r = new PixelScorer(['frozen']);
+    [100, 101].forEach((v, i) => r.push(frame(i, () => [v, 100, 100])));
+    expect(r.finish().frozen).toBe(0);
     const b = new PixelScorer(['frozen']);
-    // luma 0.299*R: R 100 -> 101 changes luma by 0.299 of a level.
-    [100, 101].forEach((v, i) => b.push(frame(i, () => [v, 100, 100])));
+    [100, 101].forEach((v, i) => b.push(frame(i, () => [100, 100, v])));
     expect(b.finish().frozen).toBe(1);
   });
 
