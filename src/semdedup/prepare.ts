@@ -174,10 +174,26 @@ async function prepare(o: ResolvedSemdedupOptions, key: string, gemm: Gemm, log:
   } finally {
     await ids.close().catch(() => {});
   }
-  const spill = await SpillReader.open(spillPath);
+  const fitted = await fitClusters(o, gemm, log, o.shards.length);
+  return { key, ...fitted, skipped };
+}
+
+/**
+ * From a spill and its ids (`embeddings.f16`, `ids.txt` in the work folder): the k-means fit,
+ * every row's cluster, and the rows grouped by cluster. The bench starts here with a spill it
+ * wrote itself.
+ */
+export async function fitClusters(
+  o: ResolvedSemdedupOptions,
+  gemm: Gemm,
+  log: (line: string) => void,
+  shardCount: number,
+): Promise<Omit<Prepared, 'key' | 'skipped'>> {
+  const spill = await SpillReader.open(workPath(o.outputDir, 'embeddings.f16'));
   try {
     const n = spill.rows;
-    log(`semdedup: ${n} embeddings of ${dim} values spilled (float16) from ${o.shards.length} shard(s)`);
+    const dim = spill.dim;
+    log(`semdedup: ${n} embeddings of ${dim} values spilled (float16) from ${shardCount} shard(s)`);
     const rand = seededRandom(o.seed);
     // The fit sample: all rows, or a uniform sample copied to a spill of its own.
     let fit = spill;
@@ -197,7 +213,7 @@ async function prepare(o: ResolvedSemdedupOptions, key: string, gemm: Gemm, log:
       await writeFileAtomic(workPath(o.outputDir, 'centroids.npy'), npyFloat64(fitted.centers, [k, dim]));
       log(`semdedup: k-means on ${fit.rows} rows, ${k} clusters, ${fitted.iterations} iteration(s)${fitted.converged ? ' (converged)' : ''}`);
       const grouped = await groupByCluster(o, spill, fitted.centers, k, gemm);
-      return { key, rows: n, dim, clusters: k, ...grouped, iterations: fitted.iterations, converged: fitted.converged, fitRows: fit.rows, skipped };
+      return { rows: n, dim, clusters: k, ...grouped, iterations: fitted.iterations, converged: fitted.converged, fitRows: fit.rows };
     } finally {
       if (fit !== spill) await fit.close();
     }
