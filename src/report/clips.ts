@@ -187,7 +187,7 @@ export async function clipsSection(ctx: ReportContext): Promise<Section> {
   return { name: 'clips', title: 'Clips', html, counts: { videos: videos.size, clips, kept, filtered, failures, span_issues: spanCount, shots } };
 }
 
-function card(r: Row, p: Preview, keptNow: boolean, scoreCols: readonly string[], root: string): string {
+function card(r: Row, p: Preview, keptNow: boolean, scoreCols: readonly string[], root: string, dropped = 'filtered'): string {
   const img = p.path
     ? `<img src="${esc(root + href(p.path))}" alt="preview of ${esc(r.clip_id)}" data-preview="${esc(r.clip_id)}">`
     : `<div class="noprev">${esc(p.note ? 'no preview (failed)' : 'no preview')}</div>`;
@@ -196,7 +196,7 @@ function card(r: Row, p: Preview, keptNow: boolean, scoreCols: readonly string[]
     .map((c) => `${esc(c)}: <b>${esc(fmt(num(r[c])) === 'NaN' ? r[c] : fmt(num(r[c])))}</b>`)
     .join('<br>');
   return `<div class="card ${keptNow ? 'kept' : 'filtered'}" data-clip="${esc(r.clip_id)}">${img}
-<div><b>${esc(r.clip_id)}</b> ${keptNow ? '<span class="tag">kept</span>' : '<span class="tag filtered">filtered</span>'}${p.byReport ? ' <span class="tag report" title="made by the report">preview by report</span>' : ''}</div>
+<div><b>${esc(r.clip_id)}</b> ${keptNow ? '<span class="tag">kept</span>' : `<span class="tag filtered">${esc(dropped)}</span>`}${p.byReport ? ' <span class="tag report" title="made by the report">preview by report</span>' : ''}</div>
 ${r.start_s ? `<div>${esc(fmt(num(r.start_s)))}–${esc(fmt(num(r.end_s)))} s, frames ${esc(r.start_frame)}–${esc(r.end_frame)}${r.width ? `, ${esc(r.width)}×${esc(r.height)}` : ''}</div>` : ''}
 ${keptNow ? '' : `<div class="fail">${esc(r.filter_reason || '(no reason given)')}</div>`}
 ${scores ? `<div>${scores}</div>` : ''}</div>`;

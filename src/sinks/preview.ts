@@ -38,7 +38,7 @@ export interface FrameScorer {
 export interface PreviewOptions {
   /** The job's output folder; the preview goes to `previews/` under it. */
   outputDir: string;
-  /** The clip's id: the file is `previews/<clip id>.webp` (the id shortened by `fitName` when too long). */
+  /** The clip's id: the file is `previews/<clip id>.webp` (`/` as `_`, shortened by `fitName` when too long). */
   clipId: string;
   /** Frames in the animation (default 12). */
   frames?: number;
@@ -52,9 +52,9 @@ export interface PreviewOptions {
   folder?: string;
 }
 
-/** The relative path of a clip's preview under an output folder. */
+/** The relative path of a clip's preview under an output folder (a `/` in the id becomes `_`). */
 export function previewPath(clipId: string, folder = 'previews'): string {
-  return `${folder}/${fitName(`${clipId}.webp`)}`;
+  return `${folder}/${fitName(`${clipId.replace(/\//g, '_')}.webp`)}`;
 }
 
 export class PreviewWriter implements FrameScorer {
