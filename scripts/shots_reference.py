@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Independent reference for clipstream's content shot detector (numpy, PyAV decode, cv2 for the
-HSV conversion and the resize only).
+"""Independent reference for clipstream's content shot detector (numpy; PyAV or the ffmpeg CLI to
+decode, cv2 for the HSV conversion and the resize only).
 
 What it computes is PySceneDetect's ContentDetector as its documentation and source describe it
 (facts only, written here from scratch):
@@ -21,7 +21,8 @@ clipstream's content detector differs on purpose in two ways, which --width and 
 reproduce (from its documented semantics, src/features/shots.ts's notes, not its code):
 
 - it analyses frames about `--width` px wide (default 160), both sides rounded to even, the aspect
-  kept, never upscaled, scaled by libswscale's area filter (here through PyAV's reformat);
+  kept, never upscaled, scaled by ffmpeg's area filter (decoded here by the ffmpeg CLI the same
+  way, see ffmpeg_frames);
 - flash rejection (--flash-frames K > 0): an above frame f is a flash when one of the K frames
   after it (fewer at the end of the video) scores below the threshold against frame f-1 (the
   picture came back); f and every frame up to that one are then not above.
@@ -45,6 +46,8 @@ Two raw modes, for src/features/shots.ts's unit tests (test/unit/shots.test.ts):
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 
 import av
@@ -65,6 +68,28 @@ def detector_size(w, h, width):
     return ow, even(ow * h / w)
 
 
+def ffmpeg_frames(path, w, h):
+    """Every frame scaled to w x h by the ffmpeg CLI's area scaler, as clipstream's runner asks
+    for it (`-vf scale=W:H:flags=area,format=rgb24 -vsync 0`), returned as BGR.
+
+    Why not PyAV's reformat with the same area filter: its frames differ from the CLI's by about
+    one level per pixel, and the hue of near-grey pixels turns such a level into tens of hue steps,
+    so a frame's score moved by up to 37 points (a cut at 125 scored 88). The scaler is not what
+    this reference checks; the score, the flash rule and the minimum-length filter are."""
+    ffmpeg = os.environ.get("FFMPEG_PATH", "/usr/bin/ffmpeg")
+    args = [ffmpeg, "-v", "error", "-nostdin", "-i", path, "-map", "0:v:0", "-vf", f"scale={w}:{h}:flags=area,format=rgb24"]
+    args += ["-vsync", "0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE)
+    size = w * h * 3
+    while True:
+        buf = proc.stdout.read(size)
+        if len(buf) < size:
+            break
+        yield np.frombuffer(buf, np.uint8).reshape(h, w, 3)[:, :, ::-1]
+    if proc.wait() != 0:
+        raise RuntimeError(f"ffmpeg failed on {path}")
+
+
 def frames_bgr(path, width):
     """Yields (bgr uint8 HxWx3, fps) per decoded frame, in presentation order: at clipstream's
     analysed size when `width` is given, else at PySceneDetect's."""
@@ -73,12 +98,12 @@ def frames_bgr(path, width):
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 25.0
+        if width is not None:
+            ow, oh = detector_size(stream.codec_context.width, stream.codec_context.height, width)
+            for img in ffmpeg_frames(path, ow, oh):
+                yield np.ascontiguousarray(img), fps
+            return
         for frame in container.decode(stream):
-            if width is not None:
-                ow, oh = detector_size(frame.width, frame.height, width)
-                img = frame.reformat(width=ow, height=oh, format="bgr24", interpolation="AREA").to_ndarray()
-                yield img, fps
-                continue
             img = frame.to_ndarray(format="bgr24")
             h, w = img.shape[:2]
             if max(w, h) > PYSCENEDETECT_MIN_WIDTH:  # its factor: the larger side / 256, applied when > 1
