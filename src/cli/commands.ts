@@ -24,4 +24,15 @@ export const bundleSpec: CommandSpec = {
   examples: ['clipstream bundle --input_dir=my_clips --out_dir=shards --shard_size=100'],
 };
 
-export const commands: CommandSpec[] = [extractSpec, bundleSpec, clipsSpec, facesSpec, segmentsSpec, semdedupSpec, modelsBuildSpec, queueSpec, workerSpec, reportSpec];
+export const commands: CommandSpec[] = [
+  extractSpec,
+  bundleSpec,
+  clipsSpec,
+  facesSpec,
+  segmentsSpec,
+  semdedupSpec,
+  modelsBuildSpec,
+  queueSpec,
+  workerSpec,
+  reportSpec,
+];
