@@ -1,6 +1,7 @@
 /**
  * clipstream/models: the model registry and `models fetch`, building SlowFast and VGGish ONNX
- * graphs (seeded or from imported weights), reading checkpoints, and ONNX Runtime sessions.
+ * graphs (seeded or from imported weights), reading checkpoints, ONNX Runtime sessions, and the
+ * PP-OCRv4 text detector (`loadTextDetector`, `textArea`).
  *
  * @module clipstream/models
  */
@@ -57,3 +58,11 @@ export { loadSession, parseDevice, type Device, type LoadedSession, type Session
 export { Extractor, extractFeatures, type ExtractorKind, type ExtractorOptions, type FeatureStageOptions } from '../infer/extractor.js';
 export { batchStage, type BatchStageOptions } from '../infer/batcher.js';
 export { logMelSpectrogram, melWeightMatrix, vggishExamples } from '../features/vggish.js';
+export {
+  defaultTextDetectorModel,
+  loadTextDetector,
+  type TextBox,
+  type TextDetector,
+  type TextDetectorOptions,
+  textArea,
+} from '../infer/text-detector.js';
