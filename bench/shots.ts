@@ -6,6 +6,8 @@
  *     generator (target >= 5x). PySceneDetect is not a dependency: the row says skipped unless
  *     CLIPSTREAM_PYSCENEDETECT points at a checkout of it. The two alternate `repeat` times and the
  *     fastest run of each counts (other load only slows a run down); CPU seconds are given too.
+ *   - the same against ffmpeg decoding the video to null: the ceiling of any detector that reads
+ *     every frame (at 1080p the decode is most of the cost of both detectors);
  *   - peak RSS of `detectShots` in its own process on a 1-minute vs a 10-minute source (target
  *     <= 1.2; the node process, whose memory must not grow with the video; ffmpeg is a child).
  * The load average is written beside each measurement.
@@ -16,9 +18,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { detectShots } from '../src/clips/shots.js';
+import { ffmpegPath } from '../src/media/ffmpeg-path.js';
 import { runTool } from '../src/media/process.js';
 import { photoPath, type ShotSpec, type ShotsFile, shotsArgs, shotsTruth } from '../test/zoo/shots-zoo.js';
 import { generatorFfmpeg } from '../test/zoo/generated.js';
@@ -143,7 +146,16 @@ export async function benchShots(o: {
   const repeat = mode === 'smoke' ? 1 : 2;
   const oursRuns: Array<{ seconds: number; cpu: number | null; frames: number; cuts: number[]; load: string }> = [];
   const psdRuns: Array<PsdRun & { load: string }> = [];
+  const decodeRuns: Array<{ seconds: number; cpu: number | null; load: string }> = [];
   for (let i = 0; i < repeat; i++) {
+    // The ceiling of any detector that looks at every frame: ffmpeg decoding the video to nothing.
+    log(`shots: bare ffmpeg decode of ${w}x${h} (${i + 1}/${repeat}), load ${load()}`);
+    const d0 = cpuSeconds();
+    const dt = performance.now();
+    const dr = await runTool(ffmpegPath(), ['-v', 'error', '-nostdin', '-i', hd, '-map', '0:v:0', '-f', 'null', '-'], { timeoutMs: 1_800_000 });
+    if (dr.code !== 0) throw new Error(`shots bench: bare decode failed: ${dr.stderr.slice(-500)}`);
+    const d1 = cpuSeconds();
+    decodeRuns.push({ seconds: (performance.now() - dt) / 1000, cpu: d0 === null || d1 === null ? null : d1 - d0, load: load() });
     log(`shots: detectShots on ${w}x${h} (${i + 1}/${repeat}), load ${load()}`);
     const c0 = cpuSeconds();
     const t0 = performance.now();
@@ -159,7 +171,18 @@ export async function benchShots(o: {
   const best = <T extends { seconds: number }>(runs: T[]) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
   const ours = best(oursRuns);
   const oursFps = ours.frames / ours.seconds;
-  figures.speed = { source: `${w}x${h}`, frames: ours.frames, truthCuts, ours: oursRuns, pyscenedetect: psdRuns };
+  figures.speed = { source: `${w}x${h}`, frames: ours.frames, truthCuts, ours: oursRuns, pyscenedetect: psdRuns, bareDecode: decodeRuns };
+  const dec = best(decodeRuns);
+  rows.push({
+    item: 'shots speed',
+    metric: `frames/s, detectShots vs ffmpeg decoding the same ${w}x${h} video to null (the ceiling of a detector that reads every frame); load ${ours.load} / ${dec.load}`,
+    ours: String(r2(oursFps)),
+    reference: `${r2(ours.frames / dec.seconds)} (bare decode)`,
+    ratio: r2(oursFps / (ours.frames / dec.seconds)),
+    cpuRatio: ours.cpu && dec.cpu ? r2(dec.cpu / ours.cpu) : null,
+    target: '(info)',
+    met: null,
+  });
   if (hasPsd) {
     const psd = best(psdRuns);
     const psdFps = psd.frames / psd.seconds;
@@ -193,8 +216,8 @@ export async function benchShots(o: {
   const base = join(WORK, `mem_640x360_${baseShots}x${basePer}.mp4`);
   log(`shots: making the memory sources (${(baseShots * basePer) / 25} s base, x${short} and x${long})...`);
   await make(recipe('mem', 640, 360, baseShots, basePer), base);
-  const shortPath = join(WORK, `mem_x${short}.mp4`);
-  const longPath = join(WORK, `mem_x${long}.mp4`);
+  const shortPath = join(WORK, `${basename(base, '.mp4')}_x${short}.mp4`);
+  const longPath = join(WORK, `${basename(base, '.mp4')}_x${long}.mp4`);
   await repeatVideo(base, short, shortPath);
   await repeatVideo(base, long, longPath);
   const runs: ChildRun[] = [];
