@@ -10,7 +10,7 @@
  *
  * Sizes can be overridden: --pipeline-clips N, --naive-clips N, --decode-clips N,
  * --scaling 50,200,800, --memory 100,1000, --distinct N, --batch-size N, --threads N,
- * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,clips,segments.
+ * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,clips,segments,semdedup.
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, type as osType, release, availableParallelism, loadavg } from 'node:os';
@@ -45,6 +45,7 @@ import { benchQueue } from './queue.js';
 import { FULL_WORKLOAD, QUICK_WORKLOAD, SMOKE_WORKLOAD, makeClipSet, makeClips, type WorkloadSpec } from './workload.js';
 import { readModelInfo } from '../src/models/info.js';
 import { benchSegments } from './segments.js';
+import { benchSemdedup } from './semdedup.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -695,6 +696,15 @@ async function main(): Promise<void> {
     const s = await benchSegments(cfg.mode, log, join(WORK, 'segments'));
     rows.push(...s.rows);
     figures.segments = s.figures;
+  }
+
+  // 10. semdedup: k-means + clusters on N × 2,304 float16 rows; peak RSS flat in the number of shards; ONNX vs JS products.
+  // Smoke runs it only when asked (--only semdedup).
+  if (cfg.mode === 'smoke' ? cfg.only?.has('semdedup') : want('semdedup')) {
+    log('10. semdedup...');
+    const s = await benchSemdedup(cfg.mode, log, join(WORK, 'semdedup'));
+    rows.push(...s.rows);
+    figures.semdedup = s.figures;
   }
 
   figures.totalSeconds = r2((Date.now() - started) / 1000);
