@@ -9,7 +9,7 @@
  *     shards vs 1 time, peak RSS of each run in its own process;
  *   - engines: the same run with ONNX Runtime's Gemm and with JavaScript loops, side by side.
  *
- *   npx tsx bench/semdedup.ts [--quick|--smoke] [--rows 100000,300000]   alone; bench/run.ts calls benchSemdedup()
+ *   npx tsx bench/semdedup.ts [--quick|--smoke] [--rows 100000,300000] [--scale-only]   alone; bench/run.ts calls benchSemdedup()
  */
 import { spawn } from 'node:child_process';
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
@@ -159,6 +159,7 @@ export async function benchSemdedup(
   log: (s: string) => void,
   workDir = '.bench/semdedup',
   sizes?: number[],
+  scaleOnly = false,
 ): Promise<{ rows: BenchRow[]; figures: Record<string, unknown> }> {
   const rows: BenchRow[] = [];
   const figures: Record<string, unknown> = { loadAverageAtStart: loadavg().map(r2) };
@@ -184,6 +185,7 @@ export async function benchSemdedup(
     });
   }
   figures.scale = scaleRuns;
+  if (scaleOnly) return { rows, figures };
 
   // Flat in the number of shards: the whole job from shards of 100 clips.
   const [fewShards, manyShards] = mode === 'full' ? [20, 200] : mode === 'quick' ? [5, 50] : [2, 20];
@@ -240,7 +242,13 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const mode = process.argv.includes('--smoke') ? 'smoke' : process.argv.includes('--quick') ? 'quick' : 'full';
     const s = process.argv.indexOf('--rows');
     const sizes = s > 0 ? process.argv[s + 1]!.split(',').map(Number) : undefined;
-    const { rows, figures } = await benchSemdedup(mode, (l) => process.stderr.write(`${l}\n`), join(resolve(HERE, '..'), '.bench', 'semdedup'), sizes);
+    const { rows, figures } = await benchSemdedup(
+      mode,
+      (l) => process.stderr.write(`${l}\n`),
+      join(resolve(HERE, '..'), '.bench', 'semdedup'),
+      sizes,
+      process.argv.includes('--scale-only'),
+    );
     for (const r of rows)
       process.stdout.write(
         `${r.item} | ${r.metric} | ${r.ours} | ${r.reference} | ${r.ratio ?? ''} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'NO'}\n`,

@@ -32,11 +32,6 @@ const HALF_TABLE = (() => {
   return t;
 })();
 
-/** The value of a float16 given by its bits. */
-export function halfToFloat(bits: number): number {
-  return HALF_TABLE[bits & 0xffff]!;
-}
-
 const F32 = new Float32Array(1);
 const U32 = new Uint32Array(F32.buffer);
 
