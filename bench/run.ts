@@ -10,7 +10,7 @@
  *
  * Sizes can be overridden: --pipeline-clips N, --naive-clips N, --decode-clips N,
  * --scaling 50,200,800, --memory 100,1000, --distinct N, --batch-size N, --threads N,
- * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,clips,segments,shots.
+ * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,clips,segments,shots,semdedup.
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, type as osType, release, availableParallelism, loadavg } from 'node:os';
@@ -46,6 +46,7 @@ import { FULL_WORKLOAD, QUICK_WORKLOAD, SMOKE_WORKLOAD, makeClipSet, makeClips, 
 import { readModelInfo } from '../src/models/info.js';
 import { benchSegments } from './segments.js';
 import { benchShots } from './shots.js';
+import { benchSemdedup } from './semdedup.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -704,6 +705,15 @@ async function main(): Promise<void> {
     const s = await benchShots({ mode: cfg.mode, log });
     rows.push(...s.rows);
     figures.shots = s.figures;
+  }
+
+  // 11. semdedup: k-means + clusters on N × 2,304 float16 rows; peak RSS flat in the number of shards; ONNX vs JS products.
+  // Smoke runs it only when asked (--only semdedup).
+  if (cfg.mode === 'smoke' ? cfg.only?.has('semdedup') : want('semdedup')) {
+    log('11. semdedup...');
+    const s = await benchSemdedup(cfg.mode, log, join(WORK, 'semdedup'));
+    rows.push(...s.rows);
+    figures.semdedup = s.figures;
   }
 
   figures.totalSeconds = r2((Date.now() - started) / 1000);
