@@ -29,6 +29,13 @@ export {
   type SlowFastConfig,
   type SlowFastInputFormat,
 } from '../models/slowfast.js';
+export {
+  buildTransNetV2,
+  describeTransNetV2,
+  TRANSNETV2_FULL,
+  TRANSNETV2_SMALL,
+  type TransNetV2Config,
+} from '../models/transnetv2.js';
 export { buildVggish, describeVggish, VGGISH_FULL, VGGISH_SMALL, type VggishBuildOptions, type VggishConfig } from '../models/vggish.js';
 export type { ArchitectureDescription, BuiltModel, ModelDescription } from '../models/built.js';
 export type { ImportedWeights, ParamTensor, StateDict } from '../models/params.js';
