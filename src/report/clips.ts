@@ -308,6 +308,7 @@ async function duplicatesPage(ctx: ReportContext): Promise<{ html: string; count
           keptNow,
           ['distance'],
           '',
+          'not kept',
         ),
       );
     }
