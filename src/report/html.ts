@@ -60,7 +60,6 @@ ${body}
 `;
 }
 
-
 export const STYLESHEET = STYLE;
 
 /** Counts shown as boxes; each value carries `data-count="<name>"` for readers (and the tests). */
