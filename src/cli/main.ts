@@ -11,6 +11,7 @@ import { clipsSpec, runClips } from './clips-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
 import { SEGMENT_STEPS, runSegments, segmentsSpec } from './segments-command.js';
 import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
+import { runSemdedup, semdedupSpec } from './semdedup-command.js';
 import { reportSpec, runReport } from './report-command.js';
 
 function packageVersion(): string {
@@ -105,6 +106,7 @@ export async function main(argv: string[]): Promise<number> {
     if (spec === facesSpec) return await runFaces(args, controller.signal);
     if (spec === workerSpec) return await runWorker(args, controller.signal);
     if (spec === segmentsSpec) return await runSegments(args, controller.signal);
+    if (spec === semdedupSpec) return await runSemdedup(args, controller.signal);
     if (spec === reportSpec) return await runReport(args, controller.signal);
     return 2;
   } catch (err) {
