@@ -6,6 +6,8 @@ import { queueSpec, workerSpec } from './queue-command.js';
 import { segmentsSpec } from './segments-command.js';
 import { extractSpec } from './extract-command.js';
 import { dedupSpec } from './dedup-command.js';
+import { semdedupSpec } from './semdedup-command.js';
+import { reportSpec } from './report-command.js';
 
 export { extractSpec };
 
@@ -24,4 +26,16 @@ export const bundleSpec: CommandSpec = {
   examples: ['clipstream bundle --input_dir=my_clips --out_dir=shards --shard_size=100'],
 };
 
-export const commands: CommandSpec[] = [extractSpec, bundleSpec, clipsSpec, facesSpec, segmentsSpec, dedupSpec, modelsBuildSpec, queueSpec, workerSpec];
+export const commands: CommandSpec[] = [
+  extractSpec,
+  bundleSpec,
+  clipsSpec,
+  facesSpec,
+  segmentsSpec,
+  dedupSpec,
+  semdedupSpec,
+  modelsBuildSpec,
+  queueSpec,
+  workerSpec,
+  reportSpec,
+];

@@ -12,6 +12,8 @@ import { facesSpec, runFaces } from './faces-command.js';
 import { SEGMENT_STEPS, runSegments, segmentsSpec } from './segments-command.js';
 import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
 import { dedupSpec, runDedup } from './dedup-command.js';
+import { runSemdedup, semdedupSpec } from './semdedup-command.js';
+import { reportSpec, runReport } from './report-command.js';
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -79,6 +81,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   // `segments split|infer|join|remux ...` is `segments --step=<step> ...`.
+  // `report OUT_DIR` is `report --output_dir=OUT_DIR`.
+  if (spec === reportSpec && rest[0] && !rest[0].startsWith('-')) rest.unshift(`--output_dir=${rest.shift()}`);
   if (spec === segmentsSpec && (SEGMENT_STEPS as readonly string[]).includes(rest[0] ?? '')) rest.unshift(`--step=${rest.shift()}`);
   // `dedup OUT_DIR` is `dedup --input=OUT_DIR`.
   if (spec === dedupSpec && rest[0] !== undefined && !rest[0].startsWith('-')) rest.unshift(`--input=${rest.shift()}`);
@@ -107,6 +111,8 @@ export async function main(argv: string[]): Promise<number> {
     if (spec === workerSpec) return await runWorker(args, controller.signal);
     if (spec === segmentsSpec) return await runSegments(args, controller.signal);
     if (spec === dedupSpec) return await runDedup(args, controller.signal);
+    if (spec === semdedupSpec) return await runSemdedup(args, controller.signal);
+    if (spec === reportSpec) return await runReport(args, controller.signal);
     return 2;
   } catch (err) {
     const e = err as ClipstreamError;

@@ -25,3 +25,25 @@ export { fingerprintClip } from '../features/fingerprint-clip.js';
 export { FingerprintSet, groupNearDuplicates } from '../dedup/lsh.js';
 export { readKeepList } from '../util/keep-list.js';
 export { downloadFile, downloadYouTube } from '../media/download.js';
+export {
+  createShotDetector,
+  detectShots,
+  shotsStage,
+  SHOT_DETECTORS,
+  type DetectShotsOptions,
+  type ShotDetectorName,
+  type ShotDetectorOptions,
+} from '../clips/shots.js';
+export {
+  adaptiveDetector,
+  contentDetector,
+  withFades,
+  type AdaptiveDetectorOptions,
+  type ContentDetectorOptions,
+  type FadeOptions,
+  type Shot,
+  type ShotBoundary,
+  type ShotDetector,
+  type ShotFrame,
+} from '../features/shots.js';
+export { runShotDetector, type ShotsResult } from '../features/shot-runner.js';
