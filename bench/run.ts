@@ -10,7 +10,7 @@
  *
  * Sizes can be overridden: --pipeline-clips N, --naive-clips N, --decode-clips N,
  * --scaling 50,200,800, --memory 100,1000, --distinct N, --batch-size N, --threads N,
- * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,clips,segments,shots,semdedup.
+ * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,clips,segments,shots,semdedup,dedup.
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, type as osType, release, availableParallelism, loadavg } from 'node:os';
@@ -47,6 +47,7 @@ import { readModelInfo } from '../src/models/info.js';
 import { benchSegments } from './segments.js';
 import { benchShots } from './shots.js';
 import { benchSemdedup } from './semdedup.js';
+import { benchDedup } from './dedup.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -714,6 +715,15 @@ async function main(): Promise<void> {
     const s = await benchSemdedup(cfg.mode, log, join(WORK, 'semdedup'));
     rows.push(...s.rows);
     figures.semdedup = s.figures;
+  }
+
+  // 12. dedup: synthetic fingerprints with planted copies, deduplicated end to end (target: 100,000 in under a minute)
+  if (want('dedup')) {
+    const count = cfg.mode === 'full' ? 100_000 : cfg.mode === 'quick' ? 20_000 : 2000;
+    log(`12. dedup: ${count} fingerprints end to end...`);
+    const d = await benchDedup({ count, log });
+    rows.push(...d.rows);
+    figures.dedup = d.figures;
   }
 
   figures.totalSeconds = r2((Date.now() - started) / 1000);
