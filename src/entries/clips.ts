@@ -20,3 +20,25 @@ export { transcodeClips } from '../clips/transcode.js';
 export { remixClip, splitAudio } from '../clips/audio.js';
 export { writeClipShards, type ClipRecord } from '../clips/package.js';
 export { downloadFile, downloadYouTube } from '../media/download.js';
+export {
+  createShotDetector,
+  detectShots,
+  shotsStage,
+  SHOT_DETECTORS,
+  type DetectShotsOptions,
+  type ShotDetectorName,
+  type ShotDetectorOptions,
+} from '../clips/shots.js';
+export {
+  adaptiveDetector,
+  contentDetector,
+  withFades,
+  type AdaptiveDetectorOptions,
+  type ContentDetectorOptions,
+  type FadeOptions,
+  type Shot,
+  type ShotBoundary,
+  type ShotDetector,
+  type ShotFrame,
+} from '../features/shots.js';
+export { runShotDetector, type ShotsResult } from '../features/shot-runner.js';
