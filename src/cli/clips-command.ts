@@ -52,8 +52,8 @@ export const clipsSpec: CommandSpec = {
       name: 'scores',
       type: 'string',
       description:
-        "Per-clip scores in clips.csv, computed by the ffmpeg that cuts the clip: 'all', 'none', or a list (motion,black,frozen,sharpness,brightness,contrast,colorfulness,text_area)",
-      default: 'all',
+        "Per-clip scores in clips.csv, computed by the ffmpeg that cuts the clip: a list of motion, black, frozen, sharpness, brightness, contrast, colorfulness, text_area; 'all'; or 'none'",
+      default: 'motion,black,frozen,sharpness,brightness,contrast,colorfulness',
     },
     {
       name: 'filter',

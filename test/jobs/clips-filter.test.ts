@@ -114,7 +114,7 @@ describe("filtered: 'skip'", () => {
     await expect(clips({ sources, spans, outputDir: join(dir, 'bad'), filter: 'motion>=0.1,blur<2', ...quiet })).rejects.toThrow(
       /filter term 'blur<2' names 'blur'/,
     );
-    await expect(clips({ sources, spans, outputDir: join(dir, 'bad'), filter: 'text_area<=0.1', ...quiet })).rejects.toThrow(
+    await expect(clips({ sources, spans, outputDir: join(dir, 'bad'), filter: 'text_area<=0.1', scores: 'all', ...quiet })).rejects.toThrow(
       /text_area needs the text detector/,
     );
     await expect(clips({ sources, spans, outputDir: join(dir, 'bad'), filter: 'motion>=0.1', scores: 'none', ...quiet })).rejects.toThrow(/names 'motion'/);
