@@ -10,7 +10,7 @@
  *
  * Sizes can be overridden: --pipeline-clips N, --naive-clips N, --decode-clips N,
  * --scaling 50,200,800, --memory 100,1000, --distinct N, --batch-size N, --threads N,
- * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,clips,segments,shots,semdedup,dedup.
+ * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,clips,scores,segments,shots,semdedup,dedup.
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, type as osType, release, availableParallelism, loadavg } from 'node:os';
@@ -48,6 +48,7 @@ import { benchSegments } from './segments.js';
 import { benchShots } from './shots.js';
 import { benchSemdedup } from './semdedup.js';
 import { benchDedup } from './dedup.js';
+import { benchScores } from './scores.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -690,6 +691,11 @@ async function main(): Promise<void> {
     rows.push(...(await benchClipsJob({ log })));
     log(`clips: table work per video with ${cfg.mode === 'full' ? 10000 : cfg.mode === 'quick' ? 2000 : 200} videos recorded`);
     rows.push(...(await benchClipTables({ videos: cfg.mode === 'full' ? 10_000 : cfg.mode === 'quick' ? 2000 : 200, log })));
+  }
+
+  if (cfg.mode === 'smoke' ? cfg.only?.has('scores') : want('scores')) {
+    log('scores: clips job CPU with per-clip scores vs without, side by side');
+    rows.push(...(await benchScores({ seconds: cfg.mode === 'full' ? 40 : 10, repeat: cfg.mode === 'full' ? 2 : 1, log })));
   }
 
   // 9. segments: the job vs a bare decode → session.run → encode loop and vs the seed's method; RSS short vs long source
