@@ -7,6 +7,7 @@ import { ClipstreamError, InvalidOptionError } from '../errors.js';
 import { runShotDetector, type RunShotDetectorOptions, type ShotsResult } from '../features/shot-runner.js';
 import { adaptiveDetector, contentDetector, withFades, type ShotDetector } from '../features/shots.js';
 import { itemStage } from '../stage/index.js';
+import type { ShotClipOptions } from './plan.js';
 
 export type ShotDetectorName = 'content' | 'adaptive' | 'transnetv2';
 export const SHOT_DETECTORS: readonly ShotDetectorName[] = ['content', 'adaptive', 'transnetv2'];
@@ -81,4 +82,40 @@ export function shotsStage(options: Omit<DetectShotsOptions, 'facts' | 'times'> 
       item.shots = await detectShots(item.path, { ...options, signal });
     },
   );
+}
+
+/** One row of `shots.csv`: a shot of a video, frames [start_frame, end_frame) (end exclusive, as clips.csv). */
+export interface ShotRow {
+  video_id: string;
+  shot: number;
+  start_frame: number;
+  end_frame: number;
+  start_s: number;
+  end_s: number;
+  /** The score of the boundary that starts the shot (content: its content_val; fade: the darkest frame's mean); 0 for the first shot. */
+  score: number;
+  /** What starts the shot: 'cut' or 'fade'; 'start' for a video's first shot. */
+  kind: 'start' | 'cut' | 'fade';
+}
+
+export const SHOT_COLUMNS: readonly (keyof ShotRow)[] = ['video_id', 'shot', 'start_frame', 'end_frame', 'start_s', 'end_s', 'score', 'kind'];
+
+/** The clips plan `--split=shots`: how shots are found, and how shots become clips (plan.ts's planShots). */
+export interface ShotsPlan extends ShotClipOptions {
+  kind: 'shots';
+  detector: ShotDetectorName;
+  threshold?: number;
+  minShotS?: number;
+  fades: boolean;
+}
+
+/** What a video's detected shots depend on: a record made with other settings is detected again. */
+export function shotsKey(plan: ShotsPlan): string {
+  return JSON.stringify([plan.detector, plan.threshold ?? null, plan.minShotS ?? null, plan.fades]);
+}
+
+/** The shots of a video a unit record keeps, with the settings they were found with. */
+export interface RecordedShots {
+  key: string;
+  rows: ShotRow[];
 }

@@ -9,6 +9,7 @@
  *   outputDir/clips/{video}_{start_frame}_{end_frame}.mp4   finished clips
  *   outputDir/shards/shard-NNNNNN.{tar,json}               with shardSize, once every video is recorded
  *   outputDir/videos.csv  outputDir/clips.csv  outputDir/span_issues.csv   a view over outputDir/.units/
+ *   outputDir/shots.csv   with `split: 'shots'`: every shot of every recorded video (also from .units/)
  *   outputDir/.units/<video_id>.json                        one record per finished video
  *   outputDir/downloads/  downloaded sources (kept: a re-run does not fetch them again)
  *   outputDir/.work/      FLAC audio and video-only clips in flight
@@ -85,8 +86,11 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       wholeList: options.only === undefined && (options.partition?.world ?? 1) === 1,
       shards: { clipsDir: ctx.clipsDir, shardsDir: join(outputDir, 'shards'), shardSize },
       onWarning,
+      shotsTable: ctx.plan.kind === 'shots',
     },
   );
+  // A finished video's shots are read from its record, not detected again.
+  ctx.recordedShots = async (videoId) => (await tables.records.read(videoId))?.shots ?? null;
   await mkdir(join(outputDir, UNITS_DIR), { recursive: true });
   let made = 0;
   let done = 0;
