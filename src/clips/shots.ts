@@ -5,7 +5,7 @@
  */
 import { ClipstreamError, InvalidOptionError } from '../errors.js';
 import { runShotDetector, type RunShotDetectorOptions, type ShotsResult } from '../features/shot-runner.js';
-import { adaptiveDetector, contentDetector, withFades, type ShotDetector } from '../features/shots.js';
+import { adaptiveDetector, contentDetector, withFades, type ContentWeights, type ShotDetector } from '../features/shots.js';
 import { itemStage } from '../stage/index.js';
 import type { ShotClipOptions } from './plan.js';
 
@@ -19,6 +19,8 @@ export interface ShotDetectorOptions {
   minShotS?: number;
   /** Fades to and from black as boundaries of their own (default true). */
   fades?: boolean;
+  /** content and adaptive: the score's component weights (default hue 1, sat 1, lum 1, edges 0). */
+  weights?: Partial<ContentWeights>;
   signal?: AbortSignal;
 }
 
@@ -29,9 +31,11 @@ export interface ShotDetectorOptions {
  */
 export async function createShotDetector(kind: ShotDetectorName, options: ShotDetectorOptions = {}): Promise<ShotDetector> {
   const min = options.minShotS === undefined ? {} : { minShotS: options.minShotS };
+  const weights = options.weights === undefined ? {} : { weights: options.weights };
   let detector: ShotDetector;
-  if (kind === 'content') detector = contentDetector({ ...min, ...(options.threshold === undefined ? {} : { threshold: options.threshold }) });
-  else if (kind === 'adaptive') detector = adaptiveDetector({ ...min, ...(options.threshold === undefined ? {} : { adaptiveThreshold: options.threshold }) });
+  if (kind === 'content') detector = contentDetector({ ...min, ...weights, ...(options.threshold === undefined ? {} : { threshold: options.threshold }) });
+  else if (kind === 'adaptive')
+    detector = adaptiveDetector({ ...min, ...weights, ...(options.threshold === undefined ? {} : { adaptiveThreshold: options.threshold }) });
   else if (kind === 'transnetv2') {
     // TRANSNETV2 HOOK: the transnet helper's `transnetV2Detector(options): Promise<ShotDetector>`
     // (src/infer/transnetv2.ts) is wired here by the lead; until then it is refused.
