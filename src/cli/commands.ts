@@ -5,6 +5,8 @@ import { facesSpec } from './faces-command.js';
 import { queueSpec, workerSpec } from './queue-command.js';
 import { segmentsSpec } from './segments-command.js';
 import { extractSpec } from './extract-command.js';
+import { semdedupSpec } from './semdedup-command.js';
+import { reportSpec } from './report-command.js';
 
 export { extractSpec };
 
@@ -22,4 +24,15 @@ export const bundleSpec: CommandSpec = {
   examples: ['clipstream bundle --input_dir=my_clips --out_dir=shards --shard_size=100'],
 };
 
-export const commands: CommandSpec[] = [extractSpec, bundleSpec, clipsSpec, facesSpec, segmentsSpec, modelsBuildSpec, queueSpec, workerSpec];
+export const commands: CommandSpec[] = [
+  extractSpec,
+  bundleSpec,
+  clipsSpec,
+  facesSpec,
+  segmentsSpec,
+  semdedupSpec,
+  modelsBuildSpec,
+  queueSpec,
+  workerSpec,
+  reportSpec,
+];

@@ -11,8 +11,9 @@ import { clipsJob } from './clips-command.js';
 import { extractJob } from './extract-command.js';
 import { facesJob } from './faces-command.js';
 import { segmentsJob } from './segments-command.js';
+import { semdedupJob } from './semdedup-command.js';
 
-const DEFINITIONS = [extractJob, clipsJob, facesJob, segmentsJob] as const;
+const DEFINITIONS = [extractJob, clipsJob, facesJob, segmentsJob, semdedupJob] as const;
 
 /** The name of a job: one of the definitions' names, so a new job needs no edit anywhere else. */
 export type JobName = (typeof DEFINITIONS)[number]['name'];

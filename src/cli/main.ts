@@ -11,6 +11,8 @@ import { clipsSpec, runClips } from './clips-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
 import { SEGMENT_STEPS, runSegments, segmentsSpec } from './segments-command.js';
 import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
+import { runSemdedup, semdedupSpec } from './semdedup-command.js';
+import { reportSpec, runReport } from './report-command.js';
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -77,6 +79,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   // `segments split|infer|join|remux ...` is `segments --step=<step> ...`.
+  // `report OUT_DIR` is `report --output_dir=OUT_DIR`.
+  if (spec === reportSpec && rest[0] && !rest[0].startsWith('-')) rest.unshift(`--output_dir=${rest.shift()}`);
   if (spec === segmentsSpec && (SEGMENT_STEPS as readonly string[]).includes(rest[0] ?? '')) rest.unshift(`--step=${rest.shift()}`);
   if ((rest.includes('--help') || rest.includes('-h')) && !(spec === queueSpec && rest[0] === 'add')) {
     process.stdout.write(formatHelp(sub));
@@ -102,6 +106,8 @@ export async function main(argv: string[]): Promise<number> {
     if (spec === facesSpec) return await runFaces(args, controller.signal);
     if (spec === workerSpec) return await runWorker(args, controller.signal);
     if (spec === segmentsSpec) return await runSegments(args, controller.signal);
+    if (spec === semdedupSpec) return await runSemdedup(args, controller.signal);
+    if (spec === reportSpec) return await runReport(args, controller.signal);
     return 2;
   } catch (err) {
     const e = err as ClipstreamError;

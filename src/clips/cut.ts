@@ -9,6 +9,7 @@ import { runOf } from './timeline.js';
 import { clipLook, transcodeClips, verifyClip, type ClipJob } from './transcode.js';
 import { declareStage } from '../stage/contract.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
+import { scoresOfExisting, storeScores } from './stored-scores.js';
 
 /** The final mp4 of a clip. */
 export const clipFile = (ctx: VideoContext, c: PlannedClip) => join(ctx.clipsDir, `${c.stem}.mp4`);
@@ -28,6 +29,18 @@ async function unfinished(item: VideoItem, ctx: VideoContext, withAudio: boolean
       if (ctx.signal?.aborted) throw err;
       await rm(file, { force: true });
       todo.push(c);
+      continue;
+    }
+    if (ctx.scores && ctx.scoresDir) {
+      try {
+        item.scores.set(c.clipId, await scoresOfExisting(ctx.scoresDir, c, file, ctx.scores, { ffmpegPath: ctx.transcode.ffmpegPath, signal: ctx.signal }));
+      } catch (err) {
+        if (ctx.signal?.aborted) throw err;
+        // A clip that cannot be scored is made again (its scores then come from the cut).
+        item.done.delete(c.clipId);
+        await rm(file, { force: true });
+        todo.push(c);
+      }
     }
   }
   return todo;
@@ -80,8 +93,10 @@ export function cutStage(ctx: VideoContext): VideoStage {
           }
           const videoOut = (c: PlannedClip) => (withAudio ? join(ctx.workDir, `${c.stem}.video.mp4`) : clipFile(ctx, c));
           await mkdir(ctx.clipsDir, { recursive: true });
-          const clipDone = async ({ clip, out }: ClipJob) => {
+          const clipDone = async ({ clip, out, scores }: ClipJob) => {
             const file = clipFile(ctx, clip);
+            // Kept before the clip gets its final name: a clip that is there always has its scores.
+            if (scores && ctx.scoresDir) await storeScores(ctx.scoresDir, clip, scores);
             if (withAudio) {
               try {
                 const audio = audioOf(timing, clip, flac);
@@ -100,6 +115,7 @@ export function cutStage(ctx: VideoContext): VideoStage {
               await rm(file, { force: true });
               throw err;
             }
+            if (scores) item.scores.set(clip.clipId, scores);
             item.made++;
           };
           const clipFailed = (job: ClipJob, err: Error) => {
@@ -124,6 +140,7 @@ export function cutStage(ctx: VideoContext): VideoStage {
               // After a restart a stored time is ambiguous: frames are taken by their index, decoding from frame 0.
               ...(epochs > 1 ? { frameTimes: undefined, mode: 'one-pass' as const } : { frameTimes: item.frames }),
               look: clipLook(item.facts!),
+              ...(ctx.scores ? { scores: ctx.scores } : {}),
               onClipDone: clipDone,
               onClipFailed: clipFailed,
               signal: ctx.signal,

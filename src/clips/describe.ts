@@ -33,7 +33,10 @@ export function describeStage(ctx: VideoContext): VideoStage {
     async (item) => {
       for (const c of item.clips ?? []) {
         const clipInfo = item.done.get(c.clipId);
-        if (clipInfo) item.records.push(recordOf(c, item.info!, clipInfo, (await stat(clipFile(ctx, c))).size));
+        if (!clipInfo) continue;
+        const record = recordOf(c, item.info!, clipInfo, (await stat(clipFile(ctx, c))).size);
+        const scores = item.scores.get(c.clipId);
+        item.records.push(scores ? { ...record, scores } : record);
       }
       item.row.num_clips = item.records.length;
       // Not needed past here; a long video's frame times are the biggest thing an item holds.

@@ -16,6 +16,8 @@ import type { FrameTimes, VideoInfo } from '../media/probe.js';
 import type { SourceRow } from './sources.js';
 import type { TranscodeOptions } from './transcode.js';
 import type { RecordedShots, ShotsPlan } from './shots.js';
+import type { ScoreSetup } from '../features/clip-scores.js';
+import type { ClipScores } from './stored-scores.js';
 
 /** How clips are chosen for each video; exactly one of the four. */
 export type ClipPlanSpec =
@@ -49,6 +51,10 @@ export interface VideoContext {
   ignoreAudio: boolean;
   download: DownloadOptions;
   ytDlpPath?: string;
+  /** Scores computed for every clip (by the ffmpeg that cuts it); absent: none. */
+  scores?: ScoreSetup;
+  /** Where each clip's scores are kept for re-runs (`outputDir/.scores`). */
+  scoresDir?: string;
   /** Videos each stage works on at once (`parallelVideos`); default 1. */
   concurrency?: number;
   /** Shared by the stages of one run: at most this many steps (downloads, probes, cuts) at once in all. */
@@ -76,6 +82,8 @@ export interface VideoItem {
   clips?: PlannedClip[];
   /** cut: the probe of every planned clip that is finished and verified, by clip id. */
   done: Map<string, VideoInfo>;
+  /** cut, with scores: each finished clip's scores, by clip id. */
+  scores: Map<string, ClipScores>;
   /** Spans clipped or dropped by the plan, and clips that could not be made. */
   issues: SpanIssue[];
   /** Clips cut in this run (the others existed). */
@@ -94,6 +102,7 @@ export function videoItem(source: SourceRow): VideoItem {
     source,
     row: { video_id: source.videoId, downloaded: false, failed: false, error: '', path: '', duration: '', num_clips: 0 },
     done: new Map(),
+    scores: new Map(),
     issues: [],
     made: 0,
     records: [],

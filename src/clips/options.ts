@@ -15,6 +15,8 @@ import type { SourceRow } from './sources.js';
 import { TABLES_EVERY_S } from './table.js';
 import { SHOT_DETECTORS, type ShotDetectorName } from './shots.js';
 import type { JobProgress } from '../util/progress.js';
+import { parseScoreList, type ScoreSetup } from '../features/clip-scores.js';
+import { SCORES_DIR } from './stored-scores.js';
 
 export interface ClipsOptions extends CommonJobOptions<JobProgress> {
   /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */
@@ -77,6 +79,12 @@ export interface ClipsOptions extends CommonJobOptions<JobProgress> {
    * always run; see src/clips/table.ts.
    */
   tablesEveryS?: number;
+  /**
+   * Per-clip scores, computed by the ffmpeg that cuts the clip (clips.csv columns; see
+   * docs/clips.md#scores-and-filters): `true` or `'all'` (default), `false` or `'none'`, or a
+   * list of names (`['motion', 'black']` or `'motion,black'`) of SCORE_NAMES.
+   */
+  scores?: boolean | string | readonly string[];
   /** Called after each video with its row. */
   onVideo?: (row: VideoRow, done: number, total: number) => void;
 }
@@ -181,6 +189,8 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     retryDelayMs: validateNumber(options.downloadRetryDelayMs ?? 1000, 'options.downloadRetryDelayMs', 0),
     maxBytes: options.maxDownloadBytes === undefined ? undefined : validateInteger(options.maxDownloadBytes, 'options.maxDownloadBytes', 1),
   };
+  const names = parseScoreList(options.scores, 'options.scores');
+  const scores: ScoreSetup | undefined = names.length > 0 ? { names, columns: names } : undefined;
   const encoder = await resolveEncoder(options.encoder ?? 'libx264', { ffmpegPath: options.ffmpegPath, onWarning });
   const ctx: VideoContext = {
     clipsDir: join(outputDir, 'clips'),
@@ -193,6 +203,7 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     ignoreAudio,
     download,
     ytDlpPath: options.ytDlpPath,
+    ...(scores ? { scores, scoresDir: join(outputDir, SCORES_DIR) } : {}),
     concurrency: parallelVideos,
     slots: new Slots(parallelVideos),
     onError: options.onError,

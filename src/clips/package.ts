@@ -24,9 +24,11 @@ export interface ClipRecord {
   video_codec: string;
   audio_codec: string;
   bit_rate: number;
+  /** With scores: the clip's scores by column (src/features/clip-scores.ts); clips.csv has a column each, after CLIP_COLUMNS. */
+  scores?: Record<string, number | string>;
 }
 
-export const CLIP_COLUMNS: readonly (keyof ClipRecord)[] = [
+export const CLIP_COLUMNS: readonly Exclude<keyof ClipRecord, 'scores'>[] = [
   'clip_id',
   'filename',
   'video_id',
@@ -44,6 +46,21 @@ export const CLIP_COLUMNS: readonly (keyof ClipRecord)[] = [
   'audio_codec',
   'bit_rate',
 ];
+
+/**
+ * The columns of clips.csv for these records: CLIP_COLUMNS, then every score column any record
+ * has (in the order first seen), and the rows with their scores flattened into them. Records
+ * without scores (older outputs, scores off) give the table it always had.
+ *
+ * @example clipTable(records).columns // [...CLIP_COLUMNS, 'motion', 'black', ...]
+ */
+export function clipTable(records: readonly ClipRecord[]): { columns: string[]; rows: object[] } {
+  const extra = new Set<string>();
+  for (const r of records) for (const k of Object.keys(r.scores ?? {})) extra.add(k);
+  if (extra.size === 0) return { columns: [...CLIP_COLUMNS], rows: records as object[] };
+  const rows = records.map(({ scores, ...r }) => ({ ...r, ...scores }));
+  return { columns: [...CLIP_COLUMNS, ...extra], rows };
+}
 
 /** Fixed tar headers: the same clips give byte-identical shards. */
 

@@ -28,7 +28,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { writeCsvAtomic } from '../util/csv.js';
 import { fitName } from '../util/names.js';
 import { VIDEO_COLUMNS, type VideoRow } from './item.js';
-import { CLIP_COLUMNS, writeClipShards, type ClipRecord, type ShardOutput } from './package.js';
+import { clipTable, writeClipShards, type ClipRecord, type ShardOutput } from './package.js';
 import type { SpanIssue } from './plan.js';
 import { SHOT_COLUMNS, type RecordedShots } from './shots.js';
 
@@ -310,7 +310,8 @@ export class ClipTables {
     const t0 = performance.now();
     const view = await this.read();
     await writeCsvAtomic(this.videosCsv, VIDEO_COLUMNS, view.rows);
-    await writeCsvAtomic(this.clipsCsv, CLIP_COLUMNS, view.clips);
+    const clips = clipTable(view.clips);
+    await writeCsvAtomic(this.clipsCsv, clips.columns, clips.rows);
     // Always written, so an empty table says "nothing was lost" rather than "not checked".
     await writeCsvAtomic(
       this.issuesCsv,

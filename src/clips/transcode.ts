@@ -7,11 +7,15 @@ import { encoderArgs, type EncodeSettings } from '../media/encoders.js';
 import type { PlannedClip } from './plan.js';
 import { outputTagArgs, setsarFilter, type MediaFacts } from '../media/facts.js';
 import { probeVideo, type FrameTimes, type VideoInfo } from '../media/probe.js';
+import { clipScorers, FrameSplitter, scoreSize, type ScoreSetup } from '../features/clip-scores.js';
+import { scoreFilter } from './score-file.js';
 
 /** One clip to write: the plan and the mp4 path it must end up at. */
 export interface ClipJob {
   clip: PlannedClip;
   out: string;
+  /** With `scores`: the clip's scores, set once its file is made (before `onClipDone`). */
+  scores?: Record<string, number | string>;
 }
 
 export interface TranscodeOptions extends EncodeSettings {
@@ -30,6 +34,12 @@ export interface TranscodeOptions extends EncodeSettings {
   frameTimes?: FrameTimes;
   /** The source's colour and geometry facts: every clip is tagged like its source (colour, range, SAR); absent: tagged by nothing but ffmpeg. */
   look?: Pick<MediaFacts, 'colour' | 'geometry'>;
+  /**
+   * Score every clip while it is cut: the same ffmpeg also writes each clip's frames, small
+   * (`scoreSize`, `scoreFilter`), as raw RGB24 to a pipe of its own (fd 3, 4, ...), which the
+   * scorers read as it comes; nothing of the clip's own output changes.
+   */
+  scores?: ScoreSetup;
   /**
    * Called once a clip's file is complete and verified, before the next chunk starts; a
    * job finishes the clip here (audio), so a kill never loses more than the running chunk.
@@ -108,19 +118,26 @@ export function onePassArgs(info: VideoInfo, jobs: readonly { clip: PlannedClip;
   const first = Math.min(...jobs.map((j) => j.clip.startFrame));
   const byTime = seek && t !== undefined && first > 0;
   const branches = jobs.map((_, i) => `[s${i}]`).join('');
+  const small = o.scores ? scoreSize(info.width, info.height) : null;
+  // With scores each clip's frames also go, small, to a pipe: split after the clip's own chain, so its encoder gets the same frames.
+  const tail = (i: number) => (small ? `,split=2[o${i}][q${i}];[q${i}]${scoreFilter(small.width, small.height)}[r${i}]` : `[o${i}]`);
   const graph = [
     `[0:v:0]split=${k}${branches}`,
     ...jobs.map(
       ({ clip }, i) =>
-        `[s${i}]${byTime ? trimByTime(t, clip) : `trim=start_frame=${clip.startFrame}:end_frame=${clip.endFrame}`},setpts=PTS-STARTPTS,${even420(o.look)}[o${i}]`,
+        `[s${i}]${byTime ? trimByTime(t, clip) : `trim=start_frame=${clip.startFrame}:end_frame=${clip.endFrame}`},setpts=PTS-STARTPTS,${even420(o.look)}${tail(i)}`,
     ),
   ].join(';');
   const args = [...common(o), '-vsync', '0', ...(byTime ? seekTo(t, first) : []), '-i', info.path, '-filter_complex', graph];
   for (const [i, { tmp }] of jobs.entries()) {
     args.push('-map', `[o${i}]`, ...encodeArgs(o), '-an', '-sn', '-dn', '-map_metadata', '-1', '-movflags', '+faststart', '-f', 'mp4', tmp);
+    if (small) args.push(...rawPipeArgs(`[r${i}]`, 3 + i));
   }
   return args;
 }
+
+/** An output of raw RGB24 frames to pipe `fd`, for the scorers. */
+const rawPipeArgs = (map: string, fd: number) => ['-map', map, '-an', '-sn', '-dn', '-f', 'rawvideo', '-pix_fmt', 'rgb24', `pipe:${fd}`];
 
 const midpoint = (t: ArrayLike<number>, n: number) => (t[n - 1]! + t[n]!) / 2;
 
@@ -196,7 +213,16 @@ export function perClipArgs(info: VideoInfo, clip: PlannedClip, tmp: string, o: 
     '-f',
     'mp4',
     tmp,
+    // With scores, a second output of the same decode: the clip's frames, small, to fd 3.
+    ...(o.scores
+      ? ['-map', '0:v:0', '-frames:v', String(clip.endFrame - s), '-vf', `${vf},${scoreFilterOf(info)}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:3']
+      : []),
   ];
+}
+
+function scoreFilterOf(info: VideoInfo): string {
+  const { width, height } = scoreSize(info.width, info.height);
+  return scoreFilter(width, height);
 }
 
 /**
@@ -245,11 +271,37 @@ async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[
     async (tmps) => {
       const withTmp = jobs.map((j, i) => ({ ...j, tmp: tmps[i]! }));
       const args = route === 'per-clip' ? perClipArgs(info, jobs[0]!.clip, withTmp[0]!.tmp, o) : onePassArgs(info, withTmp, o, route === 'seek');
+      // Scorers are made afresh at every start of the ffmpeg (runTool retries a transient failure).
+      let scoring: { set: ReturnType<typeof clipScorers>; split: FrameSplitter }[] = [];
+      const small = o.scores ? scoreSize(info.width, info.height) : null;
       const res = await runTool(o.ffmpegPath ?? ffmpegPath(), args, {
         signal: o.signal,
         stallTimeoutMs: o.stallTimeoutMs ?? 120_000,
         where: { key: videoId, file: info.path },
+        ...(o.scores && small
+          ? {
+              extraOutputs: jobs.length,
+              extraSinks: () => {
+                scoring = jobs.map((j) => {
+                  const set = clipScorers(o.scores!, j.clip.endFrame - j.clip.startFrame);
+                  return { set, split: new FrameSplitter(small.width, small.height, (f) => set.pushSync(f)) };
+                });
+                return scoring.map(
+                  ({ split }) =>
+                    (chunk: Buffer) =>
+                      split.write(chunk),
+                );
+              },
+            }
+          : {}),
       });
+      if (res.extraError !== undefined && !o.signal?.aborted) {
+        const e = res.extraError as Error;
+        throw new ClipstreamError('ERR_DECODE', `video ${videoId} (${info.path}): scoring clips failed: ${e?.message ?? String(e)}`, {
+          cause: e,
+          where: { key: videoId, file: info.path },
+        });
+      }
       if (res.code !== 0 || res.killedBy || res.signal) {
         const why = res.killedBy
           ? `ffmpeg was killed (${res.killedBy === 'stall' ? 'no progress' : 'timeout'})`
@@ -273,6 +325,21 @@ async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[
             where: { key: videoId, file: info.path },
           });
         }
+      }
+      for (const [i, j] of jobs.entries()) {
+        const sc = scoring[i];
+        if (!sc) continue;
+        const want = j.clip.endFrame - j.clip.startFrame;
+        sc.split.end();
+        if (sc.split.frames !== want)
+          throw new ClipstreamError(
+            'ERR_DECODE',
+            `video ${videoId} (${info.path}): clip ${j.clip.clipId}: ${sc.split.frames} frames scored where it has ${want}`,
+            {
+              where: { key: videoId, file: info.path },
+            },
+          );
+        j.scores = await sc.set.finish();
       }
     },
   );

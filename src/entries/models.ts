@@ -1,6 +1,7 @@
 /**
  * clipstream/models: the model registry and `models fetch`, building SlowFast and VGGish ONNX
- * graphs (seeded or from imported weights), reading checkpoints, and ONNX Runtime sessions.
+ * graphs (seeded or from imported weights), reading checkpoints, ONNX Runtime sessions, and the
+ * PP-OCRv4 text detector (`loadTextDetector`, `textArea`).
  *
  * @module clipstream/models
  */
@@ -28,6 +29,13 @@ export {
   type SlowFastConfig,
   type SlowFastInputFormat,
 } from '../models/slowfast.js';
+export {
+  buildTransNetV2,
+  describeTransNetV2,
+  TRANSNETV2_FULL,
+  TRANSNETV2_SMALL,
+  type TransNetV2Config,
+} from '../models/transnetv2.js';
 export { buildVggish, describeVggish, VGGISH_FULL, VGGISH_SMALL, type VggishBuildOptions, type VggishConfig } from '../models/vggish.js';
 export type { ArchitectureDescription, BuiltModel, ModelDescription } from '../models/built.js';
 export type { ImportedWeights, ParamTensor, StateDict } from '../models/params.js';
@@ -49,3 +57,11 @@ export { loadSession, parseDevice, type Device, type LoadedSession, type Session
 export { Extractor, extractFeatures, type ExtractorKind, type ExtractorOptions, type FeatureStageOptions } from '../infer/extractor.js';
 export { batchStage, type BatchStageOptions } from '../infer/batcher.js';
 export { logMelSpectrogram, melWeightMatrix, vggishExamples } from '../features/vggish.js';
+export {
+  defaultTextDetectorModel,
+  loadTextDetector,
+  type TextBox,
+  type TextDetector,
+  type TextDetectorOptions,
+  textArea,
+} from '../infer/text-detector.js';

@@ -104,7 +104,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       only: options.only,
       logDir: outputDir,
       // What a killed run left half-written goes first; its finished clips stay and are checked.
-      tempDirs: [ctx.clipsDir, ctx.workDir, join(outputDir, 'shards'), join(outputDir, UNITS_DIR)],
+      tempDirs: [ctx.clipsDir, ctx.workDir, join(outputDir, 'shards'), join(outputDir, UNITS_DIR), ...(ctx.scoresDir ? [ctx.scoresDir] : [])],
       logOptions: { sources: sourcesPath, numVideos: options.numVideos, shardSize, encoder: ctx.encoder.encoder, plan: ctx.plan.kind },
       // One run per video at a time, across ranks, workers and machines; a finished video is done again (its clips checked, not cut).
       locks: { finalPath: (s) => unitRecordPath(outputDir, s.videoId), isDone: async () => false },

@@ -42,6 +42,13 @@ export interface RunOptions {
   /** Extra output pipes: fd 3, 4, ... are collected into `extra`. */
   extraOutputs?: number;
   /**
+   * Consumers of the extra pipes instead of collecting them (their `extra` buffers stay empty):
+   * called at every start of the child (a retry starts afresh), it returns one consumer per
+   * extra pipe. A consumer that returns a promise pauses its pipe until it settles (the child
+   * waits); one that throws or rejects kills the child, and the result carries the error (`extraError`).
+   */
+  extraSinks?: () => readonly ((chunk: Buffer) => void | Promise<void>)[];
+  /**
    * Kill the child when it made no progress for this long (a hung decoder): no output while
    * it was running. Time it spent stopped (SIGSTOP, a paused VM) or waiting for a CPU or the
    * disk (a loaded node, a swap storm) is not counted: a starved child is not a hung one.
@@ -70,6 +77,8 @@ export interface ToolResult {
   transient?: boolean;
   /** How many times the tool was started (runTool retries a transient failure). */
   attempts?: number;
+  /** The first error of an `extraSinks` consumer (the child was killed for it). */
+  extraError?: unknown;
 }
 
 /** What a tool prints when a write of its output failed for want of space (ENOSPC, EDQUOT). */
@@ -225,6 +234,8 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       const extra: Buffer[][] = Array.from({ length: extraCount }, () => []);
       let stderr = '';
       let killedBy: ToolResult['killedBy'];
+      let extraError: unknown;
+      const sinks = options.extraSinks?.();
       const limits = effectiveLimits(options);
       // Progress clocks, in ms: `idle` since the last output, `active` since the start, each
       // counting only time the child could have used (see stallTimeoutMs).
@@ -263,7 +274,8 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
           extra: extra.map((e) => Buffer.concat(e)),
           stderr,
           killedBy,
-          ...(transient ? { transient } : {}),
+          ...(transient && extraError === undefined ? { transient } : {}),
+          ...(extraError !== undefined ? { extraError } : {}),
         });
       };
       const whenClosed = (s: Readable) => {
@@ -298,7 +310,36 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
         // Keep the tail only: a chatty ffmpeg must not grow memory without bound.
         stderr = (stderr + text).slice(-16_384);
       });
-      for (let i = 0; i < extraCount; i++) collect(child.stdio[3 + i] as Readable, (d) => extra[i]!.push(d));
+      const sinkFailed = (err: unknown) => {
+        if (extraError === undefined) extraError = err;
+        child.kill();
+      };
+      for (let i = 0; i < extraCount; i++) {
+        const pipe = child.stdio[3 + i] as Readable;
+        const sink = sinks?.[i];
+        if (!sink) {
+          collect(pipe, (d) => extra[i]!.push(d));
+          continue;
+        }
+        collect(pipe, (d) => {
+          if (extraError !== undefined) return;
+          try {
+            const wait = sink(d);
+            if (wait) {
+              pipe.pause();
+              wait.then(
+                () => pipe.resume(),
+                (err: unknown) => {
+                  sinkFailed(err);
+                  pipe.resume();
+                },
+              );
+            }
+          } catch (err) {
+            sinkFailed(err);
+          }
+        });
+      }
 
       const tickMs = Math.max(50, Math.min(1000, (limits.stallTimeoutMs ?? 1000) / 4));
       const watchdog = setInterval(() => {
