@@ -228,7 +228,7 @@ export async function runClips(args: Record<string, unknown>, signal: AbortSigna
       `${report.clips.length - report.clipsMade} already there) with ${report.encoder.encoder}; ${count('clipped')} span(s) clipped, ${count('dropped')} dropped` +
       `${unlisted > 0 ? ` (${unlisted} for video_ids not among --sources)` : ''}` +
       `${count('split') > 0 ? `, ${count('split')} split at a timestamp restart or gap` : ''}, ${count('failed')} clip(s) failed (span_issues.csv); ` +
-      `${report.shards.length} shard(s) in ${report.seconds.toFixed(1)} s. Tables: ${report.videosCsv}, ${report.clipsCsv}\n`,
+      `${report.shards.length} shard(s) in ${report.seconds.toFixed(1)} s. Tables: ${report.videosCsv}, ${report.clipsCsv}${report.shotsCsv ? `, ${report.shotsCsv}` : ''}\n`,
   );
   for (const s of report.shards) process.stdout.write(`${s.tar}\n`);
   return 0;

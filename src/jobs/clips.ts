@@ -50,6 +50,8 @@ export interface ClipsReport {
   clipsMade: number;
   videosCsv: string;
   clipsCsv: string;
+  /** `split: 'shots'`: the shots table; null for other plans. */
+  shotsCsv: string | null;
   seconds: number;
   /** Table work of this run: rebuilds done, rebuilds skipped by the throttle, seconds spent on the tables and shards. */
   tables: TablesStats;
@@ -154,6 +156,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
     clipsMade: made,
     videosCsv: tables.videosCsv,
     clipsCsv: tables.clipsCsv,
+    shotsCsv: ctx.plan.kind === 'shots' ? tables.shotsCsv : null,
     seconds: (Date.now() - started) / 1000,
     tables: { ...tables.stats },
     run,

@@ -66,6 +66,7 @@ describe('clips --split=shots', () => {
     writeFileSync(log, '');
     const all = runCli(args);
     expect(all.code, all.stderr).toBe(0);
+    expect(all.stderr).toContain(join(out, 'shots.csv'));
     // Only the other video was detected: the first one's shots came from its record.
     expect(detections()).toEqual(['cuts', 'fade'].filter((v) => v !== firstDetected[0]));
 
