@@ -7,6 +7,7 @@ import { segmentsSpec } from './segments-command.js';
 import { extractSpec } from './extract-command.js';
 import { semdedupSpec } from './semdedup-command.js';
 import { reportSpec } from './report-command.js';
+import { scoreSpec } from './score-command.js';
 
 export { extractSpec };
 
@@ -28,6 +29,7 @@ export const commands: CommandSpec[] = [
   extractSpec,
   bundleSpec,
   clipsSpec,
+  scoreSpec,
   facesSpec,
   segmentsSpec,
   semdedupSpec,
