@@ -42,6 +42,11 @@ export const clipsSpec: CommandSpec = {
     { name: 'ignore_audio', type: 'boolean', description: 'Mute clips: skip the FLAC split and AAC remix', default: false },
     { name: 'shard_size', type: 'integer', description: 'Also pack clips into shards/shard-NNNNNN.{tar,json} of this many clips (0: folder only)', default: 0 },
     {
+      name: 'keep_list',
+      type: 'string',
+      description: "A keep list (dedup's keep.txt): the shards hold only the clips it names (the clips folder and tables keep them all)",
+    },
+    {
       name: 'tables_every_s',
       type: 'number',
       description:
@@ -104,6 +109,7 @@ const FLAGS: Partial<Record<keyof ClipsOptions, string>> = {
   mode: 'mode',
   ignoreAudio: 'ignore_audio',
   shardSize: 'shard_size',
+  keepList: 'keep_list',
   tablesEveryS: 'tables_every_s',
   scores: 'scores',
   filter: 'filter',
@@ -154,6 +160,7 @@ export function clipsOptionsFromArgs(args: Record<string, unknown>): ClipsOption
     mode: args.mode as 'one-pass' | 'per-clip' | undefined,
     ignoreAudio: args.ignore_audio as boolean | undefined,
     shardSize: args.shard_size as number | undefined,
+    keepList: args.keep_list as string | undefined,
     tablesEveryS: args.tables_every_s as number | undefined,
     scores: args.scores as string | undefined,
     filter: args.filter as string | undefined,

@@ -51,6 +51,8 @@ export interface ClipsOptions extends CommonJobOptions<JobProgress> {
   ignoreAudio?: boolean;
   /** Clips per tar shard; 0 or absent: clips folder only. */
   shardSize?: number;
+  /** A keep list (`clipstream dedup`'s keep.txt): the shards hold only the clips it names by clip_id or file stem. */
+  keepList?: string;
   /** ffmpeg to use (e.g. a system build with NVENC); default FFMPEG_PATH or the bundled one. */
   ffmpegPath?: string;
   ytDlpPath?: string;

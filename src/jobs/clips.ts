@@ -36,6 +36,7 @@ import { ClipTables, pendingRow, UNITS_DIR, unitRecordPath, type TablesStats } f
 import { checkStages, pipeline } from '../stage/index.js';
 import { runJob } from '../run/runner.js';
 import type { JobReport } from '../stage/job-run.js';
+import { readKeepList } from '../util/keep-list.js';
 
 export type { ClipsOptions } from '../clips/options.js';
 
@@ -76,6 +77,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const started = Date.now();
   const { sourcesPath, outputDir, onWarning, shardSize, spans, ctx, tablesEveryS } = await resolveClipsOptions(options);
   const sources = await listClipSources(sourcesPath, options.numVideos, onWarning);
+  const keep = options.keepList === undefined ? null : await readKeepList(options.keepList);
   // Against the whole list: a span of a video in another rank's share is not lost.
   const listIssues = spans ? unlistedSpans(spans, sources, options.numVideos !== undefined) : [];
   for (const issue of listIssues) onWarning(issueWarning(issue));
@@ -87,7 +89,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
     {
       everyS: tablesEveryS,
       wholeList: options.only === undefined && (options.partition?.world ?? 1) === 1,
-      shards: { clipsDir: ctx.clipsDir, shardsDir: join(outputDir, 'shards'), shardSize },
+      shards: { clipsDir: ctx.clipsDir, shardsDir: join(outputDir, 'shards'), shardSize, ...(keep ? { keep } : {}) },
       onWarning,
     },
   );
