@@ -6,7 +6,7 @@ import { ProgressDisplay } from '../util/progress.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 import { defaultWarningHandler } from '../types.js';
 import type { CommandSpec } from '../util/args.js';
-import { resolveDetectorArg, SYNTHETIC_FACES_NOTE, SYNTHETIC_NO_FACE_HINT } from './model-args.js';
+import { resolveDetectorArg, SYNTHETIC_NO_FACE_HINT } from './model-args.js';
 
 export const facesSpec: CommandSpec = {
   name: 'faces',
@@ -19,7 +19,7 @@ export const facesSpec: CommandSpec = {
       name: 'detector',
       type: 'string',
       description:
-        "Face detector: a registry name (ultraface-rfb-640, scrfd-10g, yunet, ...; see 'clipstream models list') or an ONNX file (SCRFD, YuNet or UltraFace); 'synthetic' for the shipped one, which only finds the fixture face. Default: a registry detector in the model cache, else the synthetic one",
+        "Face detector: a registry name (ultraface-rfb-640, scrfd-10g, yunet, ...; see 'clipstream models list') or an ONNX file (SCRFD, YuNet or UltraFace); 'synthetic' for the tests' synthetic one (models/face_detector_synthetic.onnx), which only finds the fixture face. Default: a registry detector fetched into the model cache, else the shipped UltraFace RFB-640 (models/ultraface_rfb_640.onnx, MIT)",
     },
     { name: 'detector_format', type: 'string', description: 'auto, scrfd, yunet or ultraface', default: 'auto' },
     {
@@ -51,6 +51,12 @@ export const facesSpec: CommandSpec = {
     { name: 'preset', type: 'string', description: 'libx264 preset', default: 'veryfast' },
     { name: 'scorer', type: 'string[]', description: 'Extra ONNX scorer name=path[:imagenet|clip|unit|raw], column {name}_score; repeatable' },
     { name: 'score_frames', type: 'integer', description: 'Frames per clip used for statistics and scorers', default: 8 },
+    {
+      name: 'previews',
+      type: 'boolean',
+      description: 'Also write previews/<clip_key>.webp: a small animated WebP of each face clip, from the frames it encodes',
+      default: false,
+    },
     { name: 'device', type: 'string', description: 'auto, cpu, cuda or cuda:N (CUDA falls back to CPU with a warning)', default: 'auto' },
     { name: 'batch_size', type: 'integer', description: 'Largest detector batch; the actual size is set by backpressure', default: 8 },
     { name: 'num_workers', type: 'integer', description: 'Videos decoded for detection at once', default: 2, library: 'parallelVideos' },
@@ -114,6 +120,7 @@ export function facesOptionsFromArgs(
     preset: args.preset as string,
     scorers: ((args.scorer as string[] | undefined) ?? []).map(parseScorerSpec),
     scoreFrames: args.score_frames as number,
+    previews: args.previews as boolean,
     device: args.device as string,
     batchSize: args.batch_size as number,
     parallelVideos: args.num_workers as number,
@@ -159,6 +166,5 @@ export async function runFaces(args: Record<string, unknown>, signal: AbortSigna
     );
   for (const f of failed) process.stderr.write(`  ${f.file}: ${f.error}\n`);
   if (det.synthetic && done > 0 && report.rows.length === 0) process.stderr.write(`clipstream faces: ${SYNTHETIC_NO_FACE_HINT}\n`);
-  else if (det.synthetic && det.byDefault && done > 0) process.stderr.write(`clipstream faces: ${SYNTHETIC_FACES_NOTE}\n`);
   return 0;
 }

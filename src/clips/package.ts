@@ -26,9 +26,12 @@ export interface ClipRecord {
   bit_rate: number;
   /** With scores: the clip's scores by column (src/features/clip-scores.ts); clips.csv has a column each, after CLIP_COLUMNS. */
   scores?: Record<string, number | string>;
+  /** With a filter: whether the clip passed it (its file is in clips/, else in filtered/ or not written), and the failed rules negated (`motion<0.02`). */
+  kept?: boolean;
+  filter_reason?: string;
 }
 
-export const CLIP_COLUMNS: readonly Exclude<keyof ClipRecord, 'scores'>[] = [
+export const CLIP_COLUMNS: readonly Exclude<keyof ClipRecord, 'scores' | 'kept' | 'filter_reason'>[] = [
   'clip_id',
   'filename',
   'video_id',
@@ -57,9 +60,10 @@ export const CLIP_COLUMNS: readonly Exclude<keyof ClipRecord, 'scores'>[] = [
 export function clipTable(records: readonly ClipRecord[]): { columns: string[]; rows: object[] } {
   const extra = new Set<string>();
   for (const r of records) for (const k of Object.keys(r.scores ?? {})) extra.add(k);
-  if (extra.size === 0) return { columns: [...CLIP_COLUMNS], rows: records as object[] };
+  const filtered = records.some((r) => r.kept !== undefined);
+  if (extra.size === 0 && !filtered) return { columns: [...CLIP_COLUMNS], rows: records as object[] };
   const rows = records.map(({ scores, ...r }) => ({ ...r, ...scores }));
-  return { columns: [...CLIP_COLUMNS, ...extra], rows };
+  return { columns: [...CLIP_COLUMNS, ...extra, ...(filtered ? ['kept', 'filter_reason'] : [])], rows };
 }
 
 /** Fixed tar headers: the same clips give byte-identical shards. */
@@ -101,7 +105,8 @@ export async function writeClipShards(
 ): Promise<ShardOutput[]> {
   validateInteger(shardSize, 'options.shardSize', 1);
   await mkdir(shardsDir, { recursive: true });
-  const records = keep ? all.filter((r) => keep.has(r.clip_id) || keep.has(r.filename.slice(0, r.filename.lastIndexOf('.')))) : all;
+  // Clips a filter kept out are not packed, nor clips a dedup keep list leaves out.
+  const records = all.filter((r) => r.kept !== false && (!keep || keep.has(r.clip_id) || keep.has(r.filename.slice(0, r.filename.lastIndexOf('.')))));
   const shards: ShardOutput[] = [];
   for (let i = 0; i * shardSize < records.length; i++) {
     const group = records.slice(i * shardSize, (i + 1) * shardSize);

@@ -8,6 +8,7 @@ import { encodeFrames, type FrameStore, type ImageFormat } from './lmdb-store.js
 import type { FaceRow } from './metadata.js';
 import { clipStats, detectionStats, spreadIndices } from './scores.js';
 import type { Scorer } from './scorers.js';
+import { PreviewWriter } from '../sinks/preview.js';
 
 /** Where the LMDB frame store is, relative to the output folder (the `lmdb_file` column). */
 export const LMDB_DIR = 'faces.lmdb';
@@ -27,6 +28,8 @@ export interface EncodeStageOptions {
   scorers: Scorer[];
   /** Frames per clip used for image statistics and scorers. */
   scoreFrames: number;
+  /** Also write `previews/<clip_key>.webp` (PreviewWriter) from the frames encoded. */
+  previews?: boolean;
   signal?: AbortSignal;
   /** A clip that cannot be made: 'skip' (default: its source is recorded as failed, the run goes on), 'throw', or a function. */
   onError?: OnError;
@@ -87,6 +90,7 @@ async function writeClip(clip: ClipItem, o: EncodeStageOptions, stageSignal: Abo
   const picked: Uint8Array[] = [];
   let chunk: Uint8Array[] = [];
   let written = 0;
+  const preview = o.previews ? new PreviewWriter({ outputDir: o.outputDir, clipId: clipKey }) : null;
   const flush = async () => {
     if (!store || chunk.length === 0) return;
     await store.putFrames(clipKey, written, await encodeFrames(chunk, size, size, o.imageFormat, o.jpegQuality));
@@ -97,6 +101,7 @@ async function writeClip(clip: ClipItem, o: EncodeStageOptions, stageSignal: Abo
     let i = 0;
     for await (const f of clip.frames) {
       if (picks.has(i)) picked.push(f);
+      await preview?.push({ index: i, rgb: f, width: size, height: size });
       if (store) {
         chunk.push(f);
         if (chunk.length >= LMDB_CHUNK) await flush();
@@ -121,6 +126,7 @@ async function writeClip(clip: ClipItem, o: EncodeStageOptions, stageSignal: Abo
     signal,
     rgbEncodeColour(info.facts),
   );
+  await preview?.finish();
   let audioFile = '';
   if (o.audio === 'separate' && hasAudio) {
     const rel = join('audio', `${clipKey}.wav`);

@@ -17,7 +17,10 @@ export interface FacesOptions extends TrackOptions, EncodeOptions, CommonJobOpti
   inputDir: string;
   /** Folder for clips/, audio/, faces.lmdb/, metadata.csv, metadata.msgpack (the CLI's `--output_dir`). */
   outputDir: string;
-  /** Face detector ONNX model (default: the shipped synthetic one, which only finds the fixture face). */
+  /**
+   * Face detector ONNX model (default: the shipped UltraFace RFB-640, `models/ultraface_rfb_640.onnx`, a real
+   * published detector; `models/face_detector_synthetic.onnx` is the tests' synthetic one, which only finds the fixture face).
+   */
   detector?: string;
   detectorFormat?: DetectorFormat | 'auto';
   scoreThreshold?: number;
@@ -45,6 +48,8 @@ export interface FacesOptions extends TrackOptions, EncodeOptions, CommonJobOpti
   scorers?: ScorerSpec[];
   /** Frames per clip used for image statistics and scorers (default 8). */
   scoreFrames?: number;
+  /** Write `previews/<clip_key>.webp`, a small animated WebP of each face clip, from the frames it encodes (default false). */
+  previews?: boolean;
   /** Redo videos already done (default: resume). */
   overwrite?: boolean;
   /** Only these videos (paths relative to `inputDir`, as `faces-videos.json` names them): what a queue worker runs. */
@@ -117,6 +122,7 @@ export function resolveFacesOptions(options: FacesOptions) {
   const audio = validateOneOf(options.audio ?? 'embed', v('audio'), ['embed', 'separate', 'none'] as const);
   const scoreFrames = validateInteger(options.scoreFrames ?? 8, v('scoreFrames'), 1, 1000);
   const overwrite = validateBoolean(options.overwrite ?? false, v('overwrite'));
+  const previews = validateBoolean(options.previews ?? false, v('previews'));
   const modelThread = validateOneOf(options.modelThread ?? 'worker', v('modelThread'), ['worker', 'main'] as const);
   validateInteger(options.crf ?? 18, v('crf'), 0, 51);
   validateOneOf(options.preset ?? 'veryfast', v('preset'), [
@@ -154,6 +160,7 @@ export function resolveFacesOptions(options: FacesOptions) {
     jpegQuality,
     audio,
     scoreFrames,
+    previews,
     overwrite,
     modelThread,
     track,

@@ -34,6 +34,8 @@ const STRUCTURAL = new Set([
   'preview',
 ]);
 
+const MAX_REASONS = 1000;
+
 interface VideoMeta {
   id: string;
   index: number;
@@ -104,7 +106,9 @@ export async function clipsSection(ctx: ReportContext): Promise<Section> {
       v.kept++;
     } else {
       v.filtered++;
-      const why = r.filter_reason || '(no reason given)';
+      // Distinct reasons are kept up to a bound (a reason may carry its number); the rest are lumped together.
+      let why = r.filter_reason || '(no reason given)';
+      if (!reasons.has(why) && reasons.size >= MAX_REASONS) why = '(other reasons)';
       reasons.set(why, (reasons.get(why) ?? 0) + 1);
     }
     see('duration_s', undefined, num(r.end_s) - num(r.start_s));
@@ -308,6 +312,7 @@ async function duplicatesPage(ctx: ReportContext): Promise<{ html: string; count
           keptNow,
           ['distance'],
           '',
+          'not kept',
         ),
       );
     }

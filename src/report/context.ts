@@ -1,7 +1,6 @@
 /** What every section of the report shares: where things are, the caps, and the previews. */
 import { mkdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { writeFileAtomic } from '../util/atomic.js';
 import { exists } from '../util/fs.js';
 import { previewPath } from '../sinks/preview.js';
 import { makePreview } from './media.js';
@@ -64,8 +63,4 @@ export async function previewOf(ctx: ReportContext, clipId: string, row: { previ
     ctx.warn(`report: no preview for ${clipId}: ${(err as Error).message}`);
     return { path: '', byReport: false, note: (err as Error).message };
   }
-}
-
-export async function writeReportFile(reportDir: string, rel: string, text: string): Promise<void> {
-  await writeFileAtomic(join(reportDir, rel), text);
 }

@@ -60,12 +60,6 @@ ${body}
 `;
 }
 
-/** Page head and tail, for pages written in pieces. */
-export function pageHead(title: string, root = ''): string {
-  return page(title, '\u0000', root).split('\u0000')[0]!;
-}
-export const PAGE_TAIL = '\n</body></html>\n';
-
 export const STYLESHEET = STYLE;
 
 /** Counts shown as boxes; each value carries `data-count="<name>"` for readers (and the tests). */

@@ -51,7 +51,8 @@ export async function makePreview(
   );
   const writer = new PreviewWriter({ outputDir: outDir, clipId, frames, width: w, folder: o.folder });
   const size = w * h * 3;
-  for (let i = 0; (i + 1) * size <= r.stdout.length; i++) writer.push({ index: i, rgb: r.stdout.subarray(i * size, (i + 1) * size), width: w, height: h });
+  for (let i = 0; (i + 1) * size <= r.stdout.length; i++)
+    await writer.push({ index: i, rgb: r.stdout.subarray(i * size, (i + 1) * size), width: w, height: h });
   return String((await writer.finish()).preview);
 }
 

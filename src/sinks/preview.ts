@@ -4,9 +4,9 @@
  * `PreviewWriter` is a frame consumer (the `FrameScorer` shape: `push` each decoded frame, then
  * `finish`): it keeps at most `2 × frames` small frames whatever the clip's length (every frame at
  * first; when the buffer is full it drops every other one and keeps one frame in twice as many), so
- * memory never grows with the clip. `finish` picks `frames` evenly spaced frames, resizes them to
- * `width` pixels wide (the frames' display aspect kept: pass the display size when the pixels are
- * not square), and writes `<outputDir>/previews/<clip>.webp` atomically. Its one column, `preview`,
+ * memory never grows with the clip; each kept frame is resized at once to `width` pixels wide (the
+ * frames' aspect kept, or `displayAspect` when the pixels are not square). `finish` picks `frames`
+ * evenly spaced frames and writes `<outputDir>/previews/<clip>.webp` atomically. Its one column, `preview`,
  * is that path relative to the output folder ('' when the clip had no frame).
  *
  * @example
@@ -64,13 +64,14 @@ export class PreviewWriter implements FrameScorer {
   private seen = 0;
   private readonly frames: number;
   private readonly width: number;
+  private size: { w: number; h: number } | undefined;
 
   constructor(private readonly o: PreviewOptions) {
     this.frames = Math.max(1, Math.floor(o.frames ?? 12));
     this.width = Math.max(16, Math.floor(o.width ?? 192));
   }
 
-  push(frame: ClipFrame): void {
+  async push(frame: ClipFrame): Promise<void> {
     if (frame.rgb.length < frame.width * frame.height * 3) {
       throw new ClipstreamError(
         'ERR_FORMAT',
@@ -79,8 +80,17 @@ export class PreviewWriter implements FrameScorer {
     }
     const n = this.seen++;
     if (n % this.stride !== 0) return;
-    // A copy: the decoder may reuse its buffer.
-    this.kept.push({ ...frame, rgb: Uint8Array.from(frame.rgb.subarray(0, frame.width * frame.height * 3)) });
+    if (!this.size) {
+      const aspect = this.o.displayAspect ?? frame.width / frame.height;
+      const w = Math.max(2, Math.min(this.width, frame.width * 4) & ~1);
+      this.size = { w, h: Math.max(2, Math.round(w / aspect / 2) * 2) };
+    }
+    // Kept small (and so a copy: the decoder may reuse its buffer).
+    const rgb = await sharp(frame.rgb.subarray(0, frame.width * frame.height * 3), { raw: { width: frame.width, height: frame.height, channels: 3 } })
+      .resize(this.size.w, this.size.h, { fit: 'fill' })
+      .raw()
+      .toBuffer();
+    this.kept.push({ index: frame.index, rgb, width: this.size.w, height: this.size.h });
     if (this.kept.length >= 2 * this.frames) {
       for (let i = 1; i < this.kept.length; i++) this.kept.splice(i, 1);
       this.stride *= 2;
@@ -91,18 +101,8 @@ export class PreviewWriter implements FrameScorer {
     if (this.kept.length === 0) return { preview: '' };
     const n = Math.min(this.frames, this.kept.length);
     const picked = Array.from({ length: n }, (_, i) => this.kept[Math.floor((i * this.kept.length) / n)]!);
-    const first = picked[0]!;
-    const aspect = this.o.displayAspect ?? first.width / first.height;
-    const w = Math.min(this.width, Math.max(2, first.width * 4)) & ~1;
-    const h = Math.max(2, Math.round(w / aspect / 2) * 2);
-    const pages = await Promise.all(
-      picked.map((f) =>
-        sharp(f.rgb, { raw: { width: f.width, height: f.height, channels: 3 } })
-          .resize(w, h, { fit: 'fill' })
-          .raw()
-          .toBuffer(),
-      ),
-    );
+    const { w, h } = this.size!;
+    const pages = picked.map((f) => f.rgb);
     const webp = await sharp(Buffer.concat(pages), { raw: { width: w, height: h * n, channels: 3, pageHeight: h } })
       .webp({ quality: 70, loop: 0, delay: pages.map(() => this.o.delayMs ?? 160), effort: 2 })
       .toBuffer();

@@ -87,15 +87,28 @@ describe.skipIf(!CHROMIUM)('clipstream report in chromium, on the output of ever
     for (const k of ['shards', 'extract_written', 'extract_failed', 'extract_skipped']) expect(index.counts[k], k).toBe(want[k]);
   });
 
-  it('faces: a grid of crops per track', { timeout: 120_000 }, async () => {
+  it('faces --previews: a grid of crops per track, and the preview of each face clip', { timeout: 120_000 }, async () => {
     const out = join(tmp, 'faces');
-    await run(['faces', `--input_dir=${F('faces')}`, `--output_dir=${out}`]);
+    await run(['faces', `--input_dir=${F('faces')}`, `--output_dir=${out}`, '--previews']);
     await run(['report', out]);
     const want = reference(out);
     expect(want.faces).toBeGreaterThan(0);
     const { index, images } = await checkReport(browser, join(out, 'report'), 'faces');
     for (const k of ['faces', 'tracks', 'face_videos', 'face_failures']) expect(index.counts[k], k).toBe(want[k]);
-    expect(images).toBe(want.faces); // one strip of crops per face clip
+    expect(images).toBe(2 * want.faces); // per face clip, its preview and a strip of its crops
+    // Each preview is an animated WebP of 12 frames of the 512x512 clip, 192 px wide (PIL reads it).
+    const keys = execFileSync(
+      '/usr/bin/python3',
+      ['-c', `import csv\nfor r in csv.DictReader(open(${JSON.stringify(join(out, 'metadata.csv'))})): print(r['clip_key'], r['num_frames'])`],
+      { encoding: 'utf8' },
+    )
+      .trim()
+      .split('\n');
+    for (const line of keys) {
+      const [key, n] = line.split(' ');
+      const py = `from PIL import Image\nim=Image.open(${JSON.stringify(join(out, 'previews', `${key}.webp`))})\nprint(im.n_frames, *im.size)`;
+      expect(execFileSync('/usr/bin/python3', ['-c', py], { encoding: 'utf8' }).trim()).toBe(`${Math.min(12, Number(n))} 192 192`);
+    }
   });
 
   it('segments: the composite as frames, per segment', { timeout: 120_000 }, async () => {

@@ -107,7 +107,7 @@ describe.skipIf(!CHROMIUM)('clipstream report on the columns of shots, scores, f
     );
     // One clip with its own preview, written by PreviewWriter from 30 frames of a known colour ramp.
     const w = new PreviewWriter({ outputDir: out, clipId: 'v1_0_25', frames: 8, width: 128 });
-    for (let i = 0; i < 30; i++) w.push({ index: i, rgb: new Uint8Array(64 * 48 * 3).fill(i * 8), width: 64, height: 48 });
+    for (let i = 0; i < 30; i++) await w.push({ index: i, rgb: new Uint8Array(64 * 48 * 3).fill(i * 8), width: 64, height: 48 });
     expect(await w.finish()).toEqual({ preview: 'previews/v1_0_25.webp' });
     browser = await launch();
   }, 120_000);
@@ -148,7 +148,7 @@ describe.skipIf(!CHROMIUM)('clipstream report on the columns of shots, scores, f
     expect(await page.locator('script').count()).toBe(0);
     expect(await page.locator('img[src="x"]').count()).toBe(0);
     expect(await page.locator('b:text("bold")').count()).toBe(0);
-    const text = await page.locator('body').innerText();
+    const text = (await page.locator('body').textContent()) ?? '';
     expect(text).toContain('<img src=x onerror=alert(2)> broke');
     expect(text).toContain('motion 0.1 < 0.2 <b>bold</b>');
     // A histogram per numeric score column, over the rows that have a value.
@@ -163,7 +163,7 @@ describe.skipIf(!CHROMIUM)('clipstream report on the columns of shots, scores, f
     expect(await page.locator('rect[data-kind="clip"]').count()).toBe(1);
     expect(await page.locator('rect[data-kind="filtered"]').count()).toBe(1);
     expect(await page.locator('[data-clip]').evaluateAll((els) => els.map((e) => e.getAttribute('data-clip')))).toEqual(['v1_0_25', `v1_${EVIL}`]);
-    expect(await page.locator('.card.filtered').innerText()).toContain('motion 0.1 < 0.2 <b>bold</b>');
+    expect(await page.locator('.card.filtered').textContent()).toContain('motion 0.1 < 0.2 <b>bold</b>');
     await page.screenshot({ path: join(ARTIFACTS, 'columns-video.png'), fullPage: true });
     await page.goto(pathToFileURL(join(s.reportDir, 'videos/v0-p2.html')).href);
     expect(await page.locator('[data-clip]').evaluateAll((els) => els.map((e) => e.getAttribute('data-clip')))).toEqual(['v1 #?x', 'v1_7']);
