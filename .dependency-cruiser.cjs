@@ -8,7 +8,7 @@ const layers = [
   { name: 'stage', path: '^src/stage/' },
   { name: 'io', path: '^src/(media|shards|models|sinks|features)/' },
   { name: 'infer', path: '^src/infer/' },
-  { name: 'job folders', path: '^src/(extract|clips|faces|segments|semdedup|report)/' },
+  { name: 'job folders', path: '^src/(extract|clips|faces|segments|semdedup|report|dedup)/' },
   { name: 'run', path: '^src/run/' },
   { name: 'scale', path: '^src/scale/' },
   { name: 'jobs', path: '^src/jobs/' },
@@ -16,7 +16,7 @@ const layers = [
   // The package's entry points: the root export and the subpath exports (clipstream/faces, ...).
   { name: 'index', path: '^src/(index\\.ts$|entries/)' },
 ];
-const jobFolders = '(extract|clips|faces|segments|semdedup|report)';
+const jobFolders = '(extract|clips|faces|segments|semdedup|report|dedup)';
 
 const upward = layers.slice(0, -1).map((layer, i) => ({
   name: `no-up-from-${layer.name.replace(/ /g, '-')}`,

@@ -59,6 +59,7 @@ async function child(job: { input: string; out: string; thread: 'worker' | 'main
   const report = await faces({
     inputDir: job.input,
     outputDir: job.out,
+    detector: 'models/face_detector_synthetic.onnx',
     device: 'cpu',
     modelThread: job.thread,
     size: 128,

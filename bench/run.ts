@@ -10,7 +10,7 @@
  *
  * Sizes can be overridden: --pipeline-clips N, --naive-clips N, --decode-clips N,
  * --scaling 50,200,800, --memory 100,1000, --distinct N, --batch-size N, --threads N,
- * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,clips,segments.
+ * --workers N, --intra-op N, --only decode,infer,batching,pipeline,naive,scaling,memory,queue,faces,clips,scores,segments,shots,semdedup,dedup.
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, type as osType, release, availableParallelism, loadavg } from 'node:os';
@@ -45,6 +45,10 @@ import { benchQueue } from './queue.js';
 import { FULL_WORKLOAD, QUICK_WORKLOAD, SMOKE_WORKLOAD, makeClipSet, makeClips, type WorkloadSpec } from './workload.js';
 import { readModelInfo } from '../src/models/info.js';
 import { benchSegments } from './segments.js';
+import { benchShots } from './shots.js';
+import { benchSemdedup } from './semdedup.js';
+import { benchDedup } from './dedup.js';
+import { benchScores } from './scores.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -689,12 +693,43 @@ async function main(): Promise<void> {
     rows.push(...(await benchClipTables({ videos: cfg.mode === 'full' ? 10_000 : cfg.mode === 'quick' ? 2000 : 200, log })));
   }
 
+  if (cfg.mode === 'smoke' ? cfg.only?.has('scores') : want('scores')) {
+    log('scores: clips job CPU with per-clip scores vs without, side by side');
+    rows.push(...(await benchScores({ seconds: cfg.mode === 'full' ? 40 : 10, repeat: cfg.mode === 'full' ? 2 : 1, log })));
+  }
+
   // 9. segments: the job vs a bare decode → session.run → encode loop and vs the seed's method; RSS short vs long source
   if (want('segments')) {
     log('9. segments...');
     const s = await benchSegments(cfg.mode, log, join(WORK, 'segments'));
     rows.push(...s.rows);
     figures.segments = s.figures;
+  }
+
+  // 10. shots: detectShots vs PySceneDetect (when CLIPSTREAM_PYSCENEDETECT is set) on a 1080p video; RSS 1 vs 10 min
+  if (cfg.mode === 'smoke' ? cfg.only?.has('shots') : want('shots')) {
+    log('10. shots...');
+    const s = await benchShots({ mode: cfg.mode, log });
+    rows.push(...s.rows);
+    figures.shots = s.figures;
+  }
+
+  // 11. semdedup: k-means + clusters on N × 2,304 float16 rows; peak RSS flat in the number of shards; ONNX vs JS products.
+  // Smoke runs it only when asked (--only semdedup).
+  if (cfg.mode === 'smoke' ? cfg.only?.has('semdedup') : want('semdedup')) {
+    log('11. semdedup...');
+    const s = await benchSemdedup(cfg.mode, log, join(WORK, 'semdedup'));
+    rows.push(...s.rows);
+    figures.semdedup = s.figures;
+  }
+
+  // 12. dedup: synthetic fingerprints with planted copies, deduplicated end to end (target: 100,000 in under a minute)
+  if (want('dedup')) {
+    const count = cfg.mode === 'full' ? 100_000 : cfg.mode === 'quick' ? 20_000 : 2000;
+    log(`12. dedup: ${count} fingerprints end to end...`);
+    const d = await benchDedup({ count, log });
+    rows.push(...d.rows);
+    figures.dedup = d.figures;
   }
 
   figures.totalSeconds = r2((Date.now() - started) / 1000);

@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   ERR_TOOL: 'an external program cannot be run',
   /** A clip (or its audio) is too short for the model; the item is skipped, not failed. */
   ERR_CLIP_TOO_SHORT: 'a clip is too short for the model',
+  /** A clip is not in the keep list given (`--keep_list`, e.g. a duplicate `dedup` dropped); the item is skipped, not failed. */
+  ERR_NOT_KEPT: 'a clip is not in the keep list',
   /** A model file is missing, unreadable, of the wrong kind, or cannot be built or converted. */
   ERR_MODEL: 'a model cannot be loaded or built',
   /** A model failed while running (ONNX Runtime, its worker thread). */

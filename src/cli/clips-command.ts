@@ -42,6 +42,11 @@ export const clipsSpec: CommandSpec = {
     { name: 'ignore_audio', type: 'boolean', description: 'Mute clips: skip the FLAC split and AAC remix', default: false },
     { name: 'shard_size', type: 'integer', description: 'Also pack clips into shards/shard-NNNNNN.{tar,json} of this many clips (0: folder only)', default: 0 },
     {
+      name: 'keep_list',
+      type: 'string',
+      description: "A keep list (dedup's keep.txt): the shards hold only the clips it names (the clips folder and tables keep them all)",
+    },
+    {
       name: 'tables_every_s',
       type: 'number',
       description:
@@ -52,8 +57,20 @@ export const clipsSpec: CommandSpec = {
       name: 'scores',
       type: 'string',
       description:
-        "Per-clip scores in clips.csv, computed by the ffmpeg that cuts the clip: 'all', 'none', or a list (motion,black,frozen,sharpness,brightness,contrast,colorfulness,text_area)",
-      default: 'all',
+        "Per-clip scores in clips.csv, computed by the ffmpeg that cuts the clip: a list of motion, black, frozen, sharpness, brightness, contrast, colorfulness, text_area; 'all'; or 'none'",
+      default: 'motion,black,frozen,sharpness,brightness,contrast,colorfulness',
+    },
+    {
+      name: 'filter',
+      type: 'string',
+      description:
+        "Keep clips passing every term, e.g. 'motion>=0.02,black<=0.5,duration>=2' (scores and duration, num_frames, width, height, fps); the others get kept=false and a filter_reason",
+    },
+    {
+      name: 'filtered',
+      type: 'string',
+      description: "Clips a filter keeps out: 'keep' (their files go to out_dir/filtered/) or 'skip' (not written)",
+      default: 'keep',
     },
     { name: 'ffmpeg_path', type: 'string', description: 'ffmpeg binary to use (e.g. one with NVENC); default FFMPEG_PATH or the bundled one' },
     { name: 'yt_dlp_path', type: 'string', description: 'yt-dlp binary for YouTube ids (default YTDLP_PATH or yt-dlp on PATH)' },
@@ -92,8 +109,11 @@ const FLAGS: Partial<Record<keyof ClipsOptions, string>> = {
   mode: 'mode',
   ignoreAudio: 'ignore_audio',
   shardSize: 'shard_size',
+  keepList: 'keep_list',
   tablesEveryS: 'tables_every_s',
   scores: 'scores',
+  filter: 'filter',
+  filtered: 'filtered',
   ffmpegPath: 'ffmpeg_path',
   ytDlpPath: 'yt_dlp_path',
   downloadRetries: 'download_retries',
@@ -140,8 +160,11 @@ export function clipsOptionsFromArgs(args: Record<string, unknown>): ClipsOption
     mode: args.mode as 'one-pass' | 'per-clip' | undefined,
     ignoreAudio: args.ignore_audio as boolean | undefined,
     shardSize: args.shard_size as number | undefined,
+    keepList: args.keep_list as string | undefined,
     tablesEveryS: args.tables_every_s as number | undefined,
     scores: args.scores as string | undefined,
+    filter: args.filter as string | undefined,
+    filtered: args.filtered as 'keep' | 'skip' | undefined,
     ffmpegPath: args.ffmpeg_path as string | undefined,
     ytDlpPath: args.yt_dlp_path as string | undefined,
     downloadRetries: args.download_retries as number | undefined,
@@ -190,6 +213,18 @@ export async function runClips(args: Record<string, unknown>, signal: AbortSigna
       `${count('split') > 0 ? `, ${count('split')} split at a timestamp restart or gap` : ''}, ${count('failed')} clip(s) failed (span_issues.csv); ` +
       `${report.shards.length} shard(s) in ${report.seconds.toFixed(1)} s. Tables: ${report.videosCsv}, ${report.clipsCsv}\n`,
   );
+  const out = report.clips.filter((c) => c.kept === false).length;
+  if (report.clips.some((c) => c.kept !== undefined))
+    process.stderr.write(
+      `clipstream clips: filter kept ${report.clips.length - out} clip(s), kept out ${out}` +
+        `${
+          out > 0
+            ? ` (${Object.entries(report.filtered)
+                .map(([reason, n]) => `${reason}: ${n}`)
+                .join(', ')})`
+            : ''
+        }\n`,
+    );
   for (const s of report.shards) process.stdout.write(`${s.tar}\n`);
   return 0;
 }

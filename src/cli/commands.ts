@@ -5,6 +5,7 @@ import { facesSpec } from './faces-command.js';
 import { queueSpec, workerSpec } from './queue-command.js';
 import { segmentsSpec } from './segments-command.js';
 import { extractSpec } from './extract-command.js';
+import { dedupSpec } from './dedup-command.js';
 import { semdedupSpec } from './semdedup-command.js';
 import { reportSpec } from './report-command.js';
 
@@ -20,6 +21,7 @@ export const bundleSpec: CommandSpec = {
     { name: 'shard_size', type: 'integer', description: 'Clips per shard', default: 100 },
     { name: 'start_index', type: 'integer', description: 'Number of the first shard', default: 0 },
     { name: 'overwrite', type: 'boolean', description: 'Rewrite shards that exist', default: false },
+    { name: 'keep_list', type: 'string', description: "A keep list (dedup's keep.txt): clips it does not name are left out and counted as skipped" },
   ],
   examples: ['clipstream bundle --input_dir=my_clips --out_dir=shards --shard_size=100'],
 };
@@ -30,6 +32,7 @@ export const commands: CommandSpec[] = [
   clipsSpec,
   facesSpec,
   segmentsSpec,
+  dedupSpec,
   semdedupSpec,
   modelsBuildSpec,
   queueSpec,

@@ -51,6 +51,7 @@ export const extractSpec: CommandSpec = {
     },
     { name: 'decode_timeout', type: 'number', description: 'Seconds without output before a hung ffmpeg is killed', default: 30, library: 'stallTimeoutMs' },
     { name: 'overwrite', type: 'boolean', description: 'Recompute shards whose output exists', default: false },
+    { name: 'keep_list', type: 'string', description: "A keep list (dedup's keep.txt): clips it does not name are skipped and counted, not failed" },
     { name: 'quiet', type: 'boolean', description: 'No progress display', default: false },
     { name: 'verbose', type: 'boolean', description: 'Also say when --device=auto finds no CUDA and uses the CPU', default: false },
     ...partitionOptions,
@@ -85,6 +86,7 @@ export function extractOptionsFromArgs(args: Record<string, unknown>): ExtractOp
     minDurationSeconds: args.min_duration as number | undefined,
     stallTimeoutMs: Math.round((args.decode_timeout as number) * 1000),
     overwrite: args.overwrite as boolean,
+    keepList: args.keep_list as string | undefined,
     verbose: args.verbose as boolean,
   };
 }

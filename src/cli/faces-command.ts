@@ -6,7 +6,7 @@ import { ProgressDisplay } from '../util/progress.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 import { defaultWarningHandler } from '../types.js';
 import type { CommandSpec } from '../util/args.js';
-import { resolveDetectorArg, SYNTHETIC_FACES_NOTE, SYNTHETIC_NO_FACE_HINT } from './model-args.js';
+import { resolveDetectorArg, SYNTHETIC_NO_FACE_HINT } from './model-args.js';
 
 export const facesSpec: CommandSpec = {
   name: 'faces',
@@ -19,7 +19,7 @@ export const facesSpec: CommandSpec = {
       name: 'detector',
       type: 'string',
       description:
-        "Face detector: a registry name (ultraface-rfb-640, scrfd-10g, yunet, ...; see 'clipstream models list') or an ONNX file (SCRFD, YuNet or UltraFace); 'synthetic' for the shipped one, which only finds the fixture face. Default: a registry detector in the model cache, else the synthetic one",
+        "Face detector: a registry name (ultraface-rfb-640, scrfd-10g, yunet, ...; see 'clipstream models list') or an ONNX file (SCRFD, YuNet or UltraFace); 'synthetic' for the tests' synthetic one (models/face_detector_synthetic.onnx), which only finds the fixture face. Default: a registry detector fetched into the model cache, else the shipped UltraFace RFB-640 (models/ultraface_rfb_640.onnx, MIT)",
     },
     { name: 'detector_format', type: 'string', description: 'auto, scrfd, yunet or ultraface', default: 'auto' },
     {
@@ -166,6 +166,5 @@ export async function runFaces(args: Record<string, unknown>, signal: AbortSigna
     );
   for (const f of failed) process.stderr.write(`  ${f.file}: ${f.error}\n`);
   if (det.synthetic && done > 0 && report.rows.length === 0) process.stderr.write(`clipstream faces: ${SYNTHETIC_NO_FACE_HINT}\n`);
-  else if (det.synthetic && det.byDefault && done > 0) process.stderr.write(`clipstream faces: ${SYNTHETIC_FACES_NOTE}\n`);
   return 0;
 }

@@ -11,6 +11,7 @@ import { clipsSpec, runClips } from './clips-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
 import { SEGMENT_STEPS, runSegments, segmentsSpec } from './segments-command.js';
 import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
+import { dedupSpec, runDedup } from './dedup-command.js';
 import { runSemdedup, semdedupSpec } from './semdedup-command.js';
 import { reportSpec, runReport } from './report-command.js';
 
@@ -39,6 +40,7 @@ async function runBundle(args: Record<string, unknown>): Promise<number> {
     shardSize: args.shard_size as number,
     startIndex: args.start_index as number,
     overwrite: args.overwrite as boolean,
+    keepList: args.keep_list as string | undefined,
   });
   const clips = summary.shards.reduce((n, s) => n + s.clips, 0);
   process.stderr.write(`clipstream bundle: ${clips} clips in ${summary.shards.length} shard(s), ${summary.skipped.length} file(s) skipped\n`);
@@ -82,6 +84,8 @@ export async function main(argv: string[]): Promise<number> {
   // `report OUT_DIR` is `report --output_dir=OUT_DIR`.
   if (spec === reportSpec && rest[0] && !rest[0].startsWith('-')) rest.unshift(`--output_dir=${rest.shift()}`);
   if (spec === segmentsSpec && (SEGMENT_STEPS as readonly string[]).includes(rest[0] ?? '')) rest.unshift(`--step=${rest.shift()}`);
+  // `dedup OUT_DIR` is `dedup --input=OUT_DIR`.
+  if (spec === dedupSpec && rest[0] !== undefined && !rest[0].startsWith('-')) rest.unshift(`--input=${rest.shift()}`);
   if ((rest.includes('--help') || rest.includes('-h')) && !(spec === queueSpec && rest[0] === 'add')) {
     process.stdout.write(formatHelp(sub));
     return 0;
@@ -106,6 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     if (spec === facesSpec) return await runFaces(args, controller.signal);
     if (spec === workerSpec) return await runWorker(args, controller.signal);
     if (spec === segmentsSpec) return await runSegments(args, controller.signal);
+    if (spec === dedupSpec) return await runDedup(args, controller.signal);
     if (spec === semdedupSpec) return await runSemdedup(args, controller.signal);
     if (spec === reportSpec) return await runReport(args, controller.signal);
     return 2;

@@ -1,3 +1,6 @@
+import { join } from 'node:path';
+import { SYNTHETIC_DETECTOR_FILE } from '../faces/synthetic-detector.js';
+import { shippedModelsDir } from '../models/models-dir.js';
 import { cachedFaceDetector, resolveModel, type ModelKind } from '../models/registry.js';
 
 /**
@@ -11,27 +14,29 @@ export function resolveModelArg<T extends string | null | undefined>(value: T, k
   return resolveModel(value, { kind, option }).path;
 }
 
-/** What `faces` runs: a `--detector` given, else a real detector from the cache, else the shipped synthetic one (`undefined`). */
+/**
+ * What `faces` runs: a `--detector` given (`synthetic`: the shipped synthetic one, for tests), else a
+ * registry detector fetched into the cache, else the shipped UltraFace RFB-640 (`undefined`: the job's default).
+ */
 export function resolveDetectorArg(
   value: string | undefined,
   log: (line: string) => void,
 ): { path: string | undefined; format?: string; synthetic: boolean; byDefault: boolean } {
-  if (value === 'synthetic') return { path: undefined, synthetic: true, byDefault: false };
+  if (value === 'synthetic') return { path: join(shippedModelsDir(), SYNTHETIC_DETECTOR_FILE), synthetic: true, byDefault: false };
   if (value !== undefined) {
     const r = resolveModel(value, { kind: 'face-detector', option: '--detector' });
     return { path: r.path, format: r.model?.detectorFormat, synthetic: false, byDefault: false };
   }
   const cached = cachedFaceDetector();
-  if (!cached) return { path: undefined, synthetic: true, byDefault: true };
+  if (!cached) return { path: undefined, synthetic: false, byDefault: true };
   const r = resolveModel(cached.name, { kind: 'face-detector' });
-  log(`face detector ${cached.name} from the model cache (${r.path}); --detector=synthetic runs the shipped synthetic one`);
+  log(`face detector ${cached.name} from the model cache (${r.path}); --detector=${DEFAULT_DETECTOR_PATH} runs the shipped one`);
   return { path: r.path, format: cached.detectorFormat, synthetic: false, byDefault: true };
 }
 
-const FETCH_HINT = 'For real footage: clipstream models fetch ultraface-rfb-640, then --detector=ultraface-rfb-640 (once fetched, faces uses it by default)';
+/** The shipped real detector, as `--detector` names it (relative to the package). */
+const DEFAULT_DETECTOR_PATH = 'models/ultraface_rfb_640.onnx';
 
 /** Said when the synthetic detector found no face at all: it only knows the fixture face. */
-export const SYNTHETIC_NO_FACE_HINT = `no face found: the shipped synthetic detector finds only the synthetic fixture face, not real ones. ${FETCH_HINT}`;
-
-/** Said when the default synthetic detector found "faces": on real footage its matches are not faces. */
-export const SYNTHETIC_FACES_NOTE = `note: these faces come from the shipped synthetic detector (a template of the fixture face); on real footage its boxes are not faces. ${FETCH_HINT}`;
+export const SYNTHETIC_NO_FACE_HINT =
+  'no face found: the synthetic detector (--detector=synthetic) finds only the synthetic fixture face, not real ones. For real footage leave --detector out (the shipped UltraFace RFB-640) or name another real detector';

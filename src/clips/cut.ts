@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { ClipstreamError } from '../errors.js';
 import { join } from 'node:path';
 import { remixClip, splitAudio } from './audio.js';
@@ -9,7 +9,25 @@ import { runOf } from './timeline.js';
 import { clipLook, transcodeClips, verifyClip, type ClipJob } from './transcode.js';
 import { declareStage } from '../stage/contract.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
-import { scoresOfExisting, storeScores } from './stored-scores.js';
+import { pick, readScores, scoresOfExisting, storeScores } from './stored-scores.js';
+import { decide, type FilterSubject } from './filter.js';
+import type { VideoInfo } from '../media/probe.js';
+
+/** Where a clip a filter kept out lies (with `filtered: 'keep'`). */
+export const filteredFile = (ctx: VideoContext, c: PlannedClip) => join(ctx.filteredDir ?? join(ctx.clipsDir, '..', 'filtered'), `${c.stem}.mp4`);
+
+/** A planned clip as a filter sees it before it is cut: its span, and the source's (even) size and rate. */
+export function plannedSubject(c: PlannedClip, info: VideoInfo, scores?: Record<string, number | string>): FilterSubject {
+  return {
+    start_s: c.startS,
+    end_s: c.endS,
+    num_frames: c.endFrame - c.startFrame,
+    width: info.width - (info.width % 2),
+    height: info.height - (info.height % 2),
+    fps: Math.round(info.fps * 1e6) / 1e6,
+    ...(scores ? { scores } : {}),
+  };
+}
 
 /** The final mp4 of a clip. */
 export const clipFile = (ctx: VideoContext, c: PlannedClip) => join(ctx.clipsDir, `${c.stem}.mp4`);
@@ -20,8 +38,23 @@ async function unfinished(item: VideoItem, ctx: VideoContext, withAudio: boolean
   for (const c of item.clips!) {
     const file = clipFile(ctx, c);
     if (!(await nonEmpty(file))) {
-      todo.push(c);
-      continue;
+      // A clip an earlier filter kept out comes back to clips/, checked like the others; this run's filter decides again.
+      if (await nonEmpty(filteredFile(ctx, c))) {
+        await rename(filteredFile(ctx, c), file);
+      } else {
+        if (ctx.filter?.filtered === 'skip') {
+          // Kept out and not to be written: decided on the plan and the scores an earlier run kept, it is not cut.
+          const stored = ctx.scores && ctx.scoresDir ? await readScores(ctx.scoresDir, c, ctx.scores.columns) : null;
+          const verdict = decide(ctx.filter.rules, plannedSubject(c, item.info!, stored ? pick(stored, ctx.scores!.columns) : undefined));
+          if (verdict && !verdict.kept) {
+            item.verdicts.set(c.clipId, verdict);
+            if (stored) item.scores.set(c.clipId, pick(stored, ctx.scores!.columns));
+            continue;
+          }
+        }
+        todo.push(c);
+        continue;
+      }
     }
     try {
       item.done.set(c.clipId, await verifyClip(file, c.endFrame - c.startFrame, { audio: withAudio, signal: ctx.signal }));

@@ -17,6 +17,7 @@ import type { SourceRow } from './sources.js';
 import type { TranscodeOptions } from './transcode.js';
 import type { ScoreSetup } from '../features/clip-scores.js';
 import type { ClipScores } from './stored-scores.js';
+import type { FilterRule, Verdict } from './filter.js';
 
 /** How clips are chosen for each video; exactly one of the three. */
 export type ClipPlanSpec =
@@ -53,6 +54,10 @@ export interface VideoContext {
   scores?: ScoreSetup;
   /** Where each clip's scores are kept for re-runs (`outputDir/.scores`). */
   scoresDir?: string;
+  /** Clips failing these rules are kept out: their file goes to `filteredDir` (`keep`) or is not written (`skip`). */
+  filter?: { rules: readonly FilterRule[]; filtered: 'keep' | 'skip' };
+  /** `outputDir/filtered`: the files of clips a filter kept out (with `filtered: 'keep'`). */
+  filteredDir?: string;
   /** Videos each stage works on at once (`parallelVideos`); default 1. */
   concurrency?: number;
   /** Shared by the stages of one run: at most this many steps (downloads, probes, cuts) at once in all. */
@@ -78,6 +83,8 @@ export interface VideoItem {
   done: Map<string, VideoInfo>;
   /** cut, with scores: each finished clip's scores, by clip id. */
   scores: Map<string, ClipScores>;
+  /** cut and filter, with a filter: each clip's verdict, by clip id (a clip kept out before it was cut has one and no file). */
+  verdicts: Map<string, Verdict>;
   /** Spans clipped or dropped by the plan, and clips that could not be made. */
   issues: SpanIssue[];
   /** Clips cut in this run (the others existed). */
@@ -97,6 +104,7 @@ export function videoItem(source: SourceRow): VideoItem {
     row: { video_id: source.videoId, downloaded: false, failed: false, error: '', path: '', duration: '', num_clips: 0 },
     done: new Map(),
     scores: new Map(),
+    verdicts: new Map(),
     issues: [],
     made: 0,
     records: [],

@@ -16,6 +16,7 @@ import { TABLES_EVERY_S } from './table.js';
 import type { JobProgress } from '../util/progress.js';
 import { parseScoreList, type ScoreSetup } from '../features/clip-scores.js';
 import { SCORES_DIR } from './stored-scores.js';
+import { parseFilter, type FilterRule } from './filter.js';
 
 export interface ClipsOptions extends CommonJobOptions<JobProgress> {
   /** CSV/TSV/JSONL list with `video_id`, `path`, `url` columns, or a folder of videos. */
@@ -50,6 +51,8 @@ export interface ClipsOptions extends CommonJobOptions<JobProgress> {
   ignoreAudio?: boolean;
   /** Clips per tar shard; 0 or absent: clips folder only. */
   shardSize?: number;
+  /** A keep list (`clipstream dedup`'s keep.txt): the shards hold only the clips it names by clip_id or file stem. */
+  keepList?: string;
   /** ffmpeg to use (e.g. a system build with NVENC); default FFMPEG_PATH or the bundled one. */
   ffmpegPath?: string;
   ytDlpPath?: string;
@@ -68,6 +71,13 @@ export interface ClipsOptions extends CommonJobOptions<JobProgress> {
    * list of names (`['motion', 'black']` or `'motion,black'`) of SCORE_NAMES.
    */
   scores?: boolean | string | readonly string[];
+  /**
+   * Keep only clips passing every rule (`'motion>=0.02,duration>=2'`, or rules): the others get
+   * `kept=false` and a `filter_reason` in clips.csv, and their file goes as `filtered` says.
+   */
+  filter?: string | readonly FilterRule[];
+  /** Clips a filter kept out: `'keep'` (default) writes them to `outputDir/filtered/`; `'skip'` writes none (and cuts none that a rule on the plan alone keeps out). */
+  filtered?: 'keep' | 'skip';
   /** Called after each video with its row. */
   onVideo?: (row: VideoRow, done: number, total: number) => void;
 }
@@ -155,6 +165,16 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
   };
   const names = parseScoreList(options.scores, 'options.scores');
   const scores: ScoreSetup | undefined = names.length > 0 ? { names, columns: names } : undefined;
+  const filtered = validateOneOf(options.filtered ?? 'keep', 'options.filtered', ['keep', 'skip'] as const);
+  const rules =
+    options.filter === undefined
+      ? []
+      : parseFilter(typeof options.filter === 'string' ? options.filter : options.filter, scores?.columns ?? [], 'options.filter');
+  // text_area is computed only with a text detector: a rule on it without one could never pass.
+  if (rules.some((r) => r.column === 'text_area') && !scores?.text)
+    throw new ClipstreamError('ERR_INVALID_OPTION', 'options.filter: text_area needs the text detector, which this run does not have', {
+      where: { option: 'options.filter' },
+    });
   const encoder = await resolveEncoder(options.encoder ?? 'libx264', { ffmpegPath: options.ffmpegPath, onWarning });
   const ctx: VideoContext = {
     clipsDir: join(outputDir, 'clips'),
@@ -168,6 +188,8 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     download,
     ytDlpPath: options.ytDlpPath,
     ...(scores ? { scores, scoresDir: join(outputDir, SCORES_DIR) } : {}),
+    ...(rules.length > 0 ? { filter: { rules, filtered } } : {}),
+    filteredDir: join(outputDir, 'filtered'),
     concurrency: parallelVideos,
     slots: new Slots(parallelVideos),
     onError: options.onError,

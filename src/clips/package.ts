@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatEntries } from '../shards/bundle.js';
 import { writeTarAtomic } from '../shards/tar-writer.js';
@@ -26,9 +26,12 @@ export interface ClipRecord {
   bit_rate: number;
   /** With scores: the clip's scores by column (src/features/clip-scores.ts); clips.csv has a column each, after CLIP_COLUMNS. */
   scores?: Record<string, number | string>;
+  /** With a filter: whether the clip passed it (its file is in clips/, else in filtered/ or not written), and the failed rules negated (`motion<0.02`). */
+  kept?: boolean;
+  filter_reason?: string;
 }
 
-export const CLIP_COLUMNS: readonly Exclude<keyof ClipRecord, 'scores'>[] = [
+export const CLIP_COLUMNS: readonly Exclude<keyof ClipRecord, 'scores' | 'kept' | 'filter_reason'>[] = [
   'clip_id',
   'filename',
   'video_id',
@@ -57,9 +60,10 @@ export const CLIP_COLUMNS: readonly Exclude<keyof ClipRecord, 'scores'>[] = [
 export function clipTable(records: readonly ClipRecord[]): { columns: string[]; rows: object[] } {
   const extra = new Set<string>();
   for (const r of records) for (const k of Object.keys(r.scores ?? {})) extra.add(k);
-  if (extra.size === 0) return { columns: [...CLIP_COLUMNS], rows: records as object[] };
+  const filtered = records.some((r) => r.kept !== undefined);
+  if (extra.size === 0 && !filtered) return { columns: [...CLIP_COLUMNS], rows: records as object[] };
   const rows = records.map(({ scores, ...r }) => ({ ...r, ...scores }));
-  return { columns: [...CLIP_COLUMNS, ...extra], rows };
+  return { columns: [...CLIP_COLUMNS, ...extra, ...(filtered ? ['kept', 'filter_reason'] : [])], rows };
 }
 
 /** Fixed tar headers: the same clips give byte-identical shards. */
@@ -86,13 +90,23 @@ async function sameShard(tarPath: string, jsonPath: string, entries: ClipEntry[]
  * `shard-NNNNNN.tar` (members `{stem}.mp4` at the root) and `shard-NNNNNN.json` with
  * `{filename, id: video id, segment: [start_s, end_s]}` in tar order. A shard whose json
  * already lists exactly these clips is left alone, so re-runs rewrite only what changed.
+ * With `keep` (a keep list's names), only the clips it names by clip_id or file stem are packed,
+ * and shards numbered past the last one (left by a run that packed more) are removed.
  *
  * @example
  * await writeClipShards(records, 'out/clips', 'out/shards', 100) // [{ tar: 'out/shards/shard-000000.tar', clips: 100, written: true }, ...]
  */
-export async function writeClipShards(records: readonly ClipRecord[], clipsDir: string, shardsDir: string, shardSize: number): Promise<ShardOutput[]> {
+export async function writeClipShards(
+  all: readonly ClipRecord[],
+  clipsDir: string,
+  shardsDir: string,
+  shardSize: number,
+  keep?: ReadonlySet<string>,
+): Promise<ShardOutput[]> {
   validateInteger(shardSize, 'options.shardSize', 1);
   await mkdir(shardsDir, { recursive: true });
+  // Clips a filter kept out are not packed, nor clips a dedup keep list leaves out.
+  const records = all.filter((r) => r.kept !== false && (!keep || keep.has(r.clip_id) || keep.has(r.filename.slice(0, r.filename.lastIndexOf('.')))));
   const shards: ShardOutput[] = [];
   for (let i = 0; i * shardSize < records.length; i++) {
     const group = records.slice(i * shardSize, (i + 1) * shardSize);
@@ -112,6 +126,12 @@ export async function writeClipShards(records: readonly ClipRecord[], clipsDir: 
     );
     await writeFileAtomic(jsonPath, formatEntries(entries));
     shards.push({ tar: tarPath, json: jsonPath, clips: group.length, written: true });
+  }
+  if (keep) {
+    for (const name of await readdir(shardsDir)) {
+      const m = /^shard-(\d{6})\.(tar|json)$/.exec(name);
+      if (m && Number(m[1]) >= shards.length) await rm(join(shardsDir, name), { force: true });
+    }
   }
   return shards;
 }

@@ -3,6 +3,7 @@ import { itemSink } from '../stage/item-stage.js';
 import type { UnitResult } from '../stage/job-run.js';
 import type { VideoItem } from './item.js';
 import type { ClipTables, UnitRecord } from './table.js';
+import { countReasons } from './filter.js';
 
 export interface RecordSinkOptions {
   /** The tables of the output folder (src/clips/table.ts): updated after every video (rebuilt when that completes them or the throttle allows). */
@@ -41,5 +42,7 @@ export function unitResult(item: VideoItem, record: UnitRecord): UnitResult {
     ...(item.transient ? { transient: true } : {}),
     clips: record.clips.length,
     made: item.made,
+    // With a filter: the clips kept out, by reason.
+    ...(record.clips.some((c) => c.kept !== undefined) ? { filtered: countReasons(record.clips) } : {}),
   };
 }

@@ -120,7 +120,7 @@ export interface TablesPolicy {
   /** The end of this run rebuilds whatever the throttle says (a run over the whole list, world 1, no `only`). */
   wholeList?: boolean;
   /** With `shardSize > 0`, the end of a run that finds the list complete writes the tar shards. */
-  shards?: { clipsDir: string; shardsDir: string; shardSize: number };
+  shards?: { clipsDir: string; shardsDir: string; shardSize: number; keep?: ReadonlySet<string> };
   /** Hears of a record file that holds no record (its video shows as pending, and the next run of it writes it anew). */
   onWarning?: WarningHandler;
 }
@@ -247,7 +247,7 @@ export class ClipTables {
         const sh = this.policy.shards;
         if (moment === 'end' && (view?.complete ?? complete) && sh && sh.shardSize > 0) {
           view ??= await this.read();
-          if (view.complete) shards = await writeClipShards(view.clips, sh.clipsDir, sh.shardsDir, sh.shardSize);
+          if (view.complete) shards = await writeClipShards(view.clips, sh.clipsDir, sh.shardsDir, sh.shardSize, sh.keep);
         }
         return { rebuilt: due, complete: view?.complete ?? complete, ...(view ? { view } : {}), shards };
       });

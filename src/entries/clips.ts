@@ -1,6 +1,7 @@
 /**
  * clipstream/clips: the stages of the `clips` job (sources -> obtain -> probe -> plan -> cut ->
- * describe -> record) for composing them yourself, and the planning, encoding and packaging parts.
+ * describe -> record) for composing them yourself, and the planning, encoding and packaging parts;
+ * the perceptual fingerprints and banded search of `clipstream dedup`, and the keep lists it writes.
  *
  * @module clipstream/clips
  */
@@ -19,6 +20,10 @@ export { ENCODERS, encoderArgs, resolveEncoder } from '../media/encoders.js';
 export { transcodeClips } from '../clips/transcode.js';
 export { remixClip, splitAudio } from '../clips/audio.js';
 export { writeClipShards, type ClipRecord } from '../clips/package.js';
+export { ClipFingerprinter, fingerprintDistance, frameHash, type FingerprintFrame } from '../features/fingerprint.js';
+export { fingerprintClip } from '../features/fingerprint-clip.js';
+export { FingerprintSet, groupNearDuplicates } from '../dedup/lsh.js';
+export { readKeepList } from '../util/keep-list.js';
 export { downloadFile, downloadYouTube } from '../media/download.js';
 export {
   createShotDetector,

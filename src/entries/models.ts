@@ -53,6 +53,7 @@ export {
   type TensorToWrite,
 } from '../models/safetensors.js';
 export { toFloat16Model } from '../models/fp16.js';
+export { transnetV2Detector, type TransNetV2Detector, type TransNetV2DetectorOptions } from '../infer/transnetv2.js';
 export { loadSession, parseDevice, type Device, type LoadedSession, type SessionOptions } from '../infer/session.js';
 export { Extractor, extractFeatures, type ExtractorKind, type ExtractorOptions, type FeatureStageOptions } from '../infer/extractor.js';
 export { batchStage, type BatchStageOptions } from '../infer/batcher.js';

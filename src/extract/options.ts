@@ -43,6 +43,8 @@ export interface ExtractOptions extends Omit<DecodeOptions, 'video' | 'audio'>, 
   onLocked?: LockedPolicy;
   /** Open models here and leave them open (a queue worker runs many units with the same models). */
   models?: ModelCache;
+  /** A keep list (`clipstream dedup`'s keep.txt: one clip name a line): clips it does not name are skipped and counted, not failed. */
+  keepList?: string;
   /** Called with the size of every batch each model ran, for statistics. */
   onBatch?: (kind: 'visual' | 'audio', size: number) => void;
 }
@@ -78,7 +80,23 @@ export function resolveExtractOptions(options: ExtractOptions) {
   const audioPath = modelPath(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
   if (!visualPath && !audioPath) throw new ClipstreamError('ERR_INVALID_OPTION', 'nothing to extract: both visualModel and audioModel are null');
   const session = { device, intraOpThreads: options.intraOpThreads, onWarning, verbose };
-  return { onWarning, outputDir, format, batchSize, parallelDecoders, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
+  const keepList = options.keepList === undefined ? undefined : validateString(options.keepList, 'options.keepList');
+  return {
+    keepList,
+    onWarning,
+    outputDir,
+    format,
+    batchSize,
+    parallelDecoders,
+    overwrite,
+    device,
+    decodeOptions,
+    partition,
+    all,
+    visualPath,
+    audioPath,
+    session,
+  };
 }
 
 function assertModels(visual: Extractor | null, audio: Extractor | null, visualPath: string | null, audioPath: string | null): void {

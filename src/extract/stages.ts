@@ -75,6 +75,23 @@ export function warnAudioNotes(onWarning: WarningHandler) {
   });
 }
 
+/**
+ * Skips (does not fail) every clip the keep list names neither by its tar key nor by its file
+ * name's stem: it is counted and listed as skipped in its shard's log, and never decoded.
+ */
+export function skipUnlisted(keep: ReadonlySet<string>, keepListPath: string) {
+  return itemStage<StreamItem>(
+    { name: 'keep list', accepts: (item) => item.kind === 'sample', code: 'ERR_NOT_KEPT', statusOf: () => 'skipped', ...PASS_THROUGH },
+    async (item) => {
+      const s = item as Sample;
+      const file = s.entry?.filename ?? '';
+      const stem = file.includes('.') ? file.slice(0, file.lastIndexOf('.')) : file;
+      if (keep.has(s.__key__) || keep.has(stem)) return;
+      throw new ClipstreamError('ERR_NOT_KEPT', `${file || s.__key__}: not in the keep list ${keepListPath}`, { where: { shard: s.__url__, key: s.__key__ } });
+    },
+  );
+}
+
 /** Counts every clip once, as done, skipped or failed, for the progress and the report. */
 export function tallyClips(run: JobRun<string>) {
   return declareStage(

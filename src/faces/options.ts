@@ -17,7 +17,10 @@ export interface FacesOptions extends TrackOptions, EncodeOptions, CommonJobOpti
   inputDir: string;
   /** Folder for clips/, audio/, faces.lmdb/, metadata.csv, metadata.msgpack (the CLI's `--output_dir`). */
   outputDir: string;
-  /** Face detector ONNX model (default: the shipped synthetic one, which only finds the fixture face). */
+  /**
+   * Face detector ONNX model (default: the shipped UltraFace RFB-640, `models/ultraface_rfb_640.onnx`, a real
+   * published detector; `models/face_detector_synthetic.onnx` is the tests' synthetic one, which only finds the fixture face).
+   */
   detector?: string;
   detectorFormat?: DetectorFormat | 'auto';
   scoreThreshold?: number;

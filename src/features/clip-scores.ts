@@ -279,14 +279,16 @@ export class ScorerSet implements FrameScorer {
 }
 
 /**
- * Which scores a run computes, from the option: `true` / `'all'` (default: every built-in pixel
- * score, and `text_area` when a text detector is given), `false` / `'none'`, or a list (an array or
- * a comma-separated string) of SCORE_NAMES. An unknown name is an error naming it.
+ * Which scores a run computes, from the option: `true` or absent (default: the pixel scores,
+ * PIXEL_SCORES, which cost little), `'all'` (SCORE_NAMES: also `text_area`, which runs a text
+ * detector), `false` / `'none'`, or a list (an array or a comma-separated string) of SCORE_NAMES.
+ * An unknown name is an error naming it.
  *
  * @example parseScoreList('motion,black') // ['motion', 'black']
  */
 export function parseScoreList(value: boolean | string | readonly string[] | undefined, option = 'options.scores'): ScoreName[] {
-  if (value === undefined || value === true || value === 'all') return [...SCORE_NAMES];
+  if (value === undefined || value === true) return [...PIXEL_SCORES];
+  if (value === 'all') return [...SCORE_NAMES];
   if (value === false || value === 'none' || value === '') return [];
   const names = (typeof value === 'string' ? value.split(',') : [...value]).map((s) => s.trim()).filter((s) => s !== '');
   for (const n of names) {

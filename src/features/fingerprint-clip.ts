@@ -27,6 +27,11 @@ export interface FingerprintClipOptions {
  * @example await fingerprintClip('out/clips/abc_0_50.mp4') // '8f3a01c2d4e5f607...'
  */
 export async function fingerprintClip(path: string, options: FingerprintClipOptions = {}): Promise<string> {
+  return (await fingerprintClipFrames(path, options)).fingerprint;
+}
+
+/** fingerprintClip, with the number of frames decoded. */
+export async function fingerprintClipFrames(path: string, options: FingerprintClipOptions = {}): Promise<{ fingerprint: string; frames: number }> {
   const size = options.decodeSize ?? 64;
   if (!Number.isInteger(size) || size < 8 || size > 1024) {
     throw new ClipstreamError('ERR_INVALID_OPTION', `options.decodeSize must be an integer from 8 to 1024, got ${size}`, {
@@ -65,5 +70,5 @@ export async function fingerprintClip(path: string, options: FingerprintClipOpti
     frames++;
   }
   if (frames === 0) throw new ClipstreamError('ERR_DECODE', `${path}: no video frame to fingerprint`, { where: { file: path } });
-  return fp.finish().fingerprint as string;
+  return { fingerprint: fp.finish().fingerprint as string, frames };
 }

@@ -20,6 +20,8 @@ import { Readable } from 'node:stream';
 import { ClipstreamError } from '../errors.js';
 import { cutStage } from '../clips/cut.js';
 import { describeStage } from '../clips/describe.js';
+import { countReasons } from '../clips/filter.js';
+import { filterStage } from '../clips/filter-stage.js';
 import type { EncoderChoice } from '../media/encoders.js';
 import { SOURCE_FIELDS, videoItems, type VideoRow } from '../clips/item.js';
 import { obtainStage } from '../clips/obtain.js';
@@ -34,6 +36,7 @@ import { ClipTables, pendingRow, UNITS_DIR, unitRecordPath, type TablesStats } f
 import { checkStages, pipeline } from '../stage/index.js';
 import { runJob } from '../run/runner.js';
 import type { JobReport } from '../stage/job-run.js';
+import { readKeepList } from '../util/keep-list.js';
 
 export type { ClipsOptions } from '../clips/options.js';
 
@@ -47,6 +50,8 @@ export interface ClipsReport {
   encoder: EncoderChoice;
   /** Clips cut in this run; the rest already existed. */
   clipsMade: number;
+  /** With a filter: how many of this run's clips each reason kept out (`{ 'motion<0.02': 3 }`; a clip failing two rules counts for each). */
+  filtered: Record<string, number>;
   videosCsv: string;
   clipsCsv: string;
   seconds: number;
@@ -72,6 +77,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const started = Date.now();
   const { sourcesPath, outputDir, onWarning, shardSize, spans, ctx, tablesEveryS } = await resolveClipsOptions(options);
   const sources = await listClipSources(sourcesPath, options.numVideos, onWarning);
+  const keep = options.keepList === undefined ? null : await readKeepList(options.keepList);
   // Against the whole list: a span of a video in another rank's share is not lost.
   const listIssues = spans ? unlistedSpans(spans, sources, options.numVideos !== undefined) : [];
   for (const issue of listIssues) onWarning(issueWarning(issue));
@@ -83,7 +89,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
     {
       everyS: tablesEveryS,
       wholeList: options.only === undefined && (options.partition?.world ?? 1) === 1,
-      shards: { clipsDir: ctx.clipsDir, shardsDir: join(outputDir, 'shards'), shardSize },
+      shards: { clipsDir: ctx.clipsDir, shardsDir: join(outputDir, 'shards'), shardSize, ...(keep ? { keep } : {}) },
       onWarning,
     },
   );
@@ -100,7 +106,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       only: options.only,
       logDir: outputDir,
       // What a killed run left half-written goes first; its finished clips stay and are checked.
-      tempDirs: [ctx.clipsDir, ctx.workDir, join(outputDir, 'shards'), join(outputDir, UNITS_DIR), ...(ctx.scoresDir ? [ctx.scoresDir] : [])],
+      tempDirs: [ctx.clipsDir, ctx.filteredDir!, ctx.workDir, join(outputDir, 'shards'), join(outputDir, UNITS_DIR), ...(ctx.scoresDir ? [ctx.scoresDir] : [])],
       logOptions: { sources: sourcesPath, numVideos: options.numVideos, shardSize, encoder: ctx.encoder.encoder, plan: ctx.plan.kind },
       // One run per video at a time, across ranks, workers and machines; a finished video is done again (its clips checked, not cut).
       locks: { finalPath: (s) => unitRecordPath(outputDir, s.videoId), isDone: async () => false },
@@ -117,6 +123,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
           probeStage(ctx),
           planStage(ctx),
           cutStage(ctx),
+          filterStage(ctx),
           describeStage(ctx),
           clipsRecordSink({
             tables,
@@ -141,13 +148,15 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const ids = new Set(run.units.map((u) => u.unit));
   const records = await tables.readSome(ids);
   const mine = tables.videoIds.filter((id) => ids.has(id));
+  const clipRows = [...records.values()].flatMap((r) => r.clips);
   return {
     videos: mine.map((id) => records.get(id)?.row ?? pendingRow(id)),
-    clips: [...records.values()].flatMap((r) => r.clips),
+    clips: clipRows,
     issues: [...listIssues, ...[...records.values()].flatMap((r) => r.issues)],
     shards,
     encoder: ctx.encoder,
     clipsMade: made,
+    filtered: countReasons(clipRows),
     videosCsv: tables.videosCsv,
     clipsCsv: tables.clipsCsv,
     seconds: (Date.now() - started) / 1000,

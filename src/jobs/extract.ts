@@ -2,7 +2,7 @@ import { openExtractModels, resolveExtractOptions, type ExtractOptions } from '.
 export type { ExtractOptions } from '../extract/options.js';
 import { shardResume } from '../extract/resume.js';
 import { countExpectedClips, describeModel, extractLogFields, extractProgress, shardLogOf, type ShardLog } from '../extract/results.js';
-import { featureStage, holdFailedSources, noteMissing, shardWriter, tallyClips, warnAudioNotes } from '../extract/stages.js';
+import { featureStage, holdFailedSources, noteMissing, shardWriter, skipUnlisted, tallyClips, warnAudioNotes } from '../extract/stages.js';
 import { decodeClips } from '../media/decode-stage.js';
 import { checkStages, pipeline } from '../stage/index.js';
 import { runJob, selectUnits } from '../run/runner.js';
@@ -10,6 +10,7 @@ import type { JobReport } from '../stage/job-run.js';
 import { joinEntries } from '../shards/entry-join.js';
 import { readTarShards } from '../shards/tar-reader.js';
 import { ensureOutputDir } from '../util/validate.js';
+import { readKeepList } from '../util/keep-list.js';
 
 export type { ExtractProgress, ShardLog } from '../extract/results.js';
 
@@ -45,6 +46,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   // A fed run (a queue worker's) learns its shards as they come: no clip count ahead.
   const mine = options.feed ? null : selectUnits({ job: 'extract', units: o.all, unitId: (u) => u, only: options.only }, o.partition);
   await ensureOutputDir(outputDir, 'options.outputDir');
+  const keep = o.keepList === undefined ? null : await readKeepList(o.keepList);
   const models = await openExtractModels(o, options.models);
   const { visual, audio } = models;
   const resume = shardResume({ outputDir, format, overwrite, onWarning });
@@ -74,6 +76,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
           [
             readTarShards(run.pending(), { onWarning: noteMissing(run, onWarning), indexOf: (u) => index.get(u) ?? -1 }),
             joinEntries({ onWarning, skipIndices: resume.doneClips }),
+            ...(keep ? [skipUnlisted(keep, o.keepList!)] : []),
             holdFailedSources(run),
             decodeClips({ ...o.decodeOptions, concurrency: o.parallelDecoders, video: visual !== null, audio: audio !== null }),
             ...(visual ? [featureStage(visual, o.batchSize, options.onBatch)] : []),

@@ -14,12 +14,11 @@ import { sampleFramesStage } from '../faces/sample-frames.js';
 import { loadScorer, type Scorer } from '../faces/scorers.js';
 import { listFolderVideos } from '../media/video-folder.js';
 import { UnitStores } from '../faces/staging.js';
-import { SYNTHETIC_DETECTOR_FILE } from '../faces/synthetic-detector.js';
 import { trackStage } from '../faces/track.js';
 import { FaceUnits } from '../faces/units.js';
 import { checkStages, pipeline } from '../stage/index.js';
 import { runJob } from '../run/runner.js';
-import { shippedModelsDir } from '../models/models-dir.js';
+import { DEFAULT_FACE_DETECTOR, shippedModelsDir } from '../models/models-dir.js';
 
 export type { FacesLmdb, FacesOptions, FacesProgress, FacesReport } from '../faces/options.js';
 
@@ -74,7 +73,7 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
       const scorers: Scorer[] = [];
       try {
         const session = { device: o.device ?? 'auto', intraOpThreads: o.intraOpThreads, onWarning, thread: o.modelThread };
-        detector = await loadFaceDetector(o.detector ?? join(shippedModelsDir(), SYNTHETIC_DETECTOR_FILE), {
+        detector = await loadFaceDetector(o.detector ?? join(shippedModelsDir(), DEFAULT_FACE_DETECTOR), {
           ...session,
           format: o.detectorFormat ?? 'auto',
           scoreThreshold: o.scoreThreshold,

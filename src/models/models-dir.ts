@@ -14,3 +14,5 @@ export function shippedModelsDir(): string {
 
 export const DEFAULT_VISUAL_MODEL = 'slowfast_small.onnx';
 export const DEFAULT_AUDIO_MODEL = 'vggish_small.onnx';
+/** The published UltraFace RFB-640 (MIT), shipped so `faces` finds real faces without `models fetch` (models/README.md). */
+export const DEFAULT_FACE_DETECTOR = 'ultraface_rfb_640.onnx';

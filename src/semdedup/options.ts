@@ -29,7 +29,7 @@ export interface SemdedupOptions {
   maxIter?: number;
   /** Rows the k-means fit runs on, a uniform sample of all (default 50,000; all rows when fewer). */
   kmeansSample?: number;
-  /** Rows of that sample held in memory for the k-means++ start (default 10,000). */
+  /** Rows of that sample held in memory for the k-means++ start (default 20 per cluster, at least 1,000, at most 10,000). */
   initSample?: number;
   /** Matrix products by `onnx` (ONNX Runtime's Gemm, default) or `js` loops. */
   engine?: GemmEngine;
@@ -81,7 +81,8 @@ export function resolveSemdedupOptions(o: SemdedupOptions): ResolvedSemdedupOpti
     seed: o.seed === undefined ? 0 : validateInteger(o.seed, 'options.seed', 0, 2 ** 32 - 1),
     maxIter: o.maxIter === undefined ? 20 : validateInteger(o.maxIter, 'options.maxIter', 1, 10_000),
     kmeansSample: o.kmeansSample === undefined ? 50_000 : validateInteger(o.kmeansSample, 'options.kmeansSample', 1),
-    initSample: o.initSample === undefined ? 10_000 : validateInteger(o.initSample, 'options.initSample', 1),
+    initSample:
+      o.initSample === undefined ? Math.min(10_000, Math.max(1000, 20 * (o.clusters ?? 100))) : validateInteger(o.initSample, 'options.initSample', 1),
     engine: o.engine === undefined ? 'onnx' : validateOneOf(o.engine, 'options.engine', ['onnx', 'js'] as const),
     intraOpThreads: o.intraOpThreads === undefined ? undefined : validateInteger(o.intraOpThreads, 'options.intraOpThreads', 1, 1024),
     chunkRows: o.chunkRows === undefined ? 2048 : validateInteger(o.chunkRows, 'options.chunkRows', 1, 1 << 20),

@@ -32,14 +32,28 @@ const HALF_TABLE = (() => {
   return t;
 })();
 
-/** The value of a float16 given by its bits. */
-export function halfToFloat(bits: number): number {
-  return HALF_TABLE[bits & 0xffff]!;
-}
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
 
-/** Writes `v` (length dim) as float16 into `out` at row offset `at` (in halves). */
+/**
+ * Writes `v` (length dim) as float16 into `out` at row offset `at` (in halves): each value
+ * rounded to float32, then to the nearest half (ties to even), as numpy's
+ * `astype(float32).astype(float16)`. Normal halves inline; the rest by floatToHalfBits.
+ */
 export function encodeHalfRow(v: ArrayLike<number>, out: Uint16Array, at: number): void {
-  for (let i = 0; i < v.length; i++) out[at + i] = floatToHalfBits(v[i]!);
+  for (let i = 0; i < v.length; i++) {
+    F32[0] = v[i]!;
+    const u = U32[0]!;
+    const e = ((u >>> 23) & 0xff) - 112;
+    if (e <= 0 || e >= 0x1f) {
+      out[at + i] = floatToHalfBits(F32[0]!);
+      continue;
+    }
+    let h = ((u >>> 16) & 0x8000) | (e << 10) | ((u >>> 13) & 0x3ff);
+    const rem = u & 0x1fff;
+    if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+    out[at + i] = h;
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { runTool, stderrTail } from '../media/process.js';
 import { VIDEO_EXTENSIONS, parseClipStem } from './clip-name.js';
 import { exists } from '../util/fs.js';
 import { writeTarAtomic } from './tar-writer.js';
+import { readKeepList } from '../util/keep-list.js';
 
 export interface BundleOptions {
   /** Folder of clips named `{id}_{start}.mp4` (also .webm .mkv .mov .avi). Not searched recursively. */
@@ -24,6 +25,8 @@ export interface BundleOptions {
   startIndex?: number;
   /** Replace shards that already exist; default false (they are left alone). */
   overwrite?: boolean;
+  /** A keep list (`clipstream dedup`'s keep.txt): clips whose stem it does not name are left out, listed in `skipped` (no warning each). */
+  keepList?: string;
   onWarning?: WarningHandler;
 }
 
@@ -130,6 +133,7 @@ export async function bundleClips(options: BundleOptions): Promise<BundleSummary
   const startIndex = validateInteger(options.startIndex ?? 0, 'options.startIndex', 0);
   const overwrite = validateBoolean(options.overwrite ?? false, 'options.overwrite');
   const onWarning = options.onWarning ?? defaultWarningHandler;
+  const keep = options.keepList === undefined ? null : await readKeepList(validateString(options.keepList, 'options.keepList'));
 
   const skipped: BundleSummary['skipped'] = [];
   const skip = (file: string, reason: string): void => {
@@ -163,6 +167,10 @@ export async function bundleClips(options: BundleOptions): Promise<BundleSummary
       // webdataset splits a member name at the FIRST dot of its basename: `a.b_3.mp4`
       // would be read back as key `a` with field `b_3.mp4`, and no stage would find the clip.
       skip(file, 'the name has more than one dot; webdataset would split the key at the first dot');
+      continue;
+    }
+    if (keep && !keep.has(stem)) {
+      skipped.push({ file, reason: `not in the keep list ${options.keepList}` });
       continue;
     }
     const parsed = parseClipStem(stem);

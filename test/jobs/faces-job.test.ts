@@ -50,7 +50,10 @@ describe('clipstream faces (CLI, defaults + --make_lmdb)', () => {
   const out = () => join(dir, 'out');
 
   it('writes face clips, metadata and a py-lmdb-readable store; records the undecodable video', async () => {
-    const args = parseArgs([`--input_dir=${input}`, `--output_dir=${out()}`, '--make_lmdb', '--quiet', '--device=cpu', '--threads=1'], facesSpec);
+    const args = parseArgs(
+      [`--input_dir=${input}`, `--output_dir=${out()}`, '--make_lmdb', '--quiet', '--device=cpu', '--threads=1', '--detector=synthetic'],
+      facesSpec,
+    );
     expect(await runFaces(args, new AbortController().signal)).toBe(0);
     expect(liveChildProcesses()).toBe(0);
 
@@ -120,7 +123,15 @@ print(json.dumps({'keys': len(keys), 'first': keys[0], 'meta': meta, 'centre': i
   it('resumes: finished videos are skipped, the failed one is tried again, nothing is rewritten', async () => {
     const before = (await stat(join(out(), 'clips', 'face_gap_000.mp4'))).mtimeMs;
     const lmdb = await stat(join(out(), 'faces.lmdb', 'data.mdb'));
-    const report = await faces({ inputDir: input, outputDir: out(), makeLmdb: true, device: 'cpu', intraOpThreads: 1, onWarning: () => {} });
+    const report = await faces({
+      inputDir: input,
+      outputDir: out(),
+      detector: 'models/face_detector_synthetic.onnx',
+      makeLmdb: true,
+      device: 'cpu',
+      intraOpThreads: 1,
+      onWarning: () => {},
+    });
     expect(report.videos.map((v) => [v.file, v.status])).toEqual([
       ['face_gap.mp4', 'skipped (done before)'],
       ['face_move.mp4', 'skipped (done before)'],
@@ -158,6 +169,7 @@ describe('faces job options', () => {
     const batches: number[] = [];
     const report = await faces({
       onBatch: (n) => batches.push(n),
+      detector: 'models/face_detector_synthetic.onnx',
       batchSize: 8,
       inputDir: only,
       outputDir: out,
@@ -197,6 +209,7 @@ describe('faces job options', () => {
     const run = faces({
       inputDir: input,
       outputDir: join(dir, 'aborted'),
+      detector: 'models/face_detector_synthetic.onnx',
       device: 'cpu',
       intraOpThreads: 1,
       signal: controller.signal,
@@ -217,6 +230,8 @@ describe('faces job options', () => {
     [{ sampleEvery: 0 }, 'Expected integer between 1 and 10000 for options.sampleEvery but received 0 of type number'],
     [{ inputDir: '/nonexistent/videos' }, 'input folder /nonexistent/videos cannot be read'],
   ])('rejects bad options with a message naming them (%#)', async (bad, message) => {
-    await expect(faces({ inputDir: input, outputDir: join(dir, 'bad'), device: 'cpu', ...(bad as object) })).rejects.toThrow(message);
+    await expect(
+      faces({ inputDir: input, outputDir: join(dir, 'bad'), detector: 'models/face_detector_synthetic.onnx', device: 'cpu', ...(bad as object) }),
+    ).rejects.toThrow(message);
   });
 });

@@ -21,7 +21,7 @@ import { rawRgbInputArgs } from '../../src/media/raw-video.js';
 const PY = '/usr/bin/python3';
 const gap = SYNTHETIC_VIDEOS.find((s) => s.name === 'face_gap')!;
 let dir: string;
-const base: Partial<FacesOptions> = { device: 'cpu', intraOpThreads: 1, size: 64, audio: 'none' };
+const base: Partial<FacesOptions> = { detector: 'models/face_detector_synthetic.onnx', device: 'cpu', intraOpThreads: 1, size: 64, audio: 'none' };
 
 /**
  * The face_gap video as displayed (W×H, face upright on gapTrajectory), stored rotated:
@@ -219,7 +219,9 @@ describe('bad entries and crashing tools (issue 9 items 10, 19)', () => {
     const env = { FFPROBE_PATH: await crashing('ffprobe-segv.sh', ffprobePath()), FFMPEG_PATH: await crashing('ffmpeg-segv.sh', ffmpegPath()) };
     await rm(join(input, 'pipe.mp4'));
     const out = join(dir, 'segv-out');
-    const r = runCli(['faces', `--input_dir=${input}`, `--output_dir=${out}`, '--device=cpu', '--threads=1', '--size=64', '--quiet'], { env });
+    const r = runCli(['faces', `--input_dir=${input}`, `--output_dir=${out}`, '--detector=synthetic', '--device=cpu', '--threads=1', '--size=64', '--quiet'], {
+      env,
+    });
     expect(r.stderr).toContain('SIGSEGV');
     expect(r.stderr).toContain(join(input, 'stream.ts'));
     expect(r.stderr).toContain('1 video(s) processed, 0 done before, 1 failed; 2 face clip(s)');

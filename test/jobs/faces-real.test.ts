@@ -15,8 +15,9 @@ import { decodeImage, HAS_PHOTOS, HAS_ULTRAFACE, PHOTOS, PHOTOS_DIR, SHARED_MISS
  * `clipstream faces` with the published UltraFace RFB-640 on short videos made from the photos
  * of real faces (a slow pan with ffmpeg): every face a person counts becomes a track, its crop
  * is centred on the face, and the LMDB store read from Python (py-lmdb + PIL) holds real faces
- * (the same detector finds one, centred, in the stored frames). Also: the cached registry
- * detector is the default, and the synthetic default says when it finds nothing.
+ * (the same detector finds one, centred, in the stored frames). Also: with no model cache and no
+ * --detector (a fresh clone), the shipped UltraFace finds the five faces of a pan; a cached registry
+ * detector is the default when there is one; the synthetic detector, asked for, says when it finds nothing.
  */
 const PY = '/usr/bin/python3';
 const HAS_LMDB = existsSync(PY) && spawnSync(PY, ['-c', 'import lmdb, PIL'], { encoding: 'utf8' }).status === 0;
@@ -106,10 +107,11 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('clipstream faces with a real det
     await rm(work, { recursive: true, force: true });
   });
 
-  it.each(PHOTOS)('%s: each of the %i faces is a track with a crop centred on it, and nothing else is', (file, count) => {
+  /** Each of the `count` faces of the photo is a track whose crop is centred on it, and nothing else is. */
+  function expectFaceTracks(file: string, count: number, all: typeof rows) {
     const photo = faces.get(file)!;
     expect(photo.found).toHaveLength(count);
-    const mine = rows.filter((r) => String(r.file_original).endsWith(file.replace(/\.jpg$/, '.mp4')));
+    const mine = all.filter((r) => String(r.file_original).endsWith(file.replace(/\.jpg$/, '.mp4')));
     const g = panGeometry(photo.width, photo.height);
     const matched = new Set<number>();
     for (const row of mine) {
@@ -130,6 +132,27 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('clipstream faces with a real det
       matched.add(k);
     }
     expect(matched.size, `${file}: faces found as tracks`).toBe(count);
+  }
+
+  it.each(PHOTOS)('%s: each of the %i faces is a track with a crop centred on it, and nothing else is', (file, count) => {
+    expectFaceTracks(file, count, rows);
+  });
+
+  it('on a fresh clone (empty model cache, no fetch, no --detector) faces finds the five faces of the photo pan with the shipped UltraFace', async () => {
+    const five = join(work, 'five');
+    await mkdir(five);
+    spawnSync('cp', [join(work, 'videos', 'ultraface-imgs-19.mp4'), five]);
+    const out = join(work, 'out-fresh');
+    const r = await runCliAsync(['faces', `--input_dir=${five}`, `--output_dir=${out}`, '--size=64', '--audio=none', '--quiet'], {
+      env: { CLIPSTREAM_HOME: join(work, 'fresh-cache') },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(work, 'fresh-cache'))).toBe(false);
+    expect(r.stderr).not.toContain('model cache');
+    expect(r.stderr).not.toContain('synthetic');
+    const fresh = new Unpackr({ mapsAsObjects: true, useRecords: false }).unpack(await readFile(join(out, 'metadata.msgpack'))) as typeof rows;
+    expect(fresh).toHaveLength(5);
+    expectFaceTracks('ultraface-imgs-19.jpg', 5, fresh);
   });
 
   it.skipIf(!HAS_LMDB)(
@@ -177,15 +200,8 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('clipstream faces with a real det
     expect(r.stderr).toContain(`face detector ultraface-rfb-640 from the model cache (${join(home, 'ultraface-rfb-640', 'version-RFB-640.onnx')})`);
     expect(r.stderr).toMatch(/[1-9]\d* face clip\(s\) in total/);
     expect(r.stderr).not.toContain('synthetic detector');
-    // Without it, the synthetic default says that its matches on real footage are not faces ...
+    // The synthetic detector, asked for, says where it finds nothing at all (a video without its template) that it only knows the fixture face.
     const empty = join(work, 'empty-cache');
-    const s = await runCliAsync(['faces', `--input_dir=${one}`, `--output_dir=${join(work, 'out-synthetic')}`, '--size=64', '--audio=none', '--quiet'], {
-      env: { CLIPSTREAM_HOME: empty },
-    });
-    expect(s.code, s.stderr).toBe(0);
-    expect(s.stderr).toContain('note: these faces come from the shipped synthetic detector');
-    expect(s.stderr).toContain('clipstream models fetch ultraface-rfb-640');
-    // ... and, where it finds nothing at all (a video without its template), that no face was found and how to fetch a real detector.
     const plain = join(work, 'plain');
     await mkdir(plain);
     const g = spawnSync(ffmpegPath(), [
@@ -204,13 +220,14 @@ describe.skipIf(!HAS_ULTRAFACE || !HAS_PHOTOS)('clipstream faces with a real det
       join(plain, 'wall.mp4'),
     ]);
     expect(g.status, String(g.stderr)).toBe(0);
-    const n = await runCliAsync(['faces', `--input_dir=${plain}`, `--output_dir=${join(work, 'out-plain')}`, '--size=64', '--audio=none', '--quiet'], {
-      env: { CLIPSTREAM_HOME: empty },
-    });
+    const n = await runCliAsync(
+      ['faces', `--input_dir=${plain}`, `--output_dir=${join(work, 'out-plain')}`, '--detector=synthetic', '--size=64', '--audio=none', '--quiet'],
+      { env: { CLIPSTREAM_HOME: empty } },
+    );
     expect(n.code, n.stderr).toBe(0);
     expect(n.stderr).toContain('0 face clip(s) in total');
     expect(n.stderr).toContain(
-      'no face found: the shipped synthetic detector finds only the synthetic fixture face, not real ones. For real footage: clipstream models fetch ultraface-rfb-640',
+      'no face found: the synthetic detector (--detector=synthetic) finds only the synthetic fixture face, not real ones. For real footage leave --detector out',
     );
     expect(stderr).not.toContain('synthetic detector');
   });

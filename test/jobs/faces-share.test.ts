@@ -47,7 +47,16 @@ const pyKeys = (path: string): string[] =>
 
 let dir: string;
 let input: string;
-const common = () => ({ inputDir: input, device: 'cpu', intraOpThreads: 1, size: 64, makeLmdb: true, maxBoxVariation: 1, onWarning: () => {} });
+const common = () => ({
+  inputDir: input,
+  detector: 'models/face_detector_synthetic.onnx',
+  device: 'cpu',
+  intraOpThreads: 1,
+  size: 64,
+  makeLmdb: true,
+  maxBoxVariation: 1,
+  onWarning: () => {},
+});
 const same = async (a: string, b: string, files = ['metadata.csv', 'metadata.msgpack', STATE_FILE, join(LMDB_DIR, 'data.mdb')]) => {
   for (const f of files) expect((await readFile(join(a, f))).equals(await readFile(join(b, f))), f).toBe(true);
 };

@@ -163,7 +163,16 @@ describe('faces on a full disk', () => {
     const src = join(dir, 'faces-src');
     await mkdir(src);
     for (const v of ['a', 'b']) await makeSource(join(src, `${v}.mp4`), { seconds: 4, audioHz: 440 });
-    const args = (out: string) => ['faces', `--input_dir=${src}`, `--output_dir=${out}`, '--device=cpu', '--threads=1', '--size=64', '--quiet'];
+    const args = (out: string) => [
+      'faces',
+      `--input_dir=${src}`,
+      `--output_dir=${out}`,
+      '--detector=synthetic',
+      '--device=cpu',
+      '--threads=1',
+      '--size=64',
+      '--quiet',
+    ];
     expect(runCli(args(join(dir, 'faces-ref'))).code).toBe(0);
     const small = join(dir, 'small-faces');
     await mkdir(small);

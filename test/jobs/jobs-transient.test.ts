@@ -89,7 +89,8 @@ const JOBS = {
     keep: (n: string) => n.startsWith('clips/') && n.endsWith('.mp4'),
   },
   faces: {
-    run: (out: string) => faces({ inputDir: input, outputDir: out, device: 'cpu', intraOpThreads: 1, size: 64, onWarning: quiet }),
+    run: (out: string) =>
+      faces({ inputDir: input, outputDir: out, detector: 'models/face_detector_synthetic.onnx', device: 'cpu', intraOpThreads: 1, size: 64, onWarning: quiet }),
     keep: (n: string) => (n.startsWith('clips/') && n.endsWith('.mp4')) || n === 'metadata.csv',
   },
   segments: {

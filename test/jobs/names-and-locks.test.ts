@@ -74,7 +74,16 @@ describe.each([
   },
   {
     job: 'faces',
-    args: (out: string) => ['faces', `--input_dir=${input}`, `--output_dir=${out}`, '--device=cpu', '--threads=1', '--size=64', '--quiet'],
+    args: (out: string) => [
+      'faces',
+      `--input_dir=${input}`,
+      `--output_dir=${out}`,
+      '--detector=synthetic',
+      '--device=cpu',
+      '--threads=1',
+      '--size=64',
+      '--quiet',
+    ],
     finalOfSecond: async (out: string) => {
       const recs = (await readdir(join(out, 'faces-records'))).filter((n) => n.startsWith('é')).sort();
       return join(out, 'faces-records', recs[0]!);

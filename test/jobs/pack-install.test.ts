@@ -20,7 +20,14 @@ const NPX = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 /** What the package may hold; everything else (tests, fixtures, benchmarks, scripts, sources) stays home. */
 const SHIPPED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^bin\/clipstream\.js$/, /^models\/[\w.-]+\.(onnx|json|md)$/, /^dist\/.+\.(js|d\.ts)$/];
 /** The models the jobs load by default from the package's models/ folder. */
-const RUNTIME_MODELS = ['slowfast_small.onnx', 'vggish_small.onnx', 'face_detector_synthetic.onnx', 'rvm_synthetic.onnx', 'manifest.json'];
+const RUNTIME_MODELS = [
+  'slowfast_small.onnx',
+  'vggish_small.onnx',
+  'ultraface_rfb_640.onnx',
+  'face_detector_synthetic.onnx',
+  'rvm_synthetic.onnx',
+  'manifest.json',
+];
 
 interface PackResult {
   filename: string;

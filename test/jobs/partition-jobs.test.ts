@@ -45,7 +45,16 @@ describe('clips and faces with --rank/--world', () => {
     await mkdir(input);
     for (const f of ['face_gap.mp4', 'face_move.mp4']) await copyFile(join(FIXTURES_DIR, 'faces', f), join(input, f));
     await copyFile(join(FIXTURES_DIR, 'faces', 'face_gap.mp4'), join(input, 'again.mp4'));
-    const common = { inputDir: input, device: 'cpu', intraOpThreads: 1, size: 64, makeLmdb: true, maxBoxVariation: 1, onWarning: () => {} };
+    const common = {
+      inputDir: input,
+      detector: 'models/face_detector_synthetic.onnx',
+      device: 'cpu',
+      intraOpThreads: 1,
+      size: 64,
+      makeLmdb: true,
+      maxBoxVariation: 1,
+      onWarning: () => {},
+    };
     const one = await faces({ ...common, outputDir: join(dir, 'f1') });
     // Both ranks write into the same folder at the same time: each its own videos, the tables from both.
     const ranks = await Promise.all([0, 1].map((rank) => faces({ ...common, outputDir: join(dir, 'f2'), partition: { rank, world: 2, from: 'options' } })));

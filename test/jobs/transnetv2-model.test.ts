@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModelFromArgs } from '../../src/cli/models-command.js';
+import { transnetV2Detector } from '../../src/infer/transnetv2.js';
 import { mulberry32 } from '../../src/models/params.js';
 import { describeTransNetV2, TRANSNETV2_FULL, TRANSNETV2_SMALL } from '../../src/models/transnetv2.js';
 import { REPO, runCli } from '../helpers/run-cli.js';
@@ -120,5 +121,45 @@ describe.skipIf(!HAS_TORCH)('transnetv2: ONNX graph equals PyTorch on the same s
     expect(wrong.stderr).toContain('small.pth: weights do not fit the architecture');
     expect(wrong.stderr).toContain('tensor SDDCNN.0.DDCNN.0.bn.weight has shape [16] but the architecture needs [64]');
     expect(existsSync(join(dir, 'f.onnx'))).toBe(false);
+  }, 300_000);
+
+  it('the streaming detector gives the predictions and scenes of TransNetV2 predict_frames + predictions_to_scenes (torch)', async () => {
+    const weights = join(dir, 'small-predict.pth');
+    py(['weights', '--seed', '5', '--small', '--out', weights]);
+    const model = join(dir, 'small-predict.onnx');
+    await buildModelFromArgs({ arch: 'transnetv2', width: 'small', weights, out: model });
+    // 180 frames (4 windows, the last one padded): four "scenes" of a flat colour with noise.
+    const n = 180;
+    const rand = mulberry32(21);
+    const frames = new Uint8Array(n * 27 * 48 * 3);
+    for (let i = 0; i < n; i++) {
+      const scene = Math.floor(i / 47);
+      for (let j = 0; j < 27 * 48 * 3; j++) frames[i * 27 * 48 * 3 + j] = Math.min(255, ((scene * 97 + (j % 3) * 61) % 200) + Math.floor(rand() * 40));
+    }
+    await writeFile(join(dir, 'v.u8'), frames);
+    // First pass at the default threshold gives the torch predictions; the threshold is then put in a
+    // wide gap near their median so that the scene rule has runs to find and no frame sits on it.
+    const args = ['predict', '--weights', weights, '--frames', join(dir, 'v.u8'), '--count', String(n), '--small'];
+    py([...args, '--out', join(dir, 'p0.json')]);
+    const first = JSON.parse(await readFile(join(dir, 'p0.json'), 'utf8')) as { single: number[] };
+    const sorted = [...first.single].sort((a, b) => a - b);
+    let best = n >> 1;
+    for (let k = (n >> 2) + 1; k < (3 * n) >> 2; k++) if (sorted[k]! - sorted[k - 1]! > sorted[best]! - sorted[best - 1]!) best = k;
+    const threshold = (sorted[best]! + sorted[best - 1]!) / 2;
+    expect(sorted[best]! - sorted[best - 1]!).toBeGreaterThan(1e-4);
+    py([...args, '--threshold', String(threshold), '--out', join(dir, 'p.json')]);
+    const ref = JSON.parse(await readFile(join(dir, 'p.json'), 'utf8')) as { single: number[]; many: number[]; scenes: number[][] };
+
+    const single: number[] = [];
+    const many: number[] = [];
+    const d = await transnetV2Detector({ model, threshold, device: 'cpu', intraOpThreads: 2, onPrediction: (_i, s, m) => (single.push(s), many.push(m)) });
+    for (let i = 0; i < n; i++) await d.push({ index: i, time: i / 25, rgb: frames.subarray(i * 3888, (i + 1) * 3888), width: 48, height: 27 });
+    const boundaries = await d.finish();
+    expect(single.length).toBe(n);
+    expect(maxAbsDiff(Float32Array.from(single), Float32Array.from(ref.single))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(Float32Array.from(many), Float32Array.from(ref.many))).toBeLessThan(1e-5);
+    // Every scene after the first starts where the detector puts a boundary.
+    expect(ref.scenes.length).toBeGreaterThan(2);
+    expect(boundaries.map((b) => b.frame)).toEqual(ref.scenes.slice(1).map((s) => s[0]));
   }, 300_000);
 });

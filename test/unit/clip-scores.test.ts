@@ -3,6 +3,7 @@ import {
   FrameSplitter,
   laplacianVariance,
   parseScoreList,
+  PIXEL_SCORES,
   PixelScorer,
   scoreSize,
   spacedFrames,
@@ -98,7 +99,8 @@ describe('helpers', () => {
   });
 
   it('parseScoreList: all, none, lists; an unknown name is named', () => {
-    expect(parseScoreList(undefined)).toContain('text_area');
+    expect(parseScoreList(undefined)).toEqual([...PIXEL_SCORES]);
+    expect(parseScoreList('all')).toContain('text_area');
     expect(parseScoreList('none')).toEqual([]);
     expect(parseScoreList(false)).toEqual([]);
     expect(parseScoreList('black, motion')).toEqual(['motion', 'black']);

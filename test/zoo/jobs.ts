@@ -394,6 +394,7 @@ export async function runFaces(entries: GenEntry[], dir: string, folder: string)
     const report = await faces({
       inputDir: folder,
       outputDir: join(dir, 'faces-out'),
+      detector: 'models/face_detector_synthetic.onnx',
       device: 'cpu',
       intraOpThreads: 1,
       size: 64,

@@ -23,6 +23,7 @@ beforeAll(async () => {
   report = await faces({
     inputDir: join(dir, 'in'),
     outputDir: join(dir, 'out'),
+    detector: 'models/face_detector_synthetic.onnx',
     device: 'cpu',
     intraOpThreads: 1,
     size: 64,

@@ -18,7 +18,7 @@ import { detectShots } from '../../src/clips/shots.js';
 import type { ShotsResult } from '../../src/features/shot-runner.js';
 import { readFacts, type Facts } from './checks.js';
 import { f1, hardCutScore, matchFrames, PYSCENEDETECT_SCRIPT, PYTHON, reference, type RefFile, runPython, whatIsAt } from './shots-truth.js';
-import { pickShotsFiles, SHOTS_COUNT, SHOTS_SEED, type ShotsEntry, shotsZoo } from './shots-zoo.js';
+import { pickShotsFiles, SHOTS_COUNT, SHOTS_SEED, type ShotsEntry, shotsRegressions, shotsZoo } from './shots-zoo.js';
 
 const THRESHOLD = 27;
 const hasPy = spawnSync(PYTHON, ['-c', 'import av, cv2, numpy'], { stdio: 'ignore' }).status === 0;
@@ -272,5 +272,44 @@ describe.skipIf(!hasPy)('the shot zoo', () => {
     );
     expect(problems).toEqual([]);
     expect(notes.filter((n) => n.includes('clipstream is wrong'))).toEqual([]);
+  });
+});
+
+/**
+ * Known misses of the content detector, each a test that FAILS while the miss is there (it.fails:
+ * fixed code makes it fail: then turn it into a plain `it`). Reported to the lead; not fixed here.
+ */
+describe.skipIf(!hasPy)('the shot zoo regressions', () => {
+  let files: ShotsEntry[];
+  let ref: RefFile[];
+  let ref160: RefFile[];
+  beforeAll(async () => {
+    files = await shotsRegressions();
+    const paths = files.map((e) => e.path);
+    [ref, ref160] = await Promise.all([
+      reference(paths, ['--scores', '--threshold', String(THRESHOLD)], 1),
+      reference(paths, ['--scores', '--width', '160', '--flash-frames', '3', '--threshold', String(THRESHOLD)], 1),
+    ]);
+  }, 300_000);
+
+  it("1080p noise -> life: a cut at PySceneDetect's 256 px (bilinear), under the threshold at clipstream's 160 px (area)", () => {
+    const e = files[0]!;
+    const cut = e.truth.cuts[0]!;
+    expect(ref[0]!.cuts).toEqual([cut]);
+    expect(ref[0]!.scores![cut]!).toBeGreaterThan(THRESHOLD + 5);
+    // clipstream's documented semantics miss it: the miss is in the downscale, not in the code.
+    expect(ref160[0]!.cuts).toEqual([]);
+    expect(ref160[0]!.scores![cut]!).toBeLessThan(THRESHOLD);
+  });
+
+  it.fails('KNOWN MISS: detectShots finds the 1080p noise -> life cut (frame 30; scores 25.90 at 160 px against the threshold 27)', async () => {
+    const e = files[0]!;
+    const r = await detectShots(e.path);
+    expect(
+      matchFrames(
+        e.truth.cuts,
+        r.boundaries.map((b) => b.frame),
+      ).missed,
+    ).toEqual([]);
   });
 });
