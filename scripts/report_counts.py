@@ -40,13 +40,14 @@ if videos is not None or clips is not None:
     shots = rows('shots.csv')
     if shots:
         out['shots'] = len(shots)
-    dup = rows('duplicates.csv')
-    if dup is not None:
-        out['duplicate_groups'] = len({r['group'] for r in dup})
-        out['duplicates_removed'] = sum(not true(r['kept']) for r in dup)
-    sem = rows('semdedup.csv')
-    if sem is not None:
-        out['semdedup_removed'] = sum(not true(r['kept']) for r in sem)
+
+dup = rows('duplicates.csv')
+if dup is not None:
+    out['duplicate_groups'] = len({r['group'] for r in dup})
+    out['duplicates_removed'] = sum(not true(r['kept']) for r in dup)
+sem = rows('semdedup.csv')
+if sem is not None:
+    out['semdedup_removed'] = sum(not true(r['kept']) for r in sem)
 
 logs = []
 for p in glob.glob(os.path.join(d, 'log_*.json')):

@@ -55,8 +55,12 @@ export function isKept(row: Row, columns: ReadonlySet<string>): boolean {
   return true;
 }
 
+const TABLES = ['clips.csv', 'videos.csv', 'shots.csv', 'duplicates.csv', 'semdedup.csv'];
+
+/** Whether the folder holds clips' tables, or only dedup's or semdedup's. */
 export async function hasClips(dir: string): Promise<boolean> {
-  return (await exists(join(dir, 'clips.csv'))) || (await exists(join(dir, 'videos.csv')));
+  for (const t of TABLES) if (await exists(join(dir, t))) return true;
+  return false;
 }
 
 export async function clipsSection(ctx: ReportContext): Promise<Section> {
@@ -143,6 +147,17 @@ export async function clipsSection(ctx: ReportContext): Promise<Section> {
   const sem = await semdedupPage(ctx);
 
   const filtered = clips - kept;
+  if (!(await exists(join(dir, 'clips.csv'))) && !(await exists(join(dir, 'videos.csv'))) && shots === 0) {
+    // Only a dedup or semdedup result: its part alone.
+    const found: Record<string, number> = {};
+    for (const [k, , n] of [...dup.counts, ...sem.counts]) found[k] = n;
+    return {
+      name: 'dedup',
+      title: 'Duplicates',
+      html: `<h2 id="dedup">Duplicates</h2>${counts([...dup.counts, ...sem.counts])}${dup.html}${sem.html}`,
+      counts: found,
+    };
+  }
   const list = [...videos.values()];
   const shownVideos = list.slice(0, limits.maxVideos);
   const failedList = list.filter((v) => v.failed);

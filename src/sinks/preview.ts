@@ -17,23 +17,9 @@
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ClipstreamError } from '../errors.js';
+import type { ClipFrame, FrameScorer } from '../features/clip-scores.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { fitName } from '../util/names.js';
-
-/** One decoded frame of a clip: packed RGB24, `width × height × 3` bytes. */
-export interface ClipFrame {
-  index: number;
-  rgb: Uint8Array;
-  width: number;
-  height: number;
-}
-
-/** A consumer of a clip's decoded frames that gives the clip's row some columns. */
-export interface FrameScorer {
-  readonly columns: readonly string[];
-  push(frame: ClipFrame): void | Promise<void>;
-  finish(): Record<string, number | string> | Promise<Record<string, number | string>>;
-}
 
 export interface PreviewOptions {
   /** The job's output folder; the preview goes to `previews/` under it. */

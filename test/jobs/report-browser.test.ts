@@ -77,7 +77,7 @@ describe.skipIf(!CHROMIUM)('clipstream report in chromium, on the output of ever
     expect(images).toBe(want.clips);
   });
 
-  it('extract: shards, clips written, failed and skipped with their reasons', { timeout: 120_000 }, async () => {
+  it('extract, then semdedup on its shards: shards, clips written, failed and skipped with their reasons; removed clips', { timeout: 180_000 }, async () => {
     const out = join(tmp, 'extract');
     await run(['extract', `--tar_path=${F('shards/shard-{000000..000001}.tar')}`, `--out_path=${out}`]);
     await run(['report', out, `--out=${join(tmp, 'extract-report')}`]);
@@ -85,6 +85,15 @@ describe.skipIf(!CHROMIUM)('clipstream report in chromium, on the output of ever
     expect(want.shards).toBe(2);
     const { index } = await checkReport(browser, join(tmp, 'extract-report'), 'extract');
     for (const k of ['shards', 'extract_written', 'extract_failed', 'extract_skipped']) expect(index.counts[k], k).toBe(want[k]);
+
+    // semdedup over those shards, in a folder of its own: the report shows its removed clips.
+    const sem = join(tmp, 'semdedup');
+    await run(['semdedup', `--features=${join(out, 'shard-{000000..000001}.msgpack')}`, `--out_dir=${sem}`, '--clusters=2', '--eps=0.5']);
+    await run(['report', sem]);
+    const semWant = reference(sem);
+    expect(semWant.semdedup_removed).toBeGreaterThanOrEqual(0);
+    const s = await checkReport(browser, join(sem, 'report'), 'semdedup');
+    expect(s.index.counts.semdedup_removed).toBe(semWant.semdedup_removed);
   });
 
   it('faces --previews: a grid of crops per track, and the preview of each face clip', { timeout: 120_000 }, async () => {
