@@ -31,7 +31,6 @@ export { extract, type ExtractOptions, type ExtractProgress, type ExtractReport 
 export { clips, type ClipsOptions, type ClipsReport } from './jobs/clips.js';
 export { faces, type FacesOptions, type FacesReport } from './jobs/faces.js';
 export { segments, type SegmentsReport } from './jobs/segments.js';
-export { dedup, type DedupOptions, type DedupReport } from './jobs/dedup.js';
 export type { SegmentsOptions } from './segments/options.js';
 export { shippedModelsDir } from './models/models-dir.js';
 // the report of any job's output folder (docs/report.md)

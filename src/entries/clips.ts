@@ -23,6 +23,7 @@ export { writeClipShards, type ClipRecord } from '../clips/package.js';
 export { ClipFingerprinter, fingerprintDistance, frameHash, type FingerprintFrame } from '../features/fingerprint.js';
 export { fingerprintClip } from '../features/fingerprint-clip.js';
 export { FingerprintSet, groupNearDuplicates } from '../dedup/lsh.js';
+export { dedup, type DedupOptions, type DedupReport } from '../jobs/dedup.js';
 export { readKeepList } from '../util/keep-list.js';
 export { downloadFile, downloadYouTube } from '../media/download.js';
 export {
