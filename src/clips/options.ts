@@ -4,7 +4,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ClipstreamError } from '../errors.js';
+import { ClipstreamError, InvalidOptionError } from '../errors.js';
 import { defaultWarningHandler, type CommonJobOptions, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import { ENCODERS, resolveEncoder } from '../media/encoders.js';
@@ -37,6 +37,8 @@ export interface ClipsOptions extends CommonJobOptions<JobProgress> {
   split?: 'shots';
   /** Shots: the detector (default 'content', PySceneDetect's ContentDetector; 'adaptive'; 'transnetv2'). */
   shotDetector?: ShotDetectorName;
+  /** Shots, transnetv2: the ONNX file `clipstream models build --arch=transnetv2` wrote (required for that detector). */
+  shotModel?: string;
   /** Shots: the detector's threshold (content: 27 on its 0-255 scale; adaptive: its ratio, 3.0). */
   shotThreshold?: number;
   /** Shots: least seconds between two cuts (default: 15 frames, PySceneDetect's). */
@@ -112,10 +114,16 @@ function planOf(o: ClipsOptions, spans: Map<string, SpanSpec[]> | null): ClipPla
   }
   if (o.split !== undefined) {
     validateOneOf(o.split, 'options.split', ['shots'] as const);
+    if (o.shotDetector === 'transnetv2' && o.shotModel === undefined)
+      throw new InvalidOptionError(
+        'options.shotModel: the transnetv2 shot detector needs its ONNX file, built by `clipstream models build --arch=transnetv2`',
+        'shotModel',
+      );
     const maxLen = o.maxClipLengthS === undefined ? undefined : validateNumber(o.maxClipLengthS, 'options.maxClipLengthS', Number.MIN_VALUE);
     return {
       kind: 'shots',
       detector: validateOneOf(o.shotDetector ?? 'content', 'options.shotDetector', SHOT_DETECTORS),
+      ...(o.shotModel === undefined ? {} : { model: validateString(o.shotModel, 'options.shotModel') }),
       ...(o.shotThreshold === undefined ? {} : { threshold: validateNumber(o.shotThreshold, 'options.shotThreshold', 0) }),
       ...(o.minShotS === undefined ? {} : { minShotS: validateNumber(o.minShotS, 'options.minShotS', 0) }),
       fades: validateBoolean(o.shotFades ?? true, 'options.shotFades'),

@@ -7,6 +7,8 @@ import { ClipstreamError, InvalidOptionError } from '../errors.js';
 import { runShotDetector, type RunShotDetectorOptions, type ShotsResult } from '../features/shot-runner.js';
 import { adaptiveDetector, contentDetector, withFades, type ContentWeights, type ShotDetector } from '../features/shots.js';
 import { itemStage } from '../stage/index.js';
+import { transnetV2Detector } from '../infer/transnetv2.js';
+import type { WarningHandler } from '../types.js';
 import type { ShotClipOptions } from './plan.js';
 
 export type ShotDetectorName = 'content' | 'adaptive' | 'transnetv2';
@@ -19,6 +21,11 @@ export interface ShotDetectorOptions {
   minShotS?: number;
   /** Fades to and from black as boundaries of their own (default true). */
   fades?: boolean;
+  /** transnetv2: the ONNX file `clipstream models build --arch=transnetv2` wrote (required). */
+  model?: string;
+  /** transnetv2: where ONNX Runtime computes (default auto: CUDA when it loads, else the CPU with one warning). */
+  device?: 'auto' | 'cpu' | 'cuda';
+  onWarning?: WarningHandler;
   /** content and adaptive: the score's component weights (default hue 1, sat 1, lum 1, edges 0). */
   weights?: Partial<ContentWeights>;
   signal?: AbortSignal;
@@ -37,10 +44,14 @@ export async function createShotDetector(kind: ShotDetectorName, options: ShotDe
   else if (kind === 'adaptive')
     detector = adaptiveDetector({ ...min, ...weights, ...(options.threshold === undefined ? {} : { adaptiveThreshold: options.threshold }) });
   else if (kind === 'transnetv2') {
-    // TRANSNETV2 HOOK: the transnet helper's `transnetV2Detector(options): Promise<ShotDetector>`
-    // (src/infer/transnetv2.ts) is wired here by the lead; until then it is refused.
-    throw new ClipstreamError('ERR_MODEL', 'shot detector transnetv2 needs `models build --arch=transnetv2` (not available in this build yet)', {
-      where: { option: 'shotDetector' },
+    // TransNetV2 finds its own transitions; minShotS does not apply (its predictions_to_scenes rule does).
+    if (!options.model)
+      throw new InvalidOptionError('shot detector transnetv2 needs its ONNX file (shotModel / --shot_model), built by `clipstream models build --arch=transnetv2`', 'shotModel');
+    detector = await transnetV2Detector({
+      model: options.model,
+      ...(options.threshold === undefined ? {} : { threshold: options.threshold }),
+      ...(options.device === undefined ? {} : { device: options.device }),
+      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
     });
   } else throw new InvalidOptionError(`shot detector must be one of ${SHOT_DETECTORS.join(', ')}, got ${String(kind)}`, 'shotDetector');
   return options.fades === false ? detector : withFades(detector, min);
@@ -108,6 +119,8 @@ export const SHOT_COLUMNS: readonly (keyof ShotRow)[] = ['video_id', 'shot', 'st
 export interface ShotsPlan extends ShotClipOptions {
   kind: 'shots';
   detector: ShotDetectorName;
+  /** transnetv2: its ONNX file. */
+  model?: string;
   threshold?: number;
   minShotS?: number;
   fades: boolean;
@@ -115,7 +128,7 @@ export interface ShotsPlan extends ShotClipOptions {
 
 /** What a video's detected shots depend on: a record made with other settings is detected again. */
 export function shotsKey(plan: ShotsPlan): string {
-  return JSON.stringify([plan.detector, plan.threshold ?? null, plan.minShotS ?? null, plan.fades]);
+  return JSON.stringify([plan.detector, plan.threshold ?? null, plan.minShotS ?? null, plan.fades, ...(plan.model ? [plan.model] : [])]);
 }
 
 /** The shots of a video a unit record keeps, with the settings they were found with. */

@@ -88,10 +88,14 @@ describe('detectShots on an ffmpeg-made video', () => {
     expect(r.boundaries.filter((b) => b.kind === 'cut').map((b) => b.frame)).toEqual([50, 100]);
   }, 60_000);
 
-  it('refuses transnetv2 until its model is built, naming the command', async () => {
+  it('refuses transnetv2 without its model, naming the option and the command that builds it', async () => {
     const err = await detectShots(video, { detector: 'transnetv2' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ClipstreamError);
+    expect((err as Error).message).toMatch(/shotModel/);
     expect((err as Error).message).toMatch(/models build --arch=transnetv2/);
+    const missing = await detectShots(video, { detector: 'transnetv2', model: '/nonexistent/transnetv2.onnx' }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(ClipstreamError);
+    expect((missing as Error).message).toMatch(/\/nonexistent\/transnetv2\.onnx/);
   });
 
   it('runs as a stage: one failed video fails its item only', async () => {
