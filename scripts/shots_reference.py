@@ -36,15 +36,16 @@ size)}]}.  A cut is the index of the first frame of the new shot.
 
 Also: --self-check compares this file's HSV maths with cv2 on random pixels and exits.
 
-Raw modes, for src/features/shots.ts's unit tests (test/unit/shots.test.ts; the shots helper's):
+Three raw modes, for src/features/shots.ts's unit tests (test/unit/shots.test.ts):
   shots_reference.py hsv OUT           cv2.cvtColor(COLOR_RGB2HSV) of every 8-bit RGB colour, in
                                        R-major order (r*65536 + g*256 + b), 3 bytes each, to OUT.
   shots_reference.py edges RAW W H OUT PySceneDetect's edge map of each frame of RAW (cv2.Canny on V with
                                        thresholds from V's median, cv2.dilate), W x H bytes each, to OUT.
   shots_reference.py scores RAW W H [WH,WS,WV,WE]
                                        PySceneDetect's content_val (mean |dH|, |dS|, |dV|, |dEdges| of cv2
-                                       HSV and edge maps, weights default 1,1,1,0) of each frame of RAW (packed RGB24 frames W x H)
-                                       against the one before (0 for the first), as a JSON list.
+                                       HSV and edge maps, weights default 1,1,1,0) of each frame of RAW
+                                       (packed RGB24 frames W x H) against the one before (0 for the
+                                       first), as a JSON list.
 """
 
 import argparse
@@ -215,6 +216,7 @@ def raw_hsv(out):
 
 
 def edge_map(v):
+    """PySceneDetect's edge map of a V plane: cv2.Canny with thresholds from the median, cv2.dilate."""
     h, w = v.shape
     size = 4 + round(np.sqrt(w * h) / 192)
     if size % 2 == 0:
@@ -253,12 +255,12 @@ def main():
     if len(sys.argv) > 2 and sys.argv[1] == "hsv":
         raw_hsv(sys.argv[2])
         return 0
-    if len(sys.argv) > 5 and sys.argv[1] == "edges":
-        raw_edges(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
-        return 0
     if len(sys.argv) > 4 and sys.argv[1] == "scores":
         weights = [float(x) for x in sys.argv[5].split(",")] if len(sys.argv) > 5 else [1.0, 1.0, 1.0, 0.0]
         raw_scores(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), weights)
+        return 0
+    if len(sys.argv) > 5 and sys.argv[1] == "edges":
+        raw_edges(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
         return 0
     p = argparse.ArgumentParser()
     p.add_argument("files", nargs="*")

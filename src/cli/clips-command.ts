@@ -10,7 +10,7 @@ import { TABLES_EVERY_S } from '../clips/table.js';
 export const clipsSpec: CommandSpec = {
   name: 'clips',
   summary: 'long source videos in, frame-accurate clips (and tar shards that extract reads) out, with per-video and per-clip tables.',
-  usage: 'clipstream clips --sources=<list.csv|dir> --out_dir=<dir> (--spans=<spans.csv> | --clip_len_s=<s> | --clip_duration=<min>) [options]',
+  usage: 'clipstream clips --sources=<list.csv|dir> --out_dir=<dir> (--spans=<spans.csv> | --clip_len_s=<s> | --clip_duration=<min> | --split=shots) [options]',
   options: [
     { name: 'sources', type: 'string', description: 'CSV/TSV/JSONL with video_id, path and/or url columns, or a folder of videos', required: true },
     { name: 'out_dir', type: 'string', description: 'Folder for clips/, shards/, videos.csv and clips.csv', required: true, library: 'outputDir' },
@@ -21,9 +21,32 @@ export const clipsSpec: CommandSpec = {
     },
     { name: 'clip_len_s', type: 'number', description: 'Fixed stride: clip length in seconds' },
     { name: 'clip_stride_s', type: 'number', description: 'Fixed stride: seconds between clip starts (default: clip_len_s)' },
-    { name: 'min_clip_length_s', type: 'number', description: 'Fixed stride: shorter tail clips are not made', default: 0 },
+    {
+      name: 'min_clip_length_s',
+      type: 'number',
+      description: 'Fixed stride: shorter tail clips are not made; shots: shorter shots (after --trim_s) make no clip',
+      default: 0,
+    },
     { name: 'limit_clips', type: 'integer', description: 'Fixed stride: at most this many clips per video (0: no limit)', default: 0 },
     { name: 'clip_duration', type: 'number', description: 'Consecutive parts of this many minutes (seed 002)' },
+    { name: 'split', type: 'string', description: "'shots': cut where the shot changes (a detection pass per video; shots.csv)" },
+    {
+      name: 'shot_detector',
+      type: 'string',
+      description: "Shots: 'content' (PySceneDetect's ContentDetector), 'adaptive' or 'transnetv2'",
+      default: 'content',
+    },
+    { name: 'shot_threshold', type: 'number', description: "Shots: the detector's threshold (content: 27 on its 0-255 scale; adaptive: its ratio, 3)" },
+    { name: 'min_shot_s', type: 'number', description: 'Shots: least seconds between two cuts (default: 15 frames, as PySceneDetect)' },
+    { name: 'shot_fades', type: 'boolean', description: 'Shots: a fade to and from black is a boundary (--no_shot_fades: not)', default: true },
+    { name: 'max_clip_length_s', type: 'number', description: 'Shots: longer shots are cut to this length (see --max_length_mode); default no limit' },
+    {
+      name: 'max_length_mode',
+      type: 'string',
+      description: "Shots longer than --max_clip_length_s: 'stride' (consecutive pieces) or 'truncate' (the first piece only)",
+      default: 'stride',
+    },
+    { name: 'trim_s', type: 'number', description: 'Shots: seconds taken off each end of a shot before it becomes a clip', default: 0 },
     { name: 'past_end', type: 'string', description: "Spans past the end of a video: 'clip' (cut at the end) or 'drop'", default: 'clip' },
     { name: 'num_videos', type: 'integer', description: 'Only the first N sources' },
     { name: 'num_processes', type: 'integer', description: 'Videos worked on at once', default: 1, library: 'parallelVideos' },
@@ -82,6 +105,7 @@ export const clipsSpec: CommandSpec = {
   examples: [
     'clipstream clips --sources=fixtures/sources/sources.csv --out_dir=out/clips --clip_len_s=4 --shard_size=4',
     'clipstream clips --sources=videos.csv --spans=sekai-real-walking-hq.csv --out_dir=out --encoder=hevc_nvenc --ffmpeg_path=/usr/bin/ffmpeg',
+    'clipstream clips --sources=videos/ --split=shots --min_clip_length_s=2 --max_clip_length_s=10 --trim_s=0.25 --out_dir=out',
     'clipstream clips --sources=urls.csv --clip_duration=1 --num_videos=10 --num_processes=4 --out_dir=downloads',
   ],
 };
@@ -97,6 +121,14 @@ const FLAGS: Partial<Record<keyof ClipsOptions, string>> = {
   limitClips: 'limit_clips',
   partMinutes: 'clip_duration',
   pastEnd: 'past_end',
+  split: 'split',
+  shotDetector: 'shot_detector',
+  shotThreshold: 'shot_threshold',
+  minShotS: 'min_shot_s',
+  shotFades: 'shot_fades',
+  maxClipLengthS: 'max_clip_length_s',
+  maxLengthMode: 'max_length_mode',
+  trimS: 'trim_s',
   numVideos: 'num_videos',
   parallelVideos: 'num_processes',
   encoder: 'encoder',
@@ -148,6 +180,14 @@ export function clipsOptionsFromArgs(args: Record<string, unknown>): ClipsOption
     limitClips: args.limit_clips as number | undefined,
     partMinutes: args.clip_duration as number | undefined,
     pastEnd: args.past_end as 'clip' | 'drop' | undefined,
+    split: args.split as 'shots' | undefined,
+    shotDetector: args.shot_detector as ClipsOptions['shotDetector'],
+    shotThreshold: args.shot_threshold as number | undefined,
+    minShotS: args.min_shot_s as number | undefined,
+    shotFades: args.shot_fades as boolean | undefined,
+    maxClipLengthS: args.max_clip_length_s as number | undefined,
+    maxLengthMode: args.max_length_mode as 'truncate' | 'stride' | undefined,
+    trimS: args.trim_s as number | undefined,
     numVideos: args.num_videos as number | undefined,
     parallelVideos: args.num_processes as number | undefined,
     encoder: args.encoder as string | undefined,
@@ -211,7 +251,7 @@ export async function runClips(args: Record<string, unknown>, signal: AbortSigna
       `${report.clips.length - report.clipsMade} already there) with ${report.encoder.encoder}; ${count('clipped')} span(s) clipped, ${count('dropped')} dropped` +
       `${unlisted > 0 ? ` (${unlisted} for video_ids not among --sources)` : ''}` +
       `${count('split') > 0 ? `, ${count('split')} split at a timestamp restart or gap` : ''}, ${count('failed')} clip(s) failed (span_issues.csv); ` +
-      `${report.shards.length} shard(s) in ${report.seconds.toFixed(1)} s. Tables: ${report.videosCsv}, ${report.clipsCsv}\n`,
+      `${report.shards.length} shard(s) in ${report.seconds.toFixed(1)} s. Tables: ${report.videosCsv}, ${report.clipsCsv}${report.shotsCsv ? `, ${report.shotsCsv}` : ''}\n`,
   );
   const out = report.clips.filter((c) => c.kept === false).length;
   if (report.clips.some((c) => c.kept !== undefined))

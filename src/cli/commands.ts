@@ -8,6 +8,7 @@ import { extractSpec } from './extract-command.js';
 import { dedupSpec } from './dedup-command.js';
 import { semdedupSpec } from './semdedup-command.js';
 import { reportSpec } from './report-command.js';
+import { scoreSpec } from './score-command.js';
 
 export { extractSpec };
 
@@ -30,6 +31,7 @@ export const commands: CommandSpec[] = [
   extractSpec,
   bundleSpec,
   clipsSpec,
+  scoreSpec,
   facesSpec,
   segmentsSpec,
   dedupSpec,

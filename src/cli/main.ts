@@ -8,6 +8,7 @@ import { extractSpec, runExtract } from './extract-command.js';
 import { modelsBuildSpec, runModelsBuild } from './models-command.js';
 import { modelsFetchSpec, modelsListSpec, runModelsFetch, runModelsList } from './models-fetch-command.js';
 import { clipsSpec, runClips } from './clips-command.js';
+import { runScore, scoreSpec } from './score-command.js';
 import { facesSpec, runFaces } from './faces-command.js';
 import { SEGMENT_STEPS, runSegments, segmentsSpec } from './segments-command.js';
 import { queueSpec, runQueue, runWorker, workerSpec } from './queue-command.js';
@@ -107,6 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     if (spec === bundleSpec) return await runBundle(args);
     if (spec === modelsBuildSpec) return await runModelsBuild(args);
     if (spec === clipsSpec) return await runClips(args, controller.signal);
+    if (spec === scoreSpec) return await runScore(args, controller.signal);
     if (spec === facesSpec) return await runFaces(args, controller.signal);
     if (spec === workerSpec) return await runWorker(args, controller.signal);
     if (spec === segmentsSpec) return await runSegments(args, controller.signal);

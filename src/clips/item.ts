@@ -15,15 +15,17 @@ import type { MediaFacts } from '../media/facts.js';
 import type { FrameTimes, VideoInfo } from '../media/probe.js';
 import type { SourceRow } from './sources.js';
 import type { TranscodeOptions } from './transcode.js';
+import type { RecordedShots, ShotsPlan } from './shots.js';
 import type { ScoreSetup } from '../features/clip-scores.js';
 import type { ClipScores } from './stored-scores.js';
 import type { FilterRule, Verdict } from './filter.js';
 
-/** How clips are chosen for each video; exactly one of the three. */
+/** How clips are chosen for each video; exactly one of the four. */
 export type ClipPlanSpec =
   | { kind: 'spans'; spans: Map<string, SpanSpec[]>; pastEnd?: 'clip' | 'drop' }
   | { kind: 'stride'; stride: FixedStrideOptions }
-  | { kind: 'parts'; minutes: number };
+  | { kind: 'parts'; minutes: number }
+  | ShotsPlan;
 
 /** One row of `videos.csv` (seed 002's metadata, plus the error and duration). */
 export interface VideoRow {
@@ -64,6 +66,8 @@ export interface VideoContext {
   slots?: Slots;
   /** A video a stage cannot process: `'skip'` (default) records it failed and goes on; `'throw'` stops the run. */
   onError?: OnError;
+  /** The shots an earlier run recorded for a video (`--split=shots`: a finished video is not detected again). */
+  recordedShots?: (videoId: string) => Promise<RecordedShots | null>;
   signal?: AbortSignal;
 }
 
@@ -77,6 +81,8 @@ export interface VideoItem {
   info?: VideoInfo;
   frames?: FrameTimes;
   timing?: VideoTiming;
+  /** plan (`--split=shots`): the video's shots, detected or read from its earlier record. */
+  shots?: RecordedShots;
   /** plan: the clips this video should have. */
   clips?: PlannedClip[];
   /** cut: the probe of every planned clip that is finished and verified, by clip id. */

@@ -13,6 +13,7 @@ import type { ClipPlanSpec, VideoContext, VideoRow } from './item.js';
 import { parseSpanTable, type SpanIssue, type SpanSpec } from './plan.js';
 import type { SourceRow } from './sources.js';
 import { TABLES_EVERY_S } from './table.js';
+import { SHOT_DETECTORS, type ShotDetectorName } from './shots.js';
 import type { JobProgress } from '../util/progress.js';
 import { parseScoreList, type ScoreSetup } from '../features/clip-scores.js';
 import { SCORES_DIR } from './stored-scores.js';
@@ -32,6 +33,22 @@ export interface ClipsOptions extends CommonJobOptions<JobProgress> {
   limitClips?: number;
   /** Seed 002's `--clip-duration`: consecutive parts of this many minutes. */
   partMinutes?: number;
+  /** `'shots'`: cut where the shot changes (docs/clips.md, "Cutting on shots"). */
+  split?: 'shots';
+  /** Shots: the detector (default 'content', PySceneDetect's ContentDetector; 'adaptive'; 'transnetv2'). */
+  shotDetector?: ShotDetectorName;
+  /** Shots: the detector's threshold (content: 27 on its 0-255 scale; adaptive: its ratio, 3.0). */
+  shotThreshold?: number;
+  /** Shots: least seconds between two cuts (default: 15 frames, PySceneDetect's). */
+  minShotS?: number;
+  /** Shots: fades to and from black are boundaries (default true). */
+  shotFades?: boolean;
+  /** Shots: longer shots are cut to this many seconds (see maxLengthMode); default no limit. */
+  maxClipLengthS?: number;
+  /** Shots: a shot longer than maxClipLengthS makes its first piece only (`truncate`) or consecutive pieces (`stride`, default). */
+  maxLengthMode?: 'truncate' | 'stride';
+  /** Shots: seconds taken off each end of a shot (default 0). */
+  trimS?: number;
   /** Spans past the end of a video: cut at the end (default) or dropped. */
   pastEnd?: 'clip' | 'drop';
   /** Only the first N sources. */
@@ -83,11 +100,30 @@ export interface ClipsOptions extends CommonJobOptions<JobProgress> {
 }
 
 function planOf(o: ClipsOptions, spans: Map<string, SpanSpec[]> | null): ClipPlanSpec {
-  const given = [spans !== null, o.clipLenS !== undefined, o.partMinutes !== undefined].filter(Boolean).length;
+  const given = [spans !== null, o.clipLenS !== undefined, o.partMinutes !== undefined, o.split !== undefined].filter(Boolean).length;
   if (given !== 1) {
-    throw new ClipstreamError('ERR_INVALID_OPTION', `Expected exactly one of options.spans, options.clipLenS or options.partMinutes but received ${given}`, {
-      where: { option: 'options.spans' },
-    });
+    throw new ClipstreamError(
+      'ERR_INVALID_OPTION',
+      `Expected exactly one of options.spans, options.clipLenS, options.partMinutes or options.split but received ${given}`,
+      {
+        where: { option: 'options.spans' },
+      },
+    );
+  }
+  if (o.split !== undefined) {
+    validateOneOf(o.split, 'options.split', ['shots'] as const);
+    const maxLen = o.maxClipLengthS === undefined ? undefined : validateNumber(o.maxClipLengthS, 'options.maxClipLengthS', Number.MIN_VALUE);
+    return {
+      kind: 'shots',
+      detector: validateOneOf(o.shotDetector ?? 'content', 'options.shotDetector', SHOT_DETECTORS),
+      ...(o.shotThreshold === undefined ? {} : { threshold: validateNumber(o.shotThreshold, 'options.shotThreshold', 0) }),
+      ...(o.minShotS === undefined ? {} : { minShotS: validateNumber(o.minShotS, 'options.minShotS', 0) }),
+      fades: validateBoolean(o.shotFades ?? true, 'options.shotFades'),
+      minClipLengthS: validateNumber(o.minClipLengthS ?? 0, 'options.minClipLengthS', 0),
+      ...(maxLen === undefined ? {} : { maxClipLengthS: maxLen }),
+      maxLengthMode: validateOneOf(o.maxLengthMode ?? 'stride', 'options.maxLengthMode', ['truncate', 'stride'] as const),
+      trimS: validateNumber(o.trimS ?? 0, 'options.trimS', 0),
+    };
   }
   if (spans) return { kind: 'spans', spans, pastEnd: o.pastEnd === undefined ? 'clip' : o.pastEnd };
   if (o.partMinutes !== undefined) return { kind: 'parts', minutes: validateNumber(o.partMinutes, 'options.partMinutes', Number.MIN_VALUE) };

@@ -327,3 +327,66 @@ export function fixedParts(videoId: string, timing: VideoTiming, minutes: number
   const s = validateNumber(minutes, 'options.partMinutes', Number.MIN_VALUE) * 60;
   return fixedStride(videoId, timing, { clipLenS: s, clipStrideS: s });
 }
+
+/** From shots to clips (NeMo Curator's and Panda-70M's rules). */
+export interface ShotClipOptions {
+  /** Seconds taken off each end of a shot first (transitions leak into the frames next to a cut); default 0. */
+  trimS?: number;
+  /** Shots (after the trim) shorter than this make no clip; default 0. */
+  minClipLengthS?: number;
+  /** Longer shots are cut to this length (`truncate`: the first piece only) or into pieces of it (`stride`); absent: no limit. */
+  maxClipLengthS?: number;
+  maxLengthMode?: 'truncate' | 'stride';
+}
+
+/**
+ * The clips of a video's shots (frames [start_frame, end_frame), end exclusive): each shot trimmed
+ * by `trimS` at both ends; kept when at least `minClipLengthS` long; a longer one than
+ * `maxClipLengthS` truncated to its first piece or, with `stride`, cut into consecutive pieces of
+ * that length (a last piece shorter than `minClipLengthS` is not made). Seconds come from the
+ * frames' times, as for every plan; a clip never crosses a timestamp break.
+ *
+ * @example
+ * planShots('abc', { fps: 10, numFrames: 100 }, [{ start_frame: 0, end_frame: 30 }, { start_frame: 30, end_frame: 100 }], { maxClipLengthS: 4 }).clips.map((c) => c.clipId)
+ * // ['abc_0_30', 'abc_30_70', 'abc_70_100']
+ */
+export function planShots(
+  videoId: string,
+  timing: VideoTiming,
+  shots: readonly { start_frame: number; end_frame: number }[],
+  options: ShotClipOptions = {},
+): PlanResult {
+  validTiming(timing, videoId);
+  const trim = validateNumber(options.trimS ?? 0, 'options.trimS', 0);
+  const minLen = validateNumber(options.minClipLengthS ?? 0, 'options.minClipLengthS', 0);
+  const maxLen = options.maxClipLengthS === undefined ? null : validateNumber(options.maxClipLengthS, 'options.maxClipLengthS', Number.MIN_VALUE);
+  const mode = options.maxLengthMode ?? 'stride';
+  const seconds = (s: number, e: number) => (timing.times ? timing.times[e]! - timing.times[s]! : (e - s) / timing.fps);
+  const clips: PlannedClip[] = [];
+  const issues: SpanIssue[] = [];
+  for (const shot of shots) {
+    const s0 = Math.max(0, Math.min(shot.start_frame, timing.numFrames));
+    const e0 = Math.max(s0, Math.min(shot.end_frame, timing.numFrames));
+    const s = trim > 0 ? Math.max(s0, frameAt(timing, timeOf(timing, s0) + trim)) : s0;
+    const e = trim > 0 ? Math.min(e0, frameAt(timing, timeOf(timing, e0) - trim)) : e0;
+    if (e <= s || seconds(s, e) + 1e-9 < minLen) continue;
+    const pieces: [number, number][] = [];
+    if (maxLen === null) pieces.push([s, e]);
+    else {
+      for (let k = 0; ; k++) {
+        const ps = k === 0 ? s : pieces[k - 1]![1];
+        if (ps >= e) break;
+        const pe = Math.min(e, Math.max(ps + 1, frameAt(timing, timeOf(timing, ps) + maxLen)));
+        if (k > 0 && seconds(ps, pe) + 1e-9 < minLen) break;
+        pieces.push([ps, pe]);
+        if (mode === 'truncate') break;
+      }
+    }
+    for (const [ps, pe] of pieces) {
+      const parts = clipsInRuns(videoId, ps, pe, timing, `shot frames ${shot.start_frame}-${shot.end_frame}`, minLen);
+      issues.push(...parts.issues);
+      clips.push(...parts.clips);
+    }
+  }
+  return { clips, issues };
+}

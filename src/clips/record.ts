@@ -24,7 +24,13 @@ export interface RecordSinkOptions {
  */
 export function clipsRecordSink(o: RecordSinkOptions): Writable {
   const take = async (item: VideoItem) => {
-    const record: UnitRecord = { video_id: item.source.videoId, row: item.row, clips: item.records, issues: item.issues };
+    const record: UnitRecord = {
+      video_id: item.source.videoId,
+      row: item.row,
+      clips: item.records,
+      issues: item.issues,
+      ...(item.shots ? { shots: item.shots } : {}),
+    };
     await o.tables.records.write(record.video_id, record);
     await o.tables.update('video');
     await o.onRecorded?.(item, record);

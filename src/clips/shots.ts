@@ -5,8 +5,9 @@
  */
 import { ClipstreamError, InvalidOptionError } from '../errors.js';
 import { runShotDetector, type RunShotDetectorOptions, type ShotsResult } from '../features/shot-runner.js';
-import { adaptiveDetector, contentDetector, withFades, type ShotDetector } from '../features/shots.js';
+import { adaptiveDetector, contentDetector, withFades, type ContentWeights, type ShotDetector } from '../features/shots.js';
 import { itemStage } from '../stage/index.js';
+import type { ShotClipOptions } from './plan.js';
 
 export type ShotDetectorName = 'content' | 'adaptive' | 'transnetv2';
 export const SHOT_DETECTORS: readonly ShotDetectorName[] = ['content', 'adaptive', 'transnetv2'];
@@ -18,6 +19,8 @@ export interface ShotDetectorOptions {
   minShotS?: number;
   /** Fades to and from black as boundaries of their own (default true). */
   fades?: boolean;
+  /** content and adaptive: the score's component weights (default hue 1, sat 1, lum 1, edges 0). */
+  weights?: Partial<ContentWeights>;
   signal?: AbortSignal;
 }
 
@@ -28,9 +31,11 @@ export interface ShotDetectorOptions {
  */
 export async function createShotDetector(kind: ShotDetectorName, options: ShotDetectorOptions = {}): Promise<ShotDetector> {
   const min = options.minShotS === undefined ? {} : { minShotS: options.minShotS };
+  const weights = options.weights === undefined ? {} : { weights: options.weights };
   let detector: ShotDetector;
-  if (kind === 'content') detector = contentDetector({ ...min, ...(options.threshold === undefined ? {} : { threshold: options.threshold }) });
-  else if (kind === 'adaptive') detector = adaptiveDetector({ ...min, ...(options.threshold === undefined ? {} : { adaptiveThreshold: options.threshold }) });
+  if (kind === 'content') detector = contentDetector({ ...min, ...weights, ...(options.threshold === undefined ? {} : { threshold: options.threshold }) });
+  else if (kind === 'adaptive')
+    detector = adaptiveDetector({ ...min, ...weights, ...(options.threshold === undefined ? {} : { adaptiveThreshold: options.threshold }) });
   else if (kind === 'transnetv2') {
     // TRANSNETV2 HOOK: the transnet helper's `transnetV2Detector(options): Promise<ShotDetector>`
     // (src/infer/transnetv2.ts) is wired here by the lead; until then it is refused.
@@ -81,4 +86,40 @@ export function shotsStage(options: Omit<DetectShotsOptions, 'facts' | 'times'> 
       item.shots = await detectShots(item.path, { ...options, signal });
     },
   );
+}
+
+/** One row of `shots.csv`: a shot of a video, frames [start_frame, end_frame) (end exclusive, as clips.csv). */
+export interface ShotRow {
+  video_id: string;
+  shot: number;
+  start_frame: number;
+  end_frame: number;
+  start_s: number;
+  end_s: number;
+  /** The score of the boundary that starts the shot (content: its content_val; fade: the darkest frame's mean); 0 for the first shot. */
+  score: number;
+  /** What starts the shot: 'cut' or 'fade'; 'start' for a video's first shot. */
+  kind: 'start' | 'cut' | 'fade';
+}
+
+export const SHOT_COLUMNS: readonly (keyof ShotRow)[] = ['video_id', 'shot', 'start_frame', 'end_frame', 'start_s', 'end_s', 'score', 'kind'];
+
+/** The clips plan `--split=shots`: how shots are found, and how shots become clips (plan.ts's planShots). */
+export interface ShotsPlan extends ShotClipOptions {
+  kind: 'shots';
+  detector: ShotDetectorName;
+  threshold?: number;
+  minShotS?: number;
+  fades: boolean;
+}
+
+/** What a video's detected shots depend on: a record made with other settings is detected again. */
+export function shotsKey(plan: ShotsPlan): string {
+  return JSON.stringify([plan.detector, plan.threshold ?? null, plan.minShotS ?? null, plan.fades]);
+}
+
+/** The shots of a video a unit record keeps, with the settings they were found with. */
+export interface RecordedShots {
+  key: string;
+  rows: ShotRow[];
 }

@@ -30,6 +30,7 @@ import { fitName } from '../util/names.js';
 import { VIDEO_COLUMNS, type VideoRow } from './item.js';
 import { clipTable, writeClipShards, type ClipRecord, type ShardOutput } from './package.js';
 import type { SpanIssue } from './plan.js';
+import { SHOT_COLUMNS, type RecordedShots } from './shots.js';
 
 export const UNITS_DIR = '.units';
 /** The stamp of the last rebuild in a folder: `{ list, ms, at }`. */
@@ -46,6 +47,8 @@ export interface UnitRecord {
   row: VideoRow;
   clips: ClipRecord[];
   issues: SpanIssue[];
+  /** `--split=shots`: the video's shots (shots.csv), with the settings they were found with. */
+  shots?: RecordedShots;
 }
 
 const isUnitRecord = (v: unknown): boolean => {
@@ -121,6 +124,8 @@ export interface TablesPolicy {
   wholeList?: boolean;
   /** With `shardSize > 0`, the end of a run that finds the list complete writes the tar shards. */
   shards?: { clipsDir: string; shardsDir: string; shardSize: number; keep?: ReadonlySet<string> };
+  /** Also write `shots.csv` (`--split=shots`): the shots of every recorded video. */
+  shotsTable?: boolean;
   /** Hears of a record file that holds no record (its video shows as pending, and the next run of it writes it anew). */
   onWarning?: WarningHandler;
 }
@@ -148,6 +153,8 @@ export class ClipTables {
   readonly videosCsv: string;
   readonly clipsCsv: string;
   readonly issuesCsv: string;
+  /** Written with `policy.shotsTable` only. */
+  readonly shotsCsv: string;
   /** The videos' records (`.units/`) and the table lock. */
   readonly records: UnitRecords<UnitRecord>;
   #running: Promise<TablesView> | null = null;
@@ -171,6 +178,7 @@ export class ClipTables {
     this.videosCsv = join(outputDir, 'videos.csv');
     this.clipsCsv = join(outputDir, 'clips.csv');
     this.issuesCsv = join(outputDir, 'span_issues.csv');
+    this.shotsCsv = join(outputDir, 'shots.csv');
     this.#stampPath = join(outputDir, TABLES_STAMP);
     this.records = clipRecords(outputDir, { ...(signal ? { signal } : {}), ...(policy.onWarning ? { onWarning: policy.onWarning } : {}) });
   }
@@ -310,6 +318,10 @@ export class ClipTables {
       ISSUE_COLUMNS,
       view.issues.map((x) => ({ video_id: x.videoId, span: x.span, action: x.action, reason: x.reason })),
     );
+    if (this.policy.shotsTable) {
+      const shots = this.videoIds.flatMap((id) => view.records.get(id)?.shots?.rows ?? []);
+      await writeCsvAtomic(this.shotsCsv, SHOT_COLUMNS, shots);
+    }
     const stamp: Stamp = { list: this.listKey, ms: Math.round(performance.now() - t0), at: Date.now() };
     await writeFileAtomic(this.#stampPath, `${JSON.stringify(stamp)}\n`);
     return view;

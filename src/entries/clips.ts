@@ -47,3 +47,17 @@ export {
   type ShotFrame,
 } from '../features/shots.js';
 export { runShotDetector, type ShotsResult } from '../features/shot-runner.js';
+export { filterStage } from '../clips/filter-stage.js';
+export { decide, parseFilter, type FilterRule } from '../clips/filter.js';
+export { scoreClipFile } from '../clips/score-file.js';
+export { scoreItems, scoreStage } from '../clips/score-stage.js';
+export { score, type ScoreOptions, type ScoreReport } from '../jobs/score.js';
+export {
+  clipScorers,
+  PixelScorer,
+  SCORE_NAMES,
+  TextAreaScorer,
+  type ClipFrame,
+  type FrameScorer,
+  type ScoreSetup,
+} from '../features/clip-scores.js';

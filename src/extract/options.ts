@@ -80,23 +80,7 @@ export function resolveExtractOptions(options: ExtractOptions) {
   const audioPath = modelPath(modelDir, options.audioModel, DEFAULT_AUDIO_MODEL);
   if (!visualPath && !audioPath) throw new ClipstreamError('ERR_INVALID_OPTION', 'nothing to extract: both visualModel and audioModel are null');
   const session = { device, intraOpThreads: options.intraOpThreads, onWarning, verbose };
-  const keepList = options.keepList === undefined ? undefined : validateString(options.keepList, 'options.keepList');
-  return {
-    keepList,
-    onWarning,
-    outputDir,
-    format,
-    batchSize,
-    parallelDecoders,
-    overwrite,
-    device,
-    decodeOptions,
-    partition,
-    all,
-    visualPath,
-    audioPath,
-    session,
-  };
+  return { onWarning, outputDir, format, batchSize, parallelDecoders, overwrite, device, decodeOptions, partition, all, visualPath, audioPath, session };
 }
 
 function assertModels(visual: Extractor | null, audio: Extractor | null, visualPath: string | null, audioPath: string | null): void {

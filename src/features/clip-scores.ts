@@ -196,14 +196,6 @@ export function laplacianVariance(y: ArrayLike<number>, w: number, h: number): n
   return Math.max(0, s2 / m - mean * mean);
 }
 
-/** An axis-aligned text box in pixels of the frame it was found on (the text detector's output). */
-export interface TextBoxLike {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
 /** The text detector contract (src/infer/text-detector.ts): boxes of text in one RGB frame. */
 export interface TextDetectorLike {
   detect(rgb: Uint8Array, width: number, height: number): Promise<readonly unknown[]>;

@@ -25,6 +25,7 @@
  * fp.finish() // { fingerprint: '8f3a...' } (8 × 16 hex digits)
  */
 import { ClipstreamError } from '../errors.js';
+import type { FrameScorer } from './clip-scores.js';
 
 /** Side of the square the frame is averaged down to before the DCT. */
 export const HASH_GRID = 32;
@@ -186,7 +187,7 @@ export interface FingerprinterOptions {
  * for (const f of frames) fp.push(f);
  * const { fingerprint } = fp.finish();
  */
-export class ClipFingerprinter {
+export class ClipFingerprinter implements FrameScorer {
   readonly columns: readonly string[] = ['fingerprint'];
   private readonly frames: number;
   private hashes: bigint[] = [];

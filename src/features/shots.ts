@@ -11,7 +11,9 @@
  * - Score (`content_val`): the mean over pixels of |ΔH|, |ΔS|, |ΔV| between a frame and the one
  *   before it, on OpenCV's 8-bit HSV (H 0-179, S and V 0-255, cv2.cvtColor's fixed-point
  *   arithmetic, so the same pixel gives the same HSV bytes), averaged with weights
- *   (hue, sat, lum, edges; default 1, 1, 1, 0) divided by the sum of |weights|. As PySceneDetect,
+ *   (hue, sat, lum, edges; default 1, 1, 1, 0) divided by the sum of |weights|. The edge component
+ *   (weight > 0) is the mean |Δ| of PySceneDetect's edge maps: cv2.Canny on V (aperture 3, L1) with
+ *   thresholds (1 ∓ 1/3) × V's median, dilated by a square of 4 + round(sqrt(w h) / 192) (odd) px. As PySceneDetect,
  *   the first frame scores 0, and H's difference is the plain difference (no wrap-around at 180).
  * - A frame is "above" when its score >= threshold (PySceneDetect: `>=`, default 27). The cut is
  *   put on that frame: the first frame of the new shot, as PySceneDetect's cut timecode.
@@ -191,6 +193,8 @@ class HsvFrame {
   readonly h: Uint8Array;
   readonly s: Uint8Array;
   readonly v: Uint8Array;
+  /** The dilated edge map of V (0 or 255), when the edge weight is not 0. */
+  edges: Uint8Array | null = null;
   index = -1;
   time = 0;
   constructor(readonly pixels: number) {
@@ -198,6 +202,142 @@ class HsvFrame {
     this.s = new Uint8Array(pixels);
     this.v = new Uint8Array(pixels);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The edge component, as PySceneDetect computes it: cv2.Canny on V (aperture 3, L1 gradient) with
+// thresholds from V's median (low = int(max(0, (1 - 1/3) median)), high = int(min(255, (1 + 1/3) median))),
+// then cv2.dilate with a square kernel of 4 + round(sqrt(w h) / 192) pixels, made odd.
+
+/** PySceneDetect's `_estimated_kernel_size` (Python's round: half to even). */
+export function edgeKernelSize(width: number, height: number): number {
+  const size = 4 + roundHalfEven(Math.sqrt(width * height) / 192);
+  return size % 2 === 0 ? size + 1 : size;
+}
+
+/** numpy.median of 8-bit values (the mean of the two middle ones for an even count). */
+function median8(v: Uint8Array): number {
+  const hist = new Uint32Array(256);
+  for (let i = 0; i < v.length; i++) hist[v[i]!]!++;
+  const at = (k: number) => {
+    let c = 0;
+    for (let x = 0; x < 256; x++) {
+      c += hist[x]!;
+      if (c > k) return x;
+    }
+    return 255;
+  };
+  const n = v.length;
+  return n % 2 === 1 ? at((n - 1) / 2) : (at(n / 2 - 1) + at(n / 2)) / 2;
+}
+
+/** TG22 of OpenCV's Canny: tan(22.5°) in 15-bit fixed point. */
+const TG22 = Math.round(Math.tan(Math.PI / 8) * (1 << 15)); // 13573
+
+/** cv2.Canny(src, low, high) (aperture 3, L1 gradient, replicated border): 255 on edges, 0 elsewhere. */
+export function canny(src: Uint8Array, width: number, height: number, lowThreshold: number, highThreshold: number): Uint8Array {
+  let lowT = lowThreshold;
+  let highT = highThreshold;
+  if (lowT > highT) [lowT, highT] = [highT, lowT];
+  const low = Math.floor(lowT);
+  const high = Math.floor(highT);
+  const n = width * height;
+  const dx = new Int32Array(n);
+  const dy = new Int32Array(n);
+  const mag = new Int32Array(n);
+  const px = (x: number, y: number) => src[(y < 0 ? 0 : y >= height ? height - 1 : y) * width + (x < 0 ? 0 : x >= width ? width - 1 : x)]!;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const gx = px(x + 1, y - 1) + 2 * px(x + 1, y) + px(x + 1, y + 1) - (px(x - 1, y - 1) + 2 * px(x - 1, y) + px(x - 1, y + 1));
+      const gy = px(x - 1, y + 1) + 2 * px(x, y + 1) + px(x + 1, y + 1) - (px(x - 1, y - 1) + 2 * px(x, y - 1) + px(x + 1, y - 1));
+      const i = y * width + x;
+      dx[i] = gx;
+      dy[i] = gy;
+      mag[i] = Math.abs(gx) + Math.abs(gy);
+    }
+  }
+  const m = (x: number, y: number) => (x < 0 || y < 0 || x >= width || y >= height ? 0 : mag[y * width + x]!);
+  // 0: not an edge; 1: a candidate (a local maximum above low); 2: an edge.
+  const state = new Uint8Array(n);
+  const stack: number[] = [];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      const v = mag[i]!;
+      if (v <= low) continue;
+      const xs = dx[i]!;
+      const ys = dy[i]!;
+      const ax = Math.abs(xs);
+      const ay = Math.abs(ys) * (1 << 15);
+      const tg22x = ax * TG22;
+      let max: boolean;
+      if (ay < tg22x) max = v > m(x - 1, y) && v >= m(x + 1, y);
+      else {
+        const tg67x = tg22x + ax * (1 << 16);
+        if (ay > tg67x) max = v > m(x, y - 1) && v >= m(x, y + 1);
+        else {
+          const sgn = (xs ^ ys) < 0 ? -1 : 1;
+          max = v > m(x - sgn, y - 1) && v > m(x + sgn, y + 1);
+        }
+      }
+      if (!max) continue;
+      if (v > high) {
+        state[i] = 2;
+        stack.push(i);
+      } else state[i] = 1;
+    }
+  }
+  while (stack.length > 0) {
+    const i = stack.pop()!;
+    const x = i % width;
+    const y = (i - x) / width;
+    for (let oy = -1; oy <= 1; oy++) {
+      for (let ox = -1; ox <= 1; ox++) {
+        const nx = x + ox;
+        const ny = y + oy;
+        if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue;
+        const j = ny * width + nx;
+        if (state[j] === 1) {
+          state[j] = 2;
+          stack.push(j);
+        }
+      }
+    }
+  }
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = state[i] === 2 ? 255 : 0;
+  return out;
+}
+
+/** cv2.dilate with a `size`×`size` square of ones (pixels outside the image ignored). */
+export function dilateSquare(src: Uint8Array, width: number, height: number, size: number): Uint8Array {
+  const r = size >> 1;
+  const rows = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let v = 0;
+      for (let k = Math.max(0, x - r); k <= Math.min(width - 1, x + r); k++) if (src[y * width + k]! > v) v = src[y * width + k]!;
+      rows[y * width + x] = v;
+    }
+  }
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let v = 0;
+      for (let k = Math.max(0, y - r); k <= Math.min(height - 1, y + r); k++) if (rows[k * width + x]! > v) v = rows[k * width + x]!;
+      out[y * width + x] = v;
+    }
+  }
+  return out;
+}
+
+/** PySceneDetect's edge map of a V plane. */
+export function edgeMap(v: Uint8Array, width: number, height: number): Uint8Array {
+  const median = median8(v);
+  const sigma = 1 / 3;
+  const low = Math.trunc(Math.max(0, (1 - sigma) * median));
+  const high = Math.trunc(Math.min(255, (1 + sigma) * median));
+  return dilateSquare(canny(v, width, height, low, high), width, height, edgeKernelSize(width, height));
 }
 
 function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
@@ -212,8 +352,7 @@ function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
 function resolveWeights(w: Partial<ContentWeights> | undefined): ContentWeights {
   const weights = { hue: w?.hue ?? 1, sat: w?.sat ?? 1, lum: w?.lum ?? 1, edges: w?.edges ?? 0 };
   for (const [k, v] of Object.entries(weights)) finite(v, `weights.${k}`, -1e6, 1e6);
-  if (weights.edges !== 0) throw new InvalidOptionError('weights.edges: the edge component is not implemented yet (use 0)', 'weights.edges');
-  if (Math.abs(weights.hue) + Math.abs(weights.sat) + Math.abs(weights.lum) === 0) {
+  if (Math.abs(weights.hue) + Math.abs(weights.sat) + Math.abs(weights.lum) + Math.abs(weights.edges) === 0) {
     throw new InvalidOptionError('weights: at least one weight must be non-zero', 'weights');
   }
   return weights;
@@ -224,6 +363,7 @@ function contentScore(a: HsvFrame, b: HsvFrame, w: ContentWeights): number {
   if (w.hue !== 0) sum += w.hue * meanAbsDiff(a.h, b.h);
   if (w.sat !== 0) sum += w.sat * meanAbsDiff(a.s, b.s);
   if (w.lum !== 0) sum += w.lum * meanAbsDiff(a.v, b.v);
+  if (w.edges !== 0 && a.edges && b.edges) sum += w.edges * meanAbsDiff(a.edges, b.edges);
   return sum / (Math.abs(w.hue) + Math.abs(w.sat) + Math.abs(w.lum) + Math.abs(w.edges));
 }
 
@@ -343,6 +483,7 @@ class ScoredStream {
       this.above.shift();
     } else hsv = new HsvFrame(pixels);
     rgbToHsvPlanes(frame.rgb, pixels, hsv.h, hsv.s, hsv.v);
+    if (this.weights.edges !== 0) hsv.edges = edgeMap(hsv.v, frame.width, frame.height);
     hsv.index = frame.index;
     hsv.time = frame.time;
     const prev = this.ring.at(-1);

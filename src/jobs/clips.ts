@@ -9,6 +9,7 @@
  *   outputDir/clips/{video}_{start_frame}_{end_frame}.mp4   finished clips
  *   outputDir/shards/shard-NNNNNN.{tar,json}               with shardSize, once every video is recorded
  *   outputDir/videos.csv  outputDir/clips.csv  outputDir/span_issues.csv   a view over outputDir/.units/
+ *   outputDir/shots.csv   with `split: 'shots'`: every shot of every recorded video (also from .units/)
  *   outputDir/.units/<video_id>.json                        one record per finished video
  *   outputDir/downloads/  downloaded sources (kept: a re-run does not fetch them again)
  *   outputDir/.work/      FLAC audio and video-only clips in flight
@@ -54,6 +55,8 @@ export interface ClipsReport {
   filtered: Record<string, number>;
   videosCsv: string;
   clipsCsv: string;
+  /** `split: 'shots'`: the shots table; null for other plans. */
+  shotsCsv: string | null;
   seconds: number;
   /** Table work of this run: rebuilds done, rebuilds skipped by the throttle, seconds spent on the tables and shards. */
   tables: TablesStats;
@@ -91,8 +94,11 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
       wholeList: options.only === undefined && (options.partition?.world ?? 1) === 1,
       shards: { clipsDir: ctx.clipsDir, shardsDir: join(outputDir, 'shards'), shardSize, ...(keep ? { keep } : {}) },
       onWarning,
+      shotsTable: ctx.plan.kind === 'shots',
     },
   );
+  // A finished video's shots are read from its record, not detected again.
+  ctx.recordedShots = async (videoId) => (await tables.records.read(videoId))?.shots ?? null;
   await mkdir(join(outputDir, UNITS_DIR), { recursive: true });
   let made = 0;
   let done = 0;
@@ -159,6 +165,7 @@ export async function clips(options: ClipsOptions): Promise<ClipsReport> {
     filtered: countReasons(clipRows),
     videosCsv: tables.videosCsv,
     clipsCsv: tables.clipsCsv,
+    shotsCsv: ctx.plan.kind === 'shots' ? tables.shotsCsv : null,
     seconds: (Date.now() - started) / 1000,
     tables: { ...tables.stats },
     run,

@@ -9,7 +9,7 @@ import { runJob, selectUnits } from '../run/runner.js';
 import type { JobReport } from '../stage/job-run.js';
 import { joinEntries } from '../shards/entry-join.js';
 import { readTarShards } from '../shards/tar-reader.js';
-import { ensureOutputDir } from '../util/validate.js';
+import { ensureOutputDir, validateString } from '../util/validate.js';
 import { readKeepList } from '../util/keep-list.js';
 
 export type { ExtractProgress, ShardLog } from '../extract/results.js';
@@ -46,7 +46,8 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
   // A fed run (a queue worker's) learns its shards as they come: no clip count ahead.
   const mine = options.feed ? null : selectUnits({ job: 'extract', units: o.all, unitId: (u) => u, only: options.only }, o.partition);
   await ensureOutputDir(outputDir, 'options.outputDir');
-  const keep = o.keepList === undefined ? null : await readKeepList(o.keepList);
+  const keepList = options.keepList === undefined ? undefined : validateString(options.keepList, 'options.keepList');
+  const keep = keepList === undefined ? null : await readKeepList(keepList);
   const models = await openExtractModels(o, options.models);
   const { visual, audio } = models;
   const resume = shardResume({ outputDir, format, overwrite, onWarning });
@@ -76,7 +77,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractReport> {
           [
             readTarShards(run.pending(), { onWarning: noteMissing(run, onWarning), indexOf: (u) => index.get(u) ?? -1 }),
             joinEntries({ onWarning, skipIndices: resume.doneClips }),
-            ...(keep ? [skipUnlisted(keep, o.keepList!)] : []),
+            ...(keep ? [skipUnlisted(keep, keepList!)] : []),
             holdFailedSources(run),
             decodeClips({ ...o.decodeOptions, concurrency: o.parallelDecoders, video: visual !== null, audio: audio !== null }),
             ...(visual ? [featureStage(visual, o.batchSize, options.onBatch)] : []),

@@ -60,6 +60,8 @@ export async function semdedup(options: SemdedupOptions & FeedOptions & { log?: 
         feed: options.feed,
         onUnitDone: options.onUnitDone,
         logDir: o.outputDir,
+        // A killed run's half-written cluster records (and their stale locks) go first.
+        tempDirs: [store.dir],
         logOptions: { key: o.key, featureSet: o.featureSet, clusters: o.clusters, eps: o.eps, keep: o.keep, seed: o.seed, engine: o.engine },
         locks: { finalPath: (u) => store.path(u) },
         resume: async (u) => ((await store.read(u)) ? { unit: u, outcome: 'skipped', status: 'skipped (done before)' } : null),

@@ -46,7 +46,10 @@ describe('clipstream clips: bad paths and values', () => {
   it.each([
     [['--clip_len_s=0'], /^clipstream clips: error: Expected number greater than 0 for --clip_len_s but received 0$/],
     [['--clip_len_s=1', '--num_processes=0'], /^clipstream clips: error: Expected integer between 1 and 256 for --num_processes but received 0$/],
-    [['--clip_len_s=1', '--clip_duration=2'], /^clipstream clips: error: Expected exactly one of --spans, --clip_len_s or --clip_duration but received 2$/],
+    [
+      ['--clip_len_s=1', '--clip_duration=2'],
+      /^clipstream clips: error: Expected exactly one of --spans, --clip_len_s, --clip_duration or --split but received 2$/,
+    ],
     [['--clip_len_s=1', '--tables_every_s=-1'], /^clipstream clips: error: Expected number of at least 0 for --tables_every_s but received -1$/],
   ])('%j names the flag', (extra, pattern) => {
     const r = runCli(['clips', `--sources=${join(dir, 'sources.csv')}`, `--out_dir=${join(dir, 'o2')}`, ...extra]);

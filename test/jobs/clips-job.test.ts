@@ -173,7 +173,7 @@ describe('clips job', () => {
 
   it('rejects contradictory plans and bad options up front', async () => {
     await expect(clips({ ...options(), clipLenS: 2 })).rejects.toThrow(
-      'Expected exactly one of options.spans, options.clipLenS or options.partMinutes but received 2',
+      'Expected exactly one of options.spans, options.clipLenS, options.partMinutes or options.split but received 2',
     );
     await expect(clips({ ...options(), parallelVideos: 0 })).rejects.toThrow(
       'Expected integer between 1 and 256 for options.parallelVideos but received 0 of type number',

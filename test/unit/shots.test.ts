@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   adaptiveDetector,
   contentDetector,
+  edgeMap,
   rgbToHsvPlanes,
   shotFrameSize,
   shotsFromBoundaries,
@@ -86,6 +87,29 @@ describe('RGB -> HSV', () => {
   }, 120_000);
 });
 
+describe('edge maps (PySceneDetect: cv2.Canny on V, thresholds from the median, cv2.dilate)', () => {
+  it('equal OpenCV on textured, smooth and flat pictures', () => {
+    const frames = [scene(1), scene(5), ramp(0), ramp(17), flat(90)];
+    const raw = join(tmp, 'edges.rgb');
+    const out = join(tmp, 'edges.bin');
+    writeFileSync(raw, Buffer.concat(frames));
+    reference('edges', raw, String(W), String(H), out);
+    const ref = readFileSync(out);
+    const n = W * H;
+    expect(ref.subarray(0, n).includes(255) && ref.subarray(0, n).includes(0)).toBe(true); // a real map, not all one value
+    frames.forEach((f, k) => {
+      const h = new Uint8Array(n);
+      const s = new Uint8Array(n);
+      const v = new Uint8Array(n);
+      rgbToHsvPlanes(f, n, h, s, v);
+      const mine = edgeMap(v, W, H);
+      let bad = 0;
+      for (let i = 0; i < n; i++) if (mine[i] !== ref[k * n + i]) bad++;
+      expect({ frame: k, bad }).toEqual({ frame: k, bad: 0 });
+    });
+  });
+});
+
 describe('content detector (PySceneDetect ContentDetector semantics)', () => {
   it('cuts on the first frame of each new scene, with the score OpenCV gives', async () => {
     const frames = [...repeat(scene(1), 30), ...repeat(scene(2), 30), ...repeat(scene(3), 30)];
@@ -97,6 +121,12 @@ describe('content detector (PySceneDetect ContentDetector semantics)', () => {
     const ref = JSON.parse(reference('scores', raw, String(W), String(H)).toString()) as number[];
     expect(b[0]!.score).toBeCloseTo(ref[30]!, 9);
     expect(b[1]!.score).toBeCloseTo(ref[60]!, 9);
+    // With the edge component (weights 1, 1, 1, 1).
+    const withEdges = await run(contentDetector({ weights: { edges: 1 } }), frames);
+    const refEdges = JSON.parse(reference('scores', raw, String(W), String(H), '1,1,1,1').toString()) as number[];
+    expect(cuts(withEdges)).toEqual([30, 60]);
+    expect(withEdges[0]!.score).toBeCloseTo(refEdges[30]!, 9);
+    expect(withEdges[0]!.score).not.toBeCloseTo(b[0]!.score, 3);
   });
 
   it('does not cut where the change stays under the threshold, and cuts at it (>=)', async () => {

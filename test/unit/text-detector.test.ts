@@ -136,6 +136,21 @@ describe('text detector input and errors', () => {
     expect(detInputSize(1280, 720, 640)).toEqual({ width: 640, height: 352 });
   });
 
+  it("device 'cuda' runs on CUDA where it loads, else on the CPU after exactly one warning", async () => {
+    const warnings: string[] = [];
+    const opened = [
+      await loadTextDetector({ device: 'cuda', onWarning: (m) => warnings.push(m) }),
+      await loadTextDetector({ device: 'cuda', onWarning: (m) => warnings.push(m) }),
+    ];
+    expect(warnings.length).toBeLessThanOrEqual(1);
+    for (const w of warnings) expect(w).toMatch(/CUDA execution provider could not be loaded .*running on CPU/);
+    const [width, height] = [320, 180];
+    const sub: Subtitle = { text: TEXT, fontsize: 14, x: 48, y: 144 };
+    const boxes = await opened[0]!.detect(subtitledFrame('mandelbrot', width, height, [sub]), width, height);
+    expect(coverage(boxes, subtitleRect(width, height, sub))).toBeGreaterThanOrEqual(0.95);
+    for (const d of opened) await d.close();
+  });
+
   it('a frame of the wrong length is a ClipstreamError naming the size', async () => {
     await expect(detector.detect(new Uint8Array(10), 4, 4)).rejects.toThrow(/4 x 4 RGB frame needs 48 bytes but received 10/);
   });

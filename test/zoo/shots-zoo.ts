@@ -208,6 +208,15 @@ const col = (r: () => number) =>
     .toString(16)
     .padStart(6, '0')}`;
 
+/**
+ * A `gradients` source with its colours named: its default colours are "random", which ffmpeg
+ * draws from the system's entropy whatever `seed` says (ffmpeg 5.1), so each run differed.
+ */
+function gradients(size: string, seed: number, speed: number, n: number, r: () => number): string {
+  const colours = Array.from({ length: n }, (_, i) => `c${i}=${col(r)}`).join(':');
+  return `gradients=s=${size}:r=${UNIT}:seed=${seed}:speed=${speed}:n=${n}:${colours}`;
+}
+
 /** The input args and the filter chain (from `[IN]`) of one shot, `frames` long at UNIT fps. */
 function shotSource(s: ShotSpec, w: number, h: number, photo: string | null): { input: string[]; chain: string } {
   const r = rng(s.seed);
@@ -234,7 +243,7 @@ function shotSource(s: ShotSpec, w: number, h: number, photo: string | null): { 
       };
     }
     case 'gradients':
-      return { input: lavfi(`gradients=s=${size}:r=${UNIT}:seed=${s.seed}:speed=0.02:n=${2 + Math.floor(r() * 4)}`), chain: 'null' };
+      return { input: lavfi(gradients(size, s.seed, 0.02, 2 + Math.floor(r() * 4), r)), chain: 'null' };
     case 'noise':
       return { input: lavfi(`color=c=${col(r)}:s=${size}:r=${UNIT}`), chain: `noise=alls=10:allf=t:all_seed=${s.seed}` };
     case 'cellauto': {
@@ -271,7 +280,7 @@ function shotSource(s: ShotSpec, w: number, h: number, photo: string | null): { 
       const fs = Math.max(12, Math.round(h / 9));
       const words = ['so we went back to the harbour', 'nobody said a word after that', 'the lights came on one by one', 'keep the camera rolling'];
       const text = words[Math.floor(r() * words.length)]!;
-      const bg = r() < 0.5 ? `smptehdbars=s=${size}:r=${UNIT}` : `gradients=s=${size}:r=${UNIT}:seed=${s.seed}:speed=0.00001:n=3`;
+      const bg = r() < 0.5 ? `smptehdbars=s=${size}:r=${UNIT}` : gradients(size, s.seed, 0.00001, 3, r);
       return {
         input: lavfi(bg),
         chain: `drawtext=fontfile=${FONT}:text='${text}':fontsize=${fs}:fontcolor=white:borderw=2:bordercolor=black:x='w-mod(n*${Math.max(4, Math.round(w / 40))}\\,w+tw)':y=h-th-${Math.round(h / 12)}`,
