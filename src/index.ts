@@ -34,8 +34,6 @@ export { segments, type SegmentsReport } from './jobs/segments.js';
 export { dedup, type DedupOptions, type DedupReport } from './jobs/dedup.js';
 export type { SegmentsOptions } from './segments/options.js';
 export { shippedModelsDir } from './models/models-dir.js';
-// the report of any job's output folder (docs/report.md)
-export { makeReport, type ReportOptions, type ReportSummary } from './report/report.js';
 
 // the stage kit: all of src/stage/index.ts (writing a stage, its contract, onError and failures,
 // composing: docs/architecture.md)
