@@ -66,13 +66,15 @@ describe.skipIf(!CHROMIUM)('clipstream report in chromium, on the output of ever
   it('clips: videos, clips, failures and span issues; a preview made by the report for every clip', { timeout: 120_000 }, async () => {
     const out = join(tmp, 'clips');
     await run(['clips', `--sources=${F('sources/sources.csv')}`, `--spans=${F('sources/spans.csv')}`, `--out_dir=${out}`, '--shard_size=2']);
+    await run(['dedup', out]); // duplicates.csv beside the tables (the fixture's clips are all different)
     const r = await run(['report', out]);
     expect(r.stdout.trim()).toBe(join(out, 'report', 'index.html'));
     const want = reference(out);
     expect(want.clips).toBe(5); // the recipe: fixtures/sources/spans.csv cuts 5 clips; one video is corrupt
     expect(want.failures).toBe(1);
     const { index, images } = await checkReport(browser, join(out, 'report'), 'clips');
-    for (const k of ['videos', 'clips', 'kept', 'filtered', 'failures', 'span_issues']) expect(index.counts[k], k).toBe(want[k]);
+    for (const k of ['videos', 'clips', 'kept', 'filtered', 'failures', 'span_issues', 'duplicate_groups', 'duplicates_removed'])
+      expect(index.counts[k], k).toBe(want[k]);
     // One preview per clip on the video pages (made by the report: clips wrote none), all decoding.
     expect(images).toBe(want.clips);
   });
