@@ -33,6 +33,8 @@ export { faces, type FacesOptions, type FacesReport } from './jobs/faces.js';
 export { segments, type SegmentsReport } from './jobs/segments.js';
 export type { SegmentsOptions } from './segments/options.js';
 export { shippedModelsDir } from './models/models-dir.js';
+// the HTML report of any job's output folder (docs/report.md)
+export { makeReport, type ReportOptions, type ReportSummary } from './report/report.js';
 
 // the stage kit: all of src/stage/index.ts (writing a stage, its contract, onError and failures,
 // composing: docs/architecture.md)

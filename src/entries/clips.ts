@@ -63,4 +63,3 @@ export {
   type ScoreSetup,
 } from '../features/clip-scores.js';
 // the report of any job's output folder (docs/report.md)
-export { makeReport, type ReportOptions, type ReportSummary } from '../report/report.js';
