@@ -25,7 +25,13 @@ async function shotsOf(item: VideoItem, plan: ShotsPlan, ctx: VideoContext, sign
   const earlier = await ctx.recordedShots?.(id);
   if (earlier && earlier.key === key) return earlier;
   const timing = item.timing!;
-  const detector = await createShotDetector(plan.detector, { threshold: plan.threshold, minShotS: plan.minShotS, fades: plan.fades, model: plan.model, signal });
+  const detector = await createShotDetector(plan.detector, {
+    threshold: plan.threshold,
+    minShotS: plan.minShotS,
+    fades: plan.fades,
+    model: plan.model,
+    signal,
+  });
   const found = await runShotDetector(item.path!, detector, { facts: item.facts, times: timing.times, signal, ffmpeg: ctx.transcode.ffmpegPath });
   const timeOf = (n: number) => round6(timing.times ? timing.times[n]! : n / timing.fps);
   const boundaries = found.boundaries.filter((b) => b.frame < timing.numFrames);

@@ -46,7 +46,10 @@ export async function createShotDetector(kind: ShotDetectorName, options: ShotDe
   else if (kind === 'transnetv2') {
     // TransNetV2 finds its own transitions; minShotS does not apply (its predictions_to_scenes rule does).
     if (!options.model)
-      throw new InvalidOptionError('shot detector transnetv2 needs its ONNX file (shotModel / --shot_model), built by `clipstream models build --arch=transnetv2`', 'shotModel');
+      throw new InvalidOptionError(
+        'shot detector transnetv2 needs its ONNX file (shotModel / --shot_model), built by `clipstream models build --arch=transnetv2`',
+        'shotModel',
+      );
     detector = await transnetV2Detector({
       model: options.model,
       ...(options.threshold === undefined ? {} : { threshold: options.threshold }),
