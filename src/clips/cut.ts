@@ -9,6 +9,7 @@ import { runOf } from './timeline.js';
 import { clipLook, transcodeClips, verifyClip, type ClipJob } from './transcode.js';
 import { declareStage } from '../stage/contract.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
+import { textAreaOfFile } from './score-file.js';
 import { pick, readScores, scoresOfExisting, storeScores } from './stored-scores.js';
 import { decide, type FilterSubject } from './filter.js';
 import type { VideoInfo } from '../media/probe.js';
@@ -128,6 +129,8 @@ export function cutStage(ctx: VideoContext): VideoStage {
           await mkdir(ctx.clipsDir, { recursive: true });
           const clipDone = async ({ clip, out, scores }: ClipJob) => {
             const file = clipFile(ctx, clip);
+            if (scores && ctx.scores?.textFile && ctx.scores.names.includes('text_area'))
+              scores.text_area = await textAreaOfFile(out, ctx.scores.textFile, clip.endFrame - clip.startFrame, { ffmpegPath: ffmpeg, signal: ctx.signal });
             // Kept before the clip gets its final name: a clip that is there always has its scores.
             if (scores && ctx.scoresDir) await storeScores(ctx.scoresDir, clip, scores);
             if (withAudio) {

@@ -5,6 +5,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClipstreamError, InvalidOptionError } from '../errors.js';
+import { ClipFingerprinter } from '../features/fingerprint.js';
+import { loadTextDetector, textArea, type TextBox } from '../infer/text-detector.js';
 import { defaultWarningHandler, type CommonJobOptions, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
 import { ENCODERS, resolveEncoder } from '../media/encoders.js';
@@ -208,14 +210,21 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     maxBytes: options.maxDownloadBytes === undefined ? undefined : validateInteger(options.maxDownloadBytes, 'options.maxDownloadBytes', 1),
   };
   const names = parseScoreList(options.scores, 'options.scores');
-  const scores: ScoreSetup | undefined = names.length > 0 ? { names, columns: names } : undefined;
+  // Every scored clip also gets its perceptual fingerprint (src/features/fingerprint.ts), which
+  // `clipstream dedup` reads from clips.csv instead of decoding the clip again.
+  const scores: ScoreSetup | undefined = names.length > 0 ? { names, columns: [...names, 'fingerprint'], plugins: [() => new ClipFingerprinter()] } : undefined;
+  // text_area: PP-OCRv4 on a few frames of each finished clip at 640 px (score-file.ts, textAreaOfFile).
+  if (scores && names.includes('text_area')) {
+    const detector = await loadTextDetector({ onWarning: (m) => onWarning(new ClipstreamError('ERR_MODEL', m)) });
+    scores.textFile = { detector, area: (boxes, w, h) => textArea(boxes as TextBox[], w, h) };
+  }
   const filtered = validateOneOf(options.filtered ?? 'keep', 'options.filtered', ['keep', 'skip'] as const);
   const rules =
     options.filter === undefined
       ? []
       : parseFilter(typeof options.filter === 'string' ? options.filter : options.filter, scores?.columns ?? [], 'options.filter');
   // text_area is computed only with a text detector: a rule on it without one could never pass.
-  if (rules.some((r) => r.column === 'text_area') && !scores?.text)
+  if (rules.some((r) => r.column === 'text_area') && !scores?.text && !scores?.textFile)
     throw new ClipstreamError('ERR_INVALID_OPTION', 'options.filter: text_area needs the text detector, which this run does not have', {
       where: { option: 'options.filter' },
     });

@@ -350,6 +350,12 @@ export interface TextScoring {
 export interface ScoreSetup {
   names: readonly ScoreName[];
   text?: TextScoring;
+  /**
+   * `text_area` from the finished clip file instead of the small frames: the detector needs frames
+   * about 640 px wide (src/infer/text-detector.ts), which the 160 px score frames are not. The
+   * clips job and `scoreClipFile` fill it in after the frames (`textAreaOfFile`).
+   */
+  textFile?: TextScoring & { width?: number };
   /** One more scorer per clip (an ONNX model, ...); `columns` of each must not repeat another's. */
   plugins?: readonly ((clip: { numFrames: number }) => FrameScorer)[];
   /** Its columns, in order: every name asked for (text_area empty without a detector), then the plug-ins'. */
@@ -362,7 +368,7 @@ export function clipScorers(setup: ScoreSetup, numFrames: number): ScorerSet {
   const pixel = setup.names.filter((n): n is PixelScore => n !== 'text_area');
   if (pixel.length > 0) list.push(new PixelScorer(pixel));
   if (setup.names.includes('text_area')) {
-    if (setup.text) list.push(new TextAreaScorer(setup.text.detector, setup.text.area, numFrames, setup.text.frames));
+    if (setup.text && !setup.textFile) list.push(new TextAreaScorer(setup.text.detector, setup.text.area, numFrames, setup.text.frames));
     else list.push({ columns: ['text_area'], push: () => {}, finish: () => ({ text_area: '' }) });
   }
   for (const make of setup.plugins ?? []) list.push(make({ numFrames }));

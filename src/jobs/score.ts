@@ -20,7 +20,8 @@ import { countReasons, decide, parseFilter, type FilterRule } from '../clips/fil
 import { scoreItems, scoreStage, scoreUnits, type ScoreItem, type ScoreUnit, type ScoreUnitEnd } from '../clips/score-stage.js';
 import { SCORES_DIR } from '../clips/stored-scores.js';
 import { ClipstreamError } from '../errors.js';
-import { parseScoreList } from '../features/clip-scores.js';
+import { parseScoreList, type ScoreSetup } from '../features/clip-scores.js';
+import { loadTextDetector, textArea, type TextBox } from '../infer/text-detector.js';
 import { runJob } from '../run/runner.js';
 import { expandShardPatterns } from '../shards/brace.js';
 import { jsonRecords, UnitRecords } from '../sinks/unit-records.js';
@@ -96,7 +97,12 @@ export async function score(options: ScoreOptions): Promise<ScoreReport> {
   const onWarning = options.onWarning ?? defaultWarningHandler;
   const names = parseScoreList(options.scores, 'options.scores');
   if (names.length === 0) throw new ClipstreamError('ERR_INVALID_OPTION', 'options.scores: nothing to score', { where: { option: 'options.scores' } });
-  const setup = { names, columns: names };
+  const setup: ScoreSetup = { names, columns: names };
+  // text_area: PP-OCRv4 on a few frames of each clip at 640 px (src/clips/score-file.ts, textAreaOfFile).
+  if (names.includes('text_area')) {
+    const detector = await loadTextDetector({ onWarning: (m) => onWarning(new ClipstreamError('ERR_MODEL', m)) });
+    setup.textFile = { detector, area: (boxes, w, h) => textArea(boxes as TextBox[], w, h) };
+  }
   const rules = options.filter === undefined ? [] : parseFilter(options.filter, names, 'options.filter');
   for (const r of rules)
     if (!(names as readonly string[]).includes(r.column))

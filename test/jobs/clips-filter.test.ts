@@ -110,12 +110,12 @@ describe("filtered: 'skip'", () => {
     expect((await readFile(join(out(), 'clips.csv'))).equals(before)).toBe(true);
   }, 120_000);
 
-  it('a bad filter is an error naming the term; text_area needs the detector', async () => {
+  it('a bad filter is an error naming the term; a filter on text_area needs text_area among the scores', async () => {
     await expect(clips({ sources, spans, outputDir: join(dir, 'bad'), filter: 'motion>=0.1,blur<2', ...quiet })).rejects.toThrow(
       /filter term 'blur<2' names 'blur'/,
     );
-    await expect(clips({ sources, spans, outputDir: join(dir, 'bad'), filter: 'text_area<=0.1', scores: 'all', ...quiet })).rejects.toThrow(
-      /text_area needs the text detector/,
+    await expect(clips({ sources, spans, outputDir: join(dir, 'bad'), filter: 'text_area<=0.1', scores: 'motion', ...quiet })).rejects.toThrow(
+      /names 'text_area'/,
     );
     await expect(clips({ sources, spans, outputDir: join(dir, 'bad'), filter: 'motion>=0.1', scores: 'none', ...quiet })).rejects.toThrow(/names 'motion'/);
   });

@@ -44,7 +44,7 @@ describe('clips with scores', () => {
     const r = await clips({ sources, spans, outputDir: a(), ...quiet });
     expect(r.clipsMade).toBe(5);
     const text = await readFile(join(a(), 'clips.csv'), 'utf8');
-    expect(text.split('\n')[0]).toBe([...CLIP_COLUMNS, ...PIXEL_SCORES].join(','));
+    expect(text.split('\n')[0]).toBe([...CLIP_COLUMNS, ...PIXEL_SCORES, 'fingerprint'].join(','));
     const rows = await byId(a());
     expect(rows.get('parts_0_25')).toMatchObject({ black: '1', frozen: '1', motion: '0' });
     expect(Number(rows.get('parts_25_50')!.frozen)).toBeGreaterThanOrEqual(0.95);
@@ -77,7 +77,7 @@ describe('clips with scores', () => {
     const r = await clips({ sources, spans, outputDir: b, scores: ['black', 'motion'], ...quiet });
     expect(r.clipsMade).toBe(0);
     const text = await readFile(join(b, 'clips.csv'), 'utf8');
-    expect(text.split('\n')[0]).toBe([...CLIP_COLUMNS, 'motion', 'black'].join(','));
+    expect(text.split('\n')[0]).toBe([...CLIP_COLUMNS, 'motion', 'black', 'fingerprint'].join(','));
     const rows = await byId(b);
     expect(rows.get('parts_0_25')).toMatchObject({ black: '1', motion: '0' });
     // From the encoded clip, not the source: close to what the cut measured.
