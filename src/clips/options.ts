@@ -19,6 +19,7 @@ import { SHOT_DETECTORS, type ShotDetectorName } from './shots.js';
 import type { JobProgress } from '../util/progress.js';
 import { parseScoreList, type ScoreSetup } from '../features/clip-scores.js';
 import { SCORES_DIR } from './stored-scores.js';
+import { withPreviews } from './previews.js';
 import { parseFilter, type FilterRule } from './filter.js';
 
 export interface ClipsOptions extends CommonJobOptions<JobProgress> {
@@ -99,6 +100,8 @@ export interface ClipsOptions extends CommonJobOptions<JobProgress> {
   filter?: string | readonly FilterRule[];
   /** Clips a filter kept out: `'keep'` (default) writes them to `outputDir/filtered/`; `'skip'` writes none (and cuts none that a rule on the plan alone keeps out). */
   filtered?: 'keep' | 'skip';
+  /** Also write `previews/<clip stem>.webp`, a small animated WebP of each clip from the frames the cut decodes for scores, and a `preview` column (default false). */
+  previews?: boolean;
   /** Called after each video with its row. */
   onVideo?: (row: VideoRow, done: number, total: number) => void;
 }
@@ -218,6 +221,8 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     const detector = await loadTextDetector({ onWarning: (m) => onWarning(new ClipstreamError('ERR_MODEL', m)) });
     scores.textFile = { detector, area: (boxes, w, h) => textArea(boxes as TextBox[], w, h) };
   }
+  // --previews: one more per-clip scorer on the same frames (src/clips/previews.ts); scores off, it is the only one.
+  const scored = validateBoolean(options.previews ?? false, 'options.previews') ? withPreviews(scores, outputDir) : scores;
   const filtered = validateOneOf(options.filtered ?? 'keep', 'options.filtered', ['keep', 'skip'] as const);
   const rules =
     options.filter === undefined
@@ -240,7 +245,7 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
     ignoreAudio,
     download,
     ytDlpPath: options.ytDlpPath,
-    ...(scores ? { scores, scoresDir: join(outputDir, SCORES_DIR) } : {}),
+    ...(scored ? { scores: scored, scoresDir: join(outputDir, SCORES_DIR) } : {}),
     ...(rules.length > 0 ? { filter: { rules, filtered } } : {}),
     filteredDir: join(outputDir, 'filtered'),
     concurrency: parallelVideos,

@@ -4,6 +4,7 @@
  * (`scoreFilter`, the same as the cut's second output) streamed into the scorers; memory is
  * one frame.
  */
+import { basename } from 'node:path';
 import { ClipstreamError } from '../errors.js';
 import { clipScorers, FrameSplitter, roundScore, scoreSize, spacedFrames, TEXT_FRAMES, type ScoreSetup } from '../features/clip-scores.js';
 import { ffmpegPath } from '../media/ffmpeg-path.js';
@@ -34,7 +35,7 @@ export async function scoreClipFile(
   const info = await probeVideo(file, { signal: o.signal });
   if (!(info.width > 0 && info.height > 0)) throw new ClipstreamError('ERR_DECODE', `${file} has no video stream to score`, { where: { file } });
   const { width, height } = scoreSize(info.width, info.height);
-  const set = clipScorers(setup, info.numFrames);
+  const set = clipScorers(setup, info.numFrames, basename(file).replace(/\.[^.]*$/, ''));
   const split = new FrameSplitter(width, height, (f) => set.pushSync(f));
   const args = ['-hide_banner', '-nostdin', '-v', 'error', '-noautorotate', '-i', file, '-map', '0:v:0', '-vsync', '0'];
   args.push('-vf', scoreFilter(width, height), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');

@@ -6,10 +6,11 @@
  * from its file (`scoreClipFile`).
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ScoreSetup } from '../features/clip-scores.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { PlannedClip } from './plan.js';
+import { PREVIEW_COLUMN, previewThere, withPreviews } from './previews.js';
 import { scoreClipFile } from './score-file.js';
 
 export const SCORES_DIR = '.scores';
@@ -34,7 +35,7 @@ export async function readScores(scoresDir: string, clip: Pick<PlannedClip, 'ste
   }
 }
 
-/** The scores of a clip that exists: kept ones when they hold every column of `setup`, else from its file (then kept). */
+/** The scores of a clip that exists: kept ones when they hold every column of `setup` (and its preview is there), else from its file (then kept). */
 export async function scoresOfExisting(
   scoresDir: string,
   clip: Pick<PlannedClip, 'stem'>,
@@ -43,7 +44,14 @@ export async function scoresOfExisting(
   o: { ffmpegPath?: string; signal?: AbortSignal } = {},
 ): Promise<ClipScores> {
   const kept = await readScores(scoresDir, clip, setup.columns);
-  if (kept) return pick(kept, setup.columns);
+  if (kept) {
+    // Its preview gone: made again from the file, the other scores kept as they are.
+    if (!(await previewThere(kept, dirname(scoresDir)))) {
+      kept[PREVIEW_COLUMN] = (await scoreClipFile(file, withPreviews(undefined, dirname(scoresDir)), o)).scores[PREVIEW_COLUMN] ?? '';
+      await storeScores(scoresDir, clip, kept);
+    }
+    return pick(kept, setup.columns);
+  }
   const { scores } = await scoreClipFile(file, setup, o);
   await storeScores(scoresDir, clip, scores);
   return scores;

@@ -283,7 +283,7 @@ async function runOnce(info: VideoInfo, videoId: string, jobs: readonly ClipJob[
               extraOutputs: jobs.length,
               extraSinks: () => {
                 scoring = jobs.map((j) => {
-                  const set = clipScorers(o.scores!, j.clip.endFrame - j.clip.startFrame);
+                  const set = clipScorers(o.scores!, j.clip.endFrame - j.clip.startFrame, j.clip.stem);
                   return { set, split: new FrameSplitter(small.width, small.height, (f) => set.pushSync(f)) };
                 });
                 return scoring.map(

@@ -357,13 +357,13 @@ export interface ScoreSetup {
    */
   textFile?: TextScoring & { width?: number };
   /** One more scorer per clip (an ONNX model, ...); `columns` of each must not repeat another's. */
-  plugins?: readonly ((clip: { numFrames: number }) => FrameScorer)[];
+  plugins?: readonly ((clip: { numFrames: number; stem: string }) => FrameScorer)[];
   /** Its columns, in order: every name asked for (text_area empty without a detector), then the plug-ins'. */
   columns: readonly string[];
 }
 
-/** The scorers of one clip of `numFrames` frames under `setup`; text_area is '' when no detector is given. */
-export function clipScorers(setup: ScoreSetup, numFrames: number): ScorerSet {
+/** The scorers of one clip of `numFrames` frames (file name stem `stem`) under `setup`; text_area is '' when no detector is given. */
+export function clipScorers(setup: ScoreSetup, numFrames: number, stem = ''): ScorerSet {
   const list: FrameScorer[] = [];
   const pixel = setup.names.filter((n): n is PixelScore => n !== 'text_area');
   if (pixel.length > 0) list.push(new PixelScorer(pixel));
@@ -371,6 +371,6 @@ export function clipScorers(setup: ScoreSetup, numFrames: number): ScorerSet {
     if (setup.text && !setup.textFile) list.push(new TextAreaScorer(setup.text.detector, setup.text.area, numFrames, setup.text.frames));
     else list.push({ columns: ['text_area'], push: () => {}, finish: () => ({ text_area: '' }) });
   }
-  for (const make of setup.plugins ?? []) list.push(make({ numFrames }));
+  for (const make of setup.plugins ?? []) list.push(make({ numFrames, stem }));
   return new ScorerSet(list);
 }
