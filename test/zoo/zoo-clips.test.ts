@@ -160,6 +160,31 @@ describe.skipIf(!hasPyAV)('clips over the media zoo', () => {
     expect(report.issues).toEqual([]);
   }, 300_000);
 
+  it('--split=shots --scores=all: every entry with video is cut into shots that tile its real frames; clips true; every clip scored', async () => {
+    const report = await job('shots', { split: 'shots', scores: 'all' });
+    expectRefusedNamed(report, entries);
+    const { rows } = await expectClipsTrue('shots');
+    const shots = parseCsv(await readFile(join(dir, 'shots', 'shots.csv'), 'utf8'));
+    for (const e of entries.filter((x) => !refused(x))) {
+      const mine = shots.filter((r) => r.video_id === idOf(e.name));
+      expect(mine.length, e.name).toBeGreaterThan(0);
+      expect(mine[0]!.start_frame, e.name).toBe('0');
+      for (let i = 1; i < mine.length; i++) expect(mine[i]!.start_frame, e.name).toBe(mine[i - 1]!.end_frame);
+      expect(mine.at(-1)!.end_frame, e.name).toBe(String(e.truth.frames));
+      // Each entry is one scene with white flashes of a frame or two (the truth's): never a cut.
+      expect(
+        mine.filter((r) => r.kind === 'cut').map((r) => r.start_frame),
+        `${e.name} cuts`,
+      ).toEqual([]);
+    }
+    for (const r of rows) {
+      for (const c of ['motion', 'black', 'frozen', 'sharpness', 'brightness', 'contrast', 'colorfulness', 'text_area']) {
+        expect(Number.isFinite(Number(r[c])) && r[c] !== '', `${r.clip_id} ${c}=${r[c]}`).toBe(true);
+      }
+      expect(r.fingerprint, r.clip_id).toMatch(/^(?:[0-9a-f]{16}){1,8}$/);
+    }
+  }, 300_000);
+
   it('spans, one ffmpeg per clip, on the tricky classes: a span past the real end is cut there and reported', async () => {
     const tricky = entries.filter((e) => !refused(e) && e.tags.some((t) => SPAN_TAGS.includes(t)));
     expect(tricky.length).toBeGreaterThan(10);
