@@ -190,7 +190,7 @@ export async function benchShots(o: {
     const cpuRatio = ours.cpu ? psd.cpuSeconds / ours.cpu : null;
     rows.push({
       item: 'shots speed',
-      metric: `frames/s, detectShots (content+fades, 160 px) vs PySceneDetect ${psd.version} ContentDetector (OpenCV backend, auto downscale), ${w}x${h} h264, ${ours.frames} frames; load ${ours.load} / ${psd.load}`,
+      metric: `frames/s, detectShots (content+fades, PySceneDetect's 256 px, fast_bilinear) vs PySceneDetect ${psd.version} ContentDetector (OpenCV backend, auto downscale), ${w}x${h} h264, ${ours.frames} frames; load ${ours.load} / ${psd.load}`,
       ours: String(r2(oursFps)),
       reference: `${r2(psdFps)} (PySceneDetect; cuts ${psd.cuts.join(',')} vs ours ${ours.cuts.join(',')}, truth ${truthCuts.join(',')})`,
       ratio: r2(ratio),

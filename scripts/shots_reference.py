@@ -20,16 +20,18 @@ What it computes is PySceneDetect's ContentDetector as its documentation and sou
 clipstream's content detector differs on purpose in two ways, which --width and --flash-frames
 reproduce (from its documented semantics, src/features/shots.ts's notes, not its code):
 
-- it analyses frames about `--width` px wide (default 160), both sides rounded to even, the aspect
-  kept, never upscaled, scaled by ffmpeg's area filter (decoded here by the ffmpeg CLI the same
-  way, see ffmpeg_frames);
+- it analyses frames of PySceneDetect's downscaled size, `--width` (default 256) being the larger
+  side's target (factor larger side / width, each side round(side / factor), half to even, when the
+  larger side is over width), but scaled by the ffmpeg CLI (its `fast_bilinear+full_chroma_int`
+  scaler, converting to RGB at the small size) instead of a full-size decode to BGR and
+  cv2.resize (decoded here by the ffmpeg CLI the same way, see ffmpeg_frames);
 - flash rejection (--flash-frames K > 0): an above frame f is a flash when one of the K frames
   after it (fewer at the end of the video) scores below the threshold against frame f-1 (the
   picture came back); f and every frame up to that one are then not above.
 
 Usage:
   /usr/bin/python3 scripts/shots_reference.py [--threshold 27] [--min-len 15 | --min-shot-s 0.6]
-      [--width 160 [--flash-frames 3]] [--scores] [--luma] FILE...
+      [--width 256 [--flash-frames 3]] [--scores] [--luma] FILE...
 prints one JSON object: {"files": [{"path", "frames", "fps", "width", "height", "cuts": [frame, ...],
 "scores": [...] (--scores), "luma": [...] (--luma: each frame's mean of R, G, B at the analysed
 size)}]}.  A cut is the index of the first frame of the new shot.
@@ -61,27 +63,25 @@ import numpy as np
 PYSCENEDETECT_MIN_WIDTH = 256
 
 
-def even(v):
-    """Nearest even whole number, at least 2 (halves away from zero, as JavaScript's Math.round for v > 0)."""
-    return max(2, 2 * int(np.floor(v / 2 + 0.5)))
-
-
 def detector_size(w, h, width):
-    """clipstream's analysed frame size for a w x h source."""
-    ow = even(min(width, w))
-    return ow, even(ow * h / w)
+    """clipstream's analysed frame size for a w x h source: PySceneDetect's downscale rule with
+    `width` as the larger side's target (Python's round is half to even)."""
+    if max(w, h) <= width:
+        return w, h
+    factor = max(w, h) / float(width)
+    return max(1, round(w / factor)), max(1, round(h / factor))
 
 
 def ffmpeg_frames(path, w, h):
-    """Every frame scaled to w x h by the ffmpeg CLI's area scaler, as clipstream's runner asks
-    for it (`-vf scale=W:H:flags=area,format=rgb24 -vsync 0`), returned as BGR.
+    """Every frame scaled to w x h by the ffmpeg CLI, as clipstream's runner asks for it
+    (`-vf scale=W:H:flags=fast_bilinear+full_chroma_int,format=rgb24 -vsync 0`), returned as BGR.
 
-    Why not PyAV's reformat with the same area filter: its frames differ from the CLI's by about
+    Why not PyAV's reformat with the same scaler: its frames differ from the CLI's by about
     one level per pixel, and the hue of near-grey pixels turns such a level into tens of hue steps,
     so a frame's score moved by up to 37 points (a cut at 125 scored 88). The scaler is not what
     this reference checks; the score, the flash rule and the minimum-length filter are."""
     ffmpeg = os.environ.get("FFMPEG_PATH", "/usr/bin/ffmpeg")
-    args = [ffmpeg, "-v", "error", "-nostdin", "-i", path, "-map", "0:v:0", "-vf", f"scale={w}:{h}:flags=area,format=rgb24"]
+    args = [ffmpeg, "-v", "error", "-nostdin", "-i", path, "-map", "0:v:0", "-vf", f"scale={w}:{h}:flags=fast_bilinear+full_chroma_int,format=rgb24"]
     args += ["-vsync", "0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE)
     size = w * h * 3

@@ -69,7 +69,7 @@ export interface ShotBoundary {
 
 export interface ShotDetector {
   readonly name: string;
-  /** The RGB24 frame size this detector wants for a source of this size (content: ~160 px wide, aspect kept, even). */
+  /** The RGB24 frame size this detector wants for a source of this size (content: PySceneDetect's downscale, see shotFrameSize). */
   frameSize(source: { width: number; height: number }): { width: number; height: number };
   push(frame: ShotFrame): void | Promise<void>;
   /** Boundaries in frame order, after the last frame was pushed. */
@@ -100,7 +100,7 @@ export interface ContentDetectorOptions extends MinShotOptions {
   filterMode?: 'merge' | 'suppress';
   /** Reject flashes up to this many frames long (default 3; 0: PySceneDetect's exact behaviour). */
   flashFrames?: number;
-  /** Width of the analysed frames (default 160; never upscaled). */
+  /** Larger side of the analysed frames (default 256, PySceneDetect's automatic downscale; never upscaled; see shotFrameSize). */
   width?: number;
 }
 
@@ -121,7 +121,8 @@ export interface FadeOptions extends MinShotOptions {
   threshold?: number;
 }
 
-export const DEFAULT_SHOT_WIDTH = 160;
+/** The larger side of the analysed frames (PySceneDetect's `DEFAULT_MIN_WIDTH`, applied to the larger side as it does). */
+export const DEFAULT_SHOT_WIDTH = 256;
 export const DEFAULT_CONTENT_THRESHOLD = 27;
 export const DEFAULT_MIN_SHOT_FRAMES = 15;
 export const DEFAULT_FLASH_FRAMES = 3;
@@ -140,11 +141,18 @@ function integer(v: number, name: string, min: number, max: number): number {
   return v;
 }
 
-/** Even size ~`width` px wide with the source's aspect, never larger than the source. */
-export function shotFrameSize(source: { width: number; height: number }, width = DEFAULT_SHOT_WIDTH): { width: number; height: number } {
-  const even = (v: number) => Math.max(2, 2 * Math.round(v / 2));
-  const w = even(Math.min(width, source.width));
-  return { width: w, height: even((w * source.height) / source.width) };
+/**
+ * PySceneDetect's automatic downscale (0.7's `compute_downscale_factor` and the resize in
+ * SceneManager): when the larger side is over `size` (default 256), the factor is larger side / size
+ * (not a whole number) and each side becomes round(side / factor) (Python's round: half to even),
+ * at least 1; a source no larger than that is not scaled. So a 1920x1080 source is analysed at
+ * 256x144, a 1080x1920 one at 144x256, 640x360 at 256x144, 320x180 at 256x144, 200x100 as it is.
+ */
+export function shotFrameSize(source: { width: number; height: number }, size = DEFAULT_SHOT_WIDTH): { width: number; height: number } {
+  const larger = Math.max(source.width, source.height);
+  if (larger <= size) return { width: source.width, height: source.height };
+  const factor = larger / size;
+  return { width: Math.max(1, roundHalfEven(source.width / factor)), height: Math.max(1, roundHalfEven(source.height / factor)) };
 }
 
 // ---------------------------------------------------------------------------------------------

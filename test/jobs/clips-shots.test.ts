@@ -17,11 +17,11 @@ const wrapper = join(tmp, 'ffmpeg.sh');
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const table = (file: string) => parseCsvLines(readFileSync(file, 'utf8'), { file }).map((l) => l.row);
-/** The detection decodes the wrapper ffmpeg ran (shotDecodeArgs: area-scaled rgb24, every frame, to stdout), by source file. */
+/** The detection decodes the wrapper ffmpeg ran (shotDecodeArgs: rgb24 scaled by fast_bilinear, every frame, to stdout), by source file. */
 const detections = () =>
   readFileSync(log, 'utf8')
     .split('\n')
-    .filter((l) => l.includes('flags=area,format=rgb24 -vsync 0 -f rawvideo -pix_fmt rgb24 pipe:1'))
+    .filter((l) => l.includes('flags=fast_bilinear+full_chroma_int,format=rgb24 -vsync 0 -f rawvideo -pix_fmt rgb24 pipe:1'))
     .map((l) => /videos\/(\w+)\.mp4/.exec(l)?.[1]);
 
 beforeAll(() => {

@@ -165,11 +165,18 @@ describe('content detector (PySceneDetect ContentDetector semantics)', () => {
     expect(() => contentDetector({ weights: { hue: 0, sat: 0, lum: 0 } })).toThrow(/weights/);
   });
 
-  it('asks for ~160 px wide frames, aspect kept, even, never upscaled', () => {
-    expect(shotFrameSize({ width: 1920, height: 1080 })).toEqual({ width: 160, height: 90 });
-    expect(shotFrameSize({ width: 1080, height: 1920 })).toEqual({ width: 160, height: 284 });
-    expect(shotFrameSize({ width: 720, height: 576 })).toEqual({ width: 160, height: 128 });
-    expect(shotFrameSize({ width: 100, height: 75 })).toEqual({ width: 100, height: 76 });
+  it("asks for PySceneDetect's downscaled size: larger side / 256 as the factor, sides rounded half to even, never upscaled", () => {
+    // Sizes worked out by hand from PySceneDetect 0.7's rule (factor = max(w, h) / 256 when over 256).
+    expect(shotFrameSize({ width: 1920, height: 1080 })).toEqual({ width: 256, height: 144 });
+    expect(shotFrameSize({ width: 1080, height: 1920 })).toEqual({ width: 144, height: 256 });
+    expect(shotFrameSize({ width: 720, height: 576 })).toEqual({ width: 256, height: 205 }); // 576 / 2.8125 = 204.8
+    expect(shotFrameSize({ width: 639, height: 359 })).toEqual({ width: 256, height: 144 }); // 143.82
+    expect(shotFrameSize({ width: 512, height: 270 })).toEqual({ width: 256, height: 135 });
+    expect(shotFrameSize({ width: 512, height: 283 })).toEqual({ width: 256, height: 142 }); // 141.5: half to even
+    expect(shotFrameSize({ width: 512, height: 285 })).toEqual({ width: 256, height: 142 }); // 142.5: half to even
+    expect(shotFrameSize({ width: 256, height: 144 })).toEqual({ width: 256, height: 144 });
+    expect(shotFrameSize({ width: 100, height: 75 })).toEqual({ width: 100, height: 75 });
+    expect(shotFrameSize({ width: 1920, height: 1080 }, 160)).toEqual({ width: 160, height: 90 });
   });
 });
 

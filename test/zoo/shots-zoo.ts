@@ -446,7 +446,8 @@ export async function shotsZoo(seed = SHOTS_SEED, count = SHOTS_COUNT, root = tm
  * Files that once showed a detector failing, kept whatever the seed picks (each named in
  * zoo-shots.test.ts with what failed). `hd-noise-life`: at 1920x1080 a cut from a coloured noise
  * field to a `life` pattern scores 36.97 at PySceneDetect's 256 px (bilinear keeps the noise) but
- * 25.90 at clipstream's 160 px (the area filter averages it away): under the threshold 27.
+ * scored 25.90 at clipstream's former 160 px (the area filter averaged it away): under the
+ * threshold 27. Fixed by analysing PySceneDetect's size with a 2-tap bilinear scaler.
  */
 export const SHOTS_REGRESSIONS: ShotsFile[] = [
   {
