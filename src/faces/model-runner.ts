@@ -5,4 +5,4 @@
  * by `readGraphInterface` (src/infer/graph.ts), which the clips job's plug-in scorers share.
  */
 export { type GraphInterface, readGraphInterface } from '../infer/graph.js';
-export { ModelRunner, openModelRunner, type ModelRunnerOptions } from '../infer/model-runner.js';
+export { ModelRunner, openModelRunner } from '../infer/model-runner.js';
