@@ -100,6 +100,25 @@ describe('plug-in scorers', () => {
     expect(rows.get('grey_51_81')).toMatchObject({ kept: 'false', filter_reason: 'bright_score<0.4' });
   }, 120_000);
 
+  it('clips again with one more scorer: the clips are not cut again, and the new column is filled from their files', async () => {
+    const out = join(dir, 'clips-out');
+    const r = await clips({
+      sources: join(dir, 'in'),
+      spans: join(dir, 'spans.csv'),
+      outputDir: out,
+      scorers: `bright=${model}:unit,raw=${model}:raw`,
+      filter: 'bright_score>=0.4',
+      ...quiet,
+    });
+    expect(r.clipsMade).toBe(0);
+    const rows = parseCsv(await readFile(join(out, 'clips.csv'), 'utf8'));
+    expect(rows).toHaveLength(3);
+    for (const row of rows) {
+      const [s, e] = [Number(row.start_frame), Number(row.end_frame)];
+      expect(Math.abs(Number(row.raw_score) - 255 * truth(s, e, 3)), row.clip_id).toBeLessThan(255 * TOL);
+    }
+  }, 120_000);
+
   it('score (the CLI): the same column on the clips that exist, over --scorer_frames=5 frames; a comma list of two', () => {
     const out = join(dir, 'score-out');
     const second = `dim=${model}:raw`;
