@@ -85,6 +85,14 @@ export const clipsSpec: CommandSpec = {
       default: 'motion,black,frozen,sharpness,brightness,contrast,colorfulness',
     },
     {
+      name: 'scorer',
+      type: 'string[]',
+      description:
+        'Plug-in ONNX scorer name=path.onnx[:imagenet|clip|unit|raw] (repeatable, or a comma list): column {name}_score, the mean over --scorer_frames frames of each clip',
+      library: 'scorers',
+    },
+    { name: 'scorer_frames', type: 'integer', description: 'Frames of each clip a plug-in scorer runs on, evenly spaced', default: 3, library: 'scorerFrames' },
+    {
       name: 'filter',
       type: 'string',
       description:
@@ -153,6 +161,8 @@ const FLAGS: Partial<Record<keyof ClipsOptions, string>> = {
   keepList: 'keep_list',
   tablesEveryS: 'tables_every_s',
   scores: 'scores',
+  scorers: 'scorer',
+  scorerFrames: 'scorer_frames',
   filter: 'filter',
   filtered: 'filtered',
   previews: 'previews',
@@ -214,6 +224,8 @@ export function clipsOptionsFromArgs(args: Record<string, unknown>): ClipsOption
     keepList: args.keep_list as string | undefined,
     tablesEveryS: args.tables_every_s as number | undefined,
     scores: args.scores as string | undefined,
+    scorers: args.scorer as string[] | undefined,
+    scorerFrames: args.scorer_frames as number | undefined,
     filter: args.filter as string | undefined,
     filtered: args.filtered as 'keep' | 'skip' | undefined,
     previews: args.previews as boolean | undefined,

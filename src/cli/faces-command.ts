@@ -1,4 +1,4 @@
-import { parseScorerSpec } from '../faces/scorers.js';
+import { parseScorerSpec } from '../infer/scorers.js';
 import { listFolderVideos } from '../media/video-folder.js';
 import { faces, type FacesOptions } from '../jobs/faces.js';
 import type { JobDefinition } from '../run/job-definition.js';
@@ -118,7 +118,7 @@ export function facesOptionsFromArgs(
     audio: args.audio as 'embed',
     crf: args.crf as number,
     preset: args.preset as string,
-    scorers: ((args.scorer as string[] | undefined) ?? []).map(parseScorerSpec),
+    scorers: ((args.scorer as string[] | undefined) ?? []).map((s) => parseScorerSpec(s, 'scorer')),
     scoreFrames: args.score_frames as number,
     previews: args.previews as boolean,
     device: args.device as string,

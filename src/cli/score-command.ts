@@ -15,6 +15,14 @@ export const scoreSpec: CommandSpec = {
       description: "A list of motion, black, frozen, sharpness, brightness, contrast, colorfulness, text_area; or 'all'",
       default: 'motion,black,frozen,sharpness,brightness,contrast,colorfulness',
     },
+    {
+      name: 'scorer',
+      type: 'string[]',
+      description:
+        'Plug-in ONNX scorer name=path.onnx[:imagenet|clip|unit|raw] (repeatable, or a comma list): column {name}_score, the mean over --scorer_frames frames of each clip',
+      library: 'scorers',
+    },
+    { name: 'scorer_frames', type: 'integer', description: 'Frames of each clip a plug-in scorer runs on, evenly spaced', default: 3, library: 'scorerFrames' },
     { name: 'filter', type: 'string', description: "Terms on the scores, e.g. 'motion>=0.02,black<=0.5': adds kept and filter_reason" },
     { name: 'ffmpeg_path', type: 'string', description: 'ffmpeg binary to use; default FFMPEG_PATH or the bundled one' },
     ...partitionOptions,
@@ -32,6 +40,8 @@ export async function runScore(args: Record<string, unknown>, signal: AbortSigna
     input: args.input as string,
     outputDir: args.out_dir as string,
     scores: args.scores as string,
+    scorers: args.scorer as string[] | undefined,
+    scorerFrames: args.scorer_frames as number | undefined,
     filter: args.filter as string | undefined,
     ffmpegPath: args.ffmpeg_path as string | undefined,
     signal,

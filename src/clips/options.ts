@@ -6,6 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClipstreamError, InvalidOptionError } from '../errors.js';
 import { ClipFingerprinter } from '../features/fingerprint.js';
+import { openPluginScorers, PLUGIN_FRAMES, type ScorerSpec } from '../infer/scorers.js';
 import { loadTextDetector, textArea, type TextBox } from '../infer/text-detector.js';
 import { defaultWarningHandler, type CommonJobOptions, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
@@ -93,6 +94,14 @@ export interface ClipsOptions extends CommonJobOptions<JobProgress> {
    * list of names (`['motion', 'black']` or `'motion,black'`) of SCORE_NAMES.
    */
   scores?: boolean | string | readonly string[];
+  /**
+   * Plug-in ONNX scorers (`'aes=models/aes.onnx:unit'`, a comma list, or an array of those or of
+   * specs): column `{name}_score` after the built-in scores, the model's mean over `scorerFrames`
+   * evenly spaced score frames of each clip (docs/clips.md#plug-in-scorers).
+   */
+  scorers?: string | readonly (string | ScorerSpec)[];
+  /** Frames of each clip a plug-in scorer runs on, evenly spaced (default PLUGIN_FRAMES, 3). */
+  scorerFrames?: number;
   /**
    * Keep only clips passing every rule (`'motion>=0.02,duration>=2'`, or rules): the others get
    * `kept=false` and a `filter_reason` in clips.csv, and their file goes as `filtered` says.
@@ -215,7 +224,16 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
   const names = parseScoreList(options.scores, 'options.scores');
   // Every scored clip also gets its perceptual fingerprint (src/features/fingerprint.ts), which
   // `clipstream dedup` reads from clips.csv instead of decoding the clip again.
-  const scores: ScoreSetup | undefined = names.length > 0 ? { names, columns: [...names, 'fingerprint'], plugins: [() => new ClipFingerprinter()] } : undefined;
+  // Plug-in ONNX scorers (src/infer/scorers.ts): their columns come after the built-in ones.
+  const plug = await openPluginScorers(
+    options.scorers,
+    validateInteger(options.scorerFrames ?? PLUGIN_FRAMES, 'options.scorerFrames', 1, 1000),
+    'options.scorers',
+  );
+  const scores: ScoreSetup | undefined =
+    names.length > 0 || plug.columns.length > 0
+      ? { names, columns: [...names, 'fingerprint', ...plug.columns], plugins: [() => new ClipFingerprinter(), ...plug.plugins] }
+      : undefined;
   // text_area: PP-OCRv4 on a few frames of each finished clip at 640 px (score-file.ts, textAreaOfFile).
   if (scores && names.includes('text_area')) {
     const detector = await loadTextDetector({ onWarning: (m) => onWarning(new ClipstreamError('ERR_MODEL', m)) });

@@ -24,5 +24,5 @@ export { linkTracks, stableBlocks, TrackLinker } from '../faces/tracker.js';
 export { squareAndResize, trackCrop } from '../faces/crops.js';
 export { openFrameStore } from '../faces/lmdb-store.js';
 export { writeLmdbV1 } from '../faces/lmdb-v1.js';
-export { loadScorer, parseScorerSpec } from '../faces/scorers.js';
+export { loadScorer, parseScorerSpec } from '../infer/scorers.js';
 export { imageStats } from '../faces/scores.js';

@@ -6,8 +6,9 @@ import { encodeFaceClip, extractAudioSpan, type EncodeOptions } from './clip-wri
 import type { ClipItem, FaceItem, FaceSource } from './items.js';
 import { encodeFrames, type FrameStore, type ImageFormat } from './lmdb-store.js';
 import type { FaceRow } from './metadata.js';
-import { clipStats, detectionStats, spreadIndices } from './scores.js';
-import type { Scorer } from './scorers.js';
+import { clipStats, detectionStats } from './scores.js';
+import { spreadIndices } from '../infer/scorers.js';
+import type { Scorer } from '../infer/scorers.js';
 import { PreviewWriter } from '../sinks/preview.js';
 
 /** Where the LMDB frame store is, relative to the output folder (the `lmdb_file` column). */

@@ -10,7 +10,7 @@ import type { ImageFormat } from './lmdb-store.js';
 import type { LmdbV1Summary } from './lmdb-v1.js';
 import type { FaceRow } from './metadata.js';
 import type { VideoLog } from './record.js';
-import type { ScorerSpec } from './scorers.js';
+import type { ScorerSpec } from '../infer/scorers.js';
 import { resolveTrackOptions, type TrackOptions } from './tracker.js';
 
 export interface FacesOptions extends TrackOptions, EncodeOptions, CommonJobOptions<FacesProgress>, ModelOptions {

@@ -1,4 +1,5 @@
 import type { Detection } from './boxes.js';
+import { spreadIndices } from '../infer/scorers.js';
 
 export interface ImageStats {
   /** Variance of the 4-neighbour Laplacian of the luma (0–255 scale): higher is sharper. */
@@ -40,12 +41,6 @@ export function imageStats(rgb: Uint8Array, width: number, height: number): Imag
   }
   const lmean = count ? lsum / count : 0;
   return { sharpness: count ? lsq / count - lmean * lmean : 0, brightness: mean / 255, contrast: Math.sqrt(sq / n) / 255 };
-}
-
-/** Up to `count` indices spread evenly over `0..total-1` (first and last included). */
-export function spreadIndices(total: number, count: number): number[] {
-  if (total <= count) return Array.from({ length: total }, (_, i) => i);
-  return Array.from({ length: count }, (_, i) => Math.round((i * (total - 1)) / (count - 1)));
 }
 
 /** Mean image statistics over up to `count` evenly spread frames of a clip. */

@@ -11,7 +11,7 @@ import { resolveFacesOptions, type FacesLmdb, type FacesOptions, type FacesRepor
 import { facesRecordSink, type RecordState } from '../faces/record.js';
 import { RECORDS_DIR, recordPath } from '../faces/records.js';
 import { sampleFramesStage } from '../faces/sample-frames.js';
-import { loadScorer, type Scorer } from '../faces/scorers.js';
+import { loadScorer, type Scorer } from '../infer/scorers.js';
 import { listFolderVideos } from '../media/video-folder.js';
 import { UnitStores } from '../faces/staging.js';
 import { trackStage } from '../faces/track.js';

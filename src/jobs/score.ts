@@ -21,6 +21,7 @@ import { scoreItems, scoreStage, scoreUnits, type ScoreItem, type ScoreUnit, typ
 import { SCORES_DIR } from '../clips/stored-scores.js';
 import { ClipstreamError } from '../errors.js';
 import { parseScoreList, type ScoreSetup } from '../features/clip-scores.js';
+import { openPluginScorers, PLUGIN_FRAMES, type ScorerSpec } from '../infer/scorers.js';
 import { loadTextDetector, textArea, type TextBox } from '../infer/text-detector.js';
 import { runJob } from '../run/runner.js';
 import { expandShardPatterns } from '../shards/brace.js';
@@ -31,7 +32,7 @@ import { defaultWarningHandler, type CommonJobOptions } from '../types.js';
 import { writeCsvAtomic } from '../util/csv.js';
 import { fitName } from '../util/names.js';
 import type { JobProgress } from '../util/progress.js';
-import { validateString } from '../util/validate.js';
+import { validateInteger, validateString } from '../util/validate.js';
 
 export interface ScoreOptions extends CommonJobOptions<JobProgress> {
   /** A folder of clips, or tar shard(s): a path or brace pattern (`shards/shard-{000000..000009}.tar`), or a list. */
@@ -40,6 +41,10 @@ export interface ScoreOptions extends CommonJobOptions<JobProgress> {
   outputDir: string;
   /** Which scores (as the clips job's `scores`; default the pixel scores). */
   scores?: boolean | string | readonly string[];
+  /** Plug-in ONNX scorers, as the clips job's `scorers`: columns `{name}_score` after the scores. */
+  scorers?: string | readonly (string | ScorerSpec)[];
+  /** Frames of each clip a plug-in scorer runs on, evenly spaced (default PLUGIN_FRAMES, 3). */
+  scorerFrames?: number;
   /** Keep only clips passing every rule: `kept` and `filter_reason` columns. */
   filter?: string | readonly FilterRule[];
   ffmpegPath?: string;
@@ -96,19 +101,25 @@ export async function score(options: ScoreOptions): Promise<ScoreReport> {
     throw new ClipstreamError('ERR_INVALID_OPTION', 'options.input is required (a folder of clips or tar shards)', { where: { option: 'options.input' } });
   const onWarning = options.onWarning ?? defaultWarningHandler;
   const names = parseScoreList(options.scores, 'options.scores');
-  if (names.length === 0) throw new ClipstreamError('ERR_INVALID_OPTION', 'options.scores: nothing to score', { where: { option: 'options.scores' } });
-  const setup: ScoreSetup = { names, columns: names };
+  const plug = await openPluginScorers(
+    options.scorers,
+    validateInteger(options.scorerFrames ?? PLUGIN_FRAMES, 'options.scorerFrames', 1, 1000),
+    'options.scorers',
+  );
+  if (names.length === 0 && plug.columns.length === 0)
+    throw new ClipstreamError('ERR_INVALID_OPTION', 'options.scores: nothing to score', { where: { option: 'options.scores' } });
+  const setup: ScoreSetup = plug.columns.length > 0 ? { names, columns: [...names, ...plug.columns], plugins: plug.plugins } : { names, columns: names };
   // text_area: PP-OCRv4 on a few frames of each clip at 640 px (src/clips/score-file.ts, textAreaOfFile).
   if (names.includes('text_area')) {
     const detector = await loadTextDetector({ onWarning: (m) => onWarning(new ClipstreamError('ERR_MODEL', m)) });
     setup.textFile = { detector, area: (boxes, w, h) => textArea(boxes as TextBox[], w, h) };
   }
-  const rules = options.filter === undefined ? [] : parseFilter(options.filter, names, 'options.filter');
+  const rules = options.filter === undefined ? [] : parseFilter(options.filter, setup.columns, 'options.filter');
   for (const r of rules)
-    if (!(names as readonly string[]).includes(r.column))
+    if (!setup.columns.includes(r.column))
       throw new ClipstreamError(
         'ERR_INVALID_OPTION',
-        `options.filter: filter term '${r.column}${r.op}${r.value}': score filters only on scores (${names.join(', ')})`,
+        `options.filter: filter term '${r.column}${r.op}${r.value}': score filters only on scores (${setup.columns.join(', ')})`,
         {
           where: { option: 'options.filter' },
         },

@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clipStats, detectionStats, imageStats, spreadIndices } from '../../src/faces/scores.js';
-import { loadScorer, parseScorerSpec } from '../../src/faces/scorers.js';
+import { clipStats, detectionStats, imageStats } from '../../src/faces/scores.js';
+import { loadScorer, parseScorerSpec, spreadIndices } from '../../src/infer/scorers.js';
 import { GraphBuilder, int, ints } from '../../src/models/onnx-graph.js';
 
 const solid = (n: number, rgb: [number, number, number]) => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClipstreamError } from '../../src/errors.js';
 import { loadFaceDetector } from '../../src/faces/detector.js';
-import { loadScorer } from '../../src/faces/scorers.js';
+import { loadScorer } from '../../src/infer/scorers.js';
 import { renderFace } from '../../src/faces/synthetic.js';
 import { SYNTHETIC_DETECTOR_FILE } from '../../src/faces/synthetic-detector.js';
 import { Extractor } from '../../src/infer/extractor.js';
