@@ -70,7 +70,9 @@ describe('npm pack', () => {
     }
     const stale = paths.filter((p) => p.startsWith('dist/') && !existsSync(join(REPO, 'src', p.slice(5).replace(/(\.d\.ts|\.js)$/, '.ts'))));
     expect(stale, 'dist/ files without a source: run `npm run build` (it empties dist/ first)').toEqual([]);
-    expect(pack.unpackedSize).toBeLessThan(5 * 1024 * 1024);
+    // About 3.8 MB of code and small models, plus the real UltraFace RFB-640 detector (1.6 MB) that
+    // `faces` runs by default; a model or fixture that sneaks in makes it fail.
+    expect(pack.unpackedSize).toBeLessThan(6 * 1024 * 1024);
   });
 });
 
