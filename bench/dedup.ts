@@ -14,20 +14,9 @@ import { pathToFileURL } from 'node:url';
 import { dedup } from '../src/jobs/dedup.js';
 import { parseCsv } from '../src/util/csv.js';
 import type { BenchRow } from './measure.js';
+import { mulberry32 } from '../src/util/random.js';
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
-
-/** A seeded generator, so every run deduplicates the same set. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** clips.csv text for `count` clips: fingerprints with planted copies; returns the text and the planted (copy, original) pairs. */
 function syntheticTable(count: number, seed = 5): { csv: string; planted: Array<[number, number]> } {

@@ -8,6 +8,6 @@
 export { semdedup, type SemdedupOptions, type SemdedupReport } from '../jobs/semdedup.js';
 export { resolveSemdedupOptions, clusterUnits, type ResolvedSemdedupOptions } from '../semdedup/options.js';
 export { SpillReader, SpillWriter, decodeHalfRows, encodeHalfRow } from '../semdedup/spill.js';
-export { kmeansPlusPlus, lloyd, assignAll, seededRandom, type LloydResult } from '../semdedup/kmeans.js';
+export { kmeansPlusPlus, lloyd, assignAll, type LloydResult } from '../semdedup/kmeans.js';
 export { semdedupCluster, type ClusterVerdict, type KeepRule } from '../semdedup/cluster.js';
 export { openGemm, type Gemm, type GemmEngine } from '../semdedup/gemm.js';

@@ -1,4 +1,5 @@
 import { ClipstreamError } from '../errors.js';
+import { mulberry32 } from '../util/random.js';
 
 /** One parameter tensor as a PyTorch state dict holds it (row-major, same shape). */
 export interface ParamTensor {
@@ -45,24 +46,6 @@ function fnv1a(text: string): number {
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
-}
-
-/**
- * mulberry32: tiny, fast, and identical on every platform since it is pure 32-bit integer math.
- *
- * @example
- * const rand = mulberry32(42);
- * rand(); // a float in [0, 1), the same on every run
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

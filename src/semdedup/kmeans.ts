@@ -13,18 +13,6 @@
 import type { Gemm } from './gemm.js';
 import { decodeHalfRows, type SpillReader, type SpillWriter } from './spill.js';
 
-/** A small seeded generator (mulberry32): the same seed gives the same clusters on every rank. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * `count` of `rows` row indices, uniformly without replacement, ascending (Knuth's selection
  * sampling: one pass, nothing held).

@@ -25,7 +25,8 @@ import type { FeatureRecord, Tensor } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { waitForLock } from '../util/lock.js';
 import type { Gemm } from './gemm.js';
-import { assignAll, copySample, kmeansPlusPlus, lloyd, sampleIndices, seededRandom } from './kmeans.js';
+import { assignAll, copySample, kmeansPlusPlus, lloyd, sampleIndices } from './kmeans.js';
+import { mulberry32 } from '../util/random.js';
 import type { ResolvedSemdedupOptions } from './options.js';
 import { decodeHalfRows, SpillReader, SpillWriter } from './spill.js';
 
@@ -194,7 +195,7 @@ export async function fitClusters(
     const n = spill.rows;
     const dim = spill.dim;
     log(`semdedup: ${n} embeddings of ${dim} values spilled (float16) from ${shardCount} shard(s)`);
-    const rand = seededRandom(o.seed);
+    const rand = mulberry32(o.seed);
     // The fit sample: all rows, or a uniform sample copied to a spill of its own.
     let fit = spill;
     if (n > o.kmeansSample) {

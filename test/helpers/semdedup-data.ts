@@ -6,17 +6,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeFeatureRecord, msgpackArrayHeader } from '../../src/sinks/msgpack-numpy.js';
 import type { FeatureRecord } from '../../src/types.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 /** A seeded standard normal generator (Box–Muller on mulberry32). */
 export function gaussian(seed: number): () => number {
-  let a = seed >>> 0;
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
+  const rand = mulberry32(seed);
+  // Half a step up, so the logarithm never sees 0 (exact: both terms are multiples of 2^-33).
+  const u = () => rand() + 2 ** -33;
   return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
 }
 

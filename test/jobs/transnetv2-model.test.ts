@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModelFromArgs } from '../../src/cli/models-command.js';
 import { transnetV2Detector } from '../../src/infer/transnetv2.js';
-import { mulberry32 } from '../../src/models/params.js';
+import { mulberry32 } from '../../src/util/random.js';
 import { describeTransNetV2, TRANSNETV2_FULL, TRANSNETV2_SMALL } from '../../src/models/transnetv2.js';
 import { REPO, runCli } from '../helpers/run-cli.js';
 

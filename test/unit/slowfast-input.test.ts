@@ -7,7 +7,7 @@ import { Extractor } from '../../src/infer/extractor.js';
 import { normalisationTable, writeVideoCTHW } from '../../src/infer/tensors.js';
 import { toFloat16Model } from '../../src/models/fp16.js';
 import { readModelInfo } from '../../src/models/info.js';
-import { mulberry32 } from '../../src/models/params.js';
+import { mulberry32 } from '../../src/util/random.js';
 import { buildSlowFast, describeSlowFast, SLOWFAST_SMALL, type SlowFastConfig } from '../../src/models/slowfast.js';
 import type { DecodedVideo, Sample } from '../../src/types.js';
 

@@ -7,18 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { FingerprintSet, groupNearDuplicates, planBands, setDistance } from '../../src/dedup/lsh.js';
 import { fingerprintDistance, popcount32 } from '../../src/features/fingerprint.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 /** A seeded generator for the test's own data (not the one the bands use). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FRAMES = 8;
 const STRIDE = 2 * FRAMES;

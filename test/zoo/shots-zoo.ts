@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { runTool } from '../../src/media/process.js';
 import { generatorFfmpeg } from './generated.js';
 import { type ZooEntry, type ZooTruth, zooSet } from './zoo.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 export type SceneKind = 'testsrc2' | 'bars' | 'mandelbrot' | 'life' | 'gradients' | 'noise' | 'photo' | 'cellauto';
 export type EventKind = 'flash' | 'pan' | 'dissolve' | 'fade' | 'subtitle';
@@ -100,18 +101,6 @@ export function photoPath(): string | null {
   return null;
 }
 
-/** mulberry32: a small seeded generator, the same numbers on every machine. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const FORMATS: Array<Pick<ShotsFile, 'container' | 'codec'>> = [
   { container: 'mp4', codec: 'h264' },
   { container: 'webm', codec: 'vp9' },
@@ -140,7 +129,7 @@ const PLAIN: SceneKind[] = ['testsrc2', 'bars', 'mandelbrot', 'life', 'gradients
  * round-robin (each event in at least two files from 5 files on), among 4-6 shots joined by cuts.
  */
 export function pickShotsFiles(seed: number, count: number): ShotsFile[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const shuffle = <T>(xs: readonly T[]) => {
     const a = [...xs];
@@ -219,7 +208,7 @@ function gradients(size: string, seed: number, speed: number, n: number, r: () =
 
 /** The input args and the filter chain (from `[IN]`) of one shot, `frames` long at UNIT fps. */
 function shotSource(s: ShotSpec, w: number, h: number, photo: string | null): { input: string[]; chain: string } {
-  const r = rng(s.seed);
+  const r = mulberry32(s.seed);
   const lavfi = (src: string) => ['-f', 'lavfi', '-i', src];
   const size = `${w}x${h}`;
   switch (s.scene) {
