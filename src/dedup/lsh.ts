@@ -58,7 +58,7 @@ export class FingerprintSet {
   }
 }
 
-/** Mean Hamming distance of fingerprints i and j of a set. */
+/** Mean Hamming distance of fingerprints i and j of a set. @internal (the LSH test checks pairs with it) */
 export function setDistance(set: FingerprintSet, i: number, j: number): number {
   const n = 2 * set.frames;
   const w = set.words;
