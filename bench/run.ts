@@ -49,6 +49,7 @@ import { benchShots } from './shots.js';
 import { benchSemdedup } from './semdedup.js';
 import { benchDedup } from './dedup.js';
 import { benchScores } from './scores.js';
+import { SectionClock } from './sections.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -217,6 +218,8 @@ async function main(): Promise<void> {
   const extractOptions = { batchSize: cfg.batchSize, parallelDecoders: cfg.numWorkers, threads: cfg.threads, intraOpThreads: cfg.intraOp };
 
   log(`clipstream bench (${cfg.mode}) on ${machine.cpu}, ${cores} cores`);
+  const clock = new SectionClock();
+  clock.start('workload');
   log('making the workload...');
   const t0 = Date.now();
   const made = await makeClips(WORK, cfg.workload, log);
@@ -233,6 +236,7 @@ async function main(): Promise<void> {
 
   // 1. Decode overhead
   if (want('decode')) {
+    clock.start('decode');
     log('1. decode overhead...');
     const ds = await set(cfg.decodeClips);
     const files = ds.sources.map((i) => made.paths[i]!);
@@ -310,6 +314,7 @@ async function main(): Promise<void> {
   let audioStageRate: number | null = null;
   let visualStageCpu: number | null = null;
   let audioStageCpu: number | null = null;
+  clock.start('models load');
   const videos = makeVideos(4);
   const audios = makeAudios(4, cfg.workload.seconds);
   const examples = audios.map(audioExamplesFor);
@@ -320,6 +325,7 @@ async function main(): Promise<void> {
   const audioExampleSamples = (n: number) => () => Array.from({ length: n }, (_, i) => fakeSample(i, { audioExamples: examples[i % examples.length]! }));
   const audioPcmSamples = (n: number) => () => Array.from({ length: n }, (_, i) => fakeSample(i, { audio: audios[i % audios.length]! }));
   if (want('infer') || want('pipeline')) {
+    clock.start('infer');
     log('2. inference ceiling...');
     const visualUint8 = (await readModelInfo(visualPath)).inputs[0]?.type === 'uint8';
     const bareV = await bareInference(visualPath, visualUint8 ? [32, 256, 256, 3] : [3, 32, 256, 256], cfg.batchSizes, cfg.bareSeconds, intraOp);
@@ -368,6 +374,7 @@ async function main(): Promise<void> {
 
   // 6. Batching
   if (want('batching')) {
+    clock.start('batching');
     log('6. batching...');
     const bs = 8;
     const fast = await modelStage(audio, audioExampleSamples(cfg.audioItems), bs);
@@ -417,6 +424,7 @@ async function main(): Promise<void> {
 
   // 3. Pipeline efficiency
   if (want('pipeline')) {
+    clock.start('pipeline');
     log('3. pipeline efficiency...');
     const ps = await set(cfg.pipelineClips);
     const rd = await readAlone(ps.shards);
@@ -509,6 +517,7 @@ async function main(): Promise<void> {
 
   // 4. Against the obvious script
   if (want('naive')) {
+    clock.start('naive');
     log('4. the obvious script...');
     const ns = await set(cfg.naiveClips);
     const naive = await naiveExtract(ns.shards, join(WORK, 'out', 'naive'), visualPath, audioPath);
@@ -543,6 +552,7 @@ async function main(): Promise<void> {
 
   // 7. Scaling
   if (want('scaling')) {
+    clock.start('scaling');
     log('7. scaling...');
     // Raw: the run's seconds over its clips (start-up included: model loads, worker start, the
     // first clip's way through the pipeline, ~2-3 s). Steady: the seconds after the first clip
@@ -609,6 +619,7 @@ async function main(): Promise<void> {
 
   // 5. Memory
   if (want('memory')) {
+    clock.start('memory');
     log('5. memory...');
     const [small, large] = [Math.min(...cfg.memory), Math.max(...cfg.memory)];
     const a = await childRun(small);
@@ -672,6 +683,7 @@ async function main(): Promise<void> {
   // 8. Queue overhead: 1, 2, 4 queue workers against as many --rank/--world runs (bench/queue.ts).
   // Smoke runs it only when asked (--only queue): it starts redis-server and several CLI processes.
   if (cfg.mode === 'smoke' ? cfg.only?.has('queue') : want('queue')) {
+    clock.start('queue');
     log('8. queue workers...');
     const qs = await makeClipSet(WORK, cfg.workload, cfg.mode === 'full' ? 96 : cfg.mode === 'quick' ? 32 : 4, cfg.mode === 'smoke' ? 2 : 4);
     const q = await benchQueue(qs.shards, { workers: cfg.mode === 'smoke' ? [1] : [1, 2, 4], log });
@@ -682,11 +694,13 @@ async function main(): Promise<void> {
   }
 
   if (cfg.mode === 'smoke' ? cfg.only?.has('faces') : want('faces')) {
+    clock.start('faces');
     log('faces: peak RSS on 1/2/5-minute videos (quick: 15/30/75 s), detector on the worker vs the main thread');
     rows.push(...(await benchFaces({ quick: cfg.mode !== 'full', log })));
   }
 
   if (cfg.mode === 'smoke' ? cfg.only?.has('clips') : want('clips')) {
+    clock.start('clips');
     log('clips: cost per clip, 100 clips from a 30-min source vs 10 from a 3-min one, with peak RSS');
     rows.push(...(await benchClipsJob({ log })));
     log(`clips: table work per video with ${cfg.mode === 'full' ? 10000 : cfg.mode === 'quick' ? 2000 : 200} videos recorded`);
@@ -694,12 +708,14 @@ async function main(): Promise<void> {
   }
 
   if (cfg.mode === 'smoke' ? cfg.only?.has('scores') : want('scores')) {
+    clock.start('scores');
     log('scores: clips job CPU with per-clip scores vs without, side by side');
     rows.push(...(await benchScores({ seconds: cfg.mode === 'full' ? 40 : 10, repeat: cfg.mode === 'full' ? 2 : 1, log })));
   }
 
   // 9. segments: the job vs a bare decode → session.run → encode loop and vs the seed's method; RSS short vs long source
   if (want('segments')) {
+    clock.start('segments');
     log('9. segments...');
     const s = await benchSegments(cfg.mode, log, join(WORK, 'segments'));
     rows.push(...s.rows);
@@ -708,6 +724,7 @@ async function main(): Promise<void> {
 
   // 10. shots: detectShots vs PySceneDetect (when CLIPSTREAM_PYSCENEDETECT is set) on a 1080p video; RSS 1 vs 10 min
   if (cfg.mode === 'smoke' ? cfg.only?.has('shots') : want('shots')) {
+    clock.start('shots');
     log('10. shots...');
     const s = await benchShots({ mode: cfg.mode, log });
     rows.push(...s.rows);
@@ -717,6 +734,7 @@ async function main(): Promise<void> {
   // 11. semdedup: k-means + clusters on N × 2,304 float16 rows; peak RSS flat in the number of shards; ONNX vs JS products.
   // Smoke runs it only when asked (--only semdedup).
   if (cfg.mode === 'smoke' ? cfg.only?.has('semdedup') : want('semdedup')) {
+    clock.start('semdedup');
     log('11. semdedup...');
     const s = await benchSemdedup(cfg.mode, log, join(WORK, 'semdedup'));
     rows.push(...s.rows);
@@ -725,6 +743,7 @@ async function main(): Promise<void> {
 
   // 12. dedup: synthetic fingerprints with planted copies, deduplicated end to end (target: 100,000 in under a minute)
   if (want('dedup')) {
+    clock.start('dedup');
     const count = cfg.mode === 'full' ? 100_000 : cfg.mode === 'quick' ? 20_000 : 2000;
     log(`12. dedup: ${count} fingerprints end to end...`);
     const d = await benchDedup({ count, log });
@@ -732,6 +751,9 @@ async function main(): Promise<void> {
     figures.dedup = d.figures;
   }
 
+  clock.stop();
+  figures.sections = clock.times;
+  log(`time per section (load average at start and end; other processes inflate wall, not CPU):\n${clock.summary(cores)}`);
   figures.totalSeconds = r2((Date.now() - started) / 1000);
   figures.loadAverageAtEnd = loadavg().map(r2);
   figures.rows = rows;
