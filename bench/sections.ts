@@ -23,9 +23,15 @@ export interface SectionTime {
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
+const line = (s: SectionTime) =>
+  `  ${s.section.padEnd(14)} ${s.wallSeconds.toFixed(1).padStart(7)} s wall  ${s.cpuSeconds === null ? '      ?' : s.cpuSeconds.toFixed(1).padStart(7)} s CPU  load ${s.loadAtStart.toFixed(1)} → ${s.loadAtEnd.toFixed(1)}`;
+
 export class SectionClock {
   readonly times: SectionTime[] = [];
   private open: { section: string; t: number; cpu: number | null; load: number } | null = null;
+
+  /** `log`, when given, gets each section's line as it closes (a run stopped early still shows where its time went). */
+  constructor(private readonly log?: (s: string) => void) {}
 
   /** Closes the section running, if any, and starts `section`. */
   start(section: string): void {
@@ -46,14 +52,12 @@ export class SectionClock {
       loadAtStart: r2(o.load),
       loadAtEnd: r2(loadavg()[0]!),
     });
+    this.log?.(`   [${line(this.times.at(-1)!).trim()}]`);
   }
 
   /** One line per section, and the totals with the idle estimate Σ max(cpu / cores, serial floor). */
   summary(cores: number): string {
-    const lines = this.times.map(
-      (s) =>
-        `  ${s.section.padEnd(14)} ${s.wallSeconds.toFixed(1).padStart(7)} s wall  ${s.cpuSeconds === null ? '      ?' : s.cpuSeconds.toFixed(1).padStart(7)} s CPU  load ${s.loadAtStart.toFixed(1)} → ${s.loadAtEnd.toFixed(1)}`,
-    );
+    const lines = this.times.map(line);
     const wall = this.times.reduce((n, s) => n + s.wallSeconds, 0);
     const cpu = this.times.every((s) => s.cpuSeconds !== null) ? this.times.reduce((n, s) => n + s.cpuSeconds!, 0) : null;
     lines.push(
