@@ -127,17 +127,23 @@ async function source(minutes: number): Promise<string> {
  *
  * @example rows.push(...(await benchClipsJob({ log: console.log })));
  */
-export async function benchClipsJob(o: { log: (s: string) => void; quick?: boolean }): Promise<BenchRow[]> {
-  // Full: 100 clips from a 30-min source vs 10 from a 3-min one; quick: 10 from the 3-min one vs 3 from 1 min.
-  const [[longMin, longClips], [shortMin, shortClips]] = o.quick
+export async function benchClipsJob(o: { log: (s: string) => void; quick?: boolean; smoke?: boolean }): Promise<BenchRow[]> {
+  // Full: 100 clips from a 30-min source vs 10 from a 3-min one; quick: 10 from the 3-min one vs 3 from
+  // 1 min; smoke: 3 from a 2-min one vs 2 from 1 min.
+  const [[longMin, longClips], [shortMin, shortClips]] = o.smoke
     ? [
-        [3, 10],
-        [1, 3],
+        [2, 3],
+        [1, 2],
       ]
-    : [
-        [30, 100],
-        [3, 10],
-      ];
+    : o.quick
+      ? [
+          [3, 10],
+          [1, 3],
+        ]
+      : [
+          [30, 100],
+          [3, 10],
+        ];
   const t0 = performance.now();
   const [long, short] = [await source(longMin), await source(shortMin)];
   o.log(`   sources ready in ${r2((performance.now() - t0) / 1000)} s (${longMin} and ${shortMin} min, 320x180 @ 10 fps, with audio)`);

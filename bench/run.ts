@@ -129,7 +129,7 @@ function parseArgs(argv: string[]): Config {
             mode,
             workload: SMOKE_WORKLOAD,
             shardSize: 2,
-            decodeClips: 4,
+            decodeClips: 2,
             bareSeconds: 0.1,
             batchSizes: [1, 2],
             visualItems: 2,
@@ -706,14 +706,14 @@ async function main(): Promise<void> {
 
   if (want('faces')) {
     clock.start('faces');
-    log('faces: peak RSS on 1/2/5-minute videos (quick and smoke: 4/8/16 s), detector on the worker vs the main thread');
-    rows.push(...(await benchFaces({ quick: cfg.mode !== 'full', log })));
+    log('faces: peak RSS on 1/2/5-minute videos (quick: 4/8/16 s, smoke: 2/4/8 s), detector on the worker vs the main thread');
+    rows.push(...(await benchFaces({ quick: cfg.mode !== 'full', lengths: cfg.mode === 'smoke' ? [2, 4, 8] : undefined, log })));
   }
 
   if (want('clips')) {
     clock.start('clips');
     log('clips: cost per clip, 100 clips from a 30-min source vs 10 from a 3-min one, with peak RSS');
-    rows.push(...(await benchClipsJob({ log, quick: cfg.mode !== 'full' })));
+    rows.push(...(await benchClipsJob({ log, quick: cfg.mode !== 'full', smoke: cfg.mode === 'smoke' })));
     log(`clips: table work per video with ${cfg.mode === 'full' ? 10000 : 200} videos recorded`);
     rows.push(...(await benchClipTables({ videos: cfg.mode === 'full' ? 10_000 : 200, log })));
   }
