@@ -22,7 +22,7 @@ import type { ClipstreamError } from '../src/errors.js';
 import { decodeClip, type ResolvedDecodeOptions, resolveDecodeOptions, rgbFilter } from '../src/media/decode.js';
 import { parseCrossingId, pickCrossings } from '../test/zoo/crossings.js';
 import { generatedEntries } from '../test/zoo/generated.js';
-import { cpuSeconds, decodeOurs } from './measure.js';
+import { cpuSeconds, decodeBaseline, decodeOurs } from './measure.js';
 import { QUICK_WORKLOAD, makeClipSet, makeClips } from './workload.js';
 import { predictFrameCount } from '../src/media/mp4.js';
 import { FrameResizer } from '../src/media/resize.js';
@@ -120,7 +120,7 @@ function countFrames(av: NodeAv, data: Buffer, o: ResolvedDecodeOptions): number
   try {
     const vs = demuxer.video();
     if (!vs) throw new Error('no video stream');
-    const dec = av.Decoder.createSync(vs, { threadCount: o.threads });
+    const dec = av.Decoder.createSync(vs, { threadCount: o.threads, exitOnError: false });
     let n = 0;
     let done = false;
     const drain = () => {
@@ -158,8 +158,9 @@ export function decodeInProcess(av: NodeAv, data: Buffer, o: ResolvedDecodeOptio
     const vs = o.video ? demuxer.video() : null;
     if (o.video && !vs) throw new Error('no video stream');
     const as = o.audio ? demuxer.audio() : null;
-    const vdec = vs ? av.Decoder.createSync(vs, { threadCount: o.threads }) : null;
-    const adec = as ? av.Decoder.createSync(as, { threadCount: 1 }) : null;
+    // exitOnError false: a packet the decoder rejects is skipped, as the ffmpeg CLI does (no -xerror).
+    const vdec = vs ? av.Decoder.createSync(vs, { threadCount: o.threads, exitOnError: false }) : null;
+    const adec = as ? av.Decoder.createSync(as, { threadCount: 1, exitOnError: false }) : null;
     const vfilter = vs ? av.FilterAPI.create(`${rotationFilter(av, vs)}${rgbFilter(o.colorMatrix)}`, { graph: { nbThreads: 1 } }) : null;
     const afilter = as
       ? av.FilterAPI.create(`atrim=end=${o.windowSeconds},aresample=${o.sampleRate},aformat=sample_fmts=flt`, { graph: { nbThreads: 1 } })
@@ -258,6 +259,39 @@ export function decodeInProcess(av: NodeAv, data: Buffer, o: ResolvedDecodeOptio
   }
 }
 
+/** Demux and decode only (the window's video frames and the audio), no conversion: the decoders' own cost. */
+export function decodeOnlyInProcess(av: NodeAv, data: Buffer, o: ResolvedDecodeOptions): number {
+  const demuxer = av.Demuxer.openSync(data);
+  try {
+    const vs = demuxer.video();
+    const as = o.audio ? demuxer.audio() : null;
+    const vdec = vs ? av.Decoder.createSync(vs, { threadCount: o.threads, exitOnError: false }) : null;
+    const adec = as ? av.Decoder.createSync(as, { threadCount: 1, exitOnError: false }) : null;
+    let n = 0;
+    const drain = (dec: AvDecoder, s: AvStream) => {
+      for (let f = dec.receiveSync(); isFrame(av, f); f = dec.receiveSync()) {
+        if (s === vs && frameSeconds(f, s) < o.windowSeconds) n++;
+        f.free();
+      }
+    };
+    for (const p of demuxer.packetsSync()) {
+      if (p === null) break;
+      if (vs && p.streamIndex === vs.index) {
+        vdec!.decodeSync(p);
+        drain(vdec!, vs);
+      } else if (as && p.streamIndex === as.index) {
+        adec!.decodeSync(p);
+        drain(adec!, as);
+      }
+    }
+    vdec?.close();
+    adec?.close();
+    return n;
+  } finally {
+    demuxer.closeSync();
+  }
+}
+
 export async function decodeFileInProcess(av: NodeAv, file: string, o: ResolvedDecodeOptions): Promise<InProcessClip> {
   return decodeInProcess(av, await readFile(file), o);
 }
@@ -320,24 +354,41 @@ async function compareMode(av: NodeAv, o: ResolvedDecodeOptions): Promise<void> 
 async function cpuMode(av: NodeAv, o: ResolvedDecodeOptions, clips: number, reps: number): Promise<void> {
   const made = await makeClips(WORK, QUICK_WORKLOAD);
   const set = await makeClipSet(WORK, QUICK_WORKLOAD, clips, clips);
-  const bytes = set.sources.map((i) => readFileSync(made.paths[i]!));
+  const files = set.sources.map((i) => made.paths[i]!);
+  const bytes = files.map((f) => readFileSync(f));
   const opts = { concurrency: 1, threads: o.threads, video: o.video, audio: o.audio, resize: 'exact' as const };
   decodeInProcess(av, bytes[0]!, o); // warm-up (library load)
   const rows: Array<Record<string, unknown>> = [];
   for (let rep = 0; rep < reps; rep++) {
     const l0 = load();
     const ours = await decodeOurs(set.shards, opts);
+    const bare = await decodeBaseline(files, opts);
     const c0 = cpuSeconds()!;
     const t0 = performance.now();
     for (const b of bytes) decodeInProcess(av, b, o);
     const inCpu = cpuSeconds()! - c0;
     const inWall = (performance.now() - t0) / 1000;
+    const c1 = cpuSeconds()!;
+    for (const b of bytes) decodeOnlyInProcess(av, b, o);
+    const onlyCpu = cpuSeconds()! - c1;
+    // The ffmpeg CLI's decode alone (same window, same threads, no filter, null output), spawned and reaped here.
+    const c3 = cpuSeconds()!;
+    for (const f of files) {
+      const maps = [...(o.video ? ['-map', '0:v:0'] : []), ...(o.audio ? ['-map', '0:a:0'] : [])];
+      const args = ['-v', 'error', '-threads', String(o.threads), '-t', String(o.windowSeconds), '-i', f, ...maps, '-f', 'null', '-'];
+      if (spawnSync(o.ffmpeg, args).status !== 0) throw new Error(`ffmpeg decode-only failed on ${f}`);
+    }
+    const cliOnlyCpu = cpuSeconds()! - c3;
     const row = {
       rep,
       load: `${l0} → ${load()}`,
       oursCpuPerClip: r3(ours.cpuSeconds! / ours.clips),
+      bareFfmpegCpuPerClip: r3(bare.cpuSeconds! / bare.clips),
       nodeAvCpuPerClip: r3(inCpu / bytes.length),
+      nodeAvDecodeOnlyCpuPerClip: r3(onlyCpu / bytes.length),
+      ffmpegCliDecodeOnlyCpuPerClip: r3(cliOnlyCpu / files.length),
       cpuRatio: r3(ours.cpuSeconds! / inCpu),
+      bareToNodeAvCpuRatio: r3(bare.cpuSeconds! / bare.clips / (inCpu / bytes.length)),
       oursWallPerClip: r3(ours.seconds / ours.clips),
       nodeAvWallPerClip: r3(inWall / bytes.length),
       failed: ours.failed,
@@ -345,8 +396,33 @@ async function cpuMode(av: NodeAv, o: ResolvedDecodeOptions, clips: number, reps
     rows.push(row);
     console.log(JSON.stringify(row));
   }
-  const ratios = rows.map((r) => r.cpuRatio as number).sort((a, b) => a - b);
-  console.log(JSON.stringify({ clips, reps, video: o.video, audio: o.audio, medianCpuRatio: ratios[Math.floor(ratios.length / 2)] }));
+  // FrameResizer alone (the same JS work in both designs): 32 frames per clip at each clip's size.
+  const c2 = cpuSeconds()!;
+  for (const i of set.sources) {
+    const c = made.clips[i]!;
+    const resizer = new FrameResizer(c.width, c.height, o.size, o.crop);
+    const src = new Uint8Array(resizer.frameBytes).fill(90);
+    const dst = new Uint8Array(o.numFrames * o.size * o.size * 3);
+    for (let k = 0; k < o.numFrames; k++) resizer.resize(src, 0, dst, k * o.size * o.size * 3);
+  }
+  const resizeCpuPerClip = r3((cpuSeconds()! - c2) / set.sources.length);
+  const median = (k: string) => rows.map((r) => r[k] as number).sort((a, b) => a - b)[Math.floor(rows.length / 2)];
+  console.log(
+    JSON.stringify({
+      clips,
+      reps,
+      video: o.video,
+      audio: o.audio,
+      medianOursCpuPerClip: median('oursCpuPerClip'),
+      medianBareFfmpegCpuPerClip: median('bareFfmpegCpuPerClip'),
+      medianNodeAvCpuPerClip: median('nodeAvCpuPerClip'),
+      medianNodeAvDecodeOnlyCpuPerClip: median('nodeAvDecodeOnlyCpuPerClip'),
+      medianFfmpegCliDecodeOnlyCpuPerClip: median('ffmpegCliDecodeOnlyCpuPerClip'),
+      resizeCpuPerClip,
+      medianCpuRatio: median('cpuRatio'),
+      medianBareToNodeAvCpuRatio: median('bareToNodeAvCpuRatio'),
+    }),
+  );
 }
 
 /** Broken inputs, each decoded in a child process so that a native crash shows as its exit. */
@@ -391,6 +467,75 @@ async function crashMode(): Promise<void> {
   }
 }
 
+/** A deterministic mutant of `good`: truncated, bytes flipped, or a block overwritten (seeded). */
+function mutant(good: Buffer, seed: number): Buffer {
+  let x = seed * 2654435761 + 1;
+  const rnd = () => {
+    x = (x * 1103515245 + 12345) >>> 0;
+    return x / 2 ** 32;
+  };
+  const kind = seed % 4;
+  if (kind === 0) return good.subarray(0, Math.floor(rnd() * good.length));
+  const b = Buffer.from(good);
+  if (kind === 1) for (let k = 0, n = 1 + Math.floor(rnd() * 50); k < n; k++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+  else if (kind === 2) {
+    // the header region (moov at the front: fast-start clips)
+    for (let k = 0, n = 1 + Math.floor(rnd() * 20); k < n; k++) b[Math.floor(rnd() * Math.min(b.length, 8000))] = Math.floor(rnd() * 256);
+  } else {
+    const at = Math.floor(rnd() * b.length);
+    for (let i = at; i < Math.min(b.length, at + 4096); i++) b[i] = Math.floor(rnd() * 256);
+  }
+  return b;
+}
+
+/**
+ * Many mutants decoded in one child process after another (the child reports each); when the
+ * child dies (a native crash: a signal, or an abort), the parent records the mutant and starts
+ * a new child from the next one.
+ */
+async function fuzzMode(count: number): Promise<void> {
+  const made = await makeClips(WORK, QUICK_WORKLOAD);
+  let start = 0;
+  const tally: Record<string, number> = {};
+  const deaths: Array<Record<string, unknown>> = [];
+  while (start < count) {
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), 'fuzzchild', String(start), String(count)], {
+      encoding: 'utf8',
+      timeout: 600_000,
+      maxBuffer: 64 << 20,
+      env: { ...process.env, NODEAV_WORK: WORK, NODEAV_PATHS: made.paths.join(':') },
+    });
+    const lines = child.stdout.split('\n').filter((l) => /^\d+ /.test(l));
+    let last = start - 1;
+    for (const l of lines) {
+      const [i, result] = [Number(l.slice(0, l.indexOf(' '))), l.slice(l.indexOf(' ') + 1)];
+      if (result.startsWith('start')) continue;
+      last = i;
+      const key = result.startsWith('ok') ? 'ok' : result.slice(0, 60);
+      tally[key] = (tally[key] ?? 0) + 1;
+    }
+    if (child.status === 0 && last === count - 1) break;
+    const died = last + 1;
+    deaths.push({ mutant: died, status: child.status, signal: child.signal, stderrTail: child.stderr.trim().slice(-300) });
+    start = died + 1;
+  }
+  console.log(JSON.stringify({ mutants: count, deaths, tally }));
+}
+
+async function fuzzChild(av: NodeAv, start: number, count: number, o: ResolvedDecodeOptions): Promise<void> {
+  const goods = (process.env.NODEAV_PATHS ?? '').split(':').map((p) => readFileSync(p));
+  for (let i = start; i < count; i++) {
+    const b = mutant(goods[i % goods.length]!, i);
+    process.stdout.write(`${i} start\n`);
+    try {
+      const r = decodeInProcess(av, b, o);
+      process.stdout.write(`${i} ok ${r.decodedFrames}\n`);
+    } catch (e) {
+      process.stdout.write(`${i} threw ${(e as Error).message.replace(/\s+/g, ' ').slice(0, 80)}\n`);
+    }
+  }
+}
+
 async function oneMode(av: NodeAv, file: string, o: ResolvedDecodeOptions): Promise<void> {
   try {
     const r = decodeInProcess(av, await readFile(file), o);
@@ -418,10 +563,12 @@ async function main(): Promise<void> {
   const av = await loadNodeAv();
   const o = resolveDecodeOptions({ video: process.env.NODEAV_VIDEO !== '0', audio: process.env.NODEAV_AUDIO !== '0' });
   if (mode === 'one') return oneMode(av, rest[0]!, o);
+  if (mode === 'fuzzchild') return fuzzChild(av, Number(rest[0]), Number(rest[1]), o);
   console.log(JSON.stringify({ node: process.version, nodeAvFfmpeg: av.ffmpegVersion?.() ?? null, ffmpeg: o.ffmpeg, load: load() }));
   if (mode === 'compare') return compareMode(av, o);
   if (mode === 'cpu') return cpuMode(av, o, Number(rest[0] ?? 16), Number(rest[1] ?? 5));
   if (mode === 'crash') return crashMode();
+  if (mode === 'fuzz') return fuzzMode(Number(rest[0] ?? 200));
   if (mode === 'zoo')
     return zooMode(
       av,
