@@ -108,10 +108,11 @@ function isFrame(av: NodeAv, x: unknown): x is AvFrame {
   return x instanceof av.Frame;
 }
 
-/** Seconds of a frame from the stream's start. */
+/** Seconds of a frame from the stream's start (the frame's own time base: the decoder may set 1/sample rate). */
 function frameSeconds(f: AvFrame, stream: AvStream): number {
-  const start = stream.startTime < 0n || stream.startTime > 1n << 62n ? 0n : stream.startTime;
-  return (Number(f.pts - start) * stream.timeBase.num) / stream.timeBase.den;
+  const start = stream.startTime < 0n || stream.startTime > 1n << 62n ? 0 : (Number(stream.startTime) * stream.timeBase.num) / stream.timeBase.den;
+  const tb = f.timeBase.den > 0 ? f.timeBase : stream.timeBase;
+  return (Number(f.pts) * tb.num) / tb.den - start;
 }
 
 /** Counts the video frames of the window (when the container index predicts none). */
@@ -147,8 +148,8 @@ function countFrames(av: NodeAv, data: Buffer, o: ResolvedDecodeOptions): number
  * decodeClip's exact-mode work, in this process. Throws (a JS error) on what node-av reports;
  * what happens on a native fault is what the `crash` mode of this script measures.
  */
-export function decodeInProcess(av: NodeAv, data: Buffer, o: ResolvedDecodeOptions): InProcessClip {
-  let total = o.video ? predictFrameCount(data, o.windowSeconds) : null;
+export function decodeInProcess(av: NodeAv, data: Buffer, o: ResolvedDecodeOptions, known: number | null = null): InProcessClip {
+  let total = o.video ? (known ?? predictFrameCount(data, o.windowSeconds)) : null;
   if (o.video && total === null) total = countFrames(av, data, o);
   if (o.video && !total) throw new Error('no video frame could be decoded');
   const picks = total ? linspaceIndices(total, o.numFrames) : [];
@@ -163,7 +164,7 @@ export function decodeInProcess(av: NodeAv, data: Buffer, o: ResolvedDecodeOptio
     const adec = as ? av.Decoder.createSync(as, { threadCount: 1, exitOnError: false }) : null;
     const vfilter = vs ? av.FilterAPI.create(`${rotationFilter(av, vs)}${rgbFilter(o.colorMatrix)}`, { graph: { nbThreads: 1 } }) : null;
     const afilter = as
-      ? av.FilterAPI.create(`atrim=end=${o.windowSeconds},aresample=${o.sampleRate},aformat=sample_fmts=flt`, { graph: { nbThreads: 1 } })
+      ? av.FilterAPI.create(`atrim=duration=${o.windowSeconds},aresample=${o.sampleRate},aformat=sample_fmts=flt`, { graph: { nbThreads: 1 } })
       : null;
     const frameBytes = o.size * o.size * 3;
     const frames = vs ? new Uint8Array(o.numFrames * frameBytes) : null;
@@ -236,7 +237,11 @@ export function decodeInProcess(av: NodeAv, data: Buffer, o: ResolvedDecodeOptio
     }
     vfilter?.close();
     afilter?.close();
-    if (vs && index !== total) throw new Error(`decoded ${index} frames of the window, the index said ${total}`);
+    // The index was wrong (an edit list, a header that lies): pick again from the frames really decoded, as decodeClip does.
+    if (vs && index !== total) {
+      if (known === null && index > 0) return decodeInProcess(av, data, o, index);
+      throw new Error(`decoded ${index} frames of the window, ${known === null ? 'the index said' : 'the first pass'} ${total}`);
+    }
     let pcm: Float32Array | null = null;
     if (as) {
       const bytes = Buffer.concat(chunks);
@@ -331,9 +336,15 @@ async function agree(av: NodeAv, file: string, o: ResolvedDecodeOptions): Promis
     row.frames = [ours.video?.decodedFrames ?? null, theirs.decodedFrames];
     row.pixelMaxAbsDiff = maxAbsDiff(ours.video?.frames ?? null, theirs.frames);
     let differing = 0;
+    let sum = 0;
     if (ours.video && theirs.frames && ours.video.frames.length === theirs.frames.length)
-      for (let i = 0; i < theirs.frames.length; i++) if (ours.video.frames[i] !== theirs.frames[i]) differing++;
+      for (let i = 0; i < theirs.frames.length; i++) {
+        const d = Math.abs(ours.video.frames[i]! - theirs.frames[i]!);
+        if (d) differing++;
+        sum += d;
+      }
     row.pixelsDiffering = differing;
+    row.pixelMeanAbsDiff = theirs.frames ? r3(sum / theirs.frames.length) : null;
     row.audioSamples = [ours.audio?.pcm.length ?? null, theirs.pcm?.length ?? null];
     const n = Math.min(ours.audio?.pcm.length ?? 0, theirs.pcm?.length ?? 0);
     row.audioMaxAbsDiff = n ? maxAbsDiff(ours.audio!.pcm.subarray(0, n), theirs.pcm!.subarray(0, n)) : null;
@@ -494,7 +505,8 @@ function mutant(good: Buffer, seed: number): Buffer {
  * a new child from the next one.
  */
 async function fuzzMode(count: number): Promise<void> {
-  const made = await makeClips(WORK, QUICK_WORKLOAD);
+  // The bench clips (H.264/AAC), or other files (NODEAV_FUZZ_FILES, one per line: e.g. zoo files of other codecs).
+  const sources = process.env.NODEAV_FUZZ_FILES?.split('\n').filter(Boolean) ?? (await makeClips(WORK, QUICK_WORKLOAD)).paths;
   let start = 0;
   const tally: Record<string, number> = {};
   const deaths: Array<Record<string, unknown>> = [];
@@ -503,7 +515,7 @@ async function fuzzMode(count: number): Promise<void> {
       encoding: 'utf8',
       timeout: 600_000,
       maxBuffer: 64 << 20,
-      env: { ...process.env, NODEAV_WORK: WORK, NODEAV_PATHS: made.paths.join(':') },
+      env: { ...process.env, NODEAV_WORK: WORK, NODEAV_PATHS: sources.join('\n') },
     });
     const lines = child.stdout.split('\n').filter((l) => /^\d+ /.test(l));
     let last = start - 1;
@@ -511,7 +523,7 @@ async function fuzzMode(count: number): Promise<void> {
       const [i, result] = [Number(l.slice(0, l.indexOf(' '))), l.slice(l.indexOf(' ') + 1)];
       if (result.startsWith('start')) continue;
       last = i;
-      const key = result.startsWith('ok') ? 'ok' : result.slice(0, 60);
+      const key = result.startsWith('ok') ? 'ok' : result.replace(/\d+/g, 'N').slice(0, 60);
       tally[key] = (tally[key] ?? 0) + 1;
     }
     if (child.status === 0 && last === count - 1) break;
@@ -519,11 +531,11 @@ async function fuzzMode(count: number): Promise<void> {
     deaths.push({ mutant: died, status: child.status, signal: child.signal, stderrTail: child.stderr.trim().slice(-300) });
     start = died + 1;
   }
-  console.log(JSON.stringify({ mutants: count, deaths, tally }));
+  console.log(JSON.stringify({ mutants: count, sources: sources.map((f) => basename(f)), deaths, tally }));
 }
 
 async function fuzzChild(av: NodeAv, start: number, count: number, o: ResolvedDecodeOptions): Promise<void> {
-  const goods = (process.env.NODEAV_PATHS ?? '').split(':').map((p) => readFileSync(p));
+  const goods = (process.env.NODEAV_PATHS ?? '').split('\n').map((p) => readFileSync(p));
   for (let i = start; i < count; i++) {
     const b = mutant(goods[i % goods.length]!, i);
     process.stdout.write(`${i} start\n`);
@@ -548,6 +560,7 @@ async function oneMode(av: NodeAv, file: string, o: ResolvedDecodeOptions): Prom
 /** Generated zoo crossings (test/zoo/generated.ts, made with /usr/bin/ffmpeg): both decoders agree? */
 async function zooMode(av: NodeAv, o: ResolvedDecodeOptions, ids: string[], seed: number, count: number): Promise<void> {
   const crossings = [...ids.map(parseCrossingId), ...(count > 0 ? pickCrossings(seed, count) : [])];
+  mkdirSync(join(WORK, 'zoo'), { recursive: true });
   const entries = await generatedEntries(crossings, join(WORK, 'zoo'));
   for (const e of entries) {
     if (e.generatorError) {
@@ -561,7 +574,11 @@ async function zooMode(av: NodeAv, o: ResolvedDecodeOptions, ids: string[], seed
 async function main(): Promise<void> {
   const [mode = 'compare', ...rest] = process.argv.slice(2);
   const av = await loadNodeAv();
-  const o = resolveDecodeOptions({ video: process.env.NODEAV_VIDEO !== '0', audio: process.env.NODEAV_AUDIO !== '0' });
+  const o = resolveDecodeOptions({
+    video: process.env.NODEAV_VIDEO !== '0',
+    audio: process.env.NODEAV_AUDIO !== '0',
+    ...(mode === 'zoo' ? { minDurationSeconds: 0 } : {}),
+  });
   if (mode === 'one') return oneMode(av, rest[0]!, o);
   if (mode === 'fuzzchild') return fuzzChild(av, Number(rest[0]), Number(rest[1]), o);
   console.log(JSON.stringify({ node: process.version, nodeAvFfmpeg: av.ffmpegVersion?.() ?? null, ffmpeg: o.ffmpeg, load: load() }));
