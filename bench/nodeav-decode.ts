@@ -479,7 +479,7 @@ async function crashMode(): Promise<void> {
 }
 
 /** A deterministic mutant of `good`: truncated, bytes flipped, or a block overwritten (seeded). */
-function mutant(good: Buffer, seed: number): Buffer {
+export function mutant(good: Buffer, seed: number): Buffer {
   let x = seed * 2654435761 + 1;
   const rnd = () => {
     x = (x * 1103515245 + 12345) >>> 0;
