@@ -5,7 +5,8 @@
  * NOT part of `npm run bench` or CI, and node-av is NOT a dependency of the project: it is
  * loaded from a scratch install outside the repository (NODEAV_DIR, default /tmp/nodeav):
  *   mkdir /tmp/nodeav && cd /tmp/nodeav && npm init -y && npm install node-av@6 --ignore-scripts
- * Run: `npx tsx bench/nodeav-decode.ts [compare|cpu|crash|zoo] ...` (see main() at the bottom).
+ * Run: `npx tsx bench/nodeav-decode.ts compare|cpu|crash|fuzz|zoo ...` (see main() at the bottom; `one` and
+ * `fuzzchild` are the child processes of `crash` and `fuzz`).
  * The figures it measured are in bench/RESULTS.md, "In-process decoding with node-av (issue 22)".
  *
  * decodeInProcess does the work of decodeClip in exact mode: the first `windowSeconds` of
