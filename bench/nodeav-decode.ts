@@ -1,6 +1,6 @@
 /**
- * Prototype for issue 22 item 1: in-process decoding with the npm package `node-av` (FFmpeg 7
- * inside its platform package) against the project's decode stage (one ffmpeg per clip).
+ * Prototype for issue 22 item 1: in-process decoding with the npm package `node-av` (6.1.1 ships FFmpeg 8.1
+ * inside its platform package, not 7) against the project's decode stage (one ffmpeg per clip).
  *
  * NOT part of `npm run bench` or CI, and node-av is NOT a dependency of the project: it is
  * loaded from a scratch install outside the repository (NODEAV_DIR, default /tmp/nodeav):
