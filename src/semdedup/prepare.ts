@@ -209,11 +209,13 @@ export async function fitClusters(
       const x = decodeHalfRows(await fit.readHalfRows(initRows), initRows.length, dim);
       const init = await kmeansPlusPlus(x, initRows.length, dim, o.clusters, rand, gemm);
       const k = init.length / dim;
+      log(`semdedup: k-means++ start, ${k} centroids from ${initRows.length} rows`);
       await writeFileAtomic(workPath(o.outputDir, 'init_centroids.npy'), npyFloat64(init, [k, dim]));
       const fitted = await lloyd(fit, init, k, o.maxIter, gemm, { chunkRows: o.chunkRows, signal: o.signal });
       await writeFileAtomic(workPath(o.outputDir, 'centroids.npy'), npyFloat64(fitted.centers, [k, dim]));
       log(`semdedup: k-means on ${fit.rows} rows, ${k} clusters, ${fitted.iterations} iteration(s)${fitted.converged ? ' (converged)' : ''}`);
       const grouped = await groupByCluster(o, spill, fitted.centers, k, gemm);
+      log(`semdedup: ${n} rows assigned and grouped by cluster`);
       return { rows: n, dim, clusters: k, ...grouped, iterations: fitted.iterations, converged: fitted.converged, fitRows: fit.rows };
     } finally {
       if (fit !== spill) await fit.close();
