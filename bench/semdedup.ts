@@ -14,6 +14,7 @@
  *   removed ids of each scale run written to DIR/removed-N.txt); bench/run.ts calls benchSemdedup()
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -118,7 +119,7 @@ interface MemoryMark {
 /** Marks memory at phase boundaries, sampling RSS every 100 ms in between (and printing each mark to stderr). */
 function memoryTracer(t0: number) {
   const marks: MemoryMark[] = [];
-  const mb = (x: number) => Math.round(x / 1e5) / 10;
+  const mb = (x: number) => Math.round(x / 104857.6) / 10; // MiB, as peakRssMB (ru_maxrss / 1024)
   let peak = 0;
   const timer = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage.rss());
@@ -202,6 +203,15 @@ async function runFromSpill(job: {
       if (f[2] === 'false') removed.push(`${f[0]} ${f[4]}`);
     }
     await writeFile(job.removedTo, `${removed.sort().join('\n')}\n`);
+    // And the k-means results, byte for byte: a change that keeps the removed set but moves a centroid shows here.
+    const hashes: string[] = [];
+    for (const f of ['init_centroids.npy', 'centroids.npy', 'labels.i32', 'members.i32'])
+      hashes.push(
+        `${createHash('sha256')
+          .update(await readFile(workPath(job.out, f)))
+          .digest('hex')}  ${f}`,
+      );
+    await writeFile(`${job.removedTo}.hashes`, `${hashes.join('\n')}\n`);
   }
   return {
     rows: fitted.rows,

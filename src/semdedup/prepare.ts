@@ -205,11 +205,9 @@ export async function fitClusters(
       fit = await SpillReader.open(w.path);
     }
     try {
-      const initRows = [...sampleIndices(fit.rows, o.initSample, rand)];
-      const x = decodeHalfRows(await fit.readHalfRows(initRows), initRows.length, dim);
-      const init = await kmeansPlusPlus(x, initRows.length, dim, o.clusters, rand, gemm);
+      const init = await plusPlusStart(fit, o, rand, gemm);
       const k = init.length / dim;
-      log(`semdedup: k-means++ start, ${k} centroids from ${initRows.length} rows`);
+      log(`semdedup: k-means++ start, ${k} centroids from ${Math.min(o.initSample, fit.rows)} rows`);
       await writeFileAtomic(workPath(o.outputDir, 'init_centroids.npy'), npyFloat64(init, [k, dim]));
       const fitted = await lloyd(fit, init, k, o.maxIter, gemm, { chunkRows: o.chunkRows, signal: o.signal });
       await writeFileAtomic(workPath(o.outputDir, 'centroids.npy'), npyFloat64(fitted.centers, [k, dim]));
@@ -223,6 +221,24 @@ export async function fitClusters(
   } finally {
     await spill.close();
   }
+}
+
+/**
+ * The k-means++ start on `o.initSample` rows of the fit sample, held in memory as float32 only
+ * while it runs (a function of its own, so that nothing keeps them once it returns).
+ */
+async function plusPlusStart(fit: SpillReader, o: ResolvedSemdedupOptions, rand: () => number, gemm: Gemm): Promise<Float64Array> {
+  const dim = fit.dim;
+  const initRows = [...sampleIndices(fit.rows, o.initSample, rand)];
+  // Read and decoded a chunk at a time: the float32 rows only, not their float16 copy besides.
+  const x = new Float32Array(initRows.length * dim);
+  const half = new Uint16Array(Math.min(1024, initRows.length) * dim);
+  for (let r0 = 0; r0 < initRows.length; r0 += 1024) {
+    const count = Math.min(1024, initRows.length - r0);
+    await fit.readHalfRows(initRows.slice(r0, r0 + count), half);
+    decodeHalfRows(half, count, dim, x.subarray(r0 * dim, (r0 + count) * dim));
+  }
+  return kmeansPlusPlus(x, initRows.length, dim, o.clusters, rand, gemm);
 }
 
 /**
