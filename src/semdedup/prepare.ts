@@ -298,7 +298,11 @@ async function groupByCluster(
   try {
     const fillRows = [...memberStart];
     const fillBytes = [...idStart];
+    // At most BUF rows a cluster and TOTAL in all are held before they are written: bounded
+    // whatever the number of clusters (ids held as strings live long enough to reach V8's old space).
     const BUF = 256;
+    const TOTAL = 16_384;
+    let held = 0;
     const rowBuf = new Map<number, number[]>();
     const idBuf = new Map<number, string[]>();
     const flush = async (c: number) => {
@@ -310,6 +314,7 @@ async function groupByCluster(
       const ib = Buffer.from(idBuf.get(c)!.join(''));
       await writeAllAt(memberIds, ib, fillBytes[c]!);
       fillBytes[c]! += ib.length;
+      held -= rows.length;
       rowBuf.set(c, []);
       idBuf.set(c, []);
     };
@@ -327,7 +332,9 @@ async function groupByCluster(
         }
         rowBuf.get(c)!.push(row);
         idBuf.get(c)!.push(`${value as string}\n`);
+        held++;
         if (rowBuf.get(c)!.length >= BUF) await flush(c);
+        else if (held >= TOTAL) for (const b of rowBuf.keys()) await flush(b);
       }
     }
     for (const c of rowBuf.keys()) await flush(c);
