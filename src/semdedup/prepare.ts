@@ -204,23 +204,42 @@ export async function fitClusters(
       await w.finish();
       fit = await SpillReader.open(w.path);
     }
+    let fitted: { centers: Float64Array; k: number; iterations: number; converged: boolean };
+    const fitRows = fit.rows;
     try {
-      const init = await plusPlusStart(fit, o, rand, gemm);
-      const k = init.length / dim;
-      log(`semdedup: k-means++ start, ${k} centroids from ${Math.min(o.initSample, fit.rows)} rows`);
-      await writeFileAtomic(workPath(o.outputDir, 'init_centroids.npy'), npyFloat64(init, [k, dim]));
-      const fitted = await lloyd(fit, init, k, o.maxIter, gemm, { chunkRows: o.chunkRows, signal: o.signal });
-      await writeFileAtomic(workPath(o.outputDir, 'centroids.npy'), npyFloat64(fitted.centers, [k, dim]));
-      log(`semdedup: k-means on ${fit.rows} rows, ${k} clusters, ${fitted.iterations} iteration(s)${fitted.converged ? ' (converged)' : ''}`);
-      const grouped = await groupByCluster(o, spill, fitted.centers, k, gemm);
-      log(`semdedup: ${n} rows assigned and grouped by cluster`);
-      return { rows: n, dim, clusters: k, ...grouped, iterations: fitted.iterations, converged: fitted.converged, fitRows: fit.rows };
+      fitted = await fitKMeans(fit, o, rand, gemm, log);
     } finally {
+      // Closed (and its chunk buffers dropped) before every row is assigned.
       if (fit !== spill) await fit.close();
     }
+    const grouped = await groupByCluster(o, spill, fitted.centers, fitted.k, gemm);
+    log(`semdedup: ${n} rows assigned and grouped by cluster`);
+    return { rows: n, dim, clusters: fitted.k, ...grouped, iterations: fitted.iterations, converged: fitted.converged, fitRows };
   } finally {
     await spill.close();
   }
+}
+
+/**
+ * k-means on the fit sample: the k-means++ start (init_centroids.npy), then Lloyd (centroids.npy).
+ * A function of its own, so that the start and Lloyd's buffers are garbage once it returns.
+ */
+async function fitKMeans(
+  fit: SpillReader,
+  o: ResolvedSemdedupOptions,
+  rand: () => number,
+  gemm: Gemm,
+  log: (line: string) => void,
+): Promise<{ centers: Float64Array; k: number; iterations: number; converged: boolean }> {
+  const dim = fit.dim;
+  const init = await plusPlusStart(fit, o, rand, gemm);
+  const k = init.length / dim;
+  log(`semdedup: k-means++ start, ${k} centroids from ${Math.min(o.initSample, fit.rows)} rows`);
+  await writeFileAtomic(workPath(o.outputDir, 'init_centroids.npy'), npyFloat64(init, [k, dim]));
+  const fitted = await lloyd(fit, init, k, o.maxIter, gemm, { chunkRows: o.chunkRows, signal: o.signal });
+  await writeFileAtomic(workPath(o.outputDir, 'centroids.npy'), npyFloat64(fitted.centers, [k, dim]));
+  log(`semdedup: k-means on ${fit.rows} rows, ${k} clusters, ${fitted.iterations} iteration(s)${fitted.converged ? ' (converged)' : ''}`);
+  return { centers: fitted.centers, k, iterations: fitted.iterations, converged: fitted.converged };
 }
 
 /**

@@ -225,6 +225,7 @@ export class SpillReader {
   }
 
   async close(): Promise<void> {
+    this.#chunkBuffers = null;
     await this.fh.close().catch(() => {});
   }
 }
