@@ -195,6 +195,8 @@ async function runFromSpill(job: {
   const t3 = performance.now();
   tracer?.mark('tables');
   tracer?.stop();
+  // The job's peak, taken before the checks below read the whole table (1 M lines at 1 M rows).
+  const peakRssMB = process.resourceUsage().maxRSS / 1024;
   await gemm.close();
   if (job.removedTo) {
     const removed: string[] = [];
@@ -221,7 +223,7 @@ async function runFromSpill(job: {
     clusterSeconds: (t2 - t1) / 1000,
     tableSeconds: (t3 - t2) / 1000,
     removed: t.rows - t.kept,
-    peakRssMB: process.resourceUsage().maxRSS / 1024,
+    peakRssMB,
     engine: gemm.engine,
     largestCluster: Math.max(...fitted.counts),
     ...(tracer ? { trace: tracer.marks } : {}),
