@@ -9,10 +9,13 @@
  *     shards vs 1 time, peak RSS of each run in its own process;
  *   - engines: the same run with ONNX Runtime's Gemm and with JavaScript loops, side by side.
  *
- *   npx tsx bench/semdedup.ts [--quick|--smoke] [--rows 100000,300000] [--scale-only]   alone; bench/run.ts calls benchSemdedup()
+ *   npx tsx bench/semdedup.ts [--quick|--smoke] [--rows 100000,300000] [--scale-only] [--trace] [--removed-dir DIR]
+ *   alone (--trace: memory per phase and per 50 clusters on stderr and in the figures; --removed-dir: the
+ *   removed ids of each scale run written to DIR/removed-N.txt); bench/run.ts calls benchSemdedup()
  */
 import { spawn } from 'node:child_process';
-import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -96,10 +99,65 @@ interface ScaleResult {
   removed: number;
   peakRssMB: number;
   engine: string;
+  /** With `trace`: memory (MB) at each phase's end, the highest RSS seen during it, and per 50 clusters. */
+  trace?: MemoryMark[];
+  /** The largest cluster's rows. */
+  largestCluster: number;
+}
+
+interface MemoryMark {
+  at: string;
+  seconds: number;
+  rss: number;
+  /** Highest RSS sampled (every 100 ms) since the mark before. */
+  peakSince: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** Marks memory at phase boundaries, sampling RSS every 100 ms in between (and printing each mark to stderr). */
+function memoryTracer(t0: number) {
+  const marks: MemoryMark[] = [];
+  const mb = (x: number) => Math.round(x / 104857.6) / 10; // MiB, as peakRssMB (ru_maxrss / 1024)
+  let peak = 0;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 100);
+  timer.unref();
+  return {
+    marks,
+    mark(at: string) {
+      const m = process.memoryUsage();
+      peak = Math.max(peak, m.rss);
+      const e: MemoryMark = {
+        at,
+        seconds: r2((performance.now() - t0) / 1000),
+        rss: mb(m.rss),
+        peakSince: mb(peak),
+        heapUsed: mb(m.heapUsed),
+        external: mb(m.external),
+        arrayBuffers: mb(m.arrayBuffers),
+      };
+      marks.push(e);
+      process.stderr.write(`memory ${JSON.stringify(e)}\n`);
+      peak = 0;
+    },
+    stop: () => clearInterval(timer),
+  };
 }
 
 /** In the child: everything after the spill, from the spill in `outDir`. */
-async function runFromSpill(job: { out: string; clusters: number; engine: 'onnx' | 'js'; maxIter: number; kmeansSample: number }): Promise<ScaleResult> {
+async function runFromSpill(job: {
+  out: string;
+  clusters: number;
+  engine: 'onnx' | 'js';
+  maxIter: number;
+  kmeansSample: number;
+  trace?: boolean;
+  /** Writes the removed clip ids here, sorted, one a line (to compare two versions' results). */
+  removedTo?: string;
+}): Promise<ScaleResult> {
   const o = resolveSemdedupOptions({
     features: 'synthetic',
     outputDir: job.out,
@@ -110,19 +168,53 @@ async function runFromSpill(job: { out: string; clusters: number; engine: 'onnx'
   });
   const gemm = await openGemm(o.engine);
   const t0 = performance.now();
-  const fitted = await fitClusters(o, gemm, (l) => process.stderr.write(`${l}\n`), 0);
+  const tracer = job.trace ? memoryTracer(t0) : null;
+  tracer?.mark('start');
+  const fitted = await fitClusters(
+    o,
+    gemm,
+    (l) => {
+      process.stderr.write(`${l}\n`);
+      tracer?.mark(l.replace(/^semdedup: /, ''));
+    },
+    0,
+  );
   const t1 = performance.now();
   const prepared = { key: 'bench', skipped: [], ...fitted };
   await writeFile(workPath(job.out, 'prepared.json'), JSON.stringify(prepared));
   const units = clusterUnits(o.clusters);
   const store = clusterRecords(job.out);
   const clusters = await PreparedClusters.open(job.out, prepared);
-  for (let c = 0; c < units.length; c++) await store.write(units[c]!, await clusters.run(c, { eps: o.eps, keep: o.keep, gemm }));
+  for (let c = 0; c < units.length; c++) {
+    await store.write(units[c]!, await clusters.run(c, { eps: o.eps, keep: o.keep, gemm }));
+    if ((c + 1) % 50 === 0 || c + 1 === units.length) tracer?.mark(`${c + 1} clusters`);
+  }
   await clusters.close();
   const t2 = performance.now();
   const t = await writeTables(job.out, units, store);
   const t3 = performance.now();
+  tracer?.mark('tables');
+  tracer?.stop();
+  // The job's peak, taken before the checks below read the whole table (1 M lines at 1 M rows).
+  const peakRssMB = process.resourceUsage().maxRSS / 1024;
   await gemm.close();
+  if (job.removedTo) {
+    const removed: string[] = [];
+    for (const line of (await readFile(join(job.out, 'semdedup.csv'), 'utf8')).split('\n').slice(1)) {
+      const f = line.split(',');
+      if (f[2] === 'false') removed.push(`${f[0]} ${f[4]}`);
+    }
+    await writeFile(job.removedTo, `${removed.sort().join('\n')}\n`);
+    // And the k-means results, byte for byte: a change that keeps the removed set but moves a centroid shows here.
+    const hashes: string[] = [];
+    for (const f of ['init_centroids.npy', 'centroids.npy', 'labels.i32', 'members.i32'])
+      hashes.push(
+        `${createHash('sha256')
+          .update(await readFile(workPath(job.out, f)))
+          .digest('hex')}  ${f}`,
+      );
+    await writeFile(`${job.removedTo}.hashes`, `${hashes.join('\n')}\n`);
+  }
   return {
     rows: fitted.rows,
     clusters: fitted.clusters,
@@ -131,8 +223,10 @@ async function runFromSpill(job: { out: string; clusters: number; engine: 'onnx'
     clusterSeconds: (t2 - t1) / 1000,
     tableSeconds: (t3 - t2) / 1000,
     removed: t.rows - t.kept,
-    peakRssMB: process.resourceUsage().maxRSS / 1024,
+    peakRssMB,
     engine: gemm.engine,
+    largestCluster: Math.max(...fitted.counts),
+    ...(tracer ? { trace: tracer.marks } : {}),
   };
 }
 
@@ -160,6 +254,7 @@ export async function benchSemdedup(
   workDir = '.bench/semdedup',
   sizes?: number[],
   scaleOnly = false,
+  extra: { trace?: boolean; removedDir?: string } = {},
 ): Promise<{ rows: BenchRow[]; figures: Record<string, unknown> }> {
   const rows: BenchRow[] = [];
   const figures: Record<string, unknown> = { loadAverageAtStart: loadavg().map(r2) };
@@ -171,7 +266,8 @@ export async function benchSemdedup(
     const spill = await writeSyntheticSpill(out, n, 1);
     const clusters = Math.max(2, Math.round(n / 1000));
     log(`semdedup: k-means (${clusters} clusters), assignment, clusters, tables on ${n} rows...`);
-    const r = await scaleChild({ out, clusters, engine: 'onnx', maxIter: 20, kmeansSample: 50_000 });
+    const removedTo = extra.removedDir ? resolve(extra.removedDir, `removed-${n}.txt`) : undefined;
+    const r = await scaleChild({ out, clusters, engine: 'onnx', maxIter: 20, kmeansSample: 50_000, trace: extra.trace, removedTo });
     scaleRuns.push({ ...r, planted: spill.planted, spillSeconds: r2(spill.seconds), spillGB: r2((n * DIM * 2) / 1e9), load: loadavg().map(r2) });
     await rm(out, { recursive: true, force: true });
     rows.push({
@@ -248,6 +344,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       join(resolve(HERE, '..'), '.bench', 'semdedup'),
       sizes,
       process.argv.includes('--scale-only'),
+      {
+        trace: process.argv.includes('--trace'),
+        removedDir: process.argv.includes('--removed-dir') ? process.argv[process.argv.indexOf('--removed-dir') + 1] : undefined,
+      },
     );
     for (const r of rows)
       process.stdout.write(

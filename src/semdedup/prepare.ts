@@ -204,23 +204,60 @@ export async function fitClusters(
       await w.finish();
       fit = await SpillReader.open(w.path);
     }
+    let fitted: { centers: Float64Array; k: number; iterations: number; converged: boolean };
+    const fitRows = fit.rows;
     try {
-      const initRows = [...sampleIndices(fit.rows, o.initSample, rand)];
-      const x = decodeHalfRows(await fit.readHalfRows(initRows), initRows.length, dim);
-      const init = await kmeansPlusPlus(x, initRows.length, dim, o.clusters, rand, gemm);
-      const k = init.length / dim;
-      await writeFileAtomic(workPath(o.outputDir, 'init_centroids.npy'), npyFloat64(init, [k, dim]));
-      const fitted = await lloyd(fit, init, k, o.maxIter, gemm, { chunkRows: o.chunkRows, signal: o.signal });
-      await writeFileAtomic(workPath(o.outputDir, 'centroids.npy'), npyFloat64(fitted.centers, [k, dim]));
-      log(`semdedup: k-means on ${fit.rows} rows, ${k} clusters, ${fitted.iterations} iteration(s)${fitted.converged ? ' (converged)' : ''}`);
-      const grouped = await groupByCluster(o, spill, fitted.centers, k, gemm);
-      return { rows: n, dim, clusters: k, ...grouped, iterations: fitted.iterations, converged: fitted.converged, fitRows: fit.rows };
+      fitted = await fitKMeans(fit, o, rand, gemm, log);
     } finally {
+      // Closed (and its chunk buffers dropped) before every row is assigned.
       if (fit !== spill) await fit.close();
     }
+    const grouped = await groupByCluster(o, spill, fitted.centers, fitted.k, gemm);
+    log(`semdedup: ${n} rows assigned and grouped by cluster`);
+    return { rows: n, dim, clusters: fitted.k, ...grouped, iterations: fitted.iterations, converged: fitted.converged, fitRows };
   } finally {
     await spill.close();
   }
+}
+
+/**
+ * k-means on the fit sample: the k-means++ start (init_centroids.npy), then Lloyd (centroids.npy).
+ * A function of its own, so that the start and Lloyd's buffers are garbage once it returns.
+ */
+async function fitKMeans(
+  fit: SpillReader,
+  o: ResolvedSemdedupOptions,
+  rand: () => number,
+  gemm: Gemm,
+  log: (line: string) => void,
+): Promise<{ centers: Float64Array; k: number; iterations: number; converged: boolean }> {
+  const dim = fit.dim;
+  const init = await plusPlusStart(fit, o, rand, gemm);
+  const k = init.length / dim;
+  log(`semdedup: k-means++ start, ${k} centroids from ${Math.min(o.initSample, fit.rows)} rows`);
+  await writeFileAtomic(workPath(o.outputDir, 'init_centroids.npy'), npyFloat64(init, [k, dim]));
+  const fitted = await lloyd(fit, init, k, o.maxIter, gemm, { chunkRows: o.chunkRows, signal: o.signal });
+  await writeFileAtomic(workPath(o.outputDir, 'centroids.npy'), npyFloat64(fitted.centers, [k, dim]));
+  log(`semdedup: k-means on ${fit.rows} rows, ${k} clusters, ${fitted.iterations} iteration(s)${fitted.converged ? ' (converged)' : ''}`);
+  return { centers: fitted.centers, k, iterations: fitted.iterations, converged: fitted.converged };
+}
+
+/**
+ * The k-means++ start on `o.initSample` rows of the fit sample, held in memory as float32 only
+ * while it runs (a function of its own, so that nothing keeps them once it returns).
+ */
+async function plusPlusStart(fit: SpillReader, o: ResolvedSemdedupOptions, rand: () => number, gemm: Gemm): Promise<Float64Array> {
+  const dim = fit.dim;
+  const initRows = [...sampleIndices(fit.rows, o.initSample, rand)];
+  // Read and decoded a chunk at a time: the float32 rows only, not their float16 copy besides.
+  const x = new Float32Array(initRows.length * dim);
+  const half = new Uint16Array(Math.min(1024, initRows.length) * dim);
+  for (let r0 = 0; r0 < initRows.length; r0 += 1024) {
+    const count = Math.min(1024, initRows.length - r0);
+    await fit.readHalfRows(initRows.slice(r0, r0 + count), half);
+    decodeHalfRows(half, count, dim, x.subarray(r0 * dim, (r0 + count) * dim));
+  }
+  return kmeansPlusPlus(x, initRows.length, dim, o.clusters, rand, gemm);
 }
 
 /**
@@ -280,7 +317,11 @@ async function groupByCluster(
   try {
     const fillRows = [...memberStart];
     const fillBytes = [...idStart];
+    // At most BUF rows a cluster and TOTAL in all are held before they are written: bounded
+    // whatever the number of clusters (ids held as strings live long enough to reach V8's old space).
     const BUF = 256;
+    const TOTAL = 16_384;
+    let held = 0;
     const rowBuf = new Map<number, number[]>();
     const idBuf = new Map<number, string[]>();
     const flush = async (c: number) => {
@@ -292,6 +333,7 @@ async function groupByCluster(
       const ib = Buffer.from(idBuf.get(c)!.join(''));
       await writeAllAt(memberIds, ib, fillBytes[c]!);
       fillBytes[c]! += ib.length;
+      held -= rows.length;
       rowBuf.set(c, []);
       idBuf.set(c, []);
     };
@@ -309,7 +351,9 @@ async function groupByCluster(
         }
         rowBuf.get(c)!.push(row);
         idBuf.get(c)!.push(`${value as string}\n`);
+        held++;
         if (rowBuf.get(c)!.length >= BUF) await flush(c);
+        else if (held >= TOTAL) for (const b of rowBuf.keys()) await flush(b);
       }
     }
     for (const c of rowBuf.keys()) await flush(c);

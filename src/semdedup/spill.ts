@@ -199,19 +199,33 @@ export class SpillReader {
     return out;
   }
 
-  /** The rows in chunks of `chunkRows`, each decoded to float32 and re-normalised (the buffer is reused). */
+  /** Chunk buffers kept for the next pass (a Lloyd iteration each), while no pass uses them. */
+  #chunkBuffers: { half: Uint16Array; x: Float32Array } | null = null;
+
+  /**
+   * The rows in chunks of `chunkRows`, each decoded to float32 and re-normalised. The buffers
+   * are reused by every chunk, and by the next pass over this reader once this one ended.
+   */
   async *chunks(chunkRows: number): AsyncGenerator<{ start: number; count: number; x: Float32Array }> {
-    const half = new Uint16Array(chunkRows * this.dim);
-    const x = new Float32Array(chunkRows * this.dim);
-    for (let start = 0; start < this.rows; start += chunkRows) {
-      const count = Math.min(chunkRows, this.rows - start);
-      await this.readHalf(start, count, half);
-      decodeHalfRows(half, count, this.dim, x);
-      yield { start, count, x: x.subarray(0, count * this.dim) };
+    const size = chunkRows * this.dim;
+    let buffers = this.#chunkBuffers;
+    this.#chunkBuffers = null;
+    if (!buffers || buffers.x.length < size) buffers = { half: new Uint16Array(size), x: new Float32Array(size) };
+    const { half, x } = buffers;
+    try {
+      for (let start = 0; start < this.rows; start += chunkRows) {
+        const count = Math.min(chunkRows, this.rows - start);
+        await this.readHalf(start, count, half);
+        decodeHalfRows(half, count, this.dim, x);
+        yield { start, count, x: x.subarray(0, count * this.dim) };
+      }
+    } finally {
+      this.#chunkBuffers = buffers;
     }
   }
 
   async close(): Promise<void> {
+    this.#chunkBuffers = null;
     await this.fh.close().catch(() => {});
   }
 }

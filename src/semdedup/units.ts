@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { jsonRecords, UnitRecords } from '../sinks/unit-records.js';
 import { withAtomicFile } from '../util/atomic.js';
 import { formatCsv } from '../util/csv.js';
-import { semdedupCluster, type KeepRule } from './cluster.js';
+import { ClusterScratch, semdedupClusterRows, type ClusterRowLoader, type KeepRule } from './cluster.js';
 import type { Gemm } from './gemm.js';
 import { readNpyFloat64, workPath, WORK_DIR, type Prepared } from './prepare.js';
 import { decodeHalfRows, SpillReader } from './spill.js';
@@ -36,8 +36,28 @@ export function clusterRecords(outputDir: string): UnitRecords<ClusterRecord> {
   );
 }
 
+/**
+ * Loads a cluster's rows (`rows`: their rows in the spill) for ./cluster.ts from the spill, by
+ * positional reads a block at a time (the page cache holds the file), through `scratch`.
+ */
+export function spillRowLoader(spill: SpillReader, rows: Int32Array, scratch: ClusterScratch): ClusterRowLoader {
+  const d = spill.dim;
+  return async (positions, out) => {
+    const m = positions.length;
+    const half = scratch.u16(m * d);
+    await spill.readHalfRows(
+      positions.map((p) => rows[p]!),
+      half,
+    );
+    decodeHalfRows(half, m, d, out);
+  };
+}
+
 /** The prepared folder, open for reading clusters. */
 export class PreparedClusters {
+  /** Reused by every cluster of this run (./cluster.ts). */
+  readonly #scratch = new ClusterScratch();
+
   private constructor(
     readonly prepared: Prepared,
     private readonly spill: SpillReader,
@@ -69,8 +89,9 @@ export class PreparedClusters {
     const idBytes = Buffer.alloc(idEnd - p.idStart[c]!);
     await this.ids.read(idBytes, 0, idBytes.length, p.idStart[c]!);
     const ids = idBytes.toString('utf8').split('\n').slice(0, n);
-    const x = decodeHalfRows(await this.spill.readHalfRows(rows), n, d);
-    const v = await semdedupCluster(x, n, d, this.centers.subarray(c * d, (c + 1) * d), { eps: o.eps, keep: o.keep, gemm: o.gemm });
+    const scratch = this.#scratch;
+    const load = spillRowLoader(this.spill, rows, scratch);
+    const v = await semdedupClusterRows(load, n, d, this.centers.subarray(c * d, (c + 1) * d), { eps: o.eps, keep: o.keep, gemm: o.gemm, scratch });
     const out: object[] = [];
     const keep: string[] = [];
     let removed = 0;
