@@ -16,7 +16,7 @@
  * Environment: GPU_CHECK_QUICK=1 is --quick.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { arch, availableParallelism, cpus, loadavg, platform, tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import onnxruntime from 'onnxruntime-node';
+import { cpuSeconds } from '../bench/measure.js';
 import { clips } from '../src/jobs/clips.js';
 import { extract } from '../src/jobs/extract.js';
 import { faces } from '../src/jobs/faces.js';
@@ -123,11 +124,43 @@ async function ffmpegInfo(path: string): Promise<{ path: string; version: string
   return { path, version, nvenc, hwaccel_cuda: hwaccelCuda, note };
 }
 
+/** ffmpeg's own reason when a one-frame NVENC encode fails (the job's warning does not carry it); null when it works. */
+async function nvencError(ffmpeg: string, encoder: string): Promise<string | null> {
+  const args = [
+    '-hide_banner',
+    '-nostdin',
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'color=c=black:s=256x256:d=0.2',
+    '-frames:v',
+    '1',
+    '-c:v',
+    encoder,
+    '-f',
+    'null',
+    '-',
+  ];
+  try {
+    await run(ffmpeg, args, { timeout: 30_000 });
+    return null;
+  } catch (err) {
+    const lines = String((err as { stderr?: string }).stderr ?? (err as Error).message)
+      .trim()
+      .split('\n');
+    return `${encoder} did not start with ${ffmpeg}: ${lines.slice(-2).join(' / ')}`;
+  }
+}
+
 interface Side {
   /** What was asked for and what really ran. */
   requested: string;
   used: string;
   wall_s: number;
+  /** CPU seconds of this process, the spawn helper and their ffmpeg children over the side (bench/measure.ts); null off Linux. */
+  cpu_s: number | null;
   /** Work done, in `unit`s, and per second of wall time. */
   items: number;
   per_s: number;
@@ -151,7 +184,7 @@ interface JobFigures {
 /** The same work twice, once per side; each call returns its side's figures. */
 interface JobPlan {
   tolerance: string;
-  side(kind: 'gpu' | 'cpu', out: string, onWarning: (e: Error) => void): Promise<Omit<Side, 'wall_s' | 'per_s'>>;
+  side(kind: 'gpu' | 'cpu', out: string, onWarning: (e: Error) => void): Promise<Omit<Side, 'wall_s' | 'per_s' | 'cpu_s'>>;
   compare(gpuOut: string, cpuOut: string): Promise<Comparison>;
 }
 
@@ -309,7 +342,6 @@ async function main(): Promise<number> {
   const ff = await ffmpegInfo(a.ffmpeg);
   // Why the GPU side of the model jobs would fall back, as far as can be told before trying.
   const providerNote = ort.note ?? (gpu.name ? null : gpu.note);
-  const encoderNote = ff.note ?? (gpu.name ? null : gpu.note);
   say(
     `gpu: ${gpu.name ?? gpu.note}; onnxruntime-node ${ort.version}: ${ort.cuda_provider_library ?? ort.note}; ffmpeg ${ff.path}: nvenc ${ff.nvenc.join(' ') || 'none'}`,
   );
@@ -317,6 +349,35 @@ async function main(): Promise<number> {
   const jobs: Partial<Record<JobName, JobFigures>> = {};
   let failed = false;
   let skipped = false;
+  const summary = (exit: number, agree: boolean, stopped?: string) => ({
+    check: 'gpu-check',
+    date: new Date().toISOString(),
+    mode: a.quick ? 'quick' : 'full',
+    gpu,
+    onnxruntime: ort,
+    ffmpeg: ff,
+    host: {
+      cpu: cpus()[0]?.model.trim() ?? 'unknown',
+      cores: availableParallelism(),
+      node: process.version,
+      load_avg_start: loadStart,
+      load_avg_end: loadavg().map(r3),
+    },
+    jobs,
+    agree,
+    gpu_ran: !skipped,
+    seconds: r3((performance.now() - started) / 1000),
+    exit,
+    ...(stopped ? { stopped } : {}),
+    work_dir: a.keep || a.workDir ? work : null,
+  });
+  // Stopped by gpu-check.sh's timeout: the figures so far still come out, as the one line.
+  const onTerm = () => {
+    process.stdout.write(`${JSON.stringify(summary(124, false, 'terminated (the time limit, GPU_CHECK_TIMEOUT_S) before every job finished'))}\n`);
+    if (!a.keep && !a.workDir) rmSync(work, { recursive: true, force: true });
+    process.exit(124);
+  };
+  process.on('SIGTERM', onTerm);
   for (const name of a.jobs) {
     const fig: JobFigures = {
       gpu: null,
@@ -342,15 +403,20 @@ async function main(): Promise<number> {
           if (kind === 'gpu') gpuWarnings.push(line);
         };
         const t0 = performance.now();
+        const c0 = cpuSeconds();
         const side = await plan.side(kind, join(work, 'out', name, kind), onWarning);
         const wall = (performance.now() - t0) / 1000;
-        fig[kind] = { ...side, wall_s: r3(wall), per_s: r3(side.items / wall) };
+        const c1 = cpuSeconds();
+        fig[kind] = { ...side, wall_s: r3(wall), per_s: r3(side.items / wall), cpu_s: c0 === null || c1 === null ? null : r3(c1 - c0) };
       }
       const g = fig.gpu!;
       const onGpu = name === 'clips' ? g.used.includes('nvenc') : g.used.startsWith('cuda');
       if (!onGpu) {
         const fallback = gpuWarnings.find((w) => /CUDA|NVENC|nvenc|GPU/.test(w));
-        const before = name === 'clips' ? encoderNote : providerNote;
+        const before =
+          name === 'clips'
+            ? [ff.note ?? (await nvencError(a.ffmpeg, a.encoder)), gpu.name ? null : gpu.note].filter((x) => x !== null).join('; ') || null
+            : providerNote;
         fig.gpu_skipped = `ran on the CPU fallback (${g.used}): ${before ?? fallback ?? 'the GPU part did not load'}`;
         skipped = true;
       }
@@ -367,31 +433,10 @@ async function main(): Promise<number> {
     if (!fig.agree) failed = true;
     say(`${name}: agree=${fig.agree}${fig.gpu_skipped ? ` (GPU side skipped: ${fig.gpu_skipped})` : ''}${fig.error ? ` error: ${fig.error}` : ''}`);
   }
+  process.off('SIGTERM', onTerm);
   const exit = failed ? 1 : skipped && a.requireGpu ? 3 : 0;
-  const line = {
-    check: 'gpu-check',
-    date: new Date().toISOString(),
-    mode: a.quick ? 'quick' : 'full',
-    gpu,
-    onnxruntime: ort,
-    ffmpeg: ff,
-    host: {
-      cpu: cpus()[0]?.model.trim() ?? 'unknown',
-      cores: availableParallelism(),
-      node: process.version,
-      load_avg_start: loadStart,
-      load_avg_end: loadavg().map(r3),
-    },
-    jobs,
-    agree: !failed,
-    gpu_ran: !skipped,
-    seconds: r3((performance.now() - started) / 1000),
-    exit,
-    work_dir: a.keep ? work : null,
-  };
-  process.stdout.write(`${JSON.stringify(line)}\n`);
+  process.stdout.write(`${JSON.stringify(summary(exit, !failed))}\n`);
   if (!a.keep && !a.workDir) await rm(work, { recursive: true, force: true });
   return exit;
 }
-
 process.exitCode = await main();

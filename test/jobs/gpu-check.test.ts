@@ -44,6 +44,7 @@ interface Side {
   requested: string;
   used: string;
   wall_s: number;
+  cpu_s: number | null;
   items: number;
   per_s: number;
   unit: string;
@@ -100,6 +101,8 @@ describe('scripts/gpu-check.sh --quick', () => {
       expect(job.max_abs_diff!, name).toBeLessThanOrEqual(name === 'segments' ? 1 / 255 : 1e-3);
       for (const side of [job.cpu, job.gpu]) {
         expect(side.wall_s, name).toBeGreaterThan(0);
+        // CPU seconds of the process, the spawn helper and ffmpeg (Linux /proc).
+        expect(side.cpu_s, name).toBeGreaterThan(0);
         expect(side.per_s, name).toBeCloseTo(side.items / side.wall_s, 1);
       }
       expect(job.cpu.used, name).toBe(name === 'clips' ? 'libx264' : 'cpu');
@@ -150,6 +153,13 @@ describe('scripts/gpu-check.sh --quick', () => {
       }
     }
     expect(line.gpu_ran).toBe(Object.values(line.jobs).every((j) => j.gpu_skipped === null));
+  });
+
+  it('refuses a bad option with exit 2 and names it', async () => {
+    const r = await runTool(join(ROOT, 'scripts', 'gpu-check.sh'), ['--device=gpu7']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('bad option --device=gpu7');
+    expect(r.stdout).toBe('');
   });
 });
 
