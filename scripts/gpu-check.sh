@@ -3,7 +3,8 @@
 # against the same work on the CPU, on the shipped fixtures. Prints ONE JSON line of figures on stdout (progress on
 # stderr); exit 0 when every comparison agrees (GPU parts that cannot run are reported skipped, with the reason, and
 # their CPU fallback is compared instead), 1 on a disagreement or a failed job, 3 with --require_gpu when a GPU part
-# was skipped, 2 for a bad option. Under 5 minutes on a 16-core GPU machine; --quick (or GPU_CHECK_QUICK=1) does tiny
+# was skipped, 2 for a bad option, 124 when GPU_CHECK_TIMEOUT_S (default 600) stopped it (the figures so far still
+# come out). Sized for under 5 minutes on a 16-core GPU machine; --quick (or GPU_CHECK_QUICK=1) does tiny
 # work (the test runs it). Works from a fresh clone after `npm ci`; no network. See docs/gpu.md.
 #   scripts/gpu-check.sh [--quick] [--device=cuda:0] [--encoder=h264_nvenc|hevc_nvenc] [--ffmpeg_path=/path/to/ffmpeg]
 #                        [--jobs=extract,clips,faces,segments] [--work_dir=DIR] [--keep] [--require_gpu]

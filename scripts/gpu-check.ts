@@ -9,7 +9,8 @@
  * Prints ONE JSON line of figures on stdout (progress goes to stderr). Where the GPU part cannot run (no GPU, no CUDA
  * provider library, an ffmpeg without NVENC), the job's own fallback runs instead (CUDA → CPU, NVENC → libx264), that
  * side is reported `skipped` with the reason, and the outputs are still compared. Exit code: 0 when every comparison
- * agrees, 1 when one disagrees or a job fails, 3 with --require_gpu when a GPU part was skipped, 2 for a bad option.
+ * agrees, 1 when one disagrees or a job fails, 3 with --require_gpu when a GPU part was skipped, 2 for a bad option,
+ * 124 when SIGTERM (gpu-check.sh's time limit) stops it: the line then holds the jobs done so far.
  *
  *   npx tsx scripts/gpu-check.ts [--quick] [--device=cuda:0] [--encoder=h264_nvenc] [--ffmpeg_path=P]
  *                                [--jobs=extract,clips,faces,segments] [--work_dir=D] [--keep] [--require_gpu]
