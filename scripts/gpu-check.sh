@@ -7,7 +7,7 @@
 # come out). Sized for under 5 minutes on a 16-core GPU machine; --quick (or GPU_CHECK_QUICK=1) does tiny
 # work (the test runs it). Works from a fresh clone after `npm ci`; no network. See docs/gpu.md.
 #   scripts/gpu-check.sh [--quick] [--device=cuda:0] [--encoder=h264_nvenc|hevc_nvenc] [--ffmpeg_path=/path/to/ffmpeg]
-#                        [--jobs=extract,clips,faces,segments] [--work_dir=DIR] [--keep] [--require_gpu]
+#                        [--jobs=extract,clips,faces,segments] [--copies=4] [--work_dir=DIR] [--keep] [--require_gpu]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ ! -x node_modules/.bin/tsx ]]; then

@@ -13,7 +13,7 @@
  * 124 when SIGTERM (gpu-check.sh's time limit) stops it: the line then holds the jobs done so far.
  *
  *   npx tsx scripts/gpu-check.ts [--quick] [--device=cuda:0] [--encoder=h264_nvenc] [--ffmpeg_path=P]
- *                                [--jobs=extract,clips,faces,segments] [--work_dir=D] [--keep] [--require_gpu]
+ *                                [--jobs=extract,clips,faces,segments] [--copies=4] [--work_dir=D] [--keep] [--require_gpu]
  * Environment: GPU_CHECK_QUICK=1 is --quick.
  */
 import { execFile } from 'node:child_process';
@@ -51,6 +51,8 @@ interface Args {
   workDir: string | null;
   keep: boolean;
   requireGpu: boolean;
+  /** Full mode: copies of the fixture shards (12 clips each pair) and of the face videos. */
+  copies: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -63,12 +65,14 @@ function parseArgs(argv: string[]): Args {
     workDir: null,
     keep: false,
     requireGpu: false,
+    copies: 4,
   };
   for (const arg of argv) {
     const [k, v] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     if (k === '--quick' && v === undefined) a.quick = true;
     else if (k === '--keep' && v === undefined) a.keep = true;
     else if (k === '--require_gpu' && v === undefined) a.requireGpu = true;
+    else if (k === '--copies' && v && /^[1-9]\d{0,2}$/.test(v)) a.copies = Number(v);
     else if (k === '--device' && v && /^cuda(:\d+)?$/.test(v)) a.device = v;
     else if (k === '--encoder' && (v === 'h264_nvenc' || v === 'hevc_nvenc')) a.encoder = v;
     else if (k === '--ffmpeg_path' && v) a.ffmpeg = v;
@@ -206,15 +210,15 @@ async function plans(a: Args, work: string): Promise<Record<JobName, () => Promi
         for (const f of ['x_Y-z_5.mp4', 'noaudio-C_15.mp4']) await copyAs(join(fixtures, 'clips', f), join(input, 'clips', f));
         await bundleClips({ inputDir: join(input, 'clips'), outputDir: input, shardSize: 2 });
       } else {
-        // The two fixture shards (12 clips, a corrupt and a too-short one among them), four times over.
-        for (let copy = 0; copy < 4; copy++) {
+        // The two fixture shards (12 clips, a corrupt and a too-short one among them), --copies times over.
+        for (let copy = 0; copy < a.copies; copy++) {
           for (let s = 0; s < 2; s++) {
             const to = `shard-${String(copy * 2 + s).padStart(6, '0')}`;
             for (const ext of ['tar', 'json']) await copyAs(join(fixtures, 'shards', `shard-00000${s}.${ext}`), join(input, `${to}.${ext}`));
           }
         }
       }
-      const tarPath = a.quick ? join(input, 'shard-000000.tar') : join(input, 'shard-{000000..000007}.tar');
+      const tarPath = a.quick ? join(input, 'shard-000000.tar') : join(input, `shard-{000000..${String(a.copies * 2 - 1).padStart(6, '0')}}.tar`);
       return {
         tolerance: '1e-3 absolute, every feature value',
         side: async (kind, out, onWarning) => {
@@ -278,7 +282,7 @@ async function plans(a: Args, work: string): Promise<Record<JobName, () => Promi
     faces: async () => {
       const input = join(work, 'in', 'faces');
       const names = a.quick ? ['face_gap.mp4'] : ['face_move.mp4', 'face_gap.mp4'];
-      for (let copy = 0; copy < (a.quick ? 1 : 3); copy++) {
+      for (let copy = 0; copy < (a.quick ? 1 : a.copies); copy++) {
         for (const n of names) await copyAs(join(fixtures, 'faces', n), join(input, `${copy}_${n}`));
       }
       return {
