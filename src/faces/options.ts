@@ -79,6 +79,8 @@ export interface FacesReport {
   lmdbPath: string | null;
   /** What became of `faces.lmdb` in this run (null without makeLmdb). */
   lmdb: FacesLmdb | null;
+  /** The execution provider the detector ran on (`cpu` also when CUDA was asked for but could not load). */
+  provider: 'cuda' | 'cpu';
   /** The job runner's report: one result per video of this run's share, the run log's path. */
   run: JobReport;
 }

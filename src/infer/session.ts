@@ -95,7 +95,7 @@ export async function openOnDevice<T>(
       new ClipstreamError(
         'ERR_MODEL',
         `CUDA execution provider could not be loaded (${cudaFailure.reason}); running on CPU. ` +
-          `For GPU inference install onnxruntime-node with its CUDA provider (see README, "GPU").`,
+          `For GPU inference install onnxruntime-node's CUDA provider and CUDA 12 / cuDNN 9 (see docs/gpu.md).`,
         { cause: cudaFailure.cause, where: { file: path } },
       ),
     );

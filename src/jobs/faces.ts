@@ -124,7 +124,14 @@ export async function faces(options: FacesOptions): Promise<FacesReport> {
           waitingFor: exported.waitingFor,
           summary: exported.summary,
         };
-        return { videos: units.videos(run, state.logs), rows, seconds: 0, lmdbPath: lmdb && lmdb.state !== 'waiting' ? lmdb.path : null, lmdb };
+        return {
+          videos: units.videos(run, state.logs),
+          rows,
+          seconds: 0,
+          lmdbPath: lmdb && lmdb.state !== 'waiting' ? lmdb.path : null,
+          lmdb,
+          provider: det.provider,
+        };
       } finally {
         await stores?.closeAll();
         await detector?.close();
