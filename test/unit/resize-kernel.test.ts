@@ -59,6 +59,7 @@ const cases: Array<[number, number, number, 'top-left' | 'center']> = [
   [270, 480, 256, 'center'],
   [271, 479, 64, 'top-left'],
   [99, 37, 32, 'center'],
+  [97, 41, 33, 'top-left'],
   [256, 256, 256, 'top-left'],
   [1281, 721, 100, 'center'],
 ];
