@@ -88,12 +88,13 @@ interface Measured {
  * against W static ranks, every process with the same options), models warm on both (each
  * process opens its models once and keeps them across its units; an untimed warm-up run first
  * fills the page cache), both timed from spawn to the last exit, the order of the two sides
- * alternating between `repeats` rounds, and the median reported.
+ * alternating between `repeats` rounds, and the median reported (`repeats: 1, warmUp: false`: the
+ * quick bench's single round, a check that the queue runs, not a figure to compare).
  * Needs redis-server; returns null (with a log line) where it is absent.
  */
 export async function benchQueue(
   shards: string[],
-  options: { workers?: number[]; repeats?: number; extractArgs?: string[]; log?: (s: string) => void } = {},
+  options: { workers?: number[]; repeats?: number; warmUp?: boolean; extractArgs?: string[]; log?: (s: string) => void } = {},
 ): Promise<QueueBenchResult | null> {
   const log = options.log ?? (() => {});
   const extractArgs = options.extractArgs ?? ['--device=cpu', '--threads=1', '--num_workers=1'];
@@ -152,8 +153,8 @@ export async function benchQueue(
     return { seconds, cpu: sumCpu(exits) };
   };
   try {
-    // Untimed: fills the page cache with the shards, the models and the code.
-    await local(1, join(work, 'warm-up'));
+    // Untimed: fills the page cache with the shards, the models and the code (skipped by the quick bench).
+    if (options.warmUp ?? true) await local(1, join(work, 'warm-up'));
     for (const w of options.workers ?? [1, 2, 4]) {
       const q: Measured[] = [];
       const l: Measured[] = [];
@@ -198,7 +199,7 @@ export async function benchQueue(
   }
   const rows: BenchRow[] = runs.map((r) => ({
     item: '8 queue',
-    metric: `1 vs 2 vs 4 queue workers: ${shards.length} units, ${r.workers} worker(s), units/s (median of ${r.repeats})`,
+    metric: `${(options.workers ?? [1, 2, 4]).join(' vs ')} queue workers: ${shards.length} units, ${r.workers} worker(s), units/s (${r.repeats > 1 ? `median of ${r.repeats}` : 'one round'})`,
     ours: String(r.queueUnitsPerSecond),
     reference: `${r.localUnitsPerSecond} (one local run, same total concurrency: ${r.workers} × extract --rank/--world, no queue)`,
     ratio: r2(r.localSeconds / r.queueSeconds),
