@@ -6,8 +6,8 @@ import type { DecodedAudio, DecodedVideo } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf, validateBoolean } from '../util/validate.js';
 import { ffmpegPath } from './ffmpeg-path.js';
 import { mp4VideoFacts, pipeLayout, predictFrameCount } from './mp4.js';
-import { runTool, stderrTail, type ToolResult } from './process.js';
-import { FrameResizer } from './resize.js';
+import { PickedFrames } from './picked-frames.js';
+import { runTool, stderrTail, type RunOptions, type ToolResult } from './process.js';
 import { linspaceIndices } from './sampling.js';
 
 export interface DecodeOptions {
@@ -326,12 +326,27 @@ export async function decodeClip(data: Buffer, options: ResolvedDecodeOptions, w
 async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOptions, where: Where, signal?: AbortSignal): Promise<DecodedClip> {
   const io: DecodeIo = { input, video: 'pipe:1', audio: 'pipe:3' };
   const stdin = input === 'pipe:0' ? data : undefined;
-  const tool = (args: string[], extraOutputs: number) =>
-    runTool(options.ffmpeg, args, { input: stdin, extraOutputs, stallTimeoutMs: options.stallTimeoutMs, timeoutMs: options.timeoutMs, signal, where });
-  const run = (withAudio: boolean, picks: number[] | null = null) => tool(decodeArgs(options, withAudio, io, picks), withAudio ? 1 : 0);
-
+  const tool = (args: string[], extraOutputs: number, more: Pick<RunOptions, 'stdoutSink' | 'onStderrLine'> = {}) =>
+    runTool(options.ffmpeg, args, { input: stdin, extraOutputs, stallTimeoutMs: options.stallTimeoutMs, timeoutMs: options.timeoutMs, signal, where, ...more });
   const name = where.key ?? where.file ?? 'clip';
   const exact = options.video && options.resize === 'exact';
+  // With the exact resize the picked frames are resized as their bytes arrive (PickedFrames);
+  // each start of ffmpeg (a transient failure is retried) gets a fresh collector.
+  const run = async (withAudio: boolean, picks: number[] | null = null): Promise<ToolResult & { picked?: PickedFrames }> => {
+    if (!(exact && picks)) return tool(decodeArgs(options, withAudio, io, picks), withAudio ? 1 : 0);
+    let picked: PickedFrames | null = null;
+    const result = await tool(decodeArgs(options, withAudio, io, picks), withAudio ? 1 : 0, {
+      stdoutSink: () => {
+        picked = new PickedFrames(picks, options.size, options.crop);
+        return picked.push;
+      },
+      onStderrLine: (line) => picked?.line(line) ?? false,
+    });
+    picked ??= new PickedFrames(picks, options.size, options.crop);
+    picked.finish(outputFrameSize(result.stderr));
+    picked.close();
+    return { ...result, picked };
+  };
   const fail = (result: ToolResult): never => {
     if (result.killedBy) {
       const why = result.killedBy === 'stall' ? `produced no output for ${options.stallTimeoutMs} ms` : `ran longer than ${options.timeoutMs} ms`;
@@ -367,11 +382,8 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
       return { video: null, audio: null, durationSeconds: parseInfo(result.stderr).duration ?? 0, fps: null, sourceWidth: null, sourceHeight: null };
     result = await run(false, picks);
   }
-  const frameSize = (r: ToolResult) => (exact ? outputFrameSize(r.stderr) : { width: options.size, height: options.size });
-  const picked = (r: ToolResult, p: number[]) => {
-    const s = frameSize(r);
-    return s !== null && r.stdout.length === new Set(p).size * s.width * s.height * 3;
-  };
+  const picked = (r: ToolResult & { picked?: PickedFrames }, p: number[]) =>
+    exact ? r.picked?.complete() === true : r.stdout.length === new Set(p).size * options.size * options.size * 3;
   let decodedFrames: number | null = null;
   if (picks && result.code === 0 && !result.killedBy) {
     const counted = countedFrames(result.stderr);
@@ -399,15 +411,8 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
   if (options.video) {
     const frameBytes = options.size * options.size * 3;
     if (exact && decodedFrames !== null) {
-      // ffmpeg picked the frames and converted them to RGB at the source size; scale and crop here.
-      const s = frameSize(result)!;
-      const resizer = new FrameResizer(s.width, s.height, options.size, options.crop);
-      const distinct = [...new Set(picks!)];
-      const frames = new Uint8Array(options.numFrames * frameBytes);
-      picks!.forEach((p, i) => {
-        resizer.resize(result.stdout, distinct.indexOf(p) * resizer.frameBytes, frames, i * frameBytes);
-      });
-      video = { frames, numFrames: options.numFrames, height: options.size, width: options.size, decodedFrames };
+      // ffmpeg picked the frames and converted them to RGB at the source size; PickedFrames scaled and cropped them.
+      video = { frames: result.picked!.frames, numFrames: options.numFrames, height: options.size, width: options.size, decodedFrames };
     } else if (decodedFrames !== null) {
       // ffmpeg already picked, scaled and cropped the frames: stdout is the clip, used without a copy.
       video = { frames: result.stdout, numFrames: options.numFrames, height: options.size, width: options.size, decodedFrames };

@@ -49,6 +49,12 @@ export interface RunOptions {
    */
   extraSinks?: () => readonly ((chunk: Buffer) => void | Promise<void>)[];
   /**
+   * A consumer of stdout instead of collecting it (`stdout` stays empty): called at every start
+   * of the child (a retry starts afresh), it returns the consumer of that run's chunks, which
+   * must not throw.
+   */
+  stdoutSink?: () => (chunk: Buffer) => void;
+  /**
    * Kill the child when it made no progress for this long (a hung decoder): no output while
    * it was running. Time it spent stopped (SIGSTOP, a paused VM) or waiting for a CPU or the
    * disk (a loaded node, a swap storm) is not counted: a starved child is not a hung one.
@@ -294,7 +300,7 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
         whenClosed(s);
       };
       if (modes.stdout === 'stream') whenClosed(child.stdio[1] as Readable);
-      else if (modes.stdout === 'collect') collect(child.stdio[1] as Readable, (d) => out.push(d));
+      else if (modes.stdout === 'collect') collect(child.stdio[1] as Readable, options.stdoutSink?.() ?? ((d) => out.push(d)));
       let partial = '';
       const onLine = options.onStderrLine;
       collect(child.stdio[2] as Readable, (d) => {

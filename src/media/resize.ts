@@ -5,6 +5,7 @@
  * an area when downscaling, and scaling before the RGB conversion differs again.
  * Only the pixels inside the crop are computed.
  */
+import { releaseKernel, resizeKernel } from './resize-kernel.js';
 import { shortSideScale } from './sampling.js';
 
 export type CropMode = 'top-left' | 'center';
@@ -37,14 +38,18 @@ function cropOffsets(width: number, height: number, size: number, crop: CropMode
   return { x, y };
 }
 
-/** A reusable resizer for frames of one source size (taps computed once, rows blended in two passes). */
+/**
+ * A reusable resizer for frames of one source size: taps computed once, rows blended in two
+ * passes by the WebAssembly kernel (./resize-kernel.ts). Each resizer has its own kernel memory
+ * holding its tables, the source frame (`input`, which a caller may fill piece by piece as
+ * the bytes arrive), the blended rows and the output frame.
+ */
 export class FrameResizer {
-  private readonly x: ReturnType<typeof taps>;
-  private readonly y: ReturnType<typeof taps>;
-  /** Source rows the crop reads, and where each one's horizontal pass lands in `rows`. */
-  private readonly needed: number[];
-  private readonly slot: Int32Array;
-  private readonly rows: Float64Array;
+  /** The source frame to resize next: fill it, then call `resizeInput`. */
+  input: Uint8Array;
+  private run: () => void;
+  private output: Uint8Array;
+  private release: () => void;
 
   constructor(
     readonly srcWidth: number,
@@ -55,14 +60,60 @@ export class FrameResizer {
     const scaled = shortSideScale(srcWidth, srcHeight, size);
     const at = cropOffsets(scaled.width, scaled.height, size, crop);
     // SlowFast leaves a frame whose short side already is `size` alone; scale 1 is the identity here too.
-    this.x = taps(srcWidth, scaled.width, at.x, size);
-    this.y = taps(srcHeight, scaled.height, at.y, size);
-    this.needed = [...new Set([...this.y.i0, ...this.y.i1])].sort((a, b) => a - b);
-    this.slot = new Int32Array(srcHeight).fill(-1);
-    this.needed.forEach((row, i) => {
-      this.slot[row] = i * size * 3;
+    const x = taps(srcWidth, scaled.width, at.x, size);
+    const y = taps(srcHeight, scaled.height, at.y, size);
+    // Source rows the crop reads, and where each one's horizontal pass lands in the rows area.
+    const needed = [...new Set([...y.i0, ...y.i1])].sort((a, b) => a - b);
+    const slot = new Int32Array(srcHeight).fill(-1);
+    const rowBytes = size * 3 * 8;
+    needed.forEach((row, i) => {
+      slot[row] = i * rowBytes;
     });
-    this.rows = new Float64Array(this.needed.length * size * 3);
+    // The memory layout (byte offsets): column taps, row taps, source row starts, rows, output, input.
+    const colsAt = 0;
+    const tapsAt = size * 24;
+    const rowStartsAt = tapsAt + size * 24;
+    const rowStartsEnd = rowStartsAt + needed.length * 4;
+    const rowsAt = (rowStartsEnd + 7) & ~7;
+    const dstAt = rowsAt + needed.length * rowBytes;
+    const srcAt = dstAt + size * size * 3;
+    const kernel = resizeKernel(srcAt + this.frameBytes);
+    const mem = kernel.memory;
+    // Per output column: left and right tap (byte offsets in a source row), p = 1 - q, q; per
+    // output row: top and bottom row (byte offsets in the rows area), a = 1 - b, b.
+    const tables = new DataView(mem.buffer);
+    for (let k = 0; k < size; k++) {
+      const c = colsAt + k * 24;
+      tables.setInt32(c, x.i0[k]! * 3, true);
+      tables.setInt32(c + 4, x.i1[k]! * 3, true);
+      tables.setFloat64(c + 8, 1 - x.w1[k]!, true);
+      tables.setFloat64(c + 16, x.w1[k]!, true);
+      const t = tapsAt + k * 24;
+      tables.setInt32(t, slot[y.i0[k]!]!, true);
+      tables.setInt32(t + 4, slot[y.i1[k]!]!, true);
+      tables.setFloat64(t + 8, 1 - y.w1[k]!, true);
+      tables.setFloat64(t + 16, y.w1[k]!, true);
+    }
+    needed.forEach((row, i) => tables.setInt32(rowStartsAt + i * 4, row * srcWidth * 3, true));
+    this.input = new Uint8Array(mem.buffer, srcAt, this.frameBytes);
+    this.output = new Uint8Array(mem.buffer, dstAt, size * size * 3);
+    this.run = () => {
+      kernel.hpass(srcAt, rowStartsAt, rowStartsEnd, colsAt, tapsAt, rowsAt);
+      kernel.vpass(tapsAt, rowStartsAt, rowsAt, size * 3, dstAt);
+    };
+    this.release = () => {
+      this.run = () => {
+        throw new Error('FrameResizer used after close()');
+      };
+      this.input = this.output = new Uint8Array(0);
+      this.release = () => {};
+      releaseKernel(kernel);
+    };
+  }
+
+  /** Gives the kernel back for another resizer to use; this one can no longer resize. */
+  close(): void {
+    this.release();
   }
 
   /** Bytes of one source frame. */
@@ -71,38 +122,18 @@ export class FrameResizer {
   }
 
   /**
-   * Resizes the RGB frame at `src[srcOffset..]` into `dst[dstOffset..]` (size×size×3), rounding
-   * to the nearest level: out = wy0·(wx0·p00 + wx1·p01) + wy1·(wx0·p10 + wx1·p11), in doubles.
+   * Resizes `input` and returns the size×size×3 result (a view, overwritten by the next call),
+   * rounding to the nearest level: out = wy0·(wx0·p00 + wx1·p01) + wy1·(wx0·p10 + wx1·p11), in doubles.
    */
+  resizeInput(): Uint8Array {
+    this.run();
+    return this.output;
+  }
+
+  /** Resizes the RGB frame at `src[srcOffset..]` into `dst[dstOffset..]` (size×size×3). */
   resize(src: Uint8Array, srcOffset: number, dst: Uint8Array, dstOffset: number): void {
-    const { i0: x0, i1: x1, w1: wx } = this.x;
-    const { i0: y0, i1: y1, w1: wy } = this.y;
-    const rowBytes = this.srcWidth * 3;
-    const size = this.size;
-    const rows = this.rows;
-    // Horizontal pass, once per source row the crop needs.
-    let o = 0;
-    for (const row of this.needed) {
-      const base = srcOffset + row * rowBytes;
-      for (let c = 0; c < size; c++) {
-        const l = base + x0[c]! * 3;
-        const r = base + x1[c]! * 3;
-        const q = wx[c]!;
-        const p = 1 - q;
-        rows[o++] = p * src[l]! + q * src[r]!;
-        rows[o++] = p * src[l + 1]! + q * src[r + 1]!;
-        rows[o++] = p * src[l + 2]! + q * src[r + 2]!;
-      }
-    }
-    // Vertical pass.
-    const width = size * 3;
-    o = dstOffset;
-    for (let r = 0; r < size; r++) {
-      const top = this.slot[y0[r]!]!;
-      const bottom = this.slot[y1[r]!]!;
-      const b = wy[r]!;
-      const a = 1 - b;
-      for (let k = 0; k < width; k++) dst[o++] = a * rows[top + k]! + b * rows[bottom + k]! + 0.5; // truncation after +0.5 rounds; values are within 0..255
-    }
+    if (this.input.length === 0) this.run(); // closed: says so
+    this.input.set(src.subarray(srcOffset, srcOffset + this.frameBytes));
+    dst.set(this.resizeInput(), dstOffset);
   }
 }
