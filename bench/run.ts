@@ -294,8 +294,9 @@ async function main(): Promise<void> {
         reference: `${r2(amount / base.seconds)} (ffmpeg → /dev/null)`,
         ratio: r2(ratio),
         cpuRatio: cpuRatio === null ? null : r2(cpuRatio),
-        target: v.name.startsWith('video+audio') ? '(info)' : '≥ 0.9',
-        met: v.name.startsWith('video+audio') ? null : ratio >= 0.9,
+        // Issue 22: the exact resize (the default) within 0.8 of bare ffmpeg; the other decodes within 0.9.
+        target: v.name.startsWith('video+audio') ? '(info)' : v.name === 'video' ? '≥ 0.8' : '≥ 0.9',
+        met: v.name.startsWith('video+audio') ? null : ratio >= (v.name === 'video' ? 0.8 : 0.9),
       });
       rows.push({
         item: '1 decode',
