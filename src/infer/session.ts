@@ -69,6 +69,11 @@ export async function openOnDevice<T>(
     // Idle ORT threads sleep instead of spinning: the cores are shared with the ffmpeg decoders,
     // and spinning threads take CPU from them (bench: about 10% more CPU per clip with spinning).
     ...(options.spin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
+    // No CPU memory arena: with it, every new input shape (a short last batch, audio batches of
+    // other lengths) grew ONNX Runtime's arena, which never gives memory back, so extract's RSS
+    // climbed with the number of clips (885 MB at 100 clips, 1.3 GB at 1,000). Without it the
+    // buffers of a run are freed after it. Same bits; the cost is measured in bench/RESULTS.md.
+    enableCpuMemArena: false,
   };
   if (device.kind !== 'cpu' && cudaFailure === null) {
     // ONNX Runtime logs its own multi-line error when the CUDA provider library is absent;
