@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { clipFile, filteredFile, plannedSubject } from './cut.js';
 import { videoStage, type VideoContext, type VideoStage } from './item.js';
-import type { ClipRecord } from './package.js';
+import type { ClipRecord } from '../sinks/clip-table.js';
 import type { PlannedClip } from './plan.js';
 import type { VideoInfo } from '../media/probe.js';
 import { declareStage } from '../stage/contract.js';

@@ -9,7 +9,7 @@ import { itemStage, type OnError, type Slots } from '../stage/index.js';
 import type { ItemFailure } from '../types.js';
 import type { DownloadOptions } from '../media/download.js';
 import type { EncoderChoice } from '../media/encoders.js';
-import type { ClipRecord } from './package.js';
+import type { ClipRecord } from '../sinks/clip-table.js';
 import type { FixedStrideOptions, PlannedClip, SpanIssue, SpanSpec, VideoTiming } from './plan.js';
 import type { MediaFacts } from '../media/facts.js';
 import type { FrameTimes, VideoInfo } from '../media/probe.js';

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ClipstreamError, InvalidOptionError } from '../errors.js';
 import { ClipFingerprinter } from '../features/fingerprint.js';
 import { openPluginScorers, PLUGIN_FRAMES, type ScorerSpec } from '../infer/scorers.js';
+import { closeModels } from '../infer/scorers.js';
 import { loadTextDetector, textArea, type TextBox } from '../infer/text-detector.js';
 import { defaultWarningHandler, type CommonJobOptions, type WarningHandler } from '../types.js';
 import { validateBoolean, validateInteger, validateNumber, validateOneOf, validateString } from '../util/validate.js';
@@ -235,10 +236,10 @@ export async function resolveClipsOptions(options: ClipsOptions): Promise<Resolv
       ? { names, columns: [...names, 'fingerprint', ...plug.columns], plugins: [() => new ClipFingerprinter(), ...plug.plugins] }
       : undefined;
   // text_area: PP-OCRv4 on a few frames of each finished clip at 640 px (score-file.ts, textAreaOfFile).
-  if (scores && names.includes('text_area')) {
-    const detector = await loadTextDetector({ onWarning: (m) => onWarning(new ClipstreamError('ERR_MODEL', m)) });
-    scores.textFile = { detector, area: (boxes, w, h) => textArea(boxes as TextBox[], w, h) };
-  }
+  const detector =
+    scores && names.includes('text_area') ? await loadTextDetector({ onWarning: (m) => onWarning(new ClipstreamError('ERR_MODEL', m)) }) : undefined;
+  if (scores && detector) scores.textFile = { detector, area: (boxes, w, h) => textArea(boxes as TextBox[], w, h) };
+  if (scores) scores.close = () => closeModels(detector, plug.scorers);
   // --previews: one more per-clip scorer on the same frames (src/clips/previews.ts); scores off, it is the only one.
   const scored = validateBoolean(options.previews ?? false, 'options.previews') ? withPreviews(scores, outputDir) : scores;
   const filtered = validateOneOf(options.filtered ?? 'keep', 'options.filtered', ['keep', 'skip'] as const);

@@ -28,7 +28,8 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { writeCsvAtomic } from '../util/csv.js';
 import { fitName } from '../util/names.js';
 import { VIDEO_COLUMNS, type VideoRow } from './item.js';
-import { clipTable, writeClipShards, type ClipRecord, type ShardOutput } from './package.js';
+import { clipTable, type ClipRecord } from '../sinks/clip-table.js';
+import { writeClipShards, type ShardOutput } from './package.js';
 import type { SpanIssue } from './plan.js';
 import { SHOT_COLUMNS, type RecordedShots } from './shots.js';
 

@@ -119,6 +119,22 @@ function stemOf(file: string): string {
   return dot > 0 ? file.slice(0, dot) : file;
 }
 
+/**
+ * Clip ids of a folder's files (sorted names), one each: the stem; when another file took it
+ * (`same.mkv` beside `same.mp4`), the file name; then `~2`, `~3`. The rule of the jobs' keys
+ * (src/media/video-folder.ts, assignKeys), without their shortening: no file is named by the id.
+ */
+function uniqueIds(names: readonly string[]): string[] {
+  const taken = new Set<string>();
+  return names.map((name) => {
+    let id = stemOf(name);
+    if (taken.has(id)) id = name;
+    for (let n = 2; taken.has(id); n++) id = `${name}~${n}`;
+    taken.add(id);
+    return id;
+  });
+}
+
 async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -211,8 +227,10 @@ export async function readDedupClips(o: ReadClipsOptions): Promise<ReadClipsResu
         .filter((d) => d.isFile() && VIDEO_EXTENSIONS.includes(d.name.slice(d.name.lastIndexOf('.') + 1).toLowerCase()) && d.name.lastIndexOf('.') > 0)
         .map((d) => d.name)
         .sort();
-      for (const name of names)
-        clips.push({ clipId: stemOf(name), stem: stemOf(name), source: join(dir, name), durationS: Number.NaN, frames: 0, fingerprint: '' });
+      const ids = uniqueIds(names);
+      names.forEach((name, i) => {
+        clips.push({ clipId: ids[i]!, stem: stemOf(name), source: join(dir, name), durationS: Number.NaN, frames: 0, fingerprint: '' });
+      });
       await mapLimit(clips, o.parallel, async (c) => compute(c, c.source, (await stat(c.source)).size));
     } else {
       const urls = expandShardUrls([...o.input]);

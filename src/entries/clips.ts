@@ -19,7 +19,8 @@ export { clipStem, fixedParts, fixedStride, parseSekaiName, parseSpanTable, plan
 export { ENCODERS, encoderArgs, resolveEncoder } from '../media/encoders.js';
 export { transcodeClips } from '../clips/transcode.js';
 export { remixClip, splitAudio } from '../clips/audio.js';
-export { writeClipShards, type ClipRecord } from '../clips/package.js';
+export { writeClipShards } from '../clips/package.js';
+export type { ClipRecord } from '../sinks/clip-table.js';
 export { ClipFingerprinter, fingerprintDistance, frameHash, type FingerprintFrame } from '../features/fingerprint.js';
 export { fingerprintClip } from '../features/fingerprint-clip.js';
 export { FingerprintSet, groupNearDuplicates } from '../dedup/lsh.js';

@@ -360,6 +360,8 @@ export interface ScoreSetup {
   plugins?: readonly ((clip: { numFrames: number; stem: string }) => FrameScorer)[];
   /** Its columns, in order: every name asked for (text_area empty without a detector), then the plug-ins'. */
   columns: readonly string[];
+  /** Releases the models the setup opened (text detector, plug-in scorers); the job calls it once its run ends. */
+  close?: () => Promise<void>;
 }
 
 /** The scorers of one clip of `numFrames` frames (file name stem `stem`) under `setup`; text_area is '' when no detector is given. */

@@ -256,6 +256,12 @@ export async function openPluginScorers(
   };
 }
 
+/** Closes a run's models (a text detector, plug-in scorers) once, whichever are there. */
+export async function closeModels(detector: { close?: () => Promise<void> } | undefined, scorers: readonly Scorer[]): Promise<void> {
+  await detector?.close?.();
+  for (const s of scorers) await s.close();
+}
+
 async function isFile(path: string): Promise<boolean> {
   return (await stat(path).catch(() => null))?.isFile() ?? false;
 }

@@ -26,8 +26,9 @@ import { filterStage } from '../clips/filter-stage.js';
 import type { EncoderChoice } from '../media/encoders.js';
 import { SOURCE_FIELDS, videoItems, type VideoRow } from '../clips/item.js';
 import { obtainStage } from '../clips/obtain.js';
-import { resolveClipsOptions, unlistedSpans, type ClipsOptions } from '../clips/options.js';
-import type { ClipRecord, ShardOutput } from '../clips/package.js';
+import { resolveClipsOptions, unlistedSpans, type ClipsOptions, type ResolvedClips } from '../clips/options.js';
+import type { ShardOutput } from '../clips/package.js';
+import type { ClipRecord } from '../sinks/clip-table.js';
 import { planStage } from '../clips/plan-stage.js';
 import type { SpanIssue } from '../clips/plan.js';
 import { probeStage } from '../clips/probe-stage.js';
@@ -78,7 +79,16 @@ const issueWarning = (i: SpanIssue) =>
  */
 export async function clips(options: ClipsOptions): Promise<ClipsReport> {
   const started = Date.now();
-  const { sourcesPath, outputDir, onWarning, shardSize, spans, ctx, tablesEveryS } = await resolveClipsOptions(options);
+  const resolved = await resolveClipsOptions(options);
+  try {
+    return await clipsWith(options, resolved, started);
+  } finally {
+    await resolved.ctx.scores?.close?.();
+  }
+}
+
+async function clipsWith(options: ClipsOptions, resolved: ResolvedClips, started: number): Promise<ClipsReport> {
+  const { sourcesPath, outputDir, onWarning, shardSize, spans, ctx, tablesEveryS } = resolved;
   const sources = await listClipSources(sourcesPath, options.numVideos, onWarning);
   const keep = options.keepList === undefined ? null : await readKeepList(options.keepList);
   // Against the whole list: a span of a video in another rank's share is not lost.

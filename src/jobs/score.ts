@@ -20,15 +20,15 @@ import { countReasons, decide, parseFilter, type FilterRule } from '../clips/fil
 import { scoreItems, scoreStage, scoreUnits, type ScoreItem, type ScoreUnit, type ScoreUnitEnd } from '../clips/score-stage.js';
 import { SCORES_DIR } from '../clips/stored-scores.js';
 import { ClipstreamError } from '../errors.js';
-import { parseScoreList, type ScoreSetup } from '../features/clip-scores.js';
-import { openPluginScorers, PLUGIN_FRAMES, type ScorerSpec } from '../infer/scorers.js';
+import { parseScoreList, type ScoreName, type ScoreSetup } from '../features/clip-scores.js';
+import { closeModels, openPluginScorers, PLUGIN_FRAMES, type ScorerSpec } from '../infer/scorers.js';
 import { loadTextDetector, textArea, type TextBox } from '../infer/text-detector.js';
 import { runJob } from '../run/runner.js';
 import { expandShardPatterns } from '../shards/brace.js';
 import { jsonRecords, UnitRecords } from '../sinks/unit-records.js';
 import { pipeline } from '../stage/index.js';
 import type { JobReport } from '../stage/job-run.js';
-import { defaultWarningHandler, type CommonJobOptions } from '../types.js';
+import { defaultWarningHandler, type CommonJobOptions, type WarningHandler } from '../types.js';
 import { writeCsvAtomic } from '../util/csv.js';
 import { fitName } from '../util/names.js';
 import type { JobProgress } from '../util/progress.js';
@@ -110,10 +110,19 @@ export async function score(options: ScoreOptions): Promise<ScoreReport> {
     throw new ClipstreamError('ERR_INVALID_OPTION', 'options.scores: nothing to score', { where: { option: 'options.scores' } });
   const setup: ScoreSetup = plug.columns.length > 0 ? { names, columns: [...names, ...plug.columns], plugins: plug.plugins } : { names, columns: names };
   // text_area: PP-OCRv4 on a few frames of each clip at 640 px (src/clips/score-file.ts, textAreaOfFile).
-  if (names.includes('text_area')) {
-    const detector = await loadTextDetector({ onWarning: (m) => onWarning(new ClipstreamError('ERR_MODEL', m)) });
-    setup.textFile = { detector, area: (boxes, w, h) => textArea(boxes as TextBox[], w, h) };
+  const detector = names.includes('text_area') ? await loadTextDetector({ onWarning: (m) => onWarning(new ClipstreamError('ERR_MODEL', m)) }) : undefined;
+  if (detector) setup.textFile = { detector, area: (boxes, w, h) => textArea(boxes as TextBox[], w, h) };
+  try {
+    return await scoreWith(options, { outputDir, names, setup, onWarning });
+  } finally {
+    await closeModels(detector, plug.scorers);
   }
+}
+
+async function scoreWith(
+  options: ScoreOptions,
+  { outputDir, names, setup, onWarning }: { outputDir: string; names: readonly ScoreName[]; setup: ScoreSetup; onWarning: WarningHandler },
+): Promise<ScoreReport> {
   const rules = options.filter === undefined ? [] : parseFilter(options.filter, setup.columns, 'options.filter');
   for (const r of rules)
     if (!setup.columns.includes(r.column))

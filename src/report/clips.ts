@@ -5,6 +5,7 @@
  * the clips as cards; on the index the counts, histograms, failures and the duplicate groups.
  */
 import { join } from 'node:path';
+import { CLIP_COLUMNS } from '../sinks/clip-table.js';
 import { exists } from '../util/fs.js';
 import { type ReportContext, previewOf, type Preview } from './context.js';
 import { counts, esc, fmt, Histogram, href, moreNote, page, table, timelineSvg, type TimelineSpan } from './html.js';
@@ -12,27 +13,7 @@ import { csvColumns, csvRows, num, type Row, truthy } from './tables.js';
 import type { Section } from './section.js';
 
 /** clips.csv columns that describe a clip rather than score it: no histogram, shown as facts. */
-const STRUCTURAL = new Set([
-  'clip_id',
-  'filename',
-  'video_id',
-  'source',
-  'start_frame',
-  'end_frame',
-  'num_frames',
-  'start_s',
-  'end_s',
-  'fps',
-  'width',
-  'height',
-  'size_bytes',
-  'video_codec',
-  'audio_codec',
-  'bit_rate',
-  'kept',
-  'filter_reason',
-  'preview',
-]);
+const STRUCTURAL = new Set<string>([...CLIP_COLUMNS, 'kept', 'filter_reason', 'preview']);
 
 const MAX_REASONS = 1000;
 

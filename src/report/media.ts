@@ -11,6 +11,11 @@ import { withAtomicFile } from '../util/atomic.js';
 
 const STALL_MS = 30_000;
 
+/** ffmpeg's arguments up to its output: every `every`-th frame of `video`'s picture, through `filters`. */
+function everyNthFrame(video: string, every: number, filters: string, frames: number): string[] {
+  return ['-nostdin', '-v', 'error', '-i', video, '-an', '-vf', `select=not(mod(n\\,${every})),${filters}`, '-vsync', '0', '-frames:v', String(frames)];
+}
+
 /**
  * Decodes `frames` evenly spaced frames of `video`, `width` wide, and writes their animated WebP to
  * `<outDir>/<folder>/<clip>.webp`; returns its path relative to `outDir`.
@@ -26,29 +31,12 @@ export async function makePreview(
   const w = Math.min(o.width ?? 192, info.width) & ~1 || 2;
   const h = Math.max(2, Math.round((w * info.height) / Math.max(1, info.width) / 2) * 2);
   const every = Math.max(1, Math.floor((info.numFrames || frames) / frames));
-  const r = await runToolOrThrow(
-    ffmpegPath(),
-    [
-      '-nostdin',
-      '-v',
-      'error',
-      '-i',
-      video,
-      '-an',
-      '-vf',
-      `select=not(mod(n\\,${every})),scale=${w}:${h}`,
-      '-vsync',
-      '0',
-      '-frames:v',
-      String(frames),
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      'rgb24',
-      'pipe:1',
-    ],
-    { what: `preview of ${video}`, stallTimeoutMs: STALL_MS, signal: o.signal, where: { file: video } },
-  );
+  const r = await runToolOrThrow(ffmpegPath(), [...everyNthFrame(video, every, `scale=${w}:${h}`, frames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
+    what: `preview of ${video}`,
+    stallTimeoutMs: STALL_MS,
+    signal: o.signal,
+    where: { file: video },
+  });
   const writer = new PreviewWriter({ outputDir: outDir, clipId, frames, width: w, folder: o.folder });
   const size = w * h * 3;
   for (let i = 0; (i + 1) * size <= r.stdout.length; i++)
@@ -65,25 +53,8 @@ export async function makeStrip(video: string, out: string, o: { count?: number;
     runToolOrThrow(
       ffmpegPath(),
       [
-        '-nostdin',
-        '-v',
-        'error',
-        '-i',
-        video,
-        '-an',
-        '-vf',
-        `select=not(mod(n\\,${every})),scale=${o.tileWidth ?? 96}:-2,tile=${count}x1:padding=2:color=white`,
-        '-vsync',
-        '0',
-        '-frames:v',
-        '1',
-        '-f',
-        'image2',
-        '-c:v',
-        'mjpeg',
-        '-q:v',
-        '5',
-        tmp,
+        ...everyNthFrame(video, every, `scale=${o.tileWidth ?? 96}:-2,tile=${count}x1:padding=2:color=white`, 1),
+        ...['-f', 'image2', '-c:v', 'mjpeg', '-q:v', '5', tmp],
       ],
       { what: `frames of ${video}`, stallTimeoutMs: STALL_MS, signal: o.signal, where: { file: video } },
     ),

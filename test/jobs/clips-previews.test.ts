@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIP_COLUMNS } from '../../src/clips/package.js';
+import { CLIP_COLUMNS } from '../../src/sinks/clip-table.js';
 import { unitRecordPath } from '../../src/clips/table.js';
 import { PIXEL_SCORES } from '../../src/features/clip-scores.js';
 import { clips } from '../../src/jobs/clips.js';

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIP_COLUMNS } from '../../src/clips/package.js';
+import { CLIP_COLUMNS } from '../../src/sinks/clip-table.js';
 import { unitRecordPath } from '../../src/clips/table.js';
 import { PIXEL_SCORES } from '../../src/features/clip-scores.js';
 import { clips } from '../../src/jobs/clips.js';

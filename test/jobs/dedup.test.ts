@@ -83,6 +83,25 @@ describe('dedup on a folder of clips', () => {
     expect((await readdir(out)).sort()).toEqual(['duplicates.csv', 'fingerprints.csv', 'keep.txt']);
   }, 240_000);
 
+  it('same-stem files (twin.mkv beside twin.mp4) get ids of their own, as the other jobs key them', async () => {
+    const twins = join(dir, 'twins');
+    await mkdir(twins);
+    const [a, b] = clips.filter((c) => c.shot === shots[0]);
+    await copyFile(a!.file, join(twins, 'twin.mkv'));
+    await copyFile(b!.file, join(twins, 'twin.mp4'));
+    const out = join(dir, 'twins-out');
+    const r = runCli(['dedup', `--input=${twins}`, `--out_dir=${out}`]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = parseCsv(await read(join(out, 'duplicates.csv')));
+    expect(rows.map((x) => x.clip_id).sort()).toEqual(['twin', 'twin.mp4']);
+    expect(rows.filter((x) => x.kept === 'true').length).toBe(1);
+    const prints = parseCsv(await read(join(out, 'fingerprints.csv')));
+    expect(prints.map((x) => [x.clip_id, x.source!.slice(twins.length + 1)]).sort()).toEqual([
+      ['twin', 'twin.mkv'],
+      ['twin.mp4', 'twin.mp4'],
+    ]);
+  }, 240_000);
+
   it('needs --out_dir for a folder, and names a bad --keep', () => {
     const r = runCli(['dedup', join(dir, 'in')]);
     expect(r.code).toBe(2);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIP_COLUMNS } from '../../src/clips/package.js';
+import { CLIP_COLUMNS } from '../../src/sinks/clip-table.js';
 import { PIXEL_SCORES } from '../../src/features/clip-scores.js';
 import { clips } from '../../src/jobs/clips.js';
 import { score } from '../../src/jobs/score.js';

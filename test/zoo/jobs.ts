@@ -9,6 +9,8 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { clips } from '../../src/jobs/clips.js';
+import { dedup } from '../../src/jobs/dedup.js';
+import { DEFAULT_MAX_DISTANCE, fingerprintDistance } from '../../src/features/fingerprint.js';
 import { extract } from '../../src/jobs/extract.js';
 import { faces } from '../../src/jobs/faces.js';
 import { segments } from '../../src/jobs/segments.js';
@@ -19,9 +21,10 @@ import type { Sample } from '../../src/types.js';
 import { parseCsv } from '../../src/util/csv.js';
 import { makeTar } from '../helpers/tar.js';
 import { type Facts, PYTHON, planesToRgb, readFacts, sarOf } from './checks.js';
+import { parseCrossingId } from './crossings.js';
 import { type GenEntry, type GenTruth, generatorFfmpeg } from './generated.js';
 
-export const JOBS = ['extract', 'clips', 'faces', 'segments'] as const;
+export const JOBS = ['extract', 'clips', 'faces', 'segments', 'dedup'] as const;
 export type JobName = (typeof JOBS)[number];
 
 export interface JobResult {
@@ -486,6 +489,93 @@ export async function runSegments(entries: GenEntry[], dir: string, folder: stri
   });
 }
 
+/** The copies dedup must group with their original: another CRF, or half size (both at even sizes, as libx264 needs). */
+const COPIES = {
+  crf: ['-crf', '36', '-vf', 'scale=trunc(iw/2)*2:trunc(ih/2)*2'],
+  half: ['-vf', 'scale=trunc(iw/4)*2:trunc(ih/4)*2'],
+} as const;
+
+/**
+ * dedup: every file and a copy of it (made here by ffmpeg from the file, as a re-upload would be)
+ * in one folder; each file is fingerprinted under an id of its own, and its copy is within the
+ * near-duplicate distance and in its group. The copies alternate between another CRF and half size.
+ * The zoo's picture is one 32-pixel box on a flat ground: at 48×36 (`tiny`) CRF 36 smears it and
+ * half size leaves 24×18, and at 1920×1080 (`large`) it covers 0.05 % of the frame, so there the
+ * fingerprint is mostly compression noise on a flat picture (12-20 bits per frame from a CRF 36
+ * copy; docs/dedup.md, "Limits"): those two geometries get the CRF copy, and its distance is not
+ * held to the bound. (Crops can cut the box out: crops, and different shots that must not group,
+ * are in test/zoo/fingerprint.test.ts and test/jobs/dedup.test.ts on shots made for it. Which zoo
+ * files group with each other is not checked: they all show the one pattern.)
+ */
+export async function runDedup(entries: GenEntry[], dir: string, folder: string): Promise<JobResult> {
+  const r = newResult('dedup', entries);
+  const list = usable(entries);
+  return timed(r, async () => {
+    const copyOf = new Map<string, { file: string; kind: keyof typeof COPIES; flat: boolean }>();
+    const kinds = Object.keys(COPIES) as (keyof typeof COPIES)[];
+    for (const [i, e] of list.entries()) {
+      const geometry = parseCrossingId(e.truth.crossing).geometry;
+      const flat = geometry === 'tiny' || geometry === 'large';
+      const kind = flat ? 'crf' : kinds[i % kinds.length]!;
+      const file = `copy${String(i).padStart(3, '0')}${kind}.mp4`;
+      try {
+        await run(generatorFfmpeg(), [
+          '-nostdin',
+          '-v',
+          'error',
+          '-y',
+          '-i',
+          e.path,
+          '-map',
+          '0:v:0',
+          ...COPIES[kind],
+          '-c:v',
+          'libx264',
+          '-preset',
+          'veryfast',
+          '-pix_fmt',
+          'yuv420p',
+          join(folder, file),
+        ]);
+        copyOf.set(e.name, { file, kind, flat });
+      } catch (err) {
+        r.problems.get(e.name)!.push(`the copy could not be made: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+    const out = join(dir, 'dedup-out');
+    const report = await dedup({ input: folder, outputDir: out, onWarning: () => {} });
+    const prints = new Map(parseCsv(await readFile(join(out, 'fingerprints.csv'), 'utf8')).map((row) => [basename(row.source!), row]));
+    const groupOf = new Map<string, string[]>();
+    for (const row of parseCsv(await readFile(report.duplicatesCsv, 'utf8'))) groupOf.set(row.clip_id!, [...(groupOf.get(row.clip_id!) ?? []), row.group!]);
+    const ids = new Map<string, string[]>();
+    for (const row of prints.values()) ids.set(row.clip_id!, [...(ids.get(row.clip_id!) ?? []), basename(row.source!)]);
+    for (const e of list) {
+      const p = r.problems.get(e.name)!;
+      const copy = copyOf.get(e.name);
+      const own = prints.get(e.name);
+      if (!own?.fingerprint) {
+        p.push('no fingerprint');
+        continue;
+      }
+      const sharing = ids.get(own.clip_id!)!.filter((f) => f !== e.name);
+      if (sharing.length) p.push(`clip id ${own.clip_id} shared with ${sharing.join(', ')}`);
+      if (!copy) continue;
+      const theirs = prints.get(copy.file);
+      if (!theirs?.fingerprint) {
+        p.push(`its ${copy.kind} copy has no fingerprint`);
+        continue;
+      }
+      if (copy.flat) continue;
+      const d = fingerprintDistance(own.fingerprint, theirs.fingerprint);
+      if (!(d <= DEFAULT_MAX_DISTANCE)) p.push(`its ${copy.kind} copy is ${d.toFixed(1)} bits per frame away (near-duplicates: <= ${DEFAULT_MAX_DISTANCE})`);
+      const mine = groupOf.get(own.clip_id!) ?? [];
+      const copies = groupOf.get(theirs.clip_id!) ?? [];
+      if (mine.length !== 1 || copies.length !== 1 || mine[0] !== copies[0])
+        p.push(`not grouped with its ${copy.kind} copy (groups ${mine.join('/') || 'none'} and ${copies.join('/') || 'none'})`);
+    }
+  });
+}
+
 /**
  * Runs `job` over the sample and checks every file. Files with 250-byte names run apart from
  * the others: one name a job cannot handle may abort its whole run (issue 18 defect 12), and
@@ -506,7 +596,9 @@ export async function runJob(job: JobName, entries: GenEntry[], root: string): P
           ? await runClips(group, dir, folder)
           : job === 'faces'
             ? await runFaces(group, dir, folder)
-            : await runSegments(group, dir, folder);
+            : job === 'segments'
+              ? await runSegments(group, dir, folder)
+              : await runDedup(group, dir, folder);
     merged.seconds += r.seconds;
     for (const [name, p] of r.problems) merged.problems.set(name, p);
   }
