@@ -213,19 +213,20 @@ export async function bareInference(
   threads: number,
   rowsPerItem = 1,
 ): Promise<BareResult[]> {
-  // The session options of loadSession (same threads, no spinning), in the calling thread.
+  // The session options of Extractor.load (same threads, no spinning, no arena for a visual model), in the calling thread.
+  const info = await readModelInfo(modelPath);
   const session = await ort.InferenceSession.create(modelPath, {
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    enableCpuMemArena: false,
+    enableCpuMemArena: info.metadata['clipstream.kind'] !== 'visual',
     executionProviders: ['cpu'],
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   });
   const name = session.inputNames[0]!;
   const outputs = session.outputNames.filter((n) => /^layer_\d+$/.test(n));
-  const uint8 = (await readModelInfo(modelPath)).inputs[0]?.type === 'uint8';
+  const uint8 = info.inputs[0]?.type === 'uint8';
   const per = itemShape.reduce((a, b) => a * b, 1);
   const results: BareResult[] = [];
   try {

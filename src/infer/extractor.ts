@@ -79,11 +79,15 @@ export class Extractor {
    */
   static async load(path: string, options: ExtractorOptions = {}): Promise<Extractor> {
     const info = await readModelInfo(path);
+    // Visual batches are tens of MB and their shapes vary (a short last batch): without the arena
+    // RSS stays flat at no measurable CPU cost. Audio tensors are small: the arena stays small and
+    // saves about a third of the audio model's CPU (bench/RESULTS.md, "Models and memory").
+    const memoryArena = options.memoryArena ?? info.metadata['clipstream.kind'] !== 'visual';
     // The model is opened once, in the worker (or here), with the CUDA-then-CPU fallback; a worker
     // that cannot start leaves the model in this thread, still correct, only without the overlap.
     const runner = await ModelRunner.open(
       path,
-      { ...options, thread: (options.worker ?? true) ? 'worker' : 'main', mainThreadFallback: true },
+      { ...options, memoryArena, thread: (options.worker ?? true) ? 'worker' : 'main', mainThreadFallback: true },
       {
         graph: { path, inputs: info.inputs, outputs: info.outputs, metadata: info.metadata },
       },

@@ -27,6 +27,13 @@ export interface SessionOptions {
   /** Let idle ONNX Runtime threads spin (ORT's default). Off by default: the cores are shared with ffmpeg. */
   spin?: boolean;
   /**
+   * ONNX Runtime's CPU memory arena (ORT's default: on). The arena never gives memory back, and
+   * with large inputs every new batch shape grows it: extract's visual model took RSS from 885 MB
+   * at 100 clips to 1.3 GB at 1,000. Off, a run's buffers are freed after it, at a CPU cost that
+   * is small for large tensors and large for small ones (bench/RESULTS.md, "Models and memory").
+   */
+  memoryArena?: boolean;
+  /**
    * Warn also when `device: 'auto'` falls back to the CPU. Off by default: `auto` means "CUDA if
    * there is one", so a machine without it is no surprise; asking for `cuda` always warns.
    */
@@ -69,11 +76,7 @@ export async function openOnDevice<T>(
     // Idle ORT threads sleep instead of spinning: the cores are shared with the ffmpeg decoders,
     // and spinning threads take CPU from them (bench: about 10% more CPU per clip with spinning).
     ...(options.spin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
-    // No CPU memory arena: with it, every new input shape (a short last batch, audio batches of
-    // other lengths) grew ONNX Runtime's arena, which never gives memory back, so extract's RSS
-    // climbed with the number of clips (885 MB at 100 clips, 1.3 GB at 1,000). Without it the
-    // buffers of a run are freed after it. Same bits; the cost is measured in bench/RESULTS.md.
-    enableCpuMemArena: false,
+    enableCpuMemArena: options.memoryArena ?? true,
   };
   if (device.kind !== 'cpu' && cudaFailure === null) {
     // ONNX Runtime logs its own multi-line error when the CUDA provider library is absent;
