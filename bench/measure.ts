@@ -213,14 +213,14 @@ export async function bareInference(
   threads: number,
   rowsPerItem = 1,
 ): Promise<BareResult[]> {
-  // The session options of Extractor.load (same threads, no spinning, no arena for a visual model), in the calling thread.
+  // The session options of Extractor.load (same threads, no spinning, no arena), in the calling thread.
   const info = await readModelInfo(modelPath);
   const session = await ort.InferenceSession.create(modelPath, {
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    enableCpuMemArena: info.metadata['clipstream.kind'] !== 'visual',
+    enableCpuMemArena: false,
     executionProviders: ['cpu'],
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   });

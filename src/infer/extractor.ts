@@ -79,10 +79,10 @@ export class Extractor {
    */
   static async load(path: string, options: ExtractorOptions = {}): Promise<Extractor> {
     const info = await readModelInfo(path);
-    // Visual batches are tens of MB and their shapes vary (a short last batch): without the arena
-    // RSS stays flat at no measurable CPU cost. Audio tensors are small: the arena stays small and
-    // saves about a third of the audio model's CPU (bench/RESULTS.md, "Models and memory").
-    const memoryArena = options.memoryArena ?? info.metadata['clipstream.kind'] !== 'visual';
+    // No arena by default: batch shapes vary (backpressure, a short last batch) and the arena keeps
+    // what every shape took; without it extract's RSS is lower and flat, and its CPU per clip the
+    // same within the noise (bench/RESULTS.md, "Models and memory").
+    const memoryArena = options.memoryArena ?? false;
     // The model is opened once, in the worker (or here), with the CUDA-then-CPU fallback; a worker
     // that cannot start leaves the model in this thread, still correct, only without the overlap.
     const runner = await ModelRunner.open(

@@ -27,10 +27,10 @@ export interface SessionOptions {
   /** Let idle ONNX Runtime threads spin (ORT's default). Off by default: the cores are shared with ffmpeg. */
   spin?: boolean;
   /**
-   * ONNX Runtime's CPU memory arena (ORT's default: on). The arena never gives memory back, and
-   * with large inputs every new batch shape grows it: extract's visual model took RSS from 885 MB
-   * at 100 clips to 1.3 GB at 1,000. Off, a run's buffers are freed after it, at a CPU cost that
-   * is small for large tensors and large for small ones (bench/RESULTS.md, "Models and memory").
+   * ONNX Runtime's CPU memory arena (here and in ORT, default on; extract's models turn it off).
+   * The arena never gives memory back, and every new batch shape grows it: with it, the visual
+   * model alone went from 620 MB to 1.15 GB over eight batches of varying size. Off, a run's
+   * buffers are freed after it, at some CPU per run (bench/RESULTS.md, "Models and memory").
    */
   memoryArena?: boolean;
   /**
