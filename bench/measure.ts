@@ -213,18 +213,20 @@ export async function bareInference(
   threads: number,
   rowsPerItem = 1,
 ): Promise<BareResult[]> {
-  // The session options of loadSession (same threads, no spinning), in the calling thread.
+  // The session options of Extractor.load (same threads, no spinning, no arena), in the calling thread.
+  const info = await readModelInfo(modelPath);
   const session = await ort.InferenceSession.create(modelPath, {
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    enableCpuMemArena: false,
     executionProviders: ['cpu'],
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   });
   const name = session.inputNames[0]!;
   const outputs = session.outputNames.filter((n) => /^layer_\d+$/.test(n));
-  const uint8 = (await readModelInfo(modelPath)).inputs[0]?.type === 'uint8';
+  const uint8 = info.inputs[0]?.type === 'uint8';
   const per = itemShape.reduce((a, b) => a * b, 1);
   const results: BareResult[] = [];
   try {
@@ -401,4 +403,48 @@ export function runChildScript<T>(script: string, job: unknown, tag: string, wha
       else res(JSON.parse(line.slice(tag.length)) as T);
     });
   });
+}
+
+/**
+ * The model stage against the bare loop at one batch size, side by side: both warmed up first (the
+ * bare loop's warm-up run, `warm` for the stage), then `rounds` alternations of a bare loop and a
+ * stage run, each side summed over its rounds, so that a change of the machine's load hits both.
+ */
+export async function stageAgainstBare(o: {
+  modelPath: string;
+  itemShape: number[];
+  batchSize: number;
+  seconds: number;
+  threads: number;
+  rowsPerItem?: number;
+  rounds: number;
+  warm: () => Promise<StageRun>;
+  stage: () => Promise<StageRun>;
+}): Promise<{ bare: BareResult; stage: StageRun }> {
+  await o.warm();
+  const bare = { items: 0, seconds: 0, cpu: 0 as number | null, runs: 0 };
+  const stage = { items: 0, seconds: 0, cpu: 0 as number | null, batches: [] as number[] };
+  for (let r = 0; r < o.rounds; r++) {
+    const b = (await bareInference(o.modelPath, o.itemShape, [o.batchSize], o.seconds, o.threads, o.rowsPerItem))[0]!;
+    const items = b.runs * o.batchSize;
+    bare.items += items;
+    bare.seconds += items / b.itemsPerSecond;
+    bare.cpu = bare.cpu === null || b.cpuPerItem === null ? null : bare.cpu + b.cpuPerItem * items;
+    bare.runs += b.runs;
+    const s = await o.stage();
+    stage.items += s.items;
+    stage.seconds += s.seconds;
+    stage.cpu = stage.cpu === null || s.cpuPerItem === null ? null : stage.cpu + s.cpuPerItem * s.items;
+    stage.batches.push(...s.batches);
+  }
+  return {
+    bare: { batchSize: o.batchSize, itemsPerSecond: bare.items / bare.seconds, cpuPerItem: bare.cpu === null ? null : bare.cpu / bare.items, runs: bare.runs },
+    stage: {
+      seconds: stage.seconds,
+      items: stage.items,
+      itemsPerSecond: stage.items / stage.seconds,
+      cpuPerItem: stage.cpu === null ? null : stage.cpu / stage.items,
+      batches: stage.batches,
+    },
+  };
 }

@@ -79,11 +79,15 @@ export class Extractor {
    */
   static async load(path: string, options: ExtractorOptions = {}): Promise<Extractor> {
     const info = await readModelInfo(path);
+    // No arena by default: batch shapes vary (backpressure, a short last batch) and the arena keeps
+    // what every shape took; without it extract's RSS is lower and flat, and its CPU per clip the
+    // same within the noise (bench/RESULTS.md, "Models and memory").
+    const memoryArena = options.memoryArena ?? false;
     // The model is opened once, in the worker (or here), with the CUDA-then-CPU fallback; a worker
     // that cannot start leaves the model in this thread, still correct, only without the overlap.
     const runner = await ModelRunner.open(
       path,
-      { ...options, thread: (options.worker ?? true) ? 'worker' : 'main', mainThreadFallback: true },
+      { ...options, memoryArena, thread: (options.worker ?? true) ? 'worker' : 'main', mainThreadFallback: true },
       {
         graph: { path, inputs: info.inputs, outputs: info.outputs, metadata: info.metadata },
       },

@@ -27,6 +27,13 @@ export interface SessionOptions {
   /** Let idle ONNX Runtime threads spin (ORT's default). Off by default: the cores are shared with ffmpeg. */
   spin?: boolean;
   /**
+   * ONNX Runtime's CPU memory arena (here and in ORT, default on; extract's models turn it off).
+   * The arena never gives memory back, and every new batch shape grows it: with it, the visual
+   * model alone went from 620 MB to 1.15 GB over eight batches of varying size. Off, a run's
+   * buffers are freed after it, at some CPU per run (bench/RESULTS.md, "Models and memory").
+   */
+  memoryArena?: boolean;
+  /**
    * Warn also when `device: 'auto'` falls back to the CPU. Off by default: `auto` means "CUDA if
    * there is one", so a machine without it is no surprise; asking for `cuda` always warns.
    */
@@ -69,6 +76,7 @@ export async function openOnDevice<T>(
     // Idle ORT threads sleep instead of spinning: the cores are shared with the ffmpeg decoders,
     // and spinning threads take CPU from them (bench: about 10% more CPU per clip with spinning).
     ...(options.spin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
+    enableCpuMemArena: options.memoryArena ?? true,
   };
   if (device.kind !== 'cpu' && cudaFailure === null) {
     // ONNX Runtime logs its own multi-line error when the CUDA provider library is absent;
