@@ -159,7 +159,8 @@ async function nvencError(ffmpeg: string, encoder: string): Promise<string | nul
   }
 }
 
-interface Side {
+/** One side of a job's comparison in the JSON line (test/jobs/gpu-check.test.ts reads these types). */
+export interface Side {
   /** What was asked for and what really ran. */
   requested: string;
   used: string;
@@ -172,7 +173,7 @@ interface Side {
   unit: string;
 }
 
-interface JobFigures {
+export interface JobFigures {
   gpu: Side | null;
   cpu: Side | null;
   /** Why the GPU side ran on the CPU (its fallback) instead; null when it ran on the GPU. */

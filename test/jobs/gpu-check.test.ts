@@ -1,3 +1,4 @@
+import type { JobFigures, Side } from '../../scripts/gpu-check.js';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -40,25 +41,7 @@ const compare = async (...args: string[]) => {
   return { ...r, json: r.stdout.trim() ? (JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>) : null };
 };
 
-interface Side {
-  requested: string;
-  used: string;
-  wall_s: number;
-  cpu_s: number | null;
-  items: number;
-  per_s: number;
-  unit: string;
-}
-interface Job {
-  gpu: Side;
-  cpu: Side;
-  gpu_skipped: string | null;
-  agree: boolean;
-  max_abs_diff: number | null;
-  compared: number;
-  problems: string[];
-  error?: string;
-}
+type Job = JobFigures & { gpu: Side; cpu: Side };
 
 let scratch: string;
 let work: string;
