@@ -5,6 +5,7 @@
  * an area when downscaling, and scaling before the RGB conversion differs again.
  * Only the pixels inside the crop are computed.
  */
+import { ClipstreamError } from '../errors.js';
 import { releaseKernel, resizeKernel } from './resize-kernel.js';
 import { shortSideScale } from './sampling.js';
 
@@ -103,7 +104,7 @@ export class FrameResizer {
     };
     this.release = () => {
       this.run = () => {
-        throw new Error('FrameResizer used after close()');
+        throw new ClipstreamError('ERR_PIPELINE', 'FrameResizer used after close() (a bug in clipstream)');
       };
       this.input = this.output = new Uint8Array(0);
       this.release = () => {};
