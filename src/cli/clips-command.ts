@@ -5,6 +5,7 @@ import type { JobDefinition } from '../run/job-definition.js';
 import { ProgressDisplay } from '../util/progress.js';
 import type { CommandSpec } from '../util/args.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
+import { pluginScorerOptions } from './score-command.js';
 import { TABLES_EVERY_S } from '../clips/table.js';
 
 export const clipsSpec: CommandSpec = {
@@ -84,14 +85,7 @@ export const clipsSpec: CommandSpec = {
         "Per-clip scores in clips.csv, computed by the ffmpeg that cuts the clip: a list of motion, black, frozen, sharpness, brightness, contrast, colorfulness, text_area; 'all'; or 'none'",
       default: 'motion,black,frozen,sharpness,brightness,contrast,colorfulness',
     },
-    {
-      name: 'scorer',
-      type: 'string[]',
-      description:
-        'Plug-in ONNX scorer name=path.onnx[:imagenet|clip|unit|raw] (repeatable, or a comma list): column {name}_score, the mean over --scorer_frames frames of each clip',
-      library: 'scorers',
-    },
-    { name: 'scorer_frames', type: 'integer', description: 'Frames of each clip a plug-in scorer runs on, evenly spaced', default: 3, library: 'scorerFrames' },
+    ...pluginScorerOptions,
     {
       name: 'filter',
       type: 'string',

@@ -2,6 +2,18 @@ import { score } from '../jobs/score.js';
 import { partitionFromArgs, partitionOptions } from '../scale/cli-options.js';
 import type { CommandSpec } from '../util/args.js';
 
+/** The plug-in scorer options, as `clips` and `score` both take them. */
+export const pluginScorerOptions: CommandSpec['options'] = [
+  {
+    name: 'scorer',
+    type: 'string[]',
+    description:
+      'Plug-in ONNX scorer name=path.onnx[:imagenet|clip|unit|raw] (repeatable, or a comma list): column {name}_score, the mean over --scorer_frames frames of each clip',
+    library: 'scorers',
+  },
+  { name: 'scorer_frames', type: 'integer', description: 'Frames of each clip a plug-in scorer runs on, evenly spaced', default: 3, library: 'scorerFrames' },
+];
+
 export const scoreSpec: CommandSpec = {
   name: 'score',
   summary: 'clips that exist (a folder, or tar shards) in, scores.csv out: the per-clip scores of clips, and with --filter kept and filter_reason.',
@@ -15,14 +27,7 @@ export const scoreSpec: CommandSpec = {
       description: "A list of motion, black, frozen, sharpness, brightness, contrast, colorfulness, text_area; or 'all'",
       default: 'motion,black,frozen,sharpness,brightness,contrast,colorfulness',
     },
-    {
-      name: 'scorer',
-      type: 'string[]',
-      description:
-        'Plug-in ONNX scorer name=path.onnx[:imagenet|clip|unit|raw] (repeatable, or a comma list): column {name}_score, the mean over --scorer_frames frames of each clip',
-      library: 'scorers',
-    },
-    { name: 'scorer_frames', type: 'integer', description: 'Frames of each clip a plug-in scorer runs on, evenly spaced', default: 3, library: 'scorerFrames' },
+    ...pluginScorerOptions,
     { name: 'filter', type: 'string', description: "Terms on the scores, e.g. 'motion>=0.02,black<=0.5': adds kept and filter_reason" },
     { name: 'ffmpeg_path', type: 'string', description: 'ffmpeg binary to use; default FFMPEG_PATH or the bundled one' },
     ...partitionOptions,
