@@ -3,10 +3,12 @@
  * what each is, and what its recipe says about its scores.
  */
 import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ffmpegPath } from '../../src/media/ffmpeg-path.js';
+import { makeSource } from './clip-sources.js';
 
 const run = promisify(execFile);
 
@@ -61,4 +63,19 @@ export async function makeScoreSource(out: string): Promise<void> {
     '[p0][p1][p2][p3]concat=n=4:v=1:a=0[v]',
   ].join(';');
   await run(ffmpegPath(), ['-v', 'error', '-y', '-filter_complex', graph, '-map', '[v]', '-c:v', 'libx264', '-crf', '16', '-g', '30', out]);
+}
+
+/**
+ * The clips job's scored input: `<dir>/in/` with the score source (parts.mp4, see makeScoreSource)
+ * and a 3 s talk.mp4 with a 440 Hz tone, and `<dir>/spans.csv` cutting parts into its four parts
+ * and talk's first 30 frames (five clips).
+ */
+export async function makeScoredClipsInput(dir: string): Promise<{ sources: string; spans: string }> {
+  const sources = join(dir, 'in');
+  await mkdir(sources);
+  await makeScoreSource(join(sources, 'parts.mp4'));
+  await makeSource(join(sources, 'talk.mp4'), { seconds: 3, fps: 10, audioHz: 440 });
+  const spans = join(dir, 'spans.csv');
+  await writeFile(spans, 'video_id,start_frame,end_frame\nparts,0,25\nparts,25,50\nparts,50,75\nparts,75,100\ntalk,0,30\n');
+  return { sources, spans };
 }

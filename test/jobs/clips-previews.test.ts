@@ -5,7 +5,7 @@
  * The WebP files are decoded by sharp and, independently, by Pillow (scripts/webp_frames_reference.py).
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +18,7 @@ import { PIXEL_SCORES } from '../../src/features/clip-scores.js';
 import { clips } from '../../src/jobs/clips.js';
 import { makeReport } from '../../src/report/report.js';
 import { parseCsv } from '../../src/util/csv.js';
-import { makeSource } from '../helpers/clip-sources.js';
-import { makeScoreSource } from '../helpers/score-media.js';
+import { makeScoredClipsInput } from '../helpers/score-media.js';
 
 const run = promisify(execFile);
 let dir: string;
@@ -42,12 +41,7 @@ const SIZE: Record<string, [number, number]> = { parts: [160, 90], talk: [160, 1
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'clips-previews-'));
-  await mkdir(join(dir, 'in'));
-  await makeScoreSource(join(dir, 'in', 'parts.mp4'));
-  await makeSource(join(dir, 'in', 'talk.mp4'), { seconds: 3, fps: 10, audioHz: 440 });
-  sources = join(dir, 'in');
-  spans = join(dir, 'spans.csv');
-  await writeFile(spans, 'video_id,start_frame,end_frame\nparts,0,25\nparts,25,50\nparts,50,75\nparts,75,100\ntalk,0,30\n');
+  ({ sources, spans } = await makeScoredClipsInput(dir));
 }, 60_000);
 afterAll(() => rm(dir, { recursive: true, force: true }));
 

@@ -4,7 +4,7 @@
  * with scores on scoring the clips that exist without cutting them again.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +13,7 @@ import { unitRecordPath } from '../../src/clips/table.js';
 import { PIXEL_SCORES } from '../../src/features/clip-scores.js';
 import { clips } from '../../src/jobs/clips.js';
 import { parseCsv } from '../../src/util/csv.js';
-import { makeSource } from '../helpers/clip-sources.js';
-import { makeScoreSource } from '../helpers/score-media.js';
+import { makeScoredClipsInput } from '../helpers/score-media.js';
 
 let dir: string;
 let sources: string;
@@ -29,12 +28,7 @@ const byId = async (out: string) => new Map((await table(out)).map((r) => [r.cli
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'clips-scores-job-'));
-  await mkdir(join(dir, 'in'));
-  await makeScoreSource(join(dir, 'in', 'parts.mp4'));
-  await makeSource(join(dir, 'in', 'talk.mp4'), { seconds: 3, fps: 10, audioHz: 440 });
-  sources = join(dir, 'in');
-  spans = join(dir, 'spans.csv');
-  await writeFile(spans, 'video_id,start_frame,end_frame\nparts,0,25\nparts,25,50\nparts,50,75\nparts,75,100\ntalk,0,30\n');
+  ({ sources, spans } = await makeScoredClipsInput(dir));
 }, 60_000);
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
