@@ -5,9 +5,10 @@
  * works, so a lock left by a dead process is recognised: by its pid on this host, by a stale
  * mtime on another one.
  */
-import { link, open, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, open, readdir, readFile, readlink, rm, stat, utimes } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClipstreamError } from '../errors.js';
 import { parseTempName, tempPathFor } from './atomic.js';
@@ -204,6 +205,7 @@ export async function lockHeldElsewhere(path: string, staleMs = DEFAULT_STALE_MS
  * @example await removeDeadTemps('out') // after a `kill -9` during a write
  */
 export async function removeDeadTemps(dir: string, finalName?: string): Promise<number> {
+  await killOrphanWriters(dir);
   let names: string[];
   try {
     names = await readdir(dir);
@@ -222,6 +224,51 @@ export async function removeDeadTemps(dir: string, finalName?: string): Promise<
     removed++;
   }
   return removed;
+}
+
+/**
+ * Kills the processes of this host still writing a temp file in `dir` for a run that is gone: a
+ * run killed with SIGKILL leaves its ffmpeg children running (nothing kills them with it), and one
+ * that opens its output after the next run swept the folder would leave a stale temp file behind
+ * it. Such a writer is known by its arguments: a path in `dir` under tempPathFor's naming whose pid
+ * is dead. Linux only (reads /proc); elsewhere it does nothing. Returns how many it killed.
+ */
+export async function killOrphanWriters(dir: string): Promise<number> {
+  const pids = await readdir('/proc').catch(() => [] as string[]);
+  const where = resolve(dir);
+  const killed: number[] = [];
+  for (const name of pids) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    const args = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    for (const arg of args.split('\0')) {
+      const temp = parseTempName(basename(arg));
+      if (!temp || temp.pid === process.pid || pidAlive(temp.pid)) continue;
+      const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => null);
+      if (cwd === null || dirname(resolve(cwd, arg.replace(/^file:/, ''))) !== where) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed.push(pid);
+      } catch {
+        // gone meanwhile, or not ours to kill
+      }
+      break;
+    }
+  }
+  // SIGKILL is not instant: wait (briefly) until each is gone, so the sweep after this sees its last write.
+  for (let i = 0; i < 100 && killed.some(running); i++) await sleep(20);
+  return killed.length;
+}
+
+/** Alive and not a zombie (a killed orphan stays one until whoever adopted it reaps it). */
+function running(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /**
