@@ -5,7 +5,7 @@ import { ClipstreamError, type Where } from '../errors.js';
 import type { DecodedAudio, DecodedVideo } from '../types.js';
 import { validateInteger, validateNumber, validateOneOf, validateBoolean } from '../util/validate.js';
 import { ffmpegPath } from './ffmpeg-path.js';
-import { mp4VideoFacts, pipeLayout, predictFrameCount } from './mp4.js';
+import { mp4DisplayMatrix, mp4VideoFacts, pipeLayout, predictFrameCount } from './mp4.js';
 import { PickedFrames } from './picked-frames.js';
 import { runTool, stderrTail, type RunOptions, type ToolResult } from './process.js';
 import { linspaceIndices } from './sampling.js';
@@ -199,6 +199,31 @@ function outputFrameSize(stderr: string): { width: number; height: number } | nu
   return m ? { width: Number(m[1]), height: Number(m[2]) } : null;
 }
 
+/**
+ * ffmpeg's autorotation (what its CLI inserts for a display matrix, as in 5.1 and later) as
+ * filters that only move pixels, to run after the RGB conversion: the reference converts the
+ * stored frame, then turns it. Turning 4:2:0 first moves where the chroma samples sit, and
+ * 10-bit chroma is interpolated by that siting: edges came out up to ~110 levels from the
+ * reference (defect 9). [] when the matrix turns nothing; null when ffmpeg would rotate by an
+ * angle that is not a quarter turn (its `rotate` filter interpolates: autorotation is left on).
+ *
+ * @example orientFilters([0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30]) // ['transpose=clock']
+ */
+export function orientFilters(m: readonly number[]): string[] | null {
+  const fp = (v: number) => v / 65536;
+  const s0 = Math.hypot(fp(m[0]!), fp(m[3]!));
+  const s1 = Math.hypot(fp(m[1]!), fp(m[4]!));
+  if (s0 === 0 || s1 === 0) return null;
+  // fftools' get_rotation: the clockwise angle, rounded, in [0, 360).
+  let theta = -Math.round(-((Math.atan2(fp(m[1]!) / s1, fp(m[0]!) / s0) * 180) / Math.PI));
+  theta -= 360 * Math.floor(theta / 360 + 0.9 / 360);
+  if (Math.abs(theta - 90) < 1) return [`transpose=${m[3]! > 0 ? 'cclock_flip' : 'clock'}`];
+  if (Math.abs(theta - 180) < 1) return [...(m[0]! < 0 ? ['hflip'] : []), ...(m[4]! < 0 ? ['vflip'] : [])];
+  if (Math.abs(theta - 270) < 1) return [`transpose=${m[3]! < 0 ? 'clock_flip' : 'cclock'}`];
+  if (Math.abs(theta) > 1) return null;
+  return m[4]! < 0 ? ['vflip'] : [];
+}
+
 /** Where decodeArgs reads and writes; the defaults are the pipes decodeClip uses. */
 export interface DecodeIo {
   input: string;
@@ -217,7 +242,10 @@ export function decodeArgs(
   withAudio: boolean,
   io: DecodeIo = { input: 'pipe:0', video: 'pipe:1', audio: 'pipe:3' },
   picks: number[] | null = null,
+  orient: readonly string[] | null = null,
 ): string[] {
+  // With `orient` (see orientFilters) the frames are turned after the RGB conversion, not before.
+  const exactOrient = options.resize === 'exact' && orient !== null;
   const args = [
     '-hide_banner',
     '-nostats',
@@ -227,10 +255,14 @@ export function decodeArgs(
     String(options.threads),
     '-t',
     String(options.windowSeconds),
+    ...(exactOrient ? ['-noautorotate'] : []),
     '-i',
     io.input,
   ];
-  const spatial = options.resize === 'exact' ? rgbFilter(options.colorMatrix) : videoFilter(options.size, options.crop, options.colorMatrix);
+  const spatial =
+    options.resize === 'exact'
+      ? [rgbFilter(options.colorMatrix), ...(exactOrient ? orient : [])].join(',')
+      : videoFilter(options.size, options.crop, options.colorMatrix);
   if (options.video && picks) {
     // Only the kept frames are scaled, cropped, converted and piped; a second branch counts the
     // frames of the window so that the caller can check the picks were made from the right total.
@@ -330,12 +362,16 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
     runTool(options.ffmpeg, args, { input: stdin, extraOutputs, stallTimeoutMs: options.stallTimeoutMs, timeoutMs: options.timeoutMs, signal, where, ...more });
   const name = where.key ?? where.file ?? 'clip';
   const exact = options.video && options.resize === 'exact';
+  // The exact resize turns an mp4/mov with a display matrix after the RGB conversion (orientFilters);
+  // anything else keeps ffmpeg's autorotation (a rotation it finds elsewhere, e.g. in an H.264 SEI).
+  const matrix = exact ? mp4DisplayMatrix(data) : null;
+  const orient = matrix ? orientFilters(matrix) : null;
   // With the exact resize the picked frames are resized as their bytes arrive (PickedFrames);
   // each start of ffmpeg (a transient failure is retried) gets a fresh collector.
   const run = async (withAudio: boolean, picks: number[] | null = null): Promise<ToolResult & { picked?: PickedFrames }> => {
-    if (!(exact && picks)) return tool(decodeArgs(options, withAudio, io, picks), withAudio ? 1 : 0);
+    if (!(exact && picks)) return tool(decodeArgs(options, withAudio, io, picks, orient), withAudio ? 1 : 0);
     let picked: PickedFrames | null = null;
-    const result = await tool(decodeArgs(options, withAudio, io, picks), withAudio ? 1 : 0, {
+    const result = await tool(decodeArgs(options, withAudio, io, picks, orient), withAudio ? 1 : 0, {
       stdoutSink: () => {
         picked = new PickedFrames(picks, options.size, options.crop);
         return picked.push;

@@ -192,6 +192,55 @@ export function mp4VideoFacts(buf: Uint8Array): Mp4VideoFacts | null {
   return { fragmented: track.fragmented, samples: track.samples, durationSeconds: (end - track.origin) / track.timescale };
 }
 
+const IDENTITY = [0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000];
+
+/** The 3×3 matrix of an `mvhd` or `tkhd` box (a, b, u, c, d, v, x, y, w: 16.16 fixed point, u/v/w 2.30), or null when cut short. */
+function boxMatrix(view: DataView, box: Box, offsetV0: number, offsetV1: number): number[] | null {
+  const body = box.start + box.headerSize;
+  const at = body + (view.getUint8(body) === 1 ? offsetV1 : offsetV0);
+  if (at + 36 > box.start + box.size) return null;
+  return Array.from({ length: 9 }, (_, i) => view.getInt32(at + 4 * i));
+}
+
+/**
+ * The display matrix ffmpeg's mov demuxer gives the first video track (AV_PKT_DATA_DISPLAYMATRIX):
+ * its `tkhd` matrix times the `mvhd` one, in the same fixed-point arithmetic; null when that is
+ * the identity (ffmpeg then sets none), or when the buffer is not ISO-BMFF or has no video track.
+ *
+ * @example mp4DisplayMatrix(phoneClip) // [0, 65536, 0, -65536, 0, 0, 0, 0, 1073741824]: a quarter turn clockwise
+ */
+export function mp4DisplayMatrix(buf: Uint8Array): number[] | null {
+  try {
+    if (!isIsoBmff(buf)) return null;
+    const moov = readBoxes(buf, 0, buf.length)?.find((b) => b.type === 'moov');
+    if (!moov) return null;
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const boxes = readBoxes(buf, moov.start + moov.headerSize, moov.start + moov.size) ?? [];
+    const mvhd = boxes.find((b) => b.type === 'mvhd');
+    const movie = (mvhd && boxMatrix(view, mvhd, 36, 48)) ?? IDENTITY;
+    for (const trak of boxes.filter((b) => b.type === 'trak')) {
+      const mdia = findBox(buf, trak.start + trak.headerSize, trak.start + trak.size, 'mdia');
+      const tkhd = findBox(buf, trak.start + trak.headerSize, trak.start + trak.size, 'tkhd');
+      const hdlr = mdia && findBox(buf, mdia.start + mdia.headerSize, mdia.start + mdia.size, 'hdlr');
+      if (!tkhd || !hdlr || String.fromCharCode(...buf.subarray(hdlr.start + hdlr.headerSize + 8, hdlr.start + hdlr.headerSize + 12)) !== 'vide') continue;
+      const track = boxMatrix(view, tkhd, 40, 52);
+      if (!track) return null;
+      // res[i][j] = Σe track[i][e] · movie[e][j] >> (16, 16, 30 by e), as mov_read_tkhd computes it.
+      const shift = [16n, 16n, 30n];
+      const res = Array.from({ length: 9 }, (_, k) => {
+        const [i, j] = [Math.floor(k / 3), k % 3];
+        let sum = 0n;
+        for (let e = 0; e < 3; e++) sum += (BigInt(track[i * 3 + e]!) * BigInt(movie[e * 3 + j]!)) >> shift[e]!;
+        return Number(BigInt.asIntN(32, sum));
+      });
+      return res.every((v, k) => v === IDENTITY[k]) ? null : res;
+    }
+    return null;
+  } catch {
+    return null; // a box cut short: ffmpeg's own autorotation decides
+  }
+}
+
 /** Consecutive samples of equal duration starting at decode time `start` (track timescale). */
 interface SampleRun {
   start: number;

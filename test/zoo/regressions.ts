@@ -26,5 +26,8 @@ export const REGRESSIONS: Regression[] = [
   // clip (open: the reference converts before it rotates), a hole inside a restarting MPEG-TS (clips' content time).
   { id: 'mkv_vp9_cfr_sar32x27_full_aac-stereo-same_plain', found: 'seed 1240441799', jobs: ['extract'] },
   { id: 'fmp4_h264_ntsc_rotate90_pq_noaudio_plain', found: 'seed 1240441799', jobs: ['extract'] },
+  // Defect 9's other turns (fixed with it: extract converts to RGB before it turns the frame, as the reference does).
+  { id: 'mp4_hevc_cfr_rotate270_pq_noaudio_plain', found: 'issue 22 session, by hand', jobs: ['extract'] },
+  { id: 'mp4_h264_cfr_rotate180_pq_noaudio_plain', found: 'issue 22 session, by hand', jobs: ['extract'] },
   { id: 'ts_h264_gap_plain_pq_ac3-stereo-same_plain', found: 'seed 1240441799', jobs: ['clips'] },
 ];

@@ -28,11 +28,6 @@ const CI_COUNT = 40;
  * the defect that causes the failure.
  */
 const KNOWN_OPEN: Record<string, number | number[] | string> = {
-  // 9 (residual): a rotated 10-bit clip. ffmpeg rotates the YUV planes before converting; the PyAV reference converts,
-  // then rotates the RGB. 10-bit chroma is interpolated by its siting, which a quarter or half turn moves: edges up to
-  // ~110 levels apart (mean 0.3). 8-bit converts without interpolation and agrees. Needs -noautorotate and a transpose
-  // after the RGB conversion, from the clip's rotation.
-  'extract fmp4_h264_ntsc_rotate90_pq_noaudio_plain': 9,
   // 6 (residual): in a VFR MPEG-TS whose timestamps restart, the frame before the restart has no stored duration.
   // clips gives it the median frame interval (0.04 s); the recipe made it 0.1 s, so every label after the restart
   // is 0.06 s early. The clips' audio and video still agree with each other.
