@@ -14,6 +14,12 @@ export interface BatchStageOptions<T = StreamItem, S extends T = T> {
   run: (batch: S[], signal: AbortSignal) => Promise<void>;
   /** Called with the size of every batch, for statistics. */
   onBatch?: (size: number) => void;
+  /**
+   * Batches `run` may have at once (default 1). With 2, a second batch starts while the first
+   * runs, but only once a full one is queued: a model on a worker thread then finds its next
+   * batch waiting instead of idling through the hand-off back and forth (see extractFeatures).
+   */
+  inFlight?: 1 | 2;
 }
 
 /**
@@ -50,6 +56,11 @@ async function* batches<T, S extends T>(
   options: BatchStageOptions<T, S>,
 ): AsyncGenerator<T, void, undefined> {
   const queue: T[] = [];
+  /** How many items of `queue` are accepted ones. */
+  let accepted = 0;
+  const inFlight = options.inFlight ?? 1;
+  /** Started batches, oldest first; their items go downstream in this order. */
+  const running: Running<T>[] = [];
   let done = false;
   /** Set when the consumer side stops early, so that a producer waiting for room gives up. */
   let stopped = false;
@@ -66,6 +77,9 @@ async function* batches<T, S extends T>(
     try {
       for await (const item of source) {
         queue.push(item);
+        if (options.accept(item)) accepted++;
+        // A full batch is waiting while another runs: start it now (inFlight 2).
+        if (running.length > 0 && running.length < inFlight && accepted >= batchSize && !signal.aborted && !failure) running.push(start());
         notify();
         while (queue.length >= queueSize && !signal.aborted && !stopped) {
           await new Promise<void>((resolve) => {
@@ -97,7 +111,7 @@ async function* batches<T, S extends T>(
   );
 
   // Takes what is queued now, up to batchSize accepted samples, keeping order, and starts it.
-  const start = (): Running<T> => {
+  function start(): Running<T> {
     const group: T[] = [];
     const batch: S[] = [];
     while (queue.length > 0 && batch.length < batchSize) {
@@ -105,6 +119,7 @@ async function* batches<T, S extends T>(
       group.push(item);
       if (options.accept(item)) batch.push(item);
     }
+    accepted -= batch.length;
     releaseProducer();
     if (batch.length === 0) return { group, done: null };
     options.onBatch?.(batch.length);
@@ -112,13 +127,12 @@ async function* batches<T, S extends T>(
     // Awaited below; until then a rejection must not count as unhandled.
     done.catch(() => {});
     return { group, done };
-  };
+  }
 
-  let running: Running<T> | null = null;
   try {
     for (;;) {
       if (failure) throw (failure as { error: unknown }).error;
-      if (!running) {
+      if (running.length === 0) {
         if (queue.length === 0) {
           if (done) break;
           await new Promise<void>((resolve) => {
@@ -127,22 +141,24 @@ async function* batches<T, S extends T>(
           continue;
         }
         if (signal.aborted) return;
-        running = start();
+        running.push(start());
       }
-      const finished: Running<T> = running;
-      running = null;
+      const finished = running[0]!;
       if (finished.done) await finished.done;
+      running.shift();
       // The model is free: the next batch (what is queued now) starts before this one's items
-      // go downstream, so handing them on overlaps with the next run.
-      if (queue.length > 0 && !signal.aborted && !failure) running = start();
+      // go downstream, so handing them on overlaps with the next run. With another still running
+      // (inFlight 2), only a full one starts.
+      const free = running.length === 0 || (running.length < inFlight && accepted >= batchSize);
+      if (free && queue.length > 0 && !signal.aborted && !failure) running.push(start());
       for (const item of finished.group) yield item;
     }
   } finally {
     // Without this a failed batch with a full queue left the producer waiting for room forever.
     stopped = true;
     releaseProducer();
-    // Stopped early (error, abort, downstream gone): let a batch already started finish first.
-    if (running?.done) await running.done.catch(() => {});
+    // Stopped early (error, abort, downstream gone): let the batches already started finish first.
+    for (const r of running) if (r.done) await r.done.catch(() => {});
     await pump;
   }
 }

@@ -250,6 +250,10 @@ export interface FeatureStageOptions {
 export function extractFeatures(extractor: Extractor, options: FeatureStageOptions = {}) {
   return batchStage({
     batchSize: options.batchSize ?? 8,
+    // The audio model's batches take a few ms: a full next one waits on the worker thread while
+    // one runs, instead of the worker idling through the hand-off (bench/RESULTS.md, "Two audio
+    // batches in flight"). A visual batch takes ~1 s: one at a time, and no more frames held.
+    inFlight: extractor.kind === 'audio' ? 2 : 1,
     queueSize: options.queueSize,
     onBatch: options.onBatch,
     accept: (item: StreamItem): item is Sample => isLive(item),

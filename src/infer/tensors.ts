@@ -126,28 +126,34 @@ export function meanRows(data: Float32Array, columns: number, start: number, end
  * back with `keep`; a detached one is dropped.
  */
 export class BatchBuffers {
-  private floats: Float32Array | null = null;
-  private bytes: Uint8Array | null = null;
+  /** At most two of each: a batch running and the next one packed (batchStage's inFlight 2). */
+  private floats: Float32Array[] = [];
+  private bytes: Uint8Array[] = [];
 
-  /** A buffer of exactly `n` floats, a view of the reused one (grown when too small). */
+  /** A buffer of exactly `n` floats, a view of a reused one (a new one when none is big enough). */
   floatsOf(n: number): Float32Array {
-    let buf = this.floats;
-    this.floats = null;
-    if (!buf || buf.length < n) buf = new Float32Array(n);
+    const at = this.floats.findIndex((b) => b.length >= n);
+    const buf = at < 0 ? new Float32Array(n) : this.floats.splice(at, 1)[0]!;
     return buf.subarray(0, n);
   }
 
   bytesOf(n: number): Uint8Array {
-    let buf = this.bytes;
-    this.bytes = null;
-    if (!buf || buf.length < n) buf = new Uint8Array(n);
+    const at = this.bytes.findIndex((b) => b.length >= n);
+    const buf = at < 0 ? new Uint8Array(n) : this.bytes.splice(at, 1)[0]!;
     return buf.subarray(0, n);
   }
 
-  /** Keeps a buffer that came back from the model for the next batch. */
+  /** Keeps a buffer that came back from the model for a next batch. */
   keep(data: Float32Array | Uint8Array): void {
     if (data.buffer.byteLength === 0) return;
-    if (data instanceof Uint8Array) this.bytes = new Uint8Array(data.buffer);
-    else this.floats = new Float32Array(data.buffer);
+    if (data instanceof Uint8Array) BatchBuffers.add(this.bytes, new Uint8Array(data.buffer));
+    else BatchBuffers.add(this.floats, new Float32Array(data.buffer));
+  }
+
+  private static add<A extends Float32Array | Uint8Array>(list: A[], buf: A): void {
+    list.push(buf);
+    // Keep the two largest: a smaller one is what a short last batch left.
+    list.sort((a, b) => b.length - a.length);
+    list.length = Math.min(list.length, 2);
   }
 }

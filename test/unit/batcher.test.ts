@@ -46,6 +46,53 @@ async function runBatches(opts: { n: number; produceMs: number; runMs: number; c
   return { sizes, out };
 }
 
+describe('batchStage with two batches in flight (inFlight 2)', () => {
+  async function inFlight2(n: number, produceMs: number) {
+    const sizes: number[] = [];
+    const out: StreamItem[] = [];
+    let running = 0;
+    let most = 0;
+    await pipeline(
+      producer(n, produceMs),
+      batchStage({
+        batchSize: 4,
+        inFlight: 2,
+        accept: (x: StreamItem): x is Sample => isLive(x),
+        onBatch: (size) => sizes.push(size),
+        run: async (batch) => {
+          most = Math.max(most, ++running);
+          // The later batch may finish first: the order downstream must not follow it.
+          await sleep(batch[0]!.index % 8 === 0 ? 30 : 5);
+          running--;
+          for (const x of batch) x.visualFeatures = [];
+        },
+      }),
+      new Writable({
+        objectMode: true,
+        write(x: StreamItem, _e, cb) {
+          out.push(x);
+          cb();
+        },
+      }),
+    );
+    return { sizes, out, most };
+  }
+
+  it('runs a second full batch while one runs, and keeps the order of the items', async () => {
+    const { sizes, out, most } = await inFlight2(40, 0);
+    expect(most).toBe(2);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(sizes.slice(1, -1).every((s) => s === 4)).toBe(true);
+    expect(out.map((x) => (x.kind === 'sample' ? x.index : 'end'))).toEqual([...Array.from({ length: 40 }, (_, i) => i), 'end']);
+  });
+
+  it('never starts a partial batch beside a running one: a trickle gets one batch at a time', async () => {
+    const { sizes, most } = await inFlight2(8, 20);
+    expect(most).toBe(1);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(8);
+  });
+});
+
 describe('batchStage (batching by backpressure)', () => {
   it('fills batches when the producer is faster than the model', async () => {
     const { sizes, out } = await runBatches({ n: 40, produceMs: 0, runMs: 20, consumeMs: 0, batchSize: 8 });
