@@ -218,24 +218,19 @@ export function mp4DisplayMatrix(buf: Uint8Array): number[] | null {
     const boxes = readBoxes(buf, moov.start + moov.headerSize, moov.start + moov.size) ?? [];
     const mvhd = boxes.find((b) => b.type === 'mvhd');
     const movie = (mvhd && boxMatrix(view, mvhd, 36, 48)) ?? IDENTITY;
-    for (const trak of boxes.filter((b) => b.type === 'trak')) {
-      const mdia = findBox(buf, trak.start + trak.headerSize, trak.start + trak.size, 'mdia');
-      const tkhd = findBox(buf, trak.start + trak.headerSize, trak.start + trak.size, 'tkhd');
-      const hdlr = mdia && findBox(buf, mdia.start + mdia.headerSize, mdia.start + mdia.size, 'hdlr');
-      if (!tkhd || !hdlr || String.fromCharCode(...buf.subarray(hdlr.start + hdlr.headerSize + 8, hdlr.start + hdlr.headerSize + 12)) !== 'vide') continue;
-      const track = boxMatrix(view, tkhd, 40, 52);
-      if (!track) return null;
-      // res[i][j] = Σe track[i][e] · movie[e][j] >> (16, 16, 30 by e), as mov_read_tkhd computes it.
-      const shift = [16n, 16n, 30n];
-      const res = Array.from({ length: 9 }, (_, k) => {
-        const [i, j] = [Math.floor(k / 3), k % 3];
-        let sum = 0n;
-        for (let e = 0; e < 3; e++) sum += (BigInt(track[i * 3 + e]!) * BigInt(movie[e * 3 + j]!)) >> shift[e]!;
-        return Number(BigInt.asIntN(32, sum));
-      });
-      return res.every((v, k) => v === IDENTITY[k]) ? null : res;
-    }
-    return null;
+    const video = firstVideoTrak(buf, boxes);
+    if (!video) return null;
+    const track = boxMatrix(view, video.tkhd, 40, 52);
+    if (!track) return null;
+    // res[i][j] = Σe track[i][e] · movie[e][j] >> (16, 16, 30 by e), as mov_read_tkhd computes it.
+    const shift = [16n, 16n, 30n];
+    const res = Array.from({ length: 9 }, (_, k) => {
+      const [i, j] = [Math.floor(k / 3), k % 3];
+      let sum = 0n;
+      for (let e = 0; e < 3; e++) sum += (BigInt(track[i * 3 + e]!) * BigInt(movie[e * 3 + j]!)) >> shift[e]!;
+      return Number(BigInt.asIntN(32, sum));
+    });
+    return res.every((v, k) => v === IDENTITY[k]) ? null : res;
   } catch {
     return null; // a box cut short: ffmpeg's own autorotation decides
   }
@@ -266,48 +261,55 @@ function readVideoTimeline(buf: Uint8Array): VideoTimeline | null {
 }
 
 /** The video track of a moov: its id, timescale, stts runs and its trex default duration. */
-function videoTrack(buf: Uint8Array, view: DataView, moov: Box): { id: number; timescale: number; runs: SampleRun[]; defaultDuration: number } | null {
-  const moovBoxes = readBoxes(buf, moov.start + moov.headerSize, moov.start + moov.size) ?? [];
+/** The `tkhd` and `mdia` of a moov's first video track (the first `trak` whose handler is `vide`). */
+function firstVideoTrak(buf: Uint8Array, moovBoxes: readonly Box[]): { tkhd: Box; mdia: Box } | null {
   for (const trak of moovBoxes.filter((b) => b.type === 'trak')) {
     const mdia = findBox(buf, trak.start + trak.headerSize, trak.start + trak.size, 'mdia');
     const tkhd = findBox(buf, trak.start + trak.headerSize, trak.start + trak.size, 'tkhd');
     if (!mdia || !tkhd) continue;
-    const mdiaBody = mdia.start + mdia.headerSize;
-    const mdiaEnd = mdia.start + mdia.size;
-    const hdlr = findBox(buf, mdiaBody, mdiaEnd, 'hdlr');
-    if (!hdlr || String.fromCharCode(...buf.subarray(hdlr.start + hdlr.headerSize + 8, hdlr.start + hdlr.headerSize + 12)) !== 'vide') continue;
-    const mdhd = findBox(buf, mdiaBody, mdiaEnd, 'mdhd');
-    const minf = findBox(buf, mdiaBody, mdiaEnd, 'minf');
-    if (!mdhd || !minf) return null;
-    const stbl = findBox(buf, minf.start + minf.headerSize, minf.start + minf.size, 'stbl');
-    if (!stbl) return null;
-    const stts = findBox(buf, stbl.start + stbl.headerSize, stbl.start + stbl.size, 'stts');
-    if (!stts) return null;
-    const tkhdBody = tkhd.start + tkhd.headerSize;
-    const id = view.getUint32(tkhdBody + (view.getUint8(tkhdBody) === 1 ? 20 : 12));
-    const mdhdBody = mdhd.start + mdhd.headerSize;
-    const timescale = view.getUint8(mdhdBody) === 1 ? view.getUint32(mdhdBody + 20) : view.getUint32(mdhdBody + 12);
-    if (timescale === 0) return null;
-    const body = stts.start + stts.headerSize;
-    const entries = view.getUint32(body + 4);
-    if (body + 8 + entries * 8 > stts.start + stts.size) return null;
-    const runs: SampleRun[] = [];
-    let time = 0;
-    for (let i = 0; i < entries; i++) {
-      const count = view.getUint32(body + 8 + i * 8);
-      const delta = view.getUint32(body + 12 + i * 8);
-      runs.push({ start: time, count, delta });
-      time += count * delta;
-    }
-    let defaultDuration = 0;
-    const mvex = moovBoxes.find((b) => b.type === 'mvex');
-    for (const trex of mvex ? (readBoxes(buf, mvex.start + mvex.headerSize, mvex.start + mvex.size) ?? []) : []) {
-      const b = trex.start + trex.headerSize;
-      if (trex.type === 'trex' && trex.size >= trex.headerSize + 20 && view.getUint32(b + 4) === id) defaultDuration = view.getUint32(b + 12);
-    }
-    return { id, timescale, runs, defaultDuration };
+    const hdlr = findBox(buf, mdia.start + mdia.headerSize, mdia.start + mdia.size, 'hdlr');
+    if (hdlr && String.fromCharCode(...buf.subarray(hdlr.start + hdlr.headerSize + 8, hdlr.start + hdlr.headerSize + 12)) === 'vide') return { tkhd, mdia };
   }
   return null;
+}
+
+function videoTrack(buf: Uint8Array, view: DataView, moov: Box): { id: number; timescale: number; runs: SampleRun[]; defaultDuration: number } | null {
+  const moovBoxes = readBoxes(buf, moov.start + moov.headerSize, moov.start + moov.size) ?? [];
+  const video = firstVideoTrak(buf, moovBoxes);
+  if (!video) return null;
+  const { tkhd, mdia } = video;
+  const mdiaBody = mdia.start + mdia.headerSize;
+  const mdiaEnd = mdia.start + mdia.size;
+  const mdhd = findBox(buf, mdiaBody, mdiaEnd, 'mdhd');
+  const minf = findBox(buf, mdiaBody, mdiaEnd, 'minf');
+  if (!mdhd || !minf) return null;
+  const stbl = findBox(buf, minf.start + minf.headerSize, minf.start + minf.size, 'stbl');
+  if (!stbl) return null;
+  const stts = findBox(buf, stbl.start + stbl.headerSize, stbl.start + stbl.size, 'stts');
+  if (!stts) return null;
+  const tkhdBody = tkhd.start + tkhd.headerSize;
+  const id = view.getUint32(tkhdBody + (view.getUint8(tkhdBody) === 1 ? 20 : 12));
+  const mdhdBody = mdhd.start + mdhd.headerSize;
+  const timescale = view.getUint8(mdhdBody) === 1 ? view.getUint32(mdhdBody + 20) : view.getUint32(mdhdBody + 12);
+  if (timescale === 0) return null;
+  const body = stts.start + stts.headerSize;
+  const entries = view.getUint32(body + 4);
+  if (body + 8 + entries * 8 > stts.start + stts.size) return null;
+  const runs: SampleRun[] = [];
+  let time = 0;
+  for (let i = 0; i < entries; i++) {
+    const count = view.getUint32(body + 8 + i * 8);
+    const delta = view.getUint32(body + 12 + i * 8);
+    runs.push({ start: time, count, delta });
+    time += count * delta;
+  }
+  let defaultDuration = 0;
+  const mvex = moovBoxes.find((b) => b.type === 'mvex');
+  for (const trex of mvex ? (readBoxes(buf, mvex.start + mvex.headerSize, mvex.start + mvex.size) ?? []) : []) {
+    const b = trex.start + trex.headerSize;
+    if (trex.type === 'trex' && trex.size >= trex.headerSize + 20 && view.getUint32(b + 4) === id) defaultDuration = view.getUint32(b + 12);
+  }
+  return { id, timescale, runs, defaultDuration };
 }
 
 function videoTimeline(buf: Uint8Array): VideoTimeline | null {
