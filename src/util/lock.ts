@@ -8,11 +8,10 @@
 import { link, open, readdir, readFile, readlink, rm, stat, utimes } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClipstreamError } from '../errors.js';
 import { parseTempName, tempPathFor } from './atomic.js';
-import { pidAlive } from './pid.js';
+import { pidAlive, pidRunning } from './pid.js';
 
 export interface LockInfo {
   host: string;
@@ -256,19 +255,8 @@ export async function killOrphanWriters(dir: string): Promise<number> {
     }
   }
   // SIGKILL is not instant: wait (briefly) until each is gone, so the sweep after this sees its last write.
-  for (let i = 0; i < 100 && killed.some(running); i++) await sleep(20);
+  for (let i = 0; i < 100 && killed.some(pidRunning); i++) await sleep(20);
   return killed.length;
-}
-
-/** Alive and not a zombie (a killed orphan stays one until whoever adopted it reaps it). */
-function running(pid: number): boolean {
-  if (!pidAlive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /**

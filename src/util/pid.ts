@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 /** Whether a process with this pid is alive on this host (EPERM: alive, owned by someone else). */
 export function pidAlive(pid: number): boolean {
@@ -7,6 +7,18 @@ export function pidAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Alive and not a zombie (a killed orphan stays one until whoever adopted it reaps it); without /proc, pidAlive. */
+export function pidRunning(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // `pid (comm) state ...`: comm may hold spaces and parentheses, so read after the last ')'.
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return !existsSync('/proc/self');
   }
 }
 
