@@ -79,7 +79,7 @@ async function* batches<T, S extends T>(
         queue.push(item);
         if (options.accept(item)) accepted++;
         // A full batch is waiting while another runs: start it now (inFlight 2).
-        if (running.length > 0 && running.length < inFlight && accepted >= batchSize && !signal.aborted && !failure) running.push(start());
+        if (running.length > 0 && mayStart()) running.push(start());
         notify();
         while (queue.length >= queueSize && !signal.aborted && !stopped) {
           await new Promise<void>((resolve) => {
@@ -109,6 +109,12 @@ async function* batches<T, S extends T>(
     },
     { once: true },
   );
+
+  // Whether a batch may start now: the model is free, or (inFlight 2) one runs and a full batch waits.
+  function mayStart(): boolean {
+    if (queue.length === 0 || signal.aborted || failure) return false;
+    return running.length === 0 || (running.length < inFlight && accepted >= batchSize);
+  }
 
   // Takes what is queued now, up to batchSize accepted samples, keeping order, and starts it.
   function start(): Running<T> {
@@ -149,8 +155,7 @@ async function* batches<T, S extends T>(
       // The model is free: the next batch (what is queued now) starts before this one's items
       // go downstream, so handing them on overlaps with the next run. With another still running
       // (inFlight 2), only a full one starts.
-      const free = running.length === 0 || (running.length < inFlight && accepted >= batchSize);
-      if (free && queue.length > 0 && !signal.aborted && !failure) running.push(start());
+      if (mayStart()) running.push(start());
       for (const item of finished.group) yield item;
     }
   } finally {

@@ -132,15 +132,11 @@ export class BatchBuffers {
 
   /** A buffer of exactly `n` floats, a view of a reused one (a new one when none is big enough). */
   floatsOf(n: number): Float32Array {
-    const at = this.floats.findIndex((b) => b.length >= n);
-    const buf = at < 0 ? new Float32Array(n) : this.floats.splice(at, 1)[0]!;
-    return buf.subarray(0, n);
+    return BatchBuffers.take(this.floats, n, (k) => new Float32Array(k));
   }
 
   bytesOf(n: number): Uint8Array {
-    const at = this.bytes.findIndex((b) => b.length >= n);
-    const buf = at < 0 ? new Uint8Array(n) : this.bytes.splice(at, 1)[0]!;
-    return buf.subarray(0, n);
+    return BatchBuffers.take(this.bytes, n, (k) => new Uint8Array(k));
   }
 
   /** Keeps a buffer that came back from the model for a next batch. */
@@ -148,6 +144,12 @@ export class BatchBuffers {
     if (data.buffer.byteLength === 0) return;
     if (data instanceof Uint8Array) BatchBuffers.add(this.bytes, new Uint8Array(data.buffer));
     else BatchBuffers.add(this.floats, new Float32Array(data.buffer));
+  }
+
+  private static take<A extends Float32Array | Uint8Array>(list: A[], n: number, make: (n: number) => A): A {
+    const at = list.findIndex((b) => b.length >= n);
+    const buf = at < 0 ? make(n) : list.splice(at, 1)[0]!;
+    return buf.subarray(0, n) as A;
   }
 
   private static add<A extends Float32Array | Uint8Array>(list: A[], buf: A): void {
