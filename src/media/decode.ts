@@ -192,11 +192,18 @@ function parseInfo(stderr: string): { duration: number | null; fps: number | nul
   };
 }
 
-/** Size of the frames ffmpeg wrote to its first output (after autorotation, before our resize). */
-function outputFrameSize(stderr: string): { width: number; height: number } | null {
-  const out = stderr.slice(stderr.indexOf('Output #0'));
-  const m = /Stream #0:0[^\n]*: Video: [^\n]*?, (\d{1,5})x(\d{1,5})[ ,\n]/.exec(out);
-  return m ? { width: Number(m[1]), height: Number(m[2]) } : null;
+/**
+ * The part of the RGB frame the exact resize reads, cut by ffmpeg before the pipe: along the
+ * long side, the source pixels under the square crop and 4 more (the two taps of the bilinear
+ * and rounding need 2); the short side whole. It saves the pipe 25 % of a 4:3 frame's bytes and
+ * 44 % of a 16:9 one's. At the origin for `top-left`, centred (rounded down) for `center`:
+ * resize.ts, windowAt, puts it where ffmpeg did from the sizes ffmpeg logs (PickedFrames).
+ */
+export function resizeWindowFilter(size: number, crop: 'top-left' | 'center'): string {
+  const w = `if(gte(iw\\,ih)\\,min(iw\\,ceil(${size}*iw/floor(iw/ih*${size}))+4)\\,iw)`;
+  const h = `if(lt(iw\\,ih)\\,min(ih\\,ceil(${size}*ih/floor(ih/iw*${size}))+4)\\,ih)`;
+  const at = crop === 'center' ? "x='floor((iw-ow)/2)':y='floor((ih-oh)/2)'" : 'x=0:y=0';
+  return `crop=w='${w}':h='${h}':${at}`;
 }
 
 /**
@@ -261,7 +268,7 @@ export function decodeArgs(
   ];
   const spatial =
     options.resize === 'exact'
-      ? [rgbFilter(options.colorMatrix), ...(exactOrient ? orient : [])].join(',')
+      ? [rgbFilter(options.colorMatrix), ...(exactOrient ? orient : []), resizeWindowFilter(options.size, options.crop)].join(',')
       : videoFilter(options.size, options.crop, options.colorMatrix);
   if (options.video && picks) {
     // Only the kept frames are scaled, cropped, converted and piped; a second branch counts the
@@ -379,8 +386,9 @@ async function decodeFrom(data: Buffer, input: string, options: ResolvedDecodeOp
       onStderrLine: (line) => picked?.line(line) ?? false,
     });
     picked ??= new PickedFrames(picks, options.size, options.crop);
-    picked.finish(outputFrameSize(result.stderr));
+    picked.finish(result.stderr);
     picked.close();
+    if (picked.failure) throw new ClipstreamError('ERR_DECODE', `${name}: ${picked.failure.message}`, { where, cause: picked.failure });
     return { ...result, picked };
   };
   const fail = (result: ToolResult): never => {

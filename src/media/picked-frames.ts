@@ -1,20 +1,26 @@
 /**
- * The exact resize fed as ffmpeg writes: the picked frames arrive on stdout in RGB at the
- * source size, one after another; each is copied into the resizer's input as its bytes come
- * and resized once whole, into every output slot that picked it. Nothing of the source size is
- * kept past one frame (a clip's 32 source frames are ~22 MB at 640×360), and no chunk is joined.
+ * The exact resize fed as ffmpeg writes: the picked frames arrive on stdout in RGB, one after
+ * another, cut to the window the resize reads (decode.ts, resizeWindowFilter); each is copied
+ * into the resizer's input as its bytes come and resized once whole, into every output slot
+ * that picked it. Nothing of the source size is kept past one frame (a clip's 32 source frames
+ * are ~22 MB at 640×360), and no chunk is joined.
  */
-import { FrameResizer, type CropMode } from './resize.js';
+import { FrameResizer, windowAt, type CropMode } from './resize.js';
 
-/** ffmpeg's description of its first output stream: `Stream #0:0: Video: rawvideo (...), rgb24(...), 640x360, ...`. */
-const OUTPUT_STREAM = /^\s*Stream #0:0[^\n]*: Video: [^\n]*?, (\d{1,5})x(\d{1,5})(?:[ ,]|$)/;
+/** ffmpeg's crop filter, at its verbose level: `[Parsed_crop_3 @ 0x...] w:640 h:360 sar:1/1 -> w:362 h:360 sar:1/1`. */
+const CROP_LINE = /\[Parsed_crop_\d+ @ [^\]]*\] w:(\d{1,5}) h:(\d{1,5}) sar:\S+ -> w:(\d{1,5}) h:(\d{1,5}) /;
+
+/** The source frame size and the window's, from one stderr line (or the whole of stderr). */
+function cropSizes(text: string): { width: number; height: number; windowWidth: number; windowHeight: number } | null {
+  const m = CROP_LINE.exec(text);
+  return m ? { width: Number(m[1]), height: Number(m[2]), windowWidth: Number(m[3]), windowHeight: Number(m[4]) } : null;
+}
 
 export class PickedFrames {
-  /** Source frame size, from ffmpeg's stderr (before its first frame is written, in practice). */
+  /** Source frame size and the window piped of it, from ffmpeg's stderr (before its first frame is written, in practice). */
   private width = 0;
   private height = 0;
-  private inOutputs = false;
-  /** Chunks that came before the size was known. */
+  /** Chunks that came before the size was known (copies: a chunk may be a view of a reused buffer). */
   private pending: Buffer[] | null = [];
   private resizer: FrameResizer | null = null;
   /** Bytes of the current frame copied into the resizer's input, and which distinct pick it is. */
@@ -22,6 +28,8 @@ export class PickedFrames {
   private next = 0;
   /** Bytes ffmpeg wrote on stdout. */
   bytes = 0;
+  /** Why the frames cannot be resized (the window ffmpeg cut misses pixels the resize reads), if so. */
+  failure: Error | null = null;
   readonly frames: Uint8Array;
   /** The distinct picks in order (ffmpeg writes each selected frame once) and the output slots of each. */
   private readonly distinct: number[];
@@ -39,25 +47,20 @@ export class PickedFrames {
 
   /** Sees ffmpeg's stderr lines as they come; false: the line is kept in the run's stderr. */
   line = (text: string): boolean => {
-    if (this.width > 0) return false;
-    if (text.startsWith('Output #0')) this.inOutputs = true;
-    else if (this.inOutputs) {
-      const m = OUTPUT_STREAM.exec(text);
-      if (m) this.setSize(Number(m[1]), Number(m[2]));
-    }
+    if (this.width === 0 && this.failure === null && text.includes('Parsed_crop_')) this.setSizes(cropSizes(text));
     return false;
   };
 
-  /** Takes a chunk of stdout. */
+  /** Takes a chunk of stdout; it is not kept (it may be a view of a buffer the next read overwrites). */
   push = (chunk: Buffer): void => {
     this.bytes += chunk.length;
-    if (this.pending) this.pending.push(chunk);
-    else this.feed(chunk);
+    if (this.pending) this.pending.push(Buffer.from(chunk));
+    else if (this.resizer) this.feed(chunk);
   };
 
   /** The source frame size, once known; `stderr` (the whole run's) is the last place to look. */
-  finish(sizeFromStderr: { width: number; height: number } | null): { width: number; height: number } | null {
-    if (this.width === 0 && sizeFromStderr) this.setSize(sizeFromStderr.width, sizeFromStderr.height);
+  finish(stderr: string): { width: number; height: number } | null {
+    if (this.width === 0 && this.failure === null) this.setSizes(cropSizes(stderr));
     return this.width > 0 ? { width: this.width, height: this.height } : null;
   }
 
@@ -68,13 +71,22 @@ export class PickedFrames {
 
   /** True when stdout held exactly the distinct picks, each whole. */
   complete(): boolean {
-    return this.width > 0 && this.next === this.distinct.length && this.fill === 0 && this.bytes === this.distinct.length * this.width * this.height * 3;
+    return this.resizer !== null && this.next === this.distinct.length && this.fill === 0 && this.bytes === this.distinct.length * this.resizer.frameBytes;
   }
 
-  private setSize(width: number, height: number): void {
-    this.width = width;
-    this.height = height;
-    this.resizer = new FrameResizer(width, height, this.size, this.crop);
+  private setSizes(sizes: ReturnType<typeof cropSizes>): void {
+    if (!sizes) return;
+    this.width = sizes.width;
+    this.height = sizes.height;
+    const window = windowAt(sizes.width, sizes.height, sizes.windowWidth, sizes.windowHeight, this.crop);
+    try {
+      this.resizer = new FrameResizer(sizes.width, sizes.height, this.size, this.crop, window);
+    } catch (err) {
+      // Called from ffmpeg's stderr handler, where nothing may throw: the run reports it (decode.ts).
+      this.failure = err as Error;
+      this.pending = null;
+      return;
+    }
     const pending = this.pending ?? [];
     this.pending = null;
     for (const chunk of pending) this.feed(chunk);

@@ -39,11 +39,31 @@ function cropOffsets(width: number, height: number, size: number, crop: CropMode
   return { x, y };
 }
 
+/** A rectangle of a source frame, in pixels. */
+export interface SourceWindow {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Where a window of `width`×`height` lies in a `srcWidth`×`srcHeight` frame when it was cut for
+ * `crop` (decode.ts, resizeWindowFilter): at the origin for `top-left`, centred (rounded down)
+ * for `center`.
+ */
+export function windowAt(srcWidth: number, srcHeight: number, width: number, height: number, crop: CropMode): SourceWindow {
+  if (crop === 'top-left') return { x: 0, y: 0, width, height };
+  return { x: Math.floor((srcWidth - width) / 2), y: Math.floor((srcHeight - height) / 2), width, height };
+}
+
 /**
  * A reusable resizer for frames of one source size: taps computed once, rows blended in two
  * passes by the WebAssembly kernel (./resize-kernel.ts). Each resizer has its own kernel memory
  * holding its tables, the source frame (`input`, which a caller may fill piece by piece as
- * the bytes arrive), the blended rows and the output frame.
+ * the bytes arrive), the blended rows and the output frame. With `window` the input holds only
+ * that part of the source frame (what ffmpeg cut before the pipe); it must hold every pixel the
+ * resize reads.
  */
 export class FrameResizer {
   /** The source frame to resize next: fill it, then call `resizeInput`. */
@@ -57,12 +77,20 @@ export class FrameResizer {
     readonly srcHeight: number,
     readonly size: number,
     crop: CropMode,
+    readonly window: SourceWindow = { x: 0, y: 0, width: srcWidth, height: srcHeight },
   ) {
     const scaled = shortSideScale(srcWidth, srcHeight, size);
     const at = cropOffsets(scaled.width, scaled.height, size, crop);
     // SlowFast leaves a frame whose short side already is `size` alone; scale 1 is the identity here too.
     const x = taps(srcWidth, scaled.width, at.x, size);
     const y = taps(srcHeight, scaled.height, at.y, size);
+    const inside = (t: { i0: Int32Array; i1: Int32Array }, from: number, length: number) => Math.min(...t.i0) >= from && Math.max(...t.i1) < from + length;
+    if (!inside(x, window.x, window.width) || !inside(y, window.y, window.height)) {
+      throw new ClipstreamError(
+        'ERR_DECODE',
+        `the ${window.width}x${window.height} window at ${window.x},${window.y} of a ${srcWidth}x${srcHeight} frame misses pixels the resize to ${size} reads (a bug in clipstream)`,
+      );
+    }
     // Source rows the crop reads, and where each one's horizontal pass lands in the rows area.
     const needed = [...new Set([...y.i0, ...y.i1])].sort((a, b) => a - b);
     const slot = new Int32Array(srcHeight).fill(-1);
@@ -85,8 +113,8 @@ export class FrameResizer {
     const tables = new DataView(mem.buffer);
     for (let k = 0; k < size; k++) {
       const c = colsAt + k * 24;
-      tables.setInt32(c, x.i0[k]! * 3, true);
-      tables.setInt32(c + 4, x.i1[k]! * 3, true);
+      tables.setInt32(c, (x.i0[k]! - window.x) * 3, true);
+      tables.setInt32(c + 4, (x.i1[k]! - window.x) * 3, true);
       tables.setFloat64(c + 8, 1 - x.w1[k]!, true);
       tables.setFloat64(c + 16, x.w1[k]!, true);
       const t = tapsAt + k * 24;
@@ -95,7 +123,7 @@ export class FrameResizer {
       tables.setFloat64(t + 8, 1 - y.w1[k]!, true);
       tables.setFloat64(t + 16, y.w1[k]!, true);
     }
-    needed.forEach((row, i) => tables.setInt32(rowStartsAt + i * 4, row * srcWidth * 3, true));
+    needed.forEach((row, i) => tables.setInt32(rowStartsAt + i * 4, (row - window.y) * window.width * 3, true));
     this.input = new Uint8Array(mem.buffer, srcAt, this.frameBytes);
     this.output = new Uint8Array(mem.buffer, dstAt, size * size * 3);
     this.run = () => {
@@ -117,9 +145,9 @@ export class FrameResizer {
     this.release();
   }
 
-  /** Bytes of one source frame. */
+  /** Bytes of one input frame (the window of the source frame). */
   get frameBytes(): number {
-    return this.srcWidth * this.srcHeight * 3;
+    return this.window.width * this.window.height * 3;
   }
 
   /**

@@ -6,7 +6,10 @@
  * kernel replaced plain loops that gave these bytes, and the features must not move.
  * The stream side (PickedFrames) must give the same frames whatever the chunking.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { resizeWindowFilter } from '../../src/media/decode.js';
+import { ffmpegPath } from '../../src/media/ffmpeg-path.js';
 import { PickedFrames } from '../../src/media/picked-frames.js';
 import { FrameResizer } from '../../src/media/resize.js';
 
@@ -110,13 +113,14 @@ describe('PickedFrames: the picked frames resized as the bytes arrive', () => {
   const picks = [0, 0, 4, 9, 9, 9];
   const source = Buffer.concat(distinct.map((d) => Buffer.from(d)));
   const expected = Buffer.concat([0, 0, 1, 2, 2, 2].map((i) => Buffer.from(recipe(distinct[i]!, w, h, size, 'center'))));
-  const stream = `Output #0, rawvideo, to 'pipe:1':\n  Stream #0:0: Video: rawvideo (RGB[24] / 0x18424752), rgb24(pc, progressive), ${w}x${h}, q=2-31, 25 fps`;
+  // The whole frame piped (a window as large as the frame): the crop filter's line says so.
+  const stream = `[Parsed_crop_4 @ 0x55d0c0a8e2c0] w:${w} h:${h} sar:1/1 -> w:${w} h:${h} sar:1/1`;
 
   it.each([1, 7, 4096, 65536, source.length])('in chunks of %i bytes, the size known from the start', (chunk) => {
     const p = new PickedFrames(picks, size, 'center');
     for (const line of stream.split('\n')) p.line(line);
     for (let at = 0; at < source.length; at += chunk) p.push(source.subarray(at, at + chunk));
-    expect(p.finish(null)).toEqual({ width: w, height: h });
+    expect(p.finish('')).toEqual({ width: w, height: h });
     expect(p.complete()).toBe(true);
     expect(Buffer.from(p.frames).equals(expected)).toBe(true);
     p.close();
@@ -127,13 +131,13 @@ describe('PickedFrames: the picked frames resized as the bytes arrive', () => {
     late.push(source.subarray(0, 1000));
     for (const line of stream.split('\n')) late.line(line);
     late.push(source.subarray(1000));
-    late.finish(null);
+    late.finish('');
     expect(late.complete()).toBe(true);
     expect(Buffer.from(late.frames).equals(expected)).toBe(true);
     const never = new PickedFrames(picks, size, 'center');
     never.push(source);
     expect(never.complete()).toBe(false);
-    never.finish({ width: w, height: h });
+    never.finish(`frame=1\n${stream}\nOutput #0`);
     expect(never.complete()).toBe(true);
     expect(Buffer.from(never.frames).equals(expected)).toBe(true);
   });
@@ -141,15 +145,77 @@ describe('PickedFrames: the picked frames resized as the bytes arrive', () => {
   it('too few or too many bytes, or no size at all, is not complete', () => {
     const short = new PickedFrames(picks, size, 'center');
     short.push(source.subarray(0, source.length - 1));
-    short.finish({ width: w, height: h });
+    short.finish(stream);
     expect(short.complete()).toBe(false);
     const long = new PickedFrames(picks, size, 'center');
     long.push(Buffer.concat([source, Buffer.alloc(3)]));
-    long.finish({ width: w, height: h });
+    long.finish(stream);
     expect(long.complete()).toBe(false);
     const unknown = new PickedFrames(picks, size, 'center');
     unknown.push(source);
-    expect(unknown.finish(null)).toBe(null);
+    expect(unknown.finish('no crop line here')).toBe(null);
     expect(unknown.complete()).toBe(false);
+  });
+});
+
+describe('the window ffmpeg cuts before the pipe (resizeWindowFilter) holds every pixel the resize reads', () => {
+  // Real ffmpeg, one RGB frame per size: the whole frame (for the recipe) and the window cut by
+  // the filter (what the exact decode pipes); PickedFrames takes the window's sizes from the crop
+  // filter's own log line. Odd sizes, both orientations, up- and downscales, extreme aspects.
+  const sizes: Array<[number, number, number, 'top-left' | 'center']> = [
+    [640, 360, 256, 'top-left'],
+    [640, 360, 256, 'center'],
+    [321, 241, 256, 'center'],
+    [270, 480, 256, 'top-left'],
+    [271, 479, 256, 'center'],
+    [1281, 721, 224, 'center'],
+    [2000, 64, 32, 'center'],
+    [64, 1999, 40, 'top-left'],
+    [101, 53, 8, 'center'],
+    [37, 29, 256, 'top-left'],
+    [999, 997, 256, 'center'],
+    [257, 256, 256, 'center'],
+  ];
+  const run = (args: string[]) => execFileSync(ffmpegPath(), ['-hide_banner', '-nostats', ...args], { maxBuffer: 1 << 28 });
+
+  it.each(sizes)('%ix%i to %i (%s)', (w, h, size, crop) => {
+    // testsrc2 rounds odd sizes down: its frame is scaled to the size (nearest neighbour keeps edges sharp).
+    const source = ['-f', 'lavfi', '-i', `testsrc2=s=${w + 1}x${h + 1}:r=25:d=0.04`, '-frames:v', '1'];
+    const rgb = `format=rgb24,scale=${w}:${h}:flags=neighbor`;
+    const full = run(['-loglevel', 'error', ...source, '-vf', rgb, '-f', 'rawvideo', 'pipe:1']);
+    expect(full.length).toBe(w * h * 3);
+    const cut = spawnSync(
+      ffmpegPath(),
+      [
+        '-hide_banner',
+        '-nostats',
+        '-loglevel',
+        'verbose',
+        ...source,
+        '-filter_complex',
+        `[0:v]${rgb},${resizeWindowFilter(size, crop)}[v]`,
+        '-map',
+        '[v]',
+        '-f',
+        'rawvideo',
+        'pipe:1',
+      ],
+      { maxBuffer: 1 << 28 },
+    );
+    expect(cut.status).toBe(0);
+    expect(cut.stdout.length).toBeLessThanOrEqual(full.length);
+    const p = new PickedFrames([0], size, crop);
+    p.push(cut.stdout);
+    const stderr = cut.stderr.toString('utf8');
+    expect(p.finish(stderr)).toEqual({ width: w, height: h });
+    expect(p.failure).toBe(null);
+    expect(p.complete()).toBe(true);
+    expect(Buffer.from(p.frames).equals(Buffer.from(recipe(new Uint8Array(full), w, h, size, crop)))).toBe(true);
+    p.close();
+  });
+
+  it('a window that misses a pixel the resize reads is refused, not resized', () => {
+    expect(() => new FrameResizer(640, 360, 256, 'top-left', { x: 0, y: 0, width: 300, height: 360 })).toThrow(/misses pixels the resize to 256 reads/);
+    expect(() => new FrameResizer(640, 360, 256, 'center', { x: 142, y: 0, width: 362, height: 360 })).toThrow(/misses pixels/);
   });
 });
