@@ -42,7 +42,10 @@ export class PickedFrames {
   ) {
     this.distinct = [...new Set(picks)];
     this.slots = this.distinct.map((d) => picks.flatMap((p, i) => (p === d ? [i] : [])));
-    this.frames = new Uint8Array(picks.length * size * size * 3);
+    // Not zeroed (every slot is written before the frames count as complete, and only then are
+    // they used), outside the Buffer pool, and a plain Uint8Array over the memory, as before.
+    const bytes = Buffer.allocUnsafeSlow(picks.length * size * size * 3);
+    this.frames = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
   }
 
   /** Sees ffmpeg's stderr lines as they come; false: the line is kept in the run's stderr. */

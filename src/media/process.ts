@@ -4,13 +4,15 @@ import { Readable, type Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClipstreamError, isTransient, type ErrorCode, type Where } from '../errors.js';
 import { MS_PER_TICK, sampleCpu } from '../util/pid.js';
-import { spawnViaHelper, useSpawnHelper } from './spawner.js';
+import { spawnViaHelper, useSpawnHelper, type ReadSink } from './spawner.js';
 
 /** A started tool: its pipes, how to kill it, how it ended. */
 interface Started {
   /** Its process id, where known (the watchdog reads its CPU time from /proc). */
   pid: number | undefined;
   stdio: Array<Readable | Writable | null>;
+  /** True when stdout is read into the sink startTool was given (its socket emits no 'data'). */
+  stdoutSunk: boolean;
   kill(): void;
   /** Set once this process asked for it to be killed: a signal it then dies of is ours, not someone else's. */
   readonly killedHere: boolean;
@@ -51,9 +53,10 @@ export interface RunOptions {
   /**
    * A consumer of stdout instead of collecting it (`stdout` stays empty): called at every start
    * of the child (a retry starts afresh), it returns the consumer of that run's chunks, which
-   * must not throw.
+   * must not throw, and must copy what it keeps: a chunk may be a view of a buffer that the next
+   * read overwrites (spawner.ts, ReadSink).
    */
-  stdoutSink?: () => (chunk: Buffer) => void;
+  stdoutSink?: () => ReadSink;
   /**
    * Kill the child when it made no progress for this long (a hung decoder): no output while
    * it was running. Time it spent stopped (SIGSTOP, a paused VM) or waiting for a CPU or the
@@ -232,7 +235,14 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
       givePipes(null);
       reject(e);
     };
-    startTool(binary, args, stdio, options.env).then((child) => {
+    const stdoutSink = modes.stdout === 'collect' ? options.stdoutSink?.() : undefined;
+    const sunk = stdoutSink
+      ? (chunk: Buffer) => {
+          stdoutSink(chunk);
+          touch();
+        }
+      : undefined;
+    startTool(binary, args, stdio, options.env, sunk).then((child) => {
       live.add(child);
       killChild = () => child.kill();
       if (killed) child.kill();
@@ -299,8 +309,8 @@ function startRun(binary: string, args: string[], options: RunOptions, modes: Mo
         });
         whenClosed(s);
       };
-      if (modes.stdout === 'stream') whenClosed(child.stdio[1] as Readable);
-      else if (modes.stdout === 'collect') collect(child.stdio[1] as Readable, options.stdoutSink?.() ?? ((d) => out.push(d)));
+      if (modes.stdout === 'stream' || child.stdoutSunk) whenClosed(child.stdio[1] as Readable);
+      else if (modes.stdout === 'collect') collect(child.stdio[1] as Readable, stdoutSink ?? ((d) => out.push(d)));
       let partial = '';
       const onLine = options.onStderrLine;
       collect(child.stdio[2] as Readable, (d) => {
@@ -792,12 +802,15 @@ export function toolReadable(binary: string, args: string[], options: ReadableTo
   return out;
 }
 
-/** Starts the tool from the spawn helper (see spawner.ts), or from this process. */
-async function startTool(binary: string, args: string[], stdio: Array<'pipe' | 'ignore'>, env?: NodeJS.ProcessEnv): Promise<Started> {
+/**
+ * Starts the tool from the spawn helper (see spawner.ts), or from this process. From the helper,
+ * stdout is read into `stdoutSink` when one is given (`stdoutSunk`); otherwise it comes as 'data'.
+ */
+async function startTool(binary: string, args: string[], stdio: Array<'pipe' | 'ignore'>, env?: NodeJS.ProcessEnv, stdoutSink?: ReadSink): Promise<Started> {
   if (useSpawnHelper()) {
     let s: Awaited<ReturnType<typeof spawnViaHelper>> | null = null;
     try {
-      s = await spawnViaHelper(binary, args, stdio, env);
+      s = await spawnViaHelper(binary, args, stdio, env, stdoutSink ? { 1: stdoutSink } : {});
     } catch (err) {
       if (useSpawnHelper()) throw err; // the tool could not start (e.g. ENOENT)
       // the helper itself is gone: spawn directly
@@ -811,6 +824,7 @@ async function startTool(binary: string, args: string[], stdio: Array<'pipe' | '
       return {
         pid: sp.pid,
         stdio: sp.stdio,
+        stdoutSunk: stdoutSink !== undefined && sp.stdio[1] !== null,
         killedHere: false,
         kill() {
           (this as { killedHere: boolean }).killedHere = true;
@@ -835,6 +849,7 @@ async function startTool(binary: string, args: string[], stdio: Array<'pipe' | '
       resolve({
         pid: child.pid,
         stdio: child.stdio as Started['stdio'],
+        stdoutSunk: false,
         killedHere: false,
         kill() {
           (this as { killedHere: boolean }).killedHere = true;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Socket } from 'node:net';
+import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import { ClipstreamError } from '../errors.js';
 
 /**
@@ -46,10 +46,20 @@ export interface Spawned {
   kill(): void;
 }
 
+/** Takes the bytes of one read of a child's output: a view of a buffer the next read overwrites, to be used at once and not kept. */
+export type ReadSink = (bytes: Buffer) => void;
+
+/**
+ * The one buffer every ReadSink's reads land in: each read is handed to its sink at once, before
+ * any other read, so one buffer serves every child (ffmpeg writes a frame at a time: up to a few MB).
+ */
+let readBuffer: Buffer | null = null;
+
 interface Request {
   resolve(s: Spawned): void;
   reject(e: Error): void;
   stdio: Array<Socket | null>;
+  readers: Partial<Record<number, ReadSink>>;
   waiting: number;
   pid?: number;
   onExit?: (e: { code: number | null; signal: NodeJS.Signals | null }) => void;
@@ -112,7 +122,8 @@ function startHelper(): ChildProcess {
       r.waiting = m.fds!.filter(Boolean).length;
       if (r.waiting === 0) resolveRequest(m.id, r);
     } else if (m.fd !== undefined && handle) {
-      r.stdio[m.fd] = handle;
+      const sink = r.readers[m.fd];
+      r.stdio[m.fd] = sink ? sinkSocket(handle, sink) : handle;
       if (--r.waiting === 0) resolveRequest(m.id, r);
     } else if (m.exit) {
       r.exit = m.exit;
@@ -134,6 +145,40 @@ function startHelper(): ChildProcess {
   h.on('exit', (code, sig) => broken(`exited (${code ?? sig})`));
   return h;
 }
+
+/**
+ * The pipe of a socket received from the helper, moved to a socket that reads into the shared
+ * buffer (`onread`) and hands each read to `sink`: no buffer is allocated per read, and no bytes
+ * reach the stream side. A clip's RGB frames are ~10 MB: read the usual way, that is 150 buffers
+ * of 64 KB per clip, and the garbage they make cost as much CPU as the reads.
+ * The received socket started reading when it was made, but nothing is read before the event
+ * loop polls again, and its message handler runs first: the pipe is taken from it unread, as
+ * Node itself moves a pipe between sockets (the `handle` option, which @types/node does not list).
+ */
+function sinkSocket(received: Socket, sink: ReadSink): Socket {
+  const inner = received as unknown as { _handle: { readStop(): number; reading: boolean } | null };
+  const handle = inner._handle;
+  if (!handle) return received; // already closed: its 'close' tells the caller
+  handle.reading = false;
+  handle.readStop();
+  inner._handle = null;
+  readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const options: SocketConstructorOpts & { handle: object; onread: OnReadOpts } = {
+    handle,
+    readable: true,
+    writable: true,
+    onread: {
+      buffer: readBuffer,
+      callback: (n, buf) => {
+        sink((buf as Buffer).subarray(0, n));
+        return true;
+      },
+    },
+  };
+  return new Socket(options);
+}
+
+const READ_BUFFER_BYTES = 1 << 20;
 
 function resolveRequest(id: number, r: Request): void {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
@@ -158,8 +203,16 @@ export function useSpawnHelper(): boolean {
 /**
  * Starts `binary` from the helper with the given stdio ('pipe' or 'ignore' per fd), in `env`
  * when given (else in the helper's, which is this process's environment when the helper started).
+ * A pipe with a ReadSink in `readers` is read into it (see sinkSocket): its socket emits no
+ * 'data', only 'end', 'close' and 'error'.
  */
-export function spawnViaHelper(binary: string, args: string[], stdio: Array<'pipe' | 'ignore'>, env?: NodeJS.ProcessEnv): Promise<Spawned> {
+export function spawnViaHelper(
+  binary: string,
+  args: string[],
+  stdio: Array<'pipe' | 'ignore'>,
+  env?: NodeJS.ProcessEnv,
+  readers: Partial<Record<number, ReadSink>> = {},
+): Promise<Spawned> {
   if (!helper) helper = startHelper();
   const h = helper;
   if (typeof h.send !== 'function') {
@@ -170,7 +223,7 @@ export function spawnViaHelper(binary: string, args: string[], stdio: Array<'pip
   }
   const id = nextId++;
   return new Promise<Spawned>((resolve, reject) => {
-    requests.set(id, { resolve, reject, stdio: stdio.map(() => null), waiting: -1 });
+    requests.set(id, { resolve, reject, stdio: stdio.map(() => null), readers, waiting: -1 });
     refHelper();
     helper!.send({ id, bin: binary, args, stdio, ...(env ? { env } : {}) });
   });

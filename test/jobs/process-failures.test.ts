@@ -32,6 +32,33 @@ describe.each(['helper', 'direct'])('a child killed by a signal or exiting at on
     expect(r.stderr).toContain('about to crash on a.ts');
   });
 
+  it('a stdout sink gets every byte in order, from runs side by side, and none reaches `stdout`', async () => {
+    // Three children at once each write 6 MB of their own pattern (the helper route reads them all
+    // into one shared buffer); each sink copies what it is given, as the contract says.
+    const script = (seed: number) => `const b=Buffer.alloc(6<<20);for(let i=0;i<b.length;i++)b[i]=(i*${seed}+(i>>>9))&255;process.stdout.write(b)`;
+    const runs = [3, 5, 7].map(async (seed) => {
+      const got: Buffer[] = [];
+      let calls = 0;
+      const r = await runTool(process.execPath, ['-e', script(seed)], {
+        timeoutMs: 30_000,
+        stdoutSink: () => (chunk) => {
+          calls++;
+          got.push(Buffer.from(chunk));
+        },
+      });
+      return { seed, r, got: Buffer.concat(got), calls };
+    });
+    for (const { seed, r, got, calls } of await Promise.all(runs)) {
+      expect(r.code).toBe(0);
+      expect(r.stdout.length).toBe(0);
+      expect(calls).toBeGreaterThan(1);
+      expect(got.length).toBe(6 << 20);
+      const want = Buffer.alloc(6 << 20);
+      for (let i = 0; i < want.length; i++) want[i] = (i * seed + (i >>> 9)) & 255;
+      expect(got.equals(want)).toBe(true);
+    }
+  });
+
   it.each([1, 2, 3])('runTool settles when a child with %i extra pipe(s) exits at once without output', async (extra) => {
     for (let i = 0; i < 5; i++) {
       const r = await runTool('/bin/sh', ['-c', 'exit 3'], { extraOutputs: extra, timeoutMs: 10_000 });
