@@ -100,8 +100,10 @@ function parseArgs(argv: string[]): Config {
           decodeClips: 48,
           bareSeconds: 3,
           batchSizes: [1, 2, 4, 8],
+          // Stage runs about as long as the bare loop's bareSeconds (visual ~8 clips/s, audio ~650):
+          // a short run would charge the stage's start and drain to a fraction of a second of work.
           visualItems: 24,
-          audioItems: 200,
+          audioItems: 2000,
           slowIntervalMs: 40,
           pipelineClips: 200,
           naiveClips: 50,
@@ -409,7 +411,8 @@ async function main(): Promise<void> {
     log('6. batching...');
     const bs = 8;
     const fast = await modelStage(audio, audioExampleSamples(cfg.audioItems), bs);
-    const slowItems = Math.max(4, Math.floor(cfg.audioItems / 4));
+    // The slow producer sends one clip per slowIntervalMs: 50 at most (2 s at 40 ms).
+    const slowItems = Math.max(4, Math.min(50, Math.floor(cfg.audioItems / 4)));
     const slow = await modelStage(audio, audioExampleSamples(slowItems), bs, cfg.slowIntervalMs);
     const vfast = await modelStage(visual, visualSamples(Math.max(2, Math.floor(cfg.visualItems / 2))), 4);
     figures.batching = {
