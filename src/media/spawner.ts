@@ -156,9 +156,14 @@ function startHelper(): ChildProcess {
  * Node itself moves a pipe between sockets (the `handle` option, which @types/node does not list).
  */
 function sinkSocket(received: Socket, sink: ReadSink): Socket {
-  const inner = received as unknown as { _handle: { readStop(): number; reading: boolean } | null };
+  const inner = received as unknown as { _handle?: { readStop?(): number; reading: boolean } | null };
   const handle = inner._handle;
-  if (!handle) return received; // already closed: its 'close' tells the caller
+  if (typeof handle?.readStop !== 'function') {
+    // Closed already (nothing more will come), or a Node whose sockets are built otherwise: the
+    // sink takes the socket's own chunks (new buffers, which it may keep or not).
+    received.on('data', sink);
+    return received;
+  }
   handle.reading = false;
   handle.readStop();
   inner._handle = null;
