@@ -195,9 +195,10 @@ function parseInfo(stderr: string): { duration: number | null; fps: number | nul
 /**
  * The part of the RGB frame the exact resize reads, cut by ffmpeg before the pipe: along the
  * long side, the source pixels under the square crop and 4 more (the two taps of the bilinear
- * and rounding need 2); the short side whole. It saves the pipe 25 % of a 4:3 frame's bytes and
- * 44 % of a 16:9 one's. At the origin for `top-left`, centred (rounded down) for `center`:
- * resize.ts, windowAt, puts it where ffmpeg did from the sizes ffmpeg logs (PickedFrames).
+ * and rounding need 2); the short side whole. It saves the pipe 23 % of a 4:3 frame's bytes and
+ * 43 % of a 16:9 one's (320x240, 640x360 to 256). At the origin for `top-left`, centred (rounded
+ * down) for `center`: resize.ts, windowAt, puts it where ffmpeg did from the sizes ffmpeg logs
+ * (PickedFrames).
  */
 export function resizeWindowFilter(size: number, crop: 'top-left' | 'center'): string {
   const w = `if(gte(iw\\,ih)\\,min(iw\\,ceil(${size}*iw/floor(iw/ih*${size}))+4)\\,iw)`;
