@@ -17,11 +17,9 @@ function cropSizes(text: string): { width: number; height: number; windowWidth: 
 }
 
 export class PickedFrames {
-  /** Source frame size and the window piped of it, from ffmpeg's stderr (before its first frame is written, in practice). */
-  private width = 0;
-  private height = 0;
   /** Chunks that came before the size was known (copies: a chunk may be a view of a reused buffer). */
   private pending: Buffer[] | null = [];
+  /** Made once ffmpeg's crop line gives the source frame and window sizes (before its first frame, in practice). */
   private resizer: FrameResizer | null = null;
   /** Bytes of the current frame copied into the resizer's input, and which distinct pick it is. */
   private fill = 0;
@@ -50,7 +48,7 @@ export class PickedFrames {
 
   /** Sees ffmpeg's stderr lines as they come; false: the line is kept in the run's stderr. */
   line = (text: string): boolean => {
-    if (this.width === 0 && this.failure === null && text.includes('Parsed_crop_')) this.setSizes(cropSizes(text));
+    if (this.sizesDue && text.includes('Parsed_crop_')) this.setSizes(cropSizes(text));
     return false;
   };
 
@@ -63,8 +61,9 @@ export class PickedFrames {
 
   /** The source frame size, once known; `stderr` (the whole run's) is the last place to look. */
   finish(stderr: string): { width: number; height: number } | null {
-    if (this.width === 0 && this.failure === null) this.setSizes(cropSizes(stderr));
-    return this.width > 0 ? { width: this.width, height: this.height } : null;
+    if (this.sizesDue) this.setSizes(cropSizes(stderr));
+    const r = this.resizer;
+    return r ? { width: r.srcWidth, height: r.srcHeight } : null;
   }
 
   /** Gives the resizer's kernel back (the run is over). */
@@ -77,10 +76,13 @@ export class PickedFrames {
     return this.resizer !== null && this.next === this.distinct.length && this.fill === 0 && this.bytes === this.distinct.length * this.resizer.frameBytes;
   }
 
+  /** True until the sizes are known (from ffmpeg's crop line) or found unusable. */
+  private get sizesDue(): boolean {
+    return this.resizer === null && this.failure === null;
+  }
+
   private setSizes(sizes: ReturnType<typeof cropSizes>): void {
     if (!sizes) return;
-    this.width = sizes.width;
-    this.height = sizes.height;
     const window = windowAt(sizes.width, sizes.height, sizes.windowWidth, sizes.windowHeight, this.crop);
     try {
       this.resizer = new FrameResizer(sizes.width, sizes.height, this.size, this.crop, window);
