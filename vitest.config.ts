@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { LongestFirst } from './test/longest-first.js';
 
 // The suite in three folders by speed (docs/testing.md):
 //   test/unit  pure logic and small real parts (tar, LMDB, ONNX sessions on tiny models): `npm run test:unit`, under a minute;
@@ -18,6 +19,8 @@ export default defineConfig({
     // ffmpeg and ONNX Runtime already use both cores; more test workers only thrash.
     maxWorkers: 2,
     fileParallelism: true,
+    // Longest files first, so that two workers finish together (test/longest-first.ts).
+    sequence: { sequencer: LongestFirst },
     // Builds dist/ once per run, for the jobs and zoo tests that run the CLI; `npm run test:unit` skips it.
     globalSetup: ['test/global-setup.ts'],
     projects: [
