@@ -67,6 +67,26 @@ function cpuSince(start: number | null): number | null {
   return start === null || end === null ? null : end - start;
 }
 
+/**
+ * System CPU ms and minor page faults of this process per item, over a measured span. On this
+ * VM the model stage sometimes lands in a phase where glibc hands the worker thread's big
+ * buffers back to the kernel after every run and faults them in again on the next: the CPU per
+ * clip doubles, much of it system time (bench/RESULTS.md, "The audio stage's slow phase").
+ * These two figures make that phase visible beside a rate.
+ */
+export interface KernelShare {
+  sysMsPerItem: number;
+  faultsPerItem: number;
+}
+
+function kernelSince(start: NodeJS.ResourceUsage, items: number): KernelShare {
+  const end = process.resourceUsage();
+  return {
+    sysMsPerItem: Math.round(((end.systemCPUTime - start.systemCPUTime) / 1000 / items) * 100) / 100,
+    faultsPerItem: Math.round((end.minorPageFault - start.minorPageFault) / items),
+  };
+}
+
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -198,6 +218,8 @@ export interface BareResult {
   /** CPU seconds per item (all threads). */
   cpuPerItem: number | null;
   runs: number;
+  /** Kernel time and minor page faults of this process per item (see `KernelShare`). */
+  kernel: KernelShare;
 }
 
 /**
@@ -236,6 +258,7 @@ export async function bareInference(
       const tensor = uint8 ? new ort.Tensor('uint8', noiseBytes(per * bs, 7 + bs), shape) : new ort.Tensor('float32', noiseFloats(per * bs, 7 + bs), shape);
       await session.run({ [name]: tensor }, outputs); // warm-up
       let runs = 0;
+      const k0 = process.resourceUsage();
       const c0 = cpuSeconds();
       const t0 = now();
       while (now() - t0 < seconds || runs < 2) {
@@ -243,7 +266,8 @@ export async function bareInference(
         runs++;
       }
       const cpu = cpuSince(c0);
-      results.push({ batchSize: bs, itemsPerSecond: (runs * bs) / (now() - t0), cpuPerItem: cpu === null ? null : cpu / (runs * bs), runs });
+      const kernel = kernelSince(k0, runs * bs);
+      results.push({ batchSize: bs, itemsPerSecond: (runs * bs) / (now() - t0), cpuPerItem: cpu === null ? null : cpu / (runs * bs), runs, kernel });
     }
   } finally {
     await session.release();
@@ -287,6 +311,7 @@ export interface StageRun {
   items: number;
   itemsPerSecond: number;
   batches: number[];
+  kernel: KernelShare;
 }
 
 /**
@@ -310,6 +335,7 @@ export async function modelStage(extractor: Extractor, samples: () => Sample[], 
         )
       : Readable.from(items, { objectMode: true, highWaterMark: 1 });
   let failed = 0;
+  const k0 = process.resourceUsage();
   const c0 = cpuSeconds();
   const t0 = now();
   await pipeline(
@@ -322,7 +348,8 @@ export async function modelStage(extractor: Extractor, samples: () => Sample[], 
   const seconds = now() - t0;
   const cpu = cpuSince(c0);
   if (failed > 0) throw new Error(`${failed} samples failed in the ${extractor.kind} model stage`);
-  return { seconds, cpuPerItem: cpu === null ? null : cpu / items.length, items: items.length, itemsPerSecond: items.length / seconds, batches };
+  const kernel = kernelSince(k0, items.length);
+  return { seconds, cpuPerItem: cpu === null ? null : cpu / items.length, items: items.length, itemsPerSecond: items.length / seconds, batches, kernel };
 }
 
 /** Audio examples made once, so the audio stage can be fed "the same tensors" as the bare loop. */
