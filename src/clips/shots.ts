@@ -3,7 +3,7 @@
  * transnetv2), `detectShots(path)`, and `shotsStage`, a stage-kit stage for pipelines of items with
  * a `path`.
  */
-import { ClipstreamError, InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../errors.js';
 import { runShotDetector, type RunShotDetectorOptions, type ShotsResult } from '../features/shot-runner.js';
 import { adaptiveDetector, contentDetector, withFades, type ContentWeights, type ShotDetector } from '../features/shots.js';
 import { itemStage } from '../stage/index.js';

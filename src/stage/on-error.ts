@@ -7,7 +7,7 @@
  * @example
  * decodeClips({ onError: (err, key) => (err.code === 'ERR_DECODE_TIMEOUT' ? 'throw' : 'skip') })
  */
-import { toClipstreamError, type ClipstreamError, type ErrorCode, type Where } from '../errors.js';
+import { toClipstreamError, type ErrorCode, type Where } from '../errors.js';
 import type { ItemFailure, OnError } from '../types.js';
 import { asDiskFull, isDiskFull } from '../util/disk.js';
 
