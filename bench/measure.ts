@@ -68,10 +68,10 @@ function cpuSince(start: number | null): number | null {
 }
 
 /**
- * System CPU ms and minor page faults of this process per item, over a measured span. On this
- * VM the model stage sometimes lands in a phase where glibc hands the worker thread's big
- * buffers back to the kernel after every run and faults them in again on the next: the CPU per
- * clip doubles, much of it system time (bench/RESULTS.md, "The audio stage's slow phase").
+ * System CPU ms and minor page faults of this process per item, over a measured span. The
+ * model stage sometimes lands in a phase where glibc hands the worker thread's big buffers back
+ * to the kernel after every run and faults them in again on the next: the CPU per clip doubles,
+ * much of it system time (bench/RESULTS.md, "The audio stage's slow phase is page faults").
  * These two figures make that phase visible beside a rate.
  */
 export interface KernelShare {
@@ -436,9 +436,10 @@ export function runChildScript<T>(script: string, job: unknown, tag: string, wha
  * The model stage against the bare loop at one batch size, side by side: both warmed up first (the
  * bare loop's warm-up run, `warm` for the stage), then `rounds` alternations of a bare loop and a
  * stage run; each side is its best round (highest rate, lowest CPU per item). The best of each
- * side, not the sum: on this shared VM a run lands at about 2.5 or about 5 ms of CPU per audio
- * clip (bare loop, stage on the worker and stage on the main thread alike; 1 or 2 intra-op
- * threads; not malloc's thresholds), a mode of the host that summed rounds mix unevenly.
+ * side, not the sum: a round lands at about 2.5 or about 5 ms of CPU per audio clip (bare loop,
+ * stage on the worker and stage on the main thread alike), depending on whether glibc trims the
+ * model's buffers after every run (RESULTS, "The audio stage's slow phase is page faults"), a
+ * phase that summed rounds would mix unevenly.
  */
 export async function stageAgainstBare(o: {
   modelPath: string;

@@ -403,7 +403,7 @@ async function main(): Promise<void> {
       target: '≥ 0.9',
       met: ra >= 0.9,
     });
-    // The slow phase of this VM (RESULTS, "The audio stage's slow phase") shows as system time and page faults.
+    // The audio stage's slow phase shows as system time and page faults (RESULTS, "The audio stage's slow phase is page faults").
     rows.push({
       item: '2 inference',
       metric: 'audio: system ms / minor page faults per clip',
