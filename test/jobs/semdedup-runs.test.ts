@@ -76,12 +76,22 @@ describe('semdedup runs', () => {
   it('peak RSS is flat in the number of shards: 200 shards of 100 clips vs 20', async () => {
     const few = await plantedShards(join(dir, 'few'), { originals: 1900, copies: 100, dim: 256, shards: 20, seed: 5 });
     const many = await plantedShards(join(dir, 'many'), { originals: 19000, copies: 1000, dim: 256, shards: 200, seed: 6 });
-    const a = await runChild({ features: few.shards, out: join(dir, 'few', 'out'), clusters: 20 });
-    const b = await runChild({ features: many.shards, out: join(dir, 'many', 'out'), clusters: 20 });
-    expect(a.code, a.stderr).toBe(0);
-    expect(b.code, b.stderr).toBe(0);
-    expect(b.result!.rows).toBe(20_000);
+    // A peak is a maximum, so scheduling noise only ever raises it: on a loaded CI machine one run of the
+    // larger set peaked at 1.45× the smaller. Each side is the lower of two runs; memory that grows with the
+    // number of shards shows in both.
+    const lowest = async (planted: PlantedSet, rows: number, out: string) => {
+      let low = Number.POSITIVE_INFINITY;
+      for (const i of [0, 1]) {
+        const r = await runChild({ features: planted.shards, out: join(out, String(i)), clusters: 20 });
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.result!.rows).toBe(rows);
+        low = Math.min(low, r.result!.peakRssMB);
+      }
+      return low;
+    };
+    const a = await lowest(few, 2_000, join(dir, 'few', 'out'));
+    const b = await lowest(many, 20_000, join(dir, 'many', 'out'));
     // 10 times the shards and clips (a 10 MB spill instead of 1 MB): the same peak within 30 %.
-    expect(b.result!.peakRssMB / a.result!.peakRssMB).toBeLessThan(1.3);
+    expect(b / a).toBeLessThan(1.3);
   }, 300_000);
 });
